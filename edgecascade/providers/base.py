@@ -1,0 +1,40 @@
+"""The Provider protocol every backend implements.
+
+Providers know nothing about cascades: they answer one Request with one Completion (or a stream
+of Deltas) and translate their failures into :mod:`edgecascade.errors` at their boundary.
+What a backend can do is declared in :class:`Capabilities`, never discovered by isinstance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from ..types import Completion, Delta, Request
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    logprobs: bool = False
+    streaming: bool = False
+    local: bool = False  # runs in this process or on this machine (no network, no per-call bill)
+
+
+@runtime_checkable
+class Provider(Protocol):
+    #: the model's name as reported in results
+    model: str
+    capabilities: Capabilities
+
+    async def complete(self, request: Request) -> Completion:
+        """Answer the request. Raises ProviderError subclasses on failure."""
+        ...
+
+    def stream(self, request: Request) -> AsyncIterator[Delta]:
+        """Yield the answer piece by piece; the last Delta carries the finish reason."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the provider holds (connections, loaded models)."""
+        ...

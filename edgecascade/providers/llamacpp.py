@@ -1,0 +1,290 @@
+"""In-process GGUF models through llama-cpp-python, with cheap per-token logprobs.
+
+Why not llama-cpp-python's own ``logprobs=True``: it needs ``logits_all=True`` and sorts the whole
+vocabulary in Python for every token (measured here: 0.22-0.33x plain speed). Instead a logits
+processor copies each step's raw logits and numpy computes the log-softmax normaliser and the
+top-k alternatives (an O(vocab) pass in C); a thin ``generate`` override sees which token was
+actually sampled, so the chosen token's logprob is exact even when sampling and even for the
+last token (which a logits processor alone never sees). Values equal the built-in ones to float
+tolerance (tests/integration/test_llamacpp.py checks it).
+
+Each loaded model has one lock; generation runs in a worker thread so the event loop stays free.
+Models load lazily, on the first request that reaches them, and are shared by every provider in
+the process that asks for the same file with the same settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ContextLengthError, InvalidRequestError, ModelLoadError, UpstreamError
+from ..types import Completion, Delta, Request, Timings, TokenLogprobs, Usage
+from .base import Capabilities
+
+INSTALL_HINT = (
+    "llama-cpp-python is not installed: run `python3 scripts/bootstrap.py setup`, or "
+    "`CMAKE_ARGS=\"-DGGML_NATIVE=OFF\" pip install 'edgecascade[local]'`"
+)
+
+
+def _import_llama_cpp() -> Any:
+    try:
+        import llama_cpp
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ModelLoadError(INSTALL_HINT) from e
+    return llama_cpp
+
+
+class LogprobCapture:
+    """Logits processor + token hook that records each generated token's logprob and top-k."""
+
+    def __init__(self, top_k: int):
+        self.top_k = top_k
+        self.ids: list[int] = []
+        self.logprobs: list[float] = []
+        self.top_ids: list[np.ndarray] = []
+        self.top_lps: list[np.ndarray] = []
+        self.first_token_at: float | None = None
+        self._scores: np.ndarray | None = None
+        self._lse = 0.0
+
+    def __call__(self, input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        if self.first_token_at is None:
+            self.first_token_at = time.perf_counter()
+        s = np.array(scores, dtype=np.float32, copy=True)  # llama-cpp-python reuses this buffer
+        m = float(s.max())
+        lse = m + float(np.log(np.sum(np.exp(s - m), dtype=np.float64)))
+        self._scores, self._lse = s, lse
+        k = self.top_k
+        if k:
+            idx = np.argpartition(s, -k)[-k:]
+            idx = idx[np.argsort(-s[idx], kind="stable")]
+            self.top_ids.append(idx)
+            self.top_lps.append(s[idx].astype(np.float64) - lse)
+        return scores
+
+    def on_token(self, token: int) -> None:
+        """Called with each sampled token, right after the processor saw its step's logits."""
+        assert self._scores is not None
+        self.ids.append(int(token))
+        self.logprobs.append(float(self._scores[token]) - self._lse)
+
+
+def _capturing_llama_class(llama_cpp: Any) -> type:
+    class CapturingLlama(llama_cpp.Llama):  # type: ignore[misc, name-defined]
+        """Llama whose ``generate`` reports every sampled token to the active capture."""
+
+        _capture: LogprobCapture | None = None
+
+        def generate(self, tokens: Any, *args: Any, **kwargs: Any) -> Iterator[int]:
+            for token in super().generate(tokens, *args, **kwargs):
+                cap = self._capture
+                if cap is not None:
+                    cap.on_token(token)
+                yield token
+
+    return CapturingLlama
+
+
+@dataclass
+class _Loaded:
+    llama: Any
+    lock: threading.Lock
+    load_s: float
+
+
+_MODELS: dict[tuple[Any, ...], _Loaded] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def _load(path: Path, n_ctx: int, n_threads: int | None, n_gpu_layers: int,
+          chat_format: str | None) -> tuple[_Loaded, float]:
+    """The process-wide loaded model for these settings; returns (model, seconds spent loading now)."""
+    key = (str(path), n_ctx, n_threads, n_gpu_layers, chat_format)
+    with _MODELS_LOCK:
+        loaded = _MODELS.get(key)
+        if loaded is not None:
+            return loaded, 0.0
+        llama_cpp = _import_llama_cpp()
+        cls = _capturing_llama_class(llama_cpp)
+        t0 = time.perf_counter()
+        try:
+            llama = cls(
+                model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers,
+                chat_format=chat_format, logits_all=False, verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as e:
+            raise ModelLoadError(
+                f"llama.cpp could not load {path}: {e}. The file may be corrupt or from a newer "
+                "GGUF version: run `edgecascade models verify NAME`, or re-pull it with --force"
+            ) from None
+        loaded = _Loaded(llama, threading.Lock(), time.perf_counter() - t0)
+        _MODELS[key] = loaded
+        return loaded, loaded.load_s
+
+
+def unload_all() -> None:
+    """Drop every loaded model (frees their memory once no provider holds them)."""
+    with _MODELS_LOCK:
+        for loaded in _MODELS.values():
+            with loaded.lock, contextlib.suppress(Exception):
+                loaded.llama.close()
+        _MODELS.clear()
+
+
+@dataclass
+class LlamaCppProvider:
+    """A GGUF model run in this process.
+
+    ``n_ctx`` is the context window allocated (capped by the model's own ``context_length``);
+    ``top_logprobs`` alternatives are captured per token (0 to skip them).
+    """
+
+    path: Path
+    model: str = ""
+    n_ctx: int = 4096
+    n_threads: int | None = None
+    n_gpu_layers: int = 0
+    top_logprobs: int = 5
+    chat_format: str | None = None
+    context_length: int | None = None
+    capabilities: Capabilities = field(
+        default_factory=lambda: Capabilities(logprobs=True, streaming=True, local=True)
+    )
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        if not self.model:
+            self.model = self.path.stem
+        if self.context_length:
+            self.n_ctx = min(self.n_ctx, self.context_length)
+        if self.n_threads is None:
+            self.n_threads = max(1, min(os.cpu_count() or 1, 8))
+
+    def _loaded(self) -> tuple[_Loaded, float]:
+        return _load(self.path, self.n_ctx, self.n_threads, self.n_gpu_layers, self.chat_format)
+
+    def load(self) -> float:
+        """Load the model now (otherwise the first request does); returns the seconds it took."""
+        return self._loaded()[1]
+
+    async def complete(self, request: Request) -> Completion:
+        return await asyncio.to_thread(self._complete_blocking, request)
+
+    def _kwargs(self, request: Request) -> dict[str, Any]:
+        return dict(
+            messages=[m.to_dict() for m in request.messages],
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+            stop=request.stop or None,
+            seed=request.seed,
+        )
+
+    def _complete_blocking(self, request: Request) -> Completion:
+        t0 = time.perf_counter()
+        loaded, load_s = self._loaded()
+        llama_cpp = _import_llama_cpp()
+        cap = LogprobCapture(self.top_logprobs)
+        with loaded.lock:
+            t_gen = time.perf_counter()
+            llama = loaded.llama
+            llama._capture = cap
+            try:
+                out = llama.create_chat_completion(
+                    **self._kwargs(request),
+                    logits_processor=llama_cpp.LogitsProcessorList([cap]),
+                )
+            except ValueError as e:
+                raise self._map_value_error(e) from None
+            finally:
+                llama._capture = None
+            t_end = time.perf_counter()
+            choice = out["choices"][0]
+            usage = out.get("usage") or {}
+            n_out = int(usage.get("completion_tokens", len(cap.ids)))
+            logprobs = self._logprobs(llama, cap, n_out)
+        finish = choice.get("finish_reason") or "stop"
+        return Completion(
+            text=choice["message"].get("content") or "",
+            model=self.model,
+            finish_reason="length" if finish == "length" else "stop",
+            usage=Usage(int(usage.get("prompt_tokens", 0)), n_out),
+            timings=Timings(
+                total_s=t_end - t0,
+                first_token_s=(cap.first_token_at - t_gen) if cap.first_token_at else None,
+                load_s=load_s,
+            ),
+            logprobs=logprobs,
+        )
+
+    def _map_value_error(self, e: ValueError) -> Exception:
+        msg = str(e)
+        if "exceed context window" in msg:
+            return ContextLengthError(
+                f"the prompt does not fit {self.model}'s context window ({msg}): shorten it, or raise "
+                f"n_ctx for this tier (the model allows up to {self.context_length or 'its trained length'})",
+                context=self.n_ctx,
+            )
+        if "chat" in msg.lower() or "template" in msg.lower():
+            return InvalidRequestError(f"{self.model} cannot format these messages: {msg}")
+        return UpstreamError(f"llama.cpp failed on {self.model}: {msg}")
+
+    @staticmethod
+    def _logprobs(llama: Any, cap: LogprobCapture, n: int) -> TokenLogprobs:
+        """Align the capture with the generated tokens (the end-of-turn token is not one of them)."""
+        n = min(n, len(cap.ids))
+
+        def text(tok: int) -> str:
+            return bytes(llama.detokenize([int(tok)])).decode("utf-8", errors="replace")
+
+        k = cap.top_k
+        top = np.vstack(cap.top_lps[:n]) if k and n else np.zeros((n, 0))
+        return TokenLogprobs(
+            tokens=[text(t) for t in cap.ids[:n]],
+            logprobs=np.asarray(cap.logprobs[:n], dtype=np.float64),
+            top_tokens=[[text(t) for t in ids] for ids in cap.top_ids[:n]] if k else [[] for _ in range(n)],
+            top_logprobs=top,
+        )
+
+    async def stream(self, request: Request) -> AsyncIterator[Delta]:
+        """Stream text pieces from a worker thread through an asyncio queue."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Delta | BaseException | None] = asyncio.Queue()
+
+        def produce() -> None:
+            try:
+                loaded, _ = self._loaded()
+                with loaded.lock:
+                    for chunk in loaded.llama.create_chat_completion(**self._kwargs(request), stream=True):
+                        choice = chunk["choices"][0]
+                        piece = choice.get("delta", {}).get("content") or ""
+                        fr = choice.get("finish_reason")
+                        if piece or fr:
+                            delta = Delta(piece, "length" if fr == "length" else ("stop" if fr else None))
+                            loop.call_soon_threadsafe(queue.put_nowait, delta)
+            except ValueError as e:
+                loop.call_soon_threadsafe(queue.put_nowait, self._map_value_error(e))
+            except BaseException as e:  # noqa: BLE001 - handed to the consumer, not swallowed
+                loop.call_soon_threadsafe(queue.put_nowait, e)
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        worker = loop.run_in_executor(None, produce)
+        while (item := await queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+        await worker
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,75 @@
+"""Cheap validators: reasons to reject a draft that no confidence score can rescue.
+
+Each returns a :class:`Check` with a human-readable detail, so a rejection always says why.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..types import Completion
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    passed: bool
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        return {"name": self.name, "passed": self.passed, "detail": self.detail}
+
+
+def check_empty(c: Completion) -> Check:
+    if not c.text.strip():
+        return Check("empty", False, "the answer is empty")
+    return Check("empty", True)
+
+
+def check_truncated(c: Completion) -> Check:
+    if c.finish_reason == "length":
+        return Check(
+            "truncated", False, f"cut off at the token limit ({c.usage.completion_tokens} tokens)"
+        )
+    return Check("truncated", True)
+
+
+# Refusals are only looked for at the start of an answer: a refusal is how an answer opens, while
+# "I cannot" in the middle of a long explanation is ordinary prose.
+_REFUSAL = re.compile(
+    r"^\W*(?:i'?m sorry,? but|i am sorry,? but|sorry,? but i|i (?:can ?not|can't|won't|am unable to|"
+    r"'m unable to|am not able to|'m not able to) (?:help|assist|answer|provide|do|comply|fulfil)|"
+    r"as an ai(?: language model)?,? i (?:can ?not|can't|don't|do not))",
+    re.IGNORECASE,
+)
+
+
+def check_refusal(c: Completion) -> Check:
+    head = c.text.strip()[:200].replace("\u2019", "'")
+    if _REFUSAL.search(head):
+        return Check("refusal", False, f"the answer is a refusal: {head[:60]!r}")
+    return Check("refusal", True)
+
+
+_TAIL_CHARS = 2000  # only the end of an answer is searched: loops show there, and it bounds the cost
+
+
+def check_repetition(c: Completion, *, min_period: int, min_repeats: int) -> Check:
+    """Reject an answer whose end is a loop: the last ``p * min_repeats`` characters have period p.
+
+    Periodicity (``s[p:] == s[:-p]``) also catches a loop cut off in the middle of its unit, which
+    is how a looping draft usually ends (at the token limit).
+    """
+    tail = c.text[-_TAIL_CHARS:].rstrip()
+    for p in range(min_period, len(tail) // min_repeats + 1):
+        if tail[-1] != tail[-1 - p]:  # cheap filter: a period-p tail repeats its last character
+            continue
+        s = tail[-p * min_repeats :]
+        if s[p:] == s[:-p]:
+            unit = s[-p:]
+            return Check(
+                "repetition", False,
+                f"the answer loops: {unit[:40]!r} repeats at least {min_repeats} times at its end",
+            )
+    return Check("repetition", True)

@@ -1,0 +1,80 @@
+"""The acceptance decision for one draft: checks first, then calibrated confidence.
+
+Knows nothing about providers or cascades: it reads a Completion and a rule from the config and
+returns a Decision that always carries its reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import AcceptRule, RepetitionCheck
+from ..types import Completion
+from .checks import Check, check_empty, check_refusal, check_repetition, check_truncated
+from .features import LogprobFeatures, logprob_features
+
+
+@dataclass(slots=True)
+class Decision:
+    accepted: bool
+    reason: str
+    confidence: float | None
+    checks: list[Check] = field(default_factory=list)
+    features: LogprobFeatures | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "reason": self.reason,
+            "confidence": self.confidence,
+            "checks": [c.to_dict() for c in self.checks],
+            "features": self.features.to_dict() if self.features else None,
+        }
+
+
+def run_checks(c: Completion, names: tuple[str, ...], repetition: RepetitionCheck) -> list[Check]:
+    out: list[Check] = []
+    for name in names:
+        if name == "empty":
+            out.append(check_empty(c))
+        elif name == "truncated":
+            out.append(check_truncated(c))
+        elif name == "refusal":
+            out.append(check_refusal(c))
+        elif name == "repetition":
+            out.append(
+                check_repetition(c, min_period=repetition.min_period, min_repeats=repetition.min_repeats)
+            )
+        else:  # the config's Literal makes this unreachable from a config file
+            raise ValueError(f"unknown check {name!r}")
+    return out
+
+
+def decide(c: Completion, rule: AcceptRule, repetition: RepetitionCheck) -> Decision:
+    """Accept the draft if every configured check passes and its confidence meets the rule.
+
+    A draft without logprobs (a backend that gives none) is decided on its checks alone, and the
+    reason says so.
+    """
+    checks = run_checks(c, rule.checks, repetition)
+    feats = logprob_features(c.logprobs) if c.logprobs is not None else None
+    confidence = feats.score(rule.confidence) if feats is not None else None
+    failed = [ch for ch in checks if not ch.passed]
+    if failed:
+        reason = "; ".join(f"{ch.name}: {ch.detail}" for ch in failed)
+        return Decision(False, f"rejected ({reason})", confidence, checks, feats)
+    if rule.min_confidence is None:
+        return Decision(True, "accepted: all checks passed (no confidence threshold set)", confidence,
+                        checks, feats)
+    if confidence is None:
+        return Decision(True, "accepted on checks alone: this tier gives no logprobs", None, checks, feats)
+    if confidence >= rule.min_confidence:
+        return Decision(
+            True, f"accepted: {rule.confidence} {confidence:.3f} >= {rule.min_confidence:g}",
+            confidence, checks, feats,
+        )
+    return Decision(
+        False, f"rejected: {rule.confidence} {confidence:.3f} < {rule.min_confidence:g}",
+        confidence, checks, feats,
+    )

@@ -1,0 +1,157 @@
+"""The values that flow through a cascade: requests in, completions out.
+
+These are plain dataclasses, not pydantic models, because the engine builds and reads them on
+every query and its own overhead budget is a tenth of a millisecond. Configuration (read once)
+is where pydantic lives (see :mod:`edgecascade.config`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union
+
+import numpy as np
+
+from .errors import InvalidRequestError
+
+Role = Literal["system", "user", "assistant"]
+FinishReason = Literal["stop", "length", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: Role
+    content: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+MessageLike = Union[Message, dict[str, Any]]
+
+
+def to_messages(prompt: str | Sequence[MessageLike]) -> list[Message]:
+    """Turn a prompt string or a list of messages into validated messages.
+
+    Raises InvalidRequestError for an empty prompt, an unknown role or a missing user turn, so a
+    bad request fails before any model is loaded or any money is spent.
+    """
+    if isinstance(prompt, str):
+        if not prompt.strip():
+            raise InvalidRequestError("the prompt is empty: pass a non-empty question")
+        return [Message("user", prompt)]
+    messages: list[Message] = []
+    for i, m in enumerate(prompt):
+        if isinstance(m, Message):
+            messages.append(m)
+            continue
+        role, content = m.get("role"), m.get("content")
+        if role not in ("system", "user", "assistant"):
+            raise InvalidRequestError(
+                f"message {i} has role {role!r}: use 'system', 'user' or 'assistant'"
+            )
+        if not isinstance(content, str):
+            raise InvalidRequestError(f"message {i} has no text 'content'")
+        messages.append(Message(role, content))
+    if not any(m.role == "user" and m.content.strip() for m in messages):
+        raise InvalidRequestError("the messages hold no non-empty user turn: there is nothing to answer")
+    return messages
+
+
+@dataclass(slots=True)
+class Request:
+    """One call to one model. The engine builds it once and hands the same one to every tier."""
+
+    messages: list[Message]
+    max_tokens: int = 256
+    temperature: float = 0.0
+    stop: list[str] = field(default_factory=list)
+    seed: int | None = None
+    top_logprobs: int = 5
+
+    def __post_init__(self) -> None:
+        if self.max_tokens < 1:
+            raise InvalidRequestError(f"max_tokens is {self.max_tokens}: it must be at least 1")
+        if self.temperature < 0:
+            raise InvalidRequestError(f"temperature is {self.temperature}: it must be >= 0")
+
+
+@dataclass(slots=True)
+class TokenLogprobs:
+    """Per-token log-probabilities of one generated answer, aligned one-to-one with its tokens.
+
+    Arrays rather than per-token objects, so features are computed with a few vectorised numpy
+    calls. ``top_logprobs[i]`` holds the k best alternatives at step i (best first) and
+    ``top_tokens[i]`` their text.
+    """
+
+    tokens: list[str]
+    logprobs: np.ndarray  # shape (n,), float64
+    top_tokens: list[list[str]]
+    top_logprobs: np.ndarray  # shape (n, k), float64; k may be 0
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tokens": list(self.tokens),
+            "logprobs": [float(x) for x in self.logprobs],
+            "top": [
+                dict(zip(toks, (float(x) for x in lps)))
+                for toks, lps in zip(self.top_tokens, self.top_logprobs)
+            ],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Timings:
+    """Wall-clock timings measured by the provider, in seconds."""
+
+    total_s: float = 0.0
+    first_token_s: float | None = None
+    load_s: float = 0.0  # time spent loading the model for this call (0 once it is loaded)
+
+    @property
+    def decode_s(self) -> float:
+        start = self.first_token_s if self.first_token_s is not None else 0.0
+        return max(self.total_s - self.load_s - start, 0.0)
+
+
+@dataclass(slots=True)
+class Completion:
+    """What one model answered, in one shape for every backend."""
+
+    text: str
+    model: str
+    finish_reason: FinishReason
+    usage: Usage
+    timings: Timings
+    logprobs: TokenLogprobs | None = None
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        d = self.timings.decode_s
+        if d <= 0 or self.usage.completion_tokens < 2:
+            return None
+        # the first token is counted in time-to-first-token, so decode speed covers the rest
+        return (self.usage.completion_tokens - 1) / d
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """One piece of a streamed answer."""
+
+    text: str
+    finish_reason: FinishReason | None = None

