@@ -145,6 +145,7 @@ class Cascade:
             reason=reason,
             attempts=attempts,
             cost=total_cost,
+            baseline_tier=strongest.name,
             baseline_cost=baseline_cost,
             baseline_estimated=estimated,
             latency_ms=total * 1000,

@@ -86,6 +86,7 @@ class Result:
     reason: str
     attempts: list[Attempt]
     cost: float
+    baseline_tier: str
     baseline_cost: float
     baseline_estimated: bool
     latency_ms: float
@@ -110,6 +111,7 @@ class Result:
             "confidence": self.confidence,
             "reason": self.reason,
             "cost": self.cost,
+            "baseline_tier": self.baseline_tier,
             "baseline_cost": self.baseline_cost,
             "baseline_estimated": self.baseline_estimated,
             "saving": self.saving,

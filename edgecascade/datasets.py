@@ -1,0 +1,396 @@
+"""Benchmark datasets (GSM8K, HumanEval): loaders, prompts and graders.
+
+The data lives outside the package, in ``$EDGECASCADE_DATA`` or ``<repo>/../shared/data``
+(see that folder's README for sources and licenses); nothing here downloads anything.
+
+Prompts are written for small local models: they ask for a short answer in a fixed shape, so a
+0.5B model spends its token budget on the answer rather than on prose, and graders can find it.
+
+HumanEval completions are untrusted model output. :func:`grade_humaneval` never executes them in
+this process: each runs in a fresh ``python -I`` subprocess, in its own session (so a timeout kills
+everything it spawned), in a throw-away working directory, with a wall-clock timeout and, on
+POSIX, CPU/memory/file-size limits. That is containment against accidents (infinite loops,
+``os._exit``, runaway memory), not a security sandbox against hostile code.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = [
+    "DATASETS",
+    "GRADERS",
+    "HumanEvalOutcome",
+    "Item",
+    "data_dir",
+    "extract_code",
+    "extract_gsm8k_answer",
+    "grade",
+    "grade_gsm8k",
+    "grade_humaneval",
+    "gsm8k_prompt",
+    "humaneval_prompt",
+    "load",
+    "load_gsm8k",
+    "load_humaneval",
+    "run_humaneval",
+]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One benchmark question.
+
+    ``prompt`` is the user message to send to a model; ``reference`` is the gold answer (GSM8K: the
+    final number as text; HumanEval: the canonical solution body); ``meta`` holds what the grader
+    needs (``dataset`` always; HumanEval: ``prompt``, ``test``, ``entry_point``).
+    """
+
+    id: str
+    prompt: str
+    reference: str
+    domain: str  # "math" | "code"
+    meta: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def dataset(self) -> str:
+        return str(self.meta.get("dataset", ""))
+
+
+# --------------------------------------------------------------------------- locating the data
+
+
+def data_dir() -> Path:
+    """``$EDGECASCADE_DATA``, else ``<repo root>/../shared/data``; ConfigError when it is missing."""
+    env = os.environ.get("EDGECASCADE_DATA")
+    if env:
+        p = Path(env).expanduser()
+        where = f"$EDGECASCADE_DATA={env}"
+    else:
+        p = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+        where = "the default location (<repo root>/../shared/data)"
+    if not p.is_dir():
+        raise ConfigError(
+            f"benchmark data folder {p} does not exist (looked in {where}): set EDGECASCADE_DATA "
+            "to the folder holding gsm8k/test.jsonl and humaneval/HumanEval.jsonl.gz"
+        )
+    return p
+
+
+def _data_file(relative: str) -> Path:
+    p = data_dir() / relative
+    if not p.is_file():
+        raise ConfigError(f"benchmark file {p} does not exist: the data folder {p.parents[1]} is incomplete")
+    return p
+
+
+def _check_limit(limit: int | None) -> None:
+    if limit is not None and (not isinstance(limit, int) or limit < 0):
+        raise ValueError(f"limit is {limit!r}: pass None (all items) or an integer >= 0")
+
+
+def _jsonl(lines: Iterator[str], path: Path) -> Iterator[dict[str, Any]]:
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            yield json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{path}:{n} is not valid JSON: {e}") from None
+
+
+# --------------------------------------------------------------------------- GSM8K
+
+GSM8K_PROMPT = (
+    "Solve this math word problem. Reason briefly, in a few short steps, then end with a final line "
+    "of the form `The answer is N.` where N is just the number (no units).\n\n"
+    "Problem: {question}"
+)
+
+
+def gsm8k_prompt(question: str) -> str:
+    return GSM8K_PROMPT.format(question=question.strip())
+
+
+def _gsm8k_reference(answer: str) -> str:
+    _, sep, tail = answer.rpartition("#### ")
+    if not sep:
+        raise ValueError("no '#### ' line")
+    return tail.strip().replace(",", "")
+
+
+def load_gsm8k(limit: int | None = None) -> list[Item]:
+    """The first ``limit`` (default all 1,319) GSM8K test problems, in file order."""
+    _check_limit(limit)
+    path = _data_file("gsm8k/test.jsonl")
+    items: list[Item] = []
+    with path.open(encoding="utf-8") as f:
+        for i, row in enumerate(islice(_jsonl(f, path), limit)):
+            try:
+                reference = _gsm8k_reference(row["answer"])
+                question = row["question"]
+            except (KeyError, ValueError) as e:
+                raise ConfigError(f"{path}: row {i} has no question or final '#### ' answer ({e})") from None
+            items.append(Item(
+                id=f"gsm8k/{i}",
+                prompt=gsm8k_prompt(question),
+                reference=reference,
+                domain="math",
+                meta={"dataset": "gsm8k", "question": question, "solution": row["answer"]},
+            ))
+    return items
+
+
+# a number: optional sign, digits with optional thousands separators, optional decimals
+_NUMBER = re.compile(r"(?<![\w.])-?\$?\s?-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
+_ANSWER_IS = re.compile(r"the\s+(?:final\s+)?answer\s+is", re.IGNORECASE)
+
+
+def _to_float(text: str) -> float | None:
+    s = text.replace(",", "").replace("$", "").replace(" ", "")
+    neg = s.count("-") % 2 == 1
+    s = s.replace("-", "")
+    try:
+        v = float(s)
+    except ValueError:
+        return None
+    return -v if neg else v
+
+
+def _normalise_text(text: str) -> str:
+    # unicode minus / dashes used as minus, and LaTeX thousands separators like 1{,}234
+    return text.replace("\u2212", "-").replace("{,}", ",").replace("\\$", "$")
+
+
+def extract_gsm8k_answer(answer_text: str) -> float | None:
+    """The final number of an answer: the first number after the last "The answer is", else the
+    last number anywhere in the text; None when there is no number at all."""
+    text = _normalise_text(answer_text)
+    marks = list(_ANSWER_IS.finditer(text))
+    if marks:
+        tail = text[marks[-1].end():]
+        line = tail.split("\n\n", 1)[0]  # the number belongs to the same sentence/paragraph
+        m = _NUMBER.search(line)
+        if m:
+            return _to_float(m.group())
+    numbers = _NUMBER.findall(text)
+    for candidate in reversed(numbers):
+        v = _to_float(candidate)
+        if v is not None:
+            return v
+    return None
+
+
+def grade_gsm8k(answer_text: str, reference: str) -> bool:
+    """Whether the answer's final number equals the reference number (commas, ``$`` and a
+    trailing ``.0`` do not matter)."""
+    want = _to_float(_normalise_text(str(reference)).strip())
+    if want is None:
+        raise ValueError(f"GSM8K reference {reference!r} is not a number")
+    got = extract_gsm8k_answer(answer_text)
+    if got is None or not math.isfinite(got):
+        return False
+    return math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-6)
+
+
+# --------------------------------------------------------------------------- HumanEval
+
+HUMANEVAL_PROMPT = (
+    "Complete this Python function. Reply with the complete function (its signature, any imports "
+    "it needs, and its body) in a single ```python code block, with no explanation and no "
+    "example usage.\n\n```python\n{prompt}```"
+)
+
+
+def humaneval_prompt(function_prompt: str) -> str:
+    return HUMANEVAL_PROMPT.format(prompt=function_prompt if function_prompt.endswith("\n")
+                                   else function_prompt + "\n")
+
+
+def load_humaneval(limit: int | None = None) -> list[Item]:
+    """The first ``limit`` (default all 164) HumanEval problems, in file order."""
+    _check_limit(limit)
+    path = _data_file("humaneval/HumanEval.jsonl.gz")
+    items: list[Item] = []
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        for i, row in enumerate(islice(_jsonl(f, path), limit)):
+            try:
+                task_id, fprompt, test, entry = row["task_id"], row["prompt"], row["test"], row["entry_point"]
+            except KeyError as e:
+                raise ConfigError(f"{path}: row {i} lacks the field {e}") from None
+            items.append(Item(
+                id=task_id,
+                prompt=humaneval_prompt(fprompt),
+                reference=row.get("canonical_solution", ""),
+                domain="code",
+                meta={"dataset": "humaneval", "task_id": task_id, "prompt": fprompt, "test": test,
+                      "entry_point": entry},
+            ))
+    return items
+
+
+_FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+
+
+def extract_code(text: str) -> str:
+    """The code in a model's answer: the first ```python block, else the first ``` block, else the
+    whole text. A block cut off by the token limit (no closing fence) runs to the end."""
+    blocks = [(m.group(1).lower(), m.group(2)) for m in _FENCE.finditer(text)]
+    for lang, body in blocks:
+        if lang in ("python", "py", "python3"):
+            return body
+    if blocks:
+        return blocks[0][1]
+    return text
+
+
+def _defines(code: str, name: str) -> bool:
+    return re.search(rf"^\s*(?:async\s+)?def\s+{re.escape(name)}\s*\(", code, re.MULTILINE) is not None
+
+
+@dataclass(frozen=True)
+class HumanEvalOutcome:
+    passed: bool
+    reason: str  # "passed" | "failed" | "timeout" | "crashed" | "no_code"
+    detail: str = ""  # the end of stderr, for debugging a failure
+
+
+_STDERR_TAIL = 2000
+_RUNNER = """\
+import sys
+try:
+    import resource
+    for _lim, _val in ((resource.RLIMIT_AS, {mem}), (resource.RLIMIT_FSIZE, 1 << 24)):
+        resource.setrlimit(_lim, (_val, _val))
+except Exception:
+    pass
+_src = {src!r}
+_g = {{"__name__": "humaneval_candidate", "__builtins__": __builtins__}}
+exec(compile(_src, "candidate.py", "exec"), _g)
+sys.stdout.write({token!r})
+sys.stdout.flush()
+"""
+
+
+def _program(code: str, item: Item) -> str:
+    meta = item.meta
+    fprompt, test, entry = meta["prompt"], meta["test"], meta["entry_point"]
+    if _defines(code, entry):
+        # The prompt first: it brings the imports and helper functions a complete-function answer
+        # may rely on; the answer's own definition, coming later, replaces the prompt's stub.
+        program = fprompt + "\n\n" + code
+    else:
+        program = fprompt + code  # a bare body continues the prompt's signature and docstring
+    return program + "\n" + test + f"\ncheck({entry})\n"
+
+
+def run_humaneval(answer_text: str, item: Item, timeout_s: float = 10.0,
+                  memory_bytes: int = 2 << 30) -> HumanEvalOutcome:
+    """Run an answer against the item's tests in a separate, killable Python process."""
+    code = extract_code(answer_text)
+    if not code.strip():
+        return HumanEvalOutcome(False, "no_code")
+    # exit code 0 alone is not enough: the answer could call sys.exit(0) before the tests ran, so
+    # the runner prints a random token after check() returned, and we require it.
+    token = f"EDGECASCADE-PASS-{secrets.token_hex(8)}"
+    runner = _RUNNER.format(mem=int(memory_bytes), src=_program(code, item), token=token)
+    with tempfile.TemporaryDirectory(prefix="edgecascade-he-", ignore_cleanup_errors=True) as tmp:
+        out_path, err_path = Path(tmp) / ".stdout", Path(tmp) / ".stderr"
+        with out_path.open("wb") as out, err_path.open("wb") as err:
+            proc = subprocess.Popen(
+                [sys.executable, "-I", "-c", runner],
+                cwd=tmp, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                start_new_session=True,  # its own process group: a timeout kills its children too
+            )
+            try:
+                rc = proc.wait(timeout=timeout_s)
+                timed_out = False
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                rc = None
+            finally:
+                _kill_group(proc)
+        stderr = _tail(err_path)
+        if timed_out:
+            return HumanEvalOutcome(False, "timeout", f"no result within {timeout_s:g} s")
+        passed_token = token in _tail(out_path, len(token) + 64)
+        if rc == 0 and passed_token:
+            return HumanEvalOutcome(True, "passed")
+        if rc is not None and rc < 0:
+            return HumanEvalOutcome(False, "crashed", f"killed by signal {-rc}\n{stderr}")
+        if rc == 0:
+            return HumanEvalOutcome(False, "crashed", "exited with status 0 before the tests ran")
+        return HumanEvalOutcome(False, "failed", stderr)
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    if hasattr(os, "killpg"):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+
+
+def _tail(path: Path, n: int = _STDERR_TAIL) -> str:
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(size - n, 0))
+            return f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def grade_humaneval(answer_text: str, item: Item, timeout_s: float = 10.0) -> bool:
+    """Whether the answer's code passes the item's tests (see :func:`run_humaneval`)."""
+    return run_humaneval(answer_text, item, timeout_s=timeout_s).passed
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def _grade_gsm8k_item(answer_text: str, item: Item) -> bool:
+    return grade_gsm8k(answer_text, item.reference)
+
+
+#: name -> loader(limit=None) -> list[Item]
+DATASETS: dict[str, Callable[..., list[Item]]] = {"gsm8k": load_gsm8k, "humaneval": load_humaneval}
+#: name -> grader(answer_text, item) -> bool
+GRADERS: dict[str, Callable[[str, Item], bool]] = {"gsm8k": _grade_gsm8k_item, "humaneval": grade_humaneval}
+
+
+def _known(name: str) -> str:
+    key = name.strip().lower()
+    if key not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}: use one of {', '.join(sorted(DATASETS))}")
+    return key
+
+
+def load(name: str, limit: int | None = None) -> list[Item]:
+    """Items of a dataset by name ("gsm8k" or "humaneval")."""
+    return DATASETS[_known(name)](limit=limit)
+
+
+def grade(item: Item, answer_text: str) -> bool:
+    """Grade an answer to an item with its dataset's grader."""
+    return GRADERS[_known(item.dataset)](answer_text, item)

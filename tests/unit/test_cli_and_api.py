@@ -1,0 +1,59 @@
+"""The CLI's help and error paths, and the curated public API."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import edgecascade
+from edgecascade.cli import main
+
+
+def test_public_api_is_curated() -> None:
+    for name in edgecascade.__all__:
+        assert hasattr(edgecascade, name), name
+    assert sorted(edgecascade.__all__) == edgecascade.__all__
+    public = {n for n in dir(edgecascade) if not n.startswith("_")}
+    # submodules are reachable, but every other public name is listed in __all__
+    import types
+
+    extra = {n for n in public - set(edgecascade.__all__)
+             if not isinstance(getattr(edgecascade, n), types.ModuleType)}
+    assert extra == set()
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["models", "--help"],
+                                  ["bench", "overhead", "--help"]])
+def test_help_is_useful(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as ei:
+        main(argv)
+    assert ei.value.code == 0
+    text = capsys.readouterr().out
+    assert "usage: edgecascade" in text and len(text) > 300
+
+
+def test_bad_config_exits_2_naming_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "c.toml"
+    p.write_text('[[tiers]]\nmodel = "a.gguf"\nn_cxt = 100\n')
+    assert main(["run", "--config", str(p), "hello"]) == 2
+    assert "unknown key 'tiers[0].n_cxt'" in capsys.readouterr().err
+
+
+def test_empty_question_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "  "]) == 2
+    assert "question is empty" in capsys.readouterr().err
+
+
+def test_missing_model_exits_1_with_the_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "c.toml"
+    p.write_text(f'[[tiers]]\nmodel = "{tmp_path / "gone.gguf"}"\n')
+    assert main(["run", "--config", str(p), "hello"]) == 1
+    assert "gone.gguf" in capsys.readouterr().err
+
+
+def test_console_script_runs() -> None:
+    r = subprocess.run([sys.executable, "-m", "edgecascade.cli", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == f"edgecascade {edgecascade.__version__}"

@@ -1,0 +1,81 @@
+"""Config loading: shipped configs parse, and every mistake is a clear error naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edgecascade import Cascade, ConfigError, ModelNotFoundError, load_config
+from edgecascade.config import configs_dir, parse_config
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "c.toml"
+    p.write_text(text)
+    return p
+
+
+def test_shipped_configs_parse() -> None:
+    names = sorted(p.stem for p in configs_dir().glob("*.toml"))
+    assert {"default", "tiny"} <= set(names)
+    for name in names:
+        cfg = load_config(name)
+        assert len(cfg.tiers) >= 2
+        assert cfg.tiers[0].accept.min_confidence is not None  # the drafter always has a measured rule
+
+
+def test_default_config_is_the_offline_qwen_cascade() -> None:
+    cfg = load_config(None)
+    assert [t.model for t in cfg.tiers] == ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
+
+
+def test_unknown_key_is_named_with_its_place(tmp_path: Path) -> None:
+    p = write(tmp_path, '[[tiers]]\nmodel = "x.gguf"\n[tiers.accept]\nmin_confidense = 0.5\n')
+    with pytest.raises(ConfigError) as ei:
+        load_config(p)
+    assert "unknown key 'tiers[0].accept.min_confidense'" in str(ei.value)
+    assert str(p) in str(ei.value)
+
+
+def test_unknown_top_level_key_and_missing_model(tmp_path: Path) -> None:
+    p = write(tmp_path, 'teirs = 1\n[[tiers]]\nname = "a"\n')
+    msg = str(pytest.raises(ConfigError, load_config, p).value)
+    assert "unknown key 'teirs'" in msg and "missing required key 'tiers[0].model'" in msg
+
+
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ('[[tiers]]\nmodel = "a.gguf"\n[tiers.accept]\nmin_confidence = 1.5\n', "tiers[0].accept.min_confidence"),
+        ('[[tiers]]\nmodel = "a.gguf"\n[tiers.accept]\nconfidence = "vibes"\n', "tiers[0].accept.confidence"),
+        ('[[tiers]]\nmodel = "a.gguf"\n[[tiers]]\nmodel = "a.gguf"\n', "unique"),
+        ("tiers = []\n", "at least one"),
+        ('[cascade]\nmax_tokens = 0\n[[tiers]]\nmodel = "a.gguf"\n', "cascade.max_tokens"),
+    ],
+)
+def test_bad_values_are_clear_errors(tmp_path: Path, body: str, fragment: str) -> None:
+    with pytest.raises(ConfigError, match="invalid config") as ei:
+        load_config(write(tmp_path, body))
+    assert fragment in str(ei.value)
+
+
+def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist") as ei:
+        load_config(tmp_path / "nope.toml")
+    assert "default" in str(ei.value)  # it lists the shipped names
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(write(tmp_path, "[[tiers]\n"))
+
+
+def test_missing_model_fails_when_the_cascade_is_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EDGECASCADE_CACHE", str(tmp_path / "cache"))
+    cfg = parse_config({"tiers": [{"model": str(tmp_path / "missing.gguf")}]})
+    with pytest.raises(ModelNotFoundError, match="missing.gguf"):
+        Cascade.from_config(cfg)
+    cfg = parse_config({"tiers": [{"model": "qwen2.5-coder-0.5b"}]})
+    with pytest.raises(ModelNotFoundError, match="edgecascade models pull qwen2.5-coder-0.5b"):
+        Cascade.from_config(cfg)
+    cfg = parse_config({"tiers": [{"model": "no-such-model"}]})
+    with pytest.raises(ModelNotFoundError, match="smollm2-135m"):  # lists the known names
+        Cascade.from_config(cfg)

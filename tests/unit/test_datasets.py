@@ -1,0 +1,266 @@
+"""Datasets: loaders read the real shared data; graders grade real answers.
+
+The HumanEval grader runs candidate code in a subprocess: these tests check that right code
+passes and that wrong, looping, self-killing and broken code all fail (and quickly).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from edgecascade import datasets
+from edgecascade.datasets import (
+    GRADERS,
+    Item,
+    data_dir,
+    extract_code,
+    extract_gsm8k_answer,
+    grade,
+    grade_gsm8k,
+    grade_humaneval,
+    load,
+    load_gsm8k,
+    load_humaneval,
+    run_humaneval,
+)
+from edgecascade.errors import ConfigError
+
+try:
+    data_dir()
+    HAVE_DATA = True
+except ConfigError:
+    HAVE_DATA = False
+
+needs_data = pytest.mark.skipif(not HAVE_DATA, reason="benchmark data (../shared/data) not present")
+
+
+# --------------------------------------------------------------------------- GSM8K grader
+
+
+@pytest.mark.parametrize(
+    ("answer", "reference", "expected"),
+    [
+        ("16 - 3 - 4 = 9 eggs, 9 * 2 = 18.\nThe answer is 18.", "18", True),
+        ("16 - 3 - 4 = 9 eggs, 9 * 2 = 18.\nThe answer is 20.", "18", False),
+        ("The answer is 1,234.", "1234", True),
+        ("The answer is 1,234.", "1,234", True),
+        ("She makes $18.00 every day.", "18", True),
+        ("The answer is $18.00.", "18", True),
+        ("The answer is 18.0", "18", True),
+        ("The answer is -5.", "-5", True),
+        ("The answer is 2.5.", "2.5", True),
+        ("The answer is 2.5.", "2", False),
+        # "The answer is" wins over a later number, and the last "The answer is" wins
+        ("The answer is 7.\nCheck: 7 * 3 = 21", "7", True),
+        ("The answer is 5. Wait, no. The answer is 6.", "6", True),
+        # no marker: the last number in the text
+        ("First 3 + 4 = 7, then 7 * 2 = 14", "14", True),
+        ("\\boxed{42}", "42", True),
+        ("10%", "10", True),
+    ],
+)
+def test_grade_gsm8k(answer: str, reference: str, expected: bool) -> None:
+    assert grade_gsm8k(answer, reference) is expected
+
+
+@pytest.mark.parametrize("answer", ["", "I do not know.", "The answer is unclear.", "```\n```"])
+def test_grade_gsm8k_malformed_is_false(answer: str) -> None:
+    assert extract_gsm8k_answer(answer) is None
+    assert grade_gsm8k(answer, "18") is False
+
+
+def test_grade_gsm8k_bad_reference_raises() -> None:
+    with pytest.raises(ValueError):
+        grade_gsm8k("The answer is 3.", "three")
+
+
+# --------------------------------------------------------------------------- code extraction
+
+
+def test_extract_code_prefers_python_block() -> None:
+    text = "Here:\n```\nplain\n```\nand\n```python\ndef f():\n    return 1\n```\nDone."
+    assert extract_code(text) == "def f():\n    return 1\n"
+
+
+def test_extract_code_falls_back_to_any_block_then_raw_text() -> None:
+    assert extract_code("```\nx = 1\n```") == "x = 1\n"
+    assert extract_code("```py\nx = 2\n```") == "x = 2\n"
+    assert extract_code("x = 3") == "x = 3"
+
+
+def test_extract_code_unclosed_block_runs_to_end() -> None:
+    assert extract_code("```python\ndef f():\n    return") == "def f():\n    return"
+
+
+# --------------------------------------------------------------------------- HumanEval grader
+
+
+@pytest.fixture(scope="module")
+def he0() -> Item:
+    item = load_humaneval(limit=1)[0]
+    assert item.id == "HumanEval/0"
+    return item
+
+
+def _full(item: Item, body: str) -> str:
+    return "```python\n" + item.meta["prompt"] + body + "```"
+
+
+@needs_data
+def test_canonical_solution_passes(he0: Item) -> None:
+    assert grade_humaneval(_full(he0, he0.reference), he0)  # a complete function in a block
+    assert grade_humaneval(he0.reference, he0)  # a bare body, which continues the prompt
+
+
+@needs_data
+def test_complete_function_without_imports_passes(he0: Item) -> None:
+    # the answer forgets `from typing import List`: the prompt's header supplies it
+    code = (
+        "def has_close_elements(numbers: List[float], threshold: float) -> bool:\n"
+        "    return any(abs(a - b) < threshold for i, a in enumerate(numbers)\n"
+        "               for j, b in enumerate(numbers) if i != j)\n"
+    )
+    assert grade_humaneval(f"Sure!\n```python\n{code}```\nThis works.", he0)
+
+
+@needs_data
+def test_wrong_body_fails(he0: Item) -> None:
+    out = run_humaneval(_full(he0, "    return False\n"), he0)
+    assert not out.passed and out.reason == "failed"
+    assert "AssertionError" in out.detail
+
+
+@needs_data
+def test_infinite_loop_times_out(he0: Item) -> None:
+    t0 = time.perf_counter()
+    out = run_humaneval(_full(he0, "    while True:\n        pass\n"), he0, timeout_s=2)
+    elapsed = time.perf_counter() - t0
+    assert not out.passed and out.reason == "timeout"
+    assert elapsed < 6
+
+
+@needs_data
+def test_timeout_also_kills_children(he0: Item, tmp_path: Path) -> None:
+    marker = tmp_path / "child-alive"
+    body = (
+        "    import subprocess, sys\n"
+        "    subprocess.Popen([sys.executable, '-c', "
+        f"'import time, pathlib; time.sleep(3); pathlib.Path({str(marker)!r}).write_text(\"x\")'])\n"
+        "    while True:\n        pass\n"
+    )
+    assert not grade_humaneval(_full(he0, body), he0, timeout_s=1)
+    time.sleep(3.5)
+    assert not marker.exists()
+
+
+@needs_data
+@pytest.mark.parametrize(
+    "body",
+    [
+        "    import os\n    os._exit(1)\n",
+        "    import os, signal\n    os.kill(os.getpid(), signal.SIGKILL)\n",
+        "    import os\n    os._exit(0)\n",  # exit 0 before the tests ran is not a pass
+        "    import sys\n    sys.exit(0)\n",
+    ],
+)
+def test_self_terminating_code_fails(he0: Item, body: str) -> None:
+    out = run_humaneval(_full(he0, body), he0, timeout_s=5)
+    assert not out.passed
+    assert out.reason in ("crashed", "failed")
+
+
+@needs_data
+def test_syntax_error_fails(he0: Item) -> None:
+    out = run_humaneval(_full(he0, "    return (((\n"), he0)
+    assert not out.passed and out.reason == "failed"
+    assert "SyntaxError" in out.detail
+
+
+@needs_data
+def test_empty_answer_fails(he0: Item) -> None:
+    assert run_humaneval("", he0).reason == "no_code"
+
+
+@needs_data
+def test_main_block_in_answer_does_not_run(he0: Item) -> None:
+    body = he0.reference + "\nif __name__ == '__main__':\n    input()\n    raise SystemExit(3)\n"
+    assert grade_humaneval(_full(he0, body), he0, timeout_s=5)
+
+
+@needs_data
+def test_candidate_exit_does_not_reach_our_process(he0: Item) -> None:
+    # SystemExit / os._exit in the candidate end only its subprocess, never the test run
+    assert not grade_humaneval("raise SystemExit(1)\n", he0)
+    assert not grade_humaneval("import os\nos._exit(0)\n", he0)
+
+
+# --------------------------------------------------------------------------- loaders
+
+
+@needs_data
+def test_load_gsm8k_counts_and_reference() -> None:
+    items = load_gsm8k()
+    assert len(items) == 1319
+    first = items[0]
+    assert first.id == "gsm8k/0" and first.domain == "math" and first.reference == "18"
+    assert "Janet" in first.prompt and "The answer is" in first.prompt
+    assert all("," not in it.reference and it.reference.lstrip("-").replace(".", "").isdigit()
+               for it in items)
+    # every reference grades its own worked solution as right
+    assert all(grade_gsm8k(it.meta["solution"].replace("####", "The answer is"), it.reference)
+               for it in items[:50])
+
+
+@needs_data
+def test_load_humaneval_counts_and_meta() -> None:
+    items = load_humaneval()
+    assert len(items) == 164
+    assert [it.id for it in items[:3]] == ["HumanEval/0", "HumanEval/1", "HumanEval/2"]
+    it = items[0]
+    assert it.domain == "code"
+    assert set(it.meta) >= {"prompt", "test", "entry_point"}
+    assert it.meta["entry_point"] == "has_close_elements"
+    assert it.meta["prompt"] in it.prompt and "```python" in it.prompt
+
+
+@needs_data
+def test_limit_and_load_by_name() -> None:
+    assert [i.id for i in load("gsm8k", 3)] == ["gsm8k/0", "gsm8k/1", "gsm8k/2"]
+    assert len(load("HumanEval", 2)) == 2
+    assert load_gsm8k(limit=0) == []
+    with pytest.raises(ValueError):
+        load_gsm8k(limit=-1)
+    with pytest.raises(ValueError, match="unknown dataset"):
+        load("mmlu")
+
+
+@needs_data
+def test_graders_registry() -> None:
+    g = load("gsm8k", 1)[0]
+    h = load("humaneval", 1)[0]
+    assert set(GRADERS) == {"gsm8k", "humaneval"}
+    assert grade(g, "The answer is 18.") and not grade(g, "The answer is 17.")
+    assert grade(h, h.reference) and not grade(h, "    return None\n")
+
+
+def test_items_are_hashable() -> None:
+    a = Item("x", "p", "r", "math", {"k": [1]})
+    assert hash(a) == hash(Item("x", "p", "r", "math", {}))
+
+
+def test_missing_data_dir_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+    monkeypatch.setenv("EDGECASCADE_DATA", str(missing))
+    with pytest.raises(ConfigError, match="nope"):
+        data_dir()
+    with pytest.raises(ConfigError, match="EDGECASCADE_DATA"):
+        load_gsm8k(1)
+
+
+def test_missing_file_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("EDGECASCADE_DATA", str(tmp_path))
+    with pytest.raises(ConfigError, match="test.jsonl"):
+        datasets.load_gsm8k(1)

@@ -1,0 +1,171 @@
+"""The cascade engine on scripted providers: acceptance, escalation, reasons, costs, failures."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from edgecascade import (
+    AcceptRule,
+    AllTiersFailedError,
+    Cascade,
+    CascadeSettings,
+    InvalidRequestError,
+    Price,
+    ProviderTimeoutError,
+    RateLimitedError,
+    ScriptedProvider,
+    ScriptedReply,
+    Tier,
+)
+
+SURE = ScriptedReply("Paris is the capital of France.", logprob=math.log(0.95), prompt_tokens=10)
+UNSURE = ScriptedReply("Lyon, probably.", logprob=math.log(0.30), prompt_tokens=10)
+RULE = AcceptRule(confidence="geo_mean_prob", min_confidence=0.8)
+
+
+def tier(name: str, reply: ScriptedReply, *, inp: float = 0.0, outp: float = 0.0) -> Tier:
+    return Tier(name, ScriptedProvider([reply], model=f"model-{name}"), RULE, Price(input_per_mtok=inp,
+                                                                                    output_per_mtok=outp))
+
+
+async def test_confident_draft_is_accepted_at_first_tier_and_baseline_is_estimated() -> None:
+    c = Cascade([tier("small", SURE, outp=1.0), tier("big", SURE, inp=2.0, outp=10.0)])
+    r = await c.run("What is the capital of France?")
+    assert r.content == SURE.text
+    assert (r.tier, r.model, r.accepted) == ("small", "model-small", True)
+    assert len(r.attempts) == 1 and not r.escalated
+    assert r.confidence == pytest.approx(0.95)
+    assert r.reason.startswith("accepted: geo_mean_prob 0.950 >= 0.8")
+    # 6 whitespace tokens out at $1/M; the big tier did not run: its cost is estimated from the same usage
+    assert r.cost == pytest.approx(6 * 1.0 / 1e6)
+    assert r.baseline_estimated is True and r.baseline_tier == "big"
+    assert r.baseline_cost == pytest.approx((10 * 2.0 + 6 * 10.0) / 1e6)
+    assert r.saving == pytest.approx(r.baseline_cost - r.cost)
+    # the big tier's provider was never called
+    assert c.tiers[1].provider.requests == []  # type: ignore[attr-defined]
+
+
+async def test_escalation_through_three_tiers_records_every_reason_and_cost() -> None:
+    truncated = ScriptedReply("A long answer that was cut", logprob=math.log(0.99), finish_reason="length",
+                              prompt_tokens=10)
+    c = Cascade([
+        tier("t1", UNSURE, inp=1.0, outp=1.0),
+        tier("t2", truncated, inp=2.0, outp=2.0),
+        tier("t3", SURE, inp=3.0, outp=3.0),
+    ])
+    r = await c.run("q")
+    assert [a.tier for a in r.attempts] == ["t1", "t2", "t3"]
+    assert [a.accepted for a in r.attempts] == [False, False, True]
+    assert "geo_mean_prob 0.300 < 0.8" in r.attempts[0].reason
+    assert "truncated" in r.attempts[1].reason and "6 tokens" in r.attempts[1].reason
+    assert r.tier == "t3" and r.content == SURE.text and r.escalated
+    costs = [(10 * 1 + 2 * 1) / 1e6, (10 * 2 + 6 * 2) / 1e6, (10 * 3 + 6 * 3) / 1e6]
+    assert [a.cost for a in r.attempts] == pytest.approx(costs)
+    assert r.cost == pytest.approx(sum(costs))
+    # the strongest tier ran: the baseline is its measured cost, and escalating cost more than it
+    assert r.baseline_estimated is False
+    assert r.baseline_cost == pytest.approx(costs[2])
+    assert r.saving == pytest.approx(costs[2] - sum(costs)) and r.saving < 0
+
+
+async def test_failing_tier_is_recorded_and_the_cascade_moves_on() -> None:
+    boom = ScriptedReply(error=ProviderTimeoutError("no answer within 5 s"))
+    c = Cascade([tier("t1", boom), tier("t2", SURE)])
+    r = await c.run("q")
+    assert r.tier == "t2"
+    assert r.attempts[0].error_kind == "timeout"
+    assert r.attempts[0].reason == "failed (timeout): no answer within 5 s"
+    assert r.attempts[0].completion is None and r.attempts[0].cost == 0.0
+
+
+async def test_every_tier_failing_raises_one_error_listing_each() -> None:
+    c = Cascade([
+        tier("t1", ScriptedReply(error=ProviderTimeoutError("timed out"))),
+        tier("t2", ScriptedReply(error=RateLimitedError("429 from upstream", retry_after=3))),
+    ])
+    with pytest.raises(AllTiersFailedError) as ei:
+        await c.run("q")
+    msg = str(ei.value)
+    assert "'t1'" in msg and "timed out" in msg and "'t2'" in msg and "429 from upstream" in msg
+    assert [name for name, _ in ei.value.failures] == ["t1", "t2"]
+
+
+async def test_all_rejected_returns_last_answer_flagged_or_raises_when_configured() -> None:
+    tiers = [tier("t1", UNSURE), tier("t2", ScriptedReply("", logprob=-0.01))]
+    r = await Cascade(tiers).run("q")
+    # t2's empty answer is rejected too; the last answer is returned, flagged as not accepted
+    assert r.accepted is False and r.tier == "t2"
+    assert r.reason.startswith("no tier met its rule") and "empty" in r.reason
+    with pytest.raises(AllTiersFailedError):
+        await Cascade(tiers, CascadeSettings(on_all_rejected="error")).run("q")
+
+
+async def test_tier_without_logprobs_is_decided_on_checks_alone() -> None:
+    c = Cascade([tier("t1", ScriptedReply("Paris.")), tier("t2", SURE)])
+    r = await c.run("q")
+    assert r.tier == "t1" and r.confidence is None
+    assert "no logprobs" in r.reason
+
+
+async def test_request_defaults_and_overrides_reach_the_provider() -> None:
+    t = tier("t1", SURE)
+    c = Cascade([t], CascadeSettings(max_tokens=99, system_prompt="Be brief."))
+    await c.run("hello", temperature=0.5, seed=7, stop=["\n\n"])
+    req = t.provider.requests[0]  # type: ignore[attr-defined]
+    assert req.max_tokens == 99 and req.temperature == 0.5 and req.seed == 7 and req.stop == ["\n\n"]
+    assert [(m.role, m.content) for m in req.messages] == [("system", "Be brief."), ("user", "hello")]
+    await c.run([{"role": "system", "content": "Own system."}, {"role": "user", "content": "hi"}])
+    req = t.provider.requests[1]  # type: ignore[attr-defined]
+    assert [m.content for m in req.messages] == ["Own system.", "hi"]  # the caller's system prompt wins
+
+
+@pytest.mark.parametrize("prompt", ["", "   ", [], [{"role": "system", "content": "x"}]])
+async def test_empty_prompt_is_rejected_before_any_tier_runs(prompt: object) -> None:
+    t = tier("t1", SURE)
+    with pytest.raises(InvalidRequestError):
+        await Cascade([t]).run(prompt)  # type: ignore[arg-type]
+    assert t.provider.requests == []  # type: ignore[attr-defined]
+
+
+async def test_bad_role_and_bad_limits_are_clear_errors() -> None:
+    c = Cascade([tier("t1", SURE)])
+    with pytest.raises(InvalidRequestError, match="role 'robot'"):
+        await c.run([{"role": "robot", "content": "hi"}])
+    with pytest.raises(InvalidRequestError, match="max_tokens"):
+        await c.run("hi", max_tokens=0)
+
+
+def test_run_sync_works_without_a_loop_and_refuses_inside_one() -> None:
+    c = Cascade([tier("t1", SURE)])
+    assert c.run_sync("q").content == SURE.text
+
+    async def inside() -> None:
+        with pytest.raises(RuntimeError, match="await cascade.run"):
+            c.run_sync("q")
+
+    import asyncio
+
+    asyncio.run(inside())
+
+
+async def test_overhead_excludes_time_inside_providers() -> None:
+    slow = ScriptedReply("Paris.", logprob=-0.01, delay_s=0.05)
+    r = await Cascade([tier("t1", slow)]).run("q")
+    assert r.latency_ms >= 50
+    assert r.overhead_ms < r.latency_ms - 45  # the 50 ms sleep is provider time, not engine time
+
+
+async def test_result_json_has_the_documented_fields() -> None:
+    r = await Cascade([tier("t1", UNSURE), tier("t2", SURE)]).run("q")
+    d = r.to_dict(logprobs=True)
+    for key in ("content", "model", "tier", "confidence", "reason", "cost", "baseline_cost", "saving",
+                "latency_ms", "attempts"):
+        assert key in d
+    assert len(d["attempts"]) == 2
+    for a in d["attempts"]:
+        for key in ("model", "confidence", "accepted", "reason", "tokens", "latency_ms", "cost"):
+            assert key in a
+    assert d["attempts"][0]["accepted"] is False and d["attempts"][1]["accepted"] is True
+    assert len(d["attempts"][1]["logprobs"]["logprobs"]) == len(SURE.text.split())

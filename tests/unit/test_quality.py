@@ -1,0 +1,90 @@
+"""Checks and logprob features, on hand-made drafts with known answers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from edgecascade import AcceptRule, Completion, Timings, TokenLogprobs, Usage
+from edgecascade.config import RepetitionCheck
+from edgecascade.quality import decide, logprob_features
+from edgecascade.quality.checks import check_refusal, check_repetition
+
+
+def completion(text: str, finish: str = "stop", lps: list[float] | None = None,
+               top: list[list[float]] | None = None) -> Completion:
+    lp = None
+    if lps is not None:
+        top_arr = np.asarray(top if top is not None else [[x] for x in lps], dtype=float).reshape(len(lps), -1)
+        lp = TokenLogprobs([f"t{i}" for i in range(len(lps))], np.asarray(lps, dtype=float),
+                           [["a"] * top_arr.shape[1]] * len(lps), top_arr)
+    return Completion(text, "m", finish, Usage(3, len(lps or [])), Timings(), lp)  # type: ignore[arg-type]
+
+
+def test_features_match_hand_computation() -> None:
+    lps = [-0.1, -0.2, -0.3, -2.0]
+    top = [[-0.1, -2.4], [-0.2, -1.8], [-0.3, -1.5], [-2.0, -0.5]]  # last step: chosen was not the best
+    f = logprob_features(completion("x", lps=lps, top=top).logprobs)  # type: ignore[arg-type]
+    assert f is not None
+    assert f.n_tokens == 4
+    assert f.mean_logprob == pytest.approx(-0.65)
+    assert f.min_logprob == pytest.approx(-2.0)
+    assert f.p10_logprob == pytest.approx(np.percentile(lps, 10))
+    assert f.mean_margin == pytest.approx(np.mean([2.3, 1.6, 1.2, -1.5]))
+    p = np.exp(np.array(top))
+    p /= p.sum(axis=1, keepdims=True)
+    assert f.mean_entropy == pytest.approx(float(np.mean(-(p * np.log(p)).sum(axis=1))))
+    assert f.score("geo_mean_prob") == pytest.approx(math.exp(-0.65))
+    assert f.score("min_prob") == pytest.approx(math.exp(-2.0))
+
+
+def test_no_tokens_means_no_features() -> None:
+    assert logprob_features(completion("", lps=[]).logprobs) is None  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text", [
+    "I'm sorry, but I can't help with that.",
+    "I cannot assist with this request.",
+    "As an AI language model, I cannot browse the internet.",
+    "I’m sorry, but I am unable to comply.",
+])
+def test_refusals_are_caught(text: str) -> None:
+    assert not check_refusal(completion(text)).passed
+
+
+@pytest.mark.parametrize("text", [
+    "Paris is the capital of France.",
+    "The function returns None. I cannot stress enough that inputs must be sorted.",
+    "Sorry for the wait: the answer is 42.",
+])
+def test_ordinary_answers_are_not_refusals(text: str) -> None:
+    assert check_refusal(completion(text)).passed
+
+
+def test_repetition_catches_loops_even_cut_mid_unit() -> None:
+    loop = "The answer is: " + "la femme au martyre, " * 6 + "la fem"
+    ch = check_repetition(completion(loop), min_period=8, min_repeats=4)
+    assert not ch.passed and "loops" in ch.detail
+    code = "def f(x):\n    return x + 1\n\nprint(f(1))\nprint(f(2))\n"
+    assert check_repetition(completion(code), min_period=8, min_repeats=4).passed
+    assert check_repetition(completion("ha" * 40), min_period=8, min_repeats=4).passed is False
+    assert check_repetition(completion("short"), min_period=8, min_repeats=4).passed
+
+
+def test_decide_runs_checks_before_confidence_and_says_why() -> None:
+    rule = AcceptRule(min_confidence=0.5)
+    rep = RepetitionCheck()
+    d = decide(completion("fine answer", finish="length", lps=[-0.01, -0.01]), rule, rep)
+    assert not d.accepted and "truncated" in d.reason
+    d = decide(completion("fine answer", lps=[-0.01, -0.01]), rule, rep)
+    assert d.accepted and d.confidence == pytest.approx(math.exp(-0.01))
+    d = decide(completion("fine answer", lps=[-2.0, -2.0]), rule, rep)
+    assert not d.accepted and "< 0.5" in d.reason
+    d = decide(completion("   ", lps=[-0.01]), rule, rep)
+    assert not d.accepted and "empty" in d.reason
+    # checks can be switched off per tier
+    d = decide(completion("fine answer", finish="length", lps=[-0.01, -0.01]),
+               AcceptRule(min_confidence=0.5, checks=("empty",)), rep)
+    assert d.accepted
