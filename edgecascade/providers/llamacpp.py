@@ -8,6 +8,12 @@ actually sampled, so the chosen token's logprob is exact even when sampling and 
 last token (which a logits processor alone never sees). Values equal the built-in ones to float
 tolerance (tests/integration/test_llamacpp.py checks it).
 
+Every generation starts from a clean state (``reset()``): llama-cpp-python would otherwise reuse
+the KV cache of a shared prompt prefix, whose differently batched evaluation changes the last
+float bits and can flip greedy near-ties, so the same question could get a different answer
+depending on what was asked before. Reproducible answers and logprobs are worth re-reading the
+prompt (a fraction of the decode time for chat-sized prompts).
+
 Each loaded model has one lock; generation runs in a worker thread so the event loop stays free.
 Models load lazily, on the first request that reaches them, and are shared by every provider in
 the process that asks for the same file with the same settings.
@@ -198,6 +204,7 @@ class LlamaCppProvider:
         with loaded.lock:
             t_gen = time.perf_counter()
             llama = loaded.llama
+            llama.reset()
             llama._capture = cap
             try:
                 out = llama.create_chat_completion(
@@ -265,6 +272,7 @@ class LlamaCppProvider:
             try:
                 loaded, _ = self._loaded()
                 with loaded.lock:
+                    loaded.llama.reset()
                     for chunk in loaded.llama.create_chat_completion(**self._kwargs(request), stream=True):
                         choice = chunk["choices"][0]
                         piece = choice.get("delta", {}).get("content") or ""

@@ -17,7 +17,7 @@ def completion(text: str, finish: str = "stop", lps: list[float] | None = None,
                top: list[list[float]] | None = None) -> Completion:
     lp = None
     if lps is not None:
-        top_arr = np.asarray(top if top is not None else [[x] for x in lps], dtype=float).reshape(len(lps), -1)
+        top_arr = np.asarray(top if top is not None else [[x] for x in lps], dtype=float).reshape(len(lps), -1 if lps else 1)
         lp = TokenLogprobs([f"t{i}" for i in range(len(lps))], np.asarray(lps, dtype=float),
                            [["a"] * top_arr.shape[1]] * len(lps), top_arr)
     return Completion(text, "m", finish, Usage(3, len(lps or [])), Timings(), lp)  # type: ignore[arg-type]

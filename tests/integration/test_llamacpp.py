@@ -1,0 +1,117 @@
+"""The in-process llama.cpp provider on the real SmolLM2-135M GGUF."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgecascade import ContextLengthError, Message, Request
+from edgecascade.providers.llamacpp import LlamaCppProvider
+
+QUESTION = [Message("user", "Name three primary colours.")]
+
+
+@pytest.fixture(scope="module")
+def provider(smollm2: Path) -> LlamaCppProvider:
+    return LlamaCppProvider(path=smollm2, model="smollm2-135m", n_ctx=1024, top_logprobs=5)
+
+
+async def test_generates_with_usage_timings_and_aligned_logprobs(provider: LlamaCppProvider) -> None:
+    c = await provider.complete(Request(QUESTION, max_tokens=48))
+    assert c.text.strip() and c.model == "smollm2-135m"
+    assert c.finish_reason in ("stop", "length")
+    assert c.usage.prompt_tokens > 5 and 0 < c.usage.completion_tokens <= 48
+    lp = c.logprobs
+    assert lp is not None
+    # one logprob per generated token, and the tokens spell the answer
+    assert len(lp.tokens) == len(lp.logprobs) == lp.top_logprobs.shape[0] == c.usage.completion_tokens
+    assert "".join(lp.tokens).strip() == c.text.strip()
+    assert np.all(lp.logprobs <= 0) and np.all(np.isfinite(lp.logprobs))
+    # greedy: the chosen token is the best alternative, and alternatives are sorted best first
+    assert np.allclose(lp.top_logprobs[:, 0], lp.logprobs, atol=1e-6)
+    assert np.all(np.diff(lp.top_logprobs, axis=1) <= 1e-9)
+    assert [row[0] for row in lp.top_tokens] == lp.tokens
+    assert c.timings.first_token_s is not None and 0 < c.timings.first_token_s < c.timings.total_s
+    assert c.tokens_per_s is not None and c.tokens_per_s > 0
+
+
+async def test_logprobs_equal_llama_cpp_builtin(smollm2: Path) -> None:
+    """Our captured values against llama-cpp-python's own (slow, logits_all=True) logprobs.
+
+    Both models start fresh on the same prompt. Two differently batched evaluations can differ in
+    the last float bits, so greedy decoding may part ways at a near-tie: the values are compared on
+    the common prefix, which must be long, and a parting is only allowed at a genuine near-tie.
+    """
+    from llama_cpp import Llama
+
+    fresh = LlamaCppProvider(path=smollm2, model="smollm2-135m", n_ctx=512, top_logprobs=5)
+    c = await fresh.complete(Request(QUESTION, max_tokens=24))
+    ref = Llama(model_path=str(smollm2), n_ctx=512, logits_all=True, verbose=False, n_threads=fresh.n_threads)
+    try:
+        out = ref.create_chat_completion(messages=[m.to_dict() for m in QUESTION], max_tokens=24,
+                                         temperature=0.0, logprobs=True, top_logprobs=5)
+    finally:
+        ref.close()
+    content = out["choices"][0]["logprobs"]["content"]
+    ours = c.logprobs
+    assert ours is not None
+    theirs_tokens = [t["token"] for t in content]
+    common = 0
+    while common < min(len(ours.tokens), len(theirs_tokens)) and ours.tokens[common] == theirs_tokens[common]:
+        common += 1
+    assert common >= 12, (ours.tokens, theirs_tokens)
+    if common < min(len(ours.tokens), len(theirs_tokens)):
+        assert ours.top_logprobs[common, 0] - ours.top_logprobs[common, 1] < 0.05  # a near-tie
+    builtin = np.array([t["logprob"] for t in content[:common]])
+    assert np.allclose(builtin, ours.logprobs[:common], atol=1e-4)
+    # the top-5 alternatives agree too (same tokens, same values)
+    for step, ours_toks, ours_lps in zip(content[:common], ours.top_tokens, ours.top_logprobs):
+        theirs = {t["token"]: t["logprob"] for t in step["top_logprobs"]}
+        assert ours_toks[0] in theirs
+        for tok, val in zip(ours_toks, ours_lps):
+            if tok in theirs:
+                assert val == pytest.approx(theirs[tok], abs=1e-4)
+
+
+async def test_token_limit_is_visible_as_length(provider: LlamaCppProvider) -> None:
+    c = await provider.complete(Request([Message("user", "Write a long poem about the sea.")], max_tokens=5))
+    assert c.finish_reason == "length" and c.usage.completion_tokens == 5
+    assert len(c.logprobs) == 5  # type: ignore[arg-type]
+
+
+async def test_sampling_with_seed_is_reproducible_and_logprobs_follow_the_sampled_tokens(
+    provider: LlamaCppProvider,
+) -> None:
+    req = Request([Message("user", "Tell me a fun fact.")], max_tokens=24, temperature=1.2, seed=123)
+    a = await provider.complete(req)
+    b = await provider.complete(req)
+    assert a.text == b.text
+    assert a.logprobs is not None and np.allclose(a.logprobs.logprobs, b.logprobs.logprobs)  # type: ignore[union-attr]
+    # when sampling, the chosen token is not always the top one: its logprob is at most the best one's
+    assert np.all(a.logprobs.logprobs <= a.logprobs.top_logprobs[:, 0] + 1e-6)
+
+
+async def test_stop_sequence(provider: LlamaCppProvider) -> None:
+    c = await provider.complete(Request([Message("user", "Count from 1 to 20, separated by commas.")],
+                                        max_tokens=60, stop=["5"]))
+    assert "5" not in c.text and c.finish_reason == "stop"
+
+
+async def test_prompt_longer_than_context_is_a_clear_error(smollm2: Path) -> None:
+    small = LlamaCppProvider(path=smollm2, model="smollm2-135m", n_ctx=256)
+    with pytest.raises(ContextLengthError, match="context window") as ei:
+        await small.complete(Request([Message("user", "word " * 400)], max_tokens=8))
+    assert "n_ctx" in str(ei.value)  # it says what to do
+    # the model still works afterwards
+    ok = await small.complete(Request(QUESTION, max_tokens=4))
+    assert ok.usage.completion_tokens == 4
+
+
+async def test_stream_yields_the_same_text(provider: LlamaCppProvider) -> None:
+    req = Request(QUESTION, max_tokens=24)
+    full = await provider.complete(req)
+    pieces = [d async for d in provider.stream(req)]
+    assert "".join(d.text for d in pieces) == full.text
+    assert pieces[-1].finish_reason == full.finish_reason
