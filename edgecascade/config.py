@@ -21,9 +21,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-#: Names of the confidence scores an acceptance rule may use (see edgecascade.quality.features).
-CONFIDENCE_SCORES = ("geo_mean_prob", "p10_prob", "min_prob", "mean_margin_prob")
-CHECK_NAMES = ("empty", "truncated", "repetition", "refusal")
+#: The confidence scores an acceptance rule may use (see edgecascade.quality.features) and the checks.
+ConfidenceName = Literal["geo_mean_prob", "p10_prob", "min_prob", "mean_margin_prob"]
+CheckName = Literal["empty", "truncated", "repetition", "refusal"]
+CHECK_NAMES: tuple[CheckName, ...] = ("empty", "truncated", "repetition", "refusal")
 
 
 class _Strict(BaseModel):
@@ -38,9 +39,9 @@ class AcceptRule(_Strict):
     ``min_confidence`` only the checks decide. ``checks`` are the cheap validators that must pass.
     """
 
-    confidence: Literal["geo_mean_prob", "p10_prob", "min_prob", "mean_margin_prob"] = "geo_mean_prob"
+    confidence: ConfidenceName = "geo_mean_prob"
     min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
-    checks: tuple[Literal["empty", "truncated", "repetition", "refusal"], ...] = CHECK_NAMES
+    checks: tuple[CheckName, ...] = CHECK_NAMES
 
 
 class Price(_Strict):

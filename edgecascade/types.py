@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import numpy as np
 
@@ -28,7 +28,7 @@ class Message:
         return {"role": self.role, "content": self.content}
 
 
-MessageLike = Union[Message, dict[str, Any]]
+MessageLike = Message | dict[str, Any]
 
 
 def to_messages(prompt: str | Sequence[MessageLike]) -> list[Message]:

@@ -43,7 +43,7 @@ def run(cmd: list[str], **kw: object) -> None:
 
 
 def setup() -> None:
-    if sys.version_info < (3, 10):
+    if sys.version_info < (3, 10):  # noqa: UP036 - this script may be run by an older python3
         sys.exit(f"error: edgecascade needs Python >= 3.10; this is {sys.version.split()[0]}")
     if not PY.exists():
         say(f"creating virtual environment {VENV}")

@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from ..config import AcceptRule
 from ..engine import Cascade, Tier
 from ..models import resolve
 from ..providers.llamacpp import LlamaCppProvider, _import_llama_cpp
 from ..providers.scripted import ScriptedProvider, ScriptedReply
-from ..config import AcceptRule
 from ..types import Message, Request
 
 PROMPT = "Write a detailed story about a lighthouse keeper who finds a message in a bottle."

@@ -17,7 +17,8 @@ def completion(text: str, finish: str = "stop", lps: list[float] | None = None,
                top: list[list[float]] | None = None) -> Completion:
     lp = None
     if lps is not None:
-        top_arr = np.asarray(top if top is not None else [[x] for x in lps], dtype=float).reshape(len(lps), -1 if lps else 1)
+        rows = top if top is not None else [[x] for x in lps]
+        top_arr = np.asarray(rows, dtype=float).reshape(len(lps), -1 if lps else 1)
         lp = TokenLogprobs([f"t{i}" for i in range(len(lps))], np.asarray(lps, dtype=float),
                            [["a"] * top_arr.shape[1]] * len(lps), top_arr)
     return Completion(text, "m", finish, Usage(3, len(lps or [])), Timings(), lp)  # type: ignore[arg-type]
@@ -88,3 +89,11 @@ def test_decide_runs_checks_before_confidence_and_says_why() -> None:
     d = decide(completion("fine answer", finish="length", lps=[-0.01, -0.01]),
                AcceptRule(min_confidence=0.5, checks=("empty",)), rep)
     assert d.accepted
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 50, 384])
+def test_fast_percentile_equals_numpy(n: int) -> None:
+    from edgecascade.quality.features import _percentile
+
+    x = np.random.default_rng(n).normal(size=n)
+    assert _percentile(x, 0.10) == pytest.approx(float(np.percentile(x, 10)))
