@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..types import Completion, Delta, FinishReason, Request, TokenLogprobs, Timings, Usage
+from ..types import Completion, Delta, FinishReason, Request, Timings, TokenLogprobs, Usage
 from .base import Capabilities
 
 
