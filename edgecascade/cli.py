@@ -10,8 +10,10 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
@@ -149,6 +151,137 @@ def cmd_bench_overhead(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress_bar(total_label: str) -> Any:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(TextColumn(f"[bold]{total_label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TimeRemainingColumn(), TextColumn("{task.description}"), console=err)
+
+
+def cmd_bench_run(args: argparse.Namespace) -> int:
+    from .benchmarks.traces import TraceStore, run_traces
+    from .datasets import load
+    from .engine import Cascade
+
+    items = load(args.dataset, args.limit)
+    dataset = items[0].dataset if items else args.dataset
+    cascade = Cascade.from_config(args.config)
+    max_tokens = args.max_tokens or cascade.settings.max_tokens
+    store = TraceStore(Path(args.traces) if args.traces else None)
+    with _progress_bar(f"{dataset} x {len(cascade.tiers)} tiers") as bar:
+        task = bar.add_task("", total=len(items) * len(cascade.tiers))
+
+        def progress(msg: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, description=msg)
+
+        traces = run_traces(cascade, items, dataset=dataset, store=store, max_tokens=max_tokens,
+                            on_progress=progress)
+    summary = {name: {"items": len(t), "accuracy": sum(x.correct for x in t.values()) / max(len(t), 1),
+                      "mean_latency_s": sum(x.latency_s for x in t.values()) / max(len(t), 1),
+                      "truncated": sum(x.finish_reason == "length" for x in t.values())}
+               for name, t in traces.items()}
+    if args.json:
+        print(json.dumps({"dataset": dataset, "tiers": summary, "traces": str(store.root)}))
+    else:
+        for name, s in summary.items():
+            out.print(f"{dataset} · tier {name}: {s['items']} items · accuracy {s['accuracy']:.1%} · "
+                      f"{s['mean_latency_s']:.1f} s/item · {s['truncated']} cut off at the token limit")
+        out.print(f"[dim]traces in {store.root}[/dim]")
+    return 0
+
+
+def cmd_bench_report(args: argparse.Namespace) -> int:
+    from .benchmarks.report import DatasetPairs, build_report, command_line, plot_report, print_report, split_ids
+    from .benchmarks.traces import TraceStore, paired, tier_specs
+    from .engine import Cascade
+
+    cascade = Cascade.from_config(args.config)
+    if len(cascade.tiers) < 2:
+        raise ConfigError("a report compares a small and a large tier: the config needs at least two tiers")
+    store = TraceStore(Path(args.traces) if args.traces else None)
+    specs = tier_specs(cascade, args.max_tokens or cascade.settings.max_tokens)
+    small, large = specs[0], specs[-1]
+    datasets = []
+    for name in args.datasets:
+        traces = {s.name: store.load(name, s.model, s.key) for s in (small, large)}
+        pairs = paired(traces, [small.name, large.name])
+        if len(pairs) < 10:
+            raise ConfigError(
+                f"only {len(pairs)} {name} items are traced on both {small.name} and {large.name}: run "
+                f"`edgecascade bench run --dataset {name} --config {args.config or 'default'}` first"
+            )
+        cal_ids, held_ids = split_ids([p[0].item_id for p in pairs], args.seed)
+        datasets.append(DatasetPairs(name, [p for p in pairs if p[0].item_id in cal_ids],
+                                     [p for p in pairs if p[0].item_id in held_ids]))
+    report, calibration = build_report(datasets, model=small.model, target=args.target, seed=args.seed,
+                                       command=command_line())
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    plot_report(report, out_dir / "cost_quality.png")
+    if args.save_calibration:
+        from .models import manifests_dir
+
+        path = manifests_dir() / f"{small.model}.calibration.json"
+        calibration.meta["held_out"] = {k: {"auroc": v["auroc"]["calibrated"], "ece": v["ece_calibrated"]}
+                                        for k, v in report["datasets"].items()}
+        calibration.save(path)
+        err.print(f"calibration written to {path}")
+    if args.json:
+        print(json.dumps({k: v for k, v in report.items()}))
+    else:
+        print_report(report, out)
+        out.print(f"[dim]report: {out_dir / 'report.json'} · figure: {out_dir / 'cost_quality.png'}[/dim]")
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from .benchmarks.report import split_ids
+    from .benchmarks.traces import load_labelled_traces
+    from .quality.calibration import auroc, draft_features, expected_calibration_error, fit_calibration
+
+    traces = load_labelled_traces(Path(args.traces))
+    cal_ids, held_ids = split_ids([t.item_id for t in traces], args.seed)
+    cal = [t for t in traces if t.item_id in cal_ids]
+    held = [t for t in traces if t.item_id in held_ids]
+    model = args.model or (traces[0].model if traces else "model")
+    calibration = fit_calibration([draft_features(t.completion()) for t in cal], [t.correct for t in cal],
+                                  model=model, seed=args.seed,
+                                  meta={"command": "edgecascade " + " ".join(sys.argv[1:]), "traces": args.traces,
+                                        "seed": args.seed, "calibration_items": len(cal), "held_out_items": len(held)})
+    probs = calibration.predict_many([draft_features(t.completion()) for t in held])
+    labels = [t.correct for t in held]
+    calibration.meta["held_out"] = {"auroc": auroc(probs, labels), "ece": expected_calibration_error(probs, labels)}
+    target = Path(args.out).expanduser() if args.out else Path(args.traces).with_suffix(".calibration.json")
+    calibration.save(target)
+    rows = []
+    for t in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95):
+        kept = probs >= t
+        rows.append({"min_confidence": t, "accepted_share": float(kept.mean()) if len(kept) else float("nan"),
+                     "accepted_accuracy": float(np.mean(np.asarray(labels)[kept])) if kept.any() else float("nan")})
+    result = {"calibration": str(target), "held_out": calibration.meta["held_out"], "thresholds": rows,
+              "calibration_items": len(cal), "held_out_items": len(held)}
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    out.print(f"calibration for {model} written to {target}")
+    out.print(f"held-out ({len(held)} items): AUROC {result['held_out']['auroc']:.3f} · "
+              f"ECE {result['held_out']['ece']:.3f}")
+    table = Table("min_confidence", "drafts accepted", "accuracy of accepted")
+    for r in rows:
+        table.add_row(f"{r['min_confidence']:.2f}", f"{r['accepted_share']:.1%}", f"{r['accepted_accuracy']:.1%}")
+    out.print(table)
+    out.print(f'use it: [tiers.accept] confidence = "calibrated", calibration = "{target}", min_confidence = ...')
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="edgecascade",
@@ -206,6 +339,47 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--engine-only", action="store_true", help="skip the model, measure only engine overhead")
     o.add_argument("--json", action="store_true", help="print one JSON object")
     o.set_defaults(func=cmd_bench_overhead)
+
+    br = bsub.add_parser("run", help="trace every tier of a cascade on a labelled dataset (cached, resumable)",
+                         description="Run every tier once on each item, grade each answer (GSM8K: the final "
+                         "number; HumanEval: the item's tests in a subprocess with a timeout) and store one trace "
+                         "per item and tier in bench/traces/. A rerun only computes what is missing.")
+    br.add_argument("--dataset", required=True, help="gsm8k, humaneval, or a .jsonl file (see the README)")
+    br.add_argument("--config", "-c", metavar="PATH|NAME", help="cascade whose tiers are traced (default: default)")
+    br.add_argument("--limit", type=int, metavar="N", help="only the first N items")
+    br.add_argument("--max-tokens", type=int, metavar="N", help="token limit (default: the config's)")
+    br.add_argument("--traces", metavar="DIR", help="trace directory (default: $EDGECASCADE_TRACES or bench/traces)")
+    br.add_argument("--json", action="store_true", help="print a JSON summary")
+    br.set_defaults(func=cmd_bench_run)
+
+    rp = bsub.add_parser("report", help="calibrate, evaluate every policy on held-out traces, plot",
+                         description="From stored traces only: split items (fixed seed) into calibration and "
+                         "held-out halves, fit the calibrator and choose every policy's threshold on the "
+                         "calibration half, and report share of drafts kept, accuracy, cost and latency of every "
+                         "policy on the held-out half, with AUROC/ECE and a cost-quality figure.")
+    rp.add_argument("--config", "-c", metavar="PATH|NAME", help="the traced cascade (default: default)")
+    rp.add_argument("--datasets", nargs="+", default=["gsm8k", "humaneval"], metavar="NAME")
+    rp.add_argument("--target", type=float, default=0.95,
+                    help="keep at least this share of the large tier's accuracy (default 0.95)")
+    rp.add_argument("--seed", type=int, default=20261125, help="split seed (default 20261125)")
+    rp.add_argument("--max-tokens", type=int, metavar="N", help="token limit the traces were made with")
+    rp.add_argument("--traces", metavar="DIR", help="trace directory (default: bench/traces)")
+    rp.add_argument("--out", default="bench/results", help="where report.json and cost_quality.png go")
+    rp.add_argument("--save-calibration", action="store_true",
+                    help="write the fitted calibration to models/<small model>.calibration.json")
+    rp.add_argument("--json", action="store_true", help="print the report as JSON")
+    rp.set_defaults(func=cmd_bench_report)
+
+    c = sub.add_parser("calibrate", help="fit a calibration from your own labelled traces",
+                       description="Fit P(correct | draft features) from labelled traces (JSONL: one answer per "
+                       "line with its tokens, logprobs and a `correct` or `accepted` label), report held-out "
+                       "AUROC/ECE, and write a calibration file a config can use with confidence = \"calibrated\".")
+    c.add_argument("--traces", required=True, metavar="FILE", help="labelled traces (JSONL)")
+    c.add_argument("--model", help="model name recorded in the calibration (default: from the traces)")
+    c.add_argument("--out", metavar="PATH", help="calibration file to write (default: FILE.calibration.json)")
+    c.add_argument("--seed", type=int, default=20261125, help="split seed")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_calibrate)
     return p
 
 

@@ -22,7 +22,7 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 #: The confidence scores an acceptance rule may use (see edgecascade.quality.features) and the checks.
-ConfidenceName = Literal["geo_mean_prob", "p10_prob", "min_prob", "mean_margin_prob"]
+ConfidenceName = Literal["geo_mean_prob", "p10_prob", "min_prob", "mean_margin_prob", "calibrated"]
 CheckName = Literal["empty", "truncated", "repetition", "refusal"]
 CHECK_NAMES: tuple[CheckName, ...] = ("empty", "truncated", "repetition", "refusal")
 
@@ -35,13 +35,27 @@ class AcceptRule(_Strict):
     """When is a tier's draft good enough to return?
 
     ``min_confidence`` is compared with the score named by ``confidence``; both come from a
-    measurement (see configs/README and scripts/measure_thresholds.py). With no
-    ``min_confidence`` only the checks decide. ``checks`` are the cheap validators that must pass.
+    measurement (see configs/README.md). ``confidence = "calibrated"`` uses the model's calibration
+    file (P(correct) from a fitted calibrator), and then ``quality_target`` may replace the raw
+    number: "keep at least this share of the strongest tier's accuracy", resolved to the threshold
+    the calibration chose for that target on its calibration split. With neither, only the checks
+    decide. ``checks`` are the cheap validators that must pass.
     """
 
     confidence: ConfidenceName = "geo_mean_prob"
     min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+    quality_target: float | None = Field(default=None, gt=0.0, le=1.0)
+    #: calibration file; default: models/<model>.calibration.json beside the model's manifest
+    calibration: str | None = None
     checks: tuple[CheckName, ...] = CHECK_NAMES
+
+    @model_validator(mode="after")
+    def _one_threshold(self) -> AcceptRule:
+        if self.min_confidence is not None and self.quality_target is not None:
+            raise ValueError("set either min_confidence or quality_target, not both")
+        if self.quality_target is not None and self.confidence != "calibrated":
+            raise ValueError('quality_target needs confidence = "calibrated"')
+        return self
 
 
 class Price(_Strict):

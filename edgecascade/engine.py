@@ -12,12 +12,14 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-from .config import AcceptRule, CascadeConfig, CascadeSettings, Price, load_config
+from .config import AcceptRule, CascadeConfig, CascadeSettings, Price, TierConfig, load_config
 from .errors import AllTiersFailedError, ModelError, ProviderError
 from .providers import build_provider
 from .providers.base import Provider
 from .quality import decide
+from .quality.calibration import Calibration
 from .result import Attempt, Result
 from .types import Message, MessageLike, Request, to_messages
 
@@ -30,6 +32,23 @@ class Tier:
     provider: Provider
     accept: AcceptRule = AcceptRule()
     price: Price = Price()
+    calibration: Calibration | None = None
+
+    def __post_init__(self) -> None:
+        if self.calibration is None and (self.accept.confidence == "calibrated" or self.accept.quality_target):
+            raise ValueError(f"tier {self.name!r}: a calibrated rule needs a Calibration")
+
+
+def calibration_for(t: TierConfig) -> Calibration | None:
+    """The calibration a tier's rule uses: its ``calibration`` file, or the one shipped beside the
+    model's manifest (``models/<model>.calibration.json``)."""
+    if t.accept.confidence != "calibrated":
+        return None
+    if t.accept.calibration:
+        return Calibration.load(Path(t.accept.calibration).expanduser())
+    from .models import manifests_dir
+
+    return Calibration.load(manifests_dir() / f"{t.model}.calibration.json")
 
 
 class Cascade:
@@ -50,11 +69,11 @@ class Cascade:
         """
         cfg = path if isinstance(path, CascadeConfig) else load_config(path)
         tiers = [
-            Tier(t.display_name, build_provider(t), t.accept, t.price) for t in cfg.tiers
+            Tier(t.display_name, build_provider(t), t.accept, t.price, calibration_for(t)) for t in cfg.tiers
         ]
         return cls(tiers, cfg.cascade)
 
-    def _request(
+    def build_request(
         self,
         prompt: str | Sequence[MessageLike],
         max_tokens: int | None,
@@ -63,6 +82,7 @@ class Cascade:
         seed: int | None,
         system: str | None,
     ) -> Request:
+        """The Request every tier receives for this prompt (config defaults, then overrides)."""
         s = self.settings
         messages = to_messages(prompt)
         sys_prompt = system if system is not None else s.system_prompt
@@ -88,7 +108,7 @@ class Cascade:
     ) -> Result:
         """Answer ``prompt`` (a string or chat messages) with the cheapest tier that is good enough."""
         t0 = time.perf_counter()
-        request = self._request(prompt, max_tokens, temperature, stop, seed, system)
+        request = self.build_request(prompt, max_tokens, temperature, stop, seed, system)
         attempts: list[Attempt] = []
         in_providers = 0.0
         answer: Attempt | None = None
@@ -105,7 +125,7 @@ class Cascade:
                 continue
             dt = time.perf_counter() - t_call
             in_providers += dt
-            decision = decide(completion, tier.accept, self.settings.repetition)
+            decision = decide(completion, tier.accept, self.settings.repetition, tier.calibration)
             cost = tier.price.cost(completion.usage.prompt_tokens, completion.usage.completion_tokens)
             attempt = Attempt(tier.name, completion.model, completion, decision, dt * 1000, cost)
             attempts.append(attempt)

@@ -24,6 +24,7 @@ def build_provider(tier: TierConfig) -> Provider:
             top_logprobs=tier.top_logprobs,
             chat_format=manifest.chat_format if manifest else None,
             context_length=manifest.context_length if manifest else None,
+            identity=f"sha256:{manifest.sha256}" if manifest else "",
         )
     raise ValueError(f"unknown provider {tier.provider!r}")  # unreachable: the config validates it
 

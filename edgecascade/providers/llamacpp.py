@@ -164,6 +164,8 @@ class LlamaCppProvider:
     top_logprobs: int = 5
     chat_format: str | None = None
     context_length: int | None = None
+    #: what identifies the weights (a registry model's sha256), so cached results follow the file
+    identity: str = ""
     capabilities: Capabilities = field(
         default_factory=lambda: Capabilities(logprobs=True, streaming=True, local=True)
     )
@@ -172,6 +174,9 @@ class LlamaCppProvider:
         self.path = Path(self.path)
         if not self.model:
             self.model = self.path.stem
+        if not self.identity:
+            st = self.path.stat() if self.path.exists() else None
+            self.identity = f"{self.path.name}:{st.st_size if st else 0}"
         if self.context_length:
             self.n_ctx = min(self.n_ctx, self.context_length)
         if self.n_threads is None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..config import AcceptRule, RepetitionCheck
 from ..types import Completion
+from .calibration import Calibration, draft_features
 from .checks import Check, check_empty, check_refusal, check_repetition, check_truncated
 from .features import LogprobFeatures, logprob_features
 
@@ -51,30 +52,39 @@ def run_checks(c: Completion, names: tuple[str, ...], repetition: RepetitionChec
     return out
 
 
-def decide(c: Completion, rule: AcceptRule, repetition: RepetitionCheck) -> Decision:
+def decide(c: Completion, rule: AcceptRule, repetition: RepetitionCheck,
+           calibration: Calibration | None = None) -> Decision:
     """Accept the draft if every configured check passes and its confidence meets the rule.
 
     A draft without logprobs (a backend that gives none) is decided on its checks alone, and the
-    reason says so.
+    reason says so. ``calibration`` is required when the rule's confidence is "calibrated".
     """
     checks = run_checks(c, rule.checks, repetition)
     feats = logprob_features(c.logprobs) if c.logprobs is not None else None
-    confidence = feats.score(rule.confidence) if feats is not None else None
+    confidence: float | None = None
+    if feats is not None:
+        if rule.confidence == "calibrated":
+            if calibration is None:
+                raise ValueError("a calibrated rule needs its Calibration")
+            confidence = calibration.predict(draft_features(c))
+        else:
+            confidence = feats.score(rule.confidence)
+    threshold = rule.min_confidence
+    if rule.quality_target is not None:
+        if calibration is None:
+            raise ValueError("a quality_target rule needs its Calibration")
+        threshold = calibration.threshold_for(rule.quality_target)
     failed = [ch for ch in checks if not ch.passed]
     if failed:
         reason = "; ".join(f"{ch.name}: {ch.detail}" for ch in failed)
         return Decision(False, f"rejected ({reason})", confidence, checks, feats)
-    if rule.min_confidence is None:
+    if threshold is None:
         return Decision(True, "accepted: all checks passed (no confidence threshold set)", confidence,
                         checks, feats)
     if confidence is None:
         return Decision(True, "accepted on checks alone: this tier gives no logprobs", None, checks, feats)
-    if confidence >= rule.min_confidence:
-        return Decision(
-            True, f"accepted: {rule.confidence} {confidence:.3f} >= {rule.min_confidence:g}",
-            confidence, checks, feats,
-        )
-    return Decision(
-        False, f"rejected: {rule.confidence} {confidence:.3f} < {rule.min_confidence:g}",
-        confidence, checks, feats,
-    )
+    if confidence >= threshold:
+        return Decision(True, f"accepted: {rule.confidence} {confidence:.3f} >= {threshold:.4g}", confidence,
+                        checks, feats)
+    return Decision(False, f"rejected: {rule.confidence} {confidence:.3f} < {threshold:.4g}", confidence,
+                    checks, feats)

@@ -1,0 +1,195 @@
+"""`edgecascade bench report`: calibrate on one split, judge every policy on the other.
+
+Discipline: items are split once, by a fixed seed, into a calibration half and a held-out half.
+Everything that is learned or chosen (the calibrator's weights, every policy's threshold) sees only
+the calibration half; every number reported is measured on the held-out half.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..quality.calibration import Calibration, auroc, draft_features, expected_calibration_error, fit_calibration
+from .policies import (
+    PolicyResult,
+    always_large,
+    always_small,
+    cascadeflow_score,
+    choose_threshold,
+    curve,
+    mean_logprob_score,
+    oracle,
+    random_routing,
+    threshold_policy,
+)
+from .traces import Trace
+
+DEFAULT_SEED = 20261125
+
+
+def split_ids(ids: Sequence[str], seed: int = DEFAULT_SEED,
+              calibration_share: float = 0.5) -> tuple[set[str], set[str]]:
+    """(calibration ids, held-out ids): a seeded permutation of the sorted ids, cut in two."""
+    ordered = sorted(ids)
+    perm = np.random.default_rng(seed).permutation(len(ordered))
+    n_cal = int(round(calibration_share * len(ordered)))
+    cal = {ordered[i] for i in perm[:n_cal]}
+    return cal, set(ordered) - cal
+
+
+@dataclass
+class DatasetPairs:
+    name: str
+    calibration: list[list[Trace]]
+    held_out: list[list[Trace]]
+
+
+def max_random_share(pairs: Sequence[Sequence[Trace]], target: float) -> float:
+    """The largest share random routing can keep while its expected accuracy meets the target."""
+    s, lg = always_small(pairs).accuracy, always_large(pairs).accuracy
+    goal = target * lg
+    if s >= goal:
+        return 1.0
+    return max(0.0, (lg - goal) / (lg - s)) if lg > s else 0.0
+
+
+def _scores(cal: Calibration, pairs: Sequence[Sequence[Trace]]) -> dict[str, np.ndarray]:
+    small = [p[0] for p in pairs]
+    return {
+        "calibrated": cal.predict_many([draft_features(t.completion()) for t in small]),
+        "mean logprob": np.array([mean_logprob_score(t) for t in small]),
+        "cascadeflow-style": np.array([cascadeflow_score(t) for t in small]),
+    }
+
+
+def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float, seed: int,
+                 command: str) -> tuple[dict[str, Any], Calibration]:
+    """Fit one calibrator for the small model on every dataset's calibration half, then evaluate."""
+    cal_small = [p[0] for d in datasets for p in d.calibration]
+    calibration = fit_calibration(
+        [draft_features(t.completion()) for t in cal_small], [t.correct for t in cal_small], model=model, seed=seed,
+        meta={
+            "command": command, "date": _dt.date.today().isoformat(), "seed": seed,
+            "data": {d.name: {"calibration_items": len(d.calibration), "held_out_items": len(d.held_out)}
+                     for d in datasets},
+            "target": target,
+        },
+    )
+    # the threshold a deployed cascade uses: chosen on the pooled calibration halves
+    pooled = [p for d in datasets for p in d.calibration]
+    calibration.thresholds[f"{target:g}"] = choose_threshold(pooled, _scores(calibration, pooled)["calibrated"],
+                                                            target)
+    out: dict[str, Any] = {"model": model, "target": target, "seed": seed, "command": command, "datasets": {}}
+    for d in datasets:
+        cal_scores, held_scores = _scores(calibration, d.calibration), _scores(calibration, d.held_out)
+        labels = [p[0].correct for p in d.held_out]
+        policies: list[PolicyResult] = [always_small(d.held_out), always_large(d.held_out)]
+        chosen: dict[str, float] = {}
+        for name in ("mean logprob", "cascadeflow-style", "calibrated"):
+            t = choose_threshold(d.calibration, cal_scores[name], target)
+            chosen[name] = t
+            policies.append(threshold_policy(name, d.held_out, held_scores[name], t))
+        cal_policy = policies[-1]
+        policies.append(random_routing(d.held_out, cal_policy.small_share))
+        policies.append(oracle(d.held_out))
+        large_acc = always_large(d.held_out).accuracy
+        baseline_shares = {
+            "mean logprob": policies[2].small_share if policies[2].accuracy >= target * large_acc - 1e-12 else 0.0,
+            "cascadeflow-style": policies[3].small_share if policies[3].accuracy >= target * large_acc - 1e-12
+            else 0.0,
+            "random": max_random_share(d.held_out, target),
+            "always large": 0.0,
+        }
+        best_name = max(baseline_shares, key=lambda k: baseline_shares[k])
+        best = baseline_shares[best_name]
+        orc = oracle(d.held_out).small_share
+        gap = orc - best
+        out["datasets"][d.name] = {
+            "items": {"calibration": len(d.calibration), "held_out": len(d.held_out)},
+            "auroc": {k: auroc(v, labels) for k, v in held_scores.items()},
+            "ece_calibrated": expected_calibration_error(held_scores["calibrated"], labels),
+            "thresholds": chosen,
+            "policies": [p.to_dict() for p in policies],
+            "at_target": {
+                "target_accuracy": target * large_acc,
+                "calibrated_share": cal_policy.small_share,
+                "calibrated_accuracy": cal_policy.accuracy,
+                "best_baseline": best_name,
+                "best_baseline_share": best,
+                "oracle_share": orc,
+                "gap_closed": (cal_policy.small_share - best) / gap if gap > 0 else float("nan"),
+            },
+            "curves": {k: curve(d.held_out, v) for k, v in held_scores.items()},
+        }
+    out["calibration_threshold"] = calibration.thresholds[f"{target:g}"]
+    return out, calibration
+
+
+def print_report(report: dict[str, Any], console: Any) -> None:
+    from rich.table import Table
+
+    for name, d in report["datasets"].items():
+        t = Table(title=f"{name}: held-out {d['items']['held_out']} items "
+                  f"(calibrated on {d['items']['calibration']}), target {report['target']:.0%} of the large "
+                  "model's accuracy")
+        for col in ("policy", "small share", "accuracy", "s/query", "$/query", "threshold"):
+            t.add_column(col, justify="right" if col != "policy" else "left")
+        for p in d["policies"]:
+            th = p["threshold"]
+            t.add_row(p["name"], f"{p['small_share']:.1%}", f"{p['accuracy']:.1%}", f"{p['latency_s']:.1f}",
+                      f"{p['cost']:.6f}", "" if th is None else ("none kept" if math.isinf(th) else f"{th:.4f}"))
+        console.print(t)
+        a = d["auroc"]
+        at = d["at_target"]
+        console.print(
+            f"AUROC (draft correct): calibrated {a['calibrated']:.3f} · mean logprob {a['mean logprob']:.3f} · "
+            f"cascadeflow-style {a['cascadeflow-style']:.3f} · ECE (calibrated) {d['ece_calibrated']:.3f}\n"
+            f"at target: calibrated keeps {at['calibrated_share']:.1%} of drafts; best baseline "
+            f"({at['best_baseline']}) {at['best_baseline_share']:.1%}; oracle {at['oracle_share']:.1%}; "
+            f"gap closed {at['gap_closed']:.0%}\n"
+        )
+
+
+def plot_report(report: dict[str, Any], path: Path) -> None:
+    """Accuracy against seconds per query for every policy, one panel per dataset."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(report["datasets"])
+    fig, axes = plt.subplots(1, len(names), figsize=(6.5 * len(names), 5), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        d = report["datasets"][name]
+        for label, style in (("calibrated", "-"), ("mean logprob", "--"), ("cascadeflow-style", ":")):
+            pts = sorted(d["curves"][label], key=lambda x: x[2])
+            ax.plot([p[2] for p in pts], [p[1] for p in pts], style, label=f"{label} (threshold sweep)")
+        markers = {"always small": "s", "always large": "D", "random": "x", "oracle": "*",
+                   "calibrated": "o", "mean logprob": "^", "cascadeflow-style": "v"}
+        for p in d["policies"]:
+            ax.scatter([p["latency_s"]], [p["accuracy"]], marker=markers.get(p["name"], "o"), s=70, zorder=3,
+                       label=f"{p['name']} ({p['small_share']:.0%} small)")
+        ax.axhline(d["at_target"]["target_accuracy"], color="grey", lw=0.8, ls="-.", label="target accuracy")
+        ax.set_title(f"{name} (held-out {d['items']['held_out']} items)")
+        ax.set_xlabel("seconds per query (2 CPU cores)")
+        ax.set_ylabel("accuracy")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"{report['model']} → large model: cost-quality of acceptance policies")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def command_line() -> str:
+    return "edgecascade " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("edgecascade") else " ".join(
+        sys.argv)

@@ -1,0 +1,267 @@
+"""Traces: every tier of a cascade run once on every item of a labelled dataset, graded and stored.
+
+A trace keeps everything a policy or a calibrator may need later (the answer, whether it was
+right, tokens, latency, cost, finish reason and the per-token logprobs with their top-k
+alternatives), so new features and new policies are evaluated from the stored traces alone,
+without generating again. Generation is the expensive part (tens of seconds per item on a laptop
+CPU), so traces are appended one line at a time to a JSONL file per (dataset, model, settings):
+an interrupted run resumes where it stopped, and a rerun only computes what is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..datasets import Item, grade
+from ..engine import Cascade
+from ..errors import EdgecascadeError
+from ..types import Completion, TokenLogprobs
+
+TRACE_VERSION = 1
+
+
+def traces_dir() -> Path:
+    """``$EDGECASCADE_TRACES``, else the repository's ``bench/traces`` (committed, so results can be
+    re-derived and long runs resumed on another machine)."""
+    env = os.environ.get("EDGECASCADE_TRACES")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "bench" / "traces"
+
+
+@dataclass
+class Trace:
+    dataset: str
+    item_id: str
+    domain: str
+    tier: str
+    model: str
+    settings: str  # the settings key: same key, same generation
+    answer: str
+    correct: bool
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+    first_token_s: float | None
+    cost: float
+    tokens: list[str] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    top_logprobs: list[list[float]] = field(default_factory=list)
+    error: str | None = None
+    version: int = TRACE_VERSION
+
+    def token_logprobs(self) -> TokenLogprobs | None:
+        """The stored logprobs in the provider's shape, so quality features run on traces unchanged."""
+        if not self.tokens:
+            return None
+        k = len(self.top_logprobs[0]) if self.top_logprobs else 0
+        return TokenLogprobs(
+            tokens=list(self.tokens),
+            logprobs=np.asarray(self.logprobs, dtype=np.float64),
+            top_tokens=[[""] * k for _ in self.tokens],
+            top_logprobs=np.asarray(self.top_logprobs, dtype=np.float64).reshape(len(self.tokens), k),
+        )
+
+    def completion(self) -> Completion:
+        from ..types import Timings, Usage
+
+        return Completion(
+            text=self.answer, model=self.model,
+            finish_reason="length" if self.finish_reason == "length" else "stop",
+            usage=Usage(self.prompt_tokens, self.completion_tokens),
+            timings=Timings(total_s=self.latency_s, first_token_s=self.first_token_s),
+            logprobs=self.token_logprobs(),
+        )
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Trace:
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+def settings_key(model_id: str, request_settings: dict[str, Any]) -> str:
+    """A short hash of everything that changes a generation: the model file, the prompt template
+    version and the request settings."""
+    blob = json.dumps({"model": model_id, **request_settings}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+class TraceStore:
+    """Append-only JSONL files, one per (dataset, model, settings key)."""
+
+    def __init__(self, root: Path | None = None):
+        self.root = root or traces_dir()
+
+    def path(self, dataset: str, model: str, key: str) -> Path:
+        return self.root / dataset / f"{model}-{key}.jsonl"
+
+    def load(self, dataset: str, model: str, key: str) -> dict[str, Trace]:
+        p = self.path(dataset, model, key)
+        out: dict[str, Trace] = {}
+        if not p.exists():
+            return out
+        for line in p.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            try:
+                t = Trace.from_dict(json.loads(line))
+            except (json.JSONDecodeError, TypeError):
+                # a line cut by an interrupted write: skip it, it will be generated again
+                continue
+            out[t.item_id] = t
+        return out
+
+    def append(self, trace: Trace) -> None:
+        p = self.path(trace.dataset, trace.model, trace.settings)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        with p.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(asdict(trace), ensure_ascii=False, separators=(",", ":")) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def _trace_from(item: Item, tier: str, key: str, c: Completion, latency_s: float, cost: float,
+                correct: bool) -> Trace:
+    lp = c.logprobs
+    return Trace(
+        dataset=item.dataset, item_id=item.id, domain=item.domain, tier=tier, model=c.model,
+        settings=key, answer=c.text, correct=correct, finish_reason=c.finish_reason,
+        prompt_tokens=c.usage.prompt_tokens, completion_tokens=c.usage.completion_tokens,
+        latency_s=round(latency_s, 4),
+        first_token_s=round(c.timings.first_token_s, 4) if c.timings.first_token_s is not None else None,
+        cost=cost,
+        tokens=list(lp.tokens) if lp is not None else [],
+        logprobs=[round(float(x), 5) for x in lp.logprobs] if lp is not None else [],
+        top_logprobs=[[round(float(x), 4) for x in row] for row in lp.top_logprobs] if lp is not None else [],
+    )
+
+
+@dataclass
+class TierSpec:
+    """What the runner needs of a tier: its name, its provider, its price and its settings key."""
+
+    name: str
+    model: str
+    key: str
+
+
+def tier_specs(cascade: Cascade, max_tokens: int) -> list[TierSpec]:
+    """Each tier's name, model and settings key for traces made greedily with ``max_tokens``."""
+    request_settings = {
+        "trace_version": TRACE_VERSION, "max_tokens": max_tokens, "temperature": 0.0, "seed": 0,
+        "system": cascade.settings.system_prompt,
+    }
+    specs = []
+    for t in cascade.tiers:
+        model_id = str(getattr(t.provider, "identity", "") or t.provider.model)
+        specs.append(TierSpec(t.name, t.provider.model, settings_key(model_id, request_settings)))
+    return specs
+
+
+def run_traces(
+    cascade: Cascade,
+    items: Sequence[Item],
+    *,
+    dataset: str,
+    store: TraceStore,
+    max_tokens: int,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, dict[str, Trace]]:
+    """Generate (or load from the cache) one trace per item and tier; returns {tier: {item_id: trace}}."""
+    specs = tier_specs(cascade, max_tokens)
+    have = {s.name: store.load(dataset, s.model, s.key) for s in specs}
+    todo = [(i, s) for i in items for s in specs if i.id not in have[s.name]]
+    total, done = len(items) * len(specs), len(items) * len(specs) - len(todo)
+    if on_progress:
+        on_progress("cached", done, total)
+
+    async def one(item: Item, spec: TierSpec, tier_index: int) -> Trace:
+        tier = cascade.tiers[tier_index]
+        request = cascade.build_request(item.prompt, max_tokens, 0.0, None, 0, None)
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        try:
+            c = await tier.provider.complete(request)
+        except EdgecascadeError as e:
+            return Trace(item.dataset, item.id, item.domain, spec.name, spec.model, spec.key, "", False,
+                         "error", 0, 0, loop.time() - t0, None, 0.0, error=f"{type(e).__name__}: {e}")
+        latency = loop.time() - t0
+        correct = await asyncio.to_thread(grade, item, c.text)
+        cost = tier.price.cost(c.usage.prompt_tokens, c.usage.completion_tokens)
+        return _trace_from(item, spec.name, spec.key, c, latency, cost, correct)
+
+    async def go() -> None:
+        nonlocal done
+        index = {s.name: n for n, s in enumerate(specs)}
+        for item, spec in todo:
+            trace = await one(item, spec, index[spec.name])
+            store.append(trace)
+            have[spec.name][item.id] = trace
+            done += 1
+            if on_progress:
+                on_progress(f"{item.id} {spec.name}: {'right' if trace.correct else 'wrong'}", done, total)
+
+    if todo:
+        asyncio.run(go())
+    wanted = {i.id for i in items}
+    return {name: {k: v for k, v in traces.items() if k in wanted} for name, traces in have.items()}
+
+
+def paired(traces: dict[str, dict[str, Trace]], tiers: Iterable[str]) -> list[list[Trace]]:
+    """Items traced on every tier, as one row of traces per item (tier order kept)."""
+    names = list(tiers)
+    common = set.intersection(*(set(traces[n]) for n in names)) if names else set()
+    return [[traces[n][i] for n in names] for i in sorted(common)]
+
+
+def load_labelled_traces(path: Path) -> list[Trace]:
+    """A user's labelled answers for `edgecascade calibrate`.
+
+    Each JSONL line is a trace as `bench run` writes it, or a plain record with ``answer`` (or
+    ``content``), ``tokens``, ``logprobs``, optional ``top_logprobs`` and ``finish_reason``, and a
+    label ``correct`` or ``accepted`` (for example whether your user accepted the answer). The
+    ``--json --logprobs`` output of `edgecascade run` has all of these but the label.
+    """
+    if not path.is_file():
+        raise EdgecascadeError(f"no traces file at {path}")
+    out: list[Trace] = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise EdgecascadeError(f"{path}:{n} is not valid JSON ({e})") from None
+        label = d.get("correct", d.get("accepted"))
+        if not isinstance(label, bool):
+            raise EdgecascadeError(f"{path}:{n} has no boolean 'correct' or 'accepted' label")
+        lp = d.get("logprobs")
+        if isinstance(lp, dict):  # the shape `edgecascade run --json --logprobs` prints per attempt
+            tokens, logprobs = lp.get("tokens", []), lp.get("logprobs", [])
+            top = [sorted(row.values(), reverse=True) for row in lp.get("top", [])]
+        else:
+            tokens, logprobs, top = d.get("tokens", []), lp or [], d.get("top_logprobs", [])
+        if not tokens or len(tokens) != len(logprobs):
+            raise EdgecascadeError(f"{path}:{n} needs 'tokens' and one 'logprobs' value per token")
+        k = min((len(r) for r in top), default=0)
+        answer = d.get("answer", d.get("content", "".join(tokens)))
+        out.append(Trace(
+            dataset=str(d.get("dataset", path.stem)), item_id=str(d.get("item_id", d.get("id", n))),
+            domain=str(d.get("domain", "")), tier=str(d.get("tier", "")), model=str(d.get("model", "")),
+            settings="", answer=answer, correct=label, finish_reason=str(d.get("finish_reason", "stop")),
+            prompt_tokens=int(d.get("prompt_tokens", 0)),
+            completion_tokens=int(d.get("completion_tokens", len(tokens))),
+            latency_s=float(d.get("latency_s", 0.0)), first_token_s=None, cost=float(d.get("cost", 0.0)),
+            tokens=list(tokens), logprobs=[float(x) for x in logprobs],
+            top_logprobs=[[float(x) for x in r[:k]] for r in top] if k and len(top) == len(tokens) else [],
+        ))
+    if not out:
+        raise EdgecascadeError(f"{path} holds no traces")
+    return out

@@ -1,0 +1,169 @@
+"""Calibrated confidence: features of a draft -> the probability that it is correct.
+
+A calibration is a standardised logistic regression per model, fitted on labelled traces (a
+calibration split of a benchmark, or a user's own accepted/rejected answers) and stored as a small
+JSON file next to the model's manifest (``models/<name>.calibration.json``) with the command, data
+and seed that produced it and its held-out quality. Applying it is a dot product, so it costs
+nothing at query time; fitting needs scikit-learn (``pip install 'edgecascade[bench]'``).
+
+Why logistic regression: the features are few and strongly informative, the data are hundreds of
+items, and a linear model on standardised features is hard to over-fit and easy to inspect.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..types import Completion
+from .checks import check_refusal, check_repetition, check_truncated
+from .features import logprob_features
+from .structure import code_features, math_features
+
+#: every feature a calibrator may use; the names are the keys of :func:`draft_features`
+FEATURE_NAMES = (
+    "mean_logprob", "min_logprob", "p10_logprob", "mean_margin", "mean_entropy", "n_tokens_log",
+    "truncated", "repetition", "refusal",
+    "has_final_number", "final_lp_min", "final_lp_mean", "reasoning_agrees", "n_numbers_log",
+    "code_block", "code_parses", "defines_function", "code_lp_mean", "code_lp_p10", "prose_chars_log",
+)
+
+
+def draft_features(c: Completion) -> dict[str, float]:
+    """Every calibration feature of one draft (math and code structure features are both computed:
+    each is neutral where it does not apply, so one calibrator serves mixed traffic)."""
+    f: dict[str, float] = {}
+    lf = logprob_features(c.logprobs) if c.logprobs is not None else None
+    if lf is not None:
+        f.update(mean_logprob=lf.mean_logprob, min_logprob=lf.min_logprob, p10_logprob=lf.p10_logprob,
+                 mean_margin=lf.mean_margin if math.isfinite(lf.mean_margin) else 0.0,
+                 mean_entropy=lf.mean_entropy if math.isfinite(lf.mean_entropy) else 0.0)
+    f["n_tokens_log"] = math.log1p(c.usage.completion_tokens)
+    f["truncated"] = 0.0 if check_truncated(c).passed else 1.0
+    f["repetition"] = 0.0 if check_repetition(c, min_period=8, min_repeats=4).passed else 1.0
+    f["refusal"] = 0.0 if check_refusal(c).passed else 1.0
+    f.update(math_features(c))
+    f.update(code_features(c))
+    return f
+
+
+@dataclass
+class Calibration:
+    """A fitted calibrator: P(correct) = sigmoid(intercept + coef . (x - mean) / scale)."""
+
+    model: str
+    features: list[str]
+    mean: list[float]
+    scale: list[float]
+    coef: list[float]
+    intercept: float
+    #: thresholds on P(correct) chosen on the calibration split, keyed by quality target ("0.95")
+    thresholds: dict[str, float] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def vector(self, feats: dict[str, float]) -> np.ndarray:
+        return np.array([feats.get(n, 0.0) for n in self.features], dtype=np.float64)
+
+    def predict(self, feats: dict[str, float]) -> float:
+        z = (self.vector(feats) - np.asarray(self.mean)) / np.asarray(self.scale)
+        return float(1.0 / (1.0 + math.exp(-(self.intercept + float(z @ np.asarray(self.coef))))))
+
+    def predict_many(self, rows: Sequence[dict[str, float]]) -> np.ndarray:
+        X = np.array([self.vector(r) for r in rows]).reshape(len(rows), len(self.features))
+        z = (X - np.asarray(self.mean)) / np.asarray(self.scale)
+        return 1.0 / (1.0 + np.exp(-(self.intercept + z @ np.asarray(self.coef))))
+
+    def threshold_for(self, target: float) -> float:
+        """The threshold this calibration chose for a quality target, on its calibration split."""
+        key = f"{target:g}"
+        if key not in self.thresholds:
+            have = ", ".join(sorted(self.thresholds)) or "none"
+            raise ConfigError(
+                f"the calibration of {self.model} has no threshold for quality_target {key} (it has: {have}); "
+                f"rerun `edgecascade bench report --target {key} --save-calibration`"
+            )
+        return self.thresholds[key]
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=1) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> Calibration:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            cal = cls(**data)
+        except FileNotFoundError:
+            raise ConfigError(
+                f"no calibration at {path}: fit one with `edgecascade bench calibrate` or "
+                "`edgecascade calibrate --traces FILE`"
+            ) from None
+        except (json.JSONDecodeError, TypeError) as e:
+            raise ConfigError(f"calibration file {path} is malformed ({e}): fit it again") from None
+        if not (len(cal.features) == len(cal.mean) == len(cal.scale) == len(cal.coef)):
+            raise ConfigError(f"calibration file {path} is inconsistent (feature/coefficient counts differ)")
+        return cal
+
+
+def fit_calibration(rows: Sequence[dict[str, float]], labels: Sequence[bool], *, model: str,
+                    features: Sequence[str] = FEATURE_NAMES, c_reg: float = 1.0, seed: int = 0,
+                    meta: dict[str, Any] | None = None) -> Calibration:
+    """Fit P(correct | features) by L2-regularised logistic regression on standardised features."""
+    try:
+        from sklearn.linear_model import LogisticRegression
+    except ImportError:
+        raise ConfigError("fitting a calibration needs scikit-learn: pip install 'edgecascade[bench]'") from None
+    y = np.asarray(labels, dtype=int)
+    if len(set(y.tolist())) < 2:
+        raise ConfigError("cannot calibrate: the labelled traces are all right or all wrong; add both kinds")
+    names = list(features)
+    X = np.array([[r.get(n, 0.0) for n in names] for r in rows], dtype=np.float64)
+    mean = X.mean(axis=0)
+    scale = X.std(axis=0)
+    scale[scale < 1e-9] = 1.0  # a constant feature carries no information; keep it inert
+    clf = LogisticRegression(C=c_reg, max_iter=5000, random_state=seed)
+    clf.fit((X - mean) / scale, y)
+    return Calibration(model=model, features=names, mean=mean.tolist(), scale=scale.tolist(),
+                       coef=clf.coef_[0].tolist(), intercept=float(clf.intercept_[0]), meta=meta or {})
+
+
+def auroc(scores: Sequence[float] | np.ndarray, labels: Sequence[bool] | np.ndarray) -> float:
+    """Area under the ROC curve (rank statistic, ties averaged); nan if one class is missing."""
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(labels, dtype=bool)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(len(s))
+    sorted_s = s[order]
+    i = 0
+    while i < len(s):  # average ranks over ties
+        j = i
+        while j + 1 < len(s) and sorted_s[j + 1] == sorted_s[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def expected_calibration_error(probs: Sequence[float] | np.ndarray, labels: Sequence[bool] | np.ndarray,
+                               bins: int = 10) -> float:
+    """Mean |accuracy - confidence| over equal-width probability bins, weighted by bin size."""
+    p = np.asarray(probs, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    if p.size == 0:
+        return float("nan")
+    idx = np.minimum((p * bins).astype(int), bins - 1)
+    err = 0.0
+    for b in range(bins):
+        m = idx == b
+        if m.any():
+            err += m.sum() / p.size * abs(y[m].mean() - p[m].mean())
+    return float(err)

@@ -1,0 +1,174 @@
+"""Offline policy evaluation, splits, calibration and the report, on synthetic traces."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from edgecascade.benchmarks.policies import (
+    always_large,
+    always_small,
+    cascadeflow_score,
+    choose_threshold,
+    evaluate,
+    oracle,
+    random_routing,
+)
+from edgecascade.benchmarks.report import DatasetPairs, build_report, max_random_share, split_ids
+from edgecascade.benchmarks.traces import Trace, TraceStore, load_labelled_traces
+from edgecascade.quality.calibration import auroc, expected_calibration_error, fit_calibration
+
+
+def trace(item: str, correct: bool, *, tier: str = "small", cost: float = 0.0, latency: float = 1.0,
+          lps: list[float] | None = None, answer: str = "The answer is 4.") -> Trace:
+    lps = lps if lps is not None else [-0.1, -0.2]
+    return Trace("d", item, "math", tier, tier, "k", answer, correct, "stop", 10, len(lps), latency, None, cost,
+                 tokens=[f"t{i}" for i in range(len(lps))], logprobs=lps,
+                 top_logprobs=[[x, x - 1.0] for x in lps])
+
+
+def pairs_example() -> list[list[Trace]]:
+    # small: right on a, b; wrong on c, d.  large: right on a, c, d; wrong on b.
+    small = [trace("a", True, cost=1, latency=1), trace("b", True, cost=1, latency=1),
+             trace("c", False, cost=1, latency=1), trace("d", False, cost=1, latency=1)]
+    large = [trace(i, ok, tier="large", cost=10, latency=5) for i, ok in zip("abcd", (True, False, True, True))]
+    return [[s, lg] for s, lg in zip(small, large)]
+
+
+def test_policy_arithmetic_matches_hand_computation() -> None:
+    pairs = pairs_example()
+    # keep the small draft on a and c only: answers a(small ok) b(large wrong) c(small wrong) d(large ok)
+    r = evaluate("x", pairs, np.array([True, False, True, False]))
+    assert r.small_share == 0.5
+    assert r.accuracy == 0.5
+    assert r.cost == pytest.approx((1 + 11 + 1 + 11) / 4)  # escalation pays both calls
+    assert r.latency_s == pytest.approx((1 + 6 + 1 + 6) / 4)
+    assert always_large(pairs).accuracy == 0.75 and always_large(pairs).cost == 10
+    assert always_small(pairs).accuracy == 0.5 and always_small(pairs).cost == 1
+    o = oracle(pairs)  # keeps a, b; escalates c, d (large right on both)
+    assert (o.small_share, o.accuracy) == (0.5, 1.0)
+    rnd = random_routing(pairs, 0.5)
+    assert rnd.accuracy == pytest.approx(0.5 * 0.5 + 0.5 * 0.75)
+    assert rnd.cost == pytest.approx(1 + 0.5 * 10)
+
+
+def test_threshold_is_the_lowest_that_meets_the_target() -> None:
+    pairs = pairs_example()
+    scores = np.array([0.9, 0.8, 0.3, 0.2])  # a perfect ranking: right drafts score higher
+    # target 100% of large (0.75). t=0.2 keeps all: 0.5. t=0.3 keeps a,b,c (d escalates, right): 0.75
+    assert choose_threshold(pairs, scores, 1.0) == 0.3
+    # target 0.6 of large (0.45): keeping everything (0.5) already meets it
+    assert choose_threshold(pairs, scores, 0.6) == 0.2
+    # an impossible target keeps no draft
+    bad = np.array([0.1, 0.1, 0.9, 0.9])
+    assert math.isinf(choose_threshold(pairs, bad, 1.0))
+
+
+def test_max_random_share() -> None:
+    pairs = pairs_example()  # small 0.5, large 0.75
+    # expected accuracy s*0.5 + (1-s)*0.75 >= 0.95*0.75 -> s <= (0.75-0.7125)/0.25 = 0.15
+    assert max_random_share(pairs, 0.95) == pytest.approx(0.15)
+
+
+def test_split_is_seeded_disjoint_and_complete() -> None:
+    ids = [f"i{n}" for n in range(101)]
+    cal, held = split_ids(ids, seed=7)
+    assert cal.isdisjoint(held) and cal | held == set(ids) and len(cal) == 50
+    assert split_ids(list(reversed(ids)), seed=7) == (cal, held)  # order of input does not matter
+    assert split_ids(ids, seed=8) != (cal, held)
+
+
+def test_auroc_and_ece() -> None:
+    assert auroc([0.1, 0.2, 0.8, 0.9], [False, False, True, True]) == 1.0
+    assert auroc([0.9, 0.8, 0.2, 0.1], [False, False, True, True]) == 0.0
+    assert auroc([0.5, 0.5, 0.5, 0.5], [False, True, False, True]) == 0.5
+    assert math.isnan(auroc([0.1, 0.2], [True, True]))
+    assert expected_calibration_error([0.95] * 20, [True] * 19 + [False]) == pytest.approx(0.0, abs=1e-9)
+    assert expected_calibration_error([0.9] * 10, [False] * 10) == pytest.approx(0.9)
+
+
+def test_calibrator_recovers_a_known_relation() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=2000)
+    p_true = 1 / (1 + np.exp(-(2.0 * x - 0.5)))
+    y = rng.random(2000) < p_true
+    rows = [{"mean_logprob": float(v), "noise": float(rng.normal())} for v in x]
+    cal = fit_calibration(rows, y.tolist(), model="m", features=["mean_logprob", "noise"])
+    pred = cal.predict_many(rows)
+    assert abs(cal.coef[0] / cal.scale[0] - 2.0) < 0.3  # the true slope, on the original scale
+    assert abs(cal.coef[1]) < 0.15  # noise gets ~no weight
+    assert expected_calibration_error(pred, y) < 0.05
+    assert cal.predict(rows[0]) == pytest.approx(pred[0])
+
+
+def synthetic_dataset(name: str, n: int, seed: int) -> list[list[Trace]]:
+    """Small drafts whose token confidence truly predicts correctness; large is right 80% of the time."""
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for i in range(n):
+        good = rng.random() < 0.5
+        lp = float(rng.normal(-0.1 if good else -0.6, 0.15))
+        small = trace(f"{name}{i}", good, lps=[lp, lp - 0.05, lp + 0.05], latency=1.0)
+        large = trace(f"{name}{i}", bool(rng.random() < 0.8), tier="large", latency=3.0)
+        pairs.append([small, large])
+    return pairs
+
+
+def test_report_fits_on_calibration_half_only_and_reports_held_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    pairs = synthetic_dataset("g", 200, 1)
+    cal_ids, held_ids = split_ids([p[0].item_id for p in pairs], 3)
+    data = DatasetPairs("g", [p for p in pairs if p[0].item_id in cal_ids],
+                        [p for p in pairs if p[0].item_id in held_ids])
+    seen: list[str] = []
+    import edgecascade.benchmarks.report as report_mod
+
+    real_fit = report_mod.fit_calibration
+
+    def spy(rows, labels, **kw):  # type: ignore[no-untyped-def]
+        seen.append(str(len(rows)))
+        return real_fit(rows, labels, **kw)
+
+    monkeypatch.setattr(report_mod, "fit_calibration", spy)
+    report, cal = build_report([data], model="small", target=0.95, seed=3, command="test")
+    assert seen == [str(len(data.calibration))]  # fitted once, on the calibration half only
+    d = report["datasets"]["g"]
+    assert d["items"] == {"calibration": len(data.calibration), "held_out": len(data.held_out)}
+    names = [p["name"] for p in d["policies"]]
+    assert names == ["always small", "always large", "mean logprob", "cascadeflow-style", "calibrated", "random",
+                     "oracle"]
+    assert d["auroc"]["calibrated"] > 0.85  # the signal is real in this synthetic data
+    assert "0.95" in cal.thresholds
+    json.dumps(report)  # the report is plain JSON
+
+
+def test_cascadeflow_score_components() -> None:
+    t = trace("a", True, lps=[math.log(0.5)] * 4)
+    # geo 0.5, harmonic 0.5, min 0.5, pseudo-entropy mean(-0.5 ln 0.5) * e
+    expect = 0.5 * 0.5 + 0.2 * 0.5 + 0.15 * 0.5 + 0.15 * (1 - 0.5 * math.log(2) * math.e)
+    assert cascadeflow_score(t) == pytest.approx(expect)
+
+
+def test_trace_store_resumes_and_skips_torn_lines(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    store = TraceStore(tmp_path)
+    store.append(trace("a", True))
+    store.append(trace("b", False))
+    p = store.path("d", "small", "k")
+    with p.open("a") as f:
+        f.write('{"dataset": "d", "item_id": "c", "dom')  # a write cut by an interruption
+    loaded = store.load("d", "small", "k")
+    assert set(loaded) == {"a", "b"} and loaded["b"].correct is False
+    assert loaded["a"].token_logprobs() is not None and len(loaded["a"].token_logprobs()) == 2  # type: ignore[arg-type]
+
+
+def test_load_labelled_traces_plain_and_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    p = tmp_path / "mine.jsonl"
+    p.write_text(json.dumps({"id": 1, "answer": "ok", "tokens": ["o", "k"], "logprobs": [-0.1, -0.2],
+                             "accepted": True}) + "\n")
+    [t] = load_labelled_traces(p)
+    assert t.correct is True and t.logprobs == [-0.1, -0.2] and t.item_id == "1"
+    p.write_text(json.dumps({"answer": "ok", "tokens": ["o"], "logprobs": [-0.1]}) + "\n")
+    with pytest.raises(Exception, match="label"):
+        load_labelled_traces(p)

@@ -1,0 +1,42 @@
+"""Answer-structure features read the right spans of the answer."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgecascade import Completion, Timings, TokenLogprobs, Usage
+from edgecascade.quality.calibration import FEATURE_NAMES, draft_features
+from edgecascade.quality.structure import code_features, math_features
+
+
+def completion(tokens: list[str], lps: list[float], finish: str = "stop") -> Completion:
+    lp = TokenLogprobs(tokens, np.asarray(lps, dtype=float), [[t] for t in tokens], np.asarray(lps)[:, None])
+    return Completion("".join(tokens), "m", finish, Usage(5, len(tokens)), Timings(), lp)  # type: ignore[arg-type]
+
+
+def test_math_features_read_the_final_number_tokens() -> None:
+    toks = ["3", " *", " 6", " =", " 18", ".\n", "The", " answer", " is", " ", "1", "8", "."]
+    lps = [-0.1] * 10 + [-2.0, -0.5, -0.1]
+    f = math_features(completion(toks, lps))
+    assert f["has_final_number"] == 1.0
+    assert f["final_lp_min"] == -2.0 and f["final_lp_mean"] == -1.25  # only the tokens of "18"
+    assert f["reasoning_agrees"] == 1.0
+    f = math_features(completion(["2", " =", " 5", ".", " The", " answer", " is", " 7", "."], [-0.1] * 9))
+    assert f["reasoning_agrees"] == -1.0  # the stated result disagrees with the last computed one
+    f = math_features(completion(["I", " think", " so"], [-0.1] * 3))
+    assert f["has_final_number"] == 0.0
+
+
+def test_code_features() -> None:
+    good = ["```python\n", "def f(x):\n", "    return x\n", "```"]
+    f = code_features(completion(good, [-0.3, -0.1, -0.2, -0.4]))
+    assert f["code_block"] == 1.0 and f["code_parses"] == 1.0 and f["defines_function"] == 1.0
+    assert abs(f["code_lp_mean"] + 0.15) < 1e-9  # only the code tokens, not the fences
+    bad = ["```python\n", "def f(x)\n", "    return x\n", "```"]
+    assert code_features(completion(bad, [-0.1] * 4))["code_parses"] == 0.0
+
+
+def test_draft_features_cover_every_name() -> None:
+    f = draft_features(completion(["The", " answer", " is", " 4", "."], [-0.1] * 5, finish="length"))
+    assert set(FEATURE_NAMES) <= set(f)
+    assert f["truncated"] == 1.0 and f["has_final_number"] == 1.0
