@@ -100,10 +100,14 @@ def cmd_models(args: argparse.Namespace) -> int:
                 for m in manifests
             ]))
             return 0
-        table = Table("name", "size", "license", "context", "pulled", "description")
+        table = Table()
+        table.add_column("name", no_wrap=True)
+        table.add_column("size", justify="right", no_wrap=True)
+        for col in ("license", "context", "pulled", "description"):
+            table.add_column(col)
         for m in manifests:
             table.add_row(m.name, f"{m.size / 1e6:.0f} MB", m.license, str(m.context_length),
-                          "yes" if models.is_pulled(m.name) else "no", m.description)
+                          "yes" if models.is_pulled(m.name) else "no", m.description.split(":")[-1].strip())
         out.print(table)
         out.print(f"[dim]cache: {models.cache_dir() / 'models'} (set EDGECASCADE_CACHE to move it)[/dim]")
         return 0
@@ -332,7 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Side by side in one run: tokens/s plain, with edgecascade's logprob capture, "
                         "and with llama-cpp-python's built-in logprobs (median of --runs, greedy); then the "
                         "engine's own overhead per query over --queries scripted queries.")
-    o.add_argument("--model", default="smollm2-135m", help="registry name or .gguf path (default smollm2-135m)")
+    o.add_argument("--model", default="qwen2.5-coder-0.5b",
+                   help="registry name or .gguf path (default: the default drafter, qwen2.5-coder-0.5b)")
     o.add_argument("--max-tokens", type=int, default=128, help="tokens per generation (default 128)")
     o.add_argument("--runs", type=int, default=5, help="runs per variant; the median is reported (default 5)")
     o.add_argument("--queries", type=int, default=500, help="scripted queries for engine overhead (default 500)")

@@ -15,6 +15,7 @@ POSIX, CPU/memory/file-size limits. That is containment against accidents (infin
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import math
@@ -158,7 +159,7 @@ def load_gsm8k(limit: int | None = None) -> list[Item]:
 
 
 # a number: optional sign, digits with optional thousands separators, optional decimals
-_NUMBER = re.compile(r"(?<![\w.])-?\$?\s?-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
+_NUMBER = re.compile(r"(?<![\w.])-?(?:\$\s?)?-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
 _ANSWER_IS = re.compile(r"the\s+(?:final\s+)?answer\s+is", re.IGNORECASE)
 
 
@@ -291,13 +292,11 @@ sys.stdout.flush()
 def _program(code: str, item: Item) -> str:
     meta = item.meta
     fprompt, test, entry = meta["prompt"], meta["test"], meta["entry_point"]
-    if _defines(code, entry):
-        # The prompt first: it brings the imports and helper functions a complete-function answer
-        # may rely on; the answer's own definition, coming later, replaces the prompt's stub.
-        program = fprompt + "\n\n" + code
-    else:
-        program = fprompt + code  # a bare body continues the prompt's signature and docstring
-    return program + "\n" + test + f"\ncheck({entry})\n"
+    # A complete function goes after the whole prompt, which brings the imports and helper functions
+    # it may rely on (its own definition, coming later, replaces the prompt's stub); a bare body
+    # continues the prompt's signature and docstring.
+    sep = "\n\n" if _defines(code, entry) else ""
+    return fprompt + sep + code + "\n" + test + f"\ncheck({entry})\n"
 
 
 def run_humaneval(answer_text: str, item: Item, timeout_s: float = 10.0,
@@ -341,10 +340,8 @@ def run_humaneval(answer_text: str, item: Item, timeout_s: float = 10.0,
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     if hasattr(os, "killpg"):
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
     if proc.poll() is None:
         proc.kill()
     proc.wait()

@@ -42,8 +42,12 @@ if str(REPO) not in sys.path:  # runnable from a checkout without installing
     sys.path.insert(0, str(REPO))
 
 from edgecascade import datasets  # noqa: E402
-from edgecascade.config import CONFIDENCE_SCORES, CHECK_NAMES, RepetitionCheck, TierConfig  # noqa: E402
+from edgecascade.config import CHECK_NAMES, RepetitionCheck, TierConfig  # noqa: E402
 from edgecascade.datasets import Item  # noqa: E402
+
+#: The raw logprob scores measured here (LogprobFeatures.score names). A config's "calibrated"
+#: confidence is not one of them: it is fitted on top of these, elsewhere.
+CONFIDENCE_SCORES: tuple[str, ...] = ("geo_mean_prob", "p10_prob", "min_prob", "mean_margin_prob")
 
 DEFAULT_DRAFT = "qwen2.5-coder-0.5b"
 DEFAULT_STRONG = "qwen2.5-coder-1.5b"
@@ -77,6 +81,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--humaneval-timeout", type=float, default=10.0, help="seconds per HumanEval test run")
     p.add_argument("--wait-for-models", type=float, default=900.0,
                    help="seconds to wait for the models to be pulled (another process may be pulling)")
+    p.add_argument("--regrade", action="store_true",
+                   help="grade the stored answers again with the current graders before analysing")
     p.add_argument("--no-generate", action="store_true",
                    help="generate nothing: re-derive the thresholds from the rows already in --out")
     args = p.parse_args(argv)
@@ -190,13 +196,7 @@ def generate_row(provider: Any, role: str, model: str, item: Item, args: argpars
                 "truncated": False, "completion_tokens": 0, "scores": {}, "text": ""}
     wall = time.perf_counter() - t0
 
-    if item.dataset == "humaneval":
-        outcome = datasets.run_humaneval(c.text, item, timeout_s=args.humaneval_timeout)
-        correct, grade_detail = outcome.passed, outcome.reason
-    else:
-        got = datasets.extract_gsm8k_answer(c.text)
-        correct = datasets.grade_gsm8k(c.text, item.reference)
-        grade_detail = f"extracted {got!r}, reference {item.reference}"
+    correct, grade_detail = grade_text(item, c.text, args)
     feats = logprob_features(c.logprobs) if c.logprobs is not None else None
     scores = {name: (_finite(feats.score(name)) if feats is not None else None) for name in CONFIDENCE_SCORES}
     failed = [ch.name for ch in run_checks(c, CHECK_NAMES, RepetitionCheck()) if not ch.passed]
@@ -221,8 +221,14 @@ def generate_row(provider: Any, role: str, model: str, item: Item, args: argpars
 
 def generate(args: argparse.Namespace, items: list[Item], rows_by_key: dict[str, dict[str, Any]],
              on_row: Any, console: Any) -> None:
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from edgecascade.providers import build_provider
     from edgecascade.providers.llamacpp import unload_all
@@ -257,10 +263,35 @@ def generate(args: argparse.Namespace, items: list[Item], rows_by_key: dict[str,
             row = generate_row(providers[model], role, model, item, args)
             on_row(row)
             mark = "error" if "error" in row else ("ok" if row["correct"] else "wrong")
-            progress.update(task, advance=1,
-                            last=f"{item.id}: {mark}, {row['completion_tokens']} tok"
-                                 + (" (cut off)" if row.get("truncated") else ""))
+            last = (f"{item.id}: {mark}, {row['completion_tokens']} tok"
+                    + (" (cut off)" if row.get("truncated") else ""))
+            progress.update(task, advance=1, last=last)
+            if not console.is_terminal:  # a log file gets no live bar: one line per answer instead
+                console.print(f"[{progress.tasks[0].completed:.0f}/{len(plan)}] {role} {model} {last} "
+                              f"({row.get('wall_s', 0):.1f} s)")
         unload_all()
+
+
+def grade_text(item: Item, text: str, args: argparse.Namespace) -> tuple[bool, str]:
+    if item.dataset == "humaneval":
+        outcome = datasets.run_humaneval(text, item, timeout_s=args.humaneval_timeout)
+        return outcome.passed, outcome.reason
+    got = datasets.extract_gsm8k_answer(text)
+    return datasets.grade_gsm8k(text, item.reference), f"extracted {got!r}, reference {item.reference}"
+
+
+def regrade(items: list[Item], rows_by_key: dict[str, dict[str, Any]], settings: dict[str, Any],
+            args: argparse.Namespace, console: Any) -> None:
+    changed = 0
+    for item in items:
+        for model in dict.fromkeys((args.draft, args.strong)):
+            row = rows_by_key.get(row_key(model, item.dataset, item.id, settings, prompt_sha(item)))
+            if row is None or "error" in row:
+                continue
+            correct, detail = grade_text(item, row.get("text", ""), args)
+            changed += correct != row["correct"]
+            row["correct"], row["grade_detail"] = correct, detail
+    console.print(f"regraded the stored answers: {changed} grades changed")
 
 
 # --------------------------------------------------------------------------- analysis
@@ -329,7 +360,7 @@ def choose_threshold(pairs: list[tuple[dict[str, Any], dict[str, Any]]], score: 
     scored = [(d["scores"][score], bool(d["correct"])) for d, _ in pairs if d["scores"].get(score) is not None]
     out = {
         "threshold": chosen,
-        "feasible": chosen is not None,
+        "accepts_any": chosen is not None,  # False: no threshold lets a draft through at the target
         **sim,
         "relative_accuracy": sim["cascade_accuracy"] / strong_acc if strong_acc else None,
         "auroc": auroc([v for v, _ in scored], [c for _, c in scored]),
@@ -341,14 +372,23 @@ def choose_threshold(pairs: list[tuple[dict[str, Any], dict[str, Any]]], score: 
     }
     for name in sorted({d["dataset"] for d, _ in pairs}):
         sub = [(d, s) for d, s in pairs if d["dataset"] == name]
-        out["by_dataset"][name] = {k: v for k, v in simulate(sub, score, chosen).items()
-                                   if k in ("accepted", "draft_share", "cascade_accuracy")}
+        sub_scored = [(d["scores"][score], bool(d["correct"])) for d, _ in sub
+                      if d["scores"].get(score) is not None]
+        out["by_dataset"][name] = {
+            **{k: v for k, v in simulate(sub, score, chosen).items()
+               if k in ("accepted", "draft_share", "cascade_accuracy")},
+            # within one dataset: does the score rank right drafts above wrong ones there? (the pooled
+            # AUROC also rewards a score that merely tells the datasets apart)
+            "auroc": auroc([v for v, _ in sub_scored], [c for _, c in sub_scored]),
+        }
     return out
 
 
 def analyse(pairs: list[tuple[dict[str, Any], dict[str, Any]]], target: float) -> dict[str, Any]:
     n = len(pairs)
     per_score = {name: choose_threshold(pairs, name, target) for name in CONFIDENCE_SCORES}
+    # most drafts answered at the target; ties: higher pooled AUROC; still tied: the first in
+    # CONFIDENCE_SCORES order (max keeps the first maximum)
     best = max(CONFIDENCE_SCORES, key=lambda k: (per_score[k]["draft_share"], per_score[k]["auroc"] or 0.0))
     rec = per_score[best]
     by_ds: dict[str, dict[str, Any]] = {}
@@ -398,19 +438,21 @@ def print_summary(console: Any, result: dict[str, Any], args: argparse.Namespace
     t = Table(title=f"per score: lowest threshold with cascade accuracy >= {args.target:g} x strong "
                     f"({pct(args.target * result['strong_accuracy'])})")
     for col in ("score", "threshold", "draft answers", "cascade acc", "vs strong", "AUROC", "AUROC (not cut)",
-                *(f"{ds} draft share" for ds in result["by_dataset"])):
+                *(f"{ds} draft share" for ds in result["by_dataset"]),
+                *(f"{ds} AUROC" for ds in result["by_dataset"])):
         t.add_column(col, justify="left" if col == "score" else "right")
     rec = result["recommended"]["confidence"]
     for name, r in result["per_score"].items():
         t.add_row(
             name + (" *" if name == rec else ""),
-            "none feasible" if r["threshold"] is None else f"{r['threshold']:.3f}",
+            "none (all escalate)" if r["threshold"] is None else f"{r['threshold']:.3f}",
             f"{r['accepted']}/{n_pairs} ({pct(r['draft_share'])})",
             pct(r["cascade_accuracy"]),
             pct(r["relative_accuracy"]),
             "-" if r["auroc"] is None else f"{r['auroc']:.3f}",
             "-" if r["auroc_untruncated"] is None else f"{r['auroc_untruncated']:.3f}",
             *(pct(b["draft_share"]) for b in r["by_dataset"].values()),
+            *("-" if b["auroc"] is None else f"{b['auroc']:.3f}" for b in r["by_dataset"].values()),
             style="bold" if name == rec else None,
         )
     console.print(t)
@@ -429,7 +471,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rich.console import Console
 
     args = parse_args(argv)
-    console = Console(stderr=False)
+    console = Console()
+    if not console.is_terminal:  # a log file: wide enough for the tables
+        console = Console(width=150)
     command = " ".join(shlex.quote(a) for a in ["python", os.path.relpath(sys.argv[0], REPO)
                                                 if argv is None else "scripts/measure_thresholds.py",
                                                 *(sys.argv[1:] if argv is None else argv)])
@@ -484,6 +528,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 130
 
     settings = settings_of(args)
+    if args.regrade:
+        regrade(items, rows_by_key, settings, args, console)
     pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
     missing = 0
     for item in items:

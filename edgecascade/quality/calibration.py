@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config import RepetitionCheck
 from ..errors import ConfigError
 from ..types import Completion
 from .checks import check_refusal, check_repetition, check_truncated
@@ -36,6 +37,9 @@ FEATURE_NAMES = (
 )
 
 
+_REP = RepetitionCheck()  # the documented defaults: a calibration's features must not depend on a config
+
+
 def draft_features(c: Completion) -> dict[str, float]:
     """Every calibration feature of one draft (math and code structure features are both computed:
     each is neutral where it does not apply, so one calibrator serves mixed traffic)."""
@@ -47,7 +51,8 @@ def draft_features(c: Completion) -> dict[str, float]:
                  mean_entropy=lf.mean_entropy if math.isfinite(lf.mean_entropy) else 0.0)
     f["n_tokens_log"] = math.log1p(c.usage.completion_tokens)
     f["truncated"] = 0.0 if check_truncated(c).passed else 1.0
-    f["repetition"] = 0.0 if check_repetition(c, min_period=8, min_repeats=4).passed else 1.0
+    looping = not check_repetition(c, min_period=_REP.min_period, min_repeats=_REP.min_repeats).passed
+    f["repetition"] = 1.0 if looping else 0.0
     f["refusal"] = 0.0 if check_refusal(c).passed else 1.0
     f.update(math_features(c))
     f.update(code_features(c))

@@ -1,0 +1,34 @@
+"""The logprob capture's numpy path is exact: same values as a full log-softmax and full sort."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgecascade.providers.llamacpp import LogprobCapture
+
+
+@pytest.mark.parametrize("vocab", [100, 49152, 151936])
+@pytest.mark.parametrize("scale", [0.5, 3.0, 12.0])
+def test_capture_matches_full_log_softmax_and_sort(vocab: int, scale: float) -> None:
+    rng = np.random.default_rng(vocab + int(scale))
+    # the layout llama-cpp-python hands a logits processor: a strided view into a struct array
+    rec = np.zeros(vocab, dtype=np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)], align=True))
+    cap = LogprobCapture(top_k=5)
+    chosen = []
+    for step in range(4):
+        rec["logit"] = (rng.normal(size=vocab) * scale).astype(np.float32)
+        if step == 1:
+            rec["logit"][[3, 9]] = rec["logit"].max() + 1  # a tie at the top
+        view = rec["logit"]
+        ref = view.astype(np.float64)
+        lse = ref.max() + np.log(np.exp(ref - ref.max()).sum())
+        cap(np.zeros(1, dtype=np.intc), view)
+        tok = int(rng.integers(vocab))
+        cap.on_token(tok)
+        chosen.append(ref[tok] - lse)
+        top = np.sort(ref)[::-1][:5] - lse
+        assert np.allclose(cap.top_lps[-1], top, atol=1e-5)
+        assert set(cap.top_ids[-1].tolist()) <= set(np.flatnonzero(ref >= np.sort(ref)[-5]).tolist())
+    assert np.allclose(cap.logprobs, chosen, atol=1e-5)
+    assert len(cap.ids) == 4 and len(cap.top_ids) == 4
