@@ -376,18 +376,56 @@ DATASETS: dict[str, Callable[..., list[Item]]] = {"gsm8k": load_gsm8k, "humaneva
 GRADERS: dict[str, Callable[[str, Item], bool]] = {"gsm8k": _grade_gsm8k_item, "humaneval": grade_humaneval}
 
 
+# --------------------------------------------------------------------------- your own JSONL
+
+#: graders a JSONL dataset may name per line (``"grader"``), each (answer_text, reference) -> bool
+JSONL_GRADERS: dict[str, Callable[[str, str], bool]] = {
+    "number": grade_gsm8k,  # the stated final number equals the reference number
+    "exact": lambda text, ref: _normalise_text(text).strip().lower() == _normalise_text(ref).strip().lower(),
+    "contains": lambda text, ref: _normalise_text(ref).strip().lower() in _normalise_text(text).lower(),
+    "regex": lambda text, ref: re.search(ref, text, re.IGNORECASE | re.DOTALL) is not None,
+}
+
+
+def load_jsonl(path: Path, limit: int | None = None) -> list[Item]:
+    """A labelled dataset of your own: one JSON object per line with ``prompt``, ``reference`` and
+    optionally ``id``, ``grader`` (number, exact, contains or regex; default number) and ``domain``
+    (math, code or anything else). The dataset's name is the file's stem."""
+    _check_limit(limit)
+    if not path.is_file():
+        raise ConfigError(f"no dataset file at {path}")
+    items: list[Item] = []
+    with path.open(encoding="utf-8") as f:
+        for n, row in enumerate(_jsonl(f, path), 1):
+            grader = str(row.get("grader", "number"))
+            if grader not in JSONL_GRADERS:
+                raise ConfigError(f"{path}:{n}: unknown grader {grader!r}: use {', '.join(JSONL_GRADERS)}")
+            if not isinstance(row.get("prompt"), str) or "reference" not in row:
+                raise ConfigError(f"{path}:{n}: each line needs a 'prompt' (text) and a 'reference'")
+            items.append(Item(id=str(row.get("id", n)), prompt=row["prompt"], reference=str(row["reference"]),
+                              domain=str(row.get("domain", "math" if grader == "number" else "general")),
+                              meta={"dataset": path.stem, "grader": grader}))
+            if limit is not None and len(items) >= limit:
+                break
+    return items
+
+
 def _known(name: str) -> str:
     key = name.strip().lower()
     if key not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}: use one of {', '.join(sorted(DATASETS))}")
+        raise ValueError(f"unknown dataset {name!r}: use one of {', '.join(sorted(DATASETS))} or a .jsonl file")
     return key
 
 
 def load(name: str, limit: int | None = None) -> list[Item]:
-    """Items of a dataset by name ("gsm8k" or "humaneval")."""
+    """Items of a dataset: "gsm8k", "humaneval", or the path of a .jsonl file (see load_jsonl)."""
+    if name.endswith(".jsonl"):
+        return load_jsonl(Path(name).expanduser(), limit)
     return DATASETS[_known(name)](limit=limit)
 
 
 def grade(item: Item, answer_text: str) -> bool:
     """Grade an answer to an item with its dataset's grader."""
+    if "grader" in item.meta:
+        return JSONL_GRADERS[item.meta["grader"]](answer_text, item.reference)
     return GRADERS[_known(item.dataset)](answer_text, item)

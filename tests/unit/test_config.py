@@ -79,3 +79,46 @@ def test_missing_model_fails_when_the_cascade_is_built(tmp_path: Path, monkeypat
     cfg = parse_config({"tiers": [{"model": "no-such-model"}]})
     with pytest.raises(ModelNotFoundError, match="smollm2-135m"):  # lists the known names
         Cascade.from_config(cfg)
+
+
+def test_calibrated_rules_are_validated(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="quality_target needs confidence"):
+        parse_config({"tiers": [{"model": "a.gguf", "accept": {"quality_target": 0.95}}]})
+    with pytest.raises(ConfigError, match="either min_confidence or quality_target"):
+        parse_config({"tiers": [{"model": "a.gguf", "accept": {"confidence": "calibrated", "quality_target": 0.9,
+                                                                "min_confidence": 0.5}}]})
+
+
+def test_quality_target_resolves_through_the_calibration(tmp_path: Path) -> None:
+    import math as _math
+
+    from edgecascade import AcceptRule, Cascade, ScriptedProvider, ScriptedReply, Tier
+    from edgecascade.engine import calibration_for
+    from edgecascade.quality.calibration import FEATURE_NAMES, Calibration
+
+    n = len(FEATURE_NAMES)
+    coef = [0.0] * n
+    coef[FEATURE_NAMES.index("mean_logprob")] = 1.0
+    cal = Calibration("m", list(FEATURE_NAMES), [0.0] * n, [1.0] * n, coef, 0.0, thresholds={"0.95": 0.4})
+    path = tmp_path / "m.calibration.json"
+    cal.save(path)
+    cfg = parse_config({"tiers": [{"model": "a.gguf", "accept": {"confidence": "calibrated", "quality_target": 0.95,
+                                                                 "calibration": str(path)}}]})
+    loaded = calibration_for(cfg.tiers[0])
+    assert loaded is not None and loaded.threshold_for(0.95) == 0.4
+    rule = cfg.tiers[0].accept
+    # P(correct) = sigmoid(mean_logprob): -0.1 -> 0.475 (kept), -1.0 -> 0.269 (escalated)
+    hi, lo = ScriptedReply("a b", logprob=-0.1), ScriptedReply("a b", logprob=-1.0)
+    top = Tier("big", ScriptedProvider([ScriptedReply("ok", logprob=-0.01)]))
+    r = Cascade([Tier("small", ScriptedProvider([hi]), rule, calibration=loaded), top]).run_sync("q")
+    assert r.tier == "small" and r.confidence == pytest.approx(1 / (1 + _math.exp(0.1)))
+    assert "calibrated 0.475 >= 0.4" in r.reason
+    r = Cascade([Tier("small", ScriptedProvider([lo]), rule, calibration=loaded), top]).run_sync("q")
+    assert r.tier == "big" and "calibrated 0.269 < 0.4" in r.attempts[0].reason
+    with pytest.raises(ConfigError, match="no threshold for quality_target 0.9"):
+        loaded.threshold_for(0.9)
+    with pytest.raises(ValueError, match="needs a Calibration"):
+        Tier("small", ScriptedProvider([hi]), rule)
+    with pytest.raises(ConfigError, match="no calibration at"):
+        calibration_for(parse_config({"tiers": [{"model": "a.gguf", "accept": {
+            "confidence": "calibrated", "calibration": str(tmp_path / "missing.json")}}]}).tiers[0])

@@ -6,6 +6,7 @@ passes and that wrong, looping, self-killing and broken code all fail (and quick
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -264,3 +265,29 @@ def test_missing_file_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path
     monkeypatch.setenv("EDGECASCADE_DATA", str(tmp_path))
     with pytest.raises(ConfigError, match="test.jsonl"):
         datasets.load_gsm8k(1)
+
+
+def test_jsonl_dataset_with_its_graders(tmp_path: Path) -> None:
+    from edgecascade.datasets import grade, load
+
+    p = tmp_path / "mine.jsonl"
+    lines = [
+        {"id": "a", "prompt": "2+2?", "reference": "4"},
+        {"id": "b", "prompt": "Capital of France?", "reference": "paris", "grader": "contains"},
+        {"id": "c", "prompt": "Say yes", "reference": "Yes", "grader": "exact"},
+        {"id": "d", "prompt": "A date", "reference": r"\d{4}-\d{2}-\d{2}", "grader": "regex"},
+    ]
+    p.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    items = load(str(p))
+    assert [i.id for i in items] == ["a", "b", "c", "d"] and items[0].dataset == "mine"
+    assert grade(items[0], "The answer is 4.") and not grade(items[0], "The answer is 5.")
+    assert grade(items[1], "It is Paris.") and not grade(items[1], "Lyon")
+    assert grade(items[2], " yes ") and not grade(items[2], "yes indeed")
+    assert grade(items[3], "on 2024-01-31") and not grade(items[3], "soon")
+    assert len(load(str(p), limit=2)) == 2
+    p.write_text(json.dumps({"prompt": "x", "reference": "y", "grader": "vibes"}) + "\n")
+    with pytest.raises(ConfigError, match="unknown grader"):
+        load(str(p))
+    p.write_text(json.dumps({"reference": "y"}) + "\n")
+    with pytest.raises(ConfigError, match="needs a 'prompt'"):
+        load(str(p))

@@ -1,0 +1,118 @@
+"""`edgecascade bench run | report` and `edgecascade calibrate` end to end (real SmolLM2 tiers)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgecascade.benchmarks.traces import Trace, TraceStore, tier_specs
+from edgecascade.cli import main
+from edgecascade.engine import Cascade
+
+
+def two_tier_config(tmp_path: Path, smollm2: Path) -> Path:
+    p = tmp_path / "bench.toml"
+    p.write_text(
+        "[cascade]\nmax_tokens = 24\n"
+        '[[tiers]]\nname = "small"\nmodel = "smollm2-135m"\nn_ctx = 1024\n'
+        f'[[tiers]]\nname = "large"\nmodel = "{smollm2}"\nn_ctx = 1024\n'
+    )
+    return p
+
+
+def test_bench_run_traces_every_tier_and_resumes_from_cache(tmp_path: Path, smollm2: Path,
+                                                           capsys: pytest.CaptureFixture[str],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tmp_path / "tiny.jsonl"
+    data.write_text("\n".join(json.dumps(x) for x in [
+        {"id": "q1", "prompt": "What is 2 + 2? End with 'The answer is N.'", "reference": "4"},
+        {"id": "q2", "prompt": "What is 10 - 3? End with 'The answer is N.'", "reference": "7"},
+    ]) + "\n")
+    cfg = two_tier_config(tmp_path, smollm2)
+    traces = tmp_path / "traces"
+    args = ["bench", "run", "--dataset", str(data), "--config", str(cfg), "--traces", str(traces), "--json"]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["dataset"] == "tiny" and set(summary["tiers"]) == {"small", "large"}
+    files = sorted((traces / "tiny").glob("*.jsonl"))
+    assert len(files) == 2
+    rows = [json.loads(line) for f in files for line in f.read_text().splitlines()]
+    assert len(rows) == 4 and {r["item_id"] for r in rows} == {"q1", "q2"}
+    for r in rows:
+        assert len(r["tokens"]) == len(r["logprobs"]) == r["completion_tokens"] > 0
+        assert isinstance(r["correct"], bool) and r["latency_s"] > 0
+
+    # a rerun generates nothing: every provider call would fail
+    async def boom(self, request):  # type: ignore[no-untyped-def]
+        raise AssertionError("a cached trace was generated again")
+
+    from edgecascade.providers.llamacpp import LlamaCppProvider
+
+    monkeypatch.setattr(LlamaCppProvider, "complete", boom)
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["tiers"]["small"]["items"] == 2
+
+
+def _synthetic_traces(store: TraceStore, cascade: Cascade, dataset: str, n: int) -> None:
+    small, large = tier_specs(cascade, cascade.settings.max_tokens)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        good = bool(rng.random() < 0.5)
+        lp = float(rng.normal(-0.1 if good else -0.8, 0.1))
+        for spec, ok, lat in ((small, good, 1.0), (large, bool(rng.random() < 0.85), 3.0)):
+            answer = f"The answer is {i}."
+            store.append(Trace(dataset, f"{dataset}{i}", "math", spec.name, spec.model, spec.key, answer, ok, "stop",
+                               10, 3, lat, None, 0.0, tokens=["The answer is ", str(i), "."],
+                               logprobs=[lp, lp, lp], top_logprobs=[[lp, lp - 2]] * 3))
+
+
+def test_bench_report_json_and_figure(tmp_path: Path, smollm2: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = two_tier_config(tmp_path, smollm2)
+    store = TraceStore(tmp_path / "traces")
+    _synthetic_traces(store, Cascade.from_config(cfg), "synth", 120)
+    out = tmp_path / "results"
+    assert main(["bench", "report", "--config", str(cfg), "--traces", str(store.root), "--datasets", "synth",
+                 "--out", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    d = report["datasets"]["synth"]
+    assert d["items"]["calibration"] + d["items"]["held_out"] == 120
+    assert {p["name"] for p in d["policies"]} == {"always small", "always large", "mean logprob",
+                                                  "cascadeflow-style", "calibrated", "random", "oracle"}
+    assert d["auroc"]["calibrated"] > 0.9 and 0 <= d["at_target"]["calibrated_share"] <= 1
+    assert (out / "report.json").exists() and (out / "cost_quality.png").stat().st_size > 10_000
+    # too few traced items is a clear error
+    assert main(["bench", "report", "--config", str(cfg), "--traces", str(store.root), "--datasets", "none",
+                 "--out", str(out)]) == 2
+    assert "bench run --dataset none" in capsys.readouterr().err
+
+
+def test_calibrate_from_user_traces_and_use_it_in_a_cascade(tmp_path: Path, smollm2: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    rng = np.random.default_rng(1)
+    lines = []
+    for i in range(200):
+        good = bool(rng.random() < 0.5)
+        lp = float(rng.normal(-0.1 if good else -1.0, 0.2))
+        lines.append({"id": i, "answer": "Sure.", "tokens": ["Sure", "."], "logprobs": [lp, lp], "accepted": good})
+    traces = tmp_path / "mine.jsonl"
+    traces.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    out = tmp_path / "mine.calibration.json"
+    assert main(["calibrate", "--traces", str(traces), "--model", "smollm2-135m", "--out", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["held_out"]["auroc"] > 0.9 and result["calibration_items"] == 100
+    cal = json.loads(out.read_text())
+    assert cal["model"] == "smollm2-135m" and len(cal["coef"]) == len(cal["features"])
+    # a config uses it: confidence = "calibrated" with this file
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        "[cascade]\nmax_tokens = 16\n"
+        f'[[tiers]]\nname = "small"\nmodel = "smollm2-135m"\nn_ctx = 1024\n[tiers.accept]\nconfidence = "calibrated"\n'
+        f'calibration = "{out}"\nmin_confidence = 0.0\nchecks = []\n'
+        f'[[tiers]]\nname = "large"\nmodel = "{smollm2}"\nn_ctx = 1024\n'
+    )
+    r = Cascade.from_config(cfg).run_sync("Say hi.")
+    assert r.tier == "small" and r.confidence is not None and 0.0 <= r.confidence <= 1.0
+    assert "calibrated" in r.reason
