@@ -92,7 +92,7 @@ def test_calibrated_rules_are_validated(tmp_path: Path) -> None:
 def test_quality_target_resolves_through_the_calibration(tmp_path: Path) -> None:
     import math as _math
 
-    from edgecascade import AcceptRule, Cascade, ScriptedProvider, ScriptedReply, Tier
+    from edgecascade import Cascade, ScriptedProvider, ScriptedReply, Tier
     from edgecascade.engine import calibration_for
     from edgecascade.quality.calibration import FEATURE_NAMES, Calibration
 
