@@ -12,9 +12,14 @@ family and the engine can tell "move on to the next tier" from "stop, the reques
      |    +-- ModelLoadError         the runtime could not load it (or is not installed)
      +-- ProviderError               one tier failed to answer; the cascade moves on
      |    +-- ContextLengthError     the prompt does not fit this model's context window
-     |    +-- ProviderTimeoutError
-     |    +-- RateLimitedError       carries retry_after (seconds) when the server said so
-     |    +-- UpstreamError          5xx, malformed or truncated responses, connection failures
+     |    +-- AuthenticationError    401/403: missing or wrong API key (never retried)
+     |    +-- UnknownModelError      the endpoint does not serve this model (never retried)
+     |    +-- ProviderTimeoutError   connect / read / total deadline passed (retried)
+     |    +-- RateLimitedError       429; carries retry_after (seconds) when the server said so (retried)
+     |    +-- CooldownError          the endpoint failed repeatedly and is skipped until it cools down
+     |    +-- UpstreamError          the server failed: 5xx (retried), or ...
+     |         +-- ProviderConnectionError  refused, unreachable, offline (retried)
+     |         +-- MalformedResponseError   not the documented wire format, or cut off mid-way
      +-- AllTiersFailedError         every tier raised a ProviderError; lists each failure
 
 Messages say what happened and what to do next. They never contain API keys.
@@ -69,8 +74,20 @@ class ContextLengthError(ProviderError):
         self.context = context
 
 
+class AuthenticationError(ProviderError):
+    kind = "auth"
+
+
+class UnknownModelError(ProviderError):
+    kind = "unknown_model"
+
+
 class ProviderTimeoutError(ProviderError):
     kind = "timeout"
+
+
+class CooldownError(ProviderError):
+    kind = "cooldown"
 
 
 class RateLimitedError(ProviderError):
@@ -83,6 +100,18 @@ class RateLimitedError(ProviderError):
 
 class UpstreamError(ProviderError):
     kind = "upstream"
+
+    def __init__(self, message: str, *, status_code: int | None = None):
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class ProviderConnectionError(UpstreamError):
+    kind = "connection"
+
+
+class MalformedResponseError(UpstreamError):
+    kind = "malformed"
 
 
 class AllTiersFailedError(EdgecascadeError):

@@ -15,10 +15,26 @@ from ..types import Completion, Delta, Request
 
 
 @dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Deadlines for one call to a remote backend, in seconds.
+
+    ``connect``: to open a connection; ``read``: the longest wait for the next bytes (a server that
+    stalls mid-stream trips it); ``total``: the whole call, retries included (enforced by the
+    retrying wrapper, not by each attempt).
+    """
+
+    connect: float = 5.0
+    read: float = 60.0
+    total: float = 120.0
+
+
+@dataclass(frozen=True, slots=True)
 class Capabilities:
     logprobs: bool = False
     streaming: bool = False
     local: bool = False  # runs in this process or on this machine (no network, no per-call bill)
+    tools: bool = False
+    json_mode: bool = False
 
 
 @runtime_checkable
