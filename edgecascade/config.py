@@ -8,6 +8,7 @@ threshold must never be silently ignored), and every error names the key and the
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -67,15 +68,56 @@ class Price(_Strict):
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         return (prompt_tokens * self.input_per_mtok + completion_tokens * self.output_per_mtok) / 1e6
 
+    def describe(self) -> str:
+        return f"${self.input_per_mtok:g}/${self.output_per_mtok:g} per M tokens in/out (config)"
+
+
+ProviderName = Literal[
+    "llamacpp", "openai-compatible", "vllm", "llamacpp-server", "openai", "groq", "together", "openrouter",
+    "deepseek", "ollama", "anthropic",
+]
+
+
+class TimeoutConfig(_Strict):
+    """Seconds: to connect, to wait for the next bytes, and for the whole call with its retries."""
+
+    connect: float = Field(default=5.0, gt=0)
+    read: float = Field(default=60.0, gt=0)
+    total: float = Field(default=120.0, gt=0)
+
+
+class RetryConfig(_Strict):
+    """Calls in all (the first included) for retryable failures; backoff doubles, with jitter."""
+
+    attempts: int = Field(default=3, ge=1, le=10)
+    backoff_s: float = Field(default=0.5, ge=0)
+    max_backoff_s: float = Field(default=8.0, ge=0)
+
+
+class CooldownConfig(_Strict):
+    """After ``failures`` failed calls in a row an endpoint is skipped for ``seconds``, then probed."""
+
+    failures: int = Field(default=3, ge=1)
+    seconds: float = Field(default=30.0, ge=0)
+
 
 class TierConfig(_Strict):
     """One rung of the cascade."""
 
     model: str
     name: str | None = None
-    provider: Literal["llamacpp"] = "llamacpp"
+    provider: ProviderName = "llamacpp"
     accept: AcceptRule = AcceptRule()
-    price: Price = Price()
+    #: None: local and self-hosted tiers cost 0, cloud tiers are priced from genai-prices
+    price: Price | None = None
+    # remote tiers
+    base_url: str | None = None
+    #: the NAME of the environment variable holding the API key (keys never live in config files)
+    api_key_env: str | None = None
+    timeout: TimeoutConfig = TimeoutConfig()
+    retry: RetryConfig = RetryConfig()
+    cooldown: CooldownConfig = CooldownConfig()
+    keep_alive: str | None = None  # Ollama: how long the server keeps the model loaded
     # llama.cpp options (in-process tiers)
     n_ctx: int = Field(default=4096, ge=256)
     n_threads: int | None = Field(default=None, ge=1)
@@ -151,6 +193,32 @@ def resolve_config_path(path: str | os.PathLike[str] | None) -> Path:
     return p
 
 
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand_env(value: Any, source: str = "<config>") -> Any:
+    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string of a parsed config, so one shipped
+    file works on every machine (server addresses come from the environment)."""
+    if isinstance(value, dict):
+        return {k: expand_env(v, source) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env(v, source) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def sub(m: re.Match[str]) -> str:
+        name, default = m.group(1), m.group(2)
+        got = os.environ.get(name)
+        if got:
+            return got
+        if default is not None:
+            return default
+        raise ConfigError(f"{source} uses ${{{name}}}, which is not set: export {name}=... or give a default "
+                          f"with ${{{name}:-value}}")
+
+    return _ENV.sub(sub, value)
+
+
 def _format_loc(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
     """('tiers', 0, 'accept', 'min_conf') -> 'tiers[0].accept.min_conf'."""
     out = ""
@@ -166,7 +234,10 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> CascadeConfi
         problems = []
         for err in e.errors():
             where = _format_loc(tuple(err["loc"]), data)
-            if err["type"] == "extra_forbidden":
+            if err["type"] == "extra_forbidden" and where.rsplit(".", 1)[-1] in ("api_key", "key", "token"):
+                problems.append(f"'{where}': API keys never live in config files: set api_key_env to the NAME "
+                                "of the environment variable that holds the key")
+            elif err["type"] == "extra_forbidden":
                 problems.append(f"unknown key '{where}'")
             elif err["type"] == "missing":
                 problems.append(f"missing required key '{where}'")
@@ -189,4 +260,4 @@ def load_config(path: str | os.PathLike[str] | None = None) -> CascadeConfig:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"config file {p} is not valid TOML: {e}") from None
-    return parse_config(data, str(p))
+    return parse_config(expand_env(data, str(p)), str(p))

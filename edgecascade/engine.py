@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import AcceptRule, CascadeConfig, CascadeSettings, Price, TierConfig, load_config
+from .pricing import Pricing, resolve_price
 from .errors import AllTiersFailedError, ModelError, ProviderError
 from .providers import build_provider
 from .providers.base import Provider
@@ -31,7 +32,7 @@ class Tier:
     name: str
     provider: Provider
     accept: AcceptRule = AcceptRule()
-    price: Price = Price()
+    price: Pricing = Price()
     calibration: Calibration | None = None
 
     def __post_init__(self) -> None:
@@ -69,7 +70,7 @@ class Cascade:
         """
         cfg = path if isinstance(path, CascadeConfig) else load_config(path)
         tiers = [
-            Tier(t.display_name, build_provider(t), t.accept, t.price, calibration_for(t)) for t in cfg.tiers
+            Tier(t.display_name, build_provider(t), t.accept, resolve_price(t), calibration_for(t)) for t in cfg.tiers
         ]
         return cls(tiers, cfg.cascade)
 
@@ -143,7 +144,13 @@ class Cascade:
             if self.settings.on_all_rejected == "error":
                 raise AllTiersFailedError([(a.tier, _AttemptError(a.reason)) for a in attempts])
             answer = answered[-1]
-            reason = f"no tier met its rule; returning the last answer ({answer.tier}: {answer.reason})"
+            later_failures = [a for a in attempts[attempts.index(answer) + 1:] if a.error is not None]
+            if later_failures:
+                f = later_failures[-1]
+                reason = (f"tier {f.tier!r} failed ({f.error_kind}); returning {answer.tier!r}'s answer, which did "
+                          f"not meet its rule ({answer.reason})")
+            else:
+                reason = f"no tier met its rule; returning the last answer ({answer.tier}: {answer.reason})"
         else:
             reason = answer.reason
         assert answer.completion is not None

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 VENV = Path(os.environ.get("EDGECASCADE_VENV", ROOT / ".venv"))
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
-EXTRAS = "local,bench,dev"
+EXTRAS = "local,server,ollama,cloud,bench,dev"
 DEFAULT_MODELS = ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
 TEST_MODELS = ["smollm2-135m"]
 DEMO_QUESTION = "What is the capital of France? Answer in one sentence."

@@ -122,3 +122,23 @@ def test_quality_target_resolves_through_the_calibration(tmp_path: Path) -> None
     with pytest.raises(ConfigError, match="no calibration at"):
         calibration_for(parse_config({"tiers": [{"model": "a.gguf", "accept": {
             "confidence": "calibrated", "calibration": str(tmp_path / "missing.json")}}]}).tiers[0])
+
+
+def test_env_interpolation_in_shipped_configs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("EDGECASCADE_VLLM_URL", raising=False)
+    cfg = load_config("gpu-server")
+    assert cfg.tiers[1].base_url == "http://127.0.0.1:8000/v1" and cfg.tiers[1].provider == "vllm"
+    monkeypatch.setenv("EDGECASCADE_VLLM_URL", "http://gpu-box:9000/v1")
+    assert load_config("gpu-server").tiers[1].base_url == "http://gpu-box:9000/v1"
+    hybrid = load_config("hybrid")
+    assert [t.provider for t in hybrid.tiers] == ["llamacpp", "llamacpp", "openai"]
+    assert hybrid.tiers[2].api_key_env == "OPENAI_API_KEY"
+
+
+def test_unset_env_without_default_and_keys_in_config_are_errors(tmp_path: Path) -> None:
+    p = write(tmp_path, '[[tiers]]\nmodel = "m"\nprovider = "vllm"\nbase_url = "${EDGECASCADE_NOPE_URL}"\n')
+    with pytest.raises(ConfigError, match=r"EDGECASCADE_NOPE_URL.*not set"):
+        load_config(p)
+    p = write(tmp_path, '[[tiers]]\nmodel = "m"\nprovider = "openai"\napi_key = "sk-123"\n')
+    msg = str(pytest.raises(ConfigError, load_config, p).value)
+    assert "api_key_env" in msg and "sk-123" not in msg

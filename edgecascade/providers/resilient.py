@@ -1,0 +1,233 @@
+"""Retries, a total deadline and a per-endpoint cooldown around any provider.
+
+Backends stay single-shot and only translate their failures into :mod:`edgecascade.errors`; this
+wrapper decides what to do about them, in one place:
+
+- **Retry** only what can succeed on a second try (timeouts, refused connections, 5xx, malformed
+  or cut responses, 429), never what cannot (bad key, unknown model, a prompt too long, other 4xx).
+  A 429's ``Retry-After`` is honoured; otherwise backoff is exponential with jitter (tenacity).
+- **Deadline**: all attempts together fit in ``Timeouts.total``; a Retry-After longer than what is
+  left is not waited for: the tier fails now and the cascade moves on.
+- **Cooldown** (a circuit breaker shared by every tier that uses the same endpoint): after
+  ``failures`` consecutive failed calls the endpoint is skipped at once (CooldownError) for
+  ``seconds``; then one probe call is let through, and its outcome closes or re-opens the breaker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
+
+from ..errors import (
+    AuthenticationError,
+    ContextLengthError,
+    CooldownError,
+    ProviderError,
+    ProviderTimeoutError,
+    RateLimitedError,
+    UnknownModelError,
+    UpstreamError,
+)
+from ..types import Completion, Delta, Request
+from .base import Capabilities, Provider, Timeouts
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 3  # calls in all, the first included
+    backoff_s: float = 0.5  # first wait; doubles each time, with jitter
+    max_backoff_s: float = 8.0
+
+
+@dataclass(frozen=True)
+class CooldownPolicy:
+    failures: int = 3  # consecutive failed calls that open the breaker
+    seconds: float = 30.0  # how long the endpoint is skipped before a probe
+
+
+def is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, (AuthenticationError, UnknownModelError, ContextLengthError, CooldownError)):
+        return False
+    if isinstance(exc, UpstreamError):
+        code = exc.status_code
+        return code is None or code >= 500 or code in (408, 409)
+    return isinstance(exc, (ProviderTimeoutError, RateLimitedError))
+
+
+def _counts_against_endpoint(exc: BaseException) -> bool:
+    """A prompt that is too long says nothing about the endpoint's health."""
+    return isinstance(exc, ProviderError) and not isinstance(exc, (ContextLengthError, CooldownError))
+
+
+@dataclass
+class CircuitBreaker:
+    endpoint: str
+    policy: CooldownPolicy = field(default_factory=CooldownPolicy)
+    clock: Callable[[], float] = time.monotonic
+    failures: int = 0
+    opened_at: float | None = None
+    _probing: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def before_call(self) -> None:
+        """Raise CooldownError while the endpoint is cooling down; let one probe through after."""
+        with self._lock:
+            if self.opened_at is None:
+                return
+            left = self.opened_at + self.policy.seconds - self.clock()
+            if left > 0 or self._probing:
+                raise CooldownError(
+                    f"{self.endpoint} failed {self.failures} times in a row and is skipped for "
+                    f"{max(left, 0):.0f} s more (cooldown {self.policy.seconds:g} s); it will be probed again then"
+                )
+            self._probing = True  # half-open: this call is the probe
+
+    def record(self, ok: bool) -> None:
+        with self._lock:
+            self._probing = False
+            if ok:
+                self.failures, self.opened_at = 0, None
+                return
+            self.failures += 1
+            if self.failures >= self.policy.failures or self.opened_at is not None:
+                self.opened_at = self.clock()
+
+    @property
+    def is_open(self) -> bool:
+        return self.opened_at is not None
+
+
+_BREAKERS: dict[str, CircuitBreaker] = {}
+_BREAKERS_LOCK = threading.Lock()
+
+
+def breaker_for(endpoint: str, policy: CooldownPolicy) -> CircuitBreaker:
+    """The process-wide breaker of an endpoint (tiers sharing a server share its health)."""
+    with _BREAKERS_LOCK:
+        b = _BREAKERS.get(endpoint)
+        if b is None:
+            b = _BREAKERS[endpoint] = CircuitBreaker(endpoint, policy)
+        return b
+
+
+def reset_breakers() -> None:
+    with _BREAKERS_LOCK:
+        _BREAKERS.clear()
+
+
+class ResilientProvider:
+    """Wraps a provider with retries, a total deadline and its endpoint's circuit breaker."""
+
+    def __init__(self, inner: Provider, *, endpoint: str, retry: RetryPolicy | None = None,
+                 cooldown: CooldownPolicy | None = None, timeouts: Timeouts | None = None,
+                 breaker: CircuitBreaker | None = None):
+        self.inner = inner
+        self.endpoint = endpoint
+        self.retry = retry or RetryPolicy()
+        self.timeouts = timeouts or Timeouts()
+        self.breaker = breaker or breaker_for(endpoint, cooldown or CooldownPolicy())
+
+    @property
+    def model(self) -> str:
+        return self.inner.model
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.inner.capabilities
+
+    @property
+    def identity(self) -> str:
+        return str(getattr(self.inner, "identity", "") or f"{self.endpoint}:{self.inner.model}")
+
+    def __repr__(self) -> str:
+        return f"ResilientProvider({self.inner!r}, endpoint={self.endpoint!r})"
+
+    def _wait(self, deadline: float) -> Callable[[RetryCallState], float]:
+        backoff = wait_exponential(multiplier=self.retry.backoff_s, max=self.retry.max_backoff_s) + wait_random(
+            0, self.retry.backoff_s)
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            left = deadline - time.monotonic()
+            delay = exc.retry_after if isinstance(exc, RateLimitedError) and exc.retry_after is not None \
+                else backoff(state)
+            if delay >= left:  # waiting would blow the deadline: give up now, the cascade moves on
+                assert exc is not None
+                raise exc
+            return delay
+
+        return wait
+
+    async def complete(self, request: Request) -> Completion:
+        self.breaker.before_call()
+        deadline = time.monotonic() + self.timeouts.total
+        tries = 0
+        try:
+            async with _deadline(self.timeouts.total, self.endpoint):
+                async for attempt in AsyncRetrying(
+                    retry=retry_if_exception(is_retryable), stop=stop_after_attempt(self.retry.attempts),
+                    wait=self._wait(deadline), reraise=True,
+                ):
+                    with attempt:
+                        tries += 1
+                        result = await self.inner.complete(request)
+        except ProviderError as e:
+            self.breaker.record(not _counts_against_endpoint(e))
+            if tries > 1:
+                e.args = (f"{e.args[0] if e.args else e} (after {tries} attempts)",)
+            raise
+        self.breaker.record(True)
+        return result
+
+    async def stream(self, request: Request) -> AsyncIterator[Delta]:
+        """Streams are not retried once text has been sent; failures still count for the breaker."""
+        self.breaker.before_call()
+        try:
+            async with _deadline(self.timeouts.total, self.endpoint):
+                async for delta in self.inner.stream(request):
+                    yield delta
+        except ProviderError as e:
+            self.breaker.record(not _counts_against_endpoint(e))
+            raise
+        self.breaker.record(True)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class _deadline:
+    """``asyncio.timeout`` for Python 3.10 too: cancel the body after ``seconds`` and raise
+    ProviderTimeoutError instead of a bare CancelledError/TimeoutError."""
+
+    def __init__(self, seconds: float, endpoint: str):
+        self.seconds, self.endpoint = seconds, endpoint
+        self._handle: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._fired = False
+
+    async def __aenter__(self) -> None:
+        self._task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        self._handle = loop.call_later(self.seconds, self._fire)
+
+    def _fire(self) -> None:
+        self._fired = True
+        if self._task is not None:
+            self._task.cancel()
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        if self._handle is not None:
+            self._handle.cancel()
+        if self._fired and exc_type is asyncio.CancelledError:
+            if self._task is not None and hasattr(self._task, "uncancel"):
+                self._task.uncancel()
+            raise ProviderTimeoutError(
+                f"{self.endpoint} gave no answer within the total deadline of {self.seconds:g} s"
+            ) from None
+        return False

@@ -1,0 +1,123 @@
+"""Retries, deadlines and cooldowns around a provider (scripted failures, real timing)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from edgecascade import Cascade, ScriptedProvider, ScriptedReply, Tier
+from edgecascade.errors import (
+    AuthenticationError,
+    CooldownError,
+    ProviderConnectionError,
+    ProviderTimeoutError,
+    RateLimitedError,
+    UpstreamError,
+)
+from edgecascade.providers.base import Timeouts
+from edgecascade.providers.resilient import CircuitBreaker, CooldownPolicy, ResilientProvider, RetryPolicy
+from edgecascade.types import Message, Request
+
+OK = ScriptedReply("fine", logprob=-0.01)
+REQ = Request([Message("user", "q")])
+
+
+def wrap(replies: list[ScriptedReply], *, attempts: int = 3, total: float = 5.0, failures: int = 3,
+         seconds: float = 30.0, clock=time.monotonic) -> tuple[ResilientProvider, ScriptedProvider]:  # type: ignore[no-untyped-def]
+    inner = ScriptedProvider(replies, model="remote")
+    breaker = CircuitBreaker("http://test", CooldownPolicy(failures, seconds), clock=clock)
+    return ResilientProvider(inner, endpoint="http://test", retry=RetryPolicy(attempts, 0.01, 0.02),
+                             timeouts=Timeouts(total=total), breaker=breaker), inner
+
+
+async def test_retries_a_5xx_then_succeeds() -> None:
+    p, inner = wrap([ScriptedReply(error=UpstreamError("boom", status_code=502)), OK])
+    c = await p.complete(REQ)
+    assert c.text == "fine" and len(inner.requests) == 2 and not p.breaker.is_open
+
+
+async def test_honours_retry_after() -> None:
+    p, inner = wrap([ScriptedReply(error=RateLimitedError("slow down", retry_after=0.3)), OK])
+    t0 = time.monotonic()
+    await p.complete(REQ)
+    assert time.monotonic() - t0 >= 0.3 and len(inner.requests) == 2
+
+
+async def test_retry_after_beyond_the_deadline_fails_now() -> None:
+    p, inner = wrap([ScriptedReply(error=RateLimitedError("come back in a minute", retry_after=60)), OK], total=2)
+    t0 = time.monotonic()
+    with pytest.raises(RateLimitedError):
+        await p.complete(REQ)
+    assert time.monotonic() - t0 < 1 and len(inner.requests) == 1
+
+
+async def test_non_retryable_errors_are_not_retried() -> None:
+    p, inner = wrap([ScriptedReply(error=AuthenticationError("bad key")), OK])
+    with pytest.raises(AuthenticationError):
+        await p.complete(REQ)
+    assert len(inner.requests) == 1
+    p, inner = wrap([ScriptedReply(error=UpstreamError("bad request", status_code=400)), OK])
+    with pytest.raises(UpstreamError):
+        await p.complete(REQ)
+    assert len(inner.requests) == 1
+
+
+async def test_gives_up_after_the_attempts_and_says_so() -> None:
+    p, inner = wrap([ScriptedReply(error=ProviderConnectionError("refused"))], attempts=3)
+    with pytest.raises(ProviderConnectionError, match="after 3 attempts"):
+        await p.complete(REQ)
+    assert len(inner.requests) == 3
+
+
+async def test_total_deadline_cuts_a_hanging_call() -> None:
+    p, _ = wrap([ScriptedReply("late", delay_s=10)], total=0.3)
+    t0 = time.monotonic()
+    with pytest.raises(ProviderTimeoutError, match="total deadline of 0.3 s"):
+        await p.complete(REQ)
+    assert time.monotonic() - t0 < 2
+
+
+async def test_breaker_opens_skips_fast_then_probes_and_closes() -> None:
+    now = [1000.0]
+    fail = ScriptedReply(error=ProviderConnectionError("refused"))
+    p, inner = wrap([fail, fail, OK], attempts=1, failures=2, seconds=30, clock=lambda: now[0])
+    for _ in range(2):
+        with pytest.raises(ProviderConnectionError):
+            await p.complete(REQ)
+    assert p.breaker.is_open
+    with pytest.raises(CooldownError, match="skipped for 30 s more"):
+        await p.complete(REQ)
+    assert len(inner.requests) == 2  # the cooled-down endpoint was not called
+    now[0] += 31  # cooled down: one probe goes through, succeeds, and closes the breaker
+    assert (await p.complete(REQ)).text == "fine"
+    assert not p.breaker.is_open
+
+
+async def test_failed_probe_reopens_the_breaker() -> None:
+    now = [0.0]
+    fail = ScriptedReply(error=ProviderConnectionError("refused"))
+    p, inner = wrap([fail], attempts=1, failures=1, seconds=10, clock=lambda: now[0])
+    with pytest.raises(ProviderConnectionError):
+        await p.complete(REQ)
+    now[0] += 11
+    with pytest.raises(ProviderConnectionError):  # the probe
+        await p.complete(REQ)
+    with pytest.raises(CooldownError):
+        await p.complete(REQ)
+    assert len(inner.requests) == 2
+
+
+async def test_cascade_falls_through_and_returns_the_local_answer_flagged_when_cloud_is_down() -> None:
+    local = Tier("local", ScriptedProvider([ScriptedReply("maybe 41", logprob=-2.0)], model="local-0.5b"))
+    from edgecascade import AcceptRule
+
+    local.accept = AcceptRule(min_confidence=0.9)
+    cloud_inner = ScriptedProvider([ScriptedReply(error=ProviderConnectionError("no route to api.example.com"))],
+                                   model="cloud")
+    cloud = Tier("cloud", ResilientProvider(cloud_inner, endpoint="https://api.example.com",
+                                            retry=RetryPolicy(2, 0.01, 0.01), breaker=CircuitBreaker("x")))
+    r = await Cascade([local, cloud]).run("q")
+    assert r.content == "maybe 41" and r.accepted is False and r.tier == "local"
+    assert r.reason.startswith("tier 'cloud' failed (connection)")
+    assert r.attempts[1].error_kind == "connection" and "after 2 attempts" in r.attempts[1].reason
