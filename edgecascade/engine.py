@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import AcceptRule, CascadeConfig, CascadeSettings, Price, TierConfig, load_config
-from .pricing import Pricing, resolve_price
 from .errors import AllTiersFailedError, ModelError, ProviderError
+from .pricing import Pricing, resolve_price
 from .providers import build_provider
 from .providers.base import Provider
 from .quality import decide

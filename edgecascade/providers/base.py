@@ -39,9 +39,13 @@ class Capabilities:
 
 @runtime_checkable
 class Provider(Protocol):
-    #: the model's name as reported in results
-    model: str
-    capabilities: Capabilities
+    @property
+    def model(self) -> str:
+        """The model's name as reported in results."""
+        ...
+
+    @property
+    def capabilities(self) -> Capabilities: ...
 
     async def complete(self, request: Request) -> Completion:
         """Answer the request. Raises ProviderError subclasses on failure."""

@@ -22,6 +22,7 @@ the process that asks for the same file with the same settings.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
 import threading
@@ -163,6 +164,11 @@ def unload_all() -> None:
             with loaded.lock, contextlib.suppress(Exception):
                 loaded.llama.close()
         _MODELS.clear()
+
+
+# Free models before the interpreter tears modules down: llama-cpp-python's finalizers otherwise run
+# after its C bindings are gone and print "TypeError: 'NoneType' object is not callable" at exit.
+atexit.register(unload_all)
 
 
 @dataclass

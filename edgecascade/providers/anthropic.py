@@ -1,0 +1,410 @@
+"""Claude models through Anthropic's Messages API (``POST /v1/messages``), spoken with plain httpx.
+
+Why no ``anthropic`` SDK: one endpoint, one JSON shape and one SSE stream are all a cascade tier needs,
+and httpx is already a dependency; the SDK would add its own retries (a wrapper elsewhere retries) and
+its own exception tree (which we would translate anyway).
+
+The Messages API returns no logprobs, so ``Completion.logprobs`` is always None: a cascade tier on
+Claude is accepted or escalated on its validators (format, length, finish reason, ...) alone, never on
+a confidence score. That is usually the right place for it -- the last, strongest tier.
+
+Choices, each for a reason:
+
+- **Messages are reshaped for the API**: system messages go to the top-level ``system`` field (several
+  joined by a blank line), and consecutive turns of the same role are merged, because the API rejects
+  a ``system`` role in ``messages`` and requires user/assistant turns to alternate.
+- **Every failure is translated in one place** (:meth:`AnthropicProvider._error`): HTTP statuses, the
+  ``{"type": "error", "error": {type, message}}`` body, an ``error`` event mid-stream, transport errors
+  and bodies that are not the documented JSON, so the retrying wrapper can tell a bad key (never
+  retried) from a 529 overload (retried).
+- **The API key lives only in the ``x-api-key`` header of each request.** It is not in the URL, the
+  repr, log lines or exception text; errors are raised outside the ``except`` block that caught
+  httpx's exception (so not even ``__context__`` leads back to the request that carries the header),
+  and a server message that echoes the key has it redacted.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from ..errors import (
+    AuthenticationError,
+    ContextLengthError,
+    MalformedResponseError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+    RateLimitedError,
+    UnknownModelError,
+    UpstreamError,
+)
+from ..types import Completion, Delta, FinishReason, Message, Request, Timings, Usage
+from .base import Capabilities, Timeouts
+
+log = logging.getLogger(__name__)
+
+_DEFAULT_TIMEOUTS = Timeouts()
+_MAX_SERVER_MESSAGE = 300  # characters of the API's own error message quoted in ours
+# an `error` event mid-stream has a type but no HTTP status: the status that type comes with
+_TYPE_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 529,
+}
+_TOO_LONG_RE = re.compile(r"prompt is too long:\s*(\d+)\s*tokens\s*>\s*(\d+)", re.IGNORECASE)
+
+
+class _Secret:
+    """Holds the API key so that printing the provider, its ``__dict__`` or a traceback shows no key."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "_Secret('***')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class _ApiFailure:
+    """An error the API reported (HTTP status and/or its ``error`` object), before translation."""
+
+    status: int | None
+    type: str
+    message: str
+    retry_after: float | None = None
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    """Seconds from ``Retry-After`` (seconds or an HTTP date); None when absent or unreadable."""
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+def _failure_from_error_object(err: Any, status: int | None) -> _ApiFailure:
+    if isinstance(err, dict):
+        etype, message = str(err.get("type") or ""), str(err.get("message") or "")
+    else:
+        etype, message = "", str(err or "")
+    if status is None:
+        status = _TYPE_STATUS.get(etype)
+    return _ApiFailure(status, etype, message)
+
+
+def _failure_from_response(resp: httpx.Response) -> _ApiFailure:
+    """The documented error body ``{"type": "error", "error": {"type", "message"}}``, or its raw text."""
+    try:
+        payload = resp.json()
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict) and "error" in payload:
+        f = _failure_from_error_object(payload["error"], resp.status_code)
+    else:
+        f = _ApiFailure(resp.status_code, "", resp.text.strip())
+    return _ApiFailure(f.status, f.type, f.message, _retry_after(resp.headers))
+
+
+def _finish(stop_reason: Any) -> FinishReason:
+    return "length" if stop_reason == "max_tokens" else "stop"
+
+
+def _count(value: Any) -> int:
+    try:
+        return max(int(value or 0), 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def split_messages(messages: list[Message]) -> tuple[str | None, list[dict[str, str]]]:
+    """(top-level system text, alternating user/assistant turns) as the Messages API wants them."""
+    system = [m.content for m in messages if m.role == "system"]
+    turns: list[dict[str, str]] = []
+    for m in messages:
+        if m.role == "system":
+            continue
+        if turns and turns[-1]["role"] == m.role:
+            turns[-1]["content"] += "\n\n" + m.content
+        else:
+            turns.append({"role": m.role, "content": m.content})
+    return ("\n\n".join(system) if system else None), turns
+
+
+async def _sse_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str, str]]:
+    """(event name, data) for each server-sent event; an event still open when the body ends is dropped."""
+    event, data = "", list[str]()
+    async for line in lines:
+        if not line:
+            if data:
+                yield event or "message", "\n".join(data)
+            event, data = "", []
+        elif line.startswith(":"):
+            continue
+        else:
+            name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if name == "event":
+                event = value
+            elif name == "data":
+                data.append(value)
+
+
+class AnthropicStream:
+    """The Deltas of one streamed answer; after the last one, ``usage`` and ``finish_reason`` are set.
+
+    A class rather than a bare async generator so the token counts (in ``message_start`` and
+    ``message_delta``, which :class:`~edgecascade.types.Delta` has no room for) reach the caller without
+    shared state on the provider.
+    """
+
+    def __init__(self, provider: AnthropicProvider, request: Request) -> None:
+        self.usage: Usage | None = None
+        self.finish_reason: FinishReason | None = None
+        self._gen = provider._stream_deltas(request, self)
+
+    def __aiter__(self) -> AnthropicStream:
+        return self
+
+    async def __anext__(self) -> Delta:
+        return await self._gen.__anext__()
+
+    async def aclose(self) -> None:
+        await self._gen.aclose()
+
+
+class AnthropicProvider:
+    """A Claude model over the Messages API. No logprobs: the cascade judges its answers by validators alone.
+
+    The key is ``api_key`` or, when that is None, the environment variable named by ``api_key_env``. A
+    missing key is reported as AuthenticationError on the first call, not at construction, so a config
+    naming an unused Claude tier still loads. Pass ``client`` to share an ``httpx.AsyncClient`` (it is then
+    not closed by :meth:`aclose`); ``timeouts`` apply to every request either way.
+    """
+
+    capabilities = Capabilities(logprobs=False, streaming=True)
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | None = None,
+        api_key_env: str | None = "ANTHROPIC_API_KEY",
+        base_url: str = "https://api.anthropic.com",
+        timeouts: Timeouts = _DEFAULT_TIMEOUTS,
+        client: httpx.AsyncClient | None = None,
+        version: str = "2023-06-01",
+    ) -> None:
+        self.model = model
+        self.api_key_env = api_key_env
+        self.base_url = base_url.rstrip("/")
+        self.version = version
+        self.timeouts = timeouts
+        key = api_key or (os.environ.get(api_key_env) if api_key_env else None)
+        self._key = _Secret(key) if key else None
+        self._url = f"{self.base_url}/v1/messages"
+        self._timeout = httpx.Timeout(connect=timeouts.connect, read=timeouts.read, write=timeouts.read,
+                                      pool=timeouts.connect)
+        self._owns_client = client is None
+        self._client = client or httpx.AsyncClient(timeout=self._timeout)
+
+    def __repr__(self) -> str:
+        key = "set" if self._key else "missing"
+        return f"AnthropicProvider(model={self.model!r}, base_url={self.base_url!r}, api_key=<{key}>)"
+
+    @property
+    def _key_hint(self) -> str:
+        return f"check ${self.api_key_env}" if self.api_key_env else "check the api_key given to this tier"
+
+    # --- requests ------------------------------------------------------------------------------
+
+    def _headers(self, stream: bool) -> dict[str, str]:
+        if self._key is None:
+            where = f"set ${self.api_key_env}" if self.api_key_env else "pass api_key="
+            raise AuthenticationError(f"no Anthropic API key for {self.model}: {where}")
+        return {
+            "x-api-key": self._key.reveal(),
+            "anthropic-version": self.version,
+            "content-type": "application/json",
+            "accept": "text/event-stream" if stream else "application/json",
+        }
+
+    def _body(self, request: Request, stream: bool) -> dict[str, Any]:
+        system, turns = split_messages(request.messages)
+        body: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": request.max_tokens,
+            "messages": turns,
+            "temperature": request.temperature,
+        }
+        if system is not None:
+            body["system"] = system
+        if request.stop:
+            body["stop_sequences"] = list(request.stop)
+        if stream:
+            body["stream"] = True
+        return body
+
+    async def complete(self, request: Request) -> Completion:
+        headers, body = self._headers(stream=False), self._body(request, stream=False)
+        t0 = time.perf_counter()
+        failure: _ApiFailure | BaseException
+        try:
+            resp = await self._client.post(self._url, json=body, headers=headers, timeout=self._timeout)
+            total_s = time.perf_counter() - t0
+            log.debug("anthropic %s: HTTP %d in %.3f s", self.model, resp.status_code, total_s)
+            if resp.status_code == 200:
+                return self._completion(resp.json(), total_s)
+            failure = _failure_from_response(resp)
+        except (httpx.HTTPError, ValueError) as e:
+            failure = e
+        raise self._error(failure) from None
+
+    def _completion(self, payload: Any, total_s: float) -> Completion:
+        if not isinstance(payload, dict) or payload.get("type") != "message" \
+                or not isinstance(content := payload.get("content"), list):
+            raise self._error(ValueError("the body is not a `message` object with a `content` list"))
+        text = "".join(str(b.get("text") or "") for b in content if isinstance(b, dict) and b.get("type") == "text")
+        usage: dict[str, Any] = u if isinstance(u := payload.get("usage"), dict) else {}
+        return Completion(
+            text=text,
+            model=self.model,
+            finish_reason=_finish(payload.get("stop_reason")),
+            usage=Usage(_count(usage.get("input_tokens")), _count(usage.get("output_tokens"))),
+            timings=Timings(total_s=total_s),
+            logprobs=None,
+        )
+
+    def stream(self, request: Request) -> AnthropicStream:
+        """Yield text as ``content_block_delta`` events arrive; the last Delta carries the finish reason."""
+        return AnthropicStream(self, request)
+
+    async def _stream_deltas(self, request: Request, out: AnthropicStream) -> AsyncGenerator[Delta, None]:
+        headers, body = self._headers(stream=True), self._body(request, stream=True)
+        failure: _ApiFailure | BaseException | None = None
+        prompt_tokens = completion_tokens = 0
+        stop_reason: Any = None
+        try:
+            async with self._client.stream("POST", self._url, json=body, headers=headers,
+                                           timeout=self._timeout) as resp:
+                log.debug("anthropic %s: HTTP %d (stream)", self.model, resp.status_code)
+                if resp.status_code != 200:
+                    await resp.aread()
+                    failure = _failure_from_response(resp)
+                else:
+                    async for event, data in _sse_events(resp.aiter_lines()):
+                        payload = json.loads(data)
+                        if not isinstance(payload, dict):
+                            raise ValueError(f"the data of a {event!r} event is not a JSON object")
+                        kind = payload.get("type") or event
+                        if kind == "content_block_delta":
+                            delta = payload.get("delta") or {}
+                            if delta.get("type") == "text_delta" and delta.get("text"):
+                                yield Delta(str(delta["text"]))
+                        elif kind == "content_block_start":
+                            block = payload.get("content_block") or {}
+                            if block.get("type") == "text" and block.get("text"):
+                                yield Delta(str(block["text"]))
+                        elif kind == "message_start":
+                            usage = (payload.get("message") or {}).get("usage") or {}
+                            prompt_tokens = _count(usage.get("input_tokens"))
+                            completion_tokens = _count(usage.get("output_tokens"))
+                        elif kind == "message_delta":
+                            stop_reason = (payload.get("delta") or {}).get("stop_reason", stop_reason)
+                            usage = payload.get("usage") or {}
+                            if "output_tokens" in usage:
+                                completion_tokens = _count(usage.get("output_tokens"))
+                        elif kind == "message_stop":
+                            out.usage = Usage(prompt_tokens, completion_tokens)
+                            out.finish_reason = _finish(stop_reason)
+                            yield Delta("", out.finish_reason)
+                            return
+                        elif kind == "error":
+                            failure = _failure_from_error_object(payload.get("error"), None)
+                            break
+                        # ping, content_block_stop and event types added later carry no text: skipped
+        except (httpx.HTTPError, ValueError, AttributeError) as e:
+            failure = e
+        if failure is None:
+            failure = MalformedResponseError(
+                f"the Anthropic API stream for {self.model} ended without message_stop: the answer was cut off"
+            )
+        raise self._error(failure) from None
+
+    # --- errors ----------------------------------------------------------------------------------
+
+    def _redact(self, text: str) -> str:
+        text = text[:_MAX_SERVER_MESSAGE]
+        return text.replace(self._key.reveal(), "[redacted]") if self._key else text
+
+    def _error(self, failure: _ApiFailure | BaseException) -> ProviderError:
+        """Translate any failure of one call into the edgecascade error tree (the only place that does)."""
+        err = self._translate(failure)
+        log.debug("anthropic %s failed: %s: %s", self.model, type(err).__name__, err)
+        return err
+
+    def _translate(self, failure: _ApiFailure | BaseException) -> ProviderError:
+        if isinstance(failure, ProviderError):
+            return failure
+        if isinstance(failure, BaseException):
+            detail = self._redact(f"{type(failure).__name__}: {failure}")
+            if isinstance(failure, httpx.TimeoutException):
+                return ProviderTimeoutError(f"the Anthropic API did not answer {self.model} in time ({detail})")
+            if isinstance(failure, httpx.RemoteProtocolError):
+                return MalformedResponseError(f"the Anthropic API response for {self.model} was cut off ({detail})")
+            if isinstance(failure, httpx.TransportError):
+                return ProviderConnectionError(f"cannot reach the Anthropic API at {self.base_url} ({detail})")
+            if isinstance(failure, (ValueError, AttributeError)):
+                return MalformedResponseError(
+                    f"the Anthropic API answered outside the documented Messages format ({detail})"
+                )
+            return UpstreamError(f"the Anthropic API call failed ({detail})")
+        status, etype, msg = failure.status, failure.type, self._redact(failure.message)
+        said = f"{status or 'mid-stream'} {etype}: {msg}".replace(" : ", ": ").strip()
+        if status in (401, 403):
+            return AuthenticationError(f"the Anthropic API refused the request ({said}): {self._key_hint}")
+        if status == 404:
+            return UnknownModelError(f"the Anthropic API does not serve model {self.model!r} ({said})")
+        if status == 429:
+            return RateLimitedError(f"the Anthropic API is rate limiting requests ({said})",
+                                    retry_after=failure.retry_after)
+        if (status == 400 and "prompt is too long" in msg.lower()) or status == 413:
+            m = _TOO_LONG_RE.search(msg)
+            return ContextLengthError(
+                f"the prompt does not fit {self.model}'s context window ({said}): shorten it",
+                prompt_tokens=int(m.group(1)) if m else None, context=int(m.group(2)) if m else None,
+            )
+        return UpstreamError(f"the Anthropic API failed ({said})", status_code=status)
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()

@@ -1,0 +1,576 @@
+"""Any server that speaks OpenAI's Chat Completions API: OpenAI itself, vLLM, llama.cpp's server, Groq, ...
+
+One provider covers them all because they share the wire format; what differs (base URL, which env
+var holds the key, whether logprobs are returned) lives in :data:`PRESETS`, so adding a vendor is a
+table row, not a class.
+
+Design choices, each for a reason:
+
+- **One attempt per call.** Retries, deadlines and cooldowns belong to the wrapper in
+  :mod:`edgecascade.providers.resilient`; a provider that also retried would multiply attempts.
+- **Every failure is translated in one place** (:meth:`OpenAICompatProvider._error_for_response` and
+  :meth:`OpenAICompatProvider._error_for_exception`), so the cascade sees one error tree whatever the
+  vendor, and the retrying wrapper can tell a bad key (never retried) from a 503 (retried).
+- **The API key never leaves the Authorization header.** It is not in the URL, the repr, log lines or
+  exception text; errors are raised outside the ``except`` block that caught httpx's exception, so
+  not even ``__context__`` links back to the request object that carries the header. A server that
+  echoes the key back in its error body has it redacted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import numpy as np
+
+from ..errors import (
+    AuthenticationError,
+    ConfigError,
+    ContextLengthError,
+    MalformedResponseError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+    RateLimitedError,
+    UnknownModelError,
+    UpstreamError,
+)
+from ..types import Completion, Delta, FinishReason, Request, Timings, TokenLogprobs, Usage
+from .base import Capabilities, Timeouts
+
+log = logging.getLogger(__name__)
+
+_MAX_SERVER_MESSAGE = 300  # characters of a server's own error message quoted in ours
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Where a known vendor's API lives, which env var conventionally holds its key, what it can do.
+
+    ``base_url`` is empty for the generic ``openai-compatible`` preset: the caller must give one.
+    """
+
+    name: str
+    base_url: str
+    api_key_env: str | None
+    capabilities: Capabilities
+
+
+_LP_STREAM = Capabilities(logprobs=True, streaming=True)
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset("vllm", "http://127.0.0.1:8000/v1", "VLLM_API_KEY", _LP_STREAM),
+        Preset("llamacpp-server", "http://127.0.0.1:8080/v1", "LLAMACPP_API_KEY", _LP_STREAM),
+        Preset("openai", "https://api.openai.com/v1", "OPENAI_API_KEY",
+               Capabilities(logprobs=True, streaming=True, tools=True, json_mode=True)),
+        Preset("groq", "https://api.groq.com/openai/v1", "GROQ_API_KEY", Capabilities(streaming=True)),
+        Preset("together", "https://api.together.xyz/v1", "TOGETHER_API_KEY", _LP_STREAM),
+        Preset("openrouter", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY", Capabilities(streaming=True)),
+        Preset("deepseek", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY", _LP_STREAM),
+        Preset("openai-compatible", "", None, Capabilities(streaming=True)),
+    )
+}
+
+# What servers say when the prompt does not fit: OpenAI/vLLM ("maximum context length is N tokens"),
+# llama.cpp ("exceed context window"), others ("prompt is too long", "too many tokens").
+_CONTEXT_RE = re.compile(
+    r"context[ _]length|maximum context|context window|prompt is too long|too many tokens|reduce the length",
+    re.IGNORECASE,
+)
+_CONTEXT_LIMIT_RE = re.compile(r"(?:maximum context length|context window)(?: is| of)?\s+(\d+)", re.IGNORECASE)
+# prompt size, most specific first: llama.cpp/vLLM "(1231 in the messages, 4 in the completion)",
+# OpenAI "your messages resulted in 130000 tokens", else the total "requested N tokens"
+_PROMPT_TOKENS_RES = tuple(re.compile(p, re.IGNORECASE) for p in (
+    r"(\d+) in the messages", r"messages resulted in (\d+) tokens", r"requested (\d+) tokens",
+))
+_MODEL_MISSING_RE = re.compile(
+    r"model[^.]*(?:does not exist|not found)|not a valid model|no such model|model_not_found",
+    re.IGNORECASE,
+)
+
+
+def _finish(reason: Any) -> FinishReason:
+    return "length" if reason == "length" else "stop"
+
+
+def _secs(timeout: httpx.Timeout | None, which: str) -> str:
+    """A client's timeout for one phase, for messages ("5 s", or "the timeout" when none is set)."""
+    value = getattr(timeout, which, None) if timeout is not None else None
+    return f"{value:g} s" if isinstance(value, (int, float)) else "the timeout"
+
+
+def _count(value: Any) -> int:
+    """A token count from ``usage``; anything that is not a number counts as 0 rather than failing the answer."""
+    try:
+        return max(int(value or 0), 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from ``Retry-After`` (seconds or an HTTP date) or ``retry-after-ms``; None if absent."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(float(ms) / 1000.0, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+def _parse_logprobs(raw: Any) -> TokenLogprobs | None:
+    """Build aligned arrays from ``choices[0].logprobs.content``; None when absent or not in that shape.
+
+    Rows of alternatives are sorted best-first and cut to the shortest row, so ``top_logprobs`` is a
+    rectangular (n, k) array whatever the server sent (some return fewer alternatives on some steps).
+    """
+    if not isinstance(raw, dict) or not isinstance(raw.get("content"), list):
+        return None
+    tokens: list[str] = []
+    lps: list[float] = []
+    rows: list[list[tuple[str, float]]] = []
+    try:
+        for item in raw["content"]:
+            tokens.append(str(item["token"]))
+            lps.append(float(item["logprob"]))
+            alts = [(str(a["token"]), float(a["logprob"])) for a in item.get("top_logprobs") or []]
+            alts.sort(key=lambda a: -a[1])
+            rows.append(alts)
+    except (KeyError, TypeError, ValueError) as e:
+        log.warning("ignoring logprobs not in the documented shape (%s: %s)", type(e).__name__, e)
+        return None
+    n = len(tokens)
+    k = min((len(r) for r in rows), default=0)
+    return TokenLogprobs(
+        tokens=tokens,
+        logprobs=np.asarray(lps, dtype=np.float64),
+        top_tokens=[[t for t, _ in r[:k]] for r in rows],
+        top_logprobs=np.asarray([[lp for _, lp in r[:k]] for r in rows], dtype=np.float64).reshape(n, k),
+    )
+
+
+class OpenAICompatProvider:
+    """A model behind an OpenAI-compatible ``/chat/completions`` endpoint.
+
+    ``model`` is sent as the request's model name and reported in results. ``capabilities.logprobs``
+    decides whether logprobs are asked for (vendors that reject the field must not get it).
+    ``api_key_env`` only names where the key came from, so a 401 can say which variable to fix.
+    A given ``client`` is used as is and left open by :meth:`aclose`; otherwise one is created on
+    first use and closed by :meth:`aclose`. ``extra_body`` adds vendor-specific fields to every request
+    (it cannot override the ones set here): e.g. ``{"repeat_penalty": 1.0}`` for llama.cpp's server,
+    whose default of 1.1 makes temperature 0 differ from the argmax of its own logprobs.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        capabilities: Capabilities = Capabilities(streaming=True),  # noqa: B008 - frozen, never mutated
+        timeouts: Timeouts = Timeouts(),  # noqa: B008 - frozen, never mutated
+        top_logprobs: int = 5,
+        client: httpx.AsyncClient | None = None,
+        name: str | None = None,
+        api_key_env: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ):
+        base_url = (base_url or "").strip().rstrip("/")
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"base_url {base_url!r} is not an http(s) URL: give the API root of the server, "
+                "e.g. http://127.0.0.1:8000/v1"
+            )
+        if not model:
+            raise ConfigError(f"no model name given for {base_url}: pass the name the server serves")
+        self.base_url = base_url
+        self.model = model
+        self.capabilities = capabilities
+        self.timeouts = timeouts
+        self.top_logprobs = max(top_logprobs, 0)
+        self.name = name or httpx.URL(base_url).host
+        self.api_key_env = api_key_env
+        self.extra_body = dict(extra_body or {})
+        self._api_key = api_key or None
+        self._client = client
+        self._owns_client = client is None
+
+    @classmethod
+    def from_preset(
+        cls,
+        preset: str,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        **kwargs: Any,
+    ) -> OpenAICompatProvider:
+        """A provider for a known vendor; the key defaults to the preset's env var (absent is fine for
+        local servers: the server's 401 then names the variable to set)."""
+        p = PRESETS.get(preset)
+        if p is None:
+            raise ConfigError(f"unknown OpenAI-compatible preset {preset!r}: use one of {', '.join(PRESETS)}")
+        url = base_url or p.base_url
+        if not url:
+            raise ConfigError(f"the {preset!r} preset has no default base_url: pass base_url (e.g. .../v1)")
+        if api_key is None and p.api_key_env:
+            api_key = os.environ.get(p.api_key_env) or None
+        kwargs.setdefault("capabilities", p.capabilities)
+        kwargs.setdefault("name", p.name)
+        kwargs.setdefault("api_key_env", p.api_key_env)
+        return cls(url, model, api_key=api_key, **kwargs)
+
+    @property
+    def identity(self) -> str:
+        """What identifies the answers (for caches): the endpoint and the model it serves."""
+        return f"{self.base_url}:{self.model}"
+
+    def __repr__(self) -> str:
+        key = "set" if self._api_key else "none"
+        return f"OpenAICompatProvider(name={self.name!r}, model={self.model!r}, base_url={self.base_url!r}, key={key})"
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    def _get_client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            t = self.timeouts
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.read, pool=t.connect)
+            )
+            self._owns_client = True
+        return self._client
+
+    def _headers(self, *, stream: bool) -> dict[str, str]:
+        headers = {"Accept": "text/event-stream" if stream else "application/json"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        return headers
+
+    def _body(self, request: Request, *, stream: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            **self.extra_body,
+            "model": self.model,
+            "messages": [m.to_dict() for m in request.messages],
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+        }
+        if request.stop:
+            body["stop"] = list(request.stop)
+        if request.seed is not None:
+            body["seed"] = request.seed
+        if stream:
+            # Delta has no slot for logprobs, so they are not asked for: the server skips that work.
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        elif self.capabilities.logprobs:
+            body["logprobs"] = True
+            body["top_logprobs"] = max(min(request.top_logprobs, self.top_logprobs), 0)
+        return body
+
+    @property
+    def _where(self) -> str:
+        return f"{self.name} ({self.base_url})" if self.name not in self.base_url else self.base_url
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._api_key, "[redacted]") if self._api_key else text
+
+    async def _send(self, request: Request, *, stream: bool) -> httpx.Response:
+        """POST the request; transport failures come back as ProviderErrors, HTTP errors are not checked here."""
+        client = self._get_client()
+        req = client.build_request(
+            "POST", f"{self.base_url}/chat/completions", json=self._body(request, stream=stream),
+            headers=self._headers(stream=stream),
+        )
+        try:
+            return await client.send(req, stream=stream)
+        except httpx.HTTPError as e:
+            failure = self._error_for_exception(e)
+        raise failure from None  # outside the except block: no __context__ back to the request and its headers
+
+    # -- error mapping: the one place failures are translated -------------------------------------
+
+    def _error_for_exception(self, exc: httpx.HTTPError, *, mid_stream: bool = False) -> ProviderError:
+        """Translate an httpx failure. Only the exception's type and text are used (they hold no headers)."""
+        what = f"{type(exc).__name__}: {self._redact(str(exc)) or 'no details'}"
+        t = self._client.timeout if self._client is not None else None  # a client passed in has its own
+        if isinstance(exc, httpx.ConnectTimeout):
+            return ProviderTimeoutError(
+                f"could not connect to {self._where} within {_secs(t, 'connect')} ({what}): check that the server "
+                "is up and reachable, or raise the connect timeout"
+            )
+        if isinstance(exc, httpx.PoolTimeout):
+            return ProviderTimeoutError(
+                f"no free connection to {self._where} within {_secs(t, 'pool')} ({what}): too many calls in "
+                "flight at once; lower the concurrency or raise the connect timeout"
+            )
+        if isinstance(exc, httpx.TimeoutException):  # read / write
+            during = "in the middle of the stream" if mid_stream else "waiting for the answer"
+            return ProviderTimeoutError(
+                f"{self._where} sent nothing for {_secs(t, 'read')} {during} ({what}): the server is overloaded "
+                "or the answer is slow; raise the read timeout or use a faster model"
+            )
+        if isinstance(exc, (httpx.ConnectError, httpx.ProxyError)):
+            return ProviderConnectionError(
+                f"could not connect to {self._where} ({what}): check that the server is running and "
+                "that base_url is right"
+            )
+        if mid_stream or isinstance(exc, httpx.DecodingError):
+            return MalformedResponseError(
+                f"the answer from {self._where} was cut off or undecodable ({what}): the server or a proxy "
+                "dropped the connection; try again"
+            )
+        return UpstreamError(
+            f"the connection to {self._where} failed ({what}): the server or a proxy closed it; try again"
+        )
+
+    def _server_error(self, content: bytes) -> tuple[str, Any]:
+        """The server's own error message (redacted, truncated) and error code, from any usual body shape."""
+        code: Any = None
+        raw = content.decode("utf-8", errors="replace")
+        try:
+            data = json.loads(content)
+        except ValueError:
+            text = raw
+        else:
+            err = data.get("error") if isinstance(data, dict) else None
+            if isinstance(err, dict):
+                text, code = str(err.get("message") or err), err.get("code") or err.get("type")
+            elif isinstance(err, str):
+                text = err
+            elif isinstance(data, dict) and ("detail" in data or "message" in data):
+                text = str(data.get("detail") or data.get("message"))
+            else:
+                text = raw
+        return self._shorten(text), code
+
+    def _shorten(self, text: str) -> str:
+        text = " ".join(self._redact(text).split()) or "(empty body)"
+        return text if len(text) <= _MAX_SERVER_MESSAGE else text[: _MAX_SERVER_MESSAGE - 3] + "..."
+
+    def _error_for_response(self, response: httpx.Response, content: bytes) -> ProviderError:
+        """Translate an HTTP error status, quoting the server's message from ``content`` (its body)."""
+        message, code = self._server_error(content)
+        return self._classify(response.status_code, message, code, response.headers)
+
+    def _classify(self, status: int | None, message: str, code: Any,
+                  headers: Mapping[str, str] | None = None) -> ProviderError:
+        said = f"HTTP {status}: {message}" if status else message
+        code_s = str(code or "")
+        if status in (401, 403):
+            where_key = f"${self.api_key_env}" if self.api_key_env else "the api_key option"
+            hint = (f"check the API key in {where_key}" if self._api_key
+                    else f"no API key was sent: set {where_key}")
+            return AuthenticationError(f"{self._where} refused the request ({said}): {hint}")
+        if status == 429:
+            retry_after = _retry_after(headers or {})
+            wait = f"retry after {retry_after:g} s" if retry_after is not None else "slow down and retry later"
+            return RateLimitedError(f"{self._where} is rate-limiting this key ({said}): {wait}",
+                                    retry_after=retry_after)
+        if status is not None and 400 <= status < 500 and (
+            code_s == "context_length_exceeded" or _CONTEXT_RE.search(message)
+        ):
+            limit = _CONTEXT_LIMIT_RE.search(message)
+            asked = next((m for m in (r.search(message) for r in _PROMPT_TOKENS_RES) if m), None)
+            return ContextLengthError(
+                f"the prompt does not fit {self.model}'s context window at {self._where} ({said}): shorten "
+                "the prompt or max_tokens, or use a model with a longer context",
+                prompt_tokens=int(asked.group(1)) if asked else None,
+                context=int(limit.group(1)) if limit else None,
+            )
+        if status == 404 or (status is not None and 400 <= status < 500 and _MODEL_MISSING_RE.search(
+                f"{code_s} {message}")):
+            return UnknownModelError(
+                f"{self._where} does not serve model {self.model!r} ({said}): check the model name "
+                f"(GET {self.base_url}/models lists what it serves) and that base_url is the API root (.../v1)"
+            )
+        if status == 408:
+            return ProviderTimeoutError(f"{self._where} timed out on its side ({said}): try again")
+        if status is not None and status >= 500:
+            return UpstreamError(f"{self._where} failed ({said}): a server-side error; try again or "
+                                 "use another tier", status_code=status)
+        return UpstreamError(f"{self._where} rejected the request ({said})", status_code=status)
+
+    def _in_body_error(self, err: Any) -> ProviderError:
+        """An error object sent inside a 200 answer or a stream chunk (OpenRouter does this)."""
+        if isinstance(err, dict):
+            message, code = self._shorten(str(err.get("message") or err)), err.get("code")
+        else:
+            message, code = self._shorten(str(err)), None
+        status = code if isinstance(code, int) and 400 <= code < 600 else None
+        mapped = self._classify(status, message, code)
+        if status is None and type(mapped) is UpstreamError:
+            return UpstreamError(f"{self._where} answered with an error: {message}")
+        return mapped
+
+    # -- the Provider protocol --------------------------------------------------------------------
+
+    def _parse_completion(self, data: Any, started: float) -> Completion:
+        if isinstance(data, dict) and "error" in data and not data.get("choices"):
+            raise self._in_body_error(data["error"])
+        choices = data.get("choices") if isinstance(data, dict) else None
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise MalformedResponseError(
+                f"{self._where} returned no choices for {self.model!r}: not an OpenAI chat completion "
+                "(is base_url the chat API root, e.g. .../v1?)"
+            )
+        choice = choices[0]
+        if choice.get("finish_reason") == "error":
+            raise UpstreamError(f"{self._where} stopped {self.model!r} with finish_reason 'error'; try again")
+        message = choice.get("message")
+        if not isinstance(message, dict):
+            raise MalformedResponseError(f"{self._where} returned a choice without a message for {self.model!r}")
+        usage = data.get("usage")
+        if not isinstance(usage, dict):
+            log.warning("%s returned no usage for %r: counting 0 tokens (costs will be under-reported)",
+                        self._where, self.model)
+            usage = {}
+        logprobs = _parse_logprobs(choice.get("logprobs")) if self.capabilities.logprobs else None
+        return Completion(
+            text=message.get("content") or "",
+            model=self.model,
+            finish_reason=_finish(choice.get("finish_reason")),
+            usage=Usage(_count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))),
+            timings=Timings(total_s=time.perf_counter() - started, first_token_s=None),
+            logprobs=logprobs,
+        )
+
+    async def complete(self, request: Request) -> Completion:
+        """One POST, one answer; failures raise the matching ProviderError."""
+        started = time.perf_counter()
+        response = await self._send(request, stream=False)  # not streamed: the body is read (and closed) here
+        if response.status_code >= 400:
+            raise self._error_for_response(response, response.content)
+        try:
+            data = json.loads(response.content)
+        except ValueError:
+            raise MalformedResponseError(
+                f"{self._where} answered HTTP {response.status_code} with a body that is not JSON "
+                f"({self._shorten(response.text)!r}): check that base_url points at an OpenAI-compatible API"
+            ) from None
+        return self._parse_completion(data, started)
+
+    async def stream(self, request: Request) -> AsyncIterator[Delta]:
+        """Yield text pieces as the server sends them (SSE); the last Delta carries the finish reason.
+
+        A stream that ends before a finish reason or ``[DONE]`` was cut off: MalformedResponseError,
+        because a silently truncated answer would be taken for a complete one.
+        """
+        response = await self._send(request, stream=True)
+        try:
+            if response.status_code >= 400:
+                content = b""
+                with contextlib.suppress(httpx.HTTPError):  # the status alone still says what went wrong
+                    content = await response.aread()
+                raise self._error_for_response(response, content)
+            if response.headers.get("content-type", "").startswith("application/json"):
+                # the server ignored stream=true and sent the whole answer at once
+                failure: ProviderError | None = None
+                try:
+                    content = await response.aread()
+                except httpx.HTTPError as e:
+                    failure = self._error_for_exception(e, mid_stream=True)
+                if failure is not None:
+                    raise failure from None
+                try:
+                    data = json.loads(content)
+                except ValueError:
+                    raise MalformedResponseError(f"{self._where} sent a body that is not JSON") from None
+                c = self._parse_completion(data, time.perf_counter())
+                yield Delta(c.text, c.finish_reason)
+                return
+            async for delta in self._deltas(response):
+                yield delta
+        finally:
+            await response.aclose()
+
+    async def _sse_events(self, response: httpx.Response) -> AsyncGenerator[str, None]:
+        """The data of each server-sent event (fields accumulate until a blank line; comments skipped)."""
+        failure: ProviderError | None = None
+        data: list[str] = []
+        try:
+            async for line in response.aiter_lines():
+                if not line:
+                    if data:
+                        yield "\n".join(data)
+                        data = []
+                    continue
+                if line.startswith(":"):
+                    continue
+                name, _, value = line.partition(":")
+                if name == "data":
+                    data.append(value[1:] if value.startswith(" ") else value)
+        except httpx.HTTPError as e:
+            failure = self._error_for_exception(e, mid_stream=True)
+        if failure is not None:
+            raise failure from None
+        if data:  # a last event without its blank line: pass it on, a cut one fails to parse below
+            yield "\n".join(data)
+
+    async def _deltas(self, response: httpx.Response) -> AsyncIterator[Delta]:
+        finished = False
+        chars = 0
+        async with contextlib.aclosing(self._sse_events(response)) as events:
+            async for event in events:
+                if event.strip() == "[DONE]":
+                    if not finished:
+                        yield Delta("", "stop")
+                    return
+                try:
+                    chunk = json.loads(event)
+                except ValueError:
+                    chunk = None
+                if not isinstance(chunk, dict):
+                    raise MalformedResponseError(
+                        f"the stream from {self._where} carried an event that is not a JSON object after "
+                        f"{chars} characters ({self._shorten(event)!r}): it was cut off or is not an "
+                        "OpenAI-compatible stream"
+                    )
+                if chunk.get("error"):
+                    raise self._in_body_error(chunk["error"])
+                choices = chunk.get("choices") or []
+                if not choices or not isinstance(choices[0], dict):
+                    continue  # the usage chunk (include_usage) has no choices; Delta has no slot for usage
+                choice = choices[0]
+                piece = (choice.get("delta") or {}).get("content") or ""
+                reason = choice.get("finish_reason")
+                if reason == "error":
+                    raise UpstreamError(f"{self._where} stopped the stream with finish_reason 'error'; try again")
+                if piece or reason:
+                    chars += len(piece)
+                    finished = finished or bool(reason)
+                    yield Delta(piece, _finish(reason) if reason else None)
+        if not finished:
+            raise MalformedResponseError(
+                f"the stream from {self._where} ended after {chars} characters without a finish reason or "
+                "[DONE]: it was cut off (the server or a proxy dropped it, or the server failed after "
+                "sending its headers, as llama.cpp's server does for a prompt longer than its context)"
+            )
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this provider created it (a client passed in belongs to the caller)."""
+        if self._client is not None and self._owns_client:
+            await self._client.aclose()
+            self._client = None

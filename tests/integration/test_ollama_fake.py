@@ -1,0 +1,210 @@
+"""OllamaProvider end to end through the real ``ollama`` client, against a fake Ollama server.
+
+No real Ollama server was available to test against (none can run here): this fake
+(tests/fakes/ollama_server.py) follows Ollama's documented /api/chat wire format -- JSON and NDJSON
+streaming, logprobs with top_logprobs, done_reason, the ``{"error": ...}`` bodies -- and runs on a
+free local port for each test. What these tests prove is that the provider drives the official client
+correctly and maps everything it can raise; they cannot prove a given Ollama release behaves exactly
+as documented.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+from collections.abc import Iterator
+
+import httpx
+import numpy as np
+import pytest
+
+from edgecascade.errors import (
+    ConfigError,
+    MalformedResponseError,
+    ProviderConnectionError,
+    ProviderTimeoutError,
+    UnknownModelError,
+    UpstreamError,
+)
+from edgecascade.providers.base import Timeouts
+from edgecascade.providers.ollama import OllamaProvider
+from edgecascade.types import Delta, Message, Request
+from tests.fakes.ollama_server import ANSWER_LOGPROBS, ANSWER_TOKENS, FakeOllama
+
+MODEL = "tiny:1b"
+ANSWER = "".join(ANSWER_TOKENS)
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOllama]:
+    with FakeOllama(models={MODEL}) as fake:
+        yield fake
+
+
+def provider(server: FakeOllama, model: str = MODEL, **kw: object) -> OllamaProvider:
+    return OllamaProvider(server.url, model, **kw)  # type: ignore[arg-type]
+
+
+def ask(max_tokens: int = 64, **kw: object) -> Request:
+    return Request([Message("system", "Be brief."), Message("user", "Why is the sky blue?")],
+                   max_tokens=max_tokens, **kw)  # type: ignore[arg-type]
+
+
+async def collect(p: OllamaProvider, request: Request) -> list[Delta]:
+    return [d async for d in p.stream(request)]
+
+
+async def test_complete_maps_text_usage_finish_and_aligned_logprobs(server: FakeOllama) -> None:
+    p = provider(server, top_logprobs=3)
+    c = await p.complete(ask())
+    await p.aclose()
+    assert c.text == ANSWER and c.model == MODEL and c.finish_reason == "stop"
+    assert c.usage.prompt_tokens == (2 + 4) + (5 + 4) and c.usage.completion_tokens == len(ANSWER_TOKENS)
+    lp = c.logprobs
+    assert lp is not None
+    assert lp.tokens == list(ANSWER_TOKENS) and "".join(lp.tokens) == c.text
+    assert lp.logprobs.dtype == np.float64 and lp.logprobs.tolist() == pytest.approx(ANSWER_LOGPROBS)
+    assert lp.top_logprobs.shape == (len(ANSWER_TOKENS), 3) and lp.top_logprobs.dtype == np.float64
+    assert [row[0] for row in lp.top_tokens] == list(ANSWER_TOKENS)
+    assert lp.top_tokens[0] == ["The", " alt1", " alt2"]
+    assert np.all(np.diff(lp.top_logprobs, axis=1) <= 0)  # best first
+    assert lp.top_logprobs[:, 0].tolist() == pytest.approx(ANSWER_LOGPROBS)
+    assert math.exp(lp.top_logprobs[0, 1]) < math.exp(lp.top_logprobs[0, 0])
+    t = c.timings
+    assert t.total_s > 0 and t.load_s == pytest.approx(1e-6)
+    assert t.first_token_s == pytest.approx(2e-6)  # prompt_eval_duration, in seconds
+
+
+async def test_top_logprobs_are_sorted_best_first_whatever_order_the_server_sends(server: FakeOllama) -> None:
+    server.top_order = "worst_first"
+    c = await provider(server, top_logprobs=4).complete(ask())
+    assert c.logprobs is not None
+    assert np.all(np.diff(c.logprobs.top_logprobs, axis=1) <= 0)
+    assert c.logprobs.top_tokens[1] == [" sky", " alt1", " alt2", " alt3"]
+
+
+async def test_zero_top_logprobs_gives_an_n_by_0_array(server: FakeOllama) -> None:
+    c = await provider(server, top_logprobs=0).complete(ask())
+    assert c.logprobs is not None and c.logprobs.top_logprobs.shape == (len(ANSWER_TOKENS), 0)
+    assert c.logprobs.top_tokens == [[] for _ in ANSWER_TOKENS]
+    assert server.requests[-1]["top_logprobs"] == 0 and server.requests[-1]["logprobs"] is True
+
+
+async def test_num_predict_reached_is_length(server: FakeOllama) -> None:
+    c = await provider(server).complete(ask(max_tokens=3))
+    assert c.finish_reason == "length" and c.text == "The sky is"
+    assert c.usage.completion_tokens == 3 and c.logprobs is not None and len(c.logprobs) == 3
+
+
+async def test_options_reach_the_server(server: FakeOllama) -> None:
+    p = provider(server, keep_alive="10m", options={"num_ctx": 2048, "temperature": 0.9}, top_logprobs=7)
+    c = await p.complete(ask(max_tokens=20, temperature=0.25, seed=42, stop=[" because"]))
+    body = server.requests[-1]
+    assert body["model"] == MODEL and body["stream"] is False
+    assert body["messages"] == [{"role": "system", "content": "Be brief."},
+                                {"role": "user", "content": "Why is the sky blue?"}]
+    # the request's own settings win over the tier's options; the tier's other options pass through
+    assert body["options"] == {"num_ctx": 2048, "temperature": 0.25, "num_predict": 20, "seed": 42,
+                               "stop": [" because"]}
+    assert body["keep_alive"] == "10m"
+    assert body["logprobs"] is True and body["top_logprobs"] == 7
+    assert c.text == "The sky is blue" and c.finish_reason == "stop"
+
+
+async def test_seed_and_stop_are_left_out_when_unset(server: FakeOllama) -> None:
+    await provider(server).complete(ask())
+    body = server.requests[-1]
+    assert "seed" not in body["options"] and "stop" not in body["options"] and "keep_alive" not in body
+
+
+async def test_stream_yields_pieces_then_the_finish_reason_and_usage(server: FakeOllama) -> None:
+    p = provider(server, top_logprobs=2)
+    s = p.stream(ask(max_tokens=4))
+    deltas = [d async for d in s]
+    assert "".join(d.text for d in deltas) == "The sky is blue"
+    assert [d.finish_reason for d in deltas[:-1]] == [None] * (len(deltas) - 1)
+    assert deltas[-1].finish_reason == "length"
+    assert s.usage is not None and s.usage.completion_tokens == 4 and s.usage.prompt_tokens == 15
+    assert s.logprobs is not None and s.logprobs.tokens == ["The", " sky", " is", " blue"]
+    assert s.logprobs.top_logprobs.shape == (4, 2)
+    assert server.requests[-1]["stream"] is True
+
+
+async def test_unknown_model_says_to_pull_it(server: FakeOllama) -> None:
+    with pytest.raises(UnknownModelError, match=r"ollama pull llama9:70b"):
+        await provider(server, "llama9:70b").complete(ask())
+    with pytest.raises(UnknownModelError):
+        await collect(provider(server, "llama9:70b"), ask())
+
+
+async def test_a_host_without_api_chat_is_not_an_unknown_model(server: FakeOllama) -> None:
+    p = provider(server)
+    p._client._client.base_url = httpx.URL(server.url + "/not-ollama/")  # every path now 404s as plain text
+    with pytest.raises(UpstreamError, match="is it an Ollama server") as ei:
+        await p.complete(ask())
+    assert type(ei.value) is UpstreamError and ei.value.status_code == 404
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_server_error_is_upstream_with_its_status(server: FakeOllama, streaming: bool) -> None:
+    server.fail_status = 500
+    p = provider(server)
+    with pytest.raises(UpstreamError) as ei:
+        await (collect(p, ask()) if streaming else p.complete(ask()))
+    assert type(ei.value) is UpstreamError and ei.value.status_code == 500
+    assert "llama runner process has terminated" in str(ei.value)
+    assert ei.value.__cause__ is None and ei.value.__context__ is None
+
+
+async def test_error_line_mid_stream_is_upstream(server: FakeOllama) -> None:
+    server.stream_error_after = 2
+    with pytest.raises(UpstreamError, match="mid-stream") as ei:
+        await collect(provider(server), ask())
+    assert type(ei.value) is UpstreamError
+
+
+@pytest.mark.parametrize("mode", ["close", "end"])
+async def test_cut_stream_is_malformed(server: FakeOllama, mode: str) -> None:
+    server.cut_stream_after, server.cut_mode = 3, mode  # type: ignore[assignment]
+    got: list[str] = []
+    with pytest.raises(MalformedResponseError, match="mid-response" if mode == "close" else "done=true"):
+        async for d in provider(server).stream(ask()):
+            got.append(d.text)
+    assert "".join(got) == "The sky is"
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_malformed_json_is_malformed_response(server: FakeOllama, streaming: bool) -> None:
+    server.malformed = True
+    p = provider(server)
+    with pytest.raises(MalformedResponseError, match="documented /api/chat format"):
+        await (collect(p, ask()) if streaming else p.complete(ask()))
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_connection_refused_asks_whether_ollama_serve_runs(streaming: bool) -> None:
+    host = f"http://127.0.0.1:{_closed_port()}"
+    p = OllamaProvider(host, MODEL, timeouts=Timeouts(connect=2, read=2))
+    with pytest.raises(ProviderConnectionError, match=r"is `ollama serve` running at http://127\.0\.0\.1"):
+        await (collect(p, ask()) if streaming else p.complete(ask()))
+
+
+async def test_read_timeout_is_provider_timeout(server: FakeOllama) -> None:
+    server.delay_s = 0.5
+    p = provider(server, timeouts=Timeouts(connect=2, read=0.1))
+    with pytest.raises(ProviderTimeoutError):
+        await p.complete(ask())
+
+
+def test_bad_settings_fail_at_construction(server: FakeOllama) -> None:
+    with pytest.raises(ConfigError, match="0 to 20"):
+        provider(server, top_logprobs=21)
+    with pytest.raises(ConfigError, match="no model"):
+        provider(server, "")
+    assert repr(provider(server)) == f"OllamaProvider(host={server.url!r}, model='tiny:1b')"

@@ -1,0 +1,418 @@
+"""AnthropicProvider against httpx.MockTransport, with payloads shaped like the Messages API documents them.
+
+Covers the request shape (top-level system, merged turns, stop_sequences, headers), the response and
+SSE stream mapping, every documented error status, transport failures, and that the API key never
+leaks into an exception, a URL, a log record or a repr.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from edgecascade.errors import (
+    AuthenticationError,
+    ContextLengthError,
+    MalformedResponseError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+    RateLimitedError,
+    UnknownModelError,
+    UpstreamError,
+)
+from edgecascade.providers.anthropic import AnthropicProvider
+from edgecascade.providers.base import Provider
+from edgecascade.types import Delta, Message, Request
+
+KEY = "sk-ant-SECRET-xyz"
+MODEL = "claude-sonnet-4-5"
+BASE = "https://api.anthropic.test"
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def message_body(text: str = "Paris.", stop_reason: str = "end_turn", inp: int = 21, out: int = 3) -> dict[str, Any]:
+    return {
+        "id": "msg_013Zva2CMHLNnXjNJJKqJ2EF",
+        "type": "message",
+        "role": "assistant",
+        "content": [{"type": "text", "text": text}],
+        "model": MODEL,
+        "stop_reason": stop_reason,
+        "stop_sequence": None,
+        "usage": {"input_tokens": inp, "output_tokens": out},
+    }
+
+
+def error_body(etype: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "error": {"type": etype, "message": message}}
+
+
+def sse(*events: tuple[str, dict[str, Any]]) -> bytes:
+    return "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events).encode()
+
+
+STREAM_EVENTS: list[tuple[str, dict[str, Any]]] = [
+    ("message_start", {"type": "message_start", "message": {
+        "id": "msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY", "type": "message", "role": "assistant", "content": [],
+        "model": MODEL, "stop_reason": None, "stop_sequence": None,
+        "usage": {"input_tokens": 25, "output_tokens": 1}}}),
+    ("content_block_start", {"type": "content_block_start", "index": 0,
+                             "content_block": {"type": "text", "text": ""}}),
+    ("ping", {"type": "ping"}),
+    ("content_block_delta", {"type": "content_block_delta", "index": 0,
+                             "delta": {"type": "text_delta", "text": "Hello"}}),
+    ("content_block_delta", {"type": "content_block_delta", "index": 0,
+                             "delta": {"type": "text_delta", "text": "!"}}),
+    ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+    ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                       "usage": {"output_tokens": 15}}),
+    ("message_stop", {"type": "message_stop"}),
+]
+
+
+class Recorder:
+    """A MockTransport handler that records every request and answers with ``respond``."""
+
+    def __init__(self, respond: Handler) -> None:
+        self.respond = respond
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return self.respond(request)
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return json.loads(self.requests[-1].content)
+
+
+def make(respond: Handler, **kw: Any) -> tuple[AnthropicProvider, Recorder]:
+    rec = Recorder(respond)
+    client = httpx.AsyncClient(transport=httpx.MockTransport(rec))
+    return AnthropicProvider(MODEL, api_key=KEY, base_url=BASE, client=client, **kw), rec
+
+
+def reply(status: int, payload: Any, headers: dict[str, str] | None = None) -> Handler:
+    return lambda request: httpx.Response(status, json=payload, headers=headers)
+
+
+def ask(*messages: Message, **kw: Any) -> Request:
+    return Request(list(messages) or [Message("user", "Capital of France?")], **kw)
+
+
+async def collect(p: AnthropicProvider, request: Request | None = None) -> list[Delta]:
+    return [d async for d in p.stream(request or ask())]
+
+
+# --- requests ------------------------------------------------------------------------------------------
+
+
+async def test_request_shape_system_top_level_turns_merged_and_headers() -> None:
+    p, rec = make(reply(200, message_body()))
+    await p.complete(ask(
+        Message("system", "Be brief."),
+        Message("user", "Hi."),
+        Message("system", "Answer in French."),
+        Message("user", "Capital of France?"),
+        Message("assistant", "Paris."),
+        Message("assistant", "Definitely."),
+        Message("user", "And Spain?"),
+        max_tokens=50, temperature=0.3, stop=["\n\n", "END"], seed=7,
+    ))
+    r = rec.requests[-1]
+    assert r.method == "POST" and str(r.url) == f"{BASE}/v1/messages"
+    assert r.headers["x-api-key"] == KEY
+    assert r.headers["anthropic-version"] == "2023-06-01"
+    assert r.headers["content-type"] == "application/json"
+    assert rec.body == {
+        "model": MODEL,
+        "max_tokens": 50,
+        "system": "Be brief.\n\nAnswer in French.",
+        "messages": [
+            {"role": "user", "content": "Hi.\n\nCapital of France?"},
+            {"role": "assistant", "content": "Paris.\n\nDefinitely."},
+            {"role": "user", "content": "And Spain?"},
+        ],
+        "temperature": 0.3,
+        "stop_sequences": ["\n\n", "END"],
+    }
+    # the key is in that one header only
+    assert KEY not in str(r.url)
+    assert [k for k, v in r.headers.items() if KEY in v] == ["x-api-key"]
+    assert KEY.encode() not in r.content
+
+
+async def test_no_system_and_no_stop_are_left_out_and_the_version_is_configurable() -> None:
+    p, rec = make(reply(200, message_body()), version="2024-01-01")
+    await p.complete(ask())
+    assert "system" not in rec.body and "stop_sequences" not in rec.body and "stream" not in rec.body
+    assert rec.body["messages"] == [{"role": "user", "content": "Capital of France?"}]
+    assert rec.requests[-1].headers["anthropic-version"] == "2024-01-01"
+
+
+async def test_the_key_comes_from_the_named_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MY_CLAUDE_KEY", KEY)
+    rec = Recorder(reply(200, message_body()))
+    p = AnthropicProvider(MODEL, api_key=None, api_key_env="MY_CLAUDE_KEY", base_url=BASE,
+                          client=httpx.AsyncClient(transport=httpx.MockTransport(rec)))
+    await p.complete(ask())
+    assert rec.requests[-1].headers["x-api-key"] == KEY
+
+
+async def test_a_missing_key_fails_on_the_call_naming_the_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    rec = Recorder(reply(200, message_body()))
+    p = AnthropicProvider(MODEL, api_key=None, client=httpx.AsyncClient(transport=httpx.MockTransport(rec)))
+    with pytest.raises(AuthenticationError, match=r"\$ANTHROPIC_API_KEY"):
+        await p.complete(ask())
+    with pytest.raises(AuthenticationError):
+        await collect(p)
+    assert rec.requests == []
+
+
+# --- responses -----------------------------------------------------------------------------------------
+
+
+async def test_normal_response() -> None:
+    p, _ = make(reply(200, message_body("Paris is the capital of France.", inp=14, out=9)))
+    assert isinstance(p, Provider) and p.capabilities.logprobs is False and p.capabilities.streaming is True
+    c = await p.complete(ask())
+    assert c.text == "Paris is the capital of France." and c.model == MODEL
+    assert c.finish_reason == "stop" and c.logprobs is None
+    assert (c.usage.prompt_tokens, c.usage.completion_tokens) == (14, 9)
+    assert c.timings.total_s >= 0 and c.timings.first_token_s is None
+
+
+async def test_text_blocks_are_joined_and_other_blocks_skipped() -> None:
+    body = message_body()
+    body["content"] = [{"type": "thinking", "thinking": "hmm", "signature": "x"},
+                       {"type": "text", "text": "Par"}, {"type": "text", "text": "is."}]
+    p, _ = make(reply(200, body))
+    assert (await p.complete(ask())).text == "Paris."
+
+
+@pytest.mark.parametrize(("stop_reason", "finish"), [
+    ("max_tokens", "length"), ("end_turn", "stop"), ("stop_sequence", "stop"),
+])
+async def test_finish_reason(stop_reason: str, finish: str) -> None:
+    p, _ = make(reply(200, message_body("Paris is", stop_reason=stop_reason)))
+    assert (await p.complete(ask(max_tokens=2))).finish_reason == finish
+
+
+@pytest.mark.parametrize("payload", [
+    {"type": "message", "role": "assistant"},  # no content
+    {"type": "error_but_200"},
+    ["not", "an", "object"],
+])
+async def test_bodies_outside_the_documented_shape_are_malformed(payload: Any) -> None:
+    p, _ = make(reply(200, payload))
+    with pytest.raises(MalformedResponseError, match="documented Messages format"):
+        await p.complete(ask())
+
+
+async def test_a_body_that_is_not_json_is_malformed() -> None:
+    p, _ = make(lambda r: httpx.Response(200, content=b'{"type": "message", "content": [',
+                                         headers={"content-type": "application/json"}))
+    with pytest.raises(MalformedResponseError):
+        await p.complete(ask())
+
+
+# --- streaming -----------------------------------------------------------------------------------------
+
+
+def sse_reply(body: bytes) -> Handler:
+    return lambda r: httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
+
+
+async def test_stream_events_become_deltas_and_usage() -> None:
+    p, rec = make(sse_reply(sse(*STREAM_EVENTS)))
+    s = p.stream(ask())
+    deltas = [d async for d in s]
+    assert deltas == [Delta("Hello"), Delta("!"), Delta("", "stop")]
+    assert s.usage is not None and (s.usage.prompt_tokens, s.usage.completion_tokens) == (25, 15)
+    assert s.finish_reason == "stop"
+    assert rec.body["stream"] is True and rec.requests[-1].headers["accept"] == "text/event-stream"
+
+
+async def test_stream_max_tokens_is_length() -> None:
+    events = [e if e[0] != "message_delta" else ("message_delta", {
+        "type": "message_delta", "delta": {"stop_reason": "max_tokens", "stop_sequence": None},
+        "usage": {"output_tokens": 2}}) for e in STREAM_EVENTS]
+    p, _ = make(sse_reply(sse(*events)))
+    assert (await collect(p))[-1] == Delta("", "length")
+
+
+async def test_cut_stream_without_message_stop_is_malformed() -> None:
+    p, _ = make(sse_reply(sse(*STREAM_EVENTS[:5])))
+    got: list[str] = []
+    with pytest.raises(MalformedResponseError, match="cut off"):
+        async for d in p.stream(ask()):
+            got.append(d.text)
+    assert "".join(got) == "Hello!"
+
+
+class _DroppedConnection(httpx.AsyncByteStream):
+    """A body that stops with the error httpx raises when the peer closes mid-body."""
+
+    def __init__(self, first: bytes) -> None:
+        self.first = first
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self.first
+        raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+
+
+async def test_connection_dropped_mid_stream_is_malformed() -> None:
+    p, _ = make(lambda r: httpx.Response(200, stream=_DroppedConnection(sse(*STREAM_EVENTS[:4])),
+                                         headers={"content-type": "text/event-stream"}))
+    with pytest.raises(MalformedResponseError, match="cut off"):
+        await collect(p)
+
+
+async def test_error_event_mid_stream_is_mapped() -> None:
+    events = STREAM_EVENTS[:4] + [("error", error_body("overloaded_error", "Overloaded"))]
+    p, _ = make(sse_reply(sse(*events)))
+    with pytest.raises(UpstreamError, match="Overloaded") as ei:
+        await collect(p)
+    assert type(ei.value) is UpstreamError and ei.value.status_code == 529
+
+
+async def test_stream_data_that_is_not_json_is_malformed() -> None:
+    p, _ = make(sse_reply(b"event: message_start\ndata: {not json\n\n"))
+    with pytest.raises(MalformedResponseError):
+        await collect(p)
+
+
+async def test_stream_http_error_is_mapped_like_complete() -> None:
+    p, _ = make(reply(429, error_body("rate_limit_error", "Number of request tokens has exceeded your rate limit"),
+                      {"retry-after": "3"}))
+    with pytest.raises(RateLimitedError) as ei:
+        await collect(p)
+    assert ei.value.retry_after == 3.0
+
+
+# --- errors --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("status", "etype", "message", "cls"), [
+    (400, "invalid_request_error", "prompt is too long: 208310 tokens > 200000 maximum", ContextLengthError),
+    (400, "invalid_request_error", "messages: roles must alternate", UpstreamError),
+    (401, "authentication_error", "invalid x-api-key", AuthenticationError),
+    (403, "permission_error", "Your API key does not have permission to use the specified resource.",
+     AuthenticationError),
+    (404, "not_found_error", "model: claude-nonexistent", UnknownModelError),
+    (429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit", RateLimitedError),
+    (500, "api_error", "Internal server error", UpstreamError),
+    (529, "overloaded_error", "Overloaded", UpstreamError),
+])
+async def test_error_statuses_are_mapped(status: int, etype: str, message: str, cls: type[ProviderError]) -> None:
+    p, _ = make(reply(status, error_body(etype, message), {"retry-after": "3"} if status == 429 else None))
+    with pytest.raises(cls) as ei:
+        await p.complete(ask())
+    err = ei.value
+    assert type(err) is cls and message in str(err)
+    assert err.__cause__ is None and err.__context__ is None
+    if cls is UpstreamError:
+        assert isinstance(err, UpstreamError) and err.status_code == status
+    if cls is AuthenticationError:
+        assert "$ANTHROPIC_API_KEY" in str(err)
+    if cls is RateLimitedError:
+        assert isinstance(err, RateLimitedError) and err.retry_after == 3.0
+    if cls is ContextLengthError:
+        assert isinstance(err, ContextLengthError) and (err.prompt_tokens, err.context) == (208310, 200000)
+
+
+async def test_an_error_body_that_is_not_json_keeps_its_status() -> None:
+    p, _ = make(lambda r: httpx.Response(502, text="<html>Bad Gateway</html>"))
+    with pytest.raises(UpstreamError, match="Bad Gateway") as ei:
+        await p.complete(ask())
+    assert ei.value.status_code == 502
+
+
+async def test_connection_error() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+
+    p, _ = make(refuse)
+    with pytest.raises(ProviderConnectionError, match="cannot reach the Anthropic API") as ei:
+        await p.complete(ask())
+    assert ei.value.__cause__ is None and ei.value.__context__ is None
+    with pytest.raises(ProviderConnectionError):
+        await collect(p)
+
+
+async def test_timeout() -> None:
+    def stall(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    p, _ = make(stall)
+    with pytest.raises(ProviderTimeoutError):
+        await p.complete(ask())
+
+
+# --- the key never leaks --------------------------------------------------------------------------------
+
+
+def _raise(exc: type[httpx.TransportError]) -> Handler:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise exc(f"failed talking to {request.url}", request=request)
+    return handler
+
+
+LEAK_SCENARIOS: list[tuple[str, Handler]] = [
+    # a server that echoes the key back in its message must not get it into ours
+    ("401 echo", reply(401, error_body("authentication_error", f"invalid x-api-key: {KEY}"))),
+    ("403", reply(403, error_body("permission_error", "not allowed"))),
+    ("404", reply(404, error_body("not_found_error", "model: claude-x"))),
+    ("429", reply(429, error_body("rate_limit_error", "slow down"), {"retry-after": "3"})),
+    ("500 echo", lambda r: httpx.Response(500, text=f"upstream said {r.headers['x-api-key']}")),
+    ("529", reply(529, error_body("overloaded_error", "Overloaded"))),
+    ("400 long", reply(400, error_body("invalid_request_error", "prompt is too long: 9 tokens > 8 maximum"))),
+    ("connect", _raise(httpx.ConnectError)),
+    ("timeout", _raise(httpx.ReadTimeout)),
+    ("protocol", _raise(httpx.RemoteProtocolError)),
+    ("not json", lambda r: httpx.Response(200, content=b"{")),
+    ("sse error", sse_reply(sse(("error", error_body("api_error", f"boom {KEY}"))))),
+    ("sse cut", sse_reply(sse(*STREAM_EVENTS[:3]))),
+]
+
+
+def _chain(err: BaseException | None) -> list[BaseException]:
+    seen: list[BaseException] = []
+    while err is not None and err not in seen:
+        seen.append(err)
+        err = err.__cause__ or err.__context__
+    return seen
+
+
+@pytest.mark.parametrize(("name", "respond"), LEAK_SCENARIOS, ids=[n for n, _ in LEAK_SCENARIOS])
+async def test_the_key_leaks_nowhere(name: str, respond: Handler, caplog: pytest.LogCaptureFixture) -> None:
+    for logger in ("", "httpx", "httpcore", "edgecascade"):
+        caplog.set_level(logging.DEBUG, logger=logger)
+    p, rec = make(respond)
+    errors: list[BaseException] = []
+    for call in (p.complete(ask()), collect(p)):
+        try:
+            await call
+        except ProviderError as e:
+            errors.append(e)
+    assert len(errors) == 2
+    for err in errors:
+        for link in _chain(err):
+            assert KEY not in str(link) and KEY not in repr(link) and KEY not in repr(link.args)
+            assert KEY not in repr(getattr(link, "__dict__", {}))
+        assert err.__cause__ is None and err.__context__ is None
+    for r in rec.requests:
+        assert KEY not in str(r.url) and KEY not in repr(r)
+    assert caplog.records, "expected httpx / provider log records to check"
+    for record in caplog.records:
+        assert KEY not in record.getMessage() and KEY not in repr(record.args)
+    assert KEY not in caplog.text
+    assert KEY not in repr(p) and KEY not in str(p) and KEY not in repr(vars(p))

@@ -1,0 +1,555 @@
+"""The OpenAI-compatible provider against httpx.MockTransport, with payloads shaped like OpenAI's documented ones."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from edgecascade.errors import (
+    AuthenticationError,
+    ConfigError,
+    ContextLengthError,
+    MalformedResponseError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+    RateLimitedError,
+    UnknownModelError,
+    UpstreamError,
+)
+from edgecascade.providers.base import Capabilities, Provider, Timeouts
+from edgecascade.providers.openai_compat import PRESETS, OpenAICompatProvider
+from edgecascade.types import Delta, Message, Request
+
+KEY = "sk-test-SECRET-123"
+BASE = "https://api.example.test/v1"
+LP = Capabilities(logprobs=True, streaming=True)
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def request(**kw: Any) -> Request:
+    return Request([Message("system", "Be brief."), Message("user", "Say hello.")], **kw)
+
+
+def provider(handler: Handler, *, capabilities: Capabilities = LP, **kw: Any) -> OpenAICompatProvider:
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    kw.setdefault("api_key", KEY)
+    return OpenAICompatProvider(BASE, "gpt-4o-mini", capabilities=capabilities, client=client,
+                                api_key_env="OPENAI_API_KEY", **kw)
+
+
+def alt(token: str, logprob: float) -> dict[str, Any]:
+    return {"token": token, "logprob": logprob, "bytes": list(token.encode())}
+
+
+# choices[0].logprobs.content as OpenAI documents it; the alternatives of step 1 arrive out of order
+LOGPROBS_CONTENT = [
+    {**alt("Hello", -0.31725305), "top_logprobs": [alt("Hello", -0.31725305), alt("Hi", -1.3190403)]},
+    {**alt("!", -0.02380986), "top_logprobs": [alt(",", -3.787621), alt("!", -0.02380986)]},
+    {**alt(" How", -0.000054), "top_logprobs": [alt(" How", -0.000054), alt(" What", -10.2)]},
+]
+
+
+def chat_completion(content: str = "Hello! How", *, finish: str = "length", logprobs: Any = None,
+                    usage: dict[str, int] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": "chatcmpl-123",
+        "object": "chat.completion",
+        "created": 1702685778,
+        "model": "gpt-4o-mini-2024-07-18",
+        "system_fingerprint": "fp_44709d6fcb",
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": content, "refusal": None},
+            "logprobs": logprobs,
+            "finish_reason": finish,
+        }],
+    }
+    if usage is not None:
+        body["usage"] = {**usage, "total_tokens": sum(usage.values())}
+    return body
+
+
+def chunk(delta: dict[str, str], finish: str | None = None) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-123", "object": "chat.completion.chunk", "created": 1694268190,
+        "model": "gpt-4o-mini", "system_fingerprint": "fp_44709d6fcb",
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        "usage": None,
+    }
+
+
+def sse(*events: dict[str, Any] | str) -> bytes:
+    return b"".join(
+        f"data: {e if isinstance(e, str) else json.dumps(e)}\n\n".encode() for e in events
+    )
+
+
+STREAM_EVENTS: list[dict[str, Any] | str] = [
+    chunk({"role": "assistant", "content": ""}),
+    chunk({"content": "Hello"}),
+    chunk({"content": "!"}),
+    chunk({"content": " How"}),
+    chunk({}, "stop"),
+    {"id": "chatcmpl-123", "object": "chat.completion.chunk", "created": 1694268190, "model": "gpt-4o-mini",
+     "choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12}},
+    "[DONE]",
+]
+
+
+def error(status: int, message: str, type_: str, code: str | None, headers: dict[str, str] | None = None,
+          ) -> httpx.Response:
+    body = {"error": {"message": message, "type": type_, "param": None, "code": code}}
+    return httpx.Response(status, json=body, headers=headers)
+
+
+async def collect(p: OpenAICompatProvider, req: Request | None = None) -> list[Delta]:
+    return [d async for d in p.stream(req or request())]
+
+
+# -- complete ------------------------------------------------------------------------------------
+
+
+async def test_completion_with_logprobs_is_parsed_and_aligned() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(r: httpx.Request) -> httpx.Response:
+        seen.append(r)
+        return httpx.Response(200, json=chat_completion(
+            logprobs={"content": LOGPROBS_CONTENT, "refusal": None}, usage={"prompt_tokens": 9, "completion_tokens": 3}
+        ))
+
+    p = provider(handler, top_logprobs=2)
+    assert isinstance(p, Provider)
+    c = await p.complete(request(max_tokens=3, stop=["\n"], seed=7, top_logprobs=5))
+    assert c.text == "Hello! How" and c.model == "gpt-4o-mini"  # the name asked for, not the served snapshot
+    assert c.finish_reason == "length"
+    assert (c.usage.prompt_tokens, c.usage.completion_tokens) == (9, 3)
+    assert c.timings.total_s >= 0 and c.timings.first_token_s is None
+    lp = c.logprobs
+    assert lp is not None
+    assert lp.tokens == ["Hello", "!", " How"]
+    assert lp.logprobs.dtype == np.float64 and lp.logprobs.tolist() == [-0.31725305, -0.02380986, -0.000054]
+    assert lp.top_logprobs.shape == (3, 2) and lp.top_logprobs.dtype == np.float64
+    assert lp.top_tokens == [["Hello", "Hi"], ["!", ","], [" How", " What"]]  # sorted best-first
+    assert np.all(np.diff(lp.top_logprobs, axis=1) <= 0)
+    assert np.allclose(lp.top_logprobs[:, 0], lp.logprobs)
+
+    r = seen[0]
+    assert r.method == "POST" and str(r.url) == f"{BASE}/chat/completions"
+    assert r.headers["authorization"] == f"Bearer {KEY}"
+    body = json.loads(r.content)
+    assert body == {
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello."}],
+        "max_tokens": 3, "temperature": 0.0, "stop": ["\n"], "seed": 7,
+        "logprobs": True, "top_logprobs": 2,  # min(request's 5, provider's 2)
+    }
+
+
+async def test_ragged_alternatives_are_cut_to_the_shortest_row() -> None:
+    content = [dict(LOGPROBS_CONTENT[0]), {**alt("!", -0.1), "top_logprobs": [alt("!", -0.1)]}]
+    p = provider(lambda r: httpx.Response(200, json=chat_completion(
+        "Hello!", finish="stop", logprobs={"content": content}, usage={"prompt_tokens": 9, "completion_tokens": 2})))
+    lp = (await p.complete(request())).logprobs
+    assert lp is not None and lp.top_logprobs.shape == (2, 1) and lp.top_tokens == [["Hello"], ["!"]]
+
+
+async def test_logprobs_without_alternatives_give_zero_columns() -> None:
+    content = [alt("Hi", -0.5)]
+    p = provider(lambda r: httpx.Response(200, json=chat_completion(
+        "Hi", finish="stop", logprobs={"content": content}, usage={"prompt_tokens": 9, "completion_tokens": 1})))
+    lp = (await p.complete(request())).logprobs
+    assert lp is not None and lp.top_logprobs.shape == (1, 0) and lp.top_tokens == [[]]
+
+
+async def test_finish_reason_stop_and_no_logprobs_asked_when_the_capability_is_off() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def handler(r: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(r.content))
+        return httpx.Response(200, json=chat_completion(
+            "Hello!", finish="stop", usage={"prompt_tokens": 9, "completion_tokens": 2}))
+
+    c = await provider(handler, capabilities=Capabilities(streaming=True)).complete(request())
+    assert c.finish_reason == "stop" and c.logprobs is None
+    assert "logprobs" not in seen[0] and "top_logprobs" not in seen[0]
+    assert "stop" not in seen[0] and "seed" not in seen[0]  # only sent when set
+
+
+async def test_missing_logprobs_and_usage_do_not_fail_the_answer() -> None:
+    p = provider(lambda r: httpx.Response(200, json=chat_completion("Hello!", finish="stop")))
+    c = await p.complete(request())
+    assert c.text == "Hello!" and c.logprobs is None
+    assert (c.usage.prompt_tokens, c.usage.completion_tokens) == (0, 0)
+
+
+@pytest.mark.parametrize("body", [b"<html>502 Bad Gateway</html>", b'{"choices": []}', b'{"object": "list"}'])
+async def test_a_200_that_is_not_a_chat_completion_is_malformed(body: bytes) -> None:
+    p = provider(lambda r: httpx.Response(200, content=body))
+    with pytest.raises(MalformedResponseError):
+        await p.complete(request())
+
+
+async def test_an_error_object_inside_a_200_is_an_upstream_error() -> None:
+    p = provider(lambda r: httpx.Response(200, json={"error": {"message": "Provider returned error", "code": 502}}))
+    with pytest.raises(UpstreamError, match="Provider returned error") as ei:
+        await p.complete(request())
+    assert ei.value.status_code == 502
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+
+async def test_401_is_an_authentication_error_naming_the_env_var() -> None:
+    p = provider(lambda r: error(401, "Incorrect API key provided: sk-test-***123.", "invalid_request_error",
+                                 "invalid_api_key"))
+    with pytest.raises(AuthenticationError, match=r"\$OPENAI_API_KEY") as ei:
+        await p.complete(request())
+    assert "Incorrect API key provided" in str(ei.value)
+
+
+async def test_404_is_an_unknown_model_error_naming_model_and_url() -> None:
+    p = provider(lambda r: error(404, "The model `gpt-4o-mini` does not exist or you do not have access to it.",
+                                 "invalid_request_error", "model_not_found"))
+    with pytest.raises(UnknownModelError, match="gpt-4o-mini") as ei:
+        await p.complete(request())
+    assert BASE in str(ei.value)
+
+
+async def test_400_model_not_found_is_an_unknown_model_error() -> None:
+    p = provider(lambda r: error(400, "foo/bar is not a valid model ID", "invalid_request_error", None))
+    with pytest.raises(UnknownModelError):
+        await p.complete(request())
+
+
+async def test_429_carries_retry_after_seconds() -> None:
+    p = provider(lambda r: error(429, "Rate limit reached for gpt-4o-mini on requests per min (RPM): Limit 3.",
+                                 "requests", "rate_limit_exceeded", headers={"Retry-After": "7"}))
+    with pytest.raises(RateLimitedError) as ei:
+        await p.complete(request())
+    assert ei.value.retry_after == 7
+
+
+async def test_429_retry_after_as_http_date_and_absent() -> None:
+    when = email.utils.formatdate(time.time() + 30, usegmt=True)
+    p = provider(lambda r: error(429, "slow down", "requests", None, headers={"Retry-After": when}))
+    with pytest.raises(RateLimitedError) as ei:
+        await p.complete(request())
+    assert ei.value.retry_after is not None and 25 <= ei.value.retry_after <= 31
+    p = provider(lambda r: error(429, "slow down", "requests", None))
+    with pytest.raises(RateLimitedError) as ei:
+        await p.complete(request())
+    assert ei.value.retry_after is None
+
+
+async def test_500_is_an_upstream_error_with_its_status() -> None:
+    p = provider(lambda r: error(500, "The server had an error while processing your request. Sorry about that!",
+                                 "server_error", None))
+    with pytest.raises(UpstreamError, match="Sorry about that") as ei:
+        await p.complete(request())
+    assert type(ei.value) is UpstreamError and ei.value.status_code == 500
+
+
+async def test_other_4xx_is_an_upstream_error_with_its_status() -> None:
+    p = provider(lambda r: httpx.Response(422, json={"detail": [{"msg": "field required", "loc": ["messages"]}]}))
+    with pytest.raises(UpstreamError, match="field required") as ei:
+        await p.complete(request())
+    assert ei.value.status_code == 422
+
+
+async def test_context_length_400_is_a_context_length_error() -> None:
+    p = provider(lambda r: error(
+        400, "This model's maximum context length is 128000 tokens. However, your messages resulted in 130012 "
+        "tokens. Please reduce the length of the messages.", "invalid_request_error", "context_length_exceeded"))
+    with pytest.raises(ContextLengthError, match="maximum context length") as ei:
+        await p.complete(request())
+    assert ei.value.context == 128000 and ei.value.prompt_tokens == 130012
+
+
+async def test_long_server_messages_are_truncated() -> None:
+    p = provider(lambda r: error(500, "x" * 5000, "server_error", None))
+    with pytest.raises(UpstreamError) as ei:
+        await p.complete(request())
+    assert len(str(ei.value)) < 600
+
+
+async def test_connection_refused_is_a_connection_error() -> None:
+    def handler(r: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno 111] Connection refused", request=r)
+
+    with pytest.raises(ProviderConnectionError, match="Connection refused"):
+        await provider(handler).complete(request())
+
+
+async def test_read_timeout_is_a_timeout_error() -> None:
+    def handler(r: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=r)
+
+    with pytest.raises(ProviderTimeoutError):
+        await provider(handler).complete(request())
+
+
+async def test_connect_timeout_is_a_timeout_error() -> None:
+    def handler(r: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectTimeout("timed out", request=r)
+
+    with pytest.raises(ProviderTimeoutError, match="connect"):
+        await provider(handler).complete(request())
+
+
+async def test_remote_protocol_error_is_an_upstream_error() -> None:
+    def handler(r: httpx.Request) -> httpx.Response:
+        raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=r)
+
+    with pytest.raises(UpstreamError) as ei:
+        await provider(handler).complete(request())
+    assert ei.value.status_code is None  # retryable by the wrapper
+
+
+# -- stream --------------------------------------------------------------------------------------
+
+
+async def test_stream_yields_deltas_and_a_final_finish_reason() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def handler(r: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(r.content))
+        return httpx.Response(200, content=sse(*STREAM_EVENTS), headers={"content-type": "text/event-stream"})
+
+    deltas = await collect(provider(handler))
+    assert "".join(d.text for d in deltas) == "Hello! How"
+    assert [d.finish_reason for d in deltas] == [None, None, None, "stop"]
+    body = seen[0]
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+    assert "logprobs" not in body  # a Delta cannot carry them: not asked for
+
+
+async def test_stream_parses_sse_comments_split_lines_and_missing_space() -> None:
+    raw = (b": keep-alive\n\n" + b'data:{"choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}\n\n'
+           + b'event: message\ndata: {"choices":[{"index":0,"delta":{"content":" there"},\ndata: '
+           + b'"finish_reason":"length"}]}\n\n' + b"data: [DONE]\n\n")
+    p = provider(lambda r: httpx.Response(200, content=raw, headers={"content-type": "text/event-stream"}))
+    deltas = await collect(p)
+    assert deltas == [Delta("Hi", None), Delta(" there", "length")]
+
+
+async def test_stream_done_without_finish_reason_ends_with_stop() -> None:
+    p = provider(lambda r: httpx.Response(200, content=sse(chunk({"content": "Hi"}), "[DONE]"),
+                                          headers={"content-type": "text/event-stream"}))
+    assert await collect(p) == [Delta("Hi", None), Delta("", "stop")]
+
+
+@pytest.mark.parametrize("raw", [
+    sse(*STREAM_EVENTS[:4]),  # cut between events: no finish reason, no [DONE]
+    sse(*STREAM_EVENTS[:3]) + b'data: {"id": "chatcmpl-123", "choi',  # cut mid-event
+    b"",  # headers sent, then nothing (llama.cpp's server, on a prompt longer than its context)
+])
+async def test_stream_cut_midway_is_malformed(raw: bytes) -> None:
+    p = provider(lambda r: httpx.Response(200, content=raw, headers={"content-type": "text/event-stream"}))
+    with pytest.raises(MalformedResponseError, match="cut off"):
+        await collect(p)
+
+
+async def test_stream_read_timeout_midway_is_a_timeout_error() -> None:
+    async def body() -> AsyncIterator[bytes]:
+        yield sse(STREAM_EVENTS[1])
+        raise httpx.ReadTimeout("timed out")
+
+    p = provider(lambda r: httpx.Response(200, content=body(), headers={"content-type": "text/event-stream"}))
+    got: list[Delta] = []
+    with pytest.raises(ProviderTimeoutError, match="middle of the stream"):
+        async for d in p.stream(request()):
+            got.append(d)
+    assert got == [Delta("Hello", None)]
+
+
+async def test_stream_http_errors_are_mapped_like_complete() -> None:
+    p = provider(lambda r: error(429, "slow down", "requests", None, headers={"Retry-After": "7"}))
+    with pytest.raises(RateLimitedError) as ei:
+        await collect(p)
+    assert ei.value.retry_after == 7
+
+
+async def test_stream_error_event_is_an_upstream_error() -> None:
+    raw = sse(chunk({"content": "Hi"}), {"error": {"message": "upstream overloaded", "code": 503}})
+    p = provider(lambda r: httpx.Response(200, content=raw, headers={"content-type": "text/event-stream"}))
+    with pytest.raises(UpstreamError, match="upstream overloaded") as ei:
+        await collect(p)
+    assert ei.value.status_code == 503
+
+
+async def test_stream_ignored_by_the_server_still_answers() -> None:
+    p = provider(lambda r: httpx.Response(200, json=chat_completion(
+        "Hello!", finish="stop", usage={"prompt_tokens": 9, "completion_tokens": 2})))
+    assert await collect(p) == [Delta("Hello!", "stop")]
+
+
+# -- construction, presets, lifecycle ------------------------------------------------------------
+
+
+def test_presets() -> None:
+    assert set(PRESETS) == {"vllm", "llamacpp-server", "openai", "groq", "together", "openrouter", "deepseek",
+                            "openai-compatible"}
+    assert PRESETS["openai"].capabilities == Capabilities(logprobs=True, streaming=True, tools=True, json_mode=True)
+    assert not PRESETS["groq"].capabilities.logprobs and PRESETS["groq"].api_key_env == "GROQ_API_KEY"
+    assert PRESETS["openai-compatible"].base_url == "" and PRESETS["openai-compatible"].api_key_env is None
+    assert all(p.capabilities.streaming for p in PRESETS.values())
+
+
+def test_from_preset_reads_the_key_from_its_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GROQ_API_KEY", KEY)
+    p = OpenAICompatProvider.from_preset("groq", "llama-3.1-8b-instant")
+    assert p.base_url == "https://api.groq.com/openai/v1" and p.api_key_env == "GROQ_API_KEY"
+    assert p.capabilities == PRESETS["groq"].capabilities and p._headers(stream=False)["Authorization"].endswith(KEY)
+    with pytest.raises(ConfigError, match="base_url"):
+        OpenAICompatProvider.from_preset("openai-compatible", "m")
+    with pytest.raises(ConfigError, match="unknown"):
+        OpenAICompatProvider.from_preset("nope", "m")
+
+
+def test_bad_base_url_is_a_config_error() -> None:
+    with pytest.raises(ConfigError):
+        OpenAICompatProvider("", "m")
+    with pytest.raises(ConfigError):
+        OpenAICompatProvider("api.openai.com/v1", "m")
+    assert OpenAICompatProvider("http://h:1/v1/", "m").base_url == "http://h:1/v1"
+
+
+async def test_aclose_closes_only_a_client_it_created() -> None:
+    given = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200)))
+    p = OpenAICompatProvider(BASE, "m", client=given)
+    await p.aclose()
+    assert not given.is_closed
+    await given.aclose()
+    own = OpenAICompatProvider(BASE, "m", timeouts=Timeouts(connect=1.5, read=9.0))
+    client = own._get_client()
+    assert client.timeout == httpx.Timeout(connect=1.5, read=9.0, write=9.0, pool=1.5)
+    await own.aclose()
+    assert client.is_closed
+
+
+# -- the key never leaks -------------------------------------------------------------------------
+
+
+def _refused_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # closed again on exit: connecting to it is refused
+
+
+def _raiser(exc: type[httpx.TransportError], message: str) -> Handler:
+    def handler(r: httpx.Request) -> httpx.Response:
+        raise exc(message, request=r)
+
+    return handler
+
+
+LEAK_CASES: dict[str, Handler] = {
+    "401": lambda r: error(401, "Incorrect API key provided: sk-test-***123.", "invalid_request_error",
+                           "invalid_api_key"),
+    "401-echoing-the-key": lambda r: error(401, f"bad key {r.headers['authorization']}", "auth", None),
+    "404": lambda r: error(404, "The model does not exist", "invalid_request_error", "model_not_found"),
+    "429": lambda r: error(429, "Rate limit reached", "requests", "rate_limit_exceeded", {"Retry-After": "7"}),
+    "500": lambda r: error(500, "The server had an error", "server_error", None),
+    "400-context": lambda r: error(400, "This model's maximum context length is 8 tokens.", "invalid_request_error",
+                                   "context_length_exceeded"),
+    "malformed": lambda r: httpx.Response(200, content=b"{not json"),
+    "refused": _raiser(httpx.ConnectError, "[Errno 111] Connection refused"),
+    "read-timeout": _raiser(httpx.ReadTimeout, "timed out"),
+    "cut-stream": lambda r: httpx.Response(200, content=sse(chunk({"content": "Hi"})),
+                                           headers={"content-type": "text/event-stream"}),
+}
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or any(e is seen for seen in out):
+            continue
+        out.append(e)
+        todo += [e.__cause__, e.__context__]
+    return out
+
+
+@pytest.mark.parametrize("case", sorted(LEAK_CASES))
+async def test_the_api_key_never_leaks(case: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    for name in ("httpx", "httpcore", "edgecascade"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    seen: list[httpx.Request] = []
+
+    def handler(r: httpx.Request) -> httpx.Response:
+        seen.append(r)
+        return LEAK_CASES[case](r)
+
+    p = provider(handler)
+    assert KEY not in repr(p) and KEY not in str(p)
+    errors: list[ProviderError] = []
+    for call in (lambda: p.complete(request()), lambda: collect(p)):
+        try:
+            await call()
+        except ProviderError as e:
+            errors.append(e)
+    assert errors, f"{case}: expected a ProviderError"
+    for err in errors:
+        for link in _chain(err):
+            assert KEY not in str(link) and KEY not in repr(link) and "SECRET" not in str(link)
+            assert "authorization" not in str(link).lower()
+    assert seen and all(r.headers["authorization"] == f"Bearer {KEY}" for r in seen)  # it was sent...
+    assert all(KEY not in str(r.url) for r in seen)  # ...in the header only
+    assert all(KEY not in rec.getMessage() for rec in caplog.records)
+
+
+async def test_the_api_key_never_leaks_through_a_real_transport(caplog: pytest.LogCaptureFixture) -> None:
+    """A real connection attempt (refused) with httpx/httpcore logging everything at DEBUG."""
+    caplog.set_level(logging.DEBUG)
+    for name in ("httpx", "httpcore"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    p = OpenAICompatProvider(f"http://127.0.0.1:{_refused_port()}/v1", "m", api_key=KEY,
+                             timeouts=Timeouts(connect=2, read=2))
+    try:
+        with pytest.raises(ProviderConnectionError) as ei:
+            await p.complete(request())
+        with pytest.raises(ProviderConnectionError):
+            await collect(p)
+    finally:
+        await p.aclose()
+    assert all(KEY not in str(e) and KEY not in repr(e) for e in _chain(ei.value))
+    assert caplog.records  # httpcore did log the attempt
+    assert all(KEY not in rec.getMessage() for rec in caplog.records)
+
+
+async def test_extra_body_adds_fields_but_cannot_override_managed_ones() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def handler(r: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(r.content))
+        return httpx.Response(200, json=chat_completion("Hi", finish="stop"))
+
+    p = provider(handler, extra_body={"repeat_penalty": 1.0, "model": "other", "max_tokens": 1})
+    await p.complete(request(max_tokens=9))
+    assert seen[0]["repeat_penalty"] == 1.0
+    assert seen[0]["model"] == "gpt-4o-mini" and seen[0]["max_tokens"] == 9
+
+
+async def test_stream_error_status_with_an_unreadable_body_is_still_mapped() -> None:
+    async def body() -> AsyncIterator[bytes]:
+        raise httpx.ReadError("connection reset")
+        yield b""  # pragma: no cover - makes this an async generator
+
+    p = provider(lambda r: httpx.Response(503, content=body()))
+    with pytest.raises(UpstreamError, match="HTTP 503") as ei:
+        await collect(p)
+    assert ei.value.status_code == 503
