@@ -68,7 +68,6 @@ class Request:
     temperature: float = 0.0
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
-    top_logprobs: int = 5
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1:

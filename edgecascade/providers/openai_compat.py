@@ -287,7 +287,7 @@ class OpenAICompatProvider:
             body["stream_options"] = {"include_usage": True}
         elif self.capabilities.logprobs:
             body["logprobs"] = True
-            body["top_logprobs"] = max(min(request.top_logprobs, self.top_logprobs), 0)
+            body["top_logprobs"] = max(self.top_logprobs, 0)
         return body
 
     @property
