@@ -202,7 +202,15 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_report(args: argparse.Namespace) -> int:
-    from .benchmarks.report import DatasetPairs, build_report, command_line, plot_report, print_report, split_ids
+    from .benchmarks.report import (
+        DatasetPairs,
+        build_report,
+        command_line,
+        json_safe,
+        plot_report,
+        print_report,
+        split_ids,
+    )
     from .benchmarks.traces import TraceStore, paired, tier_specs
     from .engine import Cascade
 
@@ -228,7 +236,7 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
                                        command=command_line())
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out_dir / "report.json").write_text(json.dumps(json_safe(report), indent=1, allow_nan=False) + "\n")
     plot_report(report, out_dir / "cost_quality.png")
     if args.save_calibration:
         from .models import manifests_dir
@@ -239,7 +247,7 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
         calibration.save(path)
         err.print(f"calibration written to {path}")
     if args.json:
-        print(json.dumps({k: v for k, v in report.items()}))
+        print(json.dumps(json_safe(report), allow_nan=False))
     else:
         print_report(report, out)
         out.print(f"[dim]report: {out_dir / 'report.json'} · figure: {out_dir / 'cost_quality.png'}[/dim]")

@@ -68,9 +68,6 @@ class Price(_Strict):
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         return (prompt_tokens * self.input_per_mtok + completion_tokens * self.output_per_mtok) / 1e6
 
-    def describe(self) -> str:
-        return f"${self.input_per_mtok:g}/${self.output_per_mtok:g} per M tokens in/out (config)"
-
 
 ProviderName = Literal[
     "llamacpp", "openai-compatible", "vllm", "llamacpp-server", "openai", "groq", "together", "openrouter",
@@ -118,6 +115,8 @@ class TierConfig(_Strict):
     retry: RetryConfig = RetryConfig()
     cooldown: CooldownConfig = CooldownConfig()
     keep_alive: str | None = None  # Ollama: how long the server keeps the model loaded
+    #: ask a remote tier for token logprobs (default: what its preset says the backend supports)
+    logprobs: bool | None = None
     # llama.cpp options (in-process tiers)
     n_ctx: int = Field(default=4096, ge=256)
     n_threads: int | None = Field(default=None, ge=1)
@@ -219,7 +218,7 @@ def expand_env(value: Any, source: str = "<config>") -> Any:
     return _ENV.sub(sub, value)
 
 
-def _format_loc(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
+def _format_loc(loc: tuple[Any, ...]) -> str:
     """('tiers', 0, 'accept', 'min_conf') -> 'tiers[0].accept.min_conf'."""
     out = ""
     for part in loc:
@@ -233,7 +232,7 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> CascadeConfi
     except ValidationError as e:
         problems = []
         for err in e.errors():
-            where = _format_loc(tuple(err["loc"]), data)
+            where = _format_loc(tuple(err["loc"]))
             if err["type"] == "extra_forbidden" and where.rsplit(".", 1)[-1] in ("api_key", "key", "token"):
                 problems.append(f"'{where}': API keys never live in config files: set api_key_env to the NAME "
                                 "of the environment variable that holds the key")

@@ -402,18 +402,18 @@ def load_jsonl(path: Path, limit: int | None = None) -> list[Item]:
                 raise ConfigError(f"{path}:{n}: unknown grader {grader!r}: use {', '.join(JSONL_GRADERS)}")
             if not isinstance(row.get("prompt"), str) or "reference" not in row:
                 raise ConfigError(f"{path}:{n}: each line needs a 'prompt' (text) and a 'reference'")
+            if limit is not None and len(items) >= limit:
+                break
             items.append(Item(id=str(row.get("id", n)), prompt=row["prompt"], reference=str(row["reference"]),
                               domain=str(row.get("domain", "math" if grader == "number" else "general")),
                               meta={"dataset": path.stem, "grader": grader}))
-            if limit is not None and len(items) >= limit:
-                break
     return items
 
 
 def _known(name: str) -> str:
     key = name.strip().lower()
     if key not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}: use one of {', '.join(sorted(DATASETS))} or a .jsonl file")
+        raise ConfigError(f"unknown dataset {name!r}: use one of {', '.join(sorted(DATASETS))} or a .jsonl file")
     return key
 
 

@@ -58,6 +58,9 @@ class Cascade:
     def __init__(self, tiers: Sequence[Tier], settings: CascadeSettings | None = None):
         if not tiers:
             raise ValueError("a Cascade needs at least one tier")
+        names = [t.name for t in tiers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"tier names must be unique: {names}")
         self.tiers = list(tiers)
         self.settings = settings or CascadeSettings()
 
@@ -122,7 +125,7 @@ class Cascade:
                 in_providers += dt
                 kind = getattr(e, "kind", "model_error")
                 attempts.append(Attempt(tier.name, tier.provider.model, None, None, dt * 1000, 0.0,
-                                        error=str(e), error_kind=kind))
+                                        error=str(e), error_kind=kind, exception=e))
                 continue
             dt = time.perf_counter() - t_call
             in_providers += dt
@@ -139,10 +142,10 @@ class Cascade:
                 in_providers: float) -> Result:
         answered = [a for a in attempts if a.completion is not None]
         if answer is None:
-            if not answered:
-                raise AllTiersFailedError([(a.tier, _AttemptError(a.reason)) for a in attempts])
-            if self.settings.on_all_rejected == "error":
-                raise AllTiersFailedError([(a.tier, _AttemptError(a.reason)) for a in attempts])
+            if not answered or self.settings.on_all_rejected == "error":
+                raise AllTiersFailedError(
+                    [(a.tier, a.exception if a.exception is not None else TierRejected(a.reason)) for a in attempts]
+                )
             answer = answered[-1]
             later_failures = [a for a in attempts[attempts.index(answer) + 1:] if a.error is not None]
             if later_failures:
@@ -156,7 +159,9 @@ class Cascade:
         assert answer.completion is not None
         total_cost = sum(a.cost for a in attempts)
         strongest = self.tiers[-1]
-        measured = next((a for a in answered if a.tier == strongest.name), None)
+        # the strongest tier can only be the last attempt (tiers run in order, names are unique)
+        last = attempts[-1]
+        measured = last if last.tier == strongest.name and last.completion is not None else None
         if measured is not None:
             baseline_cost, estimated = measured.cost, False
         else:
@@ -180,17 +185,39 @@ class Cascade:
         )
 
     def run_sync(self, prompt: str | Sequence[MessageLike], **kwargs: object) -> Result:
-        """Blocking wrapper around :meth:`run` for scripts and notebooks without an event loop."""
+        """Blocking wrapper around :meth:`run` for scripts and notebooks without an event loop.
+
+        Each call runs in its own event loop, so network clients are closed before it returns
+        (a client bound to a finished loop cannot be reused); providers open new ones next time.
+        Loaded local models stay loaded.
+        """
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.run(prompt, **kwargs))  # type: ignore[arg-type]
-        raise RuntimeError("run_sync() was called inside a running event loop: use `await cascade.run(...)`")
+            pass
+        else:
+            raise RuntimeError("run_sync() was called inside a running event loop: use `await cascade.run(...)`")
+
+        async def once() -> Result:
+            try:
+                return await self.run(prompt, **kwargs)  # type: ignore[arg-type]
+            finally:
+                await self.aclose()
+
+        return asyncio.run(once())
 
     async def aclose(self) -> None:
+        """Close every provider's network client (they reopen on next use)."""
         for tier in self.tiers:
             await tier.provider.aclose()
 
+    async def __aenter__(self) -> Cascade:
+        return self
 
-class _AttemptError(Exception):
-    """Carries an attempt's recorded reason into AllTiersFailedError."""
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+class TierRejected(Exception):
+    """A tier answered, but its answer did not meet its rule (listed in AllTiersFailedError when
+    ``on_all_rejected = "error"``)."""

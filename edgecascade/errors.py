@@ -115,9 +115,11 @@ class MalformedResponseError(UpstreamError):
 
 
 class AllTiersFailedError(EdgecascadeError):
-    """Every tier of the cascade failed; ``failures`` holds (tier name, error) for each."""
+    """No tier gave an answer that can be returned; ``failures`` holds (tier name, exception) for
+    each tier tried: the provider's own error (AuthenticationError, RateLimitedError with its
+    retry_after, ...) or, for a tier that answered but was rejected, a TierRejected."""
 
     def __init__(self, failures: Sequence[tuple[str, BaseException]]):
         self.failures = list(failures)
         lines = [f"  - tier {name!r}: {type(err).__name__}: {err}" for name, err in self.failures]
-        super().__init__("every tier of the cascade failed:\n" + "\n".join(lines))
+        super().__init__("no tier of the cascade gave an answer:\n" + "\n".join(lines))

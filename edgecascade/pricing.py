@@ -24,8 +24,6 @@ CLOUD_PROVIDERS = {
 class Pricing(Protocol):
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float: ...
 
-    def describe(self) -> str: ...
-
 
 @dataclass(frozen=True)
 class CatalogPrice:
@@ -40,9 +38,6 @@ class CatalogPrice:
         r = calc_price(Usage(input_tokens=prompt_tokens, output_tokens=completion_tokens), model_ref=self.model,
                        provider_id=self.provider_id)
         return float(r.total_price)
-
-    def describe(self) -> str:
-        return f"genai-prices {self.provider_id}/{self.model}"
 
 
 def resolve_price(tier: TierConfig) -> Pricing:

@@ -21,6 +21,7 @@ class Attempt:
     cost: float
     error: str | None = None
     error_kind: str | None = None
+    exception: BaseException | None = field(default=None, repr=False)
 
     @property
     def accepted(self) -> bool:

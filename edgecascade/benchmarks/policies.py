@@ -87,7 +87,7 @@ def choose_threshold(pairs: Sequence[Sequence[Trace]], scores: np.ndarray, targe
     threshold reaches the target, the returned threshold keeps no draft (+inf).
     """
     goal = target * always_large(pairs).accuracy
-    for t in np.unique(np.asarray(scores))[::1]:  # ascending: the first that meets the goal keeps the most
+    for t in np.unique(np.asarray(scores)):  # ascending: the first that meets the goal keeps the most
         if evaluate("", pairs, np.asarray(scores) >= t).accuracy >= goal - 1e-12:
             return float(t)
     return math.inf

@@ -98,8 +98,12 @@ def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float,
             chosen[name] = t
             policies.append(threshold_policy(name, d.held_out, held_scores[name], t))
         cal_policy = policies[-1]
+        deployed_t = calibration.thresholds[f"{target:g}"]
+        deployed = threshold_policy("calibrated, deployed threshold", d.held_out, held_scores["calibrated"],
+                                    deployed_t)
         policies.append(random_routing(d.held_out, cal_policy.small_share))
         policies.append(oracle(d.held_out))
+        policies.append(deployed)  # what `quality_target` in a config does: one threshold for all traffic
         large_acc = always_large(d.held_out).accuracy
         baseline_shares = {
             "mean logprob": policies[2].small_share if policies[2].accuracy >= target * large_acc - 1e-12 else 0.0,
@@ -134,6 +138,18 @@ def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float,
         }
     out["calibration_threshold"] = calibration.thresholds[f"{target:g}"]
     return out, calibration
+
+
+def json_safe(obj: Any) -> Any:
+    """The report as strict JSON: NaN and infinities (an undefined ratio, a threshold that keeps
+    nothing) become null."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
 
 
 def print_report(report: dict[str, Any], console: Any) -> None:

@@ -115,7 +115,8 @@ class TraceStore:
             except (json.JSONDecodeError, TypeError):
                 # a line cut by an interrupted write: skip it, it will be generated again
                 continue
-            out[t.item_id] = t
+            if t.error is None:
+                out[t.item_id] = t
         return out
 
     def append(self, trace: Trace) -> None:
@@ -202,9 +203,14 @@ def run_traces(
         index = {s.name: n for n, s in enumerate(specs)}
         for item, spec in todo:
             trace = await one(item, spec, index[spec.name])
+            done += 1
+            if trace.error is not None:
+                # a failed call is not an answer: never cached, never graded; a rerun tries it again
+                if on_progress:
+                    on_progress(f"{item.id} {spec.name}: FAILED ({trace.error[:80]})", done, total)
+                continue
             store.append(trace)
             have[spec.name][item.id] = trace
-            done += 1
             if on_progress:
                 on_progress(f"{item.id} {spec.name}: {'right' if trace.correct else 'wrong'}", done, total)
 
@@ -226,8 +232,9 @@ def load_labelled_traces(path: Path) -> list[Trace]:
 
     Each JSONL line is a trace as `bench run` writes it, or a plain record with ``answer`` (or
     ``content``), ``tokens``, ``logprobs``, optional ``top_logprobs`` and ``finish_reason``, and a
-    label ``correct`` or ``accepted`` (for example whether your user accepted the answer). The
-    ``--json --logprobs`` output of `edgecascade run` has all of these but the label.
+    label ``correct`` or ``accepted`` (for example whether your user accepted the answer). A line of
+    `edgecascade run --json --logprobs` output plus a ``correct`` (or ``label``) field works too: its
+    answering attempt (the last one) is used.
     """
     if not path.is_file():
         raise EdgecascadeError(f"no traces file at {path}")
@@ -239,9 +246,16 @@ def load_labelled_traces(path: Path) -> list[Trace]:
             d = json.loads(line)
         except json.JSONDecodeError as e:
             raise EdgecascadeError(f"{path}:{n} is not valid JSON ({e})") from None
-        label = d.get("correct", d.get("accepted"))
+        label = d.get("correct", d.get("accepted_by_user", d.get("label")))
+        if isinstance(d.get("attempts"), list) and d["attempts"]:  # a `run --json --logprobs` line
+            last = d["attempts"][-1]
+            d = {**last, "answer": last.get("content") or "", "completion_tokens": last["tokens"]["completion"],
+                 "prompt_tokens": last["tokens"]["prompt"], **{k: v for k, v in d.items() if k in ("id", "item_id")}}
+        elif label is None:
+            label = d.get("accepted")
         if not isinstance(label, bool):
-            raise EdgecascadeError(f"{path}:{n} has no boolean 'correct' or 'accepted' label")
+            raise EdgecascadeError(f"{path}:{n} has no boolean label: 'correct' or 'accepted' (on a `run --json` "
+                                   "line, whose own 'accepted' is the cascade's verdict: 'correct' or 'label')")
         lp = d.get("logprobs")
         if isinstance(lp, dict):  # the shape `edgecascade run --json --logprobs` prints per attempt
             tokens, logprobs = lp.get("tokens", []), lp.get("logprobs", [])

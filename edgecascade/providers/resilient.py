@@ -68,8 +68,15 @@ def is_retryable(exc: BaseException) -> bool:
 
 
 def _counts_against_endpoint(exc: BaseException) -> bool:
-    """A prompt that is too long says nothing about the endpoint's health."""
-    return isinstance(exc, ProviderError) and not isinstance(exc, (ContextLengthError, CooldownError))
+    """Only failures of the endpoint itself (unreachable, timing out, 5xx, garbled answers) count.
+
+    A bad key, an unknown model name, a rate limit on one model or a prompt that is too long are
+    about one tier's request: they must reach the user with their own message, not open the
+    breaker for every tier that shares the server.
+    """
+    if isinstance(exc, UpstreamError):
+        return exc.status_code is None or exc.status_code >= 500
+    return isinstance(exc, ProviderTimeoutError)
 
 
 @dataclass
@@ -95,6 +102,11 @@ class CircuitBreaker:
                 )
             self._probing = True  # half-open: this call is the probe
 
+    def release_probe(self) -> None:
+        """The probe ended without an outcome (cancelled, an unmapped error): let another probe try."""
+        with self._lock:
+            self._probing = False
+
     def record(self, ok: bool) -> None:
         with self._lock:
             self._probing = False
@@ -115,11 +127,15 @@ _BREAKERS_LOCK = threading.Lock()
 
 
 def breaker_for(endpoint: str, policy: CooldownPolicy) -> CircuitBreaker:
-    """The process-wide breaker of an endpoint (tiers sharing a server share its health)."""
+    """The process-wide breaker of an endpoint (tiers sharing a server share its health).
+
+    Keyed by endpoint and policy, so a tier's own [tiers.cooldown] settings always apply.
+    """
+    key = f"{endpoint}|{policy.failures}|{policy.seconds}"
     with _BREAKERS_LOCK:
-        b = _BREAKERS.get(endpoint)
+        b = _BREAKERS.get(key)
         if b is None:
-            b = _BREAKERS[endpoint] = CircuitBreaker(endpoint, policy)
+            b = _BREAKERS[key] = CircuitBreaker(endpoint, policy)
         return b
 
 
@@ -175,6 +191,7 @@ class ResilientProvider:
         self.breaker.before_call()
         deadline = time.monotonic() + self.timeouts.total
         tries = 0
+        outcome: bool | None = None
         try:
             async with _deadline(self.timeouts.total, self.endpoint):
                 async for attempt in AsyncRetrying(
@@ -184,28 +201,49 @@ class ResilientProvider:
                     with attempt:
                         tries += 1
                         result = await self.inner.complete(request)
+            outcome = True
         except ProviderError as e:
-            self.breaker.record(not _counts_against_endpoint(e))
+            outcome = not _counts_against_endpoint(e)
             if tries > 1:
-                e.args = (f"{e.args[0] if e.args else e} (after {tries} attempts)",)
+                raise _with_attempts(e, tries) from None
             raise
-        self.breaker.record(True)
+        finally:
+            if outcome is None:
+                self.breaker.release_probe()  # cancelled or an unmapped error: no verdict on the endpoint
+            else:
+                self.breaker.record(outcome)
         return result
 
     async def stream(self, request: Request) -> AsyncIterator[Delta]:
         """Streams are not retried once text has been sent; failures still count for the breaker."""
         self.breaker.before_call()
+        outcome: bool | None = None
         try:
             async with _deadline(self.timeouts.total, self.endpoint):
                 async for delta in self.inner.stream(request):
                     yield delta
+            outcome = True
         except ProviderError as e:
-            self.breaker.record(not _counts_against_endpoint(e))
+            outcome = not _counts_against_endpoint(e)
             raise
-        self.breaker.record(True)
+        finally:
+            if outcome is None:
+                self.breaker.release_probe()  # abandoned or cancelled stream
+            else:
+                self.breaker.record(outcome)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+def _with_attempts(e: ProviderError, tries: int) -> ProviderError:
+    """A copy of the error that says how many calls were made (the original is left untouched, so a
+    reused exception instance does not grow its message each time)."""
+    import copy
+
+    clone = copy.copy(e)
+    clone.args = (f"{e.args[0] if e.args else e} (after {tries} attempts)", *e.args[1:])
+    return clone
 
 
 class _deadline:

@@ -8,7 +8,6 @@ acceptance rules and error handling deterministically.
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -111,8 +110,3 @@ class ScriptedProvider:
 
     async def aclose(self) -> None:
         return None
-
-
-def confident(text: str, p: float = 0.95) -> ScriptedReply:
-    """A reply whose every token has probability ``p``."""
-    return ScriptedReply(text, logprob=math.log(p))

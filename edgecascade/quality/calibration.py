@@ -25,7 +25,7 @@ from ..config import RepetitionCheck
 from ..errors import ConfigError
 from ..types import Completion
 from .checks import check_refusal, check_repetition, check_truncated
-from .features import logprob_features
+from .features import LogprobFeatures, logprob_features
 from .structure import code_features, math_features
 
 #: every feature a calibrator may use; the names are the keys of :func:`draft_features`
@@ -40,11 +40,13 @@ FEATURE_NAMES = (
 _REP = RepetitionCheck()  # the documented defaults: a calibration's features must not depend on a config
 
 
-def draft_features(c: Completion) -> dict[str, float]:
+def draft_features(c: Completion, lf: LogprobFeatures | None = None) -> dict[str, float]:
     """Every calibration feature of one draft (math and code structure features are both computed:
-    each is neutral where it does not apply, so one calibrator serves mixed traffic)."""
+    each is neutral where it does not apply, so one calibrator serves mixed traffic). ``lf``: the
+    draft's logprob features when the caller has them already."""
     f: dict[str, float] = {}
-    lf = logprob_features(c.logprobs) if c.logprobs is not None else None
+    if lf is None and c.logprobs is not None:
+        lf = logprob_features(c.logprobs)
     if lf is not None:
         f.update(mean_logprob=lf.mean_logprob, min_logprob=lf.min_logprob, p10_logprob=lf.p10_logprob,
                  mean_margin=lf.mean_margin if math.isfinite(lf.mean_margin) else 0.0,

@@ -24,8 +24,9 @@ class LogprobFeatures:
     mean_margin: float  # mean of (top-1 minus top-2 logprob): how decisive each step was
     mean_entropy: float  # mean entropy (nats) of the renormalised top-k distribution
 
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
+    def to_dict(self) -> dict[str, float | None]:
+        """JSON-safe: a feature that could not be computed (NaN: fewer than 2 alternatives) is None."""
+        return {k: (v if math.isfinite(v) else None) for k, v in asdict(self).items()}
 
     def score(self, name: str) -> float:
         """A confidence score in [0, 1] by name (the names an AcceptRule may use)."""

@@ -6,6 +6,7 @@ returns a Decision that always carries its reason.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,9 +67,11 @@ def decide(c: Completion, rule: AcceptRule, repetition: RepetitionCheck,
         if rule.confidence == "calibrated":
             if calibration is None:
                 raise ValueError("a calibrated rule needs its Calibration")
-            confidence = calibration.predict(draft_features(c))
+            confidence = calibration.predict(draft_features(c, feats))
         else:
             confidence = feats.score(rule.confidence)
+        if confidence is not None and not math.isfinite(confidence):
+            confidence = None  # e.g. a margin score when the tier captures fewer than 2 alternatives
     threshold = rule.min_confidence
     if rule.quality_target is not None:
         if calibration is None:
@@ -82,7 +85,8 @@ def decide(c: Completion, rule: AcceptRule, repetition: RepetitionCheck,
         return Decision(True, "accepted: all checks passed (no confidence threshold set)", confidence,
                         checks, feats)
     if confidence is None:
-        return Decision(True, "accepted on checks alone: this tier gives no logprobs", None, checks, feats)
+        why = "this tier gives no logprobs" if feats is None else f"{rule.confidence} cannot be computed for it"
+        return Decision(True, f"accepted on checks alone: {why}", None, checks, feats)
     if confidence >= threshold:
         return Decision(True, f"accepted: {rule.confidence} {confidence:.3f} >= {threshold:.4g}", confidence,
                         checks, feats)

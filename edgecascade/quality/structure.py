@@ -83,12 +83,3 @@ def code_features(c: Completion) -> dict[str, float]:
         feats["code_lp_mean"] = float(lps.mean())
         feats["code_lp_p10"] = float(np.percentile(lps, 10))
     return feats
-
-
-def structure_features(c: Completion, domain: str) -> dict[str, float]:
-    """The answer-structure features for a domain ("math" or "code"; anything else gets none)."""
-    if domain == "math":
-        return math_features(c)
-    if domain == "code":
-        return code_features(c)
-    return {}

@@ -115,3 +115,16 @@ async def test_stream_yields_the_same_text(provider: LlamaCppProvider) -> None:
     pieces = [d async for d in provider.stream(req)]
     assert "".join(d.text for d in pieces) == full.text
     assert pieces[-1].finish_reason == full.finish_reason
+
+
+async def test_an_abandoned_stream_frees_the_model(provider: LlamaCppProvider) -> None:
+    import asyncio
+
+    req = Request([Message("user", "Write a long story about the sea.")], max_tokens=200)
+    agen = provider.stream(req)
+    first = await agen.__anext__()
+    assert first.text is not None
+    await agen.aclose()  # the consumer walks away after one piece
+    # the model is free again at once: a short request completes quickly instead of waiting for 200 tokens
+    c = await asyncio.wait_for(provider.complete(Request(QUESTION, max_tokens=4)), timeout=30)
+    assert c.usage.completion_tokens == 4

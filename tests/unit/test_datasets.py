@@ -234,7 +234,7 @@ def test_limit_and_load_by_name() -> None:
     assert load_gsm8k(limit=0) == []
     with pytest.raises(ValueError):
         load_gsm8k(limit=-1)
-    with pytest.raises(ValueError, match="unknown dataset"):
+    with pytest.raises(ConfigError, match="unknown dataset"):
         load("mmlu")
 
 
@@ -285,6 +285,7 @@ def test_jsonl_dataset_with_its_graders(tmp_path: Path) -> None:
     assert grade(items[2], " yes ") and not grade(items[2], "yes indeed")
     assert grade(items[3], "on 2024-01-31") and not grade(items[3], "soon")
     assert len(load(str(p), limit=2)) == 2
+    assert load(str(p), limit=0) == []
     p.write_text(json.dumps({"prompt": "x", "reference": "y", "grader": "vibes"}) + "\n")
     with pytest.raises(ConfigError, match="unknown grader"):
         load(str(p))

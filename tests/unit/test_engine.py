@@ -90,6 +90,10 @@ async def test_every_tier_failing_raises_one_error_listing_each() -> None:
     msg = str(ei.value)
     assert "'t1'" in msg and "timed out" in msg and "'t2'" in msg and "429 from upstream" in msg
     assert [name for name, _ in ei.value.failures] == ["t1", "t2"]
+    # the providers' own exceptions, with their details, not a re-wrapped message
+    assert isinstance(ei.value.failures[0][1], ProviderTimeoutError)
+    err = ei.value.failures[1][1]
+    assert isinstance(err, RateLimitedError) and err.retry_after == 3
 
 
 async def test_all_rejected_returns_last_answer_flagged_or_raises_when_configured() -> None:
@@ -98,8 +102,17 @@ async def test_all_rejected_returns_last_answer_flagged_or_raises_when_configure
     # t2's empty answer is rejected too; the last answer is returned, flagged as not accepted
     assert r.accepted is False and r.tier == "t2"
     assert r.reason.startswith("no tier met its rule") and "empty" in r.reason
-    with pytest.raises(AllTiersFailedError):
+    with pytest.raises(AllTiersFailedError) as ei:
         await Cascade(tiers, CascadeSettings(on_all_rejected="error")).run("q")
+    from edgecascade.engine import TierRejected
+
+    assert all(isinstance(e, TierRejected) for _, e in ei.value.failures)
+    assert "geo_mean_prob 0.300 < 0.8" in str(ei.value)
+
+
+def test_tier_names_must_be_unique() -> None:
+    with pytest.raises(ValueError, match="unique"):
+        Cascade([tier("t", SURE), tier("t", SURE)])
 
 
 async def test_tier_without_logprobs_is_decided_on_checks_alone() -> None:

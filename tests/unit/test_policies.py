@@ -19,6 +19,7 @@ from edgecascade.benchmarks.policies import (
 )
 from edgecascade.benchmarks.report import DatasetPairs, build_report, max_random_share, split_ids
 from edgecascade.benchmarks.traces import Trace, TraceStore, load_labelled_traces
+from edgecascade.providers.scripted import ScriptedReply
 from edgecascade.quality.calibration import auroc, expected_calibration_error, fit_calibration
 
 
@@ -138,10 +139,13 @@ def test_report_fits_on_calibration_half_only_and_reports_held_out(monkeypatch: 
     assert d["items"] == {"calibration": len(data.calibration), "held_out": len(data.held_out)}
     names = [p["name"] for p in d["policies"]]
     assert names == ["always small", "always large", "mean logprob", "cascadeflow-style", "calibrated", "random",
-                     "oracle"]
+                     "oracle", "calibrated, deployed threshold"]
     assert d["auroc"]["calibrated"] > 0.85  # the signal is real in this synthetic data
     assert "0.95" in cal.thresholds
-    json.dumps(report)  # the report is plain JSON
+    from edgecascade.benchmarks.report import json_safe
+
+    json.dumps(json_safe(report), allow_nan=False)  # strict JSON once NaN/inf are nulled
+    assert json_safe({"a": [float("nan"), float("inf"), 1.0]}) == {"a": [None, None, 1.0]}
 
 
 def test_cascadeflow_score_components() -> None:
@@ -171,4 +175,18 @@ def test_load_labelled_traces_plain_and_errors(tmp_path) -> None:  # type: ignor
     assert t.correct is True and t.logprobs == [-0.1, -0.2] and t.item_id == "1"
     p.write_text(json.dumps({"answer": "ok", "tokens": ["o"], "logprobs": [-0.1]}) + "\n")
     with pytest.raises(Exception, match="label"):
+        load_labelled_traces(p)
+
+
+def test_run_json_lines_are_labelled_traces(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from edgecascade import Cascade, ScriptedProvider, Tier
+
+    r = Cascade([Tier("t", ScriptedProvider([ScriptedReply("Paris is it", logprob=-0.2)]))]).run_sync("q")
+    line = {**r.to_dict(logprobs=True), "correct": True}
+    p = tmp_path / "runs.jsonl"
+    p.write_text(json.dumps(line) + "\n")
+    [t] = load_labelled_traces(p)
+    assert t.correct is True and t.answer == "Paris is it" and t.logprobs == [-0.2, -0.2, -0.2]
+    p.write_text(json.dumps(r.to_dict(logprobs=True)) + "\n")  # the cascade's own 'accepted' is no label
+    with pytest.raises(Exception, match="no boolean label"):
         load_labelled_traces(p)

@@ -121,3 +121,47 @@ async def test_cascade_falls_through_and_returns_the_local_answer_flagged_when_c
     assert r.content == "maybe 41" and r.accepted is False and r.tier == "local"
     assert r.reason.startswith("tier 'cloud' failed (connection)")
     assert r.attempts[1].error_kind == "connection" and "after 2 attempts" in r.attempts[1].reason
+
+
+async def test_a_cancelled_probe_does_not_leave_the_breaker_stuck() -> None:
+    import asyncio
+
+    now = [0.0]
+    fail = ScriptedReply(error=ProviderConnectionError("refused"))
+    p, inner = wrap([fail, ScriptedReply("slow", delay_s=5), OK], attempts=1, failures=1, seconds=10,
+                    clock=lambda: now[0])
+    with pytest.raises(ProviderConnectionError):
+        await p.complete(REQ)
+    now[0] += 11
+    with pytest.raises(asyncio.TimeoutError):  # the probe is cancelled by its caller
+        await asyncio.wait_for(p.complete(REQ), 0.05)
+    assert (await p.complete(REQ)).text == "fine"  # a new probe is let through, and closes the breaker
+    assert not p.breaker.is_open
+
+
+async def test_request_specific_errors_do_not_open_the_endpoint_breaker() -> None:
+    from edgecascade.errors import UnknownModelError
+
+    p, inner = wrap([ScriptedReply(error=UnknownModelError("no model 'gpt-typo'"))], attempts=1, failures=1)
+    for _ in range(3):
+        with pytest.raises(UnknownModelError):  # the real message every time, never CooldownError
+            await p.complete(REQ)
+    assert not p.breaker.is_open and len(inner.requests) == 3
+
+
+async def test_a_reused_exception_instance_keeps_its_message() -> None:
+    err = ProviderConnectionError("refused")
+    p, _ = wrap([ScriptedReply(error=err)], attempts=2, failures=100)
+    for _ in range(2):
+        with pytest.raises(ProviderConnectionError, match=r"^refused \(after 2 attempts\)$"):
+            await p.complete(REQ)
+    assert str(err) == "refused"
+
+
+def test_breakers_are_per_endpoint_and_policy() -> None:
+    from edgecascade.providers.resilient import breaker_for, reset_breakers
+
+    reset_breakers()
+    a = breaker_for("http://x", CooldownPolicy(3, 30))
+    assert breaker_for("http://x", CooldownPolicy(3, 30)) is a
+    assert breaker_for("http://x", CooldownPolicy(5, 10)).policy == CooldownPolicy(5, 10)
