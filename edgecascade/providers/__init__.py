@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from ..config import TierConfig
 from ..errors import ConfigError
+from ._common import lookup_api_key, safe_url
 from .base import Capabilities, Provider, Timeouts
 from .resilient import CooldownPolicy, ResilientProvider, RetryPolicy
 from .scripted import ScriptedProvider, ScriptedReply
 
 
 def _api_key(tier: TierConfig, default_env: str | None) -> tuple[str | None, str | None]:
-    """(key, the variable it came from): the config names the variable, never the key."""
+    """(key, the variable it came from): the config names the variable, never the key.
+
+    The tier's ``api_key_env``, else the backend's conventional variable; the one lookup
+    (:func:`~edgecascade.providers._common.lookup_api_key`) every remote provider's key goes through.
+    """
     env = tier.api_key_env or default_env
-    return (os.environ.get(env) or None, env) if env else (None, None)
+    return lookup_api_key(env), env
 
 
 def build_provider(tier: TierConfig) -> Provider:
@@ -48,14 +54,14 @@ def build_provider(tier: TierConfig) -> Provider:
         host = tier.base_url or os.environ.get("OLLAMA_HOST") or "http://127.0.0.1:11434"
         inner = OllamaProvider(host, tier.model, keep_alive=tier.keep_alive, top_logprobs=tier.top_logprobs,
                                timeouts=timeouts)
-        endpoint = host
+        endpoint = safe_url(host)
     elif tier.provider == "anthropic":
         from .anthropic import AnthropicProvider
 
         key, env = _api_key(tier, "ANTHROPIC_API_KEY")
         base = tier.base_url or "https://api.anthropic.com"
         inner = AnthropicProvider(tier.model, api_key=key, api_key_env=env, base_url=base, timeouts=timeouts)
-        endpoint = base
+        endpoint = safe_url(base)
     else:
         from .openai_compat import PRESETS, OpenAICompatProvider
 
@@ -65,10 +71,17 @@ def build_provider(tier: TierConfig) -> Provider:
             raise ConfigError(f"tier {tier.display_name!r} ({tier.provider}) needs a base_url, e.g. "
                               '"http://127.0.0.1:8000/v1"')
         key, env = _api_key(tier, preset.api_key_env)
+        capabilities = preset.capabilities
+        # a tier may say whether its server returns logprobs (the generic preset assumes not; a vendor
+        # preset may be wrong for one deployment); absent (None), the preset decides. top_logprobs alone
+        # never turns them on: it defaults to 5 for every tier.
+        logprobs = getattr(tier, "logprobs", None)
+        if isinstance(logprobs, bool):
+            capabilities = dataclasses.replace(capabilities, logprobs=logprobs)
         inner = OpenAICompatProvider(base, tier.model, api_key=key, api_key_env=env,
-                                     capabilities=preset.capabilities, timeouts=timeouts,
+                                     capabilities=capabilities, timeouts=timeouts,
                                      top_logprobs=tier.top_logprobs)
-        endpoint = base
+        endpoint = safe_url(base)
     return ResilientProvider(
         inner, endpoint=endpoint,
         retry=RetryPolicy(tier.retry.attempts, tier.retry.backoff_s, tier.retry.max_backoff_s),

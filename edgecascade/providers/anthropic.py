@@ -25,13 +25,12 @@ Choices, each for a reason:
 
 from __future__ import annotations
 
-import email.utils
+import contextlib
 import json
 import logging
-import os
 import re
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,13 +47,13 @@ from ..errors import (
     UnknownModelError,
     UpstreamError,
 )
-from ..types import Completion, Delta, FinishReason, Message, Request, Timings, Usage
+from ..types import Completion, Delta, Message, Request, Timings, Usage
+from ._common import DeltaStream, finish_reason, retry_after, safe_url, shorten_and_redact, sse_events, token_count
 from .base import Capabilities, Timeouts
 
 log = logging.getLogger(__name__)
 
 _DEFAULT_TIMEOUTS = Timeouts()
-_MAX_SERVER_MESSAGE = 300  # characters of the API's own error message quoted in ours
 # an `error` event mid-stream has a type but no HTTP status: the status that type comes with
 _TYPE_STATUS = {
     "invalid_request_error": 400,
@@ -66,6 +65,9 @@ _TYPE_STATUS = {
     "api_error": 500,
     "overloaded_error": 529,
 }
+# what reading a body of the wrong shape raises (JSON that does not parse, a field of the wrong type)
+_MALFORMED: tuple[type[Exception], ...] = (ValueError, AttributeError, TypeError, KeyError)
+_CAUGHT: tuple[type[Exception], ...] = (httpx.HTTPError, *_MALFORMED)  # translated by _error
 _TOO_LONG_RE = re.compile(r"prompt is too long:\s*(\d+)\s*tokens\s*>\s*(\d+)", re.IGNORECASE)
 
 
@@ -96,22 +98,6 @@ class _ApiFailure:
     retry_after: float | None = None
 
 
-def _retry_after(headers: httpx.Headers) -> float | None:
-    """Seconds from ``Retry-After`` (seconds or an HTTP date); None when absent or unreadable."""
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)
-
-
 def _failure_from_error_object(err: Any, status: int | None) -> _ApiFailure:
     if isinstance(err, dict):
         etype, message = str(err.get("type") or ""), str(err.get("message") or "")
@@ -132,18 +118,7 @@ def _failure_from_response(resp: httpx.Response) -> _ApiFailure:
         f = _failure_from_error_object(payload["error"], resp.status_code)
     else:
         f = _ApiFailure(resp.status_code, "", resp.text.strip())
-    return _ApiFailure(f.status, f.type, f.message, _retry_after(resp.headers))
-
-
-def _finish(stop_reason: Any) -> FinishReason:
-    return "length" if stop_reason == "max_tokens" else "stop"
-
-
-def _count(value: Any) -> int:
-    try:
-        return max(int(value or 0), 0)
-    except (TypeError, ValueError):
-        return 0
+    return _ApiFailure(f.status, f.type, f.message, retry_after(resp.headers))
 
 
 def split_messages(messages: list[Message]) -> tuple[str | None, list[dict[str, str]]]:
@@ -160,55 +135,20 @@ def split_messages(messages: list[Message]) -> tuple[str | None, list[dict[str, 
     return ("\n\n".join(system) if system else None), turns
 
 
-async def _sse_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str, str]]:
-    """(event name, data) for each server-sent event; an event still open when the body ends is dropped."""
-    event, data = "", list[str]()
-    async for line in lines:
-        if not line:
-            if data:
-                yield event or "message", "\n".join(data)
-            event, data = "", []
-        elif line.startswith(":"):
-            continue
-        else:
-            name, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if name == "event":
-                event = value
-            elif name == "data":
-                data.append(value)
-
-
-class AnthropicStream:
-    """The Deltas of one streamed answer; after the last one, ``usage`` and ``finish_reason`` are set.
-
-    A class rather than a bare async generator so the token counts (in ``message_start`` and
-    ``message_delta``, which :class:`~edgecascade.types.Delta` has no room for) reach the caller without
-    shared state on the provider.
-    """
-
-    def __init__(self, provider: AnthropicProvider, request: Request) -> None:
-        self.usage: Usage | None = None
-        self.finish_reason: FinishReason | None = None
-        self._gen = provider._stream_deltas(request, self)
-
-    def __aiter__(self) -> AnthropicStream:
-        return self
-
-    async def __anext__(self) -> Delta:
-        return await self._gen.__anext__()
-
-    async def aclose(self) -> None:
-        await self._gen.aclose()
+#: The Deltas of one streamed answer; after the last one, ``usage`` and ``finish_reason`` are set (the token
+#: counts arrive in ``message_start`` and ``message_delta``, which a Delta has no room for). No logprobs.
+AnthropicStream = DeltaStream
 
 
 class AnthropicProvider:
     """A Claude model over the Messages API. No logprobs: the cascade judges its answers by validators alone.
 
-    The key is ``api_key`` or, when that is None, the environment variable named by ``api_key_env``. A
-    missing key is reported as AuthenticationError on the first call, not at construction, so a config
+    The key is ``api_key``; this class never reads the environment (``build_provider`` looks the key up in
+    the variable the tier names). ``api_key_env`` only names that variable, so an error can say what to set.
+    A missing key is reported as AuthenticationError on the first call, not at construction, so a config
     naming an unused Claude tier still loads. Pass ``client`` to share an ``httpx.AsyncClient`` (it is then
-    not closed by :meth:`aclose`); ``timeouts`` apply to every request either way.
+    not closed by :meth:`aclose`); otherwise one is created on first use, and :meth:`aclose` closes it (the
+    next call creates a fresh one). ``timeouts`` apply to every request either way.
     """
 
     capabilities = Capabilities(logprobs=False, streaming=True)
@@ -227,19 +167,26 @@ class AnthropicProvider:
         self.model = model
         self.api_key_env = api_key_env
         self.base_url = base_url.rstrip("/")
+        self._safe_url = safe_url(self.base_url)  # what messages and the repr show: no userinfo, no query
         self.version = version
         self.timeouts = timeouts
-        key = api_key or (os.environ.get(api_key_env) if api_key_env else None)
-        self._key = _Secret(key) if key else None
+        self._key = _Secret(api_key) if api_key else None
         self._url = f"{self.base_url}/v1/messages"
-        self._timeout = httpx.Timeout(connect=timeouts.connect, read=timeouts.read, write=timeouts.read,
-                                      pool=timeouts.connect)
+        self._timeout = timeouts.to_httpx()
         self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(timeout=self._timeout)
+        self._client = client
 
     def __repr__(self) -> str:
         key = "set" if self._key else "missing"
-        return f"AnthropicProvider(model={self.model!r}, base_url={self.base_url!r}, api_key=<{key}>)"
+        return f"AnthropicProvider(model={self.model!r}, base_url={self._safe_url!r}, api_key=<{key}>)"
+
+    def _get_client(self) -> httpx.AsyncClient:
+        """The client, created on first use (so in the event loop that uses it); after :meth:`aclose`, a
+        fresh one (e.g. in the next ``asyncio.run``)."""
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self._timeout)
+            self._owns_client = True
+        return self._client
 
     @property
     def _key_hint(self) -> str:
@@ -279,13 +226,13 @@ class AnthropicProvider:
         t0 = time.perf_counter()
         failure: _ApiFailure | BaseException
         try:
-            resp = await self._client.post(self._url, json=body, headers=headers, timeout=self._timeout)
+            resp = await self._get_client().post(self._url, json=body, headers=headers, timeout=self._timeout)
             total_s = time.perf_counter() - t0
             log.debug("anthropic %s: HTTP %d in %.3f s", self.model, resp.status_code, total_s)
             if resp.status_code == 200:
                 return self._completion(resp.json(), total_s)
             failure = _failure_from_response(resp)
-        except (httpx.HTTPError, ValueError) as e:
+        except _CAUGHT as e:
             failure = e
         raise self._error(failure) from None
 
@@ -298,61 +245,64 @@ class AnthropicProvider:
         return Completion(
             text=text,
             model=self.model,
-            finish_reason=_finish(payload.get("stop_reason")),
-            usage=Usage(_count(usage.get("input_tokens")), _count(usage.get("output_tokens"))),
+            finish_reason=finish_reason(payload.get("stop_reason")),
+            usage=Usage(token_count(usage.get("input_tokens")), token_count(usage.get("output_tokens"))),
             timings=Timings(total_s=total_s),
             logprobs=None,
         )
 
     def stream(self, request: Request) -> AnthropicStream:
         """Yield text as ``content_block_delta`` events arrive; the last Delta carries the finish reason."""
-        return AnthropicStream(self, request)
+        return DeltaStream(lambda out: self._stream_deltas(request, out))
 
-    async def _stream_deltas(self, request: Request, out: AnthropicStream) -> AsyncGenerator[Delta, None]:
+    async def _stream_deltas(self, request: Request, out: DeltaStream) -> AsyncGenerator[Delta, None]:
         headers, body = self._headers(stream=True), self._body(request, stream=True)
         failure: _ApiFailure | BaseException | None = None
         prompt_tokens = completion_tokens = 0
         stop_reason: Any = None
         try:
-            async with self._client.stream("POST", self._url, json=body, headers=headers,
-                                           timeout=self._timeout) as resp:
+            async with self._get_client().stream("POST", self._url, json=body, headers=headers,
+                                                 timeout=self._timeout) as resp:
                 log.debug("anthropic %s: HTTP %d (stream)", self.model, resp.status_code)
                 if resp.status_code != 200:
                     await resp.aread()
                     failure = _failure_from_response(resp)
                 else:
-                    async for event, data in _sse_events(resp.aiter_lines()):
-                        payload = json.loads(data)
-                        if not isinstance(payload, dict):
-                            raise ValueError(f"the data of a {event!r} event is not a JSON object")
-                        kind = payload.get("type") or event
-                        if kind == "content_block_delta":
-                            delta = payload.get("delta") or {}
-                            if delta.get("type") == "text_delta" and delta.get("text"):
-                                yield Delta(str(delta["text"]))
-                        elif kind == "content_block_start":
-                            block = payload.get("content_block") or {}
-                            if block.get("type") == "text" and block.get("text"):
-                                yield Delta(str(block["text"]))
-                        elif kind == "message_start":
-                            usage = (payload.get("message") or {}).get("usage") or {}
-                            prompt_tokens = _count(usage.get("input_tokens"))
-                            completion_tokens = _count(usage.get("output_tokens"))
-                        elif kind == "message_delta":
-                            stop_reason = (payload.get("delta") or {}).get("stop_reason", stop_reason)
-                            usage = payload.get("usage") or {}
-                            if "output_tokens" in usage:
-                                completion_tokens = _count(usage.get("output_tokens"))
-                        elif kind == "message_stop":
-                            out.usage = Usage(prompt_tokens, completion_tokens)
-                            out.finish_reason = _finish(stop_reason)
-                            yield Delta("", out.finish_reason)
-                            return
-                        elif kind == "error":
-                            failure = _failure_from_error_object(payload.get("error"), None)
-                            break
-                        # ping, content_block_stop and event types added later carry no text: skipped
-        except (httpx.HTTPError, ValueError, AttributeError) as e:
+                    # an event still open when the body ends is dropped: no message_stop, so "cut off" below
+                    events = sse_events(resp.aiter_lines(), flush_unterminated=False)
+                    async with contextlib.aclosing(events):
+                        async for event, data in events:
+                            payload = json.loads(data)
+                            if not isinstance(payload, dict):
+                                raise ValueError(f"the data of a {event!r} event is not a JSON object")
+                            kind = payload.get("type") or event
+                            if kind == "content_block_delta":
+                                delta = payload.get("delta") or {}
+                                if delta.get("type") == "text_delta" and delta.get("text"):
+                                    yield Delta(str(delta["text"]))
+                            elif kind == "content_block_start":
+                                block = payload.get("content_block") or {}
+                                if block.get("type") == "text" and block.get("text"):
+                                    yield Delta(str(block["text"]))
+                            elif kind == "message_start":
+                                usage = (payload.get("message") or {}).get("usage") or {}
+                                prompt_tokens = token_count(usage.get("input_tokens"))
+                                completion_tokens = token_count(usage.get("output_tokens"))
+                            elif kind == "message_delta":
+                                stop_reason = (payload.get("delta") or {}).get("stop_reason", stop_reason)
+                                usage = payload.get("usage") or {}
+                                if "output_tokens" in usage:
+                                    completion_tokens = token_count(usage.get("output_tokens"))
+                            elif kind == "message_stop":
+                                out.usage = Usage(prompt_tokens, completion_tokens)
+                                out.finish_reason = finish_reason(stop_reason)
+                                yield Delta("", out.finish_reason)
+                                return
+                            elif kind == "error":
+                                failure = _failure_from_error_object(payload.get("error"), None)
+                                break
+                            # ping, content_block_stop and event types added later carry no text: skipped
+        except _CAUGHT as e:
             failure = e
         if failure is None:
             failure = MalformedResponseError(
@@ -363,8 +313,9 @@ class AnthropicProvider:
     # --- errors ----------------------------------------------------------------------------------
 
     def _redact(self, text: str) -> str:
-        text = text[:_MAX_SERVER_MESSAGE]
-        return text.replace(self._key.reveal(), "[redacted]") if self._key else text
+        """A message fit to quote: the key replaced by ``[redacted]`` BEFORE the text is cut to length (a key
+        echoed across the cut must not leave its prefix behind), the base URL without userinfo or query."""
+        return shorten_and_redact(text, self._key.reveal() if self._key else None, self.base_url)
 
     def _error(self, failure: _ApiFailure | BaseException) -> ProviderError:
         """Translate any failure of one call into the edgecascade error tree (the only place that does)."""
@@ -382,8 +333,8 @@ class AnthropicProvider:
             if isinstance(failure, httpx.RemoteProtocolError):
                 return MalformedResponseError(f"the Anthropic API response for {self.model} was cut off ({detail})")
             if isinstance(failure, httpx.TransportError):
-                return ProviderConnectionError(f"cannot reach the Anthropic API at {self.base_url} ({detail})")
-            if isinstance(failure, (ValueError, AttributeError)):
+                return ProviderConnectionError(f"cannot reach the Anthropic API at {self._safe_url} ({detail})")
+            if isinstance(failure, _MALFORMED):
                 return MalformedResponseError(
                     f"the Anthropic API answered outside the documented Messages format ({detail})"
                 )
@@ -406,5 +357,8 @@ class AnthropicProvider:
         return UpstreamError(f"the Anthropic API failed ({said})", status_code=status)
 
     async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
+        """Close the client if this provider created it (one passed in belongs to the caller); the provider
+        stays usable: the next call creates a fresh client."""
+        if self._client is not None and self._owns_client:
+            client, self._client = self._client, None
+            await client.aclose()

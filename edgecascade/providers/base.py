@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ..types import Completion, Delta, Request
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +29,13 @@ class Timeouts:
     connect: float = 5.0
     read: float = 60.0
     total: float = 120.0
+
+    def to_httpx(self) -> httpx.Timeout:
+        """The per-attempt deadlines as an ``httpx.Timeout`` (writes get ``read``'s, the pool ``connect``'s);
+        ``total`` is the retrying wrapper's business, not one attempt's."""
+        import httpx  # here, so in-process-only users do not pay for importing it
+
+        return httpx.Timeout(connect=self.connect, read=self.read, write=self.read, pool=self.connect)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,20 +7,19 @@ the builtin ``ConnectionError`` (it converts ``httpx.ConnectError``, but only ou
 httpx / json / pydantic exceptions for everything else -- so :func:`_map_error` translates all of them
 into :mod:`edgecascade.errors` in one place. Nothing here retries: a wrapper elsewhere does.
 
-Logprobs need Ollama >= 0.12.11 (``logprobs`` / ``top_logprobs`` on ``/api/chat``); an older server
-silently ignores the flag, and then ``Completion.logprobs`` is None and the cascade decides on its
-validators alone.
+Logprobs need an Ollama server >= 0.12.11 (``logprobs`` / ``top_logprobs`` on ``/api/chat``) and the
+``ollama`` client >= 0.6.1 (the first to send those fields and parse them back); an older server silently
+ignores the flag, and then ``Completion.logprobs`` is None and the cascade decides on its validators alone.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import httpx
-import numpy as np
 import pydantic
 
 from ..errors import (
@@ -35,7 +34,8 @@ from ..errors import (
     UnknownModelError,
     UpstreamError,
 )
-from ..types import Completion, Delta, FinishReason, Request, Timings, TokenLogprobs, Usage
+from ..types import Completion, Delta, Request, Timings, Usage
+from ._common import DeltaStream, finish_reason, safe_url, shorten_and_redact, token_logprobs
 from .base import Capabilities, Timeouts
 
 try:
@@ -48,43 +48,6 @@ INSTALL_HINT = "the `ollama` client is not installed: run `pip install 'edgecasc
 _DEFAULT_TIMEOUTS = Timeouts()
 _NS = 1e-9  # Ollama reports every duration in nanoseconds
 _CONTEXT_WORDING = ("context length", "context window", "context size", "exceeds the context", "too long")
-
-
-def _httpx_timeout(t: Timeouts) -> httpx.Timeout:
-    """Per-attempt deadlines; ``total`` is the retrying wrapper's business, not one attempt's."""
-    return httpx.Timeout(connect=t.connect, read=t.read, write=t.read, pool=t.connect)
-
-
-def _finish(done_reason: str | None) -> FinishReason:
-    return "length" if done_reason == "length" else "stop"
-
-
-def _logprobs(entries: Sequence[Any] | None) -> TokenLogprobs | None:
-    """Ollama's per-token ``logprobs`` list as aligned arrays, alternatives sorted best-first.
-
-    The server may return fewer alternatives than asked at some positions; rows are cut to the
-    shortest so ``top_logprobs`` stays a dense (n, k) array rather than padding with fake values
-    that would skew entropy-style features.
-    """
-    if entries is None:
-        return None
-    tokens: list[str] = []
-    lps: list[float] = []
-    tops: list[list[tuple[str, float]]] = []
-    for e in entries:
-        tokens.append(str(e.token))
-        lps.append(float(e.logprob))
-        alts = [(str(a.token), float(a.logprob)) for a in (e.top_logprobs or [])]
-        alts.sort(key=lambda a: -a[1])
-        tops.append(alts)
-    n = len(tokens)
-    k = min((len(t) for t in tops), default=0)
-    return TokenLogprobs(
-        tokens=tokens,
-        logprobs=np.asarray(lps, dtype=np.float64),
-        top_tokens=[[tok for tok, _ in row[:k]] for row in tops],
-        top_logprobs=np.asarray([[lp for _, lp in row[:k]] for row in tops], dtype=np.float64).reshape(n, k),
-    )
 
 
 def _first_token_s(resp: Any, total_s: float) -> float | None:
@@ -104,76 +67,59 @@ def _first_token_s(resp: Any, total_s: float) -> float | None:
 
 
 def _map_error(e: BaseException, *, host: str, model: str) -> ProviderError:
-    """Every failure of the ollama client, translated once (see the module docstring)."""
+    """Every failure of a call, translated once (see the module docstring); a ProviderError raised while
+    reading the answer passes through as it is. ``host`` is the one configured: messages show it without
+    userinfo or query, and quote the server's text (or an exception's) cut to a few hundred characters."""
+    if isinstance(e, ProviderError):
+        return e
+    where = safe_url(host)
     if ollama is not None and isinstance(e, ollama.ResponseError):
-        status, text = e.status_code, str(e.error)
+        status, text = e.status_code, shorten_and_redact(str(e.error), None, host)
         low = text.lower()
         if (status == 404 or "not found" in low) and "model" in low:
             return UnknownModelError(
-                f"Ollama at {host} does not have model {model!r} ({text}): run `ollama pull {model}`"
+                f"Ollama at {where} does not have model {model!r} ({text}): run `ollama pull {model}`"
             )
         if status == 404:  # a bare "404 page not found": no /api/chat there at all
-            return UpstreamError(f"{host} has no /api/chat ({text}): is it an Ollama server?", status_code=404)
+            return UpstreamError(f"{where} has no /api/chat ({text}): is it an Ollama server?", status_code=404)
         if status in (401, 403):
             return AuthenticationError(
-                f"Ollama at {host} refused the request ({status}: {text}): check $OLLAMA_API_KEY for a remote host"
+                f"Ollama at {where} refused the request ({status}: {text}): check $OLLAMA_API_KEY for a remote host"
             )
         if status == 429:
-            return RateLimitedError(f"Ollama at {host} is rate limiting requests: {text}")
+            return RateLimitedError(f"Ollama at {where} is rate limiting requests: {text}")
         if any(w in low for w in _CONTEXT_WORDING) and status in (400, 413, 500, -1):
             return ContextLengthError(
                 f"the prompt does not fit {model}'s context window on Ollama ({text}): shorten it, or raise "
                 "`num_ctx` in this tier's options"
             )
-        where = f"HTTP {status}" if status > 0 else "mid-stream"
-        return UpstreamError(f"Ollama at {host} failed ({where}): {text}", status_code=status if status > 0 else None)
+        said = f"HTTP {status}" if status > 0 else "mid-stream"
+        return UpstreamError(f"Ollama at {where} failed ({said}): {text}", status_code=status if status > 0 else None)
+    detail = shorten_and_redact(str(e), None, host)
     if isinstance(e, httpx.TimeoutException):
-        return ProviderTimeoutError(f"Ollama at {host} did not answer in time ({type(e).__name__}): {model} "
+        return ProviderTimeoutError(f"Ollama at {where} did not answer in time ({type(e).__name__}): {model} "
                                     "may still be loading; raise this tier's timeouts or keep it loaded (keep_alive)")
     if isinstance(e, (ConnectionError, httpx.ConnectError)):
-        return ProviderConnectionError(f"cannot reach Ollama at {host}: is `ollama serve` running at {host}?")
+        return ProviderConnectionError(f"cannot reach Ollama at {where}: is `ollama serve` running at {where}?")
     if isinstance(e, httpx.RemoteProtocolError):
-        return MalformedResponseError(f"Ollama at {host} closed the connection mid-response ({e})")
+        return MalformedResponseError(f"Ollama at {where} closed the connection mid-response ({detail})")
     if isinstance(e, httpx.TransportError):
-        return ProviderConnectionError(f"the connection to Ollama at {host} failed ({type(e).__name__}: {e})")
-    if isinstance(e, (json.JSONDecodeError, pydantic.ValidationError, TypeError, AttributeError, KeyError)):
+        return ProviderConnectionError(f"the connection to Ollama at {where} failed ({type(e).__name__}: {detail})")
+    if isinstance(e, (json.JSONDecodeError, pydantic.ValidationError, *_MALFORMED)):
         return MalformedResponseError(
-            f"Ollama at {host} answered outside its documented /api/chat format ({type(e).__name__}: {e})"
+            f"Ollama at {where} answered outside its documented /api/chat format ({type(e).__name__}: {detail})"
         )
-    return UpstreamError(f"Ollama at {host} failed: {type(e).__name__}: {e}")
+    return UpstreamError(f"Ollama at {where} failed: {type(e).__name__}: {detail}")
 
 
-# What the client is seen to raise (read in ollama 0.6.x's _client.py): HTTP errors as ResponseError, a
-# refused connection as ConnectionError (non-streaming) or httpx.ConnectError (streaming), every other
-# transport problem as raw httpx, a body that is not JSON as JSONDecodeError, JSON of the wrong shape as
-# pydantic's ValidationError (or TypeError / AttributeError when it is not even an object).
-_MAPPED: tuple[type[BaseException], ...] = (
-    ConnectionError, httpx.HTTPError, json.JSONDecodeError, pydantic.ValidationError, TypeError, AttributeError,
-) + ((ollama.ResponseError,) if ollama is not None else ())
+# What reading an answer of the wrong shape raises: JSON of the wrong shape as pydantic's ValidationError
+# (a ValueError), or TypeError / AttributeError / KeyError / IndexError when it is not even an object or
+# a field is null where a value was expected (``message: null``).
+_MALFORMED: tuple[type[Exception], ...] = (ValueError, TypeError, AttributeError, KeyError, IndexError)
 
-
-class OllamaStream:
-    """The Deltas of one streamed answer; after the last one, ``usage`` and ``logprobs`` are set.
-
-    A class rather than a bare async generator so the token counts of the final NDJSON line (which
-    :class:`~edgecascade.types.Delta` has no room for) reach the caller without shared state on the
-    provider.
-    """
-
-    def __init__(self, provider: OllamaProvider, request: Request) -> None:
-        self.usage: Usage | None = None
-        self.logprobs: TokenLogprobs | None = None
-        self.finish_reason: FinishReason | None = None
-        self._gen = provider._stream_deltas(request, self)
-
-    def __aiter__(self) -> OllamaStream:
-        return self
-
-    async def __anext__(self) -> Delta:
-        return await self._gen.__anext__()
-
-    async def aclose(self) -> None:
-        await self._gen.aclose()
+#: The Deltas of one streamed answer; after the last one, ``usage``, ``finish_reason`` and ``logprobs`` are
+#: set (the token counts of the final NDJSON line, which a Delta has no room for).
+OllamaStream = DeltaStream
 
 
 class OllamaProvider:
@@ -183,7 +129,8 @@ class OllamaProvider:
     request's own temperature, max_tokens (``num_predict``), seed and stop override the same keys there.
     ``top_logprobs`` alternatives are asked per token (0-20, Ollama's limit). ``keep_alive`` is how long
     Ollama keeps the model loaded after a call ("5m", seconds, -1 for ever). Pass ``client`` to share an
-    ``ollama.AsyncClient`` (it is then not closed by :meth:`aclose`).
+    ``ollama.AsyncClient`` (it is then not closed by :meth:`aclose`); otherwise one is created on first use
+    and :meth:`aclose` closes it (the next call creates a fresh one, e.g. in the next ``asyncio.run``).
     """
 
     capabilities = Capabilities(logprobs=True, streaming=True)
@@ -206,16 +153,25 @@ class OllamaProvider:
         if not 0 <= top_logprobs <= 20:
             raise ConfigError(f"top_logprobs is {top_logprobs}: Ollama returns 0 to 20 alternatives per token")
         self.host = host
+        self._where = safe_url(host)  # what messages and the repr show: no userinfo, no query
         self.model = model
         self.keep_alive = keep_alive
         self.options: dict[str, Any] = dict(options or {})
         self.top_logprobs = top_logprobs
         self.timeouts = timeouts
         self._owns_client = client is None
-        self._client: ollama.AsyncClient = client or ollama.AsyncClient(host=host, timeout=_httpx_timeout(timeouts))
+        self._client: ollama.AsyncClient | None = client
 
     def __repr__(self) -> str:
-        return f"OllamaProvider(host={self.host!r}, model={self.model!r})"
+        return f"OllamaProvider(host={self._where!r}, model={self.model!r})"
+
+    def _get_client(self) -> ollama.AsyncClient:
+        """The client, created on first use (so in the event loop that uses it); after :meth:`aclose`, a
+        fresh one."""
+        if self._client is None:
+            self._client = ollama.AsyncClient(host=self.host, timeout=self.timeouts.to_httpx())
+            self._owns_client = True
+        return self._client
 
     def _chat_kwargs(self, request: Request) -> dict[str, Any]:
         options = dict(self.options)
@@ -238,62 +194,68 @@ class OllamaProvider:
         return _map_error(e, host=self.host, model=self.model)
 
     async def complete(self, request: Request) -> Completion:
+        """One call; every failure, reading the answer included, raises a ProviderError."""
         t0 = time.perf_counter()
         try:
-            resp = await self._client.chat(**self._chat_kwargs(request), stream=False)
-        except _MAPPED as e:
-            err = self._error(e)
-        else:
+            resp = await self._get_client().chat(**self._chat_kwargs(request), stream=False)
             return self._completion(resp, time.perf_counter() - t0)
-        raise err from None
+        except Exception as e:  # the boundary: everything is translated (see _map_error)
+            err = self._error(e)
+        raise err from None  # outside the except block: no __context__ chain
 
     def _completion(self, resp: Any, total_s: float) -> Completion:
         if not resp.done:
-            raise MalformedResponseError(f"Ollama at {self.host} answered without done=true (not a final answer)")
+            raise MalformedResponseError(f"Ollama at {self._where} answered without done=true (not a final answer)")
         return Completion(
             text=resp.message.content or "",
             model=self.model,
-            finish_reason=_finish(resp.done_reason),
+            finish_reason=finish_reason(resp.done_reason),
             usage=Usage(int(resp.prompt_eval_count or 0), int(resp.eval_count or 0)),
             timings=Timings(
                 total_s=total_s,
                 first_token_s=_first_token_s(resp, total_s),
                 load_s=(resp.load_duration or 0) * _NS,
             ),
-            logprobs=_logprobs(resp.logprobs),
+            logprobs=token_logprobs(resp.logprobs) if resp.logprobs is not None else None,
         )
 
     def stream(self, request: Request) -> OllamaStream:
-        """Yield text pieces as Ollama's NDJSON lines arrive; the last Delta carries the finish reason."""
-        return OllamaStream(self, request)
+        """Yield text pieces as Ollama's NDJSON lines arrive; the last Delta carries the finish reason.
 
-    async def _stream_deltas(self, request: Request, out: OllamaStream) -> AsyncGenerator[Delta, None]:
+        Every failure, reading the answer included, raises a ProviderError.
+        """
+        return DeltaStream(lambda out: self._stream_deltas(request, out))
+
+    async def _stream_deltas(self, request: Request, out: DeltaStream) -> AsyncGenerator[Delta, None]:
         entries: list[Any] = []
         got_logprobs = False
         err: ProviderError | None = None
         try:
-            parts = await self._client.chat(**self._chat_kwargs(request), stream=True)
+            parts = await self._get_client().chat(**self._chat_kwargs(request), stream=True)
             async for part in parts:
                 piece = part.message.content or ""
                 if part.logprobs is not None:
                     got_logprobs = True
                     entries.extend(part.logprobs)
                 if part.done:
-                    out.finish_reason = _finish(part.done_reason)
+                    out.finish_reason = finish_reason(part.done_reason)
                     out.usage = Usage(int(part.prompt_eval_count or 0), int(part.eval_count or 0))
-                    out.logprobs = _logprobs(entries) if got_logprobs else None
+                    out.logprobs = token_logprobs(entries) if got_logprobs else None
                     yield Delta(piece, out.finish_reason)
                     return
                 if piece:
                     yield Delta(piece)
-        except _MAPPED as e:
+        except Exception as e:  # the boundary: everything is translated (see _map_error)
             err = self._error(e)
         if err is not None:
             raise err from None
         raise MalformedResponseError(
-            f"Ollama at {self.host} ended the stream without a final done=true line: the answer may be cut off"
+            f"Ollama at {self._where} ended the stream without a final done=true line: the answer may be cut off"
         )
 
     async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.close()
+        """Close the client if this provider created it (one passed in belongs to the caller); the provider
+        stays usable: the next call creates a fresh client."""
+        if self._client is not None and self._owns_client:
+            client, self._client = self._client, None
+            await client.close()

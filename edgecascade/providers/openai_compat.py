@@ -20,10 +20,8 @@ Design choices, each for a reason:
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import json
 import logging
-import os
 import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
@@ -31,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import numpy as np
 
 from ..errors import (
     AuthenticationError,
@@ -45,12 +42,21 @@ from ..errors import (
     UnknownModelError,
     UpstreamError,
 )
-from ..types import Completion, Delta, FinishReason, Request, Timings, TokenLogprobs, Usage
+from ..types import Completion, Delta, Request, Timings, TokenLogprobs, Usage
+from ._common import (
+    finish_reason,
+    lookup_api_key,
+    redact,
+    retry_after,
+    safe_url,
+    shorten_and_redact,
+    sse_events,
+    token_count,
+    token_logprobs,
+)
 from .base import Capabilities, Timeouts
 
 log = logging.getLogger(__name__)
-
-_MAX_SERVER_MESSAGE = 300  # characters of a server's own error message quoted in ours
 
 
 @dataclass(frozen=True)
@@ -101,75 +107,22 @@ _MODEL_MISSING_RE = re.compile(
 )
 
 
-def _finish(reason: Any) -> FinishReason:
-    return "length" if reason == "length" else "stop"
-
-
 def _secs(timeout: httpx.Timeout | None, which: str) -> str:
     """A client's timeout for one phase, for messages ("5 s", or "the timeout" when none is set)."""
     value = getattr(timeout, which, None) if timeout is not None else None
     return f"{value:g} s" if isinstance(value, (int, float)) else "the timeout"
 
 
-def _count(value: Any) -> int:
-    """A token count from ``usage``; anything that is not a number counts as 0 rather than failing the answer."""
-    try:
-        return max(int(value or 0), 0)
-    except (TypeError, ValueError):
-        return 0
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait from ``Retry-After`` (seconds or an HTTP date) or ``retry-after-ms``; None if absent."""
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(float(ms) / 1000.0, 0.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)
-
-
 def _parse_logprobs(raw: Any) -> TokenLogprobs | None:
-    """Build aligned arrays from ``choices[0].logprobs.content``; None when absent or not in that shape.
-
-    Rows of alternatives are sorted best-first and cut to the shortest row, so ``top_logprobs`` is a
-    rectangular (n, k) array whatever the server sent (some return fewer alternatives on some steps).
-    """
+    """Aligned arrays from ``choices[0].logprobs.content`` (see :func:`token_logprobs`); None when absent
+    or not in that shape."""
     if not isinstance(raw, dict) or not isinstance(raw.get("content"), list):
         return None
-    tokens: list[str] = []
-    lps: list[float] = []
-    rows: list[list[tuple[str, float]]] = []
     try:
-        for item in raw["content"]:
-            tokens.append(str(item["token"]))
-            lps.append(float(item["logprob"]))
-            alts = [(str(a["token"]), float(a["logprob"])) for a in item.get("top_logprobs") or []]
-            alts.sort(key=lambda a: -a[1])
-            rows.append(alts)
-    except (KeyError, TypeError, ValueError) as e:
+        return token_logprobs(raw["content"])
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
         log.warning("ignoring logprobs not in the documented shape (%s: %s)", type(e).__name__, e)
         return None
-    n = len(tokens)
-    k = min((len(r) for r in rows), default=0)
-    return TokenLogprobs(
-        tokens=tokens,
-        logprobs=np.asarray(lps, dtype=np.float64),
-        top_tokens=[[t for t, _ in r[:k]] for r in rows],
-        top_logprobs=np.asarray([[lp for _, lp in r[:k]] for r in rows], dtype=np.float64).reshape(n, k),
-    )
 
 
 class OpenAICompatProvider:
@@ -201,12 +154,13 @@ class OpenAICompatProvider:
         base_url = (base_url or "").strip().rstrip("/")
         if not base_url.startswith(("http://", "https://")):
             raise ConfigError(
-                f"base_url {base_url!r} is not an http(s) URL: give the API root of the server, "
+                f"base_url {safe_url(base_url)!r} is not an http(s) URL: give the API root of the server, "
                 "e.g. http://127.0.0.1:8000/v1"
             )
         if not model:
-            raise ConfigError(f"no model name given for {base_url}: pass the name the server serves")
+            raise ConfigError(f"no model name given for {safe_url(base_url)}: pass the name the server serves")
         self.base_url = base_url
+        self._safe_url = safe_url(base_url)  # what messages, the repr and identity show: no userinfo, no query
         self.model = model
         self.capabilities = capabilities
         self.timeouts = timeouts
@@ -228,38 +182,39 @@ class OpenAICompatProvider:
         api_key: str | None = None,
         **kwargs: Any,
     ) -> OpenAICompatProvider:
-        """A provider for a known vendor; the key defaults to the preset's env var (absent is fine for
-        local servers: the server's 401 then names the variable to set)."""
+        """A provider for a known vendor; the key defaults to the preset's env var, read by
+        :func:`~edgecascade.providers._common.lookup_api_key` as ``build_provider`` does (absent is fine
+        for local servers: the server's 401 then names the variable to set)."""
         p = PRESETS.get(preset)
         if p is None:
             raise ConfigError(f"unknown OpenAI-compatible preset {preset!r}: use one of {', '.join(PRESETS)}")
         url = base_url or p.base_url
         if not url:
             raise ConfigError(f"the {preset!r} preset has no default base_url: pass base_url (e.g. .../v1)")
-        if api_key is None and p.api_key_env:
-            api_key = os.environ.get(p.api_key_env) or None
+        env = kwargs.setdefault("api_key_env", p.api_key_env)  # the variable named in messages is the one read
+        if api_key is None:
+            api_key = lookup_api_key(env)
         kwargs.setdefault("capabilities", p.capabilities)
         kwargs.setdefault("name", p.name)
-        kwargs.setdefault("api_key_env", p.api_key_env)
         return cls(url, model, api_key=api_key, **kwargs)
 
     @property
     def identity(self) -> str:
         """What identifies the answers (for caches): the endpoint and the model it serves."""
-        return f"{self.base_url}:{self.model}"
+        return f"{self._safe_url}:{self.model}"
 
     def __repr__(self) -> str:
         key = "set" if self._api_key else "none"
-        return f"OpenAICompatProvider(name={self.name!r}, model={self.model!r}, base_url={self.base_url!r}, key={key})"
+        return (f"OpenAICompatProvider(name={self.name!r}, model={self.model!r}, base_url={self._safe_url!r}, "
+                f"key={key})")
 
     # -- plumbing ---------------------------------------------------------------------------------
 
     def _get_client(self) -> httpx.AsyncClient:
+        """The client, created on first use (so in the event loop that uses it; :meth:`aclose` drops it,
+        and the next call creates a fresh one, e.g. in the next ``asyncio.run``)."""
         if self._client is None:
-            t = self.timeouts
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.read, pool=t.connect)
-            )
+            self._client = httpx.AsyncClient(timeout=self.timeouts.to_httpx())
             self._owns_client = True
         return self._client
 
@@ -292,10 +247,10 @@ class OpenAICompatProvider:
 
     @property
     def _where(self) -> str:
-        return f"{self.name} ({self.base_url})" if self.name not in self.base_url else self.base_url
+        return f"{self.name} ({self._safe_url})" if self.name not in self._safe_url else self._safe_url
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._api_key, "[redacted]") if self._api_key else text
+        return redact(text, self._api_key, self.base_url)
 
     async def _send(self, request: Request, *, stream: bool) -> httpx.Response:
         """POST the request; transport failures come back as ProviderErrors, HTTP errors are not checked here."""
@@ -367,8 +322,7 @@ class OpenAICompatProvider:
         return self._shorten(text), code
 
     def _shorten(self, text: str) -> str:
-        text = " ".join(self._redact(text).split()) or "(empty body)"
-        return text if len(text) <= _MAX_SERVER_MESSAGE else text[: _MAX_SERVER_MESSAGE - 3] + "..."
+        return shorten_and_redact(text, self._api_key, self.base_url) or "(empty body)"
 
     def _error_for_response(self, response: httpx.Response, content: bytes) -> ProviderError:
         """Translate an HTTP error status, quoting the server's message from ``content`` (its body)."""
@@ -385,10 +339,10 @@ class OpenAICompatProvider:
                     else f"no API key was sent: set {where_key}")
             return AuthenticationError(f"{self._where} refused the request ({said}): {hint}")
         if status == 429:
-            retry_after = _retry_after(headers or {})
-            wait = f"retry after {retry_after:g} s" if retry_after is not None else "slow down and retry later"
+            wait_s = retry_after(headers or {})
+            wait = f"retry after {wait_s:g} s" if wait_s is not None else "slow down and retry later"
             return RateLimitedError(f"{self._where} is rate-limiting this key ({said}): {wait}",
-                                    retry_after=retry_after)
+                                    retry_after=wait_s)
         if status is not None and 400 <= status < 500 and (
             code_s == "context_length_exceeded" or _CONTEXT_RE.search(message)
         ):
@@ -404,7 +358,7 @@ class OpenAICompatProvider:
                 f"{code_s} {message}")):
             return UnknownModelError(
                 f"{self._where} does not serve model {self.model!r} ({said}): check the model name "
-                f"(GET {self.base_url}/models lists what it serves) and that base_url is the API root (.../v1)"
+                f"(GET {self._safe_url}/models lists what it serves) and that base_url is the API root (.../v1)"
             )
         if status == 408:
             return ProviderTimeoutError(f"{self._where} timed out on its side ({said}): try again")
@@ -451,8 +405,8 @@ class OpenAICompatProvider:
         return Completion(
             text=message.get("content") or "",
             model=self.model,
-            finish_reason=_finish(choice.get("finish_reason")),
-            usage=Usage(_count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))),
+            finish_reason=finish_reason(choice.get("finish_reason")),
+            usage=Usage(token_count(usage.get("prompt_tokens")), token_count(usage.get("completion_tokens"))),
             timings=Timings(total_s=time.perf_counter() - started, first_token_s=None),
             logprobs=logprobs,
         )
@@ -506,33 +460,25 @@ class OpenAICompatProvider:
         finally:
             await response.aclose()
 
-    async def _sse_events(self, response: httpx.Response) -> AsyncGenerator[str, None]:
-        """The data of each server-sent event (fields accumulate until a blank line; comments skipped)."""
+    async def _sse_data(self, response: httpx.Response) -> AsyncGenerator[str, None]:
+        """The data of each server-sent event; a transport failure mid-stream becomes a ProviderError.
+
+        A last event without its blank line is passed on: a cut one fails to parse in :meth:`_deltas`.
+        """
         failure: ProviderError | None = None
-        data: list[str] = []
         try:
-            async for line in response.aiter_lines():
-                if not line:
-                    if data:
-                        yield "\n".join(data)
-                        data = []
-                    continue
-                if line.startswith(":"):
-                    continue
-                name, _, value = line.partition(":")
-                if name == "data":
-                    data.append(value[1:] if value.startswith(" ") else value)
+            async with contextlib.aclosing(sse_events(response.aiter_lines(), flush_unterminated=True)) as events:
+                async for _, data in events:
+                    yield data
         except httpx.HTTPError as e:
             failure = self._error_for_exception(e, mid_stream=True)
         if failure is not None:
             raise failure from None
-        if data:  # a last event without its blank line: pass it on, a cut one fails to parse below
-            yield "\n".join(data)
 
     async def _deltas(self, response: httpx.Response) -> AsyncIterator[Delta]:
         finished = False
         chars = 0
-        async with contextlib.aclosing(self._sse_events(response)) as events:
+        async with contextlib.aclosing(self._sse_data(response)) as events:
             async for event in events:
                 if event.strip() == "[DONE]":
                     if not finished:
@@ -561,7 +507,7 @@ class OpenAICompatProvider:
                 if piece or reason:
                     chars += len(piece)
                     finished = finished or bool(reason)
-                    yield Delta(piece, _finish(reason) if reason else None)
+                    yield Delta(piece, finish_reason(reason) if reason else None)
         if not finished:
             raise MalformedResponseError(
                 f"the stream from {self._where} ended after {chars} characters without a finish reason or "
@@ -570,7 +516,10 @@ class OpenAICompatProvider:
             )
 
     async def aclose(self) -> None:
-        """Close the HTTP client if this provider created it (a client passed in belongs to the caller)."""
+        """Close the HTTP client if this provider created it (a client passed in belongs to the caller).
+
+        The provider stays usable: the next call creates a fresh client (in whatever loop runs it).
+        """
         if self._client is not None and self._owns_client:
-            await self._client.aclose()
-            self._client = None
+            client, self._client = self._client, None
+            await client.aclose()

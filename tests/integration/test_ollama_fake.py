@@ -10,12 +10,16 @@ as documented.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from types import SimpleNamespace
+from typing import Any
 
 import httpx
 import numpy as np
+import ollama
 import pytest
 
 from edgecascade.errors import (
@@ -139,7 +143,7 @@ async def test_unknown_model_says_to_pull_it(server: FakeOllama) -> None:
 
 async def test_a_host_without_api_chat_is_not_an_unknown_model(server: FakeOllama) -> None:
     p = provider(server)
-    p._client._client.base_url = httpx.URL(server.url + "/not-ollama/")  # every path now 404s as plain text
+    p._get_client()._client.base_url = httpx.URL(server.url + "/not-ollama/")  # every path now 404s as plain text
     with pytest.raises(UpstreamError, match="is it an Ollama server") as ei:
         await p.complete(ask())
     assert type(ei.value) is UpstreamError and ei.value.status_code == 404
@@ -208,3 +212,90 @@ def test_bad_settings_fail_at_construction(server: FakeOllama) -> None:
     with pytest.raises(ConfigError, match="no model"):
         provider(server, "")
     assert repr(provider(server)) == f"OllamaProvider(host={server.url!r}, model='tiny:1b')"
+
+
+# --- client lifetime: one event loop per run_sync ------------------------------------------------------
+
+
+def test_two_event_loops_in_a_row_each_get_a_fresh_client(server: FakeOllama) -> None:
+    """What Cascade.run_sync does: asyncio.run per call, aclose at its end; the next run must still work
+    (over real sockets, so a client kept from the first loop would fail in the second)."""
+    p = provider(server)
+    assert p._client is None  # nothing is created before the first call
+    clients: list[object] = []
+
+    async def one_run() -> tuple[str, str]:
+        try:
+            c = await p.complete(ask())
+            clients.append(p._client)
+            deltas = await collect(p, ask())
+        finally:
+            await p.aclose()
+        return c.text, "".join(d.text for d in deltas)
+
+    assert asyncio.run(one_run()) == (ANSWER, ANSWER)
+    assert asyncio.run(one_run()) == (ANSWER, ANSWER)
+    assert p._client is None and len(clients) == 2 and clients[0] is not clients[1]
+    assert len(server.requests) == 4
+
+
+async def test_a_client_passed_in_is_kept_open(server: FakeOllama) -> None:
+    given = ollama.AsyncClient(host=server.url)  # bound to this loop: the caller's to manage
+    p = OllamaProvider(server.url, MODEL, client=given)
+    try:
+        assert (await p.complete(ask())).text == ANSWER
+        await p.aclose()
+        assert p._client is given and not given._client.is_closed
+        assert (await p.complete(ask())).text == ANSWER
+    finally:
+        await given.close()
+
+
+# --- odd payloads never escape unmapped ----------------------------------------------------------------
+
+
+class _OddClient:
+    """An ollama client whose answers pass the client's own validation but not the shape the provider reads."""
+
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+
+    async def chat(self, **kw: Any) -> Any:
+        if not kw.get("stream"):
+            return self.answer
+
+        async def parts() -> AsyncIterator[Any]:
+            yield self.answer
+
+        return parts()
+
+
+@pytest.mark.parametrize("answer", [
+    SimpleNamespace(done=True, message=None, done_reason="stop", prompt_eval_count=1, eval_count=1,
+                    prompt_eval_duration=1, load_duration=0, logprobs=None),  # message: null
+    SimpleNamespace(done=True, message=SimpleNamespace(content="Hi"), done_reason="stop", prompt_eval_count="x",
+                    eval_count=1, prompt_eval_duration=1, load_duration=0, logprobs=None),  # a count that is not one
+    SimpleNamespace(done=True, message=SimpleNamespace(content="Hi"), done_reason="stop", prompt_eval_count=1,
+                    eval_count=1, prompt_eval_duration=1, load_duration=0, logprobs=[{"token": "Hi"}]),  # no logprob
+])
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_an_odd_answer_is_malformed_not_an_unmapped_exception(answer: Any, streaming: bool) -> None:
+    p = OllamaProvider("http://127.0.0.1:1", MODEL, client=_OddClient(answer))  # type: ignore[arg-type]
+    with pytest.raises(MalformedResponseError, match="documented /api/chat format") as ei:
+        await (collect(p, ask()) if streaming else p.complete(ask()))
+    assert ei.value.__cause__ is None and ei.value.__context__ is None
+
+
+# --- printed hosts --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_host_credentials_are_never_printed(streaming: bool) -> None:
+    host = f"http://user:pw@127.0.0.1:{_closed_port()}?token=X"
+    p = OllamaProvider(host, MODEL, timeouts=Timeouts(connect=2, read=2))
+    with pytest.raises(ProviderConnectionError) as ei:
+        await (collect(p, ask()) if streaming else p.complete(ask()))
+    await p.aclose()
+    for text in (repr(p), str(ei.value)):
+        assert "pw" not in text and "token" not in text and "user" not in text, text
+    assert "http://127.0.0.1:" in str(ei.value)

@@ -11,6 +11,7 @@ What this server does in the edge cases (checked here, so a server upgrade that 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -137,3 +138,17 @@ async def test_the_key_is_only_in_the_header_even_in_httpcore_debug_logs(
     assert any(r.name.startswith("httpcore") for r in caplog.records)
     assert all(key not in r.getMessage() for r in caplog.records)
     assert key not in repr(p)
+
+
+def test_two_event_loops_in_a_row_over_real_sockets(llamacpp_server: str) -> None:
+    """What Cascade.run_sync does: asyncio.run per call, aclose at its end. A pooled connection from the
+    first loop would fail in the second; the provider's fresh client after aclose does not."""
+    p = OpenAICompatProvider(llamacpp_server, "smollm2-135m")
+
+    async def one_run() -> int:
+        try:
+            return (await p.complete(Request(QUESTION, max_tokens=2))).usage.completion_tokens
+        finally:
+            await p.aclose()
+
+    assert asyncio.run(one_run()) > 0 and asyncio.run(one_run()) > 0

@@ -7,6 +7,7 @@ leaks into an exception, a URL, a log record or a repr.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -15,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from edgecascade.config import TierConfig
 from edgecascade.errors import (
     AuthenticationError,
     ContextLengthError,
@@ -26,8 +28,10 @@ from edgecascade.errors import (
     UnknownModelError,
     UpstreamError,
 )
+from edgecascade.providers import build_provider
 from edgecascade.providers.anthropic import AnthropicProvider
-from edgecascade.providers.base import Provider
+from edgecascade.providers.base import Provider, Timeouts
+from edgecascade.providers.resilient import ResilientProvider
 from edgecascade.types import Delta, Message, Request
 
 KEY = "sk-ant-SECRET-xyz"
@@ -157,13 +161,31 @@ async def test_no_system_and_no_stop_are_left_out_and_the_version_is_configurabl
     assert rec.requests[-1].headers["anthropic-version"] == "2024-01-01"
 
 
-async def test_the_key_comes_from_the_named_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_build_provider_reads_the_key_from_the_named_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MY_CLAUDE_KEY", KEY)
+    built = build_provider(TierConfig(model=MODEL, provider="anthropic", api_key_env="MY_CLAUDE_KEY", base_url=BASE))
+    assert isinstance(built, ResilientProvider)
+    inner = built.inner
+    assert isinstance(inner, AnthropicProvider) and inner.api_key_env == "MY_CLAUDE_KEY"
     rec = Recorder(reply(200, message_body()))
-    p = AnthropicProvider(MODEL, api_key=None, api_key_env="MY_CLAUDE_KEY", base_url=BASE,
-                          client=httpx.AsyncClient(transport=httpx.MockTransport(rec)))
-    await p.complete(ask())
+    inner._client = httpx.AsyncClient(transport=httpx.MockTransport(rec))
+    await inner.complete(ask())
     assert rec.requests[-1].headers["x-api-key"] == KEY
+    monkeypatch.delenv("MY_CLAUDE_KEY")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)  # the tier named another variable: the default is not read
+    built = build_provider(TierConfig(model=MODEL, provider="anthropic", api_key_env="MY_CLAUDE_KEY"))
+    assert isinstance(built, ResilientProvider)
+    with pytest.raises(AuthenticationError, match=r"\$MY_CLAUDE_KEY"):
+        await built.inner.complete(ask())
+
+
+async def test_the_provider_never_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    rec = Recorder(reply(200, message_body()))
+    p = AnthropicProvider(MODEL, client=httpx.AsyncClient(transport=httpx.MockTransport(rec)))
+    with pytest.raises(AuthenticationError, match=r"\$ANTHROPIC_API_KEY"):
+        await p.complete(ask())
+    assert rec.requests == []
 
 
 async def test_a_missing_key_fails_on_the_call_naming_the_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -416,3 +438,86 @@ async def test_the_key_leaks_nowhere(name: str, respond: Handler, caplog: pytest
         assert KEY not in record.getMessage() and KEY not in repr(record.args)
     assert KEY not in caplog.text
     assert KEY not in repr(p) and KEY not in str(p) and KEY not in repr(vars(p))
+
+
+# --- redaction order, printed URLs ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [401, 500])
+async def test_a_key_echoed_across_the_cut_leaves_no_prefix(status: int) -> None:
+    """The key starts at character 285 of a long message: it is redacted before the message is cut to 300."""
+    message = "x" * 285 + KEY + " and then some more text " * 20
+    for respond in (reply(status, error_body("api_error", message)),
+                    lambda r: httpx.Response(status, text=message)):
+        p, _ = make(respond)
+        for call in (p.complete(ask()), collect(p)):
+            with pytest.raises(ProviderError) as ei:
+                await call
+            text = str(ei.value)
+            assert "sk-ant" not in text and "SECRET" not in text and KEY[:3] not in text.replace("x" * 285, "")
+            assert "[redac" in text
+
+
+async def test_base_url_credentials_are_never_printed() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError(f"cannot connect to {request.url}", request=request)
+
+    url = "https://user:pw@api.anthropic.test?api-key=X"
+    p = AnthropicProvider(MODEL, api_key=KEY, base_url=url,
+                          client=httpx.AsyncClient(transport=httpx.MockTransport(refuse)))
+    with pytest.raises(ProviderConnectionError) as ei:
+        await p.complete(ask())
+    for text in (repr(p), str(ei.value)):
+        assert "pw" not in text and "api-key" not in text and "user" not in text, text
+    assert "https://api.anthropic.test" in str(ei.value)
+
+
+# --- client lifetime: one event loop per run_sync ------------------------------------------------------
+
+
+def test_two_event_loops_in_a_row_each_get_a_fresh_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What Cascade.run_sync does: asyncio.run per call, aclose at its end; the next run must still work."""
+    made: list[httpx.AsyncClient] = []
+
+    def respond(r: httpx.Request) -> httpx.Response:
+        if json.loads(r.content).get("stream"):
+            return sse_reply(sse(*STREAM_EVENTS))(r)
+        return httpx.Response(200, json=message_body())
+
+    class Mocked(httpx.AsyncClient):
+        def __init__(self, **kw: Any) -> None:
+            super().__init__(transport=httpx.MockTransport(respond), **kw)
+            made.append(self)
+
+    monkeypatch.setattr(httpx, "AsyncClient", Mocked)
+    p = AnthropicProvider(MODEL, api_key=KEY, base_url=BASE, timeouts=Timeouts(connect=1.5, read=9.0))
+    assert made == [] and p._client is None  # nothing is created before the first call
+
+    async def one_run() -> tuple[str, str]:
+        try:
+            c = await p.complete(ask())
+            deltas = await collect(p)
+        finally:
+            await p.aclose()
+        return c.text, "".join(d.text for d in deltas)
+
+    assert asyncio.run(one_run()) == ("Paris.", "Hello!")
+    assert asyncio.run(one_run()) == ("Paris.", "Hello!")
+    assert len(made) == 2 and all(c.is_closed for c in made) and p._client is None
+    assert made[0].timeout == httpx.Timeout(connect=1.5, read=9.0, write=9.0, pool=1.5)
+
+
+def test_a_client_passed_in_is_kept_open() -> None:
+    p, _ = make(reply(200, message_body()))
+    given = p._client
+    assert given is not None
+
+    async def one_run() -> str:
+        try:
+            return (await p.complete(ask())).text
+        finally:
+            await p.aclose()
+
+    assert asyncio.run(one_run()) == "Paris." and asyncio.run(one_run()) == "Paris."
+    assert p._client is given and not given.is_closed
+    asyncio.run(given.aclose())

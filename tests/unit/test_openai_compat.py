@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 import logging
@@ -14,6 +15,7 @@ import httpx
 import numpy as np
 import pytest
 
+from edgecascade.config import TierConfig
 from edgecascade.errors import (
     AuthenticationError,
     ConfigError,
@@ -26,8 +28,11 @@ from edgecascade.errors import (
     UnknownModelError,
     UpstreamError,
 )
+from edgecascade.providers import build_provider
+from edgecascade.providers._common import finish_reason, lookup_api_key, retry_after, safe_url, shorten_and_redact
 from edgecascade.providers.base import Capabilities, Provider, Timeouts
 from edgecascade.providers.openai_compat import PRESETS, OpenAICompatProvider
+from edgecascade.providers.resilient import ResilientProvider
 from edgecascade.types import Delta, Message, Request
 
 KEY = "sk-test-SECRET-123"
@@ -130,7 +135,7 @@ async def test_completion_with_logprobs_is_parsed_and_aligned() -> None:
 
     p = provider(handler, top_logprobs=2)
     assert isinstance(p, Provider)
-    c = await p.complete(request(max_tokens=3, stop=["\n"], seed=7, top_logprobs=5))
+    c = await p.complete(request(max_tokens=3, stop=["\n"], seed=7))
     assert c.text == "Hello! How" and c.model == "gpt-4o-mini"  # the name asked for, not the served snapshot
     assert c.finish_reason == "length"
     assert (c.usage.prompt_tokens, c.usage.completion_tokens) == (9, 3)
@@ -152,7 +157,7 @@ async def test_completion_with_logprobs_is_parsed_and_aligned() -> None:
         "model": "gpt-4o-mini",
         "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello."}],
         "max_tokens": 3, "temperature": 0.0, "stop": ["\n"], "seed": 7,
-        "logprobs": True, "top_logprobs": 2,  # min(request's 5, provider's 2)
+        "logprobs": True, "top_logprobs": 2,  # the provider's top_logprobs
     }
 
 
@@ -553,3 +558,130 @@ async def test_stream_error_status_with_an_unreadable_body_is_still_mapped() -> 
     with pytest.raises(UpstreamError, match="HTTP 503") as ei:
         await collect(p)
     assert ei.value.status_code == 503
+
+
+# -- client lifetime: one event loop per run_sync ------------------------------------------------
+
+
+def _mock_clients(monkeypatch: pytest.MonkeyPatch, handler: Handler) -> list[httpx.AsyncClient]:
+    """Make every httpx.AsyncClient the provider creates answer through ``handler``; returns them as made."""
+    made: list[httpx.AsyncClient] = []
+
+    class Mocked(httpx.AsyncClient):
+        def __init__(self, **kw: Any) -> None:
+            super().__init__(transport=httpx.MockTransport(handler), **kw)
+            made.append(self)
+
+    monkeypatch.setattr(httpx, "AsyncClient", Mocked)
+    return made
+
+
+def test_two_event_loops_in_a_row_each_get_a_fresh_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What Cascade.run_sync does: asyncio.run per call, aclose at its end; the next run must still work."""
+    made = _mock_clients(monkeypatch, lambda r: httpx.Response(200, json=chat_completion(
+        "Hello!", finish="stop", usage={"prompt_tokens": 9, "completion_tokens": 2})))
+    p = OpenAICompatProvider(BASE, "gpt-4o-mini", api_key=KEY, timeouts=Timeouts(connect=1.5, read=9.0))
+    assert made == [] and p._client is None  # nothing is created before the first call
+
+    async def one_run() -> tuple[str, str]:
+        try:
+            c = await p.complete(request())
+            deltas = [d async for d in p.stream(request())]
+        finally:
+            await p.aclose()
+        return c.text, "".join(d.text for d in deltas)
+
+    assert asyncio.run(one_run()) == ("Hello!", "Hello!")
+    assert asyncio.run(one_run()) == ("Hello!", "Hello!")
+    assert len(made) == 2 and all(c.is_closed for c in made) and p._client is None
+    assert made[0].timeout == httpx.Timeout(connect=1.5, read=9.0, write=9.0, pool=1.5)
+
+
+def test_a_client_passed_in_is_kept_open_and_reused_across_runs() -> None:
+    given = httpx.AsyncClient(transport=httpx.MockTransport(
+        lambda r: httpx.Response(200, json=chat_completion("Hi", finish="stop"))))
+    p = OpenAICompatProvider(BASE, "m", client=given)
+
+    async def one_run() -> str:
+        try:
+            return (await p.complete(request())).text
+        finally:
+            await p.aclose()
+
+    assert asyncio.run(one_run()) == "Hi" and asyncio.run(one_run()) == "Hi"
+    assert p._client is given and not given.is_closed
+    asyncio.run(given.aclose())
+
+
+# -- the shared helpers --------------------------------------------------------------------------
+
+
+def test_safe_url_drops_userinfo_query_and_fragment() -> None:
+    assert safe_url("https://user:pw@host/v1?api-key=X") == "https://host/v1"
+    assert safe_url("http://127.0.0.1:11434") == "http://127.0.0.1:11434"
+    assert safe_url("http://u@[::1]:8000/v1#frag") == "http://[::1]:8000/v1"
+    assert safe_url("user:pw@localhost:11434?k=1") == "localhost:11434"  # no scheme, as OLLAMA_HOST allows
+    assert safe_url("https://user:pw@host:99999/v1?k=X") == "https://host:99999/v1"  # unparseable port
+
+
+def test_base_url_credentials_are_never_printed() -> None:
+    url = "https://user:pw@api.example.test/v1?api-key=X"
+    p = OpenAICompatProvider(url, "gpt-4o-mini", client=httpx.AsyncClient(transport=httpx.MockTransport(
+        lambda r: error(404, f"no route for {r.url}", "invalid_request_error", "model_not_found"))))
+    with pytest.raises(UnknownModelError) as ei:
+        asyncio.run(p.complete(request()))
+    for text in (repr(p), str(ei.value), p.identity):
+        assert "pw" not in text and "api-key" not in text and "user" not in text, text
+    assert "https://api.example.test/v1" in str(ei.value)
+
+
+def test_retry_after_and_finish_reason_helpers() -> None:
+    assert retry_after(httpx.Headers({"Retry-After-Ms": "1500", "Retry-After": "9"})) == 1.5
+    assert retry_after(httpx.Headers({"Retry-After": "9"})) == 9.0
+    assert retry_after(httpx.Headers({"Retry-After": "soon"})) is None and retry_after({}) is None
+    assert [finish_reason(r) for r in ("length", "max_tokens", "stop", "end_turn", None)] == \
+        ["length", "length", "stop", "stop", "stop"]
+
+
+def test_shorten_and_redact_redacts_before_cutting() -> None:
+    text = "x" * 290 + KEY + " and more"  # the key straddles the 300-character cut
+    out = shorten_and_redact(text, KEY)
+    assert len(out) <= 300 and KEY[:4] not in out and "[redac" in out
+
+
+# -- where the key comes from ---------------------------------------------------------------------
+
+
+def test_one_key_lookup_for_build_provider_and_from_preset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MY_VLLM_KEY", KEY)
+    monkeypatch.delenv("VLLM_API_KEY", raising=False)
+    assert lookup_api_key("MY_VLLM_KEY") == KEY and lookup_api_key("VLLM_API_KEY") is None
+    assert lookup_api_key(None) is None
+    built = build_provider(TierConfig(model="m", provider="vllm", api_key_env="MY_VLLM_KEY"))
+    assert isinstance(built, ResilientProvider)
+    inner = built.inner
+    assert isinstance(inner, OpenAICompatProvider) and inner.api_key_env == "MY_VLLM_KEY"
+    assert inner._headers(stream=False)["Authorization"] == f"Bearer {KEY}"
+    p = OpenAICompatProvider.from_preset("vllm", "m", api_key_env="MY_VLLM_KEY")  # the variable named is read
+    assert p._headers(stream=False)["Authorization"] == f"Bearer {KEY}"
+    assert "Authorization" not in OpenAICompatProvider.from_preset("vllm", "m")._headers(stream=False)
+
+
+class _TierWithLogprobs(TierConfig):
+    """TierConfig plus the optional ``logprobs`` key build_provider honours when present."""
+
+    logprobs: bool | None = None
+
+
+@pytest.mark.parametrize(("preset", "flag", "expected"), [
+    ("openai-compatible", None, False),  # the generic preset: off unless the tier says so
+    ("openai-compatible", True, True),
+    ("vllm", False, False),  # a preset's default can be turned off too
+    ("vllm", None, True),
+])
+def test_a_tier_logprobs_flag_overrides_the_preset(preset: str, flag: bool | None, expected: bool) -> None:
+    tier = _TierWithLogprobs(model="m", provider=preset, base_url="http://127.0.0.1:8000/v1",  # type: ignore[arg-type]
+                             logprobs=flag, top_logprobs=5)
+    built = build_provider(tier)
+    assert isinstance(built, ResilientProvider) and built.capabilities.logprobs is expected
+    assert built.capabilities.streaming  # the rest of the preset's capabilities are kept

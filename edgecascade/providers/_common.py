@@ -1,0 +1,192 @@
+"""What the remote providers (OpenAI-compatible, Anthropic, Ollama) share, written once.
+
+Key lookup, safe printing of URLs, the quoting of a server's own error message (key redacted, then
+cut), ``Retry-After``, finish reasons, the SSE line parser, the logprob arrays and the stream wrapper
+that carries a streamed answer's usage back to the caller.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import re
+import time
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Mapping
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+
+from ..types import Delta, FinishReason, TokenLogprobs, Usage
+
+MAX_SERVER_MESSAGE = 300  # characters of a server's own error message quoted in ours
+REDACTED = "[redacted]"
+
+# the finish / stop / done reasons that mean "the token limit was reached": OpenAI and Ollama say
+# "length", Anthropic "max_tokens"; everything else is a normal stop
+_LENGTH_REASONS = frozenset({"length", "max_tokens"})
+_USERINFO_RE = re.compile(r"//[^/?#]*@")
+
+
+def lookup_api_key(env_name: str | None) -> str | None:
+    """The API key held by the environment variable ``env_name``; None when it is unset, empty or unnamed.
+
+    The one place an API key is read from the environment: providers are given their key.
+    """
+    return (os.environ.get(env_name) or None) if env_name else None
+
+
+def safe_url(url: str) -> str:
+    """``url`` as it may be printed: without userinfo (``user:password@``), query string or fragment.
+
+    ``https://user:pw@host/v1?api-key=X`` -> ``https://host/v1``. A host without a scheme (Ollama's
+    ``127.0.0.1:11434``) keeps that form.
+    """
+    text = (url or "").strip()
+    bare = "://" not in text
+    try:
+        parts = urlsplit("//" + text if bare else text)
+        host, port = parts.hostname or "", parts.port
+    except ValueError:  # an out-of-range port, a bad IPv6 literal: strip by hand
+        cut = re.split(r"[?#]", text, maxsplit=1)[0]
+        return _USERINFO_RE.sub("//", "//" + cut)[2:] if bare else _USERINFO_RE.sub("//", cut)
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 literal
+    netloc = host + (f":{port}" if port is not None else "")
+    out = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    return out[2:] if bare and out.startswith("//") else out
+
+
+def redact(text: str, key: str | None, url: str | None = None) -> str:
+    """``text`` with the API key replaced by ``[redacted]`` and ``url`` (if given) by its :func:`safe_url`."""
+    if key:
+        text = text.replace(key, REDACTED)
+    if url:
+        safe = safe_url(url)
+        if safe != url:
+            text = text.replace(url, safe)
+    return text
+
+
+def shorten_and_redact(text: str, key: str | None, url: str | None = None) -> str:
+    """A server's message as quoted in ours: redacted FIRST, then whitespace collapsed and cut to
+    :data:`MAX_SERVER_MESSAGE` characters (so a key echoed across the cut leaves no prefix behind)."""
+    text = " ".join(redact(text, key, url).split())
+    return text if len(text) <= MAX_SERVER_MESSAGE else text[: MAX_SERVER_MESSAGE - 3] + "..."
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date); None if absent.
+
+    ``headers`` should be case-insensitive (``httpx.Headers``); a plain dict must use lower-case names.
+    """
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(float(ms) / 1000.0, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+def finish_reason(reason: Any) -> FinishReason:
+    """A backend's finish / stop / done reason as ours: "length" when the token limit cut it, else "stop"."""
+    return "length" if reason in _LENGTH_REASONS else "stop"
+
+
+def token_count(value: Any) -> int:
+    """A token count from a usage block; anything that is not a number counts as 0 rather than failing."""
+    try:
+        return max(int(value or 0), 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+async def sse_events(lines: AsyncIterable[str], *, flush_unterminated: bool) -> AsyncGenerator[tuple[str, str], None]:
+    """(event name, data) for each server-sent event in ``lines`` (an SSE body split into lines).
+
+    ``data`` fields accumulate until a blank line; comments are skipped; the event name is "message"
+    when none was given. ``flush_unterminated``: pass on a last event whose blank line never came (a
+    cut one then fails to parse where it is read) rather than drop it. Transport errors propagate.
+    """
+    event, data = "", list[str]()
+    async for line in lines:
+        if not line:
+            if data:
+                yield event or "message", "\n".join(data)
+            event, data = "", []
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "event":
+            event = value
+        elif name == "data":
+            data.append(value)
+    if data and flush_unterminated:
+        yield event or "message", "\n".join(data)
+
+
+def token_logprobs(rows: Iterable[Any]) -> TokenLogprobs:
+    """Aligned arrays from rows of ``{token, logprob, top_logprobs: [{token, logprob}, ...]}``.
+
+    A row is anything subscriptable by those names with a ``get`` (a JSON dict, an ``ollama`` model).
+    Alternatives are sorted best-first and every row is cut to the shortest, so ``top_logprobs`` is a
+    dense (n, k) array whatever the server sent (some return fewer alternatives on some steps; padding
+    with made-up values would skew entropy-style features). Raises KeyError / TypeError / ValueError /
+    AttributeError on rows of another shape.
+    """
+    tokens: list[str] = []
+    lps: list[float] = []
+    tops: list[list[tuple[str, float]]] = []
+    for row in rows:
+        tokens.append(str(row["token"]))
+        lps.append(float(row["logprob"]))
+        alts = [(str(a["token"]), float(a["logprob"])) for a in row.get("top_logprobs") or []]
+        alts.sort(key=lambda a: -a[1])
+        tops.append(alts)
+    n = len(tokens)
+    k = min((len(t) for t in tops), default=0)
+    return TokenLogprobs(
+        tokens=tokens,
+        logprobs=np.asarray(lps, dtype=np.float64),
+        top_tokens=[[tok for tok, _ in row[:k]] for row in tops],
+        top_logprobs=np.asarray([[lp for _, lp in row[:k]] for row in tops], dtype=np.float64).reshape(n, k),
+    )
+
+
+class DeltaStream:
+    """The Deltas of one streamed answer; after the last one, ``usage`` and ``finish_reason`` are set, and
+    ``logprobs`` where the backend returns them.
+
+    A class rather than a bare async generator so what :class:`~edgecascade.types.Delta` has no room for
+    (token counts, logprobs) reaches the caller without shared state on the provider. ``produce`` is
+    called once with this object and returns the generator of Deltas, which fills it in.
+    """
+
+    def __init__(self, produce: Callable[[DeltaStream], AsyncGenerator[Delta, None]]) -> None:
+        self.usage: Usage | None = None
+        self.finish_reason: FinishReason | None = None
+        self.logprobs: TokenLogprobs | None = None
+        self._gen = produce(self)
+
+    def __aiter__(self) -> DeltaStream:
+        return self
+
+    async def __anext__(self) -> Delta:
+        return await self._gen.__anext__()
+
+    async def aclose(self) -> None:
+        await self._gen.aclose()
