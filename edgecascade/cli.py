@@ -220,6 +220,8 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
     store = TraceStore(Path(args.traces) if args.traces else None)
     specs = tier_specs(cascade, args.max_tokens or cascade.settings.max_tokens)
     small, large = specs[0], specs[-1]
+    from .datasets import load
+
     datasets = []
     for name in args.datasets:
         traces = {s.name: store.load(name, s.model, s.key) for s in (small, large)}
@@ -230,10 +232,16 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
                 f"`edgecascade bench run --dataset {name} --config {args.config or 'default'}` first"
             )
         cal_ids, held_ids = split_ids([p[0].item_id for p in pairs], args.seed)
+        prompts = {}
+        if not args.no_examples:
+            try:
+                prompts = {i.id: i.prompt for i in load(name)}
+            except EdgecascadeError:
+                prompts = {}  # a dataset we cannot reload: no prompt-examples features for it
         datasets.append(DatasetPairs(name, [p for p in pairs if p[0].item_id in cal_ids],
-                                     [p for p in pairs if p[0].item_id in held_ids]))
+                                     [p for p in pairs if p[0].item_id in held_ids], prompts))
     report, calibration = build_report(datasets, model=small.model, target=args.target, seed=args.seed,
-                                       command=command_line())
+                                       command=command_line(), run_examples=not args.no_examples)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps(json_safe(report), indent=1, allow_nan=False) + "\n")
@@ -380,6 +388,10 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", default="bench/results", help="where report.json and cost_quality.png go")
     rp.add_argument("--save-calibration", action="store_true",
                     help="write the fitted calibration to models/<small model>.calibration.json")
+    rp.add_argument("--no-examples", action="store_true",
+                    help="fit without the prompt-examples features (which run each draft's code against the "
+                    "examples its prompt states, in a subprocess); a calibration fitted with them needs "
+                    "[cascade] run_examples = true to be used")
     rp.add_argument("--json", action="store_true", help="print the report as JSON")
     rp.set_defaults(func=cmd_bench_report)
 

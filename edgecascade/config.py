@@ -153,6 +153,9 @@ class CascadeSettings(_Strict):
     #: what to return when no tier's draft met its rule: the last tier's answer (flagged
     #: accepted=false), or raise
     on_all_rejected: Literal["last", "error"] = "last"
+    #: allow calibrations that run the examples a coding prompt states against the draft's code
+    #: (in a separate, time-limited process). Off by default: it executes model-written code.
+    run_examples: bool = False
     repetition: RepetitionCheck = RepetitionCheck()
 
 

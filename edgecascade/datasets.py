@@ -15,17 +15,12 @@ POSIX, CPU/memory/file-size limits. That is containment against accidents (infin
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import json
 import math
 import os
 import re
 import secrets
-import signal
-import subprocess
-import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -33,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .sandbox import run_python
 
 __all__ = [
     "DATASETS",
@@ -272,15 +268,8 @@ class HumanEvalOutcome:
     detail: str = ""  # the end of stderr, for debugging a failure
 
 
-_STDERR_TAIL = 2000
 _RUNNER = """\
 import sys
-try:
-    import resource
-    for _lim, _val in ((resource.RLIMIT_AS, {mem}), (resource.RLIMIT_FSIZE, 1 << 24)):
-        resource.setrlimit(_lim, (_val, _val))
-except Exception:
-    pass
 _src = {src!r}
 _g = {{"__name__": "humaneval_candidate", "__builtins__": __builtins__}}
 exec(compile(_src, "candidate.py", "exec"), _g)
@@ -308,54 +297,18 @@ def run_humaneval(answer_text: str, item: Item, timeout_s: float = 10.0,
     # exit code 0 alone is not enough: the answer could call sys.exit(0) before the tests ran, so
     # the runner prints a random token after check() returned, and we require it.
     token = f"EDGECASCADE-PASS-{secrets.token_hex(8)}"
-    runner = _RUNNER.format(mem=int(memory_bytes), src=_program(code, item), token=token)
-    with tempfile.TemporaryDirectory(prefix="edgecascade-he-", ignore_cleanup_errors=True) as tmp:
-        out_path, err_path = Path(tmp) / ".stdout", Path(tmp) / ".stderr"
-        with out_path.open("wb") as out, err_path.open("wb") as err:
-            proc = subprocess.Popen(
-                [sys.executable, "-I", "-c", runner],
-                cwd=tmp, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                start_new_session=True,  # its own process group: a timeout kills its children too
-            )
-            try:
-                rc = proc.wait(timeout=timeout_s)
-                timed_out = False
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                rc = None
-            finally:
-                _kill_group(proc)
-        stderr = _tail(err_path)
-        if timed_out:
-            return HumanEvalOutcome(False, "timeout", f"no result within {timeout_s:g} s")
-        passed_token = token in _tail(out_path, len(token) + 64)
-        if rc == 0 and passed_token:
-            return HumanEvalOutcome(True, "passed")
-        if rc is not None and rc < 0:
-            return HumanEvalOutcome(False, "crashed", f"killed by signal {-rc}\n{stderr}")
-        if rc == 0:
-            return HumanEvalOutcome(False, "crashed", "exited with status 0 before the tests ran")
-        return HumanEvalOutcome(False, "failed", stderr)
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    if hasattr(os, "killpg"):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait()
-
-
-def _tail(path: Path, n: int = _STDERR_TAIL) -> str:
-    try:
-        with path.open("rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(size - n, 0))
-            return f.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""
+    run = run_python(_RUNNER.format(src=_program(code, item), token=token), timeout_s=timeout_s,
+                     memory_bytes=memory_bytes)
+    rc = run.returncode
+    if run.timed_out:
+        return HumanEvalOutcome(False, "timeout", f"no result within {timeout_s:g} s")
+    if rc == 0 and token in run.stdout:
+        return HumanEvalOutcome(True, "passed")
+    if rc is not None and rc < 0:
+        return HumanEvalOutcome(False, "crashed", f"killed by signal {-rc}\n{run.stderr}")
+    if rc == 0:
+        return HumanEvalOutcome(False, "crashed", "exited with status 0 before the tests ran")
+    return HumanEvalOutcome(False, "failed", run.stderr)
 
 
 def grade_humaneval(answer_text: str, item: Item, timeout_s: float = 10.0) -> bool:

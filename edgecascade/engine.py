@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import AcceptRule, CascadeConfig, CascadeSettings, Price, TierConfig, load_config
-from .errors import AllTiersFailedError, ModelError, ProviderError
+from .errors import AllTiersFailedError, ConfigError, ModelError, ProviderError
 from .pricing import Pricing, resolve_price
 from .providers import build_provider
 from .providers.base import Provider
@@ -75,6 +75,13 @@ class Cascade:
         tiers = [
             Tier(t.display_name, build_provider(t), t.accept, resolve_price(t), calibration_for(t)) for t in cfg.tiers
         ]
+        for t in tiers:
+            if t.calibration is not None and t.calibration.runs_examples and not cfg.cascade.run_examples:
+                raise ConfigError(
+                    f"tier {t.name!r} uses a calibration fitted with the prompt-examples check, which runs the "
+                    "draft's code in a subprocess: set [cascade] run_examples = true to allow it, or use a "
+                    "calibration fitted without it (`edgecascade bench report --no-examples`)"
+                )
         return cls(tiers, cfg.cascade)
 
     def build_request(
@@ -129,7 +136,8 @@ class Cascade:
                 continue
             dt = time.perf_counter() - t_call
             in_providers += dt
-            decision = decide(completion, tier.accept, self.settings.repetition, tier.calibration)
+            decision = decide(completion, tier.accept, self.settings.repetition, tier.calibration,
+                              prompt=request.messages[-1].content)
             cost = tier.price.cost(completion.usage.prompt_tokens, completion.usage.completion_tokens)
             attempt = Attempt(tier.name, completion.model, completion, decision, dt * 1000, cost)
             attempts.append(attempt)

@@ -11,13 +11,21 @@ import datetime as _dt
 import math
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..quality.calibration import Calibration, auroc, draft_features, expected_calibration_error, fit_calibration
+from ..quality.calibration import (
+    EXAMPLE_FEATURES,
+    FEATURE_NAMES,
+    Calibration,
+    auroc,
+    draft_features,
+    expected_calibration_error,
+    fit_calibration,
+)
 from .policies import (
     PolicyResult,
     always_large,
@@ -50,6 +58,8 @@ class DatasetPairs:
     name: str
     calibration: list[list[Trace]]
     held_out: list[list[Trace]]
+    #: item id -> the prompt the tiers were asked (for the prompt-examples features)
+    prompts: dict[str, str] = field(default_factory=dict)
 
 
 def max_random_share(pairs: Sequence[Sequence[Trace]], target: float) -> float:
@@ -61,35 +71,55 @@ def max_random_share(pairs: Sequence[Sequence[Trace]], target: float) -> float:
     return max(0.0, (lg - goal) / (lg - s)) if lg > s else 0.0
 
 
-def _scores(cal: Calibration, pairs: Sequence[Sequence[Trace]]) -> dict[str, np.ndarray]:
+class _Features:
+    """Each small-model trace's calibration features, computed once (running a prompt's examples
+    against a draft starts a process)."""
+
+    def __init__(self, datasets: Sequence[DatasetPairs], run_examples: bool):
+        self.prompts = {(d.name, i): p for d in datasets for i, p in d.prompts.items()}
+        self.run_examples = run_examples
+        self._cache: dict[tuple[str, str], dict[str, float]] = {}
+
+    def __call__(self, t: Trace) -> dict[str, float]:
+        key = (t.dataset, t.item_id)
+        if key not in self._cache:
+            self._cache[key] = draft_features(t.completion(), prompt=self.prompts.get(key),
+                                              run_examples=self.run_examples)
+        return self._cache[key]
+
+
+def _scores(cal: Calibration, pairs: Sequence[Sequence[Trace]], feats: _Features) -> dict[str, np.ndarray]:
     small = [p[0] for p in pairs]
     return {
-        "calibrated": cal.predict_many([draft_features(t.completion()) for t in small]),
+        "calibrated": cal.predict_many([feats(t) for t in small]),
         "mean logprob": np.array([mean_logprob_score(t) for t in small]),
         "cascadeflow-style": np.array([cascadeflow_score(t) for t in small]),
     }
 
 
 def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float, seed: int,
-                 command: str) -> tuple[dict[str, Any], Calibration]:
+                 command: str, run_examples: bool = False) -> tuple[dict[str, Any], Calibration]:
     """Fit one calibrator for the small model on every dataset's calibration half, then evaluate."""
+    feats = _Features(datasets, run_examples)
     cal_small = [p[0] for d in datasets for p in d.calibration]
+    names = FEATURE_NAMES + (EXAMPLE_FEATURES if run_examples else ())
     calibration = fit_calibration(
-        [draft_features(t.completion()) for t in cal_small], [t.correct for t in cal_small], model=model, seed=seed,
+        [feats(t) for t in cal_small], [t.correct for t in cal_small], model=model, seed=seed, features=names,
         meta={
             "command": command, "date": _dt.date.today().isoformat(), "seed": seed,
             "data": {d.name: {"calibration_items": len(d.calibration), "held_out_items": len(d.held_out)}
                      for d in datasets},
             "target": target,
+            "run_examples": run_examples,
         },
     )
     # the threshold a deployed cascade uses: chosen on the pooled calibration halves
     pooled = [p for d in datasets for p in d.calibration]
-    calibration.thresholds[f"{target:g}"] = choose_threshold(pooled, _scores(calibration, pooled)["calibrated"],
-                                                            target)
+    calibration.thresholds[f"{target:g}"] = choose_threshold(
+        pooled, _scores(calibration, pooled, feats)["calibrated"], target)
     out: dict[str, Any] = {"model": model, "target": target, "seed": seed, "command": command, "datasets": {}}
     for d in datasets:
-        cal_scores, held_scores = _scores(calibration, d.calibration), _scores(calibration, d.held_out)
+        cal_scores, held_scores = _scores(calibration, d.calibration, feats), _scores(calibration, d.held_out, feats)
         labels = [p[0].correct for p in d.held_out]
         policies: list[PolicyResult] = [always_small(d.held_out), always_large(d.held_out)]
         chosen: dict[str, float] = {}

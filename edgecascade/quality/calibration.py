@@ -25,6 +25,7 @@ from ..config import RepetitionCheck
 from ..errors import ConfigError
 from ..types import Completion
 from .checks import check_refusal, check_repetition, check_truncated
+from .examples import examples_pass_rate
 from .features import LogprobFeatures, logprob_features
 from .structure import code_features, math_features
 
@@ -35,16 +36,24 @@ FEATURE_NAMES = (
     "has_final_number", "final_lp_min", "final_lp_mean", "reasoning_agrees", "n_numbers_log",
     "code_block", "code_parses", "defines_function", "code_lp_mean", "code_lp_p10", "prose_chars_log",
 )
+#: features that need the prompt's examples run against the draft's code (opt-in: it executes code)
+EXAMPLE_FEATURES = ("has_examples", "examples_pass")
 
 
 _REP = RepetitionCheck()  # the documented defaults: a calibration's features must not depend on a config
 
 
-def draft_features(c: Completion, lf: LogprobFeatures | None = None) -> dict[str, float]:
+def draft_features(c: Completion, lf: LogprobFeatures | None = None, *, prompt: str | None = None,
+                   run_examples: bool = False) -> dict[str, float]:
     """Every calibration feature of one draft (math and code structure features are both computed:
     each is neutral where it does not apply, so one calibrator serves mixed traffic). ``lf``: the
-    draft's logprob features when the caller has them already."""
+    draft's logprob features when the caller has them already. With ``run_examples`` and the
+    ``prompt``, the examples the prompt states are run against the draft's code (in a subprocess)."""
     f: dict[str, float] = {}
+    if run_examples and prompt:
+        rate = examples_pass_rate(prompt, c.text)
+        f["has_examples"] = 0.0 if rate is None else 1.0
+        f["examples_pass"] = 0.0 if rate is None else rate
     if lf is None and c.logprobs is not None:
         lf = logprob_features(c.logprobs)
     if lf is not None:
@@ -74,6 +83,11 @@ class Calibration:
     #: thresholds on P(correct) chosen on the calibration split, keyed by quality target ("0.95")
     thresholds: dict[str, float] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def runs_examples(self) -> bool:
+        """Whether this calibration needs the prompt-examples check (which executes the draft's code)."""
+        return any(n in EXAMPLE_FEATURES for n in self.features)
 
     def vector(self, feats: dict[str, float]) -> np.ndarray:
         return np.array([feats.get(n, 0.0) for n in self.features], dtype=np.float64)

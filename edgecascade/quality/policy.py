@@ -54,7 +54,7 @@ def run_checks(c: Completion, names: tuple[str, ...], repetition: RepetitionChec
 
 
 def decide(c: Completion, rule: AcceptRule, repetition: RepetitionCheck,
-           calibration: Calibration | None = None) -> Decision:
+           calibration: Calibration | None = None, prompt: str | None = None) -> Decision:
     """Accept the draft if every configured check passes and its confidence meets the rule.
 
     A draft without logprobs (a backend that gives none) is decided on its checks alone, and the
@@ -67,7 +67,9 @@ def decide(c: Completion, rule: AcceptRule, repetition: RepetitionCheck,
         if rule.confidence == "calibrated":
             if calibration is None:
                 raise ValueError("a calibrated rule needs its Calibration")
-            confidence = calibration.predict(draft_features(c, feats))
+            confidence = calibration.predict(
+                draft_features(c, feats, prompt=prompt, run_examples=calibration.runs_examples)
+            )
         else:
             confidence = feats.score(rule.confidence)
         if confidence is not None and not math.isfinite(confidence):

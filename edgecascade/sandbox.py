@@ -1,0 +1,79 @@
+"""Run untrusted Python (model-written code) in a separate, killable process.
+
+Used by the HumanEval grader and by the prompt-examples check. Each program runs in a fresh
+``python -I`` process, in its own session (a timeout kills everything it spawned), in a throw-away
+working directory, with stdin closed, a wall-clock timeout and, on POSIX, memory and file-size
+limits. That is containment against accidents (infinite loops, ``os._exit``, runaway memory), not
+a security sandbox against hostile code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+_TAIL = 2000
+_LIMITS = """\
+try:
+    import resource
+    for _lim, _val in ((resource.RLIMIT_AS, {mem}), (resource.RLIMIT_FSIZE, 1 << 24)):
+        resource.setrlimit(_lim, (_val, _val))
+except Exception:
+    pass
+"""
+
+
+@dataclass(frozen=True)
+class Run:
+    returncode: int | None  # None: killed at the timeout
+    stdout: str  # the last ~2 kB
+    stderr: str
+
+    @property
+    def timed_out(self) -> bool:
+        return self.returncode is None
+
+
+def run_python(source: str, *, timeout_s: float = 10.0, memory_bytes: int = 2 << 30) -> Run:
+    """Run ``source`` as a program in its own process and return its exit code and output tails."""
+    program = _LIMITS.format(mem=int(memory_bytes)) + source
+    with tempfile.TemporaryDirectory(prefix="edgecascade-run-", ignore_cleanup_errors=True) as tmp:
+        out_path, err_path = Path(tmp) / ".stdout", Path(tmp) / ".stderr"
+        with out_path.open("wb") as out, err_path.open("wb") as err:
+            proc = subprocess.Popen(
+                [sys.executable, "-I", "-c", program],
+                cwd=tmp, stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True,
+            )
+            try:
+                rc: int | None = proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                rc = None
+            finally:
+                _kill_group(proc)
+        return Run(rc, _tail(out_path), _tail(err_path))
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    if hasattr(os, "killpg"):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+
+
+def _tail(path: Path, n: int = _TAIL) -> str:
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(size - n, 0))
+            return f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
