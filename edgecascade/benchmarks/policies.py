@@ -67,6 +67,25 @@ def oracle(pairs: Sequence[Sequence[Trace]]) -> PolicyResult:
     return evaluate("oracle", pairs, np.array([p[0].correct for p in pairs], dtype=bool))
 
 
+def oracle_share_at_target(pairs: Sequence[Sequence[Trace]], target: float) -> float:
+    """The most drafts any policy could keep while meeting ``target`` x the large model's accuracy.
+
+    With perfect knowledge: keep every draft that costs nothing (the draft is right, or the large
+    model is wrong too), then as many of the remaining ones (draft wrong, large right) as the
+    accuracy budget allows, each costing 1/n. This, not the plain oracle's share, bounds a policy
+    that is allowed to lose (1 - target) of the large model's accuracy.
+    """
+    n = len(pairs)
+    if n == 0:
+        return float("nan")
+    costly = sum(1 for p in pairs if not p[0].correct and p[-1].correct)
+    free = n - costly
+    best_accuracy = sum(1 for p in pairs if p[0].correct or p[-1].correct) / n
+    goal = target * always_large(pairs).accuracy
+    k = min(costly, max(0, int(math.floor((best_accuracy - goal) * n + 1e-9))))
+    return (free + k) / n
+
+
 def random_routing(pairs: Sequence[Sequence[Trace]], share: float) -> PolicyResult:
     """Keep a random ``share`` of drafts: reported in expectation (exact, no sampling noise)."""
     s, lg = always_small(pairs), always_large(pairs)

@@ -190,3 +190,14 @@ def test_run_json_lines_are_labelled_traces(tmp_path) -> None:  # type: ignore[n
     p.write_text(json.dumps(r.to_dict(logprobs=True)) + "\n")  # the cascade's own 'accepted' is no label
     with pytest.raises(Exception, match="no boolean label"):
         load_labelled_traces(p)
+
+
+def test_oracle_share_at_target() -> None:
+    from edgecascade.benchmarks.policies import oracle_share_at_target
+
+    pairs = pairs_example()  # small right on a, b; large right on a, c, d (0.75)
+    # free: a (small right), b (small right). costly: c, d (small wrong, large right).
+    # perfect accuracy 1.0; goal 0.95*0.75 = 0.7125 -> 1 costly item may be kept (1.0 - 0.25 >= 0.7125)
+    assert oracle_share_at_target(pairs, 0.95) == 0.75
+    assert oracle_share_at_target(pairs, 1.0) == 0.75  # 1.0 - 0.25 = 0.75 >= 0.75
+    assert oracle_share_at_target(pairs, 0.5) == 1.0
