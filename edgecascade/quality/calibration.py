@@ -34,6 +34,7 @@ FEATURE_NAMES = (
     "mean_logprob", "min_logprob", "p10_logprob", "mean_margin", "mean_entropy", "n_tokens_log",
     "truncated", "repetition", "refusal",
     "has_final_number", "final_lp_min", "final_lp_mean", "reasoning_agrees", "n_numbers_log",
+    "arith_checked_log", "arith_wrong",
     "code_block", "code_parses", "defines_function", "code_lp_mean", "code_lp_p10", "prose_chars_log",
 )
 #: features that need the prompt's examples run against the draft's code (opt-in: it executes code)

@@ -20,7 +20,7 @@ from ..types import Completion
 
 _ANSWER_IS = re.compile(r"answer\s+is\s*:?\s*\**\$?\s*(-?[\d,]*\.?\d+)", re.IGNORECASE)
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
-_EQUALS_NUMBER = re.compile(r"=\s*\$?\s*(-?\d[\d,]*(?:\.\d+)?)")
+_EQUALS_NUMBER = re.compile(r"=\s*\$?\s*(-?\d[\d,]*(?:\.\d+)?)(?!\s*(?:[\d*/+\-(]|\.\d))")
 _FENCE = re.compile(r"```[ \t]*[\w+-]*[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 
 
@@ -45,12 +45,64 @@ def _num(s: str) -> float | None:
         return None
 
 
+_OPS = {"×": "*", "\\times": "*", "\\cdot": "*", "÷": "/", "\\div": "/", "−": "-",
+        "\\(": " ", "\\)": " ", "\\[": " ", "\\]": " "}  # LaTeX math delimiters are not brackets
+_FRAC = re.compile(r"\\frac\{([^{}]+)\}\{([^{}]+)\}")
+# "<arithmetic> = <number>": only digits, operators, brackets and spaces on the left, and a plain
+# number on the right that does not go on into another expression (a chain is checked link by link)
+_EXPR = r"[\d.,$()\s+\-*/]"
+_EQUATION = re.compile(
+    rf"({_EXPR}*\d{_EXPR}*[+\-*/]{_EXPR}*\d\)?)\s*=\s*\$?\s*(-?\d[\d,]*(?:\.\d+)?)(?!\s*(?:[\d*/+\-(]|\.\d))"
+)
+
+
+def _arith(expr: str) -> float | None:
+    """Evaluate plain arithmetic (numbers, + - * /, brackets) without eval; None if it is not that."""
+    import ast as _ast
+    import operator
+
+    ops = {_ast.Add: operator.add, _ast.Sub: operator.sub, _ast.Mult: operator.mul, _ast.Div: operator.truediv}
+
+    def ev(node: _ast.AST) -> float:
+        if isinstance(node, _ast.Constant) and isinstance(node.value, (int, float)):
+            return float(node.value)
+        if isinstance(node, _ast.BinOp) and type(node.op) in ops:
+            return ops[type(node.op)](ev(node.left), ev(node.right))
+        if isinstance(node, _ast.UnaryOp) and isinstance(node.op, _ast.USub):
+            return -ev(node.operand)
+        raise ValueError("not arithmetic")
+
+    try:
+        return ev(_ast.parse(expr.replace(",", "").replace("$", "").strip(), mode="eval").body)
+    except (ValueError, SyntaxError, ZeroDivisionError, OverflowError, RecursionError):
+        return None
+
+
+def arithmetic_checks(text: str) -> tuple[int, int]:
+    """(equations checked, equations whose stated result is wrong) in a worked answer: small models
+    often reason in the right direction and then multiply wrongly."""
+    for k, v in _OPS.items():
+        text = text.replace(k, v)
+    text = _FRAC.sub(r"(\1)/(\2)", text)
+    checked = wrong = 0
+    for m in _EQUATION.finditer(text):
+        value, stated = _arith(m.group(1).strip().lstrip(".,").strip()), _num(m.group(2).rstrip(".,"))
+        if value is None or stated is None:
+            continue
+        checked += 1
+        if not math.isclose(value, stated, rel_tol=1e-6, abs_tol=0.01):
+            wrong += 1
+    return checked, wrong
+
+
 def math_features(c: Completion) -> dict[str, float]:
     text = c.text
     matches = list(_ANSWER_IS.finditer(text))
     m = matches[-1] if matches else None  # the last statement of the answer is the final one
+    checked, wrong = arithmetic_checks(text)
     feats = {"has_final_number": 0.0, "final_lp_min": 0.0, "final_lp_mean": 0.0, "reasoning_agrees": 0.0,
-             "n_numbers_log": math.log1p(len(_NUMBER.findall(text)))}
+             "n_numbers_log": math.log1p(len(_NUMBER.findall(text))), "arith_checked_log": math.log1p(checked),
+             "arith_wrong": float(wrong > 0)}
     if m is None:
         return feats
     feats["has_final_number"] = 1.0

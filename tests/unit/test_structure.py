@@ -40,3 +40,15 @@ def test_draft_features_cover_every_name() -> None:
     f = draft_features(completion(["The", " answer", " is", " 4", "."], [-0.1] * 5, finish="length"))
     assert set(FEATURE_NAMES) <= set(f)
     assert f["truncated"] == 1.0 and f["has_final_number"] == 1.0
+
+
+def test_arithmetic_checks_find_wrong_equations() -> None:
+    from edgecascade.quality.structure import arithmetic_checks
+
+    text = "She has 16 - 3 - 4 = 9 eggs. 9 * 2 = $18. Then 3 × 4 = 13. (2 + 3) * 4 = 20, 1,000 / 4 = 250."
+    assert arithmetic_checks(text) == (5, 1)  # 3 × 4 = 13 is wrong
+    latex = r"\[ 180 \times (1 - 0.30) = 180 \times 0.70 = 126 \] and \( \frac{2}{2} = 1 \)"
+    assert arithmetic_checks(latex) == (2, 0)  # a chain is checked link by link; 0.70 is not read as 0
+    assert arithmetic_checks("Total = price + tax = 12") == (0, 0)  # words are not arithmetic
+    f = math_features(completion(["3", " *", " 6", " =", " 17", "."], [-0.1] * 6))
+    assert f["arith_wrong"] == 1.0 and f["arith_checked_log"] > 0
