@@ -211,7 +211,7 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
         print_report,
         split_ids,
     )
-    from .benchmarks.traces import TraceStore, paired, tier_specs
+    from .benchmarks.traces import TraceStore, paired, prompt_sha256, tier_specs
     from .engine import Cascade
 
     cascade = Cascade.from_config(args.config)
@@ -225,6 +225,12 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
     datasets = []
     for name in args.datasets:
         traces = {s.name: store.load(name, s.model, s.key) for s in (small, large)}
+        try:
+            current = {i.id: prompt_sha256(i.prompt) for i in load(name)}
+        except EdgecascadeError:
+            current = {}  # a dataset we cannot reload: trust the stored traces
+        traces = {tier: {k: t for k, t in ts.items() if current.get(k) in (None, t.prompt_sha256)}
+                  for tier, ts in traces.items()}  # traces made for an older prompt are not evidence
         pairs = paired(traces, [small.name, large.name])
         if len(pairs) < 10:
             raise ConfigError(

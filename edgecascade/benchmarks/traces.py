@@ -57,6 +57,8 @@ class Trace:
     top_logprobs: list[list[float]] = field(default_factory=list)
     error: str | None = None
     version: int = TRACE_VERSION
+    #: sha256 of the prompt the tier was asked: a cached trace counts only for the same prompt
+    prompt_sha256: str = ""
 
     def token_logprobs(self) -> TokenLogprobs | None:
         """The stored logprobs in the provider's shape, so quality features run on traces unchanged."""
@@ -128,10 +130,15 @@ class TraceStore:
             os.fsync(f.fileno())
 
 
+def prompt_sha256(prompt: str) -> str:
+    return hashlib.sha256(prompt.encode("utf-8")).hexdigest()
+
+
 def _trace_from(item: Item, tier: str, key: str, c: Completion, latency_s: float, cost: float,
                 correct: bool) -> Trace:
     lp = c.logprobs
     return Trace(
+        prompt_sha256=prompt_sha256(item.prompt),
         dataset=item.dataset, item_id=item.id, domain=item.domain, tier=tier, model=c.model,
         settings=key, answer=c.text, correct=correct, finish_reason=c.finish_reason,
         prompt_tokens=c.usage.prompt_tokens, completion_tokens=c.usage.completion_tokens,
@@ -177,7 +184,10 @@ def run_traces(
 ) -> dict[str, dict[str, Trace]]:
     """Generate (or load from the cache) one trace per item and tier; returns {tier: {item_id: trace}}."""
     specs = tier_specs(cascade, max_tokens)
-    have = {s.name: store.load(dataset, s.model, s.key) for s in specs}
+    wanted_sha = {i.id: prompt_sha256(i.prompt) for i in items}
+    # a trace made for another prompt (the dataset's prompt template changed) is stale: made again
+    have = {s.name: {k: t for k, t in store.load(dataset, s.model, s.key).items()
+                     if wanted_sha.get(k) in (None, t.prompt_sha256)} for s in specs}
     todo = [(i, s) for i in items for s in specs if i.id not in have[s.name]]
     total, done = len(items) * len(specs), len(items) * len(specs) - len(todo)
     if on_progress:

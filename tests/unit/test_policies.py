@@ -201,3 +201,25 @@ def test_oracle_share_at_target() -> None:
     assert oracle_share_at_target(pairs, 0.95) == 0.75
     assert oracle_share_at_target(pairs, 1.0) == 0.75  # 1.0 - 0.25 = 0.75 >= 0.75
     assert oracle_share_at_target(pairs, 0.5) == 1.0
+
+
+def test_run_traces_caches_and_regenerates_only_changed_prompts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from edgecascade import Cascade, ScriptedProvider, Tier
+    from edgecascade.benchmarks.traces import run_traces
+    from edgecascade.datasets import Item
+
+    small = ScriptedProvider([ScriptedReply("It is 4", logprob=-0.1)], model="small")
+    large = ScriptedProvider([ScriptedReply("It is 5", logprob=-0.1)], model="large")
+    cascade = Cascade([Tier("s", small), Tier("l", large)])
+    items = [Item(f"q{i}", f"question {i}", "4", "math", {"dataset": "toy", "grader": "contains"}) for i in range(2)]
+    store = TraceStore(tmp_path)
+    out = run_traces(cascade, items, dataset="toy", store=store, max_tokens=16)
+    assert len(small.requests) == 2 and len(large.requests) == 2
+    assert out["s"]["q0"].correct is True and out["l"]["q0"].correct is False
+    run_traces(cascade, items, dataset="toy", store=store, max_tokens=16)
+    assert len(small.requests) == 2  # all cached
+    items[1] = Item("q1", "question 1, reworded", "4", "math", {"dataset": "toy", "grader": "contains"})
+    run_traces(cascade, items, dataset="toy", store=store, max_tokens=16)
+    assert len(small.requests) == 3 and small.requests[-1].messages[-1].content == "question 1, reworded"
+    run_traces(cascade, items, dataset="toy", store=store, max_tokens=32)  # other settings: a new trace set
+    assert len(small.requests) == 5
