@@ -226,10 +226,14 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
     for name in args.datasets:
         traces = {s.name: store.load(name, s.model, s.key) for s in (small, large)}
         try:
-            current = {i.id: prompt_sha256(i.prompt) for i in load(name)}
-        except EdgecascadeError:
-            current = {}  # a dataset we cannot reload: trust the stored traces
-        traces = {tier: {k: t for k, t in ts.items() if current.get(k) in (None, t.prompt_sha256)}
+            items = {i.id: i.prompt for i in load(name)}
+        except EdgecascadeError as e:
+            items = {}
+            err.print(f"[yellow]warning: cannot reload dataset {name!r} ({e}): its traces are used as stored, "
+                      "without the prompt check and the prompt-examples features[/yellow]")
+        current = {k: prompt_sha256(p) for k, p in items.items()}
+        traces = {tier: {k: t for k, t in ts.items()
+                         if not t.prompt_sha256 or current.get(k) in (None, t.prompt_sha256)}
                   for tier, ts in traces.items()}  # traces made for an older prompt are not evidence
         pairs = paired(traces, [small.name, large.name])
         if len(pairs) < 10:
@@ -238,12 +242,7 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
                 f"`edgecascade bench run --dataset {name} --config {args.config or 'default'}` first"
             )
         cal_ids, held_ids = split_ids([p[0].item_id for p in pairs], args.seed)
-        prompts = {}
-        if not args.no_examples:
-            try:
-                prompts = {i.id: i.prompt for i in load(name)}
-            except EdgecascadeError:
-                prompts = {}  # a dataset we cannot reload: no prompt-examples features for it
+        prompts = {} if args.no_examples else items
         datasets.append(DatasetPairs(name, [p for p in pairs if p[0].item_id in cal_ids],
                                      [p for p in pairs if p[0].item_id in held_ids], prompts))
     report, calibration = build_report(datasets, model=small.model, target=args.target, seed=args.seed,

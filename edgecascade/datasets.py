@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .quality.structure import defines_function, extract_code
 from .sandbox import run_python
 
 __all__ = [
@@ -242,23 +243,8 @@ def load_humaneval(limit: int | None = None) -> list[Item]:
     return items
 
 
-_FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
-
-
-def extract_code(text: str) -> str:
-    """The code in a model's answer: the first ```python block, else the first ``` block, else the
-    whole text. A block cut off by the token limit (no closing fence) runs to the end."""
-    blocks = [(m.group(1).lower(), m.group(2)) for m in _FENCE.finditer(text)]
-    for lang, body in blocks:
-        if lang in ("python", "py", "python3"):
-            return body
-    if blocks:
-        return blocks[0][1]
-    return text
-
-
 def _defines(code: str, name: str) -> bool:
-    return re.search(rf"^\s*(?:async\s+)?def\s+{re.escape(name)}\s*\(", code, re.MULTILINE) is not None
+    return defines_function(code, name)
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,13 @@ class Cascade:
             raise ValueError(f"tier names must be unique: {names}")
         self.tiers = list(tiers)
         self.settings = settings or CascadeSettings()
+        for t in self.tiers:
+            if t.calibration is not None and t.calibration.runs_examples and not self.settings.run_examples:
+                raise ConfigError(
+                    f"tier {t.name!r} uses a calibration fitted with the prompt-examples check, which runs the "
+                    "draft's code in a subprocess: set [cascade] run_examples = true to allow it, or use a "
+                    "calibration fitted without it (`edgecascade bench report --no-examples`)"
+                )
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str] | CascadeConfig | None = None) -> Cascade:
@@ -75,13 +82,6 @@ class Cascade:
         tiers = [
             Tier(t.display_name, build_provider(t), t.accept, resolve_price(t), calibration_for(t)) for t in cfg.tiers
         ]
-        for t in tiers:
-            if t.calibration is not None and t.calibration.runs_examples and not cfg.cascade.run_examples:
-                raise ConfigError(
-                    f"tier {t.name!r} uses a calibration fitted with the prompt-examples check, which runs the "
-                    "draft's code in a subprocess: set [cascade] run_examples = true to allow it, or use a "
-                    "calibration fitted without it (`edgecascade bench report --no-examples`)"
-                )
         return cls(tiers, cfg.cascade)
 
     def build_request(
@@ -136,8 +136,12 @@ class Cascade:
                 continue
             dt = time.perf_counter() - t_call
             in_providers += dt
-            decision = decide(completion, tier.accept, self.settings.repetition, tier.calibration,
-                              prompt=request.messages[-1].content)
+            args = (completion, tier.accept, self.settings.repetition, tier.calibration,
+                    request.messages[-1].content, self.settings.run_examples)
+            if tier.calibration is not None and tier.calibration.runs_examples:
+                decision = await asyncio.to_thread(decide, *args)  # it starts a process: keep the loop free
+            else:
+                decision = decide(*args)
             cost = tier.price.cost(completion.usage.prompt_tokens, completion.usage.completion_tokens)
             attempt = Attempt(tier.name, completion.model, completion, decision, dt * 1000, cost)
             attempts.append(attempt)
@@ -215,9 +219,9 @@ class Cascade:
         return asyncio.run(once())
 
     async def aclose(self) -> None:
-        """Close every provider's network client (they reopen on next use)."""
-        for tier in self.tiers:
-            await tier.provider.aclose()
+        """Close every provider's network client (they reopen on next use); one failing to close
+        does not keep the others open."""
+        await asyncio.gather(*(t.provider.aclose() for t in self.tiers), return_exceptions=True)
 
     async def __aenter__(self) -> Cascade:
         return self

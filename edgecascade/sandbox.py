@@ -1,10 +1,11 @@
 """Run untrusted Python (model-written code) in a separate, killable process.
 
 Used by the HumanEval grader and by the prompt-examples check. Each program runs in a fresh
-``python -I`` process, in its own session (a timeout kills everything it spawned), in a throw-away
-working directory, with stdin closed, a wall-clock timeout and, on POSIX, memory and file-size
-limits. That is containment against accidents (infinite loops, ``os._exit``, runaway memory), not
-a security sandbox against hostile code.
+``python -I`` process, in its own session (a timeout kills everything it spawned), in a
+throw-away working directory, with stdin closed, a minimal environment (no API keys), a
+wall-clock timeout and, on POSIX, memory and file-size limits. That is containment against
+accidents (infinite loops, ``os._exit``, runaway memory), not a security sandbox against
+hostile code.
 """
 
 from __future__ import annotations
@@ -45,10 +46,13 @@ def run_python(source: str, *, timeout_s: float = 10.0, memory_bytes: int = 2 <<
     program = _LIMITS.format(mem=int(memory_bytes)) + source
     with tempfile.TemporaryDirectory(prefix="edgecascade-run-", ignore_cleanup_errors=True) as tmp:
         out_path, err_path = Path(tmp) / ".stdout", Path(tmp) / ".stderr"
+        prog = Path(tmp) / "program.py"  # a file, not -c: no limit on a single argument's length
+        prog.write_text(program, encoding="utf-8")
         with out_path.open("wb") as out, err_path.open("wb") as err:
             proc = subprocess.Popen(
-                [sys.executable, "-I", "-c", program],
+                [sys.executable, "-I", str(prog)],
                 cwd=tmp, stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True,
+                env=_minimal_env(),  # API keys and the rest of the environment stay out of reach
             )
             try:
                 rc: int | None = proc.wait(timeout=timeout_s)
@@ -57,6 +61,14 @@ def run_python(source: str, *, timeout_s: float = 10.0, memory_bytes: int = 2 <<
             finally:
                 _kill_group(proc)
         return Run(rc, _tail(out_path), _tail(err_path))
+
+
+def _minimal_env() -> dict[str, str]:
+    keep = ("PATH", "SYSTEMROOT", "TMPDIR", "TEMP", "TMP")
+    env = {k: os.environ[k] for k in keep if k in os.environ}
+    env["LANG"] = env["LC_ALL"] = "C.UTF-8"
+    env["PYTHONIOENCODING"] = "utf-8"
+    return env
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

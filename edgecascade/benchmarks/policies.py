@@ -82,6 +82,8 @@ def oracle_share_at_target(pairs: Sequence[Sequence[Trace]], target: float) -> f
     free = n - costly
     best_accuracy = sum(1 for p in pairs if p[0].correct or p[-1].correct) / n
     goal = target * always_large(pairs).accuracy
+    if best_accuracy < goal - 1e-12:
+        return float("nan")  # no policy can reach this target
     k = min(costly, max(0, int(math.floor((best_accuracy - goal) * n + 1e-9))))
     return (free + k) / n
 

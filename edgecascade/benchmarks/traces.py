@@ -186,8 +186,9 @@ def run_traces(
     specs = tier_specs(cascade, max_tokens)
     wanted_sha = {i.id: prompt_sha256(i.prompt) for i in items}
     # a trace made for another prompt (the dataset's prompt template changed) is stale: made again
+    # (traces from before prompts were recorded carry no sha and are kept)
     have = {s.name: {k: t for k, t in store.load(dataset, s.model, s.key).items()
-                     if wanted_sha.get(k) in (None, t.prompt_sha256)} for s in specs}
+                     if not t.prompt_sha256 or wanted_sha.get(k) in (None, t.prompt_sha256)} for s in specs}
     todo = [(i, s) for i in items for s in specs if i.id not in have[s.name]]
     total, done = len(items) * len(specs), len(items) * len(specs) - len(todo)
     if on_progress:

@@ -89,11 +89,12 @@ class CircuitBreaker:
     _probing: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def before_call(self) -> None:
-        """Raise CooldownError while the endpoint is cooling down; let one probe through after."""
+    def before_call(self) -> bool:
+        """Raise CooldownError while the endpoint is cooling down; let one probe through after.
+        Returns whether this call is that probe."""
         with self._lock:
             if self.opened_at is None:
-                return
+                return False
             left = self.opened_at + self.policy.seconds - self.clock()
             if left > 0 or self._probing:
                 raise CooldownError(
@@ -101,6 +102,7 @@ class CircuitBreaker:
                     f"{max(left, 0):.0f} s more (cooldown {self.policy.seconds:g} s); it will be probed again then"
                 )
             self._probing = True  # half-open: this call is the probe
+            return True
 
     def release_probe(self) -> None:
         """The probe ended without an outcome (cancelled, an unmapped error): let another probe try."""
@@ -188,7 +190,7 @@ class ResilientProvider:
         return wait
 
     async def complete(self, request: Request) -> Completion:
-        self.breaker.before_call()
+        probe = self.breaker.before_call()
         deadline = time.monotonic() + self.timeouts.total
         tries = 0
         outcome: bool | None = None
@@ -209,14 +211,15 @@ class ResilientProvider:
             raise
         finally:
             if outcome is None:
-                self.breaker.release_probe()  # cancelled or an unmapped error: no verdict on the endpoint
+                if probe:
+                    self.breaker.release_probe()  # a cancelled probe: no verdict, let another probe try
             else:
                 self.breaker.record(outcome)
         return result
 
     async def stream(self, request: Request) -> AsyncIterator[Delta]:
         """Streams are not retried once text has been sent; failures still count for the breaker."""
-        self.breaker.before_call()
+        probe = self.breaker.before_call()
         outcome: bool | None = None
         try:
             async with _deadline(self.timeouts.total, self.endpoint):
@@ -228,7 +231,8 @@ class ResilientProvider:
             raise
         finally:
             if outcome is None:
-                self.breaker.release_probe()  # abandoned or cancelled stream
+                if probe:
+                    self.breaker.release_probe()  # an abandoned or cancelled probing stream
             else:
                 self.breaker.record(outcome)
 

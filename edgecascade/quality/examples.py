@@ -1,10 +1,16 @@
 """Does the draft's code pass the examples its own prompt gives?
 
-Coding prompts often carry examples (``>>> f(2)`` followed by ``4``). Running the draft against
-them is the cheapest strong check there is: a function that gets its documented examples wrong is
-wrong. It executes model-written code, so it runs only in a separate, killable process
-(:mod:`edgecascade.sandbox`) and only where a caller asks for it: the benchmark's calibration
-features, and the engine when a config sets ``[cascade] run_examples = true``.
+Coding prompts often carry examples (``>>> f(2)`` followed by ``4``, or ``f(2) == 4``). Running
+the draft against them is the cheapest strong check there is: a function that gets its documented
+examples wrong is wrong. It executes model-written code, so:
+
+- it runs only in a separate, killable process with a minimal environment (:mod:`edgecascade.sandbox`),
+  and only where a caller asks for it (the benchmark's calibration features, and the engine when
+  a config sets ``[cascade] run_examples = true``);
+- nothing from the prompt is executed: an example is used only when it is a call of a plain name
+  with literal arguments and a literal expected value (parsed with ``ast``, passed as literals);
+  from the prompt's code only ``import`` lines are kept; the called function must be defined by
+  the draft itself.
 """
 
 from __future__ import annotations
@@ -13,36 +19,21 @@ import ast
 import json
 import re
 import secrets
+from dataclasses import dataclass
 
 from ..sandbox import run_python
+from .structure import _FENCE, extract_code
 
-_FENCE = re.compile(r"```[ \t]*[\w+-]*[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
-
-_RUNNER = """\
-import doctest, json, sys
-_pre, _code, _examples = json.loads({payload!r})
-_g = {{"__name__": "draft", "__builtins__": __builtins__}}
-try:
-    exec(compile(_pre, "prompt.py", "exec"), _g)
-except Exception:
-    pass
-exec(compile(_code, "draft.py", "exec"), _g)
-_flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
-_failed = _attempted = 0
-for _n, _src in enumerate(_examples):
-    try:
-        _test = doctest.DocTestParser().get_doctest(_src, _g, f"example{{_n}}", "examples", 0)
-    except ValueError:
-        continue  # an example the parser cannot read says nothing about the draft
-    _r = doctest.DocTestRunner(optionflags=_flags, verbose=False).run(_test, out=lambda s: None)
-    _failed += _r.failed
-    _attempted += _r.attempted
-sys.stdout.write({token!r} + json.dumps([_failed, _attempted]))
-"""
-
-
-_ARROW = re.compile(r"^([A-Za-z_]\w*\(.*\))\s*(?:==|➞|=>|->|should return|returns?)\s*(\S.*)$")
+_ARROW = re.compile(r"^(.+?\))\s*(?:==|➞|=>|->|should return|returns?)\s*(\S.*)$")
 _END = ('"""', "'''", "```", ">>>")
+
+
+@dataclass(frozen=True)
+class Example:
+    function: str
+    args: tuple[str, ...]  # literal source of each positional argument
+    kwargs: tuple[tuple[str, str], ...]
+    expected: str  # literal source
 
 
 def _literal(text: str) -> bool:
@@ -53,56 +44,110 @@ def _literal(text: str) -> bool:
     return True
 
 
-def prompt_examples(prompt: str) -> list[str]:
-    """The examples of a prompt that state an expected result, each as clean doctest source
-    (``>>>`` lines, and ``f(x) == y`` / ``f(x) ➞ y`` / ``f(x) => y`` lines with a literal result).
-    Parsed line by line: prompts mix docstrings, fences and prose, which doctest's own parser
-    rejects for inconsistent indentation."""
+def _example(call_src: str, expected: str) -> Example | None:
+    """An example when ``call_src`` is ``name(literal, ..., key=literal)`` and ``expected`` a literal."""
+    expected = expected.strip().rstrip(".").strip()
+    if len(call_src) > 2000 or not _literal(expected):
+        return None
+    try:
+        node = ast.parse(call_src.strip(), mode="eval").body
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+        return None
+    parts = [*node.args, *(k.value for k in node.keywords)]
+    if any(k.arg is None for k in node.keywords) or any(isinstance(a, ast.Starred) for a in node.args):
+        return None
+    srcs = [ast.unparse(a) for a in parts]
+    if not all(_literal(x) for x in srcs):
+        return None
+    n = len(node.args)
+    return Example(node.func.id, tuple(srcs[:n]), tuple((k.arg or "", v) for k, v in zip(node.keywords, srcs[n:])),
+                   expected)
+
+
+def prompt_examples(prompt: str) -> list[Example]:
+    """The checkable examples a prompt states: ``>>> f(1, 2)`` followed by one literal result
+    line, or a ``f(1, 2) == 3`` / ``➞`` / ``=>`` line. Parsed line by line: prompts mix
+    docstrings, fences and prose."""
     lines, out, i = prompt.splitlines(), [], 0
     while i < len(lines):
         line = lines[i].strip()
         i += 1
-        m = _ARROW.match(line)
-        if m and not line.startswith(">>>"):  # "f(2) == 4", "f(2) ➞ 4", "f(2) => 4", "f(2) should return 4"
-            value = m.group(2).rstrip(".").strip()
-            if _literal(value):  # prose like "19 - 5 - 6 = 8" or "true" is no checkable example
-                out.append(f">>> ({m.group(1)}) == ({value})\nTrue\n")
-            continue
-        if not line.startswith(">>> "):
-            continue
-        src = [line[4:]]
-        while i < len(lines) and lines[i].strip().startswith("... "):
-            src.append(lines[i].strip()[4:])
-            i += 1
-        want = []
-        while i < len(lines) and (t := lines[i].strip()) and not t.startswith(_END) and not _ARROW.match(t):
-            want.append(t)
-            i += 1
-        if want and len(src) == 1 and len(want) == 1 and "#" not in src[0] and _literal(want[0]):
-            # compare values, not text: '21' and "21", 0.5 and .5 are the same answer
-            out.append(f">>> ({src[0]}) == ({want[0]})\nTrue\n")
-        elif want:
-            out.append(">>> " + "\n... ".join(src) + "\n" + "\n".join(want) + "\n")
+        if line.startswith(">>> "):
+            src = line[4:]
+            want = []
+            while i < len(lines) and (t := lines[i].strip()) and not t.startswith(_END) and not _ARROW.match(t):
+                want.append(t)
+                i += 1
+            ex = _example(src, want[0]) if len(want) == 1 else None
+        else:
+            m = _ARROW.match(line)
+            ex = _example(m.group(1), m.group(2)) if m else None
+        if ex is not None:
+            out.append(ex)
     return out
 
 
-def _code(text: str) -> str:
-    m = _FENCE.search(text)
-    return m.group(1) if m else text
+def _imports(prompt: str) -> str:
+    """Only the import lines of the prompt's code (e.g. ``from typing import List``)."""
+    m = _FENCE.search(prompt)
+    try:
+        tree = ast.parse(m.group(2) if m else "")
+    except (SyntaxError, ValueError):
+        return ""
+    return "\n".join(ast.unparse(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom)))
+
+
+_RUNNER = """\
+import ast, json, math, sys
+_imports, _code, _examples, _token = json.loads({payload!r})
+_g = {{"__name__": "draft", "__builtins__": __builtins__}}
+try:
+    exec(compile(_imports, "imports.py", "exec"), _g)
+except Exception:
+    pass
+exec(compile(_code, "draft.py", "exec"), _g)
+_failed = _attempted = 0
+for _fn, _args, _kwargs, _want in _examples:
+    _f = _g.get(_fn)
+    if not callable(_f):
+        continue  # the draft does not define it: this example says nothing
+    _attempted += 1
+    try:
+        _got = _f(*[ast.literal_eval(a) for a in _args], **{{k: ast.literal_eval(v) for k, v in _kwargs}})
+        _exp = ast.literal_eval(_want)
+        _ok = _got == _exp or (isinstance(_got, float) and isinstance(_exp, (int, float))
+                               and math.isclose(_got, _exp, rel_tol=1e-6, abs_tol=1e-9))
+    except Exception:
+        _ok = False
+    _failed += not _ok
+sys.stdout.write(_token + json.dumps([_failed, _attempted]))
+sys.stdout.flush()
+"""
 
 
 def examples_pass_rate(prompt: str, answer: str, *, timeout_s: float = 5.0) -> float | None:
-    """Share of the prompt's examples the answer's code gets right; None when the prompt has none.
+    """Share of the prompt's examples the answer's code gets right; None when there is nothing to
+    check (no examples, or the draft defines none of the functions they call).
 
     Code that does not run, loops past the timeout or crashes passes none of them.
     """
     examples = prompt_examples(prompt)
     if not examples:
         return None
+    code = extract_code(answer)
+    if not any(re.search(rf"^\s*(?:async\s+)?def\s+{re.escape(e.function)}\s*\(", code, re.MULTILINE)
+               for e in examples):
+        return None
     token = f"EDGECASCADE-EX-{secrets.token_hex(6)}"
-    payload = json.dumps([_code(prompt), _code(answer), examples])
-    run = run_python(_RUNNER.format(payload=payload, token=token), timeout_s=timeout_s, memory_bytes=1 << 30)
+    payload = json.dumps([_imports(prompt), code, [[e.function, list(e.args), list(e.kwargs), e.expected]
+                                                    for e in examples], token])
+    run = run_python(_RUNNER.format(payload=payload), timeout_s=timeout_s, memory_bytes=1 << 30)
     if run.returncode != 0 or token not in run.stdout:
         return 0.0
-    failed, attempted = json.loads(run.stdout.split(token, 1)[1])
+    try:
+        failed, attempted = json.JSONDecoder().raw_decode(run.stdout.split(token, 1)[1])[0]
+    except (ValueError, TypeError):
+        return 0.0
     return 1.0 - failed / attempted if attempted else None

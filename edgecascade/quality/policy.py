@@ -54,22 +54,26 @@ def run_checks(c: Completion, names: tuple[str, ...], repetition: RepetitionChec
 
 
 def decide(c: Completion, rule: AcceptRule, repetition: RepetitionCheck,
-           calibration: Calibration | None = None, prompt: str | None = None) -> Decision:
+           calibration: Calibration | None = None, prompt: str | None = None,
+           allow_examples: bool = False) -> Decision:
     """Accept the draft if every configured check passes and its confidence meets the rule.
 
     A draft without logprobs (a backend that gives none) is decided on its checks alone, and the
     reason says so. ``calibration`` is required when the rule's confidence is "calibrated".
     """
     checks = run_checks(c, rule.checks, repetition)
+    failed = [ch for ch in checks if not ch.passed]
     feats = logprob_features(c.logprobs) if c.logprobs is not None else None
     confidence: float | None = None
     if feats is not None:
         if rule.confidence == "calibrated":
             if calibration is None:
                 raise ValueError("a calibrated rule needs its Calibration")
-            confidence = calibration.predict(
-                draft_features(c, feats, prompt=prompt, run_examples=calibration.runs_examples)
-            )
+            if calibration.runs_examples and not allow_examples:
+                raise ValueError("this calibration runs the prompt's examples: it needs run_examples = true")
+            # a draft already rejected by a check is not worth running
+            run = calibration.runs_examples and not failed
+            confidence = calibration.predict(draft_features(c, feats, prompt=prompt, run_examples=run))
         else:
             confidence = feats.score(rule.confidence)
         if confidence is not None and not math.isfinite(confidence):
@@ -79,7 +83,6 @@ def decide(c: Completion, rule: AcceptRule, repetition: RepetitionCheck,
         if calibration is None:
             raise ValueError("a quality_target rule needs its Calibration")
         threshold = calibration.threshold_for(rule.quality_target)
-    failed = [ch for ch in checks if not ch.passed]
     if failed:
         reason = "; ".join(f"{ch.name}: {ch.detail}" for ch in failed)
         return Decision(False, f"rejected ({reason})", confidence, checks, feats)

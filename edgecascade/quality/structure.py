@@ -21,7 +21,25 @@ from ..types import Completion
 _ANSWER_IS = re.compile(r"answer\s+is\s*:?\s*\**\$?\s*(-?[\d,]*\.?\d+)", re.IGNORECASE)
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 _EQUALS_NUMBER = re.compile(r"=\s*\$?\s*(-?\d[\d,]*(?:\.\d+)?)(?!\s*(?:[\d*/+\-(]|\.\d))")
-_FENCE = re.compile(r"```[ \t]*[\w+-]*[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+# the info string is taken whole and split later: a pattern like [\w+-]*[^\n]* backtracks
+# quadratically on a long line that never ends
+_FENCE = re.compile(r"```([^\n]*)\n(.*?)(?:```|\Z)", re.DOTALL)
+
+
+def extract_code(text: str) -> str:
+    """The code in a model's answer: the first ```python block, else the first ``` block, else the
+    whole text. A block cut off by the token limit (no closing fence) runs to the end."""
+    blocks = [((m.group(1).strip().split() or [""])[0].lower(), m.group(2)) for m in _FENCE.finditer(text)]
+    for lang, body in blocks:
+        if lang in ("python", "py", "python3"):
+            return body
+    if blocks:
+        return blocks[0][1]
+    return text
+
+
+def defines_function(code: str, name: str) -> bool:
+    return re.search(rf"^\s*(?:async\s+)?def\s+{re.escape(name)}\s*\(", code, re.MULTILINE) is not None
 
 
 def _span_logprobs(c: Completion, start: int, end: int) -> np.ndarray:
@@ -48,12 +66,12 @@ def _num(s: str) -> float | None:
 _OPS = {"×": "*", "\\times": "*", "\\cdot": "*", "÷": "/", "\\div": "/", "−": "-",
         "\\(": " ", "\\)": " ", "\\[": " ", "\\]": " "}  # LaTeX math delimiters are not brackets
 _FRAC = re.compile(r"\\frac\{([^{}]+)\}\{([^{}]+)\}")
-# "<arithmetic> = <number>": only digits, operators, brackets and spaces on the left, and a plain
-# number on the right that does not go on into another expression (a chain is checked link by link)
-_EXPR = r"[\d.,$()\s+\-*/]"
-_EQUATION = re.compile(
-    rf"({_EXPR}*\d{_EXPR}*[+\-*/]{_EXPR}*\d\)?)\s*=\s*\$?\s*(-?\d[\d,]*(?:\.\d+)?)(?!\s*(?:[\d*/+\-(]|\.\d))"
-)
+# "= <number>" that does not go on into another expression (a chain is checked link by link); the
+# left side is then found by walking back over arithmetic characters: linear time, no backtracking
+_STATED = re.compile(r"=\s*\$?\s*(-?\d[\d,]*(?:\.\d+)?)(?!\s*(?:[\d*/+\-(]|\.\d))")
+_EXPR_CHARS = frozenset("0123456789.,$()+-*/ \t")
+_MAX_EXPR = 200
+_STEP = re.compile(r"^\s*\d+\.\s+")  # "1. 16 - 3 = 13": a numbered step, not part of the sum
 
 
 def _arith(expr: str) -> float | None:
@@ -74,7 +92,7 @@ def _arith(expr: str) -> float | None:
 
     try:
         return ev(_ast.parse(expr.replace(",", "").replace("$", "").strip(), mode="eval").body)
-    except (ValueError, SyntaxError, ZeroDivisionError, OverflowError, RecursionError):
+    except (ValueError, SyntaxError, ZeroDivisionError, OverflowError, RecursionError, MemoryError):
         return None
 
 
@@ -85,12 +103,24 @@ def arithmetic_checks(text: str) -> tuple[int, int]:
         text = text.replace(k, v)
     text = _FRAC.sub(r"(\1)/(\2)", text)
     checked = wrong = 0
-    for m in _EQUATION.finditer(text):
-        value, stated = _arith(m.group(1).strip().lstrip(".,").strip()), _num(m.group(2).rstrip(".,"))
+    prev_end = 0
+    for m in _STATED.finditer(text):
+        start = m.start()
+        lo = start
+        while lo > prev_end and start - lo < _MAX_EXPR and text[lo - 1] in _EXPR_CHARS:
+            lo -= 1
+        prev_end = m.end(1)
+        expr = _STEP.sub("", text[lo:start]).strip().strip(".,").strip()
+        if not (expr and any(ch in "+-*/" for ch in expr[1:]) and (expr[-1].isdigit() or expr[-1] == ")")):
+            continue
+        value, stated_text = _arith(expr), m.group(1).rstrip(".,")
+        stated = _num(stated_text)
         if value is None or stated is None:
             continue
         checked += 1
-        if not math.isclose(value, stated, rel_tol=1e-6, abs_tol=0.01):
+        decimals = len(stated_text.split(".")[1]) if "." in stated_text else 0
+        # a stated 3.3 for 10 / 3 is rounded, not wrong: tolerance half a unit of its last digit
+        if abs(value - stated) > 0.5 * 10 ** -decimals + 1e-9:
             wrong += 1
     return checked, wrong
 
@@ -120,8 +150,8 @@ def math_features(c: Completion) -> dict[str, float]:
 def code_features(c: Completion) -> dict[str, float]:
     text = c.text
     m = _FENCE.search(text)
-    code = m.group(1) if m else text
-    start, end = (m.start(1), m.end(1)) if m else (0, len(text))
+    code = m.group(2) if m else text
+    start, end = (m.start(2), m.end(2)) if m else (0, len(text))
     feats = {"code_block": 1.0 if m else 0.0, "code_parses": 0.0, "defines_function": 0.0,
              "code_lp_mean": 0.0, "code_lp_p10": 0.0, "prose_chars_log": math.log1p(len(text) - len(code))}
     try:

@@ -182,3 +182,21 @@ async def test_result_json_has_the_documented_fields() -> None:
             assert key in a
     assert d["attempts"][0]["accepted"] is False and d["attempts"][1]["accepted"] is True
     assert len(d["attempts"][1]["logprobs"]["logprobs"]) == len(SURE.text.split())
+
+
+def test_run_sync_closes_every_provider_even_if_one_fails_to_close() -> None:
+    closed: list[str] = []
+
+    class Recording(ScriptedProvider):
+        async def aclose(self) -> None:
+            closed.append(self.model)
+            if self.model == "model-a":
+                raise RuntimeError("close failed")
+
+    a = Tier("a", Recording([UNSURE], model="model-a"), RULE)
+    b = Tier("b", Recording([SURE], model="model-b"), RULE)
+    c = Cascade([a, b])
+    assert c.run_sync("q").tier == "b"
+    assert sorted(closed) == ["model-a", "model-b"]
+    assert c.run_sync("q").tier == "b"  # usable again: providers reopen what they need
+    assert len(closed) == 4

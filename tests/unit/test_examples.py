@@ -24,23 +24,38 @@ def add(xs: List[int], y: int) -> List[int]:
 ```'''
 
 
-def test_examples_are_parsed_as_values() -> None:
+def test_only_literal_calls_are_examples() -> None:
     ex = prompt_examples(PROMPT)
-    assert ex[:2] == [">>> (add([1, 2], 1)) == ([2, 3])\nTrue\n", ">>> (add([], 5)) == ([])\nTrue\n"]
-    assert ">>> (add([0], -1)) == ([-1])\nTrue\n" in ex
-    assert len(ex) == 3  # '"two"?' is not a literal result: not an example we can check
+    assert [(e.function, e.args, e.expected) for e in ex] == [
+        ("add", ("[1, 2]", "1"), "[2, 3]"), ("add", ("[]", "5"), "[]"), ("add", ("[0]", "-1"), "[-1]")]
     assert prompt_examples("Write a function that adds numbers.") == []
+    # nothing that is not a plain call with literal arguments and a literal result is ever run
+    hostile = """>>> __import__('os').system('touch /tmp/pwned')\n0\n>>> add(open('/etc/passwd'), 1)\n[]\n
+    >>> x = [3, 1]\n>>> add(x, 1)\n[4, 2]\n>>> print(add([1], 1))\n[2]\nf(1) == 1, f(2) == 4"""
+    assert prompt_examples(hostile) == []
 
 
 def test_pass_rate_runs_the_draft_in_a_subprocess() -> None:
     right = "```python\ndef add(xs, y):\n    return [x + y for x in xs]\n```"
-    half = "```python\ndef add(xs, y):\n    return [x + 1 for x in xs]\n```"  # right only when y == 1 ... or empty
+    half = "```python\ndef add(xs, y):\n    return [x + 1 for x in xs]\n```"  # wrong only for y != 1 on non-empty xs
     assert examples_pass_rate(PROMPT, right) == 1.0
     assert examples_pass_rate(PROMPT, half) == pytest.approx(2 / 3)
-    assert examples_pass_rate(PROMPT, "def add(xs, y) return xs") == 0.0  # does not even parse
+    assert examples_pass_rate(PROMPT, "```python\ndef add(xs, y) return xs\n```") == 0.0  # does not even parse
     loop = "```python\ndef add(xs, y):\n    while True:\n        pass\n```"
     assert examples_pass_rate(PROMPT, loop, timeout_s=1.0) == 0.0
+    noisy = ("```python\nimport atexit\natexit.register(print, 'bye')\n"
+             "def add(xs, y):\n    return [x + y for x in xs]\n```")
+    assert examples_pass_rate(PROMPT, noisy) == 1.0  # output after the verdict does not break it
     assert examples_pass_rate("no examples here", right) is None
+    assert examples_pass_rate(PROMPT, "```python\ndef other():\n    pass\n```") is None  # nothing to check
+
+
+def test_the_sandbox_sees_no_api_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgecascade.sandbox import run_python
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-should-not-be-visible")
+    run = run_python("import os, sys; sys.stdout.write(str(sorted(os.environ)))", timeout_s=10)
+    assert run.returncode == 0 and "OPENAI_API_KEY" not in run.stdout and "PATH" in run.stdout
 
 
 def test_calibrations_that_run_examples_need_the_opt_in(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -63,3 +78,11 @@ def test_calibrations_that_run_examples_need_the_opt_in(tmp_path) -> None:  # ty
         Cascade.from_config(parse_config({"tiers": tiers}))
     c = Cascade.from_config(parse_config({"cascade": {"run_examples": True}, "tiers": tiers}))
     assert c.tiers[0].calibration is not None
+    # a cascade built in code is held to the same opt-in
+    from edgecascade import AcceptRule, CascadeSettings, ScriptedProvider, ScriptedReply, Tier
+
+    rule = AcceptRule(confidence="calibrated", min_confidence=0.5)
+    tier = Tier("t", ScriptedProvider([ScriptedReply("x", logprob=-0.1)]), rule, calibration=cal)
+    with pytest.raises(ConfigError, match="run_examples = true"):
+        Cascade([tier])
+    assert Cascade([tier], CascadeSettings(run_examples=True)).run_sync("q").tier == "t"

@@ -52,3 +52,19 @@ def test_arithmetic_checks_find_wrong_equations() -> None:
     assert arithmetic_checks("Total = price + tax = 12") == (0, 0)  # words are not arithmetic
     f = math_features(completion(["3", " *", " 6", " =", " 17", "."], [-0.1] * 6))
     assert f["arith_wrong"] == 1.0 and f["arith_checked_log"] > 0
+
+
+def test_arithmetic_checks_stay_fast_on_pathological_text() -> None:
+    import time
+
+    from edgecascade.quality.structure import arithmetic_checks
+
+    texts = [" ".join(f"{n % 90 + 10} {'+-*/'[n % 4]}" for n in range(1700)),  # 8k chars, no '='
+             "1" * 5000, "x: 1 " + "+-" * 3000 + "1 = 2", " = ".join(["1 + 1"] * 1000),
+             " ".join(f"{n} +" for n in range(3000)) + " 1 = 7"]
+    t0 = time.perf_counter()
+    for t in texts:
+        arithmetic_checks(t)
+    assert time.perf_counter() - t0 < 1.0  # linear: the old regex took hours on the first one
+    assert arithmetic_checks("10 / 3 = 3.3 and 200 / 3 = 66.7 and 50 / 3 = 17") == (3, 0)  # rounded, not wrong
+    assert arithmetic_checks("1. 16 - 3 - 4 = 9") == (1, 0)  # a numbered step is not part of the sum
