@@ -101,15 +101,26 @@ def threshold_policy(name: str, pairs: Sequence[Sequence[Trace]], scores: np.nda
     return evaluate(name, pairs, np.asarray(scores) >= t, threshold=t)
 
 
-def choose_threshold(pairs: Sequence[Sequence[Trace]], scores: np.ndarray, target: float) -> float:
-    """The lowest threshold (most drafts kept) whose accuracy is >= target x the large model's.
+def choose_threshold(pairs: Sequence[Sequence[Trace]], scores: np.ndarray, target: float,
+                     margin_z: float = 1.0) -> float:
+    """The lowest threshold (most drafts kept) that meets ``target`` x the large model's accuracy
+    with a safety margin, chosen on the data given (the calibration split, never the held-out one).
 
-    Chosen on the data given (the calibration split); never on the held-out split. When no
-    threshold reaches the target, the returned threshold keeps no draft (+inf).
+    Keeping a draft changes a query's correctness by +1 (draft right, large wrong), -1 (draft
+    wrong, large right) or 0. The rule keeps a threshold only if the mean change minus ``margin_z``
+    standard errors still stays within the allowed loss, (1 - target) x the large model's accuracy:
+    without the margin a threshold picked at the edge on one half misses the target on the other
+    half about as often as not. When no threshold qualifies, none is kept (+inf).
     """
-    goal = target * always_large(pairs).accuracy
-    for t in np.unique(np.asarray(scores)):  # ascending: the first that meets the goal keeps the most
-        if evaluate("", pairs, np.asarray(scores) >= t).accuracy >= goal - 1e-12:
+    n = len(pairs)
+    if n == 0:
+        return math.inf
+    delta = np.array([int(p[0].correct) - int(p[-1].correct) for p in pairs], dtype=np.float64)
+    allowed = -(1.0 - target) * always_large(pairs).accuracy
+    s = np.asarray(scores)
+    for t in np.unique(s):  # ascending: the first that qualifies keeps the most drafts
+        d = np.where(s >= t, delta, 0.0)
+        if d.mean() - margin_z * d.std(ddof=1) / math.sqrt(n) >= allowed - 1e-12:
             return float(t)
     return math.inf
 

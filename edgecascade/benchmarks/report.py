@@ -8,6 +8,7 @@ the calibration half; every number reported is measured on the held-out half.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import math
 import sys
 from collections.abc import Sequence
@@ -46,12 +47,14 @@ DEFAULT_SEED = 20261125
 
 def split_ids(ids: Sequence[str], seed: int = DEFAULT_SEED,
               calibration_share: float = 0.5) -> tuple[set[str], set[str]]:
-    """(calibration ids, held-out ids): a seeded permutation of the sorted ids, cut in two."""
-    ordered = sorted(ids)
-    perm = np.random.default_rng(seed).permutation(len(ordered))
-    n_cal = int(round(calibration_share * len(ordered)))
-    cal = {ordered[i] for i in perm[:n_cal]}
-    return cal, set(ordered) - cal
+    """(calibration ids, held-out ids). Each item's side is a hash of (seed, its id), so it never
+    changes as more items are traced: a resumed benchmark never moves an item across the split."""
+    cal = set()
+    for i in ids:
+        h = int.from_bytes(hashlib.sha256(f"{seed}:{i}".encode()).digest()[:8], "big") / 2**64
+        if h < calibration_share:
+            cal.add(i)
+    return cal, set(ids) - cal
 
 
 @dataclass

@@ -59,10 +59,13 @@ def test_policy_arithmetic_matches_hand_computation() -> None:
 def test_threshold_is_the_lowest_that_meets_the_target() -> None:
     pairs = pairs_example()
     scores = np.array([0.9, 0.8, 0.3, 0.2])  # a perfect ranking: right drafts score higher
-    # target 100% of large (0.75). t=0.2 keeps all: 0.5. t=0.3 keeps a,b,c (d escalates, right): 0.75
-    assert choose_threshold(pairs, scores, 1.0) == 0.3
+    # without a margin: target 100% of large (0.75). t=0.2 keeps all: 0.5. t=0.3 keeps a,b,c: 0.75
+    assert choose_threshold(pairs, scores, 1.0, margin_z=0) == 0.3
     # target 0.6 of large (0.45): keeping everything (0.5) already meets it
-    assert choose_threshold(pairs, scores, 0.6) == 0.2
+    assert choose_threshold(pairs, scores, 0.6, margin_z=0) == 0.2
+    # with one standard error of margin, t=0.3 (mean change 0, sd 0.82/2) no longer qualifies; t=0.8
+    # (changes 0,+1,0,0: mean 0.25, standard error 0.25) does
+    assert choose_threshold(pairs, scores, 1.0) == 0.8
     # an impossible target keeps no draft
     bad = np.array([0.1, 0.1, 0.9, 0.9])
     assert math.isinf(choose_threshold(pairs, bad, 1.0))
@@ -74,12 +77,14 @@ def test_max_random_share() -> None:
     assert max_random_share(pairs, 0.95) == pytest.approx(0.15)
 
 
-def test_split_is_seeded_disjoint_and_complete() -> None:
-    ids = [f"i{n}" for n in range(101)]
+def test_split_is_seeded_disjoint_complete_and_stable_as_data_grows() -> None:
+    ids = [f"i{n}" for n in range(1000)]
     cal, held = split_ids(ids, seed=7)
-    assert cal.isdisjoint(held) and cal | held == set(ids) and len(cal) == 50
+    assert cal.isdisjoint(held) and cal | held == set(ids) and 440 < len(cal) < 560
     assert split_ids(list(reversed(ids)), seed=7) == (cal, held)  # order of input does not matter
     assert split_ids(ids, seed=8) != (cal, held)
+    cal_more, held_more = split_ids(ids + [f"i{n}" for n in range(1000, 1500)], seed=7)
+    assert cal <= cal_more and held <= held_more  # new items never move old ones across the split
 
 
 def test_auroc_and_ece() -> None:
