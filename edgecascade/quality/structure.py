@@ -18,7 +18,9 @@ import numpy as np
 
 from ..types import Completion
 
-_ANSWER_IS = re.compile(r"answer\s+is\s*:?\s*\**\$?\s*(-?[\d,]*\.?\d+)", re.IGNORECASE)
+# the stated final result: "The answer is 18" or LaTeX "\boxed{18}" (what small models write)
+_ANSWER_IS = re.compile(r"(?:answer\s+is\s*:?\s*\**\$?\s*|\\boxed\{\s*\\?\$?\s*)(-?\d[\d,]*(?:\.\d+)?)",
+                        re.IGNORECASE)
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 _EQUALS_NUMBER = re.compile(r"=\s*\$?\s*(-?\d[\d,]*(?:\.\d+)?)(?!\s*(?:[\d*/+\-(]|\.\d))")
 # the info string is taken whole and split later: a pattern like [\w+-]*[^\n]* backtracks

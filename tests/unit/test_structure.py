@@ -68,3 +68,9 @@ def test_arithmetic_checks_stay_fast_on_pathological_text() -> None:
     assert time.perf_counter() - t0 < 1.0  # linear: the old regex took hours on the first one
     assert arithmetic_checks("10 / 3 = 3.3 and 200 / 3 = 66.7 and 50 / 3 = 17") == (3, 0)  # rounded, not wrong
     assert arithmetic_checks("1. 16 - 3 - 4 = 9") == (1, 0)  # a numbered step is not part of the sum
+
+
+def test_boxed_final_answers_are_read() -> None:
+    toks = ["2", " +", " 1", " =", " 3", ".", " \\(\\boxed{", "3", "}\\)"]
+    f = math_features(completion(toks, [-0.1] * 7 + [-1.5, -0.1]))
+    assert f["has_final_number"] == 1.0 and f["final_lp_min"] == -1.5 and f["reasoning_agrees"] == 1.0
