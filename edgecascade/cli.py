@@ -242,9 +242,8 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
                 f"`edgecascade bench run --dataset {name} --config {args.config or 'default'}` first"
             )
         cal_ids, held_ids = split_ids([p[0].item_id for p in pairs], args.seed)
-        prompts = {} if args.no_examples else items
         datasets.append(DatasetPairs(name, [p for p in pairs if p[0].item_id in cal_ids],
-                                     [p for p in pairs if p[0].item_id in held_ids], prompts))
+                                     [p for p in pairs if p[0].item_id in held_ids], items))
     report, calibration = build_report(datasets, model=small.model, target=args.target, seed=args.seed,
                                        command=command_line(), run_examples=not args.no_examples)
     out_dir = Path(args.out)
@@ -272,16 +271,18 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from .benchmarks.traces import load_labelled_traces
     from .quality.calibration import auroc, draft_features, expected_calibration_error, fit_calibration
 
-    traces = load_labelled_traces(Path(args.traces))
+    prompts: dict[str, str] = {}
+    traces = load_labelled_traces(Path(args.traces), prompts)
     cal_ids, held_ids = split_ids([t.item_id for t in traces], args.seed)
     cal = [t for t in traces if t.item_id in cal_ids]
     held = [t for t in traces if t.item_id in held_ids]
     model = args.model or (traces[0].model if traces else "model")
-    calibration = fit_calibration([draft_features(t.completion()) for t in cal], [t.correct for t in cal],
+    calibration = fit_calibration([draft_features(t.completion(), prompt=prompts.get(t.item_id)) for t in cal],
+                                  [t.correct for t in cal],
                                   model=model, seed=args.seed,
                                   meta={"command": "edgecascade " + " ".join(sys.argv[1:]), "traces": args.traces,
                                         "seed": args.seed, "calibration_items": len(cal), "held_out_items": len(held)})
-    probs = calibration.predict_many([draft_features(t.completion()) for t in held])
+    probs = calibration.predict_many([draft_features(t.completion(), prompt=prompts.get(t.item_id)) for t in held])
     labels = [t.correct for t in held]
     calibration.meta["held_out"] = {"auroc": auroc(probs, labels), "ece": expected_calibration_error(probs, labels)}
     target = Path(args.out).expanduser() if args.out else Path(args.traces).with_suffix(".calibration.json")

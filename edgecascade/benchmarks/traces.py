@@ -238,8 +238,11 @@ def paired(traces: dict[str, dict[str, Trace]], tiers: Iterable[str]) -> list[li
     return [[traces[n][i] for n in names] for i in sorted(common)]
 
 
-def load_labelled_traces(path: Path) -> list[Trace]:
+def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None) -> list[Trace]:
     """A user's labelled answers for `edgecascade calibrate`.
+
+    A line may carry the question it answered as ``prompt`` (the last user message): the prompt
+    features need it. Pass a dict as ``prompts`` to receive them, keyed by item id.
 
     Each JSONL line is a trace as `bench run` writes it, or a plain record with ``answer`` (or
     ``content``), ``tokens``, ``logprobs``, optional ``top_logprobs`` and ``finish_reason``, and a
@@ -277,8 +280,11 @@ def load_labelled_traces(path: Path) -> list[Trace]:
             raise EdgecascadeError(f"{path}:{n} needs 'tokens' and one 'logprobs' value per token")
         k = min((len(r) for r in top), default=0)
         answer = d.get("answer", d.get("content", "".join(tokens)))
+        item_id = str(d.get("item_id", d.get("id", n)))
+        if prompts is not None and isinstance(d.get("prompt"), str):
+            prompts[item_id] = d["prompt"]
         out.append(Trace(
-            dataset=str(d.get("dataset", path.stem)), item_id=str(d.get("item_id", d.get("id", n))),
+            dataset=str(d.get("dataset", path.stem)), item_id=item_id,
             domain=str(d.get("domain", "")), tier=str(d.get("tier", "")), model=str(d.get("model", "")),
             settings="", answer=answer, correct=label, finish_reason=str(d.get("finish_reason", "stop")),
             prompt_tokens=int(d.get("prompt_tokens", 0)),

@@ -27,15 +27,16 @@ from ..types import Completion
 from .checks import check_refusal, check_repetition, check_truncated
 from .examples import examples_pass_rate
 from .features import LogprobFeatures, logprob_features
-from .structure import code_features, math_features
+from .structure import code_features, math_features, prompt_features
 
 #: every feature a calibrator may use; the names are the keys of :func:`draft_features`
 FEATURE_NAMES = (
     "mean_logprob", "min_logprob", "p10_logprob", "mean_margin", "mean_entropy", "n_tokens_log",
     "truncated", "repetition", "refusal",
-    "has_final_number", "final_lp_min", "final_lp_mean", "reasoning_agrees", "n_numbers_log",
+    "has_final_number", "final_integer", "final_lp_min", "final_lp_mean", "reasoning_agrees", "n_numbers_log",
     "arith_checked_log", "arith_wrong",
     "code_block", "code_parses", "defines_function", "code_lp_mean", "code_lp_p10", "prose_chars_log",
+    "prompt_numbers_log",
 )
 #: features that need the prompt's examples run against the draft's code (opt-in: it executes code)
 EXAMPLE_FEATURES = ("has_examples", "examples_pass")
@@ -48,8 +49,9 @@ def draft_features(c: Completion, lf: LogprobFeatures | None = None, *, prompt: 
                    run_examples: bool = False) -> dict[str, float]:
     """Every calibration feature of one draft (math and code structure features are both computed:
     each is neutral where it does not apply, so one calibrator serves mixed traffic). ``lf``: the
-    draft's logprob features when the caller has them already. With ``run_examples`` and the
-    ``prompt``, the examples the prompt states are run against the draft's code (in a subprocess)."""
+    draft's logprob features when the caller has them already. ``prompt``: the question (the last
+    user message), for the prompt features; with ``run_examples`` too, the examples it states are
+    run against the draft's code (in a subprocess)."""
     f: dict[str, float] = {}
     if run_examples and prompt:
         rate = examples_pass_rate(prompt, c.text)
@@ -68,6 +70,7 @@ def draft_features(c: Completion, lf: LogprobFeatures | None = None, *, prompt: 
     f["refusal"] = 0.0 if check_refusal(c).passed else 1.0
     f.update(math_features(c))
     f.update(code_features(c))
+    f.update(prompt_features(prompt))
     return f
 
 

@@ -24,7 +24,13 @@ from dataclasses import dataclass
 from ..sandbox import run_python
 from .structure import _FENCE, extract_code
 
-_ARROW = re.compile(r"^(.+?\))\s*(?:==|➞|=>|->|should return|returns?)\s*(\S.*)$")
+#: ``call  SEP  expected``; the separators prompts use, longest first (``==>`` before ``==``, a
+#: lone ``=`` last), optionally after a ``#`` (``f(1)  # => 2``)
+_ARROW = re.compile(r"^(.+?\))\s*(?:#\s*)?(?:==>|=>|->|➞|==|=(?!=)|should return|returns?)\s*(\S.*)$")
+#: what may precede an example on its line: a bullet, ``assert``, ``for``, ``e.g.``, ``Example:``
+_LEAD = re.compile(r"^(?:[*\-•]\s+|assert\s+|for\s+|e\.g\.,?\s*|examples?\s*:?\s+)+", re.IGNORECASE)
+#: prose spellings of Python's constants (``f(3) => true``)
+_PROSE_CONSTANTS = {"true": "True", "false": "False", "none": "None", "null": "None"}
 _END = ('"""', "'''", "```", ">>>")
 
 
@@ -44,10 +50,29 @@ def _literal(text: str) -> bool:
     return True
 
 
+def _expected_literal(text: str) -> str | None:
+    """The literal an example's result side states: the whole text, or the text before a trailing
+    comment or parenthetical remark (``'No' (it must start with a letter)``)."""
+    text = text.strip()
+    for cand in (text, text.split(" #", 1)[0], re.split(r"\s+\(", text, maxsplit=1)[0]):
+        cand = cand.strip().rstrip(".,;").strip()
+        cand = _PROSE_CONSTANTS.get(cand.lower(), cand) if cand.isalpha() else cand
+        if cand and _literal(cand):
+            return cand
+    return None
+
+
+def _arrow_example(line: str) -> Example | None:
+    m = _ARROW.match(_LEAD.sub("", line))
+    return _example(m.group(1), m.group(2)) if m else None
+
+
 def _example(call_src: str, expected: str) -> Example | None:
     """An example when ``call_src`` is ``name(literal, ..., key=literal)`` and ``expected`` a literal."""
-    expected = expected.strip().rstrip(".").strip()
-    if len(call_src) > 2000 or not _literal(expected):
+    if len(call_src) > 2000:
+        return None
+    expected = _expected_literal(expected)
+    if expected is None:
         return None
     try:
         node = ast.parse(call_src.strip(), mode="eval").body
@@ -68,22 +93,22 @@ def _example(call_src: str, expected: str) -> Example | None:
 
 def prompt_examples(prompt: str) -> list[Example]:
     """The checkable examples a prompt states: ``>>> f(1, 2)`` followed by one literal result
-    line, or a ``f(1, 2) == 3`` / ``➞`` / ``=>`` line. Parsed line by line: prompts mix
-    docstrings, fences and prose."""
+    line, or a line like ``f(1, 2) == 3`` (also ``==>``, ``=>``, ``->``, ``➞``, ``=``, ``# =>``,
+    ``returns``), possibly bulleted or after ``assert``/``for``/``Example:``. Parsed line by line:
+    prompts mix docstrings, fences and prose."""
     lines, out, i = prompt.splitlines(), [], 0
     while i < len(lines):
         line = lines[i].strip()
         i += 1
-        if line.startswith(">>> "):
-            src = line[4:]
+        if line.startswith(">>> ") and (ex := _arrow_example(line[4:])) is None:
+            # the doctest form: the result is the next line
             want = []
             while i < len(lines) and (t := lines[i].strip()) and not t.startswith(_END) and not _ARROW.match(t):
                 want.append(t)
                 i += 1
-            ex = _example(src, want[0]) if len(want) == 1 else None
-        else:
-            m = _ARROW.match(line)
-            ex = _example(m.group(1), m.group(2)) if m else None
+            ex = _example(line[4:], want[0]) if len(want) == 1 else None
+        elif not line.startswith(">>> "):
+            ex = _arrow_example(line)
         if ex is not None:
             out.append(ex)
     return out

@@ -132,7 +132,8 @@ def math_features(c: Completion) -> dict[str, float]:
     matches = list(_ANSWER_IS.finditer(text))
     m = matches[-1] if matches else None  # the last statement of the answer is the final one
     checked, wrong = arithmetic_checks(text)
-    feats = {"has_final_number": 0.0, "final_lp_min": 0.0, "final_lp_mean": 0.0, "reasoning_agrees": 0.0,
+    feats = {"has_final_number": 0.0, "final_integer": 0.0, "final_lp_min": 0.0, "final_lp_mean": 0.0,
+             "reasoning_agrees": 0.0,
              "n_numbers_log": math.log1p(len(_NUMBER.findall(text))), "arith_checked_log": math.log1p(checked),
              "arith_wrong": float(wrong > 0)}
     if m is None:
@@ -143,10 +144,22 @@ def math_features(c: Completion) -> dict[str, float]:
         feats["final_lp_min"] = float(lps.min())
         feats["final_lp_mean"] = float(lps.mean())
     stated = _num(m.group(1))
+    # word problems mostly have whole-number answers; a small model's fraction is often a slip
+    feats["final_integer"] = 1.0 if stated is not None and stated == int(stated) else 0.0
     computed = [x for x in (_num(y) for y in _EQUALS_NUMBER.findall(text[: m.start()])) if x is not None]
     if stated is not None and computed:
         feats["reasoning_agrees"] = 1.0 if math.isclose(computed[-1], stated, rel_tol=1e-9, abs_tol=1e-6) else -1.0
     return feats
+
+
+def prompt_features(prompt: str | None) -> dict[str, float]:
+    """How much the question asks: the number of distinct quantities it states. Measured on the
+    GSM8K calibration half, a 0.5B draft is right far less often when the problem juggles many
+    numbers, whatever its answer's logprobs say. 0 when the prompt is unknown."""
+    if not prompt:
+        return {"prompt_numbers_log": 0.0}
+    values = {v for v in (_num(x) for x in _NUMBER.findall(prompt)) if v is not None}
+    return {"prompt_numbers_log": math.log1p(len(values))}
 
 
 def code_features(c: Completion) -> dict[str, float]:

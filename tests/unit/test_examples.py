@@ -35,6 +35,36 @@ def test_only_literal_calls_are_examples() -> None:
     assert prompt_examples(hostile) == []
 
 
+def test_the_example_spellings_prompts_use() -> None:
+    prompt = """
+    choose_num(12, 15) = 14
+    move_one_ball([3, 4, 5, 1, 2])==>True
+    * eat(5, 6, 10) -> [11, 4]
+    assert list_sort(["aa", "a"]) => ["aa"]
+    for x_or_y(7, 34, 12) == 34
+    file_name_check("1example.dll") # => 'No' (the name should start with a letter)
+    decimal_to_binary(15)   # returns "db1111db"
+    is_simple_power(3, 2) => false
+    >>> count_nums([-1, 11, -11]) == 1
+    Example: f(x=2) ➞ 4
+    is_happy(a) => False
+    fruit_distribution("5 apples", 19) ->19 - 5 = 14
+    """
+    got = [(e.function, e.args, e.kwargs, e.expected) for e in prompt_examples(prompt)]
+    assert got == [
+        ("choose_num", ("12", "15"), (), "14"),
+        ("move_one_ball", ("[3, 4, 5, 1, 2]",), (), "True"),
+        ("eat", ("5", "6", "10"), (), "[11, 4]"),
+        ("list_sort", ("['aa', 'a']",), (), '["aa"]'),
+        ("x_or_y", ("7", "34", "12"), (), "34"),
+        ("file_name_check", ("'1example.dll'",), (), "'No'"),
+        ("decimal_to_binary", ("15",), (), '"db1111db"'),
+        ("is_simple_power", ("3", "2"), (), "False"),
+        ("count_nums", ("[-1, 11, -11]",), (), "1"),
+        ("f", (), (("x", "2"),), "4"),
+    ]  # the last two are not literal: `a` is a name, `19 - 5 = 14` an expression
+
+
 def test_pass_rate_runs_the_draft_in_a_subprocess() -> None:
     right = "```python\ndef add(xs, y):\n    return [x + y for x in xs]\n```"
     half = "```python\ndef add(xs, y):\n    return [x + 1 for x in xs]\n```"  # wrong only for y != 1 on non-empty xs

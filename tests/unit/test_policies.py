@@ -178,6 +178,11 @@ def test_load_labelled_traces_plain_and_errors(tmp_path) -> None:  # type: ignor
                              "accepted": True}) + "\n")
     [t] = load_labelled_traces(p)
     assert t.correct is True and t.logprobs == [-0.1, -0.2] and t.item_id == "1"
+    p.write_text(json.dumps({"id": "q7", "prompt": "What is 2 + 3?", "answer": "5", "tokens": ["5"],
+                             "logprobs": [-0.1], "correct": True}) + "\n")
+    prompts: dict[str, str] = {}
+    [t] = load_labelled_traces(p, prompts)
+    assert prompts == {"q7": "What is 2 + 3?"}  # the question reaches the prompt features
     p.write_text(json.dumps({"answer": "ok", "tokens": ["o"], "logprobs": [-0.1]}) + "\n")
     with pytest.raises(Exception, match="label"):
         load_labelled_traces(p)

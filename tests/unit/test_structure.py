@@ -6,7 +6,7 @@ import numpy as np
 
 from edgecascade import Completion, Timings, TokenLogprobs, Usage
 from edgecascade.quality.calibration import FEATURE_NAMES, draft_features
-from edgecascade.quality.structure import code_features, math_features
+from edgecascade.quality.structure import code_features, math_features, prompt_features
 
 
 def completion(tokens: list[str], lps: list[float], finish: str = "stop") -> Completion:
@@ -24,7 +24,18 @@ def test_math_features_read_the_final_number_tokens() -> None:
     f = math_features(completion(["2", " =", " 5", ".", " The", " answer", " is", " 7", "."], [-0.1] * 9))
     assert f["reasoning_agrees"] == -1.0  # the stated result disagrees with the last computed one
     f = math_features(completion(["I", " think", " so"], [-0.1] * 3))
-    assert f["has_final_number"] == 0.0
+    assert f["has_final_number"] == 0.0 and f["final_integer"] == 0.0
+
+
+def test_final_integer_and_prompt_numbers() -> None:
+    assert math_features(completion(["The", " answer", " is", " 18", "."], [-0.1] * 5))["final_integer"] == 1.0
+    assert math_features(completion(["The", " answer", " is", " 4.5", "."], [-0.1] * 5))["final_integer"] == 0.0
+    # distinct quantities the question states (a repeated 3 counts once); unknown prompt -> 0
+    assert prompt_features("Tom has 3 apples, buys 3 more and 12 pears at $1.50 each.") == {
+        "prompt_numbers_log": np.log1p(3)}
+    assert prompt_features(None) == {"prompt_numbers_log": 0.0}
+    c = completion(["The", " answer", " is", " 4", "."], [-0.1] * 5)
+    assert draft_features(c, prompt="2 + 2?")["prompt_numbers_log"] == np.log1p(1)
 
 
 def test_code_features() -> None:
