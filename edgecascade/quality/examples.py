@@ -71,8 +71,8 @@ def _example(call_src: str, expected: str) -> Example | None:
     """An example when ``call_src`` is ``name(literal, ..., key=literal)`` and ``expected`` a literal."""
     if len(call_src) > 2000:
         return None
-    expected = _expected_literal(expected)
-    if expected is None:
+    want = _expected_literal(expected)
+    if want is None:
         return None
     try:
         node = ast.parse(call_src.strip(), mode="eval").body
@@ -88,7 +88,7 @@ def _example(call_src: str, expected: str) -> Example | None:
         return None
     n = len(node.args)
     return Example(node.func.id, tuple(srcs[:n]), tuple((k.arg or "", v) for k, v in zip(node.keywords, srcs[n:])),
-                   expected)
+                   want)
 
 
 def prompt_examples(prompt: str) -> list[Example]:
