@@ -207,6 +207,7 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
         build_report,
         command_line,
         json_safe,
+        markdown_report,
         plot_report,
         print_report,
         split_ids,
@@ -244,20 +245,24 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
         cal_ids, held_ids = split_ids([p[0].item_id for p in pairs], args.seed)
         datasets.append(DatasetPairs(name, [p for p in pairs if p[0].item_id in cal_ids],
                                      [p for p in pairs if p[0].item_id in held_ids], items))
-    report, calibration = build_report(datasets, model=small.model, target=args.target, seed=args.seed,
-                                       command=command_line(), run_examples=not args.no_examples)
+    report, calibrations = build_report(datasets, model=small.model, target=args.target, seed=args.seed,
+                                        command=command_line(), run_examples=not args.no_examples)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps(json_safe(report), indent=1, allow_nan=False) + "\n")
     plot_report(report, out_dir / "cost_quality.png")
     if args.save_calibration:
-        from .models import manifests_dir
+        from .engine import calibration_path
 
-        path = manifests_dir() / f"{small.model}.calibration.json"
-        calibration.meta["held_out"] = {k: {"auroc": v["auroc"]["calibrated"], "ece": v["ece_calibrated"]}
-                                        for k, v in report["datasets"].items()}
-        calibration.save(path)
-        err.print(f"calibration written to {path}")
+        for variant, calibration in calibrations.items():
+            path = calibration_path(small.model, examples=calibration.runs_examples)
+            calibration.meta["held_out"] = {k: {"auroc": v["auroc"][variant], "ece": v["ece"][variant]}
+                                            for k, v in report["datasets"].items()}
+            calibration.save(path)
+            err.print(f"calibration ({variant}) written to {path}")
+    if args.markdown:
+        print(markdown_report(report))
+        return 0
     if args.json:
         print(json.dumps(json_safe(report), allow_nan=False))
     else:
@@ -393,12 +398,15 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--traces", metavar="DIR", help="trace directory (default: bench/traces)")
     rp.add_argument("--out", default="bench/results", help="where report.json and cost_quality.png go")
     rp.add_argument("--save-calibration", action="store_true",
-                    help="write the fitted calibration to models/<small model>.calibration.json")
+                    help="write the fitted calibrations beside the small model's manifest: "
+                    "models/<model>.calibration.json (runs no code) and, unless --no-examples, "
+                    "models/<model>.examples.calibration.json (used where [cascade] run_examples = true)")
     rp.add_argument("--no-examples", action="store_true",
                     help="fit without the prompt-examples features (which run each draft's code against the "
                     "examples its prompt states, in a subprocess); a calibration fitted with them needs "
                     "[cascade] run_examples = true to be used")
     rp.add_argument("--json", action="store_true", help="print the report as JSON")
+    rp.add_argument("--markdown", action="store_true", help="print the report as Markdown tables (for a README)")
     rp.set_defaults(func=cmd_bench_report)
 
     c = sub.add_parser("calibrate", help="fit a calibration from your own labelled traces",

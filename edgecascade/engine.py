@@ -40,16 +40,26 @@ class Tier:
             raise ValueError(f"tier {self.name!r}: a calibrated rule needs a Calibration")
 
 
-def calibration_for(t: TierConfig) -> Calibration | None:
+def calibration_path(model: str, *, examples: bool) -> Path:
+    """Where a model's shipped calibration lies, beside its manifest: ``<model>.calibration.json``
+    (runs no code) or ``<model>.examples.calibration.json`` (also runs the prompt's examples)."""
+    from .models import manifests_dir
+
+    return manifests_dir() / f"{model}{'.examples' if examples else ''}.calibration.json"
+
+
+def calibration_for(t: TierConfig, run_examples: bool = False) -> Calibration | None:
     """The calibration a tier's rule uses: its ``calibration`` file, or the one shipped beside the
-    model's manifest (``models/<model>.calibration.json``)."""
+    model's manifest. Where the config allows running the prompt's examples (``run_examples``)
+    and the model ships a calibration that uses them, that one (it is the stronger judge);
+    otherwise the one that executes nothing."""
     if t.accept.confidence != "calibrated":
         return None
     if t.accept.calibration:
         return Calibration.load(Path(t.accept.calibration).expanduser())
-    from .models import manifests_dir
-
-    return Calibration.load(manifests_dir() / f"{t.model}.calibration.json")
+    if run_examples and (path := calibration_path(t.model, examples=True)).is_file():
+        return Calibration.load(path)
+    return Calibration.load(calibration_path(t.model, examples=False))
 
 
 class Cascade:
@@ -79,9 +89,8 @@ class Cascade:
         question is asked; models themselves load only when a query first reaches their tier.
         """
         cfg = path if isinstance(path, CascadeConfig) else load_config(path)
-        tiers = [
-            Tier(t.display_name, build_provider(t), t.accept, resolve_price(t), calibration_for(t)) for t in cfg.tiers
-        ]
+        tiers = [Tier(t.display_name, build_provider(t), t.accept, resolve_price(t),
+                      calibration_for(t, cfg.cascade.run_examples)) for t in cfg.tiers]
         return cls(tiers, cfg.cascade)
 
     def build_request(

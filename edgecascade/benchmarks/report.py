@@ -101,57 +101,76 @@ def _random_at_target(d: DatasetPairs, target: float) -> float:
     return share if held.accuracy >= target * always_large(d.held_out).accuracy - 1e-12 else 0.0
 
 
-def _scores(cal: Calibration, pairs: Sequence[Sequence[Trace]], feats: _Features) -> dict[str, np.ndarray]:
+#: the calibrated variants a report fits: name -> features. The examples variant executes the
+#: draft's code against the prompt's examples, so a deployment opts in to it (``run_examples``).
+CALIBRATED = "calibrated"
+CALIBRATED_EXAMPLES = "calibrated + examples"
+_VARIANTS = {CALIBRATED: FEATURE_NAMES, CALIBRATED_EXAMPLES: FEATURE_NAMES + EXAMPLE_FEATURES}
+BASELINE_SCORES = ("mean logprob", "cascadeflow-style")
+
+
+def _scores(cals: dict[str, Calibration], pairs: Sequence[Sequence[Trace]], feats: _Features
+            ) -> dict[str, np.ndarray]:
     small = [p[0] for p in pairs]
-    return {
-        "calibrated": cal.predict_many([feats(t) for t in small]),
-        "mean logprob": np.array([mean_logprob_score(t) for t in small]),
-        "cascadeflow-style": np.array([cascadeflow_score(t) for t in small]),
-    }
+    out = {"mean logprob": np.array([mean_logprob_score(t) for t in small]),
+           "cascadeflow-style": np.array([cascadeflow_score(t) for t in small])}
+    for name, cal in cals.items():
+        out[name] = cal.predict_many([feats(t) for t in small])
+    return out
+
+
+def _meets(p: PolicyResult, goal: float) -> bool:
+    return p.accuracy >= goal - 1e-12
 
 
 def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float, seed: int,
-                 command: str, run_examples: bool = False) -> tuple[dict[str, Any], Calibration]:
-    """Fit one calibrator for the small model on every dataset's calibration half, then evaluate."""
+                 command: str, run_examples: bool = False) -> tuple[dict[str, Any], dict[str, Calibration]]:
+    """Fit the small model's calibrators on every dataset's calibration half, then evaluate every
+    policy on the held-out halves. Returns the report and the calibrations by variant name
+    (``calibrated``, and ``calibrated + examples`` with ``run_examples``)."""
     feats = _Features(datasets, run_examples)
     cal_small = [p[0] for d in datasets for p in d.calibration]
-    names = FEATURE_NAMES + (EXAMPLE_FEATURES if run_examples else ())
-    calibration = fit_calibration(
-        [feats(t) for t in cal_small], [t.correct for t in cal_small], model=model, seed=seed, features=names,
-        meta={
-            "command": command, "date": _dt.date.today().isoformat(), "seed": seed,
-            "data": {d.name: {"calibration_items": len(d.calibration), "held_out_items": len(d.held_out)}
-                     for d in datasets},
-            "target": target,
-            "run_examples": run_examples,
-        },
-    )
-    # the threshold a deployed cascade uses: chosen on the pooled calibration halves
     pooled = [p for d in datasets for p in d.calibration]
-    calibration.thresholds[f"{target:g}"] = choose_threshold(
-        pooled, _scores(calibration, pooled, feats)["calibrated"], target)
-    out: dict[str, Any] = {"model": model, "target": target, "seed": seed, "command": command, "datasets": {}}
+    variants = [CALIBRATED, CALIBRATED_EXAMPLES] if run_examples else [CALIBRATED]
+    cals: dict[str, Calibration] = {}
+    for name in variants:
+        cal = fit_calibration(
+            [feats(t) for t in cal_small], [t.correct for t in cal_small], model=model, seed=seed,
+            features=_VARIANTS[name],
+            meta={
+                "command": command, "date": _dt.date.today().isoformat(), "seed": seed,
+                "data": {d.name: {"calibration_items": len(d.calibration), "held_out_items": len(d.held_out)}
+                         for d in datasets},
+                "target": target,
+                "run_examples": name == CALIBRATED_EXAMPLES,
+            },
+        )
+        # the threshold a deployed cascade uses: chosen on the pooled calibration halves
+        cal.thresholds[f"{target:g}"] = choose_threshold(pooled, _scores({name: cal}, pooled, feats)[name], target)
+        cals[name] = cal
+    best_variant = variants[-1]
+    out: dict[str, Any] = {"model": model, "target": target, "seed": seed, "command": command,
+                           "variants": variants, "datasets": {},
+                           "calibration_thresholds": {k: c.thresholds[f"{target:g}"] for k, c in cals.items()}}
     for d in datasets:
-        cal_scores, held_scores = _scores(calibration, d.calibration, feats), _scores(calibration, d.held_out, feats)
+        cal_scores, held_scores = _scores(cals, d.calibration, feats), _scores(cals, d.held_out, feats)
         labels = [p[0].correct for p in d.held_out]
+        goal = target * always_large(d.held_out).accuracy
         policies: list[PolicyResult] = [always_small(d.held_out), always_large(d.held_out)]
         chosen: dict[str, float] = {}
-        for name in ("mean logprob", "cascadeflow-style", "calibrated"):
+        by_name: dict[str, PolicyResult] = {}
+        for name in (*BASELINE_SCORES, *variants):
             t = choose_threshold(d.calibration, cal_scores[name], target)
             chosen[name] = t
-            policies.append(threshold_policy(name, d.held_out, held_scores[name], t))
-        cal_policy = policies[-1]
-        deployed_t = calibration.thresholds[f"{target:g}"]
-        deployed = threshold_policy("calibrated, deployed threshold", d.held_out, held_scores["calibrated"],
-                                    deployed_t)
-        policies.append(random_routing(d.held_out, cal_policy.small_share))
+            by_name[name] = threshold_policy(name, d.held_out, held_scores[name], t)
+            policies.append(by_name[name])
+        policies.append(random_routing(d.held_out, by_name[best_variant].small_share))
         policies.append(oracle(d.held_out))
-        policies.append(deployed)  # what `quality_target` in a config does: one threshold for all traffic
-        large_acc = always_large(d.held_out).accuracy
+        for name in variants:  # what `quality_target` in a config does: one threshold for all traffic
+            policies.append(threshold_policy(f"{name}, deployed threshold", d.held_out, held_scores[name],
+                                             cals[name].thresholds[f"{target:g}"]))
         baseline_shares = {
-            "mean logprob": policies[2].small_share if policies[2].accuracy >= target * large_acc - 1e-12 else 0.0,
-            "cascadeflow-style": policies[3].small_share if policies[3].accuracy >= target * large_acc - 1e-12
-            else 0.0,
+            **{k: by_name[k].small_share if _meets(by_name[k], goal) else 0.0 for k in BASELINE_SCORES},
             # the random share that meets the target is chosen on the calibration half, like every threshold
             "random": _random_at_target(d, target),
             "always large": 0.0,
@@ -160,28 +179,25 @@ def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float,
         best = baseline_shares[best_name]
         orc = oracle_share_at_target(d.held_out, target)
         gap = orc - best
-        meets = cal_policy.accuracy >= target * large_acc - 1e-12
+        at_target: dict[str, Any] = {"target_accuracy": goal, "best_baseline": best_name,
+                                     "best_baseline_share": best, "oracle_share": orc}
+        for name in variants:
+            pol = by_name[name]
+            meets = _meets(pol, goal)  # a threshold chosen on the calibration half may miss on held-out
+            at_target[name] = {
+                "share": pol.small_share, "accuracy": pol.accuracy, "meets_target": meets,
+                "gap_closed": (pol.small_share - best) / gap if gap > 0 and meets else float("nan"),
+            }
         out["datasets"][d.name] = {
             "items": {"calibration": len(d.calibration), "held_out": len(d.held_out)},
             "auroc": {k: auroc(v, labels) for k, v in held_scores.items()},
-            "ece_calibrated": expected_calibration_error(held_scores["calibrated"], labels),
+            "ece": {k: expected_calibration_error(held_scores[k], labels) for k in variants},
             "thresholds": chosen,
             "policies": [p.to_dict() for p in policies],
-            "at_target": {
-                "target_accuracy": target * large_acc,
-                "calibrated_share": cal_policy.small_share,
-                "calibrated_accuracy": cal_policy.accuracy,
-                # a threshold chosen on the calibration half may miss the target on the held-out half
-                "calibrated_meets_target": meets,
-                "best_baseline": best_name,
-                "best_baseline_share": best,
-                "oracle_share": orc,
-                "gap_closed": (cal_policy.small_share - best) / gap if gap > 0 and meets else float("nan"),
-            },
+            "at_target": at_target,
             "curves": {k: curve(d.held_out, v) for k, v in held_scores.items()},
         }
-    out["calibration_threshold"] = calibration.thresholds[f"{target:g}"]
-    return out, calibration
+    return out, cals
 
 
 def json_safe(obj: Any) -> Any:
@@ -210,16 +226,42 @@ def print_report(report: dict[str, Any], console: Any) -> None:
             t.add_row(p["name"], f"{p['small_share']:.1%}", f"{p['accuracy']:.1%}", f"{p['latency_s']:.1f}",
                       f"{p['cost']:.6f}", "" if th is None else ("none kept" if math.isinf(th) else f"{th:.4f}"))
         console.print(t)
-        a = d["auroc"]
+        a, at = d["auroc"], d["at_target"]
+        console.print("AUROC (draft correct): " + " · ".join(f"{k} {v:.3f}" for k, v in a.items())
+                      + " · ECE " + " · ".join(f"{k} {v:.3f}" for k, v in d["ece"].items()))
+        for v in report["variants"]:
+            r = at[v]
+            console.print(f"at target: {v} keeps {r['share']:.1%} of drafts "
+                          f"({'meets' if r['meets_target'] else 'MISSES'} the target on held-out; "
+                          f"gap closed {r['gap_closed']:.0%})")
+        console.print(f"best baseline ({at['best_baseline']}) {at['best_baseline_share']:.1%} · "
+                      f"oracle at the target {at['oracle_share']:.1%}\n")
+
+
+def markdown_report(report: dict[str, Any]) -> str:
+    """The report as Markdown tables, for a README."""
+    lines: list[str] = []
+    for name, d in report["datasets"].items():
+        n = d["items"]
+        lines += [f"*{name}*: {n['calibration'] + n['held_out']} items traced on both tiers; calibration half "
+                  f"{n['calibration']}, held-out {n['held_out']}.", "",
+                  "| policy | small-model share | accuracy | s/query |", "| --- | --- | --- | --- |"]
+        lines += [f"| {p['name']} | {p['small_share']:.1%} | {p['accuracy']:.1%} | {p['latency_s']:.1f} |"
+                  for p in d["policies"]]
         at = d["at_target"]
-        console.print(
-            f"AUROC (draft correct): calibrated {a['calibrated']:.3f} · mean logprob {a['mean logprob']:.3f} · "
-            f"cascadeflow-style {a['cascadeflow-style']:.3f} · ECE (calibrated) {d['ece_calibrated']:.3f}\n"
-            f"at target: calibrated keeps {at['calibrated_share']:.1%} of drafts "
-            f"({'meets' if at['calibrated_meets_target'] else 'MISSES'} the target on held-out); best baseline "
-            f"({at['best_baseline']}) {at['best_baseline_share']:.1%}; oracle at the target {at['oracle_share']:.1%}; "
-            f"gap closed {at['gap_closed']:.0%}\n"
-        )
+        aur = ", ".join(f"{k} {'**' if k in report['variants'] else ''}{v:.3f}{'**' if k in report['variants'] else ''}"
+                        for k, v in d["auroc"].items())
+        ece = ", ".join(f"{k} {v:.3f}" for k, v in d["ece"].items())
+        lines += ["", f"AUROC for \"the draft is right\": {aur}; expected calibration error: {ece}."]
+        for v in report["variants"]:
+            r = at[v]
+            verdict = "meets" if r["meets_target"] else "misses"
+            gap = "" if math.isnan(r["gap_closed"]) else f", closing {r['gap_closed']:.0%} of the gap to the oracle"
+            lines.append(f"At the target ({at['target_accuracy']:.1%}) *{v}* keeps {r['share']:.1%} of drafts "
+                         f"and {verdict} it ({r['accuracy']:.1%}){gap}.")
+        lines += [f"Best baseline that meets the target: {at['best_baseline']} {at['best_baseline_share']:.1%}; "
+                  f"a perfect oracle with the same accuracy budget: {at['oracle_share']:.1%}.", ""]
+    return "\n".join(lines)
 
 
 def plot_report(report: dict[str, Any], path: Path) -> None:
@@ -233,11 +275,13 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
     fig, axes = plt.subplots(1, len(names), figsize=(6.5 * len(names), 5), squeeze=False)
     for ax, name in zip(axes[0], names):
         d = report["datasets"][name]
-        for label, style in (("calibrated", "-"), ("mean logprob", "--"), ("cascadeflow-style", ":")):
+        styles = {CALIBRATED: "-", CALIBRATED_EXAMPLES: "-", "mean logprob": "--", "cascadeflow-style": ":"}
+        for label in (*report["variants"], *BASELINE_SCORES):
+            style = styles[label]
             pts = sorted(d["curves"][label], key=lambda x: x[2])
             ax.plot([p[2] for p in pts], [p[1] for p in pts], style, label=f"{label} (threshold sweep)")
         markers = {"always small": "s", "always large": "D", "random": "x", "oracle": "*",
-                   "calibrated": "o", "mean logprob": "^", "cascadeflow-style": "v"}
+                   CALIBRATED: "o", CALIBRATED_EXAMPLES: "P", "mean logprob": "^", "cascadeflow-style": "v"}
         for p in d["policies"]:
             ax.scatter([p["latency_s"]], [p["accuracy"]], marker=markers.get(p["name"], "o"), s=70, zorder=3,
                        label=f"{p['name']} ({p['small_share']:.0%} small)")

@@ -80,9 +80,10 @@ def test_bench_report_json_and_figure(tmp_path: Path, smollm2: Path, capsys: pyt
     d = report["datasets"]["synth"]
     assert d["items"]["calibration"] + d["items"]["held_out"] == 120
     assert {p["name"] for p in d["policies"]} == {"always small", "always large", "mean logprob",
-                                                  "cascadeflow-style", "calibrated", "random", "oracle",
-                                                  "calibrated, deployed threshold"}
-    assert d["auroc"]["calibrated"] > 0.9 and 0 <= d["at_target"]["calibrated_share"] <= 1
+                                                  "cascadeflow-style", "calibrated", "calibrated + examples",
+                                                  "random", "oracle", "calibrated, deployed threshold",
+                                                  "calibrated + examples, deployed threshold"}
+    assert d["auroc"]["calibrated"] > 0.9 and 0 <= d["at_target"]["calibrated"]["share"] <= 1
     assert (out / "report.json").exists() and (out / "cost_quality.png").stat().st_size > 10_000
     # too few traced items is a clear error
     assert main(["bench", "report", "--config", str(cfg), "--traces", str(store.root), "--datasets", "none",

@@ -138,7 +138,7 @@ def test_report_fits_on_calibration_half_only_and_reports_held_out(monkeypatch: 
         return real_fit(rows, labels, **kw)
 
     monkeypatch.setattr(report_mod, "fit_calibration", spy)
-    report, cal = build_report([data], model="small", target=0.95, seed=3, command="test")
+    report, cals = build_report([data], model="small", target=0.95, seed=3, command="test")
     assert seen == [str(len(data.calibration))]  # fitted once, on the calibration half only
     d = report["datasets"]["g"]
     assert d["items"] == {"calibration": len(data.calibration), "held_out": len(data.held_out)}
@@ -146,7 +146,24 @@ def test_report_fits_on_calibration_half_only_and_reports_held_out(monkeypatch: 
     assert names == ["always small", "always large", "mean logprob", "cascadeflow-style", "calibrated", "random",
                      "oracle", "calibrated, deployed threshold"]
     assert d["auroc"]["calibrated"] > 0.85  # the signal is real in this synthetic data
-    assert "0.95" in cal.thresholds
+    assert list(cals) == ["calibrated"] and "0.95" in cals["calibrated"].thresholds
+    assert not cals["calibrated"].runs_examples
+    # with the examples check allowed, a second calibrator that uses it is fitted (again on the
+    # calibration half only) and reported beside the first
+    seen.clear()
+    report, cals = build_report([data], model="small", target=0.95, seed=3, command="test", run_examples=True)
+    assert seen == [str(len(data.calibration))] * 2
+    assert list(cals) == ["calibrated", "calibrated + examples"] and cals["calibrated + examples"].runs_examples
+    d = report["datasets"]["g"]
+    assert [p["name"] for p in d["policies"]][-2:] == ["calibrated, deployed threshold",
+                                                        "calibrated + examples, deployed threshold"]
+    for v in ("calibrated", "calibrated + examples"):
+        at = d["at_target"][v]
+        assert 0 <= at["share"] <= 1 and isinstance(at["meets_target"], bool) and v in d["ece"]
+    from edgecascade.benchmarks.report import markdown_report
+
+    md = markdown_report(report)
+    assert "| calibrated + examples |" in md and "held-out " + str(len(data.held_out)) in md
     from edgecascade.benchmarks.report import json_safe
 
     json.dumps(json_safe(report), allow_nan=False)  # strict JSON once NaN/inf are nulled
