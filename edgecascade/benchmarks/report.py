@@ -274,36 +274,47 @@ def markdown_report(report: dict[str, Any]) -> str:
 
 
 def plot_report(report: dict[str, Any], path: Path) -> None:
-    """Accuracy against seconds per query for every policy, one panel per dataset."""
+    """Every policy's accuracy against the share of queries sent to the large model (what a priced
+    large tier costs) and against seconds per query (what it costs on this machine, where an
+    escalated query pays for both calls); one column per dataset, one legend."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = list(report["datasets"])
-    fig, axes = plt.subplots(1, len(names), figsize=(6.5 * len(names), 5), squeeze=False)
-    for ax, name in zip(axes[0], names):
+    fig, axes = plt.subplots(2, len(names), figsize=(6.5 * len(names), 9.5), squeeze=False)
+    styles = {CALIBRATED: "-", CALIBRATED_EXAMPLES: "-", "mean logprob": "--", "cascadeflow-style": ":"}
+    markers = {"always small": "s", "always large": "D", "random": "X", "oracle": "*",
+               CALIBRATED: "o", CALIBRATED_EXAMPLES: "P", "mean logprob": "^", "cascadeflow-style": "v"}
+    axis = {0: ("share of queries sent to the large model", lambda share, lat: 1 - share),
+            1: ("seconds per query (2 CPU cores)", lambda share, lat: lat)}
+    for col, name in enumerate(names):
         d = report["datasets"][name]
-        styles = {CALIBRATED: "-", CALIBRATED_EXAMPLES: "-", "mean logprob": "--", "cascadeflow-style": ":"}
-        for label in (*report["variants"], *BASELINE_SCORES):
-            style = styles[label]
-            pts = sorted(d["curves"][label], key=lambda x: x[2])
-            ax.plot([p[2] for p in pts], [p[1] for p in pts], style, label=f"{label} (threshold sweep)")
-        markers = {"always small": "s", "always large": "D", "random": "x", "oracle": "*",
-                   CALIBRATED: "o", CALIBRATED_EXAMPLES: "P", "mean logprob": "^", "cascadeflow-style": "v"}
-        for p in d["policies"]:
-            ax.scatter([p["latency_s"]], [p["accuracy"]], marker=markers.get(p["name"], "o"), s=70, zorder=3,
-                       label=f"{p['name']} ({p['small_share']:.0%} small)")
-        ax.axhline(d["at_target"]["target_accuracy"], color="grey", lw=0.8, ls="-.", label="target accuracy")
-        ax.set_title(f"{name} (held-out {d['items']['held_out']} items)")
-        ax.set_xlabel("seconds per query (2 CPU cores)")
-        ax.set_ylabel("accuracy")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
-    fig.suptitle(f"{report['model']} → large model: cost-quality of acceptance policies")
-    fig.tight_layout()
+        for row, (xlabel, x) in axis.items():
+            ax = axes[row][col]
+            colors = {"always small": "black", "always large": "dimgray", "random": "C6", "oracle": "goldenrod"}
+            for i, label in enumerate((*report["variants"], *BASELINE_SCORES)):
+                colors[label] = colors[f"{label}, deployed threshold"] = f"C{i}"
+                pts = sorted(d["curves"][label], key=lambda q: x(q[0], q[2]))
+                ax.plot([x(q[0], q[2]) for q in pts], [q[1] for q in pts], styles[label], color=colors[label],
+                        label=f"{label} (threshold sweep)")
+            for p in d["policies"]:
+                ax.scatter([x(p["small_share"], p["latency_s"])], [p["accuracy"]], marker=markers.get(p["name"], "h"),
+                           color=colors.get(p["name"], "C7"), edgecolor="black", linewidth=0.5, s=70, zorder=3,
+                           label=f"{p['name']} (at the target)" if p["threshold"] is not None else p["name"])
+            ax.axhline(d["at_target"]["target_accuracy"], color="grey", lw=0.8, ls="-.",
+                       label=f"target: {report['target']:.0%} of the large model's accuracy")
+            ax.set_title(f"{name} (held-out {d['items']['held_out']} items)")
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel("accuracy")
+            ax.grid(alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.suptitle(f"{report['model']} → large model: cost-quality of acceptance policies (held-out halves)")
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
