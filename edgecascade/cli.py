@@ -78,7 +78,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         question, max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed, system=args.system
     )
     if args.json:
-        print(json.dumps(result.to_dict(logprobs=args.logprobs), ensure_ascii=False))
+        record = result.to_dict(logprobs=args.logprobs)
+        if args.logprobs:  # a line for `edgecascade calibrate`: its prompt features need the question
+            record = {"prompt": question, **record}
+        print(json.dumps(record, ensure_ascii=False))
         return 0
     if args.explain:
         _explain(result)
@@ -338,7 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "default: $EDGECASCADE_CONFIG or configs/default.toml")
     r.add_argument("--explain", action="store_true", help="show every tier's draft, confidence and decision")
     r.add_argument("--json", action="store_true", help="print the whole result as one JSON object")
-    r.add_argument("--logprobs", action="store_true", help="with --json, include per-token logprobs")
+    r.add_argument("--logprobs", action="store_true",
+                   help="with --json, include the question and per-token logprobs: a line that "
+                   "`edgecascade calibrate --traces` reads once you add a `correct` label")
     r.add_argument("--max-tokens", type=int, metavar="N", help="token limit per tier (default from config)")
     r.add_argument("--temperature", type=float, metavar="T", help="sampling temperature (default: config, 0)")
     r.add_argument("--seed", type=int, help="sampling seed")

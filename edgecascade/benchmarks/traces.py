@@ -264,7 +264,8 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None) -> l
         if isinstance(d.get("attempts"), list) and d["attempts"]:  # a `run --json --logprobs` line
             last = d["attempts"][-1]
             d = {**last, "answer": last.get("content") or "", "completion_tokens": last["tokens"]["completion"],
-                 "prompt_tokens": last["tokens"]["prompt"], **{k: v for k, v in d.items() if k in ("id", "item_id")}}
+                 "prompt_tokens": last["tokens"]["prompt"],
+                 **{k: v for k, v in d.items() if k in ("id", "item_id", "prompt")}}
         elif label is None:
             label = d.get("accepted")
         if not isinstance(label, bool):

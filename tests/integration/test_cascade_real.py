@@ -55,6 +55,11 @@ def test_cli_json(tmp_path: Path, smollm2: Path, capsys: pytest.CaptureFixture[s
         assert set(a) >= {"model", "confidence", "accepted", "reason", "tokens", "latency_ms", "cost"}
         assert a["tokens"]["completion"] > 0
     assert d["saving"] == pytest.approx(d["baseline_cost"] - d["cost"])
+    assert "prompt" not in d
+    # with --logprobs the line carries the question too: `edgecascade calibrate` reads it
+    assert main(["run", "--json", "--logprobs", "--config", str(cfg), "What is the capital of Italy?"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["prompt"] == "What is the capital of Italy?" and d["attempts"][0]["logprobs"]["tokens"]
 
 
 def test_cli_explain_shows_every_tier(tmp_path: Path, smollm2: Path, capsys: pytest.CaptureFixture[str]) -> None:

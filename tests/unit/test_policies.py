@@ -209,11 +209,13 @@ def test_run_json_lines_are_labelled_traces(tmp_path) -> None:  # type: ignore[n
     from edgecascade import Cascade, ScriptedProvider, Tier
 
     r = Cascade([Tier("t", ScriptedProvider([ScriptedReply("Paris is it", logprob=-0.2)]))]).run_sync("q")
-    line = {**r.to_dict(logprobs=True), "correct": True}
+    line = {"prompt": "q", **r.to_dict(logprobs=True), "correct": True}  # what `run --json --logprobs` prints
     p = tmp_path / "runs.jsonl"
     p.write_text(json.dumps(line) + "\n")
-    [t] = load_labelled_traces(p)
+    prompts: dict[str, str] = {}
+    [t] = load_labelled_traces(p, prompts)
     assert t.correct is True and t.answer == "Paris is it" and t.logprobs == [-0.2, -0.2, -0.2]
+    assert list(prompts.values()) == ["q"]
     p.write_text(json.dumps(r.to_dict(logprobs=True)) + "\n")  # the cascade's own 'accepted' is no label
     with pytest.raises(Exception, match="no boolean label"):
         load_labelled_traces(p)
