@@ -234,7 +234,8 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
         except EdgecascadeError as e:
             items = {}
             err.print(f"[yellow]warning: cannot reload dataset {name!r} ({e}): its traces are used as stored, "
-                      "without the prompt check and the prompt-examples features[/yellow]")
+                      "without the prompt check and without the prompt features (prompt_numbers_log is 0, "
+                      "no prompt examples), unlike a deployed cascade, which always sees the prompt[/yellow]")
         current = {k: prompt_sha256(p) for k, p in items.items()}
         traces = {tier: {k: t for k, t in ts.items()
                          if not t.prompt_sha256 or current.get(k) in (None, t.prompt_sha256)}
@@ -263,6 +264,10 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
                                             for k, v in report["datasets"].items()}
             calibration.save(path)
             err.print(f"calibration ({variant}) written to {path}")
+        stale = calibration_path(small.model, examples=True)
+        if args.no_examples and stale.is_file():
+            err.print(f"[yellow]note: {stale} was not refitted (--no-examples) and is still what a config with "
+                      "run_examples = true uses; delete it or rerun without --no-examples[/yellow]")
     if args.markdown:
         print(markdown_report(report))
         return 0
@@ -410,8 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="fit without the prompt-examples features (which run each draft's code against the "
                     "examples its prompt states, in a subprocess); a calibration fitted with them needs "
                     "[cascade] run_examples = true to be used")
-    rp.add_argument("--json", action="store_true", help="print the report as JSON")
-    rp.add_argument("--markdown", action="store_true", help="print the report as Markdown tables (for a README)")
+    fmt = rp.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print the report as JSON")
+    fmt.add_argument("--markdown", action="store_true", help="print the report as Markdown tables (for a README)")
     rp.set_defaults(func=cmd_bench_report)
 
     c = sub.add_parser("calibrate", help="fit a calibration from your own labelled traces",

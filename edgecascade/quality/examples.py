@@ -22,13 +22,13 @@ import secrets
 from dataclasses import dataclass
 
 from ..sandbox import run_python
-from .structure import _FENCE, extract_code
+from .structure import _FENCE, defines_function, extract_code
 
 #: ``call  SEP  expected``; the separators prompts use, longest first (``==>`` before ``==``, a
 #: lone ``=`` last), optionally after a ``#`` (``f(1)  # => 2``)
 _ARROW = re.compile(r"^(.+?\))\s*(?:#\s*)?(?:==>|=>|->|➞|==|=(?!=)|should return|returns?)\s*(\S.*)$")
 #: what may precede an example on its line: a bullet, ``assert``, ``for``, ``e.g.``, ``Example:``
-_LEAD = re.compile(r"^(?:[*\-•]\s+|assert\s+|for\s+|e\.g\.,?\s*|examples?\s*:?\s+)+", re.IGNORECASE)
+_LEAD = re.compile(r"^(?:[*\-•]\s+|assert\s+|for\s+|e\.g\.,?\s*|examples?\s*[:,]?\s+)+", re.IGNORECASE)
 #: prose spellings of Python's constants (``f(3) => true``)
 _PROSE_CONSTANTS = {"true": "True", "false": "False", "none": "None", "null": "None"}
 _END = ('"""', "'''", "```", ">>>")
@@ -63,6 +63,16 @@ def _expected_literal(text: str) -> str | None:
 
 
 def _arrow_example(line: str) -> Example | None:
+    if line.startswith("assert "):  # real Python: `assert f(1) == 2, "message"`
+        try:
+            node = ast.parse(line[:2000]).body[0]
+        except (SyntaxError, ValueError, MemoryError, RecursionError, IndexError):
+            node = None
+        if isinstance(node, ast.Assert):
+            t = node.test
+            if isinstance(t, ast.Compare) and len(t.ops) == 1 and isinstance(t.ops[0], ast.Eq):
+                return _example(ast.unparse(t.left), ast.unparse(t.comparators[0]))
+            return None
     m = _ARROW.match(_LEAD.sub("", line))
     return _example(m.group(1), m.group(2)) if m else None
 
@@ -100,32 +110,48 @@ def prompt_examples(prompt: str) -> list[Example]:
     while i < len(lines):
         line = lines[i].strip()
         i += 1
-        if line.startswith(">>> ") and (ex := _arrow_example(line[4:])) is None:
-            # the doctest form: the result is the next line
-            want = []
+        if line.startswith(">>> "):
+            want = []  # the doctest form: the result is on the next line
             while i < len(lines) and (t := lines[i].strip()) and not t.startswith(_END) and not _ARROW.match(t):
                 want.append(t)
                 i += 1
-            ex = _example(line[4:], want[0]) if len(want) == 1 else None
-        elif not line.startswith(">>> "):
+            if (ex := _arrow_example(line[4:])) is not None:
+                # `>>> f(4) == 2` checks itself, unless the output shown says the comparison fails
+                ex = ex if want in ([], ["True"]) else None
+            else:
+                ex = _example(line[4:], want[0]) if len(want) == 1 else None
+        else:
             ex = _arrow_example(line)
         if ex is not None:
             out.append(ex)
     return out
 
 
+#: standard-library modules a prompt's code may import for the draft (importing runs a module's
+#: code, so only these): what coding prompts use for type hints and helpers
+_SAFE_MODULES = frozenset({
+    "typing", "math", "cmath", "collections", "itertools", "functools", "re", "string", "heapq", "bisect",
+    "fractions", "decimal", "statistics", "operator", "dataclasses", "enum", "hashlib", "random", "copy",
+    "datetime", "numbers", "array",
+})
+
+
 def _imports(prompt: str) -> str:
-    """Only the import lines of the prompt's code (e.g. ``from typing import List``)."""
+    """The prompt code's imports of well-known standard modules (e.g. ``from typing import List``);
+    nothing else from the prompt runs."""
     m = _FENCE.search(prompt)
     try:
         tree = ast.parse(m.group(2) if m else "")
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
         return ""
-    return "\n".join(ast.unparse(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom)))
+    keep = [n for n in tree.body
+            if (isinstance(n, ast.Import) and all(a.name.split(".")[0] in _SAFE_MODULES for a in n.names))
+            or (isinstance(n, ast.ImportFrom) and n.level == 0 and (n.module or "").split(".")[0] in _SAFE_MODULES)]
+    return "\n".join(ast.unparse(n) for n in keep)
 
 
 _RUNNER = """\
-import ast, json, math, sys
+import ast, json, math, sys, types
 _imports, _code, _examples, _token = json.loads({payload!r})
 _g = {{"__name__": "draft", "__builtins__": __builtins__}}
 try:
@@ -136,8 +162,8 @@ exec(compile(_code, "draft.py", "exec"), _g)
 _failed = _attempted = 0
 for _fn, _args, _kwargs, _want in _examples:
     _f = _g.get(_fn)
-    if not callable(_f):
-        continue  # the draft does not define it: this example says nothing
+    if not (isinstance(_f, types.FunctionType) and _f.__code__.co_filename == "draft.py"):
+        continue  # not a function the draft's own code defines: this example says nothing
     _attempted += 1
     try:
         _got = _f(*[ast.literal_eval(a) for a in _args], **{{k: ast.literal_eval(v) for k, v in _kwargs}})
@@ -158,12 +184,10 @@ def examples_pass_rate(prompt: str, answer: str, *, timeout_s: float = 5.0) -> f
 
     Code that does not run, loops past the timeout or crashes passes none of them.
     """
-    examples = prompt_examples(prompt)
-    if not examples:
-        return None
     code = extract_code(answer)
-    if not any(re.search(rf"^\s*(?:async\s+)?def\s+{re.escape(e.function)}\s*\(", code, re.MULTILINE)
-               for e in examples):
+    # only calls of functions the draft itself defines: a name from the prompt (or a builtin) is never called
+    examples = [e for e in prompt_examples(prompt) if defines_function(code, e.function)]
+    if not examples:
         return None
     token = f"EDGECASCADE-EX-{secrets.token_hex(6)}"
     payload = json.dumps([_imports(prompt), code, [[e.function, list(e.args), list(e.kwargs), e.expected]

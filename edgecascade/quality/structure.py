@@ -145,7 +145,7 @@ def math_features(c: Completion) -> dict[str, float]:
         feats["final_lp_mean"] = float(lps.mean())
     stated = _num(m.group(1))
     # word problems mostly have whole-number answers; a small model's fraction is often a slip
-    feats["final_integer"] = 1.0 if stated is not None and stated == int(stated) else 0.0
+    feats["final_integer"] = 1.0 if stated is not None and math.isfinite(stated) and stated.is_integer() else 0.0
     computed = [x for x in (_num(y) for y in _EQUALS_NUMBER.findall(text[: m.start()])) if x is not None]
     if stated is not None and computed:
         feats["reasoning_agrees"] = 1.0 if math.isclose(computed[-1], stated, rel_tol=1e-9, abs_tol=1e-6) else -1.0

@@ -80,6 +80,40 @@ def test_pass_rate_runs_the_draft_in_a_subprocess() -> None:
     assert examples_pass_rate(PROMPT, "```python\ndef other():\n    pass\n```") is None  # nothing to check
 
 
+def test_prompt_names_are_never_called(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # a prompt that imports a builtin and states an "example" calling it: only functions the draft
+    # itself defines are ever called, and only well-known standard modules are imported
+    marker = tmp_path / "pwned"
+    hostile = (f"```python\nfrom builtins import exec\nimport antigravity\nfrom typing import List\n```\n"
+               f"exec(\"open({str(marker)!r}, 'w').write('x')\") == None\nf(1) == 2\n")
+    draft = "```python\ndef f(x):\n    return x + 1\n```"
+    assert examples_pass_rate(hostile, draft) == 1.0  # f's example ran, exec's did not
+    assert not marker.exists()
+    from edgecascade.quality.examples import _imports
+
+    assert _imports(hostile) == "from typing import List"
+    # a draft that only re-exports a name does not make the prompt's call run either
+    assert examples_pass_rate(hostile, "```python\nfrom builtins import exec\n```") is None
+    assert not marker.exists()
+
+
+def test_doctest_results_and_asserts_are_read_as_written() -> None:
+    prompt = """
+    >>> is_prime(4) == True
+    False
+    >>> is_prime(5) == True
+    True
+    >>> is_prime(7) == True
+    assert f(1) == 2, "f(1) should be 2"
+    assert f(2)
+    For example, g(3) == 9
+    """
+    got = [(e.function, e.args, e.expected) for e in prompt_examples(prompt)]
+    # the first says is_prime(4) is not True: no example; an assert's message is not its expected value
+    assert got == [("is_prime", ("5",), "True"), ("is_prime", ("7",), "True"), ("f", ("1",), "2"),
+                   ("g", ("3",), "9")]
+
+
 def test_the_sandbox_sees_no_api_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     from edgecascade.sandbox import run_python
 

@@ -252,3 +252,32 @@ def test_run_traces_caches_and_regenerates_only_changed_prompts(tmp_path) -> Non
     assert len(small.requests) == 3 and small.requests[-1].messages[-1].content == "question 1, reworded"
     run_traces(cascade, items, dataset="toy", store=store, max_tokens=32)  # other settings: a new trace set
     assert len(small.requests) == 5
+
+
+def test_at_target_numbers_match_hand_computation() -> None:
+    # the draft is right exactly when it states a final number; every token logprob is the same, so
+    # the logprob baselines cannot tell drafts apart; the large model is always right
+    pairs = []
+    for i in range(200):
+        good = i % 2 == 0
+        small = trace(f"h{i}", good, answer="The answer is 4." if good else "I am not sure.")
+        pairs.append([small, trace(f"h{i}", True, tier="large", latency=3.0)])
+    cal_ids, held_ids = split_ids([p[0].item_id for p in pairs], 3)
+    cal = [p for p in pairs if p[0].item_id in cal_ids]
+    held = [p for p in pairs if p[0].item_id in held_ids]
+    report, _ = build_report([DatasetPairs("h", cal, held)], model="small", target=0.95, seed=3, command="test")
+    at = report["datasets"]["h"]["at_target"]
+    n, right = len(held), sum(p[0].correct for p in held)
+    s_cal = sum(p[0].correct for p in cal) / len(cal)
+    # random: the largest share meeting the target on the calibration half, kept only if it meets it on held-out
+    share = (1 - 0.95) / (1 - s_cal)
+    random_share = share if share * right / n + (1 - share) >= 0.95 - 1e-12 else 0.0
+    assert at["best_baseline_share"] == pytest.approx(random_share)
+    assert at["best_baseline"] == ("random" if random_share > 0 else "always large")
+    assert at["oracle_share"] == pytest.approx(right / n)
+    budget = (right + min(n - right, math.floor(0.05 * n + 1e-9))) / n  # wrong drafts the 5% budget allows
+    assert at["oracle_share_budget"] == pytest.approx(budget)
+    r = at["calibrated"]
+    assert r["meets_target"] and r["share"] == pytest.approx(right / n) and r["accuracy"] == 1.0
+    assert r["gap_closed"] == pytest.approx(1.0)
+    assert r["gap_closed_budget"] == pytest.approx((right / n - random_share) / (budget - random_share))

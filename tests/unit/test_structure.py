@@ -30,6 +30,8 @@ def test_math_features_read_the_final_number_tokens() -> None:
 def test_final_integer_and_prompt_numbers() -> None:
     assert math_features(completion(["The", " answer", " is", " 18", "."], [-0.1] * 5))["final_integer"] == 1.0
     assert math_features(completion(["The", " answer", " is", " 4.5", "."], [-0.1] * 5))["final_integer"] == 0.0
+    huge = completion(["The", " answer", " is", " " + "9" * 400, "."], [-0.1] * 5)  # a looping draft's number
+    assert math_features(huge)["final_integer"] == 0.0
     # distinct quantities the question states (a repeated 3 counts once); unknown prompt -> 0
     assert prompt_features("Tom has 3 apples, buys 3 more and 12 pears at $1.50 each.") == {
         "prompt_numbers_log": np.log1p(3)}
