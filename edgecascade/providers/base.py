@@ -11,7 +11,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from ..config import TimeoutConfig
 from ..types import Completion, Delta, Request
+
+_DEFAULT = TimeoutConfig()  # the documented defaults live in one place: the config schema
 
 if TYPE_CHECKING:
     import httpx
@@ -26,9 +29,9 @@ class Timeouts:
     retrying wrapper, not by each attempt).
     """
 
-    connect: float = 5.0
-    read: float = 60.0
-    total: float = 120.0
+    connect: float = _DEFAULT.connect
+    read: float = _DEFAULT.read
+    total: float = _DEFAULT.total
 
     def to_httpx(self) -> httpx.Timeout:
         """The per-attempt deadlines as an ``httpx.Timeout`` (writes get ``read``'s, the pool ``connect``'s);

@@ -31,6 +31,7 @@ from tenacity import (
     wait_random,
 )
 
+from ..config import CooldownConfig, RetryConfig
 from ..errors import (
     AuthenticationError,
     ContextLengthError,
@@ -44,18 +45,20 @@ from ..errors import (
 from ..types import Completion, Delta, Request
 from .base import Capabilities, Provider, Timeouts
 
+_RETRY, _COOLDOWN = RetryConfig(), CooldownConfig()  # the documented defaults, in one place
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    attempts: int = 3  # calls in all, the first included
-    backoff_s: float = 0.5  # first wait; doubles each time, with jitter
-    max_backoff_s: float = 8.0
+    attempts: int = _RETRY.attempts  # calls in all, the first included
+    backoff_s: float = _RETRY.backoff_s  # first wait; doubles each time, with jitter
+    max_backoff_s: float = _RETRY.max_backoff_s
 
 
 @dataclass(frozen=True)
 class CooldownPolicy:
-    failures: int = 3  # consecutive failed calls that open the breaker
-    seconds: float = 30.0  # how long the endpoint is skipped before a probe
+    failures: int = _COOLDOWN.failures  # consecutive failed calls that open the breaker
+    seconds: float = _COOLDOWN.seconds  # how long the endpoint is skipped before a probe
 
 
 def is_retryable(exc: BaseException) -> bool:
