@@ -23,6 +23,7 @@ from ..quality.calibration import (
     FEATURE_NAMES,
     Calibration,
     auroc,
+    auroc_interval,
     draft_features,
     expected_calibration_error,
     fit_calibration,
@@ -199,6 +200,8 @@ def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float,
         out["datasets"][d.name] = {
             "items": {"calibration": len(d.calibration), "held_out": len(d.held_out)},
             "auroc": {k: auroc(v, labels) for k, v in held_scores.items()},
+            # 95% bootstrap interval over the held-out items (seeded by the split seed)
+            "auroc_interval": {k: list(auroc_interval(v, labels, seed=seed)) for k, v in held_scores.items()},
             "ece": {k: expected_calibration_error(held_scores[k], labels) for k in variants},
             "thresholds": chosen,
             "policies": [p.to_dict() for p in policies],
@@ -235,7 +238,9 @@ def print_report(report: dict[str, Any], console: Any) -> None:
                       f"{p['cost']:.6f}", "" if th is None else ("none kept" if math.isinf(th) else f"{th:.4f}"))
         console.print(t)
         a, at = d["auroc"], d["at_target"]
-        console.print("AUROC (draft correct): " + " · ".join(f"{k} {v:.3f}" for k, v in a.items())
+        ci = d["auroc_interval"]
+        console.print("AUROC (draft correct, 95% bootstrap interval): "
+                      + " · ".join(f"{k} {v:.3f} ({ci[k][0]:.2f}–{ci[k][1]:.2f})" for k, v in a.items())
                       + " · ECE " + " · ".join(f"{k} {v:.3f}" for k, v in d["ece"].items()))
         for v in report["variants"]:
             r = at[v]
@@ -257,19 +262,22 @@ def markdown_report(report: dict[str, Any]) -> str:
         lines += [f"| {p['name']} | {p['small_share']:.1%} | {p['accuracy']:.1%} | {p['latency_s']:.1f} |"
                   for p in d["policies"]]
         at = d["at_target"]
-        aur = ", ".join(f"{k} {'**' if k in report['variants'] else ''}{v:.3f}{'**' if k in report['variants'] else ''}"
+        bold = report["variants"]
+        aur = ", ".join(f"{k} {'**' if k in bold else ''}{v:.3f}{'**' if k in bold else ''} "
+                        f"({d['auroc_interval'][k][0]:.2f}–{d['auroc_interval'][k][1]:.2f})"
                         for k, v in d["auroc"].items())
         ece = ", ".join(f"{k} {v:.3f}" for k, v in d["ece"].items())
-        lines += ["", f"AUROC for \"the draft is right\": {aur}; expected calibration error: {ece}."]
+        lines += ["", f"AUROC for \"the draft is right\" (95% bootstrap interval): {aur}; expected calibration "
+                  f"error: {ece}."]
         for v in report["variants"]:
             r = at[v]
             verdict = "meets" if r["meets_target"] else "misses"
             gap = "" if math.isnan(r["gap_closed"]) else (
                 f", closing {r['gap_closed']:.0%} of the gap from the best baseline to the oracle"
-                + (" (it keeps more drafts than the oracle: the accuracy budget lets it keep some wrong ones)"
-                   if r["gap_closed"] > 1 else "")
                 + ("" if math.isnan(r["gap_closed_budget"])
-                   else f" ({r['gap_closed_budget']:.0%} to the budget oracle)"))
+                   else f" ({r['gap_closed_budget']:.0%} of the gap to the budget oracle)")
+                + ("; it keeps more drafts than the oracle because the accuracy budget lets it keep some "
+                   "wrong ones" if r["gap_closed"] > 1 else ""))
             lines.append(f"At the target ({at['target_accuracy']:.1%}) *{v}* keeps {r['share']:.1%} of drafts "
                          f"and {verdict} it ({r['accuracy']:.1%}){gap}.")
         lines += [f"Best baseline that meets the target: {at['best_baseline']} {at['best_baseline_share']:.1%}; "

@@ -84,6 +84,8 @@ def test_bench_report_json_and_figure(tmp_path: Path, smollm2: Path, capsys: pyt
                                                   "random", "oracle", "calibrated, deployed threshold",
                                                   "calibrated + examples, deployed threshold"}
     assert d["auroc"]["calibrated"] > 0.9 and 0 <= d["at_target"]["calibrated"]["share"] <= 1
+    lo, hi = d["auroc_interval"]["calibrated"]
+    assert set(d["auroc_interval"]) == set(d["auroc"]) and lo <= d["auroc"]["calibrated"] <= hi
     assert (out / "report.json").exists() and (out / "cost_quality.png").stat().st_size > 10_000
     # too few traced items is a clear error
     assert main(["bench", "report", "--config", str(cfg), "--traces", str(store.root), "--datasets", "none",

@@ -20,7 +20,7 @@ from edgecascade.benchmarks.policies import (
 from edgecascade.benchmarks.report import DatasetPairs, build_report, max_random_share, split_ids
 from edgecascade.benchmarks.traces import Trace, TraceStore, load_labelled_traces
 from edgecascade.providers.scripted import ScriptedReply
-from edgecascade.quality.calibration import auroc, expected_calibration_error, fit_calibration
+from edgecascade.quality.calibration import auroc, auroc_interval, expected_calibration_error, fit_calibration
 
 
 def trace(item: str, correct: bool, *, tier: str = "small", cost: float = 0.0, latency: float = 1.0,
@@ -281,3 +281,20 @@ def test_at_target_numbers_match_hand_computation() -> None:
     assert r["meets_target"] and r["share"] == pytest.approx(right / n) and r["accuracy"] == 1.0
     assert r["gap_closed"] == pytest.approx(1.0)
     assert r["gap_closed_budget"] == pytest.approx((right / n - random_share) / (budget - random_share))
+
+
+def test_auroc_interval_brackets_the_estimate_and_narrows_with_data() -> None:
+    rng = np.random.default_rng(5)
+
+    def sample(n: int) -> tuple[np.ndarray, np.ndarray]:
+        y = rng.random(n) < 0.5
+        return rng.normal(y.astype(float), 1.0), y
+
+    s, y = sample(80)
+    lo, hi = auroc_interval(s, y, seed=1)
+    assert lo < auroc(s, y) < hi and 0.5 < hi <= 1.0
+    assert auroc_interval(s, y, seed=1) == (lo, hi)  # seeded: the report is reproducible
+    s2, y2 = sample(2000)
+    lo2, hi2 = auroc_interval(s2, y2, resamples=300, seed=1)
+    assert hi2 - lo2 < (hi - lo) / 3  # ~sqrt(25) = 5x narrower with 25x the items
+    assert lo2 < 0.76 < hi2  # the true AUROC of two unit normals one sd apart: Phi(1/sqrt 2) = 0.760
