@@ -142,6 +142,7 @@ def cmd_bench_overhead(args: argparse.Namespace) -> int:
         report.update(generation_speed(args.model, max_tokens=args.max_tokens, runs=args.runs,
                                        progress=progress))
     report.update(engine_overhead(args.queries))
+    report.update(engine_overhead(args.queries, calibrated=True))
     if args.json:
         print(json.dumps(report))
         return 0
@@ -153,7 +154,9 @@ def cmd_bench_overhead(args: argparse.Namespace) -> int:
         out.print(t)
     out.print(
         f"engine overhead per query over {args.queries} scripted 3-tier queries: "
-        f"p50 {report['engine_overhead_ms_p50']:.4f} ms · p99 {report['engine_overhead_ms_p99']:.4f} ms"
+        f"p50 {report['engine_overhead_ms_p50']:.4f} ms · p99 {report['engine_overhead_ms_p99']:.4f} ms "
+        f"(threshold rule); with the default calibrated rule p50 {report['engine_overhead_calibrated_ms_p50']:.4f} "
+        f"ms · p99 {report['engine_overhead_calibrated_ms_p99']:.4f} ms"
     )
     return 0
 
@@ -206,6 +209,7 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
 
 def cmd_bench_report(args: argparse.Namespace) -> int:
     from .benchmarks.report import (
+        ConfigRule,
         DatasetPairs,
         build_report,
         command_line,
@@ -215,8 +219,9 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
         print_report,
         split_ids,
     )
-    from .benchmarks.traces import TraceStore, paired, prompt_sha256, tier_specs
+    from .benchmarks.traces import Trace, TraceStore, paired, prompt_sha256, tier_specs
     from .engine import Cascade
+    from .quality.policy import decide, rule_label
 
     cascade = Cascade.from_config(args.config)
     if len(cascade.tiers) < 2:
@@ -249,8 +254,16 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
         cal_ids, held_ids = split_ids([p[0].item_id for p in pairs], args.seed)
         datasets.append(DatasetPairs(name, [p for p in pairs if p[0].item_id in cal_ids],
                                      [p for p in pairs if p[0].item_id in held_ids], items))
+    first = cascade.tiers[0]
+    rule = first.accept
+
+    def keep(t: Trace, prompt: str | None) -> bool:
+        return decide(t.completion(), rule, cascade.settings.repetition, first.calibration, prompt=prompt,
+                      allow_examples=cascade.settings.run_examples).accepted
+
     report, calibrations = build_report(datasets, model=small.model, target=args.target, seed=args.seed,
-                                        command=command_line(), run_examples=not args.no_examples)
+                                        command=command_line(), run_examples=not args.no_examples,
+                                        config_rule=ConfigRule(f"this config's rule ({rule_label(rule)})", keep))
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps(json_safe(report), indent=1, allow_nan=False) + "\n")

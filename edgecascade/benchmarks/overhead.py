@@ -94,17 +94,26 @@ def generation_speed(model: str, *, max_tokens: int = 128, runs: int = 5, n_ctx:
     }
 
 
-def engine_overhead(queries: int = 500) -> dict[str, float]:
+def engine_overhead(queries: int = 500, *, calibrated: bool = False) -> dict[str, float]:
     """Per-query engine overhead (ms) through 3 scripted tiers: half accepted at the first tier,
-    a quarter escalated once, a quarter escalated twice."""
+    a quarter escalated once, a quarter escalated twice. With ``calibrated``, the first two tiers
+    use the default config's rule (the shipped calibration: every draft's features and P(correct)),
+    and the keys say so."""
     rule = AcceptRule(min_confidence=0.5)
+    calibration = None
+    if calibrated:
+        from ..config import load_config
+        from ..engine import calibration_for
+
+        tier = load_config("default").tiers[0]
+        rule, calibration = tier.accept, calibration_for(tier)
     sure, unsure = ScriptedReply("The answer is 42.", logprob=-0.05), ScriptedReply("Maybe 41?", logprob=-2.0)
     tiers = [
         Tier("t1", ScriptedProvider(lambda r: sure if len(r.messages[0].content) % 2 else unsure, model="a"),
-             rule),
+             rule, calibration=calibration),
         Tier("t2", ScriptedProvider(lambda r: sure if len(r.messages[0].content) % 4 == 2 else unsure,
-                                    model="b"), rule),
-        Tier("t3", ScriptedProvider([sure], model="c"), rule),
+                                    model="b"), rule, calibration=calibration),
+        Tier("t3", ScriptedProvider([sure], model="c")),
     ]
     cascade = Cascade(tiers)
 
@@ -117,9 +126,10 @@ def engine_overhead(queries: int = 500) -> dict[str, float]:
         return out
 
     ms = np.array(asyncio.run(go()))
+    key = "engine_overhead_calibrated" if calibrated else "engine_overhead"
     return {
         "queries": float(queries),
-        "engine_overhead_ms_p50": float(np.percentile(ms, 50)),
-        "engine_overhead_ms_p99": float(np.percentile(ms, 99)),
-        "engine_overhead_ms_mean": float(ms.mean()),
+        f"{key}_ms_p50": float(np.percentile(ms, 50)),
+        f"{key}_ms_p99": float(np.percentile(ms, 99)),
+        f"{key}_ms_mean": float(ms.mean()),
     }

@@ -11,7 +11,7 @@ import datetime as _dt
 import hashlib
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from .policies import (
     cascadeflow_score,
     choose_threshold,
     curve,
+    evaluate,
     mean_logprob_score,
     oracle,
     oracle_share_at_target,
@@ -65,6 +66,15 @@ class DatasetPairs:
     held_out: list[list[Trace]]
     #: item id -> the prompt the tiers were asked (for the prompt-examples features)
     prompts: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ConfigRule:
+    """The traced config's own rule for its first tier, applied offline to each stored draft (with
+    the question, for the prompt features): the policy a deployment of that config runs."""
+
+    label: str
+    keep: Callable[[Trace, str | None], bool]
 
 
 def max_random_share(pairs: Sequence[Sequence[Trace]], target: float) -> float:
@@ -125,10 +135,12 @@ def _meets(p: PolicyResult, goal: float) -> bool:
 
 
 def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float, seed: int,
-                 command: str, run_examples: bool = False) -> tuple[dict[str, Any], dict[str, Calibration]]:
+                 command: str, run_examples: bool = False, config_rule: ConfigRule | None = None
+                 ) -> tuple[dict[str, Any], dict[str, Calibration]]:
     """Fit the small model's calibrators on every dataset's calibration half, then evaluate every
     policy on the held-out halves. Returns the report and the calibrations by variant name
-    (``calibrated``, and ``calibrated + examples`` with ``run_examples``)."""
+    (``calibrated``, and ``calibrated + examples`` with ``run_examples``). ``config_rule``: the
+    traced config's own rule, evaluated on the held-out halves beside the others."""
     feats = _Features(datasets, run_examples)
     cal_small = [p[0] for d in datasets for p in d.calibration]
     pooled = [p for d in datasets for p in d.calibration]
@@ -170,6 +182,11 @@ def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float,
         for name in variants:  # what `quality_target` in a config does: one threshold for all traffic
             policies.append(threshold_policy(f"{name}, deployed threshold", d.held_out, held_scores[name],
                                              cals[name].thresholds[f"{target:g}"]))
+        rule_result = None
+        if config_rule is not None:
+            kept = np.array([config_rule.keep(p[0], d.prompts.get(p[0].item_id)) for p in d.held_out], dtype=bool)
+            rule_result = evaluate(config_rule.label, d.held_out, kept)
+            policies.append(rule_result)
         baseline_shares = {
             **{k: by_name[k].small_share if _meets(by_name[k], goal) else 0.0 for k in BASELINE_SCORES},
             # the random share that meets the target is chosen on the calibration half, like every threshold
@@ -197,6 +214,10 @@ def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float,
                 "gap_closed_budget": (pol.small_share - best) / (orc_budget - best)
                 if orc_budget > best and meets else float("nan"),
             }
+        if rule_result is not None:
+            at_target["config rule"] = {"label": config_rule.label if config_rule else "",
+                                        "share": rule_result.small_share, "accuracy": rule_result.accuracy,
+                                        "meets_target": _meets(rule_result, goal)}
         out["datasets"][d.name] = {
             "items": {"calibration": len(d.calibration), "held_out": len(d.held_out)},
             "auroc": {k: auroc(v, labels) for k, v in held_scores.items()},
@@ -247,6 +268,10 @@ def print_report(report: dict[str, Any], console: Any) -> None:
             console.print(f"at target: {v} keeps {r['share']:.1%} of drafts "
                           f"({'meets' if r['meets_target'] else 'MISSES'} the target on held-out; gap to the "
                           f"oracle closed {r['gap_closed']:.0%}, to the budget oracle {r['gap_closed_budget']:.0%})")
+        if "config rule" in at:
+            r = at["config rule"]
+            console.print(f"{r['label']}: keeps {r['share']:.1%} of drafts at {r['accuracy']:.1%} accuracy "
+                          f"({'meets' if r['meets_target'] else 'MISSES'} the target on held-out)")
         console.print(f"best baseline ({at['best_baseline']}) {at['best_baseline_share']:.1%} · oracle "
                       f"{at['oracle_share']:.1%} · budget oracle {at['oracle_share_budget']:.1%}\n")
 
@@ -280,6 +305,10 @@ def markdown_report(report: dict[str, Any]) -> str:
                    "wrong ones" if r["gap_closed"] > 1 else ""))
             lines.append(f"At the target ({at['target_accuracy']:.1%}) *{v}* keeps {r['share']:.1%} of drafts "
                          f"and {verdict} it ({r['accuracy']:.1%}){gap}.")
+        if "config rule" in at:
+            r = at["config rule"]
+            lines.append(f"*{r['label']}* keeps {r['share']:.1%} of drafts and "
+                         f"{'meets' if r['meets_target'] else 'misses'} the target ({r['accuracy']:.1%}).")
         lines += [f"Best baseline that meets the target: {at['best_baseline']} {at['best_baseline_share']:.1%}; "
                   f"the oracle (the draft exactly when it is right) {at['oracle_share']:.1%}; the budget oracle "
                   f"(perfect knowledge of both tiers, the same accuracy budget) {at['oracle_share_budget']:.1%}.", ""]

@@ -41,7 +41,7 @@ class LogprobFeatures:
         raise KeyError(f"unknown confidence score {name!r}")
 
 
-def _percentile(x: np.ndarray, q: float) -> float:
+def percentile(x: np.ndarray, q: float) -> float:
     """numpy's default (linear) percentile through one partial sort: np.percentile's generality
     costs ~20x more on the short arrays of a single answer, and this runs on every draft."""
     n = x.shape[0]
@@ -70,7 +70,7 @@ def logprob_features(lp: TokenLogprobs) -> LogprobFeatures | None:
         n_tokens=n,
         mean_logprob=float(x.sum()) / n,
         min_logprob=float(x.min()),
-        p10_logprob=_percentile(x, 0.10),
+        p10_logprob=percentile(x, 0.10),
         mean_margin=margin,
         mean_entropy=entropy,
     )

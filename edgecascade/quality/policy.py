@@ -53,6 +53,17 @@ def run_checks(c: Completion, names: tuple[str, ...], repetition: RepetitionChec
     return out
 
 
+def rule_label(rule: AcceptRule) -> str:
+    """A rule in a few words, for reports: ``geo_mean_prob >= 0.886 + 4 checks``."""
+    if rule.quality_target is not None:
+        what = f"calibrated, quality_target {rule.quality_target:g}"
+    elif rule.min_confidence is not None:
+        what = f"{rule.confidence} >= {rule.min_confidence:g}"
+    else:
+        what = "no threshold"
+    return f"{what} + {len(rule.checks)} checks" if rule.checks else what
+
+
 def decide(c: Completion, rule: AcceptRule, repetition: RepetitionCheck,
            calibration: Calibration | None = None, prompt: str | None = None,
            allow_examples: bool = False) -> Decision:

@@ -17,6 +17,7 @@ import re
 import numpy as np
 
 from ..types import Completion
+from .features import percentile
 
 # the stated final result: "The answer is 18" or LaTeX "\boxed{18}" (what small models write)
 _ANSWER_IS = re.compile(r"(?:answer\s+is\s*:?\s*\**\$?\s*|\\boxed\{\s*\\?\$?\s*)(-?\d[\d,]*(?:\.\d+)?)",
@@ -178,5 +179,5 @@ def code_features(c: Completion) -> dict[str, float]:
     lps = _span_logprobs(c, start, end)
     if lps.size:
         feats["code_lp_mean"] = float(lps.mean())
-        feats["code_lp_p10"] = float(np.percentile(lps, 10))
+        feats["code_lp_p10"] = percentile(lps, 0.10)
     return feats

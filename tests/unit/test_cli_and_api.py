@@ -57,3 +57,12 @@ def test_missing_model_exits_1_with_the_fix(tmp_path: Path, capsys: pytest.Captu
 def test_console_script_runs() -> None:
     r = subprocess.run([sys.executable, "-m", "edgecascade.cli", "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.strip() == f"edgecascade {edgecascade.__version__}"
+
+
+def test_bench_overhead_engine_only(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    assert main(["bench", "overhead", "--engine-only", "--queries", "40", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    for key in ("engine_overhead", "engine_overhead_calibrated"):  # the threshold rule and the shipped default
+        assert 0 < r[f"{key}_ms_p50"] <= r[f"{key}_ms_p99"]

@@ -93,7 +93,7 @@ def test_decide_runs_checks_before_confidence_and_says_why() -> None:
 
 @pytest.mark.parametrize("n", [1, 2, 3, 7, 50, 384])
 def test_fast_percentile_equals_numpy(n: int) -> None:
-    from edgecascade.quality.features import _percentile
+    from edgecascade.quality.features import percentile
 
     x = np.random.default_rng(n).normal(size=n)
-    assert _percentile(x, 0.10) == pytest.approx(float(np.percentile(x, 10)))
+    assert percentile(x, 0.10) == pytest.approx(float(np.percentile(x, 10)))
