@@ -265,8 +265,21 @@ def test_at_target_numbers_match_hand_computation() -> None:
     cal_ids, held_ids = split_ids([p[0].item_id for p in pairs], 3)
     cal = [p for p in pairs if p[0].item_id in cal_ids]
     held = [p for p in pairs if p[0].item_id in held_ids]
-    report, _ = build_report([DatasetPairs("h", cal, held)], model="small", target=0.95, seed=3, command="test")
+    from edgecascade.benchmarks.report import ConfigRule
+
+    seen_prompts: list[str | None] = []
+
+    def keep(t: Trace, prompt: str | None) -> bool:  # a config's rule, applied to each stored draft
+        seen_prompts.append(prompt)
+        return "answer" in t.answer
+
+    prompts = {p[0].item_id: f"question {p[0].item_id}" for p in pairs}
+    report, _ = build_report([DatasetPairs("h", cal, held, prompts)], model="small", target=0.95, seed=3,
+                             command="test", config_rule=ConfigRule("my rule", keep))
     at = report["datasets"]["h"]["at_target"]
+    # the config's rule is judged on the held-out half only, with each item's question
+    assert sorted(seen_prompts) == sorted(f"question {p[0].item_id}" for p in held)
+    assert report["datasets"]["h"]["policies"][-1]["name"] == "my rule"
     n, right = len(held), sum(p[0].correct for p in held)
     s_cal = sum(p[0].correct for p in cal) / len(cal)
     # random: the largest share meeting the target on the calibration half, kept only if it meets it on held-out
@@ -281,6 +294,8 @@ def test_at_target_numbers_match_hand_computation() -> None:
     assert r["meets_target"] and r["share"] == pytest.approx(right / n) and r["accuracy"] == 1.0
     assert r["gap_closed"] == pytest.approx(1.0)
     assert r["gap_closed_budget"] == pytest.approx((right / n - random_share) / (budget - random_share))
+    assert at["config rule"] == {"label": "my rule", "share": pytest.approx(right / n), "accuracy": 1.0,
+                                 "meets_target": True}
 
 
 def test_auroc_interval_brackets_the_estimate_and_narrows_with_data() -> None:
