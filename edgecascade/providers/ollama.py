@@ -66,7 +66,8 @@ def _first_token_s(resp: Any, total_s: float) -> float | None:
     return first
 
 
-def _map_error(e: BaseException, *, host: str, model: str) -> ProviderError:
+def _map_error(e: BaseException, *, host: str, model: str, api_key: str | None = None,
+               api_key_env: str | None = "OLLAMA_API_KEY") -> ProviderError:
     """Every failure of a call, translated once (see the module docstring); a ProviderError raised while
     reading the answer passes through as it is. ``host`` is the one configured: messages show it without
     userinfo or query, and quote the server's text (or an exception's) cut to a few hundred characters."""
@@ -74,7 +75,7 @@ def _map_error(e: BaseException, *, host: str, model: str) -> ProviderError:
         return e
     where = safe_url(host)
     if ollama is not None and isinstance(e, ollama.ResponseError):
-        status, text = e.status_code, shorten_and_redact(str(e.error), None, host)
+        status, text = e.status_code, shorten_and_redact(str(e.error), api_key, host)
         low = text.lower()
         if (status == 404 or "not found" in low) and "model" in low:
             return UnknownModelError(
@@ -84,7 +85,8 @@ def _map_error(e: BaseException, *, host: str, model: str) -> ProviderError:
             return UpstreamError(f"{where} has no /api/chat ({text}): is it an Ollama server?", status_code=404)
         if status in (401, 403):
             return AuthenticationError(
-                f"Ollama at {where} refused the request ({status}: {text}): check $OLLAMA_API_KEY for a remote host"
+                f"Ollama at {where} refused the request ({status}: {text}): check ${api_key_env or 'OLLAMA_API_KEY'} "
+                "for a remote host"
             )
         if status == 429:
             return RateLimitedError(f"Ollama at {where} is rate limiting requests: {text}")
@@ -95,7 +97,7 @@ def _map_error(e: BaseException, *, host: str, model: str) -> ProviderError:
             )
         said = f"HTTP {status}" if status > 0 else "mid-stream"
         return UpstreamError(f"Ollama at {where} failed ({said}): {text}", status_code=status if status > 0 else None)
-    detail = shorten_and_redact(str(e), None, host)
+    detail = shorten_and_redact(str(e), api_key, host)
     if isinstance(e, httpx.TimeoutException):
         return ProviderTimeoutError(f"Ollama at {where} did not answer in time ({type(e).__name__}): {model} "
                                     "may still be loading; raise this tier's timeouts or keep it loaded (keep_alive)")
@@ -145,6 +147,8 @@ class OllamaProvider:
         top_logprobs: int = 5,
         timeouts: Timeouts = _DEFAULT_TIMEOUTS,
         client: ollama.AsyncClient | None = None,
+        api_key: str | None = None,
+        api_key_env: str | None = "OLLAMA_API_KEY",
     ) -> None:
         if ollama is None:  # pragma: no cover - depends on the environment
             raise ConfigError(INSTALL_HINT)
@@ -161,6 +165,9 @@ class OllamaProvider:
         self.timeouts = timeouts
         self._owns_client = client is None
         self._client: ollama.AsyncClient | None = client
+        # sent as a bearer token (Ollama behind an authenticating proxy, or ollama.com); never shown
+        self._api_key = api_key
+        self._api_key_env = api_key_env
 
     def __repr__(self) -> str:
         return f"OllamaProvider(host={self._where!r}, model={self.model!r})"
@@ -169,7 +176,8 @@ class OllamaProvider:
         """The client, created on first use (so in the event loop that uses it); after :meth:`aclose`, a
         fresh one."""
         if self._client is None:
-            self._client = ollama.AsyncClient(host=self.host, timeout=self.timeouts.to_httpx())
+            headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else None
+            self._client = ollama.AsyncClient(host=self.host, timeout=self.timeouts.to_httpx(), headers=headers)
             self._owns_client = True
         return self._client
 
@@ -191,7 +199,7 @@ class OllamaProvider:
         )
 
     def _error(self, e: BaseException) -> ProviderError:
-        return _map_error(e, host=self.host, model=self.model)
+        return _map_error(e, host=self.host, model=self.model, api_key=self._api_key, api_key_env=self._api_key_env)
 
     async def complete(self, request: Request) -> Completion:
         """One call; every failure, reading the answer included, raises a ProviderError."""

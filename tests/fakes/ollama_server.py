@@ -65,6 +65,8 @@ class FakeOllama:
     #: order of each token's top_logprobs: Ollama sends them best-first
     top_order: Literal["best_first", "worst_first"] = "best_first"
     requests: list[dict[str, Any]] = field(default_factory=list)
+    #: the Authorization header of each request (None when absent), in order
+    authorizations: list[str | None] = field(default_factory=list)
 
     _server: ThreadingHTTPServer | None = field(default=None, init=False, repr=False)
     _thread: threading.Thread | None = field(default=None, init=False, repr=False)
@@ -163,6 +165,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - the stdlib's naming
         fake = self.fake
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        fake.authorizations.append(self.headers.get("Authorization"))
         if self.path != "/api/chat":
             data = b"404 page not found"
             self.send_response(404)

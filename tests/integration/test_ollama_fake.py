@@ -23,6 +23,7 @@ import ollama
 import pytest
 
 from edgecascade.errors import (
+    AuthenticationError,
     ConfigError,
     MalformedResponseError,
     ProviderConnectionError,
@@ -299,3 +300,42 @@ async def test_host_credentials_are_never_printed(streaming: bool) -> None:
     for text in (repr(p), str(ei.value)):
         assert "pw" not in text and "token" not in text and "user" not in text, text
     assert "http://127.0.0.1:" in str(ei.value)
+
+
+# --- the key a config names -----------------------------------------------------------------------------
+
+
+async def test_the_tier_key_reaches_the_server_as_a_bearer_token(server: FakeOllama,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgecascade.config import parse_config
+    from edgecascade.providers import build_provider
+
+    monkeypatch.delenv("OLLAMA_API_KEY", raising=False)
+    monkeypatch.setenv("MY_OLLAMA_KEY", "sk-ollama-secret")
+    tier = parse_config({"tiers": [{"provider": "ollama", "model": MODEL, "base_url": server.url,
+                                    "api_key_env": "MY_OLLAMA_KEY"}]}).tiers[0]
+    p = build_provider(tier)
+    try:
+        assert (await p.complete(ask())).text == ANSWER
+    finally:
+        await p.aclose()
+    assert server.authorizations[-1] == "Bearer sk-ollama-secret"
+    assert "sk-ollama-secret" not in repr(p)
+    # a refused key: the error names the variable to check, never the key
+    server.fail_status, server.fail_error = 401, "unauthorized: sk-ollama-secret is not valid"
+    p = build_provider(tier)
+    try:
+        with pytest.raises(AuthenticationError) as ei:
+            await p.complete(ask())
+    finally:
+        await p.aclose()
+    assert "$MY_OLLAMA_KEY" in str(ei.value) and "sk-ollama-secret" not in str(ei.value)
+    # no key configured anywhere: no Authorization header at all
+    monkeypatch.delenv("MY_OLLAMA_KEY")
+    server.fail_status = None
+    p = build_provider(tier)
+    try:
+        await p.complete(ask())
+    finally:
+        await p.aclose()
+    assert server.authorizations[-1] is None
