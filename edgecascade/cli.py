@@ -232,15 +232,17 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
     from .datasets import load
 
     datasets = []
-    for name in args.datasets:
-        traces = {s.name: store.load(name, s.model, s.key) for s in (small, large)}
+    for given in args.datasets:
+        # "gsm8k", "humaneval", or the .jsonl file `bench run --dataset` was given (traced under its stem)
+        name = Path(given).stem if given.endswith(".jsonl") else given
         try:
-            items = {i.id: i.prompt for i in load(name)}
+            items = {i.id: i.prompt for i in load(given)}
         except EdgecascadeError as e:
             items = {}
-            err.print(f"[yellow]warning: cannot reload dataset {name!r} ({e}): its traces are used as stored, "
+            err.print(f"[yellow]warning: cannot reload dataset {given!r} ({e}): its traces are used as stored, "
                       "without the prompt check and without the prompt features (prompt_numbers_log is 0, "
                       "no prompt examples), unlike a deployed cascade, which always sees the prompt[/yellow]")
+        traces = {s.name: store.load(name, s.model, s.key) for s in (small, large)}
         current = {k: prompt_sha256(p) for k, p in items.items()}
         traces = {tier: {k: t for k, t in ts.items()
                          if not t.prompt_sha256 or current.get(k) in (None, t.prompt_sha256)}
@@ -249,7 +251,7 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
         if len(pairs) < 10:
             raise ConfigError(
                 f"only {len(pairs)} {name} items are traced on both {small.name} and {large.name}: run "
-                f"`edgecascade bench run --dataset {name} --config {args.config or 'default'}` first"
+                f"`edgecascade bench run --dataset {given} --config {args.config or 'default'}` first"
             )
         cal_ids, held_ids = split_ids([p[0].item_id for p in pairs], args.seed)
         datasets.append(DatasetPairs(name, [p for p in pairs if p[0].item_id in cal_ids],
@@ -355,8 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "saving) to stderr.")
     r.add_argument("question", metavar="QUESTION", help="the question, or '-' to read it from stdin")
     r.add_argument("--config", "-c", metavar="PATH|NAME",
-                   help="cascade config: a .toml path or a shipped name (default, tiny); "
-                   "default: $EDGECASCADE_CONFIG or configs/default.toml")
+                   help="cascade config: a .toml path or a shipped name (default, tiny, calibrated, hybrid, "
+                   "gpu-server); default: $EDGECASCADE_CONFIG or configs/default.toml")
     r.add_argument("--explain", action="store_true", help="show every tier's draft, confidence and decision")
     r.add_argument("--json", action="store_true", help="print the whole result as one JSON object")
     r.add_argument("--logprobs", action="store_true",
@@ -409,16 +411,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     rp = bsub.add_parser("report", help="calibrate, evaluate every policy on held-out traces, plot",
                          description="From stored traces only: split items (fixed seed) into calibration and "
-                         "held-out halves, fit the calibrator and choose every policy's threshold on the "
-                         "calibration half, and report share of drafts kept, accuracy, cost and latency of every "
-                         "policy on the held-out half, with AUROC/ECE and a cost-quality figure.")
+                         "held-out halves, fit the calibrators (without and with the prompt-examples check) and "
+                         "choose every policy's threshold on the calibration half, and report share of drafts "
+                         "kept, accuracy, cost and latency of every policy on the held-out half (the baselines, "
+                         "the calibrated rules and the config's own first-tier rule), with AUROC (and its "
+                         "bootstrap interval), ECE and a cost-quality figure.")
     rp.add_argument("--config", "-c", metavar="PATH|NAME", help="the traced cascade (default: default)")
-    rp.add_argument("--datasets", nargs="+", default=["gsm8k", "humaneval"], metavar="NAME")
+    rp.add_argument("--datasets", nargs="+", default=["gsm8k", "humaneval"], metavar="NAME|FILE.jsonl",
+                    help="traced datasets, as given to `bench run --dataset` (default: gsm8k humaneval)")
     rp.add_argument("--target", type=float, default=0.95,
                     help="keep at least this share of the large tier's accuracy (default 0.95)")
     rp.add_argument("--seed", type=int, default=20261125, help="split seed (default 20261125)")
     rp.add_argument("--max-tokens", type=int, metavar="N", help="token limit the traces were made with")
-    rp.add_argument("--traces", metavar="DIR", help="trace directory (default: bench/traces)")
+    rp.add_argument("--traces", metavar="DIR", help="trace directory (default: $EDGECASCADE_TRACES or bench/traces)")
     rp.add_argument("--out", default="bench/results", help="where report.json and cost_quality.png go")
     rp.add_argument("--save-calibration", action="store_true",
                     help="write the fitted calibrations beside the small model's manifest: "
@@ -439,7 +444,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "AUROC/ECE, and write a calibration file a config can use with confidence = \"calibrated\".")
     c.add_argument("--traces", required=True, metavar="FILE", help="labelled traces (JSONL)")
     c.add_argument("--model", help="model name recorded in the calibration (default: from the traces)")
-    c.add_argument("--out", metavar="PATH", help="calibration file to write (default: FILE.calibration.json)")
+    c.add_argument("--out", metavar="PATH",
+                   help="calibration file to write (default: beside FILE, its suffix replaced: x.calibration.json)")
     c.add_argument("--seed", type=int, default=20261125, help="split seed")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_calibrate)

@@ -46,7 +46,7 @@ class AcceptRule(_Strict):
     confidence: ConfidenceName = "geo_mean_prob"
     min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
     quality_target: float | None = Field(default=None, gt=0.0, le=1.0)
-    #: calibration file; default: models/<model>.calibration.json beside the model's manifest
+    #: calibration file; default: the model's shipped one beside its manifest (see engine.calibration_for)
     calibration: str | None = None
     checks: tuple[CheckName, ...] = CHECK_NAMES
 

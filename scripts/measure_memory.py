@@ -37,7 +37,9 @@ def main() -> None:
     r = cascade.run_sync(args.question)
     report.update(drafted_by=r.tier, drafted_attempts=len(r.attempts), rss_mb_after_drafted=rss_mb())
 
-    first = cfg.tiers[0].model_copy(update={"accept": cfg.tiers[0].accept.model_copy(update={"min_confidence": 1.0})})
+    # an unreachable threshold (and no quality_target, which would take precedence) forces escalation
+    never = cfg.tiers[0].accept.model_copy(update={"min_confidence": 1.0, "quality_target": None})
+    first = cfg.tiers[0].model_copy(update={"accept": never})
     forced = cfg.model_copy(update={"tiers": (first, *cfg.tiers[1:])})
     r = Cascade.from_config(forced).run_sync(args.question)
     report.update(escalated_to=r.tier, escalated_attempts=len(r.attempts), rss_mb_after_escalated=rss_mb())

@@ -13,7 +13,8 @@ with the answers' text, the per-score results and the recommendation) goes to on
 the choice can be re-derived without regenerating (``--no-generate``), and an interrupted run
 continues where it stopped (rows with the same model, item, prompt and settings are reused).
 
-Example (the shipped default cascade)::
+Example (the pair of the default cascade, whose rule is now learned by `edgecascade bench report`;
+this script sets raw thresholds such as configs/tiny.toml's)::
 
     python scripts/measure_thresholds.py                     # ~20-30 min on 2 CPU cores
     python scripts/measure_thresholds.py --no-generate --target 0.9   # re-derive from rows

@@ -126,7 +126,7 @@ class Calibration:
             cal = cls(**data)
         except FileNotFoundError:
             raise ConfigError(
-                f"no calibration at {path}: fit one with `edgecascade bench calibrate` or "
+                f"no calibration at {path}: fit one with `edgecascade bench report --save-calibration` or "
                 "`edgecascade calibrate --traces FILE`"
             ) from None
         except (json.JSONDecodeError, TypeError) as e:

@@ -88,6 +88,16 @@ def test_bench_report_json_and_figure(tmp_path: Path, smollm2: Path, capsys: pyt
     lo, hi = d["auroc_interval"]["calibrated"]
     assert set(d["auroc_interval"]) == set(d["auroc"]) and lo <= d["auroc"]["calibrated"] <= hi
     assert (out / "report.json").exists() and (out / "cost_quality.png").stat().st_size > 10_000
+    # a dataset of your own is named by its file, as `bench run --dataset FILE.jsonl` was: its traces
+    # are found under the file's stem and its prompts reach the prompt features (no warning)
+    data = tmp_path / "synth.jsonl"
+    data.write_text("".join(json.dumps({"id": f"synth{i}", "prompt": f"What is {i} + 0?", "reference": str(i)}) + "\n"
+                            for i in range(120)))
+    assert main(["bench", "report", "--config", str(cfg), "--traces", str(store.root), "--datasets", str(data),
+                 "--out", str(out), "--json"]) == 0
+    captured = capsys.readouterr()
+    again = json.loads(captured.out)["datasets"]["synth"]
+    assert again["items"] == d["items"] and "cannot reload" not in captured.err
     # too few traced items is a clear error
     assert main(["bench", "report", "--config", str(cfg), "--traces", str(store.root), "--datasets", "none",
                  "--out", str(out)]) == 2
