@@ -211,6 +211,7 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
     from .benchmarks.report import (
         ConfigRule,
         DatasetPairs,
+        add_config_rule,
         build_report,
         command_line,
         json_safe,
@@ -256,20 +257,8 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
         cal_ids, held_ids = split_ids([p[0].item_id for p in pairs], args.seed)
         datasets.append(DatasetPairs(name, [p for p in pairs if p[0].item_id in cal_ids],
                                      [p for p in pairs if p[0].item_id in held_ids], items))
-    first = cascade.tiers[0]
-    rule = first.accept
-
-    def keep(t: Trace, prompt: str | None) -> bool:
-        return decide(t.completion(), rule, cascade.settings.repetition, first.calibration, prompt=prompt,
-                      allow_examples=cascade.settings.run_examples).accepted
-
     report, calibrations = build_report(datasets, model=small.model, target=args.target, seed=args.seed,
-                                        command=command_line(), run_examples=not args.no_examples,
-                                        config_rule=ConfigRule(f"this config's rule ({rule_label(rule)})", keep))
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "report.json").write_text(json.dumps(json_safe(report), indent=1, allow_nan=False) + "\n")
-    plot_report(report, out_dir / "cost_quality.png")
+                                        command=command_line(), run_examples=not args.no_examples)
     if args.save_calibration:
         from .engine import calibration_path
 
@@ -283,6 +272,19 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
         if args.no_examples and stale.is_file():
             err.print(f"[yellow]note: {stale} was not refitted (--no-examples) and is still what a config with "
                       "run_examples = true uses; delete it or rerun without --no-examples[/yellow]")
+        cascade = Cascade.from_config(args.config)  # the config's rule now loads what was just saved
+    first = cascade.tiers[0]
+    rule = first.accept
+
+    def keep(t: Trace, prompt: str | None) -> bool:
+        return decide(t.completion(), rule, cascade.settings.repetition, first.calibration, prompt=prompt,
+                      allow_examples=cascade.settings.run_examples).accepted
+
+    add_config_rule(report, datasets, ConfigRule(f"this config's rule ({rule_label(rule)})", keep))
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "report.json").write_text(json.dumps(json_safe(report), indent=1, allow_nan=False) + "\n")
+    plot_report(report, out_dir / "cost_quality.png")
     if args.markdown:
         print(markdown_report(report))
         return 0

@@ -135,12 +135,10 @@ def _meets(p: PolicyResult, goal: float) -> bool:
 
 
 def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float, seed: int,
-                 command: str, run_examples: bool = False, config_rule: ConfigRule | None = None
-                 ) -> tuple[dict[str, Any], dict[str, Calibration]]:
+                 command: str, run_examples: bool = False) -> tuple[dict[str, Any], dict[str, Calibration]]:
     """Fit the small model's calibrators on every dataset's calibration half, then evaluate every
     policy on the held-out halves. Returns the report and the calibrations by variant name
-    (``calibrated``, and ``calibrated + examples`` with ``run_examples``). ``config_rule``: the
-    traced config's own rule, evaluated on the held-out halves beside the others."""
+    (``calibrated``, and ``calibrated + examples`` with ``run_examples``)."""
     feats = _Features(datasets, run_examples)
     cal_small = [p[0] for d in datasets for p in d.calibration]
     pooled = [p for d in datasets for p in d.calibration]
@@ -182,11 +180,6 @@ def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float,
         for name in variants:  # what `quality_target` in a config does: one threshold for all traffic
             policies.append(threshold_policy(f"{name}, deployed threshold", d.held_out, held_scores[name],
                                              cals[name].thresholds[f"{target:g}"]))
-        rule_result = None
-        if config_rule is not None:
-            kept = np.array([config_rule.keep(p[0], d.prompts.get(p[0].item_id)) for p in d.held_out], dtype=bool)
-            rule_result = evaluate(config_rule.label, d.held_out, kept)
-            policies.append(rule_result)
         baseline_shares = {
             **{k: by_name[k].small_share if _meets(by_name[k], goal) else 0.0 for k in BASELINE_SCORES},
             # the random share that meets the target is chosen on the calibration half, like every threshold
@@ -214,10 +207,6 @@ def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float,
                 "gap_closed_budget": (pol.small_share - best) / (orc_budget - best)
                 if orc_budget > best and meets else float("nan"),
             }
-        if rule_result is not None:
-            at_target["config rule"] = {"label": config_rule.label if config_rule else "",
-                                        "share": rule_result.small_share, "accuracy": rule_result.accuracy,
-                                        "meets_target": _meets(rule_result, goal)}
         out["datasets"][d.name] = {
             "items": {"calibration": len(d.calibration), "held_out": len(d.held_out)},
             "auroc": {k: auroc(v, labels) for k, v in held_scores.items()},
@@ -230,6 +219,20 @@ def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float,
             "curves": {k: curve(d.held_out, v) for k, v in held_scores.items()},
         }
     return out, cals
+
+
+def add_config_rule(report: dict[str, Any], datasets: Sequence[DatasetPairs], rule: ConfigRule) -> None:
+    """Evaluate a config's own first-tier rule on each dataset's held-out half and add it to the
+    report (a policy row and ``at_target["config rule"]``). Separate from :func:`build_report` so the
+    rule is judged with the calibration the config will load, e.g. the one just saved."""
+    for d in datasets:
+        entry = report["datasets"][d.name]
+        kept = np.array([rule.keep(p[0], d.prompts.get(p[0].item_id)) for p in d.held_out], dtype=bool)
+        result = evaluate(rule.label, d.held_out, kept)
+        entry["policies"].append(result.to_dict())
+        entry["at_target"]["config rule"] = {
+            "label": rule.label, "share": result.small_share, "accuracy": result.accuracy,
+            "meets_target": result.accuracy >= entry["at_target"]["target_accuracy"] - 1e-12}
 
 
 def json_safe(obj: Any) -> Any:

@@ -132,3 +132,39 @@ def test_calibrate_from_user_traces_and_use_it_in_a_cascade(tmp_path: Path, smol
     r = Cascade.from_config(cfg).run_sync("Say hi.")
     assert r.tier == "small" and r.confidence is not None and 0.0 <= r.confidence <= 1.0
     assert "calibrated" in r.reason
+
+
+def test_saved_calibration_is_what_the_config_rule_is_judged_with(tmp_path: Path, smollm2: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    from edgecascade.models import manifests_dir
+    from edgecascade.quality.calibration import FEATURE_NAMES, Calibration
+
+    manifests = tmp_path / "manifests"
+    shutil.copytree(manifests_dir(), manifests)
+    monkeypatch.setenv("EDGECASCADE_MANIFESTS", str(manifests))
+    # a stale calibration whose threshold keeps no draft at all
+    n = len(FEATURE_NAMES)
+    Calibration("smollm2-135m", list(FEATURE_NAMES), [0.0] * n, [1.0] * n, [0.0] * n, 0.0,
+                thresholds={"0.95": 2.0}).save(manifests / "smollm2-135m.calibration.json")
+    cfg = tmp_path / "calibrated.toml"
+    cfg.write_text(
+        "[cascade]\nmax_tokens = 24\n"
+        '[[tiers]]\nname = "small"\nmodel = "smollm2-135m"\nn_ctx = 1024\n'
+        '[tiers.accept]\nconfidence = "calibrated"\nquality_target = 0.95\n'
+        f'[[tiers]]\nname = "large"\nmodel = "{smollm2}"\nn_ctx = 1024\n'
+    )
+    store = TraceStore(tmp_path / "traces")
+    _synthetic_traces(store, Cascade.from_config(cfg), "synth", 120)
+    args = ["bench", "report", "--config", str(cfg), "--traces", str(store.root), "--datasets", "synth",
+            "--out", str(tmp_path / "out"), "--no-examples", "--json"]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["datasets"]["synth"]["at_target"]["config rule"]["share"] == 0.0
+    assert main([*args, "--save-calibration"]) == 0
+    d = json.loads(capsys.readouterr().out)["datasets"]["synth"]
+    saved = Calibration.load(manifests / "smollm2-135m.calibration.json")
+    assert saved.threshold_for(0.95) < 1.0
+    # judged with the calibration just written, not the stale one the config had loaded
+    assert d["at_target"]["config rule"]["share"] > 0.0

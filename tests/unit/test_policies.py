@@ -265,7 +265,7 @@ def test_at_target_numbers_match_hand_computation() -> None:
     cal_ids, held_ids = split_ids([p[0].item_id for p in pairs], 3)
     cal = [p for p in pairs if p[0].item_id in cal_ids]
     held = [p for p in pairs if p[0].item_id in held_ids]
-    from edgecascade.benchmarks.report import ConfigRule
+    from edgecascade.benchmarks.report import ConfigRule, add_config_rule
 
     seen_prompts: list[str | None] = []
 
@@ -274,8 +274,9 @@ def test_at_target_numbers_match_hand_computation() -> None:
         return "answer" in t.answer
 
     prompts = {p[0].item_id: f"question {p[0].item_id}" for p in pairs}
-    report, _ = build_report([DatasetPairs("h", cal, held, prompts)], model="small", target=0.95, seed=3,
-                             command="test", config_rule=ConfigRule("my rule", keep))
+    data = [DatasetPairs("h", cal, held, prompts)]
+    report, _ = build_report(data, model="small", target=0.95, seed=3, command="test")
+    add_config_rule(report, data, ConfigRule("my rule", keep))
     at = report["datasets"]["h"]["at_target"]
     # the config's rule is judged on the held-out half only, with each item's question
     assert sorted(seen_prompts) == sorted(f"question {p[0].item_id}" for p in held)
