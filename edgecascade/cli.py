@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.console import Console
@@ -20,6 +20,9 @@ from rich.table import Table
 from . import __version__
 from .errors import ConfigError, EdgecascadeError, InvalidRequestError
 from .result import Result
+
+if TYPE_CHECKING:
+    from .engine import Cascade
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -175,14 +178,38 @@ def _progress_bar(total_label: str) -> Any:
                     TimeRemainingColumn(), TextColumn("{task.description}"), console=err)
 
 
+def _bench_cascade(config: str | None) -> tuple[Cascade, bool]:
+    """The cascade a benchmark traces, and whether every tier's rule is as configured.
+
+    Traces do not depend on acceptance rules, so a tier whose calibrated rule has no calibration
+    file yet (a new model, before its first `bench report --save-calibration`) is traced with its
+    checks only, and said so; any other config error still stops here."""
+    from .config import AcceptRule, load_config
+    from .engine import Cascade, calibration_path
+
+    cfg = load_config(config)
+    tiers, missing = [], []
+    for t in cfg.tiers:
+        if t.accept.confidence == "calibrated":
+            paths = ([Path(t.accept.calibration).expanduser()] if t.accept.calibration else
+                     [calibration_path(t.model, examples=True), calibration_path(t.model, examples=False)])
+            if not any(p.is_file() for p in paths):
+                missing.append(f"{t.display_name} ({paths[-1]})")
+                t = t.model_copy(update={"accept": AcceptRule(checks=t.accept.checks)})
+        tiers.append(t)
+    if missing:
+        err.print(f"[yellow]note: no calibration yet for {', '.join(missing)}: traced with its checks only; "
+                  "`edgecascade bench report --save-calibration` fits it[/yellow]")
+    return Cascade.from_config(cfg.model_copy(update={"tiers": tuple(tiers)})), not missing
+
+
 def cmd_bench_run(args: argparse.Namespace) -> int:
     from .benchmarks.traces import TraceStore, run_traces
     from .datasets import load
-    from .engine import Cascade
 
     items = load(args.dataset, args.limit)
     dataset = items[0].dataset if items else args.dataset
-    cascade = Cascade.from_config(args.config)
+    cascade, _ = _bench_cascade(args.config)
     max_tokens = args.max_tokens or cascade.settings.max_tokens
     store = TraceStore(Path(args.traces) if args.traces else None)
     with _progress_bar(f"{dataset} x {len(cascade.tiers)} tiers") as bar:
@@ -221,10 +248,9 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
         split_ids,
     )
     from .benchmarks.traces import Trace, TraceStore, paired, prompt_sha256, tier_specs
-    from .engine import Cascade
     from .quality.policy import decide, rule_label
 
-    cascade = Cascade.from_config(args.config)
+    cascade, rules_as_configured = _bench_cascade(args.config)
     if len(cascade.tiers) < 2:
         raise ConfigError("a report compares a small and a large tier: the config needs at least two tiers")
     store = TraceStore(Path(args.traces) if args.traces else None)
@@ -272,15 +298,17 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
         if args.no_examples and stale.is_file():
             err.print(f"[yellow]note: {stale} was not refitted (--no-examples) and is still what a config with "
                       "run_examples = true uses; delete it or rerun without --no-examples[/yellow]")
-        cascade = Cascade.from_config(args.config)  # the config's rule now loads what was just saved
-    first = cascade.tiers[0]
-    rule = first.accept
+        # the config's rule now loads what was just saved
+        cascade, rules_as_configured = _bench_cascade(args.config)
+    if rules_as_configured:  # a rule without its calibration yet cannot be judged
+        first = cascade.tiers[0]
+        rule = first.accept
 
-    def keep(t: Trace, prompt: str | None) -> bool:
-        return decide(t.completion(), rule, cascade.settings.repetition, first.calibration, prompt=prompt,
-                      allow_examples=cascade.settings.run_examples).accepted
+        def keep(t: Trace, prompt: str | None) -> bool:
+            return decide(t.completion(), rule, cascade.settings.repetition, first.calibration, prompt=prompt,
+                          allow_examples=cascade.settings.run_examples).accepted
 
-    add_config_rule(report, datasets, ConfigRule(f"this config's rule ({rule_label(rule)})", keep))
+        add_config_rule(report, datasets, ConfigRule(f"this config's rule ({rule_label(rule)})", keep))
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps(json_safe(report), indent=1, allow_nan=False) + "\n")

@@ -168,3 +168,35 @@ def test_saved_calibration_is_what_the_config_rule_is_judged_with(tmp_path: Path
     assert saved.threshold_for(0.95) < 1.0
     # judged with the calibration just written, not the stale one the config had loaded
     assert d["at_target"]["config rule"]["share"] > 0.0
+
+
+def test_a_new_model_is_traced_and_reported_before_its_first_calibration(
+        tmp_path: Path, smollm2: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    from edgecascade.models import manifests_dir
+
+    manifests = tmp_path / "manifests"
+    shutil.copytree(manifests_dir(), manifests)
+    monkeypatch.setenv("EDGECASCADE_MANIFESTS", str(manifests))
+    assert not (manifests / "smollm2-135m.calibration.json").exists()
+    cfg = tmp_path / "calibrated.toml"
+    cfg.write_text(
+        "[cascade]\nmax_tokens = 24\n"
+        '[[tiers]]\nname = "small"\nmodel = "smollm2-135m"\nn_ctx = 1024\n'
+        '[tiers.accept]\nconfidence = "calibrated"\nquality_target = 0.95\n'
+        f'[[tiers]]\nname = "large"\nmodel = "{smollm2}"\nn_ctx = 1024\n'
+    )
+    with pytest.raises(Exception, match="no calibration at"):  # what running the cascade says
+        Cascade.from_config(cfg)
+    store = TraceStore(tmp_path / "traces")
+    _synthetic_traces(store, Cascade.from_config(two_tier_config(tmp_path, smollm2)), "synth", 120)
+    args = ["bench", "report", "--config", str(cfg), "--traces", str(store.root), "--datasets", "synth",
+            "--out", str(tmp_path / "out"), "--no-examples", "--json"]
+    assert main(args) == 0  # the report runs; the rule that has no calibration yet is not judged
+    captured = capsys.readouterr()
+    assert "config rule" not in json.loads(captured.out)["datasets"]["synth"]["at_target"]
+    assert "no calibration yet for small" in captured.err
+    assert main([*args, "--save-calibration"]) == 0  # ... and once fitted, it is
+    assert "config rule" in json.loads(capsys.readouterr().out)["datasets"]["synth"]["at_target"]
+    assert Cascade.from_config(cfg).tiers[0].calibration is not None
