@@ -134,21 +134,15 @@ def test_calibrate_from_user_traces_and_use_it_in_a_cascade(tmp_path: Path, smol
     assert "calibrated" in r.reason
 
 
-def test_saved_calibration_is_what_the_config_rule_is_judged_with(tmp_path: Path, smollm2: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def _calibrated_setup(tmp_path: Path, smollm2: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """(a config whose first tier is calibrated for smollm2-135m, a private copy of the manifests dir)."""
     import shutil
 
     from edgecascade.models import manifests_dir
-    from edgecascade.quality.calibration import FEATURE_NAMES, Calibration
 
     manifests = tmp_path / "manifests"
     shutil.copytree(manifests_dir(), manifests)
     monkeypatch.setenv("EDGECASCADE_MANIFESTS", str(manifests))
-    # a stale calibration whose threshold keeps no draft at all
-    n = len(FEATURE_NAMES)
-    Calibration("smollm2-135m", list(FEATURE_NAMES), [0.0] * n, [1.0] * n, [0.0] * n, 0.0,
-                thresholds={"0.95": 2.0}).save(manifests / "smollm2-135m.calibration.json")
     cfg = tmp_path / "calibrated.toml"
     cfg.write_text(
         "[cascade]\nmax_tokens = 24\n"
@@ -156,6 +150,19 @@ def test_saved_calibration_is_what_the_config_rule_is_judged_with(tmp_path: Path
         '[tiers.accept]\nconfidence = "calibrated"\nquality_target = 0.95\n'
         f'[[tiers]]\nname = "large"\nmodel = "{smollm2}"\nn_ctx = 1024\n'
     )
+    return cfg, manifests
+
+
+def test_saved_calibration_is_what_the_config_rule_is_judged_with(tmp_path: Path, smollm2: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from edgecascade.quality.calibration import FEATURE_NAMES, Calibration
+
+    cfg, manifests = _calibrated_setup(tmp_path, smollm2, monkeypatch)
+    # a stale calibration whose threshold keeps no draft at all
+    n = len(FEATURE_NAMES)
+    Calibration("smollm2-135m", list(FEATURE_NAMES), [0.0] * n, [1.0] * n, [0.0] * n, 0.0,
+                thresholds={"0.95": 2.0}).save(manifests / "smollm2-135m.calibration.json")
     store = TraceStore(tmp_path / "traces")
     _synthetic_traces(store, Cascade.from_config(cfg), "synth", 120)
     args = ["bench", "report", "--config", str(cfg), "--traces", str(store.root), "--datasets", "synth",
@@ -172,21 +179,8 @@ def test_saved_calibration_is_what_the_config_rule_is_judged_with(tmp_path: Path
 
 def test_a_new_model_is_traced_and_reported_before_its_first_calibration(
         tmp_path: Path, smollm2: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    import shutil
-
-    from edgecascade.models import manifests_dir
-
-    manifests = tmp_path / "manifests"
-    shutil.copytree(manifests_dir(), manifests)
-    monkeypatch.setenv("EDGECASCADE_MANIFESTS", str(manifests))
+    cfg, manifests = _calibrated_setup(tmp_path, smollm2, monkeypatch)
     assert not (manifests / "smollm2-135m.calibration.json").exists()
-    cfg = tmp_path / "calibrated.toml"
-    cfg.write_text(
-        "[cascade]\nmax_tokens = 24\n"
-        '[[tiers]]\nname = "small"\nmodel = "smollm2-135m"\nn_ctx = 1024\n'
-        '[tiers.accept]\nconfidence = "calibrated"\nquality_target = 0.95\n'
-        f'[[tiers]]\nname = "large"\nmodel = "{smollm2}"\nn_ctx = 1024\n'
-    )
     with pytest.raises(Exception, match="no calibration at"):  # what running the cascade says
         Cascade.from_config(cfg)
     store = TraceStore(tmp_path / "traces")
