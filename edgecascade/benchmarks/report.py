@@ -118,6 +118,9 @@ CALIBRATED = "calibrated"
 CALIBRATED_EXAMPLES = "calibrated + examples"
 _VARIANTS = {CALIBRATED: FEATURE_NAMES, CALIBRATED_EXAMPLES: FEATURE_NAMES + EXAMPLE_FEATURES}
 BASELINE_SCORES = ("mean logprob", "cascadeflow-style")
+#: an experiment, reported beside the calibrators but never saved or deployed: the same features,
+#: trained on "keeping the draft loses nothing" (it is right, or the large model is wrong too)
+ROUTER = "router (escalation would not help)"
 
 
 def _scores(cals: dict[str, Calibration], pairs: Sequence[Sequence[Trace]], feats: _Features
@@ -160,17 +163,21 @@ def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float,
         cal.thresholds[f"{target:g}"] = choose_threshold(pooled, _scores({name: cal}, pooled, feats)[name], target)
         cals[name] = cal
     best_variant = variants[-1]
+    router = fit_calibration([feats(p[0]) for p in pooled], [p[0].correct or not p[-1].correct for p in pooled],
+                             model=model, seed=seed, features=_VARIANTS[best_variant],
+                             meta={"label": "draft right, or large model wrong too"})
+    scored = {**cals, ROUTER: router}
     out: dict[str, Any] = {"model": model, "target": target, "seed": seed, "command": command,
-                           "variants": variants, "datasets": {},
+                           "variants": variants, "experiments": [ROUTER], "datasets": {},
                            "calibration_thresholds": {k: c.thresholds[f"{target:g}"] for k, c in cals.items()}}
     for d in datasets:
-        cal_scores, held_scores = _scores(cals, d.calibration, feats), _scores(cals, d.held_out, feats)
+        cal_scores, held_scores = _scores(scored, d.calibration, feats), _scores(scored, d.held_out, feats)
         labels = [p[0].correct for p in d.held_out]
         goal = target * always_large(d.held_out).accuracy
         policies: list[PolicyResult] = [always_small(d.held_out), always_large(d.held_out)]
         chosen: dict[str, float] = {}
         by_name: dict[str, PolicyResult] = {}
-        for name in (*BASELINE_SCORES, *variants):
+        for name in (*BASELINE_SCORES, *variants, ROUTER):
             t = choose_threshold(d.calibration, cal_scores[name], target)
             chosen[name] = t
             by_name[name] = threshold_policy(name, d.held_out, held_scores[name], t)
@@ -196,7 +203,7 @@ def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float,
         at_target: dict[str, Any] = {"target_accuracy": goal, "best_baseline": best_name,
                                      "best_baseline_share": best, "oracle_share": orc,
                                      "oracle_share_budget": orc_budget}
-        for name in variants:
+        for name in (*variants, ROUTER):
             pol = by_name[name]
             meets = _meets(pol, goal)  # a threshold chosen on the calibration half may miss on held-out
             # above 1 when the policy keeps more drafts than the oracle: it may spend the accuracy
@@ -266,7 +273,7 @@ def print_report(report: dict[str, Any], console: Any) -> None:
         console.print("AUROC (draft correct, 95% bootstrap interval): "
                       + " · ".join(f"{k} {v:.3f} ({ci[k][0]:.2f}–{ci[k][1]:.2f})" for k, v in a.items())
                       + " · ECE " + " · ".join(f"{k} {v:.3f}" for k, v in d["ece"].items()))
-        for v in report["variants"]:
+        for v in (*report["variants"], *report.get("experiments", [])):
             r = at[v]
             console.print(f"at target: {v} keeps {r['share']:.1%} of drafts "
                           f"({'meets' if r['meets_target'] else 'MISSES'} the target on held-out; gap to the "
@@ -297,7 +304,7 @@ def markdown_report(report: dict[str, Any]) -> str:
         ece = ", ".join(f"{k} {v:.3f}" for k, v in d["ece"].items())
         lines += ["", f"AUROC for \"the draft is right\" (95% bootstrap interval): {aur}; expected calibration "
                   f"error: {ece}."]
-        for v in report["variants"]:
+        for v in (*report["variants"], *report.get("experiments", [])):
             r = at[v]
             verdict = "meets" if r["meets_target"] else "misses"
             gap = "" if math.isnan(r["gap_closed"]) else (
@@ -329,9 +336,11 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
 
     names = list(report["datasets"])
     fig, axes = plt.subplots(2, len(names), figsize=(6.5 * len(names), 9.5), squeeze=False)
-    styles = {CALIBRATED: "-", CALIBRATED_EXAMPLES: "-", "mean logprob": "--", "cascadeflow-style": ":"}
+    styles = {CALIBRATED: "-", CALIBRATED_EXAMPLES: "-", "mean logprob": "--", "cascadeflow-style": ":",
+              ROUTER: "-."}
     markers = {"always small": "s", "always large": "D", "random": "X", "oracle": "*",
-               CALIBRATED: "o", CALIBRATED_EXAMPLES: "P", "mean logprob": "^", "cascadeflow-style": "v"}
+               CALIBRATED: "o", CALIBRATED_EXAMPLES: "P", "mean logprob": "^", "cascadeflow-style": "v",
+               ROUTER: "p"}
     axis = {0: ("share of queries sent to the large model", lambda share, lat: 1 - share),
             1: ("seconds per query (2 CPU cores)", lambda share, lat: lat)}
     for col, name in enumerate(names):
@@ -339,7 +348,7 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
         for row, (xlabel, x) in axis.items():
             ax = axes[row][col]
             colors = {"always small": "black", "always large": "dimgray", "random": "C6", "oracle": "goldenrod"}
-            for i, label in enumerate((*report["variants"], *BASELINE_SCORES)):
+            for i, label in enumerate((*report["variants"], *BASELINE_SCORES, *report.get("experiments", []))):
                 colors[label] = colors[f"{label}, deployed threshold"] = f"C{i}"
                 pts = sorted(d["curves"][label], key=lambda q: x(q[0], q[2]))
                 ax.plot([x(q[0], q[2]) for q in pts], [q[1] for q in pts], styles[label], color=colors[label],

@@ -133,18 +133,26 @@ def test_report_fits_on_calibration_half_only_and_reports_held_out(monkeypatch: 
 
     real_fit = report_mod.fit_calibration
 
+    fitted_labels: list[list[bool]] = []
+
     def spy(rows, labels, **kw):  # type: ignore[no-untyped-def]
         seen.append(str(len(rows)))
+        fitted_labels.append(list(labels))
         return real_fit(rows, labels, **kw)
 
     monkeypatch.setattr(report_mod, "fit_calibration", spy)
     report, cals = build_report([data], model="small", target=0.95, seed=3, command="test")
-    assert seen == [str(len(data.calibration))]  # fitted once, on the calibration half only
+    # the calibrator and the router experiment: each fitted once, on the calibration half only
+    assert seen == [str(len(data.calibration))] * 2
+    # the calibrator learns "the draft is right"; the router "keeping the draft loses nothing"
+    assert fitted_labels[0] == [p[0].correct for p in data.calibration]
+    assert fitted_labels[1] == [p[0].correct or not p[1].correct for p in data.calibration]
+    assert fitted_labels[0] != fitted_labels[1]
     d = report["datasets"]["g"]
     assert d["items"] == {"calibration": len(data.calibration), "held_out": len(data.held_out)}
     names = [p["name"] for p in d["policies"]]
-    assert names == ["always small", "always large", "mean logprob", "cascadeflow-style", "calibrated", "random",
-                     "oracle", "calibrated, deployed threshold"]
+    assert names == ["always small", "always large", "mean logprob", "cascadeflow-style", "calibrated",
+                     "router (escalation would not help)", "random", "oracle", "calibrated, deployed threshold"]
     assert d["auroc"]["calibrated"] > 0.85  # the signal is real in this synthetic data
     assert list(cals) == ["calibrated"] and "0.95" in cals["calibrated"].thresholds
     assert not cals["calibrated"].runs_examples
@@ -152,7 +160,7 @@ def test_report_fits_on_calibration_half_only_and_reports_held_out(monkeypatch: 
     # calibration half only) and reported beside the first
     seen.clear()
     report, cals = build_report([data], model="small", target=0.95, seed=3, command="test", run_examples=True)
-    assert seen == [str(len(data.calibration))] * 2
+    assert seen == [str(len(data.calibration))] * 3
     assert list(cals) == ["calibrated", "calibrated + examples"] and cals["calibrated + examples"].runs_examples
     d = report["datasets"]["g"]
     assert [p["name"] for p in d["policies"]][-2:] == ["calibrated, deployed threshold",
