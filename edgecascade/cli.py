@@ -179,28 +179,31 @@ def _progress_bar(total_label: str) -> Any:
 
 
 def _bench_cascade(config: str | None) -> tuple[Cascade, bool]:
-    """The cascade a benchmark traces, and whether every tier's rule is as configured.
+    """The cascade a benchmark traces, and whether its first tier's rule is as configured.
 
-    Traces do not depend on acceptance rules, so a tier whose calibrated rule has no calibration
-    file yet (a new model, before its first `bench report --save-calibration`) is traced with its
-    checks only, and said so; any other config error still stops here."""
+    Traces do not depend on acceptance rules, so a tier whose calibrated rule relies on the model's
+    shipped calibration and has none yet (a new model, before its first `bench report
+    --save-calibration`) is traced with its checks only, and said so. Every other config error,
+    including an explicit ``calibration`` path that does not exist, still stops here."""
     from .config import AcceptRule, load_config
     from .engine import Cascade, calibration_path
 
     cfg = load_config(config)
     tiers, missing = [], []
-    for t in cfg.tiers:
-        if t.accept.confidence == "calibrated":
-            paths = ([Path(t.accept.calibration).expanduser()] if t.accept.calibration else
-                     [calibration_path(t.model, examples=True), calibration_path(t.model, examples=False)])
+    for i, t in enumerate(cfg.tiers):
+        if t.accept.confidence == "calibrated" and not t.accept.calibration:
+            # the files calibration_for would load for this config
+            paths = [calibration_path(t.model, examples=False)]
+            if cfg.cascade.run_examples:
+                paths.insert(0, calibration_path(t.model, examples=True))
             if not any(p.is_file() for p in paths):
-                missing.append(f"{t.display_name} ({paths[-1]})")
+                missing.append((i, f"{t.display_name} ({paths[-1]})"))
                 t = t.model_copy(update={"accept": AcceptRule(checks=t.accept.checks)})
         tiers.append(t)
     if missing:
-        err.print(f"[yellow]note: no calibration yet for {', '.join(missing)}: traced with its checks only; "
-                  "`edgecascade bench report --save-calibration` fits it[/yellow]")
-    return Cascade.from_config(cfg.model_copy(update={"tiers": tuple(tiers)})), not missing
+        err.print(f"[yellow]note: no calibration yet for {', '.join(m for _, m in missing)}: traced with its checks "
+                  "only; `edgecascade bench report --save-calibration` fits it[/yellow]")
+    return Cascade.from_config(cfg.model_copy(update={"tiers": tuple(tiers)})), all(i != 0 for i, _ in missing)
 
 
 def cmd_bench_run(args: argparse.Namespace) -> int:
@@ -248,9 +251,20 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
         split_ids,
     )
     from .benchmarks.traces import Trace, TraceStore, paired, prompt_sha256, tier_specs
+    from .config import load_config
     from .quality.policy import decide, rule_label
 
     cascade, rules_as_configured = _bench_cascade(args.config)
+    first_tier = load_config(args.config).tiers[0]
+    drafter = first_tier.model
+    wanted = first_tier.accept.quality_target
+    if (args.save_calibration and wanted is not None and not first_tier.accept.calibration
+            and f"{wanted:g}" != f"{args.target:g}"):
+        raise ConfigError(
+            f"the config's first tier keeps quality_target {wanted:g}, but this report's --target is "
+            f"{args.target:g}: a calibration saved now would have no threshold for {wanted:g}. Rerun with "
+            f"--target {wanted:g}, or change the config"
+        )
     if len(cascade.tiers) < 2:
         raise ConfigError("a report compares a small and a large tier: the config needs at least two tiers")
     store = TraceStore(Path(args.traces) if args.traces else None)
@@ -289,12 +303,14 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
         from .engine import calibration_path
 
         for variant, calibration in calibrations.items():
-            path = calibration_path(small.model, examples=calibration.runs_examples)
+            # where the config's first tier looks for it: beside the manifest of a registry model,
+            # beside the file of a .gguf path
+            path = calibration_path(drafter, examples=calibration.runs_examples)
             calibration.meta["held_out"] = {k: {"auroc": v["auroc"][variant], "ece": v["ece"][variant]}
                                             for k, v in report["datasets"].items()}
             calibration.save(path)
             err.print(f"calibration ({variant}) written to {path}")
-        stale = calibration_path(small.model, examples=True)
+        stale = calibration_path(drafter, examples=True)
         if args.no_examples and stale.is_file():
             err.print(f"[yellow]note: {stale} was not refitted (--no-examples) and is still what a config with "
                       "run_examples = true uses; delete it or rerun without --no-examples[/yellow]")

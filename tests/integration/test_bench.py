@@ -194,3 +194,34 @@ def test_a_new_model_is_traced_and_reported_before_its_first_calibration(
     assert main([*args, "--save-calibration"]) == 0  # ... and once fitted, it is
     assert "config rule" in json.loads(capsys.readouterr().out)["datasets"]["synth"]["at_target"]
     assert Cascade.from_config(cfg).tiers[0].calibration is not None
+
+
+def test_bench_report_refuses_what_it_cannot_do_right(tmp_path: Path, smollm2: Path,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from edgecascade.quality.calibration import FEATURE_NAMES, Calibration
+
+    cfg, manifests = _calibrated_setup(tmp_path, smollm2, monkeypatch)
+    store = TraceStore(tmp_path / "traces")
+    _synthetic_traces(store, Cascade.from_config(two_tier_config(tmp_path, smollm2)), "synth", 120)
+    base = ["bench", "report", "--traces", str(store.root), "--datasets", "synth", "--out", str(tmp_path / "out"),
+            "--no-examples"]
+    # saving for another target would leave the config's rule without its threshold: refused, nothing written
+    assert main([*base, "--config", str(cfg), "--target", "0.9", "--save-calibration"]) == 2
+    assert "quality_target 0.95" in capsys.readouterr().err
+    assert not (manifests / "smollm2-135m.calibration.json").exists()
+    # an explicit calibration path that does not exist is a config error, not a "new model"
+    typo = tmp_path / "typo.toml"
+    typo.write_text(cfg.read_text().replace("quality_target = 0.95",
+                                            f'quality_target = 0.95\ncalibration = "{tmp_path}/nope.json"'))
+    assert main([*base, "--config", str(typo)]) == 2
+    assert "no calibration at" in capsys.readouterr().err
+    # only an examples calibration, and a config that does not allow running examples: not loadable by
+    # this config, so the tier is traced with its checks only instead of failing
+    n = len(FEATURE_NAMES)
+    Calibration("smollm2-135m", list(FEATURE_NAMES), [0.0] * n, [1.0] * n, [0.0] * n, 0.0,
+                thresholds={"0.95": 0.5}).save(manifests / "smollm2-135m.examples.calibration.json")
+    assert main([*base, "--config", str(cfg), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "no calibration yet for small" in captured.err
+    assert "config rule" not in json.loads(captured.out)["datasets"]["synth"]["at_target"]
