@@ -22,6 +22,7 @@ from .errors import ConfigError, EdgecascadeError, InvalidRequestError
 from .result import Result
 
 if TYPE_CHECKING:
+    from .config import CascadeConfig
     from .engine import Cascade
 
 out = Console(highlight=False, soft_wrap=True)
@@ -178,32 +179,29 @@ def _progress_bar(total_label: str) -> Any:
                     TimeRemainingColumn(), TextColumn("{task.description}"), console=err)
 
 
-def _bench_cascade(config: str | None) -> tuple[Cascade, bool]:
-    """The cascade a benchmark traces, and whether its first tier's rule is as configured.
+def _bench_cascade(config: str | None) -> tuple[Cascade, CascadeConfig, bool]:
+    """The cascade a benchmark traces, its config, and whether its first tier's rule is as configured.
 
     Traces do not depend on acceptance rules, so a tier whose calibrated rule relies on the model's
     shipped calibration and has none yet (a new model, before its first `bench report
     --save-calibration`) is traced with its checks only, and said so. Every other config error,
     including an explicit ``calibration`` path that does not exist, still stops here."""
     from .config import AcceptRule, load_config
-    from .engine import Cascade, calibration_path
+    from .engine import Cascade, calibration_file
 
     cfg = load_config(config)
     tiers, missing = [], []
     for i, t in enumerate(cfg.tiers):
-        if t.accept.confidence == "calibrated" and not t.accept.calibration:
-            # the files calibration_for would load for this config
-            paths = [calibration_path(t.model, examples=False)]
-            if cfg.cascade.run_examples:
-                paths.insert(0, calibration_path(t.model, examples=True))
-            if not any(p.is_file() for p in paths):
-                missing.append((i, f"{t.display_name} ({paths[-1]})"))
-                t = t.model_copy(update={"accept": AcceptRule(checks=t.accept.checks)})
+        path = calibration_file(t, cfg.cascade.run_examples)
+        if path is not None and not t.accept.calibration and not path.is_file():
+            missing.append((i, f"{t.display_name} ({path})"))
+            t = t.model_copy(update={"accept": AcceptRule(checks=t.accept.checks)})
         tiers.append(t)
     if missing:
         err.print(f"[yellow]note: no calibration yet for {', '.join(m for _, m in missing)}: traced with its checks "
                   "only; `edgecascade bench report --save-calibration` fits it[/yellow]")
-    return Cascade.from_config(cfg.model_copy(update={"tiers": tuple(tiers)})), all(i != 0 for i, _ in missing)
+    cascade = Cascade.from_config(cfg.model_copy(update={"tiers": tuple(tiers)}))
+    return cascade, cfg, all(i != 0 for i, _ in missing)
 
 
 def cmd_bench_run(args: argparse.Namespace) -> int:
@@ -212,7 +210,7 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
 
     items = load(args.dataset, args.limit)
     dataset = items[0].dataset if items else args.dataset
-    cascade, _ = _bench_cascade(args.config)
+    cascade, _, _ = _bench_cascade(args.config)
     max_tokens = args.max_tokens or cascade.settings.max_tokens
     store = TraceStore(Path(args.traces) if args.traces else None)
     with _progress_bar(f"{dataset} x {len(cascade.tiers)} tiers") as bar:
@@ -251,11 +249,10 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
         split_ids,
     )
     from .benchmarks.traces import Trace, TraceStore, paired, prompt_sha256, tier_specs
-    from .config import load_config
     from .quality.policy import decide, rule_label
 
-    cascade, rules_as_configured = _bench_cascade(args.config)
-    first_tier = load_config(args.config).tiers[0]
+    cascade, cfg, rules_as_configured = _bench_cascade(args.config)
+    first_tier = cfg.tiers[0]
     drafter = first_tier.model
     wanted = first_tier.accept.quality_target
     if (args.save_calibration and wanted is not None and not first_tier.accept.calibration
@@ -315,7 +312,7 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
             err.print(f"[yellow]note: {stale} was not refitted (--no-examples) and is still what a config with "
                       "run_examples = true uses; delete it or rerun without --no-examples[/yellow]")
         # the config's rule now loads what was just saved
-        cascade, rules_as_configured = _bench_cascade(args.config)
+        cascade, _, rules_as_configured = _bench_cascade(args.config)
     if rules_as_configured:  # a rule without its calibration yet cannot be judged
         first = cascade.tiers[0]
         rule = first.accept

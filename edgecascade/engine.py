@@ -48,18 +48,24 @@ def calibration_path(model: str, *, examples: bool) -> Path:
     return manifests_dir() / f"{model}{'.examples' if examples else ''}.calibration.json"
 
 
-def calibration_for(t: TierConfig, run_examples: bool = False) -> Calibration | None:
-    """The calibration a tier's rule uses: its ``calibration`` file, or the one shipped beside the
-    model's manifest. Where the config allows running the prompt's examples (``run_examples``)
-    and the model ships a calibration that uses them, that one (it is the stronger judge);
-    otherwise the one that executes nothing."""
+def calibration_file(t: TierConfig, run_examples: bool = False) -> Path | None:
+    """The calibration file a tier's rule loads (None for a rule that is not calibrated): its
+    ``calibration`` file, or the one shipped beside the model's manifest. Where the config allows
+    running the prompt's examples (``run_examples``) and the model ships a calibration that uses
+    them, that one (it is the stronger judge); otherwise the one that executes nothing."""
     if t.accept.confidence != "calibrated":
         return None
     if t.accept.calibration:
-        return Calibration.load(Path(t.accept.calibration).expanduser())
+        return Path(t.accept.calibration).expanduser()
     if run_examples and (path := calibration_path(t.model, examples=True)).is_file():
-        return Calibration.load(path)
-    return Calibration.load(calibration_path(t.model, examples=False))
+        return path
+    return calibration_path(t.model, examples=False)
+
+
+def calibration_for(t: TierConfig, run_examples: bool = False) -> Calibration | None:
+    """The calibration a tier's rule uses (see :func:`calibration_file`)."""
+    path = calibration_file(t, run_examples)
+    return None if path is None else Calibration.load(path)
 
 
 class Cascade:

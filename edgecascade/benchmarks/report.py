@@ -239,7 +239,7 @@ def add_config_rule(report: dict[str, Any], datasets: Sequence[DatasetPairs], ru
         entry["policies"].append(result.to_dict())
         entry["at_target"]["config rule"] = {
             "label": rule.label, "share": result.small_share, "accuracy": result.accuracy,
-            "meets_target": result.accuracy >= entry["at_target"]["target_accuracy"] - 1e-12}
+            "meets_target": _meets(result, entry["at_target"]["target_accuracy"])}
 
 
 def json_safe(obj: Any) -> Any:

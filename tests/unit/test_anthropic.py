@@ -7,7 +7,6 @@ leaks into an exception, a URL, a log record or a repr.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -30,9 +29,10 @@ from edgecascade.errors import (
 )
 from edgecascade.providers import build_provider
 from edgecascade.providers.anthropic import AnthropicProvider
-from edgecascade.providers.base import Provider, Timeouts
+from edgecascade.providers.base import Provider
 from edgecascade.providers.resilient import ResilientProvider
 from edgecascade.types import Delta, Message, Request
+from tests.fakes.client_lifetime import check_fresh_client_per_event_loop, check_given_client_is_kept_open
 
 KEY = "sk-ant-SECRET-xyz"
 MODEL = "claude-sonnet-4-5"
@@ -475,49 +475,24 @@ async def test_base_url_credentials_are_never_printed() -> None:
 # --- client lifetime: one event loop per run_sync ------------------------------------------------------
 
 
-def test_two_event_loops_in_a_row_each_get_a_fresh_client(monkeypatch: pytest.MonkeyPatch) -> None:
-    """What Cascade.run_sync does: asyncio.run per call, aclose at its end; the next run must still work."""
-    made: list[httpx.AsyncClient] = []
+async def _complete_and_stream(p: AnthropicProvider) -> tuple[str, str]:
+    c = await p.complete(ask())
+    return c.text, "".join(d.text for d in await collect(p))
 
+
+def test_two_event_loops_in_a_row_each_get_a_fresh_client(monkeypatch: pytest.MonkeyPatch) -> None:
     def respond(r: httpx.Request) -> httpx.Response:
         if json.loads(r.content).get("stream"):
             return sse_reply(sse(*STREAM_EVENTS))(r)
         return httpx.Response(200, json=message_body())
 
-    class Mocked(httpx.AsyncClient):
-        def __init__(self, **kw: Any) -> None:
-            super().__init__(transport=httpx.MockTransport(respond), **kw)
-            made.append(self)
-
-    monkeypatch.setattr(httpx, "AsyncClient", Mocked)
-    p = AnthropicProvider(MODEL, api_key=KEY, base_url=BASE, timeouts=Timeouts(connect=1.5, read=9.0))
-    assert made == [] and p._client is None  # nothing is created before the first call
-
-    async def one_run() -> tuple[str, str]:
-        try:
-            c = await p.complete(ask())
-            deltas = await collect(p)
-        finally:
-            await p.aclose()
-        return c.text, "".join(d.text for d in deltas)
-
-    assert asyncio.run(one_run()) == ("Paris.", "Hello!")
-    assert asyncio.run(one_run()) == ("Paris.", "Hello!")
-    assert len(made) == 2 and all(c.is_closed for c in made) and p._client is None
-    assert made[0].timeout == httpx.Timeout(connect=1.5, read=9.0, write=9.0, pool=1.5)
+    check_fresh_client_per_event_loop(
+        monkeypatch, respond, lambda t: AnthropicProvider(MODEL, api_key=KEY, base_url=BASE, timeouts=t),
+        _complete_and_stream, ("Paris.", "Hello!"))
 
 
 def test_a_client_passed_in_is_kept_open() -> None:
-    p, _ = make(reply(200, message_body()))
-    given = p._client
-    assert given is not None
+    async def text(p: AnthropicProvider) -> str:
+        return (await p.complete(ask())).text
 
-    async def one_run() -> str:
-        try:
-            return (await p.complete(ask())).text
-        finally:
-            await p.aclose()
-
-    assert asyncio.run(one_run()) == "Paris." and asyncio.run(one_run()) == "Paris."
-    assert p._client is given and not given.is_closed
-    asyncio.run(given.aclose())
+    check_given_client_is_kept_open(make(reply(200, message_body()))[0], text, "Paris.")

@@ -34,6 +34,7 @@ from edgecascade.providers.base import Capabilities, Provider, Timeouts
 from edgecascade.providers.openai_compat import PRESETS, OpenAICompatProvider
 from edgecascade.providers.resilient import ResilientProvider
 from edgecascade.types import Delta, Message, Request
+from tests.fakes.client_lifetime import check_fresh_client_per_event_loop, check_given_client_is_kept_open
 
 KEY = "sk-test-SECRET-123"
 BASE = "https://api.example.test/v1"
@@ -563,54 +564,27 @@ async def test_stream_error_status_with_an_unreadable_body_is_still_mapped() -> 
 # -- client lifetime: one event loop per run_sync ------------------------------------------------
 
 
-def _mock_clients(monkeypatch: pytest.MonkeyPatch, handler: Handler) -> list[httpx.AsyncClient]:
-    """Make every httpx.AsyncClient the provider creates answer through ``handler``; returns them as made."""
-    made: list[httpx.AsyncClient] = []
-
-    class Mocked(httpx.AsyncClient):
-        def __init__(self, **kw: Any) -> None:
-            super().__init__(transport=httpx.MockTransport(handler), **kw)
-            made.append(self)
-
-    monkeypatch.setattr(httpx, "AsyncClient", Mocked)
-    return made
+async def _complete_and_stream(p: OpenAICompatProvider) -> tuple[str, str]:
+    c = await p.complete(request())
+    return c.text, "".join([d.text async for d in p.stream(request())])
 
 
 def test_two_event_loops_in_a_row_each_get_a_fresh_client(monkeypatch: pytest.MonkeyPatch) -> None:
-    """What Cascade.run_sync does: asyncio.run per call, aclose at its end; the next run must still work."""
-    made = _mock_clients(monkeypatch, lambda r: httpx.Response(200, json=chat_completion(
-        "Hello!", finish="stop", usage={"prompt_tokens": 9, "completion_tokens": 2})))
-    p = OpenAICompatProvider(BASE, "gpt-4o-mini", api_key=KEY, timeouts=Timeouts(connect=1.5, read=9.0))
-    assert made == [] and p._client is None  # nothing is created before the first call
-
-    async def one_run() -> tuple[str, str]:
-        try:
-            c = await p.complete(request())
-            deltas = [d async for d in p.stream(request())]
-        finally:
-            await p.aclose()
-        return c.text, "".join(d.text for d in deltas)
-
-    assert asyncio.run(one_run()) == ("Hello!", "Hello!")
-    assert asyncio.run(one_run()) == ("Hello!", "Hello!")
-    assert len(made) == 2 and all(c.is_closed for c in made) and p._client is None
-    assert made[0].timeout == httpx.Timeout(connect=1.5, read=9.0, write=9.0, pool=1.5)
+    check_fresh_client_per_event_loop(
+        monkeypatch, lambda r: httpx.Response(200, json=chat_completion(
+            "Hello!", finish="stop", usage={"prompt_tokens": 9, "completion_tokens": 2})),
+        lambda t: OpenAICompatProvider(BASE, "gpt-4o-mini", api_key=KEY, timeouts=t),
+        _complete_and_stream, ("Hello!", "Hello!"))
 
 
 def test_a_client_passed_in_is_kept_open_and_reused_across_runs() -> None:
     given = httpx.AsyncClient(transport=httpx.MockTransport(
         lambda r: httpx.Response(200, json=chat_completion("Hi", finish="stop"))))
-    p = OpenAICompatProvider(BASE, "m", client=given)
 
-    async def one_run() -> str:
-        try:
-            return (await p.complete(request())).text
-        finally:
-            await p.aclose()
+    async def text(p: OpenAICompatProvider) -> str:
+        return (await p.complete(request())).text
 
-    assert asyncio.run(one_run()) == "Hi" and asyncio.run(one_run()) == "Hi"
-    assert p._client is given and not given.is_closed
-    asyncio.run(given.aclose())
+    check_given_client_is_kept_open(OpenAICompatProvider(BASE, "m", client=given), text, "Hi")
 
 
 # -- the shared helpers --------------------------------------------------------------------------
