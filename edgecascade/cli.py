@@ -350,10 +350,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     model = args.model or (traces[0].model if traces else "model")
     calibration = fit_calibration([draft_features(t.completion(), prompt=prompts.get(t.item_id)) for t in cal],
                                   [t.correct for t in cal],
-                                  model=model, seed=args.seed,
+                                  model=model, seed=args.seed, prompts=[prompts.get(t.item_id) for t in cal],
                                   meta={"command": "edgecascade " + " ".join(sys.argv[1:]), "traces": args.traces,
                                         "seed": args.seed, "calibration_items": len(cal), "held_out_items": len(held)})
-    probs = calibration.predict_many([draft_features(t.completion(), prompt=prompts.get(t.item_id)) for t in held])
+    probs = np.array([calibration.for_prompt(prompts.get(t.item_id)).predict(
+        draft_features(t.completion(), prompt=prompts.get(t.item_id))) for t in held])
     labels = [t.correct for t in held]
     calibration.meta["held_out"] = {"auroc": auroc(probs, labels), "ece": expected_calibration_error(probs, labels)}
     target = Path(args.out).expanduser() if args.out else Path(args.traces).with_suffix(".calibration.json")
@@ -364,11 +365,14 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         rows.append({"min_confidence": t, "accepted_share": float(kept.mean()) if len(kept) else float("nan"),
                      "accepted_accuracy": float(np.mean(np.asarray(labels)[kept])) if kept.any() else float("nan")})
     result = {"calibration": str(target), "held_out": calibration.meta["held_out"], "thresholds": rows,
-              "calibration_items": len(cal), "held_out_items": len(held)}
+              "calibration_items": len(cal), "held_out_items": len(held),
+              "domains": {d: sub.meta for d, sub in calibration.domains.items()}}
     if args.json:
         print(json.dumps(result))
         return 0
     out.print(f"calibration for {model} written to {target}")
+    for d, sub in calibration.domains.items():
+        out.print(f"  with its own calibrator for {d} prompts ({sub.meta['items']} labelled drafts)")
     out.print(f"held-out ({len(held)} items): AUROC {result['held_out']['auroc']:.3f} · "
               f"ECE {result['held_out']['ece']:.3f}")
     table = Table("min_confidence", "drafts accepted", "accuracy of accepted")

@@ -7,6 +7,7 @@ the calibration half; every number reported is measured on the held-out half.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import hashlib
 import math
@@ -97,6 +98,9 @@ class _Features:
         self.run_examples = run_examples
         self._cache: dict[tuple[str, str], dict[str, float]] = {}
 
+    def prompt(self, t: Trace) -> str | None:
+        return self.prompts.get((t.dataset, t.item_id))
+
     def __call__(self, t: Trace) -> dict[str, float]:
         key = (t.dataset, t.item_id)
         if key not in self._cache:
@@ -121,6 +125,9 @@ BASELINE_SCORES = ("mean logprob", "cascadeflow-style")
 #: an experiment, reported beside the calibrators but never saved or deployed: the same features,
 #: trained on "keeping the draft loses nothing" (it is right, or the large model is wrong too)
 ROUTER = "router (escalation would not help)"
+#: an experiment too: the calibrator fitted on every domain at once, applied to every prompt (what
+#: the calibrated rule was before per-domain calibrators), so their gain is shown, not claimed
+POOLED = "calibrated, one for all domains"
 
 
 def _scores(cals: dict[str, Calibration], pairs: Sequence[Sequence[Trace]], feats: _Features
@@ -129,8 +136,27 @@ def _scores(cals: dict[str, Calibration], pairs: Sequence[Sequence[Trace]], feat
     out = {"mean logprob": np.array([mean_logprob_score(t) for t in small]),
            "cascadeflow-style": np.array([cascadeflow_score(t) for t in small])}
     for name, cal in cals.items():
-        out[name] = cal.predict_many([feats(t) for t in small])
+        # each draft is scored by the calibrator its prompt's domain picks, as in a deployment
+        out[name] = np.array([cal.for_prompt(feats.prompt(t)).predict(feats(t)) for t in small])
     return out
+
+
+def _deployed_thresholds(cal: Calibration, pairs: Sequence[Sequence[Trace]], feats: _Features,
+                         target: float) -> np.ndarray:
+    """Per draft, the threshold a deployment applies: that of the calibrator its prompt picks."""
+    key = f"{target:g}"
+    return np.array([cal.for_prompt(feats.prompt(p[0])).thresholds[key] for p in pairs])
+
+
+def _choose_thresholds(cal: Calibration, pooled: Sequence[Sequence[Trace]], feats: _Features, target: float) -> None:
+    """The thresholds a deployed cascade uses, chosen on the calibration halves: the pooled
+    calibrator's on every item, each domain calibrator's on its own domain's items."""
+    key = f"{target:g}"
+    solo = dataclasses.replace(cal, domains={})
+    cal.thresholds[key] = choose_threshold(pooled, _scores({"c": solo}, pooled, feats)["c"], target)
+    for sub in cal.domains.values():
+        mine = [p for p in pooled if cal.for_prompt(feats.prompt(p[0])) is sub]
+        sub.thresholds[key] = choose_threshold(mine, _scores({"c": sub}, mine, feats)["c"], target)
 
 
 def _meets(p: PolicyResult, goal: float) -> bool:
@@ -150,7 +176,7 @@ def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float,
     for name in variants:
         cal = fit_calibration(
             [feats(t) for t in cal_small], [t.correct for t in cal_small], model=model, seed=seed,
-            features=_VARIANTS[name],
+            features=_VARIANTS[name], prompts=[feats.prompt(t) for t in cal_small],
             meta={
                 "command": command, "date": _dt.date.today().isoformat(), "seed": seed,
                 "data": {d.name: {"calibration_items": len(d.calibration), "held_out_items": len(d.held_out)}
@@ -159,17 +185,21 @@ def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float,
                 "run_examples": name == CALIBRATED_EXAMPLES,
             },
         )
-        # the threshold a deployed cascade uses: chosen on the pooled calibration halves
-        cal.thresholds[f"{target:g}"] = choose_threshold(pooled, _scores({name: cal}, pooled, feats)[name], target)
+        _choose_thresholds(cal, pooled, feats, target)
         cals[name] = cal
     best_variant = variants[-1]
     router = fit_calibration([feats(p[0]) for p in pooled], [p[0].correct or not p[-1].correct for p in pooled],
                              model=model, seed=seed, features=_VARIANTS[best_variant],
                              meta={"label": "draft right, or large model wrong too"})
-    scored = {**cals, ROUTER: router}
+    experiments = [ROUTER, POOLED]
+    scored = {**cals, ROUTER: router, POOLED: dataclasses.replace(cals[best_variant], domains={})}
+    key = f"{target:g}"
     out: dict[str, Any] = {"model": model, "target": target, "seed": seed, "command": command,
-                           "variants": variants, "experiments": [ROUTER], "datasets": {},
-                           "calibration_thresholds": {k: c.thresholds[f"{target:g}"] for k, c in cals.items()}}
+                           "variants": variants, "experiments": experiments, "datasets": {},
+                           "calibration_thresholds": {k: c.thresholds[key] for k, c in cals.items()},
+                           # the domains that got their own calibrator, with their thresholds and items
+                           "domain_calibrators": {k: {d: {"threshold": sub.thresholds[key], **sub.meta}
+                                                      for d, sub in c.domains.items()} for k, c in cals.items()}}
     for d in datasets:
         cal_scores, held_scores = _scores(scored, d.calibration, feats), _scores(scored, d.held_out, feats)
         labels = [p[0].correct for p in d.held_out]
@@ -177,16 +207,17 @@ def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float,
         policies: list[PolicyResult] = [always_small(d.held_out), always_large(d.held_out)]
         chosen: dict[str, float] = {}
         by_name: dict[str, PolicyResult] = {}
-        for name in (*BASELINE_SCORES, *variants, ROUTER):
+        for name in (*BASELINE_SCORES, *variants, *experiments):
             t = choose_threshold(d.calibration, cal_scores[name], target)
             chosen[name] = t
             by_name[name] = threshold_policy(name, d.held_out, held_scores[name], t)
             policies.append(by_name[name])
         policies.append(random_routing(d.held_out, by_name[best_variant].small_share))
         policies.append(oracle(d.held_out))
-        for name in variants:  # what `quality_target` in a config does: one threshold for all traffic
-            policies.append(threshold_policy(f"{name}, deployed threshold", d.held_out, held_scores[name],
-                                             cals[name].thresholds[f"{target:g}"]))
+        for name in variants:  # what `quality_target` in a config does: one threshold per domain
+            th = _deployed_thresholds(cals[name], d.held_out, feats, target)
+            policies.append(evaluate(f"{name}, deployed threshold", d.held_out, held_scores[name] >= th,
+                                     threshold=float(th[0]) if len(th) and (th == th[0]).all() else None))
         baseline_shares = {
             **{k: by_name[k].small_share if _meets(by_name[k], goal) else 0.0 for k in BASELINE_SCORES},
             # the random share that meets the target is chosen on the calibration half, like every threshold
@@ -203,7 +234,7 @@ def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float,
         at_target: dict[str, Any] = {"target_accuracy": goal, "best_baseline": best_name,
                                      "best_baseline_share": best, "oracle_share": orc,
                                      "oracle_share_budget": orc_budget}
-        for name in (*variants, ROUTER):
+        for name in (*variants, *experiments):
             pol = by_name[name]
             meets = _meets(pol, goal)  # a threshold chosen on the calibration half may miss on held-out
             # above 1 when the policy keeps more drafts than the oracle: it may spend the accuracy
@@ -337,10 +368,10 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
     names = list(report["datasets"])
     fig, axes = plt.subplots(2, len(names), figsize=(6.5 * len(names), 9.5), squeeze=False)
     styles = {CALIBRATED: "-", CALIBRATED_EXAMPLES: "-", "mean logprob": "--", "cascadeflow-style": ":",
-              ROUTER: "-."}
+              ROUTER: "-.", POOLED: (0, (3, 1, 1, 1))}
     markers = {"always small": "s", "always large": "D", "random": "X", "oracle": "*",
                CALIBRATED: "o", CALIBRATED_EXAMPLES: "P", "mean logprob": "^", "cascadeflow-style": "v",
-               ROUTER: "p"}
+               ROUTER: "p", POOLED: "d"}
     axis = {0: ("share of queries sent to the large model", lambda share, lat: 1 - share),
             1: ("seconds per query (2 CPU cores)", lambda share, lat: lat)}
     for col, name in enumerate(names):
@@ -351,7 +382,7 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
             for i, label in enumerate((*report["variants"], *BASELINE_SCORES, *report.get("experiments", []))):
                 colors[label] = colors[f"{label}, deployed threshold"] = f"C{i}"
                 pts = sorted(d["curves"][label], key=lambda q: x(q[0], q[2]))
-                ax.plot([x(q[0], q[2]) for q in pts], [q[1] for q in pts], styles[label], color=colors[label],
+                ax.plot([x(q[0], q[2]) for q in pts], [q[1] for q in pts], linestyle=styles[label], color=colors[label],
                         label=f"{label} (threshold sweep)")
             for p in d["policies"]:
                 ax.scatter([x(p["small_share"], p["latency_s"])], [p["accuracy"]], marker=markers.get(p["name"], "h"),

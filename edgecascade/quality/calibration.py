@@ -25,6 +25,7 @@ from ..config import RepetitionCheck
 from ..errors import ConfigError
 from ..types import Completion
 from .checks import check_refusal, check_repetition, check_truncated
+from .domain import prompt_domain
 from .examples import examples_pass_rate
 from .features import LogprobFeatures, logprob_features
 from .structure import code_features, math_features, prompt_features
@@ -87,6 +88,21 @@ class Calibration:
     #: thresholds on P(correct) chosen on the calibration split, keyed by quality target ("0.95")
     thresholds: dict[str, float] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    #: per-domain calibrators (``"math"``, ``"code"``: see :mod:`.domain`), fitted where the data
+    #: allowed; this one, fitted on every domain, answers for a prompt with no domain or no own one
+    domains: dict[str, Calibration] = field(default_factory=dict)
+    #: the domain this calibrator was fitted on (None: all of them)
+    domain: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How a decision names its score: ``calibrated`` or ``calibrated[math]``."""
+        return f"calibrated[{self.domain}]" if self.domain else "calibrated"
+
+    def for_prompt(self, prompt: str | None) -> Calibration:
+        """The calibrator for a prompt: its domain's own one where this calibration has it, else this one."""
+        d = prompt_domain(prompt) if self.domains else None
+        return self.domains.get(d, self) if d else self
 
     @property
     def runs_examples(self) -> bool:
@@ -120,34 +136,39 @@ class Calibration:
         path.write_text(json.dumps(asdict(self), indent=1) + "\n", encoding="utf-8")
 
     @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Calibration:
+        domains = {k: cls.from_dict(v) for k, v in (data.get("domains") or {}).items()}
+        cal = cls(**{**data, "domains": domains})
+        for c in (cal, *domains.values()):
+            if not (len(c.features) == len(c.mean) == len(c.scale) == len(c.coef)):
+                raise TypeError("feature/coefficient counts differ")
+        return cal
+
+    @classmethod
     def load(cls, path: Path) -> Calibration:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            cal = cls(**data)
+            cal = cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
         except FileNotFoundError:
             raise ConfigError(
                 f"no calibration at {path}: fit one with `edgecascade bench report --save-calibration` or "
                 "`edgecascade calibrate --traces FILE`"
             ) from None
-        except (json.JSONDecodeError, TypeError) as e:
+        except (json.JSONDecodeError, TypeError, AttributeError) as e:
             raise ConfigError(f"calibration file {path} is malformed ({e}): fit it again") from None
-        if not (len(cal.features) == len(cal.mean) == len(cal.scale) == len(cal.coef)):
-            raise ConfigError(f"calibration file {path} is inconsistent (feature/coefficient counts differ)")
         return cal
 
 
-def fit_calibration(rows: Sequence[dict[str, float]], labels: Sequence[bool], *, model: str,
-                    features: Sequence[str] = FEATURE_NAMES, c_reg: float = 1.0, seed: int = 0,
-                    meta: dict[str, Any] | None = None) -> Calibration:
-    """Fit P(correct | features) by L2-regularised logistic regression on standardised features."""
-    try:
-        from sklearn.linear_model import LogisticRegression
-    except ImportError:
-        raise ConfigError("fitting a calibration needs scikit-learn: pip install 'edgecascade[bench]'") from None
+#: a domain gets its own calibrator only with this many labelled drafts, and this many of each
+#: kind (right and wrong): fewer, and its weights would follow noise; the pooled one answers instead
+MIN_DOMAIN_ITEMS = 60
+MIN_DOMAIN_CLASS = 10
+
+
+def _fit_one(rows: Sequence[dict[str, float]], labels: Sequence[bool], *, model: str, names: list[str],
+             c_reg: float, seed: int, meta: dict[str, Any], domain: str | None = None) -> Calibration:
+    from sklearn.linear_model import LogisticRegression
+
     y = np.asarray(labels, dtype=int)
-    if len(set(y.tolist())) < 2:
-        raise ConfigError("cannot calibrate: the labelled traces are all right or all wrong; add both kinds")
-    names = list(features)
     X = np.array([[r.get(n, 0.0) for n in names] for r in rows], dtype=np.float64)
     mean = X.mean(axis=0)
     scale = X.std(axis=0)
@@ -155,7 +176,43 @@ def fit_calibration(rows: Sequence[dict[str, float]], labels: Sequence[bool], *,
     clf = LogisticRegression(C=c_reg, max_iter=5000, random_state=seed)
     clf.fit((X - mean) / scale, y)
     return Calibration(model=model, features=names, mean=mean.tolist(), scale=scale.tolist(),
-                       coef=clf.coef_[0].tolist(), intercept=float(clf.intercept_[0]), meta=meta or {})
+                       coef=clf.coef_[0].tolist(), intercept=float(clf.intercept_[0]), meta=meta, domain=domain)
+
+
+def fit_calibration(rows: Sequence[dict[str, float]], labels: Sequence[bool], *, model: str,
+                    features: Sequence[str] = FEATURE_NAMES, c_reg: float = 1.0, seed: int = 0,
+                    meta: dict[str, Any] | None = None,
+                    prompts: Sequence[str | None] | None = None) -> Calibration:
+    """Fit P(correct | features) by L2-regularised logistic regression on standardised features.
+
+    With ``prompts`` (one per row), each domain the prompts show (:func:`.domain.prompt_domain`)
+    with at least ``MIN_DOMAIN_ITEMS`` drafts, ``MIN_DOMAIN_CLASS`` of them right and as many
+    wrong, also gets its own calibrator in ``domains``; the pooled one is always fitted.
+    """
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        raise ConfigError("fitting a calibration needs scikit-learn: pip install 'edgecascade[bench]'") from None
+    if len(set(bool(x) for x in labels)) < 2:
+        raise ConfigError("cannot calibrate: the labelled traces are all right or all wrong; add both kinds")
+    names = list(features)
+    cal = _fit_one(rows, labels, model=model, names=names, c_reg=c_reg, seed=seed, meta=meta or {})
+    if prompts is not None:
+        if len(prompts) != len(rows):
+            raise ValueError("one prompt per row")
+        by_domain: dict[str, list[int]] = {}
+        for i, p in enumerate(prompts):
+            d = prompt_domain(p)
+            if d is not None:
+                by_domain.setdefault(d, []).append(i)
+        for d, idx in sorted(by_domain.items()):
+            right = sum(bool(labels[i]) for i in idx)
+            if len(idx) < MIN_DOMAIN_ITEMS or min(right, len(idx) - right) < MIN_DOMAIN_CLASS:
+                continue
+            cal.domains[d] = _fit_one([rows[i] for i in idx], [labels[i] for i in idx], model=model, names=names,
+                                      c_reg=c_reg, seed=seed, domain=d,
+                                      meta={"items": len(idx), "right": right})
+    return cal
 
 
 def auroc(scores: Sequence[float] | np.ndarray, labels: Sequence[bool] | np.ndarray) -> float:

@@ -76,6 +76,12 @@ def decide(c: Completion, rule: AcceptRule, repetition: RepetitionCheck,
     failed = [ch for ch in checks if not ch.passed]
     feats = logprob_features(c.logprobs) if c.logprobs is not None else None
     confidence: float | None = None
+    score_name: str = rule.confidence
+    if calibration is not None:
+        # the prompt's domain picks the calibrator (and its threshold) where the calibration has one
+        calibration = calibration.for_prompt(prompt)
+        if rule.confidence == "calibrated":
+            score_name = calibration.label
     if feats is not None:
         if rule.confidence == "calibrated":
             if calibration is None:
@@ -104,7 +110,7 @@ def decide(c: Completion, rule: AcceptRule, repetition: RepetitionCheck,
         why = "this tier gives no logprobs" if feats is None else f"{rule.confidence} cannot be computed for it"
         return Decision(True, f"accepted on checks alone: {why}", None, checks, feats)
     if confidence >= threshold:
-        return Decision(True, f"accepted: {rule.confidence} {confidence:.3f} >= {threshold:.4g}", confidence,
+        return Decision(True, f"accepted: {score_name} {confidence:.3f} >= {threshold:.4g}", confidence,
                         checks, feats)
-    return Decision(False, f"rejected: {rule.confidence} {confidence:.3f} < {threshold:.4g}", confidence,
+    return Decision(False, f"rejected: {score_name} {confidence:.3f} < {threshold:.4g}", confidence,
                     checks, feats)

@@ -82,7 +82,8 @@ def test_bench_report_json_and_figure(tmp_path: Path, smollm2: Path, capsys: pyt
     names = [p["name"] for p in d["policies"]]
     assert names[-1].startswith("this config's rule (") and "config rule" in d["at_target"]
     assert set(names[:-1]) == {"always small", "always large", "mean logprob", "cascadeflow-style", "calibrated",
-                               "calibrated + examples", "router (escalation would not help)", "random", "oracle",
+                               "calibrated + examples", "router (escalation would not help)",
+                               "calibrated, one for all domains", "random", "oracle",
                                "calibrated, deployed threshold", "calibrated + examples, deployed threshold"}
     assert d["auroc"]["calibrated"] > 0.9 and 0 <= d["at_target"]["calibrated"]["share"] <= 1
     lo, hi = d["auroc_interval"]["calibrated"]
@@ -111,7 +112,8 @@ def test_calibrate_from_user_traces_and_use_it_in_a_cascade(tmp_path: Path, smol
     for i in range(200):
         good = bool(rng.random() < 0.5)
         lp = float(rng.normal(-0.1 if good else -1.0, 0.2))
-        lines.append({"id": i, "answer": "Sure.", "tokens": ["Sure", "."], "logprobs": [lp, lp], "accepted": good})
+        lines.append({"id": i, "answer": "Sure.", "tokens": ["Sure", "."], "logprobs": [lp, lp], "accepted": good,
+                      "prompt": f"Tom has {i} apples and buys 4 more. How many apples does he have?"})
     traces = tmp_path / "mine.jsonl"
     traces.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
     out = tmp_path / "mine.calibration.json"
@@ -119,8 +121,11 @@ def test_calibrate_from_user_traces_and_use_it_in_a_cascade(tmp_path: Path, smol
     result = json.loads(capsys.readouterr().out)
     assert result["held_out"]["auroc"] > 0.9
     assert result["calibration_items"] + result["held_out_items"] == 200 and 70 < result["calibration_items"] < 130
+    # the traces are all word problems, enough of them for a math calibrator of its own
+    assert set(result["domains"]) == {"math"} and result["domains"]["math"]["items"] == result["calibration_items"]
     cal = json.loads(out.read_text())
     assert cal["model"] == "smollm2-135m" and len(cal["coef"]) == len(cal["features"])
+    assert cal["domains"]["math"]["domain"] == "math"
     # a config uses it: confidence = "calibrated" with this file
     cfg = tmp_path / "c.toml"
     cfg.write_text(
@@ -129,9 +134,12 @@ def test_calibrate_from_user_traces_and_use_it_in_a_cascade(tmp_path: Path, smol
         f'calibration = "{out}"\nmin_confidence = 0.0\nchecks = []\n'
         f'[[tiers]]\nname = "large"\nmodel = "{smollm2}"\nn_ctx = 1024\n'
     )
-    r = Cascade.from_config(cfg).run_sync("Say hi.")
+    cascade = Cascade.from_config(cfg)
+    r = cascade.run_sync("Say hi.")
     assert r.tier == "small" and r.confidence is not None and 0.0 <= r.confidence <= 1.0
-    assert "calibrated" in r.reason
+    assert "accepted: calibrated " in r.reason  # no domain: the pooled calibrator
+    r = cascade.run_sync("Ann has 2 pens and buys 3 more. How many pens does she have?")
+    assert r.tier == "small" and "accepted: calibrated[math] " in r.reason
 
 
 def _calibrated_setup(tmp_path: Path, smollm2: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:

@@ -152,7 +152,9 @@ def test_report_fits_on_calibration_half_only_and_reports_held_out(monkeypatch: 
     assert d["items"] == {"calibration": len(data.calibration), "held_out": len(data.held_out)}
     names = [p["name"] for p in d["policies"]]
     assert names == ["always small", "always large", "mean logprob", "cascadeflow-style", "calibrated",
-                     "router (escalation would not help)", "random", "oracle", "calibrated, deployed threshold"]
+                     "router (escalation would not help)", "calibrated, one for all domains", "random", "oracle",
+                     "calibrated, deployed threshold"]
+    assert report["domain_calibrators"] == {"calibrated": {}}  # no prompts, no domains
     assert d["auroc"]["calibrated"] > 0.85  # the signal is real in this synthetic data
     assert list(cals) == ["calibrated"] and "0.95" in cals["calibrated"].thresholds
     assert not cals["calibrated"].runs_examples
@@ -176,6 +178,58 @@ def test_report_fits_on_calibration_half_only_and_reports_held_out(monkeypatch: 
 
     json.dumps(json_safe(report), allow_nan=False)  # strict JSON once NaN/inf are nulled
     assert json_safe({"a": [float("nan"), float("inf"), 1.0]}) == {"a": [None, None, 1.0]}
+
+
+def domain_dataset(name: str, n: int, seed: int, prompt: str, slope: float) -> DatasetPairs:
+    """Drafts whose mean logprob predicts correctness with the given sign; the large model is right 80%."""
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for i in range(n):
+        x = float(rng.normal())
+        good = bool(rng.random() < 1 / (1 + math.exp(-slope * x)))
+        lp = -0.5 + 0.2 * x
+        pairs.append([trace(f"{name}{i}", good, lps=[lp, lp]),
+                      trace(f"{name}{i}", bool(rng.random() < 0.8), tier="large", latency=3.0)])
+    cal_ids, _ = split_ids([p[0].item_id for p in pairs], 5)
+    return DatasetPairs(name, [p for p in pairs if p[0].item_id in cal_ids],
+                        [p for p in pairs if p[0].item_id not in cal_ids], {f"{name}{i}": prompt for i in range(n)})
+
+
+def test_report_fits_and_applies_one_calibrator_per_domain(monkeypatch: pytest.MonkeyPatch) -> None:
+    import edgecascade.quality.calibration as cal_mod
+
+    math_prompt = "Tom has 3 apples and buys 4 more. How many apples does he have?"
+    code_prompt = "Complete this Python function.\n```python\ndef f(x):\n```"
+    # in math a confident draft is right; in code (synthetic, a known answer) it is wrong
+    g = domain_dataset("g", 400, 1, math_prompt, 4.0)
+    h = domain_dataset("h", 400, 2, code_prompt, -4.0)
+    fitted: list[int] = []
+    real = cal_mod._fit_one
+
+    def spy(rows, labels, **kw):  # type: ignore[no-untyped-def]
+        fitted.append(len(rows))
+        return real(rows, labels, **kw)
+
+    monkeypatch.setattr(cal_mod, "_fit_one", spy)
+    report, cals = build_report([g, h], model="small", target=0.95, seed=3, command="test")
+    n_g, n_h = len(g.calibration), len(h.calibration)
+    # pooled, then each domain (sorted: code, math), then the router: calibration halves only
+    assert fitted == [n_g + n_h, n_h, n_g, n_g + n_h]
+    cal = cals["calibrated"]
+    assert set(cal.domains) == {"math", "code"}
+    assert set(report["domain_calibrators"]["calibrated"]) == {"math", "code"}
+    assert report["domain_calibrators"]["calibrated"]["math"]["items"] == n_g
+    pooled_auroc = []
+    for name, d in (("g", "math"), ("h", "code")):
+        entry = report["datasets"][name]
+        # each domain calibrator ranks its own domain
+        assert entry["auroc"]["calibrated"] > 0.8
+        pooled_auroc.append(entry["auroc"]["calibrated, one for all domains"])
+        deployed = next(p for p in entry["policies"] if p["name"] == "calibrated, deployed threshold")
+        assert deployed["threshold"] == cal.domains[d].thresholds["0.95"]
+    assert cal.domains["math"].thresholds["0.95"] != cal.domains["code"].thresholds["0.95"]
+    # the pooled calibrator, pulled both ways, ranks one of the two domains backwards
+    assert min(pooled_auroc) < 0.5
 
 
 def test_cascadeflow_score_components() -> None:

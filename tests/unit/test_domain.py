@@ -1,0 +1,137 @@
+"""Per-domain calibration: the domain read from a prompt, calibrators fitted per domain where the
+data allows, and each draft judged by its own domain's calibrator and threshold."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgecascade import Cascade, ScriptedProvider, Tier
+from edgecascade.config import parse_config
+from edgecascade.datasets import load
+from edgecascade.errors import ConfigError
+from edgecascade.providers.scripted import ScriptedReply
+from edgecascade.quality.calibration import (
+    MIN_DOMAIN_ITEMS,
+    Calibration,
+    auroc,
+    fit_calibration,
+)
+from edgecascade.quality.domain import prompt_domain
+
+MATH = "Solve this: Tom has 3 apples and buys 4 more. How many apples does he have?"
+CODE = "Complete this Python function.\n\n```python\ndef add(a, b):\n    \"\"\"Add two numbers.\"\"\"\n```"
+
+
+@pytest.mark.parametrize("dataset,domain", [("gsm8k", "math"), ("humaneval", "code")])
+def test_every_benchmark_prompt_gets_its_datasets_domain(dataset: str, domain: str) -> None:
+    # the domain a deployment reads from the prompt alone matches the dataset's own label on every item
+    items = load(dataset)
+    assert len(items) > 100
+    assert {prompt_domain(i.prompt) for i in items} == {domain}
+
+
+@pytest.mark.parametrize("prompt,domain", [
+    ("What is the capital of France?", None),
+    ("How old is the universe?", None),  # a quantity question with no number in it
+    ("In 1990 what was the population of Paris?", None),  # one number and a weak cue
+    ("Summarise the 2023 report in 3 bullet points.", None),
+    ("", None),
+    (None, None),
+    ("If I have 3 apples and eat one, how many are left?", "math"),
+    ("What is 17 * 23?", "math"),
+    ("Jan has three times as many pets as Marcia, who has four. How many pets do they have?", "math"),
+    ("Write a Python function that reverses a string.", "code"),
+    ("import numpy as np\nhow many elements does np.arange(10) have?", "code"),  # code wins over math
+    (MATH, "math"),
+    (CODE, "code"),
+])
+def test_prompt_domain(prompt: str | None, domain: str | None) -> None:
+    assert prompt_domain(prompt) == domain
+
+
+def two_domains(n_math: int, n_code: int, seed: int = 0) -> tuple[list[dict[str, float]], list[bool], list[str]]:
+    """Synthetic drafts whose feature means opposite things per domain: in math a high x means
+    right, in code a high x means wrong (a known answer no pooled linear calibrator can fit)."""
+    rng = np.random.default_rng(seed)
+    rows, labels, prompts = [], [], []
+    for dom, n, slope in (("math", n_math, 3.0), ("code", n_code, -3.0)):
+        x = rng.normal(size=n)
+        y = rng.random(n) < 1 / (1 + np.exp(-slope * x))
+        rows += [{"mean_logprob": float(v)} for v in x]
+        labels += y.tolist()
+        prompts += [MATH if dom == "math" else CODE] * n
+    return rows, labels, prompts
+
+
+def test_domain_calibrators_recover_what_the_pooled_one_cannot(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rows, labels, prompts = two_domains(400, 400)
+    cal = fit_calibration(rows, labels, model="m", features=["mean_logprob"], prompts=prompts)
+    assert set(cal.domains) == {"math", "code"}
+    m, c = cal.domains["math"], cal.domains["code"]
+    assert m.domain == "math" and m.meta["items"] == 400 and m.label == "calibrated[math]"
+    # the true slopes, on the original scale
+    assert m.coef[0] / m.scale[0] == pytest.approx(3.0, abs=0.6)
+    assert c.coef[0] / c.scale[0] == pytest.approx(-3.0, abs=0.6)
+    assert abs(cal.coef[0] / cal.scale[0]) < 0.5  # pooled: the two cancel out
+    # each prompt picks its own calibrator; a prompt with no domain gets the pooled one
+    assert cal.for_prompt(MATH) is m and cal.for_prompt(CODE) is c
+    assert cal.for_prompt("What is the capital of France?") is cal and cal.for_prompt(None) is cal
+    code_rows = [(r, y) for r, y, p in zip(rows, labels, prompts) if p == CODE]
+    scores = [cal.for_prompt(CODE).predict(r) for r, _ in code_rows]
+    assert auroc(scores, [y for _, y in code_rows]) > 0.8
+    assert auroc(cal.predict_many([r for r, _ in code_rows]), [y for _, y in code_rows]) < 0.5
+    # a file round trip keeps the domain calibrators, their thresholds and their predictions
+    m.thresholds["0.95"] = 0.7
+    cal.save(tmp_path / "c.json")
+    back = Calibration.load(tmp_path / "c.json")
+    assert set(back.domains) == {"math", "code"} and back.domains["math"].threshold_for(0.95) == 0.7
+    assert back.for_prompt(CODE).predict(rows[-1]) == pytest.approx(c.predict(rows[-1]))
+    assert back.for_prompt(CODE).domain == "code" and back.domain is None
+
+
+def test_a_domain_gets_its_own_calibrator_only_where_the_data_allows() -> None:
+    rows, labels, prompts = two_domains(400, MIN_DOMAIN_ITEMS - 1)
+    cal = fit_calibration(rows, labels, model="m", features=["mean_logprob"], prompts=prompts)
+    assert set(cal.domains) == {"math"}  # too few code drafts: code prompts get the pooled calibrator
+    assert cal.for_prompt(CODE) is cal
+    # enough drafts but all of one kind: nothing to learn from
+    rows, labels, prompts = two_domains(400, 200)
+    labels = [y if p == MATH else True for y, p in zip(labels, prompts)]
+    assert set(fit_calibration(rows, labels, model="m", features=["mean_logprob"], prompts=prompts).domains) == {"math"}
+    # without prompts there are no domains
+    assert fit_calibration(rows, labels, model="m", features=["mean_logprob"]).domains == {}
+    with pytest.raises(ValueError, match="one prompt per row"):
+        fit_calibration(rows, labels, model="m", features=["mean_logprob"], prompts=prompts[:-1])
+
+
+def test_a_malformed_domain_calibrator_is_a_config_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rows, labels, prompts = two_domains(200, 200)
+    cal = fit_calibration(rows, labels, model="m", features=["mean_logprob"], prompts=prompts)
+    cal.domains["code"].coef = [1.0, 2.0]
+    cal.save(tmp_path / "bad.json")
+    with pytest.raises(ConfigError, match="malformed.*fit it again"):
+        Calibration.load(tmp_path / "bad.json")
+
+
+def test_decide_uses_the_domain_calibrator_and_its_threshold() -> None:
+    # the same draft, judged for a math prompt and for a code prompt: opposite verdicts, each
+    # naming the calibrator that decided
+    n = 1
+    math_cal = Calibration("m", ["mean_logprob"], [0.0] * n, [1.0] * n, [5.0], 0.0, thresholds={"0.95": 0.6},
+                           domain="math")
+    code_cal = Calibration("m", ["mean_logprob"], [0.0] * n, [1.0] * n, [-5.0], 0.0, thresholds={"0.95": 0.6},
+                           domain="code")
+    pooled = Calibration("m", ["mean_logprob"], [0.0] * n, [1.0] * n, [0.0], 0.0, thresholds={"0.95": 0.4},
+                         domains={"math": math_cal, "code": code_cal})
+    rule = parse_config({"tiers": [{"model": "a.gguf", "accept": {"confidence": "calibrated",
+                                                                  "quality_target": 0.95}}]}).tiers[0].accept
+    def run(prompt: str):  # type: ignore[no-untyped-def]
+        draft = ScriptedReply("The answer is 7.", logprob=-0.1)
+        small = Tier("small", ScriptedProvider([draft]), rule, calibration=pooled)
+        return Cascade([small, Tier("big", ScriptedProvider([ScriptedReply("ok", logprob=-0.01)]))]).run_sync(prompt)
+
+    r_math, r_code, r_chat = run(MATH), run(CODE), run("Tell me a joke.")
+    assert r_math.tier == "big" and "calibrated[math] 0.378 < 0.6" in r_math.attempts[0].reason
+    assert r_code.tier == "small" and "calibrated[code] 0.622 >= 0.6" in r_code.reason
+    assert r_chat.tier == "small" and "calibrated 0.500 >= 0.4" in r_chat.reason
