@@ -458,7 +458,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     rp = bsub.add_parser("report", help="calibrate, evaluate every policy on held-out traces, plot",
                          description="From stored traces only: split items (fixed seed) into calibration and "
-                         "held-out halves, fit the calibrators (without and with the prompt-examples check) and "
+                         "held-out halves, fit the calibrators (without and with the prompt-examples check; each "
+                         "with one calibrator per domain, math or code, read from the prompt, where the data "
+                         "allow) and "
                          "choose every policy's threshold on the calibration half, and report share of drafts "
                          "kept, accuracy, cost and latency of every policy on the held-out half (the baselines, "
                          "the calibrated rules and the config's own first-tier rule), with AUROC (and its "
@@ -488,7 +490,9 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("calibrate", help="fit a calibration from your own labelled traces",
                        description="Fit P(correct | draft features) from labelled traces (JSONL: one answer per "
                        "line with its tokens, logprobs and a `correct` or `accepted` label), report held-out "
-                       "AUROC/ECE, and write a calibration file a config can use with confidence = \"calibrated\".")
+                       "AUROC/ECE, and write a calibration file a config can use with confidence = \"calibrated\". "
+                       "Lines that carry their `prompt` also get a calibrator per domain (math, code) where "
+                       "a domain has enough of them.")
     c.add_argument("--traces", required=True, metavar="FILE", help="labelled traces (JSONL)")
     c.add_argument("--model", help="model name recorded in the calibration (default: from the traces)")
     c.add_argument("--out", metavar="PATH",
