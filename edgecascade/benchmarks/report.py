@@ -7,7 +7,6 @@ the calibration half; every number reported is measured on the held-out half.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import hashlib
 import math
@@ -22,6 +21,7 @@ import numpy as np
 from ..quality.calibration import (
     EXAMPLE_FEATURES,
     FEATURE_NAMES,
+    MIN_DOMAIN_ITEMS,
     Calibration,
     auroc,
     auroc_interval,
@@ -125,9 +125,9 @@ BASELINE_SCORES = ("mean logprob", "cascadeflow-style")
 #: an experiment, reported beside the calibrators but never saved or deployed: the same features,
 #: trained on "keeping the draft loses nothing" (it is right, or the large model is wrong too)
 ROUTER = "router (escalation would not help)"
-#: an experiment too: the calibrator fitted on every domain at once, applied to every prompt (what
-#: the calibrated rule was before per-domain calibrators), so their gain is shown, not claimed
-POOLED = "calibrated, one for all domains"
+#: experiments too: each variant's calibrator fitted on every domain at once, applied to every
+#: prompt (what the calibrated rule was before per-domain calibrators), so their gain is shown
+POOLED_SUFFIX = ", one for all domains"
 
 
 def _scores(cals: dict[str, Calibration], pairs: Sequence[Sequence[Trace]], feats: _Features
@@ -149,11 +149,13 @@ def _deployed_thresholds(cal: Calibration, pairs: Sequence[Sequence[Trace]], fea
 
 
 def _choose_thresholds(cal: Calibration, pooled: Sequence[Sequence[Trace]], feats: _Features, target: float) -> None:
-    """The thresholds a deployed cascade uses, chosen on the calibration halves: the pooled
-    calibrator's on every item, each domain calibrator's on its own domain's items."""
+    """The thresholds a deployed cascade uses, chosen on the calibration halves: each domain
+    calibrator's on its own domain's items; the pooled calibrator's on the items it will judge
+    (prompts with no domain calibrator) when there are enough of them, else on every item."""
     key = f"{target:g}"
-    solo = dataclasses.replace(cal, domains={})
-    cal.thresholds[key] = choose_threshold(pooled, _scores({"c": solo}, pooled, feats)["c"], target)
+    rest = [p for p in pooled if cal.for_prompt(feats.prompt(p[0])) is cal]
+    mine = rest if len(rest) >= MIN_DOMAIN_ITEMS else pooled
+    cal.thresholds[key] = choose_threshold(mine, _scores({"c": cal.pooled()}, mine, feats)["c"], target)
     for sub in cal.domains.values():
         mine = [p for p in pooled if cal.for_prompt(feats.prompt(p[0])) is sub]
         sub.thresholds[key] = choose_threshold(mine, _scores({"c": sub}, mine, feats)["c"], target)
@@ -191,8 +193,8 @@ def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float,
     router = fit_calibration([feats(p[0]) for p in pooled], [p[0].correct or not p[-1].correct for p in pooled],
                              model=model, seed=seed, features=_VARIANTS[best_variant],
                              meta={"label": "draft right, or large model wrong too"})
-    experiments = [ROUTER, POOLED]
-    scored = {**cals, ROUTER: router, POOLED: dataclasses.replace(cals[best_variant], domains={})}
+    experiments = [ROUTER, *(v + POOLED_SUFFIX for v in variants)]
+    scored = {**cals, ROUTER: router, **{v + POOLED_SUFFIX: cals[v].pooled() for v in variants}}
     key = f"{target:g}"
     out: dict[str, Any] = {"model": model, "target": target, "seed": seed, "command": command,
                            "variants": variants, "experiments": experiments, "datasets": {},
@@ -250,7 +252,8 @@ def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float,
             "auroc": {k: auroc(v, labels) for k, v in held_scores.items()},
             # 95% bootstrap interval over the held-out items (seeded by the split seed)
             "auroc_interval": {k: list(auroc_interval(v, labels, seed=seed)) for k, v in held_scores.items()},
-            "ece": {k: expected_calibration_error(held_scores[k], labels) for k in variants},
+            "ece": {k: expected_calibration_error(held_scores[k], labels)
+                    for k in (*variants, *(v + POOLED_SUFFIX for v in variants))},
             "thresholds": chosen,
             "policies": [p.to_dict() for p in policies],
             "at_target": at_target,
@@ -285,6 +288,15 @@ def json_safe(obj: Any) -> Any:
     return obj
 
 
+def _domains_line(report: dict[str, Any]) -> str:
+    """Which domains got a calibrator of their own, on how many drafts, with which threshold."""
+    parts = []
+    for variant, doms in report.get("domain_calibrators", {}).items():
+        said = ", ".join(f"{d} ({m['items']} drafts, threshold {m['threshold']:.4g})" for d, m in sorted(doms.items()))
+        parts.append(f"{variant}: {said or 'none (too few drafts per domain)'}")
+    return "Per-domain calibrators, fitted on the calibration halves: " + "; ".join(parts) + "."
+
+
 def print_report(report: dict[str, Any], console: Any) -> None:
     from rich.table import Table
 
@@ -315,6 +327,7 @@ def print_report(report: dict[str, Any], console: Any) -> None:
                           f"({'meets' if r['meets_target'] else 'MISSES'} the target on held-out)")
         console.print(f"best baseline ({at['best_baseline']}) {at['best_baseline_share']:.1%} · oracle "
                       f"{at['oracle_share']:.1%} · budget oracle {at['oracle_share_budget']:.1%}\n")
+    console.print(_domains_line(report))
 
 
 def markdown_report(report: dict[str, Any]) -> str:
@@ -353,6 +366,7 @@ def markdown_report(report: dict[str, Any]) -> str:
         lines += [f"Best baseline that meets the target: {at['best_baseline']} {at['best_baseline_share']:.1%}; "
                   f"the oracle (the draft exactly when it is right) {at['oracle_share']:.1%}; the budget oracle "
                   f"(perfect knowledge of both tiers, the same accuracy budget) {at['oracle_share_budget']:.1%}.", ""]
+    lines += [_domains_line(report), ""]
     return "\n".join(lines)
 
 
@@ -368,10 +382,10 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
     names = list(report["datasets"])
     fig, axes = plt.subplots(2, len(names), figsize=(6.5 * len(names), 9.5), squeeze=False)
     styles = {CALIBRATED: "-", CALIBRATED_EXAMPLES: "-", "mean logprob": "--", "cascadeflow-style": ":",
-              ROUTER: "-.", POOLED: (0, (3, 1, 1, 1))}
+              ROUTER: "-.", **{v + POOLED_SUFFIX: (0, (3, 1, 1, 1)) for v in (CALIBRATED, CALIBRATED_EXAMPLES)}}
     markers = {"always small": "s", "always large": "D", "random": "X", "oracle": "*",
                CALIBRATED: "o", CALIBRATED_EXAMPLES: "P", "mean logprob": "^", "cascadeflow-style": "v",
-               ROUTER: "p", POOLED: "d"}
+               ROUTER: "p", **{v + POOLED_SUFFIX: "d" for v in (CALIBRATED, CALIBRATED_EXAMPLES)}}
     axis = {0: ("share of queries sent to the large model", lambda share, lat: 1 - share),
             1: ("seconds per query (2 CPU cores)", lambda share, lat: lat)}
     for col, name in enumerate(names):

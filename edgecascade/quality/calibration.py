@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +99,10 @@ class Calibration:
         """How a decision names its score: ``calibrated`` or ``calibrated[math]``."""
         return f"calibrated[{self.domain}]" if self.domain else "calibrated"
 
+    def pooled(self) -> Calibration:
+        """This calibration without its domain calibrators (a copy: nothing written to it reaches this one)."""
+        return replace(self, domains={}, thresholds=dict(self.thresholds), meta=dict(self.meta))
+
     def for_prompt(self, prompt: str | None) -> Calibration:
         """The calibrator for a prompt: its domain's own one where this calibration has it, else this one."""
         d = prompt_domain(prompt) if self.domains else None
@@ -142,6 +146,10 @@ class Calibration:
         for c in (cal, *domains.values()):
             if not (len(c.features) == len(c.mean) == len(c.scale) == len(c.coef)):
                 raise TypeError("feature/coefficient counts differ")
+        for d, sub in domains.items():  # a missing one would fail mid-query, and only for that domain
+            missing = set(cal.thresholds) - set(sub.thresholds)
+            if missing:
+                raise TypeError(f"the {d} calibrator has no threshold for quality_target {', '.join(sorted(missing))}")
         return cal
 
     @classmethod

@@ -18,38 +18,61 @@ import re
 CODE = "code"
 MATH = "math"
 
-# a code block, a Python definition or import line, or an explicit request for code
-_CODE_CUES = re.compile(
+# a code block, or a Python definition or import line (keywords are lower case: "Class A shares"
+# or "Import tariffs rose" are prose)
+_CODE_LINES = re.compile(
     r"```|^[ \t]*(?:async[ \t]+)?def[ \t]+\w+[ \t]*\(|^[ \t]*class[ \t]+\w+[ \t]*[:(]"
-    r"|^[ \t]*(?:import[ \t]+\w|from[ \t]+[\w.]+[ \t]+import[ \t])"
-    r"|\b(?:write|complete|implement|fix|refactor)\b[^.?!\n]{0,40}\b(?:function|method|class|program|script)\b",
-    re.IGNORECASE | re.MULTILINE,
+    r"|^[ \t]*(?:import[ \t]+\w|from[ \t]+[\w.]+[ \t]+import[ \t])",
+    re.MULTILINE,
 )
-# a question that asks for a quantity, or says it is a problem to solve
-_MATH_ASKS = re.compile(r"\bhow\s+(?:many|much|long|far|old|fast)\b|\b(?:solve|calculate|compute)\b", re.IGNORECASE)
-# weaker: it asks "what is" / about a total; counted only with two or more numbers in the prompt
-_MATH_MENTIONS = re.compile(r"\bwhat\s+(?:is|was|are|were)\b|\b(?:total|sum|average|percent(?:age)?)\b",
-                            re.IGNORECASE)
-_NUMBER = re.compile(
-    r"\d+(?:[.,]\d+)*|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty"
-    r"|fifty|hundred|thousand|million|dozen|twice|thrice|half|quarter)\b",
+# an explicit request for code: "write a (recursive Python) function", "complete this method",
+# or a language named with what to write in it ("a Python script"); "an essay on the function
+# of the kidneys" or "learn Python in 3 months" are not
+_LANGS = r"python|javascript|typescript|java|rust|golang|c\+\+|c#|sql|bash|shell|ruby|php|kotlin|swift"
+_CODE_ASKS = re.compile(
+    r"\b(?:write|complete|implement|fix|refactor|debug)\s+(?:(?:a|an|the|this|that|my|me|us)\s+)?"
+    r"(?:[\w+#-]+\s+){0,2}?(?:function|method)s?\b"
+    rf"|\b(?:{_LANGS})\s+(?:function|program|script|code|class|method|snippet)s?\b"
+    rf"|\b(?:write|implement|code)\b[^.?!\n]{{0,60}}\bin\s+(?:{_LANGS})\b",
     re.IGNORECASE,
 )
+# a question that asks for a quantity, or says it is a problem to solve
+_MATH_ASKS = re.compile(r"\bhow\s+(?:many|much|long|far|old|fast|tall|big|high|heavy|often)\b"
+                        r"|\b(?:solve|calculate|compute)\b", re.IGNORECASE)
+# the prompt says so
+_MATH_SAYS = re.compile(r"\b(?:math(?:s|ematics)?|arithmetic|word)\s+problems?\b", re.IGNORECASE)
+# weaker cues, counted only with two numbers written in digits: "what is 2+2", "15% of 80"
+_MATH_MENTIONS = re.compile(r"\bwhat(?:\s+(?:is|was|are|were)|'s|’s)\b|\b(?:total|sum|average|percent(?:age)?)\b|%",
+                            re.IGNORECASE)
+_DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
+_WORDS = re.compile(
+    r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred"
+    r"|thousand|million|dozen|once|twice|thrice|half|halves|thirds?|quarters?|fourths?|fifths?|tenths?)\b",
+    re.IGNORECASE,
+)
+_YEAR = re.compile(r"^(?:1[5-9]|20)\d\d$")  # "in 1990", "of 2023": a date, not a quantity to work with
+
+
+def _digit_numbers(prompt: str) -> int:
+    return sum(1 for m in _DIGITS.findall(prompt) if not _YEAR.match(m))
 
 
 def prompt_domain(prompt: str | None) -> str | None:
     """``"code"``, ``"math"`` or None (no clear cue) for a prompt.
 
-    Code first: a coding task often contains numbers and questions too. Math needs a number in the
-    prompt (digits or a word: word problems often spell them) and a question for a quantity ("how
-    many", "solve"), or two numbers and a weaker cue ("what is", "total"): "How old is the
-    universe?" or a chat message that mentions a year is not a word problem.
+    Code first: a coding task often contains numbers and questions too. Math: the prompt says it is
+    a math (or word) problem, or it has two numbers in
+    the prompt (years do not count) and either a question for a quantity ("how many", "solve"; the
+    numbers may be words, as word problems spell them) or a weaker cue ("what is", "total", "%")
+    with the numbers in digits. "How long should I boil 2 eggs?", "What were the top 10 films of
+    2023?" or "the difference between one- and two-phase commit" are not word problems.
     """
     if not prompt:
         return None
-    if _CODE_CUES.search(prompt):
+    if _CODE_LINES.search(prompt) or _CODE_ASKS.search(prompt):
         return CODE
-    numbers = len({m.lower() for m in _NUMBER.findall(prompt)})
-    if (numbers >= 1 and _MATH_ASKS.search(prompt)) or (numbers >= 2 and _MATH_MENTIONS.search(prompt)):
+    digits = _digit_numbers(prompt)
+    if _MATH_SAYS.search(prompt) or (digits + len(_WORDS.findall(prompt)) >= 2 and _MATH_ASKS.search(prompt)) or (
+            digits >= 2 and _MATH_MENTIONS.search(prompt)):
         return MATH
     return None

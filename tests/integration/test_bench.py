@@ -83,7 +83,8 @@ def test_bench_report_json_and_figure(tmp_path: Path, smollm2: Path, capsys: pyt
     assert names[-1].startswith("this config's rule (") and "config rule" in d["at_target"]
     assert set(names[:-1]) == {"always small", "always large", "mean logprob", "cascadeflow-style", "calibrated",
                                "calibrated + examples", "router (escalation would not help)",
-                               "calibrated, one for all domains", "random", "oracle",
+                               "calibrated, one for all domains", "calibrated + examples, one for all domains",
+                               "random", "oracle",
                                "calibrated, deployed threshold", "calibrated + examples, deployed threshold"}
     assert d["auroc"]["calibrated"] > 0.9 and 0 <= d["at_target"]["calibrated"]["share"] <= 1
     lo, hi = d["auroc_interval"]["calibrated"]

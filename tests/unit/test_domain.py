@@ -31,8 +31,34 @@ def test_every_benchmark_prompt_gets_its_datasets_domain(dataset: str, domain: s
     assert {prompt_domain(i.prompt) for i in items} == {domain}
 
 
+def test_most_bare_word_problems_are_math_too() -> None:
+    # without the benchmark's "Solve this math word problem" line, the question alone: a miss only
+    # means the pooled calibrator judges it
+    questions = [i.prompt.split("Problem: ", 1)[1] for i in load("gsm8k")]
+    found = sum(prompt_domain(q) == "math" for q in questions)
+    assert found >= 0.97 * len(questions)
+    assert not any(prompt_domain(q) == "code" for q in questions)
+
+
 @pytest.mark.parametrize("prompt,domain", [
     ("What is the capital of France?", None),
+    # chat that mentions numbers or code words is neither (from a review of the first version)
+    ("What were the top 10 movies of 2023?", None),  # a year is not a quantity
+    ("How many people lived in Paris in 1900?", None),
+    ("How long should I boil 2 eggs?", None),  # one number
+    ("What is the difference between one and two-phase commit?", None),  # weak cue, no digits
+    ("How can I learn Python in 3 months with 2 hours a day?", None),
+    ("Write a short story about a class of 30 students.", None),
+    ("Write an essay on the function of the kidneys.", None),
+    ("Can you fix the script of my play?", None),
+    ("Import tariffs rose 5% in 2024.", None),  # keywords are lower case at the start of a line
+    ("Class A: shares rose.", None),
+    ("What's 15% of 80?", "math"),
+    ("What is 2+2?", "math"),  # the same number twice is two numbers
+    ("Solve this math problem: x + 1 = 3", "math"),
+    ("Write a recursive function to compute fibonacci numbers.", "code"),
+    ("Write a bash script that renames files.", "code"),
+    ("Implement quicksort in Rust.", "code"),
     ("How old is the universe?", None),  # a quantity question with no number in it
     ("In 1990 what was the population of Paris?", None),  # one number and a weak cue
     ("Summarise the 2023 report in 3 bullet points.", None),
@@ -112,6 +138,17 @@ def test_a_malformed_domain_calibrator_is_a_config_error(tmp_path) -> None:  # t
     cal.save(tmp_path / "bad.json")
     with pytest.raises(ConfigError, match="malformed.*fit it again"):
         Calibration.load(tmp_path / "bad.json")
+    # a target the pooled calibrator has and a domain one lacks would fail mid-query: refused at load
+    cal = fit_calibration(rows, labels, model="m", features=["mean_logprob"], prompts=prompts)
+    cal.thresholds["0.95"] = 0.5
+    cal.domains["math"].thresholds["0.95"] = 0.6
+    cal.save(tmp_path / "partial.json")
+    with pytest.raises(ConfigError, match="code calibrator has no threshold for quality_target 0.95"):
+        Calibration.load(tmp_path / "partial.json")
+    # pooled() is a copy: thresholds written to it do not reach the calibration it came from
+    solo = cal.pooled()
+    solo.thresholds["0.9"] = 0.1
+    assert solo.domains == {} and "0.9" not in cal.thresholds and cal.domains
 
 
 def test_decide_uses_the_domain_calibrator_and_its_threshold() -> None:

@@ -203,15 +203,29 @@ def test_report_fits_and_applies_one_calibrator_per_domain(monkeypatch: pytest.M
     # in math a confident draft is right; in code (synthetic, a known answer) it is wrong
     g = domain_dataset("g", 400, 1, math_prompt, 4.0)
     h = domain_dataset("h", 400, 2, code_prompt, -4.0)
+    import edgecascade.benchmarks.report as report_mod
+
     fitted: list[int] = []
     real = cal_mod._fit_one
+    thresholded: list[set[str]] = []
+    real_choose = report_mod.choose_threshold
 
     def spy(rows, labels, **kw):  # type: ignore[no-untyped-def]
         fitted.append(len(rows))
         return real(rows, labels, **kw)
 
+    def choose_spy(pairs, scores, target):  # type: ignore[no-untyped-def]
+        thresholded.append({p[0].item_id for p in pairs})
+        return real_choose(pairs, scores, target)
+
     monkeypatch.setattr(cal_mod, "_fit_one", spy)
+    monkeypatch.setattr(report_mod, "choose_threshold", choose_spy)
     report, cals = build_report([g, h], model="small", target=0.95, seed=3, command="test")
+    held = {p[0].item_id for p in (*g.held_out, *h.held_out)}
+    assert thresholded and not any(ids & held for ids in thresholded)  # every threshold: calibration items only
+    g_ids, h_ids = ({p[0].item_id for p in d.calibration} for d in (g, h))
+    # deployed thresholds: pooled (every item judged here has a domain calibrator, so all items), code, math
+    assert thresholded[:3] == [g_ids | h_ids, h_ids, g_ids]
     n_g, n_h = len(g.calibration), len(h.calibration)
     # pooled, then each domain (sorted: code, math), then the router: calibration halves only
     assert fitted == [n_g + n_h, n_h, n_g, n_g + n_h]
@@ -230,6 +244,9 @@ def test_report_fits_and_applies_one_calibrator_per_domain(monkeypatch: pytest.M
     assert cal.domains["math"].thresholds["0.95"] != cal.domains["code"].thresholds["0.95"]
     # the pooled calibrator, pulled both ways, ranks one of the two domains backwards
     assert min(pooled_auroc) < 0.5
+    from edgecascade.benchmarks.report import markdown_report
+
+    assert f"calibrated: code ({n_h} drafts, threshold" in markdown_report(report)
 
 
 def test_cascadeflow_score_components() -> None:
