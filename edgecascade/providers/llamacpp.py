@@ -184,6 +184,22 @@ def unload_all() -> None:
 atexit.register(unload_all)
 
 
+def _covering(lp: TokenLogprobs, text: str) -> TokenLogprobs:
+    """The logprobs of the tokens that make up ``text``: a stop sequence's tokens were generated
+    (``usage`` counts them: they cost the time) but are cut from the answer, and features of the
+    answer must not see them."""
+    want = len(text.lstrip())
+    joined = ""
+    n = len(lp.tokens)
+    for i, tok in enumerate(lp.tokens):
+        if len(joined.lstrip()) >= want:
+            n = i
+            break
+        joined += tok
+    return TokenLogprobs(tokens=lp.tokens[:n], logprobs=lp.logprobs[:n], top_tokens=lp.top_tokens[:n],
+                         top_logprobs=lp.top_logprobs[:n])
+
+
 @dataclass
 class LlamaCppProvider:
     """A GGUF model run in this process.
@@ -265,8 +281,11 @@ class LlamaCppProvider:
             n_out = int(usage.get("completion_tokens", len(cap.ids)))
             logprobs = self._logprobs(llama, cap, n_out)
         finish = choice.get("finish_reason") or "stop"
+        text = choice["message"].get("content") or ""
+        if request.stop and finish != "length":
+            logprobs = _covering(logprobs, text)
         return Completion(
-            text=choice["message"].get("content") or "",
+            text=text,
             model=self.model,
             finish_reason="length" if finish == "length" else "stop",
             usage=Usage(int(usage.get("prompt_tokens", 0)), n_out),

@@ -97,6 +97,10 @@ async def test_stop_sequence(provider: LlamaCppProvider) -> None:
     c = await provider.complete(Request([Message("user", "Count from 1 to 20, separated by commas.")],
                                         max_tokens=60, stop=["5"]))
     assert "5" not in c.text and c.finish_reason == "stop"
+    # the stop sequence's tokens were generated (usage counts them) but are not part of the answer,
+    # so the answer's logprobs leave them out: the tokens spell exactly the text
+    assert c.logprobs is not None and "".join(c.logprobs.tokens).strip() == c.text.strip()
+    assert len(c.logprobs) < c.usage.completion_tokens and c.logprobs.top_logprobs.shape[0] == len(c.logprobs)
 
 
 async def test_prompt_longer_than_context_is_a_clear_error(smollm2: Path) -> None:
