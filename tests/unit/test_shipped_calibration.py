@@ -27,6 +27,12 @@ def test_shipped_calibrations_for_the_default_drafter(run_examples: bool) -> Non
     assert meta["run_examples"] is run_examples
     for d in meta["held_out"].values():  # held-out quality is recorded with it
         assert 0.5 < d["auroc"] <= 1.0 and 0.0 <= d["ece"] <= 1.0
+    # one calibrator per benchmark domain, each with its own threshold and the same features
+    key = f"{tier.accept.quality_target or 0.95:g}"
+    assert set(cal.domains) == {"math", "code"}
+    for name, sub in cal.domains.items():
+        assert sub.domain == name and sub.features == cal.features and key in sub.thresholds
+        assert sub.meta["items"] >= 60
 
 
 def test_calibration_paths() -> None:
