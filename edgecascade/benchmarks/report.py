@@ -411,7 +411,10 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
     fig.suptitle(f"{report['model']} → large model: cost-quality of acceptance policies (held-out halves)")
-    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    # the legend's rows go below the axes, however many policies there are: the figure grows for them
+    legend_in = 0.3 + 0.19 * math.ceil(len(labels) / 3)
+    fig.set_size_inches(fig.get_size_inches()[0], 8.3 + legend_in)
+    fig.tight_layout(rect=(0, legend_in / (8.3 + legend_in), 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
