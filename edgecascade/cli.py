@@ -341,6 +341,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from .benchmarks.report import split_ids
     from .benchmarks.traces import load_labelled_traces
     from .quality.calibration import auroc, draft_features, expected_calibration_error, fit_calibration
+    from .quality.domain import prompt_domain
 
     prompts: dict[str, str] = {}
     traces = load_labelled_traces(Path(args.traces), prompts)
@@ -353,8 +354,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                                   model=model, seed=args.seed, prompts=[prompts.get(t.item_id) for t in cal],
                                   meta={"command": "edgecascade " + " ".join(sys.argv[1:]), "traces": args.traces,
                                         "seed": args.seed, "calibration_items": len(cal), "held_out_items": len(held)})
-    probs = np.array([calibration.for_prompt(prompts.get(t.item_id)).predict(
-        draft_features(t.completion(), prompt=prompts.get(t.item_id))) for t in held])
+    probs = calibration.predict_each([draft_features(t.completion(), prompt=prompts.get(t.item_id)) for t in held],
+                                     [prompt_domain(prompts.get(t.item_id)) for t in held])
     labels = [t.correct for t in held]
     calibration.meta["held_out"] = {"auroc": auroc(probs, labels), "ece": expected_calibration_error(probs, labels)}
     target = Path(args.out).expanduser() if args.out else Path(args.traces).with_suffix(".calibration.json")

@@ -29,6 +29,7 @@ from ..quality.calibration import (
     expected_calibration_error,
     fit_calibration,
 )
+from ..quality.domain import prompt_domain
 from .policies import (
     PolicyResult,
     always_large,
@@ -97,9 +98,17 @@ class _Features:
                         for d in datasets for p in (*d.calibration, *d.held_out) if p[0].item_id in d.prompts}
         self.run_examples = run_examples
         self._cache: dict[tuple[str, str], dict[str, float]] = {}
+        self._domains: dict[tuple[str, str], str | None] = {}
 
     def prompt(self, t: Trace) -> str | None:
         return self.prompts.get((t.dataset, t.item_id))
+
+    def domain(self, t: Trace) -> str | None:
+        """The domain a deployment would read from the trace's prompt (read once per item)."""
+        key = (t.dataset, t.item_id)
+        if key not in self._domains:
+            self._domains[key] = prompt_domain(self.prompt(t))
+        return self._domains[key]
 
     def __call__(self, t: Trace) -> dict[str, float]:
         key = (t.dataset, t.item_id)
@@ -137,7 +146,7 @@ def _scores(cals: dict[str, Calibration], pairs: Sequence[Sequence[Trace]], feat
            "cascadeflow-style": np.array([cascadeflow_score(t) for t in small])}
     for name, cal in cals.items():
         # each draft is scored by the calibrator its prompt's domain picks, as in a deployment
-        out[name] = np.array([cal.for_prompt(feats.prompt(t)).predict(feats(t)) for t in small])
+        out[name] = cal.predict_each([feats(t) for t in small], [feats.domain(t) for t in small])
     return out
 
 
@@ -145,7 +154,7 @@ def _deployed_thresholds(cal: Calibration, pairs: Sequence[Sequence[Trace]], fea
                          target: float) -> np.ndarray:
     """Per draft, the threshold a deployment applies: that of the calibrator its prompt picks."""
     key = f"{target:g}"
-    return np.array([cal.for_prompt(feats.prompt(p[0])).thresholds[key] for p in pairs])
+    return np.array([cal.for_domain(feats.domain(p[0])).thresholds[key] for p in pairs])
 
 
 def _choose_thresholds(cal: Calibration, pooled: Sequence[Sequence[Trace]], feats: _Features, target: float) -> None:
@@ -153,12 +162,12 @@ def _choose_thresholds(cal: Calibration, pooled: Sequence[Sequence[Trace]], feat
     calibrator's on its own domain's items; the pooled calibrator's on the items it will judge
     (prompts with no domain calibrator) when there are enough of them, else on every item."""
     key = f"{target:g}"
-    rest = [p for p in pooled if cal.for_prompt(feats.prompt(p[0])) is cal]
-    mine = rest if len(rest) >= MIN_DOMAIN_ITEMS else pooled
-    cal.thresholds[key] = choose_threshold(mine, _scores({"c": cal.pooled()}, mine, feats)["c"], target)
-    for sub in cal.domains.values():
-        mine = [p for p in pooled if cal.for_prompt(feats.prompt(p[0])) is sub]
-        sub.thresholds[key] = choose_threshold(mine, _scores({"c": sub}, mine, feats)["c"], target)
+    judges = [cal.for_domain(feats.domain(p[0])) for p in pooled]
+    for c in (cal, *cal.domains.values()):
+        mine = [p for p, j in zip(pooled, judges) if j is c]
+        if c is cal and len(mine) < MIN_DOMAIN_ITEMS:
+            mine = list(pooled)
+        c.thresholds[key] = choose_threshold(mine, _scores({"c": c.pooled()}, mine, feats)["c"], target)
 
 
 def _meets(p: PolicyResult, goal: float) -> bool:

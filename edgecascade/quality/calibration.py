@@ -103,10 +103,13 @@ class Calibration:
         """This calibration without its domain calibrators (a copy: nothing written to it reaches this one)."""
         return replace(self, domains={}, thresholds=dict(self.thresholds), meta=dict(self.meta))
 
+    def for_domain(self, domain: str | None) -> Calibration:
+        """The calibrator for a domain: its own one where this calibration has it, else this one."""
+        return self.domains.get(domain, self) if domain else self
+
     def for_prompt(self, prompt: str | None) -> Calibration:
-        """The calibrator for a prompt: its domain's own one where this calibration has it, else this one."""
-        d = prompt_domain(prompt) if self.domains else None
-        return self.domains.get(d, self) if d else self
+        """The calibrator for a prompt (its domain read by :func:`.domain.prompt_domain`)."""
+        return self.for_domain(prompt_domain(prompt)) if self.domains else self
 
     @property
     def runs_examples(self) -> bool:
@@ -124,6 +127,15 @@ class Calibration:
         X = np.array([self.vector(r) for r in rows]).reshape(len(rows), len(self.features))
         z = (X - np.asarray(self.mean)) / np.asarray(self.scale)
         return 1.0 / (1.0 + np.exp(-(self.intercept + z @ np.asarray(self.coef))))
+
+    def predict_each(self, rows: Sequence[dict[str, float]], domains: Sequence[str | None]) -> np.ndarray:
+        """P(correct) of each row by its domain's calibrator: one vectorised pass per calibrator."""
+        judges = [self.for_domain(d) for d in domains]
+        out = np.empty(len(rows))
+        for judge in {id(j): j for j in judges}.values():
+            idx = [i for i, j in enumerate(judges) if j is judge]
+            out[idx] = judge.predict_many([rows[i] for i in idx])
+        return out
 
     def threshold_for(self, target: float) -> float:
         """The threshold this calibration chose for a quality target, on its calibration split."""

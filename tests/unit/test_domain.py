@@ -103,6 +103,12 @@ def test_domain_calibrators_recover_what_the_pooled_one_cannot(tmp_path) -> None
     # each prompt picks its own calibrator; a prompt with no domain gets the pooled one
     assert cal.for_prompt(MATH) is m and cal.for_prompt(CODE) is c
     assert cal.for_prompt("What is the capital of France?") is cal and cal.for_prompt(None) is cal
+    # scoring many rows at once gives each the same probability as its own calibrator alone
+    doms = [prompt_domain(p) for p in prompts[::50]] + [None]
+    some = rows[::50] + [rows[0]]
+    expect = [cal.for_domain(d).predict(r) for r, d in zip(some, doms)]
+    assert cal.predict_each(some, doms) == pytest.approx(expect)
+    assert expect[0] != pytest.approx(cal.predict(some[0]))  # the math row was not scored by the pooled one
     code_rows = [(r, y) for r, y, p in zip(rows, labels, prompts) if p == CODE]
     scores = [cal.for_prompt(CODE).predict(r) for r, _ in code_rows]
     assert auroc(scores, [y for _, y in code_rows]) > 0.8
