@@ -327,9 +327,13 @@ def print_report(report: dict[str, Any], console: Any) -> None:
                       + " · ECE " + " · ".join(f"{k} {v:.3f}" for k, v in d["ece"].items()))
         for v in (*report["variants"], *report.get("experiments", [])):
             r = at[v]
-            console.print(f"at target: {v} keeps {r['share']:.1%} of drafts "
-                          f"({'meets' if r['meets_target'] else 'MISSES'} the target on held-out; gap to the "
-                          f"oracle closed {r['gap_closed']:.0%}, to the budget oracle {r['gap_closed_budget']:.0%})")
+            # a policy that misses the target closed no gap: its share was bought with accuracy
+            gap = "" if math.isnan(r["gap_closed"]) else (
+                f"; gap to the oracle closed {r['gap_closed']:.0%}"
+                + ("" if math.isnan(r["gap_closed_budget"])
+                   else f", to the budget oracle {r['gap_closed_budget']:.0%}"))
+            console.print(f"at target: {v} keeps {r['share']:.1%} of drafts at {r['accuracy']:.1%} accuracy "
+                          f"({'meets' if r['meets_target'] else 'MISSES'} the target on held-out{gap})")
         if "config rule" in at:
             r = at["config rule"]
             console.print(f"{r['label']}: keeps {r['share']:.1%} of drafts at {r['accuracy']:.1%} accuracy "

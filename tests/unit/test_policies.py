@@ -377,6 +377,24 @@ def test_at_target_numbers_match_hand_computation() -> None:
     assert at["config rule"] == {"label": "my rule", "share": pytest.approx(right / n), "accuracy": 1.0,
                                  "meets_target": True}
 
+    # printed: a policy that meets the target shows the gap it closed; one that misses shows none
+    from rich.console import Console
+
+    from edgecascade.benchmarks.report import print_report
+
+    def printed() -> str:
+        console = Console(record=True, width=200)
+        print_report(report, console)
+        return console.export_text()
+
+    assert f"calibrated keeps {right / n:.1%} of drafts at 100.0% accuracy (meets the target on held-out; " \
+           f"gap to the oracle closed 100%" in printed()
+    at["calibrated"].update(meets_target=False, accuracy=0.5, gap_closed=float("nan"),
+                            gap_closed_budget=float("nan"))
+    out = printed()
+    assert "calibrated keeps" in out and "at 50.0% accuracy (MISSES the target on held-out)" in out
+    assert "nan" not in out
+
 
 def test_auroc_interval_brackets_the_estimate_and_narrows_with_data() -> None:
     rng = np.random.default_rng(5)
