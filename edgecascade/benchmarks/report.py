@@ -167,7 +167,7 @@ def _choose_thresholds(cal: Calibration, pooled: Sequence[Sequence[Trace]], feat
         mine = [p for p, j in zip(pooled, judges) if j is c]
         if c is cal and len(mine) < MIN_DOMAIN_ITEMS:
             mine = list(pooled)
-        c.thresholds[key] = choose_threshold(mine, _scores({"c": c.pooled()}, mine, feats)["c"], target)
+        c.thresholds[key] = choose_threshold(mine, c.predict_many([feats(p[0]) for p in mine]), target)
 
 
 def _meets(p: PolicyResult, goal: float) -> bool:

@@ -188,14 +188,12 @@ def _covering(lp: TokenLogprobs, text: str) -> TokenLogprobs:
     """The logprobs of the tokens that make up ``text``: a stop sequence's tokens were generated
     (``usage`` counts them: they cost the time) but are cut from the answer, and features of the
     answer must not see them."""
-    want = len(text.lstrip())
-    joined = ""
-    n = len(lp.tokens)
-    for i, tok in enumerate(lp.tokens):
-        if len(joined.lstrip()) >= want:
-            n = i
-            break
-        joined += tok
+    # characters of the answer spelled once the first i tokens are joined (leading whitespace aside):
+    # the shortest prefix that spells all of them covers the answer; one pass, no string building
+    joined = "".join(lp.tokens)
+    lead = len(joined) - len(joined.lstrip())
+    spelled = np.maximum(np.cumsum([0] + [len(t) for t in lp.tokens]) - lead, 0)
+    n = min(int(np.searchsorted(spelled, len(text.lstrip()))), len(lp.tokens))
     return TokenLogprobs(tokens=lp.tokens[:n], logprobs=lp.logprobs[:n], top_tokens=lp.top_tokens[:n],
                          top_logprobs=lp.top_logprobs[:n])
 
