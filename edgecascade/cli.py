@@ -22,6 +22,8 @@ from .errors import ConfigError, EdgecascadeError, InvalidRequestError
 from .result import Result
 
 if TYPE_CHECKING:
+    from .benchmarks.report import DatasetPairs
+    from .benchmarks.traces import TierSpec
     from .config import CascadeConfig
     from .engine import Cascade
 
@@ -235,40 +237,16 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench_report(args: argparse.Namespace) -> int:
-    from .benchmarks.report import (
-        ConfigRule,
-        DatasetPairs,
-        add_config_rule,
-        build_report,
-        command_line,
-        json_safe,
-        markdown_report,
-        plot_report,
-        print_report,
-        split_ids,
-    )
-    from .benchmarks.traces import Trace, TraceStore, paired, prompt_sha256, tier_specs
-    from .quality.policy import decide, rule_label
+def _traced_datasets(args: argparse.Namespace, cascade: Cascade) -> tuple[list[DatasetPairs], TierSpec]:
+    """Each dataset's items traced on both the first and the last tier, split (``args.seed``) into
+    calibration and held-out halves; and the first tier's spec."""
+    from .benchmarks.report import DatasetPairs, split_ids
+    from .benchmarks.traces import TraceStore, paired, prompt_sha256, tier_specs
+    from .datasets import load
 
-    cascade, cfg, rules_as_configured = _bench_cascade(args.config)
-    first_tier = cfg.tiers[0]
-    drafter = first_tier.model
-    wanted = first_tier.accept.quality_target
-    if (args.save_calibration and wanted is not None and not first_tier.accept.calibration
-            and f"{wanted:g}" != f"{args.target:g}"):
-        raise ConfigError(
-            f"the config's first tier keeps quality_target {wanted:g}, but this report's --target is "
-            f"{args.target:g}: a calibration saved now would have no threshold for {wanted:g}. Rerun with "
-            f"--target {wanted:g}, or change the config"
-        )
-    if len(cascade.tiers) < 2:
-        raise ConfigError("a report compares a small and a large tier: the config needs at least two tiers")
     store = TraceStore(Path(args.traces) if args.traces else None)
     specs = tier_specs(cascade, args.max_tokens or cascade.settings.max_tokens)
     small, large = specs[0], specs[-1]
-    from .datasets import load
-
     datasets = []
     for given in args.datasets:
         # "gsm8k", "humaneval", or the .jsonl file `bench run --dataset` was given (traced under its stem)
@@ -294,8 +272,40 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
         cal_ids, held_ids = split_ids([p[0].item_id for p in pairs], args.seed)
         datasets.append(DatasetPairs(name, [p for p in pairs if p[0].item_id in cal_ids],
                                      [p for p in pairs if p[0].item_id in held_ids], items))
+    return datasets, small
+
+
+def cmd_bench_report(args: argparse.Namespace) -> int:
+    from .benchmarks.report import (
+        ConfigRule,
+        add_config_rule,
+        build_report,
+        command_line,
+        json_safe,
+        markdown_report,
+        plot_report,
+        print_report,
+    )
+    from .benchmarks.traces import Trace
+    from .quality.policy import decide, rule_label
+
+    cascade, cfg, rules_as_configured = _bench_cascade(args.config)
+    first_tier = cfg.tiers[0]
+    drafter = first_tier.model
+    wanted = first_tier.accept.quality_target
+    if (args.save_calibration and wanted is not None and not first_tier.accept.calibration
+            and f"{wanted:g}" != f"{args.target:g}"):
+        raise ConfigError(
+            f"the config's first tier keeps quality_target {wanted:g}, but this report's --target is "
+            f"{args.target:g}: a calibration saved now would have no threshold for {wanted:g}. Rerun with "
+            f"--target {wanted:g}, or change the config"
+        )
+    if len(cascade.tiers) < 2:
+        raise ConfigError("a report compares a small and a large tier: the config needs at least two tiers")
+    datasets, small = _traced_datasets(args, cascade)
     report, calibrations = build_report(datasets, model=small.model, target=args.target, seed=args.seed,
-                                        command=command_line(), run_examples=not args.no_examples)
+                                        command=command_line(), run_examples=not args.no_examples,
+                                        margin_z=args.margin)
     if args.save_calibration:
         from .engine import calibration_path
 
@@ -334,6 +344,35 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
     else:
         print_report(report, out)
         out.print(f"[dim]report: {out_dir / 'report.json'} · figure: {out_dir / 'cost_quality.png'}[/dim]")
+    return 0
+
+
+def cmd_bench_reliability(args: argparse.Namespace) -> int:
+    from .benchmarks.reliability import markdown_reliability, print_reliability, threshold_reliability
+    from .benchmarks.report import command_line, json_safe
+
+    if args.repeats < 1:
+        raise ConfigError(f"--repeats must be at least 1, not {args.repeats}")
+    cascade, _, _ = _bench_cascade(args.config)
+    if len(cascade.tiers) < 2:
+        raise ConfigError("a reliability study compares a small and a large tier: the config needs at least two tiers")
+    datasets, small = _traced_datasets(args, cascade)
+    with _progress_bar("reports") as progress:
+        task = progress.add_task("reports on resampled calibration halves", total=args.repeats * len(args.margins))
+        result = threshold_reliability(datasets, model=small.model, target=args.target, seed=args.seed,
+                                       margins=args.margins, repeats=args.repeats, run_examples=not args.no_examples,
+                                       advance=lambda: progress.advance(task))
+    result["command"] = command_line()
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "reliability.json").write_text(json.dumps(json_safe(result), indent=1, allow_nan=False) + "\n")
+    if args.markdown:
+        print(markdown_reliability(result))
+    elif args.json:
+        print(json.dumps(json_safe(result), allow_nan=False))
+    else:
+        print_reliability(result, out)
+        out.print(f"[dim]study: {out_dir / 'reliability.json'}[/dim]")
     return 0
 
 
@@ -384,7 +423,20 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _margin(text: str) -> float:
+    """A safety margin given on the command line: a finite number of standard errors, 0 or more."""
+    try:
+        z = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (z >= 0 and np.isfinite(z)):
+        raise argparse.ArgumentTypeError(f"a margin is a number of standard errors, 0 or more, not {text}")
+    return z
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from .benchmarks.policies import DEFAULT_MARGIN_Z
+
     p = argparse.ArgumentParser(
         prog="edgecascade",
         description="Answer LLM requests with the cheapest model that is good enough: a small local model "
@@ -457,7 +509,21 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--json", action="store_true", help="print a JSON summary")
     br.set_defaults(func=cmd_bench_run)
 
-    rp = bsub.add_parser("report", help="calibrate, evaluate every policy on held-out traces, plot",
+    traced = argparse.ArgumentParser(add_help=False)  # what a report and a reliability study both read
+    traced.add_argument("--config", "-c", metavar="PATH|NAME", help="the traced cascade (default: default)")
+    traced.add_argument("--datasets", nargs="+", default=["gsm8k", "humaneval"], metavar="NAME|FILE.jsonl",
+                        help="traced datasets, as given to `bench run --dataset` (default: gsm8k humaneval)")
+    traced.add_argument("--target", type=float, default=0.95,
+                        help="keep at least this share of the large tier's accuracy (default 0.95)")
+    traced.add_argument("--seed", type=int, default=20261125, help="split seed (default 20261125)")
+    traced.add_argument("--max-tokens", type=int, metavar="N", help="token limit the traces were made with")
+    traced.add_argument("--traces", metavar="DIR",
+                        help="trace directory (default: $EDGECASCADE_TRACES or bench/traces)")
+    traced.add_argument("--no-examples", action="store_true",
+                        help="fit without the prompt-examples features (which run each draft's code against the "
+                        "examples its prompt states, in a subprocess); a calibration fitted with them needs "
+                        "[cascade] run_examples = true to be used")
+    rp = bsub.add_parser("report", parents=[traced], help="calibrate, evaluate every policy on held-out traces, plot",
                          description="From stored traces only: split items (fixed seed) into calibration and "
                          "held-out halves, fit the calibrators (without and with the prompt-examples check; each "
                          "with one calibrator per domain, math or code, read from the prompt, where the data "
@@ -466,27 +532,37 @@ def build_parser() -> argparse.ArgumentParser:
                          "kept, accuracy, cost and latency of every policy on the held-out half (the baselines, "
                          "the calibrated rules and the config's own first-tier rule), with AUROC (and its "
                          "bootstrap interval), ECE and a cost-quality figure.")
-    rp.add_argument("--config", "-c", metavar="PATH|NAME", help="the traced cascade (default: default)")
-    rp.add_argument("--datasets", nargs="+", default=["gsm8k", "humaneval"], metavar="NAME|FILE.jsonl",
-                    help="traced datasets, as given to `bench run --dataset` (default: gsm8k humaneval)")
-    rp.add_argument("--target", type=float, default=0.95,
-                    help="keep at least this share of the large tier's accuracy (default 0.95)")
-    rp.add_argument("--seed", type=int, default=20261125, help="split seed (default 20261125)")
-    rp.add_argument("--max-tokens", type=int, metavar="N", help="token limit the traces were made with")
-    rp.add_argument("--traces", metavar="DIR", help="trace directory (default: $EDGECASCADE_TRACES or bench/traces)")
+    rp.add_argument("--margin", type=_margin, default=DEFAULT_MARGIN_Z, metavar="Z",
+                    help="safety margin of every chosen threshold, in standard errors of the accuracy change on "
+                    f"the calibration half (default {DEFAULT_MARGIN_Z:g}; larger: fewer drafts kept, the target "
+                    "held more often; `bench reliability` measures the trade)")
     rp.add_argument("--out", default="bench/results", help="where report.json and cost_quality.png go")
     rp.add_argument("--save-calibration", action="store_true",
                     help="write the fitted calibrations beside the small model's manifest: "
                     "models/<model>.calibration.json (runs no code) and, unless --no-examples, "
                     "models/<model>.examples.calibration.json (used where [cascade] run_examples = true)")
-    rp.add_argument("--no-examples", action="store_true",
-                    help="fit without the prompt-examples features (which run each draft's code against the "
-                    "examples its prompt states, in a subprocess); a calibration fitted with them needs "
-                    "[cascade] run_examples = true to be used")
     fmt = rp.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print the report as JSON")
     fmt.add_argument("--markdown", action="store_true", help="print the report as Markdown tables (for a README)")
     rp.set_defaults(func=cmd_bench_report)
+
+    rl = bsub.add_parser("reliability", parents=[traced],
+                         help="how often a threshold chosen for the quality target holds, per safety margin",
+                         description="From the calibration halves only (the held-out halves are never read): "
+                         "split each dataset's calibration half at random into a part to fit and choose on and a "
+                         "part to judge on, run the report's whole method on them, and count per safety margin "
+                         "how often each policy met the quality target and how many drafts it kept. One held-out "
+                         "half is one draw; this shows the spread, so a margin can be chosen without tuning on "
+                         "the held-out half. Each part is half a calibration half, so the rates are noisier "
+                         "than at full size.")
+    rl.add_argument("--margins", nargs="+", type=_margin, default=[0.0, 1.0, 1.645, 2.0], metavar="Z",
+                    help="safety margins to compare, in standard errors (default: 0 1 1.645 2)")
+    rl.add_argument("--repeats", type=int, default=100, metavar="N", help="random splits (default 100)")
+    rl.add_argument("--out", default="bench/results", help="where reliability.json goes")
+    rfmt = rl.add_mutually_exclusive_group()
+    rfmt.add_argument("--json", action="store_true", help="print the study as JSON")
+    rfmt.add_argument("--markdown", action="store_true", help="print the study as Markdown tables")
+    rl.set_defaults(func=cmd_bench_reliability)
 
     c = sub.add_parser("calibrate", help="fit a calibration from your own labelled traces",
                        description="Fit P(correct | draft features) from labelled traces (JSONL: one answer per "

@@ -101,8 +101,13 @@ def threshold_policy(name: str, pairs: Sequence[Sequence[Trace]], scores: np.nda
     return evaluate(name, pairs, np.asarray(scores) >= t, threshold=t)
 
 
+#: the safety margin a chosen threshold keeps, in standard errors of the accuracy change (see
+#: :func:`choose_threshold`); ``bench report --margin`` changes it, ``bench reliability`` measures it
+DEFAULT_MARGIN_Z = 1.0
+
+
 def choose_threshold(pairs: Sequence[Sequence[Trace]], scores: np.ndarray, target: float,
-                     margin_z: float = 1.0) -> float:
+                     margin_z: float = DEFAULT_MARGIN_Z) -> float:
     """The lowest threshold (most drafts kept) that meets ``target`` x the large model's accuracy
     with a safety margin, chosen on the data given (the calibration split, never the held-out one).
 
@@ -110,7 +115,8 @@ def choose_threshold(pairs: Sequence[Sequence[Trace]], scores: np.ndarray, targe
     wrong, large right) or 0. The rule keeps a threshold only if the mean change minus ``margin_z``
     standard errors still stays within the allowed loss, (1 - target) x the large model's accuracy:
     without the margin a threshold picked at the edge on one half misses the target on the other
-    half about as often as not. When no threshold qualifies, none is kept (+inf).
+    half more often than not (the lowest qualifying threshold is where the noise happened to be
+    kind). When no threshold qualifies, none is kept (+inf).
     """
     n = len(pairs)
     if n == 0:

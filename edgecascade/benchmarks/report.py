@@ -31,6 +31,7 @@ from ..quality.calibration import (
 )
 from ..quality.domain import prompt_domain
 from .policies import (
+    DEFAULT_MARGIN_Z,
     PolicyResult,
     always_large,
     always_small,
@@ -88,9 +89,9 @@ def max_random_share(pairs: Sequence[Sequence[Trace]], target: float) -> float:
     return max(0.0, (lg - goal) / (lg - s)) if lg > s else 0.0
 
 
-class _Features:
+class DraftFeatures:
     """Each small-model trace's calibration features, computed once (running a prompt's examples
-    against a draft starts a process)."""
+    against a draft starts a process); one instance may serve many reports on the same traces."""
 
     def __init__(self, datasets: Sequence[DatasetPairs], run_examples: bool):
         # keyed like the traces (a .jsonl dataset's traces carry its file stem, whatever name it was given by)
@@ -139,7 +140,7 @@ ROUTER = "router (escalation would not help)"
 POOLED_SUFFIX = ", one for all domains"
 
 
-def _scores(cals: dict[str, Calibration], pairs: Sequence[Sequence[Trace]], feats: _Features
+def _scores(cals: dict[str, Calibration], pairs: Sequence[Sequence[Trace]], feats: DraftFeatures
             ) -> dict[str, np.ndarray]:
     small = [p[0] for p in pairs]
     out = {"mean logprob": np.array([mean_logprob_score(t) for t in small]),
@@ -150,14 +151,15 @@ def _scores(cals: dict[str, Calibration], pairs: Sequence[Sequence[Trace]], feat
     return out
 
 
-def _deployed_thresholds(cal: Calibration, pairs: Sequence[Sequence[Trace]], feats: _Features,
+def _deployed_thresholds(cal: Calibration, pairs: Sequence[Sequence[Trace]], feats: DraftFeatures,
                          target: float) -> np.ndarray:
     """Per draft, the threshold a deployment applies: that of the calibrator its prompt picks."""
     key = f"{target:g}"
     return np.array([cal.for_domain(feats.domain(p[0])).thresholds[key] for p in pairs])
 
 
-def _choose_thresholds(cal: Calibration, pooled: Sequence[Sequence[Trace]], feats: _Features, target: float) -> None:
+def _choose_thresholds(cal: Calibration, pooled: Sequence[Sequence[Trace]], feats: DraftFeatures, target: float,
+                       margin_z: float) -> None:
     """The thresholds a deployed cascade uses, chosen on the calibration halves: each domain
     calibrator's on its own domain's items; the pooled calibrator's on the items it will judge
     (prompts with no domain calibrator) when there are enough of them, else on every item."""
@@ -167,7 +169,7 @@ def _choose_thresholds(cal: Calibration, pooled: Sequence[Sequence[Trace]], feat
         mine = [p for p, j in zip(pooled, judges) if j is c]
         if c is cal and len(mine) < MIN_DOMAIN_ITEMS:
             mine = list(pooled)
-        c.thresholds[key] = choose_threshold(mine, c.predict_many([feats(p[0]) for p in mine]), target)
+        c.thresholds[key] = choose_threshold(mine, c.predict_many([feats(p[0]) for p in mine]), target, margin_z)
 
 
 def _meets(p: PolicyResult, goal: float) -> bool:
@@ -175,11 +177,18 @@ def _meets(p: PolicyResult, goal: float) -> bool:
 
 
 def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float, seed: int,
-                 command: str, run_examples: bool = False) -> tuple[dict[str, Any], dict[str, Calibration]]:
+                 command: str, run_examples: bool = False, margin_z: float = DEFAULT_MARGIN_Z,
+                 features: DraftFeatures | None = None, detail: bool = True
+                 ) -> tuple[dict[str, Any], dict[str, Calibration]]:
     """Fit the small model's calibrators on every dataset's calibration half, then evaluate every
     policy on the held-out halves. Returns the report and the calibrations by variant name
-    (``calibrated``, and ``calibrated + examples`` with ``run_examples``)."""
-    feats = _Features(datasets, run_examples)
+    (``calibrated``, and ``calibrated + examples`` with ``run_examples``).
+
+    ``margin_z``: the safety margin of every chosen threshold (:func:`.policies.choose_threshold`).
+    ``features``: a feature cache to reuse (it must cover these traces, with the same
+    ``run_examples``). Without ``detail`` the AUROC intervals and the curves, which only a printed
+    report needs, are left empty: many reports on resampled halves run much faster."""
+    feats = features if features is not None else DraftFeatures(datasets, run_examples)
     cal_small = [p[0] for d in datasets for p in d.calibration]
     pooled = [p for d in datasets for p in d.calibration]
     variants = [CALIBRATED, CALIBRATED_EXAMPLES] if run_examples else [CALIBRATED]
@@ -196,7 +205,8 @@ def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float,
                 "run_examples": name == CALIBRATED_EXAMPLES,
             },
         )
-        _choose_thresholds(cal, pooled, feats, target)
+        _choose_thresholds(cal, pooled, feats, target, margin_z)
+        cal.meta["margin_z"] = margin_z
         cals[name] = cal
     best_variant = variants[-1]
     router = fit_calibration([feats(p[0]) for p in pooled], [p[0].correct or not p[-1].correct for p in pooled],
@@ -205,7 +215,7 @@ def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float,
     experiments = [ROUTER, *(v + POOLED_SUFFIX for v in variants)]
     scored = {**cals, ROUTER: router, **{v + POOLED_SUFFIX: cals[v].pooled() for v in variants}}
     key = f"{target:g}"
-    out: dict[str, Any] = {"model": model, "target": target, "seed": seed, "command": command,
+    out: dict[str, Any] = {"model": model, "target": target, "margin_z": margin_z, "seed": seed, "command": command,
                            "variants": variants, "experiments": experiments, "datasets": {},
                            "calibration_thresholds": {k: c.thresholds[key] for k, c in cals.items()},
                            # the domains that got their own calibrator, with their thresholds and items
@@ -219,7 +229,7 @@ def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float,
         chosen: dict[str, float] = {}
         by_name: dict[str, PolicyResult] = {}
         for name in (*BASELINE_SCORES, *variants, *experiments):
-            t = choose_threshold(d.calibration, cal_scores[name], target)
+            t = choose_threshold(d.calibration, cal_scores[name], target, margin_z)
             chosen[name] = t
             by_name[name] = threshold_policy(name, d.held_out, held_scores[name], t)
             policies.append(by_name[name])
@@ -260,13 +270,14 @@ def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float,
             "items": {"calibration": len(d.calibration), "held_out": len(d.held_out)},
             "auroc": {k: auroc(v, labels) for k, v in held_scores.items()},
             # 95% bootstrap interval over the held-out items (seeded by the split seed)
-            "auroc_interval": {k: list(auroc_interval(v, labels, seed=seed)) for k, v in held_scores.items()},
+            "auroc_interval": {k: list(auroc_interval(v, labels, seed=seed)) if detail else [math.nan, math.nan]
+                               for k, v in held_scores.items()},
             "ece": {k: expected_calibration_error(held_scores[k], labels)
                     for k in (*variants, *(v + POOLED_SUFFIX for v in variants))},
             "thresholds": chosen,
             "policies": [p.to_dict() for p in policies],
             "at_target": at_target,
-            "curves": {k: curve(d.held_out, v) for k, v in held_scores.items()},
+            "curves": {k: curve(d.held_out, v) if detail else [] for k, v in held_scores.items()},
         }
     return out, cals
 
@@ -306,6 +317,12 @@ def _domains_line(report: dict[str, Any]) -> str:
     return "Per-domain calibrators, fitted on the calibration halves: " + "; ".join(parts) + "."
 
 
+def _margin_line(report: dict[str, Any]) -> str:
+    return (f"Every threshold was chosen on the calibration halves with a safety margin of {report['margin_z']:g} "
+            "standard errors of the accuracy change (`bench report --margin`; `bench reliability` measures how "
+            "often a margin holds).")
+
+
 def print_report(report: dict[str, Any], console: Any) -> None:
     from rich.table import Table
 
@@ -341,6 +358,7 @@ def print_report(report: dict[str, Any], console: Any) -> None:
         console.print(f"best baseline ({at['best_baseline']}) {at['best_baseline_share']:.1%} · oracle "
                       f"{at['oracle_share']:.1%} · budget oracle {at['oracle_share_budget']:.1%}\n")
     console.print(_domains_line(report))
+    console.print(_margin_line(report))
 
 
 def markdown_report(report: dict[str, Any]) -> str:
@@ -379,7 +397,7 @@ def markdown_report(report: dict[str, Any]) -> str:
         lines += [f"Best baseline that meets the target: {at['best_baseline']} {at['best_baseline_share']:.1%}; "
                   f"the oracle (the draft exactly when it is right) {at['oracle_share']:.1%}; the budget oracle "
                   f"(perfect knowledge of both tiers, the same accuracy budget) {at['oracle_share_budget']:.1%}.", ""]
-    lines += [_domains_line(report), ""]
+    lines += [_domains_line(report), "", _margin_line(report), ""]
     return "\n".join(lines)
 
 

@@ -106,6 +106,36 @@ def test_bench_report_json_and_figure(tmp_path: Path, smollm2: Path, capsys: pyt
     assert "bench run --dataset none" in capsys.readouterr().err
 
 
+def test_bench_reliability_and_report_margin(tmp_path: Path, smollm2: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = two_tier_config(tmp_path, smollm2)
+    store = TraceStore(tmp_path / "traces")
+    _synthetic_traces(store, Cascade.from_config(cfg), "synth", 160)
+    out = tmp_path / "results"
+    base = ["--config", str(cfg), "--traces", str(store.root), "--datasets", "synth", "--out", str(out)]
+    assert main(["bench", "reliability", *base, "--repeats", "3", "--margins", "0", "2", "--json"]) == 0
+    study = json.loads(capsys.readouterr().out)
+    assert study["repeats"] == 3 and study["margins"] == [0.0, 2.0]
+    assert json.loads((out / "reliability.json").read_text()) == study
+    n = study["items"]["synth"]
+    assert n["fit_part"] + n["judge_part"] == n["calibration"] < 160  # the calibration half only
+    for z in ("0", "2"):
+        row = study["summary"][z]["synth"]["calibrated"]
+        assert 0 <= row["meets_rate"] <= 1 and 0 <= row["share_mean"] <= 1
+    assert main(["bench", "reliability", *base, "--repeats", "1", "--margins", "1"]) == 0
+    assert "random splits of the calibration half" in capsys.readouterr().out
+    # the report takes the margin, says it, and chooses its thresholds with it
+    reports = {}
+    for z in ("0", "3"):
+        assert main(["bench", "report", *base, "--margin", z, "--json"]) == 0
+        reports[z] = json.loads(capsys.readouterr().out)
+    assert reports["3"]["margin_z"] == 3.0
+    t0, t3 = (reports[z]["datasets"]["synth"]["thresholds"]["calibrated"] for z in ("0", "3"))
+    assert t3 > t0
+    assert main(["bench", "reliability", *base, "--repeats", "0"]) == 2
+    assert "--repeats must be at least 1" in capsys.readouterr().err
+
+
 def test_calibrate_from_user_traces_and_use_it_in_a_cascade(tmp_path: Path, smollm2: Path,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     rng = np.random.default_rng(1)

@@ -26,7 +26,7 @@ def test_public_api_is_curated() -> None:
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["models", "--help"],
-                                  ["bench", "overhead", "--help"]])
+                                  ["bench", "overhead", "--help"], ["bench", "reliability", "--help"]])
 def test_help_is_useful(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as ei:
         main(argv)

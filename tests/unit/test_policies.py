@@ -214,9 +214,9 @@ def test_report_fits_and_applies_one_calibrator_per_domain(monkeypatch: pytest.M
         fitted.append(len(rows))
         return real(rows, labels, **kw)
 
-    def choose_spy(pairs, scores, target):  # type: ignore[no-untyped-def]
+    def choose_spy(pairs, scores, target, margin_z):  # type: ignore[no-untyped-def]
         thresholded.append({p[0].item_id for p in pairs})
-        return real_choose(pairs, scores, target)
+        return real_choose(pairs, scores, target, margin_z)
 
     monkeypatch.setattr(cal_mod, "_fit_one", spy)
     monkeypatch.setattr(report_mod, "choose_threshold", choose_spy)
@@ -411,3 +411,31 @@ def test_auroc_interval_brackets_the_estimate_and_narrows_with_data() -> None:
     lo2, hi2 = auroc_interval(s2, y2, resamples=300, seed=1)
     assert hi2 - lo2 < (hi - lo) / 3  # ~sqrt(25) = 5x narrower with 25x the items
     assert lo2 < 0.76 < hi2  # the true AUROC of two unit normals one sd apart: Phi(1/sqrt 2) = 0.760
+
+
+def test_report_chooses_every_threshold_with_the_margin_it_is_given() -> None:
+    g = domain_dataset("g", 400, 1, "Tom has 3 apples and buys 4 more. How many apples does he have?", 3.0)
+    loose, loose_cals = build_report([g], model="small", target=0.95, seed=3, command="test", margin_z=0.0)
+    tight, tight_cals = build_report([g], model="small", target=0.95, seed=3, command="test", margin_z=3.0)
+    assert (loose["margin_z"], tight["margin_z"]) == (0.0, 3.0)
+    assert tight_cals["calibrated"].meta["margin_z"] == 3.0
+    lt, tt = loose["datasets"]["g"]["thresholds"], tight["datasets"]["g"]["thresholds"]
+    # a wider margin never lowers a threshold, and here it raises the calibrated one
+    assert all(tt[k] >= lt[k] for k in lt) and tt["calibrated"] > lt["calibrated"]
+    for cals in (loose_cals, tight_cals):  # the deployed (per-domain) thresholds get the same margin
+        math_cal = cals["calibrated"].domains["math"]
+        scores = math_cal.predict_many([draft_features_of(p[0]) for p in g.calibration])
+        z = cals["calibrated"].meta["margin_z"]
+        assert math_cal.thresholds["0.95"] == choose_threshold(g.calibration, scores, 0.95, z)
+    kept = {name: {r["name"]: r["small_share"] for r in rep["datasets"]["g"]["policies"]}["calibrated"]
+            for name, rep in (("loose", loose), ("tight", tight))}
+    assert kept["tight"] < kept["loose"]
+    from edgecascade.benchmarks.report import markdown_report
+
+    assert "safety margin of 3 standard errors" in markdown_report(tight)
+
+
+def draft_features_of(t: Trace) -> dict[str, float]:
+    from edgecascade.quality.calibration import draft_features
+
+    return draft_features(t.completion(), prompt="Tom has 3 apples and buys 4 more. How many apples does he have?")

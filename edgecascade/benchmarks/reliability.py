@@ -1,0 +1,138 @@
+"""`edgecascade bench reliability`: how often does a threshold chosen for a quality target hold?
+
+A threshold is chosen where the calibration half *just* meets the target (less a safety margin),
+so whether it holds on other data is a matter of chance: one held-out half gives one draw. This
+module draws many, from the calibration halves alone: it splits each dataset's calibration half
+at random into two parts, runs the whole report on them (fit and choose on one part, judge on the
+other) and counts, per safety margin, how often each policy met the target and how many drafts
+it kept. The held-out halves are never read, so a margin chosen from this study is not tuned on
+them.
+
+Each part is half the size of a calibration half, so its estimates are noisier than the real
+split's: the meet rates here understate a margin's reliability at full size and the kept
+shares are noisier.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .report import BASELINE_SCORES, DatasetPairs, DraftFeatures, build_report
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One policy on one resampled split."""
+
+    share: float  # drafts kept on the judging part
+    accuracy: float
+    meets: bool  # met the target on the judging part
+    best_baseline: float  # share of the best baseline that met the target on that part (0: none)
+    oracle: float  # share of drafts that were right on that part
+
+
+def _resplit(d: DatasetPairs, rng: np.random.Generator) -> DatasetPairs:
+    """The calibration half of ``d`` cut at random into a fitting part and a judging part."""
+    order = rng.permutation(len(d.calibration))
+    half = len(order) // 2
+    return DatasetPairs(d.name, [d.calibration[i] for i in order[:half]],
+                        [d.calibration[i] for i in order[half:]], d.prompts)
+
+
+def threshold_reliability(datasets: Sequence[DatasetPairs], *, model: str, target: float, seed: int,
+                          margins: Sequence[float], repeats: int, run_examples: bool = False,
+                          advance: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Per margin, dataset and policy, the outcomes on ``repeats`` random splits of the calibration
+    halves (the held-out halves are not touched). Every margin sees the same splits, so margins
+    differ by margin, not by luck. ``advance`` is called after each report (for a progress bar)."""
+    if repeats < 1:
+        raise ValueError("repeats must be at least 1")
+    if any(m < 0 or not math.isfinite(m) for m in margins):
+        raise ValueError("a margin is a number of standard errors, 0 or more")
+    calibration_only = [DatasetPairs(d.name, d.calibration, [], d.prompts) for d in datasets]
+    features = DraftFeatures(calibration_only, run_examples)
+    rng = np.random.default_rng(seed)
+    outcomes: dict[float, dict[str, dict[str, list[Outcome]]]] = {m: {} for m in margins}
+    policies: list[str] = []
+    for _ in range(repeats):
+        parts = [_resplit(d, rng) for d in datasets]
+        for m in margins:
+            report, _ = build_report(parts, model=model, target=target, seed=seed, command="bench reliability",
+                                     run_examples=run_examples, margin_z=m, features=features, detail=False)
+            policies = [*BASELINE_SCORES, *report["variants"], *report["experiments"]]
+            for name, entry in report["datasets"].items():
+                at = entry["at_target"]
+                rows = {p["name"]: p for p in entry["policies"]}
+                for pol in policies:
+                    r = rows[pol]
+                    outcomes[m].setdefault(name, {}).setdefault(pol, []).append(Outcome(
+                        r["small_share"], r["accuracy"], r["accuracy"] >= at["target_accuracy"] - 1e-12,
+                        at["best_baseline_share"], at["oracle_share"]))
+            if advance is not None:
+                advance()
+    return {"model": model, "target": target, "seed": seed, "repeats": repeats, "margins": list(margins),
+            "policies": policies,
+            "items": {d.name: {"calibration": len(d.calibration), "fit_part": len(d.calibration) // 2,
+                               "judge_part": len(d.calibration) - len(d.calibration) // 2} for d in datasets},
+            "summary": {f"{m:g}": {name: {pol: summarise(rows) for pol, rows in by_pol.items()}
+                                   for name, by_pol in by_name.items()} for m, by_name in outcomes.items()}}
+
+
+def summarise(rows: Sequence[Outcome]) -> dict[str, float]:
+    """How often the policy met the target, the drafts it kept, and the share of the gap from the
+    best baseline to the oracle it closed: a split where it missed the target, or kept fewer drafts
+    than the best baseline, closes none (its share was bought with accuracy, or lost)."""
+    share = np.array([r.share for r in rows])
+    gaps = [max(0.0, (r.share - r.best_baseline) / (r.oracle - r.best_baseline))
+            if r.meets and r.oracle > r.best_baseline else 0.0 for r in rows]
+    return {"meets_rate": float(np.mean([r.meets for r in rows])), "share_mean": float(share.mean()),
+            "share_p10": float(np.percentile(share, 10)), "share_p90": float(np.percentile(share, 90)),
+            "accuracy_mean": float(np.mean([r.accuracy for r in rows])),
+            "gap_closed_median": float(np.median(gaps)),
+            "half_gap_rate": float(np.mean([g >= 0.5 for g in gaps]))}
+
+
+def print_reliability(result: dict[str, Any], console: Any) -> None:
+    from rich.table import Table
+
+    for name, n in result["items"].items():
+        t = Table(title=f"{name}: {result['repeats']} random splits of the calibration half ({n['fit_part']} items "
+                  f"to fit and choose, {n['judge_part']} to judge); target {result['target']:.0%} of the large "
+                  "model's accuracy", caption="per margin (standard errors): how often the policy met the target; "
+                  "drafts it kept (mean); how often it closed at least half the gap from the best baseline "
+                  "to the oracle")
+        t.add_column("policy")
+        for m in result["margins"]:
+            t.add_column(f"margin {m:g}", justify="right")
+        for pol in result["policies"]:
+            cells = []
+            for m in result["margins"]:
+                s = result["summary"][f"{m:g}"][name][pol]
+                cells.append(f"met {s['meets_rate']:.0%}\nkept {s['share_mean']:.0%}\n≥½ gap {s['half_gap_rate']:.0%}")
+            t.add_row(pol, *cells)
+        console.print(t)
+    console.print("Only the calibration halves were read; each split's parts are half their size, so these "
+                  "rates are noisier than the real split's. A missed target closes no gap.")
+
+
+def markdown_reliability(result: dict[str, Any], policies: Sequence[str] | None = None) -> str:
+    """The study as Markdown tables (``policies``: which rows, default all)."""
+    lines: list[str] = []
+    for name, n in result["items"].items():
+        lines += [f"*{name}*: {result['repeats']} random splits of the {n['calibration']}-item calibration half "
+                  f"({n['fit_part']} to fit and choose, {n['judge_part']} to judge).", "",
+                  "| margin (SE) | policy | met the target | drafts kept (mean, p10–p90) "
+                  "| closed ≥ half the gap to the oracle |",
+                  "| --- | --- | --- | --- | --- |"]
+        for m in result["margins"]:
+            for pol in policies or result["policies"]:
+                s = result["summary"][f"{m:g}"][name][pol]
+                lines.append(f"| {m:g} | {pol} | {s['meets_rate']:.0%} | {s['share_mean']:.1%} "
+                             f"({s['share_p10']:.0%}–{s['share_p90']:.0%}) | {s['half_gap_rate']:.0%} |")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,64 @@
+"""`bench reliability`: the threshold study reads the calibration halves only, and counts right."""
+
+from __future__ import annotations
+
+import pytest
+from test_policies import domain_dataset  # tests/unit is on the path (pytest rootdir import)
+
+from edgecascade.benchmarks import reliability as rel
+from edgecascade.benchmarks.reliability import Outcome, summarise, threshold_reliability
+
+MATH = "Tom has 3 apples and buys 4 more. How many apples does he have?"
+
+
+def test_study_never_reads_the_held_out_half_and_wider_margins_keep_fewer_drafts(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    g = domain_dataset("g", 300, 1, MATH, 3.0)
+    held = {p[0].item_id for p in g.held_out}
+    calibration = {p[0].item_id for p in g.calibration}
+    seen: list[tuple[set[str], set[str], float]] = []
+    real = rel.build_report
+
+    def spy(parts, **kw):  # type: ignore[no-untyped-def]
+        (d,) = parts
+        seen.append(({p[0].item_id for p in d.calibration}, {p[0].item_id for p in d.held_out}, kw["margin_z"]))
+        return real(parts, **kw)
+
+    monkeypatch.setattr(rel, "build_report", spy)
+    result = threshold_reliability([g], model="small", target=0.95, seed=7, margins=[0.0, 2.0], repeats=3)
+    assert len(seen) == 6 and [m for *_, m in seen] == [0.0, 2.0] * 3
+    for fit, judge, _ in seen:
+        # each report fits on one part of the calibration half and judges on the rest of it
+        assert not (fit | judge) & held and fit | judge == calibration and not fit & judge
+        assert abs(len(fit) - len(judge)) <= 1
+    assert seen[0][:2] == seen[1][:2] and seen[0][:2] != seen[2][:2]  # margins share splits; splits differ
+    summary = result["summary"]
+    assert set(summary) == {"0", "2"} and result["items"]["g"]["calibration"] == len(g.calibration)
+    assert set(summary["0"]["g"]) == set(result["policies"]) >= {"mean logprob", "cascadeflow-style", "calibrated"}
+    for pol in result["policies"]:  # on the same splits a wider margin keeps no more drafts
+        assert summary["2"]["g"][pol]["share_mean"] <= summary["0"]["g"][pol]["share_mean"] + 1e-12
+        assert 0.0 <= summary["2"]["g"][pol]["meets_rate"] <= 1.0
+    assert summary["2"]["g"]["calibrated"]["share_mean"] < summary["0"]["g"]["calibrated"]["share_mean"]
+    # the same seed draws the same splits
+    again = threshold_reliability([g], model="small", target=0.95, seed=7, margins=[0.0, 2.0], repeats=3)
+    assert again["summary"] == result["summary"]
+
+
+def test_summary_arithmetic_by_hand() -> None:
+    rows = [Outcome(0.40, 0.60, True, 0.10, 0.30),   # met, closes (0.40-0.10)/(0.30-0.10) = 150%
+            Outcome(0.20, 0.50, True, 0.10, 0.30),   # met, closes 50%
+            Outcome(0.35, 0.40, False, 0.10, 0.30),  # missed: closes nothing
+            Outcome(0.05, 0.60, True, 0.10, 0.30)]   # met but below the best baseline: closes nothing
+    s = summarise(rows)
+    assert s["meets_rate"] == 0.75
+    assert s["share_mean"] == pytest.approx(0.25) and s["accuracy_mean"] == pytest.approx(0.525)
+    assert s["gap_closed_median"] == pytest.approx(0.25)  # median of 1.5, 0.5, 0, 0
+    assert s["half_gap_rate"] == 0.5
+
+
+def test_bad_arguments_are_refused() -> None:
+    g = domain_dataset("g", 60, 1, MATH, 3.0)
+    with pytest.raises(ValueError, match="repeats"):
+        threshold_reliability([g], model="small", target=0.95, seed=7, margins=[1.0], repeats=0)
+    with pytest.raises(ValueError, match="standard errors"):
+        threshold_reliability([g], model="small", target=0.95, seed=7, margins=[-1.0], repeats=1)
