@@ -102,8 +102,11 @@ def threshold_policy(name: str, pairs: Sequence[Sequence[Trace]], scores: np.nda
 
 
 #: the safety margin a chosen threshold keeps, in standard errors of the accuracy change (see
-#: :func:`choose_threshold`); ``bench report --margin`` changes it, ``bench reliability`` measures it
-DEFAULT_MARGIN_Z = 1.0
+#: :func:`choose_threshold`): a one-sided 95% bound. ``bench report --margin`` changes it, ``bench
+#: reliability`` measures it. It was 1 until `bench reliability` showed, on random splits of the
+#: calibration halves alone, that a 1-SE threshold met the target on GSM8K in 61% of splits
+#: (1.645: 81%), for 23% of drafts kept against 18%.
+DEFAULT_MARGIN_Z = 1.645
 
 
 def choose_threshold(pairs: Sequence[Sequence[Trace]], scores: np.ndarray, target: float,

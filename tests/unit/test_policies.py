@@ -65,7 +65,10 @@ def test_threshold_is_the_lowest_that_meets_the_target() -> None:
     assert choose_threshold(pairs, scores, 0.6, margin_z=0) == 0.2
     # with one standard error of margin, t=0.3 (mean change 0, sd 0.82/2) no longer qualifies; t=0.8
     # (changes 0,+1,0,0: mean 0.25, standard error 0.25) does
-    assert choose_threshold(pairs, scores, 1.0) == 0.8
+    assert choose_threshold(pairs, scores, 1.0, margin_z=1.0) == 0.8
+    # the default margin, 1.645 standard errors, rules out t=0.8 too (0.25 - 1.645 x 0.25 < 0); t=0.9
+    # keeps only a, where both tiers are right: no change, nothing to doubt
+    assert choose_threshold(pairs, scores, 1.0) == 0.9
     # an impossible target keeps no draft
     bad = np.array([0.1, 0.1, 0.9, 0.9])
     assert math.isinf(choose_threshold(pairs, bad, 1.0))
