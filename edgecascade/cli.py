@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -240,6 +240,8 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
 def _traced_datasets(args: argparse.Namespace, cascade: Cascade) -> tuple[list[DatasetPairs], TierSpec]:
     """Each dataset's items traced on both the first and the last tier, split (``args.seed``) into
     calibration and held-out halves; and the first tier's spec."""
+    if len(cascade.tiers) < 2:
+        raise ConfigError("a benchmark compares a small and a large tier: the config needs at least two tiers")
     from .benchmarks.report import DatasetPairs, split_ids
     from .benchmarks.traces import TraceStore, paired, prompt_sha256, tier_specs
     from .datasets import load
@@ -281,7 +283,6 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
         add_config_rule,
         build_report,
         command_line,
-        json_safe,
         markdown_report,
         plot_report,
         print_report,
@@ -300,8 +301,6 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
             f"{args.target:g}: a calibration saved now would have no threshold for {wanted:g}. Rerun with "
             f"--target {wanted:g}, or change the config"
         )
-    if len(cascade.tiers) < 2:
-        raise ConfigError("a report compares a small and a large tier: the config needs at least two tiers")
     datasets, small = _traced_datasets(args, cascade)
     report, calibrations = build_report(datasets, model=small.model, target=args.target, seed=args.seed,
                                         command=command_line(), run_examples=not args.no_examples,
@@ -332,30 +331,38 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
                           allow_examples=cascade.settings.run_examples).accepted
 
         add_config_rule(report, datasets, ConfigRule(f"this config's rule ({rule_label(rule)})", keep))
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "report.json").write_text(json.dumps(json_safe(report), indent=1, allow_nan=False) + "\n")
-    plot_report(report, out_dir / "cost_quality.png")
-    if args.markdown:
-        print(markdown_report(report))
-        return 0
-    if args.json:
-        print(json.dumps(json_safe(report), allow_nan=False))
-    else:
-        print_report(report, out)
-        out.print(f"[dim]report: {out_dir / 'report.json'} · figure: {out_dir / 'cost_quality.png'}[/dim]")
+    figure = Path(args.out) / "cost_quality.png"
+    plot_report(report, figure)
+    _save_and_show(args, report, "report.json", markdown_report, print_report, f" · figure: {figure}")
     return 0
+
+
+def _save_and_show(args: argparse.Namespace, data: dict[str, Any], filename: str,
+                   markdown: Callable[[dict[str, Any]], str], show: Callable[[dict[str, Any], Console], None],
+                   footer: str = "") -> None:
+    """Write a benchmark's result as strict JSON under ``--out`` and print it as asked (``--markdown``,
+    ``--json``, else rich tables and where the file went)."""
+    from .benchmarks.report import json_safe
+
+    path = Path(args.out) / filename
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(json_safe(data), indent=1, allow_nan=False) + "\n")
+    if args.markdown:
+        print(markdown(data))
+    elif args.json:
+        print(json.dumps(json_safe(data), allow_nan=False))
+    else:
+        show(data, out)
+        out.print(f"[dim]{filename}: {path}{footer}[/dim]")
 
 
 def cmd_bench_reliability(args: argparse.Namespace) -> int:
     from .benchmarks.reliability import markdown_reliability, print_reliability, threshold_reliability
-    from .benchmarks.report import command_line, json_safe
+    from .benchmarks.report import command_line
 
     if args.repeats < 1:
         raise ConfigError(f"--repeats must be at least 1, not {args.repeats}")
     cascade, _, _ = _bench_cascade(args.config)
-    if len(cascade.tiers) < 2:
-        raise ConfigError("a reliability study compares a small and a large tier: the config needs at least two tiers")
     datasets, small = _traced_datasets(args, cascade)
     with _progress_bar("reports") as progress:
         task = progress.add_task("reports on resampled calibration halves", total=args.repeats * len(args.margins))
@@ -363,16 +370,7 @@ def cmd_bench_reliability(args: argparse.Namespace) -> int:
                                        margins=args.margins, repeats=args.repeats, run_examples=not args.no_examples,
                                        advance=lambda: progress.advance(task))
     result["command"] = command_line()
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "reliability.json").write_text(json.dumps(json_safe(result), indent=1, allow_nan=False) + "\n")
-    if args.markdown:
-        print(markdown_reliability(result))
-    elif args.json:
-        print(json.dumps(json_safe(result), allow_nan=False))
-    else:
-        print_reliability(result, out)
-        out.print(f"[dim]study: {out_dir / 'reliability.json'}[/dim]")
+    _save_and_show(args, result, "reliability.json", markdown_reliability, print_reliability)
     return 0
 
 
@@ -554,7 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "how often each policy met the quality target and how many drafts it kept. One held-out "
                          "half is one draw; this shows the spread, so a margin can be chosen without tuning on "
                          "the held-out half. Each part is half a calibration half, so the rates are noisier "
-                         "than at full size.")
+                         "than at full size. --seed picks the halves, as in `bench report`, and draws the cuts.")
     rl.add_argument("--margins", nargs="+", type=_margin, default=[0.0, 1.0, 1.645, 2.0], metavar="Z",
                     help="safety margins to compare, in standard errors (default: 0 1 1.645 2)")
     rl.add_argument("--repeats", type=int, default=100, metavar="N", help="random splits (default 100)")
