@@ -246,6 +246,10 @@ def _traced_datasets(args: argparse.Namespace, cascade: Cascade) -> tuple[list[D
     from .benchmarks.traces import TraceStore, paired, prompt_sha256, tier_specs
     from .datasets import load
 
+    names = [Path(g).stem if g.endswith(".jsonl") else g for g in args.datasets]
+    if len(set(names)) < len(names):
+        raise ConfigError(f"--datasets names a dataset twice ({' '.join(args.datasets)}): each is traced and split "
+                          "once, by its name (a .jsonl file by its stem)")
     store = TraceStore(Path(args.traces) if args.traces else None)
     specs = tier_specs(cascade, args.max_tokens or cascade.settings.max_tokens)
     small, large = specs[0], specs[-1]
@@ -275,6 +279,15 @@ def _traced_datasets(args: argparse.Namespace, cascade: Cascade) -> tuple[list[D
         datasets.append(DatasetPairs(name, [p for p in pairs if p[0].item_id in cal_ids],
                                      [p for p in pairs if p[0].item_id in held_ids], items))
     return datasets, small
+
+
+def _fitted_on_this_split(meta: dict[str, Any], datasets: Sequence[DatasetPairs], seed: int) -> bool:
+    """Whether a calibration (by the record `bench report --save-calibration` keeps) was fitted on
+    exactly these datasets' calibration halves."""
+    data = meta.get("data") or {}
+    return meta.get("seed") == seed and set(data) == {d.name for d in datasets} and all(
+        data[d.name] == {"calibration_items": len(d.calibration), "held_out_items": len(d.held_out)}
+        for d in datasets)
 
 
 def cmd_bench_report(args: argparse.Namespace) -> int:
@@ -330,7 +343,13 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
             return decide(t.completion(), rule, cascade.settings.repetition, first.calibration, prompt=prompt,
                           allow_examples=cascade.settings.run_examples).accepted
 
-        add_config_rule(report, datasets, ConfigRule(f"this config's rule ({rule_label(rule)})", keep))
+        # a calibration fitted elsewhere may have seen items of this held-out half
+        held_out = first.calibration is None or _fitted_on_this_split(first.calibration.meta, datasets, args.seed)
+        if not held_out:
+            err.print("[yellow]warning: the config's calibration was not fitted on this report's calibration halves "
+                      "(another --seed, other traces, or `calibrate`), so its row is not a held-out result; "
+                      "add --save-calibration to judge a calibration fitted here[/yellow]")
+        add_config_rule(report, datasets, ConfigRule(f"this config's rule ({rule_label(rule)})", keep, held_out))
     figure = Path(args.out) / "cost_quality.png"
     plot_report(report, figure)
     _save_and_show(args, report, "report.json", markdown_report, print_report, f" · figure: {figure}")
@@ -342,15 +361,15 @@ def _save_and_show(args: argparse.Namespace, data: dict[str, Any], filename: str
                    footer: str = "") -> None:
     """Write a benchmark's result as strict JSON under ``--out`` and print it as asked (``--markdown``,
     ``--json``, else rich tables and where the file went)."""
-    from .benchmarks.report import json_safe
+    from . import strict_json
 
     path = Path(args.out) / filename
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(json_safe(data), indent=1, allow_nan=False) + "\n")
+    path.write_text(strict_json.dumps(data, indent=1) + "\n")
     if args.markdown:
         print(markdown(data))
     elif args.json:
-        print(json.dumps(json_safe(data), allow_nan=False))
+        print(strict_json.dumps(data))
     else:
         show(data, out)
         out.print(f"[dim]{filename}: {path}{footer}[/dim]")
@@ -389,6 +408,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     calibration = fit_calibration([draft_features(t.completion(), prompt=prompts.get(t.item_id)) for t in cal],
                                   [t.correct for t in cal],
                                   model=model, seed=args.seed, prompts=[prompts.get(t.item_id) for t in cal],
+                                  source=f"the calibration part of {args.traces} ({len(cal)} of {len(traces)} lines, "
+                                  f"split by --seed {args.seed})",
                                   meta={"command": "edgecascade " + " ".join(sys.argv[1:]), "traces": args.traces,
                                         "seed": args.seed, "calibration_items": len(cal), "held_out_items": len(held)})
     probs = calibration.predict_each([draft_features(t.completion(), prompt=prompts.get(t.item_id)) for t in held],
@@ -406,7 +427,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
               "calibration_items": len(cal), "held_out_items": len(held),
               "domains": {d: sub.meta for d, sub in calibration.domains.items()}}
     if args.json:
-        print(json.dumps(result))
+        from . import strict_json
+
+        print(strict_json.dumps(result))  # an accuracy of no accepted draft is undefined: null
         return 0
     out.print(f"calibration for {model} written to {target}")
     for d, sub in calibration.domains.items():
@@ -430,6 +453,18 @@ def _margin(text: str) -> float:
     if not (z >= 0 and np.isfinite(z)):
         raise argparse.ArgumentTypeError(f"a margin is a number of standard errors, 0 or more, not {text}")
     return z
+
+
+def _share(text: str) -> float:
+    """A quality target given on the command line: a share of the large tier's accuracy, in (0, 1]."""
+    try:
+        t = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < t <= 1:
+        raise argparse.ArgumentTypeError(f"a target is a share of the large tier's accuracy in (0, 1], e.g. 0.95, "
+                                         f"not {text}")
+    return t
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -511,7 +546,7 @@ def build_parser() -> argparse.ArgumentParser:
     traced.add_argument("--config", "-c", metavar="PATH|NAME", help="the traced cascade (default: default)")
     traced.add_argument("--datasets", nargs="+", default=["gsm8k", "humaneval"], metavar="NAME|FILE.jsonl",
                         help="traced datasets, as given to `bench run --dataset` (default: gsm8k humaneval)")
-    traced.add_argument("--target", type=float, default=0.95,
+    traced.add_argument("--target", type=_share, default=0.95,
                         help="keep at least this share of the large tier's accuracy (default 0.95)")
     traced.add_argument("--seed", type=int, default=20261125, help="split seed (default 20261125)")
     traced.add_argument("--max-tokens", type=int, metavar="N", help="token limit the traces were made with")
@@ -551,8 +586,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "part to judge on, run the report's whole method on them, and count per safety margin "
                          "how often each policy met the quality target and how many drafts it kept. One held-out "
                          "half is one draw; this shows the spread, so a margin can be chosen without tuning on "
-                         "the held-out half. Each part is half a calibration half, so the rates are noisier "
-                         "than at full size. --seed picks the halves, as in `bench report`, and draws the cuts.")
+                         "the held-out half. Each part is half a calibration half: the margin is in standard "
+                         "errors and the parts are equal, as the real halves are, so meet rates carry over "
+                         "roughly; kept shares are noisier. --seed picks the halves, as in `bench report`, and "
+                         "draws the cuts.")
     rl.add_argument("--margins", nargs="+", type=_margin, default=[0.0, 1.0, 1.645, 2.0], metavar="Z",
                     help="safety margins to compare, in standard errors (default: 0 1 1.645 2)")
     rl.add_argument("--repeats", type=int, default=100, metavar="N", help="random splits (default 100)")

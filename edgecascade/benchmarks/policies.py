@@ -162,6 +162,7 @@ def cascadeflow_score(t: Trace) -> float:
     geo = float(np.exp(lp.mean()))
     top = np.sort(p)[::-1][: max(1, int(math.ceil(0.8 * len(p))))]
     harmonic = float(len(top) / np.sum(1.0 / np.maximum(top, 1e-12)))
-    pseudo_entropy = float(np.mean(-p * lp)) * math.e
+    # -p log p, taken as 0 where p = 0 (a -inf logprob): its limit, where numpy would give NaN
+    pseudo_entropy = float(np.mean(-p * np.where(p > 0, lp, 0.0))) * math.e
     return 0.5 * geo + 0.2 * harmonic + 0.15 * float(p.min()) + 0.15 * (1.0 - pseudo_entropy)
 

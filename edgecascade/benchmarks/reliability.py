@@ -8,9 +8,10 @@ other) and counts, per safety margin, how often each policy met the target and h
 it kept. The held-out halves are never read, so a margin chosen from this study is not tuned on
 them.
 
-Each part is half the size of a calibration half, so its estimates are noisier than the real
-split's: the meet rates here understate a margin's reliability at full size and the kept
-shares are noisier.
+Each part is half a calibration half. The margin is counted in standard errors, and the two parts
+are as equal as the real split's halves, so a meet rate should carry over to full size roughly
+(not exactly: at full size the threshold is chosen among more candidates); the kept shares are
+noisier than at full size.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from typing import Any
 import numpy as np
 
 from .report import BASELINE_SCORES, DatasetPairs, DraftFeatures, build_report
+
+#: what the reliability rows print where a number does not apply (a baseline's gap to itself)
+_NA = "—"
 
 
 @dataclass(frozen=True)
@@ -79,22 +83,28 @@ def threshold_reliability(datasets: Sequence[DatasetPairs], *, model: str, targe
             "policies": policies,
             "items": {d.name: {"calibration": len(d.calibration), "fit_part": len(d.calibration) // 2,
                                "judge_part": len(d.calibration) - len(d.calibration) // 2} for d in datasets},
-            "summary": {f"{m:g}": {name: {pol: summarise(rows) for pol, rows in by_pol.items()}
+            "summary": {f"{m:g}": {name: {pol: summarise(rows, baseline=pol in BASELINE_SCORES)
+                                          for pol, rows in by_pol.items()}
                                    for name, by_pol in by_name.items()} for m, by_name in outcomes.items()}}
 
 
-def summarise(rows: Sequence[Outcome]) -> dict[str, float]:
+def summarise(rows: Sequence[Outcome], *, baseline: bool = False) -> dict[str, float]:
     """How often the policy met the target, the drafts it kept, and the share of the gap from the
     best baseline to the oracle it closed: a split where it missed the target, or kept fewer drafts
-    than the best baseline, closes none (its share was bought with accuracy, or lost)."""
+    than the best baseline, closes none (its share was bought with accuracy, or lost). For a
+    ``baseline`` the gap is to itself, so those two numbers are NaN (not measured, not zero)."""
     share = np.array([r.share for r in rows])
     gaps = [max(0.0, (r.share - r.best_baseline) / (r.oracle - r.best_baseline))
             if r.meets and r.oracle > r.best_baseline else 0.0 for r in rows]
     return {"meets_rate": float(np.mean([r.meets for r in rows])), "share_mean": float(share.mean()),
             "share_p10": float(np.percentile(share, 10)), "share_p90": float(np.percentile(share, 90)),
             "accuracy_mean": float(np.mean([r.accuracy for r in rows])),
-            "gap_closed_median": float(np.median(gaps)),
-            "half_gap_rate": float(np.mean([g >= 0.5 for g in gaps]))}
+            "gap_closed_median": math.nan if baseline else float(np.median(gaps)),
+            "half_gap_rate": math.nan if baseline else float(np.mean([g >= 0.5 for g in gaps]))}
+
+
+def _pct(x: float | None) -> str:
+    return _NA if x is None or not math.isfinite(x) else f"{x:.0%}"
 
 
 def print_reliability(result: dict[str, Any], console: Any) -> None:
@@ -113,11 +123,12 @@ def print_reliability(result: dict[str, Any], console: Any) -> None:
             cells = []
             for m in result["margins"]:
                 s = result["summary"][f"{m:g}"][name][pol]
-                cells.append(f"met {s['meets_rate']:.0%}\nkept {s['share_mean']:.0%}\n≥½ gap {s['half_gap_rate']:.0%}")
+                cells.append(f"met {s['meets_rate']:.0%}\nkept {s['share_mean']:.0%}\n"
+                             f"≥½ gap {_pct(s['half_gap_rate'])}")
             t.add_row(pol, *cells)
         console.print(t)
-    console.print("Only the calibration halves were read; each split's parts are half their size, so these "
-                  "rates are noisier than the real split's. A missed target closes no gap.")
+    console.print("Only the calibration halves were read. Each cut's parts are half their size: meet rates "
+                  f"carry over roughly, kept shares are noisier. A missed target closes no gap; {_NA}: a baseline.")
 
 
 def markdown_reliability(result: dict[str, Any], policies: Sequence[str] | None = None) -> str:
@@ -133,6 +144,6 @@ def markdown_reliability(result: dict[str, Any], policies: Sequence[str] | None 
             for pol in policies or result["policies"]:
                 s = result["summary"][f"{m:g}"][name][pol]
                 lines.append(f"| {m:g} | {pol} | {s['meets_rate']:.0%} | {s['share_mean']:.1%} "
-                             f"({s['share_p10']:.0%}–{s['share_p90']:.0%}) | {s['half_gap_rate']:.0%} |")
+                             f"({s['share_p10']:.0%}–{s['share_p90']:.0%}) | {_pct(s['half_gap_rate'])} |")
         lines.append("")
     return "\n".join(lines)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -279,6 +280,9 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None) -> l
             tokens, logprobs, top = d.get("tokens", []), lp or [], d.get("top_logprobs", [])
         if not tokens or len(tokens) != len(logprobs):
             raise EdgecascadeError(f"{path}:{n} needs 'tokens' and one 'logprobs' value per token")
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in logprobs):
+            raise EdgecascadeError(f"{path}:{n} has a logprob that is not a finite number (NaN, -Infinity or not a "
+                                   "number): export each token's log probability as a number")
         k = min((len(r) for r in top), default=0)
         answer = d.get("answer", d.get("content", "".join(tokens)))
         item_id = str(d.get("item_id", d.get("id", n)))

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import strict_json
 from ..config import RepetitionCheck
 from ..errors import ConfigError
 from ..types import Completion
@@ -121,12 +122,14 @@ class Calibration:
 
     def predict(self, feats: dict[str, float]) -> float:
         z = (self.vector(feats) - np.asarray(self.mean)) / np.asarray(self.scale)
-        return float(1.0 / (1.0 + math.exp(-(self.intercept + float(z @ np.asarray(self.coef))))))
+        logit = self.intercept + float(z @ np.asarray(self.coef))
+        # clipped: an extreme feature (a logprob of -9999) must give P ~ 0, not an OverflowError
+        return 1.0 / (1.0 + math.exp(-min(500.0, max(-500.0, logit))))
 
     def predict_many(self, rows: Sequence[dict[str, float]]) -> np.ndarray:
         X = np.array([self.vector(r) for r in rows]).reshape(len(rows), len(self.features))
         z = (X - np.asarray(self.mean)) / np.asarray(self.scale)
-        return 1.0 / (1.0 + np.exp(-(self.intercept + z @ np.asarray(self.coef))))
+        return 1.0 / (1.0 + np.exp(-np.clip(self.intercept + z @ np.asarray(self.coef), -500.0, 500.0)))
 
     def predict_each(self, rows: Sequence[dict[str, float]], domains: Sequence[str | None]) -> np.ndarray:
         """P(correct) of each row by its domain's calibrator: one vectorised pass per calibrator."""
@@ -149,12 +152,15 @@ class Calibration:
         return self.thresholds[key]
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=1) + "\n", encoding="utf-8")
+        """Strict JSON: a threshold that keeps no draft (+inf) and an undefined score (NaN) are null."""
+        path.write_text(strict_json.dumps(asdict(self), indent=1) + "\n", encoding="utf-8")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Calibration:
         domains = {k: cls.from_dict(v) for k, v in (data.get("domains") or {}).items()}
-        cal = cls(**{**data, "domains": domains})
+        # a null threshold is one that keeps no draft
+        thresholds = {k: math.inf if v is None else float(v) for k, v in (data.get("thresholds") or {}).items()}
+        cal = cls(**{**data, "domains": domains, "thresholds": thresholds})
         for c in (cal, *domains.values()):
             if not (len(c.features) == len(c.mean) == len(c.scale) == len(c.coef)):
                 raise TypeError("feature/coefficient counts differ")
@@ -202,19 +208,22 @@ def _fit_one(rows: Sequence[dict[str, float]], labels: Sequence[bool], *, model:
 def fit_calibration(rows: Sequence[dict[str, float]], labels: Sequence[bool], *, model: str,
                     features: Sequence[str] = FEATURE_NAMES, c_reg: float = 1.0, seed: int = 0,
                     meta: dict[str, Any] | None = None,
-                    prompts: Sequence[str | None] | None = None) -> Calibration:
+                    prompts: Sequence[str | None] | None = None, source: str = "the labelled traces") -> Calibration:
     """Fit P(correct | features) by L2-regularised logistic regression on standardised features.
 
     With ``prompts`` (one per row), each domain the prompts show (:func:`.domain.prompt_domain`)
     with at least ``MIN_DOMAIN_ITEMS`` drafts, ``MIN_DOMAIN_CLASS`` of them right and as many
     wrong, also gets its own calibrator in ``domains``; the pooled one is always fitted.
+    ``source`` names the data in an error (e.g. "the calibration halves").
     """
     try:
         import sklearn  # noqa: F401
     except ImportError:
         raise ConfigError("fitting a calibration needs scikit-learn: pip install 'edgecascade[bench]'") from None
     if len(set(bool(x) for x in labels)) < 2:
-        raise ConfigError("cannot calibrate: the labelled traces are all right or all wrong; add both kinds")
+        kind = "right" if labels and bool(labels[0]) else "wrong"
+        raise ConfigError(f"cannot calibrate: in {source} all {len(labels)} drafts are {kind}, and a calibrator "
+                          "learns from both kinds: trace or label more items")
     names = list(features)
     cal = _fit_one(rows, labels, model=model, names=names, c_reg=c_reg, seed=seed, meta=meta or {})
     if prompts is not None:

@@ -207,13 +207,21 @@ def test_saved_calibration_is_what_the_config_rule_is_judged_with(tmp_path: Path
     args = ["bench", "report", "--config", str(cfg), "--traces", str(store.root), "--datasets", "synth",
             "--out", str(tmp_path / "out"), "--no-examples", "--json"]
     assert main(args) == 0
-    assert json.loads(capsys.readouterr().out)["datasets"]["synth"]["at_target"]["config rule"]["share"] == 0.0
+    stale = json.loads(capsys.readouterr().out)["datasets"]["synth"]["at_target"]["config rule"]
+    # the stale calibration has no record of being fitted on this split: its row is not called held-out
+    assert stale["share"] == 0.0 and stale["held_out"] is False
     assert main([*args, "--save-calibration"]) == 0
     d = json.loads(capsys.readouterr().out)["datasets"]["synth"]
     saved = Calibration.load(manifests / "smollm2-135m.calibration.json")
     assert saved.threshold_for(0.95) < 1.0
     # judged with the calibration just written, not the stale one the config had loaded
     assert d["at_target"]["config rule"]["share"] > 0.0
+    assert d["at_target"]["config rule"]["held_out"] is True
+    # the saved one was fitted on seed 20261125's halves: under another seed its row is not held-out
+    assert main([*args, "--seed", "7"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["datasets"]["synth"]["at_target"]["config rule"]["held_out"] is False
+    assert "not a held-out result" in captured.err
 
 
 def test_a_new_model_is_traced_and_reported_before_its_first_calibration(

@@ -66,3 +66,39 @@ def test_bench_overhead_engine_only(capsys: pytest.CaptureFixture[str]) -> None:
     r = json.loads(capsys.readouterr().out)
     for key in ("engine_overhead", "engine_overhead_calibrated"):  # the threshold rule and the shipped default
         assert 0 < r[f"{key}_ms_p50"] <= r[f"{key}_ms_p99"]
+
+
+@pytest.mark.parametrize("target", ["95", "0", "-1", "nan", "x"])
+def test_bench_report_refuses_a_target_that_is_not_a_share(target: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as ei:
+        main(["bench", "report", "--target", target])
+    assert ei.value.code == 2 and "--target" in capsys.readouterr().err
+
+
+def test_bench_report_refuses_a_dataset_named_twice(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "reliability", "--datasets", "gsm8k", "gsm8k.jsonl"]) == 2
+    assert "names a dataset twice" in capsys.readouterr().err
+
+
+def test_calibrate_refuses_non_finite_logprobs_and_prints_strict_json(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    import numpy as np
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"tokens": ["a", "b"], "logprobs": [-0.1, float("-inf")], "correct": True}) + "\n")
+    assert main(["calibrate", "--traces", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}:1" in err and "not a finite number" in err
+    # labels unrelated to the logprobs: P(correct) stays near the base rate, no draft reaches 0.95,
+    # and the accuracy of the accepted ones is undefined: null in strict JSON, not NaN
+    rng = np.random.default_rng(0)
+    lines = [{"id": i, "tokens": ["x", "y"], "logprobs": [float(rng.normal(-0.5, 0.1))] * 2,
+              "correct": bool(rng.random() < 0.5)} for i in range(120)]
+    ok = tmp_path / "ok.jsonl"
+    ok.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    assert main(["calibrate", "--traces", str(ok), "--out", str(tmp_path / "c.json"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"non-strict JSON: {c}"))
+    row = next(r for r in out["thresholds"] if r["min_confidence"] == 0.95)
+    assert row["accepted_share"] == 0.0 and row["accepted_accuracy"] is None

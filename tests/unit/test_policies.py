@@ -177,7 +177,7 @@ def test_report_fits_on_calibration_half_only_and_reports_held_out(monkeypatch: 
 
     md = markdown_report(report)
     assert "| calibrated + examples |" in md and "held-out " + str(len(data.held_out)) in md
-    from edgecascade.benchmarks.report import json_safe
+    from edgecascade.strict_json import json_safe
 
     json.dumps(json_safe(report), allow_nan=False)  # strict JSON once NaN/inf are nulled
     assert json_safe({"a": [float("nan"), float("inf"), 1.0]}) == {"a": [None, None, 1.0]}
@@ -378,7 +378,7 @@ def test_at_target_numbers_match_hand_computation() -> None:
     assert r["gap_closed"] == pytest.approx(1.0)
     assert r["gap_closed_budget"] == pytest.approx((right / n - random_share) / (budget - random_share))
     assert at["config rule"] == {"label": "my rule", "share": pytest.approx(right / n), "accuracy": 1.0,
-                                 "meets_target": True}
+                                 "meets_target": True, "held_out": True}
 
     # printed: a policy that meets the target shows the gap it closed; one that misses shows none
     from rich.console import Console
@@ -442,3 +442,41 @@ def draft_features_of(t: Trace) -> dict[str, float]:
     from edgecascade.quality.calibration import draft_features
 
     return draft_features(t.completion(), prompt="Tom has 3 apples and buys 4 more. How many apples does he have?")
+
+
+def test_report_leaves_the_router_out_when_escalation_never_helped() -> None:
+    # the large model is right only where the draft is right too: "keeping the draft loses nothing"
+    # holds for every item, so the router has one class to learn from and is not fitted
+    rng = np.random.default_rng(4)
+    pairs = []
+    for i in range(120):
+        good = bool(rng.random() < 0.5)
+        lp = -0.1 if good else -0.9
+        pairs.append([trace(f"r{i}", good, lps=[lp, lp]), trace(f"r{i}", good and rng.random() < 0.9, tier="large")])
+    cal_ids, _ = split_ids([p[0].item_id for p in pairs], 5)
+    data = DatasetPairs("r", [p for p in pairs if p[0].item_id in cal_ids],
+                        [p for p in pairs if p[0].item_id not in cal_ids])
+    report, _ = build_report([data], model="small", target=0.95, seed=3, command="test")
+    assert "router (escalation would not help)" not in report["experiments"]
+    assert "router (escalation would not help)" not in report["datasets"]["r"]["auroc"]
+    assert report["experiments"] == ["calibrated, one for all domains"]
+
+
+def test_a_calibration_needs_both_kinds_and_says_where_it_found_one() -> None:
+    from edgecascade.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="in the calibration halves of x all 3 drafts are right"):
+        fit_calibration([{"mean_logprob": -0.1}] * 3, [True] * 3, model="m", source="the calibration halves of x")
+
+
+def test_cascadeflow_score_is_finite_when_a_token_had_probability_zero() -> None:
+    t = trace("z", True, lps=[-0.1, -math.inf, -0.3])
+    s = cascadeflow_score(t)
+    assert math.isfinite(s)
+    # the zero-probability token adds nothing to the pseudo-entropy (the limit of -p log p at 0)
+    p = np.exp([-0.1, -0.3])
+    geo = 0.0  # exp(mean) with a -inf term
+    top = np.sort(np.exp([-0.1, -math.inf, -0.3]))[::-1][:3]
+    harmonic = 3 / np.sum(1 / np.maximum(top, 1e-12))
+    entropy = float(np.sum(-p * np.log(p)) / 3) * math.e
+    assert s == pytest.approx(0.5 * geo + 0.2 * harmonic + 0.15 * 0.0 + 0.15 * (1 - entropy))

@@ -97,3 +97,21 @@ def test_fast_percentile_equals_numpy(n: int) -> None:
 
     x = np.random.default_rng(n).normal(size=n)
     assert percentile(x, 0.10) == pytest.approx(float(np.percentile(x, 10)))
+
+
+def test_calibration_survives_extreme_features_and_saves_strict_json(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from edgecascade.quality.calibration import Calibration
+
+    cal = Calibration("m", ["min_logprob"], [0.0], [1.0], [1.0], 0.0, thresholds={"0.95": math.inf},
+                      meta={"held_out": {"auroc": math.nan}})
+    assert cal.predict({"min_logprob": -9999.0}) == pytest.approx(0.0, abs=1e-200)  # no OverflowError
+    assert cal.predict({"min_logprob": 9999.0}) == pytest.approx(1.0)
+    path = tmp_path / "c.json"
+    cal.save(path)
+    text = path.read_text()
+    json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
+    back = Calibration.load(path)
+    assert back.threshold_for(0.95) == math.inf  # a threshold that keeps no draft survives the round trip
+    assert back.meta["held_out"]["auroc"] is None

@@ -44,6 +44,33 @@ def test_study_never_reads_the_held_out_half_and_wider_margins_keep_fewer_drafts
     assert again["summary"] == result["summary"]
 
 
+def test_one_cut_matches_the_report_run_on_it_by_hand() -> None:
+    import math
+
+    import numpy as np
+
+    from edgecascade.benchmarks.report import build_report
+
+    g = domain_dataset("g", 300, 2, MATH, 3.0)
+    result = threshold_reliability([g], model="small", target=0.95, seed=11, margins=[1.0], repeats=1)
+    parts = rel._resplit(g, np.random.default_rng(11))  # the cut the study drew first
+    report, _ = build_report([parts], model="small", target=0.95, seed=11, command="t", margin_z=1.0)
+    at = report["datasets"]["g"]["at_target"]
+    rows = {p["name"]: p for p in report["datasets"]["g"]["policies"]}
+    got = result["summary"]["1"]["g"]
+    for pol in ("mean logprob", "calibrated"):
+        assert got[pol]["share_mean"] == rows[pol]["small_share"]
+        assert got[pol]["accuracy_mean"] == rows[pol]["accuracy"]
+        assert got[pol]["meets_rate"] == float(rows[pol]["accuracy"] >= at["target_accuracy"] - 1e-12)
+    best, orc, share = at["best_baseline_share"], at["oracle_share"], rows["calibrated"]["small_share"]
+    met = rows["calibrated"]["accuracy"] >= at["target_accuracy"] - 1e-12
+    closed = max(0.0, (share - best) / (orc - best)) if met and orc > best else 0.0
+    assert got["calibrated"]["gap_closed_median"] == pytest.approx(closed)
+    # a baseline's gap to the best baseline is not a measurement: no number, not a zero
+    assert math.isnan(got["mean logprob"]["half_gap_rate"]) and math.isnan(got["mean logprob"]["gap_closed_median"])
+    assert "| 1 | mean logprob |" in rel.markdown_reliability(result) and "| — |" in rel.markdown_reliability(result)
+
+
 def test_summary_arithmetic_by_hand() -> None:
     rows = [Outcome(0.40, 0.60, True, 0.10, 0.30),   # met, closes (0.40-0.10)/(0.30-0.10) = 150%
             Outcome(0.20, 0.50, True, 0.10, 0.30),   # met, closes 50%
