@@ -117,9 +117,10 @@ def choose_threshold(pairs: Sequence[Sequence[Trace]], scores: np.ndarray, targe
     Keeping a draft changes a query's correctness by +1 (draft right, large wrong), -1 (draft
     wrong, large right) or 0. The rule keeps a threshold only if the mean change minus ``margin_z``
     standard errors still stays within the allowed loss, (1 - target) x the large model's accuracy:
-    without the margin a threshold picked at the edge on one half misses the target on the other
-    half more often than not (the lowest qualifying threshold is where the noise happened to be
-    kind). When no threshold qualifies, none is kept (+inf).
+    without the margin a threshold picked at the edge on one half meets the target on the other
+    half only about half the time or less (the lowest qualifying threshold is where the noise
+    happened to be kind; `bench reliability` measured 41-59%). When no threshold qualifies, none
+    is kept (+inf).
     """
     n = len(pairs)
     if n == 0:
