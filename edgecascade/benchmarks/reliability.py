@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ConfigError
 from .report import BASELINE_SCORES, DatasetPairs, DraftFeatures, build_report
 
 #: what the reliability rows print where a number does not apply (a baseline's gap to itself)
@@ -66,8 +67,14 @@ def threshold_reliability(datasets: Sequence[DatasetPairs], *, model: str, targe
     for _ in range(repeats):
         parts = [_resplit(d, rng) for d in datasets]
         for m in margins:
-            report, _ = build_report(parts, model=model, target=target, seed=seed, command="bench reliability",
-                                     run_examples=run_examples, margin_z=m, features=features, detail=False)
+            try:
+                report, _ = build_report(parts, model=model, target=target, seed=seed, command="bench reliability",
+                                         run_examples=run_examples, margin_z=m, features=features, detail=False)
+            except ConfigError as e:  # a cut with only right (or only wrong) drafts to fit on
+                sizes = ", ".join(f"{d.name} {len(d.calibration)}" for d in datasets)
+                raise ConfigError(f"a random cut of the calibration halves ({sizes} items) could not be "
+                                  f"calibrated: {e}. A reliability study cuts each half in two: trace more "
+                                  "items") from None
             policies = [*BASELINE_SCORES, *report["variants"], *report["experiments"]]
             for name, entry in report["datasets"].items():
                 at = entry["at_target"]

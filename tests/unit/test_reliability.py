@@ -89,3 +89,13 @@ def test_bad_arguments_are_refused() -> None:
         threshold_reliability([g], model="small", target=0.95, seed=7, margins=[1.0], repeats=0)
     with pytest.raises(ValueError, match="standard errors"):
         threshold_reliability([g], model="small", target=0.95, seed=7, margins=[-1.0], repeats=1)
+
+
+def test_a_cut_too_small_to_calibrate_is_a_clear_error() -> None:
+    from edgecascade.errors import ConfigError
+
+    g = domain_dataset("g", 40, 1, MATH, 3.0)
+    for pair in g.calibration[: len(g.calibration) - 1]:  # all but one draft right: some cut has one kind
+        pair[0] = type(pair[0])(**{**pair[0].__dict__, "correct": True})
+    with pytest.raises(ConfigError, match="could not be calibrated.*trace more items"):
+        threshold_reliability([g], model="small", target=0.95, seed=7, margins=[1.0], repeats=5)
