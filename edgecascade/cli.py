@@ -552,10 +552,6 @@ def build_parser() -> argparse.ArgumentParser:
     traced.add_argument("--max-tokens", type=int, metavar="N", help="token limit the traces were made with")
     traced.add_argument("--traces", metavar="DIR",
                         help="trace directory (default: $EDGECASCADE_TRACES or bench/traces)")
-    traced.add_argument("--no-examples", action="store_true",
-                        help="fit without the prompt-examples features (which run each draft's code against the "
-                        "examples its prompt states, in a subprocess); a calibration fitted with them needs "
-                        "[cascade] run_examples = true to be used")
     rp = bsub.add_parser("report", parents=[traced], help="calibrate, evaluate every policy on held-out traces, plot",
                          description="From stored traces only: split items (fixed seed) into calibration and "
                          "held-out halves, fit the calibrators (without and with the prompt-examples check; each "
@@ -569,11 +565,16 @@ def build_parser() -> argparse.ArgumentParser:
                     help="safety margin of every chosen threshold, in standard errors of the accuracy change on "
                     f"the calibration half (default {DEFAULT_MARGIN_Z:g}; larger: fewer drafts kept, the target "
                     "held more often; `bench reliability` measures the trade)")
-    rp.add_argument("--out", default="bench/results", help="where report.json and cost_quality.png go")
+    rp.add_argument("--out", default="bench/results",
+                    help="where report.json and cost_quality.png go (default bench/results)")
     rp.add_argument("--save-calibration", action="store_true",
                     help="write the fitted calibrations beside the small model's manifest: "
                     "models/<model>.calibration.json (runs no code) and, unless --no-examples, "
                     "models/<model>.examples.calibration.json (used where [cascade] run_examples = true)")
+    rp.add_argument("--no-examples", action="store_true",
+                    help="fit without the prompt-examples features (which run each draft's code against the "
+                    "examples its prompt states, in a subprocess); a calibration fitted with them needs "
+                    "[cascade] run_examples = true to be used")
     fmt = rp.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print the report as JSON")
     fmt.add_argument("--markdown", action="store_true", help="print the report as Markdown tables (for a README)")
@@ -593,7 +594,11 @@ def build_parser() -> argparse.ArgumentParser:
     rl.add_argument("--margins", nargs="+", type=_margin, default=[0.0, 1.0, 1.645, 2.0], metavar="Z",
                     help="safety margins to compare, in standard errors (default: 0 1 1.645 2)")
     rl.add_argument("--repeats", type=int, default=100, metavar="N", help="random splits (default 100)")
-    rl.add_argument("--out", default="bench/results", help="where reliability.json goes")
+    rl.add_argument("--no-examples", action="store_true",
+                    help="study the calibrators without the prompt-examples features; by default, as in "
+                    "`bench report`, each draft's code is run against the examples its prompt states, in a "
+                    "subprocess (once per draft)")
+    rl.add_argument("--out", default="bench/results", help="where reliability.json goes (default bench/results)")
     rfmt = rl.add_mutually_exclusive_group()
     rfmt.add_argument("--json", action="store_true", help="print the study as JSON")
     rfmt.add_argument("--markdown", action="store_true", help="print the study as Markdown tables")

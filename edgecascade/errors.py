@@ -38,6 +38,10 @@ class ConfigError(EdgecascadeError):
     """A configuration file or option is invalid."""
 
 
+class OneKindError(ConfigError):
+    """The labelled drafts to fit a calibrator on are all right or all wrong: it learns from both."""
+
+
 class InvalidRequestError(EdgecascadeError):
     """The request cannot be answered by any tier as it stands."""
 

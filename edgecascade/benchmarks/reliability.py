@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, OneKindError
 from .report import BASELINE_SCORES, DatasetPairs, DraftFeatures, build_report
 
 #: what the reliability rows print where a number does not apply (a baseline's gap to itself)
@@ -59,27 +59,30 @@ def threshold_reliability(datasets: Sequence[DatasetPairs], *, model: str, targe
         raise ValueError("repeats must be at least 1")
     if any(m < 0 or not math.isfinite(m) for m in margins):
         raise ValueError("a margin is a number of standard errors, 0 or more")
+    if len({f"{m:g}" for m in margins}) < len(margins):  # results are keyed by the margin as printed
+        raise ValueError(f"margins must differ as printed: {' '.join(f'{m:g}' for m in margins)}")
     calibration_only = [DatasetPairs(d.name, d.calibration, [], d.prompts) for d in datasets]
     features = DraftFeatures(calibration_only, run_examples)
     rng = np.random.default_rng(seed)
     outcomes: dict[float, dict[str, dict[str, list[Outcome]]]] = {m: {} for m in margins}
-    policies: list[str] = []
+    policies: dict[str, None] = {}  # every policy any cut reported, in order (the router may be left out of some)
     for _ in range(repeats):
         parts = [_resplit(d, rng) for d in datasets]
         for m in margins:
             try:
                 report, _ = build_report(parts, model=model, target=target, seed=seed, command="bench reliability",
                                          run_examples=run_examples, margin_z=m, features=features, detail=False)
-            except ConfigError as e:  # a cut with only right (or only wrong) drafts to fit on
+            except OneKindError as e:  # a cut with only right (or only wrong) drafts to fit on
                 sizes = ", ".join(f"{d.name} {len(d.calibration)}" for d in datasets)
                 raise ConfigError(f"a random cut of the calibration halves ({sizes} items) could not be "
                                   f"calibrated: {e}. A reliability study cuts each half in two: trace more "
                                   "items") from None
-            policies = [*BASELINE_SCORES, *report["variants"], *report["experiments"]]
+            reported = [*BASELINE_SCORES, *report["variants"], *report["experiments"]]
+            policies.update(dict.fromkeys(reported))
             for name, entry in report["datasets"].items():
                 at = entry["at_target"]
                 rows = {p["name"]: p for p in entry["policies"]}
-                for pol in policies:
+                for pol in reported:
                     r = rows[pol]
                     outcomes[m].setdefault(name, {}).setdefault(pol, []).append(Outcome(
                         r["small_share"], r["accuracy"], r["accuracy"] >= at["target_accuracy"] - 1e-12,
@@ -87,7 +90,7 @@ def threshold_reliability(datasets: Sequence[DatasetPairs], *, model: str, targe
             if advance is not None:
                 advance()
     return {"model": model, "target": target, "seed": seed, "repeats": repeats, "margins": list(margins),
-            "policies": policies,
+            "policies": list(policies),
             "items": {d.name: {"calibration": len(d.calibration), "fit_part": len(d.calibration) // 2,
                                "judge_part": len(d.calibration) - len(d.calibration) // 2} for d in datasets},
             "summary": {f"{m:g}": {name: {pol: summarise(rows, baseline=pol in BASELINE_SCORES)
@@ -106,12 +109,19 @@ def summarise(rows: Sequence[Outcome], *, baseline: bool = False) -> dict[str, f
     return {"meets_rate": float(np.mean([r.meets for r in rows])), "share_mean": float(share.mean()),
             "share_p10": float(np.percentile(share, 10)), "share_p90": float(np.percentile(share, 90)),
             "accuracy_mean": float(np.mean([r.accuracy for r in rows])),
+            "cuts": len(rows),  # fewer than the repeats where a cut left the policy out
             "gap_closed_median": math.nan if baseline else float(np.median(gaps)),
             "half_gap_rate": math.nan if baseline else float(np.mean([g >= 0.5 for g in gaps]))}
 
 
 def _pct(x: float | None) -> str:
     return _NA if x is None or not math.isfinite(x) else f"{x:.0%}"
+
+
+def _named(policy: str, result: dict[str, Any], dataset: str) -> str:
+    """A policy's name, with how many cuts it was judged on where some cut left it out."""
+    cuts = result["summary"][f"{result['margins'][0]:g}"][dataset][policy]["cuts"]
+    return policy if cuts == result["repeats"] else f"{policy} ({cuts} of {result['repeats']} cuts)"
 
 
 def print_reliability(result: dict[str, Any], console: Any) -> None:
@@ -132,7 +142,7 @@ def print_reliability(result: dict[str, Any], console: Any) -> None:
                 s = result["summary"][f"{m:g}"][name][pol]
                 cells.append(f"met {s['meets_rate']:.0%}\nkept {s['share_mean']:.0%}\n"
                              f"≥½ gap {_pct(s['half_gap_rate'])}")
-            t.add_row(pol, *cells)
+            t.add_row(_named(pol, result, name), *cells)
         console.print(t)
     console.print("Only the calibration halves were read. Each cut's parts are half their size: meet rates "
                   f"carry over roughly, kept shares are noisier. A missed target closes no gap; {_NA}: a baseline.")
@@ -150,7 +160,7 @@ def markdown_reliability(result: dict[str, Any], policies: Sequence[str] | None 
         for m in result["margins"]:
             for pol in policies or result["policies"]:
                 s = result["summary"][f"{m:g}"][name][pol]
-                lines.append(f"| {m:g} | {pol} | {s['meets_rate']:.0%} | {s['share_mean']:.1%} "
+                lines.append(f"| {m:g} | {_named(pol, result, name)} | {s['meets_rate']:.0%} | {s['share_mean']:.1%} "
                              f"({s['share_p10']:.0%}–{s['share_p90']:.0%}) | {_pct(s['half_gap_rate'])} |")
         lines.append("")
     return "\n".join(lines)

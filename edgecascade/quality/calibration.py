@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import strict_json
 from ..config import RepetitionCheck
-from ..errors import ConfigError
+from ..errors import ConfigError, OneKindError
 from ..types import Completion
 from .checks import check_refusal, check_repetition, check_truncated
 from .domain import prompt_domain
@@ -222,7 +222,7 @@ def fit_calibration(rows: Sequence[dict[str, float]], labels: Sequence[bool], *,
         raise ConfigError("fitting a calibration needs scikit-learn: pip install 'edgecascade[bench]'") from None
     if len(set(bool(x) for x in labels)) < 2:
         kind = "right" if labels and bool(labels[0]) else "wrong"
-        raise ConfigError(f"cannot calibrate: in {source} all {len(labels)} drafts are {kind}, and a calibrator "
+        raise OneKindError(f"cannot calibrate: in {source} all {len(labels)} drafts are {kind}, and a calibrator "
                           "learns from both kinds: trace or label more items")
     names = list(features)
     cal = _fit_one(rows, labels, model=model, names=names, c_reg=c_reg, seed=seed, meta=meta or {})

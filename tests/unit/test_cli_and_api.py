@@ -68,6 +68,16 @@ def test_bench_overhead_engine_only(capsys: pytest.CaptureFixture[str]) -> None:
         assert 0 < r[f"{key}_ms_p50"] <= r[f"{key}_ms_p99"]
 
 
+@pytest.mark.parametrize("argv", [["bench", "report", "--margin", "-1"], ["bench", "report", "--margin", "nan"],
+                                  ["bench", "report", "--margin", "inf"],
+                                  ["bench", "reliability", "--margins", "1", "-2"]])
+def test_a_margin_must_be_a_finite_number_of_standard_errors(argv: list[str],
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as ei:
+        main(argv)
+    assert ei.value.code == 2 and "standard errors, 0 or more" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("target", ["95", "0", "-1", "nan", "x"])
 def test_bench_report_refuses_a_target_that_is_not_a_share(target: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as ei:
@@ -75,7 +85,7 @@ def test_bench_report_refuses_a_target_that_is_not_a_share(target: str, capsys: 
     assert ei.value.code == 2 and "--target" in capsys.readouterr().err
 
 
-def test_bench_report_refuses_a_dataset_named_twice(capsys: pytest.CaptureFixture[str]) -> None:
+def test_bench_reliability_refuses_a_dataset_named_twice(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "reliability", "--datasets", "gsm8k", "gsm8k.jsonl"]) == 2
     assert "names a dataset twice" in capsys.readouterr().err
 

@@ -34,6 +34,7 @@ def test_study_never_reads_the_held_out_half_and_wider_margins_keep_fewer_drafts
     assert seen[0][:2] == seen[1][:2] and seen[0][:2] != seen[2][:2]  # margins share splits; splits differ
     summary = result["summary"]
     assert set(summary) == {"0", "2"} and result["items"]["g"]["calibration"] == len(g.calibration)
+    assert all(s["cuts"] == 3 for by_pol in summary["0"].values() for s in by_pol.values())
     assert set(summary["0"]["g"]) == set(result["policies"]) >= {"mean logprob", "cascadeflow-style", "calibrated"}
     for pol in result["policies"]:  # on the same splits a wider margin keeps no more drafts
         assert summary["2"]["g"][pol]["share_mean"] <= summary["0"]["g"][pol]["share_mean"] + 1e-12
@@ -89,6 +90,8 @@ def test_bad_arguments_are_refused() -> None:
         threshold_reliability([g], model="small", target=0.95, seed=7, margins=[1.0], repeats=0)
     with pytest.raises(ValueError, match="standard errors"):
         threshold_reliability([g], model="small", target=0.95, seed=7, margins=[-1.0], repeats=1)
+    with pytest.raises(ValueError, match="margins must differ"):  # both would be reported as "1.645"
+        threshold_reliability([g], model="small", target=0.95, seed=7, margins=[1.6449999, 1.645], repeats=1)
 
 
 def test_a_cut_too_small_to_calibrate_is_a_clear_error() -> None:
@@ -97,5 +100,5 @@ def test_a_cut_too_small_to_calibrate_is_a_clear_error() -> None:
     g = domain_dataset("g", 40, 1, MATH, 3.0)
     for pair in g.calibration[: len(g.calibration) - 1]:  # all but one draft right: some cut has one kind
         pair[0] = type(pair[0])(**{**pair[0].__dict__, "correct": True})
-    with pytest.raises(ConfigError, match="could not be calibrated.*trace more items"):
+    with pytest.raises(ConfigError, match=r"could not be calibrated: .* all \d+ drafts are right.*trace more items"):
         threshold_reliability([g], model="small", target=0.95, seed=7, margins=[1.0], repeats=5)
