@@ -315,9 +315,12 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
             f"--target {wanted:g}, or change the config"
         )
     datasets, small = _traced_datasets(args, cascade)
-    report, calibrations = build_report(datasets, model=small.model, target=args.target, seed=args.seed,
-                                        command=command_line(), run_examples=not args.no_examples,
-                                        margin_z=args.margin)
+    n = sum(len(d.calibration) + len(d.held_out) for d in datasets)
+    with err.status(f"fitting calibrators and judging every policy on {n} traced items "
+                    f"({', '.join(d.name for d in datasets)})"):
+        report, calibrations = build_report(datasets, model=small.model, target=args.target, seed=args.seed,
+                                            command=command_line(), run_examples=not args.no_examples,
+                                            margin_z=args.margin)
     if args.save_calibration:
         from .engine import calibration_path
 
