@@ -382,8 +382,6 @@ def cmd_bench_reliability(args: argparse.Namespace) -> int:
     from .benchmarks.reliability import markdown_reliability, print_reliability, threshold_reliability
     from .benchmarks.report import command_line
 
-    if args.repeats < 1:
-        raise ConfigError(f"--repeats must be at least 1, not {args.repeats}")
     cascade, _, _ = _bench_cascade(args.config)
     datasets, small = _traced_datasets(args, cascade)
     with _progress_bar("reports") as progress:
@@ -447,27 +445,23 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _margin(text: str) -> float:
-    """A safety margin given on the command line: a finite number of standard errors, 0 or more."""
-    try:
-        z = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (z >= 0 and np.isfinite(z)):
-        raise argparse.ArgumentTypeError(f"a margin is a number of standard errors, 0 or more, not {text}")
-    return z
+def _number(kind: type[float] | type[int], ok: Callable[[float], bool], what: str) -> Callable[[str], Any]:
+    """An argparse type: ``text`` read as ``kind`` and kept only if ``ok``, else an error saying ``what`` it must be."""
+    def parse(text: str) -> Any:
+        try:
+            x = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if not ok(x):
+            raise argparse.ArgumentTypeError(f"{what}, not {text}")
+        return x
+    return parse
 
 
-def _share(text: str) -> float:
-    """A quality target given on the command line: a share of the large tier's accuracy, in (0, 1]."""
-    try:
-        t = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < t <= 1:
-        raise argparse.ArgumentTypeError(f"a target is a share of the large tier's accuracy in (0, 1], e.g. 0.95, "
-                                         f"not {text}")
-    return t
+#: a safety margin: a finite number of standard errors, 0 or more
+_margin = _number(float, lambda z: z >= 0 and np.isfinite(z), "a margin is a number of standard errors, 0 or more")
+#: a quality target: a share of the large tier's accuracy
+_share = _number(float, lambda t: 0 < t <= 1, "a target is a share of the large tier's accuracy in (0, 1], e.g. 0.95")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -596,7 +590,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "draws the cuts.")
     rl.add_argument("--margins", nargs="+", type=_margin, default=[0.0, 1.0, 1.645, 2.0], metavar="Z",
                     help="safety margins to compare, in standard errors (default: 0 1 1.645 2)")
-    rl.add_argument("--repeats", type=int, default=100, metavar="N", help="random splits (default 100)")
+    rl.add_argument("--repeats", type=_number(int, lambda n: n >= 1, "--repeats must be at least 1"), default=100,
+                    metavar="N", help="random splits (default 100)")
     rl.add_argument("--no-examples", action="store_true",
                     help="study the calibrators without the prompt-examples features; by default, as in "
                     "`bench report`, each draft's code is run against the examples its prompt states, in a "

@@ -305,7 +305,7 @@ def add_config_rule(report: dict[str, Any], datasets: Sequence[DatasetPairs], ru
 
 def _half(rule_entry: dict[str, Any]) -> str:
     """Where a config rule was judged: held-out, unless its calibration may have seen those items."""
-    return "held-out" if rule_entry.get("held_out", True) else "the held-out half, which its calibration may have seen"
+    return "held-out" if rule_entry["held_out"] else "the held-out half, which its calibration may have seen"
 
 
 def _domains_line(report: dict[str, Any]) -> str:

@@ -76,6 +76,11 @@ def draft_features(c: Completion, lf: LogprobFeatures | None = None, *, prompt: 
     return f
 
 
+#: a logit is clipped to this before the sigmoid: an extreme feature (a logprob of -9999) must give
+#: P ~ 0, not an overflow (exp(500) is finite; P then differs from 0 or 1 by under 1e-217)
+_LOGIT_LIMIT = 500.0
+
+
 @dataclass
 class Calibration:
     """A fitted calibrator: P(correct) = sigmoid(intercept + coef . (x - mean) / scale)."""
@@ -123,13 +128,12 @@ class Calibration:
     def predict(self, feats: dict[str, float]) -> float:
         z = (self.vector(feats) - np.asarray(self.mean)) / np.asarray(self.scale)
         logit = self.intercept + float(z @ np.asarray(self.coef))
-        # clipped: an extreme feature (a logprob of -9999) must give P ~ 0, not an OverflowError
-        return 1.0 / (1.0 + math.exp(-min(500.0, max(-500.0, logit))))
+        return 1.0 / (1.0 + math.exp(-min(_LOGIT_LIMIT, max(-_LOGIT_LIMIT, logit))))
 
     def predict_many(self, rows: Sequence[dict[str, float]]) -> np.ndarray:
         X = np.array([self.vector(r) for r in rows]).reshape(len(rows), len(self.features))
         z = (X - np.asarray(self.mean)) / np.asarray(self.scale)
-        return 1.0 / (1.0 + np.exp(-np.clip(self.intercept + z @ np.asarray(self.coef), -500.0, 500.0)))
+        return 1.0 / (1.0 + np.exp(-np.clip(self.intercept + z @ np.asarray(self.coef), -_LOGIT_LIMIT, _LOGIT_LIMIT)))
 
     def predict_each(self, rows: Sequence[dict[str, float]], domains: Sequence[str | None]) -> np.ndarray:
         """P(correct) of each row by its domain's calibrator: one vectorised pass per calibrator."""

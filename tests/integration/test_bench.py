@@ -132,8 +132,9 @@ def test_bench_reliability_and_report_margin(tmp_path: Path, smollm2: Path,
     assert reports["3"]["margin_z"] == 3.0
     t0, t3 = (reports[z]["datasets"]["synth"]["thresholds"]["calibrated"] for z in ("0", "3"))
     assert t3 > t0
-    assert main(["bench", "reliability", *base, "--repeats", "0"]) == 2
-    assert "--repeats must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:
+        main(["bench", "reliability", *base, "--repeats", "0"])
+    assert refused.value.code == 2 and "--repeats must be at least 1, not 0" in capsys.readouterr().err
 
 
 def test_calibrate_from_user_traces_and_use_it_in_a_cascade(tmp_path: Path, smollm2: Path,
