@@ -250,6 +250,11 @@ def _traced_datasets(args: argparse.Namespace, cascade: Cascade) -> tuple[list[D
     if len(set(names)) < len(names):
         raise ConfigError(f"--datasets names a dataset twice ({' '.join(args.datasets)}): each is traced and split "
                           "once, by its name (a .jsonl file by its stem)")
+    fresh = dict(getattr(args, "fresh_from", None) or [])
+    unknown = sorted(set(fresh) - set(names))
+    if unknown:
+        raise ConfigError(f"--fresh-from names {', '.join(unknown)}, which --datasets does not "
+                          f"({' '.join(names)}): name a dataset of this report, e.g. gsm8k=900")
     store = TraceStore(Path(args.traces) if args.traces else None)
     specs = tier_specs(cascade, args.max_tokens or cascade.settings.max_tokens)
     small, large = specs[0], specs[-1]
@@ -275,19 +280,43 @@ def _traced_datasets(args: argparse.Namespace, cascade: Cascade) -> tuple[list[D
                 f"only {len(pairs)} {name} items are traced on both {small.name} and {large.name}: run "
                 f"`edgecascade bench run --dataset {given} --config {args.config or 'default'}` first"
             )
-        cal_ids, held_ids = split_ids([p[0].item_id for p in pairs], args.seed)
+        fresh_from = fresh.get(name)
+        if fresh_from is None:
+            cal_ids, held_ids = split_ids([p[0].item_id for p in pairs], args.seed)
+        else:
+            # fit on the calibration half of the first N items only; judge on the items from N on
+            # the dataset's order; for traces whose dataset cannot be reloaded, the order they were traced in
+            order = {k: i for i, k in enumerate(items or traces[small.name])}
+            early = [p[0].item_id for p in pairs if order.get(p[0].item_id, len(order)) < fresh_from]
+            cal_ids, _ = split_ids(early, args.seed)
+            held_ids = {p[0].item_id for p in pairs if order.get(p[0].item_id, len(order)) >= fresh_from}
+            if len(held_ids) < 10 or len(cal_ids) < 10:
+                raise ConfigError(
+                    f"--fresh-from {name}={fresh_from}: {len(cal_ids)} {name} items to fit on (the calibration half of "
+                    f"the first {fresh_from}) and {len(held_ids)} from item {fresh_from} on, traced on both tiers; "
+                    f"each needs at least 10: trace more with `edgecascade bench run --dataset {given} --limit N`"
+                )
         datasets.append(DatasetPairs(name, [p for p in pairs if p[0].item_id in cal_ids],
-                                     [p for p in pairs if p[0].item_id in held_ids], items))
+                                     [p for p in pairs if p[0].item_id in held_ids], items, fresh_from))
     return datasets, small
 
 
 def _fitted_on_this_split(meta: dict[str, Any], datasets: Sequence[DatasetPairs], seed: int) -> bool:
     """Whether a calibration (by the record `bench report --save-calibration` keeps) was fitted on
     exactly these datasets' calibration halves."""
+    from .benchmarks.report import calibration_ids_digest
+
     data = meta.get("data") or {}
-    return meta.get("seed") == seed and set(data) == {d.name for d in datasets} and all(
-        data[d.name] == {"calibration_items": len(d.calibration), "held_out_items": len(d.held_out)}
-        for d in datasets)
+    if meta.get("seed") != seed or set(data) != {d.name for d in datasets}:
+        return False
+    for d in datasets:
+        rec = data[d.name]
+        if "calibration_ids_sha256" in rec:  # which items it was fitted on: held-out is anything else
+            if rec["calibration_ids_sha256"] != calibration_ids_digest(d):
+                return False
+        elif rec != {"calibration_items": len(d.calibration), "held_out_items": len(d.held_out)}:
+            return False  # an older record: only the counts to compare
+    return True
 
 
 def cmd_bench_report(args: argparse.Namespace) -> int:
@@ -464,6 +493,15 @@ _margin = _number(float, lambda z: z >= 0 and np.isfinite(z), "a margin is a num
 _share = _number(float, lambda t: 0 < t <= 1, "a target is a share of the large tier's accuracy in (0, 1], e.g. 0.95")
 
 
+def _fresh_from(text: str) -> tuple[str, int]:
+    """An argparse type for ``--fresh-from NAME=N``."""
+    name, sep, n = text.rpartition("=")
+    if not sep or not name or not n.isdigit() or int(n) < 1:
+        raise argparse.ArgumentTypeError(f"write a dataset and an item count of 1 or more, as in gsm8k=900, "
+                                         f"not {text!r}")
+    return Path(name).stem if name.endswith(".jsonl") else name, int(n)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .benchmarks.policies import DEFAULT_MARGIN_Z
 
@@ -562,6 +600,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="safety margin of every chosen threshold, in standard errors of the accuracy change on "
                     f"the calibration half (default {DEFAULT_MARGIN_Z:g}; larger: fewer drafts kept, the target "
                     "held more often; `bench reliability` measures the trade)")
+    rp.add_argument("--fresh-from", type=_fresh_from, nargs="+", metavar="NAME=N",
+                    help="for each dataset named, fit and choose on the calibration half of its first N items only, "
+                    "and judge on its items from item N on (in the dataset's order), which no fit and no threshold "
+                    "saw: a fresh test after more items were traced (`bench run --limit`); the first N items' "
+                    "held-out half is left out. Datasets not named are split as usual. E.g. gsm8k=900")
     rp.add_argument("--out", default="bench/results",
                     help="where report.json and cost_quality.png go (default bench/results)")
     rp.add_argument("--save-calibration", action="store_true",

@@ -69,6 +69,9 @@ class DatasetPairs:
     held_out: list[list[Trace]]
     #: item id -> the prompt the tiers were asked (for the prompt-examples features)
     prompts: dict[str, str] = field(default_factory=dict)
+    #: set when ``held_out`` is not the split's other half but the items from this index on, traced
+    #: after the calibration half's items (``bench report --fresh-from``)
+    fresh_from: int | None = None
 
 
 @dataclass
@@ -178,6 +181,20 @@ def _meets(p: PolicyResult, goal: float) -> bool:
     return p.accuracy >= goal - 1e-12
 
 
+def calibration_ids_digest(d: DatasetPairs) -> str:
+    """sha256 of the calibration half's item ids: which items a calibration was fitted on, in 64 characters."""
+    return hashlib.sha256("\n".join(sorted(p[0].item_id for p in d.calibration)).encode()).hexdigest()
+
+
+def _data_record(d: DatasetPairs) -> dict[str, Any]:
+    """What a calibration's meta keeps of each dataset it was fitted on."""
+    rec: dict[str, Any] = {"calibration_items": len(d.calibration), "held_out_items": len(d.held_out),
+                           "calibration_ids_sha256": calibration_ids_digest(d)}
+    if d.fresh_from is not None:
+        rec["fresh_from"] = d.fresh_from
+    return rec
+
+
 def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float, seed: int,
                  command: str, run_examples: bool = False, margin_z: float = DEFAULT_MARGIN_Z,
                  features: DraftFeatures | None = None, detail: bool = True
@@ -202,8 +219,7 @@ def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float,
             source=f"the calibration halves of {', '.join(d.name for d in datasets)}",
             meta={
                 "command": command, "date": _dt.date.today().isoformat(), "seed": seed,
-                "data": {d.name: {"calibration_items": len(d.calibration), "held_out_items": len(d.held_out)}
-                         for d in datasets},
+                "data": {d.name: _data_record(d) for d in datasets},
                 "target": target,
                 "run_examples": name == CALIBRATED_EXAMPLES,
             },
@@ -274,7 +290,7 @@ def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float,
                 if orc_budget > best and meets else float("nan"),
             }
         out["datasets"][d.name] = {
-            "items": {"calibration": len(d.calibration), "held_out": len(d.held_out)},
+            "items": {"calibration": len(d.calibration), "held_out": len(d.held_out), "fresh_from": d.fresh_from},
             "auroc": {k: auroc(v, labels) for k, v in held_scores.items()},
             # 95% bootstrap interval over the held-out items (seeded by the split seed)
             "auroc_interval": {k: list(auroc_interval(v, labels, seed=seed)) if detail else [math.nan, math.nan]
@@ -327,9 +343,11 @@ def print_report(report: dict[str, Any], console: Any) -> None:
     from rich.table import Table
 
     for name, d in report["datasets"].items():
-        t = Table(title=f"{name}: held-out {d['items']['held_out']} items "
-                  f"(calibrated on {d['items']['calibration']}), target {report['target']:.0%} of the large "
-                  "model's accuracy")
+        fresh = d["items"].get("fresh_from")
+        judged = f"held-out {d['items']['held_out']} items" if fresh is None else (
+            f"{d['items']['held_out']} fresh items (from item {fresh} on)")
+        t = Table(title=f"{name}: {judged} (calibrated on {d['items']['calibration']}), target "
+                  f"{report['target']:.0%} of the large model's accuracy")
         for col in ("policy", "small share", "accuracy", "s/query", "$/query", "threshold"):
             t.add_column(col, justify="right" if col != "policy" else "left")
         for p in d["policies"]:
@@ -366,8 +384,14 @@ def markdown_report(report: dict[str, Any]) -> str:
     lines: list[str] = []
     for name, d in report["datasets"].items():
         n = d["items"]
-        lines += [f"*{name}*: {n['calibration'] + n['held_out']} items traced on both tiers; calibration half "
-                  f"{n['calibration']}, held-out {n['held_out']}.", "",
+        if n.get("fresh_from") is None:
+            said = (f"*{name}*: {n['calibration'] + n['held_out']} items traced on both tiers; calibration half "
+                    f"{n['calibration']}, held-out {n['held_out']}.")
+        else:
+            said = (f"*{name}*: fitted on the calibration half of its first {n['fresh_from']} items "
+                    f"({n['calibration']}); judged on the {n['held_out']} items from item {n['fresh_from']} on, "
+                    "which no fit and no threshold saw (the first items' held-out half is left out).")
+        lines += [said, "",
                   "| policy | small-model share | accuracy | s/query |", "| --- | --- | --- | --- |"]
         lines += [f"| {p['name']} | {p['small_share']:.1%} | {p['accuracy']:.1%} | {p['latency_s']:.1f} |"
                   for p in d["policies"]]

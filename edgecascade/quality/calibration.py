@@ -35,10 +35,10 @@ from .structure import code_features, math_features, prompt_features
 FEATURE_NAMES = (
     "mean_logprob", "min_logprob", "p10_logprob", "mean_margin", "mean_entropy", "n_tokens_log",
     "truncated", "repetition", "refusal",
-    "has_final_number", "final_integer", "final_lp_min", "final_lp_mean", "reasoning_agrees", "n_numbers_log",
-    "arith_checked_log", "arith_wrong",
+    "has_final_number", "final_integer", "final_negative", "final_lp_min", "final_lp_mean", "reasoning_agrees",
+    "n_numbers_log", "arith_checked_log", "arith_wrong", "numbers_lp_p10",
     "code_block", "code_parses", "defines_function", "code_lp_mean", "code_lp_p10", "prose_chars_log",
-    "prompt_numbers_log",
+    "prompt_numbers_log", "prompt_numbers_used",
 )
 #: features that need the prompt's examples run against the draft's code (opt-in: it executes code)
 EXAMPLE_FEATURES = ("has_examples", "examples_pass")
@@ -72,7 +72,7 @@ def draft_features(c: Completion, lf: LogprobFeatures | None = None, *, prompt: 
     f["refusal"] = 0.0 if check_refusal(c).passed else 1.0
     f.update(math_features(c))
     f.update(code_features(c))
-    f.update(prompt_features(prompt))
+    f.update(prompt_features(prompt, c.text))
     return f
 
 

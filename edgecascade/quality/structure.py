@@ -45,18 +45,46 @@ def defines_function(code: str, name: str) -> bool:
     return re.search(rf"^\s*(?:async\s+)?def\s+{re.escape(name)}\s*\(", code, re.MULTILINE) is not None
 
 
-def _span_logprobs(c: Completion, start: int, end: int) -> np.ndarray:
-    """Logprobs of the tokens overlapping text[start:end] (empty when they cannot be located)."""
+def _token_bounds(c: Completion) -> tuple[np.ndarray, np.ndarray] | None:
+    """(start, end) of each token in ``c.text`` (None without logprobs)."""
     lp = c.logprobs
     if lp is None or len(lp) == 0:
-        return np.zeros(0)
+        return None
     lead = len(c.text) - len(c.text.lstrip())
     joined = "".join(lp.tokens)
     offset = len(joined) - len(joined.lstrip()) - lead  # tokens may carry a leading space the text lacks
-    starts = np.cumsum([0] + [len(t) for t in lp.tokens[:-1]]) - offset
-    ends = starts + np.array([len(t) for t in lp.tokens])
-    mask = (ends > start) & (starts < end)
-    return lp.logprobs[mask]
+    lengths = np.array([len(t) for t in lp.tokens])
+    starts = np.concatenate(([0], np.cumsum(lengths[:-1]))) - offset
+    return starts, starts + lengths
+
+
+def _span_logprobs(c: Completion, start: int, end: int) -> np.ndarray:
+    """Logprobs of the tokens overlapping text[start:end] (empty when they cannot be located)."""
+    bounds = _token_bounds(c)
+    if bounds is None or c.logprobs is None:
+        return np.zeros(0)
+    starts, ends = bounds
+    return c.logprobs.logprobs[(ends > start) & (starts < end)]
+
+
+def _numbers_logprobs(c: Completion) -> np.ndarray:
+    """Logprobs of every token that states a number in the answer (one vectorised pass: a
+    cumulative count of span starts minus span ends marks the tokens inside any span)."""
+    bounds = _token_bounds(c)
+    if bounds is None or c.logprobs is None:
+        return np.zeros(0)
+    starts, ends = bounds
+    spans = [m.span() for m in _NUMBER.finditer(c.text)]
+    if not spans:
+        return np.zeros(0)
+    s, e = np.array(spans).T
+    # tokens i with ends[i] > s and starts[i] < e form the index range [lo, hi) of each span
+    lo = np.searchsorted(ends, s, side="right")
+    hi = np.searchsorted(starts, e, side="left")
+    marks = np.zeros(len(starts) + 1, dtype=np.int64)
+    np.add.at(marks, lo, 1)
+    np.add.at(marks, hi, -1)
+    return c.logprobs.logprobs[np.cumsum(marks[:-1]) > 0]
 
 
 def _num(s: str) -> float | None:
@@ -133,10 +161,14 @@ def math_features(c: Completion) -> dict[str, float]:
     matches = list(_ANSWER_IS.finditer(text))
     m = matches[-1] if matches else None  # the last statement of the answer is the final one
     checked, wrong = arithmetic_checks(text)
-    feats = {"has_final_number": 0.0, "final_integer": 0.0, "final_lp_min": 0.0, "final_lp_mean": 0.0,
-             "reasoning_agrees": 0.0,
+    numbers_lp = _numbers_logprobs(c)
+    feats = {"has_final_number": 0.0, "final_integer": 0.0, "final_negative": 0.0, "final_lp_min": 0.0,
+             "final_lp_mean": 0.0, "reasoning_agrees": 0.0,
              "n_numbers_log": math.log1p(len(_NUMBER.findall(text))), "arith_checked_log": math.log1p(checked),
-             "arith_wrong": float(wrong > 0)}
+             "arith_wrong": float(wrong > 0),
+             # the weak tail of the tokens that state numbers: a worked answer's prose is fluent whether
+             # or not it is right; its numbers are where a small model hesitates when it is guessing
+             "numbers_lp_p10": percentile(numbers_lp, 0.10) if numbers_lp.size else 0.0}
     if m is None:
         return feats
     feats["has_final_number"] = 1.0
@@ -147,20 +179,32 @@ def math_features(c: Completion) -> dict[str, float]:
     stated = _num(m.group(1))
     # word problems mostly have whole-number answers; a small model's fraction is often a slip
     feats["final_integer"] = 1.0 if stated is not None and math.isfinite(stated) and stated.is_integer() else 0.0
+    feats["final_negative"] = 1.0 if stated is not None and stated < 0 else 0.0  # rarely how many of something
     computed = [x for x in (_num(y) for y in _EQUALS_NUMBER.findall(text[: m.start()])) if x is not None]
     if stated is not None and computed:
         feats["reasoning_agrees"] = 1.0 if math.isclose(computed[-1], stated, rel_tol=1e-9, abs_tol=1e-6) else -1.0
     return feats
 
 
-def prompt_features(prompt: str | None) -> dict[str, float]:
-    """How much the question asks: the number of distinct quantities it states. Measured on the
+def _values(text: str) -> set[float]:
+    """The distinct magnitudes of the numbers written in digits ("-5" in "10 -5" is the 5 subtracted)."""
+    return {abs(v) for v in (_num(x) for x in _NUMBER.findall(text)) if v is not None}
+
+
+def prompt_features(prompt: str | None, answer: str = "") -> dict[str, float]:
+    """How much the question asks, and how much of it the answer used.
+
+    ``prompt_numbers_log``: the number of distinct quantities the question states. Measured on the
     GSM8K calibration half, a 0.5B draft is right far less often when the problem juggles many
-    numbers, whatever its answer's logprobs say. 0 when the prompt is unknown."""
+    numbers, whatever its answer's logprobs say. ``prompt_numbers_used``: the share of them the
+    answer writes down; a wrong draft often leaves a given quantity out. Neutral (0 and 1) when the
+    prompt is unknown or states no numbers.
+    """
     if not prompt:
-        return {"prompt_numbers_log": 0.0}
-    values = {v for v in (_num(x) for x in _NUMBER.findall(prompt)) if v is not None}
-    return {"prompt_numbers_log": math.log1p(len(values))}
+        return {"prompt_numbers_log": 0.0, "prompt_numbers_used": 1.0}
+    given = _values(prompt)
+    used = len(given & _values(answer)) / len(given) if given else 1.0
+    return {"prompt_numbers_log": math.log1p(len(given)), "prompt_numbers_used": used}
 
 
 def code_features(c: Completion) -> dict[str, float]:

@@ -273,3 +273,44 @@ def test_bench_report_refuses_what_it_cannot_do_right(tmp_path: Path, smollm2: P
     captured = capsys.readouterr()
     assert "no calibration yet for small" in captured.err
     assert "config rule" not in json.loads(captured.out)["datasets"]["synth"]["at_target"]
+
+
+def test_fresh_from_fits_on_the_first_items_and_judges_only_the_later_ones(
+        tmp_path: Path, smollm2: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from edgecascade.cli import _traced_datasets
+
+    cfg, manifests = _calibrated_setup(tmp_path, smollm2, monkeypatch)
+    plain = Cascade.from_config(two_tier_config(tmp_path, smollm2))
+    first, more = TraceStore(tmp_path / "first"), TraceStore(tmp_path / "more")
+    _synthetic_traces(first, plain, "synth", 120)  # what the calibration is fitted on
+    _synthetic_traces(more, plain, "synth", 200)  # the same 120 items, then 80 traced later
+    base = ["bench", "report", "--config", str(cfg), "--datasets", "synth", "--out", str(tmp_path / "out"),
+            "--no-examples", "--json"]
+    assert main([*base, "--traces", str(first.root), "--save-calibration"]) == 0
+    fitted_on = json.loads(capsys.readouterr().out)["datasets"]["synth"]["items"]["calibration"]
+
+    ns = argparse.Namespace(datasets=["synth"], traces=str(more.root), max_tokens=None, seed=20261125,
+                            fresh_from=[("synth", 120)], config=None)
+    (d,), _ = _traced_datasets(ns, plain)
+    held = {int(p[0].item_id.removeprefix("synth")) for p in d.held_out}
+    fit = {int(p[0].item_id.removeprefix("synth")) for p in d.calibration}
+    assert held == set(range(120, 200)) and len(fit) == fitted_on and max(fit) < 120  # nothing judged was fitted
+
+    assert main([*base, "--traces", str(more.root), "--fresh-from", "synth=120"]) == 0
+    d = json.loads(capsys.readouterr().out)["datasets"]["synth"]
+    assert d["items"] == {"calibration": fitted_on, "held_out": 80, "fresh_from": 120}
+    # the saved calibration was fitted on exactly this calibration half: its row is a held-out result
+    assert d["at_target"]["config rule"]["held_out"] is True
+    # fitted on other items than the first 100's calibration half, which this report fits on: not held-out
+    assert main([*base, "--traces", str(more.root), "--fresh-from", "synth=100"]) == 0
+    assert json.loads(capsys.readouterr().out)["datasets"]["synth"]["at_target"]["config rule"]["held_out"] is False
+    assert main([*base, "--traces", str(more.root), "--fresh-from", "synth=195"]) == 2  # 5 fresh items: too few
+    assert "--fresh-from synth=195" in capsys.readouterr().err
+    assert main([*base, "--traces", str(more.root), "--fresh-from", "gsm8k=900"]) == 2  # not a dataset of this report
+    assert "--fresh-from names gsm8k" in capsys.readouterr().err
+    for bad in ("synth=0", "900", "synth=x"):
+        with pytest.raises(SystemExit):
+            main([*base, "--traces", str(more.root), "--fresh-from", bad])
+        assert "as in gsm8k=900" in capsys.readouterr().err

@@ -152,7 +152,7 @@ def test_report_fits_on_calibration_half_only_and_reports_held_out(monkeypatch: 
     assert fitted_labels[1] == [p[0].correct or not p[1].correct for p in data.calibration]
     assert fitted_labels[0] != fitted_labels[1]
     d = report["datasets"]["g"]
-    assert d["items"] == {"calibration": len(data.calibration), "held_out": len(data.held_out)}
+    assert d["items"] == {"calibration": len(data.calibration), "held_out": len(data.held_out), "fresh_from": None}
     names = [p["name"] for p in d["policies"]]
     assert names == ["always small", "always large", "mean logprob", "cascadeflow-style", "calibrated",
                      "router (escalation would not help)", "calibrated, one for all domains", "random", "oracle",

@@ -33,11 +33,43 @@ def test_final_integer_and_prompt_numbers() -> None:
     huge = completion(["The", " answer", " is", " " + "9" * 400, "."], [-0.1] * 5)  # a looping draft's number
     assert math_features(huge)["final_integer"] == 0.0
     # distinct quantities the question states (a repeated 3 counts once); unknown prompt -> 0
-    assert prompt_features("Tom has 3 apples, buys 3 more and 12 pears at $1.50 each.") == {
-        "prompt_numbers_log": np.log1p(3)}
-    assert prompt_features(None) == {"prompt_numbers_log": 0.0}
+    question = "Tom has 3 apples, buys 3 more and 12 pears at $1.50 each."
+    assert prompt_features(question)["prompt_numbers_log"] == np.log1p(3)
+    assert prompt_features(None) == {"prompt_numbers_log": 0.0, "prompt_numbers_used": 1.0}
     c = completion(["The", " answer", " is", " 4", "."], [-0.1] * 5)
     assert draft_features(c, prompt="2 + 2?")["prompt_numbers_log"] == np.log1p(1)
+
+
+def test_prompt_numbers_used_is_the_share_of_given_quantities_the_answer_writes() -> None:
+    question = "Tom has 3 apples, buys 3 more and 12 pears at $1.50 each."
+    assert prompt_features(question, "3 + 3 = 6 apples; 12 * 1.5 = 18. The answer is 18.")["prompt_numbers_used"] == 1.0
+    # 1.50 is written 1.5 (the same quantity); 12 is left out: 2 of 3
+    assert abs(prompt_features(question, "3 + 3 = 6, 6 * 1.5 = 9")["prompt_numbers_used"] - 2 / 3) < 1e-12
+    assert prompt_features(question, "I don't know")["prompt_numbers_used"] == 0.0
+    assert prompt_features("Say hello.", "Hello 2 you")["prompt_numbers_used"] == 1.0  # nothing to use
+    assert prompt_features("From 10 take 5.", "10 -5 = 5")["prompt_numbers_used"] == 1.0  # "-5" is the 5 taken
+    c = completion(["3", " +", " 4", " =", " 7"], [-0.1] * 5)
+    assert draft_features(c, prompt="Add 3 and 9.")["prompt_numbers_used"] == 0.5
+
+
+def test_numbers_lp_p10_reads_only_the_tokens_that_state_numbers() -> None:
+    # prose tokens are certain; the digits of 1,250 and 7 hesitate
+    toks = ["So", " she", " pays", " 1", ",", "2", "5", "0", " in", " total", " and", " 7", " more", "."]
+    lps = [-0.01, -0.01, -0.01, -0.5, -0.2, -3.0, -0.1, -0.1, -0.01, -0.01, -0.01, -1.0, -0.01, -0.01]
+    f = math_features(completion(toks, lps))
+    number_lps = np.array([-0.5, -0.2, -3.0, -0.1, -0.1, -1.0])
+    assert abs(f["numbers_lp_p10"] - np.percentile(number_lps, 10)) < 1e-12
+    assert math_features(completion(["No", " numbers", " here"], [-2.0] * 3))["numbers_lp_p10"] == 0.0
+    # a leading space the text lacks (tokens " 4" for text "4") does not shift the spans
+    c = completion([" 4", " cats", " and", " 5"], [-0.7, -0.01, -0.01, -0.9])
+    c = Completion(c.text.lstrip(), c.model, c.finish_reason, c.usage, c.timings, c.logprobs)
+    assert abs(math_features(c)["numbers_lp_p10"] - np.percentile([-0.7, -0.9], 10)) < 1e-12
+
+
+def test_final_negative() -> None:
+    assert math_features(completion(["The", " answer", " is", " -", "4", "."], [-0.1] * 6))["final_negative"] == 1.0
+    assert math_features(completion(["The", " answer", " is", " 4", "."], [-0.1] * 5))["final_negative"] == 0.0
+    assert math_features(completion(["No", " answer"], [-0.1] * 2))["final_negative"] == 0.0
 
 
 def test_code_features() -> None:
