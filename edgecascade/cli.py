@@ -23,7 +23,7 @@ from .result import Result
 
 if TYPE_CHECKING:
     from .benchmarks.report import DatasetPairs
-    from .benchmarks.traces import TierSpec
+    from .benchmarks.traces import TierSpec, Trace
     from .config import CascadeConfig
     from .engine import Cascade
 
@@ -237,9 +237,11 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _traced_datasets(args: argparse.Namespace, cascade: Cascade) -> tuple[list[DatasetPairs], TierSpec]:
+def _traced_datasets(args: argparse.Namespace, cascade: Cascade, fresh_from: dict[str, int] | None = None
+                     ) -> tuple[list[DatasetPairs], TierSpec]:
     """Each dataset's items traced on both the first and the last tier, split (``args.seed``) into
-    calibration and held-out halves; and the first tier's spec."""
+    calibration and held-out halves; and the first tier's spec. ``fresh_from`` (dataset -> N):
+    that dataset's calibration half is the first N items' and its held-out part the items from N on."""
     if len(cascade.tiers) < 2:
         raise ConfigError("a benchmark compares a small and a large tier: the config needs at least two tiers")
     from .benchmarks.report import DatasetPairs, split_ids
@@ -250,7 +252,7 @@ def _traced_datasets(args: argparse.Namespace, cascade: Cascade) -> tuple[list[D
     if len(set(names)) < len(names):
         raise ConfigError(f"--datasets names a dataset twice ({' '.join(args.datasets)}): each is traced and split "
                           "once, by its name (a .jsonl file by its stem)")
-    fresh = dict(getattr(args, "fresh_from", None) or [])
+    fresh = fresh_from or {}
     unknown = sorted(set(fresh) - set(names))
     if unknown:
         raise ConfigError(f"--fresh-from names {', '.join(unknown)}, which --datasets does not "
@@ -267,8 +269,9 @@ def _traced_datasets(args: argparse.Namespace, cascade: Cascade) -> tuple[list[D
         except EdgecascadeError as e:
             items = {}
             err.print(f"[yellow]warning: cannot reload dataset {given!r} ({e}): its traces are used as stored, "
-                      "without the prompt check and without the prompt features (prompt_numbers_log is 0, "
-                      "no prompt examples), unlike a deployed cascade, which always sees the prompt[/yellow]")
+                      "without the prompt check and without the prompt features (prompt_numbers_log 0, "
+                      "prompt_numbers_used 1, no prompt examples), unlike a deployed cascade, which always sees the "
+                      "prompt[/yellow]")
         traces = {s.name: store.load(name, s.model, s.key) for s in (small, large)}
         current = {k: prompt_sha256(p) for k, p in items.items()}
         traces = {tier: {k: t for k, t in ts.items()
@@ -280,43 +283,40 @@ def _traced_datasets(args: argparse.Namespace, cascade: Cascade) -> tuple[list[D
                 f"only {len(pairs)} {name} items are traced on both {small.name} and {large.name}: run "
                 f"`edgecascade bench run --dataset {given} --config {args.config or 'default'}` first"
             )
-        fresh_from = fresh.get(name)
-        if fresh_from is None:
+        n = fresh.get(name)
+        if n is None:
             cal_ids, held_ids = split_ids([p[0].item_id for p in pairs], args.seed)
         else:
-            # fit on the calibration half of the first N items only; judge on the items from N on
-            # the dataset's order; for traces whose dataset cannot be reloaded, the order they were traced in
-            order = {k: i for i, k in enumerate(items or traces[small.name])}
-            early = [p[0].item_id for p in pairs if order.get(p[0].item_id, len(order)) < fresh_from]
-            cal_ids, _ = split_ids(early, args.seed)
-            held_ids = {p[0].item_id for p in pairs if order.get(p[0].item_id, len(order)) >= fresh_from}
-            if len(held_ids) < 10 or len(cal_ids) < 10:
-                raise ConfigError(
-                    f"--fresh-from {name}={fresh_from}: {len(cal_ids)} {name} items to fit on (the calibration half of "
-                    f"the first {fresh_from}) and {len(held_ids)} from item {fresh_from} on, traced on both tiers; "
-                    f"each needs at least 10: trace more with `edgecascade bench run --dataset {given} --limit N`"
-                )
+            cal_ids, held_ids = _fresh_split(name, given, pairs, list(items or traces[small.name]), n, args.seed)
         datasets.append(DatasetPairs(name, [p for p in pairs if p[0].item_id in cal_ids],
-                                     [p for p in pairs if p[0].item_id in held_ids], items, fresh_from))
+                                     [p for p in pairs if p[0].item_id in held_ids], items, n))
     return datasets, small
 
 
-def _fitted_on_this_split(meta: dict[str, Any], datasets: Sequence[DatasetPairs], seed: int) -> bool:
-    """Whether a calibration (by the record `bench report --save-calibration` keeps) was fitted on
-    exactly these datasets' calibration halves."""
-    from .benchmarks.report import calibration_ids_digest
+def _fresh_split(name: str, given: str, pairs: Sequence[Sequence[Trace]], order: list[str], n: int,
+                 seed: int) -> tuple[set[str], set[str]]:
+    """(calibration ids, judged ids) for ``--fresh-from NAME=N``: the calibration half of the first
+    N items in ``order`` (the dataset's; the order traced in, for a dataset that cannot be
+    reloaded), and every item from N on."""
+    from .benchmarks.report import split_ids
 
-    data = meta.get("data") or {}
-    if meta.get("seed") != seed or set(data) != {d.name for d in datasets}:
-        return False
-    for d in datasets:
-        rec = data[d.name]
-        if "calibration_ids_sha256" in rec:  # which items it was fitted on: held-out is anything else
-            if rec["calibration_ids_sha256"] != calibration_ids_digest(d):
-                return False
-        elif rec != {"calibration_items": len(d.calibration), "held_out_items": len(d.held_out)}:
-            return False  # an older record: only the counts to compare
-    return True
+    position = {k: i for i, k in enumerate(order)}
+    lost = [p[0].item_id for p in pairs if p[0].item_id not in position]
+    if lost:  # a trace whose item the dataset no longer holds: it may have been fitted on before
+        err.print(f"[yellow]warning: {len(lost)} traced {name} items are not in the dataset as it is now "
+                  f"(e.g. {lost[0]!r}): left out, since their place in it is unknown[/yellow]")
+    early = [p[0].item_id for p in pairs if position.get(p[0].item_id, n) < n]
+    cal_ids, _ = split_ids(early, seed)
+    held_ids = {p[0].item_id for p in pairs if position.get(p[0].item_id, -1) >= n}
+    if len(cal_ids) < 10:
+        raise ConfigError(f"--fresh-from {name}={n}: the calibration half of the first {n} traced {name} items has "
+                          f"{len(cal_ids)}, too few to fit on: use a larger N")
+    if len(held_ids) < 10:
+        raise ConfigError(
+            f"--fresh-from {name}={n}: {len(held_ids)} {name} items from item {n} on are traced on both tiers (the "
+            f"dataset has {len(order)}), too few to judge on: trace more with "
+            f"`edgecascade bench run --dataset {given} --limit M` (M > {n}), or use a smaller N")
+    return cal_ids, held_ids
 
 
 def cmd_bench_report(args: argparse.Namespace) -> int:
@@ -325,11 +325,11 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
         add_config_rule,
         build_report,
         command_line,
+        fitted_on,
         markdown_report,
         plot_report,
         print_report,
     )
-    from .benchmarks.traces import Trace
     from .quality.policy import decide, rule_label
 
     cascade, cfg, rules_as_configured = _bench_cascade(args.config)
@@ -343,7 +343,12 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
             f"{args.target:g}: a calibration saved now would have no threshold for {wanted:g}. Rerun with "
             f"--target {wanted:g}, or change the config"
         )
-    datasets, small = _traced_datasets(args, cascade)
+    fresh: dict[str, int] = {}
+    for name, count in args.fresh_from or []:
+        if name in fresh:
+            raise ConfigError(f"--fresh-from names {name} twice: give each dataset one N")
+        fresh[name] = count
+    datasets, small = _traced_datasets(args, cascade, fresh)
     n = sum(len(d.calibration) + len(d.held_out) for d in datasets)
     with err.status(f"fitting calibrators and judging every policy on {n} traced items "
                     f"({', '.join(d.name for d in datasets)})"):
@@ -376,7 +381,7 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
                           allow_examples=cascade.settings.run_examples).accepted
 
         # a calibration fitted elsewhere may have seen items of this held-out half
-        held_out = first.calibration is None or _fitted_on_this_split(first.calibration.meta, datasets, args.seed)
+        held_out = first.calibration is None or fitted_on(first.calibration.meta, datasets, args.seed)
         if not held_out:
             err.print("[yellow]warning: the config's calibration was not fitted on this report's calibration halves "
                       "(another --seed, other traces, or `calibrate`), so its row is not a held-out result; "
@@ -496,7 +501,7 @@ _share = _number(float, lambda t: 0 < t <= 1, "a target is a share of the large 
 def _fresh_from(text: str) -> tuple[str, int]:
     """An argparse type for ``--fresh-from NAME=N``."""
     name, sep, n = text.rpartition("=")
-    if not sep or not name or not n.isdigit() or int(n) < 1:
+    if not sep or not name or not (n.isascii() and n.isdigit()) or int(n) < 1:
         raise argparse.ArgumentTypeError(f"write a dataset and an item count of 1 or more, as in gsm8k=900, "
                                          f"not {text!r}")
     return Path(name).stem if name.endswith(".jsonl") else name, int(n)
@@ -604,7 +609,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="for each dataset named, fit and choose on the calibration half of its first N items only, "
                     "and judge on its items from item N on (in the dataset's order), which no fit and no threshold "
                     "saw: a fresh test after more items were traced (`bench run --limit`); the first N items' "
-                    "held-out half is left out. Datasets not named are split as usual. E.g. gsm8k=900")
+                    "held-out half is left out. A dataset that cannot be reloaded is ordered as it was traced. "
+                    "Datasets not named are split as usual. E.g. gsm8k=900")
     rp.add_argument("--out", default="bench/results",
                     help="where report.json and cost_quality.png go (default bench/results)")
     rp.add_argument("--save-calibration", action="store_true",

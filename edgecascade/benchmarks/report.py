@@ -195,6 +195,22 @@ def _data_record(d: DatasetPairs) -> dict[str, Any]:
     return rec
 
 
+def fitted_on(meta: dict[str, Any], datasets: Sequence[DatasetPairs], seed: int) -> bool:
+    """Whether a calibration (by the record :func:`_data_record` keeps in its meta) was fitted on
+    exactly these datasets' calibration items, so that everything else in them is unseen by it."""
+    data = meta.get("data") or {}
+    if meta.get("seed") != seed or set(data) != {d.name for d in datasets}:
+        return False
+    for d in datasets:
+        rec = data[d.name]
+        if "calibration_ids_sha256" in rec:  # which items it was fitted on
+            if rec["calibration_ids_sha256"] != calibration_ids_digest(d):
+                return False
+        elif rec != {"calibration_items": len(d.calibration), "held_out_items": len(d.held_out)}:
+            return False  # an older record: only the counts to compare
+    return True
+
+
 def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float, seed: int,
                  command: str, run_examples: bool = False, margin_z: float = DEFAULT_MARGIN_Z,
                  features: DraftFeatures | None = None, detail: bool = True
@@ -216,7 +232,7 @@ def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float,
         cal = fit_calibration(
             [feats(t) for t in cal_small], [t.correct for t in cal_small], model=model, seed=seed,
             features=_VARIANTS[name], prompts=[feats.prompt(t) for t in cal_small],
-            source=f"the calibration halves of {', '.join(d.name for d in datasets)}",
+            source=f"the calibration items of {', '.join(d.name for d in datasets)}",
             meta={
                 "command": command, "date": _dt.date.today().isoformat(), "seed": seed,
                 "data": {d.name: _data_record(d) for d in datasets},

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import codecs
 import contextlib
 import os
 import threading
@@ -316,10 +317,18 @@ class LlamaCppProvider:
         def text(tok: int) -> str:
             return bytes(llama.detokenize([int(tok)])).decode("utf-8", errors="replace")
 
+        # the generated tokens are decoded as one stream: a character whose bytes are split across
+        # two tokens belongs to the token that completes it, so the tokens spell the answer exactly
+        # (decoded alone, each half would be a replacement character, and every text span after it
+        # would be misplaced); alternatives are decoded alone, as they stand alone
+        stream = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        tokens = [stream.decode(bytes(llama.detokenize([int(t)]))) for t in cap.ids[:n]]
+        if tokens:
+            tokens[-1] += stream.decode(b"", final=True)
         k = cap.top_k
         top = np.vstack(cap.top_lps[:n]) if k and n else np.zeros((n, 0))
         return TokenLogprobs(
-            tokens=[text(t) for t in cap.ids[:n]],
+            tokens=tokens,
             logprobs=np.asarray(cap.logprobs[:n], dtype=np.float64),
             top_tokens=[[text(t) for t in ids] for ids in cap.top_ids[:n]] if k else [[] for _ in range(n)],
             top_logprobs=top,

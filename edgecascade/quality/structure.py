@@ -16,7 +16,7 @@ import re
 
 import numpy as np
 
-from ..types import Completion
+from ..types import Completion, TokenLogprobs
 from .features import percentile
 
 # the stated final result: "The answer is 18" or LaTeX "\boxed{18}" (what small models write)
@@ -45,46 +45,53 @@ def defines_function(code: str, name: str) -> bool:
     return re.search(rf"^\s*(?:async\s+)?def\s+{re.escape(name)}\s*\(", code, re.MULTILINE) is not None
 
 
-def _token_bounds(c: Completion) -> tuple[np.ndarray, np.ndarray] | None:
-    """(start, end) of each token in ``c.text`` (None without logprobs)."""
-    lp = c.logprobs
-    if lp is None or len(lp) == 0:
-        return None
-    lead = len(c.text) - len(c.text.lstrip())
+def _token_bounds(lp: TokenLogprobs, text: str) -> tuple[np.ndarray, np.ndarray]:
+    """(start, end) of each token in ``text``, which the tokens spell (leading whitespace aside)."""
     joined = "".join(lp.tokens)
-    offset = len(joined) - len(joined.lstrip()) - lead  # tokens may carry a leading space the text lacks
+    offset = (len(joined) - len(joined.lstrip())) - (len(text) - len(text.lstrip()))  # a leading space the text lacks
     lengths = np.array([len(t) for t in lp.tokens])
     starts = np.concatenate(([0], np.cumsum(lengths[:-1]))) - offset
     return starts, starts + lengths
 
 
 def _span_logprobs(c: Completion, start: int, end: int) -> np.ndarray:
-    """Logprobs of the tokens overlapping text[start:end] (empty when they cannot be located)."""
-    bounds = _token_bounds(c)
-    if bounds is None or c.logprobs is None:
+    """Logprobs of the tokens overlapping text[start:end]; empty when they cannot be located: no
+    logprobs, or tokens that do not spell the text (traces made before tokens were decoded
+    together hold a replacement character for each byte of a character split across tokens, and
+    every span after it would be misread)."""
+    lp = c.logprobs
+    if lp is None or len(lp) == 0 or "".join(lp.tokens).strip() != c.text.strip():
         return np.zeros(0)
-    starts, ends = bounds
-    return c.logprobs.logprobs[(ends > start) & (starts < end)]
+    starts, ends = _token_bounds(lp, c.text)
+    return lp.logprobs[(ends > start) & (starts < end)]
+
+
+#: a number as written in digits: "1,250" and "4.5" whole, but not a sign, a hyphen ("3-4") or a comma
+#: that ends a clause ("3, 4"): their tokens are punctuation, not the number
+_DIGITS = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
 
 
 def _numbers_logprobs(c: Completion) -> np.ndarray:
-    """Logprobs of every token that states a number in the answer (one vectorised pass: a
-    cumulative count of span starts minus span ends marks the tokens inside any span)."""
-    bounds = _token_bounds(c)
-    if bounds is None or c.logprobs is None:
+    """Logprobs of every token that writes a number in the answer. The numbers are found in the
+    tokens' own text, so each span lines up with its tokens by construction; one vectorised pass
+    marks them (a cumulative count of span starts minus span ends)."""
+    lp = c.logprobs
+    if lp is None or len(lp) == 0:
         return np.zeros(0)
-    starts, ends = bounds
-    spans = [m.span() for m in _NUMBER.finditer(c.text)]
+    spans = [m.span() for m in _DIGITS.finditer("".join(lp.tokens))]
     if not spans:
         return np.zeros(0)
+    lengths = np.array([len(t) for t in lp.tokens])
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
     s, e = np.array(spans).T
     # tokens i with ends[i] > s and starts[i] < e form the index range [lo, hi) of each span
     lo = np.searchsorted(ends, s, side="right")
     hi = np.searchsorted(starts, e, side="left")
-    marks = np.zeros(len(starts) + 1, dtype=np.int64)
+    marks = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.add.at(marks, lo, 1)
     np.add.at(marks, hi, -1)
-    return c.logprobs.logprobs[np.cumsum(marks[:-1]) > 0]
+    return lp.logprobs[np.cumsum(marks[:-1]) > 0]
 
 
 def _num(s: str) -> float | None:
@@ -191,14 +198,15 @@ def _values(text: str) -> set[float]:
     return {abs(v) for v in (_num(x) for x in _NUMBER.findall(text)) if v is not None}
 
 
-def prompt_features(prompt: str | None, answer: str = "") -> dict[str, float]:
+def prompt_features(prompt: str | None, answer: str) -> dict[str, float]:
     """How much the question asks, and how much of it the answer used.
 
     ``prompt_numbers_log``: the number of distinct quantities the question states. Measured on the
     GSM8K calibration half, a 0.5B draft is right far less often when the problem juggles many
     numbers, whatever its answer's logprobs say. ``prompt_numbers_used``: the share of them the
-    answer writes down; a wrong draft often leaves a given quantity out. Neutral (0 and 1) when the
-    prompt is unknown or states no numbers.
+    answer writes down; a wrong draft often leaves a given quantity out. When the prompt is unknown
+    or states no numbers they are 0 and 1: constant in data without prompts, so a calibrator fitted
+    there gives them no weight; one fitted with prompts reads 1 as "used every quantity".
     """
     if not prompt:
         return {"prompt_numbers_log": 0.0, "prompt_numbers_used": 1.0}

@@ -291,13 +291,31 @@ def test_fresh_from_fits_on_the_first_items_and_judges_only_the_later_ones(
     assert main([*base, "--traces", str(first.root), "--save-calibration"]) == 0
     fitted_on = json.loads(capsys.readouterr().out)["datasets"]["synth"]["items"]["calibration"]
 
-    ns = argparse.Namespace(datasets=["synth"], traces=str(more.root), max_tokens=None, seed=20261125,
-                            fresh_from=[("synth", 120)], config=None)
-    (d,), _ = _traced_datasets(ns, plain)
-    held = {int(p[0].item_id.removeprefix("synth")) for p in d.held_out}
-    fit = {int(p[0].item_id.removeprefix("synth")) for p in d.calibration}
-    assert held == set(range(120, 200)) and len(fit) == fitted_on and max(fit) < 120  # nothing judged was fitted
+    def split(store: TraceStore, dataset: str) -> tuple[set[int], set[int]]:
+        ns = argparse.Namespace(datasets=[dataset], traces=str(store.root), max_tokens=None, seed=20261125,
+                                config=None)
+        (d,), _ = _traced_datasets(ns, plain, {"synth": 120})
+        return ({int(p[0].item_id.removeprefix("synth")) for p in d.calibration},
+                {int(p[0].item_id.removeprefix("synth")) for p in d.held_out})
 
+    # a dataset that cannot be reloaded is ordered as it was traced
+    fit, held = split(more, "synth")
+    assert held == set(range(120, 200)) and len(fit) == fitted_on and max(fit) < 120  # nothing judged was fitted
+    # a dataset that can be reloaded is ordered as the dataset is, whatever order the traces were made in
+    backwards = TraceStore(tmp_path / "backwards")
+    for tier in ("small", "large"):
+        spec = next(s for s in tier_specs(plain, plain.settings.max_tokens) if s.name == tier)
+        for t in reversed(list(more.load("synth", spec.model, spec.key).values())):
+            backwards.append(t)
+    data = tmp_path / "synth.jsonl"
+    data.write_text("".join(json.dumps({"id": f"synth{i}", "prompt": f"What is {i} + 0?", "reference": str(i)}) + "\n"
+                            for i in range(200)))
+    assert split(backwards, str(data)) == (fit, held)
+    # traced items the dataset no longer holds are left out, with a warning: their place is unknown
+    data.write_text("".join(json.dumps({"id": f"synth{i}", "prompt": f"What is {i} + 0?", "reference": str(i)}) + "\n"
+                            for i in range(190)))
+    assert split(backwards, str(data)) == (fit, set(range(120, 190)))
+    assert "10 traced synth items are not in the dataset as it is now" in capsys.readouterr().err
     assert main([*base, "--traces", str(more.root), "--fresh-from", "synth=120"]) == 0
     d = json.loads(capsys.readouterr().out)["datasets"]["synth"]
     assert d["items"] == {"calibration": fitted_on, "held_out": 80, "fresh_from": 120}
@@ -308,8 +326,12 @@ def test_fresh_from_fits_on_the_first_items_and_judges_only_the_later_ones(
     assert json.loads(capsys.readouterr().out)["datasets"]["synth"]["at_target"]["config rule"]["held_out"] is False
     assert main([*base, "--traces", str(more.root), "--fresh-from", "synth=195"]) == 2  # 5 fresh items: too few
     assert "--fresh-from synth=195" in capsys.readouterr().err
+    assert main([*base, "--traces", str(more.root), "--fresh-from", "synth=5"]) == 2  # 2 or 3 items to fit on
+    assert "use a larger N" in capsys.readouterr().err
     assert main([*base, "--traces", str(more.root), "--fresh-from", "gsm8k=900"]) == 2  # not a dataset of this report
     assert "--fresh-from names gsm8k" in capsys.readouterr().err
+    assert main([*base, "--traces", str(more.root), "--fresh-from", "synth=120", "synth=100"]) == 2
+    assert "names synth twice" in capsys.readouterr().err
     for bad in ("synth=0", "900", "synth=x"):
         with pytest.raises(SystemExit):
             main([*base, "--traces", str(more.root), "--fresh-from", bad])

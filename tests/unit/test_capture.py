@@ -32,3 +32,24 @@ def test_capture_matches_full_log_softmax_and_sort(vocab: int, scale: float) -> 
         assert set(cap.top_ids[-1].tolist()) <= set(np.flatnonzero(ref >= np.sort(ref)[-5]).tolist())
     assert np.allclose(cap.logprobs, chosen, atol=1e-5)
     assert len(cap.ids) == 4 and len(cap.top_ids) == 4
+
+
+def test_tokens_spell_a_character_split_across_two_tokens() -> None:
+    from edgecascade.providers.llamacpp import LlamaCppProvider
+
+    div = "÷".encode()  # two bytes; byte-level vocabularies may emit them as two tokens
+    pieces = {1: b"8 ", 2: div[:1], 3: div[1:], 4: b" 2 = 4", 5: b"\xff"}
+
+    class Detokenizer:
+        def detokenize(self, ids: list[int]) -> bytes:
+            return b"".join(pieces[i] for i in ids)
+
+    cap = LogprobCapture(top_k=0)
+    cap.ids, cap.logprobs = [1, 2, 3, 4], [-0.1, -0.2, -0.3, -0.4]
+    lp = LlamaCppProvider._logprobs(Detokenizer(), cap, 4)
+    # the character belongs to the token that completes it: the tokens spell the text exactly
+    assert lp.tokens == ["8 ", "", "÷", " 2 = 4"] and "".join(lp.tokens) == "8 ÷ 2 = 4"
+    assert list(lp.logprobs) == [-0.1, -0.2, -0.3, -0.4]
+    # a byte that never completes a character is still one replacement character, in its own token
+    cap.ids, cap.logprobs = [1, 5], [-0.1, -0.2]
+    assert LlamaCppProvider._logprobs(Detokenizer(), cap, 2).tokens == ["8 ", "\ufffd"]

@@ -34,8 +34,8 @@ def test_final_integer_and_prompt_numbers() -> None:
     assert math_features(huge)["final_integer"] == 0.0
     # distinct quantities the question states (a repeated 3 counts once); unknown prompt -> 0
     question = "Tom has 3 apples, buys 3 more and 12 pears at $1.50 each."
-    assert prompt_features(question)["prompt_numbers_log"] == np.log1p(3)
-    assert prompt_features(None) == {"prompt_numbers_log": 0.0, "prompt_numbers_used": 1.0}
+    assert prompt_features(question, "")["prompt_numbers_log"] == np.log1p(3)
+    assert prompt_features(None, "") == {"prompt_numbers_log": 0.0, "prompt_numbers_used": 1.0}
     c = completion(["The", " answer", " is", " 4", "."], [-0.1] * 5)
     assert draft_features(c, prompt="2 + 2?")["prompt_numbers_log"] == np.log1p(1)
 
@@ -60,6 +60,12 @@ def test_numbers_lp_p10_reads_only_the_tokens_that_state_numbers() -> None:
     number_lps = np.array([-0.5, -0.2, -3.0, -0.1, -0.1, -1.0])
     assert abs(f["numbers_lp_p10"] - np.percentile(number_lps, 10)) < 1e-12
     assert math_features(completion(["No", " numbers", " here"], [-2.0] * 3))["numbers_lp_p10"] == 0.0
+    # a sign, a hyphen and a comma that ends a clause are punctuation, not part of the number; a
+    # thousands comma is
+    toks = ["Take", " -", "5", ",", " then", " 3", "-", "4", " and", " 1", ",", "0", "0", "0", "."]
+    lps = [-0.01, -4.0, -0.3, -5.0, -0.01, -0.2, -6.0, -0.4, -0.01, -0.5, -0.6, -0.7, -0.8, -0.9, -0.01]
+    f = math_features(completion(toks, lps))
+    assert abs(f["numbers_lp_p10"] - np.percentile([-0.3, -0.2, -0.4, -0.5, -0.6, -0.7, -0.8, -0.9], 10)) < 1e-12
     # a leading space the text lacks (tokens " 4" for text "4") does not shift the spans
     c = completion([" 4", " cats", " and", " 5"], [-0.7, -0.01, -0.01, -0.9])
     c = Completion(c.text.lstrip(), c.model, c.finish_reason, c.usage, c.timings, c.logprobs)
@@ -119,3 +125,16 @@ def test_boxed_final_answers_are_read() -> None:
     toks = ["2", " +", " 1", " =", " 3", ".", " \\(\\boxed{", "3", "}\\)"]
     f = math_features(completion(toks, [-0.1] * 7 + [-1.5, -0.1]))
     assert f["has_final_number"] == 1.0 and f["final_lp_min"] == -1.5 and f["reasoning_agrees"] == 1.0
+
+
+def test_spans_are_not_misread_when_the_tokens_do_not_spell_the_text() -> None:
+    # an older trace: "÷" split across two tokens, each decoded alone to a replacement character;
+    # the text has one character where the tokens have two, so every later span would be shifted
+    toks = ["8", " \ufffd", "\ufffd", " 2", " =", " 4", ".", " The", " answer", " is", " 4", "."]
+    lps = [-0.1, -0.1, -0.1, -0.1, -0.1, -0.1, -0.1, -3.0, -3.0, -3.0, -0.7, -0.1]
+    c = completion(toks, lps)
+    c = Completion("8 ÷ 2 = 4. The answer is 4.", c.model, c.finish_reason, c.usage, c.timings, c.logprobs)
+    f = math_features(c)
+    assert f["has_final_number"] == 1.0 and f["final_lp_min"] == 0.0  # cannot be located: neutral, not " is"
+    # the numbers are read in the tokens' own text, where they line up
+    assert abs(f["numbers_lp_p10"] - np.percentile([-0.1, -0.1, -0.1, -0.7], 10)) < 1e-12
