@@ -105,7 +105,8 @@ def threshold_policy(name: str, pairs: Sequence[Sequence[Trace]], scores: np.nda
 #: :func:`choose_threshold`): a one-sided 95% bound. ``bench report --margin`` changes it, ``bench
 #: reliability`` measures it. It was 1 until `bench reliability` showed, on random splits of the
 #: calibration halves alone, that a 1-SE threshold met the target on GSM8K in 61% of splits
-#: (1.645: 81%), for 23% of drafts kept against 18%.
+#: (1.645: 81%), for 23% of drafts kept against 18%. Calibrators' thresholds are chosen on
+#: out-of-fold scores (see ``report.out_of_fold_scores``), with which 1.645 SE met it in 87%.
 DEFAULT_MARGIN_Z = 1.645
 
 
@@ -118,10 +119,10 @@ def choose_threshold(pairs: Sequence[Sequence[Trace]], scores: np.ndarray, targe
     wrong, large right) or 0. The rule keeps a threshold only if the mean change minus ``margin_z``
     standard errors still stays within the allowed loss, (1 - target) x the large model's accuracy:
     without the margin a threshold picked at the edge on one half meets the target on the other
-    half only about half the time or less (the lowest qualifying threshold is where the noise
-    happened to be kind; `bench reliability` measured 41-59% for the
-    baselines and calibrators, 13-38% for the router experiment). When no threshold qualifies, none
-    is kept (+inf).
+    half only about half the time (the lowest qualifying threshold is where the noise happened to
+    be kind; `bench reliability` measures it). The scores must be ones the data did not shape: a
+    calibrator's scores of its own fitting data are too good, so calibrators pass out-of-fold
+    scores. When no threshold qualifies, none is kept (+inf).
     """
     n = len(pairs)
     if n == 0:

@@ -68,10 +68,12 @@ def threshold_reliability(datasets: Sequence[DatasetPairs], *, model: str, targe
     policies: dict[str, None] = {}  # every policy any cut reported, in order (the router may be left out of some)
     for _ in range(repeats):
         parts = [_resplit(d, rng) for d in datasets]
+        fits: dict[str, Any] = {}  # the calibrators of this cut: only the thresholds depend on the margin
         for m in margins:
             try:
                 report, _ = build_report(parts, model=model, target=target, seed=seed, command="bench reliability",
-                                         run_examples=run_examples, margin_z=m, features=features, detail=False)
+                                         run_examples=run_examples, margin_z=m, features=features, detail=False,
+                                         fits=fits)
             except OneKindError as e:  # a cut with only right (or only wrong) drafts to fit on
                 sizes = ", ".join(f"{d.name} {len(d.calibration)}" for d in datasets)
                 raise ConfigError(f"a random cut of the calibration halves ({sizes} items) could not be "

@@ -131,26 +131,33 @@ def test_report_fits_on_calibration_half_only_and_reports_held_out(monkeypatch: 
     cal_ids, held_ids = split_ids([p[0].item_id for p in pairs], 3)
     data = DatasetPairs("g", [p for p in pairs if p[0].item_id in cal_ids],
                         [p for p in pairs if p[0].item_id in held_ids])
-    seen: list[str] = []
     import edgecascade.benchmarks.report as report_mod
+    from edgecascade.benchmarks.report import DraftFeatures
 
+    feats = DraftFeatures([data], False)
+    held_rows = {id(feats(p[0])) for p in data.held_out}
     real_fit = report_mod.fit_calibration
-
+    seen: list[int] = []
     fitted_labels: list[list[bool]] = []
 
     def spy(rows, labels, **kw):  # type: ignore[no-untyped-def]
-        seen.append(str(len(rows)))
+        assert not any(id(r) in held_rows for r in rows)  # no held-out item ever reaches a fit
+        seen.append(len(rows))
         fitted_labels.append(list(labels))
         return real_fit(rows, labels, **kw)
 
     monkeypatch.setattr(report_mod, "fit_calibration", spy)
-    report, cals = build_report([data], model="small", target=0.95, seed=3, command="test")
-    # the calibrator and the router experiment: each fitted once, on the calibration half only
-    assert seen == [str(len(data.calibration))] * 2
+    report, cals = build_report([data], model="small", target=0.95, seed=3, command="test", features=feats)
+    n = len(data.calibration)
+    # the calibrator and the router experiment: each fitted once on the whole calibration half, and
+    # then 5 times on 4/5 of it for the out-of-fold scores their thresholds are chosen on (each
+    # item left out of exactly one fold)
+    assert [k == n for k in seen] == [True] + [False] * 5 + [True] + [False] * 5
+    assert sum(seen[1:6]) == sum(seen[7:]) == 4 * n
     # the calibrator learns "the draft is right"; the router "keeping the draft loses nothing"
     assert fitted_labels[0] == [p[0].correct for p in data.calibration]
-    assert fitted_labels[1] == [p[0].correct or not p[1].correct for p in data.calibration]
-    assert fitted_labels[0] != fitted_labels[1]
+    assert fitted_labels[6] == [p[0].correct or not p[1].correct for p in data.calibration]
+    assert fitted_labels[0] != fitted_labels[6]
     d = report["datasets"]["g"]
     assert d["items"] == {"calibration": len(data.calibration), "held_out": len(data.held_out), "fresh_from": None}
     names = [p["name"] for p in d["policies"]]
@@ -165,7 +172,7 @@ def test_report_fits_on_calibration_half_only_and_reports_held_out(monkeypatch: 
     # calibration half only) and reported beside the first
     seen.clear()
     report, cals = build_report([data], model="small", target=0.95, seed=3, command="test", run_examples=True)
-    assert seen == [str(len(data.calibration))] * 3
+    assert seen.count(n) == 3 and len(seen) == 18
     assert list(cals) == ["calibrated", "calibrated + examples"] and cals["calibrated + examples"].runs_examples
     d = report["datasets"]["g"]
     assert [p["name"] for p in d["policies"]][-2:] == ["calibrated, deployed threshold",
@@ -230,8 +237,12 @@ def test_report_fits_and_applies_one_calibrator_per_domain(monkeypatch: pytest.M
     # deployed thresholds: pooled (every item judged here has a domain calibrator, so all items), code, math
     assert thresholded[:3] == [g_ids | h_ids, h_ids, g_ids]
     n_g, n_h = len(g.calibration), len(h.calibration)
-    # pooled, then each domain (sorted: code, math), then the router: calibration halves only
-    assert fitted == [n_g + n_h, n_h, n_g, n_g + n_h]
+    # pooled, then each domain (sorted: code, math), then the router: calibration halves only; after
+    # each of the two, 5 fits for the out-of-fold scores, each on 4/5 of every domain's items
+    assert len(fitted) == 24 and fitted[:3] == [n_g + n_h, n_h, n_g] and fitted[18] == n_g + n_h
+    folds = [fitted[i:i + 3] for i in range(3, 18, 3)]
+    assert [sum(f[k] for f in folds) for k in range(3)] == [4 * (n_g + n_h), 4 * n_h, 4 * n_g]
+    assert sum(fitted[19:]) == 4 * (n_g + n_h)  # the router's folds: no prompts, so no domain calibrators
     cal = cals["calibrated"]
     assert set(cal.domains) == {"math", "code"}
     assert set(report["domain_calibrators"]["calibrated"]) == {"math", "code"}
@@ -425,11 +436,20 @@ def test_report_chooses_every_threshold_with_the_margin_it_is_given() -> None:
     lt, tt = loose["datasets"]["g"]["thresholds"], tight["datasets"]["g"]["thresholds"]
     # a wider margin never lowers a threshold, and here it raises the calibrated one
     assert all(tt[k] >= lt[k] for k in lt) and tt["calibrated"] > lt["calibrated"]
+    from edgecascade.benchmarks.report import out_of_fold_scores
+    from edgecascade.quality.calibration import FEATURE_NAMES
+
+    rows = [draft_features_of(p[0]) for p in g.calibration]
+    prompts = [g.prompts[p[0].item_id] for p in g.calibration]
+    # chosen on the scores of calibrations fitted without each item, not on the calibrator's own fitting data
+    oof = out_of_fold_scores(rows, [p[0].correct for p in g.calibration], prompts, ["math"] * len(rows), seed=3,
+                             model="small", features=FEATURE_NAMES)
     for cals in (loose_cals, tight_cals):  # the deployed (per-domain) thresholds get the same margin
         math_cal = cals["calibrated"].domains["math"]
-        scores = math_cal.predict_many([draft_features_of(p[0]) for p in g.calibration])
         z = cals["calibrated"].meta["margin_z"]
-        assert math_cal.thresholds["0.95"] == choose_threshold(g.calibration, scores, 0.95, z)
+        assert math_cal.thresholds["0.95"] == choose_threshold(g.calibration, oof.judged, 0.95, z)
+        in_sample = choose_threshold(g.calibration, math_cal.predict_many(rows), 0.95, z)
+        assert math_cal.thresholds["0.95"] != in_sample
     kept = {name: {r["name"]: r["small_share"] for r in rep["datasets"]["g"]["policies"]}["calibrated"]
             for name, rep in (("loose", loose), ("tight", tight))}
     assert kept["tight"] < kept["loose"]
@@ -480,3 +500,19 @@ def test_cascadeflow_score_is_finite_when_a_token_had_probability_zero() -> None
     harmonic = 3 / np.sum(1 / np.maximum(top, 1e-12))
     entropy = float(np.sum(-p * np.log(p)) / 3) * math.e
     assert s == pytest.approx(0.5 * geo + 0.2 * harmonic + 0.15 * 0.0 + 0.15 * (1 - entropy))
+
+
+def test_out_of_fold_scores_score_each_item_as_new_data_is_scored() -> None:
+    """Why thresholds are chosen on out-of-fold scores: on pure noise a calibrator ranks its own
+    fitting data well above chance, and items it never saw at about chance."""
+    from edgecascade.benchmarks.report import out_of_fold_scores
+
+    rng = np.random.default_rng(0)
+    names = [f"x{i}" for i in range(20)]
+    rows = [{k: float(v) for k, v in zip(names, rng.normal(size=20))} for _ in range(200)]
+    labels = [bool(b) for b in rng.random(200) < 0.4]
+    in_sample = auroc(fit_calibration(rows, labels, model="m", features=names).predict_many(rows), labels)
+    oof = out_of_fold_scores(rows, labels, None, [None] * 200, seed=0, model="m", features=names)
+    assert in_sample > 0.65 and auroc(oof.pooled, labels) < in_sample - 0.1
+    assert np.array_equal(oof.judged, oof.pooled)  # no prompts, no domain calibrators
+    assert np.all((oof.pooled > 0) & (oof.pooled < 1))

@@ -102,3 +102,23 @@ def test_a_cut_too_small_to_calibrate_is_a_clear_error() -> None:
         pair[0] = type(pair[0])(**{**pair[0].__dict__, "correct": True})
     with pytest.raises(ConfigError, match=r"could not be calibrated: .* all \d+ drafts are right.*trace more items"):
         threshold_reliability([g], model="small", target=0.95, seed=7, margins=[1.0], repeats=5)
+
+
+def test_each_cut_is_fitted_once_whatever_the_number_of_margins(monkeypatch: pytest.MonkeyPatch) -> None:
+    import edgecascade.benchmarks.report as report_mod
+
+    g = domain_dataset("g", 300, 3, MATH, 3.0)
+    fits: list[int] = []
+    real = report_mod.fit_calibration
+
+    def spy(rows, labels, **kw):  # type: ignore[no-untyped-def]
+        fits.append(len(rows))
+        return real(rows, labels, **kw)
+
+    monkeypatch.setattr(report_mod, "fit_calibration", spy)
+    one = threshold_reliability([g], model="small", target=0.95, seed=5, margins=[1.0], repeats=2)
+    per_study = len(fits)
+    fits.clear()
+    three = threshold_reliability([g], model="small", target=0.95, seed=5, margins=[0.0, 1.0, 2.0], repeats=2)
+    assert per_study > 0 and len(fits) == per_study  # only the thresholds depend on the margin
+    assert three["summary"]["1"] == one["summary"]["1"]  # and the reused fits give the same result
