@@ -237,11 +237,11 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _traced_datasets(args: argparse.Namespace, cascade: Cascade, fresh_from: dict[str, int] | None = None
-                     ) -> tuple[list[DatasetPairs], TierSpec]:
+def _traced_datasets(args: argparse.Namespace, cascade: Cascade) -> tuple[list[DatasetPairs], TierSpec]:
     """Each dataset's items traced on both the first and the last tier, split (``args.seed``) into
-    calibration and held-out halves; and the first tier's spec. ``fresh_from`` (dataset -> N):
-    that dataset's calibration half is the first N items' and its held-out part the items from N on."""
+    calibration and held-out halves; and the first tier's spec. With ``args.fresh_from`` (NAME=N
+    pairs), that dataset's calibration half is the first N items' and its held-out part the items
+    from N on."""
     if len(cascade.tiers) < 2:
         raise ConfigError("a benchmark compares a small and a large tier: the config needs at least two tiers")
     from .benchmarks.report import DatasetPairs, split_ids
@@ -252,7 +252,11 @@ def _traced_datasets(args: argparse.Namespace, cascade: Cascade, fresh_from: dic
     if len(set(names)) < len(names):
         raise ConfigError(f"--datasets names a dataset twice ({' '.join(args.datasets)}): each is traced and split "
                           "once, by its name (a .jsonl file by its stem)")
-    fresh = fresh_from or {}
+    fresh: dict[str, int] = {}
+    for name, count in args.fresh_from or []:
+        if name in fresh:
+            raise ConfigError(f"--fresh-from names {name} twice: give each dataset one N")
+        fresh[name] = count
     unknown = sorted(set(fresh) - set(names))
     if unknown:
         raise ConfigError(f"--fresh-from names {', '.join(unknown)}, which --datasets does not "
@@ -343,12 +347,7 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
             f"{args.target:g}: a calibration saved now would have no threshold for {wanted:g}. Rerun with "
             f"--target {wanted:g}, or change the config"
         )
-    fresh: dict[str, int] = {}
-    for name, count in args.fresh_from or []:
-        if name in fresh:
-            raise ConfigError(f"--fresh-from names {name} twice: give each dataset one N")
-        fresh[name] = count
-    datasets, small = _traced_datasets(args, cascade, fresh)
+    datasets, small = _traced_datasets(args, cascade)
     n = sum(len(d.calibration) + len(d.held_out) for d in datasets)
     with err.status(f"fitting calibrators and judging every policy on {n} traced items "
                     f"({', '.join(d.name for d in datasets)})"):
@@ -590,6 +589,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="keep at least this share of the large tier's accuracy (default 0.95)")
     traced.add_argument("--seed", type=int, default=20261125, help="split seed (default 20261125)")
     traced.add_argument("--max-tokens", type=int, metavar="N", help="token limit the traces were made with")
+    traced.add_argument("--fresh-from", type=_fresh_from, nargs="+", metavar="NAME=N",
+                        help="for each dataset named, the calibration half is that of its first N items only (in "
+                        "the dataset's order; one that cannot be reloaded, in the order traced), and the items "
+                        "from item N on, which no fit and no threshold saw, are judged instead of the held-out "
+                        "half: a fresh test after more items were traced (`bench run --limit`). Datasets not "
+                        "named are split as usual. E.g. gsm8k=900")
     traced.add_argument("--traces", metavar="DIR",
                         help="trace directory (default: $EDGECASCADE_TRACES or bench/traces)")
     rp = bsub.add_parser("report", parents=[traced], help="calibrate, evaluate every policy on held-out traces, plot",
@@ -605,12 +610,6 @@ def build_parser() -> argparse.ArgumentParser:
                     help="safety margin of every chosen threshold, in standard errors of the accuracy change on "
                     f"the calibration half (default {DEFAULT_MARGIN_Z:g}; larger: fewer drafts kept, the target "
                     "held more often; `bench reliability` measures the trade)")
-    rp.add_argument("--fresh-from", type=_fresh_from, nargs="+", metavar="NAME=N",
-                    help="for each dataset named, fit and choose on the calibration half of its first N items only, "
-                    "and judge on its items from item N on (in the dataset's order), which no fit and no threshold "
-                    "saw: a fresh test after more items were traced (`bench run --limit`); the first N items' "
-                    "held-out half is left out. A dataset that cannot be reloaded is ordered as it was traced. "
-                    "Datasets not named are split as usual. E.g. gsm8k=900")
     rp.add_argument("--out", default="bench/results",
                     help="where report.json and cost_quality.png go (default bench/results)")
     rp.add_argument("--save-calibration", action="store_true",

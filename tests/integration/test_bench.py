@@ -293,8 +293,8 @@ def test_fresh_from_fits_on_the_first_items_and_judges_only_the_later_ones(
 
     def split(store: TraceStore, dataset: str) -> tuple[set[int], set[int]]:
         ns = argparse.Namespace(datasets=[dataset], traces=str(store.root), max_tokens=None, seed=20261125,
-                                config=None)
-        (d,), _ = _traced_datasets(ns, plain, {"synth": 120})
+                                config=None, fresh_from=[("synth", 120)])
+        (d,), _ = _traced_datasets(ns, plain)
         return ({int(p[0].item_id.removeprefix("synth")) for p in d.calibration},
                 {int(p[0].item_id.removeprefix("synth")) for p in d.held_out})
 
@@ -332,6 +332,14 @@ def test_fresh_from_fits_on_the_first_items_and_judges_only_the_later_ones(
     assert "--fresh-from names gsm8k" in capsys.readouterr().err
     assert main([*base, "--traces", str(more.root), "--fresh-from", "synth=120", "synth=100"]) == 2
     assert "names synth twice" in capsys.readouterr().err
+    # the reliability study reads the same calibration half: the first 120 items' (never the later ones)
+    rel = ["bench", "reliability", "--config", str(cfg), "--datasets", "synth", "--out", str(tmp_path / "out"),
+           "--no-examples", "--repeats", "1", "--margins", "1", "--json"]
+    assert main([*rel, "--traces", str(first.root)]) == 0
+    on_first = json.loads(capsys.readouterr().out)
+    assert main([*rel, "--traces", str(more.root), "--fresh-from", "synth=120"]) == 0
+    on_fresh_split = json.loads(capsys.readouterr().out)
+    assert on_first["items"] == on_fresh_split["items"] and on_first["summary"] == on_fresh_split["summary"]
     for bad in ("synth=0", "900", "synth=x"):
         with pytest.raises(SystemExit):
             main([*base, "--traces", str(more.root), "--fresh-from", bad])
