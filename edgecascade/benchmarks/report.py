@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import OneKindError
 from ..quality.calibration import (
     EXAMPLE_FEATURES,
     FEATURE_NAMES,
@@ -178,19 +179,31 @@ class OutOfFold:
 
 def out_of_fold_scores(rows: Sequence[dict[str, float]], labels: Sequence[bool], prompts: Sequence[str | None] | None,
                        domains: Sequence[str | None], *, seed: int, folds: int = THRESHOLD_FOLDS,
+                       fitted_domains: Sequence[str] = (), source: str = "the calibration items",
                        **fit: Any) -> OutOfFold:
     """Scores to choose thresholds on. A calibrator scores the items it was fitted on better than
     it will score new ones (it has learned their noise), so a threshold chosen on its own fitting
     data keeps too many drafts: on random cuts of the GSM8K calibration half, thresholds chosen that
     way with a 1.645-SE margin met the target in only 67% of cuts, where the unfitted baselines met
     it in 88-94% (`bench reliability`). Here each item is scored by a calibration fitted on the other
-    folds (stratified by domain and label, so each fold's training part has its share of every
-    domain and can fit the same domain calibrators), which scores it as new data is scored."""
+    folds (stratified by domain and label), which scores it about as new data is scored: a little
+    worse, since each fold's calibration learns from 4/5 of the data, so the thresholds lean to
+    caution. Each fold fits exactly the domain calibrators the whole data's calibration has
+    (``fitted_domains``), so every item is scored by the kind of calibrator that will judge it.
+    Fewer folds when one kind of draft is rarer than that; at least 2 of each kind are needed."""
     import warnings
 
     from sklearn.model_selection import StratifiedKFold
 
     n = len(rows)
+    right = sum(bool(y) for y in labels)
+    minority = min(right, n - right)
+    if minority < 2:
+        kind = "right" if right == minority else "wrong"
+        raise OneKindError(f"cannot choose thresholds on {source}: only {minority} of its {n} drafts "
+                           f"{'is' if minority == 1 else 'are'} {kind}, and out-of-fold scores need at least 2 of "
+                           "each kind: trace or label more items")
+    folds = min(folds, minority)
     judged, pooled = np.empty(n), np.empty(n)
     strata = [f"{d}|{bool(y)}" for d, y in zip(domains, labels)]
     with warnings.catch_warnings():  # a stratum smaller than the fold count only warns, and is fine
@@ -198,7 +211,8 @@ def out_of_fold_scores(rows: Sequence[dict[str, float]], labels: Sequence[bool],
         splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(n), strata))
     for train, test in splits:
         cal = fit_calibration([rows[i] for i in train], [labels[i] for i in train], seed=seed,
-                              prompts=None if prompts is None else [prompts[i] for i in train], **fit)
+                              prompts=None if prompts is None else [prompts[i] for i in train],
+                              domains=fitted_domains, source=f"a fold of {source}", **fit)
         test_rows = [rows[i] for i in test]
         judged[test] = cal.predict_each(test_rows, [domains[i] for i in test])
         pooled[test] = cal.predict_many(test_rows)
@@ -257,7 +271,7 @@ def fitted_on(meta: dict[str, Any], datasets: Sequence[DatasetPairs], seed: int)
 def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float, seed: int,
                  command: str, run_examples: bool = False, margin_z: float = DEFAULT_MARGIN_Z,
                  features: DraftFeatures | None = None, detail: bool = True,
-                 fits: dict[str, tuple[Calibration, OutOfFold]] | None = None
+                 fits: dict[str, tuple[Calibration, OutOfFold] | None] | None = None
                  ) -> tuple[dict[str, Any], dict[str, Calibration]]:
     """Fit the small model's calibrators on every dataset's calibration half, then evaluate every
     policy on the held-out halves. Returns the report and the calibrations by variant name
@@ -268,22 +282,24 @@ def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float,
     ``run_examples``). Without ``detail`` the AUROC intervals and the curves, which only a printed
     report needs, are left empty: many reports on resampled halves run much faster. ``fits``: a
     cache of the fitted calibrators and their out-of-fold scores, filled by the first report and
-    reused by reports on the same datasets that differ only in margin or target (each report sets
-    the thresholds of the calibrations it returns anew)."""
+    reused by reports on the same datasets and ``run_examples`` that differ only in margin or target
+    (each report sets the thresholds, target and margin of the calibrations it returns anew; the
+    calibrations are shared, so a later report changes what an earlier one returned)."""
     feats = features if features is not None else DraftFeatures(datasets, run_examples)
     cal_small = [p[0] for d in datasets for p in d.calibration]
     pooled = [p for d in datasets for p in d.calibration]
     variants = [CALIBRATED, CALIBRATED_EXAMPLES] if run_examples else [CALIBRATED]
     rows, labels = [feats(t) for t in cal_small], [t.correct for t in cal_small]
+    source = f"the calibration items of {', '.join(d.name for d in datasets)}"
     prompts, domains = [feats.prompt(t) for t in cal_small], [feats.domain(t) for t in cal_small]
     fitted = fits if fits is not None else {}
     cals: dict[str, Calibration] = {}
     oofs: dict[str, np.ndarray] = {}  # per policy that is fitted: out-of-fold scores of every calibration item
     for name in variants:
         if name not in fitted:
-            fitted[name] = (fit_calibration(
+            full = fit_calibration(
                 rows, labels, model=model, seed=seed, features=_VARIANTS[name], prompts=prompts,
-                source=f"the calibration items of {', '.join(d.name for d in datasets)}",
+                source=source,
                 meta={
                     "command": command, "date": _dt.date.today().isoformat(), "seed": seed,
                     "data": {d.name: _data_record(d) for d in datasets},
@@ -291,24 +307,35 @@ def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float,
                     "run_examples": name == CALIBRATED_EXAMPLES,
                     "thresholds_on": f"out-of-fold scores ({THRESHOLD_FOLDS} folds)",
                 },
-            ), out_of_fold_scores(rows, labels, prompts, domains, seed=seed, model=model, features=_VARIANTS[name]))
-        cal, oof = fitted[name]
+            )
+            fitted[name] = (full, out_of_fold_scores(rows, labels, prompts, domains, seed=seed, model=model,
+                                                     features=_VARIANTS[name], fitted_domains=sorted(full.domains),
+                                                     source=source))
+        entry = fitted[name]
+        assert entry is not None  # only the router's entry may be None
+        cal, oof = entry
+        cal.meta["target"] = target
         oofs[name], oofs[name + POOLED_SUFFIX] = oof.judged, oof.pooled
         _choose_thresholds(cal, pooled, feats, target, margin_z, oof)
         cal.meta["margin_z"] = margin_z
         cals[name] = cal
     best_variant = variants[-1]
     harmless = [p[0].correct or not p[-1].correct for p in pooled]
-    # the router needs items where escalating helped and items where it did not; without both it is left out
+    # the router needs items where escalating helped and items where it did not (at least 2 of each for its
+    # out-of-fold scores); without them it is left out
     router: dict[str, Calibration] = {}
-    if len(set(harmless)) == 2:
-        if ROUTER not in fitted:
+    if ROUTER not in fitted:
+        try:
             fitted[ROUTER] = (
                 fit_calibration(rows, harmless, model=model, seed=seed, features=_VARIANTS[best_variant],
                                 meta={"label": "draft right, or large model wrong too"}),
                 out_of_fold_scores(rows, harmless, None, [None] * len(rows), seed=seed, model=model,
-                                   features=_VARIANTS[best_variant]))
-        router[ROUTER], oofs[ROUTER] = fitted[ROUTER][0], fitted[ROUTER][1].pooled
+                                   features=_VARIANTS[best_variant], source=source))
+        except OneKindError:
+            fitted[ROUTER] = None  # an experiment only: left out when its data has too few of a kind
+    router_fit = fitted[ROUTER]
+    if router_fit is not None:
+        router[ROUTER], oofs[ROUTER] = router_fit[0], router_fit[1].pooled
     pooled_cals = {v + POOLED_SUFFIX: cals[v].pooled() for v in variants}
     experiments = [*router, *pooled_cals]
     scored = {**cals, **router, **pooled_cals}

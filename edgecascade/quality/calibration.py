@@ -212,13 +212,17 @@ def _fit_one(rows: Sequence[dict[str, float]], labels: Sequence[bool], *, model:
 def fit_calibration(rows: Sequence[dict[str, float]], labels: Sequence[bool], *, model: str,
                     features: Sequence[str] = FEATURE_NAMES, c_reg: float = 1.0, seed: int = 0,
                     meta: dict[str, Any] | None = None,
-                    prompts: Sequence[str | None] | None = None, source: str = "the labelled traces") -> Calibration:
+                    prompts: Sequence[str | None] | None = None, source: str = "the labelled traces",
+                    domains: Sequence[str] | None = None) -> Calibration:
     """Fit P(correct | features) by L2-regularised logistic regression on standardised features.
 
     With ``prompts`` (one per row), each domain the prompts show (:func:`.domain.prompt_domain`)
     with at least ``MIN_DOMAIN_ITEMS`` drafts, ``MIN_DOMAIN_CLASS`` of them right and as many
     wrong, also gets its own calibrator in ``domains``; the pooled one is always fitted.
-    ``source`` names the data in an error (e.g. "the calibration halves").
+    ``source`` names the data in an error (e.g. "the calibration halves"). ``domains``: fit exactly
+    these domain calibrators instead, whatever their counts (each needs both kinds of draft): a
+    part of some data, fitted to score the rest, must judge each item with the kind of calibrator
+    the whole data's calibration will.
     """
     try:
         import sklearn  # noqa: F401
@@ -240,7 +244,13 @@ def fit_calibration(rows: Sequence[dict[str, float]], labels: Sequence[bool], *,
                 by_domain.setdefault(d, []).append(i)
         for d, idx in sorted(by_domain.items()):
             right = sum(bool(labels[i]) for i in idx)
-            if len(idx) < MIN_DOMAIN_ITEMS or min(right, len(idx) - right) < MIN_DOMAIN_CLASS:
+            if domains is not None:
+                if d not in domains:
+                    continue
+                if min(right, len(idx) - right) == 0:
+                    raise OneKindError(f"cannot fit the {d} calibrator: in {source} all {len(idx)} {d} drafts are "
+                                       f"{'right' if right else 'wrong'}: trace or label more items")
+            elif len(idx) < MIN_DOMAIN_ITEMS or min(right, len(idx) - right) < MIN_DOMAIN_CLASS:
                 continue
             cal.domains[d] = _fit_one([rows[i] for i in idx], [labels[i] for i in idx], model=model, names=names,
                                       c_reg=c_reg, seed=seed, domain=d,

@@ -516,3 +516,90 @@ def test_out_of_fold_scores_score_each_item_as_new_data_is_scored() -> None:
     assert in_sample > 0.65 and auroc(oof.pooled, labels) < in_sample - 0.1
     assert np.array_equal(oof.judged, oof.pooled)  # no prompts, no domain calibrators
     assert np.all((oof.pooled > 0) & (oof.pooled < 1))
+
+
+MATH_PROMPT = "Tom has 3 apples and buys 4 more. How many apples does he have?"
+CODE_PROMPT = "Complete this Python function.\n```python\ndef f(x):\n```"
+
+
+def test_every_row_of_the_report_chooses_on_the_out_of_fold_scores_of_its_own_items() -> None:
+    from edgecascade.benchmarks.report import POOLED_SUFFIX, ROUTER
+
+    g = domain_dataset("g", 400, 1, MATH_PROMPT, 4.0)
+    h = domain_dataset("h", 300, 2, CODE_PROMPT, -4.0)
+    fits: dict = {}  # type: ignore[type-arg]
+    report, cals = build_report([g, h], model="small", target=0.95, seed=3, command="t", margin_z=1.0, fits=fits)
+    oof, router_oof = fits["calibrated"][1], fits[ROUTER][1]
+    n_g = len(g.calibration)
+    for d, part in ((g, slice(0, n_g)), (h, slice(n_g, None))):  # the calibration items in the order fitted
+        th = report["datasets"][d.name]["thresholds"]
+        assert th["calibrated"] == choose_threshold(d.calibration, oof.judged[part], 0.95, 1.0)
+        assert th["calibrated" + POOLED_SUFFIX] == choose_threshold(d.calibration, oof.pooled[part], 0.95, 1.0)
+        assert th[ROUTER] == choose_threshold(d.calibration, router_oof.pooled[part], 0.95, 1.0)
+    # per domain calibrator: on its own domain's items; the two kinds of score differ there
+    assert cals["calibrated"].domains["code"].thresholds["0.95"] == choose_threshold(
+        h.calibration, oof.judged[n_g:], 0.95, 1.0)
+    assert not np.array_equal(oof.judged, oof.pooled)
+
+
+def test_a_reused_fit_gives_each_report_its_own_thresholds_target_and_margin() -> None:
+    g = domain_dataset("g", 400, 1, MATH_PROMPT, 3.0)
+    fits: dict = {}  # type: ignore[type-arg]
+    build_report([g], model="small", target=0.95, seed=3, command="t", margin_z=0.0, fits=fits)
+    reused, reused_cals = build_report([g], model="small", target=0.9, seed=3, command="t", margin_z=2.0, fits=fits)
+    fresh, fresh_cals = build_report([g], model="small", target=0.9, seed=3, command="t", margin_z=2.0)
+    assert reused["datasets"]["g"]["thresholds"] == fresh["datasets"]["g"]["thresholds"]
+    for r, f in ((reused_cals["calibrated"], fresh_cals["calibrated"]),
+                 (reused_cals["calibrated"].domains["math"], fresh_cals["calibrated"].domains["math"])):
+        assert r.thresholds["0.9"] == f.thresholds["0.9"]
+    assert reused_cals["calibrated"].meta["margin_z"] == 2.0 and reused_cals["calibrated"].meta["target"] == 0.9
+
+
+def test_each_fold_fits_the_domain_calibrators_the_whole_calibration_has(monkeypatch: pytest.MonkeyPatch) -> None:
+    import edgecascade.benchmarks.report as report_mod
+    from edgecascade.benchmarks.report import out_of_fold_scores
+    from edgecascade.quality.calibration import FEATURE_NAMES, draft_features
+
+    # 66 code items: enough for a code calibrator of its own (60), but a fold trains on about 53
+    h = domain_dataset("h", 132, 4, CODE_PROMPT, -4.0)
+    rows = [draft_features(p[0].completion(), prompt=CODE_PROMPT) for p in h.calibration]
+    labels = [p[0].correct for p in h.calibration]
+    whole = fit_calibration(rows, labels, model="m", prompts=[CODE_PROMPT] * len(rows))
+    assert set(whole.domains) == {"code"} and len(rows) < 75
+    folds: list[set[str]] = []
+    real = report_mod.fit_calibration
+
+    def spy(*a, **kw):  # type: ignore[no-untyped-def]
+        cal = real(*a, **kw)
+        folds.append(set(cal.domains))
+        return cal
+
+    monkeypatch.setattr(report_mod, "fit_calibration", spy)
+    out_of_fold_scores(rows, labels, [CODE_PROMPT] * len(rows), ["code"] * len(rows), seed=3, model="m",
+                       features=FEATURE_NAMES, fitted_domains=sorted(whole.domains))
+    assert folds == [{"code"}] * 5
+
+
+def test_out_of_fold_scores_need_two_drafts_of_each_kind() -> None:
+    from edgecascade.benchmarks.report import out_of_fold_scores
+    from edgecascade.errors import OneKindError
+
+    rows = [{"mean_logprob": float(i)} for i in range(30)]
+    with pytest.raises(OneKindError, match="only 1 of its 30 drafts is wrong"):
+        out_of_fold_scores(rows, [True] * 29 + [False], None, [None] * 30, seed=0, model="m",
+                           features=["mean_logprob"])
+    # 3 wrong drafts: 3 folds, each item still scored once
+    oof = out_of_fold_scores(rows, [True] * 27 + [False] * 3, None, [None] * 30, seed=0, model="m",
+                             features=["mean_logprob"])
+    assert oof.pooled.shape == (30,) and np.all((oof.pooled > 0) & (oof.pooled < 1))
+
+
+def test_the_router_is_left_out_when_escalation_helped_only_once() -> None:
+    g = domain_dataset("g", 200, 1, MATH_PROMPT, 3.0)
+    # the large model is right only where the draft is right too, except on one item
+    first = g.calibration[0]
+    for p in g.calibration:
+        p[1].correct = p[0].correct
+    first[0].correct, first[1].correct = False, True
+    report, _ = build_report([g], model="small", target=0.95, seed=3, command="t")
+    assert "router (escalation would not help)" not in report["experiments"]
