@@ -426,9 +426,10 @@ def add_config_rule(report: dict[str, Any], datasets: Sequence[DatasetPairs], ru
             "meets_target": _meets(result, entry["at_target"]["target_accuracy"]), "held_out": rule.held_out}
 
 
-def _half(rule_entry: dict[str, Any]) -> str:
-    """Where a config rule was judged: held-out, unless its calibration may have seen those items."""
-    return "held-out" if rule_entry["held_out"] else "the held-out half, which its calibration may have seen"
+def _half(rule_entry: dict[str, Any], fresh: bool) -> str:
+    """Where a config rule was judged: held-out (or fresh) items, unless its calibration may have seen them."""
+    where = "the fresh items" if fresh else "held-out"
+    return where if rule_entry["held_out"] else f"{where}, which its calibration may have seen"
 
 
 def _domains_line(report: dict[str, Any]) -> str:
@@ -453,6 +454,7 @@ def print_report(report: dict[str, Any], console: Any) -> None:
         fresh = d["items"].get("fresh_from")
         judged = f"held-out {d['items']['held_out']} items" if fresh is None else (
             f"{d['items']['held_out']} fresh items (from item {fresh} on)")
+        judged_on = "held-out" if fresh is None else "the fresh items"
         t = Table(title=f"{name}: {judged} (calibrated on {d['items']['calibration']}), target "
                   f"{report['target']:.0%} of the large model's accuracy")
         for col in ("policy", "small share", "accuracy", "s/query", "$/query", "threshold"):
@@ -475,11 +477,12 @@ def print_report(report: dict[str, Any], console: Any) -> None:
                 + ("" if math.isnan(r["gap_closed_budget"])
                    else f", to the budget oracle {r['gap_closed_budget']:.0%}"))
             console.print(f"at target: {v} keeps {r['share']:.1%} of drafts at {r['accuracy']:.1%} accuracy "
-                          f"({'meets' if r['meets_target'] else 'MISSES'} the target on held-out{gap})")
+                          f"({'meets' if r['meets_target'] else 'MISSES'} the target on {judged_on}{gap})")
         if "config rule" in at:
             r = at["config rule"]
             console.print(f"{r['label']}: keeps {r['share']:.1%} of drafts at {r['accuracy']:.1%} accuracy "
-                          f"({'meets' if r['meets_target'] else 'MISSES'} the target on {_half(r)})")
+                          f"({'meets' if r['meets_target'] else 'MISSES'} the target on "
+                          f"{_half(r, fresh is not None)})")
         console.print(f"best baseline ({at['best_baseline']}) {at['best_baseline_share']:.1%} · oracle "
                       f"{at['oracle_share']:.1%} · budget oracle {at['oracle_share_budget']:.1%}\n")
     console.print(_domains_line(report))
@@ -525,7 +528,7 @@ def markdown_report(report: dict[str, Any]) -> str:
             r = at["config rule"]
             lines.append(f"*{r['label']}* keeps {r['share']:.1%} of drafts and "
                          f"{'meets' if r['meets_target'] else 'misses'} the target ({r['accuracy']:.1%}) on "
-                         f"{_half(r)}.")
+                         f"{_half(r, n.get('fresh_from') is not None)}.")
         lines += [f"Best baseline that meets the target: {at['best_baseline']} {at['best_baseline_share']:.1%}; "
                   f"the oracle (the draft exactly when it is right) {at['oracle_share']:.1%}; the budget oracle "
                   f"(perfect knowledge of both tiers, the same accuracy budget) {at['oracle_share_budget']:.1%}.", ""]

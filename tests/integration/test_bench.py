@@ -321,6 +321,11 @@ def test_fresh_from_fits_on_the_first_items_and_judges_only_the_later_ones(
     assert d["items"] == {"calibration": fitted_on, "held_out": 80, "fresh_from": 120}
     # the saved calibration was fitted on exactly this calibration half: its row is a held-out result
     assert d["at_target"]["config rule"]["held_out"] is True
+    md = [a for a in base if a != "--json"]
+    assert main([*md, "--traces", str(more.root), "--fresh-from", "synth=120", "--markdown"]) == 0
+    text = capsys.readouterr().out
+    assert "judged on the 80 items from item 120 on" in text and "the target (" in text
+    assert "on the fresh items." in text and "on held-out" not in text
     # fitted on other items than the first 100's calibration half, which this report fits on: not held-out
     assert main([*base, "--traces", str(more.root), "--fresh-from", "synth=100"]) == 0
     assert json.loads(capsys.readouterr().out)["datasets"]["synth"]["at_target"]["config rule"]["held_out"] is False
