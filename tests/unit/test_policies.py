@@ -514,7 +514,6 @@ def test_out_of_fold_scores_score_each_item_as_new_data_is_scored() -> None:
     in_sample = auroc(fit_calibration(rows, labels, model="m", features=names).predict_many(rows), labels)
     oof = out_of_fold_scores(rows, labels, None, [None] * 200, seed=0, model="m", features=names)
     assert in_sample > 0.65 and auroc(oof.pooled, labels) < in_sample - 0.1
-    assert np.array_equal(oof.judged, oof.pooled)  # no prompts, no domain calibrators
     assert np.all((oof.pooled > 0) & (oof.pooled < 1))
 
 
