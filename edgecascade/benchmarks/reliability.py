@@ -1,17 +1,17 @@
 """`edgecascade bench reliability`: how often does a threshold chosen for a quality target hold?
 
-A threshold is chosen where the calibration half *just* meets the target (less a safety margin),
+A threshold is chosen where the calibration items *just* meet the target (less a safety margin),
 so whether it holds on other data is a matter of chance: one held-out half gives one draw. This
-module draws many, from the calibration halves alone: it splits each dataset's calibration half
-at random into two parts, runs the whole report on them (fit and choose on one part, judge on the
-other) and counts, per safety margin, how often each policy met the target and how many drafts
-it kept. The held-out halves are never read, so a margin chosen from this study is not tuned on
-them.
+module draws many, from the items a report fits on alone (the calibration halves; with
+``--fresh-from``, the first N items): it splits each dataset's calibration items at random into
+two parts, runs the whole report on them (fit and choose on one part, judge on the other) and
+counts, per safety margin, how often each policy met the target and how many drafts it kept.
+What a report judges is never read, so a margin chosen from this study is not tuned on it.
 
-Each part is half a calibration half. The margin is counted in standard errors, and the two parts
-are as equal as the real split's halves, so a meet rate should carry over to full size roughly
-(not exactly: at full size the threshold is chosen among more candidates); the kept shares are
-noisier than at full size.
+Each part is half the calibration items. The margin is counted in standard errors, and the two
+parts are as equal as the real split's halves, so a meet rate should carry over to full size
+roughly (not exactly: at full size the threshold is chosen among more candidates); the kept shares
+are noisier than at full size.
 """
 
 from __future__ import annotations
@@ -130,7 +130,8 @@ def print_reliability(result: dict[str, Any], console: Any) -> None:
     from rich.table import Table
 
     for name, n in result["items"].items():
-        t = Table(title=f"{name}: {result['repeats']} random splits of the calibration half ({n['fit_part']} items "
+        t = Table(title=f"{name}: {result['repeats']} random splits of the {n['calibration']} items a report "
+                  f"fits on ({n['fit_part']} "
                   f"to fit and choose, {n['judge_part']} to judge); target {result['target']:.0%} of the large "
                   "model's accuracy", caption="per margin (standard errors): how often the policy met the target; "
                   "drafts it kept (mean); how often it closed at least half the gap from the best baseline "
@@ -146,7 +147,7 @@ def print_reliability(result: dict[str, Any], console: Any) -> None:
                              f"≥½ gap {_pct(s['half_gap_rate'])}")
             t.add_row(_named(pol, result, name), *cells)
         console.print(t)
-    console.print("Only the calibration halves were read. Each cut's parts are half their size: meet rates "
+    console.print("Only the items a report fits on were read. Each cut's parts are half their size: meet rates "
                   f"carry over roughly, kept shares are noisier. A missed target closes no gap; {_NA}: a baseline.")
 
 
@@ -154,7 +155,7 @@ def markdown_reliability(result: dict[str, Any], policies: Sequence[str] | None 
     """The study as Markdown tables (``policies``: which rows, default all)."""
     lines: list[str] = []
     for name, n in result["items"].items():
-        lines += [f"*{name}*: {result['repeats']} random splits of the {n['calibration']}-item calibration half "
+        lines += [f"*{name}*: {result['repeats']} random splits of the {n['calibration']} items a report fits on "
                   f"({n['fit_part']} to fit and choose, {n['judge_part']} to judge).", "",
                   "| margin (SE) | policy | met the target | drafts kept (mean, p10–p90) "
                   "| closed ≥ half the gap to the oracle |",

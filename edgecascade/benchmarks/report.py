@@ -70,8 +70,8 @@ class DatasetPairs:
     held_out: list[list[Trace]]
     #: item id -> the prompt the tiers were asked (for the prompt-examples features)
     prompts: dict[str, str] = field(default_factory=dict)
-    #: set when ``held_out`` is not the split's other half but the items from this index on, traced
-    #: after the calibration half's items (``bench report --fresh-from``)
+    #: set when ``calibration`` is the first items and ``held_out`` not the split's other half but
+    #: the items from this index on, traced after them (``bench report --fresh-from``)
     fresh_from: int | None = None
 
 
@@ -498,9 +498,9 @@ def markdown_report(report: dict[str, Any]) -> str:
             said = (f"*{name}*: {n['calibration'] + n['held_out']} items traced on both tiers; calibration half "
                     f"{n['calibration']}, held-out {n['held_out']}.")
         else:
-            said = (f"*{name}*: fitted on the calibration half of its first {n['fresh_from']} items "
-                    f"({n['calibration']}); judged on the {n['held_out']} items from item {n['fresh_from']} on, "
-                    "which no fit and no threshold saw (the first items' held-out half is left out).")
+            said = (f"*{name}*: fitted on its first {n['fresh_from']} items ({n['calibration']} traced on both "
+                    f"tiers); judged on the {n['held_out']} items from item {n['fresh_from']} on, which no fit and "
+                    "no threshold saw.")
         lines += [said, "",
                   "| policy | small-model share | accuracy | s/query |", "| --- | --- | --- | --- |"]
         lines += [f"| {p['name']} | {p['small_share']:.1%} | {p['accuracy']:.1%} | {p['latency_s']:.1f} |"

@@ -123,7 +123,7 @@ def test_bench_reliability_and_report_margin(tmp_path: Path, smollm2: Path,
         row = study["summary"][z]["synth"]["calibrated"]
         assert 0 <= row["meets_rate"] <= 1 and 0 <= row["share_mean"] <= 1
     assert main(["bench", "reliability", *base, "--repeats", "1", "--margins", "1"]) == 0
-    assert "random splits of the calibration half" in capsys.readouterr().out
+    assert f"random splits of the {n['calibration']} items a report" in capsys.readouterr().out
     # the report takes the margin, says it, and chooses its thresholds with it
     reports = {}
     for z in ("0", "3"):
@@ -278,18 +278,15 @@ def test_bench_report_refuses_what_it_cannot_do_right(tmp_path: Path, smollm2: P
 def test_fresh_from_fits_on_the_first_items_and_judges_only_the_later_ones(
         tmp_path: Path, smollm2: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     import argparse
+    import dataclasses
 
     from edgecascade.cli import _traced_datasets
 
     cfg, manifests = _calibrated_setup(tmp_path, smollm2, monkeypatch)
     plain = Cascade.from_config(two_tier_config(tmp_path, smollm2))
-    first, more = TraceStore(tmp_path / "first"), TraceStore(tmp_path / "more")
-    _synthetic_traces(first, plain, "synth", 120)  # what the calibration is fitted on
-    _synthetic_traces(more, plain, "synth", 200)  # the same 120 items, then 80 traced later
-    base = ["bench", "report", "--config", str(cfg), "--datasets", "synth", "--out", str(tmp_path / "out"),
-            "--no-examples", "--json"]
-    assert main([*base, "--traces", str(first.root), "--save-calibration"]) == 0
-    fitted_on = json.loads(capsys.readouterr().out)["datasets"]["synth"]["items"]["calibration"]
+    more = TraceStore(tmp_path / "more")
+    _synthetic_traces(more, plain, "synth", 200)  # 120 items to fit on, then 80 traced later
+    specs = tier_specs(plain, plain.settings.max_tokens)
 
     def split(store: TraceStore, dataset: str) -> tuple[set[int], set[int]]:
         ns = argparse.Namespace(datasets=[dataset], traces=str(store.root), max_tokens=None, seed=20261125,
@@ -298,53 +295,64 @@ def test_fresh_from_fits_on_the_first_items_and_judges_only_the_later_ones(
         return ({int(p[0].item_id.removeprefix("synth")) for p in d.calibration},
                 {int(p[0].item_id.removeprefix("synth")) for p in d.held_out})
 
-    # a dataset that cannot be reloaded is ordered as it was traced
-    fit, held = split(more, "synth")
-    assert held == set(range(120, 200)) and len(fit) == fitted_on and max(fit) < 120  # nothing judged was fitted
+    # a dataset that cannot be reloaded is ordered as it was traced: all of the first 120 are fitted on
+    assert split(more, "synth") == (set(range(120)), set(range(120, 200)))
     # a dataset that can be reloaded is ordered as the dataset is, whatever order the traces were made in
     backwards = TraceStore(tmp_path / "backwards")
-    for tier in ("small", "large"):
-        spec = next(s for s in tier_specs(plain, plain.settings.max_tokens) if s.name == tier)
+    for spec in specs:
         for t in reversed(list(more.load("synth", spec.model, spec.key).values())):
             backwards.append(t)
     data = tmp_path / "synth.jsonl"
     data.write_text("".join(json.dumps({"id": f"synth{i}", "prompt": f"What is {i} + 0?", "reference": str(i)}) + "\n"
                             for i in range(200)))
-    assert split(backwards, str(data)) == (fit, held)
+    assert split(backwards, str(data)) == (set(range(120)), set(range(120, 200)))
     # traced items the dataset no longer holds are left out, with a warning: their place is unknown
     data.write_text("".join(json.dumps({"id": f"synth{i}", "prompt": f"What is {i} + 0?", "reference": str(i)}) + "\n"
                             for i in range(190)))
-    assert split(backwards, str(data)) == (fit, set(range(120, 190)))
+    assert split(backwards, str(data)) == (set(range(120)), set(range(120, 190)))
     assert "10 traced synth items are not in the dataset as it is now" in capsys.readouterr().err
-    assert main([*base, "--traces", str(more.root), "--fresh-from", "synth=120"]) == 0
+
+    base = ["bench", "report", "--config", str(cfg), "--datasets", "synth", "--out", str(tmp_path / "out"),
+            "--no-examples", "--json"]
+    assert main([*base, "--traces", str(more.root), "--fresh-from", "synth=120", "--save-calibration"]) == 0
     d = json.loads(capsys.readouterr().out)["datasets"]["synth"]
-    assert d["items"] == {"calibration": fitted_on, "held_out": 80, "fresh_from": 120}
-    # the saved calibration was fitted on exactly this calibration half: its row is a held-out result
+    assert d["items"] == {"calibration": 120, "held_out": 80, "fresh_from": 120}
+    # the saved calibration was fitted on exactly these first items: its row is a result on unseen items
     assert d["at_target"]["config rule"]["held_out"] is True
+    # no fit and no threshold reads the later items: with every later draft's label and logprobs
+    # changed, the thresholds are the same, and what is judged moves
+    changed = TraceStore(tmp_path / "changed")
+    for spec in specs:
+        for t in more.load("synth", spec.model, spec.key).values():
+            late = int(t.item_id.removeprefix("synth")) >= 120
+            changed.append(dataclasses.replace(t, correct=not t.correct, logprobs=[-0.05] * 3) if late else t)
+    assert main([*base, "--traces", str(changed.root), "--fresh-from", "synth=120"]) == 0
+    c = json.loads(capsys.readouterr().out)["datasets"]["synth"]
+    assert c["thresholds"] == d["thresholds"] and c["auroc"] != d["auroc"]
     md = [a for a in base if a != "--json"]
     assert main([*md, "--traces", str(more.root), "--fresh-from", "synth=120", "--markdown"]) == 0
     text = capsys.readouterr().out
-    assert "judged on the 80 items from item 120 on" in text and "the target (" in text
+    assert "fitted on its first 120 items" in text and "judged on the 80 items from item 120 on" in text
     assert "on the fresh items." in text and "on held-out" not in text
-    # fitted on other items than the first 100's calibration half, which this report fits on: not held-out
+    # fitted on other items than the first 100, which this report fits on: not a result on unseen items
     assert main([*base, "--traces", str(more.root), "--fresh-from", "synth=100"]) == 0
     assert json.loads(capsys.readouterr().out)["datasets"]["synth"]["at_target"]["config rule"]["held_out"] is False
     assert main([*base, "--traces", str(more.root), "--fresh-from", "synth=195"]) == 2  # 5 fresh items: too few
     assert "--fresh-from synth=195" in capsys.readouterr().err
-    assert main([*base, "--traces", str(more.root), "--fresh-from", "synth=5"]) == 2  # 2 or 3 items to fit on
+    assert main([*base, "--traces", str(more.root), "--fresh-from", "synth=5"]) == 2  # 5 items to fit on
     assert "use a larger N" in capsys.readouterr().err
     assert main([*base, "--traces", str(more.root), "--fresh-from", "gsm8k=900"]) == 2  # not a dataset of this report
     assert "--fresh-from names gsm8k" in capsys.readouterr().err
     assert main([*base, "--traces", str(more.root), "--fresh-from", "synth=120", "synth=100"]) == 2
     assert "names synth twice" in capsys.readouterr().err
-    # the reliability study reads the same calibration half: the first 120 items' (never the later ones)
+    # the reliability study reads the same first 120 items, never the later ones
     rel = ["bench", "reliability", "--config", str(cfg), "--datasets", "synth", "--out", str(tmp_path / "out"),
-           "--no-examples", "--repeats", "1", "--margins", "1", "--json"]
-    assert main([*rel, "--traces", str(first.root)]) == 0
-    on_first = json.loads(capsys.readouterr().out)
-    assert main([*rel, "--traces", str(more.root), "--fresh-from", "synth=120"]) == 0
-    on_fresh_split = json.loads(capsys.readouterr().out)
-    assert on_first["items"] == on_fresh_split["items"] and on_first["summary"] == on_fresh_split["summary"]
+           "--no-examples", "--repeats", "2", "--margins", "1", "--json", "--fresh-from", "synth=120"]
+    assert main([*rel, "--traces", str(more.root)]) == 0
+    on_more = json.loads(capsys.readouterr().out)
+    assert on_more["items"]["synth"]["calibration"] == 120
+    assert main([*rel, "--traces", str(changed.root)]) == 0
+    assert json.loads(capsys.readouterr().out)["summary"] == on_more["summary"]
     for bad in ("synth=0", "900", "synth=x"):
         with pytest.raises(SystemExit):
             main([*base, "--traces", str(more.root), "--fresh-from", bad])
