@@ -2,7 +2,9 @@
 
 Discipline: items are split once, by a fixed seed, into a calibration half and a held-out half.
 Everything that is learned or chosen (the calibrator's weights, every policy's threshold) sees only
-the calibration half; every number reported is measured on the held-out half.
+the calibration half; every number reported is measured on the held-out half. A fresh test
+(``bench report --fresh-from NAME=N``) fits on a dataset's first N items instead and judges the
+items traced after them.
 """
 
 from __future__ import annotations
