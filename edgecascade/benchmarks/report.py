@@ -440,11 +440,11 @@ def _domains_line(report: dict[str, Any]) -> str:
     for variant, doms in report.get("domain_calibrators", {}).items():
         said = ", ".join(f"{d} ({m['items']} drafts, threshold {m['threshold']:.4g})" for d, m in sorted(doms.items()))
         parts.append(f"{variant}: {said or 'none (too few drafts per domain)'}")
-    return "Per-domain calibrators, fitted on the calibration halves: " + "; ".join(parts) + "."
+    return "Per-domain calibrators, fitted on the calibration items: " + "; ".join(parts) + "."
 
 
 def _margin_line(report: dict[str, Any]) -> str:
-    return (f"Every threshold was chosen on the calibration halves with a safety margin of {report['margin_z']:g} "
+    return (f"Every threshold was chosen on the calibration items with a safety margin of {report['margin_z']:g} "
             "standard errors of the accuracy change (`bench report --margin`; `bench reliability` measures how "
             "often a margin holds).")
 
