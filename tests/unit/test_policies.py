@@ -602,3 +602,39 @@ def test_the_router_is_left_out_when_escalation_helped_only_once() -> None:
     first[0].correct, first[1].correct = False, True
     report, _ = build_report([g], model="small", target=0.95, seed=3, command="t")
     assert "router (escalation would not help)" not in report["experiments"]
+
+
+def test_accuracy_shift_flags_judged_items_unlike_the_fitted_ones() -> None:
+    from edgecascade.benchmarks.report import SHIFT_Z, _shift_line, accuracy_shift
+
+    def items(prefix: str, n: int, small_right: int, large_right: int) -> list[list[Trace]]:
+        return [[trace(f"{prefix}{i}", i < small_right), trace(f"{prefix}{i}", i < large_right, tier="large")]
+                for i in range(n)]
+
+    fitted, judged = items("f", 100, 30, 60), items("j", 100, 10, 60)
+    shift = accuracy_shift(fitted, judged)
+    # hand computation: pooled 0.2, se = sqrt(0.2 * 0.8 * (1/100 + 1/100)) = 0.0566, z = -0.2 / 0.0566
+    assert shift["small"]["fitted"] == 0.3 and shift["small"]["judged"] == 0.1
+    assert shift["small"]["z"] == pytest.approx(-0.2 / math.sqrt(0.2 * 0.8 * 0.02))
+    assert shift["large"] == {"fitted": 0.6, "judged": 0.6, "z": 0.0}
+    line = _shift_line({"shift": shift})
+    assert abs(shift["small"]["z"]) >= SHIFT_Z and "small model right on 10.0% of them against 30.0%" in line
+    # the same rates, or a tier always right (no spread to measure): nothing to say
+    assert _shift_line({"shift": accuracy_shift(fitted, items("k", 50, 15, 30))}) == ""
+    assert accuracy_shift(items("a", 10, 10, 10), items("b", 10, 10, 10))["small"]["z"] == 0.0
+    # the report carries it per dataset, and its Markdown says it when the data shifted
+    def drafts(prefix: str, n: int, right_share: float) -> list[list[Trace]]:
+        rng = np.random.default_rng(0)
+        out = []
+        for i in range(n):
+            good = bool(rng.random() < right_share)
+            lp = float(rng.normal(-0.1 if good else -0.6, 0.15))
+            out.append([trace(f"{prefix}{i}", good, lps=[lp, lp - 0.05]), trace(f"{prefix}{i}", True, tier="large")])
+        return out
+
+    data = DatasetPairs("d", drafts("c", 120, 0.5), drafts("h", 120, 0.15))
+    report, _ = build_report([data], model="small", target=0.9, seed=1, command="t", detail=False)
+    d = report["datasets"]["d"]
+    assert d["shift"]["small"]["judged"] < d["shift"]["small"]["fitted"] and d["shift"]["small"]["z"] <= -SHIFT_Z
+    from edgecascade.benchmarks.report import markdown_report
+    assert "The judged items differ from the items fitted on" in markdown_report(report)
