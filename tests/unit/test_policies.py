@@ -579,6 +579,41 @@ def test_each_fold_fits_the_domain_calibrators_the_whole_calibration_has(monkeyp
     assert folds == [{"code"}] * 5
 
 
+def test_a_domain_threshold_depends_only_on_its_own_domains_items() -> None:
+    """Folds are drawn per domain: adding math items, or changing every one of them, moves no code
+    item's out-of-fold score and so not the code calibrator's threshold."""
+    from edgecascade.benchmarks.report import fold_assignment
+
+    h = domain_dataset("h", 300, 2, CODE_PROMPT, -4.0)
+    thresholds, code_folds = [], []
+    for g in (domain_dataset("g", 400, 1, MATH_PROMPT, 4.0), domain_dataset("g", 700, 9, MATH_PROMPT, -2.0)):
+        _, cals = build_report([g, h], model="small", target=0.95, seed=3, command="t", margin_z=1.0)
+        assert set(cals["calibrated"].domains) == {"code", "math"}
+        thresholds.append((cals["calibrated"].domains["code"].thresholds["0.95"],
+                           cals["calibrated"].domains["math"].thresholds["0.95"]))
+        labels = [p[0].correct for d in (g, h) for p in d.calibration]
+        domains = ["math"] * len(g.calibration) + ["code"] * len(h.calibration)
+        code_folds.append(fold_assignment(labels, domains, seed=3)[len(g.calibration):])
+    assert thresholds[0][0] == thresholds[1][0]  # the code threshold: unmoved
+    assert thresholds[0][1] != thresholds[1][1]  # the math one moved with the math data
+    assert np.array_equal(code_folds[0], code_folds[1]) and set(code_folds[0]) == {0, 1, 2, 3, 4}
+
+
+def test_folds_are_stratified_within_each_domain() -> None:
+    from edgecascade.benchmarks.report import fold_assignment
+
+    labels = [i % 4 == 0 for i in range(100)] + [i % 2 == 0 for i in range(40)] + [True, False, True]
+    domains = ["math"] * 100 + ["code"] * 40 + [None] * 3
+    fold = fold_assignment(labels, domains, seed=0)
+    y, dom = np.array(labels), np.array(domains, dtype=object)
+    for d, right in (("math", 25), ("code", 20)):
+        for f in range(5):  # each fold holds a fifth of the domain's right drafts and of its wrong ones
+            here = (dom == d) & (fold == f)
+            assert (y[here].sum(), (~y[here]).sum()) == (right // 5, (np.sum(dom == d) - right) // 5)
+    # a domain with one wrong draft cannot be stratified: plain folds, every item in one
+    assert sorted(fold[dom == None].tolist()) == [0, 1, 2]  # noqa: E711
+
+
 def test_out_of_fold_scores_need_two_drafts_of_each_kind() -> None:
     from edgecascade.benchmarks.report import out_of_fold_scores
     from edgecascade.errors import OneKindError
