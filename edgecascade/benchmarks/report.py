@@ -506,6 +506,12 @@ def _margin_line(report: dict[str, Any]) -> str:
             "often a margin holds).")
 
 
+def _unmeasured(x: float | None) -> bool:
+    """A number the report could not measure: NaN in memory, null once written as JSON (so a saved
+    report.json prints as the report did)."""
+    return x is None or math.isnan(x)
+
+
 def print_report(report: dict[str, Any], console: Any) -> None:
     from rich.table import Table
 
@@ -531,9 +537,9 @@ def print_report(report: dict[str, Any], console: Any) -> None:
         for v in (*report["variants"], *report.get("experiments", [])):
             r = at[v]
             # a policy that misses the target closed no gap: its share was bought with accuracy
-            gap = "" if math.isnan(r["gap_closed"]) else (
+            gap = "" if _unmeasured(r["gap_closed"]) else (
                 f"; gap to the oracle closed {r['gap_closed']:.0%}"
-                + ("" if math.isnan(r["gap_closed_budget"])
+                + ("" if _unmeasured(r["gap_closed_budget"])
                    else f", to the budget oracle {r['gap_closed_budget']:.0%}"))
             console.print(f"at target: {v} keeps {r['share']:.1%} of drafts at {r['accuracy']:.1%} accuracy "
                           f"({'meets' if r['meets_target'] else 'MISSES'} the target on {judged_on}{gap})")
@@ -579,9 +585,9 @@ def markdown_report(report: dict[str, Any]) -> str:
         for v in (*report["variants"], *report.get("experiments", [])):
             r = at[v]
             verdict = "meets" if r["meets_target"] else "misses"
-            gap = "" if math.isnan(r["gap_closed"]) else (
+            gap = "" if _unmeasured(r["gap_closed"]) else (
                 f", closing {r['gap_closed']:.0%} of the gap from the best baseline to the oracle"
-                + ("" if math.isnan(r["gap_closed_budget"])
+                + ("" if _unmeasured(r["gap_closed_budget"])
                    else f" ({r['gap_closed_budget']:.0%} of the gap to the budget oracle)")
                 + ("; it keeps more drafts than the oracle because the accuracy budget lets it keep some "
                    "wrong ones" if r["gap_closed"] > 1 else ""))

@@ -187,6 +187,12 @@ def test_report_fits_on_calibration_half_only_and_reports_held_out(monkeypatch: 
     from edgecascade.strict_json import json_safe
 
     json.dumps(json_safe(report), allow_nan=False)  # strict JSON once NaN/inf are nulled
+    # a saved report.json (NaN written as null) prints as the report did: an unmeasured gap says nothing
+    d["at_target"]["calibrated"]["gap_closed"] = float("nan")
+    saved = json.loads(json.dumps(json_safe(report)))
+    assert saved["datasets"]["g"]["at_target"]["calibrated"]["gap_closed"] is None
+    assert markdown_report(saved) == markdown_report(report)
+    assert "*calibrated* keeps" in markdown_report(saved)
     assert json_safe({"a": [float("nan"), float("inf"), 1.0]}) == {"a": [None, None, 1.0]}
 
 
