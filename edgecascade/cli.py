@@ -237,11 +237,13 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _traced_datasets(args: argparse.Namespace, cascade: Cascade) -> tuple[list[DatasetPairs], TierSpec]:
+def _traced_datasets(args: argparse.Namespace, cascade: Cascade, *, judges: bool = True
+                     ) -> tuple[list[DatasetPairs], TierSpec]:
     """Each dataset's items traced on both the first and the last tier, split (``args.seed``) into
     calibration and held-out halves; and the first tier's spec. With ``args.fresh_from`` (NAME=N
     pairs), that dataset's calibration part is its first N items and its held-out part the items
-    from N on."""
+    from N on. ``judges``: whether the caller judges the held-out part (a report does; the
+    reliability study reads only the calibration part, so it needs no item from N on)."""
     if len(cascade.tiers) < 2:
         raise ConfigError("a benchmark compares a small and a large tier: the config needs at least two tiers")
     from .benchmarks.report import DatasetPairs, split_ids
@@ -291,14 +293,14 @@ def _traced_datasets(args: argparse.Namespace, cascade: Cascade) -> tuple[list[D
         if n is None:
             cal_ids, held_ids = split_ids([p[0].item_id for p in pairs], args.seed)
         else:
-            cal_ids, held_ids = _fresh_split(name, given, pairs, list(items or traces[small.name]), n)
+            cal_ids, held_ids = _fresh_split(name, given, pairs, list(items or traces[small.name]), n, judges=judges)
         datasets.append(DatasetPairs(name, [p for p in pairs if p[0].item_id in cal_ids],
                                      [p for p in pairs if p[0].item_id in held_ids], items, n))
     return datasets, small
 
 
-def _fresh_split(name: str, given: str, pairs: Sequence[Sequence[Trace]], order: list[str], n: int
-                 ) -> tuple[set[str], set[str]]:
+def _fresh_split(name: str, given: str, pairs: Sequence[Sequence[Trace]], order: list[str], n: int, *,
+                 judges: bool = True) -> tuple[set[str], set[str]]:
     """(calibration ids, judged ids) for ``--fresh-from NAME=N``: the first N items in ``order`` (the
     dataset's; the order traced in, for a dataset that cannot be reloaded), and every item from N on.
 
@@ -319,7 +321,7 @@ def _fresh_split(name: str, given: str, pairs: Sequence[Sequence[Trace]], order:
     if len(cal_ids) < 10:
         raise ConfigError(f"--fresh-from {name}={n}: {len(cal_ids)} of the first {n} {name} items are traced on both "
                           "tiers, too few to fit on: use a larger N")
-    if len(held_ids) < 10:
+    if judges and len(held_ids) < 10:
         raise ConfigError(
             f"--fresh-from {name}={n}: {len(held_ids)} {name} items from item {n} on are traced on both tiers (the "
             f"dataset has {len(order)}), too few to judge on: trace more with "
@@ -420,7 +422,7 @@ def cmd_bench_reliability(args: argparse.Namespace) -> int:
     from .benchmarks.report import command_line
 
     cascade, _, _ = _bench_cascade(args.config)
-    datasets, small = _traced_datasets(args, cascade)
+    datasets, small = _traced_datasets(args, cascade, judges=False)  # it never reads the held-out part
     with _progress_bar("reports") as progress:
         task = progress.add_task("reports on resampled calibration halves", total=args.repeats * len(args.margins))
         result = threshold_reliability(datasets, model=small.model, target=args.target, seed=args.seed,

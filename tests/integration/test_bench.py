@@ -353,6 +353,9 @@ def test_fresh_from_fits_on_the_first_items_and_judges_only_the_later_ones(
     assert on_more["items"]["synth"]["calibration"] == 120
     assert main([*rel, "--traces", str(changed.root)]) == 0
     assert json.loads(capsys.readouterr().out)["summary"] == on_more["summary"]
+    # it needs no item from N on (a report judging 5 fresh items refuses, above): it reads none
+    assert main([*rel[:-1], "synth=195", "--traces", str(more.root)]) == 0
+    assert json.loads(capsys.readouterr().out)["items"]["synth"]["calibration"] == 195
     for bad in ("synth=0", "900", "synth=x"):
         with pytest.raises(SystemExit):
             main([*base, "--traces", str(more.root), "--fresh-from", bad])
