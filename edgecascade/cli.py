@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -441,6 +442,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     prompts: dict[str, str] = {}
     traces = load_labelled_traces(Path(args.traces), prompts)
+    if args.adapt:
+        return _calibrate_adapt(args, traces, prompts)
     cal_ids, held_ids = split_ids([t.item_id for t in traces], args.seed)
     cal = [t for t in traces if t.item_id in cal_ids]
     held = [t for t in traces if t.item_id in held_ids]
@@ -481,6 +484,104 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         table.add_row(f"{r['min_confidence']:.2f}", f"{r['accepted_share']:.1%}", f"{r['accepted_accuracy']:.1%}")
     out.print(table)
     out.print(f'use it: [tiers.accept] confidence = "calibrated", calibration = "{target}", min_confidence = ...')
+    return 0
+
+
+def _kept_phrase(kept: float, accuracy: float) -> str:
+    return f"{kept:.1%} kept" + ("" if math.isnan(accuracy) else f", {accuracy:.1%} of them right")
+
+
+def _calibrate_adapt(args: argparse.Namespace, traces: Sequence[Trace], prompts: dict[str, str]) -> int:
+    """`calibrate --adapt BASE`: move each of BASE's calibrators' intercepts to the labelled traces
+    (:mod:`.quality.adapt`), show out-of-fold evidence of what it changes, and write the result."""
+    from .quality.adapt import MIN_ADAPT_ITEMS, adapt_calibration, cross_check, log_loss
+    from .quality.calibration import Calibration, draft_features
+    from .quality.domain import prompt_domain
+
+    if args.model:
+        raise ConfigError("--model names the model of a new calibration; an adapted one keeps its base's model: "
+                          "leave --model out")
+    base_path = Path(args.adapt).expanduser()
+    base = Calibration.load(base_path)
+    target = Path(args.out).expanduser() if args.out else Path(args.traces).with_suffix(".calibration.json")
+    if target.resolve() == base_path.resolve():
+        raise ConfigError(f"--out is the base calibration ({base_path}): write the adapted one to another file, so "
+                          "the base is kept")
+    models = sorted({t.model for t in traces if t.model} - {base.model})
+    if models:
+        err.print(f"[yellow]warning: the traces name {', '.join(models)}, the calibration {base.model}: a "
+                  "calibration is learned for one model's drafts[/yellow]")
+    if base.domains and not prompts:
+        err.print("[yellow]warning: no line carries its prompt, so every answer is judged by the pooled calibrator "
+                  f"(the base has its own for {', '.join(sorted(base.domains))}); add each line's `prompt`[/yellow]")
+    if base.runs_examples:
+        err.print("[dim]the base calibration uses the prompt-examples check: each answer's code is run against its "
+                  "prompt's examples, in a separate time-limited process[/dim]")
+    rows = [draft_features(t.completion(), prompt=prompts.get(t.item_id), run_examples=base.runs_examples)
+            for t in traces]
+    labels = [t.correct for t in traces]
+    domains = [prompt_domain(prompts.get(t.item_id)) for t in traces]
+    adapted, shifts = adapt_calibration(base, rows, labels, domains, meta={
+        "from": str(base_path), "traces": args.traces, "items": len(traces),
+        "command": "edgecascade " + " ".join(sys.argv[1:])})
+    if all(sh.shift is None for sh in shifts):
+        raise ConfigError(f"nothing to adapt in {base_path}: "
+                          + "; ".join(f"{sh.calibrator}: {sh.note}" for sh in shifts if sh.items)
+                          + f". Label more answers (at least {MIN_ADAPT_ITEMS} per calibrator, right and wrong ones)")
+    checks = cross_check(base, rows, labels, domains, seed=args.seed)
+    adapted.save(target)
+    result: dict[str, Any] = {"calibration": str(target), "base": str(base_path), "items": len(traces),
+                              "calibrators": []}
+    for sh in shifts:
+        entry: dict[str, Any] = {"calibrator": sh.calibrator, "items": sh.items, "right": sh.right,
+                                 "shift": sh.shift, "shift_se": sh.se, "note": sh.note}
+        ch = next((c for c in checks if c.calibrator == sh.calibrator), None)
+        if ch is not None:
+            entry["out_of_fold"] = {
+                "mean_p_before": float(ch.before.mean()), "mean_p_after": float(ch.after.mean()),
+                "right_share": float(ch.labels.mean()),
+                "log_loss_before": log_loss(ch.before, ch.labels), "log_loss_after": log_loss(ch.after, ch.labels),
+                "at_thresholds": {k: {f"{when}_{what}": v for when, p in (("before", ch.before), ("after", ch.after))
+                                      for what, v in (("kept", float((p >= t).mean())),
+                                                      ("accuracy", float(ch.labels[p >= t].mean())
+                                                       if (p >= t).any() else float("nan")))}
+                                  for k, t in ch.thresholds.items()}}
+        result["calibrators"].append(entry)
+    if args.json:
+        from . import strict_json
+
+        print(strict_json.dumps(result))
+        return 0
+    out.print(f"adapted {base_path} to {len(traces)} labelled answers: written to {target}")
+    from rich.markup import escape
+
+    table = Table(title="out-of-fold: each answer scored by an adaptation fitted without it")
+    table.add_column("calibrator", no_wrap=True)
+    for header in ("labels (right)", "intercept shift (logits)", "mean P → adapted (right share)",
+                   "log loss → adapted"):
+        table.add_column(header)
+    lines = []
+    for e in result["calibrators"]:
+        if not e["items"]:
+            continue
+        shift = e["note"] if e["shift"] is None else f"{e['shift']:+.2f} ± {e['shift_se']:.2f}"
+        o = e.get("out_of_fold")
+        if o is None:
+            table.add_row(escape(e["calibrator"]), f"{e['items']} ({e['right']})", escape(shift), "", "")
+            continue
+        table.add_row(escape(e["calibrator"]), f"{e['items']} ({e['right']})", escape(shift),
+                      f"{o['mean_p_before']:.3f} → {o['mean_p_after']:.3f} ({o['right_share']:.3f})",
+                      f"{o['log_loss_before']:.3f} → {o['log_loss_after']:.3f}")
+        for k, a in o["at_thresholds"].items():
+            said = {when: _kept_phrase(a[when + "_kept"], a[when + "_accuracy"]) for when in ("before", "after")}
+            lines.append(f"{e['calibrator']} at its quality_target {k} threshold: {said['before']} → adapted "
+                         f"{said['after']}")
+    out.print(table)
+    for line in lines:
+        out.print(escape(line))
+    out.print(escape("The weights and thresholds are the base's; only intercepts moved. Use it: [tiers.accept] "
+                     f'confidence = "calibrated", calibration = "{target}" (with the quality_target or '
+                     "min_confidence you used before)"))
     return 0
 
 
@@ -662,9 +763,17 @@ def build_parser() -> argparse.ArgumentParser:
                        "line with its tokens, logprobs and a `correct` or `accepted` label), report held-out "
                        "AUROC/ECE, and write a calibration file a config can use with confidence = \"calibrated\". "
                        "Lines that carry their `prompt` also get a calibrator per domain (math, code) where "
-                       "a domain has enough of them.")
+                       "a domain has enough of them. With --adapt BASE, an existing calibration is adapted "
+                       "to your traffic instead (its base rate; see --adapt).")
     c.add_argument("--traces", required=True, metavar="FILE", help="labelled traces (JSONL)")
-    c.add_argument("--model", help="model name recorded in the calibration (default: from the traces)")
+    c.add_argument("--model", help="model name recorded in the calibration (default: from the traces; not with "
+                   "--adapt, which keeps its base's)")
+    c.add_argument("--adapt", metavar="BASE",
+                   help="instead of fitting anew, adapt the calibration file BASE (e.g. "
+                   "models/qwen2.5-coder-0.5b.calibration.json) to your traffic: move each of its calibrators' "
+                   "intercept so its probabilities match your labels, keeping its weights and thresholds. Needs "
+                   "tens of labelled answers per calibrator (at least 20, right and wrong ones), not hundreds; "
+                   "prints out-of-fold evidence of what it changes")
     c.add_argument("--out", metavar="PATH",
                    help="calibration file to write (default: beside FILE, its suffix replaced: x.calibration.json)")
     c.add_argument("--seed", type=int, default=20261125, help="split seed")

@@ -293,7 +293,8 @@ def _shift_line(d: dict[str, Any]) -> str:
     said = ", ".join(f"the {tier} model right on {v['judged']:.1%} of them against {v['fitted']:.1%} (z {v['z']:+.1f})"
                      for tier, v in shift.items())
     return (f"The judged items differ from the items fitted on: {said}. A threshold chosen on the fitted items "
-            "may not hold on such items; the difference is in the data, not only in the rule.")
+            "may not hold on such items; the difference is in the data, not only in the rule. On traffic like "
+            "that, `edgecascade calibrate --adapt` moves a calibration to it from a few labelled answers.")
 
 
 def calibration_ids_digest(d: DatasetPairs) -> str:

@@ -130,10 +130,14 @@ class Calibration:
         logit = self.intercept + float(z @ np.asarray(self.coef))
         return 1.0 / (1.0 + math.exp(-min(_LOGIT_LIMIT, max(-_LOGIT_LIMIT, logit))))
 
-    def predict_many(self, rows: Sequence[dict[str, float]]) -> np.ndarray:
+    def logits(self, rows: Sequence[dict[str, float]]) -> np.ndarray:
+        """log(P / (1 - P)) of each row, clipped to +-500."""
         X = np.array([self.vector(r) for r in rows]).reshape(len(rows), len(self.features))
         z = (X - np.asarray(self.mean)) / np.asarray(self.scale)
-        return 1.0 / (1.0 + np.exp(-np.clip(self.intercept + z @ np.asarray(self.coef), -_LOGIT_LIMIT, _LOGIT_LIMIT)))
+        return np.clip(self.intercept + z @ np.asarray(self.coef), -_LOGIT_LIMIT, _LOGIT_LIMIT)
+
+    def predict_many(self, rows: Sequence[dict[str, float]]) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self.logits(rows)))
 
     def predict_each(self, rows: Sequence[dict[str, float]], domains: Sequence[str | None]) -> np.ndarray:
         """P(correct) of each row by its domain's calibrator: one vectorised pass per calibrator."""

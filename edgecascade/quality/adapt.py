@@ -1,0 +1,163 @@
+"""Adapting a calibration to new traffic from a few labelled answers.
+
+A calibrator learned on one mix of questions ranks drafts on another mix about as well, but its
+probabilities carry the base rate it learned from. On the GSM8K items traced after the shipped
+calibration was fitted, the 0.5B was right on 16.9% of them against 25.5% of the items it learned
+from; the drafts the calibrated rule kept there looked 63% likely to be right, and 48.5% were, so
+the rule missed its quality target (see the README's *Benchmarks*). Refitting a calibrator needs
+hundreds of labels (``edgecascade calibrate --traces`` without ``--adapt``); moving each
+calibrator's intercept, the one number that carries the base rate, needs tens. What the calibrator
+learned about which drafts are better than others (its weights) is kept.
+
+The thresholds are kept too, as probabilities: a draft is still kept when it is at least that
+likely to be right, now by probabilities that match the new traffic. They were chosen for a quality
+target on the benchmark's mix, so on traffic whose large-model accuracy differs they are an
+approximation; choosing them anew needs both tiers' answers (``bench run`` and ``bench report`` on
+your own dataset).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from .calibration import Calibration
+
+#: a calibrator is adapted only with this many labelled drafts of its own (each intercept's
+#: standard error is then about 0.5 logits at a 25% base rate): fewer, and it is left as it was
+MIN_ADAPT_ITEMS = 20
+
+
+@dataclass(frozen=True)
+class Shift:
+    """What adapting did to one calibrator."""
+
+    calibrator: str  # "calibrated" (the pooled one) or "calibrated[math]"
+    items: int  # labelled drafts it judges
+    right: int
+    shift: float | None  # logits added to its intercept; None: left as it was
+    se: float | None  # the shift's standard error (from the Fisher information)
+    note: str  # why it was left as it was, or ""
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -500.0, 500.0)))
+
+
+def intercept_shift(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """The maximum-likelihood ``b`` for P = sigmoid(logit + b) on labelled drafts, and its standard
+    error. At the maximum the mean adapted probability equals the share of drafts that were right;
+    that sum grows with ``b``, so bisection finds it. Needs drafts of both kinds (with one kind the
+    maximum is at infinity)."""
+    y = float(np.sum(labels))
+    if y <= 0 or y >= len(labels):
+        raise ValueError("an intercept shift needs both right and wrong drafts")
+
+    def excess(b: float) -> float:
+        return float(_sigmoid(logits + b).sum()) - y
+
+    lo, hi = -1.0, 1.0
+    while excess(lo) > 0:
+        lo *= 2
+    while excess(hi) < 0:
+        hi *= 2
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if excess(mid) < 0:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-10:
+            break
+    b = (lo + hi) / 2
+    p = _sigmoid(logits + b)
+    info = float(np.sum(p * (1 - p)))
+    return b, (1 / math.sqrt(info) if info > 0 else math.inf)
+
+
+def _judges(cal: Calibration) -> list[tuple[str | None, Calibration]]:
+    """Each calibrator of ``cal`` with the domain key it answers for (None: the pooled one)."""
+    return [(None, cal), *cal.domains.items()]
+
+
+def adapt_calibration(cal: Calibration, rows: Sequence[dict[str, float]], labels: Sequence[bool],
+                      domains: Sequence[str | None], *, min_items: int = MIN_ADAPT_ITEMS,
+                      meta: dict[str, Any] | None = None) -> tuple[Calibration, list[Shift]]:
+    """A copy of ``cal`` with each calibrator's intercept moved so that its probabilities match the
+    labelled drafts it judges (each row by the calibrator its ``domains`` entry picks, as deployed).
+    A calibrator with fewer than ``min_items`` of them, or with only one kind, is left as it was
+    and the returned :class:`Shift` says why. ``meta`` is recorded under ``meta["adapted"]``."""
+    if not (len(rows) == len(labels) == len(domains)):
+        raise ValueError("one label and one domain per row")
+    out = copy.deepcopy(cal)
+    y = np.asarray(labels, dtype=bool)
+    picked = [cal.for_domain(d) for d in domains]
+    shifts = []
+    for key, judge in _judges(cal):
+        idx = [i for i, j in enumerate(picked) if j is judge]
+        n, right = len(idx), int(y[idx].sum())
+        note = ""
+        if n < min_items:
+            note = f"{n} labelled drafts, fewer than {min_items}: left as it was"
+        elif right in (0, n):
+            kind = "right" if right else "wrong"
+            note = f"all {n} labelled drafts are {kind}: a shift needs both kinds; left as it was"
+        if note:
+            shifts.append(Shift(judge.label, n, right, None, None, note))
+            continue
+        b, se = intercept_shift(judge.logits([rows[i] for i in idx]), y[idx])
+        target = out if key is None else out.domains[key]
+        target.intercept += b
+        shifts.append(Shift(judge.label, n, right, b, se, ""))
+    out.meta = {**out.meta, "adapted": {**(meta or {}), "date": _dt.date.today().isoformat(),
+                                        "calibrators": [asdict(s) for s in shifts]}}
+    return out, shifts
+
+
+@dataclass(frozen=True)
+class AdaptCheck:
+    """Out-of-fold evidence for one calibrator: each labelled draft scored before adapting and by an
+    adaptation fitted without it, so the gain is not measured on the labels that made it."""
+
+    calibrator: str
+    labels: np.ndarray
+    before: np.ndarray
+    after: np.ndarray
+    thresholds: dict[str, float]
+
+
+def log_loss(p: np.ndarray, y: np.ndarray) -> float:
+    q = np.clip(p, 1e-12, 1 - 1e-12)
+    return float(-np.mean(np.where(y, np.log(q), np.log(1 - q))))
+
+
+def cross_check(cal: Calibration, rows: Sequence[dict[str, float]], labels: Sequence[bool],
+                domains: Sequence[str | None], *, seed: int, folds: int = 5,
+                min_items: int = MIN_ADAPT_ITEMS) -> list[AdaptCheck]:
+    """Per calibrator that judges any labelled draft: every draft's probability before adapting and
+    after an adaptation fitted on the other folds (drafts split at random, seeded). Folds fit on
+    fewer drafts than the whole file, so a calibrator near ``min_items`` may be left as it was in
+    some of them: the check is, if anything, too cautious."""
+    n = len(rows)
+    y = np.asarray(labels, dtype=bool)
+    before = cal.predict_each(rows, domains)
+    after = before.copy()
+    parts = np.array_split(np.random.default_rng(seed).permutation(n), max(2, min(folds, n)))
+    for test in parts:
+        train = np.setdiff1d(np.arange(n), test)
+        adapted, _ = adapt_calibration(cal, [rows[i] for i in train], y[train].tolist(),
+                                       [domains[i] for i in train], min_items=min_items)
+        after[test] = adapted.predict_each([rows[i] for i in test], [domains[i] for i in test])
+    picked = [cal.for_domain(d) for d in domains]
+    out = []
+    for _, judge in _judges(cal):
+        idx = [i for i, j in enumerate(picked) if j is judge]
+        if idx:
+            out.append(AdaptCheck(judge.label, y[idx], before[idx], after[idx], dict(judge.thresholds)))
+    return out

@@ -1,0 +1,178 @@
+"""Adapting a calibration to new traffic: intercept shifts with a known answer, per calibrator."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgecascade.cli import main
+from edgecascade.quality.adapt import adapt_calibration, cross_check, intercept_shift, log_loss
+from edgecascade.quality.calibration import Calibration, fit_calibration
+
+MATH = "Tom has 3 apples and buys 4 more. How many apples does he have?"
+CODE = "Complete this Python function.\n```python\ndef f(x):\n```"
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-z))
+
+
+def base_calibration(seed: int = 0) -> Calibration:
+    """Math and code calibrators on one feature (mean_logprob), with thresholds as a report sets them."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=600)
+    y = rng.random(600) < _sigmoid(2 * x + np.where(np.arange(600) < 300, 0.0, 1.0))
+    cal = fit_calibration([{"mean_logprob": float(v)} for v in x], [bool(v) for v in y], model="m",
+                          features=["mean_logprob"], prompts=[MATH] * 300 + [CODE] * 300)
+    assert set(cal.domains) == {"math", "code"}
+    cal.thresholds["0.95"] = 0.5
+    cal.domains["math"].thresholds["0.95"] = 0.55
+    cal.domains["code"].thresholds["0.95"] = 0.6
+    return cal
+
+
+def traffic(cal: Calibration, domain: str, n: int, shift: float,
+            seed: int) -> tuple[list[dict[str, float]], list[bool]]:
+    """Drafts whose true P(correct) is the calibrator's, moved by ``shift`` logits."""
+    rng = np.random.default_rng(seed)
+    rows = [{"mean_logprob": float(v)} for v in rng.normal(size=n)]
+    p = _sigmoid(cal.domains[domain].logits(rows) + shift)
+    return rows, [bool(v) for v in rng.random(n) < p]
+
+
+def test_intercept_shift_recovers_a_known_shift_and_matches_the_base_rate() -> None:
+    rng = np.random.default_rng(1)
+    z = rng.normal(0, 1.5, 20000)
+    y = rng.random(20000) < _sigmoid(z - 1.0)
+    b, se = intercept_shift(z, y)
+    assert abs(b + 1.0) < 3 * se and 0.01 < se < 0.05
+    # at the maximum of the likelihood the adapted probabilities average to the share right
+    assert float(_sigmoid(z + b).mean()) == pytest.approx(float(y.mean()), abs=1e-9)
+    p = _sigmoid(z + b)
+    assert se == pytest.approx(1 / math.sqrt(float(np.sum(p * (1 - p)))))
+    with pytest.raises(ValueError, match="both right and wrong"):
+        intercept_shift(z[:10], np.ones(10, dtype=bool))
+
+
+def test_each_calibrator_moves_by_its_own_traffic_and_keeps_its_weights_and_thresholds(tmp_path: Path) -> None:
+    base = base_calibration()
+    before = json.loads(json.dumps({"math": base.domains["math"].intercept, "code": base.domains["code"].intercept,
+                                    "pooled": base.intercept}))
+    m_rows, m_y = traffic(base, "math", 3000, -1.2, 2)
+    c_rows, c_y = traffic(base, "code", 3000, 0.8, 3)
+    adapted, shifts = adapt_calibration(base, m_rows + c_rows, m_y + c_y, ["math"] * 3000 + ["code"] * 3000,
+                                        meta={"traces": "t.jsonl"})
+    by = {s.calibrator: s for s in shifts}
+    assert set(by) == {"calibrated", "calibrated[math]", "calibrated[code]"}
+    for label, truth in (("calibrated[math]", -1.2), ("calibrated[code]", 0.8)):
+        s = by[label]
+        assert s.items == 3000 and s.shift is not None and s.se is not None
+        assert abs(s.shift - truth) < 3 * s.se, (label, s.shift)
+    assert by["calibrated"].shift is None and "0 labelled drafts" in by["calibrated"].note
+    for key in ("math", "code"):
+        new, old = adapted.domains[key], base.domains[key]
+        assert new.intercept == pytest.approx(old.intercept + by[f"calibrated[{key}]"].shift)
+        assert (new.coef, new.mean, new.scale, new.thresholds) == (old.coef, old.mean, old.scale, old.thresholds)
+    assert adapted.intercept == base.intercept and adapted.thresholds == base.thresholds
+    # the base is not touched
+    assert {"math": base.domains["math"].intercept, "code": base.domains["code"].intercept,
+            "pooled": base.intercept} == before
+    assert adapted.meta["adapted"]["traces"] == "t.jsonl" and len(adapted.meta["adapted"]["calibrators"]) == 3
+    # it saves and loads as any calibration does, and judges as adapted
+    path = tmp_path / "a.json"
+    adapted.save(path)
+    loaded = Calibration.load(path)
+    some = m_rows[:50]
+    assert np.allclose(loaded.predict_each(some, ["math"] * 50), adapted.predict_each(some, ["math"] * 50))
+    assert loaded.for_domain("math").threshold_for(0.95) == 0.55
+
+
+def test_a_calibrator_with_too_few_labels_or_one_kind_is_left_as_it_was() -> None:
+    base = base_calibration()
+    m_rows, m_y = traffic(base, "math", 19, -1.0, 4)
+    c_rows = [{"mean_logprob": 0.1 * i} for i in range(25)]
+    adapted, shifts = adapt_calibration(base, m_rows + c_rows, m_y + [True] * 25, ["math"] * 19 + ["code"] * 25)
+    by = {s.calibrator: s for s in shifts}
+    assert by["calibrated[math]"].shift is None and "19 labelled drafts, fewer than 20" in by["calibrated[math]"].note
+    assert by["calibrated[code]"].shift is None and "all 25 labelled drafts are right" in by["calibrated[code]"].note
+    assert adapted.domains["math"].intercept == base.domains["math"].intercept
+    assert adapted.domains["code"].intercept == base.domains["code"].intercept
+
+
+def test_the_cross_check_scores_each_draft_by_an_adaptation_fitted_without_it() -> None:
+    base = base_calibration()
+    rows, y = traffic(base, "math", 400, -1.5, 5)
+    [check] = [c for c in cross_check(base, rows, y, ["math"] * 400, seed=0) if c.calibrator == "calibrated[math]"]
+    assert np.array_equal(check.before, base.domains["math"].predict_many(rows))
+    # on shifted traffic the adapted probabilities fit better, and their mean comes near the share right
+    assert log_loss(check.after, check.labels) < log_loss(check.before, check.labels) - 0.02
+    assert abs(check.after.mean() - check.labels.mean()) < abs(check.before.mean() - check.labels.mean()) / 3
+    # out of fold, not in sample: no draft is scored by the shift its own label helped fit
+    whole, _ = adapt_calibration(base, rows, y, ["math"] * 400)
+    assert not np.allclose(check.after, whole.domains["math"].predict_many(rows))
+    assert check.thresholds == {"0.95": 0.55}
+    # on traffic the calibrator already matches, the shift is within noise of nothing
+    same_rows, same_y = traffic(base, "math", 2000, 0.0, 6)
+    _, shifts = adapt_calibration(base, same_rows, same_y, ["math"] * 2000)
+    s = next(s for s in shifts if s.calibrator == "calibrated[math]")
+    assert s.shift is not None and s.se is not None and abs(s.shift) < 3 * s.se
+
+
+def _lines(base: Calibration, n: int, shift: float, seed: int) -> list[dict[str, object]]:
+    rows, y = traffic(base, "math", n, shift, seed)
+    return [{"id": i, "answer": "Seven.", "tokens": ["Seven", "."], "logprobs": [r["mean_logprob"]] * 2,
+             "correct": good, "prompt": MATH} for i, (r, good) in enumerate(zip(rows, y))]
+
+
+def test_calibrate_adapt_writes_an_adapted_file_and_shows_out_of_fold_evidence(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = base_calibration()
+    base_path = tmp_path / "base.json"
+    base.save(base_path)
+    traces = tmp_path / "mine.jsonl"
+    traces.write_text("\n".join(json.dumps(x) for x in _lines(base, 300, -1.5, 7)) + "\n")
+    out = tmp_path / "mine.adapted.json"
+    assert main(["calibrate", "--traces", str(traces), "--adapt", str(base_path), "--out", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    by = {c["calibrator"]: c for c in result["calibrators"]}
+    math_entry = by["calibrated[math]"]
+    assert math_entry["items"] == 300 and abs(math_entry["shift"] + 1.5) < 3 * math_entry["shift_se"]
+    oof = math_entry["out_of_fold"]
+    assert oof["log_loss_after"] < oof["log_loss_before"]
+    assert set(oof["at_thresholds"]) == {"0.95"} and oof["at_thresholds"]["0.95"]["after_kept"] < \
+        oof["at_thresholds"]["0.95"]["before_kept"]  # probabilities fell, so fewer drafts clear 0.55
+    adapted = Calibration.load(out)
+    assert adapted.domains["math"].intercept == pytest.approx(base.domains["math"].intercept + math_entry["shift"])
+    assert adapted.meta["adapted"]["from"] == str(base_path) and adapted.meta["adapted"]["items"] == 300
+    # the printed form names the calibrator (not eaten as markup) and the evidence
+    assert main(["calibrate", "--traces", str(traces), "--adapt", str(base_path), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "calibrated[math]" in text and "out-of-fold" in text and 'calibration = "' in text
+
+
+def test_calibrate_adapt_refuses_what_would_lose_or_mislabel_something(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = base_calibration()
+    base_path = tmp_path / "base.json"
+    base.save(base_path)
+    kept = base_path.read_text()
+    traces = tmp_path / "mine.jsonl"
+    traces.write_text("\n".join(json.dumps(x) for x in _lines(base, 100, -1.0, 8)) + "\n")
+    # writing over the base would lose it
+    assert main(["calibrate", "--traces", str(traces), "--adapt", str(base_path), "--out", str(base_path)]) == 2
+    assert "--out is the base calibration" in capsys.readouterr().err and base_path.read_text() == kept
+    # an adapted calibration keeps its base's model
+    assert main(["calibrate", "--traces", str(traces), "--adapt", str(base_path), "--model", "x"]) == 2
+    assert "leave --model out" in capsys.readouterr().err
+    # too few labels: nothing written, and it says how many are needed
+    few = tmp_path / "few.jsonl"
+    few.write_text("\n".join(json.dumps(x) for x in _lines(base, 10, -1.0, 9)) + "\n")
+    assert main(["calibrate", "--traces", str(few), "--adapt", str(base_path), "--out", str(tmp_path / "o.json")]) == 2
+    assert "at least 20 per calibrator" in capsys.readouterr().err and not (tmp_path / "o.json").exists()
+    # a missing base says how to make one
+    assert main(["calibrate", "--traces", str(traces), "--adapt", str(tmp_path / "none.json")]) == 2
+    assert "no calibration at" in capsys.readouterr().err
