@@ -502,8 +502,14 @@ def _calibrate_adapt(args: argparse.Namespace, traces: Sequence[Trace], prompts:
         raise ConfigError("--model names the model of a new calibration; an adapted one keeps its base's model: "
                           "leave --model out")
     base_path = Path(args.adapt).expanduser()
+    if not base_path.is_file():
+        raise ConfigError(f"--adapt {args.adapt}: no calibration file there. A shipped one is "
+                          "models/<model>.calibration.json (e.g. models/qwen2.5-coder-0.5b.calibration.json); "
+                          "check the path")
     base = Calibration.load(base_path)
-    target = Path(args.out).expanduser() if args.out else Path(args.traces).with_suffix(".calibration.json")
+    # not the name a plain `calibrate` on the same traces writes, so neither replaces the other
+    target = (Path(args.out).expanduser() if args.out
+              else Path(args.traces).with_suffix(".adapted.calibration.json"))
     if target.resolve() == base_path.resolve():
         raise ConfigError(f"--out is the base calibration ({base_path}): write the adapted one to another file, so "
                           "the base is kept")
@@ -773,7 +779,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "models/qwen2.5-coder-0.5b.calibration.json) to your traffic: move each of its calibrators' "
                    "intercept so its probabilities match your labels, keeping its weights and thresholds. Needs "
                    "tens of labelled answers per calibrator (at least 20, right and wrong ones), not hundreds; "
-                   "prints out-of-fold evidence of what it changes")
+                   "prints out-of-fold evidence of what it changes. Default --out: beside FILE, "
+                   "x.adapted.calibration.json")
     c.add_argument("--out", metavar="PATH",
                    help="calibration file to write (default: beside FILE, its suffix replaced: x.calibration.json)")
     c.add_argument("--seed", type=int, default=20261125, help="split seed")

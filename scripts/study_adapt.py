@@ -86,8 +86,8 @@ def main() -> None:
     n = len(fresh)
     print(f"GSM8K items {args.first}-{args.first + n - 1} ({n}): the 0.5B right on {small_ok.mean():.1%}, "
           f"the 1.5B on {large_ok.mean():.1%}; calibration {args.calibration}")
-    rng = np.random.default_rng(args.seed)
     for k in args.ks:
+        rng = np.random.default_rng([args.seed, k])  # each K's draws reproduce alone (--ks 60)
         first = np.arange(k)
         judged = np.arange(k, n)
         goal = 0.95 * large_ok[judged].mean()

@@ -185,25 +185,36 @@ def fold_assignment(labels: Sequence[bool], domains: Sequence[str | None], *, se
     domain calibrator's out-of-fold scores, and the threshold chosen on them, depend only on its own
     domain's items. Folds drawn over all items at once let adding GSM8K items reshuffle the code
     items' folds and move the code threshold (0.756 to 0.8596 with no change to code data). A
-    domain with fewer than ``folds`` drafts of a kind gets that many folds (2 at least, or plain
-    unstratified folds when it has fewer than 2 of a kind)."""
+    domain with fewer than ``folds`` drafts of a kind gets that many folds. Domains with fewer than
+    2 of a kind cannot be stratified alone (nor have a calibrator of their own): their items are
+    drawn together, stratified by label, so their rare drafts do not all land in one fold."""
     from sklearn.model_selection import KFold, StratifiedKFold
+
+    def draw(idx: list[int]) -> None:
+        y = np.array([bool(labels[i]) for i in idx])
+        minority = int(min(y.sum(), len(y) - y.sum()))
+        if minority >= 2:
+            split = StratifiedKFold(min(folds, minority), shuffle=True, random_state=seed).split(y, y)
+        elif len(idx) >= 2:
+            split = KFold(min(folds, len(idx)), shuffle=True, random_state=seed).split(y)
+        else:
+            return  # one item: fold 0, scored by a calibration fitted on every other item
+        for f, (_, test) in enumerate(split):
+            out[np.asarray(idx)[test]] = f
 
     out = np.zeros(len(labels), dtype=int)
     groups: dict[str, list[int]] = {}
     for i, d in enumerate(domains):
         groups.setdefault(str(d), []).append(i)
+    rest: list[int] = []
     for idx in groups.values():
-        y = np.array([bool(labels[i]) for i in idx])
-        minority = int(min(y.sum(), len(y) - y.sum()))
-        if len(idx) < 2:
-            continue  # one item: fold 0, scored by a calibration fitted on every other item
-        if minority >= 2:
-            split = StratifiedKFold(min(folds, minority), shuffle=True, random_state=seed).split(y, y)
+        right = sum(bool(labels[i]) for i in idx)
+        if min(right, len(idx) - right) >= 2:
+            draw(idx)
         else:
-            split = KFold(min(folds, len(idx)), shuffle=True, random_state=seed).split(y)
-        for f, (_, test) in enumerate(split):
-            out[np.asarray(idx)[test]] = f
+            rest += idx
+    if rest:
+        draw(sorted(rest))
     return out
 
 
@@ -508,8 +519,10 @@ def _margin_line(report: dict[str, Any]) -> str:
 
 
 def _unmeasured(x: float | None) -> bool:
-    """A number the report could not measure: NaN in memory, null once written as JSON (so a saved
-    report.json prints as the report did)."""
+    """A gap the report could not measure (a missed target, a baseline's gap to itself): NaN in
+    memory, null once written as JSON, so a gap prints the same from a saved report.json. Other
+    numbers a report may leave unmeasured (an AUROC on judged items of one kind) are not handled
+    here: a saved report is for reading, the printed forms come from a report run."""
     return x is None or math.isnan(x)
 
 

@@ -32,6 +32,9 @@ from .calibration import Calibration
 #: a calibrator is adapted only with this many labelled drafts of its own (each intercept's
 #: standard error is then about 0.5 logits at a 25% base rate): fewer, and it is left as it was
 MIN_ADAPT_ITEMS = 20
+#: a shift whose standard error is larger than this (logits) is not applied: the labels barely
+#: inform it (drafts the calibrator is already all but certain about, right or wrong)
+MAX_SHIFT_SE = 2.0
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,8 @@ def intercept_shift(logits: np.ndarray, labels: np.ndarray) -> tuple[float, floa
     y = float(np.sum(labels))
     if y <= 0 or y >= len(labels):
         raise ValueError("an intercept shift needs both right and wrong drafts")
+    if not np.all(np.isfinite(logits)):
+        raise ValueError("a logit is not a finite number")
 
     def excess(b: float) -> float:
         return float(_sigmoid(logits + b).sum()) - y
@@ -92,7 +97,8 @@ def adapt_calibration(cal: Calibration, rows: Sequence[dict[str, float]], labels
     """A copy of ``cal`` with each calibrator's intercept moved so that its probabilities match the
     labelled drafts it judges (each row by the calibrator its ``domains`` entry picks, as deployed).
     A calibrator with fewer than ``min_items`` of them, or with only one kind, is left as it was
-    and the returned :class:`Shift` says why. ``meta`` is recorded under ``meta["adapted"]``."""
+    and the returned :class:`Shift` says why. ``meta`` is recorded as the last entry of the list
+    ``meta["adapted"]`` (after those of any earlier adaptation)."""
     if not (len(rows) == len(labels) == len(domains)):
         raise ValueError("one label and one domain per row")
     out = copy.deepcopy(cal)
@@ -112,11 +118,17 @@ def adapt_calibration(cal: Calibration, rows: Sequence[dict[str, float]], labels
             shifts.append(Shift(judge.label, n, right, None, None, note))
             continue
         b, se = intercept_shift(judge.logits([rows[i] for i in idx]), y[idx])
+        if not se <= MAX_SHIFT_SE:
+            shifts.append(Shift(judge.label, n, right, None, None,
+                                f"the labels barely inform a shift (standard error {se:.3g} logits, over "
+                                f"{MAX_SHIFT_SE:g}): left as it was"))
+            continue
         target = out if key is None else out.domains[key]
         target.intercept += b
         shifts.append(Shift(judge.label, n, right, b, se, ""))
-    out.meta = {**out.meta, "adapted": {**(meta or {}), "date": _dt.date.today().isoformat(),
-                                        "calibrators": [asdict(s) for s in shifts]}}
+    # each adaptation is recorded after any earlier one: an adapted calibration may be adapted again
+    done = {**(meta or {}), "date": _dt.date.today().isoformat(), "calibrators": [asdict(s) for s in shifts]}
+    out.meta = {**out.meta, "adapted": [*out.meta.get("adapted", []), done]}
     return out, shifts
 
 
@@ -141,18 +153,19 @@ def cross_check(cal: Calibration, rows: Sequence[dict[str, float]], labels: Sequ
                 domains: Sequence[str | None], *, seed: int, folds: int = 5,
                 min_items: int = MIN_ADAPT_ITEMS) -> list[AdaptCheck]:
     """Per calibrator that judges any labelled draft: every draft's probability before adapting and
-    after an adaptation fitted on the other folds (drafts split at random, seeded). Folds fit on
-    fewer drafts than the whole file, so a calibrator near ``min_items`` may be left as it was in
-    some of them: the check is, if anything, too cautious."""
+    after an adaptation fitted on the other folds (drafts split at random, seeded). A fold fits on
+    (folds - 1) / folds of the drafts, so its minimum is scaled by as much: a calibrator the whole
+    file adapts is adapted in the folds too, and the check shows what adapting changes."""
     n = len(rows)
     y = np.asarray(labels, dtype=bool)
     before = cal.predict_each(rows, domains)
     after = before.copy()
-    parts = np.array_split(np.random.default_rng(seed).permutation(n), max(2, min(folds, n)))
+    k = max(2, min(folds, n))
+    parts = np.array_split(np.random.default_rng(seed).permutation(n), k)
     for test in parts:
         train = np.setdiff1d(np.arange(n), test)
         adapted, _ = adapt_calibration(cal, [rows[i] for i in train], y[train].tolist(),
-                                       [domains[i] for i in train], min_items=min_items)
+                                       [domains[i] for i in train], min_items=math.ceil(min_items * (k - 1) / k))
         after[test] = adapted.predict_each([rows[i] for i in test], [domains[i] for i in test])
     picked = [cal.for_domain(d) for d in domains]
     out = []

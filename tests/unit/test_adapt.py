@@ -81,7 +81,8 @@ def test_each_calibrator_moves_by_its_own_traffic_and_keeps_its_weights_and_thre
     # the base is not touched
     assert {"math": base.domains["math"].intercept, "code": base.domains["code"].intercept,
             "pooled": base.intercept} == before
-    assert adapted.meta["adapted"]["traces"] == "t.jsonl" and len(adapted.meta["adapted"]["calibrators"]) == 3
+    [record] = adapted.meta["adapted"]
+    assert record["traces"] == "t.jsonl" and len(record["calibrators"]) == 3
     # it saves and loads as any calibration does, and judges as adapted
     path = tmp_path / "a.json"
     adapted.save(path)
@@ -101,6 +102,41 @@ def test_a_calibrator_with_too_few_labels_or_one_kind_is_left_as_it_was() -> Non
     assert by["calibrated[code]"].shift is None and "all 25 labelled drafts are right" in by["calibrated[code]"].note
     assert adapted.domains["math"].intercept == base.domains["math"].intercept
     assert adapted.domains["code"].intercept == base.domains["code"].intercept
+
+
+def test_prompts_of_no_domain_move_the_pooled_calibrator() -> None:
+    base = base_calibration()
+    rng = np.random.default_rng(10)
+    rows = [{"mean_logprob": float(v)} for v in rng.normal(size=2000)]
+    y = [bool(v) for v in rng.random(2000) < _sigmoid(base.logits(rows) + 1.0)]
+    adapted, shifts = adapt_calibration(base, rows, y, [None] * 2000)
+    pooled = next(s for s in shifts if s.calibrator == "calibrated")
+    assert pooled.shift is not None and pooled.se is not None and abs(pooled.shift - 1.0) < 3 * pooled.se
+    assert adapted.intercept == pytest.approx(base.intercept + pooled.shift)
+    assert adapted.domains["math"].intercept == base.domains["math"].intercept
+
+
+def test_a_shift_the_labels_barely_inform_is_not_applied() -> None:
+    base = base_calibration()
+    # drafts the math calibrator is all but certain about, and right about each: any shift of a few
+    # logits fits them as well, so the labels say next to nothing about it
+    rows = [{"mean_logprob": 20.0}] * 15 + [{"mean_logprob": -20.0}] * 15
+    assert np.all(np.abs(base.domains["math"].logits(rows)) > 20)
+    adapted, shifts = adapt_calibration(base, rows, [True] * 15 + [False] * 15, ["math"] * 30)
+    s = next(s for s in shifts if s.calibrator == "calibrated[math]")
+    assert s.shift is None and "barely inform" in s.note
+    assert adapted.domains["math"].intercept == base.domains["math"].intercept
+    with pytest.raises(ValueError, match="finite"):
+        intercept_shift(np.array([0.0, np.nan, 1.0]), np.array([True, False, True]))
+
+
+def test_at_the_minimum_of_labels_the_cross_check_still_shows_the_change() -> None:
+    base = base_calibration()
+    rows, y = traffic(base, "math", 20, -2.0, 11)
+    whole, shifts = adapt_calibration(base, rows, y, ["math"] * 20)
+    assert next(s for s in shifts if s.calibrator == "calibrated[math]").shift is not None
+    [check] = [c for c in cross_check(base, rows, y, ["math"] * 20, seed=0) if c.calibrator == "calibrated[math]"]
+    assert not np.allclose(check.after, check.before)  # each fold (16 labels) is adapted too
 
 
 def test_the_cross_check_scores_each_draft_by_an_adaptation_fitted_without_it() -> None:
@@ -147,7 +183,8 @@ def test_calibrate_adapt_writes_an_adapted_file_and_shows_out_of_fold_evidence(
         oof["at_thresholds"]["0.95"]["before_kept"]  # probabilities fell, so fewer drafts clear 0.55
     adapted = Calibration.load(out)
     assert adapted.domains["math"].intercept == pytest.approx(base.domains["math"].intercept + math_entry["shift"])
-    assert adapted.meta["adapted"]["from"] == str(base_path) and adapted.meta["adapted"]["items"] == 300
+    [record] = adapted.meta["adapted"]
+    assert record["from"] == str(base_path) and record["items"] == 300
     # the printed form names the calibrator (not eaten as markup) and the evidence
     assert main(["calibrate", "--traces", str(traces), "--adapt", str(base_path), "--out", str(out)]) == 0
     text = capsys.readouterr().out
@@ -175,4 +212,14 @@ def test_calibrate_adapt_refuses_what_would_lose_or_mislabel_something(
     assert "at least 20 per calibrator" in capsys.readouterr().err and not (tmp_path / "o.json").exists()
     # a missing base says how to make one
     assert main(["calibrate", "--traces", str(traces), "--adapt", str(tmp_path / "none.json")]) == 2
-    assert "no calibration at" in capsys.readouterr().err
+    assert "no calibration file there" in capsys.readouterr().err
+    # by default it writes beside the traces, not where a plain `calibrate` of them writes
+    assert main(["calibrate", "--traces", str(traces), "--adapt", str(base_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["calibration"] == str(tmp_path / "mine.adapted.calibration.json")
+    # an adapted calibration adapted again keeps the record of both
+    again = tmp_path / "again.json"
+    assert main(["calibrate", "--traces", str(traces), "--adapt", str(tmp_path / "mine.adapted.calibration.json"),
+                 "--out", str(again), "--json"]) == 0
+    capsys.readouterr()
+    assert [r["from"] for r in Calibration.load(again).meta["adapted"]] == [
+        str(base_path), str(tmp_path / "mine.adapted.calibration.json")]

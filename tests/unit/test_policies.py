@@ -620,6 +620,22 @@ def test_folds_are_stratified_within_each_domain() -> None:
     assert sorted(fold[dom == None].tolist()) == [0, 1, 2]  # noqa: E711
 
 
+def test_rare_drafts_of_unstratifiable_domains_do_not_share_a_fold() -> None:
+    """Two domains with one wrong draft each: drawn alone, with the same seed and size, both wrong
+    drafts always landed in one fold, whose training part then had none; drawn together by label,
+    they are apart and every fold can be fitted."""
+    from edgecascade.benchmarks.report import fold_assignment, out_of_fold_scores
+
+    labels = [i != 0 for i in range(30)] * 2
+    domains = ["math"] * 30 + ["code"] * 30
+    for seed in range(20):
+        fold = fold_assignment(labels, domains, seed=seed)
+        assert fold[0] != fold[30]
+    rows = [{"mean_logprob": float(i % 7)} for i in range(60)]
+    oof = out_of_fold_scores(rows, labels, None, domains, seed=0, model="m", features=["mean_logprob"])
+    assert np.all((oof.pooled > 0) & (oof.pooled < 1))
+
+
 def test_out_of_fold_scores_need_two_drafts_of_each_kind() -> None:
     from edgecascade.benchmarks.report import out_of_fold_scores
     from edgecascade.errors import OneKindError
