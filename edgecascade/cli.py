@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
@@ -436,12 +437,10 @@ def cmd_bench_reliability(args: argparse.Namespace) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from .benchmarks.report import split_ids
-    from .benchmarks.traces import load_labelled_traces
     from .quality.calibration import auroc, draft_features, expected_calibration_error, fit_calibration
     from .quality.domain import prompt_domain
 
-    prompts: dict[str, str] = {}
-    traces = load_labelled_traces(Path(args.traces), prompts)
+    traces, prompts = _labelled_traces(args.traces)
     if args.adapt:
         return _calibrate_adapt(args, traces, prompts)
     cal_ids, held_ids = split_ids([t.item_id for t in traces], args.seed)
@@ -451,15 +450,15 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     calibration = fit_calibration([draft_features(t.completion(), prompt=prompts.get(t.item_id)) for t in cal],
                                   [t.correct for t in cal],
                                   model=model, seed=args.seed, prompts=[prompts.get(t.item_id) for t in cal],
-                                  source=f"the calibration part of {args.traces} ({len(cal)} of {len(traces)} lines, "
-                                  f"split by --seed {args.seed})",
+                                  source=f"the calibration part of {', '.join(args.traces)} ({len(cal)} of "
+                                  f"{len(traces)} lines, split by --seed {args.seed})",
                                   meta={"command": "edgecascade " + " ".join(sys.argv[1:]), "traces": args.traces,
                                         "seed": args.seed, "calibration_items": len(cal), "held_out_items": len(held)})
     probs = calibration.predict_each([draft_features(t.completion(), prompt=prompts.get(t.item_id)) for t in held],
                                      [prompt_domain(prompts.get(t.item_id)) for t in held])
     labels = [t.correct for t in held]
     calibration.meta["held_out"] = {"auroc": auroc(probs, labels), "ece": expected_calibration_error(probs, labels)}
-    target = Path(args.out).expanduser() if args.out else Path(args.traces).with_suffix(".calibration.json")
+    target = Path(args.out).expanduser() if args.out else Path(args.traces[0]).with_suffix(".calibration.json")
     calibration.save(target)
     rows = []
     for t in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95):
@@ -483,8 +482,32 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     for r in rows:
         table.add_row(f"{r['min_confidence']:.2f}", f"{r['accepted_share']:.1%}", f"{r['accepted_accuracy']:.1%}")
     out.print(table)
-    out.print(f'use it: [tiers.accept] confidence = "calibrated", calibration = "{target}", min_confidence = ...')
+    out.print(escape(f'use it: [tiers.accept] confidence = "calibrated", calibration = "{target}", '
+                     "min_confidence = ..."))
     return 0
+
+
+def _labelled_traces(files: Sequence[str]) -> tuple[list[Trace], dict[str, str]]:
+    """The labelled answers of every file given to `calibrate --traces`, and their prompts by item id:
+    a line's own ``prompt``, else (a line `bench run` wrote, which stores only the prompt's digest)
+    the built-in dataset's prompt for its item where the digest matches."""
+    from .benchmarks.traces import fill_dataset_prompts, load_labelled_traces
+
+    prompts: dict[str, str] = {}
+    traces: list[Trace] = []
+    seen: dict[str, str] = {}
+    for f in files:
+        for t in load_labelled_traces(Path(f), prompts):
+            if t.item_id in seen:
+                raise ConfigError(f"item id {t.item_id!r} is in {seen[t.item_id]} and again in {f}: each labelled "
+                                  "answer needs its own id (the `id` field) across all --traces files")
+            seen[t.item_id] = f
+            traces.append(t)
+    filled = fill_dataset_prompts(traces, prompts)
+    if filled:
+        err.print("[dim]prompts read from the datasets for " + ", ".join(f"{n} {d}" for d, n in sorted(filled.items()))
+                  + " traced items (`bench run` stores only a digest of each prompt; it matched)[/dim]")
+    return traces, prompts
 
 
 def _kept_phrase(kept: float, accuracy: float) -> str:
@@ -509,7 +532,7 @@ def _calibrate_adapt(args: argparse.Namespace, traces: Sequence[Trace], prompts:
     base = Calibration.load(base_path)
     # not the name a plain `calibrate` on the same traces writes, so neither replaces the other
     target = (Path(args.out).expanduser() if args.out
-              else Path(args.traces).with_suffix(".adapted.calibration.json"))
+              else Path(args.traces[0]).with_suffix(".adapted.calibration.json"))
     if target.resolve() == base_path.resolve():
         raise ConfigError(f"--out is the base calibration ({base_path}): write the adapted one to another file, so "
                           "the base is kept")
@@ -559,8 +582,6 @@ def _calibrate_adapt(args: argparse.Namespace, traces: Sequence[Trace], prompts:
         print(strict_json.dumps(result))
         return 0
     out.print(f"adapted {base_path} to {len(traces)} labelled answers: written to {target}")
-    from rich.markup import escape
-
     table = Table(title="out-of-fold: each answer scored by an adaptation fitted without it")
     table.add_column("calibrator", no_wrap=True)
     for header in ("labels (right)", "intercept shift (logits)", "mean P → adapted (right share)",
@@ -771,7 +792,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "Lines that carry their `prompt` also get a calibrator per domain (math, code) where "
                        "a domain has enough of them. With --adapt BASE, an existing calibration is adapted "
                        "to your traffic instead (its base rate; see --adapt).")
-    c.add_argument("--traces", required=True, metavar="FILE", help="labelled traces (JSONL)")
+    c.add_argument("--traces", required=True, nargs="+", metavar="FILE",
+                   help="labelled traces (JSONL), one file or several (e.g. a model's `bench run` traces of gsm8k and "
+                   "humaneval: their prompts are read back from the datasets)")
     c.add_argument("--model", help="model name recorded in the calibration (default: from the traces; not with "
                    "--adapt, which keeps its base's)")
     c.add_argument("--adapt", metavar="BASE",

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..datasets import Item, grade
+from ..datasets import DATASETS, Item, grade, load
 from ..engine import Cascade
 from ..errors import EdgecascadeError
 from ..types import Completion, TokenLogprobs
@@ -297,7 +297,28 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None) -> l
             latency_s=float(d.get("latency_s", 0.0)), first_token_s=None, cost=float(d.get("cost", 0.0)),
             tokens=list(tokens), logprobs=[float(x) for x in logprobs],
             top_logprobs=[[float(x) for x in r[:k]] for r in top] if k and len(top) == len(tokens) else [],
+            prompt_sha256=str(d.get("prompt_sha256") or ""),
         ))
     if not out:
         raise EdgecascadeError(f"{path} holds no traces")
     return out
+
+
+def fill_dataset_prompts(traces: Sequence[Trace], prompts: dict[str, str]) -> dict[str, int]:
+    """Prompts for lines `bench run` wrote (they store a digest of the prompt, not the prompt): for a
+    trace of a built-in dataset (gsm8k, humaneval) with no prompt in ``prompts``, the dataset's
+    prompt for its item, where its digest matches the trace's (so a prompt that changed since is
+    never attached). Fills ``prompts`` in place; returns how many were filled per dataset."""
+    wanted: dict[str, list[Trace]] = {}
+    for t in traces:
+        if t.item_id not in prompts and t.prompt_sha256 and t.dataset in DATASETS:
+            wanted.setdefault(t.dataset, []).append(t)
+    filled: dict[str, int] = {}
+    for name, ts in wanted.items():
+        items = {i.id: i.prompt for i in load(name)}
+        for t in ts:
+            p = items.get(t.item_id)
+            if p is not None and prompt_sha256(p) == t.prompt_sha256:
+                prompts[t.item_id] = p
+                filled[name] = filled.get(name, 0) + 1
+    return filled

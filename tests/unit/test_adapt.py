@@ -223,3 +223,4 @@ def test_calibrate_adapt_refuses_what_would_lose_or_mislabel_something(
     capsys.readouterr()
     assert [r["from"] for r in Calibration.load(again).meta["adapted"]] == [
         str(base_path), str(tmp_path / "mine.adapted.calibration.json")]
+

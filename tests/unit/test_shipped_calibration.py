@@ -47,3 +47,17 @@ def test_calibration_files_parse() -> None:
         cal = Calibration.load(f)
         assert len(cal.features) == len(cal.coef) == len(cal.mean) == len(cal.scale)
         assert all(s > 0 for s in cal.scale)
+
+
+def test_the_hybrid_middle_tier_is_judged_by_the_shipped_calibration_of_the_1_5b() -> None:
+    # local 0.5B -> local 1.5B -> cloud: the 1.5B's answer goes to the cloud when its own calibrated
+    # P(correct) is under 0.5, not only when a check fails
+    tier = load_config("hybrid").tiers[1]
+    assert tier.model == "qwen2.5-coder-1.5b" and tier.accept.confidence == "calibrated"
+    assert tier.accept.min_confidence == 0.5 and tier.accept.quality_target is None
+    cal = calibration_for(tier, False)
+    assert cal is not None and cal.model == "qwen2.5-coder-1.5b" and not cal.runs_examples
+    assert set(cal.domains) == {"math", "code"}
+    # it says how it was made and how it did on the answers it was not fitted on
+    assert cal.meta["command"].startswith("edgecascade calibrate --traces bench/traces/gsm8k/qwen2.5-coder-1.5b")
+    assert 0.5 < cal.meta["held_out"]["auroc"] <= 1.0 and cal.meta["held_out_items"] >= 700

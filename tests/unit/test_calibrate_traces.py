@@ -1,0 +1,48 @@
+"""`edgecascade calibrate` on the traces `bench run` writes: their prompts are read back from the datasets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgecascade.cli import main
+
+
+def _bench_line(item_id: str, sha: str, correct: bool, lp: float) -> dict[str, object]:
+    """A line as `bench run` writes it: the prompt's digest, not the prompt."""
+    return {"dataset": "gsm8k", "item_id": item_id, "tier": "draft", "model": "m", "answer": "Seven.",
+            "correct": correct, "tokens": ["Seven", "."], "logprobs": [lp, lp], "prompt_sha256": sha}
+
+
+def test_calibrate_reads_back_the_prompts_of_bench_run_traces(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from edgecascade.benchmarks.traces import fill_dataset_prompts, load_labelled_traces, prompt_sha256
+    from edgecascade.datasets import load
+
+    items = load("gsm8k", 200)
+    rng = np.random.default_rng(12)
+    good = rng.random(200) < 0.5
+    lines = [_bench_line(i.id, prompt_sha256(i.prompt), bool(g), -0.1 if g else -1.0) for i, g in zip(items, good)]
+    lines[0]["prompt_sha256"] = "0" * 64  # a prompt that changed since: not attached
+    lines[1]["dataset"] = "mine"  # not a built-in dataset: nothing to read back
+    path = tmp_path / "bench.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    prompts: dict[str, str] = {}
+    traces = load_labelled_traces(path, prompts)
+    assert prompts == {} and traces[2].prompt_sha256 == lines[2]["prompt_sha256"]
+    assert fill_dataset_prompts(traces, prompts) == {"gsm8k": 198}
+    assert items[0].id not in prompts and items[1].id not in prompts and prompts[items[5].id] == items[5].prompt
+    # through the command: the prompts make them word problems, so a math calibrator is fitted
+    out = tmp_path / "c.json"
+    assert main(["calibrate", "--traces", str(path), "--out", str(out), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert set(json.loads(captured.out)["domains"]) == {"math"} and "198 gsm8k" in captured.err
+    # several files at once; an id twice across them is refused, naming both files
+    half = tmp_path / "half.jsonl"
+    half.write_text("\n".join(json.dumps(x) for x in lines[:10]) + "\n")
+    assert main(["calibrate", "--traces", str(path), str(half), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "is in " + str(path) in err and str(half) in err and "its own id" in err
