@@ -603,6 +603,10 @@ def _calibrate_adapt(args: argparse.Namespace, traces: Sequence[Trace], prompts:
             said = {when: _kept_phrase(a[when + "_kept"], a[when + "_accuracy"]) for when in ("before", "after")}
             lines.append(f"{e['calibrator']} at its quality_target {k} threshold: {said['before']} → adapted "
                          f"{said['after']}")
+    for e in result["calibrators"]:
+        if e["shift"] is not None and abs(e["shift"]) < 2 * e["shift_se"]:
+            lines.append(f"{e['calibrator']}: the shift is within 2 standard errors of none; on this evidence your "
+                         "traffic's base rate matches the calibration's, and adapting changes little")
     out.print(table)
     for line in lines:
         out.print(escape(line))

@@ -189,6 +189,12 @@ def test_calibrate_adapt_writes_an_adapted_file_and_shows_out_of_fold_evidence(
     assert main(["calibrate", "--traces", str(traces), "--adapt", str(base_path), "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "calibrated[math]" in text and "out-of-fold" in text and 'calibration = "' in text
+    assert "within 2 standard errors" not in text  # a shift of -1.5 logits on 300 labels is no noise
+    # on traffic the calibrator already matches, it says the shift is noise
+    same = tmp_path / "same.jsonl"
+    same.write_text("\n".join(json.dumps(x) for x in _lines(base, 300, 0.0, 13)) + "\n")
+    assert main(["calibrate", "--traces", str(same), "--adapt", str(base_path), "--out", str(out)]) == 0
+    assert "within 2 standard errors of none" in capsys.readouterr().out
 
 
 def test_calibrate_adapt_refuses_what_would_lose_or_mislabel_something(
