@@ -810,8 +810,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "x.adapted.calibration.json")
     c.add_argument("--out", metavar="PATH",
                    help="calibration file to write (default: beside FILE, its suffix replaced: x.calibration.json)")
-    c.add_argument("--seed", type=int, default=20261125, help="split seed")
-    c.add_argument("--json", action="store_true")
+    c.add_argument("--seed", type=int, default=20261125,
+                   help="seed of the split into a part to fit and a held-out part (with --adapt: of the out-of-fold "
+                   "check's folds)")
+    c.add_argument("--json", action="store_true", help="print the result as JSON")
     c.set_defaults(func=cmd_calibrate)
     return p
 
