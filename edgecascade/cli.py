@@ -517,7 +517,7 @@ def _kept_phrase(kept: float, accuracy: float) -> str:
 def _calibrate_adapt(args: argparse.Namespace, traces: Sequence[Trace], prompts: dict[str, str]) -> int:
     """`calibrate --adapt BASE`: move each of BASE's calibrators' intercepts to the labelled traces
     (:mod:`.quality.adapt`), show out-of-fold evidence of what it changes, and write the result."""
-    from .quality.adapt import MIN_ADAPT_ITEMS, adapt_calibration, cross_check, log_loss
+    from .quality.adapt import MIN_ADAPT_ITEMS, adapt_calibration, cross_check
     from .quality.calibration import Calibration, draft_features
     from .quality.domain import prompt_domain
 
@@ -566,15 +566,7 @@ def _calibrate_adapt(args: argparse.Namespace, traces: Sequence[Trace], prompts:
                                  "shift": sh.shift, "shift_se": sh.se, "note": sh.note}
         ch = next((c for c in checks if c.calibrator == sh.calibrator), None)
         if ch is not None:
-            entry["out_of_fold"] = {
-                "mean_p_before": float(ch.before.mean()), "mean_p_after": float(ch.after.mean()),
-                "right_share": float(ch.labels.mean()),
-                "log_loss_before": log_loss(ch.before, ch.labels), "log_loss_after": log_loss(ch.after, ch.labels),
-                "at_thresholds": {k: {f"{when}_{what}": v for when, p in (("before", ch.before), ("after", ch.after))
-                                      for what, v in (("kept", float((p >= t).mean())),
-                                                      ("accuracy", float(ch.labels[p >= t].mean())
-                                                       if (p >= t).any() else float("nan")))}
-                                  for k, t in ch.thresholds.items()}}
+            entry["out_of_fold"] = ch.summary()
         result["calibrators"].append(entry)
     if args.json:
         from . import strict_json

@@ -143,6 +143,24 @@ class AdaptCheck:
     after: np.ndarray
     thresholds: dict[str, float]
 
+    def summary(self) -> dict[str, Any]:
+        """Mean P against the share right, log loss, and at each of the calibrator's thresholds the
+        share kept and how many of those were right (NaN: none kept), before and after adapting."""
+        def at(p: np.ndarray, t: float) -> tuple[float, float]:
+            kept = p >= t
+            return float(kept.mean()), float(self.labels[kept].mean()) if kept.any() else float("nan")
+
+        out: dict[str, Any] = {
+            "mean_p_before": float(self.before.mean()), "mean_p_after": float(self.after.mean()),
+            "right_share": float(self.labels.mean()),
+            "log_loss_before": log_loss(self.before, self.labels), "log_loss_after": log_loss(self.after, self.labels),
+            "at_thresholds": {}}
+        for key, t in self.thresholds.items():
+            (kb, ab), (ka, aa) = at(self.before, t), at(self.after, t)
+            out["at_thresholds"][key] = {"before_kept": kb, "before_accuracy": ab, "after_kept": ka,
+                                         "after_accuracy": aa}
+        return out
+
 
 def log_loss(p: np.ndarray, y: np.ndarray) -> float:
     q = np.clip(p, 1e-12, 1 - 1e-12)

@@ -230,3 +230,20 @@ def test_calibrate_adapt_refuses_what_would_lose_or_mislabel_something(
     assert [r["from"] for r in Calibration.load(again).meta["adapted"]] == [
         str(base_path), str(tmp_path / "mine.adapted.calibration.json")]
 
+
+
+def test_the_check_summary_against_a_hand_computed_example() -> None:
+    from edgecascade.quality.adapt import AdaptCheck
+
+    check = AdaptCheck("calibrated[math]", labels=np.array([True, False, False, True]),
+                       before=np.array([0.9, 0.8, 0.6, 0.2]), after=np.array([0.7, 0.4, 0.3, 0.1]),
+                       thresholds={"0.95": 0.5, "0.9": 0.95})
+    s = check.summary()
+    assert s["mean_p_before"] == pytest.approx(0.625) and s["mean_p_after"] == pytest.approx(0.375)
+    assert s["right_share"] == 0.5
+    assert s["log_loss_before"] == pytest.approx(-np.mean(np.log([0.9, 0.2, 0.4, 0.2])))
+    # at 0.5: before keeps 3 of 4 (1 right), after keeps 1 (right)
+    assert s["at_thresholds"]["0.95"] == pytest.approx({"before_kept": 0.75, "before_accuracy": 1 / 3,
+                                                        "after_kept": 0.25, "after_accuracy": 1.0})
+    at = s["at_thresholds"]["0.9"]  # nothing clears 0.95: no accuracy to report
+    assert at["before_kept"] == 0.0 and math.isnan(at["before_accuracy"]) and math.isnan(at["after_accuracy"])
