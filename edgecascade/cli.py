@@ -584,10 +584,7 @@ def _calibrate_adapt(args: argparse.Namespace, traces: Sequence[Trace], prompts:
         if not e["items"]:
             continue
         shift = e["note"] if e["shift"] is None else f"{e['shift']:+.2f} ± {e['shift_se']:.2f}"
-        o = e.get("out_of_fold")
-        if o is None:
-            table.add_row(escape(e["calibrator"]), f"{e['items']} ({e['right']})", escape(shift), "", "")
-            continue
+        o = e["out_of_fold"]  # every calibrator that judges a labelled answer has its check
         table.add_row(escape(e["calibrator"]), f"{e['items']} ({e['right']})", escape(shift),
                       f"{o['mean_p_before']:.3f} → {o['mean_p_after']:.3f} ({o['right_share']:.3f})",
                       f"{o['log_loss_before']:.3f} → {o['log_loss_after']:.3f}")
@@ -595,7 +592,6 @@ def _calibrate_adapt(args: argparse.Namespace, traces: Sequence[Trace], prompts:
             said = {when: _kept_phrase(a[when + "_kept"], a[when + "_accuracy"]) for when in ("before", "after")}
             lines.append(f"{e['calibrator']} at its quality_target {k} threshold: {said['before']} → adapted "
                          f"{said['after']}")
-    for e in result["calibrators"]:
         if e["shift"] is not None and abs(e["shift"]) < 2 * e["shift_se"]:
             lines.append(f"{e['calibrator']}: the shift is within 2 standard errors of none; on this evidence your "
                          "traffic's base rate matches the calibration's, and adapting changes little")

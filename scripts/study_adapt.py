@@ -29,10 +29,8 @@ from edgecascade.benchmarks.policies import (
     choose_threshold,
     mean_logprob_score,
 )
-from edgecascade.benchmarks.report import DatasetPairs, DraftFeatures
-from edgecascade.benchmarks.traces import TraceStore, paired, tier_specs
-from edgecascade.cli import _bench_cascade
-from edgecascade.datasets import load
+from edgecascade.benchmarks.report import DEFAULT_SEED, DraftFeatures
+from edgecascade.cli import _bench_cascade, _traced_datasets
 from edgecascade.quality.adapt import adapt_calibration
 from edgecascade.quality.calibration import Calibration
 
@@ -46,16 +44,15 @@ def main() -> None:
     ap.add_argument("--calibration", default="models/qwen2.5-coder-0.5b.calibration.json")
     args = ap.parse_args()
 
-    cascade, _, _ = _bench_cascade(None)
-    small, large = (s for s in tier_specs(cascade, cascade.settings.max_tokens)[::len(cascade.tiers) - 1])
-    store = TraceStore()
-    items = {i.id: i.prompt for i in load("gsm8k")}
-    position = {k: i for i, k in enumerate(items)}
-    traces = {s.name: store.load("gsm8k", s.model, s.key) for s in (small, large)}
-    pairs = sorted(paired(traces, [small.name, large.name]), key=lambda p: position[p[0].item_id])
-    fitted = [p for p in pairs if position[p[0].item_id] < args.first]
-    fresh = [p for p in pairs if position[p[0].item_id] >= args.first]
-    feats = DraftFeatures([DatasetPairs("gsm8k", fitted, fresh, items)], False)
+    # the items the shipped calibration was fitted on, and the items after them in the dataset's order
+    ns = argparse.Namespace(config="default", datasets=["gsm8k"], fresh_from=[("gsm8k", args.first)], traces=None,
+                            max_tokens=None, seed=DEFAULT_SEED)
+    cascade, _, _ = _bench_cascade("default")
+    [data], _ = _traced_datasets(ns, cascade)
+    position = {k: i for i, k in enumerate(data.prompts)}
+    fitted = data.calibration
+    fresh = sorted(data.held_out, key=lambda p: position[p[0].item_id])
+    feats = DraftFeatures([data], False)
     cal = Calibration.load(Path(args.calibration))
 
     # the baselines' thresholds, chosen on the fitted items as a report chooses them

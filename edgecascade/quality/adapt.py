@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .calibration import Calibration
+from .calibration import Calibration, sigmoid
 
 #: a calibrator is adapted only with this many labelled drafts of its own (each intercept's
 #: standard error is then about 0.5 logits at a 25% base rate): fewer, and it is left as it was
@@ -49,10 +49,6 @@ class Shift:
     note: str  # why it was left as it was, or ""
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -500.0, 500.0)))
-
-
 def intercept_shift(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     """The maximum-likelihood ``b`` for P = sigmoid(logit + b) on labelled drafts, and its standard
     error. At the maximum the mean adapted probability equals the share of drafts that were right;
@@ -65,7 +61,7 @@ def intercept_shift(logits: np.ndarray, labels: np.ndarray) -> tuple[float, floa
         raise ValueError("a logit is not a finite number")
 
     def excess(b: float) -> float:
-        return float(_sigmoid(logits + b).sum()) - y
+        return float(sigmoid(logits + b).sum()) - y
 
     lo, hi = -1.0, 1.0
     while excess(lo) > 0:
@@ -81,14 +77,17 @@ def intercept_shift(logits: np.ndarray, labels: np.ndarray) -> tuple[float, floa
         if hi - lo < 1e-10:
             break
     b = (lo + hi) / 2
-    p = _sigmoid(logits + b)
+    p = sigmoid(logits + b)
     info = float(np.sum(p * (1 - p)))
     return b, (1 / math.sqrt(info) if info > 0 else math.inf)
 
 
-def _judges(cal: Calibration) -> list[tuple[str | None, Calibration]]:
-    """Each calibrator of ``cal`` with the domain key it answers for (None: the pooled one)."""
-    return [(None, cal), *cal.domains.items()]
+def _judged_by(cal: Calibration, domains: Sequence[str | None]) -> list[tuple[str | None, Calibration, list[int]]]:
+    """Each calibrator of ``cal`` (with the domain key it answers for, None: the pooled one) and the
+    rows it judges, each row by the calibrator its domain picks, as deployed."""
+    picked = [cal.for_domain(d) for d in domains]
+    return [(key, judge, [i for i, j in enumerate(picked) if j is judge])
+            for key, judge in ((None, cal), *cal.domains.items())]
 
 
 def adapt_calibration(cal: Calibration, rows: Sequence[dict[str, float]], labels: Sequence[bool],
@@ -103,10 +102,8 @@ def adapt_calibration(cal: Calibration, rows: Sequence[dict[str, float]], labels
         raise ValueError("one label and one domain per row")
     out = copy.deepcopy(cal)
     y = np.asarray(labels, dtype=bool)
-    picked = [cal.for_domain(d) for d in domains]
     shifts = []
-    for key, judge in _judges(cal):
-        idx = [i for i, j in enumerate(picked) if j is judge]
+    for key, judge, idx in _judged_by(cal, domains):
         n, right = len(idx), int(y[idx].sum())
         note = ""
         if n < min_items:
@@ -185,10 +182,5 @@ def cross_check(cal: Calibration, rows: Sequence[dict[str, float]], labels: Sequ
         adapted, _ = adapt_calibration(cal, [rows[i] for i in train], y[train].tolist(),
                                        [domains[i] for i in train], min_items=math.ceil(min_items * (k - 1) / k))
         after[test] = adapted.predict_each([rows[i] for i in test], [domains[i] for i in test])
-    picked = [cal.for_domain(d) for d in domains]
-    out = []
-    for _, judge in _judges(cal):
-        idx = [i for i, j in enumerate(picked) if j is judge]
-        if idx:
-            out.append(AdaptCheck(judge.label, y[idx], before[idx], after[idx], dict(judge.thresholds)))
-    return out
+    return [AdaptCheck(judge.label, y[idx], before[idx], after[idx], dict(judge.thresholds))
+            for _, judge, idx in _judged_by(cal, domains) if idx]

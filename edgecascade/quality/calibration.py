@@ -81,6 +81,11 @@ def draft_features(c: Completion, lf: LogprobFeatures | None = None, *, prompt: 
 _LOGIT_LIMIT = 500.0
 
 
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """P from log-odds, clipped to +-500 first so an extreme one cannot overflow."""
+    return 1.0 / (1.0 + np.exp(-np.clip(logits, -_LOGIT_LIMIT, _LOGIT_LIMIT)))
+
+
 @dataclass
 class Calibration:
     """A fitted calibrator: P(correct) = sigmoid(intercept + coef . (x - mean) / scale)."""
@@ -137,7 +142,7 @@ class Calibration:
         return np.clip(self.intercept + z @ np.asarray(self.coef), -_LOGIT_LIMIT, _LOGIT_LIMIT)
 
     def predict_many(self, rows: Sequence[dict[str, float]]) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-self.logits(rows)))
+        return sigmoid(self.logits(rows))
 
     def predict_each(self, rows: Sequence[dict[str, float]], domains: Sequence[str | None]) -> np.ndarray:
         """P(correct) of each row by its domain's calibrator: one vectorised pass per calibrator."""
