@@ -196,7 +196,7 @@ def _bench_cascade(config: str | None) -> tuple[Cascade, CascadeConfig, bool]:
     cfg = load_config(config)
     tiers, missing = [], []
     for i, t in enumerate(cfg.tiers):
-        path = calibration_file(t, cfg.cascade.run_examples)
+        path = calibration_file(t, cfg.cascade.run_examples, cfg.cascade.cross_check)
         if path is not None and not t.accept.calibration and not path.is_file():
             missing.append((i, f"{t.display_name} ({path})"))
             t = t.model_copy(update={"accept": AcceptRule(checks=t.accept.checks)})
@@ -209,7 +209,7 @@ def _bench_cascade(config: str | None) -> tuple[Cascade, CascadeConfig, bool]:
 
 
 def cmd_bench_run(args: argparse.Namespace) -> int:
-    from .benchmarks.traces import TraceStore, run_traces
+    from .benchmarks.traces import CROSS_CHECK, TraceStore, run_cross_checks, run_traces
     from .datasets import load
 
     items = load(args.dataset, args.limit)
@@ -225,16 +225,33 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
 
         traces = run_traces(cascade, items, dataset=dataset, store=store, max_tokens=max_tokens,
                             on_progress=progress)
+        if cascade.settings.cross_check:
+            cc_task = bar.add_task("", total=None)
+
+            def cc_progress(msg: str, done: int, total: int) -> None:
+                bar.update(cc_task, completed=done, total=total, description=f"cross-check: {msg}")
+
+            checks = run_cross_checks(cascade, items, dataset=dataset, store=store, on_progress=cc_progress)
     summary = {name: {"items": len(t), "accuracy": sum(x.correct for x in t.values()) / max(len(t), 1),
                       "mean_latency_s": sum(x.latency_s for x in t.values()) / max(len(t), 1),
                       "truncated": sum(x.finish_reason == "length" for x in t.values())}
                for name, t in traces.items()}
     if args.json:
+        if cascade.settings.cross_check:
+            summary[CROSS_CHECK] = {"items": len(checks),
+                                    "with_result": sum(t.result is not None for t in checks.values()),
+                                    "accuracy": sum(t.correct for t in checks.values()) / max(len(checks), 1),
+                                    "mean_latency_s": sum(t.latency_s for t in checks.values()) / max(len(checks), 1)}
         print(json.dumps({"dataset": dataset, "tiers": summary, "traces": str(store.root)}))
     else:
         for name, s in summary.items():
             out.print(f"{dataset} · tier {name}: {s['items']} items · accuracy {s['accuracy']:.1%} · "
                       f"{s['mean_latency_s']:.1f} s/item · {s['truncated']} cut off at the token limit")
+        if cascade.settings.cross_check:
+            got = [t for t in checks.values() if t.result is not None]
+            out.print(f"{dataset} · cross-check of tier {cascade.tiers[0].name}: {len(checks)} math items · a result "
+                      f"for {len(got)} · right {sum(t.correct for t in checks.values()) / max(len(checks), 1):.1%} · "
+                      f"{sum(t.latency_s for t in checks.values()) / max(len(checks), 1):.1f} s/item")
         out.print(f"[dim]traces in {store.root}[/dim]")
     return 0
 
@@ -249,7 +266,7 @@ def _traced_datasets(args: argparse.Namespace, cascade: Cascade, *, judges: bool
     if len(cascade.tiers) < 2:
         raise ConfigError("a benchmark compares a small and a large tier: the config needs at least two tiers")
     from .benchmarks.report import DatasetPairs, split_ids
-    from .benchmarks.traces import TraceStore, paired, prompt_sha256, tier_specs
+    from .benchmarks.traces import TraceStore, cross_check_spec, paired, prompt_sha256, tier_specs
     from .datasets import load
 
     names = [Path(g).stem if g.endswith(".jsonl") else g for g in args.datasets]
@@ -268,6 +285,7 @@ def _traced_datasets(args: argparse.Namespace, cascade: Cascade, *, judges: bool
     store = TraceStore(Path(args.traces) if args.traces else None)
     specs = tier_specs(cascade, args.max_tokens or cascade.settings.max_tokens)
     small, large = specs[0], specs[-1]
+    cc = cross_check_spec(cascade)  # the drafter's cross-checks, where they were traced
     datasets = []
     for given in args.datasets:
         # "gsm8k", "humaneval", or the .jsonl file `bench run --dataset` was given (traced under its stem)
@@ -296,8 +314,10 @@ def _traced_datasets(args: argparse.Namespace, cascade: Cascade, *, judges: bool
             cal_ids, held_ids = split_ids([p[0].item_id for p in pairs], args.seed)
         else:
             cal_ids, held_ids = _fresh_split(name, given, pairs, list(items or traces[small.name]), n, judges=judges)
+        checks = {k: t for k, t in store.load(name, cc.model, cc.key).items()
+                  if not t.prompt_sha256 or current.get(k) in (None, t.prompt_sha256)}
         datasets.append(DatasetPairs(name, [p for p in pairs if p[0].item_id in cal_ids],
-                                     [p for p in pairs if p[0].item_id in held_ids], items, n))
+                                     [p for p in pairs if p[0].item_id in held_ids], items, n, checks))
     return datasets, small
 
 
@@ -334,6 +354,7 @@ def _fresh_split(name: str, given: str, pairs: Sequence[Sequence[Trace]], order:
 def cmd_bench_report(args: argparse.Namespace) -> int:
     from .benchmarks.report import (
         ConfigRule,
+        DraftFeatures,
         add_config_rule,
         build_report,
         command_line,
@@ -368,7 +389,8 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
         for variant, calibration in calibrations.items():
             # where the config's first tier looks for it: beside the manifest of a registry model,
             # beside the file of a .gguf path
-            path = calibration_path(drafter, examples=calibration.runs_examples)
+            path = calibration_path(drafter, examples=calibration.runs_examples,
+                                    cross_check=calibration.runs_cross_check)
             calibration.meta["held_out"] = {k: {"auroc": v["auroc"][variant], "ece": v["ece"][variant]}
                                             for k, v in report["datasets"].items()}
             calibration.save(path)
@@ -383,9 +405,15 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
         first = cascade.tiers[0]
         rule = first.accept
 
+        checker = DraftFeatures(datasets, False)  # reads each draft's traced cross-check
+
+        def cross_checks(t: Trace, prompt: str | None) -> bool:
+            return cascade._cross_checks(first, t.completion(), prompt or "")
+
         def keep(t: Trace, prompt: str | None) -> bool:
+            check = checker.cross_check(t) if cross_checks(t, prompt) else None
             return decide(t.completion(), rule, cascade.settings.repetition, first.calibration, prompt=prompt,
-                          allow_examples=cascade.settings.run_examples).accepted
+                          allow_examples=cascade.settings.run_examples, cross_check=check).accepted
 
         # a calibration fitted elsewhere may have seen items of this held-out half
         held_out = first.calibration is None or fitted_on(first.calibration.meta, datasets, args.seed)
@@ -393,7 +421,8 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
             err.print("[yellow]warning: the config's calibration was not fitted on this report's calibration halves "
                       "(another --seed, other traces, or `calibrate`), so its row is not a held-out result; "
                       "add --save-calibration to judge a calibration fitted here[/yellow]")
-        add_config_rule(report, datasets, ConfigRule(f"this config's rule ({rule_label(rule)})", keep, held_out))
+        add_config_rule(report, datasets, ConfigRule(f"this config's rule ({rule_label(rule)})", keep, held_out,
+                                                     cross_checks))
     figure = Path(args.out) / "cost_quality.png"
     plot_report(report, figure)
     _save_and_show(args, report, "report.json", markdown_report, print_report, f" · figure: {figure}")

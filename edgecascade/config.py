@@ -156,6 +156,11 @@ class CascadeSettings(_Strict):
     #: allow calibrations that run the examples a coding prompt states against the draft's code
     #: (in a separate, time-limited process). Off by default: it executes model-written code.
     run_examples: bool = False
+    #: allow calibrations that cross-check a math draft: the drafting model writes the problem as a
+    #: Python program (one more, short generation), which runs in a separate, time-limited process,
+    #: and the calibration learns whether its result agrees. Off by default: it costs a call and
+    #: executes model-written code.
+    cross_check: bool = False
     repetition: RepetitionCheck = RepetitionCheck()
 
 

@@ -21,8 +21,11 @@ from .providers import build_provider
 from .providers.base import Provider
 from .quality import decide
 from .quality.calibration import Calibration
+from .quality.crosscheck import run_cross_check
+from .quality.domain import prompt_domain
+from .quality.policy import run_checks
 from .result import Attempt, Result
-from .types import Message, MessageLike, Request, to_messages
+from .types import Completion, Message, MessageLike, Request, to_messages
 
 
 @dataclass
@@ -40,31 +43,35 @@ class Tier:
             raise ValueError(f"tier {self.name!r}: a calibrated rule needs a Calibration")
 
 
-def calibration_path(model: str, *, examples: bool) -> Path:
+def calibration_path(model: str, *, examples: bool, cross_check: bool = False) -> Path:
     """Where a model's shipped calibration lies, beside its manifest: ``<model>.calibration.json``
-    (runs no code) or ``<model>.examples.calibration.json`` (also runs the prompt's examples)."""
+    (runs no code), ``<model>.examples.calibration.json`` (also runs the prompt's examples) or
+    ``<model>.examples.cross-check.calibration.json`` (and cross-checks math drafts)."""
     from .models import manifests_dir
 
-    return manifests_dir() / f"{model}{'.examples' if examples else ''}.calibration.json"
+    suffix = (".examples" if examples else "") + (".cross-check" if cross_check else "")
+    return manifests_dir() / f"{model}{suffix}.calibration.json"
 
 
-def calibration_file(t: TierConfig, run_examples: bool = False) -> Path | None:
+def calibration_file(t: TierConfig, run_examples: bool = False, cross_check: bool = False) -> Path | None:
     """The calibration file a tier's rule loads (None for a rule that is not calibrated): its
-    ``calibration`` file, or the one shipped beside the model's manifest. Where the config allows
-    running the prompt's examples (``run_examples``) and the model ships a calibration that uses
-    them, that one (it is the stronger judge); otherwise the one that executes nothing."""
+    ``calibration`` file, or the one shipped beside the model's manifest: the strongest judge the
+    config allows (``run_examples``, ``cross_check``) that the model ships, else the one that
+    executes nothing."""
     if t.accept.confidence != "calibrated":
         return None
     if t.accept.calibration:
         return Path(t.accept.calibration).expanduser()
-    if run_examples and (path := calibration_path(t.model, examples=True)).is_file():
-        return path
+    for examples, checks in ((True, True), (False, True), (True, False)):
+        allowed = (run_examples or not examples) and (cross_check or not checks)
+        if allowed and (path := calibration_path(t.model, examples=examples, cross_check=checks)).is_file():
+            return path
     return calibration_path(t.model, examples=False)
 
 
-def calibration_for(t: TierConfig, run_examples: bool = False) -> Calibration | None:
+def calibration_for(t: TierConfig, run_examples: bool = False, cross_check: bool = False) -> Calibration | None:
     """The calibration a tier's rule uses (see :func:`calibration_file`)."""
-    path = calibration_file(t, run_examples)
+    path = calibration_file(t, run_examples, cross_check)
     return None if path is None else Calibration.load(path)
 
 
@@ -86,6 +93,12 @@ class Cascade:
                     "draft's code in a subprocess: set [cascade] run_examples = true to allow it, or use a "
                     "calibration fitted without it (`edgecascade bench report --no-examples`)"
                 )
+            if t.calibration is not None and t.calibration.runs_cross_check and not self.settings.cross_check:
+                raise ConfigError(
+                    f"tier {t.name!r} uses a calibration fitted with the cross-check of math drafts, which asks "
+                    "the tier's model for a program and runs it in a subprocess: set [cascade] cross_check = true "
+                    "to allow it, or use a calibration fitted without it"
+                )
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str] | CascadeConfig | None = None) -> Cascade:
@@ -96,7 +109,7 @@ class Cascade:
         """
         cfg = path if isinstance(path, CascadeConfig) else load_config(path)
         tiers = [Tier(t.display_name, build_provider(t), t.accept, resolve_price(t),
-                      calibration_for(t, cfg.cascade.run_examples)) for t in cfg.tiers]
+                      calibration_for(t, cfg.cascade.run_examples, cfg.cascade.cross_check)) for t in cfg.tiers]
         return cls(tiers, cfg.cascade)
 
     def build_request(
@@ -149,21 +162,42 @@ class Cascade:
                 attempts.append(Attempt(tier.name, tier.provider.model, None, None, dt * 1000, 0.0,
                                         error=str(e), error_kind=kind, exception=e))
                 continue
-            dt = time.perf_counter() - t_call
-            in_providers += dt
+            in_providers += time.perf_counter() - t_call
+            prompt_text = request.messages[-1].content
+            cost = tier.price.cost(completion.usage.prompt_tokens, completion.usage.completion_tokens)
+            check = None
+            if self._cross_checks(tier, completion, prompt_text):
+                t_check = time.perf_counter()
+                try:
+                    check = await run_cross_check(tier.provider, request, completion.text)
+                except (ProviderError, ModelError):
+                    check = None  # the draft is judged without it (neutral features), as a non-math draft is
+                in_providers += time.perf_counter() - t_check
+                if check is not None and check.completion is not None:  # its tokens are billed like the draft's
+                    u = check.completion.usage
+                    cost += tier.price.cost(u.prompt_tokens, u.completion_tokens)
             args = (completion, tier.accept, self.settings.repetition, tier.calibration,
-                    request.messages[-1].content, self.settings.run_examples)
+                    prompt_text, self.settings.run_examples, check)
             if tier.calibration is not None and tier.calibration.runs_examples:
                 decision = await asyncio.to_thread(decide, *args)  # it starts a process: keep the loop free
             else:
                 decision = decide(*args)
-            cost = tier.price.cost(completion.usage.prompt_tokens, completion.usage.completion_tokens)
+            dt = time.perf_counter() - t_call  # the tier's whole time: the draft, its cross-check, the decision
             attempt = Attempt(tier.name, completion.model, completion, decision, dt * 1000, cost)
             attempts.append(attempt)
             if decision.accepted:
                 answer = attempt
                 break
         return self._result(attempts, answer, t0, in_providers)
+
+    def _cross_checks(self, tier: Tier, completion: Completion, prompt: str) -> bool:
+        """Whether a draft is worth cross-checking: its calibration uses the cross-check, the config
+        allows it, the prompt is a math one, and no configured check rejects the draft already."""
+        if tier.calibration is None or not tier.calibration.runs_cross_check or not self.settings.cross_check:
+            return False
+        if prompt_domain(prompt) != "math":
+            return False
+        return all(ch.passed for ch in run_checks(completion, tier.accept.checks, self.settings.repetition))
 
     def _result(self, attempts: list[Attempt], answer: Attempt | None, t0: float,
                 in_providers: float) -> Result:

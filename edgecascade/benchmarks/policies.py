@@ -31,8 +31,10 @@ class PolicyResult:
 
 
 def evaluate(name: str, pairs: Sequence[Sequence[Trace]], keep: np.ndarray,
-             threshold: float | None = None) -> PolicyResult:
-    """Outcome of keeping the small draft where ``keep`` is true (pairs: [small, large] per item)."""
+             threshold: float | None = None, extra: tuple[np.ndarray, np.ndarray] | None = None) -> PolicyResult:
+    """Outcome of keeping the small draft where ``keep`` is true (pairs: [small, large] per item).
+    ``extra``: per item, the seconds and dollars the policy's judge spends besides the draft (a
+    cross-check's generation), paid whether the draft is kept or not."""
     n = len(pairs)
     if n == 0:
         return PolicyResult(name, float("nan"), float("nan"), float("nan"), float("nan"), threshold)
@@ -44,6 +46,8 @@ def evaluate(name: str, pairs: Sequence[Sequence[Trace]], keep: np.ndarray,
     large_lat = np.array([p[-1].latency_s for p in pairs])
     keep = np.asarray(keep, dtype=bool)
     correct = np.where(keep, small_ok, large_ok)
+    if extra is not None:
+        small_lat, small_cost = small_lat + extra[0], small_cost + extra[1]
     cost = small_cost + np.where(keep, 0.0, large_cost)
     lat = small_lat + np.where(keep, 0.0, large_lat)
     return PolicyResult(name, float(keep.mean()), float(correct.mean()), float(cost.mean()), float(lat.mean()),
@@ -95,10 +99,6 @@ def random_routing(pairs: Sequence[Sequence[Trace]], share: float) -> PolicyResu
     small_cost = float(np.mean([p[0].cost for p in pairs]))
     return PolicyResult("random", share, share * s.accuracy + (1 - share) * lg.accuracy,
                         small_cost + (1 - share) * lg.cost, small_lat + (1 - share) * lg.latency_s)
-
-
-def threshold_policy(name: str, pairs: Sequence[Sequence[Trace]], scores: np.ndarray, t: float) -> PolicyResult:
-    return evaluate(name, pairs, np.asarray(scores) >= t, threshold=t)
 
 
 #: the safety margin a chosen threshold keeps, in standard errors of the accuracy change (see

@@ -32,6 +32,7 @@ from ..quality.calibration import (
     expected_calibration_error,
     fit_calibration,
 )
+from ..quality.crosscheck import CROSS_CHECK_FEATURES, CrossCheck
 from ..quality.domain import prompt_domain
 from .policies import (
     DEFAULT_MARGIN_Z,
@@ -46,7 +47,6 @@ from .policies import (
     oracle,
     oracle_share_at_target,
     random_routing,
-    threshold_policy,
 )
 from .traces import Trace
 
@@ -75,6 +75,22 @@ class DatasetPairs:
     #: set when ``calibration`` is the first items and ``held_out`` not the split's other half but
     #: the items from this index on, traced after them (``bench report --fresh-from``)
     fresh_from: int | None = None
+    #: item id -> the drafting model's cross-check of that (math) item, where it was traced
+    cross_checks: dict[str, Trace] = field(default_factory=dict)
+
+    def cross_check_spend(self, ran: Sequence[bool] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Per held-out item, the seconds and dollars its cross-check took (0 where it has none, or
+        where ``ran`` says it was not made): what a policy that uses it pays on top of the draft."""
+        ccs = [self.cross_checks.get(p[0].item_id) if ran is None or ran[i] else None
+               for i, p in enumerate(self.held_out)]
+        return (np.array([0.0 if c is None else c.latency_s for c in ccs]),
+                np.array([0.0 if c is None else c.cost for c in ccs]))
+
+    def cross_checked(self) -> bool:
+        """Whether every math item has its cross-check traced (a variant that uses it needs them all)."""
+        items = [p[0] for p in (*self.calibration, *self.held_out)]
+        return all(t.item_id in self.cross_checks for t in items
+                   if prompt_domain(self.prompts.get(t.item_id)) == "math")
 
 
 @dataclass
@@ -86,6 +102,8 @@ class ConfigRule:
     keep: Callable[[Trace, str | None], bool]
     #: False when the rule's calibration was fitted on other data, which may include the held-out items
     held_out: bool = True
+    #: whether the rule cross-checks a draft (and so pays for its traced cross-check)
+    cross_checks: Callable[[Trace, str | None], bool] | None = None
 
 
 def max_random_share(pairs: Sequence[Sequence[Trace]], target: float) -> float:
@@ -106,6 +124,8 @@ class DraftFeatures:
         self.prompts = {(p[0].dataset, p[0].item_id): d.prompts[p[0].item_id]
                         for d in datasets for p in (*d.calibration, *d.held_out) if p[0].item_id in d.prompts}
         self.run_examples = run_examples
+        self.cross_checks = {(p[0].dataset, k): t for d in datasets for p in (*d.calibration, *d.held_out)
+                             if (k := p[0].item_id) in d.cross_checks and (t := d.cross_checks[k]) is not None}
         self._cache: dict[tuple[str, str], dict[str, float]] = {}
         self._domains: dict[tuple[str, str], str | None] = {}
 
@@ -119,11 +139,18 @@ class DraftFeatures:
             self._domains[key] = prompt_domain(self.prompt(t))
         return self._domains[key]
 
+    def cross_check(self, t: Trace) -> CrossCheck | None:
+        """The draft's cross-check, from its traced program (None where the item has none)."""
+        cc = self.cross_checks.get((t.dataset, t.item_id))
+        return None if cc is None else CrossCheck.of(t.answer, cc.result)
+
     def __call__(self, t: Trace) -> dict[str, float]:
         key = (t.dataset, t.item_id)
         if key not in self._cache:
+            cc = self.cross_check(t)
             self._cache[key] = draft_features(t.completion(), prompt=self.prompts.get(key),
-                                              run_examples=self.run_examples)
+                                              run_examples=self.run_examples,
+                                              cross_check=cc.features if cc is not None else None)
         return self._cache[key]
 
 
@@ -138,7 +165,11 @@ def _random_at_target(d: DatasetPairs, target: float) -> float:
 #: draft's code against the prompt's examples, so a deployment opts in to it (``run_examples``).
 CALIBRATED = "calibrated"
 CALIBRATED_EXAMPLES = "calibrated + examples"
-_VARIANTS = {CALIBRATED: FEATURE_NAMES, CALIBRATED_EXAMPLES: FEATURE_NAMES + EXAMPLE_FEATURES}
+#: also the cross-check of math drafts (one more generation: a policy using it pays its time), fitted
+#: where every math item has its cross-check traced (``bench run`` with ``[cascade] cross_check = true``)
+CALIBRATED_CROSS_CHECK = "calibrated + examples + cross-check"
+_VARIANTS = {CALIBRATED: FEATURE_NAMES, CALIBRATED_EXAMPLES: FEATURE_NAMES + EXAMPLE_FEATURES,
+             CALIBRATED_CROSS_CHECK: FEATURE_NAMES + EXAMPLE_FEATURES + CROSS_CHECK_FEATURES}
 BASELINE_SCORES = ("mean logprob", "cascadeflow-style")
 #: an experiment, reported beside the calibrators but never saved or deployed: the same features,
 #: trained on "keeping the draft loses nothing" (it is right, or the large model is wrong too)
@@ -359,6 +390,8 @@ def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float,
     cal_small = [p[0] for d in datasets for p in d.calibration]
     pooled = [p for d in datasets for p in d.calibration]
     variants = [CALIBRATED, CALIBRATED_EXAMPLES] if run_examples else [CALIBRATED]
+    if run_examples and any(d.cross_checks for d in datasets) and all(d.cross_checked() for d in datasets):
+        variants.append(CALIBRATED_CROSS_CHECK)
     rows, labels = [feats(t) for t in cal_small], [t.correct for t in cal_small]
     source = f"the calibration items of {', '.join(d.name for d in datasets)}"
     prompts, domains = [feats.prompt(t) for t in cal_small], [feats.domain(t) for t in cal_small]
@@ -374,7 +407,8 @@ def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float,
                     "command": command, "date": _dt.date.today().isoformat(), "seed": seed,
                     "data": {d.name: _data_record(d) for d in datasets},
                     "target": target,
-                    "run_examples": name == CALIBRATED_EXAMPLES,
+                    "run_examples": name in (CALIBRATED_EXAMPLES, CALIBRATED_CROSS_CHECK),
+                    "cross_check": name == CALIBRATED_CROSS_CHECK,
                     "thresholds_on": f"out-of-fold scores ({THRESHOLD_FOLDS} folds, drawn per domain)",
                 },
             )
@@ -408,6 +442,7 @@ def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float,
         router[ROUTER], oofs[ROUTER] = router_fit[0], router_fit[1].pooled
     pooled_cals = {v + POOLED_SUFFIX: cals[v].pooled() for v in variants}
     experiments = [*router, *pooled_cals]
+    paying = {k for k, c in {**cals, **router, **pooled_cals}.items() if c.runs_cross_check}
     scored = {**cals, **router, **pooled_cals}
     key = f"{target:g}"
     out: dict[str, Any] = {"model": model, "target": target, "margin_z": margin_z, "seed": seed, "command": command,
@@ -428,17 +463,21 @@ def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float,
         policies: list[PolicyResult] = [always_small(d.held_out), always_large(d.held_out)]
         chosen: dict[str, float] = {}
         by_name: dict[str, PolicyResult] = {}
+        # a policy that uses the cross-check pays for it on every item that has one
+        extra = d.cross_check_spend()
         for name in (*BASELINE_SCORES, *variants, *experiments):
             t = choose_threshold(d.calibration, cal_scores[name], target, margin_z)
             chosen[name] = t
-            by_name[name] = threshold_policy(name, d.held_out, held_scores[name], t)
+            by_name[name] = evaluate(name, d.held_out, held_scores[name] >= t, threshold=t,
+                                     extra=extra if name in paying else None)
             policies.append(by_name[name])
         policies.append(random_routing(d.held_out, by_name[best_variant].small_share))
         policies.append(oracle(d.held_out))
         for name in variants:  # what `quality_target` in a config does: one threshold per domain
             th = _deployed_thresholds(cals[name], d.held_out, feats, target)
             policies.append(evaluate(f"{name}, deployed threshold", d.held_out, held_scores[name] >= th,
-                                     threshold=float(th[0]) if len(th) and (th == th[0]).all() else None))
+                                     threshold=float(th[0]) if len(th) and (th == th[0]).all() else None,
+                                     extra=extra if name in paying else None))
         baseline_shares = {
             **{k: by_name[k].small_share if _meets(by_name[k], goal) else 0.0 for k in BASELINE_SCORES},
             # the random share that meets the target is chosen on the calibration half, like every threshold
@@ -490,7 +529,9 @@ def add_config_rule(report: dict[str, Any], datasets: Sequence[DatasetPairs], ru
     for d in datasets:
         entry = report["datasets"][d.name]
         kept = np.array([rule.keep(p[0], d.prompts.get(p[0].item_id)) for p in d.held_out], dtype=bool)
-        result = evaluate(rule.label, d.held_out, kept)
+        extra = None if rule.cross_checks is None else d.cross_check_spend(
+            [rule.cross_checks(p[0], d.prompts.get(p[0].item_id)) for p in d.held_out])
+        result = evaluate(rule.label, d.held_out, kept, extra=extra)
         entry["policies"].append(result.to_dict())
         entry["at_target"]["config rule"] = {
             "label": rule.label, "share": result.small_share, "accuracy": result.accuracy,

@@ -25,6 +25,8 @@ import numpy as np
 from ..datasets import DATASETS, Item, grade, load
 from ..engine import Cascade
 from ..errors import EdgecascadeError
+from ..quality.crosscheck import CROSS_CHECK_MAX_TOKENS, CROSS_CHECK_VERSION, run_cross_check
+from ..quality.domain import prompt_domain
 from ..types import Completion, TokenLogprobs
 
 TRACE_VERSION = 1
@@ -60,6 +62,8 @@ class Trace:
     version: int = TRACE_VERSION
     #: sha256 of the prompt the tier was asked: a cached trace counts only for the same prompt
     prompt_sha256: str = ""
+    #: a cross-check's program result (None: it gave no number); see :mod:`..quality.crosscheck`
+    result: float | None = None
 
     def token_logprobs(self) -> TokenLogprobs | None:
         """The stored logprobs in the provider's shape, so quality features run on traces unchanged."""
@@ -230,6 +234,75 @@ def run_traces(
         asyncio.run(go())
     wanted = {i.id for i in items}
     return {name: {k: v for k, v in traces.items() if k in wanted} for name, traces in have.items()}
+
+
+#: the ``tier`` of a cross-check trace: the drafting model's program for a math item
+CROSS_CHECK = "cross-check"
+
+
+def cross_check_spec(cascade: Cascade) -> TierSpec:
+    """The drafting tier's cross-checks: its model, and a settings key of their own (so they sit in
+    their own file beside its drafts, and a change of the cross-check's prompt makes them anew)."""
+    t = cascade.tiers[0]
+    model_id = str(getattr(t.provider, "identity", "") or t.provider.model)
+    settings = {"trace_version": TRACE_VERSION, "cross_check_version": CROSS_CHECK_VERSION,
+                "max_tokens": CROSS_CHECK_MAX_TOKENS, "temperature": 0.0, "seed": 0,
+                "system": cascade.settings.system_prompt}
+    return TierSpec(CROSS_CHECK, t.provider.model, settings_key(model_id, settings))
+
+
+def run_cross_checks(
+    cascade: Cascade,
+    items: Sequence[Item],
+    *,
+    dataset: str,
+    store: TraceStore,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Trace]:
+    """Generate (or load from the cache) the drafting tier's cross-check of every math item (its
+    domain read from the prompt, as a deployment reads it): the program, its result, and the time
+    and cost of both, which a policy that uses it pays on top of the draft."""
+    spec = cross_check_spec(cascade)
+    math_items = [i for i in items if prompt_domain(i.prompt) == "math"]
+    wanted_sha = {i.id: prompt_sha256(i.prompt) for i in math_items}
+    have = {k: t for k, t in store.load(dataset, spec.model, spec.key).items()
+            if k in wanted_sha and t.prompt_sha256 == wanted_sha[k]}
+    todo = [i for i in math_items if i.id not in have]
+    total, done = len(math_items), len(math_items) - len(todo)
+    if on_progress:
+        on_progress("cached", done, total)
+    tier = cascade.tiers[0]
+
+    async def go() -> None:
+        nonlocal done
+        loop = asyncio.get_running_loop()
+        for item in todo:
+            # the request the draft was made with: the cross-check asks for a program for its problem
+            request = cascade.build_request(item.prompt, None, 0.0, None, 0, None)
+            t0 = loop.time()
+            try:
+                check = await run_cross_check(tier.provider, request, "")
+            except EdgecascadeError as e:
+                done += 1
+                if on_progress:  # not an answer: never cached; a rerun tries it again
+                    on_progress(f"{item.id} {CROSS_CHECK}: FAILED ({type(e).__name__}: {str(e)[:80]})", done, total)
+                continue
+            c, result = check.completion, check.result
+            assert c is not None
+            latency = loop.time() - t0  # the generation and the program's run: what a deployment waits
+            right = result is not None and await asyncio.to_thread(grade, item, f"The answer is {result!r}")
+            trace = _trace_from(item, CROSS_CHECK, spec.key, c, latency,
+                                tier.price.cost(c.usage.prompt_tokens, c.usage.completion_tokens), right)
+            trace.result = result
+            store.append(trace)
+            have[item.id] = trace
+            done += 1
+            if on_progress:
+                on_progress(f"{item.id} {CROSS_CHECK}: {'no result' if result is None else result!r}", done, total)
+
+    if todo:
+        asyncio.run(go())
+    return have
 
 
 def paired(traces: dict[str, dict[str, Trace]], tiers: Iterable[str]) -> list[list[Trace]]:

@@ -26,6 +26,7 @@ from ..config import RepetitionCheck
 from ..errors import ConfigError, OneKindError
 from ..types import Completion
 from .checks import check_refusal, check_repetition, check_truncated
+from .crosscheck import CROSS_CHECK_FEATURES
 from .domain import prompt_domain
 from .examples import examples_pass_rate
 from .features import LogprobFeatures, logprob_features
@@ -42,19 +43,22 @@ FEATURE_NAMES = (
 )
 #: features that need the prompt's examples run against the draft's code (opt-in: it executes code)
 EXAMPLE_FEATURES = ("has_examples", "examples_pass")
+#: the features a cross-check of a math draft gives (opt-in: one more generation, and it executes code)
+NO_CROSS_CHECK = dict.fromkeys(CROSS_CHECK_FEATURES, 0.0)
 
 
 _REP = RepetitionCheck()  # the documented defaults: a calibration's features must not depend on a config
 
 
 def draft_features(c: Completion, lf: LogprobFeatures | None = None, *, prompt: str | None = None,
-                   run_examples: bool = False) -> dict[str, float]:
+                   run_examples: bool = False, cross_check: dict[str, float] | None = None) -> dict[str, float]:
     """Every calibration feature of one draft (math and code structure features are both computed:
     each is neutral where it does not apply, so one calibrator serves mixed traffic). ``lf``: the
     draft's logprob features when the caller has them already. ``prompt``: the question (the last
     user message), for the prompt features; with ``run_examples`` too, the examples it states are
-    run against the draft's code (in a subprocess)."""
-    f: dict[str, float] = {}
+    run against the draft's code (in a subprocess). ``cross_check``: the draft's cross-check features
+    (:func:`.crosscheck.cross_check_features`), where it was cross-checked; neutral otherwise."""
+    f: dict[str, float] = dict(cross_check if cross_check is not None else NO_CROSS_CHECK)
     if run_examples and prompt:
         rate = examples_pass_rate(prompt, c.text)
         f["has_examples"] = 0.0 if rate is None else 1.0
@@ -126,6 +130,11 @@ class Calibration:
     def runs_examples(self) -> bool:
         """Whether this calibration needs the prompt-examples check (which executes the draft's code)."""
         return any(n in EXAMPLE_FEATURES for n in self.features)
+
+    @property
+    def runs_cross_check(self) -> bool:
+        """Whether this calibration needs math drafts cross-checked (one more generation; runs its code)."""
+        return any(n in CROSS_CHECK_FEATURES for n in self.features)
 
     def vector(self, feats: dict[str, float]) -> np.ndarray:
         return np.array([feats.get(n, 0.0) for n in self.features], dtype=np.float64)

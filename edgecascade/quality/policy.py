@@ -14,6 +14,7 @@ from ..config import AcceptRule, RepetitionCheck
 from ..types import Completion
 from .calibration import Calibration, draft_features
 from .checks import Check, check_empty, check_refusal, check_repetition, check_truncated
+from .crosscheck import CrossCheck
 from .features import LogprobFeatures, logprob_features
 
 
@@ -66,11 +67,13 @@ def rule_label(rule: AcceptRule) -> str:
 
 def decide(c: Completion, rule: AcceptRule, repetition: RepetitionCheck,
            calibration: Calibration | None = None, prompt: str | None = None,
-           allow_examples: bool = False) -> Decision:
+           allow_examples: bool = False, cross_check: CrossCheck | None = None) -> Decision:
     """Accept the draft if every configured check passes and its confidence meets the rule.
 
     A draft without logprobs (a backend that gives none) is decided on its checks alone, and the
     reason says so. ``calibration`` is required when the rule's confidence is "calibrated".
+    ``cross_check``: the draft's cross-check, where the caller made one (a math prompt, under a
+    calibration that uses it); a draft without one gets the neutral features, as in fitting.
     """
     checks = run_checks(c, rule.checks, repetition)
     failed = [ch for ch in checks if not ch.passed]
@@ -90,7 +93,9 @@ def decide(c: Completion, rule: AcceptRule, repetition: RepetitionCheck,
                 raise ValueError("this calibration runs the prompt's examples: it needs run_examples = true")
             # a draft already rejected by a check is not worth running
             run = calibration.runs_examples and not failed
-            confidence = calibration.predict(draft_features(c, feats, prompt=prompt, run_examples=run))
+            confidence = calibration.predict(draft_features(
+                c, feats, prompt=prompt, run_examples=run,
+                cross_check=cross_check.features if cross_check is not None else None))
         else:
             confidence = feats.score(rule.confidence)
         if confidence is not None and not math.isfinite(confidence):
@@ -103,6 +108,14 @@ def decide(c: Completion, rule: AcceptRule, repetition: RepetitionCheck,
     if failed:
         reason = "; ".join(f"{ch.name}: {ch.detail}" for ch in failed)
         return Decision(False, f"rejected ({reason})", confidence, checks, feats)
+    decision = _verdict(rule, score_name, confidence, threshold, feats, checks)
+    if cross_check is not None:
+        decision.reason += f" ({cross_check.summary})"
+    return decision
+
+
+def _verdict(rule: AcceptRule, score_name: str, confidence: float | None, threshold: float | None,
+             feats: LogprobFeatures | None, checks: list[Check]) -> Decision:
     if threshold is None:
         return Decision(True, "accepted: all checks passed (no confidence threshold set)", confidence,
                         checks, feats)

@@ -1,0 +1,120 @@
+"""Cross-check a math draft by solving the problem a second way: as a program.
+
+A small model's worked answer and a short program it writes for the same problem fail in different
+ways (a slip in the prose arithmetic, a misread quantity in the code), so when the program's result
+equals the draft's final number, the draft is far more often right. Measured on GSM8K's first 400
+items (inside the data the shipped calibration is fitted on; ``scripts/study_cross_check.py``): the
+0.5B's drafts were right 76% of the time when its program agreed and 17% when it did not, and the
+agreement added to the calibration features raised the cross-validated AUROC from 0.834 to 0.867. A
+program is short: the check took 2.5 s an item on 2 cores, against 11 s for a second sampled answer,
+which gained less.
+
+It costs one more generation by the drafting model and executes model-written code, so it runs only
+where a config opts in (``[cascade] cross_check = true``), only on math prompts (read by
+:func:`.domain.prompt_domain`), and the code runs in a separate, killable process
+(:mod:`edgecascade.sandbox`). Nothing from the prompt is executed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import secrets
+from dataclasses import dataclass
+
+from ..providers.base import Provider
+from ..sandbox import run_python
+from ..types import Completion, Message, Request
+from .structure import defines_function, extract_code
+
+#: the features a cross-check adds (opt-in: it generates once more and executes code)
+CROSS_CHECK_FEATURES = ("cross_checked", "cross_check_agrees")
+#: bumped whenever the prompt or the way a result is read changes (traces carry it in their key)
+CROSS_CHECK_VERSION = 1
+#: a program for a word problem is a few lines; the measured ones averaged under 100 tokens
+CROSS_CHECK_MAX_TOKENS = 256
+_TEMPLATE = ("Write a Python function `solution()` that computes and returns the numeric answer to this problem. "
+             "Reply with only the code in one ```python block, no explanation.\n\nProblem: {problem}")
+_PROBLEM = "Problem:"
+
+
+def problem_text(prompt: str) -> str:
+    """The problem a prompt states: the text after its last ``Problem:`` label (a prompt that wraps the
+    problem in instructions for a worked answer, as the benchmark's does), else the whole prompt.
+    Instructions to answer in words would fight the request for code."""
+    head, sep, tail = prompt.rpartition(_PROBLEM)
+    return tail.strip() if sep and tail.strip() else prompt.strip()
+
+
+def cross_check_prompt(prompt: str) -> str:
+    """The user message that asks the drafting model for a program instead of prose."""
+    return _TEMPLATE.format(problem=problem_text(prompt))
+
+
+def program_result(answer: str, *, timeout_s: float = 5.0) -> float | None:
+    """What the ``solution()`` an answer defines returns, as a number: run in a separate,
+    time-limited process. None when there is no such function, it fails, runs past the timeout or
+    returns something that is not a finite number."""
+    code = extract_code(answer)
+    if not defines_function(code, "solution"):
+        return None
+    mark = f"EDGECASCADE-CC-{secrets.token_hex(6)}"  # the result line, whatever else the code prints
+    run = run_python(f"{code}\n\nprint({mark!r} + repr(float(solution())))\n", timeout_s=timeout_s)
+    if run.returncode != 0:
+        return None
+    lines = [ln for ln in run.stdout.splitlines() if ln.startswith(mark)]
+    if not lines:
+        return None
+    try:
+        value = float(lines[-1][len(mark):])
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class CrossCheck:
+    """A draft's cross-check: what its program returned, the draft's own final number, and the
+    program's generation (its tokens are billed to the tier that drafted)."""
+
+    result: float | None
+    stated: float | None
+    completion: Completion | None = None
+
+    @classmethod
+    def of(cls, draft: str, result: float | None, completion: Completion | None = None) -> CrossCheck:
+        from ..datasets import extract_gsm8k_answer  # here: datasets imports this package
+
+        return cls(result, extract_gsm8k_answer(draft), completion)
+
+    @property
+    def agrees(self) -> bool:
+        """The program's result equals the draft's final number, as the GSM8K grader reads it (to
+        1e-6, so 12 and 12.0 agree)."""
+        return (self.result is not None and self.stated is not None
+                and math.isclose(self.result, self.stated, rel_tol=1e-9, abs_tol=1e-6))
+
+    @property
+    def features(self) -> dict[str, float]:
+        """``cross_checked``: the program gave a number; ``cross_check_agrees``: it equals the draft's."""
+        return {"cross_checked": 0.0 if self.result is None else 1.0, "cross_check_agrees": float(self.agrees)}
+
+    @property
+    def summary(self) -> str:
+        if self.result is None:
+            return "cross-check: its program gave no number"
+        if self.agrees:
+            return f"cross-check: its program also gives {self.result:g}"
+        draft = "states no number" if self.stated is None else f"{self.stated:g}"
+        return f"cross-check: its program gives {self.result:g}, the draft {draft}"
+
+
+async def run_cross_check(provider: Provider, request: Request, draft: str) -> CrossCheck:
+    """Ask ``provider`` (the drafting tier's) for a program for the problem ``request`` states
+    (greedy, with the request's system prompt and seed) and run it in a separate process."""
+    user = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
+    messages = [*(m for m in request.messages if m.role == "system"), Message("user", cross_check_prompt(user))]
+    c = await provider.complete(Request(messages=messages, max_tokens=CROSS_CHECK_MAX_TOKENS, temperature=0.0,
+                                        seed=request.seed))
+    result = await asyncio.to_thread(program_result, c.text)
+    return CrossCheck.of(draft, result, c)

@@ -1,0 +1,124 @@
+"""The cross-check of math drafts: its prompt, its program's result, its features, and how the engine
+and the benchmark use it (real subprocesses; scripted models)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from edgecascade import AcceptRule, CascadeSettings, ConfigError, ScriptedProvider, ScriptedReply, Tier
+from edgecascade.engine import Cascade
+from edgecascade.quality.calibration import CROSS_CHECK_FEATURES, FEATURE_NAMES, Calibration
+from edgecascade.quality.crosscheck import CrossCheck, cross_check_prompt, problem_text, program_result
+
+QUESTION = "Tom has 3 boxes of 4 apples and eats 2. How many apples are left?"
+PROGRAM = "```python\ndef solution():\n    return 3 * 4 - 2\n```"
+
+
+def test_the_problem_is_what_follows_the_last_problem_label() -> None:
+    wrapped = "Solve step by step and end with `The answer is N.`\n\nProblem: " + QUESTION
+    assert problem_text(wrapped) == QUESTION
+    assert problem_text(QUESTION) == QUESTION  # a bare question is the problem
+    assert problem_text("Problem:   ") == "Problem:"  # an empty tail: the whole prompt, not nothing
+    asked = cross_check_prompt(wrapped)
+    assert asked.endswith("Problem: " + QUESTION) and "solution()" in asked and "The answer is" not in asked
+
+
+def test_program_result_runs_the_program_in_its_own_process() -> None:
+    assert program_result(PROGRAM) == 10.0
+    assert program_result("def solution():\n    print('thinking')\n    return '7'\n") == 7.0  # prints ignored
+    assert program_result("def solution():\n    return 2.5\n") == 2.5
+    assert program_result("The answer is 10.") is None  # no program
+    assert program_result("def other():\n    return 1\n") is None  # no solution()
+    assert program_result("def solution():\n    return 1 / 0\n") is None  # it fails
+    assert program_result("def solution():\n    return 'many'\n") is None  # not a number
+    assert program_result("def solution():\n    return float('inf')\n") is None  # not finite
+    assert program_result("def solution():\n    import os\n    os._exit(0)\n") is None  # dies quietly
+    assert program_result("def solution():\n    while True:\n        pass\n", timeout_s=1.0) is None  # killed
+
+
+def test_agreement_is_the_draft_final_number_against_the_program() -> None:
+    yes = CrossCheck.of("3 * 4 = 12, 12 - 2 = 10. The answer is 10.", 10.0)
+    assert yes.agrees and yes.features == {"cross_checked": 1.0, "cross_check_agrees": 1.0}
+    assert "also gives 10" in yes.summary
+    no = CrossCheck.of("The answer is 12.", 10.0)
+    assert not no.agrees and no.features == {"cross_checked": 1.0, "cross_check_agrees": 0.0}
+    assert "gives 10, the draft 12" in no.summary
+    none = CrossCheck.of("The answer is 12.", None)
+    assert none.features == {"cross_checked": 0.0, "cross_check_agrees": 0.0} and "no number" in none.summary
+    assert CrossCheck.of("It costs $1,234.", 1234.0).agrees  # read as the grader reads it
+
+
+def _calibration() -> Calibration:
+    """A calibrator that only looks at the cross-check: P = 0.88 when it agrees, 0.5 otherwise."""
+    names = [*FEATURE_NAMES, *CROSS_CHECK_FEATURES]
+    coef = [0.0] * len(names)
+    coef[names.index("cross_check_agrees")] = 2.0
+    return Calibration("m", names, [0.0] * len(names), [1.0] * len(names), coef, 0.0)
+
+
+def _cascade(draft: str, program: str, cross_check: bool = True,
+             price: float = 0.0) -> tuple[Cascade, ScriptedProvider]:
+    from edgecascade.config import Price
+
+    def reply(request):  # type: ignore[no-untyped-def]
+        asked = request.messages[-1].content
+        return ScriptedReply(program if "solution()" in asked else draft, logprob=-0.1)
+
+    small = ScriptedProvider(reply, model="small")
+    big = ScriptedProvider([ScriptedReply("The answer is 10.", logprob=-0.1)], model="big")
+    rule = AcceptRule(confidence="calibrated", min_confidence=0.8, checks=())
+    tiers = [Tier("draft", small, rule, Price(input_per_mtok=price, output_per_mtok=price), calibration=_calibration()),
+             Tier("strong", big)]
+    return Cascade(tiers, CascadeSettings(cross_check=cross_check)), small
+
+
+def test_the_engine_cross_checks_math_drafts_and_bills_the_program() -> None:
+    cascade, small = _cascade("3 * 4 = 12 and 12 - 2 = 10. The answer is 10.", PROGRAM, price=1.0)
+    r = asyncio.run(cascade.run(QUESTION))
+    assert r.tier == "draft" and r.confidence == pytest.approx(1 / (1 + np.exp(-2.0)))
+    assert "cross-check: its program also gives 10" in r.reason
+    assert len(small.requests) == 2 and "solution()" in small.requests[1].messages[-1].content
+    assert small.requests[1].temperature == 0.0
+    draft = r.attempts[0].completion
+    assert draft is not None
+    # both generations are billed to the tier: the draft's tokens and the program's
+    assert r.attempts[0].cost > (draft.usage.prompt_tokens + draft.usage.completion_tokens) / 1e6
+
+    cascade, _ = _cascade("The answer is 12.", PROGRAM)
+    r = asyncio.run(cascade.run(QUESTION))
+    assert r.tier == "strong" and "its program gives 10, the draft 12" in r.attempts[0].reason
+
+
+def test_no_cross_check_where_the_prompt_is_not_math() -> None:
+    cascade, small = _cascade("Paris.", PROGRAM)
+    r = asyncio.run(cascade.run("What is the capital of France?"))
+    assert len(small.requests) == 1 and "cross-check" not in r.attempts[0].reason
+    assert r.attempts[0].confidence == pytest.approx(0.5)  # the neutral features, as in fitting
+
+
+def test_a_calibration_that_cross_checks_needs_the_opt_in() -> None:
+    with pytest.raises(ConfigError, match="cross_check = true"):
+        _cascade("The answer is 10.", PROGRAM, cross_check=False)
+
+
+def test_report_pays_for_the_cross_check_only_where_it_ran() -> None:
+    from edgecascade.benchmarks.policies import evaluate
+    from edgecascade.benchmarks.report import DatasetPairs
+    from edgecascade.benchmarks.traces import Trace
+
+    def t(item: str, tier: str, correct: bool, latency: float, cost: float) -> Trace:
+        return Trace("d", item, "math", tier, "m", "k", "", correct, "stop", 1, 1, latency, None, cost)
+
+    pairs = [[t("a", "s", True, 1.0, 0.0), t("a", "l", True, 10.0, 1.0)],
+             [t("b", "s", False, 1.0, 0.0), t("b", "l", True, 10.0, 1.0)]]
+    d = DatasetPairs("d", [], pairs, cross_checks={"a": t("a", "cross-check", True, 0.5, 0.25)})
+    lat, cost = d.cross_check_spend()
+    assert list(lat) == [0.5, 0.0] and list(cost) == [0.25, 0.0]
+    assert list(d.cross_check_spend([False, True])[0]) == [0.0, 0.0]
+    # keep a, escalate b: (1 + 0.5) and (1 + 10) seconds; (0.25) and (1) dollars
+    r = evaluate("p", pairs, np.array([True, False]), extra=d.cross_check_spend())
+    assert r.latency_s == pytest.approx((1.5 + 11.0) / 2) and r.cost == pytest.approx(1.25 / 2)
+    assert r.accuracy == 1.0 and r.small_share == 0.5
