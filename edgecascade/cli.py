@@ -546,7 +546,7 @@ def _kept_phrase(kept: float, accuracy: float) -> str:
 def _calibrate_adapt(args: argparse.Namespace, traces: Sequence[Trace], prompts: dict[str, str]) -> int:
     """`calibrate --adapt BASE`: move each of BASE's calibrators' intercepts to the labelled traces
     (:mod:`.quality.adapt`), show out-of-fold evidence of what it changes, and write the result."""
-    from .quality.adapt import MIN_ADAPT_ITEMS, adapt_calibration, cross_check
+    from .quality.adapt import MIN_ADAPT_ITEMS, adapt_calibration, out_of_fold_check
     from .quality.calibration import Calibration, draft_features
     from .quality.domain import prompt_domain
 
@@ -559,6 +559,10 @@ def _calibrate_adapt(args: argparse.Namespace, traces: Sequence[Trace], prompts:
                           "models/<model>.calibration.json (e.g. models/qwen2.5-coder-0.5b.calibration.json); "
                           "check the path")
     base = Calibration.load(base_path)
+    if base.runs_cross_check:
+        raise ConfigError(f"{base_path} uses the cross-check of math drafts, which labelled answers do not carry: "
+                          "adapt the calibration without it (models/<model>.examples.calibration.json or "
+                          "models/<model>.calibration.json)")
     # not the name a plain `calibrate` on the same traces writes, so neither replaces the other
     target = (Path(args.out).expanduser() if args.out
               else Path(args.traces[0]).with_suffix(".adapted.calibration.json"))
@@ -586,7 +590,7 @@ def _calibrate_adapt(args: argparse.Namespace, traces: Sequence[Trace], prompts:
         raise ConfigError(f"nothing to adapt in {base_path}: "
                           + "; ".join(f"{sh.calibrator}: {sh.note}" for sh in shifts if sh.items)
                           + f". Label more answers (at least {MIN_ADAPT_ITEMS} per calibrator, right and wrong ones)")
-    checks = cross_check(base, rows, labels, domains, seed=args.seed)
+    checks = out_of_fold_check(base, rows, labels, domains, seed=args.seed)
     adapted.save(target)
     result: dict[str, Any] = {"calibration": str(target), "base": str(base_path), "items": len(traces),
                               "calibrators": []}

@@ -164,7 +164,7 @@ def log_loss(p: np.ndarray, y: np.ndarray) -> float:
     return float(-np.mean(np.where(y, np.log(q), np.log(1 - q))))
 
 
-def cross_check(cal: Calibration, rows: Sequence[dict[str, float]], labels: Sequence[bool],
+def out_of_fold_check(cal: Calibration, rows: Sequence[dict[str, float]], labels: Sequence[bool],
                 domains: Sequence[str | None], *, seed: int, folds: int = 5,
                 min_items: int = MIN_ADAPT_ITEMS) -> list[AdaptCheck]:
     """Per calibrator that judges any labelled draft: every draft's probability before adapting and

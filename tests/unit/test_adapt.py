@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from edgecascade.cli import main
-from edgecascade.quality.adapt import adapt_calibration, cross_check, intercept_shift, log_loss
+from edgecascade.quality.adapt import adapt_calibration, intercept_shift, log_loss, out_of_fold_check
 from edgecascade.quality.calibration import Calibration, fit_calibration
 
 MATH = "Tom has 3 apples and buys 4 more. How many apples does he have?"
@@ -130,19 +131,20 @@ def test_a_shift_the_labels_barely_inform_is_not_applied() -> None:
         intercept_shift(np.array([0.0, np.nan, 1.0]), np.array([True, False, True]))
 
 
-def test_at_the_minimum_of_labels_the_cross_check_still_shows_the_change() -> None:
+def test_at_the_minimum_of_labels_the_out_of_fold_check_still_shows_the_change() -> None:
     base = base_calibration()
     rows, y = traffic(base, "math", 20, -2.0, 11)
     whole, shifts = adapt_calibration(base, rows, y, ["math"] * 20)
     assert next(s for s in shifts if s.calibrator == "calibrated[math]").shift is not None
-    [check] = [c for c in cross_check(base, rows, y, ["math"] * 20, seed=0) if c.calibrator == "calibrated[math]"]
+    [check] = [c for c in out_of_fold_check(base, rows, y, ["math"] * 20, seed=0) if c.calibrator == "calibrated[math]"]
     assert not np.allclose(check.after, check.before)  # each fold (16 labels) is adapted too
 
 
-def test_the_cross_check_scores_each_draft_by_an_adaptation_fitted_without_it() -> None:
+def test_the_out_of_fold_check_scores_each_draft_by_an_adaptation_fitted_without_it() -> None:
     base = base_calibration()
     rows, y = traffic(base, "math", 400, -1.5, 5)
-    [check] = [c for c in cross_check(base, rows, y, ["math"] * 400, seed=0) if c.calibrator == "calibrated[math]"]
+    [check] = [c for c in out_of_fold_check(base, rows, y, ["math"] * 400, seed=0)
+               if c.calibrator == "calibrated[math]"]
     assert np.array_equal(check.before, base.domains["math"].predict_many(rows))
     # on shifted traffic the adapted probabilities fit better, and their mean comes near the share right
     assert log_loss(check.after, check.labels) < log_loss(check.before, check.labels) - 0.02
@@ -219,6 +221,13 @@ def test_calibrate_adapt_refuses_what_would_lose_or_mislabel_something(
     # a missing base says how to make one
     assert main(["calibrate", "--traces", str(traces), "--adapt", str(tmp_path / "none.json")]) == 2
     assert "no calibration file there" in capsys.readouterr().err
+    # labelled answers carry no cross-check, so a base that uses it cannot be adapted to them
+    checked = replace(base, features=[*base.features, "cross_check_agrees"], mean=[*base.mean, 0.0],
+                      scale=[*base.scale, 1.0], coef=[*base.coef, 1.0])
+    checked.save(tmp_path / "checked.json")
+    assert main(["calibrate", "--traces", str(traces), "--adapt", str(tmp_path / "checked.json"),
+                 "--out", str(tmp_path / "o.json")]) == 2
+    assert "cross-check" in capsys.readouterr().err and not (tmp_path / "o.json").exists()
     # by default it writes beside the traces, not where a plain `calibrate` of them writes
     assert main(["calibrate", "--traces", str(traces), "--adapt", str(base_path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["calibration"] == str(tmp_path / "mine.adapted.calibration.json")
