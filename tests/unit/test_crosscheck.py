@@ -122,3 +122,21 @@ def test_report_pays_for_the_cross_check_only_where_it_ran() -> None:
     r = evaluate("p", pairs, np.array([True, False]), extra=d.cross_check_spend())
     assert r.latency_s == pytest.approx((1.5 + 11.0) / 2) and r.cost == pytest.approx(1.25 / 2)
     assert r.accuracy == 1.0 and r.small_share == 0.5
+
+
+def test_a_tier_loads_the_strongest_calibration_its_config_allows(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from edgecascade.config import parse_config
+    from edgecascade.engine import calibration_file
+
+    monkeypatch.setenv("EDGECASCADE_MANIFESTS", str(tmp_path))
+    tier = parse_config({"tiers": [{"model": "m", "accept": {"confidence": "calibrated", "min_confidence": 0.5}}]}
+                        ).tiers[0]
+    plain, examples, both = (tmp_path / f"m{s}.calibration.json" for s in ("", ".examples", ".examples.cross-check"))
+    for p in (plain, examples, both):
+        p.write_text("{}")
+    assert calibration_file(tier) == plain
+    assert calibration_file(tier, run_examples=True) == examples
+    assert calibration_file(tier, run_examples=True, cross_check=True) == both
+    assert calibration_file(tier, cross_check=True) == plain  # the shipped cross-check one also runs examples
+    both.unlink()
+    assert calibration_file(tier, run_examples=True, cross_check=True) == examples
