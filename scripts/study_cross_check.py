@@ -51,8 +51,8 @@ def main() -> None:
     program_right = np.array([d.cross_checks[t.item_id].correct for t in drafts])
     print(f"{len(y)} items: draft right {y.mean():.1%}; its program gave a number on {got.mean():.1%} and was right "
           f"on {program_right.mean():.1%}; they agree on {agree.mean():.1%}; the draft was right "
-          f"{y[agree == 1].mean():.1%} of the time when they agree, {y[agree == 0].mean():.1%} when not; AUROC of agreement alone "
-          f"{auroc(agree, y):.3f}; a cross-check took {seconds.mean():.2f} s on average")
+          f"{y[agree == 1].mean():.1%} of the time when they agree, {y[agree == 0].mean():.1%} when not; AUROC of "
+          f"agreement alone {auroc(agree, y):.3f}; a cross-check took {seconds.mean():.2f} s on average")
     base, more = [], []
     for rep in range(20):
         for train, test in StratifiedKFold(5, shuffle=True, random_state=rep).split(np.zeros(len(y)), y):

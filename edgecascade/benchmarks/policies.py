@@ -137,11 +137,13 @@ def choose_threshold(pairs: Sequence[Sequence[Trace]], scores: np.ndarray, targe
     return math.inf
 
 
-def curve(pairs: Sequence[Sequence[Trace]], scores: np.ndarray) -> list[tuple[float, float, float]]:
-    """(small share, accuracy, latency) for every threshold: the policy's cost-quality curve."""
+def curve(pairs: Sequence[Sequence[Trace]], scores: np.ndarray,
+          extra: tuple[np.ndarray, np.ndarray] | None = None) -> list[tuple[float, float, float]]:
+    """(small share, accuracy, latency) for every threshold: the policy's cost-quality curve
+    (``extra``: as in :func:`evaluate`)."""
     out = []
     for t in np.concatenate([np.unique(scores), [math.inf]]):
-        r = evaluate("", pairs, np.asarray(scores) >= t)
+        r = evaluate("", pairs, np.asarray(scores) >= t, extra=extra)
         out.append((r.small_share, r.accuracy, r.latency_s))
     return out
 

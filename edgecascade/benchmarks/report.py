@@ -517,7 +517,8 @@ def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float,
             "thresholds": chosen,
             "policies": [p.to_dict() for p in policies],
             "at_target": at_target,
-            "curves": {k: curve(d.held_out, v) if detail else [] for k, v in held_scores.items()},
+            "curves": {k: curve(d.held_out, v, extra if k in paying else None) if detail else []
+                       for k, v in held_scores.items()},
         }
     return out, cals
 
@@ -673,11 +674,11 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
 
     names = list(report["datasets"])
     fig, axes = plt.subplots(2, len(names), figsize=(6.5 * len(names), 9.5), squeeze=False)
-    styles = {CALIBRATED: "-", CALIBRATED_EXAMPLES: "-", "mean logprob": "--", "cascadeflow-style": ":",
-              ROUTER: "-.", **{v + POOLED_SUFFIX: (0, (3, 1, 1, 1)) for v in (CALIBRATED, CALIBRATED_EXAMPLES)}}
+    styles = {**dict.fromkeys(_VARIANTS, "-"), "mean logprob": "--", "cascadeflow-style": ":",
+              ROUTER: "-.", **{v + POOLED_SUFFIX: (0, (3, 1, 1, 1)) for v in _VARIANTS}}
     markers = {"always small": "s", "always large": "D", "random": "X", "oracle": "*",
-               CALIBRATED: "o", CALIBRATED_EXAMPLES: "P", "mean logprob": "^", "cascadeflow-style": "v",
-               ROUTER: "p", **{v + POOLED_SUFFIX: "d" for v in (CALIBRATED, CALIBRATED_EXAMPLES)}}
+               CALIBRATED: "o", CALIBRATED_EXAMPLES: "P", CALIBRATED_CROSS_CHECK: "H", "mean logprob": "^",
+               "cascadeflow-style": "v", ROUTER: "p", **{v + POOLED_SUFFIX: "d" for v in _VARIANTS}}
     axis = {0: ("share of queries sent to the large model", lambda share, lat: 1 - share),
             1: ("seconds per query (2 CPU cores)", lambda share, lat: lat)}
     for col, name in enumerate(names):

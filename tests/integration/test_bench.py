@@ -56,6 +56,38 @@ def test_bench_run_traces_every_tier_and_resumes_from_cache(tmp_path: Path, smol
     assert json.loads(capsys.readouterr().out)["tiers"]["small"]["items"] == 2
 
 
+def test_bench_run_traces_cross_checks_of_math_items_where_the_config_opts_in(
+        tmp_path: Path, smollm2: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tmp_path / "mixed.jsonl"
+    data.write_text("\n".join(json.dumps(x) for x in [
+        {"id": "m1", "prompt": "Tom has 3 boxes of 4 apples and eats 2. How many apples are left?", "reference": "10"},
+        {"id": "c1", "prompt": "Name the capital of France.", "reference": "Paris", "grader": "contains"},
+    ]) + "\n")
+    cfg = two_tier_config(tmp_path, smollm2)
+    cfg.write_text(cfg.read_text().replace("[cascade]\n", "[cascade]\ncross_check = true\n"))
+    traces = tmp_path / "traces"
+    args = ["bench", "run", "--dataset", str(data), "--config", str(cfg), "--traces", str(traces), "--json"]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)["tiers"]
+    assert summary["cross-check"]["items"] == 1  # the math item only
+    rows = [json.loads(line) for f in (traces / "mixed").glob("*.jsonl") for line in f.read_text().splitlines()]
+    [check] = [r for r in rows if r["tier"] == "cross-check"]
+    [draft] = [r for r in rows if r["tier"] == "small" and r["item_id"] == "m1"]
+    assert check["item_id"] == "m1" and check["settings"] != draft["settings"]  # a file of its own
+    assert check["prompt_sha256"] == draft["prompt_sha256"]
+    assert check["result"] is None or isinstance(check["result"], float)
+    assert check["latency_s"] > 0 and check["completion_tokens"] > 0
+
+    async def boom(self, request):  # type: ignore[no-untyped-def]
+        raise AssertionError("a cached cross-check was generated again")
+
+    from edgecascade.providers.llamacpp import LlamaCppProvider
+
+    monkeypatch.setattr(LlamaCppProvider, "complete", boom)
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["tiers"]["cross-check"]["items"] == 1
+
+
 def _synthetic_traces(store: TraceStore, cascade: Cascade, dataset: str, n: int) -> None:
     small, large = tier_specs(cascade, cascade.settings.max_tokens)
     rng = np.random.default_rng(0)
@@ -104,6 +136,38 @@ def test_bench_report_json_and_figure(tmp_path: Path, smollm2: Path, capsys: pyt
     assert main(["bench", "report", "--config", str(cfg), "--traces", str(store.root), "--datasets", "none",
                  "--out", str(out)]) == 2
     assert "bench run --dataset none" in capsys.readouterr().err
+
+
+def test_bench_report_fits_the_cross_check_variant_and_charges_its_time(
+        tmp_path: Path, smollm2: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from edgecascade.benchmarks.traces import cross_check_spec
+
+    cfg = two_tier_config(tmp_path, smollm2)
+    store = TraceStore(tmp_path / "traces")
+    cascade = Cascade.from_config(cfg)
+    _synthetic_traces(store, cascade, "synth", 120)
+    spec = cross_check_spec(cascade)
+    rng = np.random.default_rng(1)
+    for i, line in enumerate((store.root / "synth" / f"smollm2-135m-{tier_specs(cascade, 24)[0].key}.jsonl")
+                             .read_text().splitlines()):
+        draft = json.loads(line)
+        agrees = rng.random() < (0.8 if draft["correct"] else 0.2)  # right drafts' programs mostly agree
+        store.append(Trace("synth", draft["item_id"], "math", spec.name, spec.model, spec.key, "", agrees, "stop",
+                           10, 5, 0.5, None, 0.0, result=float(i if agrees else -1)))
+    out = tmp_path / "results"
+    assert main(["bench", "report", "--config", str(cfg), "--traces", str(store.root), "--datasets", "synth",
+                 "--out", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["variants"] == ["calibrated", "calibrated + examples", "calibrated + examples + cross-check"]
+    d = report["datasets"]["synth"]
+    rows = {p["name"]: p for p in d["policies"]}
+    for name in ("calibrated + examples + cross-check", "calibrated + examples + cross-check, deployed threshold"):
+        # every item's cross-check (0.5 s) is paid on top of the draft (1 s); escalated ones add the large (3 s)
+        r = rows[name]
+        assert r["latency_s"] == pytest.approx(1.5 + 3.0 * (1 - r["small_share"]))
+    r = rows["calibrated + examples"]
+    assert r["latency_s"] == pytest.approx(1.0 + 3.0 * (1 - r["small_share"]))
+    assert "calibrated + examples + cross-check" in report["calibration_thresholds"]
 
 
 def test_bench_reliability_and_report_margin(tmp_path: Path, smollm2: Path,
