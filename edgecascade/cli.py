@@ -68,6 +68,10 @@ def _explain(r: Result) -> None:
                     f"   logprobs: mean {f.mean_logprob:.3f} · p10 {f.p10_logprob:.3f} · "
                     f"min {f.min_logprob:.3f} · margin {f.mean_margin:.3f} · entropy {f.mean_entropy:.3f}"
                 )
+            if a.decision is not None and a.decision.cross_check is not None:
+                cc, tokens = a.decision.cross_check.to_dict(), a.decision.cross_check.to_dict()["tokens"]
+                err.print(f"   {a.decision.cross_check.summary} · {tokens['prompt']}+{tokens['completion']} tokens · "
+                          f"{cc['latency_ms']:.0f} ms (in the tier's time and cost above)", markup=False)
         err.print(f"   reason: {a.reason}", markup=False)
     err.print(f"── engine overhead {r.overhead_ms:.3f} ms")
 

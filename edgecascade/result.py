@@ -63,6 +63,9 @@ class Attempt:
             "features": (
                 self.decision.features.to_dict() if self.decision and self.decision.features else None
             ),
+            "cross_check": (
+                self.decision.cross_check.to_dict() if self.decision and self.decision.cross_check else None
+            ),
             "error": self.error,
         }
         if logprobs:

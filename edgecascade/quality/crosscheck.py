@@ -20,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import math
 import secrets
+import time
 from dataclasses import dataclass
+from typing import Any
 
 from ..providers.base import Provider
 from ..sandbox import run_python
@@ -80,12 +82,22 @@ class CrossCheck:
     result: float | None
     stated: float | None
     completion: Completion | None = None
+    #: the generation and the program's run, in seconds
+    latency_s: float = 0.0
 
     @classmethod
-    def of(cls, draft: str, result: float | None, completion: Completion | None = None) -> CrossCheck:
+    def of(cls, draft: str, result: float | None, completion: Completion | None = None,
+           latency_s: float = 0.0) -> CrossCheck:
         from ..datasets import extract_gsm8k_answer  # here: datasets imports this package
 
-        return cls(result, extract_gsm8k_answer(draft), completion)
+        return cls(result, extract_gsm8k_answer(draft), completion, latency_s)
+
+    def to_dict(self) -> dict[str, Any]:
+        u = self.completion.usage if self.completion is not None else None
+        return {"result": self.result, "draft_number": self.stated, "agrees": self.agrees,
+                "program": self.completion.text if self.completion is not None else None,
+                "tokens": {"prompt": u.prompt_tokens if u else 0, "completion": u.completion_tokens if u else 0},
+                "latency_ms": self.latency_s * 1000}
 
     @property
     def agrees(self) -> bool:
@@ -114,7 +126,8 @@ async def run_cross_check(provider: Provider, request: Request, draft: str) -> C
     (greedy, with the request's system prompt and seed) and run it in a separate process."""
     user = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
     messages = [*(m for m in request.messages if m.role == "system"), Message("user", cross_check_prompt(user))]
+    t0 = time.perf_counter()
     c = await provider.complete(Request(messages=messages, max_tokens=CROSS_CHECK_MAX_TOKENS, temperature=0.0,
                                         seed=request.seed))
     result = await asyncio.to_thread(program_result, c.text)
-    return CrossCheck.of(draft, result, c)
+    return CrossCheck.of(draft, result, c, time.perf_counter() - t0)

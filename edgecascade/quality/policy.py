@@ -25,6 +25,8 @@ class Decision:
     confidence: float | None
     checks: list[Check] = field(default_factory=list)
     features: LogprobFeatures | None = None
+    #: the draft's cross-check, where one was made (``[cascade] cross_check``)
+    cross_check: CrossCheck | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -33,6 +35,7 @@ class Decision:
             "confidence": self.confidence,
             "checks": [c.to_dict() for c in self.checks],
             "features": self.features.to_dict() if self.features else None,
+            "cross_check": self.cross_check.to_dict() if self.cross_check else None,
         }
 
 
@@ -111,6 +114,7 @@ def decide(c: Completion, rule: AcceptRule, repetition: RepetitionCheck,
     decision = _verdict(rule, score_name, confidence, threshold, feats, checks)
     if cross_check is not None:
         decision.reason += f" ({cross_check.summary})"
+        decision.cross_check = cross_check
     return decision
 
 

@@ -82,6 +82,11 @@ def test_the_engine_cross_checks_math_drafts_and_bills_the_program() -> None:
     assert "cross-check: its program also gives 10" in r.reason
     assert len(small.requests) == 2 and "solution()" in small.requests[1].messages[-1].content
     assert small.requests[1].temperature == 0.0
+    # the attempt records the cross-check: its result, its program, its tokens and its time
+    record = r.attempts[0].to_dict()["cross_check"]
+    assert record["result"] == 10.0 and record["draft_number"] == 10.0 and record["agrees"] is True
+    assert "def solution" in record["program"] and record["tokens"]["completion"] > 0
+    assert 0 < record["latency_ms"] <= r.attempts[0].latency_ms
     draft = r.attempts[0].completion
     assert draft is not None
     # both generations are billed to the tier: the draft's tokens and the program's
