@@ -162,27 +162,26 @@ class Cascade:
                 attempts.append(Attempt(tier.name, tier.provider.model, None, None, dt * 1000, 0.0,
                                         error=str(e), error_kind=kind, exception=e))
                 continue
-            in_providers += time.perf_counter() - t_call
             prompt_text = request.messages[-1].content
             cost = tier.price.cost(completion.usage.prompt_tokens, completion.usage.completion_tokens)
             check = None
             if self._cross_checks(tier, completion, prompt_text):
-                t_check = time.perf_counter()
                 try:
                     check = await run_cross_check(tier.provider, request, completion.text)
                 except (ProviderError, ModelError):
                     check = None  # the draft is judged without it (neutral features), as a non-math draft is
-                in_providers += time.perf_counter() - t_check
                 if check is not None and check.completion is not None:  # its tokens are billed like the draft's
                     u = check.completion.usage
                     cost += tier.price.cost(u.prompt_tokens, u.completion_tokens)
+            # the tier's time: its draft and its cross-check (generation and program), not the engine's overhead
+            dt = time.perf_counter() - t_call
+            in_providers += dt
             args = (completion, tier.accept, self.settings.repetition, tier.calibration,
                     prompt_text, self.settings.run_examples, check)
             if tier.calibration is not None and tier.calibration.runs_examples:
                 decision = await asyncio.to_thread(decide, *args)  # it starts a process: keep the loop free
             else:
                 decision = decide(*args)
-            dt = time.perf_counter() - t_call  # the tier's whole time: the draft, its cross-check, the decision
             attempt = Attempt(tier.name, completion.model, completion, decision, dt * 1000, cost)
             attempts.append(attempt)
             if decision.accepted:
