@@ -46,7 +46,7 @@ def _resplit(d: DatasetPairs, rng: np.random.Generator) -> DatasetPairs:
     order = rng.permutation(len(d.calibration))
     half = len(order) // 2
     return DatasetPairs(d.name, [d.calibration[i] for i in order[:half]],
-                        [d.calibration[i] for i in order[half:]], d.prompts)
+                        [d.calibration[i] for i in order[half:]], d.prompts, cross_checks=d.cross_checks)
 
 
 def threshold_reliability(datasets: Sequence[DatasetPairs], *, model: str, target: float, seed: int,
@@ -61,7 +61,8 @@ def threshold_reliability(datasets: Sequence[DatasetPairs], *, model: str, targe
         raise ValueError("a margin is a number of standard errors, 0 or more")
     if len({f"{m:g}" for m in margins}) < len(margins):  # results are keyed by the margin as printed
         raise ValueError(f"margins must differ as printed: {' '.join(f'{m:g}' for m in margins)}")
-    calibration_only = [DatasetPairs(d.name, d.calibration, [], d.prompts) for d in datasets]
+    calibration_only = [DatasetPairs(d.name, d.calibration, [], d.prompts, cross_checks=d.cross_checks)
+                        for d in datasets]
     features = DraftFeatures(calibration_only, run_examples)
     rng = np.random.default_rng(seed)
     outcomes: dict[float, dict[str, dict[str, list[Outcome]]]] = {m: {} for m in margins}

@@ -168,6 +168,11 @@ def test_bench_report_fits_the_cross_check_variant_and_charges_its_time(
     r = rows["calibrated + examples"]
     assert r["latency_s"] == pytest.approx(1.0 + 3.0 * (1 - r["small_share"]))
     assert "calibrated + examples + cross-check" in report["calibration_thresholds"]
+    # the reliability study cuts the same items, cross-checks and all
+    assert main(["bench", "reliability", "--config", str(cfg), "--traces", str(store.root), "--datasets", "synth",
+                 "--out", str(out), "--repeats", "2", "--margins", "1", "--json"]) == 0
+    study = json.loads(capsys.readouterr().out)
+    assert 0 <= study["summary"]["1"]["synth"]["calibrated + examples + cross-check"]["meets_rate"] <= 1
 
 
 def test_bench_reliability_and_report_margin(tmp_path: Path, smollm2: Path,

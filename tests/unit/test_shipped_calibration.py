@@ -11,16 +11,17 @@ from edgecascade.models import manifests_dir
 from edgecascade.quality.calibration import Calibration
 
 
-@pytest.mark.parametrize("run_examples", [False, True])
-def test_shipped_calibrations_for_the_default_drafter(run_examples: bool) -> None:
-    # configs/calibrated.toml opts in to the examples check; the same rule without the opt-in
-    # gets the calibration that executes nothing
+@pytest.mark.parametrize("run_examples, cross_check", [(False, False), (True, False), (True, True)])
+def test_shipped_calibrations_for_the_default_drafter(run_examples: bool, cross_check: bool) -> None:
+    # configs/calibrated.toml opts in to the examples check and the cross-check; the same rule
+    # without an opt-in gets the calibration that does not need it
     cfg = load_config("calibrated")
-    assert cfg.cascade.run_examples is True
+    assert cfg.cascade.run_examples is True and cfg.cascade.cross_check is True
     tier = cfg.tiers[0]
-    cal = calibration_for(tier, run_examples)
+    cal = calibration_for(tier, run_examples, cross_check)
     assert cal is not None and cal.model == "qwen2.5-coder-0.5b"
-    assert cal.runs_examples is run_examples
+    assert cal.runs_examples is run_examples and cal.runs_cross_check is cross_check
+    assert meta_cross_check(cal) is cross_check
     assert cal.threshold_for(tier.accept.quality_target or 0.95) >= 0.0
     meta = cal.meta
     assert meta["command"].startswith("edgecascade bench report") and meta["seed"] and meta["data"]
@@ -35,9 +36,16 @@ def test_shipped_calibrations_for_the_default_drafter(run_examples: bool) -> Non
         assert sub.meta["items"] >= 60
 
 
+def meta_cross_check(cal: Calibration) -> bool:
+    """What the file says it was fitted with (older files predate the cross-check: without it)."""
+    return bool(cal.meta.get("cross_check", False))
+
+
 def test_calibration_paths() -> None:
     assert calibration_path("m", examples=False) == manifests_dir() / "m.calibration.json"
     assert calibration_path("m", examples=True) == manifests_dir() / "m.examples.calibration.json"
+    assert calibration_path("m", examples=True, cross_check=True) == \
+        manifests_dir() / "m.examples.cross-check.calibration.json"
 
 
 def test_calibration_files_parse() -> None:
