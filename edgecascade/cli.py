@@ -11,6 +11,7 @@ import json
 import math
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -355,6 +356,17 @@ def _fresh_split(name: str, given: str, pairs: Sequence[Sequence[Trace]], order:
     return cal_ids, held_ids
 
 
+def _note_unchecked(datasets: Sequence[DatasetPairs]) -> None:
+    """Say why the cross-check variant is left out when some math items' cross-checks are traced but not all."""
+    if not any(d.cross_checks for d in datasets):
+        return
+    for d in datasets:
+        if missing := d.unchecked():
+            err.print(f"[yellow]note: {len(missing)} {d.name} math items have no traced cross-check (e.g. "
+                      f"{missing[0]}), so the cross-check variant is left out: trace them with `edgecascade bench run "
+                      f"--dataset {d.name} --config calibrated` (a config with cross_check = true)[/yellow]")
+
+
 def cmd_bench_report(args: argparse.Namespace) -> int:
     from .benchmarks.report import (
         ConfigRule,
@@ -381,6 +393,7 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
             f"--target {wanted:g}, or change the config"
         )
     datasets, small = _traced_datasets(args, cascade)
+    _note_unchecked(datasets)
     n = sum(len(d.calibration) + len(d.held_out) for d in datasets)
     with err.status(f"fitting calibrators and judging every policy on {n} traced items "
                     f"({', '.join(d.name for d in datasets)})"):
@@ -458,6 +471,7 @@ def cmd_bench_reliability(args: argparse.Namespace) -> int:
 
     cascade, _, _ = _bench_cascade(args.config)
     datasets, small = _traced_datasets(args, cascade, judges=False)  # it never reads the held-out part
+    _note_unchecked([replace(d, held_out=[]) for d in datasets])
     with _progress_bar("reports") as progress:
         task = progress.add_task("reports on resampled calibration halves", total=args.repeats * len(args.margins))
         result = threshold_reliability(datasets, model=small.model, target=args.target, seed=args.seed,

@@ -86,11 +86,10 @@ class DatasetPairs:
         return (np.array([0.0 if c is None else c.latency_s for c in ccs]),
                 np.array([0.0 if c is None else c.cost for c in ccs]))
 
-    def cross_checked(self) -> bool:
-        """Whether every math item has its cross-check traced (a variant that uses it needs them all)."""
-        items = [p[0] for p in (*self.calibration, *self.held_out)]
-        return all(t.item_id in self.cross_checks for t in items
-                   if prompt_domain(self.prompts.get(t.item_id)) == "math")
+    def unchecked(self) -> list[str]:
+        """The math items without a traced cross-check (a variant that uses it needs them all)."""
+        return [p[0].item_id for p in (*self.calibration, *self.held_out)
+                if p[0].item_id not in self.cross_checks and prompt_domain(self.prompts.get(p[0].item_id)) == "math"]
 
 
 @dataclass
@@ -124,8 +123,8 @@ class DraftFeatures:
         self.prompts = {(p[0].dataset, p[0].item_id): d.prompts[p[0].item_id]
                         for d in datasets for p in (*d.calibration, *d.held_out) if p[0].item_id in d.prompts}
         self.run_examples = run_examples
-        self.cross_checks = {(p[0].dataset, k): t for d in datasets for p in (*d.calibration, *d.held_out)
-                             if (k := p[0].item_id) in d.cross_checks and (t := d.cross_checks[k]) is not None}
+        self.cross_checks = {(p[0].dataset, p[0].item_id): d.cross_checks[p[0].item_id]
+                             for d in datasets for p in (*d.calibration, *d.held_out) if p[0].item_id in d.cross_checks}
         self._cache: dict[tuple[str, str], dict[str, float]] = {}
         self._domains: dict[tuple[str, str], str | None] = {}
 
@@ -390,7 +389,7 @@ def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float,
     cal_small = [p[0] for d in datasets for p in d.calibration]
     pooled = [p for d in datasets for p in d.calibration]
     variants = [CALIBRATED, CALIBRATED_EXAMPLES] if run_examples else [CALIBRATED]
-    if run_examples and any(d.cross_checks for d in datasets) and all(d.cross_checked() for d in datasets):
+    if run_examples and any(d.cross_checks for d in datasets) and not any(d.unchecked() for d in datasets):
         variants.append(CALIBRATED_CROSS_CHECK)
     rows, labels = [feats(t) for t in cal_small], [t.correct for t in cal_small]
     source = f"the calibration items of {', '.join(d.name for d in datasets)}"

@@ -168,6 +168,20 @@ def test_bench_report_fits_the_cross_check_variant_and_charges_its_time(
     r = rows["calibrated + examples"]
     assert r["latency_s"] == pytest.approx(1.0 + 3.0 * (1 - r["small_share"]))
     assert "calibrated + examples + cross-check" in report["calibration_thresholds"]
+    # with one math item's cross-check missing, the variant is left out, and the report says why (the
+    # items' prompts, read from the dataset file, make them math items)
+    data = tmp_path / "synth.jsonl"
+    data.write_text("".join(json.dumps({"id": f"synth{i}", "prompt": f"Tom has {i} apples and buys 3 more. How many "
+                                        "apples does he have?", "reference": str(i + 3)}) + "\n" for i in range(120)))
+    cc_file = store.path("synth", spec.model, spec.key)
+    lines = cc_file.read_text().splitlines()
+    cc_file.write_text("\n".join(lines[1:]) + "\n")
+    assert main(["bench", "report", "--config", str(cfg), "--traces", str(store.root), "--datasets", str(data),
+                 "--out", str(tmp_path / "partial"), "--json"]) == 0
+    partial = capsys.readouterr()
+    assert json.loads(partial.out)["variants"] == ["calibrated", "calibrated + examples"]
+    assert "1 synth math items have no traced cross-check" in partial.err
+    cc_file.write_text("\n".join(lines) + "\n")
     # the reliability study cuts the same items, cross-checks and all
     assert main(["bench", "reliability", "--config", str(cfg), "--traces", str(store.root), "--datasets", "synth",
                  "--out", str(out), "--repeats", "2", "--margins", "1", "--json"]) == 0
