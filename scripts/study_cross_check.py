@@ -26,11 +26,11 @@ def main() -> None:
     if not 10 <= args.first <= 1100:
         ap.error("--first must be between 10 and 1100: the items from 1,100 on are the fresh test")
 
-    from sklearn.model_selection import StratifiedKFold
+    from study_common import cross_validated_gain
 
     from edgecascade.benchmarks.report import DraftFeatures
     from edgecascade.cli import _bench_cascade, _traced_datasets
-    from edgecascade.quality.calibration import CROSS_CHECK_FEATURES, FEATURE_NAMES, auroc, fit_calibration
+    from edgecascade.quality.calibration import CROSS_CHECK_FEATURES, auroc
 
     ns = argparse.Namespace(config="calibrated", datasets=["gsm8k"], fresh_from=[("gsm8k", 1100)], traces=None,
                             max_tokens=None, seed=20261125)
@@ -53,17 +53,9 @@ def main() -> None:
           f"on {program_right.mean():.1%}; they agree on {agree.mean():.1%}; the draft was right "
           f"{y[agree == 1].mean():.1%} of the time when they agree, {y[agree == 0].mean():.1%} when not; AUROC of "
           f"agreement alone {auroc(agree, y):.3f}; a cross-check took {seconds.mean():.2f} s on average")
-    base, more = [], []
-    for rep in range(20):
-        for train, test in StratifiedKFold(5, shuffle=True, random_state=rep).split(np.zeros(len(y)), y):
-            fit_rows, fit_y, test_rows = [rows[i] for i in train], list(y[train]), [rows[i] for i in test]
-            base.append(auroc(fit_calibration(fit_rows, fit_y, model="m").predict_many(test_rows), y[test]))
-            with_cc = fit_calibration(fit_rows, fit_y, model="m", features=[*FEATURE_NAMES, *CROSS_CHECK_FEATURES])
-            more.append(auroc(with_cc.predict_many(test_rows), y[test]))
-    gain = np.array(more) - np.array(base)
-    print(f"cross-validated AUROC (5-fold x 20): shipped features {np.mean(base):.3f}, with the cross-check "
-          f"{np.mean(more):.3f}; paired gain {gain.mean():+.3f}, positive in {np.mean(gain > 0):.0%} of folds")
-
+    base, more, gain, positive = cross_validated_gain(rows, y, CROSS_CHECK_FEATURES)
+    print(f"cross-validated AUROC (5-fold x 20): shipped features {base:.3f}, with the cross-check {more:.3f}; "
+          f"paired gain {gain:+.3f}, positive in {positive:.0%} of folds")
 
 if __name__ == "__main__":
     main()

@@ -54,12 +54,12 @@ def sample(first: int) -> None:
 
 
 def analyze() -> None:
-    from sklearn.model_selection import StratifiedKFold
+    from study_common import cross_validated_gain
 
     from edgecascade.benchmarks.report import DraftFeatures
     from edgecascade.cli import _bench_cascade, _traced_datasets
     from edgecascade.datasets import extract_gsm8k_answer
-    from edgecascade.quality.calibration import FEATURE_NAMES, auroc, fit_calibration
+    from edgecascade.quality.calibration import auroc
 
     args = argparse.Namespace(config="default", datasets=["gsm8k"], fresh_from=[("gsm8k", 1100)], traces=None,
                               max_tokens=None, seed=20261125)
@@ -81,18 +81,9 @@ def analyze() -> None:
     print(f"{len(y)} items: greedy draft right {y.mean():.1%}; the sample agrees with it on {ag.mean():.1%}; right "
           f"when it agrees {y[ag == 1].mean():.1%}, when not {y[ag == 0].mean():.1%}; AUROC of agreement alone "
           f"{auroc(ag, y):.3f}; a second answer took {np.mean(seconds):.1f} s on average")
-    base, more = [], []
-    for rep in range(20):
-        for train, test in StratifiedKFold(5, shuffle=True, random_state=rep).split(np.zeros(len(y)), y):
-            fit_rows, fit_y, test_rows = [rows[i] for i in train], list(y[train]), [rows[i] for i in test]
-            base.append(auroc(fit_calibration(fit_rows, fit_y, model="m").predict_many(test_rows), y[test]))
-            more.append(auroc(fit_calibration(fit_rows, fit_y, model="m",
-                                              features=[*FEATURE_NAMES, "sample_agrees"]).predict_many(test_rows),
-                              y[test]))
-    gain = np.array(more) - np.array(base)
-    print(f"cross-validated AUROC (5-fold x 20): shipped features {np.mean(base):.3f}, with the sample's agreement "
-          f"{np.mean(more):.3f}; paired gain {gain.mean():+.3f}, positive in {np.mean(gain > 0):.0%} of folds")
-
+    base, more, gain, positive = cross_validated_gain(rows, y, ["sample_agrees"])
+    print(f"cross-validated AUROC (5-fold x 20): shipped features {base:.3f}, with the sample's agreement "
+          f"{more:.3f}; paired gain {gain:+.3f}, positive in {positive:.0%} of folds")
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
