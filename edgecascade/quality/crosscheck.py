@@ -33,7 +33,7 @@ from .structure import defines_function, extract_code
 CROSS_CHECK_FEATURES = ("cross_checked", "cross_check_agrees")
 #: bumped whenever the prompt or the way a result is read changes (traces carry it in their key)
 CROSS_CHECK_VERSION = 1
-#: a program for a word problem is a few lines; the measured ones averaged under 100 tokens
+#: a program for a word problem is a few lines: on GSM8K the 0.5B's averaged 61 tokens (14 of 1,319 hit 256)
 CROSS_CHECK_MAX_TOKENS = 256
 _TEMPLATE = ("Write a Python function `solution()` that computes and returns the numeric answer to this problem. "
              "Reply with only the code in one ```python block, no explanation.\n\nProblem: {problem}")
@@ -44,7 +44,7 @@ def problem_text(prompt: str) -> str:
     """The problem a prompt states: the text after its last ``Problem:`` label (a prompt that wraps the
     problem in instructions for a worked answer, as the benchmark's does), else the whole prompt.
     Instructions to answer in words would fight the request for code."""
-    head, sep, tail = prompt.rpartition(_PROBLEM)
+    _, sep, tail = prompt.rpartition(_PROBLEM)
     return tail.strip() if sep and tail.strip() else prompt.strip()
 
 
