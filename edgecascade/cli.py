@@ -487,9 +487,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from .quality.calibration import auroc, draft_features, expected_calibration_error, fit_calibration
     from .quality.domain import prompt_domain
 
-    traces, prompts = _labelled_traces(args.traces)
+    traces, prompts, checks = _labelled_traces(args.traces)
     if args.adapt:
-        return _calibrate_adapt(args, traces, prompts)
+        return _calibrate_adapt(args, traces, prompts, checks)
     cal_ids, held_ids = split_ids([t.item_id for t in traces], args.seed)
     cal = [t for t in traces if t.item_id in cal_ids]
     held = [t for t in traces if t.item_id in held_ids]
@@ -534,17 +534,19 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _labelled_traces(files: Sequence[str]) -> tuple[list[Trace], dict[str, str]]:
-    """The labelled answers of every file given to `calibrate --traces`, and their prompts by item id:
-    a line's own ``prompt``, else (a line `bench run` wrote, which stores only the prompt's digest)
-    the built-in dataset's prompt for its item where the digest matches."""
+def _labelled_traces(files: Sequence[str]) -> tuple[list[Trace], dict[str, str], dict[str, float | None]]:
+    """The labelled answers of every file given to `calibrate --traces`, their prompts by item id (a
+    line's own ``prompt``, else, for a line `bench run` wrote, which stores only the prompt's digest,
+    the built-in dataset's prompt for its item where the digest matches), and the results of the
+    cross-checks the lines carry."""
     from .benchmarks.traces import fill_dataset_prompts, load_labelled_traces
 
     prompts: dict[str, str] = {}
+    checks: dict[str, float | None] = {}
     traces: list[Trace] = []
     seen: dict[str, str] = {}
     for f in files:
-        for t in load_labelled_traces(Path(f), prompts):
+        for t in load_labelled_traces(Path(f), prompts, checks):
             if t.item_id in seen:
                 raise ConfigError(f"item id {t.item_id!r} is in {seen[t.item_id]} and again in {f}: each labelled "
                                   "answer needs its own id (the `id` field) across all --traces files")
@@ -554,18 +556,30 @@ def _labelled_traces(files: Sequence[str]) -> tuple[list[Trace], dict[str, str]]
     if filled:
         err.print("[dim]prompts read from the datasets for " + ", ".join(f"{n} {d}" for d, n in sorted(filled.items()))
                   + " traced items (`bench run` stores only a digest of each prompt; it matched)[/dim]")
-    return traces, prompts
+    return traces, prompts, checks
 
 
 def _kept_phrase(kept: float, accuracy: float) -> str:
     return f"{kept:.1%} kept" + ("" if math.isnan(accuracy) else f", {accuracy:.1%} of them right")
 
 
-def _calibrate_adapt(args: argparse.Namespace, traces: Sequence[Trace], prompts: dict[str, str]) -> int:
+def labelled_rows(traces: Sequence[Trace], prompts: dict[str, str], checks: dict[str, float | None],
+                  run_examples: bool) -> list[dict[str, float]]:
+    """Each labelled answer's calibration features, with its cross-check's where the line carries one."""
+    from .quality.calibration import draft_features
+    from .quality.crosscheck import CrossCheck
+
+    return [draft_features(t.completion(), prompt=prompts.get(t.item_id), run_examples=run_examples,
+                           cross_check=CrossCheck.of(t.answer, checks[t.item_id]).features
+                           if t.item_id in checks else None) for t in traces]
+
+
+def _calibrate_adapt(args: argparse.Namespace, traces: Sequence[Trace], prompts: dict[str, str],
+                     checks: dict[str, float | None]) -> int:
     """`calibrate --adapt BASE`: move each of BASE's calibrators' intercepts to the labelled traces
     (:mod:`.quality.adapt`), show out-of-fold evidence of what it changes, and write the result."""
     from .quality.adapt import MIN_ADAPT_ITEMS, adapt_calibration, out_of_fold_check
-    from .quality.calibration import Calibration, draft_features
+    from .quality.calibration import Calibration
     from .quality.domain import prompt_domain
 
     if args.model:
@@ -577,10 +591,11 @@ def _calibrate_adapt(args: argparse.Namespace, traces: Sequence[Trace], prompts:
                           "models/<model>.calibration.json (e.g. models/qwen2.5-coder-0.5b.calibration.json); "
                           "check the path")
     base = Calibration.load(base_path)
-    if base.runs_cross_check:
-        raise ConfigError(f"{base_path} uses the cross-check of math drafts, which labelled answers do not carry: "
-                          "adapt the calibration without it (models/<model>.examples.calibration.json or "
-                          "models/<model>.calibration.json)")
+    if base.runs_cross_check and not checks:
+        raise ConfigError(f"{base_path} uses the cross-check of math drafts, and no line carries one: label the "
+                          "`run --json` lines of a config with cross_check = true (each keeps its answer's "
+                          "`cross_check`), or adapt the calibration without it "
+                          "(models/<model>.examples.calibration.json or models/<model>.calibration.json)")
     # not the name a plain `calibrate` on the same traces writes, so neither replaces the other
     target = (Path(args.out).expanduser() if args.out
               else Path(args.traces[0]).with_suffix(".adapted.calibration.json"))
@@ -597,8 +612,7 @@ def _calibrate_adapt(args: argparse.Namespace, traces: Sequence[Trace], prompts:
     if base.runs_examples:
         err.print("[dim]the base calibration uses the prompt-examples check: each answer's code is run against its "
                   "prompt's examples, in a separate time-limited process[/dim]")
-    rows = [draft_features(t.completion(), prompt=prompts.get(t.item_id), run_examples=base.runs_examples)
-            for t in traces]
+    rows = labelled_rows(traces, prompts, checks if base.runs_cross_check else {}, base.runs_examples)
     labels = [t.correct for t in traces]
     domains = [prompt_domain(prompts.get(t.item_id)) for t in traces]
     adapted, shifts = adapt_calibration(base, rows, labels, domains, meta={
@@ -608,14 +622,14 @@ def _calibrate_adapt(args: argparse.Namespace, traces: Sequence[Trace], prompts:
         raise ConfigError(f"nothing to adapt in {base_path}: "
                           + "; ".join(f"{sh.calibrator}: {sh.note}" for sh in shifts if sh.items)
                           + f". Label more answers (at least {MIN_ADAPT_ITEMS} per calibrator, right and wrong ones)")
-    checks = out_of_fold_check(base, rows, labels, domains, seed=args.seed)
+    evidence = out_of_fold_check(base, rows, labels, domains, seed=args.seed)
     adapted.save(target)
     result: dict[str, Any] = {"calibration": str(target), "base": str(base_path), "items": len(traces),
                               "calibrators": []}
     for sh in shifts:
         entry: dict[str, Any] = {"calibrator": sh.calibrator, "items": sh.items, "right": sh.right,
                                  "shift": sh.shift, "shift_se": sh.se, "note": sh.note}
-        ch = next((c for c in checks if c.calibrator == sh.calibrator), None)
+        ch = next((c for c in evidence if c.calibrator == sh.calibrator), None)
         if ch is not None:
             entry["out_of_fold"] = ch.summary()
         result["calibrators"].append(entry)

@@ -312,11 +312,15 @@ def paired(traces: dict[str, dict[str, Trace]], tiers: Iterable[str]) -> list[li
     return [[traces[n][i] for n in names] for i in sorted(common)]
 
 
-def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None) -> list[Trace]:
+def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
+                         checks: dict[str, float | None] | None = None) -> list[Trace]:
     """A user's labelled answers for `edgecascade calibrate`.
 
     A line may carry the question it answered as ``prompt`` (the last user message): the prompt
-    features need it. Pass a dict as ``prompts`` to receive them, keyed by item id.
+    features need it. Pass a dict as ``prompts`` to receive them, keyed by item id. A line may carry
+    its answer's cross-check (:mod:`..quality.crosscheck`): the answering attempt's ``cross_check``
+    of a `run --json` line, or a plain record's ``cross_check_result`` (the program's number, or
+    null when it gave none). Pass a dict as ``checks`` to receive their results, keyed by item id.
 
     Each JSONL line is a trace as `bench run` writes it, or a plain record with ``answer`` (or
     ``content``), ``tokens``, ``logprobs``, optional ``top_logprobs`` and ``finish_reason``, and a
@@ -340,6 +344,8 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None) -> l
             d = {**last, "answer": last.get("content") or "", "completion_tokens": last["tokens"]["completion"],
                  "prompt_tokens": last["tokens"]["prompt"],
                  **{k: v for k, v in d.items() if k in ("id", "item_id", "prompt")}}
+            if isinstance(last.get("cross_check"), dict):
+                d["cross_check_result"] = last["cross_check"].get("result")
         elif label is None:
             label = d.get("accepted")
         if not isinstance(label, bool):
@@ -361,6 +367,11 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None) -> l
         item_id = str(d.get("item_id", d.get("id", n)))
         if prompts is not None and isinstance(d.get("prompt"), str):
             prompts[item_id] = d["prompt"]
+        if checks is not None and "cross_check_result" in d:
+            r = d["cross_check_result"]
+            if r is not None and (isinstance(r, bool) or not isinstance(r, (int, float)) or not math.isfinite(r)):
+                raise EdgecascadeError(f"{path}:{n} has a cross_check_result that is not a finite number or null")
+            checks[item_id] = None if r is None else float(r)
         out.append(Trace(
             dataset=str(d.get("dataset", path.stem)), item_id=item_id,
             domain=str(d.get("domain", "")), tier=str(d.get("tier", "")), model=str(d.get("model", "")),

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from edgecascade.cli import main
+from edgecascade.errors import EdgecascadeError
 from edgecascade.quality.adapt import adapt_calibration, intercept_shift, log_loss, out_of_fold_check
 from edgecascade.quality.calibration import Calibration, fit_calibration
 
@@ -221,13 +222,13 @@ def test_calibrate_adapt_refuses_what_would_lose_or_mislabel_something(
     # a missing base says how to make one
     assert main(["calibrate", "--traces", str(traces), "--adapt", str(tmp_path / "none.json")]) == 2
     assert "no calibration file there" in capsys.readouterr().err
-    # labelled answers carry no cross-check, so a base that uses it cannot be adapted to them
+    # a base that uses the cross-check is not adapted to lines that carry none
     checked = replace(base, features=[*base.features, "cross_check_agrees"], mean=[*base.mean, 0.0],
                       scale=[*base.scale, 1.0], coef=[*base.coef, 1.0])
     checked.save(tmp_path / "checked.json")
     assert main(["calibrate", "--traces", str(traces), "--adapt", str(tmp_path / "checked.json"),
                  "--out", str(tmp_path / "o.json")]) == 2
-    assert "cross-check" in capsys.readouterr().err and not (tmp_path / "o.json").exists()
+    assert "no line carries one" in capsys.readouterr().err and not (tmp_path / "o.json").exists()
     # by default it writes beside the traces, not where a plain `calibrate` of them writes
     assert main(["calibrate", "--traces", str(traces), "--adapt", str(base_path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["calibration"] == str(tmp_path / "mine.adapted.calibration.json")
@@ -256,3 +257,57 @@ def test_the_check_summary_against_a_hand_computed_example() -> None:
                                                         "after_kept": 0.25, "after_accuracy": 1.0})
     at = s["at_thresholds"]["0.9"]  # nothing clears 0.95: no accuracy to report
     assert at["before_kept"] == 0.0 and math.isnan(at["before_accuracy"]) and math.isnan(at["after_accuracy"])
+
+
+def test_labelled_lines_carry_their_cross_check_to_adapting(tmp_path: Path) -> None:
+    from edgecascade.benchmarks.traces import load_labelled_traces
+    from edgecascade.cli import labelled_rows
+
+    answer = {"content": "3 * 4 = 12. The answer is 12.", "tokens": {"prompt": 5, "completion": 2},
+              "logprobs": {"tokens": ["The answer is ", "12."], "logprobs": [-0.1, -0.2], "top": []}}
+    lines = [
+        # a `run --json --logprobs` line of a config with cross_check = true, labelled
+        {"id": "a", "prompt": MATH, "correct": True, "attempts": [{**answer, "cross_check": {"result": 12.0}}]},
+        {"id": "b", "prompt": MATH, "correct": False, "attempts": [{**answer, "cross_check": {"result": 10.0}}]},
+        # a plain record: the program gave no number
+        {"id": "c", "prompt": MATH, "answer": "The answer is 12.", "tokens": ["x"], "logprobs": [-0.1],
+         "correct": True, "cross_check_result": None},
+        # no cross-check made (a chat prompt, or a config without it): neutral, as in fitting
+        {"id": "d", "prompt": MATH, "answer": "The answer is 12.", "tokens": ["x"], "logprobs": [-0.1],
+         "correct": True},
+    ]
+    path = tmp_path / "mine.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    prompts: dict[str, str] = {}
+    checks: dict[str, float | None] = {}
+    traces = load_labelled_traces(path, prompts, checks)
+    assert checks == {"a": 12.0, "b": 10.0, "c": None}
+    rows = {t.item_id: r for t, r in zip(traces, labelled_rows(traces, prompts, checks, False))}
+    assert (rows["a"]["cross_checked"], rows["a"]["cross_check_agrees"]) == (1.0, 1.0)
+    assert (rows["b"]["cross_checked"], rows["b"]["cross_check_agrees"]) == (1.0, 0.0)
+    assert (rows["c"]["cross_checked"], rows["c"]["cross_check_agrees"]) == (0.0, 0.0)
+    assert (rows["d"]["cross_checked"], rows["d"]["cross_check_agrees"]) == (0.0, 0.0)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({**lines[2], "cross_check_result": "twelve"}) + "\n")
+    with pytest.raises(EdgecascadeError, match="cross_check_result"):
+        load_labelled_traces(bad, {}, {})
+
+
+def test_calibrate_adapts_a_cross_check_base_to_lines_that_carry_it(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    base = base_calibration()
+    checked = replace(base, features=[*base.features, "cross_check_agrees"], mean=[*base.mean, 0.0],
+                      scale=[*base.scale, 1.0], coef=[*base.coef, 1.0],
+                      domains={k: replace(v, features=[*v.features, "cross_check_agrees"], mean=[*v.mean, 0.0],
+                                          scale=[*v.scale, 1.0], coef=[*v.coef, 1.0])
+                               for k, v in base.domains.items()})
+    checked.save(tmp_path / "checked.json")
+    lines = [{**x, "cross_check_result": 7.0 if i % 3 else 1.0} for i, x in enumerate(_lines(base, 100, -1.0, 8))]
+    traces = tmp_path / "mine.jsonl"
+    traces.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    out = tmp_path / "o.json"
+    assert main(["calibrate", "--traces", str(traces), "--adapt", str(tmp_path / "checked.json"), "--out", str(out),
+                 "--json"]) == 0
+    capsys.readouterr()
+    assert Calibration.load(out).runs_cross_check and Calibration.load(out).meta["adapted"][0]["items"] == 100
+
