@@ -425,7 +425,7 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
         checker = DraftFeatures(datasets, False)  # reads each draft's traced cross-check
 
         def cross_checks(t: Trace, prompt: str | None) -> bool:
-            return cascade._cross_checks(first, t.completion(), prompt or "")
+            return cascade.cross_checks(first, t.completion(), prompt or "")
 
         def keep(t: Trace, prompt: str | None) -> bool:
             check = checker.cross_check(t) if cross_checks(t, prompt) else None

@@ -165,7 +165,7 @@ class Cascade:
             prompt_text = request.messages[-1].content
             cost = tier.price.cost(completion.usage.prompt_tokens, completion.usage.completion_tokens)
             check = None
-            if self._cross_checks(tier, completion, prompt_text):
+            if self.cross_checks(tier, completion, prompt_text):
                 try:
                     check = await run_cross_check(tier.provider, request, completion.text)
                 except (ProviderError, ModelError):
@@ -189,7 +189,7 @@ class Cascade:
                 break
         return self._result(attempts, answer, t0, in_providers)
 
-    def _cross_checks(self, tier: Tier, completion: Completion, prompt: str) -> bool:
+    def cross_checks(self, tier: Tier, completion: Completion, prompt: str) -> bool:
         """Whether a draft is worth cross-checking: its calibration uses the cross-check, the config
         allows it, the prompt is a math one, and no configured check rejects the draft already."""
         if tier.calibration is None or not tier.calibration.runs_cross_check or not self.settings.cross_check:

@@ -182,6 +182,24 @@ def test_bench_report_fits_the_cross_check_variant_and_charges_its_time(
     assert json.loads(partial.out)["variants"] == ["calibrated", "calibrated + examples"]
     assert "1 synth math items have no traced cross-check" in partial.err
     cc_file.write_text("\n".join(lines) + "\n")
+    # a config whose own rule cross-checks: its row pays the cross-check of each math draft its checks pass
+    from edgecascade.quality.calibration import CROSS_CHECK_FEATURES, FEATURE_NAMES, Calibration
+
+    names = [*FEATURE_NAMES, *CROSS_CHECK_FEATURES]
+    coef = [0.0] * len(names)
+    coef[names.index("cross_check_agrees")] = 3.0  # P = 0.88 when the program agrees, 0.27 when not
+    cal_path = tmp_path / "cc.calibration.json"
+    Calibration("smollm2-135m", names, [0.0] * len(names), [1.0] * len(names), coef, -1.0).save(cal_path)
+    checked = tmp_path / "checked.toml"
+    checked.write_text(cfg.read_text().replace("[cascade]\n", "[cascade]\ncross_check = true\n").replace(
+        "n_ctx = 1024\n", f'n_ctx = 1024\n[tiers.accept]\nconfidence = "calibrated"\ncalibration = "{cal_path}"\n'
+        "min_confidence = 0.5\n", 1))
+    assert main(["bench", "report", "--config", str(checked), "--traces", str(store.root), "--datasets", str(data),
+                 "--out", str(tmp_path / "checked"), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)["datasets"]["synth"]
+    [rule] = [p for p in d["policies"] if p["name"].startswith("this config's rule")]
+    assert 0 < rule["small_share"] < 1
+    assert rule["latency_s"] == pytest.approx(1.5 + 3.0 * (1 - rule["small_share"]))
     # the reliability study cuts the same items, cross-checks and all
     assert main(["bench", "reliability", "--config", str(cfg), "--traces", str(store.root), "--datasets", "synth",
                  "--out", str(out), "--repeats", "2", "--margins", "1", "--json"]) == 0
