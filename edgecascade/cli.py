@@ -612,6 +612,16 @@ def _calibrate_adapt(args: argparse.Namespace, traces: Sequence[Trace], prompts:
     if base.runs_examples:
         err.print("[dim]the base calibration uses the prompt-examples check: each answer's code is run against its "
                   "prompt's examples, in a separate time-limited process[/dim]")
+    if base.runs_cross_check:
+        # a math answer a `cross_check = true` config judged was cross-checked; without one, its features
+        # would read as a program that gave no number, which it is not: such lines are left out
+        unchecked = [t for t in traces if t.item_id not in checks and prompt_domain(prompts.get(t.item_id)) == "math"]
+        if unchecked:
+            example = escape(repr(unchecked[0].item_id))
+            err.print(f"[yellow]note: {len(unchecked)} math lines carry no cross-check (e.g. {example}) and are left "
+                      "out: the base calibration judges math answers with theirs[/yellow]")
+            left_out = {t.item_id for t in unchecked}
+            traces = [t for t in traces if t.item_id not in left_out]
     rows = labelled_rows(traces, prompts, checks if base.runs_cross_check else {}, base.runs_examples)
     labels = [t.correct for t in traces]
     domains = [prompt_domain(prompts.get(t.item_id)) for t in traces]

@@ -173,9 +173,10 @@ class Cascade:
                 if check is not None and check.completion is not None:  # its tokens are billed like the draft's
                     u = check.completion.usage
                     cost += tier.price.cost(u.prompt_tokens, u.completion_tokens)
-            # the tier's time: its draft and its cross-check (generation and program), not the engine's overhead
+            # the tier's time: its draft and its cross-check (generation and program); the program's run,
+            # like the examples check, is the engine's own work, not time inside the provider
             dt = time.perf_counter() - t_call
-            in_providers += dt
+            in_providers += dt - (check.latency_s - check.generation_s if check is not None else 0.0)
             args = (completion, tier.accept, self.settings.repetition, tier.calibration,
                     prompt_text, self.settings.run_examples, check)
             if tier.calibration is not None and tier.calibration.runs_examples:
@@ -191,8 +192,11 @@ class Cascade:
 
     def cross_checks(self, tier: Tier, completion: Completion, prompt: str) -> bool:
         """Whether a draft is worth cross-checking: its calibration uses the cross-check, the config
-        allows it, the prompt is a math one, and no configured check rejects the draft already."""
+        allows it, the prompt is a math one, the draft has logprobs (without them the decision rests on
+        its checks alone) and no configured check rejects it already."""
         if tier.calibration is None or not tier.calibration.runs_cross_check or not self.settings.cross_check:
+            return False
+        if completion.logprobs is None:
             return False
         if prompt_domain(prompt) != "math":
             return False

@@ -1,11 +1,14 @@
 """Run untrusted Python (model-written code) in a separate, killable process.
 
-Used by the HumanEval grader and by the prompt-examples check. Each program runs in a fresh
-``python -I`` process, in its own session (a timeout kills everything it spawned), in a
-throw-away working directory, with stdin closed, a minimal environment (no API keys), a
-wall-clock timeout and, on POSIX, memory and file-size limits. That is containment against
-accidents (infinite loops, ``os._exit``, runaway memory), not a security sandbox against
-hostile code.
+Used by the HumanEval grader, the prompt-examples check and the cross-check of math drafts. Each
+program runs in a fresh ``python -I`` process, in its own session (a timeout kills everything it
+spawned), in a throw-away working directory, with stdin closed, a minimal environment (API keys are
+not passed down), a wall-clock timeout and, on POSIX, memory and file-size limits. That is
+containment against accidents (infinite loops, ``os._exit``, runaway memory), not a security sandbox
+against hostile code: the program runs as the same user, with the network and the files that user
+has, and on Linux it could read the parent's environment from ``/proc``. Run the checks that
+execute code only on traffic you trust, or run the whole process isolated (a container, a user with
+no secrets).
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ def run_python(source: str, *, timeout_s: float = 10.0, memory_bytes: int = 2 <<
             proc = subprocess.Popen(
                 [sys.executable, "-I", str(prog)],
                 cwd=tmp, stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True,
-                env=_minimal_env(),  # API keys and the rest of the environment stay out of reach
+                env=_minimal_env(),  # API keys and the rest of the environment are not passed down
             )
             try:
                 rc: int | None = proc.wait(timeout=timeout_s)

@@ -89,7 +89,13 @@ class DatasetPairs:
     def unchecked(self) -> list[str]:
         """The math items without a traced cross-check (a variant that uses it needs them all)."""
         return [p[0].item_id for p in (*self.calibration, *self.held_out)
-                if p[0].item_id not in self.cross_checks and prompt_domain(self.prompts.get(p[0].item_id)) == "math"]
+                if p[0].item_id not in self.cross_checks and self._domain(p[0]) == "math"]
+
+    def _domain(self, t: Trace) -> str | None:
+        """The domain a deployment reads from the item's prompt; the traced item's own, where the
+        prompt is not at hand (a dataset that cannot be reloaded)."""
+        prompt = self.prompts.get(t.item_id)
+        return prompt_domain(prompt) if prompt is not None else (t.domain or None)
 
 
 @dataclass

@@ -290,7 +290,10 @@ def run_cross_checks(
             c, result = check.completion, check.result
             assert c is not None
             latency = loop.time() - t0  # the generation and the program's run: what a deployment waits
-            right = result is not None and await asyncio.to_thread(grade, item, f"The answer is {result!r}")
+            # written out in full (1e-05 would read as 1), a whole number without ".0" (for exact graders)
+            written = None if result is None else (
+                str(int(result)) if result.is_integer() else format(result, ".12f").rstrip("0").rstrip("."))
+            right = written is not None and await asyncio.to_thread(grade, item, f"The answer is {written}")
             trace = _trace_from(item, CROSS_CHECK, spec.key, c, latency,
                                 tier.price.cost(c.usage.prompt_tokens, c.usage.completion_tokens), right)
             trace.result = result

@@ -11,14 +11,20 @@ where a second sampled answer took 11 s and gained less.
 
 It costs one more generation by the drafting model and executes model-written code, so it runs only
 where a config opts in (``[cascade] cross_check = true``), only on math prompts (read by
-:func:`.domain.prompt_domain`), and the code runs in a separate, killable process
-(:mod:`edgecascade.sandbox`). Nothing from the prompt is executed.
+:func:`.domain.prompt_domain`) whose draft has logprobs and passed its checks, and the code runs in a
+separate, killable process (:mod:`edgecascade.sandbox`). The program is written from the user's
+prompt, so a prompt can steer what it does: before it runs, a program that imports anything but a
+few arithmetic modules, names a builtin that reaches outside (``open``, ``exec``, ``__import__``,
+...) or an underscored attribute is refused (it counts as giving no number). That narrows what a
+hostile prompt can make it do; it is not a security boundary (see :mod:`edgecascade.sandbox`).
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import math
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -37,15 +43,40 @@ CROSS_CHECK_VERSION = 1
 CROSS_CHECK_MAX_TOKENS = 256
 _TEMPLATE = ("Write a Python function `solution()` that computes and returns the numeric answer to this problem. "
              "Reply with only the code in one ```python block, no explanation.\n\nProblem: {problem}")
-_PROBLEM = "Problem:"
+#: a ``Problem:`` label at the start of a line (the benchmark's prompt ends with one)
+_PROBLEM = re.compile(r"^Problem:", re.MULTILINE)
+#: what a program for a word problem may import, and the names it may not use
+_MODULES = frozenset({"math", "fractions", "decimal", "statistics", "datetime", "time"})
+_BLOCKED = frozenset({"open", "exec", "eval", "compile", "__import__", "getattr", "setattr", "delattr", "globals",
+                      "locals", "vars", "input", "breakpoint", "help", "memoryview", "exit", "quit"})
 
 
 def problem_text(prompt: str) -> str:
-    """The problem a prompt states: the text after its last ``Problem:`` label (a prompt that wraps the
-    problem in instructions for a worked answer, as the benchmark's does), else the whole prompt.
-    Instructions to answer in words would fight the request for code."""
-    _, sep, tail = prompt.rpartition(_PROBLEM)
-    return tail.strip() if sep and tail.strip() else prompt.strip()
+    """The problem a prompt states: the text after its last ``Problem:`` label that starts a line (a
+    prompt that wraps the problem in instructions for a worked answer, as the benchmark's does),
+    else the whole prompt. Instructions to answer in words would fight the request for code."""
+    labels = list(_PROBLEM.finditer(prompt))
+    tail = prompt[labels[-1].end():].strip() if labels else ""
+    return tail or prompt.strip()
+
+
+def allowed_program(code: str) -> bool:
+    """Whether a program stays within arithmetic: it parses, imports only arithmetic modules, and
+    names no builtin that reaches outside the process and no underscored attribute."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and any(a.name.split(".")[0] not in _MODULES for a in node.names):
+            return False
+        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").split(".")[0] not in _MODULES):
+            return False
+        if isinstance(node, ast.Name) and node.id in _BLOCKED:
+            return False
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
+            return False
+    return True
 
 
 def cross_check_prompt(prompt: str) -> str:
@@ -55,13 +86,15 @@ def cross_check_prompt(prompt: str) -> str:
 
 def program_result(answer: str, *, timeout_s: float = 5.0) -> float | None:
     """What the ``solution()`` an answer defines returns, as a number: run in a separate,
-    time-limited process. None when there is no such function, it fails, runs past the timeout or
-    returns something that is not a finite number."""
+    time-limited process. None when there is no such function, it is not allowed to run
+    (:func:`allowed_program`), it fails, runs past the timeout or returns something that is not a
+    finite number."""
     code = extract_code(answer)
-    if not defines_function(code, "solution"):
+    if not defines_function(code, "solution") or not allowed_program(code):
         return None
     mark = f"EDGECASCADE-CC-{secrets.token_hex(6)}"  # the result line, whatever else the code prints
-    run = run_python(f"{code}\n\nprint({mark!r} + repr(float(solution())))\n", timeout_s=timeout_s)
+    # on a line of its own, even after output the program left unfinished
+    run = run_python(f"{code}\n\nprint('\\n' + {mark!r} + repr(float(solution())))\n", timeout_s=timeout_s)
     if run.returncode != 0:
         return None
     lines = [ln for ln in run.stdout.splitlines() if ln.startswith(mark)]
@@ -84,13 +117,15 @@ class CrossCheck:
     completion: Completion | None = None
     #: the generation and the program's run, in seconds
     latency_s: float = 0.0
+    #: the generation alone (time inside the provider), in seconds
+    generation_s: float = 0.0
 
     @classmethod
     def of(cls, draft: str, result: float | None, completion: Completion | None = None,
-           latency_s: float = 0.0) -> CrossCheck:
+           latency_s: float = 0.0, generation_s: float = 0.0) -> CrossCheck:
         from ..datasets import extract_gsm8k_answer  # here: datasets imports this package
 
-        return cls(result, extract_gsm8k_answer(draft), completion, latency_s)
+        return cls(result, extract_gsm8k_answer(draft), completion, latency_s, generation_s)
 
     def to_dict(self) -> dict[str, Any]:
         u = self.completion.usage if self.completion is not None else None
@@ -123,11 +158,16 @@ class CrossCheck:
 
 async def run_cross_check(provider: Provider, request: Request, draft: str) -> CrossCheck:
     """Ask ``provider`` (the drafting tier's) for a program for the problem ``request`` states
-    (greedy, with the request's system prompt and seed) and run it in a separate process."""
+    (greedy, with the request's system prompt and seed) and run it in a separate process. A program
+    that cannot be started (the system refused a process) gives no number, like one that fails."""
     user = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
     messages = [*(m for m in request.messages if m.role == "system"), Message("user", cross_check_prompt(user))]
     t0 = time.perf_counter()
     c = await provider.complete(Request(messages=messages, max_tokens=CROSS_CHECK_MAX_TOKENS, temperature=0.0,
                                         seed=request.seed))
-    result = await asyncio.to_thread(program_result, c.text)
-    return CrossCheck.of(draft, result, c, time.perf_counter() - t0)
+    generation = time.perf_counter() - t0
+    try:
+        result = await asyncio.to_thread(program_result, c.text)
+    except OSError:  # no temp dir, no process (EAGAIN, ENOMEM): the draft is still judged
+        result = None
+    return CrossCheck.of(draft, result, c, time.perf_counter() - t0, generation)

@@ -295,19 +295,37 @@ def test_labelled_lines_carry_their_cross_check_to_adapting(tmp_path: Path) -> N
 
 def test_calibrate_adapts_a_cross_check_base_to_lines_that_carry_it(tmp_path: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from edgecascade.benchmarks.traces import load_labelled_traces
+    from edgecascade.cli import labelled_rows
+
     base = base_calibration()
-    checked = replace(base, features=[*base.features, "cross_check_agrees"], mean=[*base.mean, 0.0],
-                      scale=[*base.scale, 1.0], coef=[*base.coef, 1.0],
-                      domains={k: replace(v, features=[*v.features, "cross_check_agrees"], mean=[*v.mean, 0.0],
-                                          scale=[*v.scale, 1.0], coef=[*v.coef, 1.0])
-                               for k, v in base.domains.items()})
+
+    def with_check(c: Calibration) -> Calibration:
+        return replace(c, features=[*c.features, "cross_check_agrees"], mean=[*c.mean, 0.0], scale=[*c.scale, 1.0],
+                       coef=[*c.coef, 2.0])
+
+    checked = replace(with_check(base), domains={k: with_check(v) for k, v in base.domains.items()})
     checked.save(tmp_path / "checked.json")
-    lines = [{**x, "cross_check_result": 7.0 if i % 3 else 1.0} for i, x in enumerate(_lines(base, 100, -1.0, 8))]
+    # answers that state 7; a third of their programs disagree
+    lines = [{**x, "answer": "The answer is 7.", "tokens": ["The answer is ", "7."], "logprobs": x["logprobs"],
+              "cross_check_result": 7.0 if i % 3 else 1.0} for i, x in enumerate(_lines(base, 100, -1.0, 8))]
+    lines.append({**lines[0], "id": "unchecked"})
+    del lines[-1]["cross_check_result"]
     traces = tmp_path / "mine.jsonl"
     traces.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
     out = tmp_path / "o.json"
     assert main(["calibrate", "--traces", str(traces), "--adapt", str(tmp_path / "checked.json"), "--out", str(out),
                  "--json"]) == 0
-    capsys.readouterr()
-    assert Calibration.load(out).runs_cross_check and Calibration.load(out).meta["adapted"][0]["items"] == 100
-
+    captured = capsys.readouterr()
+    assert "1 math lines carry no cross-check" in captured.err  # left out, not read as a failed program
+    adapted = Calibration.load(out)
+    assert adapted.runs_cross_check and adapted.meta["adapted"][0]["items"] == 100
+    # the shift is the one fitted on each line's own cross-check, not on neutral features
+    prompts: dict[str, str] = {}
+    checks: dict[str, float | None] = {}
+    kept = [t for t in load_labelled_traces(traces, prompts, checks) if t.item_id != "unchecked"]
+    y = [t.correct for t in kept]
+    with_cc, _ = adapt_calibration(checked, labelled_rows(kept, prompts, checks, False), y, ["math"] * len(kept))
+    without, _ = adapt_calibration(checked, labelled_rows(kept, prompts, {}, False), y, ["math"] * len(kept))
+    assert adapted.domains["math"].intercept == pytest.approx(with_cc.domains["math"].intercept)
+    assert abs(with_cc.domains["math"].intercept - without.domains["math"].intercept) > 0.1

@@ -22,6 +22,9 @@ def test_the_problem_is_what_follows_the_last_problem_label() -> None:
     assert problem_text(wrapped) == QUESTION
     assert problem_text(QUESTION) == QUESTION  # a bare question is the problem
     assert problem_text("Problem:   ") == "Problem:"  # an empty tail: the whole prompt, not nothing
+    # a label inside a line is prose, not the problem's start
+    inline = QUESTION + " Reply as Problem: <restated> Answer: <n>"
+    assert problem_text(inline) == inline
     asked = cross_check_prompt(wrapped)
     assert asked.endswith("Problem: " + QUESTION) and "solution()" in asked and "The answer is" not in asked
 
@@ -37,6 +40,24 @@ def test_program_result_runs_the_program_in_its_own_process() -> None:
     assert program_result("def solution():\n    return float('inf')\n") is None  # not finite
     assert program_result("def solution():\n    import os\n    os._exit(0)\n") is None  # dies quietly
     assert program_result("def solution():\n    while True:\n        pass\n", timeout_s=1.0) is None  # killed
+    # output left unfinished does not hide the result
+    assert program_result("def solution():\n    print('x', end='')\n    return 4\n") == 4.0
+    assert program_result("import math\ndef solution():\n    return math.floor(7 / 2)\n") == 3.0
+
+
+@pytest.mark.parametrize("code", [
+    "import os\ndef solution():\n    return len(os.environ)\n",
+    "from subprocess import run\ndef solution():\n    return 1\n",
+    "def solution():\n    return len(open('/etc/hostname').read())\n",
+    "def solution():\n    return len(__import__('os').environ)\n",
+    "def solution():\n    return len(().__class__.__base__.__subclasses__())\n",
+    "def solution():\n    return eval('1 + 1')\n",
+    "from . import x\ndef solution():\n    return 1\n",
+])
+def test_a_program_that_reaches_outside_arithmetic_is_not_run(code: str) -> None:
+    from edgecascade.quality.crosscheck import allowed_program
+
+    assert not allowed_program(code) and program_result(code) is None
 
 
 def test_agreement_is_the_draft_final_number_against_the_program() -> None:
@@ -95,6 +116,35 @@ def test_the_engine_cross_checks_math_drafts_and_bills_the_program() -> None:
     cascade, _ = _cascade("The answer is 12.", PROGRAM)
     r = asyncio.run(cascade.run(QUESTION))
     assert r.tier == "strong" and "its program gives 10, the draft 12" in r.attempts[0].reason
+
+
+def test_no_cross_check_where_its_verdict_would_not_count() -> None:
+    # a draft a configured check rejects is not worth a program
+    cascade, small = _cascade("The answer is 10.", PROGRAM)
+    cascade.tiers[0].accept = AcceptRule(confidence="calibrated", min_confidence=0.8, checks=("empty",))
+    small.replies = lambda request: ScriptedReply("", logprob=-0.1)  # type: ignore[assignment]
+    asyncio.run(cascade.run(QUESTION))
+    assert len(small.requests) == 1
+    # a draft without logprobs is decided on its checks alone: no program either
+    cascade, small = _cascade("The answer is 10.", PROGRAM)
+    small.replies = lambda request: ScriptedReply("The answer is 10.")  # type: ignore[assignment]
+    r = asyncio.run(cascade.run(QUESTION))
+    assert len(small.requests) == 1 and "checks alone" in r.attempts[0].reason
+
+
+def test_a_failed_cross_check_leaves_the_draft_judged_without_it() -> None:
+    from edgecascade.errors import ProviderError
+
+    def reply(request):  # type: ignore[no-untyped-def]
+        if "solution()" in request.messages[-1].content:
+            return ScriptedReply(error=ProviderError("the server went away"))
+        return ScriptedReply("The answer is 10.", logprob=-0.1)
+
+    cascade, small = _cascade("", PROGRAM)
+    small.replies = reply
+    r = asyncio.run(cascade.run(QUESTION))
+    assert len(small.requests) == 2 and r.attempts[0].confidence == pytest.approx(0.5)  # neutral features
+    assert r.attempts[0].to_dict()["cross_check"] is None
 
 
 def test_no_cross_check_where_the_prompt_is_not_math() -> None:
