@@ -70,9 +70,10 @@ def _explain(r: Result) -> None:
                     f"min {f.min_logprob:.3f} · margin {f.mean_margin:.3f} · entropy {f.mean_entropy:.3f}"
                 )
             if a.decision is not None and a.decision.cross_check is not None:
-                cc, tokens = a.decision.cross_check.to_dict(), a.decision.cross_check.to_dict()["tokens"]
-                err.print(f"   {a.decision.cross_check.summary} · {tokens['prompt']}+{tokens['completion']} tokens · "
-                          f"{cc['latency_ms']:.0f} ms (in the tier's time and cost above)", markup=False)
+                cc = a.decision.cross_check.to_dict()
+                tokens = f"{cc['tokens']['prompt']}+{cc['tokens']['completion']} tokens"
+                err.print(f"   {a.decision.cross_check.summary} · {tokens} · {cc['latency_ms']:.0f} ms "
+                          "(in the tier's time and cost above)", markup=False)
         err.print(f"   reason: {a.reason}", markup=False)
     err.print(f"── engine overhead {r.overhead_ms:.3f} ms")
 
@@ -237,26 +238,26 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
                 bar.update(cc_task, completed=done, total=total, description=f"cross-check: {msg}")
 
             checks = run_cross_checks(cascade, items, dataset=dataset, store=store, on_progress=cc_progress)
+            n = max(len(checks), 1)
+            cc_summary = {"items": len(checks), "with_result": sum(t.result is not None for t in checks.values()),
+                          "accuracy": sum(t.correct for t in checks.values()) / n,
+                          "mean_latency_s": sum(t.latency_s for t in checks.values()) / n}
     summary = {name: {"items": len(t), "accuracy": sum(x.correct for x in t.values()) / max(len(t), 1),
                       "mean_latency_s": sum(x.latency_s for x in t.values()) / max(len(t), 1),
                       "truncated": sum(x.finish_reason == "length" for x in t.values())}
                for name, t in traces.items()}
     if args.json:
         if cascade.settings.cross_check:
-            summary[CROSS_CHECK] = {"items": len(checks),
-                                    "with_result": sum(t.result is not None for t in checks.values()),
-                                    "accuracy": sum(t.correct for t in checks.values()) / max(len(checks), 1),
-                                    "mean_latency_s": sum(t.latency_s for t in checks.values()) / max(len(checks), 1)}
+            summary[CROSS_CHECK] = cc_summary
         print(json.dumps({"dataset": dataset, "tiers": summary, "traces": str(store.root)}))
     else:
         for name, s in summary.items():
             out.print(f"{dataset} · tier {name}: {s['items']} items · accuracy {s['accuracy']:.1%} · "
                       f"{s['mean_latency_s']:.1f} s/item · {s['truncated']} cut off at the token limit")
         if cascade.settings.cross_check:
-            got = [t for t in checks.values() if t.result is not None]
-            out.print(f"{dataset} · cross-check of tier {cascade.tiers[0].name}: {len(checks)} math items · a result "
-                      f"for {len(got)} · right {sum(t.correct for t in checks.values()) / max(len(checks), 1):.1%} · "
-                      f"{sum(t.latency_s for t in checks.values()) / max(len(checks), 1):.1f} s/item")
+            out.print(f"{dataset} · cross-check of tier {cascade.tiers[0].name}: {cc_summary['items']} math items · a "
+                      f"result for {cc_summary['with_result']} · right {cc_summary['accuracy']:.1%} · "
+                      f"{cc_summary['mean_latency_s']:.1f} s/item")
         out.print(f"[dim]traces in {store.root}[/dim]")
     return 0
 
@@ -424,8 +425,13 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
 
         checker = DraftFeatures(datasets, False)  # reads each draft's traced cross-check
 
+        ran: dict[tuple[str, str], bool] = {}  # asked once per draft, by the rule and by its bill
+
         def cross_checks(t: Trace, prompt: str | None) -> bool:
-            return cascade.cross_checks(first, t.completion(), prompt or "")
+            key = (t.dataset, t.item_id)
+            if key not in ran:
+                ran[key] = cascade.cross_checks(first, t.completion(), prompt or "")
+            return ran[key]
 
         def keep(t: Trace, prompt: str | None) -> bool:
             check = checker.cross_check(t) if cross_checks(t, prompt) else None

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..datasets import DATASETS, Item, grade, load
-from ..engine import Cascade
+from ..engine import Cascade, Tier
 from ..errors import EdgecascadeError
 from ..quality.crosscheck import CROSS_CHECK_MAX_TOKENS, CROSS_CHECK_VERSION, run_cross_check
 from ..quality.domain import prompt_domain
@@ -165,6 +165,11 @@ class TierSpec:
     key: str
 
 
+def _model_id(tier: Tier) -> str:
+    """What identifies a tier's model in a settings key: its file's identity where it has one."""
+    return str(getattr(tier.provider, "identity", "") or tier.provider.model)
+
+
 def tier_specs(cascade: Cascade, max_tokens: int) -> list[TierSpec]:
     """Each tier's name, model and settings key for traces made greedily with ``max_tokens``."""
     request_settings = {
@@ -173,8 +178,7 @@ def tier_specs(cascade: Cascade, max_tokens: int) -> list[TierSpec]:
     }
     specs = []
     for t in cascade.tiers:
-        model_id = str(getattr(t.provider, "identity", "") or t.provider.model)
-        specs.append(TierSpec(t.name, t.provider.model, settings_key(model_id, request_settings)))
+        specs.append(TierSpec(t.name, t.provider.model, settings_key(_model_id(t), request_settings)))
     return specs
 
 
@@ -244,11 +248,10 @@ def cross_check_spec(cascade: Cascade) -> TierSpec:
     """The drafting tier's cross-checks: its model, and a settings key of their own (so they sit in
     their own file beside its drafts, and a change of the cross-check's prompt makes them anew)."""
     t = cascade.tiers[0]
-    model_id = str(getattr(t.provider, "identity", "") or t.provider.model)
     settings = {"trace_version": TRACE_VERSION, "cross_check_version": CROSS_CHECK_VERSION,
                 "max_tokens": CROSS_CHECK_MAX_TOKENS, "temperature": 0.0, "seed": 0,
                 "system": cascade.settings.system_prompt}
-    return TierSpec(CROSS_CHECK, t.provider.model, settings_key(model_id, settings))
+    return TierSpec(CROSS_CHECK, t.provider.model, settings_key(_model_id(t), settings))
 
 
 def run_cross_checks(
@@ -275,11 +278,9 @@ def run_cross_checks(
 
     async def go() -> None:
         nonlocal done
-        loop = asyncio.get_running_loop()
         for item in todo:
             # the request the draft was made with: the cross-check asks for a program for its problem
             request = cascade.build_request(item.prompt, None, 0.0, None, 0, None)
-            t0 = loop.time()
             try:
                 check = await run_cross_check(tier.provider, request, "")
             except EdgecascadeError as e:
@@ -289,12 +290,12 @@ def run_cross_checks(
                 continue
             c, result = check.completion, check.result
             assert c is not None
-            latency = loop.time() - t0  # the generation and the program's run: what a deployment waits
             # written out in full (1e-05 would read as 1), a whole number without ".0" (for exact graders)
             written = None if result is None else (
                 str(int(result)) if result.is_integer() else format(result, ".12f").rstrip("0").rstrip("."))
             right = written is not None and await asyncio.to_thread(grade, item, f"The answer is {written}")
-            trace = _trace_from(item, CROSS_CHECK, spec.key, c, latency,
+            # its latency: the generation and the program's run, what a deployment waits
+            trace = _trace_from(item, CROSS_CHECK, spec.key, c, check.latency_s,
                                 tier.price.cost(c.usage.prompt_tokens, c.usage.completion_tokens), right)
             trace.result = result
             store.append(trace)
