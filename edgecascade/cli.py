@@ -11,7 +11,7 @@ import json
 import math
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .benchmarks.traces import TierSpec, Trace
     from .config import CascadeConfig
     from .engine import Cascade
+    from .quality.calibration import Calibration
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -493,7 +494,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from .quality.calibration import auroc, draft_features, expected_calibration_error, fit_calibration
     from .quality.domain import prompt_domain
 
-    traces, prompts, checks = _labelled_traces(args.traces)
+    if args.unlabelled and not args.adapt:
+        raise ConfigError("--unlabelled adapts an existing calibration to your traffic: give it with --adapt BASE "
+                          "(e.g. models/qwen2.5-coder-0.5b.calibration.json); fitting anew needs labels")
+    traces, prompts, checks = _labelled_traces(args.traces, labelled=not args.unlabelled)
     if args.adapt:
         return _calibrate_adapt(args, traces, prompts, checks)
     cal_ids, held_ids = split_ids([t.item_id for t in traces], args.seed)
@@ -540,7 +544,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _labelled_traces(files: Sequence[str]) -> tuple[list[Trace], dict[str, str], dict[str, float | None]]:
+def _labelled_traces(files: Sequence[str], *, labelled: bool = True
+                     ) -> tuple[list[Trace], dict[str, str], dict[str, float | None]]:
     """The labelled answers of every file given to `calibrate --traces`, their prompts by item id (a
     line's own ``prompt``, else, for a line `bench run` wrote, which stores only the prompt's digest,
     the built-in dataset's prompt for its item where the digest matches), and the results of the
@@ -552,7 +557,7 @@ def _labelled_traces(files: Sequence[str]) -> tuple[list[Trace], dict[str, str],
     traces: list[Trace] = []
     seen: dict[str, str] = {}
     for f in files:
-        for t in load_labelled_traces(Path(f), prompts, checks):
+        for t in load_labelled_traces(Path(f), prompts, checks, labelled=labelled):
             if t.item_id in seen:
                 raise ConfigError(f"item id {t.item_id!r} is in {seen[t.item_id]} and again in {f}: each labelled "
                                   "answer needs its own id (the `id` field) across all --traces files")
@@ -629,8 +634,10 @@ def _calibrate_adapt(args: argparse.Namespace, traces: Sequence[Trace], prompts:
             left_out = {t.item_id for t in unchecked}
             traces = [t for t in traces if t.item_id not in left_out]
     rows = labelled_rows(traces, prompts, checks if base.runs_cross_check else {}, base.runs_examples)
-    labels = [t.correct for t in traces]
     domains = [prompt_domain(prompts.get(t.item_id)) for t in traces]
+    if args.unlabelled:
+        return _adapt_unlabelled(args, base_path, base, target, rows, domains)
+    labels = [t.correct for t in traces]
     adapted, shifts = adapt_calibration(base, rows, labels, domains, meta={
         "from": str(base_path), "traces": args.traces, "items": len(traces),
         "command": "edgecascade " + " ".join(sys.argv[1:])})
@@ -682,6 +689,59 @@ def _calibrate_adapt(args: argparse.Namespace, traces: Sequence[Trace], prompts:
     out.print(escape("The weights and thresholds are the base's; only intercepts moved. Use it: [tiers.accept] "
                      f'confidence = "calibrated", calibration = "{target}" (with the quality_target or '
                      "min_confidence you used before)"))
+    return 0
+
+
+def _adapt_unlabelled(args: argparse.Namespace, base_path: Path, base: Calibration, target: Path,
+                      rows: Sequence[dict[str, float]], domains: Sequence[str | None]) -> int:
+    """`calibrate --adapt BASE --unlabelled`: estimate the traffic's base rate from its drafts alone,
+    move each calibrator to it and choose its thresholds again (:mod:`.quality.prior_shift`)."""
+    from .quality.prior_shift import MIN_UNLABELLED_DRAFTS, adapt_to_unlabelled
+
+    adapted, shifts = adapt_to_unlabelled(base, rows, domains, meta={
+        "from": str(base_path), "traces": args.traces, "items": len(rows),
+        "command": "edgecascade " + " ".join(sys.argv[1:])})
+    if all(sh.prior is None for sh in shifts):
+        raise ConfigError(f"nothing to adapt in {base_path}: "
+                          + "; ".join(f"{sh.calibrator}: {sh.note}" for sh in shifts if sh.drafts or sh.note)
+                          + f". Adapting without labels needs at least {MIN_UNLABELLED_DRAFTS} answers per "
+                          "calibrator and a calibration saved with its threshold tables")
+    adapted.save(target)
+    result = {"calibration": str(target), "base": str(base_path), "items": len(rows), "unlabelled": True,
+              "calibrators": [asdict(sh) for sh in shifts]}
+    if args.json:
+        from . import strict_json
+
+        print(strict_json.dumps(result))
+        return 0
+    out.print(f"adapted {base_path} to the base rate of {len(rows)} unlabelled answers: written to {target}")
+    table = Table(title="base rate: the share of drafts that are right")
+    table.add_column("calibrator", no_wrap=True)
+    for header in ("drafts", "right: learned → here", "threshold (quality_target)", "kept here"):
+        table.add_column(header)
+    lines = []
+    for sh in shifts:
+        if not sh.drafts:
+            continue
+        if sh.prior is None or sh.se is None or sh.source_prior is None:
+            table.add_row(escape(sh.calibrator), str(sh.drafts), escape(sh.note), "", "")
+            continue
+        for k, t in sh.thresholds.items():
+            table.add_row(escape(sh.calibrator), str(sh.drafts),
+                          f"{sh.source_prior:.1%} → {sh.prior:.1%} ± {sh.se:.1%}",
+                          f"{t['before']:.4g} → {t['after']:.4g} ({k})",
+                          f"{t['kept_before']:.1%} → {t['kept_after']:.1%}")
+        if abs(sh.prior - sh.source_prior) < 2 * sh.se:
+            lines.append(f"{sh.calibrator}: the estimate is within 2 standard errors of the base rate it learned; "
+                         "on this evidence your traffic matches the calibration's, and adapting changes little")
+    out.print(table)
+    for line in lines:
+        out.print(escape(line))
+    out.print(escape("Each threshold was chosen again, by the same rule and margin, on the calibration's own items "
+                     "weighted to the estimated base rate. This assumes your drafts differ from the calibration's "
+                     "only in how often they are right; label a few tens of them to check (--adapt without "
+                     f'--unlabelled). Use it: [tiers.accept] confidence = "calibrated", calibration = "{target}" '
+                     "(with the same quality_target)"))
     return 0
 
 
@@ -877,6 +937,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "tens of labelled answers per calibrator (at least 20, right and wrong ones), not hundreds; "
                    "prints out-of-fold evidence of what it changes. Default --out: beside FILE, "
                    "x.adapted.calibration.json")
+    c.add_argument("--unlabelled", action="store_true",
+                   help="with --adapt: your answers need no labels (any they carry are ignored). Estimates how "
+                   "often drafts are right on your traffic from their confidence alone, moves each calibrator "
+                   "to that base rate and chooses its quality_target thresholds again for it (the calibration "
+                   "must carry its threshold tables, as `bench report --save-calibration` writes them). Needs "
+                   "at least 100 answers per calibrator; assumes your drafts differ from the calibration's only "
+                   "in how often they are right")
     c.add_argument("--out", metavar="PATH",
                    help="calibration file to write (default: beside FILE, its suffix replaced: x.calibration.json)")
     c.add_argument("--seed", type=int, default=20261125,

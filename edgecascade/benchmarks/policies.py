@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..quality.thresholds import threshold_for_target
 from .traces import Trace
 
 
@@ -113,28 +114,11 @@ DEFAULT_MARGIN_Z = 1.645
 def choose_threshold(pairs: Sequence[Sequence[Trace]], scores: np.ndarray, target: float,
                      margin_z: float = DEFAULT_MARGIN_Z) -> float:
     """The lowest threshold (most drafts kept) that meets ``target`` x the large model's accuracy
-    with a safety margin, chosen on the data given (the calibration split, never the held-out one).
-
-    Keeping a draft changes a query's correctness by +1 (draft right, large wrong), -1 (draft
-    wrong, large right) or 0. The rule keeps a threshold only if the mean change minus ``margin_z``
-    standard errors still stays within the allowed loss, (1 - target) x the large model's accuracy:
-    without the margin a threshold picked at the edge on one half meets the target on the other
-    half only about half the time (the lowest qualifying threshold is where the noise happened to
-    be kind; `bench reliability` measures it). The scores must be ones the data did not shape: a
-    calibrator's scores of its own fitting data are too good, so calibrators pass out-of-fold
-    scores. When no threshold qualifies, none is kept (+inf).
-    """
-    n = len(pairs)
-    if n == 0:
-        return math.inf
-    delta = np.array([int(p[0].correct) - int(p[-1].correct) for p in pairs], dtype=np.float64)
-    allowed = -(1.0 - target) * always_large(pairs).accuracy
-    s = np.asarray(scores)
-    for t in np.unique(s):  # ascending: the first that qualifies keeps the most drafts
-        d = np.where(s >= t, delta, 0.0)
-        if d.mean() - margin_z * d.std(ddof=1) / math.sqrt(n) >= allowed - 1e-12:
-            return float(t)
-    return math.inf
+    with a safety margin, chosen on the traced pairs given (the calibration split, never the
+    held-out one): :func:`..quality.thresholds.threshold_for_target` on their outcomes."""
+    small = np.array([p[0].correct for p in pairs], dtype=np.float64)
+    large = np.array([p[-1].correct for p in pairs], dtype=np.float64)
+    return threshold_for_target(np.asarray(scores), small, large, target, margin_z)
 
 
 def curve(pairs: Sequence[Sequence[Trace]], scores: np.ndarray,

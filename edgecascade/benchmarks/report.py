@@ -26,6 +26,7 @@ from ..quality.calibration import (
     FEATURE_NAMES,
     MIN_DOMAIN_ITEMS,
     Calibration,
+    ThresholdTable,
     auroc,
     auroc_interval,
     draft_features,
@@ -302,7 +303,10 @@ def _choose_thresholds(cal: Calibration, pooled: Sequence[Sequence[Trace]], feat
         scores = oof.judged
         if c is cal and len(idx) < MIN_DOMAIN_ITEMS:
             idx, scores = list(range(len(pooled))), oof.pooled
-        c.thresholds[key] = choose_threshold([pooled[i] for i in idx], scores[idx], target, margin_z)
+        chosen_on = [pooled[i] for i in idx]
+        c.thresholds[key] = choose_threshold(chosen_on, scores[idx], target, margin_z)
+        c.threshold_table = ThresholdTable([float(x) for x in scores[idx]], [p[0].correct for p in chosen_on],
+                                           [p[-1].correct for p in chosen_on], c.intercept, margin_z)
 
 
 def _meets(p: PolicyResult, goal: float) -> bool:

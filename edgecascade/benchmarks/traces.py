@@ -317,7 +317,7 @@ def paired(traces: dict[str, dict[str, Trace]], tiers: Iterable[str]) -> list[li
 
 
 def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
-                         checks: dict[str, float | None] | None = None) -> list[Trace]:
+                         checks: dict[str, float | None] | None = None, *, labelled: bool = True) -> list[Trace]:
     """A user's labelled answers for `edgecascade calibrate`.
 
     A line may carry the question it answered as ``prompt`` (the last user message): the prompt
@@ -331,6 +331,9 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
     label ``correct`` or ``accepted`` (for example whether your user accepted the answer). A line of
     `edgecascade run --json --logprobs` output plus a ``correct`` (or ``label``) field works too: its
     answering attempt (the last one) is used.
+
+    ``labelled=False`` reads answers whose labels are not needed (adapting to unlabelled traffic): a
+    line may then have none, and its trace's ``correct`` is False, to be ignored.
     """
     if not path.is_file():
         raise EdgecascadeError(f"no traces file at {path}")
@@ -352,9 +355,13 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
                 d["cross_check_result"] = last["cross_check"].get("result")
         elif label is None:
             label = d.get("accepted")
-        if not isinstance(label, bool):
+        if not labelled:
+            label = False
+        elif not isinstance(label, bool):
             raise EdgecascadeError(f"{path}:{n} has no boolean label: 'correct' or 'accepted' (on a `run --json` "
-                                   "line, whose own 'accepted' is the cascade's verdict: 'correct' or 'label')")
+                                   "line, whose own 'accepted' is the cascade's verdict: 'correct' or 'label'). "
+                                   "Answers without labels can adapt a calibration to their traffic: "
+                                   "`calibrate --adapt BASE --unlabelled`")
         lp = d.get("logprobs")
         if isinstance(lp, dict):  # the shape `edgecascade run --json --logprobs` prints per attempt
             tokens, logprobs = lp.get("tokens", []), lp.get("logprobs", [])

@@ -82,7 +82,7 @@ def intercept_shift(logits: np.ndarray, labels: np.ndarray) -> tuple[float, floa
     return b, (1 / math.sqrt(info) if info > 0 else math.inf)
 
 
-def _judged_by(cal: Calibration, domains: Sequence[str | None]) -> list[tuple[str | None, Calibration, list[int]]]:
+def judged_by(cal: Calibration, domains: Sequence[str | None]) -> list[tuple[str | None, Calibration, list[int]]]:
     """Each calibrator of ``cal`` (with the domain key it answers for, None: the pooled one) and the
     rows it judges, each row by the calibrator its domain picks, as deployed."""
     picked = [cal.for_domain(d) for d in domains]
@@ -103,7 +103,7 @@ def adapt_calibration(cal: Calibration, rows: Sequence[dict[str, float]], labels
     out = copy.deepcopy(cal)
     y = np.asarray(labels, dtype=bool)
     shifts = []
-    for key, judge, idx in _judged_by(cal, domains):
+    for key, judge, idx in judged_by(cal, domains):
         n, right = len(idx), int(y[idx].sum())
         note = ""
         if n < min_items:
@@ -183,4 +183,4 @@ def out_of_fold_check(cal: Calibration, rows: Sequence[dict[str, float]], labels
                                        [domains[i] for i in train], min_items=math.ceil(min_items * (k - 1) / k))
         after[test] = adapted.predict_each([rows[i] for i in test], [domains[i] for i in test])
     return [AdaptCheck(judge.label, y[idx], before[idx], after[idx], dict(judge.thresholds))
-            for _, judge, idx in _judged_by(cal, domains) if idx]
+            for _, judge, idx in judged_by(cal, domains) if idx]

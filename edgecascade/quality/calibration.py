@@ -90,6 +90,29 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(logits, -_LOGIT_LIMIT, _LOGIT_LIMIT)))
 
 
+@dataclass(frozen=True)
+class ThresholdTable:
+    """What a calibrator's quality-target thresholds were chosen on: each calibration item's
+    out-of-fold score, whether the small model's draft was right and whether the large model's
+    answer was, with the intercept the calibrator had then and the safety margin used. Kept so that
+    the thresholds can be chosen again for other traffic (:mod:`.prior_shift`) without the traces."""
+
+    scores: list[float]
+    small_right: list[bool]
+    large_right: list[bool]
+    intercept: float  # the calibrator's intercept when the scores were made (adapting moves it)
+    margin_z: float
+
+    def __post_init__(self) -> None:
+        if not (len(self.scores) == len(self.small_right) == len(self.large_right)):
+            raise TypeError("threshold table columns differ in length")
+
+    @property
+    def prior(self) -> float:
+        """How often the small model's draft was right on these items (the base rate learned)."""
+        return sum(self.small_right) / len(self.small_right) if self.small_right else math.nan
+
+
 @dataclass
 class Calibration:
     """A fitted calibrator: P(correct) = sigmoid(intercept + coef . (x - mean) / scale)."""
@@ -108,6 +131,9 @@ class Calibration:
     domains: dict[str, Calibration] = field(default_factory=dict)
     #: the domain this calibrator was fitted on (None: all of them)
     domain: str | None = None
+    #: what its thresholds were chosen on (None: a calibration without quality_target thresholds,
+    #: or one saved before tables were kept)
+    threshold_table: ThresholdTable | None = None
 
     @property
     def label(self) -> str:
@@ -182,7 +208,9 @@ class Calibration:
         domains = {k: cls.from_dict(v) for k, v in (data.get("domains") or {}).items()}
         # a null threshold is one that keeps no draft
         thresholds = {k: math.inf if v is None else float(v) for k, v in (data.get("thresholds") or {}).items()}
-        cal = cls(**{**data, "domains": domains, "thresholds": thresholds})
+        table = data.get("threshold_table")
+        cal = cls(**{**data, "domains": domains, "thresholds": thresholds,
+                     "threshold_table": None if table is None else ThresholdTable(**table)})
         for c in (cal, *domains.values()):
             if not (len(c.features) == len(c.mean) == len(c.scale) == len(c.coef)):
                 raise TypeError("feature/coefficient counts differ")

@@ -3,12 +3,14 @@ the right one is picked: the one that executes nothing unless a config opts in t
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from edgecascade.config import load_config
 from edgecascade.engine import calibration_for, calibration_path
 from edgecascade.models import manifests_dir
 from edgecascade.quality.calibration import Calibration
+from edgecascade.quality.thresholds import threshold_for_target
 
 
 @pytest.mark.parametrize("run_examples, cross_check", [(False, False), (True, False), (True, True)])
@@ -34,6 +36,14 @@ def test_shipped_calibrations_for_the_default_drafter(run_examples: bool, cross_
     for name, sub in cal.domains.items():
         assert sub.domain == name and sub.features == cal.features and key in sub.thresholds
         assert sub.meta["items"] >= 60
+    # each calibrator keeps the table its thresholds were chosen on, and the rule gives them back
+    # exactly from it (what adapting to unlabelled traffic chooses again)
+    for c in (cal, *cal.domains.values()):
+        t = c.threshold_table
+        assert t is not None and len(t.scores) >= c.meta.get("items", 60) and 0 < t.prior < 1
+        assert threshold_for_target(np.array(t.scores), np.array(t.small_right), np.array(t.large_right),
+                                    float(key), t.margin_z) == c.thresholds[key]
+        assert t.margin_z == meta["margin_z"]
 
 
 def meta_cross_check(cal: Calibration) -> bool:

@@ -1,0 +1,188 @@
+"""Adapting a calibration to new traffic from its drafts alone: no labels.
+
+A calibration's thresholds keep a quality promise on traffic like the traffic they were chosen on.
+When the questions get harder for the small model, fewer of its drafts are right, the same scores
+mean less, and the promise breaks: on GSM8K's items 1,100-1,318 the 0.5B was right on 16.9%
+against 25.5% of the items the shipped calibration learned from, and its threshold missed the
+target. Labels fix that (:mod:`.adapt`), but labels are what a deployment rarely has. Its drafts it
+always has.
+
+If what makes a draft look right is the same on the new traffic and only how often drafts are
+right has changed (label shift: p(features | right) and p(features | wrong) unchanged), then the
+new base rate can be estimated from the calibrated probabilities of unlabelled drafts alone, by
+maximum likelihood (Saerens, Latinne and Decaestecker, Neural Computation 2002: the EM they give
+converges to the maximum found here directly). With it:
+
+* the calibrator's probabilities are moved to the new base rate (its intercept shifts by the
+  change in log-odds), so the confidence a decision reports is true of the new traffic;
+* each quality-target threshold is chosen again, by the same rule and margin as before, on the
+  same calibration items, each weighted by how common its kind of draft (right or wrong) is on the
+  new traffic. That is what the target means there: the large model's accuracy, and so what 95% of
+  it asks, moves with the mix too.
+
+When the assumption fails (the new traffic's drafts look different in kind, not only in how often
+they are right) the estimate is biased; the study ``scripts/study_prior_shift.py`` measures both
+cases. The table each threshold was chosen on travels in the calibration file
+(:class:`.calibration.ThresholdTable`), so no traces are needed to adapt.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .adapt import judged_by
+from .calibration import Calibration, sigmoid
+from .thresholds import threshold_for_target
+
+#: a calibrator is adapted only with this many unlabelled drafts of its own: with 100 drafts at a
+#: 20-25% base rate the estimate's standard error is about 0.05 (the output prints it); fewer, and
+#: it is left as it was
+MIN_UNLABELLED_DRAFTS = 100
+#: the base rate is estimated within [EDGE, 1 - EDGE]: a maximum at the boundary means the drafts
+#: look all wrong (or all right) to the calibrator
+EDGE = 1e-6
+
+
+def _logit(p: float) -> float:
+    return math.log(p) - math.log1p(-p)
+
+
+@dataclass(frozen=True)
+class PriorEstimate:
+    """The share of drafts that are right on some traffic, estimated from their probabilities."""
+
+    prior: float
+    se: float  # from the Fisher information of the mixture likelihood
+    source_prior: float  # the share right on the items the probabilities were calibrated on
+    drafts: int
+
+    @property
+    def shift(self) -> float:
+        """The change in log-odds: what moves each probability to the estimated base rate."""
+        return _logit(self.prior) - _logit(self.source_prior)
+
+
+def estimate_prior(logits: np.ndarray, source_prior: float) -> PriorEstimate:
+    """The maximum-likelihood base rate of drafts whose calibrated log-odds are ``logits``, for a
+    calibrator whose probabilities were right for a base rate of ``source_prior``.
+
+    Under label shift each draft's likelihood is q * a + (1 - q) * b, with a = p / source_prior and
+    b = (1 - p) / (1 - source_prior) (p its calibrated probability). The log-likelihood is concave
+    in q, so its maximum is where the derivative, a decreasing function, crosses zero: found by
+    bisection, or at the edge of [EDGE, 1 - EDGE] when it does not cross."""
+    if not 0 < source_prior < 1:
+        raise ValueError("the source base rate must be strictly between 0 and 1")
+    lg = np.asarray(logits, dtype=np.float64)
+    if lg.size == 0:
+        raise ValueError("no drafts to estimate a base rate from")
+    if not np.all(np.isfinite(lg)):
+        raise ValueError("a logit is not a finite number")
+    p = sigmoid(lg)
+    a, b = p / source_prior, (1 - p) / (1 - source_prior)
+
+    def slope(q: float) -> float:
+        return float(np.sum((a - b) / (q * a + (1 - q) * b)))
+
+    lo, hi = EDGE, 1 - EDGE
+    if slope(lo) <= 0:
+        q = lo
+    elif slope(hi) >= 0:
+        q = hi
+    else:
+        for _ in range(200):
+            mid = (lo + hi) / 2
+            if slope(mid) > 0:
+                lo = mid
+            else:
+                hi = mid
+            if hi - lo < 1e-12:
+                break
+        q = (lo + hi) / 2
+    info = float(np.sum(((a - b) / (q * a + (1 - q) * b)) ** 2))
+    return PriorEstimate(q, 1 / math.sqrt(info) if info > 0 else math.inf, source_prior, int(lg.size))
+
+
+def label_shift_weights(small_right: Sequence[bool], source_prior: float, prior: float) -> np.ndarray:
+    """Per calibration item, how much more (or less) common its kind of draft is at base rate
+    ``prior`` than at ``source_prior``: prior / source for a right draft, (1 - prior) / (1 - source)
+    for a wrong one."""
+    right = np.asarray(small_right, dtype=bool)
+    return np.where(right, prior / source_prior, (1 - prior) / (1 - source_prior))
+
+
+def _moved(p: float, shift: float) -> float:
+    """A probability moved by ``shift`` log-odds (a threshold of 0, 1 or +inf stays as it is)."""
+    return p if not 0 < p < 1 else float(sigmoid(np.array(_logit(p) + shift)))
+
+
+@dataclass(frozen=True)
+class PriorShift:
+    """What adapting to unlabelled drafts did to one calibrator."""
+
+    calibrator: str  # "calibrated" (the pooled one) or "calibrated[math]"
+    drafts: int  # unlabelled drafts it judges
+    source_prior: float | None  # the share right on the items its thresholds were chosen on
+    prior: float | None  # estimated on the drafts; None: left as it was
+    se: float | None
+    shift: float | None  # log-odds added to the intercept as fitted
+    #: per quality target: the threshold before and after, and the share of these drafts each keeps
+    thresholds: dict[str, dict[str, float]] = field(default_factory=dict)
+    note: str = ""
+
+
+def adapt_to_unlabelled(cal: Calibration, rows: Sequence[dict[str, float]], domains: Sequence[str | None], *,
+                        min_drafts: int = MIN_UNLABELLED_DRAFTS,
+                        meta: dict[str, Any] | None = None) -> tuple[Calibration, list[PriorShift]]:
+    """A copy of ``cal`` moved to the base rate of the unlabelled drafts ``rows`` (each judged by the
+    calibrator its ``domains`` entry picks, as deployed): each calibrator with a threshold table and
+    at least ``min_drafts`` of them gets the intercept it was fitted with plus the estimated shift
+    (an earlier adaptation's shift is replaced, not added to) and its thresholds chosen again on its
+    table, reweighted to the estimated base rate. The others are left as they were, and the
+    returned :class:`PriorShift` says why. ``meta`` is recorded in ``meta["adapted"]``."""
+    if len(rows) != len(domains):
+        raise ValueError("one domain per row")
+    out = copy.deepcopy(cal)
+    shifts = []
+    for key, judge, idx in judged_by(cal, domains):
+        n, table = len(idx), judge.threshold_table
+        note = ""
+        if table is None:
+            note = ("its thresholds were saved without the table they were chosen on: refit it with "
+                    "`edgecascade bench report --save-calibration`")
+        elif not judge.thresholds:
+            note = "it has no quality_target thresholds to choose again"
+        elif n < min_drafts:
+            note = f"{n} drafts, fewer than {min_drafts}: left as it was"
+        elif not 0 < table.prior < 1:
+            note = "its threshold table has drafts of one kind only: left as it was"
+        if note or table is None:
+            shifts.append(PriorShift(judge.label, n, None if table is None else table.prior, None, None, None,
+                                     note=note))
+            continue
+        # the drafts' log-odds as the calibrator had them when its table was made
+        logits = judge.logits([rows[i] for i in idx]) - (judge.intercept - table.intercept)
+        est = estimate_prior(logits, table.prior)
+        weights = label_shift_weights(table.small_right, table.prior, est.prior)
+        target = out if key is None else out.domains[key]
+        target.intercept = table.intercept + est.shift
+        before_p, after_p = sigmoid(logits + (judge.intercept - table.intercept)), sigmoid(logits + est.shift)
+        done: dict[str, dict[str, float]] = {}
+        for k, before in judge.thresholds.items():
+            chosen = threshold_for_target(np.asarray(table.scores), np.asarray(table.small_right),
+                                          np.asarray(table.large_right), float(k), table.margin_z, weights)
+            after = _moved(chosen, est.shift)
+            target.thresholds[k] = after
+            done[k] = {"before": before, "after": after, "kept_before": float(np.mean(before_p >= before)),
+                       "kept_after": float(np.mean(after_p >= after))}
+        shifts.append(PriorShift(judge.label, n, table.prior, est.prior, est.se, est.shift, done))
+    record = {**(meta or {}), "kind": "base rate from unlabelled drafts", "date": _dt.date.today().isoformat(),
+              "calibrators": [asdict(s) for s in shifts]}
+    out.meta = {**out.meta, "adapted": [*out.meta.get("adapted", []), record]}
+    return out, shifts

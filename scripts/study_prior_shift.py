@@ -1,0 +1,195 @@
+"""Does adapting a calibration to unlabelled traffic (`calibrate --adapt BASE --unlabelled`) keep
+its quality promise when the traffic's base rate differs?
+
+`simulate` (the default) reads only GSM8K's first 1,100 items, the items the shipped calibrations
+were fitted on. Each of --cuts random cuts fits a calibrator (the default rule's features) on
+half of them, with thresholds and threshold table as `bench report` makes them, and plays traffic
+from the other half: --size drafts drawn with a chosen share of right ones (the label shift the
+method assumes: right and wrong drafts keep their looks, only their mix changes), from 12% (harder
+traffic than the calibration's 25.5%) to 35% (easier). On each, the calibrated rule as fitted, the
+same rule adapted to that traffic's unlabelled drafts, and the baselines with thresholds chosen on
+the fitting half are judged against 95% of the 1.5B's accuracy on that traffic.
+
+`fresh` judges the shipped calibrations on GSM8K's items 1,100-1,318, where the 0.5B was right on
+16.9% of items against 25.5% of the first 1,100 and every calibrated threshold missed the target.
+Their labels have been read before (by `bench report --fresh-from gsm8k=1100` and the studies in
+the README), so this is not a clean test; what it adds is whether an estimate made without their
+labels moves the thresholds the right way on real, not simulated, shifted traffic. It adapts on
+all 219 drafts (a deployment adapting to the traffic it serves) and, as past traffic for future
+traffic, on the first K and judges the rest.
+
+    .venv/bin/python scripts/study_prior_shift.py simulate
+    .venv/bin/python scripts/study_prior_shift.py fresh
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from edgecascade.benchmarks.policies import (
+    DEFAULT_MARGIN_Z,
+    cascadeflow_score,
+    choose_threshold,
+    mean_logprob_score,
+)
+from edgecascade.benchmarks.report import (
+    _VARIANTS,
+    CALIBRATED,
+    CALIBRATED_CROSS_CHECK,
+    DEFAULT_SEED,
+    DraftFeatures,
+    out_of_fold_scores,
+)
+from edgecascade.benchmarks.traces import Trace
+from edgecascade.cli import _bench_cascade, _traced_datasets
+from edgecascade.quality.calibration import Calibration, ThresholdTable, fit_calibration
+from edgecascade.quality.prior_shift import adapt_to_unlabelled
+
+TARGET = 0.95
+BASELINES = {"cascadeflow-style": cascadeflow_score, "mean logprob": mean_logprob_score}
+
+
+def gsm8k(config: str, first: int) -> tuple[list[Sequence[Trace]], list[Sequence[Trace]], DraftFeatures]:
+    """GSM8K's first ``first`` traced items and the items after them (in the dataset's order)."""
+    ns = argparse.Namespace(config=config, datasets=["gsm8k"], fresh_from=[("gsm8k", first)], traces=None,
+                            max_tokens=None, seed=DEFAULT_SEED)
+    cascade, _, _ = _bench_cascade(config)
+    [data], _ = _traced_datasets(ns, cascade)
+    position = {k: i for i, k in enumerate(data.prompts)}
+    fresh = sorted(data.held_out, key=lambda p: position[p[0].item_id])
+    return list(data.calibration), fresh, DraftFeatures([data], config != "default")
+
+
+def judged(keep: np.ndarray, small: np.ndarray, large: np.ndarray) -> tuple[float, bool]:
+    """The share of drafts kept, and whether the target (95% of the large model's accuracy here) was met."""
+    acc = float(np.where(keep, small, large).mean())
+    return float(keep.mean()), acc >= TARGET * float(large.mean()) - 1e-12
+
+
+def fitted_calibrator(rows: list[dict[str, float]], pairs: Sequence[Sequence[Trace]], seed: int) -> Calibration:
+    """A calibrator with its quality-target threshold and table, made as `bench report` makes them."""
+    labels = [p[0].correct for p in pairs]
+    cal = fit_calibration(rows, labels, model="m", features=_VARIANTS[CALIBRATED], seed=seed)
+    oof = out_of_fold_scores(rows, labels, None, [None] * len(rows), seed=seed, model="m",
+                             features=_VARIANTS[CALIBRATED], source="a cut").pooled
+    cal.thresholds[f"{TARGET:g}"] = choose_threshold(pairs, oof, TARGET, DEFAULT_MARGIN_Z)
+    cal.threshold_table = ThresholdTable([float(x) for x in oof], labels, [p[-1].correct for p in pairs],
+                                         cal.intercept, DEFAULT_MARGIN_Z)
+    return cal
+
+
+def simulate(args: argparse.Namespace) -> None:
+    items, _, feats = gsm8k("default", args.first)
+    rows = [feats(p[0]) for p in items]
+    small = np.array([p[0].correct for p in items])
+    large = np.array([p[-1].correct for p in items])
+    base = {name: np.array([score(p[0]) for p in items]) for name, score in BASELINES.items()}
+    rng = np.random.default_rng(args.seed)
+    tally: dict[tuple[float, str], list[tuple[float, bool]]] = {}
+    estimates: dict[float, list[float]] = {}
+    key = f"{TARGET:g}"
+    print(f"GSM8K's first {len(items)} items: the 0.5B right on {small.mean():.1%}, the 1.5B on {large.mean():.1%}; "
+          f"{args.cuts} cuts, traffic of {args.size} drafts")
+    for _ in range(args.cuts):
+        perm = rng.permutation(len(items))
+        fit, play = perm[: len(items) // 2], perm[len(items) // 2:]
+        cal = fitted_calibrator([rows[i] for i in fit], [items[i] for i in fit], DEFAULT_SEED)
+        cut_t = {name: choose_threshold([items[i] for i in fit], s[fit], TARGET, DEFAULT_MARGIN_Z)
+                 for name, s in base.items()}
+        right, wrong = play[small[play]], play[~small[play]]
+        for q in args.rates:
+            k = int(round(q * args.size))
+            traffic = np.concatenate([rng.choice(right, k, replace=k > len(right)),
+                                      rng.choice(wrong, args.size - k, replace=args.size - k > len(wrong))])
+            t_rows = [rows[i] for i in traffic]
+            adapted, [shift] = adapt_to_unlabelled(cal, t_rows, [None] * len(t_rows))
+            assert shift.prior is not None, shift.note
+            estimates.setdefault(q, []).append(shift.prior)
+            keeps = {"calibrated, as fitted": cal.predict_many(t_rows) >= cal.thresholds[key],
+                     "calibrated, adapted (no labels)": adapted.predict_many(t_rows) >= adapted.thresholds[key],
+                     **{name: base[name][traffic] >= cut_t[name] for name in BASELINES},
+                     "oracle": small[traffic]}
+            for name, keep in keeps.items():
+                tally.setdefault((q, name), []).append(judged(keep, small[traffic], large[traffic]))
+    for q in args.rates:
+        est = np.array(estimates[q])
+        print(f"\ntraffic with {q:.1%} of drafts right: estimated {est.mean():.1%} "
+              f"(sd {est.std():.1%}, p10-p90 {np.percentile(est, 10):.1%}-{np.percentile(est, 90):.1%})")
+        for (rate, name), got in tally.items():
+            if rate != q:
+                continue
+            shares = np.array([s for s, _ in got])
+            met = "" if name == "oracle" else f"met the target in {np.mean([m for _, m in got]):4.0%} of cuts, "
+            print(f"  {name:32s} {met}kept {shares.mean():5.1%} (p10-p90 {np.percentile(shares, 10):.1%}-"
+                  f"{np.percentile(shares, 90):.1%})")
+
+
+def fresh(args: argparse.Namespace) -> None:
+    for config, path in (("default", "models/qwen2.5-coder-0.5b.calibration.json"),
+                         ("calibrated", "models/qwen2.5-coder-0.5b.examples.cross-check.calibration.json")):
+        fresh_one(args, config, path)
+
+
+def fresh_one(args: argparse.Namespace, config: str, path: str) -> None:
+    """One shipped calibration (and the config that loads it) on the items after the first N."""
+    items, later, feats = gsm8k(config, args.first)
+    cal = Calibration.load(Path(path))
+    if config == "calibrated":
+        assert cal.runs_cross_check and _VARIANTS[CALIBRATED_CROSS_CHECK] == cal.features
+    rows = [feats(p[0]) for p in later]
+    domains = [feats.domain(p[0]) for p in later]
+    small = np.array([p[0].correct for p in later])
+    large = np.array([p[-1].correct for p in later])
+    key = f"{TARGET:g}"
+    base = {name: (np.array([score(p[0]) for p in later]),
+                   choose_threshold(items, np.array([score(p[0]) for p in items]), TARGET, DEFAULT_MARGIN_Z))
+            for name, score in BASELINES.items()}
+
+    def rules(adapted: Calibration) -> dict[str, np.ndarray]:
+        t_shipped = np.array([cal.for_domain(d).thresholds[key] for d in domains])
+        t_adapted = np.array([adapted.for_domain(d).thresholds[key] for d in domains])
+        return {"shipped": cal.predict_each(rows, domains) >= t_shipped,
+                "adapted (no labels)": adapted.predict_each(rows, domains) >= t_adapted,
+                **{name: s >= t for name, (s, t) in base.items()}, "oracle": small}
+
+    print(f"\n{path} on GSM8K items {args.first}-{args.first + len(later) - 1}: the 0.5B right on "
+          f"{small.mean():.1%} (the first {args.first}: {np.mean([p[0].correct for p in items]):.1%})")
+    for name, est_idx, judge_idx in (
+            (f"adapted on all {len(later)}, judged on all", np.arange(len(later)), np.arange(len(later))),
+            (f"adapted on the first {args.k}, judged on the {len(later) - args.k} after them",
+             np.arange(args.k), np.arange(args.k, len(later)))):
+        adapted, shifts = adapt_to_unlabelled(cal, [rows[i] for i in est_idx], [domains[i] for i in est_idx],
+                                              min_drafts=min(args.k, 100))
+        sh = next(s for s in shifts if s.calibrator == "calibrated[math]")
+        assert sh.prior is not None and sh.se is not None, sh.note
+        print(f"  {name}: estimated base rate {sh.prior:.1%} ± {sh.se:.1%} (right: "
+              f"{small[est_idx].mean():.1%}); math threshold {cal.domains['math'].thresholds[key]:.4g} → "
+              f"{adapted.domains['math'].thresholds[key]:.4g}")
+        for rule, keep in rules(adapted).items():
+            share, met = judged(keep[judge_idx], small[judge_idx], large[judge_idx])
+            acc = float(np.where(keep[judge_idx], small[judge_idx], large[judge_idx]).mean())
+            goal = TARGET * float(large[judge_idx].mean())
+            said = "" if rule == "oracle" else (" met" if met else " MISSED")
+            print(f"    {rule:22s} kept {share:5.1%} at {acc:5.1%} (target {goal:.1%}){said}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("mode", nargs="?", choices=["simulate", "fresh"], default="simulate")
+    ap.add_argument("--first", type=int, default=1100, help="the calibrations were fitted on GSM8K's first N items")
+    ap.add_argument("--cuts", type=int, default=100, help="simulate: random cuts of the first N items")
+    ap.add_argument("--size", type=int, default=219, help="simulate: drafts of traffic per cut (the fresh test's size)")
+    ap.add_argument("--rates", type=float, nargs="+", default=[0.12, 0.17, 0.255, 0.35],
+                    help="simulate: shares of right drafts in the traffic")
+    ap.add_argument("--k", type=int, default=100, help="fresh: the first K drafts to adapt on")
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+    simulate(args) if args.mode == "simulate" else fresh(args)
+
+
+if __name__ == "__main__":
+    main()

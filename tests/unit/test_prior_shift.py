@@ -1,0 +1,247 @@
+"""Adapting a calibration to unlabelled traffic: a base rate recovered under a known label shift,
+thresholds chosen again on weighted calibration items, per calibrator, and the CLI around it."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgecascade.cli import main
+from edgecascade.quality.calibration import Calibration, ThresholdTable
+from edgecascade.quality.prior_shift import adapt_to_unlabelled, estimate_prior, label_shift_weights
+from edgecascade.quality.thresholds import threshold_for_target
+
+MATH = "Tom has 3 apples and buys 4 more. How many apples does he have?"
+CODE = "Complete this Python function.\n```python\ndef f(x):\n```"
+SOURCE_PRIOR = 0.25
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+def draws(n: int, prior: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Label-shifted data: right drafts' feature ~ N(+1, 1), wrong ones' ~ N(-1, 1), right with
+    probability ``prior``. The exact posterior at SOURCE_PRIOR is sigmoid(logit(SOURCE_PRIOR) + 2x)."""
+    y = rng.random(n) < prior
+    return rng.normal(np.where(y, 1.0, -1.0), 1.0), y
+
+
+def test_the_base_rate_is_recovered_from_unlabelled_drafts_under_a_known_label_shift() -> None:
+    rng = np.random.default_rng(0)
+    for prior in (0.1, 0.25, 0.4):
+        x, y = draws(20_000, prior, rng)
+        est = estimate_prior(_logit(SOURCE_PRIOR) + 2 * x, SOURCE_PRIOR)
+        assert abs(est.prior - y.mean()) < 3 * est.se and est.se < 0.01
+        assert est.shift == pytest.approx(_logit(est.prior) - _logit(SOURCE_PRIOR))
+    # the standard error is what repeated draws show (to within their own noise)
+    estimates = [estimate_prior(_logit(SOURCE_PRIOR) + 2 * draws(400, 0.15, rng)[0], SOURCE_PRIOR) for _ in range(200)]
+    spread = np.std([e.prior for e in estimates])
+    assert 0.75 < np.mean([e.se for e in estimates]) / spread < 1.33
+
+
+def test_drafts_that_all_look_wrong_put_the_estimate_at_the_edge_and_bad_input_is_refused() -> None:
+    est = estimate_prior(np.full(50, -30.0), SOURCE_PRIOR)
+    assert est.prior < 1e-5
+    with pytest.raises(ValueError, match="finite"):
+        estimate_prior(np.array([0.0, math.nan]), SOURCE_PRIOR)
+    with pytest.raises(ValueError, match="no drafts"):
+        estimate_prior(np.array([]), SOURCE_PRIOR)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        estimate_prior(np.zeros(3), 1.0)
+
+
+def test_weights_move_each_kind_of_draft_to_the_new_mix() -> None:
+    w = label_shift_weights([True, False, True, False], 0.5, 0.2)
+    assert w.tolist() == pytest.approx([0.4, 1.6, 0.4, 1.6])
+    # weighted, the right drafts are 20% of the mix
+    assert (w * np.array([1, 0, 1, 0])).sum() / w.sum() == pytest.approx(0.2)
+
+
+def test_the_weighted_rule_against_a_hand_computed_example() -> None:
+    scores = np.array([0.9, 0.8, 0.3])
+    small = np.array([True, False, False])
+    large = np.array([True, True, True])
+    # equal weights are the unweighted rule, on any data
+    rng = np.random.default_rng(3)
+    s, sm, lg = rng.random(200), rng.random(200) < 0.3, rng.random(200) < 0.6
+    for target in (0.9, 0.95):
+        assert threshold_for_target(s, sm, lg, target, 1.645, np.ones(200)) == threshold_for_target(
+            s, sm, lg, target, 1.645)
+    # no margin. Keeping the 0.9 draft loses nothing; keeping the 0.8 one too loses a query (-1 on it).
+    # Unweighted: keeping both costs 1/3 of a query, over the 0.1 x 1 allowed; at 0.9 nothing is lost.
+    assert threshold_for_target(scores, small, large, 0.9, 0.0) == 0.9
+    # weights 1, 0.1, 8.9 (sum 10): keeping both costs 0.1 / 10 = 0.01, within 0.1 x 1; keeping all
+    # three costs 9 / 10. So 0.8 is the lowest that qualifies.
+    assert threshold_for_target(scores, small, large, 0.9, 0.0, np.array([1.0, 0.1, 8.9])) == 0.8
+    with pytest.raises(ValueError, match="positive"):
+        threshold_for_target(scores, small, large, 0.9, 0.0, np.array([1.0, 0.0, 1.0]))
+
+
+def table_calibration(seed: int = 0) -> Calibration:
+    """A math calibrator and a code calibrator on one feature (mean_logprob), each the exact posterior
+    of :func:`draws` at its base rate, with a threshold table of 2,000 out-of-fold-like scores and the
+    threshold the report's rule chooses on it."""
+    rng = np.random.default_rng(seed)
+    subs = {}
+    for domain, prior in (("math", SOURCE_PRIOR), ("code", 0.6)):
+        x, y = draws(2000, prior, rng)
+        large = rng.random(2000) < np.where(y, 0.9, 0.5)
+        c = Calibration("m", ["mean_logprob"], [0.0], [1.0], [2.0], _logit(prior), domain=domain)
+        scores = c.predict_many([{"mean_logprob": float(v)} for v in x])
+        c.threshold_table = ThresholdTable(scores.tolist(), y.tolist(), large.tolist(), c.intercept, 1.645)
+        c.thresholds["0.95"] = threshold_for_target(scores, y, large, 0.95, 1.645)
+        c.meta["items"] = 2000
+        subs[domain] = c
+    pooled = Calibration("m", ["mean_logprob"], [0.0], [1.0], [2.0], _logit(0.4), thresholds={"0.95": 0.6},
+                         domains=subs)
+    return pooled
+
+
+def rows_at(prior: float, n: int, seed: int) -> tuple[list[dict[str, float]], np.ndarray]:
+    x, y = draws(n, prior, np.random.default_rng(seed))
+    return [{"mean_logprob": float(v)} for v in x], y
+
+
+def test_harder_traffic_moves_the_calibrator_down_and_its_threshold_keeps_fewer_drafts() -> None:
+    cal = table_calibration()
+    rows, y = rows_at(0.1, 3000, 1)
+    adapted, shifts = adapt_to_unlabelled(cal, rows, ["math"] * len(rows))
+    by = {s.calibrator: s for s in shifts}
+    sh = by["calibrated[math]"]
+    assert sh.prior is not None and sh.se is not None and sh.shift is not None
+    assert abs(sh.prior - y.mean()) < 3 * sh.se and sh.shift < 0
+    m, before = adapted.domains["math"], cal.domains["math"]
+    assert m.intercept == pytest.approx(before.intercept + sh.shift)
+    assert m.coef == before.coef and m.threshold_table == before.threshold_table
+    # the adapted probabilities are right for this traffic (the exact posterior at its base rate)
+    assert np.mean(m.predict_many(rows)) == pytest.approx(y.mean(), abs=0.02)
+    t = sh.thresholds["0.95"]
+    assert t["before"] == before.thresholds["0.95"] and t["after"] == m.thresholds["0.95"]
+    assert t["kept_after"] < t["kept_before"]
+    # the threshold is the rule's choice on the table weighted to the estimate, moved to the new scale
+    table = before.threshold_table
+    assert table is not None
+    chosen = threshold_for_target(np.array(table.scores), np.array(table.small_right), np.array(table.large_right),
+                                  0.95, 1.645, label_shift_weights(table.small_right, table.prior, sh.prior))
+    assert _logit(m.thresholds["0.95"]) == pytest.approx(_logit(chosen) + sh.shift)
+    # and the quality promise holds on this traffic, where the calibrator as fitted breaks it
+    big, yb = rows_at(0.1, 40_000, 2)
+    rng = np.random.default_rng(4)
+    large = rng.random(len(big)) < np.where(yb, 0.9, 0.5)
+
+    def accuracy(c: Calibration) -> float:
+        keep = c.domains["math"].predict_many(big) >= c.domains["math"].thresholds["0.95"]
+        return float(np.where(keep, yb, large).mean())
+
+    assert accuracy(adapted) >= 0.95 * large.mean() > accuracy(cal)
+    # nothing else moved: the code calibrator judged none of these drafts, the original is untouched
+    assert adapted.domains["code"].intercept == cal.domains["code"].intercept and by["calibrated[code]"].prior is None
+    assert "adapted" not in cal.meta and adapted.meta["adapted"][-1]["kind"] == "base rate from unlabelled drafts"
+
+
+def test_traffic_like_the_calibrations_changes_little() -> None:
+    cal = table_calibration()
+    rows, _ = rows_at(SOURCE_PRIOR, 3000, 5)
+    adapted, shifts = adapt_to_unlabelled(cal, rows, ["math"] * len(rows))
+    sh = next(s for s in shifts if s.calibrator == "calibrated[math]")
+    assert sh.prior is not None and sh.se is not None and abs(sh.prior - SOURCE_PRIOR) < 3 * sh.se
+    assert abs(sh.thresholds["0.95"]["kept_after"] - sh.thresholds["0.95"]["kept_before"]) < 0.03
+
+
+def test_an_adapted_calibration_adapts_again_from_its_table_not_from_its_last_shift() -> None:
+    cal = table_calibration()
+    rows, _ = rows_at(0.1, 3000, 6)
+    once, _ = adapt_to_unlabelled(cal, rows, ["math"] * len(rows))
+    twice, shifts = adapt_to_unlabelled(once, rows, ["math"] * len(rows))
+    assert twice.domains["math"].intercept == pytest.approx(once.domains["math"].intercept)
+    assert twice.domains["math"].thresholds == pytest.approx(once.domains["math"].thresholds)
+    assert len(twice.meta["adapted"]) == 2
+
+
+def test_what_cannot_be_adapted_is_left_as_it_was_with_the_reason() -> None:
+    cal = table_calibration()
+    rows, _ = rows_at(0.1, 50, 7)
+    same, shifts = adapt_to_unlabelled(cal, rows, ["math"] * len(rows))
+    sh = next(s for s in shifts if s.calibrator == "calibrated[math]")
+    assert sh.prior is None and "fewer than 100" in sh.note
+    assert same.domains["math"].intercept == cal.domains["math"].intercept
+    # the pooled calibrator has no table: prompts of no domain cannot move it
+    rows, _ = rows_at(0.1, 300, 8)
+    _, shifts = adapt_to_unlabelled(cal, rows, [None] * len(rows))
+    pooled = next(s for s in shifts if s.calibrator == "calibrated")
+    assert pooled.prior is None and "bench report --save-calibration" in pooled.note
+
+
+def _lines(n: int, prior: float, seed: int, labelled: bool = False) -> str:
+    rows, y = rows_at(prior, n, seed)
+    return "\n".join(json.dumps({"id": i, "answer": "Seven.", "tokens": ["Seven", "."],
+                                 "logprobs": [r["mean_logprob"]] * 2, "prompt": MATH,
+                                 **({"correct": bool(good)} if labelled else {})})
+                     for i, (r, good) in enumerate(zip(rows, y))) + "\n"
+
+
+def test_calibrate_unlabelled_writes_an_adapted_file_from_lines_without_labels(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base_path = tmp_path / "base.json"
+    table_calibration().save(base_path)
+    traces = tmp_path / "traffic.jsonl"
+    traces.write_text(_lines(600, 0.1, 9))
+    out = tmp_path / "mine.json"
+    assert main(["calibrate", "--traces", str(traces), "--adapt", str(base_path), "--unlabelled",
+                 "--out", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["unlabelled"] is True and result["items"] == 600
+    by = {c["calibrator"]: c for c in result["calibrators"]}
+    m = by["calibrated[math]"]
+    assert m["drafts"] == 600 and abs(m["prior"] - 0.1) < 3 * m["se"] + 0.02 and m["shift"] < 0
+    adapted = Calibration.load(out)  # the table survives the file, so it can be adapted again
+    assert adapted.domains["math"].thresholds["0.95"] == pytest.approx(m["thresholds"]["0.95"]["after"])
+    assert adapted.domains["math"].threshold_table is not None
+    # the printed form: the calibrator, the base rates, and how to use it
+    assert main(["calibrate", "--traces", str(traces), "--adapt", str(base_path), "--unlabelled",
+                 "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    learned = Calibration.load(base_path).domains["math"].threshold_table
+    assert learned is not None
+    assert "calibrated[math]" in text and f"{learned.prior:.1%} → {m['prior']:.1%}" in text
+    assert 'calibration = "' in text
+    assert "within 2 standard errors" not in text
+    # traffic like the calibration's: it says adapting changes little
+    same = tmp_path / "same.jsonl"
+    same.write_text(_lines(600, SOURCE_PRIOR, 10))
+    assert main(["calibrate", "--traces", str(same), "--adapt", str(base_path), "--unlabelled",
+                 "--out", str(out)]) == 0
+    assert "within 2 standard errors" in capsys.readouterr().out
+
+
+def test_calibrate_unlabelled_refuses_what_it_cannot_do(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base_path = tmp_path / "base.json"
+    table_calibration().save(base_path)
+    traces = tmp_path / "traffic.jsonl"
+    traces.write_text(_lines(40, 0.1, 11))
+    # without --adapt there is nothing to adapt, and fitting anew needs labels
+    assert main(["calibrate", "--traces", str(traces), "--unlabelled"]) == 2
+    assert "--adapt BASE" in capsys.readouterr().err
+    # too few answers: nothing written, and it says how many are needed
+    assert main(["calibrate", "--traces", str(traces), "--adapt", str(base_path), "--unlabelled",
+                 "--out", str(tmp_path / "o.json")]) == 2
+    assert "at least 100 answers per calibrator" in capsys.readouterr().err and not (tmp_path / "o.json").exists()
+    # a calibration saved without its tables
+    bare = Calibration.load(base_path)
+    for c in (bare, *bare.domains.values()):
+        c.threshold_table = None
+    bare.save(tmp_path / "bare.json")
+    traces.write_text(_lines(300, 0.1, 12))
+    assert main(["calibrate", "--traces", str(traces), "--adapt", str(tmp_path / "bare.json"), "--unlabelled",
+                 "--out", str(tmp_path / "o.json")]) == 2
+    assert "threshold tables" in capsys.readouterr().err and not (tmp_path / "o.json").exists()
+    # without --unlabelled, lines without labels are refused as before, and the error says what would take them
+    assert main(["calibrate", "--traces", str(traces), "--adapt", str(base_path),
+                 "--out", str(tmp_path / "o.json")]) == 1
+    said = capsys.readouterr().err
+    assert "no boolean label" in said and "--unlabelled" in said and not (tmp_path / "o.json").exists()
