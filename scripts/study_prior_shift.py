@@ -139,7 +139,7 @@ def fresh_one(args: argparse.Namespace, config: str, path: str) -> None:
     items, later, feats = gsm8k(config, args.first)
     cal = Calibration.load(Path(path))
     if config == "calibrated":
-        assert cal.runs_cross_check and _VARIANTS[CALIBRATED_CROSS_CHECK] == cal.features
+        assert cal.runs_cross_check and list(_VARIANTS[CALIBRATED_CROSS_CHECK]) == cal.features
     rows = [feats(p[0]) for p in later]
     domains = [feats.domain(p[0]) for p in later]
     small = np.array([p[0].correct for p in later])
