@@ -2,13 +2,14 @@
 its quality promise when the traffic's base rate differs?
 
 `simulate` (the default) reads only GSM8K's first 1,100 items, the items the shipped calibrations
-were fitted on. Each of --cuts random cuts fits a calibrator (the default rule's features) on
+were fitted on. Each of --cuts (300) random cuts fits a calibrator (the default rule's features) on
 half of them, with thresholds and threshold table as `bench report` makes them, and plays traffic
 from the other half: --size drafts drawn with a chosen share of right ones (the label shift the
 method assumes: right and wrong drafts keep their looks, only their mix changes), from 12% (harder
 traffic than the calibration's 25.5%) to 35% (easier). On each, the calibrated rule as fitted, the
 same rule adapted to that traffic's unlabelled drafts, and the baselines with thresholds chosen on
-the fitting half are judged against 95% of the 1.5B's accuracy on that traffic.
+the fitting half are judged against 95% of the 1.5B's accuracy on that traffic; so is the rule
+adapted with labels (`calibrate --adapt BASE`) to --labels of the traffic's drafts.
 
 `fresh` judges the shipped calibrations on GSM8K's items 1,100-1,318, where the 0.5B was right on
 16.9% of items against 25.5% of the first 1,100 and every calibrated threshold missed the target.
@@ -46,6 +47,7 @@ from edgecascade.benchmarks.report import (
 )
 from edgecascade.benchmarks.traces import Trace
 from edgecascade.cli import _bench_cascade, _traced_datasets
+from edgecascade.quality.adapt import adapt_calibration
 from edgecascade.quality.calibration import Calibration, ThresholdTable, fit_calibration
 from edgecascade.quality.prior_shift import adapt_to_unlabelled
 
@@ -109,8 +111,13 @@ def simulate(args: argparse.Namespace) -> None:
             adapted, [shift] = adapt_to_unlabelled(cal, t_rows, [None] * len(t_rows))
             assert shift.prior is not None, shift.note
             estimates.setdefault(q, []).append(shift.prior)
+            labelled = rng.choice(len(traffic), args.labels, replace=False)
+            with_labels, _ = adapt_calibration(cal, [t_rows[i] for i in labelled],
+                                               small[traffic[labelled]].tolist(), [None] * args.labels)
             keeps = {"calibrated, as fitted": cal.predict_many(t_rows) >= cal.thresholds[key],
                      "calibrated, adapted (no labels)": adapted.predict_many(t_rows) >= adapted.thresholds[key],
+                     f"calibrated, adapted ({args.labels} labels)":
+                         with_labels.predict_many(t_rows) >= with_labels.thresholds[key],
                      **{name: base[name][traffic] >= cut_t[name] for name in BASELINES},
                      "oracle": small[traffic]}
             for name, keep in keeps.items():
@@ -181,10 +188,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("mode", nargs="?", choices=["simulate", "fresh"], default="simulate")
     ap.add_argument("--first", type=int, default=1100, help="the calibrations were fitted on GSM8K's first N items")
-    ap.add_argument("--cuts", type=int, default=100, help="simulate: random cuts of the first N items")
+    ap.add_argument("--cuts", type=int, default=300, help="simulate: random cuts of the first N items")
     ap.add_argument("--size", type=int, default=219, help="simulate: drafts of traffic per cut (the fresh test's size)")
     ap.add_argument("--rates", type=float, nargs="+", default=[0.12, 0.17, 0.255, 0.35],
                     help="simulate: shares of right drafts in the traffic")
+    ap.add_argument("--labels", type=int, default=60,
+                    help="simulate: labelled drafts of the traffic that `calibrate --adapt` (with labels) adapts to")
     ap.add_argument("--k", type=int, default=100, help="fresh: the first K drafts to adapt on")
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()

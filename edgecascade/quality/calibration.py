@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from .domain import prompt_domain
 from .examples import examples_pass_rate
 from .features import LogprobFeatures, logprob_features
 from .structure import code_features, math_features, prompt_features
+from .thresholds import label_shift_weights, threshold_for_target
 
 #: every feature a calibrator may use; the names are the keys of :func:`draft_features`
 FEATURE_NAMES = (
@@ -111,6 +112,28 @@ class ThresholdTable:
     def prior(self) -> float:
         """How often the small model's draft was right on these items (the base rate learned)."""
         return sum(self.small_right) / len(self.small_right) if self.small_right else math.nan
+
+    def thresholds_at(self, shift: float, targets: Iterable[str]) -> dict[str, float]:
+        """The quality-target thresholds for traffic whose log-odds of a right draft are ``shift``
+        above this table's (its base rate moved by as much), for a calibrator whose intercept is this
+        table's plus ``shift``: chosen by the same rule and margin on these items, each weighted to
+        the new base rate, then moved by ``shift`` onto the calibrator's new scale. A shift of 0
+        gives back the thresholds the table was made for."""
+        prior = float(sigmoid(np.array(logit(self.prior) + shift)))
+        weights = label_shift_weights(self.small_right, self.prior, prior) if shift else None
+        scores, small, large = np.asarray(self.scores), np.asarray(self.small_right), np.asarray(self.large_right)
+        return {k: _moved(threshold_for_target(scores, small, large, float(k), self.margin_z, weights), shift)
+                for k in targets}
+
+
+def logit(p: float) -> float:
+    """log(p / (1 - p)) of a probability strictly between 0 and 1."""
+    return math.log(p) - math.log1p(-p)
+
+
+def _moved(p: float, shift: float) -> float:
+    """A probability moved by ``shift`` log-odds (a threshold of 0, 1 or +inf stays as it is)."""
+    return p if not 0 < p < 1 or not shift else float(sigmoid(np.array(logit(p) + shift)))
 
 
 @dataclass

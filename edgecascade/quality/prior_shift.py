@@ -38,8 +38,7 @@ from typing import Any
 import numpy as np
 
 from .adapt import judged_by
-from .calibration import Calibration, sigmoid
-from .thresholds import threshold_for_target
+from .calibration import Calibration, logit, sigmoid
 
 #: a calibrator is adapted only with this many unlabelled drafts of its own: with 100 drafts at a
 #: 20-25% base rate the estimate's standard error is about 0.05 (the output prints it); fewer, and
@@ -48,10 +47,6 @@ MIN_UNLABELLED_DRAFTS = 100
 #: the base rate is estimated within [EDGE, 1 - EDGE]: a maximum at the boundary means the drafts
 #: look all wrong (or all right) to the calibrator
 EDGE = 1e-6
-
-
-def _logit(p: float) -> float:
-    return math.log(p) - math.log1p(-p)
 
 
 @dataclass(frozen=True)
@@ -66,7 +61,7 @@ class PriorEstimate:
     @property
     def shift(self) -> float:
         """The change in log-odds: what moves each probability to the estimated base rate."""
-        return _logit(self.prior) - _logit(self.source_prior)
+        return logit(self.prior) - logit(self.source_prior)
 
 
 def estimate_prior(logits: np.ndarray, source_prior: float) -> PriorEstimate:
@@ -107,19 +102,6 @@ def estimate_prior(logits: np.ndarray, source_prior: float) -> PriorEstimate:
         q = (lo + hi) / 2
     info = float(np.sum(((a - b) / (q * a + (1 - q) * b)) ** 2))
     return PriorEstimate(q, 1 / math.sqrt(info) if info > 0 else math.inf, source_prior, int(lg.size))
-
-
-def label_shift_weights(small_right: Sequence[bool], source_prior: float, prior: float) -> np.ndarray:
-    """Per calibration item, how much more (or less) common its kind of draft is at base rate
-    ``prior`` than at ``source_prior``: prior / source for a right draft, (1 - prior) / (1 - source)
-    for a wrong one."""
-    right = np.asarray(small_right, dtype=bool)
-    return np.where(right, prior / source_prior, (1 - prior) / (1 - source_prior))
-
-
-def _moved(p: float, shift: float) -> float:
-    """A probability moved by ``shift`` log-odds (a threshold of 0, 1 or +inf stays as it is)."""
-    return p if not 0 < p < 1 else float(sigmoid(np.array(_logit(p) + shift)))
 
 
 @dataclass(frozen=True)
@@ -169,18 +151,14 @@ def adapt_to_unlabelled(cal: Calibration, rows: Sequence[dict[str, float]], doma
         # the drafts' log-odds as the calibrator had them when its table was made
         logits = judge.logits([rows[i] for i in idx]) - (judge.intercept - table.intercept)
         est = estimate_prior(logits, table.prior)
-        weights = label_shift_weights(table.small_right, table.prior, est.prior)
         target = out if key is None else out.domains[key]
         target.intercept = table.intercept + est.shift
+        target.thresholds = table.thresholds_at(est.shift, judge.thresholds)
         before_p, after_p = sigmoid(logits + (judge.intercept - table.intercept)), sigmoid(logits + est.shift)
-        done: dict[str, dict[str, float]] = {}
-        for k, before in judge.thresholds.items():
-            chosen = threshold_for_target(np.asarray(table.scores), np.asarray(table.small_right),
-                                          np.asarray(table.large_right), float(k), table.margin_z, weights)
-            after = _moved(chosen, est.shift)
-            target.thresholds[k] = after
-            done[k] = {"before": before, "after": after, "kept_before": float(np.mean(before_p >= before)),
-                       "kept_after": float(np.mean(after_p >= after))}
+        done = {k: {"before": before, "after": target.thresholds[k],
+                    "kept_before": float(np.mean(before_p >= before)),
+                    "kept_after": float(np.mean(after_p >= target.thresholds[k]))}
+                for k, before in judge.thresholds.items()}
         shifts.append(PriorShift(judge.label, n, table.prior, est.prior, est.se, est.shift, done))
     record = {**(meta or {}), "kind": "base rate from unlabelled drafts", "date": _dt.date.today().isoformat(),
               "calibrators": [asdict(s) for s in shifts]}

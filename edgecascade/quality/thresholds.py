@@ -8,6 +8,7 @@ weighted by how common its kind of draft is there: :mod:`.prior_shift`).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -56,3 +57,12 @@ def threshold_for_target(scores: np.ndarray, small_right: np.ndarray, large_righ
         if m - margin_z * math.sqrt(var / n_eff) >= allowed - 1e-12:
             return float(t)
     return math.inf
+
+
+def label_shift_weights(small_right: Sequence[bool], source_prior: float, prior: float) -> np.ndarray:
+    """Per calibration item, how much more (or less) common its kind of draft is at base rate
+    ``prior`` than at ``source_prior``: prior / source for a right draft, (1 - prior) / (1 - source)
+    for a wrong one. Under label shift (right and wrong drafts keep their looks, only their mix
+    changes) these weights make the calibration items stand for the new traffic."""
+    right = np.asarray(small_right, dtype=bool)
+    return np.where(right, prior / source_prior, (1 - prior) / (1 - source_prior))

@@ -12,8 +12,8 @@ import pytest
 
 from edgecascade.cli import main
 from edgecascade.quality.calibration import Calibration, ThresholdTable
-from edgecascade.quality.prior_shift import adapt_to_unlabelled, estimate_prior, label_shift_weights
-from edgecascade.quality.thresholds import threshold_for_target
+from edgecascade.quality.prior_shift import adapt_to_unlabelled, estimate_prior
+from edgecascade.quality.thresholds import label_shift_weights, threshold_for_target
 
 MATH = "Tom has 3 apples and buys 4 more. How many apples does he have?"
 CODE = "Complete this Python function.\n```python\ndef f(x):\n```"
