@@ -3,14 +3,20 @@ the right one is picked: the one that executes nothing unless a config opts in t
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from edgecascade.cli import main
 from edgecascade.config import load_config
 from edgecascade.engine import calibration_for, calibration_path
 from edgecascade.models import manifests_dir
 from edgecascade.quality.calibration import Calibration
 from edgecascade.quality.thresholds import threshold_for_target
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("run_examples, cross_check", [(False, False), (True, False), (True, True)])
@@ -79,3 +85,24 @@ def test_the_hybrid_middle_tier_is_judged_by_the_shipped_calibration_of_the_1_5b
     # it says how it was made and how it did on the answers it was not fitted on
     assert cal.meta["command"].startswith("edgecascade calibrate --traces bench/traces/gsm8k/qwen2.5-coder-1.5b")
     assert 0.5 < cal.meta["held_out"]["auroc"] <= 1.0 and cal.meta["held_out_items"] >= 700
+
+
+def test_the_shipped_calibration_adapts_to_the_committed_traces_without_their_labels(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the 0.5B's HumanEval drafts as `bench run` wrote them (their labels are ignored): all 164 are code
+    # prompts, so only the code calibrator moves, by its own table
+    [traces] = sorted((ROOT / "bench" / "traces" / "humaneval").glob("qwen2.5-coder-0.5b-*.jsonl"))
+    base_path = manifests_dir() / "qwen2.5-coder-0.5b.calibration.json"
+    out = tmp_path / "mine.json"
+    assert main(["calibrate", "--traces", str(traces), "--adapt", str(base_path), "--unlabelled",
+                 "--out", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    by = {c["calibrator"]: c for c in result["calibrators"]}
+    code = by["calibrated[code]"]
+    assert code["drafts"] == 164 and 0 < code["prior"] < 1 and code["se"] < 0.1
+    base, adapted = Calibration.load(base_path), Calibration.load(out)
+    table = base.domains["code"].threshold_table
+    assert table is not None and code["source_prior"] == table.prior
+    assert adapted.domains["code"].thresholds == table.thresholds_at(code["shift"], ["0.95"])
+    assert adapted.domains["code"].intercept == pytest.approx(table.intercept + code["shift"])
+    assert by["calibrated[math]"]["drafts"] == 0 and adapted.domains["math"] == base.domains["math"]
