@@ -497,7 +497,14 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.unlabelled and not args.adapt:
         raise ConfigError("--unlabelled adapts an existing calibration to your traffic: give it with --adapt BASE "
                           "(e.g. models/qwen2.5-coder-0.5b.calibration.json); fitting anew needs labels")
-    traces, prompts, checks = _labelled_traces(args.traces, labelled=not args.unlabelled)
+    drafter = None
+    base_file = Path(args.adapt).expanduser() if args.adapt else None
+    if args.unlabelled and base_file is not None and base_file.is_file():
+        # every draft by the base's model counts, escalated ones too (a missing base is reported below)
+        from .quality.calibration import Calibration
+
+        drafter = Calibration.load(base_file).model
+    traces, prompts, checks = _labelled_traces(args.traces, labelled=not args.unlabelled, drafter=drafter)
     if args.adapt:
         return _calibrate_adapt(args, traces, prompts, checks)
     cal_ids, held_ids = split_ids([t.item_id for t in traces], args.seed)
@@ -544,7 +551,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _labelled_traces(files: Sequence[str], *, labelled: bool = True
+def _labelled_traces(files: Sequence[str], *, labelled: bool = True, drafter: str | None = None
                      ) -> tuple[list[Trace], dict[str, str], dict[str, float | None]]:
     """The labelled answers of every file given to `calibrate --traces`, their prompts by item id (a
     line's own ``prompt``, else, for a line `bench run` wrote, which stores only the prompt's digest,
@@ -557,7 +564,7 @@ def _labelled_traces(files: Sequence[str], *, labelled: bool = True
     traces: list[Trace] = []
     seen: dict[str, str] = {}
     for f in files:
-        for t in load_labelled_traces(Path(f), prompts, checks, labelled=labelled):
+        for t in load_labelled_traces(Path(f), prompts, checks, labelled=labelled, drafter=drafter):
             if t.item_id in seen:
                 raise ConfigError(f"item id {t.item_id!r} is in {seen[t.item_id]} and again in {f}: each labelled "
                                   "answer needs its own id (the `id` field) across all --traces files")

@@ -317,7 +317,8 @@ def paired(traces: dict[str, dict[str, Trace]], tiers: Iterable[str]) -> list[li
 
 
 def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
-                         checks: dict[str, float | None] | None = None, *, labelled: bool = True) -> list[Trace]:
+                         checks: dict[str, float | None] | None = None, *, labelled: bool = True,
+                         drafter: str | None = None) -> list[Trace]:
     """A user's labelled answers for `edgecascade calibrate`.
 
     A line may carry the question it answered as ``prompt`` (the last user message): the prompt
@@ -333,7 +334,10 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
     answering attempt (the last one) is used.
 
     ``labelled=False`` reads answers whose labels are not needed (adapting to unlabelled traffic): a
-    line may then have none, and its trace's ``correct`` is False, to be ignored.
+    line may then have none, and its trace's ``correct`` is False, to be ignored. ``drafter`` (a
+    model name): from a `run --json` line take the answer of that model's attempt, not the last one
+    (every draft counts when a calibration adapts to its traffic, escalated ones too, and an
+    escalated line's last answer is another model's); a line without such an attempt is an error.
     """
     if not path.is_file():
         raise EdgecascadeError(f"no traces file at {path}")
@@ -348,6 +352,12 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
         label = d.get("correct", d.get("accepted_by_user", d.get("label")))
         if isinstance(d.get("attempts"), list) and d["attempts"]:  # a `run --json --logprobs` line
             last = d["attempts"][-1]
+            if drafter is not None:
+                last = next((a for a in d["attempts"] if isinstance(a, dict) and a.get("model") == drafter), None)
+                if last is None:
+                    models = ", ".join(str(a.get("model")) for a in d["attempts"] if isinstance(a, dict))
+                    raise EdgecascadeError(f"{path}:{n} has no answer by {drafter} (its attempts: {models}): "
+                                           "adapt the calibration of the model that drafted these answers")
             d = {**last, "answer": last.get("content") or "", "completion_tokens": last["tokens"]["completion"],
                  "prompt_tokens": last["tokens"]["prompt"],
                  **{k: v for k, v in d.items() if k in ("id", "item_id", "prompt")}}

@@ -245,3 +245,27 @@ def test_calibrate_unlabelled_refuses_what_it_cannot_do(tmp_path: Path, capsys: 
                  "--out", str(tmp_path / "o.json")]) == 1
     said = capsys.readouterr().err
     assert "no boolean label" in said and "--unlabelled" in said and not (tmp_path / "o.json").exists()
+
+
+def test_run_json_lines_give_the_drafters_answer_escalated_or_not(tmp_path: Path) -> None:
+    # `edgecascade run --json --logprobs` lines as the engine writes them: one draft kept, one escalated
+    from edgecascade import AcceptRule, Cascade, ScriptedProvider, ScriptedReply, Tier
+    from edgecascade.benchmarks.traces import load_labelled_traces
+    from edgecascade.errors import EdgecascadeError
+
+    rule = AcceptRule(min_confidence=0.5)
+    small = ScriptedProvider([ScriptedReply("Seven apples.", logprob=-0.01), ScriptedReply("Six?", logprob=-3.0)],
+                             model="small-m")
+    big = ScriptedProvider([ScriptedReply("Seven.", logprob=-0.01)], model="big-m")
+    cascade = Cascade([Tier("draft", small, rule), Tier("strong", big, rule)])
+    results = [cascade.run_sync(MATH) for _ in range(2)]
+    assert [r.tier for r in results] == ["draft", "strong"]
+    path = tmp_path / "run.jsonl"
+    path.write_text("\n".join(json.dumps({**r.to_dict(logprobs=True), "prompt": MATH}) for r in results) + "\n")
+    drafts = load_labelled_traces(path, labelled=False, drafter="small-m")
+    assert [t.answer for t in drafts] == ["Seven apples.", "Six?"] and drafts[1].logprobs == [-3.0]
+    # without a drafter, a line gives the answer it returned (what a label on it is about)
+    assert [t.answer for t in load_labelled_traces(path, labelled=False)] == ["Seven apples.", "Seven."]
+    # and no model's answer is made up
+    with pytest.raises(EdgecascadeError, match="no answer by other-m"):
+        load_labelled_traces(path, labelled=False, drafter="other-m")
