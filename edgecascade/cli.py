@@ -497,9 +497,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.unlabelled and not args.adapt:
         raise ConfigError("--unlabelled adapts an existing calibration to your traffic: give it with --adapt BASE "
                           "(e.g. models/qwen2.5-coder-0.5b.calibration.json); fitting anew needs labels")
-    drafter = None
+    if args.drafter and not args.unlabelled:
+        raise ConfigError("--drafter picks the draft of `run --json` lines for --unlabelled; a labelled line's "
+                          "answer is the one its label judges (the answer returned)")
+    drafter = args.drafter
     base_file = Path(args.adapt).expanduser() if args.adapt else None
-    if args.unlabelled and base_file is not None and base_file.is_file():
+    if args.unlabelled and drafter is None and base_file is not None and base_file.is_file():
         # every draft by the base's model counts, escalated ones too (a missing base is reported below)
         from .quality.calibration import Calibration
 
@@ -610,8 +613,9 @@ def _calibrate_adapt(args: argparse.Namespace, traces: Sequence[Trace], prompts:
                           "check the path")
     base = Calibration.load(base_path)
     if base.runs_cross_check and not checks:
-        raise ConfigError(f"{base_path} uses the cross-check of math drafts, and no line carries one: label the "
-                          "`run --json` lines of a config with cross_check = true (each keeps its answer's "
+        raise ConfigError(f"{base_path} uses the cross-check of math drafts, and no line carries one: "
+                          + ("collect" if args.unlabelled else "label")
+                          + " the `run --json` lines of a config with cross_check = true (each keeps its answer's "
                           "`cross_check`), or adapt the calibration without it "
                           "(models/<model>.examples.calibration.json or models/<model>.calibration.json)")
     # not the name a plain `calibrate` on the same traces writes, so neither replaces the other
@@ -709,10 +713,11 @@ def _adapt_unlabelled(args: argparse.Namespace, base_path: Path, base: Calibrati
         "from": str(base_path), "traces": args.traces, "items": len(rows),
         "command": "edgecascade " + " ".join(sys.argv[1:])})
     if all(sh.prior is None for sh in shifts):
-        raise ConfigError(f"nothing to adapt in {base_path}: "
-                          + "; ".join(f"{sh.calibrator}: {sh.note}" for sh in shifts if sh.drafts or sh.note)
-                          + f". Adapting without labels needs at least {MIN_UNLABELLED_DRAFTS} answers per "
-                          "calibrator and a calibration saved with its threshold tables")
+        said = [f"{sh.calibrator}: {sh.note}" for sh in shifts if sh.drafts]
+        raise ConfigError(f"nothing to adapt in {base_path}: " + ("; ".join(said) or "no answer to adapt to") + ". "
+                          f"Adapting without labels needs at least {MIN_UNLABELLED_DRAFTS} answers per calibrator, "
+                          "judged by a calibrator that has quality_target thresholds and the table they were "
+                          "chosen on")
     adapted.save(target)
     result = {"calibration": str(target), "base": str(base_path), "items": len(rows), "unlabelled": True,
               "calibrators": [asdict(sh) for sh in shifts]}
@@ -730,17 +735,21 @@ def _adapt_unlabelled(args: argparse.Namespace, base_path: Path, base: Calibrati
     for sh in shifts:
         if not sh.drafts:
             continue
-        if sh.prior is None or sh.se is None or sh.source_prior is None:
-            table.add_row(escape(sh.calibrator), str(sh.drafts), escape(sh.note), "", "")
+        if sh.prior is None or sh.prior_se is None or sh.source_prior is None:
+            table.add_row(escape(sh.calibrator), str(sh.drafts), "", "", "")
+            lines.append(f"{sh.calibrator}: left as it was: {sh.note}")
             continue
         for k, t in sh.thresholds.items():
             table.add_row(escape(sh.calibrator), str(sh.drafts),
-                          f"{sh.source_prior:.1%} → {sh.prior:.1%} ± {sh.se:.1%}",
+                          f"{sh.source_prior:.1%} → {sh.prior:.1%} ± {sh.prior_se:.1%}",
                           f"{t['before']:.4g} → {t['after']:.4g} ({k})",
                           f"{t['kept_before']:.1%} → {t['kept_after']:.1%}")
-        if abs(sh.prior - sh.source_prior) < 2 * sh.se:
+        if sh.note:
+            lines.append(f"{sh.calibrator}: {sh.note}")
+        if abs(sh.prior - sh.source_prior) < 2 * sh.prior_se:
             lines.append(f"{sh.calibrator}: the estimate is within 2 standard errors of the base rate it learned; "
-                         "on this evidence your traffic matches the calibration's, and adapting changes little")
+                         "on this evidence your traffic may not differ from the calibration's, and the adapted "
+                         "file moves its thresholds by noise: keep the base unless you know it does")
     out.print(table)
     for line in lines:
         out.print(escape(line))
@@ -951,6 +960,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "must carry its threshold tables, as `bench report --save-calibration` writes them). Needs "
                    "at least 100 answers per calibrator; assumes your drafts differ from the calibration's only "
                    "in how often they are right")
+    c.add_argument("--drafter", metavar="MODEL_OR_TIER",
+                   help="with --unlabelled: which attempt of a `run --json` line is the draft to adapt to, by its "
+                   "model or tier name (default: the base calibration's model; every draft counts, escalated "
+                   "ones too)")
     c.add_argument("--out", metavar="PATH",
                    help="calibration file to write (default: beside FILE, its suffix replaced: x.calibration.json)")
     c.add_argument("--seed", type=int, default=20261125,

@@ -42,6 +42,9 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=100, help="random draws of the K labelled items")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--calibration", default="models/qwen2.5-coder-0.5b.calibration.json")
+    ap.add_argument("--rechoose-thresholds", action="store_true",
+                    help="an experiment, not what `calibrate --adapt` does: choose the adapted calibration's "
+                    "thresholds again for its new base rate, from its threshold tables, as `--unlabelled` does")
     args = ap.parse_args()
 
     # the items the shipped calibration was fitted on, and the items after them in the dataset's order
@@ -75,8 +78,15 @@ def main() -> None:
     def rules(labelled: np.ndarray) -> dict[str, np.ndarray]:
         adapted, _ = adapt_calibration(cal, [rows[i] for i in labelled], small_ok[labelled].tolist(),
                                        [domains[i] for i in labelled])
+        adapted_t = shipped_t
+        if args.rechoose_thresholds:  # the experiment: thresholds chosen again for the adapted base rate
+            for c in (adapted, *adapted.domains.values()):
+                if c.threshold_table is not None and c.thresholds:
+                    c.thresholds = c.threshold_table.thresholds_at(c.intercept - c.threshold_table.intercept,
+                                                                   c.thresholds)
+            adapted_t = np.array([adapted.for_domain(d).threshold_for(0.95) for d in domains])
         return {"shipped calibration": shipped >= shipped_t,
-                "adapted": adapted.predict_each(rows, domains) >= shipped_t,
+                "adapted": adapted.predict_each(rows, domains) >= adapted_t,
                 **{name: s >= t for name, (s, t) in baselines.items()},
                 "oracle": small_ok}
 

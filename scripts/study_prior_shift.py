@@ -78,9 +78,9 @@ def fitted_calibrator(rows: list[dict[str, float]], pairs: Sequence[Sequence[Tra
     cal = fit_calibration(rows, labels, model="m", features=_VARIANTS[CALIBRATED], seed=seed)
     oof = out_of_fold_scores(rows, labels, None, [None] * len(rows), seed=seed, model="m",
                              features=_VARIANTS[CALIBRATED], source="a cut").pooled
-    cal.thresholds[f"{TARGET:g}"] = choose_threshold(pairs, oof, TARGET, DEFAULT_MARGIN_Z)
     cal.threshold_table = ThresholdTable([float(x) for x in oof], labels, [p[-1].correct for p in pairs],
                                          cal.intercept, DEFAULT_MARGIN_Z)
+    cal.thresholds = cal.threshold_table.thresholds_at(0.0, [f"{TARGET:g}"])
     return cal
 
 

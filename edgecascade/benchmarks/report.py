@@ -303,10 +303,10 @@ def _choose_thresholds(cal: Calibration, pooled: Sequence[Sequence[Trace]], feat
         scores = oof.judged
         if c is cal and len(idx) < MIN_DOMAIN_ITEMS:
             idx, scores = list(range(len(pooled))), oof.pooled
-        chosen_on = [pooled[i] for i in idx]
-        c.thresholds[key] = choose_threshold(chosen_on, scores[idx], target, margin_z)
-        c.threshold_table = ThresholdTable([float(x) for x in scores[idx]], [p[0].correct for p in chosen_on],
-                                           [p[-1].correct for p in chosen_on], c.intercept, margin_z)
+        # kept with the calibrator, so the thresholds can be chosen again for other traffic (.prior_shift)
+        c.threshold_table = ThresholdTable([float(x) for x in scores[idx]], [pooled[i][0].correct for i in idx],
+                                           [pooled[i][-1].correct for i in idx], c.intercept, margin_z)
+        c.thresholds[key] = c.threshold_table.thresholds_at(0.0, [key])[key]
 
 
 def _meets(p: PolicyResult, goal: float) -> bool:

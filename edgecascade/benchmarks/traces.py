@@ -319,7 +319,7 @@ def paired(traces: dict[str, dict[str, Trace]], tiers: Iterable[str]) -> list[li
 def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
                          checks: dict[str, float | None] | None = None, *, labelled: bool = True,
                          drafter: str | None = None) -> list[Trace]:
-    """A user's labelled answers for `edgecascade calibrate`.
+    """A user's answers for `edgecascade calibrate`, labelled (unless ``labelled=False``).
 
     A line may carry the question it answered as ``prompt`` (the last user message): the prompt
     features need it. Pass a dict as ``prompts`` to receive them, keyed by item id. A line may carry
@@ -337,7 +337,8 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
     line may then have none, and its trace's ``correct`` is False, to be ignored. ``drafter`` (a
     model name): from a `run --json` line take the answer of that model's attempt, not the last one
     (every draft counts when a calibration adapts to its traffic, escalated ones too, and an
-    escalated line's last answer is another model's); a line without such an attempt is an error.
+    escalated line's last answer is another model's); a tier name picks it too. A line without
+    such an attempt is an error.
     """
     if not path.is_file():
         raise EdgecascadeError(f"no traces file at {path}")
@@ -353,11 +354,13 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
         if isinstance(d.get("attempts"), list) and d["attempts"]:  # a `run --json --logprobs` line
             last = d["attempts"][-1]
             if drafter is not None:
-                last = next((a for a in d["attempts"] if isinstance(a, dict) and a.get("model") == drafter), None)
+                last = next((a for a in d["attempts"] if isinstance(a, dict) and drafter in (a.get("model"),
+                                                                                            a.get("tier"))), None)
                 if last is None:
-                    models = ", ".join(str(a.get("model")) for a in d["attempts"] if isinstance(a, dict))
-                    raise EdgecascadeError(f"{path}:{n} has no answer by {drafter} (its attempts: {models}): "
-                                           "adapt the calibration of the model that drafted these answers")
+                    made = ", ".join(f"{a.get('tier')} ({a.get('model')})"
+                                     for a in d["attempts"] if isinstance(a, dict))
+                    raise EdgecascadeError(f"{path}:{n} has no answer by {drafter} (its attempts: {made}): name the "
+                                           "drafting tier or model with --drafter")
             d = {**last, "answer": last.get("content") or "", "completion_tokens": last["tokens"]["completion"],
                  "prompt_tokens": last["tokens"]["prompt"],
                  **{k: v for k, v in d.items() if k in ("id", "item_id", "prompt")}}

@@ -17,7 +17,7 @@ your own dataset). Choosing them again from the calibration's threshold table fo
 as adapting to unlabelled drafts does (:mod:`.prior_shift`), was tried: on GSM8K's items
 1,100-1,318, where the 1.5B was also right more often than on the items the table holds, it met the
 target in 28-34% of random draws of 30-100 labels, against 43-51% with the thresholds kept
-(``scripts/study_adapt.py``; a further look at those items), so they are kept.
+(``scripts/study_adapt.py --rechoose-thresholds``; a further look at those items), so they are kept.
 """
 
 from __future__ import annotations

@@ -110,7 +110,10 @@ class ThresholdTable:
 
     @property
     def prior(self) -> float:
-        """How often the small model's draft was right on these items (the base rate learned)."""
+        """How often the small model's draft was right on these items: the base rate learned, which
+        is also the one the calibrator's probabilities were fitted to wherever it was fitted on
+        exactly these items (a domain calibrator, and the pooled one when it judges every item; a
+        pooled calibrator whose table holds only the prompts of no domain is approximate there)."""
         return sum(self.small_right) / len(self.small_right) if self.small_right else math.nan
 
     def thresholds_at(self, shift: float, targets: Iterable[str]) -> dict[str, float]:
@@ -119,8 +122,10 @@ class ThresholdTable:
         table's plus ``shift``: chosen by the same rule and margin on these items, each weighted to
         the new base rate, then moved by ``shift`` onto the calibrator's new scale. A shift of 0
         gives back the thresholds the table was made for."""
-        prior = float(sigmoid(np.array(logit(self.prior) + shift)))
-        weights = label_shift_weights(self.small_right, self.prior, prior) if shift else None
+        weights = None
+        if shift:
+            prior = float(sigmoid(np.array(logit(self.prior) + shift)))
+            weights = label_shift_weights(self.small_right, self.prior, prior)
         scores, small, large = np.asarray(self.scores), np.asarray(self.small_right), np.asarray(self.large_right)
         return {k: _moved(threshold_for_target(scores, small, large, float(k), self.margin_z, weights), shift)
                 for k in targets}

@@ -28,11 +28,13 @@ def threshold_for_target(scores: np.ndarray, small_right: np.ndarray, large_righ
     scores. When no threshold qualifies, none is kept (+inf).
 
     ``weights`` (one per item, positive) make the items stand for other traffic: the means are
-    weighted, and the standard error uses the effective sample size (sum w)^2 / sum w^2, which is
-    n when the weights are equal (then the result is the unweighted one).
+    weighted, and the standard error uses the effective sample size (sum w)^2 / sum w^2 (Kish's; an
+    approximation when, as here, the weights depend on the items' outcomes), which is n when the
+    weights are equal (then the result is the unweighted one). Fewer than 2 items give no standard
+    error, so no threshold.
     """
     n = len(scores)
-    if n == 0:
+    if n < 2:
         return math.inf
     s = np.asarray(scores, dtype=np.float64)
     delta = np.asarray(small_right, dtype=np.float64) - np.asarray(large_right, dtype=np.float64)

@@ -239,9 +239,15 @@ def test_report_fits_and_applies_one_calibrator_per_domain(monkeypatch: pytest.M
     report, cals = build_report([g, h], model="small", target=0.95, seed=3, command="test")
     held = {p[0].item_id for p in (*g.held_out, *h.held_out)}
     assert thresholded and not any(ids & held for ids in thresholded)  # every threshold: calibration items only
-    g_ids, h_ids = ({p[0].item_id for p in d.calibration} for d in (g, h))
-    # deployed thresholds: pooled (every item judged here has a domain calibrator, so all items), code, math
-    assert thresholded[:3] == [g_ids | h_ids, h_ids, g_ids]
+    # deployed thresholds, chosen on each calibrator's threshold table: pooled (every item judged here has a
+    # domain calibrator, so all items), code, math; calibration items only, in their order
+    deployed_cals = cals["calibrated"]
+    for c, pairs in ((deployed_cals, [*g.calibration, *h.calibration]), (deployed_cals.domains["code"], h.calibration),
+                     (deployed_cals.domains["math"], g.calibration)):
+        assert c.threshold_table is not None
+        assert c.threshold_table.small_right == [p[0].correct for p in pairs]
+        assert c.threshold_table.large_right == [p[-1].correct for p in pairs]
+        assert c.thresholds == c.threshold_table.thresholds_at(0.0, c.thresholds)
     n_g, n_h = len(g.calibration), len(h.calibration)
     # pooled, then each domain (sorted: code, math), then the router: calibration halves only; after
     # each of the two, 5 fits for the out-of-fold scores, each on 4/5 of every domain's items

@@ -11,17 +11,13 @@ import numpy as np
 import pytest
 
 from edgecascade.cli import main
-from edgecascade.quality.calibration import Calibration, ThresholdTable
+from edgecascade.quality.calibration import Calibration, ThresholdTable, logit
 from edgecascade.quality.prior_shift import adapt_to_unlabelled, estimate_prior
 from edgecascade.quality.thresholds import label_shift_weights, threshold_for_target
 
 MATH = "Tom has 3 apples and buys 4 more. How many apples does he have?"
 CODE = "Complete this Python function.\n```python\ndef f(x):\n```"
 SOURCE_PRIOR = 0.25
-
-
-def _logit(p: float) -> float:
-    return math.log(p / (1 - p))
 
 
 def draws(n: int, prior: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -35,11 +31,11 @@ def test_the_base_rate_is_recovered_from_unlabelled_drafts_under_a_known_label_s
     rng = np.random.default_rng(0)
     for prior in (0.1, 0.25, 0.4):
         x, y = draws(20_000, prior, rng)
-        est = estimate_prior(_logit(SOURCE_PRIOR) + 2 * x, SOURCE_PRIOR)
+        est = estimate_prior(logit(SOURCE_PRIOR) + 2 * x, SOURCE_PRIOR)
         assert abs(est.prior - y.mean()) < 3 * est.se and est.se < 0.01
-        assert est.shift == pytest.approx(_logit(est.prior) - _logit(SOURCE_PRIOR))
+        assert est.shift == pytest.approx(logit(est.prior) - logit(SOURCE_PRIOR))
     # the standard error is what repeated draws show (to within their own noise)
-    estimates = [estimate_prior(_logit(SOURCE_PRIOR) + 2 * draws(400, 0.15, rng)[0], SOURCE_PRIOR) for _ in range(200)]
+    estimates = [estimate_prior(logit(SOURCE_PRIOR) + 2 * draws(400, 0.15, rng)[0], SOURCE_PRIOR) for _ in range(200)]
     spread = np.std([e.prior for e in estimates])
     assert 0.75 < np.mean([e.se for e in estimates]) / spread < 1.33
 
@@ -70,8 +66,11 @@ def test_the_weighted_rule_against_a_hand_computed_example() -> None:
     rng = np.random.default_rng(3)
     s, sm, lg = rng.random(200), rng.random(200) < 0.3, rng.random(200) < 0.6
     for target in (0.9, 0.95):
-        assert threshold_for_target(s, sm, lg, target, 1.645, np.ones(200)) == threshold_for_target(
+        assert threshold_for_target(s, sm, lg, target, 1.645, np.full(200, 3.7)) == threshold_for_target(
             s, sm, lg, target, 1.645)
+    # one item has no standard error: no threshold, weighted or not
+    assert math.isinf(threshold_for_target(s[:1], sm[:1], lg[:1], 0.9, 1.645))
+    assert math.isinf(threshold_for_target(s[:1], sm[:1], lg[:1], 0.9, 1.645, np.ones(1)))
     # no margin. Keeping the 0.9 draft loses nothing; keeping the 0.8 one too loses a query (-1 on it).
     # Unweighted: keeping both costs 1/3 of a query, over the 0.1 x 1 allowed; at 0.9 nothing is lost.
     assert threshold_for_target(scores, small, large, 0.9, 0.0) == 0.9
@@ -91,13 +90,13 @@ def table_calibration(seed: int = 0) -> Calibration:
     for domain, prior in (("math", SOURCE_PRIOR), ("code", 0.6)):
         x, y = draws(2000, prior, rng)
         large = rng.random(2000) < np.where(y, 0.9, 0.5)
-        c = Calibration("m", ["mean_logprob"], [0.0], [1.0], [2.0], _logit(prior), domain=domain)
+        c = Calibration("m", ["mean_logprob"], [0.0], [1.0], [2.0], logit(prior), domain=domain)
         scores = c.predict_many([{"mean_logprob": float(v)} for v in x])
         c.threshold_table = ThresholdTable(scores.tolist(), y.tolist(), large.tolist(), c.intercept, 1.645)
         c.thresholds["0.95"] = threshold_for_target(scores, y, large, 0.95, 1.645)
         c.meta["items"] = 2000
         subs[domain] = c
-    pooled = Calibration("m", ["mean_logprob"], [0.0], [1.0], [2.0], _logit(0.4), thresholds={"0.95": 0.6},
+    pooled = Calibration("m", ["mean_logprob"], [0.0], [1.0], [2.0], logit(0.4), thresholds={"0.95": 0.6},
                          domains=subs)
     return pooled
 
@@ -113,8 +112,8 @@ def test_harder_traffic_moves_the_calibrator_down_and_its_threshold_keeps_fewer_
     adapted, shifts = adapt_to_unlabelled(cal, rows, ["math"] * len(rows))
     by = {s.calibrator: s for s in shifts}
     sh = by["calibrated[math]"]
-    assert sh.prior is not None and sh.se is not None and sh.shift is not None
-    assert abs(sh.prior - y.mean()) < 3 * sh.se and sh.shift < 0
+    assert sh.prior is not None and sh.prior_se is not None and sh.shift is not None
+    assert abs(sh.prior - y.mean()) < 3 * sh.prior_se and sh.shift < 0
     m, before = adapted.domains["math"], cal.domains["math"]
     assert m.intercept == pytest.approx(before.intercept + sh.shift)
     assert m.coef == before.coef and m.threshold_table == before.threshold_table
@@ -128,7 +127,7 @@ def test_harder_traffic_moves_the_calibrator_down_and_its_threshold_keeps_fewer_
     assert table is not None
     chosen = threshold_for_target(np.array(table.scores), np.array(table.small_right), np.array(table.large_right),
                                   0.95, 1.645, label_shift_weights(table.small_right, table.prior, sh.prior))
-    assert _logit(m.thresholds["0.95"]) == pytest.approx(_logit(chosen) + sh.shift)
+    assert logit(m.thresholds["0.95"]) == pytest.approx(logit(chosen) + sh.shift)
     # and the quality promise holds on this traffic, where the calibrator as fitted breaks it
     big, yb = rows_at(0.1, 40_000, 2)
     rng = np.random.default_rng(4)
@@ -149,7 +148,7 @@ def test_traffic_like_the_calibrations_changes_little() -> None:
     rows, _ = rows_at(SOURCE_PRIOR, 3000, 5)
     adapted, shifts = adapt_to_unlabelled(cal, rows, ["math"] * len(rows))
     sh = next(s for s in shifts if s.calibrator == "calibrated[math]")
-    assert sh.prior is not None and sh.se is not None and abs(sh.prior - SOURCE_PRIOR) < 3 * sh.se
+    assert sh.prior is not None and sh.prior_se is not None and abs(sh.prior - SOURCE_PRIOR) < 3 * sh.prior_se
     assert abs(sh.thresholds["0.95"]["kept_after"] - sh.thresholds["0.95"]["kept_before"]) < 0.03
 
 
@@ -198,7 +197,7 @@ def test_calibrate_unlabelled_writes_an_adapted_file_from_lines_without_labels(
     assert result["unlabelled"] is True and result["items"] == 600
     by = {c["calibrator"]: c for c in result["calibrators"]}
     m = by["calibrated[math]"]
-    assert m["drafts"] == 600 and abs(m["prior"] - 0.1) < 3 * m["se"] + 0.02 and m["shift"] < 0
+    assert m["drafts"] == 600 and abs(m["prior"] - 0.1) < 3 * m["prior_se"] + 0.02 and m["shift"] < 0
     adapted = Calibration.load(out)  # the table survives the file, so it can be adapted again
     assert adapted.domains["math"].thresholds["0.95"] == pytest.approx(m["thresholds"]["0.95"]["after"])
     assert adapted.domains["math"].threshold_table is not None
@@ -239,7 +238,9 @@ def test_calibrate_unlabelled_refuses_what_it_cannot_do(tmp_path: Path, capsys: 
     traces.write_text(_lines(300, 0.1, 12))
     assert main(["calibrate", "--traces", str(traces), "--adapt", str(tmp_path / "bare.json"), "--unlabelled",
                  "--out", str(tmp_path / "o.json")]) == 2
-    assert "threshold tables" in capsys.readouterr().err and not (tmp_path / "o.json").exists()
+    said = capsys.readouterr().err
+    assert "saved without the table" in said and "bench report --save-calibration" in said
+    assert not (tmp_path / "o.json").exists()
     # without --unlabelled, lines without labels are refused as before, and the error says what would take them
     assert main(["calibrate", "--traces", str(traces), "--adapt", str(base_path),
                  "--out", str(tmp_path / "o.json")]) == 1
@@ -269,3 +270,60 @@ def test_run_json_lines_give_the_drafters_answer_escalated_or_not(tmp_path: Path
     # and no model's answer is made up
     with pytest.raises(EdgecascadeError, match="no answer by other-m"):
         load_labelled_traces(path, labelled=False, drafter="other-m")
+
+
+def test_a_calibration_without_quality_target_thresholds_says_so(tmp_path: Path) -> None:
+    # what `calibrate --traces` writes (the shipped 1.5B calibration is one): nothing to choose again
+    cal = table_calibration()
+    for c in (cal, *cal.domains.values()):
+        c.thresholds = {}
+    rows, _ = rows_at(0.1, 300, 13)
+    same, shifts = adapt_to_unlabelled(cal, rows, ["math"] * len(rows))
+    sh = next(s for s in shifts if s.calibrator == "calibrated[math]")
+    assert sh.prior is None and "no quality_target thresholds" in sh.note and "--adapt" in sh.note
+    assert same.domains["math"].intercept == cal.domains["math"].intercept
+
+
+def test_adapting_without_labels_after_adapting_with_them_starts_from_the_table() -> None:
+    from edgecascade.quality.adapt import adapt_calibration
+
+    cal = table_calibration()
+    rows, y = rows_at(0.1, 400, 14)
+    labelled, _ = adapt_calibration(cal, rows[:200], y[:200].tolist(), ["math"] * 200)
+    assert labelled.domains["math"].intercept != cal.domains["math"].intercept
+    both, _ = adapt_to_unlabelled(labelled, rows, ["math"] * len(rows))
+    alone, _ = adapt_to_unlabelled(cal, rows, ["math"] * len(rows))
+    # the drafts are put back on the table's scale first, so the labelled step changes nothing here
+    assert both.domains["math"].intercept == pytest.approx(alone.domains["math"].intercept)
+    assert both.domains["math"].thresholds == pytest.approx(alone.domains["math"].thresholds)
+
+
+def test_calibrate_unlabelled_takes_the_draft_of_run_json_lines_by_tier_or_model(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from edgecascade import AcceptRule, Cascade, ScriptedProvider, ScriptedReply, Tier
+
+    rows, _ = rows_at(0.1, 150, 15)
+    replies = [ScriptedReply("Seven.", logprob=r["mean_logprob"]) for r in rows]
+    rule = AcceptRule(min_confidence=0.5)
+    cascade = Cascade([Tier("draft", ScriptedProvider(replies, model="served-name"), rule),
+                       Tier("strong", ScriptedProvider([ScriptedReply("Seven.", logprob=-0.01)] * 150,
+                                                       model="big-m"), rule)])
+    results = [cascade.run_sync(MATH) for _ in rows]
+    assert {r.tier for r in results} == {"draft", "strong"}  # some were escalated
+    lines = tmp_path / "run.jsonl"
+    lines.write_text("\n".join(json.dumps({**r.to_dict(logprobs=True), "id": i, "prompt": MATH})
+                               for i, r in enumerate(results)) + "\n")
+    base_path = tmp_path / "base.json"
+    table_calibration().save(base_path)  # its model is "m": the drafts were served as "served-name"
+    out = tmp_path / "mine.json"
+    assert main(["calibrate", "--traces", str(lines), "--adapt", str(base_path), "--unlabelled",
+                 "--out", str(out)]) == 1
+    assert "no answer by m" in capsys.readouterr().err and not out.exists()
+    for drafter in ("draft", "served-name"):
+        assert main(["calibrate", "--traces", str(lines), "--adapt", str(base_path), "--unlabelled",
+                     "--drafter", drafter, "--out", str(out), "--json"]) == 0
+        m = next(c for c in json.loads(capsys.readouterr().out)["calibrators"] if c["calibrator"] == "calibrated[math]")
+        assert m["drafts"] == 150 and m["shift"] < 0  # every draft, escalated or not: harder traffic
+    # --drafter belongs to --unlabelled
+    assert main(["calibrate", "--traces", str(lines), "--adapt", str(base_path), "--drafter", "draft"]) == 2
+    assert "--drafter picks the draft" in capsys.readouterr().err

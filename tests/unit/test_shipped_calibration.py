@@ -99,7 +99,9 @@ def test_the_shipped_calibration_adapts_to_the_committed_traces_without_their_la
     result = json.loads(capsys.readouterr().out)
     by = {c["calibrator"]: c for c in result["calibrators"]}
     code = by["calibrated[code]"]
-    assert code["drafts"] == 164 and 0 < code["prior"] < 1 and code["se"] < 0.1
+    # the estimate, made without them, is within its error of the share the labels say was right
+    right = np.mean([json.loads(line)["correct"] for line in traces.read_text().splitlines() if line.strip()])
+    assert code["drafts"] == 164 and abs(code["prior"] - right) < 3 * code["prior_se"] and code["prior_se"] < 0.1
     base, adapted = Calibration.load(base_path), Calibration.load(out)
     table = base.domains["code"].threshold_table
     assert table is not None and code["source_prior"] == table.prior
