@@ -673,11 +673,9 @@ def _calibrate_adapt(args: argparse.Namespace, traces: Sequence[Trace], prompts:
         print(strict_json.dumps(result))
         return 0
     out.print(f"adapted {base_path} to {len(traces)} labelled answers: written to {target}")
-    table = Table(title="out-of-fold: each answer scored by an adaptation fitted without it")
-    table.add_column("calibrator", no_wrap=True)
-    for header in ("labels (right)", "intercept shift (logits)", "mean P → adapted (right share)",
-                   "log loss → adapted"):
-        table.add_column(header)
+    table = _calibrators_table("out-of-fold: each answer scored by an adaptation fitted without it",
+                               "labels (right)", "intercept shift (logits)", "mean P → adapted (right share)",
+                               "log loss → adapted")
     lines = []
     for e in result["calibrators"]:
         if not e["items"]:
@@ -701,6 +699,15 @@ def _calibrate_adapt(args: argparse.Namespace, traces: Sequence[Trace], prompts:
                      f'confidence = "calibrated", calibration = "{target}" (with the quality_target or '
                      "min_confidence you used before)"))
     return 0
+
+
+def _calibrators_table(title: str, *headers: str) -> Table:
+    """A table with a row per calibrator (its name never wrapped) and these columns after it."""
+    table = Table(title=title)
+    table.add_column("calibrator", no_wrap=True)
+    for header in headers:
+        table.add_column(header)
+    return table
 
 
 def _adapt_unlabelled(args: argparse.Namespace, base_path: Path, base: Calibration, target: Path,
@@ -727,10 +734,8 @@ def _adapt_unlabelled(args: argparse.Namespace, base_path: Path, base: Calibrati
         print(strict_json.dumps(result))
         return 0
     out.print(f"adapted {base_path} to the base rate of {len(rows)} unlabelled answers: written to {target}")
-    table = Table(title="base rate: the share of drafts that are right")
-    table.add_column("calibrator", no_wrap=True)
-    for header in ("drafts", "right: learned → here", "threshold (quality_target)", "kept here"):
-        table.add_column(header)
+    table = _calibrators_table("base rate: the share of drafts that are right", "drafts", "right: learned → here",
+                               "threshold (quality_target)", "kept here")
     lines = []
     for sh in shifts:
         if not sh.drafts:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import copy
 import datetime as _dt
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -72,18 +72,23 @@ def intercept_shift(logits: np.ndarray, labels: np.ndarray) -> tuple[float, floa
         lo *= 2
     while excess(hi) < 0:
         hi *= 2
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        if excess(mid) < 0:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo < 1e-10:
-            break
-    b = (lo + hi) / 2
+    b = root_of_increasing(excess, lo, hi, 1e-10)
     p = sigmoid(logits + b)
     info = float(np.sum(p * (1 - p)))
     return b, (1 / math.sqrt(info) if info > 0 else math.inf)
+
+
+def root_of_increasing(f: Callable[[float], float], lo: float, hi: float, tol: float) -> float:
+    """Where an increasing ``f`` crosses zero in [lo, hi] (f(lo) <= 0 <= f(hi)), by bisection."""
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if f(mid) < 0:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < tol:
+            break
+    return (lo + hi) / 2
 
 
 def judged_by(cal: Calibration, domains: Sequence[str | None]) -> list[tuple[str | None, Calibration, list[int]]]:

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from .adapt import judged_by
+from .adapt import judged_by, root_of_increasing
 from .calibration import Calibration, logit, sigmoid
 
 #: a calibrator is adapted only with this many unlabelled drafts of its own; fewer, and it is left
@@ -91,15 +91,7 @@ def estimate_prior(logits: np.ndarray, source_prior: float) -> PriorEstimate:
     elif slope(hi) >= 0:
         q = hi
     else:
-        for _ in range(200):
-            mid = (lo + hi) / 2
-            if slope(mid) > 0:
-                lo = mid
-            else:
-                hi = mid
-            if hi - lo < 1e-12:
-                break
-        q = (lo + hi) / 2
+        q = root_of_increasing(lambda x: -slope(x), lo, hi, 1e-12)
     info = float(np.sum(((a - b) / (q * a + (1 - q) * b)) ** 2))
     return PriorEstimate(q, 1 / math.sqrt(info) if info > 0 else math.inf, source_prior, int(lg.size))
 
