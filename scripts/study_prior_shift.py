@@ -172,8 +172,8 @@ def fresh_one(args: argparse.Namespace, config: str, path: str) -> None:
         adapted, shifts = adapt_to_unlabelled(cal, [rows[i] for i in est_idx], [domains[i] for i in est_idx],
                                               min_drafts=min(args.k, 100))
         sh = next(s for s in shifts if s.calibrator == "calibrated[math]")
-        assert sh.prior is not None and sh.se is not None, sh.note
-        print(f"  {name}: estimated base rate {sh.prior:.1%} ± {sh.se:.1%} (right: "
+        assert sh.prior is not None and sh.prior_se is not None, sh.note
+        print(f"  {name}: estimated base rate {sh.prior:.1%} ± {sh.prior_se:.1%} (right: "
               f"{small[est_idx].mean():.1%}); math threshold {cal.domains['math'].thresholds[key]:.4g} → "
               f"{adapted.domains['math'].thresholds[key]:.4g}")
         for rule, keep in rules(adapted).items():
