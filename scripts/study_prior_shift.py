@@ -62,7 +62,7 @@ def gsm8k(config: str, first: int) -> tuple[list[Sequence[Trace]], list[Sequence
     cascade, _, _ = _bench_cascade(config)
     [data], _ = _traced_datasets(ns, cascade)
     position = {k: i for i, k in enumerate(data.prompts)}
-    fresh = sorted(data.held_out, key=lambda p: position[p[0].item_id])
+    fresh: list[Sequence[Trace]] = sorted(data.held_out, key=lambda p: position[p[0].item_id])
     return list(data.calibration), fresh, DraftFeatures([data], config != "default")
 
 
