@@ -14,7 +14,8 @@ maximum likelihood (Saerens, Latinne and Decaestecker, Neural Computation 2002: 
 converges to the maximum found here directly). With it:
 
 * the calibrator's probabilities are moved to the new base rate (its intercept shifts by the
-  change in log-odds), so the confidence a decision reports is true of the new traffic;
+  change in log-odds), so that, under the assumption, the confidence a decision reports fits the
+  new traffic;
 * each quality-target threshold is chosen again, by the same rule and margin as before, on the
   same calibration items, each weighted by how common its kind of draft (right or wrong) is on the
   new traffic. That is what the target means there: the large model's accuracy, and so what 95% of
