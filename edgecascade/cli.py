@@ -742,7 +742,7 @@ def _adapt_unlabelled(args: argparse.Namespace, base_path: Path, base: Calibrati
             continue
         if sh.prior is None or sh.prior_se is None or sh.source_prior is None:
             table.add_row(escape(sh.calibrator), str(sh.drafts), "", "", "")
-            lines.append(f"{sh.calibrator}: left as it was: {sh.note}")
+            lines.append(f"{sh.calibrator}: not adapted: {sh.note}")
             continue
         for k, t in sh.thresholds.items():
             table.add_row(escape(sh.calibrator), str(sh.drafts),

@@ -104,7 +104,7 @@ class PriorShift:
     calibrator: str  # "calibrated" (the pooled one) or "calibrated[math]"
     drafts: int  # unlabelled drafts it judges
     source_prior: float | None  # the share right on the items its thresholds were chosen on
-    prior: float | None  # estimated on the drafts; None: left as it was
+    prior: float | None  # estimated on the drafts; None: not adapted (the note says why)
     prior_se: float | None  # the estimate's standard error (a share, like prior)
     shift: float | None  # log-odds added to the intercept as fitted
     #: per quality target: the threshold before and after, and the share of these drafts each keeps
@@ -136,9 +136,9 @@ def adapt_to_unlabelled(cal: Calibration, rows: Sequence[dict[str, float]], doma
         elif not table.scores:
             note = "its threshold table is empty"
         elif not 0 < table.prior < 1:
-            note = "its threshold table has drafts of one kind only: left as it was"
+            note = "its threshold table has drafts of one kind only"
         elif n < min_drafts:
-            note = f"{n} drafts, fewer than {min_drafts}: left as it was"
+            note = f"{n} drafts, fewer than {min_drafts}"
         else:
             note = ""
         if note:
@@ -149,6 +149,15 @@ def adapt_to_unlabelled(cal: Calibration, rows: Sequence[dict[str, float]], doma
         # the drafts' log-odds as the calibrator had them when its table was made
         logits = judge.logits([rows[i] for i in idx]) - (judge.intercept - table.intercept)
         est = estimate_prior(logits, table.prior)
+        if not 2 * EDGE < est.prior < 1 - 2 * EDGE:
+            # a maximum at the edge is no estimate: the drafts are unlike anything the calibrator learned
+            # (e.g. all cut off far earlier than its data), and thresholds chosen for a base rate of 0 or
+            # 1 would keep every draft or none
+            look = "wrong" if est.prior <= 2 * EDGE else "right"
+            shifts.append(PriorShift(judge.label, n, table.prior, None, None, None, note=(
+                f"to the calibrator these drafts look all {look}, so their base rate cannot be estimated "
+                "(they are unlike the drafts it learned from)")))
+            continue
         target = out if key is None else out.domains[key]
         target.intercept = table.intercept + est.shift
         target.thresholds = table.thresholds_at(est.shift, judge.thresholds)
@@ -157,10 +166,7 @@ def adapt_to_unlabelled(cal: Calibration, rows: Sequence[dict[str, float]], doma
                     "kept_before": float(np.mean(before_p >= before)),
                     "kept_after": float(np.mean(after_p >= target.thresholds[k]))}
                 for k, before in judge.thresholds.items()}
-        edge = "" if 2 * EDGE < est.prior < 1 - 2 * EDGE else (
-            "the estimate is at the edge: to the calibrator these drafts look all "
-            + ("wrong" if est.prior <= EDGE else "right") + ", so the base rate is barely estimated")
-        shifts.append(PriorShift(judge.label, n, table.prior, est.prior, est.se, est.shift, done, note=edge))
+        shifts.append(PriorShift(judge.label, n, table.prior, est.prior, est.se, est.shift, done))
     record = {**(meta or {}), "kind": "base rate from unlabelled drafts", "date": _dt.date.today().isoformat(),
               "calibrators": [asdict(s) for s in shifts]}
     out.meta = {**out.meta, "adapted": [*out.meta.get("adapted", []), record]}

@@ -272,6 +272,18 @@ def test_run_json_lines_give_the_drafters_answer_escalated_or_not(tmp_path: Path
         load_labelled_traces(path, labelled=False, drafter="other-m")
 
 
+def test_drafts_the_calibrator_finds_all_right_or_all_wrong_leave_it_as_it_was() -> None:
+    # e.g. drafts cut off far earlier than any it learned from: the maximum is at the edge, no estimate
+    cal = table_calibration()
+    for x in (-30.0, 30.0):
+        rows = [{"mean_logprob": x}] * 150
+        same, shifts = adapt_to_unlabelled(cal, rows, ["math"] * 150)
+        sh = next(s for s in shifts if s.calibrator == "calibrated[math]")
+        assert sh.prior is None and "cannot be estimated" in sh.note
+        assert same.domains["math"].thresholds == cal.domains["math"].thresholds
+        assert same.domains["math"].intercept == cal.domains["math"].intercept
+
+
 def test_a_calibration_without_quality_target_thresholds_says_so(tmp_path: Path) -> None:
     # what `calibrate --traces` writes (the shipped 1.5B calibration is one): nothing to choose again
     cal = table_calibration()
