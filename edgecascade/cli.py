@@ -714,17 +714,14 @@ def _adapt_unlabelled(args: argparse.Namespace, base_path: Path, base: Calibrati
                       rows: Sequence[dict[str, float]], domains: Sequence[str | None]) -> int:
     """`calibrate --adapt BASE --unlabelled`: estimate the traffic's base rate from its drafts alone,
     move each calibrator to it and choose its thresholds again (:mod:`.quality.prior_shift`)."""
-    from .quality.prior_shift import MIN_UNLABELLED_DRAFTS, adapt_to_unlabelled
+    from .quality.prior_shift import adapt_to_unlabelled
 
     adapted, shifts = adapt_to_unlabelled(base, rows, domains, meta={
         "from": str(base_path), "traces": args.traces, "items": len(rows),
         "command": "edgecascade " + " ".join(sys.argv[1:])})
     if all(sh.prior is None for sh in shifts):
         said = [f"{sh.calibrator}: {sh.note}" for sh in shifts if sh.drafts]
-        raise ConfigError(f"nothing to adapt in {base_path}: " + ("; ".join(said) or "no answer to adapt to") + ". "
-                          f"Adapting without labels needs at least {MIN_UNLABELLED_DRAFTS} answers per calibrator, "
-                          "judged by a calibrator that has quality_target thresholds and the table they were "
-                          "chosen on")
+        raise ConfigError(f"nothing to adapt in {base_path}: " + ("; ".join(said) or "no answer to adapt to"))
     adapted.save(target)
     result = {"calibration": str(target), "base": str(base_path), "items": len(rows), "unlabelled": True,
               "calibrators": [asdict(sh) for sh in shifts]}

@@ -133,12 +133,11 @@ def adapt_to_unlabelled(cal: Calibration, rows: Sequence[dict[str, float]], doma
         elif table is None:
             note = ("its thresholds were saved without the table they were chosen on: refit it with "
                     "`edgecascade bench report --save-calibration`")
-        elif not table.scores:
-            note = "its threshold table is empty"
-        elif not 0 < table.prior < 1:
-            note = "its threshold table has drafts of one kind only"
+        elif not table.scores or not 0 < table.prior < 1:
+            note = ("its threshold table is empty or holds drafts of one kind only: refit it with "
+                    "`edgecascade bench report --save-calibration` on data with right and wrong drafts")
         elif n < min_drafts:
-            note = f"{n} drafts, fewer than {min_drafts}"
+            note = f"{n} drafts: adapting without labels needs at least {min_drafts} answers per calibrator"
         else:
             note = ""
         if note:
@@ -150,13 +149,15 @@ def adapt_to_unlabelled(cal: Calibration, rows: Sequence[dict[str, float]], doma
         logits = judge.logits([rows[i] for i in idx]) - (judge.intercept - table.intercept)
         est = estimate_prior(logits, table.prior)
         if not 2 * EDGE < est.prior < 1 - 2 * EDGE:
-            # a maximum at the edge is no estimate: the drafts are unlike anything the calibrator learned
-            # (e.g. all cut off far earlier than its data), and thresholds chosen for a base rate of 0 or
-            # 1 would keep every draft or none
+            # at the edge the traffic is either that easy (or hard) or unlike anything the calibrator
+            # learned from (drafts cut off far earlier than its data looked all right to it); thresholds
+            # chosen for a base rate of 1 would keep every draft, so nothing is moved without labels
             look = "wrong" if est.prior <= 2 * EDGE else "right"
             shifts.append(PriorShift(judge.label, n, table.prior, None, None, None, note=(
-                f"to the calibrator these drafts look all {look}, so their base rate cannot be estimated "
-                "(they are unlike the drafts it learned from)")))
+                f"to the calibrator these drafts look all {look} (the estimate sits at a base rate of "
+                f"{round(est.prior)}): either your traffic is that {'hard' if look == 'wrong' else 'easy'}, or "
+                "its drafts are unlike those the calibration learned from; label a few tens to tell (--adapt "
+                "without --unlabelled)")))
             continue
         target = out if key is None else out.domains[key]
         target.intercept = table.intercept + est.shift
