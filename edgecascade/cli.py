@@ -748,10 +748,11 @@ def _adapt_unlabelled(args: argparse.Namespace, base_path: Path, base: Calibrati
                           f"{t['kept_before']:.1%} → {t['kept_after']:.1%}")
         if sh.note:
             lines.append(f"{sh.calibrator}: {sh.note}")
-        if abs(sh.prior - sh.source_prior) < 2 * sh.prior_se:
-            lines.append(f"{sh.calibrator}: the estimate is within 2 standard errors of the base rate it learned; "
-                         "on this evidence your traffic may not differ from the calibration's, and the adapted "
-                         "file moves its thresholds by noise: keep the base unless you know it does")
+        if sh.differs is False:
+            lines.append(f"{sh.calibrator}: the estimate is within 2 standard errors of the base rate it learned "
+                         f"(on {sh.source_items} items); on this evidence your traffic may not differ from the "
+                         "calibration's, and the adapted file moves its thresholds by noise: keep the base unless "
+                         "you know it does")
     out.print(table)
     for line in lines:
         out.print(escape(line))

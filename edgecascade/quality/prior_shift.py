@@ -110,6 +110,16 @@ class PriorShift:
     #: per quality target: the threshold before and after, and the share of these drafts each keeps
     thresholds: dict[str, dict[str, float]] = field(default_factory=dict)
     note: str = ""
+    source_items: int = 0  # how many items the learned base rate was counted on
+
+    @property
+    def differs(self) -> bool | None:
+        """Whether the estimate is 2 standard errors or more from the learned base rate, counting the
+        uncertainty of both (the learned rate's is binomial over its items); None: not estimated."""
+        if self.prior is None or self.prior_se is None or self.source_prior is None or not self.source_items:
+            return None
+        p = self.source_prior
+        return abs(self.prior - p) >= 2 * math.hypot(self.prior_se, math.sqrt(p * (1 - p) / self.source_items))
 
 
 def adapt_to_unlabelled(cal: Calibration, rows: Sequence[dict[str, float]], domains: Sequence[str | None], *,
@@ -167,7 +177,8 @@ def adapt_to_unlabelled(cal: Calibration, rows: Sequence[dict[str, float]], doma
                     "kept_before": float(np.mean(before_p >= before)),
                     "kept_after": float(np.mean(after_p >= target.thresholds[k]))}
                 for k, before in judge.thresholds.items()}
-        shifts.append(PriorShift(judge.label, n, table.prior, est.prior, est.se, est.shift, done))
+        shifts.append(PriorShift(judge.label, n, table.prior, est.prior, est.se, est.shift, done,
+                                 source_items=len(table.scores)))
     record = {**(meta or {}), "kind": "base rate from unlabelled drafts", "date": _dt.date.today().isoformat(),
               "calibrators": [asdict(s) for s in shifts]}
     out.meta = {**out.meta, "adapted": [*out.meta.get("adapted", []), record]}

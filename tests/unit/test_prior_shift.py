@@ -113,7 +113,7 @@ def test_harder_traffic_moves_the_calibrator_down_and_its_threshold_keeps_fewer_
     by = {s.calibrator: s for s in shifts}
     sh = by["calibrated[math]"]
     assert sh.prior is not None and sh.prior_se is not None and sh.shift is not None
-    assert abs(sh.prior - y.mean()) < 3 * sh.prior_se and sh.shift < 0
+    assert abs(sh.prior - y.mean()) < 3 * sh.prior_se and sh.shift < 0 and sh.differs is True
     m, before = adapted.domains["math"], cal.domains["math"]
     assert m.intercept == pytest.approx(before.intercept + sh.shift)
     assert m.coef == before.coef and m.threshold_table == before.threshold_table
@@ -149,6 +149,7 @@ def test_traffic_like_the_calibrations_changes_little() -> None:
     adapted, shifts = adapt_to_unlabelled(cal, rows, ["math"] * len(rows))
     sh = next(s for s in shifts if s.calibrator == "calibrated[math]")
     assert sh.prior is not None and sh.prior_se is not None and abs(sh.prior - SOURCE_PRIOR) < 3 * sh.prior_se
+    assert sh.differs is False and sh.source_items == 2000
     assert abs(sh.thresholds["0.95"]["kept_after"] - sh.thresholds["0.95"]["kept_before"]) < 0.03
 
 
