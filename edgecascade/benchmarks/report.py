@@ -304,8 +304,10 @@ def _choose_thresholds(cal: Calibration, pooled: Sequence[Sequence[Trace]], feat
         if c is cal and len(idx) < MIN_DOMAIN_ITEMS:
             idx, scores = list(range(len(pooled))), oof.pooled
         # kept with the calibrator, so the thresholds can be chosen again for other traffic (.prior_shift)
-        c.threshold_table = ThresholdTable([float(x) for x in scores[idx]], [pooled[i][0].correct for i in idx],
-                                           [pooled[i][-1].correct for i in idx], c.intercept, margin_z)
+        c.threshold_table = ThresholdTable(
+            [float(x) for x in scores[idx]], [pooled[i][0].correct for i in idx],
+            [pooled[i][-1].correct for i in idx], c.intercept, margin_z,
+            fitted_prior=float(np.mean(c.predict_many([feats(pooled[i][0]) for i in idx]))))
         c.thresholds[key] = c.threshold_table.thresholds_at(0.0, [key])[key]
 
 

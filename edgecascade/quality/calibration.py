@@ -103,6 +103,11 @@ class ThresholdTable:
     large_right: list[bool]
     intercept: float  # the calibrator's intercept when the scores were made (adapting moves it)
     margin_z: float
+    #: the calibrator's own mean P(correct) on these items when the table was made: the base rate its
+    #: probabilities stand for here. It is ``prior`` where the calibrator was fitted on exactly these
+    #: items (a logistic fit's mean matches its data); a pooled calibrator fitted on every item but
+    #: judging only the prompts of no domain may differ there. None (older files): take ``prior``.
+    fitted_prior: float | None = None
 
     def __post_init__(self) -> None:
         if not (len(self.scores) == len(self.small_right) == len(self.large_right)):
@@ -110,10 +115,7 @@ class ThresholdTable:
 
     @property
     def prior(self) -> float:
-        """How often the small model's draft was right on these items: the base rate learned, which
-        is also the one the calibrator's probabilities were fitted to wherever it was fitted on
-        exactly these items (a domain calibrator, and the pooled one when it judges every item; a
-        pooled calibrator whose table holds only the prompts of no domain is approximate there)."""
+        """How often the small model's draft was right on these items: the base rate learned."""
         return sum(self.small_right) / len(self.small_right) if self.small_right else math.nan
 
     def thresholds_at(self, shift: float, targets: Iterable[str]) -> dict[str, float]:

@@ -158,7 +158,10 @@ def adapt_to_unlabelled(cal: Calibration, rows: Sequence[dict[str, float]], doma
         assert table is not None  # every case without one has a note
         # the drafts' log-odds as the calibrator had them when its table was made
         logits = judge.logits([rows[i] for i in idx]) - (judge.intercept - table.intercept)
-        est = estimate_prior(logits, table.prior)
+        # the probabilities stand for the calibrator's own mean on the table's items; the shift found
+        # against it moves the table's base rate (what its thresholds are chosen again for) by as much
+        fitted = table.fitted_prior if table.fitted_prior is not None else table.prior
+        est = estimate_prior(logits, fitted)
         if not 2 * EDGE < est.prior < 1 - 2 * EDGE:
             # at the edge the traffic is either that easy (or hard) or unlike anything the calibrator
             # learned from (drafts cut off far earlier than its data looked all right to it); thresholds
@@ -178,7 +181,10 @@ def adapt_to_unlabelled(cal: Calibration, rows: Sequence[dict[str, float]], doma
                     "kept_before": float(np.mean(before_p >= before)),
                     "kept_after": float(np.mean(after_p >= target.thresholds[k]))}
                 for k, before in judge.thresholds.items()}
-        shifts.append(PriorShift(judge.label, n, table.prior, est.prior, est.se, est.shift, done,
+        # the estimate on the table's scale, its standard error carried by the delta method
+        here = float(sigmoid(np.array(logit(table.prior) + est.shift)))
+        se = est.se * here * (1 - here) / (est.prior * (1 - est.prior))
+        shifts.append(PriorShift(judge.label, n, table.prior, here, se, est.shift, done,
                                  source_items=len(table.scores)))
     record = {**(meta or {}), "kind": "base rate from unlabelled drafts", "date": _dt.date.today().isoformat(),
               "calibrators": [asdict(s) for s in shifts]}

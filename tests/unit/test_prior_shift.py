@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -340,3 +341,26 @@ def test_calibrate_unlabelled_takes_the_draft_of_run_json_lines_by_tier_or_model
     # --drafter belongs to --unlabelled
     assert main(["calibrate", "--traces", str(lines), "--adapt", str(base_path), "--drafter", "draft"]) == 2
     assert "--drafter picks the draft" in capsys.readouterr().err
+
+
+def test_a_calibrator_whose_probabilities_stand_for_another_rate_on_its_table_reports_no_false_shift() -> None:
+    # a pooled calibrator fitted on every item but judging only prompts of no domain: on those its
+    # probabilities average 40% while 30% of them were right. Traffic like those items must not read as
+    # a shift: the estimate is made against the calibrator's own mean there (fitted_prior)
+    rng = np.random.default_rng(16)
+    x, y = draws(3000, 0.4, rng)  # drafts whose exact posterior is the calibrator's, at 40%
+    cal = Calibration("m", ["mean_logprob"], [0.0], [1.0], [2.0], logit(0.4), thresholds={"0.95": 0.6})
+    scores = cal.predict_many([{"mean_logprob": float(v)} for v in x[:1000]])
+    small = (rng.random(1000) < 0.3).tolist()  # the table's own labels: 30% right
+    table = ThresholdTable(scores.tolist(), small, (rng.random(1000) < 0.6).tolist(), cal.intercept, 1.645,
+                           fitted_prior=float(scores.mean()))
+    cal.threshold_table = table
+    rows = [{"mean_logprob": float(v)} for v in x[1000:]]
+    _, [sh] = adapt_to_unlabelled(cal, rows, [None] * len(rows))
+    assert sh.prior is not None and sh.prior_se is not None and sh.shift is not None
+    assert sh.source_prior == table.prior and abs(sh.prior - table.prior) < 3 * sh.prior_se
+    assert abs(sh.shift) < 0.2 and sh.differs is False
+    # against the table's own rate instead, the same drafts would read as a shift that is not there
+    cal.threshold_table = replace(table, fitted_prior=None)
+    _, [naive] = adapt_to_unlabelled(cal, rows, [None] * len(rows))
+    assert naive.differs is True
