@@ -118,16 +118,17 @@ class ThresholdTable:
         """How often the small model's draft was right on these items: the base rate learned."""
         return sum(self.small_right) / len(self.small_right) if self.small_right else math.nan
 
+    def prior_at(self, shift: float) -> float:
+        """This table's base rate moved by ``shift`` log-odds."""
+        return float(sigmoid(np.array(logit(self.prior) + shift)))
+
     def thresholds_at(self, shift: float, targets: Iterable[str]) -> dict[str, float]:
         """The quality-target thresholds for traffic whose log-odds of a right draft are ``shift``
         above this table's (its base rate moved by as much), for a calibrator whose intercept is this
         table's plus ``shift``: chosen by the same rule and margin on these items, each weighted to
         the new base rate, then moved by ``shift`` onto the calibrator's new scale. A shift of 0
         gives back the thresholds the table was made for."""
-        weights = None
-        if shift:
-            prior = float(sigmoid(np.array(logit(self.prior) + shift)))
-            weights = label_shift_weights(self.small_right, self.prior, prior)
+        weights = label_shift_weights(self.small_right, self.prior, self.prior_at(shift)) if shift else None
         scores, small, large = np.asarray(self.scores), np.asarray(self.small_right), np.asarray(self.large_right)
         return {k: _moved(threshold_for_target(scores, small, large, float(k), self.margin_z, weights), shift)
                 for k in targets}

@@ -157,7 +157,8 @@ def adapt_to_unlabelled(cal: Calibration, rows: Sequence[dict[str, float]], doma
             continue
         assert table is not None  # every case without one has a note
         # the drafts' log-odds as the calibrator had them when its table was made
-        logits = judge.logits([rows[i] for i in idx]) - (judge.intercept - table.intercept)
+        current = judge.logits([rows[i] for i in idx])
+        logits = current - (judge.intercept - table.intercept)
         # the probabilities stand for the calibrator's own mean on the table's items; the shift found
         # against it moves the table's base rate (what its thresholds are chosen again for) by as much
         fitted = table.fitted_prior if table.fitted_prior is not None else table.prior
@@ -176,13 +177,13 @@ def adapt_to_unlabelled(cal: Calibration, rows: Sequence[dict[str, float]], doma
         target = out if key is None else out.domains[key]
         target.intercept = table.intercept + est.shift
         target.thresholds = table.thresholds_at(est.shift, judge.thresholds)
-        before_p, after_p = sigmoid(logits + (judge.intercept - table.intercept)), sigmoid(logits + est.shift)
+        before_p, after_p = sigmoid(current), sigmoid(logits + est.shift)
         done = {k: {"before": before, "after": target.thresholds[k],
                     "kept_before": float(np.mean(before_p >= before)),
                     "kept_after": float(np.mean(after_p >= target.thresholds[k]))}
                 for k, before in judge.thresholds.items()}
         # the estimate on the table's scale, its standard error carried by the delta method
-        here = float(sigmoid(np.array(logit(table.prior) + est.shift)))
+        here = table.prior_at(est.shift)
         se = est.se * here * (1 - here) / (est.prior * (1 - est.prior))
         shifts.append(PriorShift(judge.label, n, table.prior, here, se, est.shift, done,
                                  source_items=len(table.scores)))
