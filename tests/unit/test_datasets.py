@@ -292,3 +292,22 @@ def test_jsonl_dataset_with_its_graders(tmp_path: Path) -> None:
     p.write_text(json.dumps({"reference": "y"}) + "\n")
     with pytest.raises(ConfigError, match="needs a 'prompt'"):
         load(str(p))
+
+
+def test_committed_gsm_symbolic_test_set_is_whole_and_gradable() -> None:
+    """The clean GSM8K-shaped test (`scripts/make_gsm_symbolic.py`): two instances of each of 85
+    templates, stated with the GSM8K prompt (so a deployment reads them as math, as the shipped
+    calibrations' math calibrators expect), each with a number its grader can compare."""
+    from edgecascade.datasets import gsm8k_prompt
+    from edgecascade.quality.domain import prompt_domain
+
+    path = Path(__file__).parents[2] / "bench" / "datasets" / "gsm-symbolic.jsonl"
+    items = load(str(path))
+    assert len(items) == 170 and len({i.id for i in items}) == 170
+    assert [i.id for i in items[:2]] == ["t00-0", "t01-0"] and items[85].id == "t00-1"
+    assert {i.id.rsplit("-", 1)[0] for i in items[:85]} == {i.id.rsplit("-", 1)[0] for i in items[85:]}
+    for item in items:
+        question = item.prompt.rpartition("Problem: ")[2]
+        assert item.prompt == gsm8k_prompt(question) and prompt_domain(item.prompt) == "math"
+        assert grade(item, f"The answer is {item.reference}.")
+        assert not grade(item, f"The answer is {float(item.reference) + 1:g}.")
