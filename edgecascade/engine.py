@@ -8,6 +8,7 @@ providers, so the overhead it adds to every query is measured, not assumed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from .providers import build_provider
 from .providers.base import Provider
 from .quality import decide
 from .quality.calibration import Calibration
+from .quality.checks import Check
 from .quality.crosscheck import run_cross_check
 from .quality.domain import prompt_domain
 from .quality.policy import run_checks
@@ -165,7 +167,10 @@ class Cascade:
             prompt_text = request.messages[-1].content
             cost = tier.price.cost(completion.usage.prompt_tokens, completion.usage.completion_tokens)
             check = None
-            if self.cross_checks(tier, completion, prompt_text):
+            # the configured checks, run once: they decide whether a cross-check is worth its generation
+            # and then the draft itself
+            checks = run_checks(completion, tier.accept.checks, self.settings.repetition)
+            if self.cross_checks(tier, completion, prompt_text, checks):
                 try:
                     check = await run_cross_check(tier.provider, request, completion.text)
                 except (ProviderError, ModelError):
@@ -177,12 +182,12 @@ class Cascade:
             # like the examples check, is the engine's own work, not time inside the provider
             dt = time.perf_counter() - t_call
             in_providers += dt - (check.latency_s - check.generation_s if check is not None else 0.0)
-            args = (completion, tier.accept, self.settings.repetition, tier.calibration,
-                    prompt_text, self.settings.run_examples, check)
+            judge = functools.partial(decide, completion, tier.accept, self.settings.repetition, tier.calibration,
+                                      prompt_text, self.settings.run_examples, check, checks=checks)
             if tier.calibration is not None and tier.calibration.runs_examples:
-                decision = await asyncio.to_thread(decide, *args)  # it starts a process: keep the loop free
+                decision = await asyncio.to_thread(judge)  # it starts a process: keep the loop free
             else:
-                decision = decide(*args)
+                decision = judge()
             attempt = Attempt(tier.name, completion.model, completion, decision, dt * 1000, cost)
             attempts.append(attempt)
             if decision.accepted:
@@ -190,17 +195,21 @@ class Cascade:
                 break
         return self._result(attempts, answer, t0, in_providers)
 
-    def cross_checks(self, tier: Tier, completion: Completion, prompt: str) -> bool:
+    def cross_checks(self, tier: Tier, completion: Completion, prompt: str,
+                     checks: list[Check] | None = None) -> bool:
         """Whether a draft is worth cross-checking: its calibration uses the cross-check, the config
         allows it, the prompt is a math one, the draft has logprobs (without them the decision rests on
-        its checks alone) and no configured check rejects it already."""
+        its checks alone) and no configured check rejects it already (``checks``: their outcomes, where
+        the caller has run them)."""
         if tier.calibration is None or not tier.calibration.runs_cross_check or not self.settings.cross_check:
             return False
         if completion.logprobs is None:
             return False
         if prompt_domain(prompt) != "math":
             return False
-        return all(ch.passed for ch in run_checks(completion, tier.accept.checks, self.settings.repetition))
+        if checks is None:
+            checks = run_checks(completion, tier.accept.checks, self.settings.repetition)
+        return all(ch.passed for ch in checks)
 
     def _result(self, attempts: list[Attempt], answer: Attempt | None, t0: float,
                 in_providers: float) -> Result:

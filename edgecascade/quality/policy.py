@@ -70,15 +70,19 @@ def rule_label(rule: AcceptRule) -> str:
 
 def decide(c: Completion, rule: AcceptRule, repetition: RepetitionCheck,
            calibration: Calibration | None = None, prompt: str | None = None,
-           allow_examples: bool = False, cross_check: CrossCheck | None = None) -> Decision:
+           allow_examples: bool = False, cross_check: CrossCheck | None = None, *,
+           checks: list[Check] | None = None) -> Decision:
     """Accept the draft if every configured check passes and its confidence meets the rule.
 
     A draft without logprobs (a backend that gives none) is decided on its checks alone, and the
     reason says so. ``calibration`` is required when the rule's confidence is "calibrated".
     ``cross_check``: the draft's cross-check, where the caller made one (a math prompt, under a
     calibration that uses it); a draft without one gets the neutral features, as in fitting.
+    ``checks``: the rule's checks already run on this draft (the engine runs them once, to decide
+    whether to cross-check); None runs them here.
     """
-    checks = run_checks(c, rule.checks, repetition)
+    if checks is None:
+        checks = run_checks(c, rule.checks, repetition)
     failed = [ch for ch in checks if not ch.passed]
     feats = logprob_features(c.logprobs) if c.logprobs is not None else None
     confidence: float | None = None

@@ -132,6 +132,27 @@ def test_no_cross_check_where_its_verdict_would_not_count() -> None:
     assert len(small.requests) == 1 and "checks alone" in r.attempts[0].reason
 
 
+def test_a_cross_checked_draft_runs_its_checks_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the checks decide whether the program is worth making and then judge the draft: one run serves both
+    from edgecascade import engine
+    from edgecascade.quality import policy
+
+    calls: list[str] = []
+    real = policy.run_checks
+
+    def counted(c, names, repetition):  # type: ignore[no-untyped-def]
+        calls.append(c.text)
+        return real(c, names, repetition)
+
+    monkeypatch.setattr(engine, "run_checks", counted)
+    monkeypatch.setattr(policy, "run_checks", counted)
+    cascade, small = _cascade("3 * 4 = 12 and 12 - 2 = 10. The answer is 10.", PROGRAM)
+    cascade.tiers[0].accept = AcceptRule(confidence="calibrated", min_confidence=0.8, checks=("empty", "truncated"))
+    r = asyncio.run(cascade.run(QUESTION))
+    assert r.tier == "draft" and len(small.requests) == 2  # cross-checked, and accepted
+    assert calls == ["3 * 4 = 12 and 12 - 2 = 10. The answer is 10."]
+
+
 def test_a_failed_cross_check_leaves_the_draft_judged_without_it() -> None:
     from edgecascade.errors import ProviderError
 
