@@ -500,16 +500,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.drafter and not args.unlabelled:
         raise ConfigError("--drafter picks the draft of `run --json` lines for --unlabelled; a labelled line's "
                           "answer is the one its label judges (the answer returned)")
-    drafter = args.drafter
-    base_file = Path(args.adapt).expanduser() if args.adapt else None
-    if args.unlabelled and drafter is None and base_file is not None and base_file.is_file():
-        # every draft by the base's model counts, escalated ones too (a missing base is reported below)
-        from .quality.calibration import Calibration
-
-        drafter = Calibration.load(base_file).model
+    base = _adapt_base(args) if args.adapt else None
+    # unlabelled: every draft by the base's model counts, escalated ones too
+    drafter = args.drafter or (base[1].model if base is not None and args.unlabelled else None)
     traces, prompts, checks = _labelled_traces(args.traces, labelled=not args.unlabelled, drafter=drafter)
-    if args.adapt:
-        return _calibrate_adapt(args, traces, prompts, checks)
+    if base is not None:
+        return _calibrate_adapt(args, *base, traces, prompts, checks)
     cal_ids, held_ids = split_ids([t.item_id for t in traces], args.seed)
     cal = [t for t in traces if t.item_id in cal_ids]
     held = [t for t in traces if t.item_id in held_ids]
@@ -595,13 +591,10 @@ def labelled_rows(traces: Sequence[Trace], prompts: dict[str, str], checks: dict
                            if t.item_id in checks else None) for t in traces]
 
 
-def _calibrate_adapt(args: argparse.Namespace, traces: Sequence[Trace], prompts: dict[str, str],
-                     checks: dict[str, float | None]) -> int:
-    """`calibrate --adapt BASE`: move each of BASE's calibrators' intercepts to the labelled traces
-    (:mod:`.quality.adapt`), show out-of-fold evidence of what it changes, and write the result."""
-    from .quality.adapt import MIN_ADAPT_ITEMS, adapt_calibration, out_of_fold_check
+def _adapt_base(args: argparse.Namespace) -> tuple[Path, Calibration]:
+    """`calibrate --adapt BASE`'s base calibration, loaded once (its model names the drafts
+    --unlabelled reads), after the options that cannot go with it are refused."""
     from .quality.calibration import Calibration
-    from .quality.domain import prompt_domain
 
     if args.model:
         raise ConfigError("--model names the model of a new calibration; an adapted one keeps its base's model: "
@@ -611,7 +604,16 @@ def _calibrate_adapt(args: argparse.Namespace, traces: Sequence[Trace], prompts:
         raise ConfigError(f"--adapt {args.adapt}: no calibration file there. A shipped one is "
                           "models/<model>.calibration.json (e.g. models/qwen2.5-coder-0.5b.calibration.json); "
                           "check the path")
-    base = Calibration.load(base_path)
+    return base_path, Calibration.load(base_path)
+
+
+def _calibrate_adapt(args: argparse.Namespace, base_path: Path, base: Calibration, traces: Sequence[Trace],
+                     prompts: dict[str, str], checks: dict[str, float | None]) -> int:
+    """`calibrate --adapt BASE`: move each of BASE's calibrators' intercepts to the labelled traces
+    (:mod:`.quality.adapt`), show out-of-fold evidence of what it changes, and write the result."""
+    from .quality.adapt import MIN_ADAPT_ITEMS, adapt_calibration, out_of_fold_check
+    from .quality.domain import prompt_domain
+
     if base.runs_cross_check and not checks:
         raise ConfigError(f"{base_path} uses the cross-check of math drafts, and no line carries one: "
                           + ("collect" if args.unlabelled else "label")
