@@ -503,7 +503,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     base = _adapt_base(args) if args.adapt else None
     # unlabelled: every draft by the base's model counts, escalated ones too
     drafter = args.drafter or (base[1].model if base is not None and args.unlabelled else None)
-    traces, prompts, checks = _labelled_traces(args.traces, labelled=not args.unlabelled, drafter=drafter)
+    traces, prompts, checks = _labelled_traces(args.traces, labelled=not args.unlabelled, drafter=drafter,
+                                               datasets=args.dataset)
     if base is not None:
         return _calibrate_adapt(args, *base, traces, prompts, checks)
     cal_ids, held_ids = split_ids([t.item_id for t in traces], args.seed)
@@ -550,12 +551,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _labelled_traces(files: Sequence[str], *, labelled: bool = True, drafter: str | None = None
-                     ) -> tuple[list[Trace], dict[str, str], dict[str, float | None]]:
+def _labelled_traces(files: Sequence[str], *, labelled: bool = True, drafter: str | None = None,
+                     datasets: Sequence[str] = ()) -> tuple[list[Trace], dict[str, str], dict[str, float | None]]:
     """The labelled answers of every file given to `calibrate --traces`, their prompts by item id (a
     line's own ``prompt``, else, for a line `bench run` wrote, which stores only the prompt's digest,
-    the built-in dataset's prompt for its item where the digest matches), and the results of the
-    cross-checks the lines carry."""
+    the dataset's prompt for its item where the digest matches: a built-in one, or a .jsonl file in
+    ``datasets``), and the results of the cross-checks the lines carry."""
     from .benchmarks.traces import fill_dataset_prompts, load_labelled_traces
 
     prompts: dict[str, str] = {}
@@ -569,10 +570,15 @@ def _labelled_traces(files: Sequence[str], *, labelled: bool = True, drafter: st
                                   "answer needs its own id (the `id` field) across all --traces files")
             seen[t.item_id] = f
             traces.append(t)
-    filled = fill_dataset_prompts(traces, prompts)
+    filled = fill_dataset_prompts(traces, prompts, datasets)
     if filled:
         err.print("[dim]prompts read from the datasets for " + ", ".join(f"{n} {d}" for d, n in sorted(filled.items()))
                   + " traced items (`bench run` stores only a digest of each prompt; it matched)[/dim]")
+    promptless = sorted({t.dataset for t in traces if t.prompt_sha256 and t.item_id not in prompts})
+    if promptless:
+        err.print(f"[yellow]warning: the lines of {', '.join(promptless)} carry no prompt and none was read back "
+                  "(a .jsonl dataset's: give its file with --dataset; a changed prompt's digest does not match), "
+                  "so the features that read the prompt are neutral for them and they get no domain[/yellow]")
     return traces, prompts, checks
 
 
@@ -949,6 +955,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--traces", required=True, nargs="+", metavar="FILE",
                    help="labelled traces (JSONL), one file or several (e.g. a model's `bench run` traces of gsm8k and "
                    "humaneval: their prompts are read back from the datasets)")
+    c.add_argument("--dataset", nargs="+", default=[], metavar="FILE.jsonl",
+                   help="the .jsonl datasets the `bench run` traces given came from: each line's prompt is read back "
+                   "from its item there (gsm8k's and humaneval's are read back without it)")
     c.add_argument("--model", help="model name recorded in the calibration (default: from the traces; not with "
                    "--adapt, which keeps its base's)")
     c.add_argument("--adapt", metavar="BASE",

@@ -412,18 +412,21 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
     return out
 
 
-def fill_dataset_prompts(traces: Sequence[Trace], prompts: dict[str, str]) -> dict[str, int]:
+def fill_dataset_prompts(traces: Sequence[Trace], prompts: dict[str, str],
+                         datasets: Sequence[str] = ()) -> dict[str, int]:
     """Prompts for lines `bench run` wrote (they store a digest of the prompt, not the prompt): for a
-    trace of a built-in dataset (gsm8k, humaneval) with no prompt in ``prompts``, the dataset's
-    prompt for its item, where its digest matches the trace's (so a prompt that changed since is
-    never attached). Fills ``prompts`` in place; returns how many were filled per dataset."""
+    trace of a built-in dataset (gsm8k, humaneval), or of a .jsonl dataset in ``datasets`` (traced
+    under its file's stem), with no prompt in ``prompts``, the dataset's prompt for its item, where
+    its digest matches the trace's (so a prompt that changed since is never attached). Fills
+    ``prompts`` in place; returns how many were filled per dataset."""
+    sources = {Path(f).stem: f for f in datasets}
     wanted: dict[str, list[Trace]] = {}
     for t in traces:
-        if t.item_id not in prompts and t.prompt_sha256 and t.dataset in DATASETS:
+        if t.item_id not in prompts and t.prompt_sha256 and (t.dataset in DATASETS or t.dataset in sources):
             wanted.setdefault(t.dataset, []).append(t)
     filled: dict[str, int] = {}
     for name, ts in wanted.items():
-        items = {i.id: i.prompt for i in load(name)}
+        items = {i.id: i.prompt for i in load(sources.get(name, name))}
         for t in ts:
             p = items.get(t.item_id)
             if p is not None and prompt_sha256(p) == t.prompt_sha256:

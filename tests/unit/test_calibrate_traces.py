@@ -46,3 +46,31 @@ def test_calibrate_reads_back_the_prompts_of_bench_run_traces(tmp_path: Path,
     assert main(["calibrate", "--traces", str(path), str(half), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "is in " + str(path) in err and str(half) in err and "its own id" in err
+
+
+def test_calibrate_reads_back_the_prompts_of_a_jsonl_dataset_it_is_given(tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from edgecascade.benchmarks.traces import prompt_sha256
+    from edgecascade.datasets import gsm8k_prompt, load
+
+    dataset = tmp_path / "mine.jsonl"  # `bench run --dataset mine.jsonl` traces it under "mine"
+    questions = [f"Tom has {a} apples and buys {a + 3} more. How many apples does he have?" for a in range(200)]
+    dataset.write_text("\n".join(json.dumps({"id": f"q{n}", "prompt": gsm8k_prompt(q), "reference": str(2 * n + 3)})
+                                 for n, q in enumerate(questions)) + "\n")
+    items = load(str(dataset))
+    good = np.random.default_rng(3).random(len(items)) < 0.5
+    lines = [{**_bench_line(i.id, prompt_sha256(i.prompt), bool(g), -0.1 if g else -1.0), "dataset": "mine"}
+             for i, g in zip(items, good)]
+    traces = tmp_path / "traces.jsonl"
+    traces.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    out = tmp_path / "c.json"
+    # without the file, the prompts are unknown: said, and no domain calibrator can be fitted
+    assert main(["calibrate", "--traces", str(traces), "--out", str(out), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert not json.loads(captured.out)["domains"] and "mine carry no prompt" in captured.err
+    assert "--dataset" in captured.err
+    # with it, each prompt is read back (its digest matches), so these are word problems
+    assert main(["calibrate", "--traces", str(traces), "--dataset", str(dataset), "--out", str(out), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert set(json.loads(captured.out)["domains"]) == {"math"} and "200 mine" in captured.err
+    assert "carry no prompt" not in captured.err
