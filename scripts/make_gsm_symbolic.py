@@ -34,6 +34,9 @@ OUT = Path("bench/datasets/gsm-symbolic.jsonl")
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--instances", type=int, nargs=2, default=[0, INSTANCES], metavar=("FROM", "TO"),
+                    help="draw instances FROM..TO-1 of each template (default 0 2; a later draw, e.g. 2 4 to "
+                    "another --out, gives items none of the earlier ones is)")
     args = ap.parse_args()
     try:
         from reasoning_gym.arithmetic.gsm_symbolic import gsm_symbolic
@@ -41,7 +44,7 @@ def main() -> None:
         raise SystemExit("needs reasoning-gym 0.1.25: pip install reasoning-gym==0.1.25") from None
     generators = gsm_symbolic.GSMSymbolicDataset(gsm_symbolic.GSMSymbolicDatasetConfig(seed=SEED, size=1)).generators
     lines = []
-    for k in range(INSTANCES):
+    for k in range(*args.instances):
         for t in gsm_symbolic.tasks_ok:
             ex = generators[t](Random(SEED + 1000 * k + t), 1.0)
             float(ex["answer"])  # every reference is a number the grader can compare
