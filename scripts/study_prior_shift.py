@@ -30,7 +30,10 @@ first 1,100 items and the oracle; the target is 95% of the 1.5B's accuracy on th
 the issue's bar is the target met while keeping at least the best baseline that met it plus half
 its gap to the oracle. Also printed: each score's AUROC on these items. Whatever comes out is
 reported; a change made after reading it must be judged on instances not yet drawn (the generator
-draws any number, with another seed).
+draws any number, with another seed). `symbolic --dataset bench/datasets/gsm-symbolic-2.jsonl`
+judges a second draw (85 items, the third instance of each template) by the same plan, fixed in the
+commit that adds that file, before its traces were read (it has no first-K part: 85 drafts are
+fewer than the 100 an unlabelled adaptation needs).
 
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
@@ -207,10 +210,11 @@ def judge_shipped(args: argparse.Namespace, config: str, path: str, items: Seque
         f"{name} {auroc(s, small):.3f}" for name, s in
         (("calibrated", cal.predict_each(rows, domains)), *((n, s) for n, (s, _) in base.items()))))
     k = args.k if args.k is not None else 100
-    for name, est_idx, judge_idx in (
-            (f"adapted on all {len(later)}, judged on all", np.arange(len(later)), np.arange(len(later))),
-            (f"adapted on the first {k}, judged on the {len(later) - k} after them",
-             np.arange(k), np.arange(k, len(later)))):
+    plays = [(f"adapted on all {len(later)}, judged on all", np.arange(len(later)), np.arange(len(later)))]
+    if k < len(later):
+        plays.append((f"adapted on the first {k}, judged on the {len(later) - k} after them",
+                      np.arange(k), np.arange(k, len(later))))
+    for name, est_idx, judge_idx in plays:
         adapted, shifts = adapt_to_unlabelled(cal, [rows[i] for i in est_idx], [domains[i] for i in est_idx],
                                               min_drafts=min(k, 100))
         sh = next(s for s in shifts if s.calibrator == "calibrated[math]")
