@@ -32,8 +32,9 @@ its gap to the oracle. Also printed: each score's AUROC on these items. Whatever
 reported; a change made after reading it must be judged on instances not yet drawn (the generator
 draws any number, with another seed). `symbolic --dataset bench/datasets/gsm-symbolic-2.jsonl`
 judges a second draw (85 items, the third instance of each template) by the same plan, fixed in the
-commit that adds that file, before its traces were read (it has no first-K part: 85 drafts are
-fewer than the 100 an unlabelled adaptation needs).
+commit that adds that file, before its traces were read. It has no first-K part, and its
+adaptation on all 85 drafts goes below the 100 that `calibrate --unlabelled` asks for (the
+estimate's standard error is printed with it).
 
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
