@@ -71,7 +71,7 @@ from edgecascade.benchmarks.report import (
 from edgecascade.benchmarks.traces import Trace
 from edgecascade.cli import _bench_cascade, _traced_datasets
 from edgecascade.quality.adapt import adapt_calibration
-from edgecascade.quality.calibration import Calibration, ThresholdTable, auroc, fit_calibration
+from edgecascade.quality.calibration import Calibration, ThresholdTable, auroc, auroc_interval, fit_calibration
 from edgecascade.quality.prior_shift import adapt_to_unlabelled
 
 TARGET = 0.95
@@ -213,8 +213,8 @@ def judge_shipped(args: argparse.Namespace, config: str, path: str, items: Seque
     random_share = max_random_share(items, TARGET)
     print(f"\n{path} on {what}: the 0.5B right on {small.mean():.1%} (GSM8K's first {args.first}: "
           f"{np.mean([p[0].correct for p in items]):.1%}), the 1.5B on {large.mean():.1%}")
-    print("  AUROC for 'the draft is right': " + ", ".join(
-        f"{name} {auroc(s, small):.3f}" for name, s in
+    print("  AUROC for 'the draft is right' (95% bootstrap interval): " + ", ".join(
+        f"{name} {auroc(s, small):.3f} ({'–'.join(f'{x:.2f}' for x in auroc_interval(s, small))})" for name, s in
         (("calibrated", cal.predict_each(rows, domains)), *((n, s) for n, (s, _) in base.items()))))
     k = args.k if args.k is not None else 100
     plays = [(f"adapted on all {len(later)}, judged on all", np.arange(len(later)), np.arange(len(later)))]
