@@ -168,8 +168,10 @@ class Cascade:
             cost = tier.price.cost(completion.usage.prompt_tokens, completion.usage.completion_tokens)
             check = None
             # the configured checks, run once: they decide whether a cross-check is worth its generation
-            # and then the draft itself
+            # and then the draft itself; like the decision, the engine's own work, timed apart from the tier's
+            t_checks = time.perf_counter()
             checks = run_checks(completion, tier.accept.checks, self.settings.repetition)
+            checks_s = time.perf_counter() - t_checks
             if self.cross_checks(tier, completion, prompt_text, checks):
                 try:
                     check = await run_cross_check(tier.provider, request, completion.text)
@@ -180,7 +182,7 @@ class Cascade:
                     cost += tier.price.cost(u.prompt_tokens, u.completion_tokens)
             # the tier's time: its draft and its cross-check (generation and program); the program's run,
             # like the examples check, is the engine's own work, not time inside the provider
-            dt = time.perf_counter() - t_call
+            dt = time.perf_counter() - t_call - checks_s
             in_providers += dt - (check.latency_s - check.generation_s if check is not None else 0.0)
             judge = functools.partial(decide, completion, tier.accept, self.settings.repetition, tier.calibration,
                                       prompt_text, self.settings.run_examples, check, checks=checks)

@@ -170,6 +170,24 @@ async def test_overhead_excludes_time_inside_providers() -> None:
     assert r.overhead_ms < r.latency_ms - 45  # the 50 ms sleep is provider time, not engine time
 
 
+async def test_the_checks_are_engine_time_not_the_tiers(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a draft's checks run in the engine, before any cross-check: their time is overhead, not the tier's
+    import time
+
+    from edgecascade import engine
+
+    real = engine.run_checks
+
+    def slow_checks(c, names, repetition):  # type: ignore[no-untyped-def]
+        time.sleep(0.05)
+        return real(c, names, repetition)
+
+    monkeypatch.setattr(engine, "run_checks", slow_checks)
+    r = await Cascade([tier("t1", SURE)]).run("q")
+    assert r.tier == "t1" and r.attempts[0].latency_ms < 45
+    assert r.overhead_ms >= 50
+
+
 async def test_result_json_has_the_documented_fields() -> None:
     r = await Cascade([tier("t1", UNSURE), tier("t2", SURE)]).run("q")
     d = r.to_dict(logprobs=True)
