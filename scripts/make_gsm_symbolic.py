@@ -35,7 +35,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--instances", type=int, nargs=2, default=[0, INSTANCES], metavar=("FROM", "TO"),
-                    help="draw instances FROM..TO-1 of each template (default 0 2; a later draw, e.g. 2 4 to "
+                    help="draw instances FROM..TO-1 of each template (default 0 2; a later draw, e.g. 2 3 to "
                     "another --out, gives items none of the earlier ones is)")
     args = ap.parse_args()
     try:
