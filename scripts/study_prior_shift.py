@@ -34,9 +34,11 @@ draws any number, with another seed). `symbolic --dataset bench/datasets/gsm-sym
 judges a second draw (85 items, the third instance of each template) by the same plan, fixed in the
 commit that adds that file, before its traces were read. It has no first-K part, and its
 adaptation on all 85 drafts goes below the 100 that `calibrate --unlabelled` asks for (the
-estimate's standard error is printed with it). One change to the plan, made after the first
-draw was read and before the second: random routing (at the share `bench report` chooses, judged
-in expectation) joins the baselines the bar is measured from; it can only raise the bar.
+estimate's standard error is printed with it). Changes to the plan, made after the first draw
+was read and before any of the second's traces was read: random routing (at the share `bench
+report` chooses, judged in expectation) joins the baselines the bar is measured from, which can
+only raise the bar; and two more readings are printed, the gap to the budget oracle and the bar the
+baselines would set with thresholds chosen in hindsight on the judged items.
 
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
