@@ -176,19 +176,23 @@ def fresh(args: argparse.Namespace) -> None:
 def symbolic(args: argparse.Namespace) -> None:
     for config, path in SHIPPED:
         items, _, _ = gsm8k(config, args.first)
-        later, feats = whole_dataset(config, args.dataset)
-        judge_shipped(args, config, path, items, later, feats, f"the {len(later)} items of {args.dataset}")
+        later, feats = whole_datasets(config, args.dataset)
+        judge_shipped(args, config, path, items, later, feats,
+                      f"the {len(later)} items of {' and '.join(args.dataset)}")
 
 
-def whole_dataset(config: str, dataset: str) -> tuple[list[Sequence[Trace]], DraftFeatures]:
-    """Every item of a dataset traced on both tiers, in the dataset's order (none of it fitted on)."""
-    ns = argparse.Namespace(config=config, datasets=[dataset], fresh_from=None, traces=None,
+def whole_datasets(config: str, datasets: Sequence[str]) -> tuple[list[Sequence[Trace]], DraftFeatures]:
+    """Every item of the datasets traced on both tiers, each in its dataset's order, one dataset after
+    another (none of them fitted on)."""
+    ns = argparse.Namespace(config=config, datasets=list(datasets), fresh_from=None, traces=None,
                             max_tokens=None, seed=DEFAULT_SEED)
     cascade, _, _ = _bench_cascade(config)
-    [data], _ = _traced_datasets(ns, cascade)
-    position = {k: i for i, k in enumerate(data.prompts)}
-    pairs: list[Sequence[Trace]] = sorted([*data.calibration, *data.held_out], key=lambda p: position[p[0].item_id])
-    return pairs, DraftFeatures([data], config != "default")
+    data, _ = _traced_datasets(ns, cascade)
+    pairs: list[Sequence[Trace]] = []
+    for d in data:
+        position = {k: i for i, k in enumerate(d.prompts)}
+        pairs += sorted([*d.calibration, *d.held_out], key=lambda p: position[p[0].item_id])
+    return pairs, DraftFeatures(data, config != "default")
 
 
 def judge_shipped(args: argparse.Namespace, config: str, path: str, items: Sequence[Sequence[Trace]],
@@ -282,7 +286,8 @@ def main() -> None:
                     help="simulate: labelled drafts of the traffic that `calibrate --adapt` (with labels) adapts to")
     ap.add_argument("--k", type=int, default=None,
                     help="fresh, symbolic: the first K drafts to adapt on (default 100; symbolic 85: one per template)")
-    ap.add_argument("--dataset", default="bench/datasets/gsm-symbolic.jsonl", help="symbolic: the dataset judged")
+    ap.add_argument("--dataset", nargs="+", default=["bench/datasets/gsm-symbolic.jsonl"],
+                    help="symbolic: the datasets judged (several: pooled)")
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
     if args.mode == "symbolic" and args.k is None:
