@@ -381,7 +381,8 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
         plot_report,
         print_report,
     )
-    from .quality.policy import decide, rule_label
+    from .quality.checks import Check
+    from .quality.policy import decide, rule_label, run_checks
 
     cascade, cfg, rules_as_configured = _bench_cascade(args.config)
     first_tier = cfg.tiers[0]
@@ -426,18 +427,28 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
 
         checker = DraftFeatures(datasets, False)  # reads each draft's traced cross-check
 
-        ran: dict[tuple[str, str], bool] = {}  # asked once per draft, by the rule and by its bill
+        # as in the engine, a draft's checks run once: they decide whether it is cross-checked (asked by
+        # the rule and by its bill) and then judge it
+        outcomes: dict[tuple[str, str], list[Check]] = {}
+        ran: dict[tuple[str, str], bool] = {}
+
+        def checks_of(t: Trace) -> list[Check]:
+            key = (t.dataset, t.item_id)
+            if key not in outcomes:
+                outcomes[key] = run_checks(t.completion(), rule.checks, cascade.settings.repetition)
+            return outcomes[key]
 
         def cross_checks(t: Trace, prompt: str | None) -> bool:
             key = (t.dataset, t.item_id)
             if key not in ran:
-                ran[key] = cascade.cross_checks(first, t.completion(), prompt or "")
+                ran[key] = cascade.cross_checks(first, t.completion(), prompt or "", checks_of(t))
             return ran[key]
 
         def keep(t: Trace, prompt: str | None) -> bool:
             check = checker.cross_check(t) if cross_checks(t, prompt) else None
             return decide(t.completion(), rule, cascade.settings.repetition, first.calibration, prompt=prompt,
-                          allow_examples=cascade.settings.run_examples, cross_check=check).accepted
+                          allow_examples=cascade.settings.run_examples, cross_check=check,
+                          checks=checks_of(t)).accepted
 
         # a calibration fitted elsewhere may have seen items of this held-out half
         held_out = first.calibration is None or fitted_on(first.calibration.meta, datasets, args.seed)

@@ -139,7 +139,7 @@ def test_bench_report_json_and_figure(tmp_path: Path, smollm2: Path, capsys: pyt
 
 
 def test_bench_report_fits_the_cross_check_variant_and_charges_its_time(
-        tmp_path: Path, smollm2: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, smollm2: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     from edgecascade.benchmarks.traces import cross_check_spec
 
     cfg = two_tier_config(tmp_path, smollm2)
@@ -198,11 +198,24 @@ def test_bench_report_fits_the_cross_check_variant_and_charges_its_time(
     checked.write_text(cfg.read_text().replace("[cascade]\n", "[cascade]\ncross_check = true\n").replace(
         "n_ctx = 1024\n", f'n_ctx = 1024\n[tiers.accept]\nconfidence = "calibrated"\ncalibration = "{cal_path}"\n'
         "min_confidence = 0.5\n", 1))
+    from edgecascade import engine
+    from edgecascade.quality import policy
+
+    judged: list[str] = []  # the config's rule runs a draft's checks once: for its cross-check and its verdict
+    real_checks = policy.run_checks
+
+    def counted(c, names, repetition):  # type: ignore[no-untyped-def]
+        judged.append(c.text)
+        return real_checks(c, names, repetition)
+
+    monkeypatch.setattr(engine, "run_checks", counted)
+    monkeypatch.setattr(policy, "run_checks", counted)
     assert main(["bench", "report", "--config", str(checked), "--traces", str(store.root), "--datasets", str(data),
                  "--out", str(tmp_path / "checked"), "--json"]) == 0
     d = json.loads(capsys.readouterr().out)["datasets"]["synth"]
     [rule] = [p for p in d["policies"] if p["name"].startswith("this config's rule")]
     assert 0 < rule["small_share"] < 1
+    assert len(judged) == d["items"]["held_out"]
     assert rule["latency_s"] == pytest.approx(1.5 + 3.0 * (1 - rule["small_share"]))
     # the reliability study cuts the same items, cross-checks and all
     assert main(["bench", "reliability", "--config", str(cfg), "--traces", str(store.root), "--datasets", "synth",
