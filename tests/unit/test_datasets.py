@@ -311,8 +311,11 @@ def test_committed_gsm_symbolic_test_set_is_whole_and_gradable() -> None:
         assert item.prompt == gsm8k_prompt(question) and prompt_domain(item.prompt) == "math"
         assert grade(item, f"The answer is {item.reference}.")
         assert not grade(item, f"The answer is {float(item.reference) + 1:g}.")
-    # a later draw (instances 2 of each template): other items, stated the same way
-    later = load(str(path.with_name("gsm-symbolic-2.jsonl")))
-    assert len(later) == 85 and [i.id for i in later[:2]] == ["t00-2", "t01-2"]
-    assert not {i.prompt for i in later} & {i.prompt for i in items}
-    assert all(prompt_domain(i.prompt) == "math" and grade(i, f"The answer is {i.reference}.") for i in later)
+    # later draws (instance 2, then instances 3 and 4, of each template): other items, stated the same way
+    seen = {i.prompt for i in items}
+    for name, n, first in (("gsm-symbolic-2.jsonl", 85, "t00-2"), ("gsm-symbolic-3.jsonl", 170, "t00-3")):
+        later = load(str(path.with_name(name)))
+        assert len(later) == n and later[0].id == first and len({i.id for i in later}) == n
+        assert not {i.prompt for i in later} & seen
+        assert all(prompt_domain(i.prompt) == "math" and grade(i, f"The answer is {i.reference}.") for i in later)
+        seen |= {i.prompt for i in later}
