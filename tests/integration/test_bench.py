@@ -11,6 +11,7 @@ import pytest
 from edgecascade.benchmarks.traces import Trace, TraceStore, tier_specs
 from edgecascade.cli import main
 from edgecascade.engine import Cascade
+from tests.fakes.check_runs import count_check_runs
 
 
 def two_tier_config(tmp_path: Path, smollm2: Path) -> Path:
@@ -198,18 +199,7 @@ def test_bench_report_fits_the_cross_check_variant_and_charges_its_time(
     checked.write_text(cfg.read_text().replace("[cascade]\n", "[cascade]\ncross_check = true\n").replace(
         "n_ctx = 1024\n", f'n_ctx = 1024\n[tiers.accept]\nconfidence = "calibrated"\ncalibration = "{cal_path}"\n'
         "min_confidence = 0.5\n", 1))
-    from edgecascade import engine
-    from edgecascade.quality import policy
-
-    judged: list[str] = []  # the config's rule runs a draft's checks once: for its cross-check and its verdict
-    real_checks = policy.run_checks
-
-    def counted(c, names, repetition):  # type: ignore[no-untyped-def]
-        judged.append(c.text)
-        return real_checks(c, names, repetition)
-
-    monkeypatch.setattr(engine, "run_checks", counted)
-    monkeypatch.setattr(policy, "run_checks", counted)
+    judged = count_check_runs(monkeypatch)  # the config's rule runs a draft's checks once: cross-check and verdict
     assert main(["bench", "report", "--config", str(checked), "--traces", str(store.root), "--datasets", str(data),
                  "--out", str(tmp_path / "checked"), "--json"]) == 0
     d = json.loads(capsys.readouterr().out)["datasets"]["synth"]

@@ -12,6 +12,7 @@ from edgecascade import AcceptRule, CascadeSettings, ConfigError, ScriptedProvid
 from edgecascade.engine import Cascade
 from edgecascade.quality.calibration import CROSS_CHECK_FEATURES, FEATURE_NAMES, Calibration
 from edgecascade.quality.crosscheck import CrossCheck, cross_check_prompt, problem_text, program_result
+from tests.fakes.check_runs import count_check_runs
 
 QUESTION = "Tom has 3 boxes of 4 apples and eats 2. How many apples are left?"
 PROGRAM = "```python\ndef solution():\n    return 3 * 4 - 2\n```"
@@ -134,18 +135,7 @@ def test_no_cross_check_where_its_verdict_would_not_count() -> None:
 
 def test_a_cross_checked_draft_runs_its_checks_once(monkeypatch: pytest.MonkeyPatch) -> None:
     # the checks decide whether the program is worth making and then judge the draft: one run serves both
-    from edgecascade import engine
-    from edgecascade.quality import policy
-
-    calls: list[str] = []
-    real = policy.run_checks
-
-    def counted(c, names, repetition):  # type: ignore[no-untyped-def]
-        calls.append(c.text)
-        return real(c, names, repetition)
-
-    monkeypatch.setattr(engine, "run_checks", counted)
-    monkeypatch.setattr(policy, "run_checks", counted)
+    calls = count_check_runs(monkeypatch)
     cascade, small = _cascade("3 * 4 = 12 and 12 - 2 = 10. The answer is 10.", PROGRAM)
     cascade.tiers[0].accept = AcceptRule(confidence="calibrated", min_confidence=0.8, checks=("empty", "truncated"))
     r = asyncio.run(cascade.run(QUESTION))

@@ -1,0 +1,27 @@
+"""Count how often a draft's configured checks run, shared by the engine's and the report's tests.
+
+The checks decide whether a draft is worth cross-checking and then judge it; one run must serve
+both, in the engine and in `bench report`'s offline replay of a config's rule.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+def count_check_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Patch ``run_checks`` where the engine and the policy call it; the returned list gets the text
+    of each draft the checks ran on, once per run."""
+    from edgecascade import engine
+    from edgecascade.quality import policy
+
+    runs: list[str] = []
+    real = policy.run_checks
+
+    def counted(c, names, repetition):  # type: ignore[no-untyped-def]
+        runs.append(c.text)
+        return real(c, names, repetition)
+
+    monkeypatch.setattr(engine, "run_checks", counted)
+    monkeypatch.setattr(policy, "run_checks", counted)
+    return runs
