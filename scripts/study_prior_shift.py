@@ -14,7 +14,7 @@ adapted with labels (`calibrate --adapt BASE`) to --labels of the traffic's draf
 `fresh` judges the shipped calibrations on GSM8K's items 1,100-1,318, where the 0.5B was right on
 16.9% of items against 25.5% of the first 1,100 and every calibrated threshold missed the target.
 Their labels have been read before (by `bench report --fresh-from gsm8k=1100` and the studies in
-the README), so this is not a clean test; what it adds is whether an estimate made without their
+docs/benchmarks.md), so this is not a clean test; what it adds is whether an estimate made without their
 labels moves the thresholds the right way on real, not simulated, shifted traffic. It adapts on
 all 219 drafts (a deployment adapting to the traffic it serves) and, as past traffic for future
 traffic, on the first K and judges the rest.
