@@ -174,13 +174,14 @@ def items(config: str, dataset: str, first: int | None) -> tuple[list[Sequence[T
     ns = argparse.Namespace(config=config, datasets=[dataset], fresh_from=[(dataset, first)] if first else None,
                             traces=None, max_tokens=None, seed=DEFAULT_SEED)
     cascade, _, _ = _bench_cascade(config)
-    [data], _ = _traced_datasets(ns, cascade)
+    [data], _ = _traced_datasets(ns, cascade, judges=False)  # the items judged elsewhere are not even loaded
     return list(data.calibration), DraftFeatures([data], config != "default")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--first", type=int, default=1100, help="the calibrations were fitted on GSM8K's first N items")
+    ap.add_argument("--first", type=int, default=1100,
+                    help="the calibrations were fitted on GSM8K's first N items (more would read fresh ones)")
     ap.add_argument("--repeats", type=int, default=5, help="5-fold cuts per measurement")
     args = ap.parse_args()
     for config in ("default", "calibrated"):
