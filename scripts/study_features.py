@@ -61,7 +61,8 @@ def math_candidates(c: Completion, prompt: str | None) -> dict[str, float]:
             j = i + 1
             while j < len(toks) and toks[j].strip() in ("", "$"):
                 j += 1
-            after_eq[min(j, len(toks) - 1)] = j < len(toks) and bool(is_num[j])
+            if j < len(toks) and is_num[j]:
+                after_eq[j] = True
     f = {"ops_lp_min": _stat(x[is_op], np.min), "ops_lp_mean": _stat(x[is_op], np.mean),
          "ops_margin_min": _stat(margin[is_op], np.min), "num_lp_mean": _stat(x[is_num], np.mean),
          "num_margin_p10": _stat(margin[is_num], lambda v: np.percentile(v, 10)),
