@@ -50,6 +50,12 @@ calibration changed after this commit is fitted and its thresholds chosen on GSM
 items alone, committed before this draw's traces are read, and judged on this draw by the same
 study, next to the files shipped now.
 
+`symbolic --dataset bench/datasets/gsm-symbolic-4.jsonl` judges a fourth draw (85 items, the sixth
+instance of each template, `--instances 5 6`) by the same plan, fixed in the commit that adds that
+file, before it was traced and after the third draw was read; no calibration changed. Its main
+reading is all four draws pooled (`--dataset` the four files, 510 items, `--k 425`: adapted on the
+first three draws, judged on the fourth).
+
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
     .venv/bin/python scripts/study_prior_shift.py symbolic
