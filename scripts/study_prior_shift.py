@@ -56,9 +56,22 @@ file, before it was traced and after the third draw was read; no calibration cha
 reading is all four draws pooled (`--dataset` the four files, 510 items, `--k 425`: adapted on the
 first three draws, judged on the fourth).
 
+`symbolic --dataset bench/datasets/gsm-symbolic-5.jsonl` and `… gsm-symbolic-6.jsonl` judge a fifth
+and a sixth draw (85 items each: the seventh and the eighth instance of each template,
+`--instances 6 7` and `--instances 7 8`) by the same plan, fixed in the commit that adds both files,
+before either was traced and after the fourth draw was read; no calibration changed. The fifth is
+traced first (`bench run --config calibrated`), then the sixth; neither is read until both are
+traced, or until the sixth is given up, which happens only if the session's time runs short (its
+tracing must end by 22:10 UTC on 2026-11-26, to leave time to report), never because of what a
+trace shows. The main reading is every traced draw pooled, in the order of their numbers (680 items
+with the sixth, else 595), with `--k 510`: adapted without labels on the first four draws' drafts
+(a deployment adapting to the traffic it has served) and judged on the new draws; each new draw is
+also read alone.
+
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
     .venv/bin/python scripts/study_prior_shift.py symbolic
+    .venv/bin/python scripts/study_prior_shift.py symbolic --k 510 --dataset bench/datasets/gsm-symbolic{,-2,-3,-4,-5,-6}.jsonl
 """
 
 from __future__ import annotations
