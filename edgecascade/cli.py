@@ -767,6 +767,12 @@ def _adapt_unlabelled(args: argparse.Namespace, base_path: Path, base: Calibrati
                           f"{t['kept_before']:.1%} → {t['kept_after']:.1%}")
         if sh.note:
             lines.append(f"{sh.calibrator}: {sh.note}")
+        if sh.mean_p is not None:
+            lines.append(f"{sh.calibrator}: its mean P(correct) on these drafts, unshifted, is {sh.mean_p:.1%}: the "
+                         "share right if your traffic differs in which questions come, not in how a right draft "
+                         "looks. On the real shifts of math traffic measured here it mostly came nearer the truth "
+                         "than the estimate above, which fell low on every one (docs/benchmarks.md); the "
+                         "thresholds follow the estimate above")
         if sh.differs is False:
             lines.append(f"{sh.calibrator}: the estimate is within 2 standard errors of the base rate it learned "
                          f"(on {sh.source_items} items); on this evidence your traffic may not differ from the "

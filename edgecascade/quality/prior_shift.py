@@ -112,6 +112,11 @@ class PriorShift:
     thresholds: dict[str, dict[str, float]] = field(default_factory=dict)
     note: str = ""
     source_items: int = 0  # how many items the learned base rate was counted on
+    #: the calibrator's mean P(correct) on these drafts as it learned them (no shift): the share right
+    #: if the traffic differs only in which drafts come (covariate shift: a draft that looks like one
+    #: the calibration learned from is right as often), where ``prior`` assumes label shift. Under
+    #: label shift it lies between ``prior`` and ``source_prior``; None: not estimated
+    mean_p: float | None = None
 
     @property
     def differs(self) -> bool | None:
@@ -185,8 +190,10 @@ def adapt_to_unlabelled(cal: Calibration, rows: Sequence[dict[str, float]], doma
         # the estimate on the table's scale, its standard error carried by the delta method
         here = table.prior_at(est.shift)
         se = est.se * here * (1 - here) / (est.prior * (1 - est.prior))
+        # the unshifted mean, on the table's scale as the estimate is
+        unshifted = table.prior_at(logit(float(np.mean(sigmoid(logits)))) - logit(fitted))
         shifts.append(PriorShift(judge.label, n, table.prior, here, se, est.shift, done,
-                                 source_items=len(table.scores)))
+                                 source_items=len(table.scores), mean_p=unshifted))
     record = {**(meta or {}), "kind": "base rate from unlabelled drafts", "date": _dt.date.today().isoformat(),
               "calibrators": [asdict(s) for s in shifts]}
     out.meta = {**out.meta, "adapted": [*out.meta.get("adapted", []), record]}

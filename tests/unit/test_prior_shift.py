@@ -115,6 +115,8 @@ def test_harder_traffic_moves_the_calibrator_down_and_its_threshold_keeps_fewer_
     sh = by["calibrated[math]"]
     assert sh.prior is not None and sh.prior_se is not None and sh.shift is not None
     assert abs(sh.prior - y.mean()) < 3 * sh.prior_se and sh.shift < 0 and sh.differs is True
+    # the unshifted mean P(correct) sees only part of a label shift: it lies between the truth and the learned rate
+    assert sh.mean_p is not None and y.mean() + 0.03 < sh.mean_p < SOURCE_PRIOR
     m, before = adapted.domains["math"], cal.domains["math"]
     assert m.intercept == pytest.approx(before.intercept + sh.shift)
     assert m.coef == before.coef and m.threshold_table == before.threshold_table
@@ -142,6 +144,23 @@ def test_harder_traffic_moves_the_calibrator_down_and_its_threshold_keeps_fewer_
     # nothing else moved: the code calibrator judged none of these drafts, the original is untouched
     assert adapted.domains["code"].intercept == cal.domains["code"].intercept and by["calibrated[code]"].prior is None
     assert "adapted" not in cal.meta and adapted.meta["adapted"][-1]["kind"] == "base rate from unlabelled drafts"
+
+
+def test_under_a_covariate_shift_the_unshifted_mean_is_the_share_right_and_the_label_shift_estimate_is_low() -> None:
+    """Traffic whose drafts look worse (the feature drawn lower) while a draft that looks like a
+    calibration draft is right as often: the calibrator's own probabilities stay right, so their
+    mean is the share right; the estimate that assumes label shift reads the same drafts as a
+    bigger shift than there is. Both are reported, since only labels can tell the two apart."""
+    cal = table_calibration()
+    rng = np.random.default_rng(9)
+    x = rng.normal(-0.9, 1.3, 20_000)  # at the learned base rate the feature's mean is -0.5, its sd 1.32
+    y = rng.random(x.size) < 1 / (1 + np.exp(-(logit(SOURCE_PRIOR) + 2 * x)))  # the posterior the calibrator learned
+    rows = [{"mean_logprob": float(v)} for v in x]
+    _, shifts = adapt_to_unlabelled(cal, rows, ["math"] * len(rows))
+    sh = next(s for s in shifts if s.calibrator == "calibrated[math]")
+    assert sh.mean_p is not None and sh.prior is not None and sh.prior_se is not None
+    assert y.mean() < 0.2 and sh.mean_p == pytest.approx(y.mean(), abs=0.01)
+    assert sh.prior < y.mean() - 0.05 and sh.prior_se < 0.01
 
 
 def test_traffic_like_the_calibrations_changes_little() -> None:
@@ -212,6 +231,9 @@ def test_calibrate_unlabelled_writes_an_adapted_file_from_lines_without_labels(
     assert "calibrated[math]" in text and f"{learned.prior:.1%} → {m['prior']:.1%}" in text
     assert 'calibration = "' in text
     assert "within 2 standard errors" not in text
+    # and the estimate that does not assume label shift, from the same drafts (also in the JSON)
+    assert m["prior"] < m["mean_p"] < learned.prior
+    assert " ".join(text.split()).count(f"unshifted, is {m['mean_p']:.1%}") == 1
     # traffic like the calibration's: it says adapting changes little
     same = tmp_path / "same.jsonl"
     same.write_text(_lines(600, SOURCE_PRIOR, 10))
