@@ -190,7 +190,8 @@ def adapt_to_unlabelled(cal: Calibration, rows: Sequence[dict[str, float]], doma
         # the estimate on the table's scale, its standard error carried by the delta method
         here = table.prior_at(est.shift)
         se = est.se * here * (1 - here) / (est.prior * (1 - est.prior))
-        # the unshifted mean, on the table's scale as the estimate is
+        # the unshifted mean, on the table's scale as the estimate is: traffic like the table's items
+        # reads as the table's own base rate
         unshifted = table.prior_at(logit(float(np.mean(sigmoid(logits)))) - logit(fitted))
         shifts.append(PriorShift(judge.label, n, table.prior, here, se, est.shift, done,
                                  source_items=len(table.scores), mean_p=unshifted))

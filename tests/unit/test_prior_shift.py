@@ -179,6 +179,10 @@ def test_an_adapted_calibration_adapts_again_from_its_table_not_from_its_last_sh
     once, _ = adapt_to_unlabelled(cal, rows, ["math"] * len(rows))
     twice, shifts = adapt_to_unlabelled(once, rows, ["math"] * len(rows))
     assert twice.domains["math"].intercept == pytest.approx(once.domains["math"].intercept)
+    # the unshifted mean is the calibrator's as learned, not as the last adaptation moved it
+    sh = next(s for s in shifts if s.calibrator == "calibrated[math]")
+    learned = cal.domains["math"].predict_many(rows).mean()
+    assert sh.mean_p == pytest.approx(learned) and abs(learned - once.domains["math"].predict_many(rows).mean()) > 0.05
     assert twice.domains["math"].thresholds == pytest.approx(once.domains["math"].thresholds)
     assert len(twice.meta["adapted"]) == 2
 
@@ -382,6 +386,8 @@ def test_a_calibrator_whose_probabilities_stand_for_another_rate_on_its_table_re
     assert sh.prior is not None and sh.prior_se is not None and sh.shift is not None
     assert sh.source_prior == table.prior and abs(sh.prior - table.prior) < 3 * sh.prior_se
     assert abs(sh.shift) < 0.2 and sh.differs is False
+    # its mean P there, 40%, stands for the table's 30%: the unshifted mean is put on that scale too
+    assert sh.mean_p is not None and abs(sh.mean_p - table.prior) < 0.03 and cal.predict_many(rows).mean() > 0.37
     # against the table's own rate instead, the same drafts would read as a shift that is not there
     cal.threshold_table = replace(table, fitted_prior=None)
     _, [naive] = adapt_to_unlabelled(cal, rows, [None] * len(rows))
