@@ -76,6 +76,14 @@ closer on 11 of those 12 readings), and a covariate-shift threshold (tried, not 
 one. Expected, and judged: the unshifted mean P closer to the truth than the label-shift estimate
 on each new draw and on the pool, for both calibrations.
 
+`symbolic --dataset bench/datasets/gsm-symbolic-7.jsonl` judges a seventh draw (85 items, the ninth
+instance of each template, `--instances 8 9`) by the same plan, fixed in the commit that adds that
+file, after the fifth and sixth draws were read and before it was traced; no calibration changed.
+Its tracing must end by 22:25 UTC on 2026-11-26; if it does not, or if the time left after it is too
+short to report it, it is not read at all and stays a clean test for a later session. If read, its
+main reading is the seven draws pooled (765 items, `--k 680`: adapted without labels on the first
+six draws, judged on the seventh), with the draw alone and `estimates` on the seven files beside it.
+
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
     .venv/bin/python scripts/study_prior_shift.py symbolic
