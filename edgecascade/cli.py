@@ -770,9 +770,10 @@ def _adapt_unlabelled(args: argparse.Namespace, base_path: Path, base: Calibrati
         if sh.mean_p is not None:
             lines.append(f"{sh.calibrator}: its mean P(correct) on these drafts, unshifted, is {sh.mean_p:.1%}: the "
                          "share right if your traffic differs in which questions come, not in how a right draft "
-                         "looks. On the shifted math traffic measured here it came nearer the truth than the "
-                         "label-shift estimate above in 21 of 22 readings (docs/benchmarks.md); the thresholds "
-                         "follow the label-shift estimate, which erred low, toward keeping fewer drafts")
+                         "looks. On the shifted math traffic measured here it was nearly always nearer the truth "
+                         "than the label-shift estimate above (docs/benchmarks.md, Two estimates of the share "
+                         "right); the thresholds follow the label-shift estimate, which erred low there, toward "
+                         "keeping fewer drafts")
         if sh.differs is False:
             lines.append(f"{sh.calibrator}: the estimate is within 2 standard errors of the base rate it learned "
                          f"(on {sh.source_items} items); on this evidence your traffic may not differ from the "

@@ -89,7 +89,10 @@ six draws, judged on the seventh), with the draw alone and `estimates` on the se
     .venv/bin/python scripts/study_prior_shift.py symbolic
     .venv/bin/python scripts/study_prior_shift.py symbolic --k 510 \
         --dataset bench/datasets/gsm-symbolic{,-2,-3,-4,-5,-6}.jsonl
-    .venv/bin/python scripts/study_prior_shift.py estimates --dataset bench/datasets/gsm-symbolic{,-2,-3,-4,-5,-6}.jsonl
+    .venv/bin/python scripts/study_prior_shift.py symbolic --k 680 \
+        --dataset bench/datasets/gsm-symbolic{,-2,-3,-4,-5,-6,-7}.jsonl
+    .venv/bin/python scripts/study_prior_shift.py estimates \
+        --dataset bench/datasets/gsm-symbolic{,-2,-3,-4,-5,-6,-7}.jsonl
 """
 
 from __future__ import annotations
@@ -332,9 +335,11 @@ def estimates(args: argparse.Namespace) -> None:
         assert table is not None
         print(f"\n{path}: the math calibrator learned a base rate of {table.prior:.1%}")
         traffics = [(f"GSM8K items {args.first}-", gsm8k(config, args.first)[1:])]
-        traffics += [(d, whole_datasets(config, [d])) for d in args.dataset]
-        if len(args.dataset) > 1:
-            traffics.append((f"the {len(args.dataset)} pooled", whole_datasets(config, args.dataset)))
+        pooled, feats = whole_datasets(config, args.dataset)  # loaded once, then cut per dataset
+        names = list(dict.fromkeys(p[0].dataset for p in pooled))
+        traffics += [(name, ([p for p in pooled if p[0].dataset == name], feats)) for name in names]
+        if len(names) > 1:
+            traffics.append((f"the {len(names)} pooled", (pooled, feats)))
         for name, (pairs, feats) in traffics:
             rows, domains = [feats(p[0]) for p in pairs], [feats.domain(p[0]) for p in pairs]
             # `calibrate --unlabelled` asks for 100 drafts; draws of 85 are read with what they have
@@ -353,28 +358,19 @@ def covariate_threshold(cal: Calibration, adapted: Calibration, rows: Sequence[d
     """Tried, not shipped: choosing the math threshold again under covariate shift, with no labels.
     If a draft that looks like a calibration draft is right as often (and the 1.5B as often on its
     question), the calibration items stand for the traffic once each is weighted by how much more
-    common its score is there: the density ratio, from a logistic regression on [z, z^2] (z: the
-    standardised log-odds of the score) telling the traffic's scores from the table's. The
-    calibrator's probabilities are left as they are. Printed beside the shipped threshold and the
-    label-shift one (`adapted`: what `calibrate --unlabelled` makes)."""
+    common its score is there: the density ratio, the odds of a logistic regression on the score's
+    log-odds z and z^2 (fitted as every calibrator is, :func:`fit_calibration`) telling the traffic's
+    scores from the table's. The calibrator's probabilities are left as they are. Printed beside the
+    shipped threshold and the label-shift one (`adapted`: what `calibrate --unlabelled` makes)."""
     m = cal.domains["math"]
     table = m.threshold_table
     assert table is not None and m.intercept == table.intercept  # the shipped files: scores on the table's scale
     z_tab = np.log(np.asarray(table.scores)) - np.log1p(-np.asarray(table.scores))
-    z_new = m.logits(rows) - (m.intercept - table.intercept)
-    z_all = np.r_[z_tab, z_new]
-    mu, sd = z_all.mean(), z_all.std()
-
-    def design(z: np.ndarray) -> np.ndarray:
-        u = (z - mu) / sd
-        return np.c_[np.ones(len(z)), u, u * u]
-
-    x, y, b = design(z_all), np.r_[np.zeros(len(z_tab)), np.ones(len(z_new))], np.zeros(3)
-    for _ in range(50):  # Newton's method, with a whisper of ridge on the slopes
-        p = 1 / (1 + np.exp(-(x @ b)))
-        ridge = 1e-3 * np.array([0.0, 1.0, 1.0])
-        b -= np.linalg.solve(x.T @ (x * (p * (1 - p))[:, None]) + np.diag(ridge), x.T @ (p - y) + ridge * b)
-    weights = np.exp(design(z_tab) @ b)
+    z_new = m.logits(rows)
+    points = [{"z": float(z), "z2": float(z * z)} for z in np.r_[z_tab, z_new]]
+    source = fit_calibration(points, [False] * len(z_tab) + [True] * len(z_new), model="density ratio",
+                             features=["z", "z2"])
+    weights = np.exp(source.logits(points[:len(z_tab)]))
     key = f"{TARGET:g}"
     t = threshold_for_target(np.asarray(table.scores), np.asarray(table.small_right), np.asarray(table.large_right),
                              TARGET, table.margin_z, weights)
