@@ -84,6 +84,20 @@ short to report it, it is not read at all and stays a clean test for a later ses
 main reading is the seven draws pooled (765 items, `--k 680`: adapted without labels on the first
 six draws, judged on the seventh), with the draw alone and `estimates` on the seven files beside it.
 
+`symbolic --dataset bench/datasets/gsm-symbolic-8.jsonl` and `… gsm-symbolic-9.jsonl` judge an eighth
+and a ninth draw (85 items each: the tenth and the eleventh instance of each template, `--instances
+9 10` and `--instances 10 11`) by the same plan, fixed in the commit that adds both files, after the
+seventh draw was read and before either was traced; no calibration changed. The eighth is traced
+first, then the ninth; neither is read until both are traced, or until the ninth is given up, which
+happens only if its tracing has not ended by 01:25 UTC on 2026-11-27 (to leave time to report),
+never because of what a trace shows; a draw given up is not read and stays clean for a later
+session. The main reading is every traced draw pooled in the order of their numbers (935 items with
+the ninth, else 850) with `--k 765`: adapted without labels on the first seven draws' drafts and
+judged on the new ones; each new draw is also read alone, and `estimates` on every traced file.
+Expected, from the seven draws read: both shipped rules meet the target pooled, the cross-check one
+keeping more drafts than the bar and the default near it; the unshifted mean P(correct) nearer the
+share right than the label-shift estimate, on each new draw and on the pool.
+
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
     .venv/bin/python scripts/study_prior_shift.py symbolic
@@ -93,6 +107,8 @@ six draws, judged on the seventh), with the draw alone and `estimates` on the se
         --dataset bench/datasets/gsm-symbolic{,-2,-3,-4,-5,-6,-7}.jsonl
     .venv/bin/python scripts/study_prior_shift.py estimates \
         --dataset bench/datasets/gsm-symbolic{,-2,-3,-4,-5,-6,-7}.jsonl
+    .venv/bin/python scripts/study_prior_shift.py symbolic --k 765 \
+        --dataset bench/datasets/gsm-symbolic{,-2,-3,-4,-5,-6,-7,-8,-9}.jsonl
 """
 
 from __future__ import annotations
