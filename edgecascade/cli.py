@@ -927,7 +927,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--save-calibration", action="store_true",
                     help="write the fitted calibrations beside the small model's manifest: "
                     "models/<model>.calibration.json (runs no code) and, unless --no-examples, "
-                    "models/<model>.examples.calibration.json (used where [cascade] run_examples = true)")
+                    "models/<model>.examples.calibration.json (used where [cascade] run_examples = true) and, "
+                    "where every math item's cross-check is traced, models/<model>.examples.cross-check."
+                    "calibration.json (used where cross_check = true too)")
     rp.add_argument("--no-examples", action="store_true",
                     help="fit without the prompt-examples features (which run each draft's code against the "
                     "examples its prompt states, in a subprocess); a calibration fitted with them needs "
