@@ -307,10 +307,13 @@ def judge_shipped(args: argparse.Namespace, config: str, path: str, items: Seque
         for rule, keep in rules(adapted).items():
             share, met = judged(keep[judge_idx], small[judge_idx], large[judge_idx])
             got[rule] = (share, met)
-            acc = float(np.where(keep[judge_idx], small[judge_idx], large[judge_idx]).mean())
+            right = int(np.where(keep[judge_idx], small[judge_idx], large[judge_idx]).sum())
+            acc = right / len(judge_idx)
             goal = TARGET * float(large[judge_idx].mean())
+            need = int(np.ceil(goal * len(judge_idx) - 1e-9))  # right answers the target asks for
             said = "" if rule == "oracle" else (" met" if met else " MISSED")
-            print(f"    {rule:22s} kept {share:5.1%} at {acc:5.1%} (target {goal:.1%}){said}")
+            print(f"    {rule:22s} kept {share:5.1%} at {acc:5.1%} (target {goal:.1%}){said}; "
+                  f"{right} right, {need} needed")
         # random routing at the largest share whose expected accuracy met the target on the fitted items
         # (as `bench report` chooses it), judged in expectation
         judged_pairs = [later[int(i)] for i in judge_idx]
