@@ -98,6 +98,16 @@ Expected, from the seven draws read: both shipped rules meet the target pooled, 
 keeping more drafts than the bar and the default near it; the unshifted mean P(correct) nearer the
 share right than the label-shift estimate, on each new draw and on the pool.
 
+`symbolic --dataset bench/datasets/gsm-symbolic-10.jsonl` judges a tenth draw (85 items, the twelfth
+instance of each template, `--instances 11 12`) by the same plan, fixed in the commit that adds that
+file, after the eighth and ninth draws were read and before it was traced; no calibration changed.
+It is traced by the session that adds it, which does not read it (it ends too soon to report it);
+its traces are committed unread, and a later session reads it. The main reading is the ten draws
+pooled (1,020 items, `--k 935`: adapted without labels on the first nine draws, judged on the
+tenth), with the draw alone and `estimates` on the ten files beside it. If its traces are not
+whole, the later session completes them with the same `bench run` (a rerun only adds what is
+missing) before reading any of them.
+
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
     .venv/bin/python scripts/study_prior_shift.py symbolic

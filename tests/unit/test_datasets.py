@@ -311,13 +311,14 @@ def test_committed_gsm_symbolic_test_set_is_whole_and_gradable() -> None:
         assert item.prompt == gsm8k_prompt(question) and prompt_domain(item.prompt) == "math"
         assert grade(item, f"The answer is {item.reference}.")
         assert not grade(item, f"The answer is {float(item.reference) + 1:g}.")
-    # later draws (instance 2, instances 3 and 4, then instances 5 to 10 one by one, of each template):
+    # later draws (instance 2, instances 3 and 4, then instances 5 to 11 one by one, of each template):
     # other items, stated the same way
     seen = {i.prompt for i in items}
     for name, n, first in (("gsm-symbolic-2.jsonl", 85, "t00-2"), ("gsm-symbolic-3.jsonl", 170, "t00-3"),
                            ("gsm-symbolic-4.jsonl", 85, "t00-5"), ("gsm-symbolic-5.jsonl", 85, "t00-6"),
                            ("gsm-symbolic-6.jsonl", 85, "t00-7"), ("gsm-symbolic-7.jsonl", 85, "t00-8"),
-                           ("gsm-symbolic-8.jsonl", 85, "t00-9"), ("gsm-symbolic-9.jsonl", 85, "t00-10")):
+                           ("gsm-symbolic-8.jsonl", 85, "t00-9"), ("gsm-symbolic-9.jsonl", 85, "t00-10"),
+                           ("gsm-symbolic-10.jsonl", 85, "t00-11")):
         later = load(str(path.with_name(name)))
         assert len(later) == n and later[0].id == first and len({i.id for i in later}) == n
         assert not {i.prompt for i in later} & seen
