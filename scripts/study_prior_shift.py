@@ -337,6 +337,8 @@ def judge_shipped(args: argparse.Namespace, config: str, path: str, items: Seque
         print(f"    the issue's bar: met, keeping >= {bar:.1%} (the best baseline that met, {best:.1%}, "
               "plus half its gap to the oracle): " + ", ".join(
                   f"{r} {'reached' if got[r][1] and got[r][0] >= bar - 1e-12 else 'not reached'}"
+                  + (f" (closes {(got[r][0] - best) / (got['oracle'][0] - best):.0%} of the gap)"
+                     if got[r][1] and got["oracle"][0] > best else "")
                   for r in ("shipped", "adapted (no labels)")))
         # two readings the bar above does not give: the most drafts any rule could keep at the target
         # (the budget oracle, `bench report`'s second bound), and the baselines at the threshold that
@@ -346,11 +348,14 @@ def judge_shipped(args: argparse.Namespace, config: str, path: str, items: Seque
         hindsight = {n: float(np.mean(s[judge_idx] >= threshold_for_target(s[judge_idx], sj, lj, TARGET, 0.0)))
                      for n, (s, _) in base.items()}
         h_best = max(hindsight.values())
+        h_bar = h_best + (got["oracle"][0] - h_best) / 2
         print(f"    the budget oracle keeps {budget:.1%}" + "".join(
                   f"; {r} closes {(got[r][0] - best) / (budget - best):.0%} of that gap"
                   for r in ("shipped", "adapted (no labels)") if got[r][1] and budget > best)
               + "; the baselines in hindsight keep " + ", ".join(f"{n} {v:.1%}" for n, v in hindsight.items())
-              + f": the bar from them would be {h_best + (got['oracle'][0] - h_best) / 2:.1%}")
+              + f": the bar from them would be {h_bar:.1%}, which " + ", ".join(
+                  f"{r} {'reaches' if got[r][1] and got[r][0] >= h_bar - 1e-12 else 'does not reach'}"
+                  for r in ("shipped", "adapted (no labels)")))
 
 
 def estimates(args: argparse.Namespace) -> None:
