@@ -119,6 +119,10 @@ missing) before reading any of them.
         --dataset bench/datasets/gsm-symbolic{,-2,-3,-4,-5,-6,-7}.jsonl
     .venv/bin/python scripts/study_prior_shift.py symbolic --k 765 \
         --dataset bench/datasets/gsm-symbolic{,-2,-3,-4,-5,-6,-7,-8,-9}.jsonl
+    .venv/bin/python scripts/study_prior_shift.py symbolic --k 935 \
+        --dataset bench/datasets/gsm-symbolic{,-2,-3,-4,-5,-6,-7,-8,-9,-10}.jsonl
+    .venv/bin/python scripts/study_prior_shift.py estimates \
+        --dataset bench/datasets/gsm-symbolic{,-2,-3,-4,-5,-6,-7,-8,-9,-10}.jsonl
 """
 
 from __future__ import annotations
