@@ -13,16 +13,19 @@ It costs one more generation by the drafting model and executes model-written co
 where a config opts in (``[cascade] cross_check = true``), only on math prompts (read by
 :func:`.domain.prompt_domain`) whose draft has logprobs and passed its checks, and the code runs in a
 separate, killable process (:mod:`edgecascade.sandbox`). The program is written from the user's
-prompt, so a prompt can steer what it does: before it runs, a program that imports anything but a
-few arithmetic modules, names a builtin that reaches outside (``open``, ``exec``, ``__import__``,
-...) or an underscored attribute is refused (it counts as giving no number). That narrows what a
-hostile prompt can make it do; it is not a security boundary (see :mod:`edgecascade.sandbox`).
+prompt, so a prompt can steer what it does: before it runs, it must pass an allowlist
+(:func:`allowed_program`: arithmetic constructs, a few arithmetic modules, a few builtins, public
+attributes that lead to no module), else it is refused and counts as giving no number. A blocklist
+stood here before and let ``statistics.sys.modules["os"]`` through. No way past the allowlist to
+files, processes or the network is known here, but a filter over Python source is not a proven
+sandbox: the run stays in its separate, limited process, and the check stays opt-in.
 """
 
 from __future__ import annotations
 
 import ast
 import asyncio
+import builtins
 import math
 import re
 import secrets
@@ -45,10 +48,32 @@ _TEMPLATE = ("Write a Python function `solution()` that computes and returns the
              "Reply with only the code in one ```python block, no explanation.\n\nProblem: {problem}")
 #: a ``Problem:`` label at the start of a line (the benchmark's prompt ends with one)
 _PROBLEM = re.compile(r"^Problem:", re.MULTILINE)
-#: what a program for a word problem may import, and the names it may not use
-_MODULES = frozenset({"math", "fractions", "decimal", "statistics", "datetime", "time"})
-_BLOCKED = frozenset({"open", "exec", "eval", "compile", "__import__", "getattr", "setattr", "delattr", "globals",
-                      "locals", "vars", "input", "breakpoint", "help", "memoryview", "exit", "quit"})
+#: the modules a program for a word problem may import
+_MODULES = ("math", "fractions", "decimal", "statistics", "datetime", "time")
+#: the builtins it may name (any other builtin, ``open``, ``getattr``, ``type``, ``__import__``, ..., is refused)
+_BUILTINS = frozenset({
+    "abs", "all", "any", "bin", "bool", "chr", "complex", "dict", "divmod", "enumerate", "filter", "float",
+    "frozenset", "hex", "int", "isinstance", "len", "list", "map", "max", "min", "oct", "ord", "pow", "print",
+    "range", "reversed", "round", "set", "sorted", "str", "sum", "tuple", "zip",
+    "ArithmeticError", "Exception", "OverflowError", "TypeError", "ValueError", "ZeroDivisionError",
+})
+#: the value types whose methods a program may call (on numbers, strings, containers, dates)
+_VALUE_TYPES: tuple[type, ...] = (int, float, complex, str, list, dict, set, frozenset, tuple, range)
+#: public names left out all the same: methods that read attributes by name from a string
+#: (``"{0.__class__}".format(x)``), setting the system clock (as root it would), a class factory that
+#: runs ``exec`` inside, and a C capsule
+_LEFT_OUT = frozenset({"format", "format_map", "clock_settime", "clock_settime_ns", "namedtuple", "datetime_CAPI"})
+#: Python's constructs for arithmetic: statements, expressions, comprehensions; no class, no ``with``,
+#: no ``global``, no generators, no ``async``; every operator, comparison and context node
+_NODES: tuple[type, ...] = (
+    ast.Module, ast.FunctionDef, ast.arguments, ast.arg, ast.Return, ast.Assign, ast.AugAssign, ast.AnnAssign,
+    ast.Expr, ast.If, ast.For, ast.While, ast.Break, ast.Continue, ast.Pass, ast.Try, ast.ExceptHandler,
+    ast.Assert, ast.Import, ast.ImportFrom, ast.alias, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare,
+    ast.Call, ast.keyword, ast.Constant, ast.Name, ast.Attribute, ast.List, ast.Tuple, ast.Dict, ast.Set,
+    ast.Subscript, ast.Slice, ast.Starred, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp,
+    ast.comprehension, ast.IfExp, ast.Lambda, ast.NamedExpr, ast.JoinedStr, ast.FormattedValue,
+    ast.operator, ast.unaryop, ast.boolop, ast.cmpop, ast.expr_context,
+)
 
 
 def problem_text(prompt: str) -> str:
@@ -60,23 +85,75 @@ def problem_text(prompt: str) -> str:
     return tail or prompt.strip()
 
 
+def _safe_attributes() -> frozenset[str]:
+    """The attribute names a program may use: the public names of the allowed modules that are not
+    modules themselves (``statistics.sys`` is the interpreter's ``sys``, whose ``modules`` holds
+    ``os``), and the public methods of plain values and of the allowed modules' classes (a
+    ``Fraction``'s ``limit_denominator``, a date's ``weekday``), less a few (:data:`_LEFT_OUT`). A
+    name is allowed on every object alike, so no allowed name may be a module on any allowed module
+    (a test holds it to that)."""
+    import importlib
+    import types
+
+    modules = [importlib.import_module(m) for m in _MODULES]
+    names: set[str] = set()
+    kinds: list[type] = list(_VALUE_TYPES)
+    for m in modules:
+        for name in dir(m):
+            value = getattr(m, name)
+            if name.startswith("_") or isinstance(value, types.ModuleType):
+                continue
+            names.add(name)
+            if isinstance(value, type):
+                kinds.append(value)
+    for kind in kinds:
+        names.update(n for n in dir(kind) if not n.startswith("_"))
+    unsafe = {n for m in modules for n in names if isinstance(getattr(m, n, None), types.ModuleType)}
+    return frozenset(names - unsafe - _LEFT_OUT)
+
+
+_ATTRIBUTES = _safe_attributes()
+_ALL_BUILTINS = frozenset(dir(builtins))
+
+
 def allowed_program(code: str) -> bool:
-    """Whether a program stays within arithmetic: it parses, imports only arithmetic modules, and
-    names no builtin that reaches outside the process and no underscored attribute."""
+    """Whether a program stays within arithmetic, by an allowlist: it parses; it is made only of
+    the constructs arithmetic needs (:data:`_NODES`); it imports only arithmetic modules, and from
+    them only names :func:`_safe_attributes` allows; it names no builtin outside :data:`_BUILTINS`
+    and nothing that starts with two underscores (``__builtins__``); and every attribute it reads is an
+    allowed, public one. On the 2,339 cross-check programs traced here (GSM8K and GSM-Symbolic), every
+    one of the 2,167 that gave a number passes (a test reads them)."""
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return False
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import) and any(a.name.split(".")[0] not in _MODULES for a in node.names):
+        if not isinstance(node, _NODES):
             return False
-        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").split(".")[0] not in _MODULES):
+        if isinstance(node, ast.Import) and any(a.name not in _MODULES for a in node.names):
             return False
-        if isinstance(node, ast.Name) and node.id in _BLOCKED:
+        if isinstance(node, ast.ImportFrom) and (node.level or node.module not in _MODULES
+                                                 or any(a.name not in _ATTRIBUTES for a in node.names)):
             return False
-        if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
+        if isinstance(node, ast.Attribute) and node.attr not in _ATTRIBUTES:
+            return False
+        name = _bound_or_read(node)
+        if name is not None and (name.startswith("__") or (name in _ALL_BUILTINS and name not in _BUILTINS)):
             return False
     return True
+
+
+def _bound_or_read(node: ast.AST) -> str | None:
+    """The name a node reads or binds (a variable, a function, a parameter, an import's alias)."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.arg):
+        return node.arg
+    if isinstance(node, ast.FunctionDef):
+        return node.name
+    if isinstance(node, ast.alias):
+        return node.asname or node.name
+    return None
 
 
 def cross_check_prompt(prompt: str) -> str:

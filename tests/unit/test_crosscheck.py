@@ -54,11 +54,73 @@ def test_program_result_runs_the_program_in_its_own_process() -> None:
     "def solution():\n    return len(().__class__.__base__.__subclasses__())\n",
     "def solution():\n    return eval('1 + 1')\n",
     "from . import x\ndef solution():\n    return 1\n",
+    # an allowed module's own imports: statistics.sys is the interpreter's sys, whose modules hold os
+    "import statistics\ndef solution():\n    return statistics.sys.modules['os'].getpid()\n",
+    "from statistics import sys\ndef solution():\n    return sys.modules['os'].getpid()\n",
+    "import fractions\ndef solution():\n    return len(fractions.re.__name__)\n",
+    # the module's builtins by their global name, and attributes read by name from a string
+    "def solution():\n    return len(__builtins__.open('/etc/hostname').read())\n",
+    "def solution():\n    return len('{0.__class__}'.format(1))\n",
+    # the harness's own import, and builtins outside arithmetic
+    "def solution():\n    resource.setrlimit(resource.RLIMIT_CPU, (1, 1))\n    return 1\n",
+    "def solution():\n    return len(type(1).mro())\n",
+    "class Box:\n    pass\ndef solution():\n    return 1\n",
 ])
 def test_a_program_that_reaches_outside_arithmetic_is_not_run(code: str) -> None:
     from edgecascade.quality.crosscheck import allowed_program
 
     assert not allowed_program(code) and program_result(code) is None
+
+
+def test_an_escape_through_an_allowed_module_does_not_run(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The program is refused before it runs: the file it would write is never written."""
+    target = tmp_path / "written"
+    code = (f"import statistics\ndef solution():\n    statistics.sys.modules['os'].system('touch {target}')\n"
+            "    return 1\n")
+    assert program_result(code) is None
+    assert not target.exists()
+
+
+def test_arithmetic_programs_are_allowed() -> None:
+    from edgecascade.quality.crosscheck import allowed_program
+
+    code = ("import math\nfrom fractions import Fraction\nfrom statistics import mean\n"
+            "def solution():\n    total = 0\n    for _ in range(3):\n        total += math.ceil(2.5)\n"
+            "    prices = {'a': 2, 'b': 4}\n    avg = mean(v for v in prices.values())\n"
+            "    return float(Fraction(total, 2)) + round(avg, 2) + max([1, 2]) + sum(x * 2 for x in [1, 2])\n")
+    assert allowed_program(code)
+    assert program_result(code) == 4.5 + 3.0 + 2 + 6
+
+
+def test_no_allowed_attribute_is_a_module_on_an_allowed_module() -> None:
+    """Attribute names are allowed on every object alike, so none may lead to a module."""
+    import importlib
+    import types
+
+    from edgecascade.quality.crosscheck import _ATTRIBUTES, _MODULES
+
+    for name in _MODULES:
+        module = importlib.import_module(name)
+        assert not [a for a in _ATTRIBUTES if isinstance(getattr(module, a, None), types.ModuleType)], name
+    assert {"sys", "os", "modules", "format", "system"}.isdisjoint(_ATTRIBUTES)
+    assert {"ceil", "comb", "floor", "sqrt", "limit_denominator", "append", "items"} <= _ATTRIBUTES
+
+
+def test_every_traced_program_that_gave_a_number_is_still_allowed() -> None:
+    """The filter decides the cross-check's features (a refused program gives no number), so it must
+    not refuse a program the shipped calibration's traces ran: they were made with a looser filter."""
+    import json
+    from pathlib import Path
+
+    from edgecascade.quality.crosscheck import allowed_program
+    from edgecascade.quality.structure import extract_code
+
+    files = sorted((Path(__file__).parents[2] / "bench" / "traces").glob("*/qwen2.5-coder-0.5b-c010e024795e.jsonl"))
+    assert files, "the cross-check traces are committed under bench/traces"
+    ran = [extract_code(t["answer"]) for f in files for line in f.read_text(encoding="utf-8").splitlines()
+           if line.strip() and (t := json.loads(line))["result"] is not None]
+    assert len(ran) >= 2000
+    assert [c for c in ran if not allowed_program(c)] == []
 
 
 def test_agreement_is_the_draft_final_number_against_the_program() -> None:
