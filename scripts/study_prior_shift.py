@@ -123,6 +123,8 @@ missing) before reading any of them.
         --dataset bench/datasets/gsm-symbolic{,-2,-3,-4,-5,-6,-7,-8,-9,-10}.jsonl
     .venv/bin/python scripts/study_prior_shift.py estimates \
         --dataset bench/datasets/gsm-symbolic{,-2,-3,-4,-5,-6,-7,-8,-9,-10}.jsonl
+    .venv/bin/python scripts/study_prior_shift.py symbolic --k 935 --bootstrap 2000 \
+        --dataset bench/datasets/gsm-symbolic{,-2,-3,-4,-5,-6,-7,-8,-9,-10}.jsonl
 """
 
 from __future__ import annotations
@@ -360,6 +362,35 @@ def judge_shipped(args: argparse.Namespace, config: str, path: str, items: Seque
               + f": the bar from them would be {h_bar:.1%}, which " + ", ".join(
                   f"{r} {'reaches' if got[r][1] and got[r][0] >= h_bar - 1e-12 else 'does not reach'}"
                   for r in ("shipped", "adapted (no labels)")))
+    if args.bootstrap:
+        resampled_verdicts(rules(cal), small, large, random_share, later, args.bootstrap, args.seed)
+
+
+def resampled_verdicts(keeps: dict[str, np.ndarray], small: np.ndarray, large: np.ndarray, random_share: float,
+                       pairs: Sequence[Sequence[Trace]], n: int, seed: int) -> None:
+    """How firm the verdicts on these items are: the items drawn again with replacement ``n`` times
+    (the thresholds stay as chosen, on GSM8K), and how often the shipped rule met the target, reached
+    the issue's bar, and kept more drafts than the best baseline that met it. A reading added after
+    the ten draws were read: it chooses nothing."""
+    rng = np.random.default_rng(seed)
+    met = reached = ahead = 0
+    margins = []
+    for _ in range(n):
+        idx = rng.integers(0, len(small), len(small))
+        got = {r: judged(k[idx], small[idx], large[idx]) for r, k in keeps.items() if r != "adapted (no labels)"}
+        rand = random_routing([pairs[int(i)] for i in idx], random_share)
+        rand_met = rand.accuracy >= TARGET * float(large[idx].mean()) - 1e-12
+        best = max([got[b][0] for b in BASELINES if got[b][1]] + ([random_share] if rand_met else []), default=0.0)
+        bar = best + (got["oracle"][0] - best) / 2
+        share, ok = got["shipped"]
+        met += ok
+        reached += ok and share >= bar - 1e-12
+        ahead += ok and share > best
+        margins.append(share - bar)
+    lo, hi = np.percentile(margins, [5, 95])
+    print(f"    items drawn again {n} times: shipped met the target in {met / n:.0%}, kept more than the best "
+          f"baseline that met it in {ahead / n:.0%}, reached the issue's bar in {reached / n:.0%} (its share minus "
+          f"the bar: median {np.median(margins):+.1%}, 90% of draws {lo:+.1%} to {hi:+.1%})")
 
 
 def estimates(args: argparse.Namespace) -> None:
@@ -438,6 +469,8 @@ def main() -> None:
                     help="fresh, symbolic: the first K drafts to adapt on (default 100; symbolic 85: one per template)")
     ap.add_argument("--dataset", nargs="+", default=["bench/datasets/gsm-symbolic.jsonl"],
                     help="symbolic, estimates: the datasets judged (several: pooled)")
+    ap.add_argument("--bootstrap", type=int, default=0, metavar="N",
+                    help="symbolic: also draw the judged items again N times, and say how often each verdict held")
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
     if args.mode == "symbolic" and args.k is None:
