@@ -381,8 +381,7 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
         plot_report,
         print_report,
     )
-    from .quality.checks import Check
-    from .quality.policy import decide, rule_label, run_checks
+    from .quality.policy import rule_label
 
     cascade, cfg, rules_as_configured = _bench_cascade(args.config)
     first_tier = cfg.tiers[0]
@@ -422,33 +421,10 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
         # the config's rule now loads what was just saved
         cascade, _, rules_as_configured = _bench_cascade(args.config)
     if rules_as_configured:  # a rule without its calibration yet cannot be judged
+        from .benchmarks.replay import OfflineRule
+
         first = cascade.tiers[0]
-        rule = first.accept
-
-        checker = DraftFeatures(datasets, False)  # reads each draft's traced cross-check
-
-        # as in the engine, a draft's checks run once: they decide whether it is cross-checked (asked by
-        # the rule and by its bill) and then judge it
-        outcomes: dict[tuple[str, str], list[Check]] = {}
-        ran: dict[tuple[str, str], bool] = {}
-
-        def checks_of(t: Trace) -> list[Check]:
-            key = (t.dataset, t.item_id)
-            if key not in outcomes:
-                outcomes[key] = run_checks(t.completion(), rule.checks, cascade.settings.repetition)
-            return outcomes[key]
-
-        def cross_checks(t: Trace, prompt: str | None) -> bool:
-            key = (t.dataset, t.item_id)
-            if key not in ran:
-                ran[key] = cascade.cross_checks(first, t.completion(), prompt or "", checks_of(t))
-            return ran[key]
-
-        def keep(t: Trace, prompt: str | None) -> bool:
-            check = checker.cross_check(t) if cross_checks(t, prompt) else None
-            return decide(t.completion(), rule, cascade.settings.repetition, first.calibration, prompt=prompt,
-                          allow_examples=cascade.settings.run_examples, cross_check=check,
-                          checks=checks_of(t)).accepted
+        offline = OfflineRule(cascade, DraftFeatures(datasets, False).cross_check)  # its traced cross-checks
 
         # a calibration fitted elsewhere may have seen items of this held-out half
         held_out = first.calibration is None or fitted_on(first.calibration.meta, datasets, args.seed)
@@ -456,8 +432,8 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
             err.print("[yellow]warning: the config's calibration was not fitted on this report's calibration halves "
                       "(another --seed, other traces, or `calibrate`), so its row is not a held-out result; "
                       "add --save-calibration to judge a calibration fitted here[/yellow]")
-        add_config_rule(report, datasets, ConfigRule(f"this config's rule ({rule_label(rule)})", keep, held_out,
-                                                     cross_checks))
+        add_config_rule(report, datasets, ConfigRule(f"this config's rule ({rule_label(first.accept)})", offline.keep,
+                                                     held_out, offline.cross_checks))
     figure = Path(args.out) / "cost_quality.png"
     plot_report(report, figure)
     _save_and_show(args, report, "report.json", markdown_report, print_report, f" · figure: {figure}")
@@ -481,6 +457,102 @@ def _save_and_show(args: argparse.Namespace, data: dict[str, Any], filename: str
     else:
         show(data, out)
         out.print(f"[dim]{filename}: {path}{footer}[/dim]")
+
+
+def cmd_bench_replay(args: argparse.Namespace) -> int:
+    from .benchmarks.replay import OfflineRule, replay, summarize
+    from .benchmarks.report import DatasetPairs, DraftFeatures
+    from .benchmarks.traces import TraceStore, cross_check_spec, prompt_sha256, tier_specs
+    from .datasets import load
+
+    cascade, _, as_configured = _bench_cascade(args.config)
+    if len(cascade.tiers) != 2:
+        raise ConfigError(f"replay compares a two-tier cascade with the benchmark's offline rule (the first tier's "
+                          f"rule, else the last tier's answer); this config has {len(cascade.tiers)} tiers")
+    if not as_configured:
+        raise ConfigError("the config's first tier has no calibration yet, so its rule cannot be replayed: "
+                          "`edgecascade bench report --save-calibration` fits it")
+    items = load(args.dataset)[args.start:]
+    items = items[: args.limit] if args.limit else items
+    if not items:
+        raise ConfigError(f"--start {args.start} is past the end of {args.dataset}")
+    name = items[0].dataset
+    max_tokens = args.max_tokens or cascade.settings.max_tokens
+    store = TraceStore(Path(args.traces) if args.traces else None)
+    small_spec, large_spec = tier_specs(cascade, max_tokens)
+    wanted = {i.id: prompt_sha256(i.prompt) for i in items}
+
+    def current(spec: TierSpec) -> dict[str, Trace]:  # traces made for this prompt (or before shas were kept)
+        return {k: t for k, t in store.load(name, spec.model, spec.key).items()
+                if k in wanted and t.prompt_sha256 in ("", wanted[k])}
+
+    small, large = current(small_spec), current(large_spec)
+    missing = [i.id for i in items if i.id not in small or i.id not in large]
+    if missing:
+        raise ConfigError(f"{len(missing)} of these {len(items)} items are not traced on both tiers (e.g. "
+                          f"{missing[0]!r}): run `edgecascade bench run --dataset {args.dataset} --config "
+                          f"{args.config or 'default'}` first")
+    checks = current(cross_check_spec(cascade))
+    pairs = [[small[i.id], large[i.id]] for i in items]
+    features = DraftFeatures([DatasetPairs(name, pairs, [], {i.id: i.prompt for i in items}, None, checks)], False)
+    offline = OfflineRule(cascade, features.cross_check)
+    if cascade.settings.cross_check and any(offline.cross_checks(small[i.id], i.prompt) and i.id not in checks
+                                            for i in items):
+        raise ConfigError(f"the config cross-checks math drafts, and some of these items have no traced "
+                          f"cross-check: run `edgecascade bench run --dataset {args.dataset} --config "
+                          f"{args.config or 'default'}` first")
+    with _progress_bar(f"{name} live") as bar:
+        task = bar.add_task("", total=len(items))
+
+        def progress(row: Any) -> None:
+            said = "agrees" if row.decision_agrees else "DIFFERS"
+            bar.update(task, advance=1, description=f"{row.item_id}: {said}")
+
+        rows = replay(cascade, items, small, large, offline, lambda t: checks[t.item_id].latency_s,
+                      max_tokens=max_tokens, on_item=progress)
+    summary = {"dataset": name, "config": args.config or "default", **summarize(rows)}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        _print_replay(summary)
+    return 1 if summary["broken"] else 0
+
+
+def _print_replay(s: dict[str, Any]) -> None:
+    n = s["items"]
+    table = Table(title=f"{s['dataset']}: {n} items answered live by {s['config']}, beside the traces "
+                  "(live/offline)")
+    table.add_column("item", no_wrap=True)
+    for col in ("same draft", "confidence", "kept", "answered by", "right", "seconds"):
+        table.add_column(col, no_wrap=True)
+
+    def yn(x: bool) -> str:
+        return "yes" if x else "no"
+
+    def conf(x: float | None) -> str:
+        return "—" if x is None else f"{x:.3f}"
+
+    for r in s["rows"]:
+        table.add_row(r["item_id"], yn(r["same_draft"]) if r["same_draft"] else "[yellow]no[/yellow]",
+                      f"{conf(r['live_confidence'])}/{conf(r['offline_confidence'])}",
+                      f"{yn(r['live_accepted'])}/{yn(r['offline_accepted'])}",
+                      r["live_tier"] if r["live_tier"] == r["offline_tier"]
+                      else f"[red]{r['live_tier']}/{r['offline_tier']}[/red]",
+                      f"{yn(r['live_correct'])}/{yn(r['offline_correct'])}", f"{r['live_s']:.1f}/{r['offline_s']:.1f}")
+    out.print(table)
+    out.print(f"same draft as traced {s['same_draft']}/{n} · same decision {s['decision_agrees']}/{n} "
+              f"({s['decision_agrees_on_same_draft']}/{s['same_draft']} where the draft is the same; largest "
+              f"confidence gap there {s['max_confidence_gap_on_same_draft']:.2g}) · same answer {s['same_answer']}/{n}")
+    out.print(f"small model answered {s['live_small_share']:.0%} live, {s['offline_small_share']:.0%} offline · "
+              f"accuracy {s['live_accuracy']:.0%} live, {s['offline_accuracy']:.0%} offline · median "
+              f"{s['live_median_s']:.1f} s live against {s['offline_median_s']:.1f} s from the traces (live includes "
+              "loading the models on first use)")
+    if s["broken"]:
+        out.print(f"[red]the same draft was judged differently live and offline on {', '.join(s['broken'])}: the "
+                  "offline evaluation does not describe this cascade; please report it[/red]")
+    elif s["same_draft"] < n:
+        out.print("[yellow]some drafts differ from the traced ones (another llama.cpp build, thread count or "
+                  "model file writes other greedy tokens): the benchmark's numbers describe the traced drafts[/yellow]")
 
 
 def cmd_bench_reliability(args: argparse.Namespace) -> int:
@@ -938,6 +1010,22 @@ def build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("--json", action="store_true", help="print the report as JSON")
     fmt.add_argument("--markdown", action="store_true", help="print the report as Markdown tables (for a README)")
     rp.set_defaults(func=cmd_bench_report)
+
+    ry = bsub.add_parser("replay", help="answer traced items live and check the benchmark describes the cascade",
+                         description="Answer traced items with the config's live cascade (greedy, the traced "
+                         "request) and set each answer beside its traces and the offline rule `bench report` "
+                         "judges the config with: the same draft, the same confidence and decision, the same "
+                         "answering tier and answer, and the time each took. Exits 1 if a draft the model wrote "
+                         "again unchanged was judged differently live and offline.")
+    ry.add_argument("--dataset", required=True, help="a traced dataset: gsm8k, humaneval, or a .jsonl file")
+    ry.add_argument("--config", "-c", metavar="PATH|NAME", help="the traced cascade (default: default)")
+    ry.add_argument("--start", type=int, default=0, metavar="N", help="begin at item N (default 0)")
+    ry.add_argument("--limit", type=int, default=10, metavar="N",
+                    help="answer N items (default 10; about 25 s each for GSM8K on 2 cores)")
+    ry.add_argument("--max-tokens", type=int, metavar="N", help="token limit the traces were made with")
+    ry.add_argument("--traces", metavar="DIR", help="trace directory (default: $EDGECASCADE_TRACES or bench/traces)")
+    ry.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    ry.set_defaults(func=cmd_bench_replay)
 
     rl = bsub.add_parser("reliability", parents=[traced],
                          help="how often a threshold chosen for the quality target holds, per safety margin",
