@@ -108,6 +108,25 @@ tenth), with the draw alone and `estimates` on the ten files beside it. If its t
 whole, the later session completes them with the same `bench run` (a rerun only adds what is
 missing) before reading any of them.
 
+`symbolic --dataset bench/datasets/gsm-symbolic-11.jsonl` and `… gsm-symbolic-12.jsonl` judge an
+eleventh and a twelfth draw (85 items each: the thirteenth and the fourteenth instance of each
+template, `--instances 12 13` and `--instances 13 14`) by the same judgement, fixed in the commit that
+adds both files, after the tenth draw was read (and the `--bootstrap` reading made) and before either
+was traced. No calibration changed; the cross-check's program filter became an allowlist, which
+passes every program traced before that gave a number, and these draws are traced with it. The
+eleventh is traced first (`bench run --config calibrated`), then the twelfth; neither is read until
+both are traced, or until the twelfth is given up, which happens only if its tracing has not ended
+by 04:15 UTC on 2026-11-27 (to leave time to report), never because of what a trace shows; a draw
+given up is not read and stays clean for a later session. The main reading is the two new draws
+pooled (170 items, `symbolic --bootstrap 2000 --dataset` both files: items no rule was chosen on,
+judged together), with each alone, the twelve draws pooled (1,190 items, `--k 1020`: adapted without
+labels on the first ten draws, judged on the two new ones) and `estimates` on the twelve files beside
+it. Expected, from the ten draws read and their resampling: on the 170 new items the default rule
+meets the target and keeps more drafts than the best baseline that meets it; whether it reaches the
+issue's bar is a toss-up leaning no (it did in 24% of resamples of the ten); the cross-check rule
+keeps more drafts than the default; the unshifted mean P(correct) is nearer the share right than
+the label-shift estimate on each new reading (it was on 30 of 32 before).
+
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
     .venv/bin/python scripts/study_prior_shift.py symbolic
