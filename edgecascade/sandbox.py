@@ -23,13 +23,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _TAIL = 2000
+#: run first, in a function of its own, so the program finds none of its names (``resource``)
 _LIMITS = """\
-try:
-    import resource
-    for _lim, _val in ((resource.RLIMIT_AS, {mem}), (resource.RLIMIT_FSIZE, 1 << 24)):
-        resource.setrlimit(_lim, (_val, _val))
-except Exception:
-    pass
+def __edgecascade_limits():
+    try:
+        import resource
+        for lim, val in ((resource.RLIMIT_AS, {mem}), (resource.RLIMIT_FSIZE, 1 << 24)):
+            resource.setrlimit(lim, (val, val))
+    except Exception:
+        pass
+__edgecascade_limits()
+del __edgecascade_limits
 """
 
 

@@ -113,21 +113,27 @@ def _safe_attributes() -> frozenset[str]:
 
 
 _ATTRIBUTES = _safe_attributes()
-_ALL_BUILTINS = frozenset(dir(builtins))
 
 
 def allowed_program(code: str) -> bool:
     """Whether a program stays within arithmetic, by an allowlist: it parses; it is made only of
     the constructs arithmetic needs (:data:`_NODES`); it imports only arithmetic modules, and from
-    them only names :func:`_safe_attributes` allows; it names no builtin outside :data:`_BUILTINS`
-    and nothing that starts with two underscores (``__builtins__``); and every attribute it reads is an
-    allowed, public one. On the 2,339 cross-check programs traced here (GSM8K and GSM-Symbolic), every
-    one of the 2,167 that gave a number passes (a test reads them)."""
+    them only names :func:`_safe_attributes` allows; every name it reads is one it binds itself or a
+    builtin of :data:`_BUILTINS` (not ``help``, not ``open``); it binds no other builtin's name and
+    nothing that starts with two underscores; and every attribute it reads is an allowed, public
+    one. (The result line is written with ``print``, ``float`` and ``repr`` as they were before the
+    program ran, so a ``print`` of its own cannot forge it.) On the 2,339
+    cross-check programs traced here (GSM8K and GSM-Symbolic), every one of the 2,167 that gave a
+    number passes (a test reads them)."""
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return False
-    for node in ast.walk(tree):
+    nodes = list(ast.walk(tree))
+    bound = {name for node in nodes if (name := _bound(node)) is not None}
+    if any(name.startswith("__") or name in _RESERVED for name in bound):
+        return False
+    for node in nodes:
         if not isinstance(node, _NODES):
             return False
         if isinstance(node, ast.Import) and any(a.name not in _MODULES for a in node.names):
@@ -137,15 +143,22 @@ def allowed_program(code: str) -> bool:
             return False
         if isinstance(node, ast.Attribute) and node.attr not in _ATTRIBUTES:
             return False
-        name = _bound_or_read(node)
-        if name is not None and (name.startswith("__") or (name in _ALL_BUILTINS and name not in _BUILTINS)):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in bound | _BUILTINS:
+            return False
+        if isinstance(node, ast.keyword) and node.arg is not None and node.arg.startswith("__"):
             return False
     return True
 
 
-def _bound_or_read(node: ast.AST) -> str | None:
-    """The name a node reads or binds (a variable, a function, a parameter, an import's alias)."""
-    if isinstance(node, ast.Name):
+#: names a program may not bind: every builtin it may not read (from this interpreter, and those ``site``
+#: adds to the one that runs the program, which this one may lack). The check does not follow scopes, so
+#: a name bound in one function would otherwise pass a read of the builtin in another
+_RESERVED = (frozenset(dir(builtins)) | {"help", "exit", "quit", "license", "credits", "copyright"}) - _BUILTINS
+
+
+def _bound(node: ast.AST) -> str | None:
+    """The name a node binds (a variable, a function, a parameter, an import, an exception)."""
+    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
         return node.id
     if isinstance(node, ast.arg):
         return node.arg
@@ -153,6 +166,8 @@ def _bound_or_read(node: ast.AST) -> str | None:
         return node.name
     if isinstance(node, ast.alias):
         return node.asname or node.name
+    if isinstance(node, ast.ExceptHandler):
+        return node.name
     return None
 
 
@@ -171,7 +186,9 @@ def program_result(answer: str, *, timeout_s: float = 5.0) -> float | None:
         return None
     mark = f"EDGECASCADE-CC-{secrets.token_hex(6)}"  # the result line, whatever else the code prints
     # on a line of its own, even after output the program left unfinished
-    run = run_python(f"{code}\n\nprint('\\n' + {mark!r} + repr(float(solution())))\n", timeout_s=timeout_s)
+    # the result line is written with the builtins as they were before the program ran
+    run = run_python(f"__ec_print, __ec_float, __ec_repr = print, float, repr\n{code}\n\n"
+                     f"__ec_print('\\n' + {mark!r} + __ec_repr(__ec_float(solution())))\n", timeout_s=timeout_s)
     if run.returncode != 0:
         return None
     lines = [ln for ln in run.stdout.splitlines() if ln.startswith(mark)]

@@ -65,6 +65,14 @@ def test_program_result_runs_the_program_in_its_own_process() -> None:
     "def solution():\n    resource.setrlimit(resource.RLIMIT_CPU, (1, 1))\n    return 1\n",
     "def solution():\n    return len(type(1).mro())\n",
     "class Box:\n    pass\ndef solution():\n    return 1\n",
+    # builtins the runner's interpreter has (site adds help), read directly or after a binding in
+    # another scope; the limits' own names; double-underscore names wherever a name is bound
+    "def solution():\n    help('this')\n    return 1\n",
+    "def f():\n    help = 1\n    return help\ndef solution():\n    help('this')\n    return 1\n",
+    "def solution():\n    return len(str(resource))\n",
+    "def solution():\n    try:\n        return 1 / 0\n"
+    "    except ZeroDivisionError as __builtins__:\n        return 1\n",
+    "def solution():\n    return len(dict(__builtins__=1))\n",
 ])
 def test_a_program_that_reaches_outside_arithmetic_is_not_run(code: str) -> None:
     from edgecascade.quality.crosscheck import allowed_program
@@ -81,6 +89,12 @@ def test_an_escape_through_an_allowed_module_does_not_run(tmp_path) -> None:  # 
     assert not target.exists()
 
 
+def test_a_program_cannot_forge_its_result_line() -> None:
+    """The result is written with the builtins as they were before the program ran."""
+    assert program_result("def float(x):\n    return 42.0\ndef solution():\n    return 7\n") == 7.0
+    assert program_result("def print(*a, **k):\n    pass\ndef solution():\n    return 7\n") == 7.0
+
+
 def test_arithmetic_programs_are_allowed() -> None:
     from edgecascade.quality.crosscheck import allowed_program
 
@@ -90,6 +104,9 @@ def test_arithmetic_programs_are_allowed() -> None:
             "    return float(Fraction(total, 2)) + round(avg, 2) + max([1, 2]) + sum(x * 2 for x in [1, 2])\n")
     assert allowed_program(code)
     assert program_result(code) == 4.5 + 3.0 + 2 + 6
+    # an allowed builtin's name as a variable (one traced program counts rounds in `round`)
+    counted = "def solution():\n    t = 0\n    for round in range(3):\n        t += round\n    return t\n"
+    assert program_result(counted) == 3
 
 
 def test_no_allowed_attribute_is_a_module_on_an_allowed_module() -> None:
