@@ -487,11 +487,14 @@ def cmd_bench_replay(args: argparse.Namespace) -> int:
                 if k in wanted and t.prompt_sha256 in ("", wanted[k])}
 
     small, large = current(small_spec), current(large_spec)
+    # the bench run that traces what is missing, with the settings the traces must share
+    trace_them = (f"`edgecascade bench run --dataset {args.dataset} --config {args.config or 'default'} --limit "
+                  f"{args.start + len(items)}" + (f" --traces {args.traces}" if args.traces else "")
+                  + (f" --max-tokens {args.max_tokens}" if args.max_tokens else "") + "`")
     missing = [i.id for i in items if i.id not in small or i.id not in large]
     if missing:
         raise ConfigError(f"{len(missing)} of these {len(items)} items are not traced on both tiers (e.g. "
-                          f"{missing[0]!r}): run `edgecascade bench run --dataset {args.dataset} --config "
-                          f"{args.config or 'default'}` first")
+                          f"{missing[0]!r}): run {trace_them} first")
     checks = current(cross_check_spec(cascade))
     pairs = [[small[i.id], large[i.id]] for i in items]
     features = DraftFeatures([DatasetPairs(name, pairs, [], {i.id: i.prompt for i in items}, None, checks)], False)
@@ -499,18 +502,17 @@ def cmd_bench_replay(args: argparse.Namespace) -> int:
     if cascade.settings.cross_check and any(offline.cross_checks(small[i.id], i.prompt) and i.id not in checks
                                             for i in items):
         raise ConfigError(f"the config cross-checks math drafts, and some of these items have no traced "
-                          f"cross-check: run `edgecascade bench run --dataset {args.dataset} --config "
-                          f"{args.config or 'default'}` first")
+                          f"cross-check: run {trace_them} first")
     with _progress_bar(f"{name} live") as bar:
         task = bar.add_task("", total=len(items))
 
         def progress(row: Any) -> None:
-            said = "agrees" if row.decision_agrees else "DIFFERS"
-            bar.update(task, advance=1, description=f"{row.item_id}: {said}")
+            said = "agrees" if row.decision_agrees else "differs"
+            bar.update(task, advance=1, description=escape(f"{row.item_id}: {said}"))
 
-        rows = replay(cascade, items, small, large, offline, lambda t: checks[t.item_id].latency_s,
+        rows = replay(cascade, items, small, large, offline, lambda t: checks.get(t.item_id),
                       max_tokens=max_tokens, on_item=progress)
-    summary = {"dataset": name, "config": args.config or "default", **summarize(rows)}
+    summary = {"dataset": name, "config": args.config or "default", **summarize(rows, cascade.tiers[0].name)}
     if args.json:
         print(json.dumps(summary))
     else:
@@ -533,7 +535,7 @@ def _print_replay(s: dict[str, Any]) -> None:
         return "—" if x is None else f"{x:.3f}"
 
     for r in s["rows"]:
-        table.add_row(r["item_id"], yn(r["same_draft"]) if r["same_draft"] else "[yellow]no[/yellow]",
+        table.add_row(escape(r["item_id"]), yn(r["same_draft"]) if r["same_draft"] else "[yellow]no[/yellow]",
                       f"{conf(r['live_confidence'])}/{conf(r['offline_confidence'])}",
                       f"{yn(r['live_accepted'])}/{yn(r['offline_accepted'])}",
                       r["live_tier"] if r["live_tier"] == r["offline_tier"]
@@ -541,15 +543,22 @@ def _print_replay(s: dict[str, Any]) -> None:
                       f"{yn(r['live_correct'])}/{yn(r['offline_correct'])}", f"{r['live_s']:.1f}/{r['offline_s']:.1f}")
     out.print(table)
     out.print(f"same draft as traced {s['same_draft']}/{n} · same decision {s['decision_agrees']}/{n} "
-              f"({s['decision_agrees_on_same_draft']}/{s['same_draft']} where the draft is the same; largest "
-              f"confidence gap there {s['max_confidence_gap_on_same_draft']:.2g}) · same answer {s['same_answer']}/{n}")
+              f"({s['decision_agrees_on_same_evidence']}/{s['same_evidence']} where the draft and its cross-check, "
+              f"if any, are the same; largest confidence gap there {s['max_confidence_gap_on_same_evidence']:.2g}) · "
+              f"same answer {s['same_answer']}/{n}")
     out.print(f"small model answered {s['live_small_share']:.0%} live, {s['offline_small_share']:.0%} offline · "
               f"accuracy {s['live_accuracy']:.0%} live, {s['offline_accuracy']:.0%} offline · median "
               f"{s['live_median_s']:.1f} s live against {s['offline_median_s']:.1f} s from the traces (live includes "
               "loading the models on first use)")
+    for r in s["rows"]:
+        if r["error"] is not None:
+            out.print(f"[yellow]{escape(r['item_id'])}: failed live ({escape(r['error'])})[/yellow]")
+        elif r["live_cross_check"] != r["offline_cross_check"] and r["same_draft"]:
+            out.print(f"[yellow]{escape(r['item_id'])}: the cross-check's program gave {r['live_cross_check']} live, "
+                      f"{r['offline_cross_check']} when traced[/yellow]")
     if s["broken"]:
-        out.print(f"[red]the same draft was judged differently live and offline on {', '.join(s['broken'])}: the "
-                  "offline evaluation does not describe this cascade; please report it[/red]")
+        out.print(f"[red]the same draft was judged differently live and offline on {escape(', '.join(s['broken']))}: "
+                  "the offline evaluation does not describe this cascade; please report it[/red]")
     elif s["same_draft"] < n:
         out.print("[yellow]some drafts differ from the traced ones (another llama.cpp build, thread count or "
                   "model file writes other greedy tokens): the benchmark's numbers describe the traced drafts[/yellow]")
@@ -879,6 +888,9 @@ def _number(kind: type[float] | type[int], ok: Callable[[float], bool], what: st
 _margin = _number(float, lambda z: z >= 0 and np.isfinite(z), "a margin is a number of standard errors, 0 or more")
 #: a quality target: a share of the large tier's accuracy
 _share = _number(float, lambda t: 0 < t <= 1, "a target is a share of the large tier's accuracy in (0, 1], e.g. 0.95")
+#: where in a dataset to begin, and how many items
+_item_index = _number(int, lambda n: n >= 0, "an item index is 0 or more")
+_item_count = _number(int, lambda n: n >= 1, "a count of items is 1 or more")
 
 
 def _fresh_from(text: str) -> tuple[str, int]:
@@ -1019,8 +1031,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "again unchanged was judged differently live and offline.")
     ry.add_argument("--dataset", required=True, help="a traced dataset: gsm8k, humaneval, or a .jsonl file")
     ry.add_argument("--config", "-c", metavar="PATH|NAME", help="the traced cascade (default: default)")
-    ry.add_argument("--start", type=int, default=0, metavar="N", help="begin at item N (default 0)")
-    ry.add_argument("--limit", type=int, default=10, metavar="N",
+    ry.add_argument("--start", type=_item_index, default=0, metavar="N", help="begin at item N (default 0)")
+    ry.add_argument("--limit", type=_item_count, default=10, metavar="N",
                     help="answer N items (default 10; about 25 s each for GSM8K on 2 cores)")
     ry.add_argument("--max-tokens", type=int, metavar="N", help="token limit the traces were made with")
     ry.add_argument("--traces", metavar="DIR", help="trace directory (default: $EDGECASCADE_TRACES or bench/traces)")

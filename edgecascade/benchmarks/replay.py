@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import math
 import statistics
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from ..datasets import Item, grade
 from ..engine import Cascade
+from ..errors import EdgecascadeError
 from ..quality.checks import Check
 from ..quality.crosscheck import CrossCheck
 from ..quality.policy import Decision, decide, run_checks
@@ -81,6 +83,11 @@ class ReplayRow:
     offline_correct: bool
     live_s: float
     offline_s: float
+    #: the cross-check's program result live and as traced, where the draft was cross-checked
+    live_cross_check: float | None = None
+    offline_cross_check: float | None = None
+    #: a live tier's failure (the cascade answered without it), or the whole live answer's
+    error: str | None = None
 
     @property
     def decision_agrees(self) -> bool:
@@ -94,38 +101,66 @@ class ReplayRow:
         return math.isclose(a, b, abs_tol=CONFIDENCE_TOLERANCE)
 
     @property
+    def same_evidence(self) -> bool:
+        """The live decision saw what the offline one did: the same draft and, where it was
+        cross-checked, the same program result (a program run again can time out on a busy machine)."""
+        same_check = (self.live_cross_check is None and self.offline_cross_check is None) or (
+            self.live_cross_check is not None and self.offline_cross_check is not None
+            and math.isclose(self.live_cross_check, self.offline_cross_check, rel_tol=1e-9, abs_tol=1e-6))
+        return self.same_draft and same_check and self.error is None
+
+    @property
     def broken(self) -> bool:
-        """The same draft, judged differently live and offline: the offline evaluation is wrong."""
-        return self.same_draft and not (self.decision_agrees and self.confidence_agrees)
+        """The same evidence, judged differently live and offline: the offline evaluation is wrong."""
+        return self.same_evidence and not (self.live_accepted == self.offline_accepted and self.confidence_agrees)
+
+
+def _result_of(check: CrossCheck | None) -> float | None:
+    return None if check is None else check.result
 
 
 def replay(cascade: Cascade, items: Sequence[Item], small: dict[str, Trace], large: dict[str, Trace],
-           offline: OfflineRule, cross_check_latency: Callable[[Trace], float], *, max_tokens: int,
+           offline: OfflineRule, cross_check_of: Callable[[Trace], Trace | None], *, max_tokens: int,
            on_item: Callable[[ReplayRow], None] | None = None) -> list[ReplayRow]:
-    """Answer each item with the live cascade (greedy, the traced request) and compare."""
+    """Answer each item with the live cascade (greedy, the traced request) and compare. An item the
+    live cascade cannot answer (every tier failed) is recorded with its error, and the rest go on."""
     if len(cascade.tiers) != 2:
         raise ValueError("replay compares a two-tier cascade with the benchmark's offline rule")
     first, last = cascade.tiers[0].name, cascade.tiers[-1].name
 
+    async def one(item: Item) -> ReplayRow:
+        s, lg = small[item.id], large[item.id]
+        d = offline.decision(s, item.prompt)
+        kept = s if d.accepted else lg
+        traced_check = cross_check_of(s) if d.cross_check is not None else None
+        spent = s.latency_s + (traced_check.latency_s if traced_check is not None else 0.0)
+        base = ReplayRow(item.id, same_draft=False, live_confidence=None, offline_confidence=d.confidence,
+                         live_accepted=False, offline_accepted=d.accepted, live_tier="(none)",
+                         offline_tier=first if d.accepted else last, same_answer=False, live_correct=False,
+                         offline_correct=kept.correct, live_s=0.0,
+                         offline_s=spent + (0.0 if d.accepted else lg.latency_s),
+                         offline_cross_check=_result_of(d.cross_check))
+        t0 = time.perf_counter()
+        try:
+            result = await cascade.run(item.prompt, max_tokens=max_tokens, temperature=0.0, seed=0)
+        except EdgecascadeError as e:
+            return replace(base, live_s=time.perf_counter() - t0, error=f"{type(e).__name__}: {e}")
+        draft = result.attempts[0]
+        failed = next((a for a in result.attempts if a.error is not None), None)
+        return replace(
+            base,
+            same_draft=draft.completion is not None and draft.completion.text == s.answer,
+            live_confidence=draft.confidence, live_accepted=draft.accepted, live_tier=result.tier,
+            same_answer=result.content == kept.answer,
+            live_correct=await asyncio.to_thread(grade, item, result.content), live_s=result.latency_ms / 1000,
+            live_cross_check=_result_of(draft.decision.cross_check if draft.decision else None),
+            error=None if failed is None else f"tier {failed.tier}: {failed.error}",
+        )
+
     async def go() -> list[ReplayRow]:
         rows = []
         for item in items:
-            s, lg = small[item.id], large[item.id]
-            result = await cascade.run(item.prompt, max_tokens=max_tokens, temperature=0.0, seed=0)
-            draft = result.attempts[0]
-            d = offline.decision(s, item.prompt)
-            kept = s if d.accepted else lg
-            spent = s.latency_s + (cross_check_latency(s) if offline.cross_checks(s, item.prompt) else 0.0)
-            row = ReplayRow(
-                item_id=item.id,
-                same_draft=draft.completion is not None and draft.completion.text == s.answer,
-                live_confidence=draft.confidence, offline_confidence=d.confidence,
-                live_accepted=draft.accepted, offline_accepted=d.accepted,
-                live_tier=result.tier, offline_tier=first if d.accepted else last,
-                same_answer=result.content == kept.answer,
-                live_correct=await asyncio.to_thread(grade, item, result.content), offline_correct=kept.correct,
-                live_s=result.latency_ms / 1000, offline_s=spent + (0.0 if d.accepted else lg.latency_s),
-            )
+            row = await one(item)
             rows.append(row)
             if on_item:
                 on_item(row)
@@ -134,21 +169,23 @@ def replay(cascade: Cascade, items: Sequence[Item], small: dict[str, Trace], lar
     return asyncio.run(go())
 
 
-def summarize(rows: Sequence[ReplayRow]) -> dict[str, Any]:
+def summarize(rows: Sequence[ReplayRow], first_tier: str) -> dict[str, Any]:
     n = len(rows)
-    same = [r for r in rows if r.same_draft]
+    same = [r for r in rows if r.same_evidence]
     gaps = [abs(r.live_confidence - r.offline_confidence) for r in same
             if r.live_confidence is not None and r.offline_confidence is not None]
     return {
         "items": n,
-        "same_draft": len(same),
+        "same_draft": sum(r.same_draft for r in rows),
+        "same_evidence": len(same),
         "decision_agrees": sum(r.decision_agrees for r in rows),
-        "decision_agrees_on_same_draft": sum(r.decision_agrees for r in same),
-        "max_confidence_gap_on_same_draft": max(gaps, default=0.0),
+        "decision_agrees_on_same_evidence": sum(r.decision_agrees for r in same),
+        "max_confidence_gap_on_same_evidence": max(gaps, default=0.0),
         "same_answer": sum(r.same_answer for r in rows),
+        "failed_live": [r.item_id for r in rows if r.error is not None],
         "live_accuracy": sum(r.live_correct for r in rows) / max(n, 1),
         "offline_accuracy": sum(r.offline_correct for r in rows) / max(n, 1),
-        "live_small_share": sum(r.live_accepted for r in rows) / max(n, 1),
+        "live_small_share": sum(r.live_tier == first_tier for r in rows) / max(n, 1),
         "offline_small_share": sum(r.offline_accepted for r in rows) / max(n, 1),
         "live_median_s": statistics.median(r.live_s for r in rows) if rows else 0.0,
         "offline_median_s": statistics.median(r.offline_s for r in rows) if rows else 0.0,

@@ -40,7 +40,8 @@ def test_replay_finds_the_live_cascade_as_the_benchmark_judged_it(tmp_path: Path
     s = json.loads(capsys.readouterr().out)
     assert s["items"] == 3 and s["same_draft"] == 3  # greedy: the same draft again
     assert s["decision_agrees"] == 3 and s["same_answer"] == 3 and s["broken"] == []
-    assert s["max_confidence_gap_on_same_draft"] < 1e-3
+    assert s["same_evidence"] == 3 and s["max_confidence_gap_on_same_evidence"] < 1e-3
+    assert s["failed_live"] == []
     assert s["live_accuracy"] == s["offline_accuracy"]
     for r in s["rows"]:
         assert r["live_tier"] == ("small" if r["live_accepted"] else "large0")
