@@ -1027,8 +1027,8 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Answer traced items with the config's live cascade (greedy, the traced "
                          "request) and set each answer beside its traces and the offline rule `bench report` "
                          "judges the config with: the same draft, the same confidence and decision, the same "
-                         "answering tier and answer, and the time each took. Exits 1 if a draft the model wrote "
-                         "again unchanged was judged differently live and offline.")
+                         "answering tier and answer, and the time each took. Exits 1 if the same draft, with the "
+                         "same cross-check result where it has one, was judged differently live and offline.")
     ry.add_argument("--dataset", required=True, help="a traced dataset: gsm8k, humaneval, or a .jsonl file")
     ry.add_argument("--config", "-c", metavar="PATH|NAME", help="the traced cascade (default: default)")
     ry.add_argument("--start", type=_item_index, default=0, metavar="N", help="begin at item N (default 0)")
