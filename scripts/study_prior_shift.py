@@ -144,6 +144,12 @@ the label-shift estimate on each new reading (it was on 30 of 32 before).
         --dataset bench/datasets/gsm-symbolic{,-2,-3,-4,-5,-6,-7,-8,-9,-10}.jsonl
     .venv/bin/python scripts/study_prior_shift.py symbolic --k 935 --bootstrap 2000 \
         --dataset bench/datasets/gsm-symbolic{,-2,-3,-4,-5,-6,-7,-8,-9,-10}.jsonl
+    .venv/bin/python scripts/study_prior_shift.py symbolic --bootstrap 2000 \
+        --dataset bench/datasets/gsm-symbolic-11.jsonl bench/datasets/gsm-symbolic-12.jsonl
+    .venv/bin/python scripts/study_prior_shift.py symbolic --k 1020 --bootstrap 2000 \
+        --dataset bench/datasets/gsm-symbolic{,-2,-3,-4,-5,-6,-7,-8,-9,-10,-11,-12}.jsonl
+    .venv/bin/python scripts/study_prior_shift.py estimates \
+        --dataset bench/datasets/gsm-symbolic{,-2,-3,-4,-5,-6,-7,-8,-9,-10,-11,-12}.jsonl
 """
 
 from __future__ import annotations
