@@ -472,8 +472,7 @@ def cmd_bench_replay(args: argparse.Namespace) -> int:
     if not as_configured:
         raise ConfigError("the config's first tier has no calibration yet, so its rule cannot be replayed: "
                           "`edgecascade bench report --save-calibration` fits it")
-    items = load(args.dataset)[args.start:]
-    items = items[: args.limit] if args.limit else items
+    items = load(args.dataset)[args.start:args.start + args.limit]
     if not items:
         raise ConfigError(f"--start {args.start} is past the end of {args.dataset}")
     name = items[0].dataset
