@@ -12,7 +12,7 @@ calibrator's cross-validated AUROC (5-fold x 20) with each variant's agreement i
 shipped one's. Programs are cached in bench/studies/gsm8k-program-prompts.jsonl, so a rerun only
 generates what is missing:
 
-    .venv/bin/python scripts/study_program_prompt.py --start 0 --limit 240
+    .venv/bin/python scripts/study_program_prompt.py --start 400 --limit 300
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ VARIANTS = ("one-shot", "steps")
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--start", type=int, default=0)
-    ap.add_argument("--limit", type=int, default=240)
+    ap.add_argument("--start", type=int, default=400)
+    ap.add_argument("--limit", type=int, default=300)
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     args = ap.parse_args()
     if not (args.start >= 0 and args.start + args.limit <= 1100):
