@@ -67,8 +67,9 @@ def main() -> None:
     from study_common import cross_validated_gain
 
     from edgecascade.benchmarks.report import DraftFeatures
+    from edgecascade.benchmarks.traces import grade_number
     from edgecascade.cli import _bench_cascade, _traced_datasets
-    from edgecascade.datasets import grade
+    from edgecascade.datasets import load
     from edgecascade.quality.calibration import CROSS_CHECK_FEATURES, auroc
     from edgecascade.quality.crosscheck import CROSS_CHECK_MAX_TOKENS, CrossCheck, problem_text, program_result
     from edgecascade.types import Message, Request
@@ -77,7 +78,6 @@ def main() -> None:
                             max_tokens=None, seed=20261125)
     cascade, _, _ = _bench_cascade("calibrated")
     [d], _ = _traced_datasets(ns, cascade, judges=False)  # the first 1,100 items; no fresh one is read
-    from edgecascade.datasets import load
     items = {i.id: i for i in load("gsm8k", 1100)}
     wanted = [f"gsm8k/{i}" for i in range(args.start, args.start + args.limit)]
     drafts = {p[0].item_id: p[0] for p in d.calibration}
@@ -105,9 +105,7 @@ def main() -> None:
                                                     temperature=0.0, seed=0))
                 result = await asyncio.to_thread(program_result, c.text)
                 seconds = time.perf_counter() - t0
-                written = None if result is None else (
-                    str(int(result)) if result.is_integer() else format(result, ".12f").rstrip("0").rstrip("."))
-                right = written is not None and grade(item, f"The answer is {written}")
+                right = grade_number(item, result)
                 r = {"variant": v, "item_id": t.item_id, "program": c.text, "result": result, "correct": right,
                      "seconds": round(seconds, 3), "completion_tokens": c.usage.completion_tokens}
                 out.write(json.dumps(r) + "\n")

@@ -254,6 +254,16 @@ def cross_check_spec(cascade: Cascade) -> TierSpec:
     return TierSpec(CROSS_CHECK, t.provider.model, settings_key(_model_id(t), settings))
 
 
+def grade_number(item: Item, value: float | None) -> bool:
+    """Whether a number (a cross-check program's result) is the item's answer, by the item's own
+    grader: written out in full (1e-05 would read as 1), a whole number without ".0" (for exact
+    graders). No number is never right."""
+    if value is None:
+        return False
+    written = str(int(value)) if value.is_integer() else format(value, ".12f").rstrip("0").rstrip(".")
+    return grade(item, f"The answer is {written}")
+
+
 def run_cross_checks(
     cascade: Cascade,
     items: Sequence[Item],
@@ -290,10 +300,7 @@ def run_cross_checks(
                 continue
             c, result = check.completion, check.result
             assert c is not None
-            # written out in full (1e-05 would read as 1), a whole number without ".0" (for exact graders)
-            written = None if result is None else (
-                str(int(result)) if result.is_integer() else format(result, ".12f").rstrip("0").rstrip("."))
-            right = written is not None and await asyncio.to_thread(grade, item, f"The answer is {written}")
+            right = await asyncio.to_thread(grade_number, item, result)
             # its latency: the generation and the program's run, what a deployment waits
             trace = _trace_from(item, CROSS_CHECK, spec.key, c, check.latency_s,
                                 tier.price.cost(c.usage.prompt_tokens, c.usage.completion_tokens), right)

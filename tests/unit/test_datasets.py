@@ -324,3 +324,16 @@ def test_committed_gsm_symbolic_test_set_is_whole_and_gradable() -> None:
         assert not {i.prompt for i in later} & seen
         assert all(prompt_domain(i.prompt) == "math" and grade(i, f"The answer is {i.reference}.") for i in later)
         seen |= {i.prompt for i in later}
+
+
+def test_grade_number_writes_a_program_result_as_the_grader_reads_it() -> None:
+    from edgecascade.benchmarks.traces import grade_number
+
+    def item(reference: str) -> Item:
+        return Item("x", "p", reference, "math", {"grader": "number"})
+
+    assert grade_number(item("18"), 18.0) and not grade_number(item("18"), 17.0)
+    assert not grade_number(item("18"), None)
+    # written out in full: 1e-05 in Python's repr would read as the number 1
+    assert grade_number(item("0.00001"), 1e-05) and not grade_number(item("1"), 1e-05)
+    assert grade_number(item("2.5"), 2.5)
