@@ -166,6 +166,23 @@ have swung both ways); pooled over fifteen, neither reaches the bar, as over fou
 mean P(correct) is nearer the share right than the label-shift estimate on each new reading (42 of
 44 before).
 
+`symbolic --dataset bench/datasets/gsm-symbolic-16.jsonl` judges a sixteenth draw (85 items: the
+eighteenth instance of each template, `--instances 17 18`) by the same judgement, fixed in the
+commit that adds the file, after the fifteenth draw was read and before it was traced. No
+calibration and no check changed. No item repeats an earlier draw's problem (checked by prompt
+against all fifteen files). It is traced with `bench run --config calibrated` and not read until
+its tracing ends; if its tracing has not ended by 09:35 UTC on 2026-11-27 (to leave time to
+report), its traces so far are committed unread, the draw stays clean, and a later session
+completes them with the same `bench run` before reading any of them; never given up because of
+what a trace shows. The main reading is the draw alone (85 items, `symbolic --bootstrap 2000
+--dataset` the file), with every traced draw pooled (1,530 items, `--k 1445`) and `estimates` on
+the sixteen files beside it. Expected, from the fifteen draws read and their resampling: the
+default rule meets the target (it did in 99% of resamples of the fifteen, the cross-check rule in
+92%, and on 12 and 10 of the 15 draws alone); whether either reaches the issue's bar on one draw
+of 85 is a toss-up; pooled over sixteen, neither reaches the bar, as over fifteen (32% and 50% of
+resamples); the unshifted mean P(correct) is nearer the share right than the label-shift estimate
+on each new reading (46 of 48 before).
+
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
     .venv/bin/python scripts/study_prior_shift.py symbolic
@@ -201,6 +218,12 @@ mean P(correct) is nearer the share right than the label-shift estimate on each 
         --dataset bench/datasets/gsm-symbolic{,-2,-3,-4,-5,-6,-7,-8,-9,-10,-11,-12,-13,-14,-15}.jsonl
     .venv/bin/python scripts/study_prior_shift.py estimates \
         --dataset bench/datasets/gsm-symbolic{,-2,-3,-4,-5,-6,-7,-8,-9,-10,-11,-12,-13,-14,-15}.jsonl
+    .venv/bin/python scripts/study_prior_shift.py symbolic --bootstrap 2000 \
+        --dataset bench/datasets/gsm-symbolic-16.jsonl
+    .venv/bin/python scripts/study_prior_shift.py symbolic --k 1445 --bootstrap 2000 \
+        --dataset bench/datasets/gsm-symbolic{,-2,-3,-4,-5,-6,-7,-8,-9,-10,-11,-12,-13,-14,-15,-16}.jsonl
+    .venv/bin/python scripts/study_prior_shift.py estimates \
+        --dataset bench/datasets/gsm-symbolic{,-2,-3,-4,-5,-6,-7,-8,-9,-10,-11,-12,-13,-14,-15,-16}.jsonl
 """
 
 from __future__ import annotations
