@@ -40,33 +40,34 @@ import numpy as np
 
 STUDY = Path("bench/studies/gsm8k-large-reads.jsonl")
 READER = "qwen2.5-coder-1.5b"
-DRAFTS = "qwen2.5-coder-0.5b"
 
 
-def _drafts(first: int) -> dict[str, dict[str, Any]]:
-    """The traced greedy 0.5B drafts of GSM8K's first ``first`` items, by item id."""
-    wanted = {f"gsm8k/{i}" for i in range(first)}
-    out: dict[str, dict[str, Any]] = {}
-    for path in sorted(Path("bench/traces/gsm8k").glob(f"{DRAFTS}-*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            t = json.loads(line)
-            if t["item_id"] in wanted and t["tier"] == "draft" and not t.get("error"):
-                out[t["item_id"]] = t
-    return out
+def _calibration_traces() -> tuple[Any, Any]:
+    """The traced GSM8K items a report fits on (the first 1,100; no fresh item is read), as the
+    project's report loads them, and the calibrated config's cascade."""
+    from edgecascade.cli import _bench_cascade, _traced_datasets
+
+    ns = argparse.Namespace(config="calibrated", datasets=["gsm8k"], fresh_from=[("gsm8k", 1100)], traces=None,
+                            max_tokens=None, seed=20261125)
+    cascade, _, _ = _bench_cascade("calibrated")
+    [d], _ = _traced_datasets(ns, cascade, judges=False)
+    return d, cascade
 
 
 def read(first: int) -> None:
     import llama_cpp
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-    from edgecascade import Cascade
     from edgecascade.datasets import load
     from edgecascade.models import model_path
 
     done = {json.loads(x)["item_id"] for x in STUDY.read_text().splitlines()} if STUDY.exists() else set()
-    drafts = _drafts(first)
+    d, cascade = _calibration_traces()
+    drafts = {p[0].item_id: p[0] for p in d.calibration}  # the traced greedy 0.5B drafts
     items = [i for i in load("gsm8k", first) if i.id not in done and i.id in drafts]
-    cascade = Cascade.from_config("configs/calibrated.toml")
+    if not items:
+        print(f"all of GSM8K's first {first} drafts are read ({STUDY})")
+        return
     llm = llama_cpp.Llama(model_path=str(model_path(READER)), n_ctx=2048, n_threads=2, logits_all=True,
                           verbose=False)
     meta = llm.metadata
@@ -80,7 +81,7 @@ def read(first: int) -> None:
             messages = [{"role": m.role, "content": m.content} for m in request.messages]
             prompt = fmt(messages=messages).prompt
             pt = llm.tokenize(prompt.encode(), add_bos=False, special=True)
-            at = llm.tokenize(draft["answer"].encode(), add_bos=False, special=False)
+            at = llm.tokenize(draft.answer.encode(), add_bos=False, special=False)
             llm.reset()
             t0 = time.perf_counter()
             llm.eval(pt + at)
@@ -120,13 +121,9 @@ def analyze() -> None:
     from study_common import cross_validated_gain
 
     from edgecascade.benchmarks.report import DraftFeatures
-    from edgecascade.cli import _bench_cascade, _traced_datasets
     from edgecascade.quality.calibration import CROSS_CHECK_FEATURES, auroc
 
-    ns = argparse.Namespace(config="calibrated", datasets=["gsm8k"], fresh_from=[("gsm8k", 1100)], traces=None,
-                            max_tokens=None, seed=20261125)
-    cascade, _, _ = _bench_cascade("calibrated")
-    [d], _ = _traced_datasets(ns, cascade, judges=False)  # the first 1,100 items; no fresh one is read
+    d, _ = _calibration_traces()
     feats = DraftFeatures([d], False)
     by_id = {p[0].item_id: p[0] for p in d.calibration}
     rows, labels, seconds = [], [], []
