@@ -183,6 +183,23 @@ of 85 is a toss-up; pooled over sixteen, neither reaches the bar, as over fiftee
 resamples); the unshifted mean P(correct) is nearer the share right than the label-shift estimate
 on each new reading (46 of 48 before).
 
+`symbolic --dataset bench/datasets/gsm-symbolic-17.jsonl` judges a seventeenth draw (85 items: the
+nineteenth instance of each template, `--instances 18 19`) by the same judgement, fixed in the
+commit that adds the file, after the sixteenth draw was read and before it was traced. No
+calibration and no check changed (the one change since, a study script, touches neither). No item
+repeats an earlier draw's problem (checked by prompt against all sixteen files). It is traced with
+`bench run --config calibrated` and not read until its tracing ends; if its tracing has not ended
+by 12:00 UTC on 2026-11-27, its traces so far are committed unread, the draw stays clean, and a
+later session completes them with the same `bench run` before reading any of them; never given up
+because of what a trace shows. The main reading is the draw alone (85 items, `symbolic --bootstrap
+2000 --dataset` the file), with every traced draw pooled (1,615 items, `--k 1530`) and `estimates`
+on the seventeen files beside it. Expected, from the sixteen draws read and their resampling: the
+default rule meets the target (it did in 100% of resamples of the sixteen, the cross-check rule in
+94%, and on 13 and 11 of the 16 draws alone); whether either reaches the issue's bar on one draw of
+85 is a toss-up; pooled over seventeen, neither reaches the bar, as over sixteen (22% and 40% of
+resamples); the unshifted mean P(correct) is nearer the share right than the label-shift estimate
+on each new reading (50 of 52 before).
+
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
     .venv/bin/python scripts/study_prior_shift.py symbolic
