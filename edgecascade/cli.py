@@ -220,7 +220,10 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
     from .datasets import load
 
     items = load(args.dataset, args.limit)
-    dataset = items[0].dataset if items else args.dataset
+    if not items:
+        raise ConfigError(f"{args.dataset} holds no items: nothing to trace (a .jsonl dataset needs one JSON object "
+                          "per line, with a 'prompt' and a 'reference')")
+    dataset = items[0].dataset
     cascade, _, _ = _bench_cascade(args.config)
     max_tokens = args.max_tokens or cascade.settings.max_tokens
     store = TraceStore(Path(args.traces) if args.traces else None)
@@ -274,7 +277,7 @@ def _traced_datasets(args: argparse.Namespace, cascade: Cascade, *, judges: bool
         raise ConfigError("a benchmark compares a small and a large tier: the config needs at least two tiers")
     from .benchmarks.report import DatasetPairs, split_ids
     from .benchmarks.traces import TraceStore, cross_check_spec, paired, prompt_sha256, tier_specs
-    from .datasets import load
+    from .datasets import DATASETS, load
 
     names = [Path(g).stem if g.endswith(".jsonl") else g for g in args.datasets]
     if len(set(names)) < len(names):
@@ -312,9 +315,13 @@ def _traced_datasets(args: argparse.Namespace, cascade: Cascade, *, judges: bool
                   for tier, ts in traces.items()}  # traces made for an older prompt are not evidence
         pairs = paired(traces, [small.name, large.name])
         if len(pairs) < 10:
+            if not items and not given.endswith(".jsonl") and given.strip().lower() not in DATASETS:
+                raise ConfigError(f"only {len(pairs)} {name} items are traced on both {small.name} and {large.name} "
+                                  f"(in {store.root}), and {given!r} is no dataset `bench run` can trace: name "
+                                  "gsm8k, humaneval or the .jsonl file you traced")
             raise ConfigError(
                 f"only {len(pairs)} {name} items are traced on both {small.name} and {large.name}: run "
-                f"`edgecascade bench run --dataset {given} --config {args.config or 'default'}` first"
+                f"`{_bench_run_command(args, given)}` first"
             )
         n = fresh.get(name)
         if n is None:
@@ -358,15 +365,28 @@ def _fresh_split(name: str, given: str, pairs: Sequence[Sequence[Trace]], order:
     return cal_ids, held_ids
 
 
-def _note_unchecked(datasets: Sequence[DatasetPairs]) -> None:
+def _bench_run_command(args: argparse.Namespace, dataset: str, config: str | None = None) -> str:
+    """The `bench run` that traces what a report or study of ``args`` reads: the same dataset as
+    given, config, trace directory and token limit."""
+    parts = ["edgecascade bench run --dataset", dataset, "--config", config or args.config or "default"]
+    if args.traces:
+        parts += ["--traces", args.traces]
+    if args.max_tokens:
+        parts += ["--max-tokens", str(args.max_tokens)]
+    return " ".join(parts)
+
+
+def _note_unchecked(args: argparse.Namespace, datasets: Sequence[DatasetPairs]) -> None:
     """Say why the cross-check variant is left out when some math items' cross-checks are traced but not all."""
     if not any(d.cross_checks for d in datasets):
         return
+    given = {Path(g).stem if g.endswith(".jsonl") else g: g for g in args.datasets}
     for d in datasets:
         if missing := d.unchecked():
+            command = _bench_run_command(args, given.get(d.name, d.name), "calibrated")
             err.print(f"[yellow]note: {len(missing)} {d.name} math items have no traced cross-check (e.g. "
-                      f"{missing[0]}), so the cross-check variant is left out: trace them with `edgecascade bench run "
-                      f"--dataset {d.name} --config calibrated` (a config with cross_check = true)[/yellow]")
+                      f"{missing[0]}), so the cross-check variant is left out: trace them with `{command}` (or "
+                      "another config with cross_check = true)[/yellow]")
 
 
 def cmd_bench_report(args: argparse.Namespace) -> int:
@@ -395,7 +415,7 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
             f"--target {wanted:g}, or change the config"
         )
     datasets, small = _traced_datasets(args, cascade)
-    _note_unchecked(datasets)
+    _note_unchecked(args, datasets)
     n = sum(len(d.calibration) + len(d.held_out) for d in datasets)
     with err.status(f"fitting calibrators and judging every policy on {n} traced items "
                     f"({', '.join(d.name for d in datasets)})"):
@@ -434,10 +454,17 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
                       "add --save-calibration to judge a calibration fitted here[/yellow]")
         add_config_rule(report, datasets, ConfigRule(f"this config's rule ({rule_label(first.accept)})", offline.keep,
                                                      held_out, offline.cross_checks))
-    figure = Path(args.out) / "cost_quality.png"
+    figure = _out_dir(args) / "cost_quality.png"
     plot_report(report, figure)
     _save_and_show(args, report, "report.json", markdown_report, print_report, f" · figure: {figure}")
     return 0
+
+
+def _out_dir(args: argparse.Namespace) -> Path:
+    """``--out``, else the repository's bench/results (as the traces default to its bench/traces)."""
+    from .benchmarks.traces import results_dir
+
+    return Path(args.out).expanduser() if args.out else results_dir()
 
 
 def _save_and_show(args: argparse.Namespace, data: dict[str, Any], filename: str,
@@ -447,7 +474,7 @@ def _save_and_show(args: argparse.Namespace, data: dict[str, Any], filename: str
     ``--json``, else rich tables and where the file went)."""
     from . import strict_json
 
-    path = Path(args.out) / filename
+    path = _out_dir(args) / filename
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(strict_json.dumps(data, indent=1) + "\n")
     if args.markdown:
@@ -472,9 +499,13 @@ def cmd_bench_replay(args: argparse.Namespace) -> int:
     if not as_configured:
         raise ConfigError("the config's first tier has no calibration yet, so its rule cannot be replayed: "
                           "`edgecascade bench report --save-calibration` fits it")
-    items = load(args.dataset)[args.start:args.start + args.limit]
+    every = load(args.dataset)
+    if not every:
+        raise ConfigError(f"{args.dataset} holds no items")
+    items = every[args.start:args.start + args.limit]
     if not items:
-        raise ConfigError(f"--start {args.start} is past the end of {args.dataset}")
+        raise ConfigError(f"--start {args.start} is past the end of {args.dataset} ({len(every)} items: the last is "
+                          f"--start {len(every) - 1})")
     name = items[0].dataset
     max_tokens = args.max_tokens or cascade.settings.max_tokens
     store = TraceStore(Path(args.traces) if args.traces else None)
@@ -567,9 +598,12 @@ def cmd_bench_reliability(args: argparse.Namespace) -> int:
     from .benchmarks.reliability import markdown_reliability, print_reliability, threshold_reliability
     from .benchmarks.report import command_line
 
+    if len({f"{m:g}" for m in args.margins}) < len(args.margins):  # results are keyed by the margin as printed
+        raise ConfigError(f"--margins names a margin twice ({' '.join(f'{m:g}' for m in args.margins)}): "
+                          "give each once")
     cascade, _, _ = _bench_cascade(args.config)
     datasets, small = _traced_datasets(args, cascade, judges=False)  # it never reads the held-out part
-    _note_unchecked([replace(d, held_out=[]) for d in datasets])
+    _note_unchecked(args, [replace(d, held_out=[]) for d in datasets])
     with _progress_bar("reports") as progress:
         task = progress.add_task("reports on resampled calibration halves", total=args.repeats * len(args.margins))
         result = threshold_reliability(datasets, model=small.model, target=args.target, seed=args.seed,
@@ -601,7 +635,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     cal_ids, held_ids = split_ids([t.item_id for t in traces], args.seed)
     cal = [t for t in traces if t.item_id in cal_ids]
     held = [t for t in traces if t.item_id in held_ids]
-    model = args.model or (traces[0].model if traces else "model")
+    model = args.model or next((t.model for t in traces if t.model), "")
+    if not model:
+        model = "unnamed"
+        err.print("[yellow]note: the traces name no model: the calibration is recorded as 'unnamed' (name it with "
+                  "--model)[/yellow]")
     calibration = fit_calibration([draft_features(t.completion(), prompt=prompts.get(t.item_id)) for t in cal],
                                   [t.correct for t in cal],
                                   model=model, seed=args.seed, prompts=[prompts.get(t.item_id) for t in cal],
@@ -631,15 +669,29 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     out.print(f"calibration for {model} written to {target}")
     for d, sub in calibration.domains.items():
         out.print(f"  with its own calibrator for {d} prompts ({sub.meta['items']} labelled drafts)")
-    out.print(f"held-out ({len(held)} items): AUROC {result['held_out']['auroc']:.3f} · "
-              f"ECE {result['held_out']['ece']:.3f}")
+    if not held:
+        out.print(f"held-out: no items (all {len(traces)} fell in the part to fit): nothing to judge the calibration "
+                  "on; label more answers, or try another --seed")
+    elif len(set(labels)) < 2:
+        out.print(f"held-out ({len(held)} items, all {'right' if labels[0] else 'wrong'}): AUROC undefined (it needs "
+                  f"right and wrong answers) · ECE {result['held_out']['ece']:.3f}; label more answers, or try another "
+                  "--seed")
+    else:
+        out.print(f"held-out ({len(held)} items): AUROC {result['held_out']['auroc']:.3f} · "
+                  f"ECE {result['held_out']['ece']:.3f}")
     table = Table("min_confidence", "drafts accepted", "accuracy of accepted")
     for r in rows:
-        table.add_row(f"{r['min_confidence']:.2f}", f"{r['accepted_share']:.1%}", f"{r['accepted_accuracy']:.1%}")
+        table.add_row(f"{r['min_confidence']:.2f}", _share_or_dash(r["accepted_share"]),
+                      _share_or_dash(r["accepted_accuracy"]))
     out.print(table)
     out.print(escape(f'use it: [tiers.accept] confidence = "calibrated", calibration = "{target}", '
                      "min_confidence = ..."))
     return 0
+
+
+def _share_or_dash(x: float) -> str:
+    """A share as a percentage, or a dash where it is undefined (no drafts to count)."""
+    return f"{x:.1%}" if math.isfinite(x) else "—"
 
 
 def _labelled_traces(files: Sequence[str], *, labelled: bool = True, drafter: str | None = None,
@@ -649,6 +701,10 @@ def _labelled_traces(files: Sequence[str], *, labelled: bool = True, drafter: st
     the dataset's prompt for its item where the digest matches: a built-in one, or a .jsonl file in
     ``datasets``), and the results of the cross-checks the lines carry."""
     from .benchmarks.traces import fill_dataset_prompts, load_labelled_traces
+
+    for f in datasets:
+        if not f.endswith(".jsonl") or not Path(f).expanduser().is_file():
+            raise ConfigError(f"--dataset {f}: no such .jsonl file (name the file `bench run --dataset` traced)")
 
     prompts: dict[str, str] = {}
     checks: dict[str, float | None] = {}
@@ -890,6 +946,8 @@ _share = _number(float, lambda t: 0 < t <= 1, "a target is a share of the large 
 #: where in a dataset to begin, and how many items
 _item_index = _number(int, lambda n: n >= 0, "an item index is 0 or more")
 _item_count = _number(int, lambda n: n >= 1, "a count of items is 1 or more")
+#: a token limit per generation
+_token_count = _number(int, lambda n: n >= 1, "a token limit is 1 or more")
 
 
 def _fresh_from(text: str) -> tuple[str, int]:
@@ -931,7 +989,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--logprobs", action="store_true",
                    help="with --json, include the question and per-token logprobs: a line that "
                    "`edgecascade calibrate --traces` reads once you add a `correct` label")
-    r.add_argument("--max-tokens", type=int, metavar="N", help="token limit per tier (default from config)")
+    r.add_argument("--max-tokens", type=_token_count, metavar="N", help="token limit per tier (default from config)")
     r.add_argument("--temperature", type=float, metavar="T", help="sampling temperature (default: config, 0)")
     r.add_argument("--seed", type=int, help="sampling seed")
     r.add_argument("--system", metavar="TEXT", help="system prompt (overrides the config's)")
@@ -949,7 +1007,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--json", action="store_true", help="with list: print JSON")
     m.set_defaults(func=cmd_models)
 
-    b = sub.add_parser("bench", help="benchmarks (measure, never assert)")
+    b = sub.add_parser("bench", help="benchmarks (measure, never assert)",
+                       description="Measure, never assert: `run` traces every tier of a cascade on a labelled "
+                       "dataset, `report` fits the calibrators and judges every policy from those traces alone, "
+                       "`reliability` counts how often a chosen threshold holds, `replay` checks the live cascade "
+                       "against its traces, `overhead` times logprob capture and the engine. See the README's "
+                       "Benchmarks section.")
     bsub = b.add_subparsers(dest="bench", metavar="BENCH", required=True)
     o = bsub.add_parser("overhead", help="logprob-capture speed vs plain vs built-in, and engine overhead",
                         description="Side by side in one run: tokens/s plain, with edgecascade's logprob capture, "
@@ -957,9 +1020,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "engine's own overhead per query over --queries scripted queries.")
     o.add_argument("--model", default="qwen2.5-coder-0.5b",
                    help="registry name or .gguf path (default: the default drafter, qwen2.5-coder-0.5b)")
-    o.add_argument("--max-tokens", type=int, default=128, help="tokens per generation (default 128)")
-    o.add_argument("--runs", type=int, default=5, help="runs per variant; the median is reported (default 5)")
-    o.add_argument("--queries", type=int, default=500, help="scripted queries for engine overhead (default 500)")
+    o.add_argument("--max-tokens", type=_token_count, default=128, help="tokens per generation (default 128)")
+    o.add_argument("--runs", type=_item_count, default=5, help="runs per variant; the median is reported (default 5)")
+    o.add_argument("--queries", type=_item_count, default=500,
+                   help="scripted queries for engine overhead (default 500)")
     o.add_argument("--engine-only", action="store_true", help="skip the model, measure only engine overhead")
     o.add_argument("--json", action="store_true", help="print one JSON object")
     o.set_defaults(func=cmd_bench_overhead)
@@ -970,8 +1034,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "per item and tier in bench/traces/. A rerun only computes what is missing.")
     br.add_argument("--dataset", required=True, help="gsm8k, humaneval, or a .jsonl file (see the README)")
     br.add_argument("--config", "-c", metavar="PATH|NAME", help="cascade whose tiers are traced (default: default)")
-    br.add_argument("--limit", type=int, metavar="N", help="only the first N items")
-    br.add_argument("--max-tokens", type=int, metavar="N", help="token limit (default: the config's)")
+    br.add_argument("--limit", type=_item_count, metavar="N", help="only the first N items")
+    br.add_argument("--max-tokens", type=_token_count, metavar="N", help="token limit (default: the config's)")
     br.add_argument("--traces", metavar="DIR", help="trace directory (default: $EDGECASCADE_TRACES or bench/traces)")
     br.add_argument("--json", action="store_true", help="print a JSON summary")
     br.set_defaults(func=cmd_bench_run)
@@ -983,7 +1047,7 @@ def build_parser() -> argparse.ArgumentParser:
     traced.add_argument("--target", type=_share, default=0.95,
                         help="keep at least this share of the large tier's accuracy (default 0.95)")
     traced.add_argument("--seed", type=int, default=20261125, help="split seed (default 20261125)")
-    traced.add_argument("--max-tokens", type=int, metavar="N", help="token limit the traces were made with")
+    traced.add_argument("--max-tokens", type=_token_count, metavar="N", help="token limit the traces were made with")
     traced.add_argument("--fresh-from", type=_fresh_from, nargs="+", metavar="NAME=N",
                         help="for each dataset named, fit and choose on its first N items (in the dataset's order; "
                         "one that cannot be reloaded, in the order traced) and judge on the items from item N "
@@ -994,7 +1058,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="trace directory (default: $EDGECASCADE_TRACES or bench/traces)")
     rp = bsub.add_parser("report", parents=[traced], help="calibrate, evaluate every policy on held-out traces, plot",
                          description="From stored traces only: split items (fixed seed) into calibration and "
-                         "held-out halves, fit the calibrators (without and with the prompt-examples check; each "
+                         "held-out halves, fit the calibrators (without and with the prompt-examples check, and with "
+                         "the math cross-check too where every math item's cross-check is traced; each "
                          "with one calibrator per domain, math or code, read from the prompt, where the data "
                          "allow) and "
                          "choose every policy's threshold on the calibration half, and report share of drafts "
@@ -1005,8 +1070,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="safety margin of every chosen threshold, in standard errors of the accuracy change on "
                     f"the calibration half (default {DEFAULT_MARGIN_Z:g}; larger: fewer drafts kept, the target "
                     "held more often; `bench reliability` measures the trade)")
-    rp.add_argument("--out", default="bench/results",
-                    help="where report.json and cost_quality.png go (default bench/results)")
+    rp.add_argument("--out", metavar="DIR",
+                    help="where report.json and cost_quality.png go (default: the repository's bench/results)")
     rp.add_argument("--save-calibration", action="store_true",
                     help="write the fitted calibrations beside the small model's manifest: "
                     "models/<model>.calibration.json (runs no code) and, unless --no-examples, "
@@ -1033,7 +1098,7 @@ def build_parser() -> argparse.ArgumentParser:
     ry.add_argument("--start", type=_item_index, default=0, metavar="N", help="begin at item N (default 0)")
     ry.add_argument("--limit", type=_item_count, default=10, metavar="N",
                     help="answer N items (default 10; about 25 s each for GSM8K on 2 cores)")
-    ry.add_argument("--max-tokens", type=int, metavar="N", help="token limit the traces were made with")
+    ry.add_argument("--max-tokens", type=_token_count, metavar="N", help="token limit the traces were made with")
     ry.add_argument("--traces", metavar="DIR", help="trace directory (default: $EDGECASCADE_TRACES or bench/traces)")
     ry.add_argument("--json", action="store_true", help="print the comparison as JSON")
     ry.set_defaults(func=cmd_bench_replay)
@@ -1058,7 +1123,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="study the calibrators without the prompt-examples features; by default, as in "
                     "`bench report`, each draft's code is run against the examples its prompt states, in a "
                     "subprocess (once per draft)")
-    rl.add_argument("--out", default="bench/results", help="where reliability.json goes (default bench/results)")
+    rl.add_argument("--out", metavar="DIR",
+                    help="where reliability.json goes (default: the repository's bench/results)")
     rfmt = rl.add_mutually_exclusive_group()
     rfmt.add_argument("--json", action="store_true", help="print the study as JSON")
     rfmt.add_argument("--markdown", action="store_true", help="print the study as Markdown tables")

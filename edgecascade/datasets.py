@@ -104,13 +104,28 @@ def _check_limit(limit: int | None) -> None:
 
 
 def _jsonl(lines: Iterator[str], path: Path) -> Iterator[dict[str, Any]]:
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            yield json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{path}:{n} is not valid JSON: {e}") from None
+    """The JSON objects of a JSONL file, blank lines skipped; errors name the file's line."""
+    for _, row in _numbered_jsonl(lines, path):
+        yield row
+
+
+def _numbered_jsonl(lines: Iterator[str], path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    n = 0
+    try:
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ConfigError(f"{path}:{n} is not valid JSON: {e}") from None
+            if not isinstance(row, dict):
+                raise ConfigError(f"{path}:{n} is a JSON {type(row).__name__}, not an object: each line must be one "
+                                  'JSON object, such as {"prompt": "...", "reference": "..."}')
+            yield n, row
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path} is not UTF-8 text (after line {n}: {e.reason} at byte {e.start}): "
+                          "save it as UTF-8 JSONL") from None
 
 
 # --------------------------------------------------------------------------- GSM8K
@@ -200,7 +215,7 @@ def grade_gsm8k(answer_text: str, reference: str) -> bool:
     trailing ``.0`` do not matter)."""
     want = _to_float(_normalise_text(str(reference)).strip())
     if want is None:
-        raise ValueError(f"GSM8K reference {reference!r} is not a number")
+        raise ValueError(f"reference {reference!r} is not a number")
     got = extract_gsm8k_answer(answer_text)
     if got is None or not math.isfinite(got):
         return False
@@ -334,19 +349,42 @@ def load_jsonl(path: Path, limit: int | None = None) -> list[Item]:
     if not path.is_file():
         raise ConfigError(f"no dataset file at {path}")
     items: list[Item] = []
+    seen: dict[str, int] = {}
     with path.open(encoding="utf-8") as f:
-        for n, row in enumerate(_jsonl(f, path), 1):
+        for n, (line, row) in enumerate(_numbered_jsonl(f, path), 1):
+            where = f"{path}:{line}"
             grader = str(row.get("grader", "number"))
             if grader not in JSONL_GRADERS:
-                raise ConfigError(f"{path}:{n}: unknown grader {grader!r}: use {', '.join(JSONL_GRADERS)}")
+                raise ConfigError(f"{where}: unknown grader {grader!r}: use {', '.join(JSONL_GRADERS)}")
             if not isinstance(row.get("prompt"), str) or "reference" not in row:
-                raise ConfigError(f"{path}:{n}: each line needs a 'prompt' (text) and a 'reference'")
+                raise ConfigError(f"{where}: each line needs a 'prompt' (text) and a 'reference'")
+            reference = str(row["reference"])
+            _check_reference(where, grader, reference)
+            item_id = str(row.get("id", n))  # by default the n-th object (blank lines not counted)
+            if item_id in seen:
+                raise ConfigError(f"{where}: id {item_id!r} is also the id of line {seen[item_id]}: give every item "
+                                  "its own id (traces are stored by id)")
+            seen[item_id] = line
             if limit is not None and len(items) >= limit:
                 break
-            items.append(Item(id=str(row.get("id", n)), prompt=row["prompt"], reference=str(row["reference"]),
+            items.append(Item(id=item_id, prompt=row["prompt"], reference=reference,
                               domain=str(row.get("domain", "math" if grader == "number" else "general")),
                               meta={"dataset": path.stem, "grader": grader}))
     return items
+
+
+def _check_reference(where: str, grader: str, reference: str) -> None:
+    """Refuse a reference its grader could not use, when the file is read rather than after a model
+    has answered the item."""
+    if grader == "number" and _to_float(_normalise_text(reference).strip()) is None:
+        raise ConfigError(f"{where}: reference {reference!r} is not a number, which the default grader "
+                          "'number' compares the answer's final number with: give a number, or name another "
+                          "grader (\"grader\": \"exact\", \"contains\" or \"regex\")")
+    if grader == "regex":
+        try:
+            re.compile(reference)
+        except re.error as e:
+            raise ConfigError(f"{where}: reference {reference!r} is not a valid regular expression ({e})") from None
 
 
 def _known(name: str) -> str:

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..datasets import DATASETS, Item, grade, load
 from ..engine import Cascade, Tier
-from ..errors import EdgecascadeError
+from ..errors import ConfigError, EdgecascadeError
 from ..quality.crosscheck import CROSS_CHECK_MAX_TOKENS, CROSS_CHECK_VERSION, run_cross_check
 from ..quality.domain import prompt_domain
 from ..types import Completion, TokenLogprobs
@@ -37,6 +37,12 @@ def traces_dir() -> Path:
     re-derived and long runs resumed on another machine)."""
     env = os.environ.get("EDGECASCADE_TRACES")
     return Path(env) if env else Path(__file__).resolve().parents[2] / "bench" / "traces"
+
+
+def results_dir() -> Path:
+    """The repository's ``bench/results``, where reports go unless told otherwise: beside the traces
+    they are made from, wherever the command runs."""
+    return Path(__file__).resolve().parents[2] / "bench" / "results"
 
 
 @dataclass
@@ -348,15 +354,22 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
     such an attempt is an error.
     """
     if not path.is_file():
-        raise EdgecascadeError(f"no traces file at {path}")
+        raise ConfigError(f"no traces file at {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start}): save it as UTF-8 JSONL") from None
     out: list[Trace] = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             d = json.loads(line)
         except json.JSONDecodeError as e:
-            raise EdgecascadeError(f"{path}:{n} is not valid JSON ({e})") from None
+            raise ConfigError(f"{path}:{n} is not valid JSON ({e})") from None
+        if not isinstance(d, dict):
+            raise ConfigError(f"{path}:{n} is a JSON {type(d).__name__}, not an object: each line must be one JSON "
+                              "object (a trace, or a `run --json --logprobs` line with a label)")
         label = d.get("correct", d.get("accepted_by_user", d.get("label")))
         if isinstance(d.get("attempts"), list) and d["attempts"]:  # a `run --json --logprobs` line
             last = d["attempts"][-1]
@@ -366,10 +379,14 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
                 if last is None:
                     made = ", ".join(f"{a.get('tier')} ({a.get('model')})"
                                      for a in d["attempts"] if isinstance(a, dict))
-                    raise EdgecascadeError(f"{path}:{n} has no answer by {drafter} (its attempts: {made}): name the "
-                                           "drafting tier or model with --drafter")
-            d = {**last, "answer": last.get("content") or "", "completion_tokens": last["tokens"]["completion"],
-                 "prompt_tokens": last["tokens"]["prompt"],
+                    raise ConfigError(f"{path}:{n} has no answer by {drafter} (its attempts: {made}): name the "
+                                      "drafting tier or model with --drafter")
+            usage = last.get("tokens") if isinstance(last, dict) else None
+            if not isinstance(usage, dict) or not isinstance(last.get("logprobs"), dict):
+                raise ConfigError(f"{path}:{n}: its answering attempt has no token counts ('tokens') or no "
+                                  "'logprobs': write the lines with `edgecascade run --json --logprobs`")
+            d = {**last, "answer": last.get("content") or "", "completion_tokens": usage.get("completion", 0),
+                 "prompt_tokens": usage.get("prompt", 0),
                  **{k: v for k, v in d.items() if k in ("id", "item_id", "prompt")}}
             if isinstance(last.get("cross_check"), dict):
                 d["cross_check_result"] = last["cross_check"].get("result")
@@ -378,10 +395,10 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
         if not labelled:
             label = False
         elif not isinstance(label, bool):
-            raise EdgecascadeError(f"{path}:{n} has no boolean label: 'correct' or 'accepted' (on a `run --json` "
-                                   "line, whose own 'accepted' is the cascade's verdict: 'correct' or 'label'). "
-                                   "Answers without labels can adapt a calibration to their traffic: "
-                                   "`calibrate --adapt BASE --unlabelled`")
+            raise ConfigError(f"{path}:{n} has no boolean label: 'correct' or 'accepted' (on a `run --json` "
+                              "line, whose own 'accepted' is the cascade's verdict: 'correct' or 'label'). "
+                              "Answers without labels can adapt a calibration to their traffic: "
+                              "`calibrate --adapt BASE --unlabelled`")
         lp = d.get("logprobs")
         if isinstance(lp, dict):  # the shape `edgecascade run --json --logprobs` prints per attempt
             tokens, logprobs = lp.get("tokens", []), lp.get("logprobs", [])
@@ -389,19 +406,19 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
         else:
             tokens, logprobs, top = d.get("tokens", []), lp or [], d.get("top_logprobs", [])
         if not tokens or len(tokens) != len(logprobs):
-            raise EdgecascadeError(f"{path}:{n} needs 'tokens' and one 'logprobs' value per token")
+            raise ConfigError(f"{path}:{n} needs 'tokens' and one 'logprobs' value per token")
         if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in logprobs):
-            raise EdgecascadeError(f"{path}:{n} has a logprob that is not a finite number (NaN, -Infinity or not a "
-                                   "number): export each token's log probability as a number")
+            raise ConfigError(f"{path}:{n} has a logprob that is not a finite number (NaN, -Infinity or not a "
+                              "number): export each token's log probability as a number")
         k = min((len(r) for r in top), default=0)
-        answer = d.get("answer", d.get("content", "".join(tokens)))
+        answer = str(d.get("answer", d.get("content", "".join(tokens))) or "")
         item_id = str(d.get("item_id", d.get("id", n)))
         if prompts is not None and isinstance(d.get("prompt"), str):
             prompts[item_id] = d["prompt"]
         if checks is not None and "cross_check_result" in d:
             r = d["cross_check_result"]
             if r is not None and (isinstance(r, bool) or not isinstance(r, (int, float)) or not math.isfinite(r)):
-                raise EdgecascadeError(f"{path}:{n} has a cross_check_result that is not a finite number or null")
+                raise ConfigError(f"{path}:{n} has a cross_check_result that is not a finite number or null")
             checks[item_id] = None if r is None else float(r)
         out.append(Trace(
             dataset=str(d.get("dataset", path.stem)), item_id=item_id,
@@ -415,7 +432,7 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
             prompt_sha256=str(d.get("prompt_sha256") or ""),
         ))
     if not out:
-        raise EdgecascadeError(f"{path} holds no traces")
+        raise ConfigError(f"{path} holds no traces")
     return out
 
 

@@ -232,6 +232,7 @@ class Calibration:
 
     def save(self, path: Path) -> None:
         """Strict JSON: a threshold that keeps no draft (+inf) and an undefined score (NaN) are null."""
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(strict_json.dumps(asdict(self), indent=1) + "\n", encoding="utf-8")
 
     @classmethod
@@ -260,8 +261,12 @@ class Calibration:
                 f"no calibration at {path}: fit one with `edgecascade bench report --save-calibration` or "
                 "`edgecascade calibrate --traces FILE`"
             ) from None
-        except (json.JSONDecodeError, TypeError, AttributeError) as e:
-            raise ConfigError(f"calibration file {path} is malformed ({e}): fit it again") from None
+        except IsADirectoryError:
+            raise ConfigError(f"{path} is a directory, not a calibration file") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, TypeError, AttributeError, ValueError) as e:
+            raise ConfigError(f"{path} is not a calibration file, or a damaged one ({e}): name a file that "
+                              "`edgecascade calibrate` or `bench report --save-calibration` wrote, or fit it "
+                              "again") from None
         return cal
 
 

@@ -133,10 +133,18 @@ def test_bench_report_json_and_figure(tmp_path: Path, smollm2: Path, capsys: pyt
     captured = capsys.readouterr()
     again = json.loads(captured.out)["datasets"]["synth"]
     assert again["items"] == d["items"] and "cannot reload" not in captured.err
-    # too few traced items is a clear error
+    # too few traced items is a clear error, whose command traces them where this report reads
+    few = tmp_path / "few.jsonl"
+    few.write_text(json.dumps({"id": "f1", "prompt": "What is 1 + 1?", "reference": "2"}) + "\n")
+    assert main(["bench", "report", "--config", str(cfg), "--traces", str(store.root), "--datasets", str(few),
+                 "--max-tokens", "24", "--out", str(out)]) == 2
+    said = " ".join(capsys.readouterr().err.split())
+    assert f"bench run --dataset {few} --config {cfg} --traces {store.root} --max-tokens 24" in said
+    # and a name no `bench run` could trace is not offered as one
     assert main(["bench", "report", "--config", str(cfg), "--traces", str(store.root), "--datasets", "none",
                  "--out", str(out)]) == 2
-    assert "bench run --dataset none" in capsys.readouterr().err
+    said = " ".join(capsys.readouterr().err.split())
+    assert "'none' is no dataset `bench run` can trace" in said and "bench run --dataset none" not in said
 
 
 def test_bench_report_fits_the_cross_check_variant_and_charges_its_time(

@@ -98,7 +98,7 @@ def test_calibrate_refuses_non_finite_logprobs_and_prints_strict_json(tmp_path: 
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"tokens": ["a", "b"], "logprobs": [-0.1, float("-inf")], "correct": True}) + "\n")
-    assert main(["calibrate", "--traces", str(bad)]) == 1
+    assert main(["calibrate", "--traces", str(bad)]) == 2  # a bad input file, as a bad config: exit 2
     err = capsys.readouterr().err
     assert f"{bad}:1" in err and "not a finite number" in err
     # labels unrelated to the logprobs: P(correct) stays near the base rate, no draft reaches 0.95,

@@ -271,7 +271,7 @@ def test_calibrate_unlabelled_refuses_what_it_cannot_do(tmp_path: Path, capsys: 
     assert not (tmp_path / "o.json").exists()
     # without --unlabelled, lines without labels are refused as before, and the error says what would take them
     assert main(["calibrate", "--traces", str(traces), "--adapt", str(base_path),
-                 "--out", str(tmp_path / "o.json")]) == 1
+                 "--out", str(tmp_path / "o.json")]) == 2
     said = capsys.readouterr().err
     assert "no boolean label" in said and "--unlabelled" in said and not (tmp_path / "o.json").exists()
 
@@ -357,7 +357,7 @@ def test_calibrate_unlabelled_takes_the_draft_of_run_json_lines_by_tier_or_model
     table_calibration().save(base_path)  # its model is "m": the drafts were served as "served-name"
     out = tmp_path / "mine.json"
     assert main(["calibrate", "--traces", str(lines), "--adapt", str(base_path), "--unlabelled",
-                 "--out", str(out)]) == 1
+                 "--out", str(out)]) == 2
     assert "no answer by m" in capsys.readouterr().err and not out.exists()
     for drafter in ("draft", "served-name"):
         assert main(["calibrate", "--traces", str(lines), "--adapt", str(base_path), "--unlabelled",

@@ -1,0 +1,143 @@
+"""Bad input to `bench` and `calibrate` gets a clear error (exit 2, no traceback) before any model
+loads, and a calibration is written wherever `--out` points."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgecascade.cli import main
+from edgecascade.datasets import load
+from edgecascade.errors import ConfigError
+
+
+def _write(path: Path, *rows: object) -> Path:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _fails(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """Run the command, expect exit 2, and return what it said on stderr."""
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse's own errors
+        code = e.code  # type: ignore[assignment]
+    assert code == 2
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize("limit", ["0", "-1"])
+def test_bench_run_refuses_a_limit_under_one(limit: str, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    data = _write(tmp_path / "d.jsonl", {"prompt": "2+2?", "reference": "4"})
+    said = _fails(["bench", "run", "--dataset", str(data), "--limit", limit], capsys)
+    assert "a count of items is 1 or more" in said
+
+
+def test_bench_commands_refuse_a_token_limit_under_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _write(tmp_path / "d.jsonl", {"prompt": "2+2?", "reference": "4"})
+    assert "a token limit is 1 or more" in _fails(["bench", "run", "--dataset", str(data), "--max-tokens", "0"],
+                                                  capsys)
+    assert "a token limit is 1 or more" in _fails(["bench", "report", "--max-tokens", "-5"], capsys)
+
+
+def test_bench_run_refuses_an_empty_dataset_before_loading_a_model(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    empty = _write(tmp_path / "empty.jsonl", "", "   ")
+    # the config names a model that does not exist: reaching it would be a different error
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[[tiers]]\nname = "a"\nmodel = "no-such-model"\n[[tiers]]\nname = "b"\nmodel = "no-such-model"\n')
+    said = _fails(["bench", "run", "--dataset", str(empty), "--config", str(cfg)], capsys)
+    assert "holds no items" in said and "no-such-model" not in said
+
+
+def test_a_jsonl_dataset_is_checked_when_it_is_read(tmp_path: Path) -> None:
+    """Each fault is named with the file's own line number (blank lines counted), before any model
+    answers an item, where a grader would otherwise fail after the generation."""
+    p = tmp_path / "d.jsonl"
+    ok = {"prompt": "2+2?", "reference": "4"}
+    for rows, message in [
+        ((ok, "", "[1, 2, 3]"), r"d.jsonl:3 is a JSON list, not an object"),
+        ((ok, '"just text"'), r"d.jsonl:2 is a JSON str, not an object"),
+        (({"prompt": "Capital of France?", "reference": "Paris"},), r"d.jsonl:1: reference 'Paris' is not a number.*"
+                                                                     r"name another grader"),
+        (({"prompt": "x", "reference": "([", "grader": "regex"},),
+         r"d.jsonl:1: reference '\(\[' is not a valid regular"),
+        (({"id": "a", **ok}, "", {"id": "a", **ok}), r"d.jsonl:3: id 'a' is also the id of line 1"),
+    ]:
+        _write(p, *rows)
+        with pytest.raises(ConfigError, match=message):
+            load(str(p))
+    p.write_bytes(json.dumps(ok).encode() + b"\n\xff\xfe{}\n")
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        load(str(p))
+    # what is valid still loads: a regex and a number written with a thousands separator
+    _write(p, {"prompt": "a date", "reference": r"\d{4}", "grader": "regex"}, "", {"prompt": "x", "reference": "1,000"})
+    assert [i.id for i in load(str(p))] == ["1", "2"]  # ids count objects, not lines, as before
+
+
+def _labelled(i: int, correct: bool, **extra: object) -> dict[str, object]:
+    lp = -0.1 if correct else -1.5
+    return {"id": f"q{i}", "answer": "The answer is 7.", "tokens": ["The", " answer", " is", " 7", "."],
+            "logprobs": [lp] * 5, "correct": correct, **extra}
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("[1, 2]", "is a JSON list, not an object"),
+    (json.dumps({"attempts": [{"content": "x", "tier": "draft"}], "correct": True}),
+     "no token counts .*run --json --logprobs"),
+])
+def test_calibrate_names_a_line_it_cannot_read(line: str, message: str, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    traces = _write(tmp_path / "t.jsonl", _labelled(0, True), line)
+    said = _fails(["calibrate", "--traces", str(traces), "--out", str(tmp_path / "o.json")], capsys)
+    assert "t.jsonl:2" in said and __import__("re").search(message, said) and "Traceback" not in said
+
+
+def test_calibrate_input_errors_are_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    binary = tmp_path / "b.jsonl"
+    binary.write_bytes(b"\xff\xfe\n")
+    assert "is not UTF-8 text" in _fails(["calibrate", "--traces", str(binary)], capsys)
+    assert "no traces file at" in _fails(["calibrate", "--traces", str(tmp_path / "none.jsonl")], capsys)
+    traces = _write(tmp_path / "t.jsonl", *[_labelled(i, i % 2 == 0) for i in range(40)])
+    said = _fails(["calibrate", "--traces", str(traces), "--dataset", str(tmp_path / "missing.jsonl")], capsys)
+    assert "no such .jsonl file" in said
+    said = _fails(["calibrate", "--traces", str(traces), "--adapt", str(traces), "--out", str(tmp_path / "o.json")],
+                  capsys)
+    assert "is not a calibration file" in said
+
+
+def test_calibrate_writes_into_a_new_directory_and_names_an_unnamed_model(tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    rng = np.random.default_rng(3)
+    traces = _write(tmp_path / "t.jsonl", *[_labelled(i, bool(rng.random() < 0.5)) for i in range(120)])
+    out = tmp_path / "new" / "deeper" / "mine.json"
+    assert main(["calibrate", "--traces", str(traces), "--out", str(out)]) == 0
+    said = capsys.readouterr()
+    assert json.loads(out.read_text())["model"] == "unnamed"
+    assert "calibration for unnamed written to" in said.out and "name it with --model" in said.err
+    assert main(["calibrate", "--traces", str(traces), "--out", str(out), "--model", "mine"]) == 0
+    assert json.loads(out.read_text())["model"] == "mine"
+
+
+def test_calibrate_says_why_a_held_out_auroc_is_undefined(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Right and wrong answers in the part it fits on, but only right ones held out: no AUROC, said
+    in words (not 'nan'), and the table has dashes where nothing was accepted."""
+    from edgecascade.benchmarks.report import split_ids
+
+    ids = [f"q{i}" for i in range(60)]
+    _, held = split_ids(ids, 20261125)
+    rows = [_labelled(i, True if f"q{i}" in held else i % 2 == 0) for i in range(60)]
+    traces = _write(tmp_path / "t.jsonl", *rows)
+    assert main(["calibrate", "--traces", str(traces), "--out", str(tmp_path / "o.json")]) == 0
+    said = capsys.readouterr().out
+    assert f"held-out ({len(held)} items, all right): AUROC undefined" in said and "nan" not in said
+
+
+def test_reliability_refuses_a_margin_given_twice_before_reading_traces(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    said = _fails(["bench", "reliability", "--traces", str(tmp_path), "--margins", "1", "1.0"], capsys)
+    assert "names a margin twice (1 1)" in said
