@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
@@ -303,6 +304,8 @@ def _traced_datasets(args: argparse.Namespace, cascade: Cascade, *, judges: bool
         try:
             items = {i.id: i.prompt for i in load(given)}
         except EdgecascadeError as e:
+            if given.endswith(".jsonl") and Path(given).expanduser().is_file():
+                raise  # the file is there but wrong: say so, rather than judge without its prompts
             items = {}
             err.print(f"[yellow]warning: cannot reload dataset {given!r} ({e}): its traces are used as stored, "
                       "without the prompt check and without the prompt features (prompt_numbers_log 0, "
@@ -327,7 +330,8 @@ def _traced_datasets(args: argparse.Namespace, cascade: Cascade, *, judges: bool
         if n is None:
             cal_ids, held_ids = split_ids([p[0].item_id for p in pairs], args.seed)
         else:
-            cal_ids, held_ids = _fresh_split(name, given, pairs, list(items or traces[small.name]), n, judges=judges)
+            cal_ids, held_ids = _fresh_split(name, _bench_run_command(args, given), pairs,
+                                             list(items or traces[small.name]), n, judges=judges)
         checks = {k: t for k, t in store.load(name, cc.model, cc.key).items()
                   if not t.prompt_sha256 or current.get(k) in (None, t.prompt_sha256)}
         datasets.append(DatasetPairs(name, [p for p in pairs if p[0].item_id in cal_ids],
@@ -335,10 +339,11 @@ def _traced_datasets(args: argparse.Namespace, cascade: Cascade, *, judges: bool
     return datasets, small
 
 
-def _fresh_split(name: str, given: str, pairs: Sequence[Sequence[Trace]], order: list[str], n: int, *,
+def _fresh_split(name: str, trace_more: str, pairs: Sequence[Sequence[Trace]], order: list[str], n: int, *,
                  judges: bool = True) -> tuple[set[str], set[str]]:
     """(calibration ids, judged ids) for ``--fresh-from NAME=N``: the first N items in ``order`` (the
     dataset's; the order traced in, for a dataset that cannot be reloaded), and every item from N on.
+    ``trace_more``: the `bench run` command that traces more of the dataset, for the error that asks.
 
     All of the first N items are fitted on, not a half of them: the items from N on are the test,
     so the first items' held-out half would only be thrown away. On the fresh test's own measure
@@ -361,19 +366,19 @@ def _fresh_split(name: str, given: str, pairs: Sequence[Sequence[Trace]], order:
         raise ConfigError(
             f"--fresh-from {name}={n}: {len(held_ids)} {name} items from item {n} on are traced on both tiers (the "
             f"dataset has {len(order)}), too few to judge on: trace more with "
-            f"`edgecascade bench run --dataset {given} --limit M` (M > {n}), or use a smaller N")
+            f"`{trace_more} --limit M` (M > {n}), or use a smaller N")
     return cal_ids, held_ids
 
 
 def _bench_run_command(args: argparse.Namespace, dataset: str, config: str | None = None) -> str:
     """The `bench run` that traces what a report or study of ``args`` reads: the same dataset as
     given, config, trace directory and token limit."""
-    parts = ["edgecascade bench run --dataset", dataset, "--config", config or args.config or "default"]
+    parts = ["edgecascade", "bench", "run", "--dataset", dataset, "--config", config or args.config or "default"]
     if args.traces:
         parts += ["--traces", args.traces]
     if args.max_tokens:
         parts += ["--max-tokens", str(args.max_tokens)]
-    return " ".join(parts)
+    return shlex.join(parts)  # a path with a space still pastes as one argument
 
 
 def _note_unchecked(args: argparse.Namespace, datasets: Sequence[DatasetPairs]) -> None:

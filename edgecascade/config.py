@@ -267,4 +267,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> CascadeConfig:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"config file {p} is not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {p} is not UTF-8 text ({e.reason} at byte {e.start}): save it as UTF-8 "
+                          "TOML") from None
     return parse_config(expand_env(data, str(p)), str(p))

@@ -21,7 +21,7 @@ import math
 import os
 import re
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -104,28 +104,37 @@ def _check_limit(limit: int | None) -> None:
 
 
 def _jsonl(lines: Iterator[str], path: Path) -> Iterator[dict[str, Any]]:
-    """The JSON objects of a JSONL file, blank lines skipped; errors name the file's line."""
-    for _, row in _numbered_jsonl(lines, path):
-        yield row
-
-
-def _numbered_jsonl(lines: Iterator[str], path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    n = 0
+    """The JSON objects of a JSONL stream, blank lines skipped; errors name the file's line."""
     try:
-        for n, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ConfigError(f"{path}:{n} is not valid JSON: {e}") from None
-            if not isinstance(row, dict):
-                raise ConfigError(f"{path}:{n} is a JSON {type(row).__name__}, not an object: each line must be one "
-                                  'JSON object, such as {"prompt": "...", "reference": "..."}')
-            yield n, row
+        for _, row in _numbered_jsonl(lines, path):
+            yield row
+    except UnicodeDecodeError as e:  # a stream decodes in chunks: no reliable position to name
+        raise ConfigError(f"{path} is not UTF-8 text ({e.reason}): save it as UTF-8 JSONL") from None
+
+
+def _numbered_jsonl(lines: Iterable[str], path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{path}:{n} is not valid JSON: {e}") from None
+        if not isinstance(row, dict):
+            raise ConfigError(f"{path}:{n} is a JSON {type(row).__name__}, not an object: each line must be one "
+                              'JSON object, such as {"prompt": "...", "reference": "..."}')
+        yield n, row
+
+
+def read_utf8(path: Path) -> str:
+    """A whole text file, or a ConfigError naming the line and byte where it stops being UTF-8."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ConfigError(f"{path} is not UTF-8 text (after line {n}: {e.reason} at byte {e.start}): "
-                          "save it as UTF-8 JSONL") from None
+        line = raw[:e.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line} is not UTF-8 text ({e.reason} at byte {e.start} of the file): save it "
+                          "as UTF-8") from None
 
 
 # --------------------------------------------------------------------------- GSM8K
@@ -344,29 +353,28 @@ JSONL_GRADERS: dict[str, Callable[[str, str], bool]] = {
 def load_jsonl(path: Path, limit: int | None = None) -> list[Item]:
     """A labelled dataset of your own: one JSON object per line with ``prompt``, ``reference`` and
     optionally ``id``, ``grader`` (number, exact, contains or regex; default number) and ``domain``
-    (math, code or anything else). The dataset's name is the file's stem."""
+    (math, code or anything else). The dataset's name is the file's stem. Every line is checked, those
+    past ``limit`` too, so a file is valid or not whichever part of it a command reads."""
     _check_limit(limit)
     if not path.is_file():
         raise ConfigError(f"no dataset file at {path}")
     items: list[Item] = []
     seen: dict[str, int] = {}
-    with path.open(encoding="utf-8") as f:
-        for n, (line, row) in enumerate(_numbered_jsonl(f, path), 1):
-            where = f"{path}:{line}"
-            grader = str(row.get("grader", "number"))
-            if grader not in JSONL_GRADERS:
-                raise ConfigError(f"{where}: unknown grader {grader!r}: use {', '.join(JSONL_GRADERS)}")
-            if not isinstance(row.get("prompt"), str) or "reference" not in row:
-                raise ConfigError(f"{where}: each line needs a 'prompt' (text) and a 'reference'")
-            reference = str(row["reference"])
-            _check_reference(where, grader, reference)
-            item_id = str(row.get("id", n))  # by default the n-th object (blank lines not counted)
-            if item_id in seen:
-                raise ConfigError(f"{where}: id {item_id!r} is also the id of line {seen[item_id]}: give every item "
-                                  "its own id (traces are stored by id)")
-            seen[item_id] = line
-            if limit is not None and len(items) >= limit:
-                break
+    for n, (line, row) in enumerate(_numbered_jsonl(read_utf8(path).split("\n"), path), 1):
+        where = f"{path}:{line}"
+        grader = str(row.get("grader", "number"))
+        if grader not in JSONL_GRADERS:
+            raise ConfigError(f"{where}: unknown grader {grader!r}: use {', '.join(JSONL_GRADERS)}")
+        if not isinstance(row.get("prompt"), str) or "reference" not in row:
+            raise ConfigError(f"{where}: each line needs a 'prompt' (text) and a 'reference'")
+        reference = str(row["reference"])
+        _check_reference(where, grader, reference)
+        item_id = str(row.get("id", n))  # by default the n-th object (blank lines not counted)
+        if item_id in seen:
+            raise ConfigError(f"{where}: id {item_id!r} is also the id of line {seen[item_id]}: give every item "
+                              "its own id (traces are stored by id)")
+        seen[item_id] = line
+        if limit is None or len(items) < limit:
             items.append(Item(id=item_id, prompt=row["prompt"], reference=reference,
                               domain=str(row.get("domain", "math" if grader == "number" else "general")),
                               meta={"dataset": path.stem, "grader": grader}))
@@ -376,8 +384,9 @@ def load_jsonl(path: Path, limit: int | None = None) -> list[Item]:
 def _check_reference(where: str, grader: str, reference: str) -> None:
     """Refuse a reference its grader could not use, when the file is read rather than after a model
     has answered the item."""
-    if grader == "number" and _to_float(_normalise_text(reference).strip()) is None:
-        raise ConfigError(f"{where}: reference {reference!r} is not a number, which the default grader "
+    number = _to_float(_normalise_text(reference).strip())
+    if grader == "number" and (number is None or not math.isfinite(number)):
+        raise ConfigError(f"{where}: reference {reference!r} is not a finite number, which the default grader "
                           "'number' compares the answer's final number with: give a number, or name another "
                           "grader (\"grader\": \"exact\", \"contains\" or \"regex\")")
     if grader == "regex":

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..datasets import DATASETS, Item, grade, load
+from ..datasets import DATASETS, Item, grade, load, read_utf8
 from ..engine import Cascade, Tier
 from ..errors import ConfigError, EdgecascadeError
 from ..quality.crosscheck import CROSS_CHECK_MAX_TOKENS, CROSS_CHECK_VERSION, run_cross_check
@@ -40,8 +40,8 @@ def traces_dir() -> Path:
 
 
 def results_dir() -> Path:
-    """The repository's ``bench/results``, where reports go unless told otherwise: beside the traces
-    they are made from, wherever the command runs."""
+    """The repository's ``bench/results``, where reports go unless ``--out`` says otherwise, wherever
+    the command runs (as the traces default to its ``bench/traces``)."""
     return Path(__file__).resolve().parents[2] / "bench" / "results"
 
 
@@ -120,13 +120,13 @@ class TraceStore:
         out: dict[str, Trace] = {}
         if not p.exists():
             return out
-        for line in p.read_text(encoding="utf-8").splitlines():
+        for line in read_utf8(p).split("\n"):
             if not line.strip():
                 continue
             try:
                 t = Trace.from_dict(json.loads(line))
-            except (json.JSONDecodeError, TypeError):
-                # a line cut by an interrupted write: skip it, it will be generated again
+            except (json.JSONDecodeError, TypeError, AttributeError):
+                # a line cut by an interrupted write (or not a trace at all): skip it, it will be generated again
                 continue
             if t.error is None:
                 out[t.item_id] = t
@@ -355,12 +355,8 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
     """
     if not path.is_file():
         raise ConfigError(f"no traces file at {path}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start}): save it as UTF-8 JSONL") from None
     out: list[Trace] = []
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, line in enumerate(read_utf8(path).split("\n"), 1):
         if not line.strip():
             continue
         try:
@@ -382,9 +378,13 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
                     raise ConfigError(f"{path}:{n} has no answer by {drafter} (its attempts: {made}): name the "
                                       "drafting tier or model with --drafter")
             usage = last.get("tokens") if isinstance(last, dict) else None
-            if not isinstance(usage, dict) or not isinstance(last.get("logprobs"), dict):
-                raise ConfigError(f"{path}:{n}: its answering attempt has no token counts ('tokens') or no "
-                                  "'logprobs': write the lines with `edgecascade run --json --logprobs`")
+            if not isinstance(usage, dict):
+                raise ConfigError(f"{path}:{n}: its answering attempt has no token counts ('tokens'): write the "
+                                  "lines with `edgecascade run --json --logprobs`")
+            if not isinstance(last.get("logprobs"), dict):
+                raise ConfigError(f"{path}:{n}: its answering attempt ({last.get('tier')}, {last.get('model')}) has no "
+                                  "per-token logprobs: write the lines with `edgecascade run --json --logprobs`, from "
+                                  "a tier that returns logprobs (a calibration is fitted on them)")
             d = {**last, "answer": last.get("content") or "", "completion_tokens": usage.get("completion", 0),
                  "prompt_tokens": usage.get("prompt", 0),
                  **{k: v for k, v in d.items() if k in ("id", "item_id", "prompt")}}

@@ -140,6 +140,15 @@ def test_bench_report_json_and_figure(tmp_path: Path, smollm2: Path, capsys: pyt
                  "--max-tokens", "24", "--out", str(out)]) == 2
     said = " ".join(capsys.readouterr().err.split())
     assert f"bench run --dataset {few} --config {cfg} --traces {store.root} --max-tokens 24" in said
+    # a dataset file that is there but wrong is an error, not a report judged without its prompts
+    broken = tmp_path / "synth2" / "synth.jsonl"
+    broken.parent.mkdir()
+    broken.write_text(data.read_text() + json.dumps({"id": "x", "prompt": "p", "reference": "Paris"}) + "\n")
+    assert main(["bench", "report", "--config", str(cfg), "--traces", str(store.root), "--datasets", str(broken),
+                 "--out", str(out)]) == 2
+    said = capsys.readouterr().err
+    assert f"{broken}:121: reference 'Paris' is not a finite number" in " ".join(said.split())
+    assert "cannot reload" not in said
     # and a name no `bench run` could trace is not offered as one
     assert main(["bench", "report", "--config", str(cfg), "--traces", str(store.root), "--datasets", "none",
                  "--out", str(out)]) == 2

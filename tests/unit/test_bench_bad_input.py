@@ -37,11 +37,13 @@ def test_bench_run_refuses_a_limit_under_one(limit: str, tmp_path: Path,
     assert "a count of items is 1 or more" in said
 
 
-def test_bench_commands_refuse_a_token_limit_under_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    data = _write(tmp_path / "d.jsonl", {"prompt": "2+2?", "reference": "4"})
-    assert "a token limit is 1 or more" in _fails(["bench", "run", "--dataset", str(data), "--max-tokens", "0"],
-                                                  capsys)
-    assert "a token limit is 1 or more" in _fails(["bench", "report", "--max-tokens", "-5"], capsys)
+@pytest.mark.parametrize("command", [["run", "hi"], ["bench", "overhead"], ["bench", "run", "--dataset", "gsm8k"],
+                                     ["bench", "report"], ["bench", "reliability"],
+                                     ["bench", "replay", "--dataset", "gsm8k"]])
+@pytest.mark.parametrize("tokens", ["0", "-5"])
+def test_every_command_refuses_a_token_limit_under_one(command: list[str], tokens: str,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    assert "a token limit is 1 or more" in _fails([*command, "--max-tokens", tokens], capsys)
 
 
 def test_bench_run_refuses_an_empty_dataset_before_loading_a_model(tmp_path: Path,
@@ -62,8 +64,9 @@ def test_a_jsonl_dataset_is_checked_when_it_is_read(tmp_path: Path) -> None:
     for rows, message in [
         ((ok, "", "[1, 2, 3]"), r"d.jsonl:3 is a JSON list, not an object"),
         ((ok, '"just text"'), r"d.jsonl:2 is a JSON str, not an object"),
-        (({"prompt": "Capital of France?", "reference": "Paris"},), r"d.jsonl:1: reference 'Paris' is not a number.*"
-                                                                     r"name another grader"),
+        (({"prompt": "Capital of France?", "reference": "Paris"},), r"d.jsonl:1: reference 'Paris' is not a finite "
+                                                                     r"number.*name another grader"),
+        ((ok, {"prompt": "x", "reference": "nan"}), r"d.jsonl:2: reference 'nan' is not a finite number"),
         (({"prompt": "x", "reference": "([", "grader": "regex"},),
          r"d.jsonl:1: reference '\(\[' is not a valid regular"),
         (({"id": "a", **ok}, "", {"id": "a", **ok}), r"d.jsonl:3: id 'a' is also the id of line 1"),
@@ -71,9 +74,13 @@ def test_a_jsonl_dataset_is_checked_when_it_is_read(tmp_path: Path) -> None:
         _write(p, *rows)
         with pytest.raises(ConfigError, match=message):
             load(str(p))
-    p.write_bytes(json.dumps(ok).encode() + b"\n\xff\xfe{}\n")
-    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+    p.write_bytes((json.dumps(ok) + "\n") .encode() * 300 + b"\xff\xfe{}\n")  # past the first 8 KiB
+    with pytest.raises(ConfigError, match=r"d.jsonl:301 is not UTF-8 text"):
         load(str(p))
+    # every line is checked, also past --limit: a file is valid or not whichever part a command reads
+    _write(p, ok, ok, {"prompt": "x", "reference": "Paris"})
+    with pytest.raises(ConfigError, match=r"d.jsonl:3: reference 'Paris'"):
+        load(str(p), limit=1)
     # what is valid still loads: a regex and a number written with a thousands separator
     _write(p, {"prompt": "a date", "reference": r"\d{4}", "grader": "regex"}, "", {"prompt": "x", "reference": "1,000"})
     assert [i.id for i in load(str(p))] == ["1", "2"]  # ids count objects, not lines, as before
@@ -89,6 +96,9 @@ def _labelled(i: int, correct: bool, **extra: object) -> dict[str, object]:
     ("[1, 2]", "is a JSON list, not an object"),
     (json.dumps({"attempts": [{"content": "x", "tier": "draft"}], "correct": True}),
      "no token counts .*run --json --logprobs"),
+    (json.dumps({"attempts": [{"content": "x", "tier": "cloud", "model": "gpt",
+                               "tokens": {"prompt": 3, "completion": 1}, "logprobs": None}], "correct": True}),
+     r"\(cloud, gpt\) has no per-token logprobs.*a tier that returns logprobs"),
 ])
 def test_calibrate_names_a_line_it_cannot_read(line: str, message: str, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
@@ -124,20 +134,57 @@ def test_calibrate_writes_into_a_new_directory_and_names_an_unnamed_model(tmp_pa
 
 
 def test_calibrate_says_why_a_held_out_auroc_is_undefined(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Right and wrong answers in the part it fits on, but only right ones held out: no AUROC, said
+    """Right and wrong answers in the part it fits on, but only wrong ones held out: no AUROC, said
     in words (not 'nan'), and the table has dashes where nothing was accepted."""
     from edgecascade.benchmarks.report import split_ids
 
     ids = [f"q{i}" for i in range(60)]
     _, held = split_ids(ids, 20261125)
-    rows = [_labelled(i, True if f"q{i}" in held else i % 2 == 0) for i in range(60)]
+    rows = [_labelled(i, False if f"q{i}" in held else i % 2 == 0) for i in range(60)]
     traces = _write(tmp_path / "t.jsonl", *rows)
     assert main(["calibrate", "--traces", str(traces), "--out", str(tmp_path / "o.json")]) == 0
     said = capsys.readouterr().out
-    assert f"held-out ({len(held)} items, all right): AUROC undefined" in said and "nan" not in said
+    assert f"held-out ({len(held)} items, all wrong): AUROC undefined" in said and "nan" not in said
+    assert "—" in said  # at 0.95 no held-out draft (each looks wrong) is accepted: a dash, not 'nan%'
+
+
+def test_calibrate_says_when_nothing_is_held_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from edgecascade.benchmarks.report import split_ids
+
+    ids = [f"q{i}" for i in range(400)]
+    cal, _ = split_ids(ids, 20261125)
+    rows = [_labelled(int(k[1:]), int(k[1:]) % 2 == 0) for k in ids if k in cal][:40]
+    traces = _write(tmp_path / "t.jsonl", *rows)
+    assert main(["calibrate", "--traces", str(traces), "--out", str(tmp_path / "o.json")]) == 0
+    said = capsys.readouterr().out
+    assert "held-out: no items (all 40 fell in the part to fit)" in said and "nan" not in said
 
 
 def test_reliability_refuses_a_margin_given_twice_before_reading_traces(tmp_path: Path,
                                                                         capsys: pytest.CaptureFixture[str]) -> None:
     said = _fails(["bench", "reliability", "--traces", str(tmp_path), "--margins", "1", "1.0"], capsys)
     assert "names a margin twice (1 1)" in said
+
+
+def test_a_stored_trace_line_that_is_no_trace_is_skipped(tmp_path: Path) -> None:
+    """The trace store skips what is not a trace (as it skips a line an interrupted write cut), so
+    that item is traced again rather than the run failing."""
+    from edgecascade.benchmarks.traces import TraceStore
+
+    store = TraceStore(tmp_path)
+    path = store.path("d", "m", "k")
+    path.parent.mkdir(parents=True)
+    good = {"dataset": "d", "item_id": "a", "domain": "math", "tier": "t", "model": "m", "settings": "k", "answer": "4",
+            "correct": True, "finish_reason": "stop", "prompt_tokens": 1, "completion_tokens": 1, "latency_s": 0.1,
+            "first_token_s": None, "cost": 0.0, "tokens": ["4"], "logprobs": [-0.1], "top_logprobs": []}
+    _write(path, good, "[1, 2]", "null", '{"cut": ')
+    assert list(store.load("d", "m", "k")) == ["a"]
+
+
+def test_a_config_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    from edgecascade.config import load_config
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_bytes(b'[cascade]\nname = "\xff"\n')
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        load_config(cfg)
