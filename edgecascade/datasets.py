@@ -386,8 +386,8 @@ def _check_reference(where: str, grader: str, reference: str) -> None:
     has answered the item."""
     number = _to_float(_normalise_text(reference).strip())
     if grader == "number" and (number is None or not math.isfinite(number)):
-        raise ConfigError(f"{where}: reference {reference!r} is not a finite number, which the default grader "
-                          "'number' compares the answer's final number with: give a number, or name another "
+        raise ConfigError(f"{where}: reference {reference!r} is not a finite number, which the grader 'number' (the "
+                          "default) compares the answer's final number with: give a number, or name another "
                           "grader (\"grader\": \"exact\", \"contains\" or \"regex\")")
     if grader == "regex":
         try:
