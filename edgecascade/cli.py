@@ -975,7 +975,10 @@ def build_parser() -> argparse.ArgumentParser:
         "  edgecascade run \"What is 17 * 23?\"              # offline default cascade\n"
         "  edgecascade run --explain --config tiny \"Hi\"      # show every tier's draft and decision\n"
         "  edgecascade models pull qwen2.5-coder-0.5b\n"
-        "  edgecascade bench overhead --model smollm2-135m --json",
+        "  edgecascade bench overhead --model smollm2-135m --json\n"
+        "  edgecascade bench run --dataset gsm8k --limit 20    # trace both tiers on labelled items\n"
+        "  edgecascade bench report --fresh-from gsm8k=1100    # calibrate, judge every policy, plot\n"
+        "  edgecascade calibrate --traces mine.jsonl           # fit a calibration on your labelled answers",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"edgecascade {__version__}")
