@@ -600,12 +600,18 @@ def _print_replay(s: dict[str, Any]) -> None:
 
 
 def cmd_bench_reliability(args: argparse.Namespace) -> int:
-    from .benchmarks.reliability import markdown_reliability, print_reliability, threshold_reliability
+    from .benchmarks.reliability import (
+        check_margins_differ,
+        markdown_reliability,
+        print_reliability,
+        threshold_reliability,
+    )
     from .benchmarks.report import command_line
 
-    if len({f"{m:g}" for m in args.margins}) < len(args.margins):  # results are keyed by the margin as printed
-        raise ConfigError(f"--margins names a margin twice ({' '.join(f'{m:g}' for m in args.margins)}): "
-                          "give each once")
+    try:
+        check_margins_differ(args.margins)  # before any trace is loaded
+    except ValueError as e:
+        raise ConfigError(f"--margins: {e}: give each once") from None
     cascade, _, _ = _bench_cascade(args.config)
     datasets, small = _traced_datasets(args, cascade, judges=False)  # it never reads the held-out part
     _note_unchecked(args, [replace(d, held_out=[]) for d in datasets])

@@ -49,6 +49,13 @@ def _resplit(d: DatasetPairs, rng: np.random.Generator) -> DatasetPairs:
                         [d.calibration[i] for i in order[half:]], d.prompts, cross_checks=d.cross_checks)
 
 
+def check_margins_differ(margins: Sequence[float]) -> None:
+    """Results are keyed by each margin as printed, so two margins that print alike would overwrite
+    each other: a ValueError that names them."""
+    if len({f"{m:g}" for m in margins}) < len(margins):
+        raise ValueError(f"margins must differ as printed; these do not: {' '.join(f'{m:g}' for m in margins)}")
+
+
 def threshold_reliability(datasets: Sequence[DatasetPairs], *, model: str, target: float, seed: int,
                           margins: Sequence[float], repeats: int, run_examples: bool = False,
                           advance: Callable[[], None] | None = None) -> dict[str, Any]:
@@ -59,8 +66,7 @@ def threshold_reliability(datasets: Sequence[DatasetPairs], *, model: str, targe
         raise ValueError("repeats must be at least 1")
     if any(m < 0 or not math.isfinite(m) for m in margins):
         raise ValueError("a margin is a number of standard errors, 0 or more")
-    if len({f"{m:g}" for m in margins}) < len(margins):  # results are keyed by the margin as printed
-        raise ValueError(f"margins must differ as printed: {' '.join(f'{m:g}' for m in margins)}")
+    check_margins_differ(margins)
     calibration_only = [DatasetPairs(d.name, d.calibration, [], d.prompts, cross_checks=d.cross_checks)
                         for d in datasets]
     features = DraftFeatures(calibration_only, run_examples)

@@ -163,7 +163,7 @@ def test_calibrate_says_when_nothing_is_held_out(tmp_path: Path, capsys: pytest.
 def test_reliability_refuses_a_margin_given_twice_before_reading_traces(tmp_path: Path,
                                                                         capsys: pytest.CaptureFixture[str]) -> None:
     said = _fails(["bench", "reliability", "--traces", str(tmp_path), "--margins", "1", "1.0"], capsys)
-    assert "names a margin twice (1 1)" in said
+    assert "--margins: margins must differ as printed; these do not: 1 1" in said
 
 
 def test_a_stored_trace_line_that_is_no_trace_is_skipped(tmp_path: Path) -> None:
