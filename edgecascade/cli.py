@@ -408,6 +408,8 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
     )
     from .quality.policy import rule_label
 
+    if args.save_calibration:
+        _check_writable_manifests()
     cascade, cfg, rules_as_configured = _bench_cascade(args.config)
     first_tier = cfg.tiers[0]
     drafter = first_tier.model
@@ -465,8 +467,24 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_writable_manifests() -> None:
+    """Refuse ``--save-calibration`` into an installed package before any work: the next upgrade would
+    replace the file (and a system-wide install may not be writable)."""
+    from .models import manifests_dir
+    from .paths import installed_read_only
+
+    directory = manifests_dir()
+    if installed_read_only(directory):
+        raise ConfigError(
+            f"--save-calibration writes beside the model's manifest, which here is inside the installed package "
+            f"({directory}), where the next upgrade would replace it. Copy that folder to one of your own, set "
+            "EDGECASCADE_MANIFESTS to it and rerun; or fit with `edgecascade calibrate --traces FILE --out PATH` "
+            "and name PATH in your config's `calibration = ...`"
+        )
+
+
 def _out_dir(args: argparse.Namespace) -> Path:
-    """``--out``, else the repository's bench/results (as the traces default to its bench/traces)."""
+    """``--out``, else the benchmark folder's results, beside the traces (see edgecascade.paths)."""
     from .benchmarks.traces import results_dir
 
     return Path(args.out).expanduser() if args.out else results_dir()
@@ -970,6 +988,12 @@ def _fresh_from(text: str) -> tuple[str, int]:
     return Path(name).stem if name.endswith(".jsonl") else name, int(n)
 
 
+#: where traces and reports go by default (edgecascade.paths.bench_dir)
+_BENCH_DEFAULT = "bench/ in a checkout, else ~/.cache/edgecascade/bench ($EDGECASCADE_CACHE/bench)"
+_TRACES_HELP = f"trace directory (default: $EDGECASCADE_TRACES, else traces/ in {_BENCH_DEFAULT})"
+_RESULTS_DEFAULT = f"results/ in {_BENCH_DEFAULT}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .benchmarks.policies import DEFAULT_MARGIN_Z
 
@@ -1045,12 +1069,13 @@ def build_parser() -> argparse.ArgumentParser:
     br = bsub.add_parser("run", help="trace every tier of a cascade on a labelled dataset (cached, resumable)",
                          description="Run every tier once on each item, grade each answer (GSM8K: the final "
                          "number; HumanEval: the item's tests in a subprocess with a timeout) and store one trace "
-                         "per item and tier in bench/traces/. A rerun only computes what is missing.")
+                         "per item and tier (in bench/traces/ in a checkout; see --traces). A rerun only computes what "
+                         "is missing.")
     br.add_argument("--dataset", required=True, help="gsm8k, humaneval, or a .jsonl file (see the README)")
     br.add_argument("--config", "-c", metavar="PATH|NAME", help="cascade whose tiers are traced (default: default)")
     br.add_argument("--limit", type=_item_count, metavar="N", help="only the first N items")
     br.add_argument("--max-tokens", type=_token_count, metavar="N", help="token limit (default: the config's)")
-    br.add_argument("--traces", metavar="DIR", help="trace directory (default: $EDGECASCADE_TRACES or bench/traces)")
+    br.add_argument("--traces", metavar="DIR", help=_TRACES_HELP)
     br.add_argument("--json", action="store_true", help="print a JSON summary")
     br.set_defaults(func=cmd_bench_run)
 
@@ -1069,7 +1094,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "after more items were traced (`bench run --limit`). Datasets not named are split as "
                         "usual. E.g. gsm8k=1100")
     traced.add_argument("--traces", metavar="DIR",
-                        help="trace directory (default: $EDGECASCADE_TRACES or bench/traces)")
+                        help=_TRACES_HELP)
     rp = bsub.add_parser("report", parents=[traced], help="calibrate, evaluate every policy on held-out traces, plot",
                          description="From stored traces only: split items (fixed seed) into calibration and "
                          "held-out halves, fit the calibrators (without and with the prompt-examples check, and with "
@@ -1085,7 +1110,7 @@ def build_parser() -> argparse.ArgumentParser:
                     f"the calibration half (default {DEFAULT_MARGIN_Z:g}; larger: fewer drafts kept, the target "
                     "held more often; `bench reliability` measures the trade)")
     rp.add_argument("--out", metavar="DIR",
-                    help="where report.json and cost_quality.png go (default: the repository's bench/results)")
+                    help=f"where report.json and cost_quality.png go (default: {_RESULTS_DEFAULT})")
     rp.add_argument("--save-calibration", action="store_true",
                     help="write the fitted calibrations beside the small model's manifest: "
                     "models/<model>.calibration.json (runs no code) and, unless --no-examples, "
@@ -1113,7 +1138,7 @@ def build_parser() -> argparse.ArgumentParser:
     ry.add_argument("--limit", type=_item_count, default=10, metavar="N",
                     help="answer N items (default 10; about 25 s each for GSM8K on 2 cores)")
     ry.add_argument("--max-tokens", type=_token_count, metavar="N", help="token limit the traces were made with")
-    ry.add_argument("--traces", metavar="DIR", help="trace directory (default: $EDGECASCADE_TRACES or bench/traces)")
+    ry.add_argument("--traces", metavar="DIR", help=_TRACES_HELP)
     ry.add_argument("--json", action="store_true", help="print the comparison as JSON")
     ry.set_defaults(func=cmd_bench_replay)
 
@@ -1138,7 +1163,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "`bench report`, each draft's code is run against the examples its prompt states, in a "
                     "subprocess (once per draft)")
     rl.add_argument("--out", metavar="DIR",
-                    help="where reliability.json goes (default: the repository's bench/results)")
+                    help=f"where reliability.json goes (default: {_RESULTS_DEFAULT})")
     rfmt = rl.add_mutually_exclusive_group()
     rfmt.add_argument("--json", action="store_true", help="print the study as JSON")
     rfmt.add_argument("--markdown", action="store_true", help="print the study as Markdown tables")

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
+from .paths import shipped_dir
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -180,8 +181,9 @@ class CascadeConfig(_Strict):
 
 
 def configs_dir() -> Path:
-    """Where the shipped configs live (the repository's ``configs/``)."""
-    return Path(__file__).resolve().parents[1] / "configs"
+    """Where the shipped configs live: the checkout's ``configs/``, or the copy inside an installed
+    package (see :mod:`edgecascade.paths`)."""
+    return shipped_dir("configs")
 
 
 def default_config_path() -> Path:

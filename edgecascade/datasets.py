@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .paths import default_data_dir
 from .quality.structure import defines_function, extract_code
 from .sandbox import run_python
 
@@ -75,19 +76,20 @@ class Item:
 
 
 def data_dir() -> Path:
-    """``$EDGECASCADE_DATA``, else ``<repo root>/../shared/data``; ConfigError when it is missing."""
+    """``$EDGECASCADE_DATA``, else ``<repo root>/../shared/data`` in a checkout; ConfigError when it
+    is missing (an installed package has no default)."""
     env = os.environ.get("EDGECASCADE_DATA")
+    fix = "set EDGECASCADE_DATA to the folder holding gsm8k/test.jsonl and humaneval/HumanEval.jsonl.gz"
     if env:
         p = Path(env).expanduser()
         where = f"$EDGECASCADE_DATA={env}"
-    else:
-        p = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    elif (default := default_data_dir()) is not None:
+        p = default
         where = "the default location (<repo root>/../shared/data)"
+    else:
+        raise ConfigError(f"no benchmark data folder: an installed edgecascade has no default one; {fix}")
     if not p.is_dir():
-        raise ConfigError(
-            f"benchmark data folder {p} does not exist (looked in {where}): set EDGECASCADE_DATA "
-            "to the folder holding gsm8k/test.jsonl and humaneval/HumanEval.jsonl.gz"
-        )
+        raise ConfigError(f"benchmark data folder {p} does not exist (looked in {where}): {fix}")
     return p
 
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ModelError, ModelNotFoundError, ModelVerificationError
+from .paths import cache_dir, shipped_dir
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -263,19 +264,12 @@ def sort_parts_numerically(parts: Iterable[Part]) -> tuple[Part, ...]:
 
 
 def manifests_dir() -> Path:
-    """``$EDGECASCADE_MANIFESTS`` if set, else the ``models/`` folder next to the package."""
+    """``$EDGECASCADE_MANIFESTS`` if set, else the shipped ``models/`` (the checkout's, or the copy
+    inside an installed package; see :mod:`edgecascade.paths`)."""
     env = os.environ.get("EDGECASCADE_MANIFESTS")
     if env:
         return Path(env).expanduser()
-    return Path(__file__).resolve().parents[1] / "models"
-
-
-def cache_dir() -> Path:
-    """``$EDGECASCADE_CACHE`` if set, else ``~/.cache/edgecascade``; model files go in ``models/``."""
-    env = os.environ.get("EDGECASCADE_CACHE")
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "edgecascade"
+    return shipped_dir("models")
 
 
 def list_manifests() -> list[ModelManifest]:

@@ -25,6 +25,7 @@ import numpy as np
 from ..datasets import DATASETS, Item, grade, load, read_utf8
 from ..engine import Cascade, Tier
 from ..errors import ConfigError, EdgecascadeError
+from ..paths import bench_dir
 from ..quality.crosscheck import CROSS_CHECK_MAX_TOKENS, CROSS_CHECK_VERSION, run_cross_check
 from ..quality.domain import prompt_domain
 from ..types import Completion, TokenLogprobs
@@ -33,16 +34,17 @@ TRACE_VERSION = 1
 
 
 def traces_dir() -> Path:
-    """``$EDGECASCADE_TRACES``, else the repository's ``bench/traces`` (committed, so results can be
-    re-derived and long runs resumed on another machine)."""
+    """``$EDGECASCADE_TRACES``, else the benchmark folder's ``traces`` (:func:`edgecascade.paths.bench_dir`:
+    the checkout's ``bench/``, committed, so results can be re-derived and long runs resumed on another
+    machine; an installed package's ``<cache>/bench``)."""
     env = os.environ.get("EDGECASCADE_TRACES")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "bench" / "traces"
+    return Path(env).expanduser() if env else bench_dir() / "traces"
 
 
 def results_dir() -> Path:
-    """The repository's ``bench/results``, where reports go unless ``--out`` says otherwise, wherever
-    the command runs (as the traces default to its ``bench/traces``)."""
-    return Path(__file__).resolve().parents[2] / "bench" / "results"
+    """Where reports go unless ``--out`` says otherwise, wherever the command runs: the benchmark
+    folder's ``results``, beside the traces."""
+    return bench_dir() / "results"
 
 
 @dataclass

@@ -1,0 +1,64 @@
+"""Where edgecascade's own files live, in a source checkout and in an installed package.
+
+Why one module: the shipped configs and model manifests (with the calibrations fitted for them) sit
+at the top of the repository, where they are read, refitted and committed; a wheel carries the same
+files inside the package (``pyproject.toml`` maps ``configs/`` to ``edgecascade/_configs`` and
+``models/`` to ``edgecascade/_models``). The benchmark's traces and reports belong to the checkout
+when there is one (they are committed there), and to the user's cache folder when there is not
+(nothing may be written inside an installed package, which the next upgrade replaces). Every other
+module asks here instead of guessing from ``__file__``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def checkout_root() -> Path | None:
+    """The repository this package runs from (an editable install or ``PYTHONPATH=.``), or None
+    for an installed package."""
+    root = _PACKAGE.parent
+    if (root / "pyproject.toml").is_file() and (root / "configs").is_dir() and (root / "models").is_dir():
+        return root
+    return None
+
+
+def shipped_dir(name: Literal["configs", "models"]) -> Path:
+    """The shipped ``configs`` or ``models`` (manifests and calibrations): the checkout's own
+    folder, else the copy inside the installed package."""
+    root = checkout_root()
+    return root / name if root is not None else _PACKAGE / f"_{name}"
+
+
+def installed_read_only(path: Path) -> bool:
+    """Whether ``path`` lies inside an installed package (where nothing should be written)."""
+    if checkout_root() is not None:
+        return False
+    return path.resolve().is_relative_to(_PACKAGE)
+
+
+def cache_dir() -> Path:
+    """``$EDGECASCADE_CACHE`` if set, else ``~/.cache/edgecascade``; model files go in ``models/``."""
+    env = os.environ.get("EDGECASCADE_CACHE")
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "edgecascade"
+
+
+def bench_dir() -> Path:
+    """The benchmark's folder: the checkout's ``bench/`` (traces committed there, so results can be
+    re-derived and long runs resumed on another machine), else ``<cache>/bench``, so an installed
+    package keeps its traces, and resumes from them, wherever the command runs."""
+    root = checkout_root()
+    return root / "bench" if root is not None else cache_dir() / "bench"
+
+
+def default_data_dir() -> Path | None:
+    """Where GSM8K and HumanEval are looked for when ``$EDGECASCADE_DATA`` is not set: beside the
+    checkout (``<repo>/../shared/data``); an installed package has no default."""
+    root = checkout_root()
+    return root.parent / "shared" / "data" if root is not None else None
