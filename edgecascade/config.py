@@ -25,8 +25,8 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 #: The confidence scores an acceptance rule may use (see edgecascade.quality.features) and the checks.
 ConfidenceName = Literal["geo_mean_prob", "p10_prob", "min_prob", "mean_margin_prob", "calibrated"]
-CheckName = Literal["empty", "truncated", "repetition", "refusal"]
-CHECK_NAMES: tuple[CheckName, ...] = ("empty", "truncated", "repetition", "refusal")
+CheckName = Literal["empty", "truncated", "repetition", "refusal", "arithmetic"]
+CHECK_NAMES: tuple[CheckName, ...] = ("empty", "truncated", "repetition", "refusal", "arithmetic")
 
 
 class _Strict(BaseModel):

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 
 from ..types import Completion
+from .structure import equations
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,3 +74,29 @@ def check_repetition(c: Completion, *, min_period: int, min_repeats: int) -> Che
                 f"the answer loops: {unit[:40]!r} repeats at least {min_repeats} times at its end",
             )
     return Check("repetition", True)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:,.0f}" if x.is_integer() else f"{x:,.6g}"
+
+
+def check_arithmetic(c: Completion) -> Check:
+    """Reject an answer whose final number (as a grader reads it: after "the answer is", else the
+    last number) is only ever stated as the result of arithmetic the answer got wrong: "17 * 23
+    equals 411". A calibrator weighs a wrong step among others (a worked answer may slip and recover,
+    and on worked GSM8K drafts it already rejects these); a bare answer gives it nothing else to go
+    on, and there its logprobs read as confident. Answers with a code block are left alone: their
+    numbers are code, not stated results."""
+    if "```" in c.text:
+        return Check("arithmetic", True)
+    from ..datasets import extract_gsm8k_answer  # datasets imports this package's structure module
+
+    final = extract_gsm8k_answer(c.text)
+    if final is None:
+        return Check("arithmetic", True)
+    stating = [e for e in equations(c.text) if abs(e.stated - final) <= e.tolerance]
+    if stating and all(e.wrong_as_written for e in stating):
+        expr, value = stating[-1].as_written
+        return Check("arithmetic", False, f"its final answer {_fmt(final)} comes from {expr} = "
+                     f"{_fmt(stating[-1].stated)}, which is {_fmt(value)}")
+    return Check("arithmetic", True)

@@ -13,7 +13,7 @@ from typing import Any
 from ..config import AcceptRule, RepetitionCheck
 from ..types import Completion
 from .calibration import Calibration, draft_features
-from .checks import Check, check_empty, check_refusal, check_repetition, check_truncated
+from .checks import Check, check_arithmetic, check_empty, check_refusal, check_repetition, check_truncated
 from .crosscheck import CrossCheck
 from .features import LogprobFeatures, logprob_features
 
@@ -48,6 +48,8 @@ def run_checks(c: Completion, names: tuple[str, ...], repetition: RepetitionChec
             out.append(check_truncated(c))
         elif name == "refusal":
             out.append(check_refusal(c))
+        elif name == "arithmetic":
+            out.append(check_arithmetic(c))
         elif name == "repetition":
             out.append(
                 check_repetition(c, min_period=repetition.min_period, min_repeats=repetition.min_repeats)

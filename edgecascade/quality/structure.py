@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import math
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -105,8 +106,12 @@ _OPS = {"×": "*", "\\times": "*", "\\cdot": "*", "÷": "/", "\\div": "/", "−"
         "\\(": " ", "\\)": " ", "\\[": " ", "\\]": " "}  # LaTeX math delimiters are not brackets
 _FRAC = re.compile(r"\\frac\{([^{}]+)\}\{([^{}]+)\}")
 # "= <number>" that does not go on into another expression (a chain is checked link by link); the
-# left side is then found by walking back over arithmetic characters: linear time, no backtracking
-_STATED = re.compile(r"=\s*\$?\s*(-?\d[\d,]*(?:\.\d+)?)(?!\s*(?:[\d*/+\-(]|\.\d))")
+# left side is then found by walking back over arithmetic characters: linear time, no backtracking.
+# A bare answer states its sum in words ("17 * 23 equals 411", "… is 391"): those count too, where
+# the whole number is stated (not "is 25" of "is 25,000 * 3", nor a number that goes on into words)
+_STATED = re.compile(r"(?:=|(?<![\w-])(?:equals|is equal to|is)(?![\w-]))\s*\$?\s*(-?\d[\d,]*(?:\.\d+)?)"
+                     r"(?!\s*(?:[\d*/+\-(]|\.\d))")
+_WORDS_GO_ON = re.compile(r"[,.]?\d|\s*%")
 _EXPR_CHARS = frozenset("0123456789.,$()+-*/ \t")
 _MAX_EXPR = 200
 _STEP = re.compile(r"^\s*\d+\.\s+")  # "1. 16 - 3 = 13": a numbered step, not part of the sum
@@ -134,15 +139,47 @@ def _arith(expr: str) -> float | None:
         return None
 
 
-def arithmetic_checks(text: str) -> tuple[int, int]:
-    """(equations checked, equations whose stated result is wrong) in a worked answer: small models
-    often reason in the right direction and then multiply wrongly."""
+@dataclass(frozen=True, slots=True)
+class Equation:
+    """One ``a op b = c`` an answer writes (or ``… equals c``, ``… is c``), evaluated safely."""
+
+    expr: str
+    value: float
+    stated: float
+    #: half a unit of the stated result's last digit: a stated 3.3 for 10 / 3 is rounded, not wrong
+    tolerance: float
+    #: the expression opens its line with "- ", which is a list bullet far more often than a minus sign
+    bulleted: bool
+
+    @property
+    def wrong(self) -> bool:
+        """Wrong as the calibrator's feature reads it (a leading "- " is a minus sign, as fitted)."""
+        return abs(self.value - self.stated) > self.tolerance
+
+    @property
+    def as_written(self) -> tuple[str, float]:
+        """The expression and its value with a list bullet read as a bullet."""
+        if self.bulleted and (value := _arith(self.expr[1:])) is not None:
+            return self.expr[1:].strip(), value
+        return self.expr, self.value
+
+    @property
+    def wrong_as_written(self) -> bool:
+        """Wrong with a list bullet read as a bullet: what a check that rejects outright must go by."""
+        return abs(self.as_written[1] - self.stated) > self.tolerance
+
+
+def equations(text: str) -> list[Equation]:
+    """The arithmetic a worked answer shows, in order: small models often reason in the right
+    direction and then multiply wrongly."""
     for k, v in _OPS.items():
         text = text.replace(k, v)
     text = _FRAC.sub(r"(\1)/(\2)", text)
-    checked = wrong = 0
+    out: list[Equation] = []
     prev_end = 0
     for m in _STATED.finditer(text):
+        if not text.startswith("=", m.start()) and _WORDS_GO_ON.match(text, m.end()):
+            continue
         start = m.start()
         lo = start
         while lo > prev_end and start - lo < _MAX_EXPR and text[lo - 1] in _EXPR_CHARS:
@@ -155,12 +192,16 @@ def arithmetic_checks(text: str) -> tuple[int, int]:
         stated = _num(stated_text)
         if value is None or stated is None:
             continue
-        checked += 1
         decimals = len(stated_text.split(".")[1]) if "." in stated_text else 0
-        # a stated 3.3 for 10 / 3 is rounded, not wrong: tolerance half a unit of its last digit
-        if abs(value - stated) > 0.5 * 10 ** -decimals + 1e-9:
-            wrong += 1
-    return checked, wrong
+        bulleted = expr.startswith("- ") and not text[text.rfind("\n", 0, lo) + 1 : lo].strip()
+        out.append(Equation(expr, value, stated, 0.5 * 10 ** -decimals + 1e-9, bulleted))
+    return out
+
+
+def arithmetic_checks(text: str) -> tuple[int, int]:
+    """(equations checked, equations whose stated result is wrong) in a worked answer."""
+    found = equations(text)
+    return len(found), sum(e.wrong for e in found)
 
 
 def math_features(c: Completion) -> dict[str, float]:

@@ -70,6 +70,16 @@ async def test_escalation_through_three_tiers_records_every_reason_and_cost() ->
     assert r.saving == pytest.approx(costs[2] - sum(costs)) and r.saving < 0
 
 
+async def test_a_confident_draft_with_wrong_sums_escalates_and_says_why() -> None:
+    wrong = ScriptedReply("17 * 23 equals 411.", logprob=math.log(0.99), prompt_tokens=10)
+    right = ScriptedReply("17 * 23 is 391.", logprob=math.log(0.95), prompt_tokens=10)
+    r = await Cascade([tier("small", wrong), tier("big", right)]).run("What is 17 * 23?")
+    assert (r.tier, r.content) == ("big", "17 * 23 is 391.")
+    first = r.attempts[0]
+    assert not first.accepted and first.confidence == pytest.approx(0.99)
+    assert first.reason == "rejected (arithmetic: its final answer 411 comes from 17 * 23 = 411, which is 391)"
+
+
 async def test_failing_tier_is_recorded_and_the_cascade_moves_on() -> None:
     boom = ScriptedReply(error=ProviderTimeoutError("no answer within 5 s"))
     c = Cascade([tier("t1", boom), tier("t2", SURE)])

@@ -10,7 +10,7 @@ import pytest
 from edgecascade import AcceptRule, Completion, Timings, TokenLogprobs, Usage
 from edgecascade.config import RepetitionCheck
 from edgecascade.quality import decide, logprob_features
-from edgecascade.quality.checks import check_refusal, check_repetition
+from edgecascade.quality.checks import check_arithmetic, check_refusal, check_repetition
 
 
 def completion(text: str, finish: str = "stop", lps: list[float] | None = None,
@@ -62,6 +62,29 @@ def test_refusals_are_caught(text: str) -> None:
 ])
 def test_ordinary_answers_are_not_refusals(text: str) -> None:
     assert check_refusal(completion(text)).passed
+
+
+@pytest.mark.parametrize(("text", "detail"), [
+    ("17 * 23 equals 411.", "its final answer 411 comes from 17 * 23 = 411, which is 391"),
+    ("First 12 + 7 = 19. Then 19 * 2 = 40.\nThe answer is 40.", "comes from 19 * 2 = 40, which is 38"),
+    (r"Total: \(4 + 6 + 8 = 20\) hours. The answer is \(\boxed{20}\).", "comes from 4 + 6 + 8 = 20, which is 18"),
+])
+def test_a_final_answer_from_wrong_arithmetic_is_rejected(text: str, detail: str) -> None:
+    ch = check_arithmetic(completion(text))
+    assert (ch.name, ch.passed) == ("arithmetic", False)
+    assert detail in ch.detail
+
+
+@pytest.mark.parametrize("text", [
+    "17 * 23 is 391.",
+    "3 * 4 = 13 at first, but 3 * 4 = 12, so the answer is 12.",  # a slip, corrected: 12 is stated rightly
+    "She makes 3 * 5 = 16 cakes, then sells 10 for $2: the answer is 20.",  # the final number is not from it
+    "Tickets:\n- $250 / $10 = 25\nThe answer is 25.",  # a bullet, not a minus sign
+    "```python\n# 2 * 3 = 7\nprint(7)\n```",  # code: its numbers are not stated results
+    "Paris is the capital of France.",
+])
+def test_answers_whose_final_number_is_not_from_wrong_arithmetic_pass(text: str) -> None:
+    assert check_arithmetic(completion(text)).passed
 
 
 def test_repetition_catches_loops_even_cut_mid_unit() -> None:

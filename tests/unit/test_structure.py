@@ -121,6 +121,25 @@ def test_arithmetic_checks_stay_fast_on_pathological_text() -> None:
     assert arithmetic_checks("1. 16 - 3 - 4 = 9") == (1, 0)  # a numbered step is not part of the sum
 
 
+def test_arithmetic_stated_in_words_is_checked_only_where_the_whole_result_is_stated() -> None:
+    from edgecascade.quality.structure import arithmetic_checks, equations
+
+    assert arithmetic_checks("17 * 23 equals 411.") == (1, 1)
+    assert arithmetic_checks("17 × 23 is 391, and 6 + 4 is equal to 10.") == (2, 0)
+    # "is 25" of "is 25,000 * 1000 = ..." is not a stated result: the sum after it is checked whole
+    assert arithmetic_checks("Before college it is 25,000 * 1000 = 25,000,000 dollars.") == (1, 0)
+    assert arithmetic_checks("The rise from 40 + 10 is 50% of it.") == (0, 0)  # a share, not the sum
+    assert arithmetic_checks("The distance to this island is 12 miles.") == (0, 0)  # words, not arithmetic
+    assert arithmetic_checks("Their product this year is 12 + 3 = 15.") == (1, 0)
+    # a list bullet reads as a minus sign to the feature (as the calibrations were fitted) ...
+    [e] = equations("Per ticket:\n   - $250 / $10 = 25 tickets")
+    assert e.bulleted and e.wrong and e.value == -25
+    # ... and as a bullet where it matters
+    assert not e.wrong_as_written and e.as_written == ("$250 / $10", 25)
+    [e] = equations("x: - 3 + 5 = 2")  # not at the start of its line: a minus sign
+    assert not e.bulleted and not e.wrong
+
+
 def test_boxed_final_answers_are_read() -> None:
     toks = ["2", " +", " 1", " =", " 3", ".", " \\(\\boxed{", "3", "}\\)"]
     f = math_features(completion(toks, [-0.1] * 7 + [-1.5, -0.1]))
