@@ -83,10 +83,10 @@ def _fmt(x: float) -> str:
 def check_arithmetic(c: Completion) -> Check:
     """Reject an answer whose final number (as a grader reads it: after "the answer is", else the
     last number) is only ever stated as the result of arithmetic the answer got wrong: "17 * 23
-    equals 411". A calibrator weighs a wrong step among others (a worked answer may slip and recover,
-    and on worked GSM8K drafts it already rejects these); a bare answer gives it nothing else to go
-    on, and there its logprobs read as confident. Answers with a code block are left alone: their
-    numbers are code, not stated results."""
+    equals 411", "144 divided by 12 is 13". A calibrator weighs a wrong step among other signals (a
+    worked answer may slip and recover; on the traced GSM8K drafts the shipped rules kept one of the
+    209 this rejects); a bare answer gives it nothing else to go on, and there its logprobs read as
+    confident. Answers with a code block are left alone: their numbers are code, not stated results."""
     if "```" in c.text:
         return Check("arithmetic", True)
     from ..datasets import extract_gsm8k_answer  # datasets imports this package's structure module
@@ -94,7 +94,7 @@ def check_arithmetic(c: Completion) -> Check:
     final = extract_gsm8k_answer(c.text)
     if final is None:
         return Check("arithmetic", True)
-    stating = [e for e in equations(c.text) if abs(e.stated - final) <= e.tolerance]
+    stating = [e for e in equations(c.text, spoken=True) if abs(e.stated - final) <= e.tolerance]
     if stating and all(e.wrong_as_written for e in stating):
         expr, value = stating[-1].as_written
         return Check("arithmetic", False, f"its final answer {_fmt(final)} comes from {expr} = "

@@ -104,6 +104,9 @@ def _num(s: str) -> float | None:
 
 _OPS = {"×": "*", "\\times": "*", "\\cdot": "*", "÷": "/", "\\div": "/", "−": "-",
         "\\(": " ", "\\)": " ", "\\[": " ", "\\]": " "}  # LaTeX math delimiters are not brackets
+# a bare answer says its sum in words: "144 divided by 12 equals 13", "17 times 23 is 411"
+_WORD_OPS = re.compile(r"(?<=\d) +(times|multiplied by|divided by|plus|minus) +(?=\$?\d)")
+_WORD_OP = {"times": "*", "multiplied by": "*", "divided by": "/", "plus": "+", "minus": "-"}
 _FRAC = re.compile(r"\\frac\{([^{}]+)\}\{([^{}]+)\}")
 # "= <number>" that does not go on into another expression (a chain is checked link by link); the
 # left side is then found by walking back over arithmetic characters: linear time, no backtracking.
@@ -169,12 +172,16 @@ class Equation:
         return abs(self.as_written[1] - self.stated) > self.tolerance
 
 
-def equations(text: str) -> list[Equation]:
+def equations(text: str, *, spoken: bool = False) -> list[Equation]:
     """The arithmetic a worked answer shows, in order: small models often reason in the right
-    direction and then multiply wrongly."""
+    direction and then multiply wrongly. ``spoken``: also read operators written as words ("17 times
+    23 is 411"), as the arithmetic check does; the calibrators' feature does not (it changes two
+    traced drafts' values, and the shipped calibrations were fitted without it)."""
     for k, v in _OPS.items():
         text = text.replace(k, v)
     text = _FRAC.sub(r"(\1)/(\2)", text)
+    if spoken:
+        text = _WORD_OPS.sub(lambda m: f" {_WORD_OP[m.group(1)]} ", text)
     out: list[Equation] = []
     prev_end = 0
     for m in _STATED.finditer(text):

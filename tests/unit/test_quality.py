@@ -68,6 +68,8 @@ def test_ordinary_answers_are_not_refusals(text: str) -> None:
     ("17 * 23 equals 411.", "its final answer 411 comes from 17 * 23 = 411, which is 391"),
     ("First 12 + 7 = 19. Then 19 * 2 = 40.\nThe answer is 40.", "comes from 19 * 2 = 40, which is 38"),
     (r"Total: \(4 + 6 + 8 = 20\) hours. The answer is \(\boxed{20}\).", "comes from 4 + 6 + 8 = 20, which is 18"),
+    ("144 divided by 12 equals 13.", "comes from 144 / 12 = 13, which is 12"),
+    ("17 times 23 is 411.", "comes from 17 * 23 = 411, which is 391"),
 ])
 def test_a_final_answer_from_wrong_arithmetic_is_rejected(text: str, detail: str) -> None:
     ch = check_arithmetic(completion(text))
@@ -77,6 +79,7 @@ def test_a_final_answer_from_wrong_arithmetic_is_rejected(text: str, detail: str
 
 @pytest.mark.parametrize("text", [
     "17 * 23 is 391.",
+    "1234 plus 5678 equals 6912.",
     "3 * 4 = 13 at first, but 3 * 4 = 12, so the answer is 12.",  # a slip, corrected: 12 is stated rightly
     "She makes 3 * 5 = 16 cakes, then sells 10 for $2: the answer is 20.",  # the final number is not from it
     "Tickets:\n- $250 / $10 = 25\nThe answer is 25.",  # a bullet, not a minus sign

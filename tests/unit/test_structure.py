@@ -131,6 +131,9 @@ def test_arithmetic_stated_in_words_is_checked_only_where_the_whole_result_is_st
     assert arithmetic_checks("The rise from 40 + 10 is 50% of it.") == (0, 0)  # a share, not the sum
     assert arithmetic_checks("The distance to this island is 12 miles.") == (0, 0)  # words, not arithmetic
     assert arithmetic_checks("Their product this year is 12 + 3 = 15.") == (1, 0)
+    # operators in words are the check's to read; the calibrators' feature reads them not, as it was fitted
+    assert arithmetic_checks("17 times 23 is 411.") == (0, 0)
+    assert [(e.expr, e.wrong) for e in equations("17 times 23 is 411.", spoken=True)] == [("17 * 23", True)]
     # a list bullet reads as a minus sign to the feature (as the calibrations were fitted) ...
     [e] = equations("Per ticket:\n   - $250 / $10 = 25 tickets")
     assert e.bulleted and e.wrong and e.value == -25
