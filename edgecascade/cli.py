@@ -471,10 +471,10 @@ def _check_writable_manifests() -> None:
     """Refuse ``--save-calibration`` into an installed package before any work: the next upgrade would
     replace the file (and a system-wide install may not be writable)."""
     from .models import manifests_dir
-    from .paths import installed_read_only
+    from .paths import inside_installed_package
 
     directory = manifests_dir()
-    if installed_read_only(directory):
+    if inside_installed_package(directory):
         raise ConfigError(
             f"--save-calibration writes beside the model's manifest, which here is inside the installed package "
             f"({directory}), where the next upgrade would replace it. Copy that folder to one of your own, set "

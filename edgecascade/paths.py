@@ -34,7 +34,7 @@ def shipped_dir(name: Literal["configs", "models"]) -> Path:
     return root / name if root is not None else _PACKAGE / f"_{name}"
 
 
-def installed_read_only(path: Path) -> bool:
+def inside_installed_package(path: Path) -> bool:
     """Whether ``path`` lies inside an installed package (where nothing should be written)."""
     if checkout_root() is not None:
         return False
