@@ -643,6 +643,13 @@ def cmd_bench_reliability(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shipped_calibration(model: str, *, examples: bool = False) -> Path:
+    """Where a model's shipped calibration lies (the checkout's models/, or the installed package's)."""
+    from .engine import calibration_path
+
+    return calibration_path(model, examples=examples)
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from .benchmarks.report import split_ids
     from .quality.calibration import auroc, draft_features, expected_calibration_error, fit_calibration
@@ -650,7 +657,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     if args.unlabelled and not args.adapt:
         raise ConfigError("--unlabelled adapts an existing calibration to your traffic: give it with --adapt BASE "
-                          "(e.g. models/qwen2.5-coder-0.5b.calibration.json); fitting anew needs labels")
+                          f"(e.g. {_shipped_calibration('qwen2.5-coder-0.5b')}); fitting anew needs labels")
     if args.drafter and not args.unlabelled:
         raise ConfigError("--drafter picks the draft of `run --json` lines for --unlabelled; a labelled line's "
                           "answer is the one its label judges (the answer returned)")
@@ -784,7 +791,7 @@ def _adapt_base(args: argparse.Namespace) -> tuple[Path, Calibration]:
     base_path = Path(args.adapt).expanduser()
     if not base_path.is_file():
         raise ConfigError(f"--adapt {args.adapt}: no calibration file there. A shipped one is "
-                          "models/<model>.calibration.json (e.g. models/qwen2.5-coder-0.5b.calibration.json); "
+                          f"{_shipped_calibration('<model>')} (e.g. {_shipped_calibration('qwen2.5-coder-0.5b')}); "
                           "check the path")
     return base_path, Calibration.load(base_path)
 
@@ -801,7 +808,7 @@ def _calibrate_adapt(args: argparse.Namespace, base_path: Path, base: Calibratio
                           + ("collect" if args.unlabelled else "label")
                           + " the `run --json` lines of a config with cross_check = true (each keeps its answer's "
                           "`cross_check`), or adapt the calibration without it "
-                          "(models/<model>.examples.calibration.json or models/<model>.calibration.json)")
+                          f"({_shipped_calibration(base.model, examples=True)} or {_shipped_calibration(base.model)})")
     # not the name a plain `calibrate` on the same traces writes, so neither replaces the other
     target = (Path(args.out).expanduser() if args.out
               else Path(args.traces[0]).with_suffix(".adapted.calibration.json"))

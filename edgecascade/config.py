@@ -254,7 +254,7 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> CascadeConfi
                 problems.append(f"'{where}': {err['msg']}")
         raise ConfigError(
             f"invalid config {source}:\n  - " + "\n  - ".join(problems)
-            + "\nSee configs/README.md for every key and its default."
+            + f"\nSee {configs_dir() / 'README.md'} for every key and its default."
         ) from None
 
 

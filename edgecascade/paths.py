@@ -12,19 +12,34 @@ module asks here instead of guessing from ``__file__``.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Literal
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
 
 _PACKAGE = Path(__file__).resolve().parent
 
 
 def checkout_root() -> Path | None:
-    """The repository this package runs from (an editable install or ``PYTHONPATH=.``), or None
-    for an installed package."""
+    """The edgecascade repository this package runs from (an editable install, ``PYTHONPATH=.``, an
+    unpacked sdist), or None for an installed package: one built from a wheel carries its shipped
+    files inside it, and the folder it was installed into (``pip install --target /app``) may be
+    another project's with a pyproject.toml, configs/ and models/ of its own."""
+    if (_PACKAGE / "_configs").is_dir():
+        return None
     root = _PACKAGE.parent
-    if (root / "pyproject.toml").is_file() and (root / "configs").is_dir() and (root / "models").is_dir():
-        return root
-    return None
+    pyproject = root / "pyproject.toml"
+    if not (pyproject.is_file() and (root / "configs").is_dir() and (root / "models").is_dir()):
+        return None
+    try:
+        name = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {}).get("name")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    return root if name == "edgecascade" else None
 
 
 def shipped_dir(name: Literal["configs", "models"]) -> Path:

@@ -43,7 +43,12 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def site(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = tmp_path_factory.mktemp("site")
+    """The wheel installed as `pip install --target APP` lays it out, into an app's own folder that
+    happens to have a pyproject.toml, configs/ and models/ of its own: none of them is edgecascade's."""
+    target = tmp_path_factory.mktemp("app")
+    (target / "pyproject.toml").write_text('[project]\nname = "someapp"\nversion = "1"\n', encoding="utf-8")
+    (target / "configs").mkdir()
+    (target / "models").mkdir()
     with zipfile.ZipFile(wheel) as z:
         z.extractall(target)
     return target
