@@ -70,6 +70,13 @@ def test_ordinary_answers_are_not_refusals(text: str) -> None:
     (r"Total: \(4 + 6 + 8 = 20\) hours. The answer is \(\boxed{20}\).", "comes from 4 + 6 + 8 = 20, which is 18"),
     ("144 divided by 12 equals 13.", "comes from 144 / 12 = 13, which is 12"),
     ("17 times 23 is 411.", "comes from 17 * 23 = 411, which is 391"),
+    ("1234 minus 234 is 1100.", "which is 1,000"),
+    ("17 x 23 = 411", "which is 391"),
+    ("17 × 23 = **411**", "which is 391"),
+    ("$$17 \\times 23 = 411$$", "comes from 17 * 23 = 411, which is 391"),
+    ("1. 17 * 23 = 411\n2. The answer is 411.", "which is 391"),
+    ("1000000 + 234567 = 1234567.5", "its final answer 1,234,567.5 comes from 1000000 + 234567 = 1,234,567.5, "
+                                     "which is 1,234,567"),
 ])
 def test_a_final_answer_from_wrong_arithmetic_is_rejected(text: str, detail: str) -> None:
     ch = check_arithmetic(completion(text))
@@ -85,6 +92,18 @@ def test_a_final_answer_from_wrong_arithmetic_is_rejected(text: str, detail: str
     "Tickets:\n- $250 / $10 = 25\nThe answer is 25.",  # a bullet, not a minus sign
     "```python\n# 2 * 3 = 7\nprint(7)\n```",  # code: its numbers are not stated results
     "Paris is the capital of France.",
+    # right answers that only look like wrong sums (found by review): percentages and scales after the result,
+    "45 / 60 = 75%", "3/4 is 75 percent.", "5000 * 12 = 60k", "2,000,000 * 0.6 = 1.2 million", "150000 * 2 = 3e5",
+    # powers, functions and exponents before the part a parser reads,
+    "2^10 - 1 = 1023", "5^2 - 4*1*6 = 1", "sqrt(9 + 16) = 5", "√(9 + 16) = 5", "log(100) + 1 = 3", "1.5e3 * 2 = 3000",
+    ".25 * 4 = 1",
+    # ranges, dates, times and ratios,
+    "Pages 10-20 is 11 pages.", "A 9-5 is 8 hours.", "From 9 - 5 is 8 hours.", "Experience: 2015-2020 = 5 years",
+    "12/25/2024 is 10 days away.", "Running 24/7 is 168 hours a week.", "Your score 45/50 is 90.", "10:30 + 2 = 12:30",
+    # rounding to what the question needs, decimals cut short, decimal commas,
+    "You need 25 / 8 = 4 buses.", "19 / 5 = 3 full bags", "2 / 3 = 0.66", "10 / 3 = 3.33", "2,5 + 2,5 = 5",
+    # and chains said in words, whose precedence is the writer's guess
+    "12 plus 8 divided by 4 is 5",
 ])
 def test_answers_whose_final_number_is_not_from_wrong_arithmetic_pass(text: str) -> None:
     assert check_arithmetic(completion(text)).passed
