@@ -170,7 +170,7 @@ class Cascade:
             # the configured checks, run once: they decide whether a cross-check is worth its generation
             # and then the draft itself; like the decision, the engine's own work, timed apart from the tier's
             t_checks = time.perf_counter()
-            checks = run_checks(completion, tier.accept.checks, self.settings.repetition)
+            checks = run_checks(completion, tier.accept.checks, self.settings.repetition, prompt_text)
             checks_s = time.perf_counter() - t_checks
             if self.cross_checks(tier, completion, prompt_text, checks):
                 try:
@@ -210,7 +210,7 @@ class Cascade:
         if prompt_domain(prompt) != "math":
             return False
         if checks is None:
-            checks = run_checks(completion, tier.accept.checks, self.settings.repetition)
+            checks = run_checks(completion, tier.accept.checks, self.settings.repetition, prompt)
         return all(ch.passed for ch in checks)
 
     def _result(self, attempts: list[Attempt], answer: Attempt | None, t0: float,

@@ -43,24 +43,26 @@ class OfflineRule:
         self._checks: dict[tuple[str, str], list[Check]] = {}
         self._ran: dict[tuple[str, str], bool] = {}
 
-    def checks_of(self, t: Trace) -> list[Check]:
+    def checks_of(self, t: Trace, prompt: str | None) -> list[Check]:
         key = (t.dataset, t.item_id)
         if key not in self._checks:
-            self._checks[key] = run_checks(t.completion(), self.rule.checks, self.cascade.settings.repetition)
+            self._checks[key] = run_checks(t.completion(), self.rule.checks, self.cascade.settings.repetition,
+                                           prompt)
         return self._checks[key]
 
     def cross_checks(self, t: Trace, prompt: str | None) -> bool:
         """Whether the engine would cross-check this draft (and so pay for it)."""
         key = (t.dataset, t.item_id)
         if key not in self._ran:
-            self._ran[key] = self.cascade.cross_checks(self.first, t.completion(), prompt or "", self.checks_of(t))
+            self._ran[key] = self.cascade.cross_checks(self.first, t.completion(), prompt or "",
+                                                       self.checks_of(t, prompt))
         return self._ran[key]
 
     def decision(self, t: Trace, prompt: str | None) -> Decision:
         check = self._cross_check_of(t) if self.cross_checks(t, prompt) else None
         return decide(t.completion(), self.rule, self.cascade.settings.repetition, self.first.calibration,
                       prompt=prompt, allow_examples=self.cascade.settings.run_examples, cross_check=check,
-                      checks=self.checks_of(t))
+                      checks=self.checks_of(t, prompt))
 
     def keep(self, t: Trace, prompt: str | None) -> bool:
         return self.decision(t, prompt).accepted

@@ -39,7 +39,9 @@ class Decision:
         }
 
 
-def run_checks(c: Completion, names: tuple[str, ...], repetition: RepetitionCheck) -> list[Check]:
+def run_checks(c: Completion, names: tuple[str, ...], repetition: RepetitionCheck,
+               prompt: str | None) -> list[Check]:
+    """The named checks on a draft; ``prompt``: the question it answers (the arithmetic check reads it)."""
     out: list[Check] = []
     for name in names:
         if name == "empty":
@@ -49,7 +51,7 @@ def run_checks(c: Completion, names: tuple[str, ...], repetition: RepetitionChec
         elif name == "refusal":
             out.append(check_refusal(c))
         elif name == "arithmetic":
-            out.append(check_arithmetic(c))
+            out.append(check_arithmetic(c, prompt))
         elif name == "repetition":
             out.append(
                 check_repetition(c, min_period=repetition.min_period, min_repeats=repetition.min_repeats)
@@ -84,7 +86,7 @@ def decide(c: Completion, rule: AcceptRule, repetition: RepetitionCheck,
     whether to cross-check); None runs them here.
     """
     if checks is None:
-        checks = run_checks(c, rule.checks, repetition)
+        checks = run_checks(c, rule.checks, repetition, prompt)
     failed = [ch for ch in checks if not ch.passed]
     feats = logprob_features(c.logprobs) if c.logprobs is not None else None
     confidence: float | None = None

@@ -13,7 +13,6 @@ from __future__ import annotations
 import ast
 import math
 import re
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -106,22 +105,9 @@ _OPS = {"×": "*", "\\times": "*", "\\cdot": "*", "÷": "/", "\\div": "/", "−"
         "\\(": " ", "\\)": " ", "\\[": " ", "\\]": " "}  # LaTeX math delimiters are not brackets
 _FRAC = re.compile(r"\\frac\{([^{}]+)\}\{([^{}]+)\}")
 # "= <number>" that does not go on into another expression (a chain is checked link by link); the
-# left side is then found by walking back over arithmetic characters: linear time, no backtracking.
-# This is the calibrators' reading, which the shipped calibrations were fitted on: leave it be.
+# left side is then found by walking back over arithmetic characters: linear time, no backtracking
 _STATED = re.compile(r"=\s*\$?\s*(-?\d[\d,]*(?:\.\d+)?)(?!\s*(?:[\d*/+\-(]|\.\d))")
-# The arithmetic check reads more of what a bare or chatty answer writes: a result stated in words
-# ("17 * 23 equals 411", "… is 391") or in bold ("= **411**"), a result that ends its line (the next
-# line may open with a number), and the whole number only (not "is 25" of "is 25,000 * 3").
-_STATED_CHECKED = re.compile(r"(?:=|(?<![\w-])(equals|is equal to|is)(?![\w-]))[ \t]*(?:\*\*)?[ \t]*\$?[ \t]*"
-                             r"(-?\d[\d,]*(?:\.\d+)?)(?:\*\*)?(?![ \t]*(?:[\d*/+\-(]|\.\d)|,\d)")
-# ... operators in words, one operation at a time ("144 divided by 12 is 13"; in "12 plus 8 divided
-# by 4" precedence is the writer's guess, so a chain in words is left unread), and "x" or a dot
-_SPOKEN = re.compile(r"(?<![\w.,])(\d[\d,]*(?:\.\d+)?) +(times|multiplied by|divided by|plus|minus) +"
-                     r"(\d[\d,]*(?:\.\d+)?)(?= +(?:equals|is|=)(?![\w-]))")
-_SPOKEN_OP = {"times": "*", "multiplied by": "*", "divided by": "/", "plus": "+", "minus": "−"}
-_OP_BEFORE = re.compile(r"(?:times|by|plus|minus|[-+*/×÷])\s*$")
-_TIMES_SIGN = re.compile(r"(?<=\d) ?[xX·⋅] ?(?=\d)")
-_EXPR_CHARS = frozenset("0123456789.,$()+-*/ \t−")  # "−": a minus said in words (the check's reading)
+_EXPR_CHARS = frozenset("0123456789.,$()+-*/ \t")
 _MAX_EXPR = 200
 _STEP = re.compile(r"^\s*\d+\.\s+")  # "1. 16 - 3 = 13": a numbered step, not part of the sum
 
@@ -143,96 +129,38 @@ def _arith(expr: str) -> float | None:
         raise ValueError("not arithmetic")
 
     try:
-        # "−" is a minus said in words (the check's reading; the feature's text has none left)
-        return ev(_ast.parse(expr.replace(",", "").replace("$", "").replace("−", "-").strip(), mode="eval").body)
+        return ev(_ast.parse(expr.replace(",", "").replace("$", "").strip(), mode="eval").body)
     except (ValueError, SyntaxError, ZeroDivisionError, OverflowError, RecursionError, MemoryError):
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class Equation:
-    """One ``a op b = c`` an answer writes, evaluated safely (and, as the arithmetic check reads, one
-    stated in words: ``… equals c``, ``… is c``)."""
-
-    expr: str
-    value: float
-    stated: float
-    #: half a unit of the stated result's last digit: a stated 3.3 for 10 / 3 is rounded, not wrong
-    tolerance: float
-    #: the expression opens its line with "- ", which is a list bullet far more often than a minus sign
-    bulleted: bool = False
-    #: the result is stated in words ("is", "equals"), not with "="
-    worded: bool = False
-    #: the expression is stuck to what comes before it ("2^10 - 1", "sqrt(9 + 16)", "1.5e3 * 2",
-    #: ".25 * 4"): only its tail was read, so its value says nothing
-    glued: bool = False
-    #: the text right after the stated result ("%", " million", ":30"): it may not be the whole result
-    after: str = ""
-
-    @property
-    def wrong(self) -> bool:
-        """Wrong as the calibrator's feature reads it (a leading "- " is a minus sign, as fitted)."""
-        return abs(self.value - self.stated) > self.tolerance
-
-    @property
-    def as_written(self) -> tuple[str, float]:
-        """The expression and its value with a list bullet read as a bullet."""
-        if self.bulleted and (value := _arith(self.expr[1:])) is not None:
-            return self.expr[1:].strip(), value
-        return self.expr, self.value
-
-
-def _speak(text: str) -> str:
-    """Operators said in words, one operation at a time, as symbols (the check's reading)."""
-
-    def one(m: re.Match[str]) -> str:
-        if _OP_BEFORE.search(text, 0, m.start()):  # "12 plus 8 divided by 4": a chain, left as words
-            return m.group(0)
-        return f"{m.group(1)} {_SPOKEN_OP[m.group(2)]} {m.group(3)}"
-
-    return _TIMES_SIGN.sub(" * ", _SPOKEN.sub(one, text))
-
-
-def equations(text: str, *, checked: bool = False) -> list[Equation]:
-    """The arithmetic a worked answer shows, in order: small models often reason in the right
-    direction and then multiply wrongly. ``checked``: read as the arithmetic check reads (results
-    and operators in words too, see ``_STATED_CHECKED``); without it, exactly as the calibrators'
-    feature was fitted."""
+def arithmetic_checks(text: str) -> tuple[int, int]:
+    """(equations checked, equations whose stated result is wrong) in a worked answer: small models
+    often reason in the right direction and then multiply wrongly."""
     for k, v in _OPS.items():
         text = text.replace(k, v)
     text = _FRAC.sub(r"(\1)/(\2)", text)
-    if checked:
-        text = _speak(text)
-    out: list[Equation] = []
+    checked = wrong = 0
     prev_end = 0
-    for m in (_STATED_CHECKED if checked else _STATED).finditer(text):
-        stated_group = 2 if checked else 1  # the check's pattern also captures the word that states it
+    for m in _STATED.finditer(text):
         start = m.start()
         lo = start
         while lo > prev_end and start - lo < _MAX_EXPR and text[lo - 1] in _EXPR_CHARS:
             lo -= 1
-        prev_end = m.end(stated_group)
-        raw = text[lo:start]
-        expr = _STEP.sub("", raw).strip().strip(".,").strip()
-        if not (expr and any(ch in "+-*/−" for ch in expr[1:]) and (expr[-1].isdigit() or expr[-1] == ")")):
+        prev_end = m.end(1)
+        expr = _STEP.sub("", text[lo:start]).strip().strip(".,").strip()
+        if not (expr and any(ch in "+-*/" for ch in expr[1:]) and (expr[-1].isdigit() or expr[-1] == ")")):
             continue
-        value, stated_text = _arith(expr), m.group(stated_group).rstrip(".,")
+        value, stated_text = _arith(expr), m.group(1).rstrip(".,")
         stated = _num(stated_text)
         if value is None or stated is None:
             continue
+        checked += 1
         decimals = len(stated_text.split(".")[1]) if "." in stated_text else 0
-        bulleted = expr.startswith("- ") and not text[text.rfind("\n", 0, lo) + 1 : lo].strip()
-        glued = (lo > 0 and not raw[:1].isspace() and text[lo - 1] not in "\n\"'[{=") or raw.lstrip().startswith(".")
-        out.append(Equation(expr, value, stated, 0.5 * 10 ** -decimals + 1e-9, bulleted,
-                            worded=checked and m.group(1) is not None, glued=glued,
-                            after=text[m.end(stated_group) : m.end(stated_group) + 12]))
-    return out
-
-
-def arithmetic_checks(text: str) -> tuple[int, int]:
-    """(equations checked, equations whose stated result is wrong) in a worked answer."""
-    found = equations(text)
-    return len(found), sum(e.wrong for e in found)
+        # a stated 3.3 for 10 / 3 is rounded, not wrong: tolerance half a unit of its last digit
+        if abs(value - stated) > 0.5 * 10 ** -decimals + 1e-9:
+            wrong += 1
+    return checked, wrong
 
 
 def math_features(c: Completion) -> dict[str, float]:

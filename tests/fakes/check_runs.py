@@ -19,9 +19,9 @@ def count_check_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     runs: list[str] = []
     real = policy.run_checks
 
-    def counted(c, names, repetition):  # type: ignore[no-untyped-def]
+    def counted(c, names, repetition, prompt):  # type: ignore[no-untyped-def]
         runs.append(c.text)
-        return real(c, names, repetition)
+        return real(c, names, repetition, prompt)
 
     monkeypatch.setattr(engine, "run_checks", counted)
     monkeypatch.setattr(policy, "run_checks", counted)

@@ -338,3 +338,16 @@ def test_grade_number_writes_a_program_result_as_the_grader_reads_it() -> None:
     # written out in full: 1e-05 in Python's repr would read as the number 1
     assert grade_number(item("0.00001"), 1e-05) and not grade_number(item("1"), 1e-05)
     assert grade_number(item("2.5"), 2.5)
+
+
+def test_the_arithmetic_check_reads_no_benchmark_question() -> None:
+    """It reads only questions that are nothing but a sum; every benchmark question is a word problem
+    or a function to write, so the check leaves every traced decision as it was."""
+    from edgecascade.quality.sums import bare_sum
+
+    draws = sorted((Path(__file__).parents[2] / "bench" / "datasets").glob("gsm-symbolic*.jsonl"))
+    questions = [i.prompt for name in ("gsm8k", "humaneval", *map(str, draws)) for i in load(name)]
+    assert len(questions) > 1319 + 164 + 1700
+    assert [q for q in questions if bare_sum(q) is not None] == []
+    # the same questions stripped of the benchmark's instruction line are still more than a sum
+    assert [q for q in questions if bare_sum(q.rpartition("Problem: ")[2]) is not None] == []

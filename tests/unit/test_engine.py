@@ -77,7 +77,8 @@ async def test_a_confident_draft_with_wrong_sums_escalates_and_says_why() -> Non
     assert (r.tier, r.content) == ("big", "17 * 23 is 391.")
     first = r.attempts[0]
     assert not first.accepted and first.confidence == pytest.approx(0.99)
-    assert first.reason == "rejected (arithmetic: its final answer 411 comes from 17 * 23 = 411, which is 391)"
+    assert first.reason == ("rejected (arithmetic: the question asks for 17 * 23, which is 391; the answer never "
+                            "says so (its final number is 411))")
 
 
 async def test_failing_tier_is_recorded_and_the_cascade_moves_on() -> None:
@@ -188,9 +189,9 @@ async def test_the_checks_are_engine_time_not_the_tiers(monkeypatch: pytest.Monk
 
     real = engine.run_checks
 
-    def slow_checks(c, names, repetition):  # type: ignore[no-untyped-def]
+    def slow_checks(c, names, repetition, prompt):  # type: ignore[no-untyped-def]
         time.sleep(0.05)
-        return real(c, names, repetition)
+        return real(c, names, repetition, prompt)
 
     monkeypatch.setattr(engine, "run_checks", slow_checks)
     r = await Cascade([tier("t1", SURE)]).run("q")

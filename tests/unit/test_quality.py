@@ -64,49 +64,78 @@ def test_ordinary_answers_are_not_refusals(text: str) -> None:
     assert check_refusal(completion(text)).passed
 
 
-@pytest.mark.parametrize(("text", "detail"), [
-    ("17 * 23 equals 411.", "its final answer 411 comes from 17 * 23 = 411, which is 391"),
-    ("First 12 + 7 = 19. Then 19 * 2 = 40.\nThe answer is 40.", "comes from 19 * 2 = 40, which is 38"),
-    (r"Total: \(4 + 6 + 8 = 20\) hours. The answer is \(\boxed{20}\).", "comes from 4 + 6 + 8 = 20, which is 18"),
-    ("144 divided by 12 equals 13.", "comes from 144 / 12 = 13, which is 12"),
-    ("17 times 23 is 411.", "comes from 17 * 23 = 411, which is 391"),
-    ("1234 minus 234 is 1100.", "which is 1,000"),
-    ("17 x 23 = 411", "which is 391"),
-    ("17 × 23 = **411**", "which is 391"),
-    ("$$17 \\times 23 = 411$$", "comes from 17 * 23 = 411, which is 391"),
-    ("1. 17 * 23 = 411\n2. The answer is 411.", "which is 391"),
-    ("1000000 + 234567 = 1234567.5", "its final answer 1,234,567.5 comes from 1000000 + 234567 = 1,234,567.5, "
-                                     "which is 1,234,567"),
+@pytest.mark.parametrize(("question", "expr", "value"), [
+    ("What is 17 * 23?", "17 * 23", "391"),
+    ("what's 17x23", "17 * 23", "391"),
+    ("Calculate 144 divided by 12.", "144 / 12", "12"),
+    ("How much is 1,250 + 750?", "1,250 + 750", "2000"),
+    ("(3 + 4) × 2 = ?", "(3 + 4) * 2", "14"),
+    ("What is 10 / 4?", "10 / 4", "2.5"),
+    ("17 minus 20", "17 - 20", "-3"),
+    ("What is 18352945809101941 + 71368231235855828?", "18352945809101941 + 71368231235855828",
+     "89721177044957769"),  # exact, beyond a float's 53 bits
 ])
-def test_a_final_answer_from_wrong_arithmetic_is_rejected(text: str, detail: str) -> None:
-    ch = check_arithmetic(completion(text))
+def test_a_question_that_is_only_a_sum_is_read_exactly(question: str, expr: str, value: str) -> None:
+    from edgecascade.quality.sums import bare_sum
+
+    got = bare_sum(question)
+    assert got is not None and (got.expr, got.shown()) == (expr, value)
+
+
+@pytest.mark.parametrize("question", [
+    "What is the capital of France?",
+    "Janet has 16 eggs and eats 3. How many are left?",  # a word problem: the calibrator's
+    "What is 17 * 23? Answer in one sentence.",  # more than a sum
+    "Why does 0.1 + 0.2 = 0.30000000000000004 in Python?",
+    "Solve 2x + 3 = 7",
+    "What is 2^10?", "What is 2**10?",  # powers are not read
+    "What is 2,5 + 2,5?",  # a decimal comma, or a list: ambiguous
+    "What is 5 / 0?",
+    "What is 17?",
+    "",
+])
+def test_anything_more_than_a_sum_is_left_to_the_calibrator(question: str) -> None:
+    from edgecascade.quality.sums import bare_sum
+
+    assert bare_sum(question) is None
+
+
+@pytest.mark.parametrize(("question", "answer", "detail"), [
+    ("What is 17 * 23?", "17 * 23 equals 411.",
+     "the question asks for 17 * 23, which is 391; the answer never says so (its final number is 411)"),
+    ("Calculate 2736 / 24.", "2736 / 24 = 111", "which is 114; the answer never says so (its final number is 111)"),
+    ("What is 497 * 16?", "You can compute it in Python:\n```python\nprint(497 * 16)\n```", "which is 7952"),
+    ("What is 5 + 5?", "Ten, obviously.", "the answer never says so (it writes no number)"),
+])
+def test_an_answer_that_never_states_the_sum_is_rejected(question: str, answer: str, detail: str) -> None:
+    ch = check_arithmetic(completion(answer), question)
     assert (ch.name, ch.passed) == ("arithmetic", False)
     assert detail in ch.detail
 
 
-@pytest.mark.parametrize("text", [
-    "17 * 23 is 391.",
-    "1234 plus 5678 equals 6912.",
-    "3 * 4 = 13 at first, but 3 * 4 = 12, so the answer is 12.",  # a slip, corrected: 12 is stated rightly
-    "She makes 3 * 5 = 16 cakes, then sells 10 for $2: the answer is 20.",  # the final number is not from it
-    "Tickets:\n- $250 / $10 = 25\nThe answer is 25.",  # a bullet, not a minus sign
-    "```python\n# 2 * 3 = 7\nprint(7)\n```",  # code: its numbers are not stated results
-    "Paris is the capital of France.",
-    # right answers that only look like wrong sums (found by review): percentages and scales after the result,
-    "45 / 60 = 75%", "3/4 is 75 percent.", "5000 * 12 = 60k", "2,000,000 * 0.6 = 1.2 million", "150000 * 2 = 3e5",
-    # powers, functions and exponents before the part a parser reads,
-    "2^10 - 1 = 1023", "5^2 - 4*1*6 = 1", "sqrt(9 + 16) = 5", "√(9 + 16) = 5", "log(100) + 1 = 3", "1.5e3 * 2 = 3000",
-    ".25 * 4 = 1",
-    # ranges, dates, times and ratios,
-    "Pages 10-20 is 11 pages.", "A 9-5 is 8 hours.", "From 9 - 5 is 8 hours.", "Experience: 2015-2020 = 5 years",
-    "12/25/2024 is 10 days away.", "Running 24/7 is 168 hours a week.", "Your score 45/50 is 90.", "10:30 + 2 = 12:30",
-    # rounding to what the question needs, decimals cut short, decimal commas,
-    "You need 25 / 8 = 4 buses.", "19 / 5 = 3 full bags", "2 / 3 = 0.66", "10 / 3 = 3.33", "2,5 + 2,5 = 5",
-    # and chains said in words, whose precedence is the writer's guess
-    "12 plus 8 divided by 4 is 5",
+@pytest.mark.parametrize(("question", "answer"), [
+    ("What is 17 * 23?", "17 * 23 = 391."),
+    ("What is 17 * 23?", "The product of 17 and 23 is **391**."),
+    ("What is 17 * 23?", "17 * 23 = 411. Sorry: 17 * 23 = 391."),
+    ("What is 17 * 23?", "391 (17 × 20 = 340, plus 17 × 3 = 51)"),  # stated, then worked
+    ("What is 1,250 + 750?", "That makes 2,000."),
+    ("What is 10 / 3?", "About 3.33."),  # rounded
+    ("What is 2 / 3?", "0.66"),  # cut short
+    ("What is 10 / 3?", "3 1/3"),  # a form it cannot read: not judged
+    ("What is 17 minus 20?", "Minus 3."),
+    ("What is 17 - 20?", "-3"),
+    ("What is 18352945809101941 + 71368231235855828?", "89721177044957769"),
+    # questions that are not only a sum are not judged at all, whatever the answer says
+    ("Janet has 16 eggs and eats 3. How many are left?", "She has 12 eggs left."),
+    ("What is 45 / 60 as a percentage?", "75%"),
+    ("What is 17 * 23?", "17 * 23 = 391"),
 ])
-def test_answers_whose_final_number_is_not_from_wrong_arithmetic_pass(text: str) -> None:
-    assert check_arithmetic(completion(text)).passed
+def test_an_answer_that_states_the_sum_or_a_question_that_is_more_passes(question: str, answer: str) -> None:
+    assert check_arithmetic(completion(answer), question).passed
+
+
+def test_without_a_question_there_is_nothing_to_check() -> None:
+    assert check_arithmetic(completion("17 * 23 equals 411."), None).passed
 
 
 def test_repetition_catches_loops_even_cut_mid_unit() -> None:
