@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import textwrap
 import zipfile
 from pathlib import Path
@@ -25,6 +26,8 @@ SOURCES = ("pyproject.toml", "README.md", "edgecascade", "configs", "models")
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel as pip builds it from the source distribution (sdist, then a wheel from the sdist
+    unpacked), so both carry every file."""
     src = tmp_path_factory.mktemp("src")
     for name in SOURCES:
         path = ROOT / name
@@ -33,12 +36,24 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         else:
             shutil.copy2(path, src / name)
     out = tmp_path_factory.mktemp("dist")
-    backend = "import sys; from setuptools import build_meta; print(build_meta.build_wheel(sys.argv[1]))"
-    build = subprocess.run([sys.executable, "-c", backend, str(out)], cwd=src, capture_output=True, text=True,
-                           timeout=300)
-    assert build.returncode == 0, build.stderr[-3000:]
-    (built,) = out.glob("edgecascade-*.whl")
-    return built
+    sdist = out / _build(src, "build_sdist", out)
+    unpacked = tmp_path_factory.mktemp("sdist")
+    with tarfile.open(sdist) as tar:
+        if hasattr(tarfile, "data_filter"):  # Python >= 3.10.12 / 3.11.4
+            tar.extractall(unpacked, filter="data")
+        else:  # pragma: no cover - our own sdist, built a moment ago
+            tar.extractall(unpacked)
+    (tree,) = unpacked.iterdir()
+    return out / _build(tree, "build_wheel", out)
+
+
+def _build(tree: Path, hook: str, out: Path) -> str:
+    """Run one of setuptools' PEP 517 hooks on ``tree`` in a fresh process; the file name it built."""
+    backend = f"import sys; from setuptools import build_meta; print(build_meta.{hook}(sys.argv[1]))"
+    run = subprocess.run([sys.executable, "-c", backend, str(out)], cwd=tree, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run.stdout.strip().splitlines()[-1]
 
 
 @pytest.fixture(scope="module")
