@@ -322,9 +322,15 @@ def _traced_datasets(args: argparse.Namespace, cascade: Cascade, *, judges: bool
                 raise ConfigError(f"only {len(pairs)} {name} items are traced on both {small.name} and {large.name} "
                                   f"(in {store.root}), and {given!r} is no dataset `bench run` can trace: name "
                                   "gsm8k, humaneval or the .jsonl file you traced")
+            if items and len(items) < 10:  # tracing the rest would not be enough: the file is too small
+                raise ConfigError(
+                    f"{given} holds only {len(items)} item{'s' * (len(items) != 1)}, and a report needs at least 10 "
+                    f"traced on both {small.name} and {large.name} (it fits on some and judges on the others): add "
+                    f"items to it, then run `{_bench_run_command(args, given)}`"
+                )
             raise ConfigError(
-                f"only {len(pairs)} {name} items are traced on both {small.name} and {large.name}: run "
-                f"`{_bench_run_command(args, given)}` first"
+                f"only {len(pairs)} {name} items are traced on both {small.name} and {large.name}, and a report "
+                f"needs at least 10: run `{_bench_run_command(args, given)}` first"
             )
         n = fresh.get(name)
         if n is None:

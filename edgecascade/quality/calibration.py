@@ -310,8 +310,11 @@ def fit_calibration(rows: Sequence[dict[str, float]], labels: Sequence[bool], *,
         import sklearn  # noqa: F401
     except ImportError:
         raise ConfigError("fitting a calibration needs scikit-learn: pip install 'edgecascade[bench]'") from None
+    if not labels:
+        raise OneKindError(f"cannot calibrate: {source} holds no drafts, and a calibrator learns from right and "
+                          "wrong ones: trace or label more items")
     if len(set(bool(x) for x in labels)) < 2:
-        kind = "right" if labels and bool(labels[0]) else "wrong"
+        kind = "right" if bool(labels[0]) else "wrong"
         raise OneKindError(f"cannot calibrate: in {source} all {len(labels)} drafts are {kind}, and a calibrator "
                           "learns from both kinds: trace or label more items")
     names = list(features)

@@ -140,6 +140,15 @@ def test_bench_report_json_and_figure(tmp_path: Path, smollm2: Path, capsys: pyt
                  "--max-tokens", "24", "--out", str(out)]) == 2
     said = " ".join(capsys.readouterr().err.split())
     assert f"bench run --dataset {few} --config {cfg} --traces {store.root} --max-tokens 24" in said
+    assert f"{few} holds only 1 item, and a report needs at least 10" in said and "add items to it" in said
+    # a file with enough items, too few of them traced yet: tracing them is the way
+    more = tmp_path / "more.jsonl"
+    more.write_text("".join(json.dumps({"id": f"m{i}", "prompt": f"What is {i} + 1?", "reference": str(i + 1)}) + "\n"
+                            for i in range(12)))
+    assert main(["bench", "report", "--config", str(cfg), "--traces", str(store.root), "--datasets", str(more),
+                 "--out", str(out)]) == 2
+    said = " ".join(capsys.readouterr().err.split())
+    assert "only 0 more items are traced on both" in said and "needs at least 10: run `" in said
     # a dataset file that is there but wrong is an error, not a report judged without its prompts
     broken = tmp_path / "synth2" / "synth.jsonl"
     broken.parent.mkdir()

@@ -499,6 +499,8 @@ def test_a_calibration_needs_both_kinds_and_says_where_it_found_one() -> None:
 
     with pytest.raises(ConfigError, match="in the calibration halves of x all 3 drafts are right"):
         fit_calibration([{"mean_logprob": -0.1}] * 3, [True] * 3, model="m", source="the calibration halves of x")
+    with pytest.raises(ConfigError, match="cannot calibrate: the calibration part of y holds no drafts"):
+        fit_calibration([], [], model="m", source="the calibration part of y")
 
 
 def test_cascadeflow_score_is_finite_when_a_token_had_probability_zero() -> None:
