@@ -82,7 +82,7 @@ def check_arithmetic(c: Completion, prompt: str | None) -> Check:
     411." A question that is anything more (a word problem, a sentence around the sum) is left to the
     calibrator, as is an answer whose form cannot be told (a fraction for 10 / 3)."""
     question = bare_sum(prompt) if prompt else None
-    if question is None or states(c.text, question.value) is not False:
+    if question is None or states(c.text, question) is not False:
         return Check("arithmetic", True)
     from ..datasets import extract_gsm8k_answer  # datasets imports this package's structure module
 
@@ -90,6 +90,6 @@ def check_arithmetic(c: Completion, prompt: str | None) -> Check:
     if final is None:
         said = "it writes no number"
     else:
-        said = f"its final number is {final:.0f}" if final.is_integer() else f"its final number is {final:g}"
+        said = f"its final number is {final:.0f}" if final.is_integer() else f"its final number is {final:.15g}"
     return Check("arithmetic", False, f"the question asks for {question.expr}, which is {question.shown()}; "
                  f"the answer never says so ({said})")

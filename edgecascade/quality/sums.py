@@ -6,63 +6,77 @@ accepted it at 0.994. A bare answer shows no working, states no "the answer is" 
 which the calibrators learned to read as good signs on worked answers. Reading arithmetic out of the
 *answer* to catch this rejects right answers in every other form an answer takes (percentages,
 powers, ranges, dates, rounded constants, hex, resolutions: two reviews found dozens), so the
-arithmetic is read from the *question*, and only where the question is nothing but a sum.
+arithmetic is read from the *question*, only where the question is nothing but a sum, and the
+answer is only asked whether it writes the value anywhere, in any common notation. When in doubt,
+the check does not judge: a wrong rejection costs a call to a larger model.
 """
 
 from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 
-# "What is", "Calculate", "How much is", "Compute:" ... before the sum; "= ?", "?", "." after it
-_ASK = re.compile(r"^(?:please\s+)?(?:(?:what|how\s+much)(?:'s|\s+is|\s+are)?|calculate|compute|evaluate|"
-                  r"work\s+out)\b\s*:?\s*", re.IGNORECASE)
+# "What is", "How much is" (which may also ask about a name: "What is 7-11?") or a verb that can only
+# mean arithmetic ("Calculate", "Compute") before the sum; "= ?", "?", "." after it
+_ASK = re.compile(r"^(?:please\s+)?(?:(?P<what>(?:what|how\s+much)(?:'s|’s|\s+is|\s+are)?)|"
+                  r"(?P<verb>calculate|compute|evaluate|work\s+out))\b\s*:?\s*", re.IGNORECASE)
 _END = re.compile(r"\s*(?:=\s*\??|\?|\.)?\s*$")
 _WORDS = ((re.compile(r"\s+multiplied\s+by\s+", re.I), " * "), (re.compile(r"\s+divided\s+by\s+", re.I), " / "),
           (re.compile(r"\s+times\s+", re.I), " * "), (re.compile(r"\s+plus\s+", re.I), " + "),
           (re.compile(r"\s+minus\s+", re.I), " - "))
 _SYMBOLS = str.maketrans({"×": "*", "÷": "/", "−": "-", "·": "*", "⋅": "*"})
-_X = re.compile(r"(?<=\d)\s*[xX]\s*(?=\d)")
+_SPACED_X = re.compile(r"(?<=\d)\s+[xX]\s+(?=\d)")
+# "7-11", "80/20", "24/7", "9-5", "1920x1080", "0x10", "12-25-2024": names, ratios, dates and codes as
+# often as sums, so read only after a verb that can only mean arithmetic ("Calculate 100-58")
+_UNSPACED = re.compile(r"\d[-/xX]\d")
 _PURE = re.compile(r"[\d\s.,+\-*/()]+")
-# a comma inside a number that is not a thousands separator ("2,5"): ambiguous, so not a sum we read
-_ODD_COMMA = re.compile(r"\d,(?!\d{3}(?!\d))")
+# "2,5" (a decimal comma) and "1.000" (a dot between thousands): the writer's meaning is unclear
+_AMBIGUOUS_NUMBER = re.compile(r"\d,(?!\d{3}(?!\d))|\d\.\d{3}(?!\d)")
 _OPERATOR_BETWEEN = re.compile(r"[\d)]\s*[+\-*/]\s*[\d(]")
 _MAX_QUESTION = 200
-# every number an answer writes, its thousands commas included ("-1,234.5")
-_NUMBER = re.compile(r"(?<![\d.])-?\d+(?:,\d{3})*(?:\.\d+)?")
 
 
 @dataclass(frozen=True, slots=True)
 class Sum:
-    """A question's arithmetic, as it reads once normalised ("17 * 23"), and its exact value."""
+    """A question's arithmetic, as it reads once normalised ("17 * 23"), its operands in order and
+    its exact value."""
 
     expr: str
+    operands: tuple[Fraction, ...]
     value: Fraction
 
     def shown(self) -> str:
-        return _show(self.value)
+        return show(self.value)
 
 
 def bare_sum(question: str) -> Sum | None:
     """The sum a question consists of, or None when it is anything more (a word problem, a sentence
-    around the sum, a power, a variable, a decimal comma): those are left to the calibrator."""
+    around the sum, a power, a variable, a name or date that only looks like a sum): those are left
+    to the calibrator."""
     text = question.strip()
     if not text or len(text) > _MAX_QUESTION:
         return None
-    text = _END.sub("", _ASK.sub("", text, count=1))
+    ask = _ASK.match(text)
+    verb = bool(ask and ask.group("verb"))
+    text = _END.sub("", text[ask.end():] if ask else text)
     text = text.translate(_SYMBOLS)
     for pattern, symbol in _WORDS:
         text = pattern.sub(symbol, text)
-    text = _X.sub(" * ", text)
-    if not _PURE.fullmatch(text) or _ODD_COMMA.search(text) or not _OPERATOR_BETWEEN.search(text):
+    text = _SPACED_X.sub(" * ", text)
+    if _UNSPACED.search(text) and not verb:
+        return None
+    if not _PURE.fullmatch(text) or _AMBIGUOUS_NUMBER.search(text) or not _OPERATOR_BETWEEN.search(text):
         return None
     try:
-        value = _exact(ast.parse(text.replace(",", ""), mode="eval").body)
-    except (SyntaxError, ValueError, ZeroDivisionError, RecursionError):
+        tree = ast.parse(text.replace(",", ""), mode="eval").body
+        value = _exact(tree)
+    except (SyntaxError, ValueError, ZeroDivisionError, RecursionError, MemoryError):
         return None
-    return Sum(" ".join(text.split()), value)
+    constants = sorted((n for n in ast.walk(tree) if isinstance(n, ast.Constant)), key=lambda n: n.col_offset)
+    return Sum(" ".join(text.split()), tuple(Fraction(ast.unparse(n)) for n in constants), value)
 
 
 def _exact(node: ast.AST) -> Fraction:
@@ -83,28 +97,102 @@ def _exact(node: ast.AST) -> Fraction:
     raise ValueError("not plain arithmetic")
 
 
-def states(answer: str, value: Fraction) -> bool | None:
-    """Whether the answer writes ``value`` among its numbers: rounded or cut short to the decimals it
-    writes, and a negative result also as its magnitude ("minus 3"). None when that cannot be told:
-    the value is not whole and the answer writes no decimal (a fraction, "3 1/3", words)."""
-    written = [m.group() for m in _NUMBER.finditer(answer)]
-    if value.denominator != 1 and not any("." in w for w in written):
+# --------------------------------------------------------------------------- what an answer writes
+
+# a number as answers write it: a sign ("-", "−", "minus", "negative"), digits in groups (thousands
+# written with ",", ".", "'", "’", spaces or LaTeX "{,}" / "\,"), decimals (".75" too), scientific
+# notation ("3.91e2", "3.91 × 10^2") or a scale word ("83.8 million", "60k"), and a trailing "%"
+_NUMBER = re.compile(
+    r"(?P<sign>-|−|\bminus\s+|\bnegative\s+)?(?<![\w.])"
+    r"(?P<digits>\d{1,3}(?:(?:,|\.|'|’|\{,\}|\\,|[ \u00a0\u2009\u202f])\d{2,3})+(?:[.,]\d+)?"
+    r"|\d+(?:[.,]\d+)?|\.\d+)(?!\d)"
+    r"(?:(?P<e>[eE][+\-]?\d{1,3})\b|\s*(?:×|x|\*|\\times|\\cdot)\s*10\s*\^\s*\{?(?P<pow>[+\-−]?\d{1,3})\}?"
+    r"|\s*(?P<scale>thousand|million|billion|trillion|k|bn)\b)?"
+    r"(?P<pct>\s*%|\s*percent\b)?", re.IGNORECASE)
+_SCALES = {"thousand": 3, "k": 3, "million": 6, "billion": 9, "bn": 9, "trillion": 12}
+_MARKS = re.compile(r"\{,\}|\\,|[ \u00a0\u2009\u202f'’]")
+_MAX_DIGITS = 200  # past this a "number" is a draft looping on digits, not a value it states
+
+
+@dataclass(frozen=True, slots=True)
+class _Written:
+    """One reading of a number an answer writes: its value and how precisely it is written."""
+
+    value: Fraction
+    #: the value of one unit of its last written digit (0.01 for "3.33", 100,000 for "83.8 million")
+    unit: Fraction
+
+
+def _numbers(answer: str) -> Iterator[list[_Written]]:
+    """Each number ``answer`` writes, as every reading it may be meant in ("1.500" is 1500 or 1.5;
+    "391 m" is 391 metres or 391 million; "391 100%" may be 391 followed by 100%)."""
+    for m in _NUMBER.finditer(answer):
+        digits = m.group("digits")
+        if len(digits) > _MAX_DIGITS:
+            continue
+        sign = -1 if m.group("sign") else 1
+        exponents = {0}
+        if m.group("e"):
+            exponents = {int(m.group("e")[1:])}
+        elif m.group("pow"):
+            exponents = {int(m.group("pow").replace("−", "-"))}
+        elif m.group("scale"):
+            exponents.add(_SCALES[m.group("scale").lower()])
+        if m.group("pct"):
+            exponents = {e - 2 for e in exponents} | exponents
+        mantissas = list(_mantissas(digits))
+        if " " in digits:  # "391 100": perhaps two numbers
+            mantissas.append((Fraction(digits.split(" ")[0]), 0))
+        yield [_Written(sign * mantissa * Fraction(10) ** e, Fraction(10) ** e / 10**decimals)
+               for mantissa, decimals in mantissas for e in exponents]
+
+
+def _mantissas(digits: str) -> Iterator[tuple[Fraction, int]]:
+    """The numbers ``digits`` may stand for, each with its count of decimals."""
+    plain = _MARKS.sub(",", digits)
+    groups = re.split(r"[,.]", plain)
+    if groups[0] == "":  # ".75"
+        yield Fraction(int(groups[1]), 10 ** len(groups[1])), len(groups[1])
+        return
+    if len(groups) == 1 or all(len(g) in (2, 3) for g in groups[1:]) and len(groups[-1]) == 3:
+        yield Fraction("".join(groups)), 0  # every mark a thousands mark ("1,250", "1,00,000")
+    last_mark = re.findall(r"\D", digits)[-1:] or [""]
+    if len(groups) > 1 and last_mark[0] in ".," and all(len(g) == 3 for g in groups[1:-1]):  # a decimal point
+        decimals = groups[-1]
+        yield Fraction(int("".join(groups[:-1]))) + Fraction(int(decimals), 10 ** len(decimals)), len(decimals)
+
+
+def states(answer: str, question: Sum) -> bool | None:
+    """Whether the answer writes the question's value (rounded or cut short to the precision it is
+    written with), once the operands it opens by repeating are set aside ("4 - 2 = 3" does not state
+    2 by repeating the operand). None when that cannot be told: the answer writes no digit (words,
+    "Four."), or the value is not whole and the answer writes no decimal (a fraction, "3 1/3")."""
+    if not any(ch.isdigit() for ch in answer):
         return None
-    for w in written:
-        n = Fraction(w.replace(",", ""))
-        decimals = len(w.partition(".")[2])
-        if _near(n, value, decimals) or (value < 0 and _near(abs(n), -value, decimals)):
-            return True
-    return False
+    numbers = list(_numbers(answer))
+    value, operands = question.value, question.operands
+    if value.denominator != 1 and not any(r.unit < 1 for n in numbers for r in n):
+        return None
+    skip = 0
+    while skip < min(len(operands), len(numbers)) and any(r.value == operands[skip] for r in numbers[skip]):
+        skip += 1
+    rest = numbers[skip:] if skip == len(operands) else numbers
+    return any(_near(r, value) for n in rest for r in n)
 
 
-def _near(n: Fraction, value: Fraction, decimals: int) -> bool:
-    """``n`` is ``value`` written to ``decimals`` places: rounded, or (with decimals) cut short."""
-    gap = abs(n - value)
-    return gap <= Fraction(1, 2 * 10**decimals) or (decimals > 0 and gap < Fraction(1, 10**decimals))
+def _near(r: _Written, value: Fraction) -> bool:
+    """``r`` writes ``value`` to its precision: rounded, cut short (toward zero), or as a float prints
+    it (0.30000000000000004 for 0.1 + 0.2, 2.3333333333333335 for 7 / 3)."""
+    gap = abs(r.value - value)
+    if gap <= r.unit / 2:
+        return True
+    if r.unit < 1 and (r.value >= 0) == (value >= 0) and abs(r.value) <= abs(value) and gap < r.unit:
+        return True
+    return r.unit < Fraction(1, 10**12) and gap <= abs(value) * Fraction(1, 10**12)
 
 
-def _show(x: Fraction) -> str:
+def show(x: Fraction) -> str:
+    """A value as a message shows it: whole numbers exactly, others to ten significant digits."""
     if x.denominator == 1:
         return str(x.numerator)
-    return f"{float(x):.6f}".rstrip("0").rstrip(".")
+    return f"{float(x):.10g}"

@@ -66,7 +66,8 @@ def test_ordinary_answers_are_not_refusals(text: str) -> None:
 
 @pytest.mark.parametrize(("question", "expr", "value"), [
     ("What is 17 * 23?", "17 * 23", "391"),
-    ("what's 17x23", "17 * 23", "391"),
+    ("what's 17 x 23", "17 * 23", "391"),
+    ("Calculate 100-58", "100-58", "42"),  # unspaced, after a verb that can only mean arithmetic
     ("Calculate 144 divided by 12.", "144 / 12", "12"),
     ("How much is 1,250 + 750?", "1,250 + 750", "2000"),
     ("(3 + 4) × 2 = ?", "(3 + 4) * 2", "14"),
@@ -92,6 +93,10 @@ def test_a_question_that_is_only_a_sum_is_read_exactly(question: str, expr: str,
     "What is 2,5 + 2,5?",  # a decimal comma, or a list: ambiguous
     "What is 5 / 0?",
     "What is 17?",
+    # names, ratios, dates and codes that only look like sums (found by review)
+    "What is 7-11?", "What is 80/20?", "What is 24/7?", "What is 1920x1080?", "What is 0x10 + 0x10?",
+    "What is 12-25-2024?", "what's 17x23",
+    "What is 1.000 + 1?",  # a dot between thousands, or a decimal point
     "",
 ])
 def test_anything_more_than_a_sum_is_left_to_the_calibrator(question: str) -> None:
@@ -105,7 +110,11 @@ def test_anything_more_than_a_sum_is_left_to_the_calibrator(question: str) -> No
      "the question asks for 17 * 23, which is 391; the answer never says so (its final number is 411)"),
     ("Calculate 2736 / 24.", "2736 / 24 = 111", "which is 114; the answer never says so (its final number is 111)"),
     ("What is 497 * 16?", "You can compute it in Python:\n```python\nprint(497 * 16)\n```", "which is 7952"),
-    ("What is 5 + 5?", "Ten, obviously.", "the answer never says so (it writes no number)"),
+    ("What is 5 + 5?", "It is 11, obviously.", "the answer never says so (its final number is 11)"),
+    ("What is 17 - 20?", "17 - 20 = 3", "which is -3"),  # a sign slip
+    ("What is 4 - 2?", "4 - 2 = 3", "which is 2"),  # the operand it repeats is not the value it states
+    ("What is 10 / 3?", "10 / 3 = 3.5", "which is 3.333333333"),
+    ("What is 2 / 7?", "0.2858", "which is 0.2857142857"),  # cut short is toward zero
 ])
 def test_an_answer_that_never_states_the_sum_is_rejected(question: str, answer: str, detail: str) -> None:
     ch = check_arithmetic(completion(answer), question)
@@ -124,6 +133,15 @@ def test_an_answer_that_never_states_the_sum_is_rejected(question: str, answer: 
     ("What is 10 / 3?", "3 1/3"),  # a form it cannot read: not judged
     ("What is 17 minus 20?", "Minus 3."),
     ("What is 17 - 20?", "-3"),
+    ("What is 17 - 20?", "17 − 20 = −3"),
+    ("What is 5 + 5?", "Ten, obviously."),  # no digit at all: not judged
+    # the value in the notations answers use (found by review)
+    ("What is 500 * 2?", "$1{,}000$"), ("What is 500 * 2?", r"\(1\,000\)"), ("What is 1000 * 1000?", "1 000 000"),
+    ("What is 1000 * 1000?", "1.000.000"), ("What is 1000 * 1000?", "One million: 1 million."),
+    ("What is 1000 * 100?", "1,00,000"), ("What is 17 * 23?", "3.91e2"), ("What is 17 * 23?", "3.91 × 10^2"),
+    ("What is 9155 * 9155?", "about 83.8 million"), ("What is 3 / 4?", "75.0%"), ("What is 1 / 8?", "12.5 percent"),
+    ("What is 7 / 3?", "2.3333333333333335"), ("What is 0.1 + 0.2?", "0.30000000000000004"),
+    ("What is 0.5 + 0.25?", "0.5 + 0.25 = .75"), ("What is 17 * 23?", "391 m"), ("What is 17 * 23?", "391 100% sure"),
     ("What is 18352945809101941 + 71368231235855828?", "89721177044957769"),
     # questions that are not only a sum are not judged at all, whatever the answer says
     ("Janet has 16 eggs and eats 3. How many are left?", "She has 12 eggs left."),
@@ -136,6 +154,12 @@ def test_an_answer_that_states_the_sum_or_a_question_that_is_more_passes(questio
 
 def test_without_a_question_there_is_nothing_to_check() -> None:
     assert check_arithmetic(completion("17 * 23 equals 411."), None).passed
+
+
+def test_a_draft_looping_on_digits_is_judged_without_failing() -> None:
+    """A number too long to be a stated value (past Python's int-parsing limit) is skipped, not raised."""
+    ch = check_arithmetic(completion("0." + "6" * 5000), "What is 2 / 3?")
+    assert ch.name == "arithmetic"
 
 
 def test_repetition_catches_loops_even_cut_mid_unit() -> None:
