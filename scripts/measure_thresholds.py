@@ -200,7 +200,7 @@ def generate_row(provider: Any, role: str, model: str, item: Item, args: argpars
     correct, grade_detail = grade_text(item, c.text, args)
     feats = logprob_features(c.logprobs) if c.logprobs is not None else None
     scores = {name: (_finite(feats.score(name)) if feats is not None else None) for name in CONFIDENCE_SCORES}
-    failed = [ch.name for ch in run_checks(c, CHECK_NAMES, RepetitionCheck()) if not ch.passed]
+    failed = [ch.name for ch in run_checks(c, CHECK_NAMES, RepetitionCheck(), item.prompt) if not ch.passed]
     return {
         **base,
         "correct": bool(correct),

@@ -85,8 +85,8 @@ def main() -> None:
 
     cache: dict[tuple[str, str], dict] = {}
     if CACHE.exists():
-        for line in CACHE.read_text().splitlines():
-            r = json.loads(line)
+        for cached in CACHE.read_text().splitlines():
+            r = json.loads(cached)
             cache[(r["variant"], r["item_id"])] = r
     provider = cascade.tiers[0].provider
     system = cascade.settings.system_prompt
