@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgecascade.types import Role
+
 CACHE = Path(__file__).resolve().parents[1] / "bench" / "studies" / "gsm8k-program-prompts.jsonl"
 _ASK = ("Write a Python function `solution()` that computes and returns the numeric answer to this problem. "
         "Reply with only the code in one ```python block, no explanation.\n\nProblem: {problem}")
@@ -42,7 +44,7 @@ _STEPS = ("Write a Python function `solution()` that solves this problem. First 
           "explanation.\n\nProblem: {problem}")
 
 
-def variant_messages(name: str, problem: str) -> list[tuple[str, str]]:
+def variant_messages(name: str, problem: str) -> list[tuple[Role, str]]:
     """The user/assistant turns each variant sends (after the config's system prompt)."""
     if name == "one-shot":
         return [("user", _ASK.format(problem=_EXAMPLE)), ("assistant", _EXAMPLE_CODE),

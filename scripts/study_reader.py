@@ -104,7 +104,7 @@ def read(reader: str, first: int) -> None:
         for n, item in enumerate(items):
             draft = drafts[item.id]
             request = cascade.build_request(item.prompt, None, None, None, None, None)
-            messages = [{"role": m.role, "content": m.content} for m in request.messages]
+            messages: list[Any] = [{"role": m.role, "content": m.content} for m in request.messages]
             prompt = fmt(messages=messages).prompt
             pt = llm.tokenize(prompt.encode(), add_bos=False, special=True)
             at = llm.tokenize(draft.answer.encode(), add_bos=False, special=False)
