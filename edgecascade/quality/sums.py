@@ -125,7 +125,7 @@ class _Written:
 
 def _numbers(answer: str) -> Iterator[list[_Written]]:
     """Each number ``answer`` writes, as every reading it may be meant in ("1.500" is 1500 or 1.5;
-    "391 m" is 391 metres or 391 million; "391 100%" may be 391 followed by 100%)."""
+    "60 k" is 60 or 60,000; "391 100%" may be 391 followed by 100%)."""
     for m in _NUMBER.finditer(answer):
         digits = m.group("digits")
         if len(digits) > _MAX_DIGITS:
