@@ -137,10 +137,38 @@ class TraceStore:
     def append(self, trace: Trace) -> None:
         p = self.path(trace.dataset, trace.model, trace.settings)
         p.parent.mkdir(parents=True, exist_ok=True)
+        _drop_cut_line(p)
         with p.open("a", encoding="utf-8") as f:
             f.write(json.dumps(asdict(trace), ensure_ascii=False, separators=(",", ":")) + "\n")
             f.flush()
             os.fsync(f.fileno())
+
+
+def _drop_cut_line(p: Path) -> None:
+    """Remove a last line left without its newline by an interrupted write, before appending.
+
+    Appending after it would glue the new trace onto the fragment: both would be lost, and the file
+    would stay unreadable for `calibrate --traces`. The fragment holds no whole trace (its item is
+    generated again), so dropping it loses nothing."""
+    if not p.exists():
+        return
+    with p.open("r+b") as f:
+        end = f.seek(0, os.SEEK_END)
+        if end == 0:
+            return
+        f.seek(end - 1)
+        if f.read(1) == b"\n":
+            return
+        pos = end
+        while pos > 0:  # back to the last newline, a block at a time
+            start = max(0, pos - 65536)
+            f.seek(start)
+            at = f.read(pos - start).rfind(b"\n")
+            if at >= 0:
+                f.truncate(start + at + 1)
+                return
+            pos = start
+        f.truncate(0)
 
 
 def prompt_sha256(prompt: str) -> str:
@@ -364,7 +392,8 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
         try:
             d = json.loads(line)
         except json.JSONDecodeError as e:
-            raise ConfigError(f"{path}:{n} is not valid JSON ({e})") from None
+            raise ConfigError(f"{path}:{n} is not valid JSON ({e}); if it is a trace cut short by an interrupted "
+                              "run, delete that line (`bench run` traces its item again)") from None
         if not isinstance(d, dict):
             raise ConfigError(f"{path}:{n} is a JSON {type(d).__name__}, not an object: each line must be one JSON "
                               "object (a trace, or a `run --json --logprobs` line with a label)")

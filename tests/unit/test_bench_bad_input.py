@@ -94,6 +94,7 @@ def _labelled(i: int, correct: bool, **extra: object) -> dict[str, object]:
 
 @pytest.mark.parametrize(("line", "message"), [
     ("[1, 2]", "is a JSON list, not an object"),
+    ('{"dataset": "d", "item_', "is not valid JSON .*delete that line"),
     (json.dumps({"attempts": [{"content": "x", "tier": "draft"}], "correct": True}),
      "no token counts .*run --json --logprobs"),
     (json.dumps({"attempts": [{"content": "x", "tier": "cloud", "model": "gpt",
@@ -179,6 +180,32 @@ def test_a_stored_trace_line_that_is_no_trace_is_skipped(tmp_path: Path) -> None
             "first_token_s": None, "cost": 0.0, "tokens": ["4"], "logprobs": [-0.1], "top_logprobs": []}
     _write(path, good, "[1, 2]", "null", '{"cut": ')
     assert list(store.load("d", "m", "k")) == ["a"]
+
+
+@pytest.mark.parametrize("cut", ['{"dataset": "d", "item_id": "b", "answ', '{"da', "{"])
+def test_a_trace_appended_after_a_cut_line_is_whole_and_the_file_stays_readable(cut: str, tmp_path: Path) -> None:
+    """An interrupted write leaves a last line without its newline. The next append drops that
+    fragment (it holds no whole trace) instead of gluing the new trace onto it, which lost the new
+    trace too and left a line `calibrate --traces` refused."""
+    from edgecascade.benchmarks.traces import Trace, TraceStore, load_labelled_traces
+
+    store = TraceStore(tmp_path)
+    path = store.path("d", "m", "k")
+    path.parent.mkdir(parents=True)
+    good = {"dataset": "d", "item_id": "a", "domain": "math", "tier": "t", "model": "m", "settings": "k", "answer": "4",
+            "correct": True, "finish_reason": "stop", "prompt_tokens": 1, "completion_tokens": 1, "latency_s": 0.1,
+            "first_token_s": None, "cost": 0.0, "tokens": ["4"], "logprobs": [-0.1], "top_logprobs": []}
+    path.write_text(json.dumps(good) + "\n" + cut, encoding="utf-8")
+    store.append(Trace.from_dict({**good, "item_id": "b", "answer": "5", "correct": False}))
+    assert sorted(store.load("d", "m", "k")) == ["a", "b"]
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 2 and [json.loads(x)["item_id"] for x in lines] == ["a", "b"]
+    assert [t.item_id for t in load_labelled_traces(path)] == ["a", "b"]
+    # a file that is nothing but a fragment is emptied first; a whole last line is left alone
+    path.write_text(cut, encoding="utf-8")
+    store.append(Trace.from_dict(good))
+    store.append(Trace.from_dict({**good, "item_id": "c"}))
+    assert [json.loads(x)["item_id"] for x in path.read_text(encoding="utf-8").splitlines()] == ["a", "c"]
 
 
 def test_a_config_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
