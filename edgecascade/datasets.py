@@ -369,6 +369,8 @@ def load_jsonl(path: Path, limit: int | None = None) -> list[Item]:
             raise ConfigError(f"{where}: unknown grader {grader!r}: use {', '.join(JSONL_GRADERS)}")
         if not isinstance(row.get("prompt"), str) or "reference" not in row:
             raise ConfigError(f"{where}: each line needs a 'prompt' (text) and a 'reference'")
+        if not row["prompt"].strip():
+            raise ConfigError(f"{where}: the prompt is empty: give the question the models should answer")
         reference = str(row["reference"])
         _check_reference(where, grader, reference)
         item_id = str(row.get("id", n))  # by default the n-th object (blank lines not counted)

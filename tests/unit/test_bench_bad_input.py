@@ -70,6 +70,7 @@ def test_a_jsonl_dataset_is_checked_when_it_is_read(tmp_path: Path) -> None:
         (({"prompt": "x", "reference": "([", "grader": "regex"},),
          r"d.jsonl:1: reference '\(\[' is not a valid regular"),
         (({"id": "a", **ok}, "", {"id": "a", **ok}), r"d.jsonl:3: id 'a' is also the id of line 1"),
+        ((ok, {"prompt": " \n\t", "reference": "4"}), r"d.jsonl:2: the prompt is empty"),
     ]:
         _write(p, *rows)
         with pytest.raises(ConfigError, match=message):
