@@ -11,6 +11,7 @@ import json
 import math
 import shlex
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -674,6 +675,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                                                datasets=args.dataset)
     if base is not None:
         return _calibrate_adapt(args, *base, traces, prompts, checks)
+    traces = _one_models_answers(traces, args.model)
     cal_ids, held_ids = split_ids([t.item_id for t in traces], args.seed)
     cal = [t for t in traces if t.item_id in cal_ids]
     held = [t for t in traces if t.item_id in held_ids]
@@ -729,6 +731,28 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     out.print(escape(f'use it: [tiers.accept] confidence = "calibrated", calibration = "{target}", '
                      "min_confidence = ..."))
     return 0
+
+
+def _one_models_answers(traces: Sequence[Trace], model: str | None) -> list[Trace]:
+    """The labelled answers a new calibration is fitted on: one model's. A calibration judges one
+    model's drafts, and labelled `run --json` lines of an escalating cascade hold answers of several
+    (an escalated line's answer, the one its label judges, is a larger model's): fitted on all of
+    them together, it would judge the drafter by the larger model's answers too."""
+    counts = Counter(t.model for t in traces if t.model)
+    if len(counts) < 2:  # one model (or none named): --model, if given, only names it
+        return list(traces)
+    said = ", ".join(f"{m} ({n} lines)" for m, n in counts.most_common())
+    if model is None:
+        raise ConfigError(f"the labelled answers come from more than one model: {said}. A calibration judges one "
+                          "model's drafts: name it with --model (the other models' lines are left out; in `run "
+                          "--json` lines an escalated answer is the larger model's)")
+    if model not in counts:
+        raise ConfigError(f"--model {model}: none of the labelled answers is by it (they are by {said}): name one "
+                          "of those, or leave --model out")
+    left = sum(n for m, n in counts.items() if m != model)
+    err.print(f"[yellow]note: fitting on {model}'s {counts[model]} labelled answers; {left} by other models are "
+              "left out[/yellow]")
+    return [t for t in traces if t.model == model]
 
 
 def _share_or_dash(x: float) -> str:
@@ -1195,8 +1219,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--dataset", nargs="+", default=[], metavar="FILE.jsonl",
                    help="the .jsonl datasets the `bench run` traces given came from: each line's prompt is read back "
                    "from its item there (gsm8k's and humaneval's are read back without it)")
-    c.add_argument("--model", help="model name recorded in the calibration (default: from the traces; not with "
-                   "--adapt, which keeps its base's)")
+    c.add_argument("--model", help="model name recorded in the calibration (default: from the traces); where the "
+                   "traces hold answers of several models, the one whose answers it is fitted on (not with --adapt, "
+                   "which keeps its base's)")
     c.add_argument("--adapt", metavar="BASE",
                    help="instead of fitting anew, adapt the calibration file BASE (e.g. "
                    "models/qwen2.5-coder-0.5b.calibration.json) to your traffic: move each of its calibrators' "

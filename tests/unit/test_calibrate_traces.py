@@ -74,3 +74,39 @@ def test_calibrate_reads_back_the_prompts_of_a_jsonl_dataset_it_is_given(tmp_pat
     captured = capsys.readouterr()
     assert set(json.loads(captured.out)["domains"]) == {"math"} and "200 mine" in captured.err
     assert "carry no prompt" not in captured.err
+
+
+def test_calibrate_fits_one_models_answers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Labelled `run --json` lines of an escalating cascade hold answers of two models (an escalated
+    line's answer is the larger model's). Fitted together, the calibration took the first line's
+    model name and judged the drafter by the larger model's answers; now it asks which model, and
+    fits on that one's alone."""
+    rng = np.random.default_rng(3)
+
+    def line(i: int, model: str) -> dict[str, object]:
+        ok = bool(rng.random() < 0.5)
+        lp = -0.1 if ok else -1.2
+        return {"id": f"q{i}", "model": model, "answer": "The answer is 7.", "tokens": ["The", " answer", " 7"],
+                "logprobs": [lp] * 3, "correct": ok}
+
+    path = tmp_path / "mixed.jsonl"
+    lines = [line(i, "small" if i % 3 else "large") for i in range(120)]
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    out = tmp_path / "c.json"
+    assert main(["calibrate", "--traces", str(path), "--out", str(out)]) == 2
+    said = capsys.readouterr().err
+    assert "more than one model: small (80 lines), large (40 lines)" in said and "--model" in said
+    assert not out.exists()
+    assert main(["calibrate", "--traces", str(path), "--out", str(out), "--model", "nobody"]) == 2
+    assert "none of the labelled answers is by it" in capsys.readouterr().err
+    assert main(["calibrate", "--traces", str(path), "--out", str(out), "--model", "small", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "40 by other models are left out" in captured.err
+    got = json.loads(captured.out)
+    assert got["calibration_items"] + got["held_out_items"] == 80
+    assert json.loads(out.read_text())["model"] == "small"
+    # one model: --model only names it, as before
+    single = tmp_path / "single.jsonl"
+    single.write_text("\n".join(json.dumps({**x, "model": "m"}) for x in lines) + "\n")
+    assert main(["calibrate", "--traces", str(single), "--out", str(out), "--model", "renamed"]) == 0
+    assert json.loads(out.read_text())["model"] == "renamed"
