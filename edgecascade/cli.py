@@ -28,7 +28,7 @@ from .result import Result
 
 if TYPE_CHECKING:
     from .benchmarks.report import DatasetPairs
-    from .benchmarks.traces import TierSpec, Trace
+    from .benchmarks.traces import TierSpec, Trace, TraceStore
     from .config import CascadeConfig
     from .engine import Cascade
     from .quality.calibration import Calibration
@@ -332,6 +332,7 @@ def _traced_datasets(args: argparse.Namespace, cascade: Cascade, *, judges: bool
             raise ConfigError(
                 f"only {len(pairs)} {name} items are traced on both {small.name} and {large.name}, and a report "
                 f"needs at least 10: run `{_bench_run_command(args, given)}` first"
+                + _traced_otherwise(store, name, small, cascade)
             )
         n = fresh.get(name)
         if n is None:
@@ -375,6 +376,26 @@ def _fresh_split(name: str, trace_more: str, pairs: Sequence[Sequence[Trace]], o
             f"dataset has {len(order)}), too few to judge on: trace more with "
             f"`{trace_more} --limit M` (M > {n}), or use a smaller N")
     return cal_ids, held_ids
+
+
+def _traced_otherwise(store: TraceStore, dataset: str, small: TierSpec, cascade: Cascade) -> str:
+    """Where the drafter's traces of ``dataset`` exist under other settings than the report's, say
+    so (and with which --max-tokens, where only the token limit differs), rather than let the report
+    suggest tracing everything again."""
+    others = [p for p in sorted((store.root / dataset).glob(f"{small.model}-*.jsonl"))
+              if p.stem != f"{small.model}-{small.key}"]
+    if not others:
+        return ""
+    from .benchmarks.traces import tier_specs
+
+    keys = {tier_specs(cascade, n)[0].key: n for n in range(1, 8193)}  # a hash: try the token limits
+    limits = sorted({keys[k] for p in others if (k := p.stem.rsplit("-", 1)[-1]) in keys})
+    if limits:
+        return (f"; or, if you traced it with another token limit, report with the same one: "
+                f"{small.model}'s traces of {dataset} in {store.root} were made with "
+                + " and ".join(f"--max-tokens {n}" for n in limits))
+    return (f"; or report with the config and --max-tokens you traced with: {store.root / dataset} holds "
+            f"{small.model} traces made under other settings (another token limit, system prompt or model file)")
 
 
 def _bench_run_command(args: argparse.Namespace, dataset: str, config: str | None = None) -> str:

@@ -149,6 +149,14 @@ def test_bench_report_json_and_figure(tmp_path: Path, smollm2: Path, capsys: pyt
                  "--out", str(out)]) == 2
     said = " ".join(capsys.readouterr().err.split())
     assert "only 0 more items are traced on both" in said and "needs at least 10: run `" in said
+    assert "another token limit" not in said  # nothing of it is traced under other settings either
+    # traced, but with another token limit than the report's: it says with which, rather than only
+    # suggesting to trace everything again
+    traced_with = Cascade.from_config(cfg).settings.max_tokens
+    assert main(["bench", "report", "--config", str(cfg), "--traces", str(store.root), "--datasets", str(data),
+                 "--max-tokens", str(traced_with + 1), "--out", str(out)]) == 2
+    said = " ".join(capsys.readouterr().err.split())
+    assert "only 0 synth items are traced" in said and f"were made with --max-tokens {traced_with}" in said
     # a dataset file that is there but wrong is an error, not a report judged without its prompts
     broken = tmp_path / "synth2" / "synth.jsonl"
     broken.parent.mkdir()
