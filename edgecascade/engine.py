@@ -74,7 +74,24 @@ def calibration_file(t: TierConfig, run_examples: bool = False, cross_check: boo
 def calibration_for(t: TierConfig, run_examples: bool = False, cross_check: bool = False) -> Calibration | None:
     """The calibration a tier's rule uses (see :func:`calibration_file`)."""
     path = calibration_file(t, run_examples, cross_check)
-    return None if path is None else Calibration.load(path)
+    if path is None:
+        return None
+    cal = Calibration.load(path)
+    target = t.accept.quality_target
+    if target is not None:  # checked now, not at the first query
+        key = f"{target:g}"
+        if key not in cal.thresholds:  # (a domain calibrator has every target its pooled one has: checked at load)
+            have = sorted(cal.thresholds)
+            fix = (f"use one of those, or choose one for {key} with `edgecascade bench report --target {key} "
+                   "--save-calibration` on your traces" if have else
+                   "a file `edgecascade calibrate --traces` writes has none (choosing a threshold for a quality "
+                   "target needs the strongest tier's answers to the same questions, which `bench run` traces): set "
+                   "min_confidence instead, from the table `calibrate` printed, or trace a labelled dataset with "
+                   f"`bench run` and choose one with `bench report --target {key} --save-calibration`")
+            raise ConfigError(f"tier {t.display_name!r}: quality_target = {key} needs a threshold chosen for it, and "
+                              f"the calibration {path} has " + (f"them only for {', '.join(have)}" if have else "none")
+                              + f": {fix}")
+    return cal
 
 
 class Cascade:

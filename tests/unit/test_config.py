@@ -124,6 +124,15 @@ def test_quality_target_resolves_through_the_calibration(tmp_path: Path) -> None
     with pytest.raises(ConfigError, match="no calibration at"):
         calibration_for(parse_config({"tiers": [{"model": "a.gguf", "accept": {
             "confidence": "calibrated", "calibration": str(tmp_path / "missing.json")}}]}).tiers[0])
+    # a target the file has no threshold for is refused when the config is read, not at the first
+    # query, naming the file and what to do: a file `calibrate --traces` writes has no thresholds
+    for thresholds, said in (({"0.9": 0.3}, "has them only for 0.9: use one of those"),
+                             ({}, "has none: a file `edgecascade calibrate --traces` writes has none.*set "
+                                  "min_confidence instead")):
+        Calibration("m", list(FEATURE_NAMES), [0.0] * n, [1.0] * n, coef, 0.0, thresholds=thresholds).save(path)
+        with pytest.raises(ConfigError, match=f"quality_target = 0.95 needs a threshold chosen for it, and the "
+                                              f"calibration {path} {said}"):
+            calibration_for(cfg.tiers[0])
 
 
 def test_env_interpolation_in_shipped_configs(monkeypatch: pytest.MonkeyPatch) -> None:
