@@ -469,10 +469,18 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
                                             for k, v in report["datasets"].items()}
             calibration.save(path)
             err.print(f"calibration ({variant}) written to {path}")
-        stale = calibration_path(drafter, examples=True)
-        if args.no_examples and stale.is_file():
-            err.print(f"[yellow]note: {stale} was not refitted (--no-examples) and is still what a config with "
-                      "run_examples = true uses; delete it or rerun without --no-examples[/yellow]")
+        written = {calibration_path(drafter, examples=c.runs_examples, cross_check=c.runs_cross_check)
+                   for c in calibrations.values()}
+        for examples, checks in ((True, False), (False, True), (True, True)):
+            stale = calibration_path(drafter, examples=examples, cross_check=checks)
+            if stale in written or not stale.is_file():
+                continue
+            why = ("--no-examples" if examples and args.no_examples else
+                   "the traces hold no cross-checks of the drafter's math drafts: `bench run --config calibrated` "
+                   "traces them")
+            uses = " and ".join(["run_examples = true"] * examples + ["cross_check = true"] * checks)
+            err.print(f"[yellow]note: {stale} was not refitted ({why}) and is still what a config with {uses} "
+                      "loads: delete it, or refit it[/yellow]")
         # the config's rule now loads what was just saved
         cascade, _, rules_as_configured = _bench_cascade(args.config)
     if rules_as_configured:  # a rule without its calibration yet cannot be judged

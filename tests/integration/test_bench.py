@@ -354,8 +354,16 @@ def test_saved_calibration_is_what_the_config_rule_is_judged_with(tmp_path: Path
     stale = json.loads(capsys.readouterr().out)["datasets"]["synth"]["at_target"]["config rule"]
     # the stale calibration has no record of being fitted on this split: its row is not called held-out
     assert stale["share"] == 0.0 and stale["held_out"] is False
+    # a cross-check calibration from an earlier fit, which this report cannot refit (no --examples,
+    # no traced cross-checks): kept, and said to be stale rather than left to be loaded silently
+    older = manifests / "smollm2-135m.examples.cross-check.calibration.json"
+    older.write_text((manifests / "smollm2-135m.calibration.json").read_text())
     assert main([*args, "--save-calibration"]) == 0
-    d = json.loads(capsys.readouterr().out)["datasets"]["synth"]
+    captured = capsys.readouterr()
+    said = " ".join(captured.err.split())
+    assert (f"note: {older} was not refitted (--no-examples) and is still what a config with run_examples = true "
+            "and cross_check = true loads") in said
+    d = json.loads(captured.out)["datasets"]["synth"]
     saved = Calibration.load(manifests / "smollm2-135m.calibration.json")
     assert saved.threshold_for(0.95) < 1.0
     # judged with the calibration just written, not the stale one the config had loaded
@@ -366,6 +374,12 @@ def test_saved_calibration_is_what_the_config_rule_is_judged_with(tmp_path: Path
     captured = capsys.readouterr()
     assert json.loads(captured.out)["datasets"]["synth"]["at_target"]["config rule"]["held_out"] is False
     assert "not a held-out result" in captured.err
+    # with the examples check the examples variant is refitted; the cross-check one still cannot be
+    no_flag = [a for a in args if a != "--no-examples"]
+    assert main([*no_flag, "--save-calibration"]) == 0
+    said = " ".join(capsys.readouterr().err.split())
+    assert f"{older} was not refitted (the traces hold no cross-checks" in said
+    assert "examples.calibration.json was not refitted" not in said
 
 
 def test_a_new_model_is_traced_and_reported_before_its_first_calibration(
