@@ -757,7 +757,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         table.add_row(f"{r['min_confidence']:.2f}", _share_or_dash(r["accepted_share"]),
                       _share_or_dash(r["accepted_accuracy"]))
     out.print(table)
-    out.print(escape(f'use it: [tiers.accept] confidence = "calibrated", calibration = "{target}", '
+    out.print(escape(f'use it: [tiers.accept] confidence = "calibrated", calibration = "{target.resolve()}", '
                      "min_confidence = ..."))
     return 0
 
@@ -946,7 +946,7 @@ def _calibrate_adapt(args: argparse.Namespace, base_path: Path, base: Calibratio
     for line in lines:
         out.print(escape(line))
     out.print(escape("The weights and thresholds are the base's; only intercepts moved. Use it: [tiers.accept] "
-                     f'confidence = "calibrated", calibration = "{target}" (with the quality_target or '
+                     f'confidence = "calibrated", calibration = "{target.resolve()}" (with the quality_target or '
                      "min_confidence you used before)"))
     return 0
 
@@ -1016,8 +1016,8 @@ def _adapt_unlabelled(args: argparse.Namespace, base_path: Path, base: Calibrati
     out.print(escape("Each threshold was chosen again, by the same rule and margin, on the calibration's own items "
                      "weighted to the estimated base rate. This assumes your drafts differ from the calibration's "
                      "only in how often they are right; label a few tens of them to check (--adapt without "
-                     f'--unlabelled). Use it: [tiers.accept] confidence = "calibrated", calibration = "{target}" '
-                     "(with the same quality_target)"))
+                     '--unlabelled). Use it: [tiers.accept] confidence = "calibrated", '
+                     f'calibration = "{target.resolve()}" (with the same quality_target)'))
     return 0
 
 

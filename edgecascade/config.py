@@ -272,4 +272,24 @@ def load_config(path: str | os.PathLike[str] | None = None) -> CascadeConfig:
     except UnicodeDecodeError as e:
         raise ConfigError(f"config file {p} is not UTF-8 text ({e.reason} at byte {e.start}): save it as UTF-8 "
                           "TOML") from None
-    return parse_config(expand_env(data, str(p)), str(p))
+    return _from_folder(parse_config(expand_env(data, str(p)), str(p)), p.parent)
+
+
+def _from_folder(cfg: CascadeConfig, folder: Path) -> CascadeConfig:
+    """Relative file paths in a config file (a local tier's ``.gguf`` model, a calibration) are read
+    from the file's own folder, so a config works from whatever directory a command runs in."""
+    from .models import looks_like_path
+
+    def anchored(path: str) -> str:
+        return path if path.startswith("~") or Path(path).is_absolute() else str(folder / path)
+
+    tiers = []
+    for t in cfg.tiers:
+        update: dict[str, Any] = {}
+        if t.provider == "llamacpp" and looks_like_path(t.model) and anchored(t.model) != t.model:
+            update["model"] = anchored(t.model)
+            update["name"] = t.display_name  # the tier keeps the name it was written with
+        if t.accept.calibration:
+            update["accept"] = t.accept.model_copy(update={"calibration": anchored(t.accept.calibration)})
+        tiers.append(t.model_copy(update=update) if update else t)
+    return cfg.model_copy(update={"tiers": tiers})

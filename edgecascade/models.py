@@ -598,7 +598,8 @@ def is_pulled(name: str) -> bool:
     return _marker_problem(model_path(name), manifest) is None
 
 
-def _looks_like_path(model: str) -> bool:
+def looks_like_path(model: str) -> bool:
+    """Whether a tier's ``model`` names a file rather than a registry model."""
     seps = {"/", os.sep} | ({os.altsep} if os.altsep else set())
     return model.lower().endswith(".gguf") or any(s in model for s in seps) or model.startswith("~")
 
@@ -610,7 +611,7 @@ def resolve(model: str) -> ResolvedModel:
     anything else is a registry name. A registry file is only handed back when it passes the cheap
     check (size and verification marker), never merely because it exists.
     """
-    if _looks_like_path(model):
+    if looks_like_path(model):
         return _resolve_path(model)
     try:
         manifest = get_manifest(model)

@@ -153,3 +153,28 @@ def test_unset_env_without_default_and_keys_in_config_are_errors(tmp_path: Path)
     p = write(tmp_path, '[[tiers]]\nmodel = "m"\nprovider = "openai"\napi_key = "sk-123"\n')
     msg = str(pytest.raises(ConfigError, load_config, p).value)
     assert "api_key_env" in msg and "sk-123" not in msg
+
+
+def test_relative_paths_in_a_config_file_are_read_from_its_folder(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A config's relative `.gguf` model and calibration paths were read from wherever the command
+    ran, so the same config failed from another directory; they are read from the file's folder."""
+    from edgecascade.config import load_config
+
+    folder = tmp_path / "cfgs"
+    folder.mkdir()
+    (folder / "c.toml").write_text(
+        '[[tiers]]\nmodel = "weights/small.gguf"\n[tiers.accept]\nconfidence = "calibrated"\n'
+        'calibration = "mine.calibration.json"\nmin_confidence = 0.5\n'
+        '[[tiers]]\nname = "abs"\nmodel = "/opt/big.gguf"\n[tiers.accept]\nconfidence = "calibrated"\n'
+        'calibration = "~/cal.json"\nmin_confidence = 0.5\n'
+        '[[tiers]]\nmodel = "qwen2.5-coder-1.5b"\n'
+        '[[tiers]]\nprovider = "vllm"\nmodel = "Qwen/Qwen2.5-7B-Instruct"\n')
+    elsewhere = tmp_path / "run-here"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    small, big, registry, remote = load_config(folder / "c.toml").tiers
+    assert small.model == str(folder / "weights" / "small.gguf") and small.display_name == "weights/small.gguf"
+    assert small.accept.calibration == str(folder / "mine.calibration.json")
+    assert big.model == "/opt/big.gguf" and big.accept.calibration == "~/cal.json"  # absolute and ~ stay
+    assert registry.model == "qwen2.5-coder-1.5b" and remote.model == "Qwen/Qwen2.5-7B-Instruct"
