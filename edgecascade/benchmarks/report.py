@@ -684,7 +684,8 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     names = list(report["datasets"])
-    fig, axes = plt.subplots(2, len(names), figsize=(6.5 * len(names), 9.5), squeeze=False)
+    # at least two columns' width: the legend's three columns and the title need it with one dataset too
+    fig, axes = plt.subplots(2, len(names), figsize=(6.5 * max(len(names), 2), 9.5), squeeze=False)
     styles = {**dict.fromkeys(_VARIANTS, "-"), "mean logprob": "--", "cascadeflow-style": ":",
               ROUTER: "-.", **{v + POOLED_SUFFIX: (0, (3, 1, 1, 1)) for v in _VARIANTS}}
     markers = {"always small": "s", "always large": "D", "random": "X", "oracle": "*",

@@ -102,7 +102,12 @@ def _synthetic_traces(store: TraceStore, cascade: Cascade, dataset: str, n: int)
                                logprobs=[lp, lp, lp], top_logprobs=[[lp, lp - 2]] * 3))
 
 
-def test_bench_report_json_and_figure(tmp_path: Path, smollm2: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bench_report_json_and_figure(tmp_path: Path, smollm2: Path, capsys: pytest.CaptureFixture[str],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import matplotlib.pyplot as plt
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)  # keep the figure to measure it
     cfg = two_tier_config(tmp_path, smollm2)
     store = TraceStore(tmp_path / "traces")
     _synthetic_traces(store, Cascade.from_config(cfg), "synth", 120)
@@ -123,6 +128,12 @@ def test_bench_report_json_and_figure(tmp_path: Path, smollm2: Path, capsys: pyt
     lo, hi = d["auroc_interval"]["calibrated"]
     assert set(d["auroc_interval"]) == set(d["auroc"]) and lo <= d["auroc"]["calibrated"] <= hi
     assert (out / "report.json").exists() and (out / "cost_quality.png").stat().st_size > 10_000
+    # with one dataset the figure is one column wide: its title and legend must still fit inside it
+    [fig] = figures
+    renderer = fig.canvas.get_renderer()
+    for artist in (*fig.legends, fig._suptitle):
+        box = artist.get_window_extent(renderer)
+        assert 0 <= box.x0 and box.x1 <= fig.bbox.x1, artist
     # a dataset of your own is named by its file, as `bench run --dataset FILE.jsonl` was: its traces
     # are found under the file's stem and its prompts reach the prompt features (no warning)
     data = tmp_path / "synth.jsonl"
