@@ -1004,7 +1004,8 @@ def _adapt_unlabelled(args: argparse.Namespace, base_path: Path, base: Calibrati
                          "looks. On the shifted math traffic measured here it was nearly always nearer the truth "
                          "than the label-shift estimate above (docs/benchmarks.md, Two estimates of the share "
                          "right); the thresholds follow the label-shift estimate, which erred low there, toward "
-                         "keeping fewer drafts")
+                         "keeping fewer drafts (on other traffic it may err either way: label a few tens of drafts "
+                         "to check)")
         if sh.differs is False:
             lines.append(f"{sh.calibrator}: the estimate is within 2 standard errors of the base rate it learned "
                          f"(on {sh.source_items} items); on this evidence your traffic may not differ from the "

@@ -11,12 +11,14 @@ import asyncio
 import functools
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from .config import AcceptRule, CascadeConfig, CascadeSettings, Price, TierConfig, load_config
 from .errors import AllTiersFailedError, ConfigError, ModelError, ProviderError
+from .models import looks_like_path
 from .pricing import Pricing, resolve_price
 from .providers import build_provider
 from .providers.base import Provider
@@ -77,6 +79,11 @@ def calibration_for(t: TierConfig, run_examples: bool = False, cross_check: bool
     if path is None:
         return None
     cal = Calibration.load(path)
+    if t.provider == "llamacpp" and not looks_like_path(t.model) and cal.model not in (t.model, "unnamed"):
+        # allowed (a close relative of the model may be judged well enough), but never silently
+        warnings.warn(f"tier {t.display_name!r} (model {t.model}) uses a calibration fitted for {cal.model} ({path}): "
+                      f"its probabilities describe {cal.model}'s drafts. Fit one for {t.model} with `edgecascade "
+                      "bench report --save-calibration` or `edgecascade calibrate`", UserWarning, stacklevel=2)
     target = t.accept.quality_target
     if target is not None:  # checked now, not at the first query
         key = f"{target:g}"

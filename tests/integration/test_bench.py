@@ -133,7 +133,7 @@ def test_bench_report_json_and_figure(tmp_path: Path, smollm2: Path, capsys: pyt
     renderer = fig.canvas.get_renderer()
     for artist in (*fig.legends, fig._suptitle):
         box = artist.get_window_extent(renderer)
-        assert 0 <= box.x0 and box.x1 <= fig.bbox.x1, artist
+        assert box.x0 >= 0 and box.x1 <= fig.bbox.x1, artist
     # a dataset of your own is named by its file, as `bench run --dataset FILE.jsonl` was: its traces
     # are found under the file's stem and its prompts reach the prompt features (no warning)
     data = tmp_path / "synth.jsonl"

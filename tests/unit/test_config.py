@@ -178,3 +178,25 @@ def test_relative_paths_in_a_config_file_are_read_from_its_folder(tmp_path: Path
     assert small.accept.calibration == str(folder / "mine.calibration.json")
     assert big.model == "/opt/big.gguf" and big.accept.calibration == "~/cal.json"  # absolute and ~ stay
     assert registry.model == "qwen2.5-coder-1.5b" and remote.model == "Qwen/Qwen2.5-7B-Instruct"
+
+
+def test_a_calibration_fitted_for_another_model_is_used_with_a_warning(tmp_path: Path) -> None:
+    """A calibration describes one model's drafts; a 1.5B file on a SmolLM2 tier was used silently."""
+    import warnings
+
+    from edgecascade.engine import calibration_for
+    from edgecascade.quality.calibration import FEATURE_NAMES, Calibration
+
+    n = len(FEATURE_NAMES)
+    path = tmp_path / "c.json"
+    for fitted_for, warns in (("qwen2.5-coder-1.5b", True), ("smollm2-135m", False), ("unnamed", False)):
+        Calibration(fitted_for, list(FEATURE_NAMES), [0.0] * n, [1.0] * n, [0.0] * n, 0.0).save(path)
+        tier = parse_config({"tiers": [{"model": "smollm2-135m", "accept": {
+            "confidence": "calibrated", "calibration": str(path), "min_confidence": 0.5}}]}).tiers[0]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert calibration_for(tier) is not None
+        said = [str(w.message) for w in caught]
+        assert bool(said) == warns, said
+        if warns:
+            assert "(model smollm2-135m) uses a calibration fitted for qwen2.5-coder-1.5b" in said[0]
