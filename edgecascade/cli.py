@@ -229,7 +229,8 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
     cascade, _, _ = _bench_cascade(args.config)
     max_tokens = args.max_tokens or cascade.settings.max_tokens
     store = TraceStore(Path(args.traces) if args.traces else None)
-    with _progress_bar(f"{dataset} x {len(cascade.tiers)} tiers") as bar:
+    n_tiers = len(cascade.tiers)
+    with _progress_bar(f"{dataset} x {n_tiers} tier{'s' * (n_tiers != 1)}") as bar:
         task = bar.add_task("", total=len(items) * len(cascade.tiers))
 
         def progress(msg: str, done: int, total: int) -> None:
@@ -370,6 +371,9 @@ def _fresh_split(name: str, trace_more: str, pairs: Sequence[Sequence[Trace]], o
     if len(cal_ids) < 10:
         raise ConfigError(f"--fresh-from {name}={n}: {len(cal_ids)} of the first {n} {name} items are traced on both "
                           "tiers, too few to fit on: use a larger N")
+    if judges and len(order) <= n:
+        raise ConfigError(f"--fresh-from {name}={n}: the dataset holds only {len(order)} items, so none comes from "
+                          f"item {n} on to judge on: use an N well under {len(order)}")
     if judges and len(held_ids) < 10:
         raise ConfigError(
             f"--fresh-from {name}={n}: {len(held_ids)} {name} items from item {n} on are traced on both tiers (the "
@@ -1295,7 +1299,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print(f"error: {e}", markup=False)
         return 1
     except KeyboardInterrupt:
-        err.print("interrupted")
+        resumes = args.func is cmd_bench_run
+        err.print("interrupted" + (": every trace written so far is kept; run the same command again to go on"
+                                   if resumes else ""))
         return 130
 
 

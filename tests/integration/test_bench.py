@@ -506,7 +506,12 @@ def test_fresh_from_fits_on_the_first_items_and_judges_only_the_later_ones(
     assert main([*base, "--traces", str(more.root), "--fresh-from", "synth=100"]) == 0
     assert json.loads(capsys.readouterr().out)["datasets"]["synth"]["at_target"]["config rule"]["held_out"] is False
     assert main([*base, "--traces", str(more.root), "--fresh-from", "synth=195"]) == 2  # 5 fresh items: too few
-    assert "--fresh-from synth=195" in capsys.readouterr().err
+    said = " ".join(capsys.readouterr().err.split())
+    assert "--fresh-from synth=195" in said and "--limit M` (M > 195)" in said
+    # past the dataset's end no tracing can help: it says so, rather than advise tracing more
+    assert main([*base, "--traces", str(more.root), "--fresh-from", "synth=300"]) == 2
+    said = " ".join(capsys.readouterr().err.split())
+    assert "the dataset holds only 200 items, so none comes from item 300 on" in said and "--limit" not in said
     assert main([*base, "--traces", str(more.root), "--fresh-from", "synth=5"]) == 2  # 5 items to fit on
     assert "use a larger N" in capsys.readouterr().err
     assert main([*base, "--traces", str(more.root), "--fresh-from", "gsm8k=900"]) == 2  # not a dataset of this report
