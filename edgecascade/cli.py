@@ -943,6 +943,10 @@ def _calibrate_adapt(args: argparse.Namespace, base_path: Path, base: Calibratio
             said = {when: _kept_phrase(a[when + "_kept"], a[when + "_accuracy"]) for when in ("before", "after")}
             lines.append(f"{e['calibrator']} at its quality_target {k} threshold: {said['before']} → adapted "
                          f"{said['after']}")
+        if o["log_loss_after"] > o["log_loss_before"]:
+            lines.append(f"{e['calibrator']}: adapted, it predicts these answers worse out of fold (log loss "
+                         f"{o['log_loss_before']:.3f} → {o['log_loss_after']:.3f}): on this evidence keep the base "
+                         f"for it ({base_path})")
         if e["shift"] is not None and abs(e["shift"]) < 2 * e["shift_se"]:
             lines.append(f"{e['calibrator']}: the shift is within 2 standard errors of none; on this evidence your "
                          "traffic's base rate matches the calibration's, and adapting changes little")

@@ -193,11 +193,20 @@ def test_calibrate_adapt_writes_an_adapted_file_and_shows_out_of_fold_evidence(
     text = capsys.readouterr().out
     assert "calibrated[math]" in text and "out-of-fold" in text and 'calibration = "' in text
     assert "within 2 standard errors" not in text  # a shift of -1.5 logits on 300 labels is no noise
+    assert "predicts these answers worse" not in text
     # on traffic the calibrator already matches, it says the shift is noise
     same = tmp_path / "same.jsonl"
     same.write_text("\n".join(json.dumps(x) for x in _lines(base, 300, 0.0, 13)) + "\n")
     assert main(["calibrate", "--traces", str(same), "--adapt", str(base_path), "--out", str(out)]) == 0
-    assert "within 2 standard errors of none" in capsys.readouterr().out
+    text = " ".join(capsys.readouterr().out.split())
+    assert "within 2 standard errors of none" in text
+    # ... and here adapting fits the answers worse out of fold: it says to keep the base
+    assert main(["calibrate", "--traces", str(same), "--adapt", str(base_path), "--out", str(out), "--json"]) == 0
+    oof = next(c for c in json.loads(capsys.readouterr().out)["calibrators"]
+               if c["calibrator"] == "calibrated[math]")["out_of_fold"]
+    assert oof["log_loss_after"] > oof["log_loss_before"]
+    assert f"calibrated[math]: adapted, it predicts these answers worse out of fold (log loss " \
+           f"{oof['log_loss_before']:.3f} → {oof['log_loss_after']:.3f}): on this evidence keep the base" in text
 
 
 def test_calibrate_adapt_refuses_what_would_lose_or_mislabel_something(
