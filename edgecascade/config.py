@@ -57,6 +57,8 @@ class AcceptRule(_Strict):
             raise ValueError("set either min_confidence or quality_target, not both")
         if self.quality_target is not None and self.confidence != "calibrated":
             raise ValueError('quality_target needs confidence = "calibrated"')
+        if self.calibration is not None and self.confidence != "calibrated":
+            raise ValueError('calibration is read only with confidence = "calibrated"')
         return self
 
 
@@ -99,6 +101,15 @@ class CooldownConfig(_Strict):
     seconds: float = Field(default=30.0, ge=0)
 
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: how common API keys begin (OpenAI, Groq, Hugging Face, GitHub, Stripe-like, Slack): never a variable's name
+_KEY_PREFIXES = ("sk_", "gsk_", "hf_", "ghp_", "pk_", "xox")
+_REMOTE_ONLY = ("base_url", "api_key_env", "timeout", "retry", "cooldown")
+_LOCAL_ONLY = ("n_ctx", "n_threads", "n_gpu_layers")
+_OPENAI_COMPAT = ("openai-compatible", "vllm", "llamacpp-server", "openai", "groq", "together", "openrouter",
+                  "deepseek")
+
+
 class TierConfig(_Strict):
     """One rung of the cascade."""
 
@@ -134,6 +145,33 @@ class TierConfig(_Strict):
         if not v.strip():
             raise ValueError("model must name a registry model or a path to a .gguf file")
         return v
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _a_variable_name(cls, v: str | None) -> str | None:
+        # the message never repeats the value: it may be the key itself, written in the wrong place
+        if v is not None and (not _ENV_NAME.fullmatch(v) or v.lower().startswith(_KEY_PREFIXES)):
+            raise ValueError("api_key_env takes the NAME of an environment variable (letters, digits and _, e.g. "
+                             "OPENAI_API_KEY), never the key itself: put the key in that variable")
+        return v
+
+    @model_validator(mode="after")
+    def _keys_that_apply(self) -> TierConfig:
+        """A key that the tier's kind of provider never reads is an error, not a silent no-op (a remote
+        tier that forgot its ``provider`` would otherwise be looked for as a local file)."""
+        given = self.model_fields_set
+        if self.provider == "llamacpp":
+            wrong = [k for k in (*_REMOTE_ONLY, "keep_alive", "logprobs") if k in given]
+            fix = ('they are for remote tiers, and this tier runs in-process (provider "llamacpp", the default): '
+                   'for a model served elsewhere set provider (e.g. "vllm", "openai-compatible", "ollama")')
+        else:
+            wrong = [k for k in _LOCAL_ONLY if k in given]
+            wrong += [k for k, only in (("keep_alive", ("ollama",)), ("logprobs", _OPENAI_COMPAT))
+                      if k in given and self.provider not in only]
+            fix = f'provider "{self.provider}" does not read them'
+        if wrong:
+            raise ValueError(f"{', '.join(wrong)}: {fix}; or remove them")
+        return self
 
 
 class RepetitionCheck(_Strict):
@@ -186,16 +224,14 @@ def configs_dir() -> Path:
     return shipped_dir("configs")
 
 
-def default_config_path() -> Path:
-    """``$EDGECASCADE_CONFIG`` if set, else the shipped offline cascade ``configs/default.toml``."""
-    env = os.environ.get("EDGECASCADE_CONFIG")
-    return Path(env).expanduser() if env else configs_dir() / "default.toml"
-
-
 def resolve_config_path(path: str | os.PathLike[str] | None) -> Path:
-    """A path, or a shipped config's short name (``tiny`` -> configs/tiny.toml), or the default."""
+    """A path, or a shipped config's short name (``tiny`` -> configs/tiny.toml), or the default
+    (``$EDGECASCADE_CONFIG``, itself a path or a short name)."""
     if path is None:
-        return default_config_path()
+        env = os.environ.get("EDGECASCADE_CONFIG")
+        if not env:
+            return configs_dir() / "default.toml"  # the shipped offline cascade
+        path = env
     p = Path(path).expanduser()
     if not p.exists() and p.suffix == "" and (configs_dir() / f"{p.name}.toml").exists():
         return configs_dir() / f"{p.name}.toml"

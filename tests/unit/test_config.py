@@ -200,3 +200,40 @@ def test_a_calibration_fitted_for_another_model_is_used_with_a_warning(tmp_path:
         assert bool(said) == warns, said
         if warns:
             assert "(model smollm2-135m) uses a calibration fitted for qwen2.5-coder-1.5b" in said[0]
+
+
+@pytest.mark.parametrize("value", ["sk-test-SECRET123", "gsk_SECRET123abc", "hf_SECRET123abc", "MY KEY"])
+def test_api_key_env_takes_a_variable_name_and_never_repeats_a_key(value: str) -> None:
+    """A key written into api_key_env (instead of the variable's name) was accepted, and a 401
+    then printed it in 'set $<key>'. Refused at load, without repeating the value."""
+    with pytest.raises(ConfigError, match="api_key_env takes the NAME of an environment variable") as e:
+        parse_config({"tiers": [{"provider": "openai", "model": "gpt-4.1-mini", "api_key_env": value}]})
+    assert value not in str(e.value) and "SECRET" not in str(e.value)
+    assert parse_config({"tiers": [{"provider": "openai", "model": "m", "api_key_env": "MY_OPENAI_KEY"}]})
+
+
+@pytest.mark.parametrize(("tier", "said"), [
+    ({"model": "Qwen/Qwen2.5-7B-Instruct", "base_url": "http://127.0.0.1:8000/v1"},
+     'base_url: they are for remote tiers, and this tier runs in-process .*set provider'),
+    ({"model": "qwen2.5-coder-0.5b", "api_key_env": "K", "keep_alive": "5m", "timeout": {"read": 9}},
+     "api_key_env, timeout, keep_alive: they are for remote tiers"),
+    ({"provider": "vllm", "model": "m", "n_ctx": 2048}, 'n_ctx: provider "vllm" does not read them'),
+    ({"provider": "openai", "model": "m", "keep_alive": "5m"}, 'keep_alive: provider "openai" does not read'),
+    ({"provider": "ollama", "model": "m", "logprobs": True}, 'logprobs: provider "ollama" does not read'),
+    ({"model": "a.gguf", "accept": {"calibration": "c.json", "min_confidence": 0.5}},
+     'calibration is read only with confidence = "calibrated"'),
+])
+def test_a_key_the_tier_never_reads_is_an_error(tier: dict[str, object], said: str) -> None:
+    with pytest.raises(ConfigError, match=said):
+        parse_config({"tiers": [tier]})
+
+
+def test_the_default_config_variable_takes_a_short_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """EDGECASCADE_CONFIG=tiny failed ('config file tiny does not exist ... or one of the shipped
+    names (..., tiny)'): the variable is read as --config is."""
+    monkeypatch.setenv("EDGECASCADE_CONFIG", "tiny")
+    assert load_config().tiers[0].model == "smollm2-135m"
+    monkeypatch.setenv("EDGECASCADE_CONFIG", str(configs_dir() / "calibrated.toml"))
+    assert load_config().cascade.cross_check
+    monkeypatch.delenv("EDGECASCADE_CONFIG")
+    assert load_config().tiers[0].model == "qwen2.5-coder-0.5b"
