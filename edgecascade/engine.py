@@ -188,7 +188,7 @@ class Cascade:
                 attempts.append(Attempt(tier.name, tier.provider.model, None, None, dt * 1000, 0.0,
                                         error=str(e), error_kind=kind, exception=e))
                 continue
-            prompt_text = request.messages[-1].content
+            prompt_text = request.question
             cost = tier.price.cost(completion.usage.prompt_tokens, completion.usage.completion_tokens)
             check = None
             # the configured checks, run once: they decide whether a cross-check is worth its generation

@@ -75,6 +75,12 @@ class Request:
         if self.temperature < 0:
             raise InvalidRequestError(f"temperature is {self.temperature}: it must be >= 0")
 
+    @property
+    def question(self) -> str:
+        """The last user message: what the checks, the domain and the cross-check read (a
+        conversation may end with an assistant turn or a prefill after it)."""
+        return next((m.content for m in reversed(self.messages) if m.role == "user"), "")
+
 
 @dataclass(slots=True)
 class TokenLogprobs:

@@ -254,7 +254,7 @@ async def run_cross_check(provider: Provider, request: Request, draft: str) -> C
     """Ask ``provider`` (the drafting tier's) for a program for the problem ``request`` states
     (greedy, with the request's system prompt and seed) and run it in a separate process. A program
     that cannot be started (the system refused a process) gives no number, like one that fails."""
-    user = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
+    user = request.question
     messages = [*(m for m in request.messages if m.role == "system"), Message("user", cross_check_prompt(user))]
     t0 = time.perf_counter()
     c = await provider.complete(Request(messages=messages, max_tokens=CROSS_CHECK_MAX_TOKENS, temperature=0.0,
