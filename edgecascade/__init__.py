@@ -22,6 +22,7 @@ from .errors import (
     ProviderError,
     ProviderTimeoutError,
     RateLimitedError,
+    TierRejected,
     UnknownModelError,
     UpstreamError,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "ScriptedReply",
     "Tier",
     "TierConfig",
+    "TierRejected",
     "Timeouts",
     "Timings",
     "TokenLogprobs",

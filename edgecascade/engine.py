@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import AcceptRule, CascadeConfig, CascadeSettings, Price, TierConfig, load_config
-from .errors import AllTiersFailedError, ConfigError, ModelError, ProviderError
+from .errors import AllTiersFailedError, ConfigError, ModelError, ProviderError, TierRejected
 from .models import looks_like_path
 from .pricing import Pricing, resolve_price
 from .providers import build_provider
@@ -243,8 +243,8 @@ class Cascade:
         if answer is None:
             if not answered or self.settings.on_all_rejected == "error":
                 raise AllTiersFailedError(
-                    [(a.tier, a.exception if a.exception is not None else TierRejected(a.reason)) for a in attempts]
-                )
+                    [(a.tier, a.exception if a.exception is not None else TierRejected(a.reason)) for a in attempts],
+                    attempts=attempts, cost=sum(a.cost for a in attempts))
             answer = answered[-1]
             later_failures = [a for a in attempts[attempts.index(answer) + 1:] if a.error is not None]
             if later_failures:
@@ -316,7 +316,3 @@ class Cascade:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-
-class TierRejected(Exception):
-    """A tier answered, but its answer did not meet its rule (listed in AllTiersFailedError when
-    ``on_all_rejected = "error"``)."""

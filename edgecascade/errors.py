@@ -20,7 +20,9 @@ family and the engine can tell "move on to the next tier" from "stop, the reques
      |    +-- UpstreamError          the server failed: 5xx (retried), or ...
      |         +-- ProviderConnectionError  refused, unreachable, offline (retried)
      |         +-- MalformedResponseError   not the documented wire format, or cut off mid-way
-     +-- AllTiersFailedError         every tier raised a ProviderError; lists each failure
+     +-- AllTiersFailedError         no tier gave an answer that can be returned: each failed, or (with
+                                     on_all_rejected = "error") was rejected (a TierRejected); lists
+                                     each, with every attempt and what it cost
 
 Messages say what happened and what to do next. They never contain API keys.
 """
@@ -28,6 +30,7 @@ Messages say what happened and what to do next. They never contain API keys.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 
 class EdgecascadeError(Exception):
@@ -118,12 +121,28 @@ class MalformedResponseError(UpstreamError):
     kind = "malformed"
 
 
+class TierRejected(Exception):
+    """A tier answered, but its answer did not meet its rule (listed in AllTiersFailedError when
+    ``on_all_rejected = "error"``)."""
+
+
 class AllTiersFailedError(EdgecascadeError):
     """No tier gave an answer that can be returned; ``failures`` holds (tier name, exception) for
     each tier tried: the provider's own error (AuthenticationError, RateLimitedError with its
     retry_after, ...) or, for a tier that answered but was rejected, a TierRejected."""
 
-    def __init__(self, failures: Sequence[tuple[str, BaseException]]):
+    def __init__(self, failures: Sequence[tuple[str, BaseException]], *, attempts: Sequence[Any] = (),
+                 cost: float = 0.0):
         self.failures = list(failures)
+        #: every tier tried (:class:`edgecascade.result.Attempt`: its draft, tokens, time and cost), so
+        #: nothing spent is lost with the answer
+        self.attempts = list(attempts)
+        #: dollars spent on those attempts: a rejected answer from a priced tier still costs
+        self.cost = cost
+        answered = [isinstance(err, TierRejected) for _, err in self.failures]
+        head = ("no tier's answer met its rule" if answered and all(answered) else
+                "no tier gave an answer that met its rule" if any(answered) else
+                "no tier of the cascade gave an answer")
+        spent = f" (${cost:.6f} spent on them)" if cost > 0 else ""
         lines = [f"  - tier {name!r}: {type(err).__name__}: {err}" for name, err in self.failures]
-        super().__init__("no tier of the cascade gave an answer:\n" + "\n".join(lines))
+        super().__init__(f"{head}{spent}:\n" + "\n".join(lines))

@@ -104,6 +104,7 @@ async def test_every_tier_failing_raises_one_error_listing_each() -> None:
     with pytest.raises(AllTiersFailedError) as ei:
         await c.run("q")
     msg = str(ei.value)
+    assert msg.startswith("no tier of the cascade gave an answer:") and ei.value.cost == 0.0
     assert "'t1'" in msg and "timed out" in msg and "'t2'" in msg and "429 from upstream" in msg
     assert [name for name, _ in ei.value.failures] == ["t1", "t2"]
     # the providers' own exceptions, with their details, not a re-wrapped message
@@ -124,6 +125,14 @@ async def test_all_rejected_returns_last_answer_flagged_or_raises_when_configure
 
     assert all(isinstance(e, TierRejected) for _, e in ei.value.failures)
     assert "geo_mean_prob 0.300 < 0.8" in str(ei.value)
+    # every tier answered: the message says their answers were rejected, and what they cost is kept
+    assert str(ei.value).startswith("no tier's answer met its rule:")
+    assert [a.tier for a in ei.value.attempts] == ["t1", "t2"] and ei.value.attempts[0].completion is not None
+    priced = [tier("t1", UNSURE, outp=2.0), tier("t2", ScriptedReply("", logprob=-0.01))]
+    with pytest.raises(AllTiersFailedError) as ei:
+        await Cascade(priced, CascadeSettings(on_all_rejected="error")).run("q")
+    assert ei.value.cost == pytest.approx(sum(a.cost for a in ei.value.attempts)) and ei.value.cost > 0
+    assert f"(${ei.value.cost:.6f} spent on them)" in str(ei.value)
 
 
 def test_tier_names_must_be_unique() -> None:
