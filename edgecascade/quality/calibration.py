@@ -46,6 +46,8 @@ FEATURE_NAMES = (
 EXAMPLE_FEATURES = ("has_examples", "examples_pass")
 #: the features a cross-check of a math draft gives (opt-in: one more generation, and it executes code)
 NO_CROSS_CHECK = dict.fromkeys(CROSS_CHECK_FEATURES, 0.0)
+#: every feature a calibration file may name: the ones :func:`draft_features` computes
+KNOWN_FEATURES = frozenset((*FEATURE_NAMES, *EXAMPLE_FEATURES, *CROSS_CHECK_FEATURES))
 
 
 _REP = RepetitionCheck()  # the documented defaults: a calibration's features must not depend on a config
@@ -246,6 +248,14 @@ class Calibration:
         for c in (cal, *domains.values()):
             if not (len(c.features) == len(c.mean) == len(c.scale) == len(c.coef)):
                 raise TypeError("feature/coefficient counts differ")
+            unknown = sorted(set(c.features) - KNOWN_FEATURES)
+            if unknown:  # it would be read as 0 for every draft, silently
+                raise ValueError(f"unknown features {', '.join(map(repr, unknown))}")
+            numbers = [*c.mean, *c.scale, *c.coef, c.intercept]
+            if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in numbers):
+                raise ValueError("its weights must all be finite numbers")
+            if not all(x > 0 for x in c.scale):  # a feature is divided by its scale
+                raise ValueError("a feature's scale is not above 0")
         for d, sub in domains.items():  # a missing one would fail mid-query, and only for that domain
             missing = set(cal.thresholds) - set(sub.thresholds)
             if missing:

@@ -178,3 +178,25 @@ def test_decide_uses_the_domain_calibrator_and_its_threshold() -> None:
     assert r_math.tier == "big" and "calibrated[math] 0.378 < 0.6" in r_math.attempts[0].reason
     assert r_code.tier == "small" and "calibrated[code] 0.622 >= 0.6" in r_code.reason
     assert r_chat.tier == "small" and "calibrated 0.500 >= 0.4" in r_chat.reason
+
+
+@pytest.mark.parametrize(("damage", "said"), [
+    (lambda d: d["features"].__setitem__(0, "bogus_feature"), "unknown features 'bogus_feature'"),
+    (lambda d: d.__setitem__("scale", [0.0] * len(d["scale"])), "a feature.s scale is not above 0"),
+    (lambda d: d.__setitem__("coef", ["x"] * len(d["coef"])), "its weights must all be finite numbers"),
+    (lambda d: d["domains"]["math"].__setitem__("intercept", None), "its weights must all be finite numbers"),
+])
+def test_a_damaged_calibration_is_refused_when_loaded(damage, said: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Damage that used to load: an unknown feature was read as 0 for every draft, a zero scale gave
+    a NaN logit read as a confident rejection, weights that are not numbers failed mid-query."""
+    import json
+
+    rows, labels, prompts = two_domains(200, 200)
+    path = tmp_path / "c.json"
+    fit_calibration(rows, labels, model="m", features=["mean_logprob", "min_logprob"], prompts=prompts).save(path)
+    assert Calibration.load(path).model == "m"  # undamaged, it loads
+    data = json.loads(path.read_text())
+    damage(data)
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match=f"damaged one \\({said}"):
+        Calibration.load(path)
