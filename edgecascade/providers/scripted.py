@@ -47,15 +47,18 @@ def _scripted_logprobs(reply: ScriptedReply) -> TokenLogprobs | None:
             raise ValueError(
                 f"ScriptedReply has {len(tokens)} tokens but {lps.shape[0]} logprobs: give one per token"
             )
-    # alternatives: the chosen token first, then the rest of the probability mass split evenly
+    # alternatives: the chosen token and the rest of the probability mass split evenly, best first
+    # as a real backend lists them (a chosen token less likely than an alternative is not first)
     k = max(reply.top_k, 1)
     rest = np.log(np.maximum(1.0 - np.exp(lps), 1e-12) / max(k - 1, 1))
     top = np.column_stack([lps] + [rest] * (k - 1)) if k > 1 else lps[:, None]
+    names = [[t] + [f"<alt{j}>" for j in range(1, k)] for t in tokens]
+    order = np.argsort(-top, axis=1, kind="stable")
     return TokenLogprobs(
         tokens=tokens,
         logprobs=lps,
-        top_tokens=[[t] + [f"<alt{j}>" for j in range(1, k)] for t in tokens],
-        top_logprobs=top,
+        top_tokens=[[row[j] for j in o] for row, o in zip(names, order, strict=True)],
+        top_logprobs=np.take_along_axis(top, order, axis=1),
     )
 
 

@@ -213,3 +213,23 @@ def test_calibration_survives_extreme_features_and_saves_strict_json(tmp_path) -
     back = Calibration.load(path)
     assert back.threshold_for(0.95) == math.inf  # a threshold that keeps no draft survives the round trip
     assert back.meta["held_out"]["auroc"] is None
+
+
+def test_scripted_alternatives_are_listed_best_first_as_a_backend_lists_them() -> None:
+    """A scripted token less likely than its alternatives was listed first, so the top-1/top-2
+    margin went negative and `mean_margin_prob` reported a confidence of -1.32."""
+    import asyncio
+
+    from edgecascade import Request, ScriptedProvider, ScriptedReply
+    from edgecascade.types import Message
+
+    for p in (0.3, 0.5, 0.9):
+        c = asyncio.run(ScriptedProvider([ScriptedReply("a b c", logprob=math.log(p), top_k=3)]).complete(
+            Request([Message("user", "q")])))
+        assert c.logprobs is not None
+        top = c.logprobs.top_logprobs
+        assert (np.diff(top, axis=1) <= 0).all()  # best first
+        f = logprob_features(c.logprobs)
+        assert f is not None and f.mean_margin >= 0 and 0 <= f.score("mean_margin_prob") <= 1
+        # the chosen token is still among the alternatives, under its own name
+        assert all(t in row for t, row in zip(c.logprobs.tokens, c.logprobs.top_tokens, strict=True))
