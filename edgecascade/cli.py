@@ -44,10 +44,11 @@ def _money(x: float) -> str:
 def _account(r: Result) -> str:
     conf = f"{r.confidence:.3f}" if r.confidence is not None else "n/a"
     est = ", estimated" if r.baseline_estimated else ", measured"
+    saved = f"saved {_money(r.saving)} vs" if r.saving >= 0 else f"{_money(-r.saving)} more than"
     return (
         f"tier {r.tier} · model {r.model} · confidence {conf} · {r.reason} · "
         f"{r.latency_ms / 1000:.2f} s · cost {_money(r.cost)} · "
-        f"saved {_money(r.saving)} vs always {r.baseline_tier} ({_money(r.baseline_cost)}{est})"
+        f"{saved} always {r.baseline_tier} ({_money(r.baseline_cost)}{est})"
     )
 
 
@@ -84,6 +85,11 @@ def _explain(r: Result) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from .engine import Cascade
 
+    if args.logprobs and not args.json:
+        raise ConfigError("--logprobs adds the tokens' logprobs to the --json record: give --json too")
+    if args.explain and args.json:
+        raise ConfigError("--explain prints each tier's draft for reading, and --json the whole result (every "
+                          "attempt with its draft and reason) as one object: give one of them")
     question = sys.stdin.read() if args.question == "-" else args.question
     if not question.strip():
         raise InvalidRequestError("the question is empty: pass a non-empty QUESTION (or '-' to read stdin)")

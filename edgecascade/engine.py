@@ -249,8 +249,8 @@ class Cascade:
             later_failures = [a for a in attempts[attempts.index(answer) + 1:] if a.error is not None]
             if later_failures:
                 f = later_failures[-1]
-                reason = (f"tier {f.tier!r} failed ({f.error_kind}); returning {answer.tier!r}'s answer, which did "
-                          f"not meet its rule ({answer.reason})")
+                reason = (f"tier {f.tier!r} failed ({f.error_kind}); returning the answer of tier {answer.tier!r}, "
+                          f"which did not meet its rule ({answer.reason})")
             else:
                 reason = f"no tier met its rule; returning the last answer ({answer.tier}: {answer.reason})"
         else:

@@ -7,7 +7,7 @@ is where pydantic lives (see :mod:`edgecascade.config`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -46,6 +46,9 @@ def to_messages(prompt: str | Sequence[MessageLike]) -> list[Message]:
         if isinstance(m, Message):
             messages.append(m)
             continue
+        if not isinstance(m, Mapping):
+            raise InvalidRequestError(f"message {i} is a {type(m).__name__}: give each message as "
+                                      '{"role": ..., "content": ...} or a Message')
         role, content = m.get("role"), m.get("content")
         if role not in ("system", "user", "assistant"):
             raise InvalidRequestError(

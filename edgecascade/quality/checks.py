@@ -30,9 +30,8 @@ def check_empty(c: Completion) -> Check:
 
 def check_truncated(c: Completion) -> Check:
     if c.finish_reason == "length":
-        return Check(
-            "truncated", False, f"cut off at the token limit ({c.usage.completion_tokens} tokens)"
-        )
+        n = c.usage.completion_tokens
+        return Check("truncated", False, f"cut off at the token limit ({n} token{'s' * (n != 1)})")
     return Check("truncated", True)
 
 

@@ -47,6 +47,36 @@ def test_empty_question_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "question is empty" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("flags", "said"), [(["--logprobs"], "--logprobs adds the tokens' logprobs to the --json"),
+                                             (["--explain", "--json"], "--explain prints each tier's draft")])
+def test_run_refuses_flags_that_would_do_nothing(flags: list[str], said: str,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", *flags, "hello"]) == 2  # before any config or model is read
+    assert said in capsys.readouterr().err
+
+
+def test_messages_that_are_not_mappings_are_an_invalid_request() -> None:
+    from edgecascade import InvalidRequestError
+    from edgecascade.types import to_messages
+
+    with pytest.raises(InvalidRequestError, match="message 0 is a tuple: give each message as"):
+        to_messages([("user", "hi")])  # type: ignore[list-item]
+
+
+def test_the_account_says_when_escalating_cost_more_than_the_baseline() -> None:
+    from edgecascade import Cascade, ScriptedProvider, ScriptedReply, Tier
+    from edgecascade.cli import _account
+    from edgecascade.config import AcceptRule, Price
+
+    unsure, sure = ScriptedReply("maybe", logprob=-2.0, prompt_tokens=10), ScriptedReply("yes", logprob=-0.01)
+    priced = Price(output_per_mtok=1000.0)
+    r = Cascade([Tier("small", ScriptedProvider([unsure]), AcceptRule(min_confidence=0.9), price=priced),
+                 Tier("big", ScriptedProvider([sure]), price=priced)]).run_sync("q")
+    assert r.saving < 0
+    line = _account(r)
+    assert f"${-r.saving:.6f} more than always big" in line and "saved $-" not in line
+
+
 def test_missing_model_exits_1_with_the_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     p = tmp_path / "c.toml"
     p.write_text(f'[[tiers]]\nmodel = "{tmp_path / "gone.gguf"}"\n')
