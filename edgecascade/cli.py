@@ -113,6 +113,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_error_json(e: EdgecascadeError) -> None:
+    """`run --json`'s record when there is no answer: the error, and where every tier failed or was
+    rejected, each attempt and what was spent on them (nothing spent is lost with the answer)."""
+    from .errors import AllTiersFailedError
+
+    record: dict[str, Any] = {"error": {"type": type(e).__name__, "message": str(e)}}
+    if isinstance(e, AllTiersFailedError):
+        record["cost"] = e.cost
+        record["attempts"] = [a.to_dict() for a in e.attempts]
+    print(json.dumps(record, ensure_ascii=False))
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from . import models
 
@@ -1302,12 +1314,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args))
-    except (ConfigError, InvalidRequestError) as e:
-        err.print(f"error: {e}", markup=False)
-        return 2
     except EdgecascadeError as e:
         err.print(f"error: {e}", markup=False)
-        return 1
+        if args.func is cmd_run and args.json:  # a script reading stdout gets an object too
+            _print_error_json(e)
+        return 2 if isinstance(e, (ConfigError, InvalidRequestError)) else 1
     except KeyboardInterrupt:
         resumes = args.func is cmd_bench_run
         err.print("interrupted" + (": every trace written so far is kept; run the same command again to go on"

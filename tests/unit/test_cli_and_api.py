@@ -77,6 +77,30 @@ def test_the_account_says_when_escalating_cost_more_than_the_baseline() -> None:
     assert f"${-r.saving:.6f} more than always big" in line and "saved $-" not in line
 
 
+def test_run_json_prints_an_error_record_with_what_was_spent(monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """With --json and no answer, stdout held nothing: a script got no record of the error, nor of
+    what the rejected tiers cost."""
+    import json
+
+    from edgecascade import Cascade, ScriptedProvider, ScriptedReply, Tier
+    from edgecascade.config import AcceptRule, CascadeSettings, Price
+
+    rule, priced = AcceptRule(min_confidence=0.9), Price(output_per_mtok=1000.0)
+    cascade = Cascade([Tier(n, ScriptedProvider([ScriptedReply("maybe", logprob=-2.0)]), rule, price=priced)
+                       for n in ("small", "big")], CascadeSettings(on_all_rejected="error"))
+    monkeypatch.setattr(Cascade, "from_config", classmethod(lambda cls, path=None: cascade))
+    assert main(["run", "--json", "hello"]) == 1
+    record = json.loads(capsys.readouterr().out)
+    assert record["error"]["type"] == "AllTiersFailedError"
+    assert record["error"]["message"].startswith("no tier's answer met its rule")
+    assert [a["tier"] for a in record["attempts"]] == ["small", "big"] and record["attempts"][0]["content"] == "maybe"
+    assert record["cost"] == pytest.approx(sum(a["cost"] for a in record["attempts"])) and record["cost"] > 0
+    # a bad request is a record too, with its exit code
+    assert main(["run", "--json", " "]) == 2
+    assert json.loads(capsys.readouterr().out)["error"]["type"] == "InvalidRequestError"
+
+
 def test_missing_model_exits_1_with_the_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     p = tmp_path / "c.toml"
     p.write_text(f'[[tiers]]\nmodel = "{tmp_path / "gone.gguf"}"\n')
