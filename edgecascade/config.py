@@ -258,7 +258,8 @@ def expand_env(value: Any, source: str = "<config>") -> Any:
             return got
         if default is not None:
             return default
-        raise ConfigError(f"{source} uses ${{{name}}}, which is not set: export {name}=... or give a default "
+        state = "is set but empty" if name in os.environ else "is not set"
+        raise ConfigError(f"{source} uses ${{{name}}}, which {state}: export {name}=... or give a default "
                           f"with ${{{name}:-value}}")
 
     return _ENV.sub(sub, value)

@@ -163,7 +163,9 @@ def _load(path: Path, n_ctx: int, n_threads: int | None, n_gpu_layers: int,
         except (ValueError, RuntimeError, OSError) as e:
             raise ModelLoadError(
                 f"llama.cpp could not load {path}: {e}. The file may be corrupt or from a newer "
-                "GGUF version: run `edgecascade models verify NAME`, or re-pull it with --force"
+                "GGUF version: a registry model's file is checked by `edgecascade models verify NAME` and "
+                "fetched again by `edgecascade models pull NAME --force`; a file of your own, check it "
+                "loads in llama.cpp itself"
             ) from None
         loaded = _Loaded(llama, threading.Lock(), time.perf_counter() - t0)
         with _MODELS_LOCK:

@@ -146,9 +146,13 @@ def test_env_interpolation_in_shipped_configs(monkeypatch: pytest.MonkeyPatch) -
     assert hybrid.tiers[2].api_key_env == "OPENAI_API_KEY"
 
 
-def test_unset_env_without_default_and_keys_in_config_are_errors(tmp_path: Path) -> None:
+def test_unset_env_without_default_and_keys_in_config_are_errors(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     p = write(tmp_path, '[[tiers]]\nmodel = "m"\nprovider = "vllm"\nbase_url = "${EDGECASCADE_NOPE_URL}"\n')
-    with pytest.raises(ConfigError, match=r"EDGECASCADE_NOPE_URL.*not set"):
+    with pytest.raises(ConfigError, match=r"EDGECASCADE_NOPE_URL\}, which is not set"):
+        load_config(p)
+    monkeypatch.setenv("EDGECASCADE_NOPE_URL", "")
+    with pytest.raises(ConfigError, match=r"EDGECASCADE_NOPE_URL\}, which is set but empty"):
         load_config(p)
     p = write(tmp_path, '[[tiers]]\nmodel = "m"\nprovider = "openai"\napi_key = "sk-123"\n')
     msg = str(pytest.raises(ConfigError, load_config, p).value)
