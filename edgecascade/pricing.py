@@ -59,7 +59,7 @@ def resolve_price(tier: TierConfig) -> Pricing:
         price.cost(1, 1)
     except Exception as e:  # genai-prices raises LookupError-like errors for unknown models
         raise ConfigError(
-            f"genai-prices has no price for {provider_id}/{tier.model} ({e}): set [tiers.price] "
-            "input_per_mtok and output_per_mtok for this tier"
+            f"tier {tier.display_name!r}: genai-prices has no price for {provider_id}/{tier.model} ({e}): set "
+            "[tiers.price] input_per_mtok and output_per_mtok for this tier"
         ) from None
     return price

@@ -241,3 +241,17 @@ def test_the_default_config_variable_takes_a_short_name(monkeypatch: pytest.Monk
     assert load_config().cascade.cross_check
     monkeypatch.delenv("EDGECASCADE_CONFIG")
     assert load_config().tiers[0].model == "qwen2.5-coder-0.5b"
+
+
+def test_a_cloud_tier_is_priced_from_the_catalogue_or_says_which_tier_needs_a_price() -> None:
+    from edgecascade.pricing import resolve_price
+
+    def tier(model: str) -> object:
+        return parse_config({"tiers": [{"name": "cloud", "provider": "openai", "model": model}]}).tiers[0]
+
+    price = resolve_price(tier("gpt-4.1-mini"))  # type: ignore[arg-type]
+    assert 0 < price.cost(1000, 0) < price.cost(1000, 1000)  # genai-prices' catalogue, offline
+    with pytest.raises(ConfigError, match=r"tier 'cloud': genai-prices has no price for openai/no-such-model-x"):
+        resolve_price(tier("no-such-model-x"))  # type: ignore[arg-type]
+    local = parse_config({"tiers": [{"model": "qwen2.5-coder-0.5b"}]}).tiers[0]
+    assert resolve_price(local).cost(10**6, 10**6) == 0.0  # local tiers are free unless priced
