@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import shlex
 import sys
+import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
@@ -218,19 +220,29 @@ def _bench_cascade(config: str | None) -> tuple[Cascade, CascadeConfig, bool]:
     --save-calibration`) is traced with its checks only, and said so. Every other config error,
     including an explicit ``calibration`` path that does not exist, still stops here."""
     from .config import AcceptRule, load_config
-    from .engine import Cascade, calibration_file
+    from .engine import Cascade, calibration_file, missing_target
+    from .quality.calibration import Calibration
 
     cfg = load_config(config)
-    tiers, missing = [], []
+    tiers, missing, untargeted = [], [], []
     for i, t in enumerate(cfg.tiers):
         path = calibration_file(t, cfg.cascade.run_examples, cfg.cascade.cross_check)
         if path is not None and not t.accept.calibration and not path.is_file():
             missing.append((i, f"{t.display_name} ({path})"))
             t = t.model_copy(update={"accept": AcceptRule(checks=t.accept.checks)})
+        elif path is not None and path.is_file() and missing_target(t, Calibration.load(path), path):
+            # the report is what chooses a threshold for a new target: tracing and reporting must not wait for it
+            untargeted.append((i, f"{t.display_name} ({path} has no threshold for quality_target "
+                                  f"{t.accept.quality_target:g} yet)"))
+            t = t.model_copy(update={"accept": AcceptRule(checks=t.accept.checks)})
         tiers.append(t)
     if missing:
         err.print(f"[yellow]note: no calibration yet for {', '.join(m for _, m in missing)}: traced with its checks "
                   "only; `edgecascade bench report --save-calibration` fits it[/yellow]")
+    if untargeted:
+        err.print(f"[yellow]note: {', '.join(m for _, m in untargeted)}: traced with its checks only; `edgecascade "
+                  "bench report --target K --save-calibration` chooses it[/yellow]")
+    missing += untargeted
     cascade = Cascade.from_config(cfg.model_copy(update={"tiers": tuple(tiers)}))
     return cascade, cfg, all(i != 0 for i, _ in missing)
 
@@ -404,11 +416,15 @@ def _traced_otherwise(store: TraceStore, dataset: str, small: TierSpec, cascade:
     """Where the drafter's traces of ``dataset`` exist under other settings than the report's, say
     so (and with which --max-tokens, where only the token limit differs), rather than let the report
     suggest tracing everything again."""
-    others = [p for p in sorted((store.root / dataset).glob(f"{small.model}-*.jsonl"))
-              if p.stem != f"{small.model}-{small.key}"]
+    from .benchmarks.traces import cross_check_spec, tier_specs
+
+    folder = store.root / dataset
+    own = re.compile(re.escape(small.model) + r"-([0-9a-f]{12})\.jsonl")  # this model's traces, by settings key
+    skip = {small.key, cross_check_spec(cascade).key}  # the report's own, and the drafter's cross-checks
+    others = [p for p in sorted(folder.iterdir()) if (m := own.fullmatch(p.name)) and m[1] not in skip] \
+        if folder.is_dir() else []
     if not others:
         return ""
-    from .benchmarks.traces import tier_specs
 
     keys = {tier_specs(cascade, n)[0].key: n for n in range(1, 8193)}  # a hash: try the token limits
     limits = sorted({keys[k] for p in others if (k := p.stem.rsplit("-", 1)[-1]) in keys})
@@ -1306,6 +1322,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    err.print(f"warning: {message}", markup=False, style="yellow")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -1313,7 +1334,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args))
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning  # a user reads "warning: ...", not a source file and line
+            return int(args.func(args))
     except EdgecascadeError as e:
         err.print(f"error: {e}", markup=False)
         if args.func is cmd_run and args.json:  # a script reading stdout gets an object too

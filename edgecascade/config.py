@@ -30,7 +30,8 @@ CHECK_NAMES: tuple[CheckName, ...] = ("empty", "truncated", "repetition", "refus
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # a value is never repeated in a validation error: it may be a key written in the wrong place
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
 class AcceptRule(_Strict):
@@ -102,7 +103,8 @@ class CooldownConfig(_Strict):
 
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-#: how common API keys begin (OpenAI, Groq, Hugging Face, GitHub, Stripe-like, Slack): never a variable's name
+#: how common API keys begin (OpenAI, Groq, Hugging Face, GitHub, Stripe-like, Slack), in lower case as
+#: keys write them (HF_TOKEN is a variable's name, hf_... a token)
 _KEY_PREFIXES = ("sk_", "gsk_", "hf_", "ghp_", "pk_", "xox")
 _REMOTE_ONLY = ("base_url", "api_key_env", "timeout", "retry", "cooldown")
 _LOCAL_ONLY = ("n_ctx", "n_threads", "n_gpu_layers")
@@ -150,7 +152,7 @@ class TierConfig(_Strict):
     @classmethod
     def _a_variable_name(cls, v: str | None) -> str | None:
         # the message never repeats the value: it may be the key itself, written in the wrong place
-        if v is not None and (not _ENV_NAME.fullmatch(v) or v.lower().startswith(_KEY_PREFIXES)):
+        if v is not None and (not _ENV_NAME.fullmatch(v) or v.startswith(_KEY_PREFIXES)):
             raise ValueError("api_key_env takes the NAME of an environment variable (letters, digits and _, e.g. "
                              "OPENAI_API_KEY), never the key itself: put the key in that variable")
         return v
@@ -159,7 +161,9 @@ class TierConfig(_Strict):
     def _keys_that_apply(self) -> TierConfig:
         """A key that the tier's kind of provider never reads is an error, not a silent no-op (a remote
         tier that forgot its ``provider`` would otherwise be looked for as a local file)."""
-        given = self.model_fields_set
+        # given and not the default: a dumped config (every field set, most to their defaults) loads again
+        given = {k for k in self.model_fields_set
+                 if getattr(self, k) != type(self).model_fields[k].get_default(call_default_factory=True)}
         if self.provider == "llamacpp":
             wrong = [k for k in (*_REMOTE_ONLY, "keep_alive", "logprobs") if k in given]
             fix = ('they are for remote tiers, and this tier runs in-process (provider "llamacpp", the default): '
@@ -309,7 +313,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> CascadeConfig:
     except UnicodeDecodeError as e:
         raise ConfigError(f"config file {p} is not UTF-8 text ({e.reason} at byte {e.start}): save it as UTF-8 "
                           "TOML") from None
-    return _from_folder(parse_config(expand_env(data, str(p)), str(p)), p.parent)
+    return _from_folder(parse_config(expand_env(data, str(p)), str(p)), p.resolve().parent)
 
 
 def _from_folder(cfg: CascadeConfig, folder: Path) -> CascadeConfig:
@@ -329,4 +333,4 @@ def _from_folder(cfg: CascadeConfig, folder: Path) -> CascadeConfig:
         if t.accept.calibration:
             update["accept"] = t.accept.model_copy(update={"calibration": anchored(t.accept.calibration)})
         tiers.append(t.model_copy(update=update) if update else t)
-    return cfg.model_copy(update={"tiers": tiers})
+    return cfg.model_copy(update={"tiers": tuple(tiers)})

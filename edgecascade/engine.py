@@ -73,6 +73,25 @@ def calibration_file(t: TierConfig, run_examples: bool = False, cross_check: boo
     return calibration_path(t.model, examples=False)
 
 
+def missing_target(t: TierConfig, cal: Calibration, path: Path) -> str | None:
+    """What is wrong when the tier's ``quality_target`` has no threshold in its calibration ``path``
+    (and what to do), else None."""
+    target = t.accept.quality_target
+    if target is None or f"{target:g}" in cal.thresholds:  # (a domain calibrator has all its pooled one has)
+        return None
+    key, have = f"{target:g}", sorted(cal.thresholds)
+    choose = f"choose one with `edgecascade bench report --target {key} --save-calibration`" + (
+        " (it writes the model's own calibration beside its manifest: point `calibration` at it, or remove "
+        "`calibration`)" if t.accept.calibration else "")
+    fix = (f"use one of those, or {choose}" if have else
+           "a file `edgecascade calibrate --traces` writes has none (choosing a threshold for a quality target "
+           "needs the strongest tier's answers to the same questions, which `bench run` traces): set "
+           f"min_confidence instead, from the table `calibrate` printed, or trace a labelled dataset with `bench "
+           f"run` and {choose}")
+    return (f"tier {t.display_name!r}: quality_target = {key} needs a threshold chosen for it, and the calibration "
+            f"{path} has " + (f"them only for {', '.join(have)}" if have else "none") + f": {fix}")
+
+
 def calibration_for(t: TierConfig, run_examples: bool = False, cross_check: bool = False) -> Calibration | None:
     """The calibration a tier's rule uses (see :func:`calibration_file`)."""
     path = calibration_file(t, run_examples, cross_check)
@@ -84,20 +103,9 @@ def calibration_for(t: TierConfig, run_examples: bool = False, cross_check: bool
         warnings.warn(f"tier {t.display_name!r} (model {t.model}) uses a calibration fitted for {cal.model} ({path}): "
                       f"its probabilities describe {cal.model}'s drafts. Fit one for {t.model} with `edgecascade "
                       "bench report --save-calibration` or `edgecascade calibrate`", UserWarning, stacklevel=2)
-    target = t.accept.quality_target
-    if target is not None:  # checked now, not at the first query
-        key = f"{target:g}"
-        if key not in cal.thresholds:  # (a domain calibrator has every target its pooled one has: checked at load)
-            have = sorted(cal.thresholds)
-            fix = (f"use one of those, or choose one for {key} with `edgecascade bench report --target {key} "
-                   "--save-calibration` on your traces" if have else
-                   "a file `edgecascade calibrate --traces` writes has none (choosing a threshold for a quality "
-                   "target needs the strongest tier's answers to the same questions, which `bench run` traces): set "
-                   "min_confidence instead, from the table `calibrate` printed, or trace a labelled dataset with "
-                   f"`bench run` and choose one with `bench report --target {key} --save-calibration`")
-            raise ConfigError(f"tier {t.display_name!r}: quality_target = {key} needs a threshold chosen for it, and "
-                              f"the calibration {path} has " + (f"them only for {', '.join(have)}" if have else "none")
-                              + f": {fix}")
+    problem = missing_target(t, cal, path)
+    if problem is not None:  # checked now, not at the first query
+        raise ConfigError(problem)
     return cal
 
 

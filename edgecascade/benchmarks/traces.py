@@ -148,8 +148,10 @@ def _drop_cut_line(p: Path) -> None:
     """Remove a last line left without its newline by an interrupted write, before appending.
 
     Appending after it would glue the new trace onto the fragment: both would be lost, and the file
-    would stay unreadable for `calibrate --traces`. The fragment holds no whole trace (its item is
-    generated again), so dropping it loses nothing."""
+    would stay unreadable for `calibrate --traces`. A fragment holds no whole trace (its item is
+    generated again), so dropping it loses nothing; a last line that is whole JSON only gets its
+    newline back. (One `bench run` writes a file at a time: runs of the same dataset, config and
+    trace folder side by side are not supported.)"""
     if not p.exists():
         return
     with p.open("r+b") as f:
@@ -159,16 +161,25 @@ def _drop_cut_line(p: Path) -> None:
         f.seek(end - 1)
         if f.read(1) == b"\n":
             return
-        pos = end
+        pos, cut = end, 0
         while pos > 0:  # back to the last newline, a block at a time
             start = max(0, pos - 65536)
             f.seek(start)
             at = f.read(pos - start).rfind(b"\n")
             if at >= 0:
-                f.truncate(start + at + 1)
-                return
+                cut = start + at + 1
+                break
             pos = start
-        f.truncate(0)
+        f.seek(cut)
+        try:  # a whole trace that only lost its newline (an editor strips it) is kept
+            whole = isinstance(json.loads(f.read(end - cut)), dict)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            whole = False
+        if whole:
+            f.seek(end)
+            f.write(b"\n")
+        else:
+            f.truncate(cut)
 
 
 def prompt_sha256(prompt: str) -> str:

@@ -161,6 +161,16 @@ def test_bench_report_json_and_figure(tmp_path: Path, smollm2: Path, capsys: pyt
     said = " ".join(capsys.readouterr().err.split())
     assert "only 0 more items are traced on both" in said and "needs at least 10: run `" in said
     assert "another token limit" not in said  # nothing of it is traced under other settings either
+    # nor is the drafter's cross-check file (same model, a key of its own) traces made under other settings
+    from edgecascade.benchmarks.traces import cross_check_spec
+
+    cc = cross_check_spec(Cascade.from_config(cfg))
+    (store.root / "more").mkdir(exist_ok=True)
+    (store.root / "more" / f"{cc.model}-{cc.key}.jsonl").write_text("")
+    assert main(["bench", "report", "--config", str(cfg), "--traces", str(store.root), "--datasets", str(more),
+                 "--out", str(out)]) == 2
+    said = " ".join(capsys.readouterr().err.split())
+    assert "needs at least 10: run `" in said and "other settings" not in said and "--max-tokens" not in said
     # traced, but with another token limit than the report's: it says with which, rather than only
     # suggesting to trace everything again
     traced_with = Cascade.from_config(cfg).settings.max_tokens
@@ -410,6 +420,32 @@ def test_a_new_model_is_traced_and_reported_before_its_first_calibration(
     assert main([*args, "--save-calibration"]) == 0  # ... and once fitted, it is
     assert "config rule" in json.loads(capsys.readouterr().out)["datasets"]["synth"]["at_target"]
     assert Cascade.from_config(cfg).tiers[0].calibration is not None
+
+
+def test_a_new_quality_target_is_traced_and_reported_until_the_report_chooses_it(
+        tmp_path: Path, smollm2: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A config asking for a target its calibration has no threshold for is refused when a cascade
+    is built for answering; but the report is what chooses that threshold, so tracing and
+    reporting go on without the rule (as for a model with no calibration yet) until it has."""
+    from edgecascade.cli import _bench_cascade
+    from edgecascade.quality.calibration import FEATURE_NAMES, Calibration
+
+    cfg, manifests = _calibrated_setup(tmp_path, smollm2, monkeypatch)
+    n = len(FEATURE_NAMES)
+    Calibration("smollm2-135m", list(FEATURE_NAMES), [0.0] * n, [1.0] * n, [0.0] * n, 0.0,
+                thresholds={"0.95": 0.5}).save(manifests / "smollm2-135m.calibration.json")
+    cfg.write_text(cfg.read_text().replace("quality_target = 0.95", "quality_target = 0.9"))
+    with pytest.raises(Exception, match="quality_target = 0.9 needs a threshold.*them only for 0.95"):
+        Cascade.from_config(cfg)
+    cascade, _, as_configured = _bench_cascade(str(cfg))
+    assert not as_configured and cascade.tiers[0].accept.quality_target is None
+    assert "has no threshold for quality_target 0.9 yet" in capsys.readouterr().err
+    store = TraceStore(tmp_path / "traces")
+    _synthetic_traces(store, Cascade.from_config(two_tier_config(tmp_path, smollm2)), "synth", 120)
+    assert main(["bench", "report", "--config", str(cfg), "--traces", str(store.root), "--datasets", "synth",
+                 "--out", str(tmp_path / "out"), "--no-examples", "--target", "0.9", "--save-calibration"]) == 0
+    capsys.readouterr()
+    assert Cascade.from_config(cfg).tiers[0].calibration is not None  # chosen: the config now loads as written
 
 
 def test_bench_report_refuses_what_it_cannot_do_right(tmp_path: Path, smollm2: Path,

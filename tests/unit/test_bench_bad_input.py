@@ -207,6 +207,10 @@ def test_a_trace_appended_after_a_cut_line_is_whole_and_the_file_stays_readable(
     store.append(Trace.from_dict(good))
     store.append(Trace.from_dict({**good, "item_id": "c"}))
     assert [json.loads(x)["item_id"] for x in path.read_text(encoding="utf-8").splitlines()] == ["a", "c"]
+    # a whole trace that only lost its newline (an editor strips it) keeps its place
+    path.write_text(path.read_text(encoding="utf-8").rstrip("\n"), encoding="utf-8")
+    store.append(Trace.from_dict({**good, "item_id": "d"}))
+    assert [json.loads(x)["item_id"] for x in path.read_text(encoding="utf-8").splitlines()] == ["a", "c", "d"]
 
 
 def test_a_config_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:

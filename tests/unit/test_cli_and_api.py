@@ -166,3 +166,19 @@ def test_calibrate_refuses_non_finite_logprobs_and_prints_strict_json(tmp_path: 
     out = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"non-strict JSON: {c}"))
     row = next(r for r in out["thresholds"] if r["min_confidence"] == 0.95)
     assert row["accepted_share"] == 0.0 and row["accepted_accuracy"] is None
+
+
+def test_the_cli_shows_a_warning_as_one_plain_line(monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import warnings
+
+    import edgecascade.cli as cli
+
+    def warns(args: object) -> int:
+        warnings.warn("tier 'x' uses a calibration fitted for y", UserWarning, stacklevel=2)
+        return 0
+
+    monkeypatch.setattr(cli, "cmd_calibrate", warns)
+    assert main(["calibrate", "--traces", "t.jsonl"]) == 0
+    said = capsys.readouterr().err
+    assert said.strip() == "warning: tier 'x' uses a calibration fitted for y" and "UserWarning" not in said
