@@ -240,6 +240,25 @@ neither reaches the bar, as over eighteen (21% and 49% of resamples); the unshif
 P(correct) is nearer the share right than the label-shift estimate on each new reading (58 of 60
 before).
 
+`symbolic --dataset bench/datasets/gsm-symbolic-20.jsonl` judges a twentieth draw (85 items: the
+twenty-second instance of each template, `--instances 21 22`) by the same judgement, fixed in the
+commit that adds the file, after the nineteenth draw was read and before it was traced. No
+calibration, feature, check or threshold changed since the nineteenth draw (this session's changes
+are to errors, configs, the trace store and two studies read on other items; the checks now read a
+conversation's last user message, which for these one-message prompts is the prompt as before). No
+item repeats an earlier draw's problem (checked by prompt against all nineteen files, and by
+`tests/unit/test_datasets.py`). It is traced with `bench run --config calibrated` and not read until
+its tracing ends; if its tracing has not ended by 16:10 UTC on 2026-11-27, its traces so far are
+committed unread, the draw stays clean, and a later session completes them with the same `bench
+run` before reading any of them; never given up because of what a trace shows. The main reading is
+the draw alone (85 items, `symbolic --bootstrap 2000 --dataset` the file), with every traced draw
+pooled (1,869 items, `--k 1784`) and `estimates` on the twenty files beside it. Expected, from the
+nineteen draws read and their resampling: the default rule meets the target (it did in 100% of
+resamples of the nineteen, the cross-check rule in 100%, and on 16 and 14 of the 19 draws alone);
+whether either reaches the issue's bar on one draw of 85 is a toss-up; pooled over twenty, neither
+reaches the bar, as over nineteen (17% and 46% of resamples); the unshifted mean P(correct) is
+nearer the share right than the label-shift estimate on each new reading (62 of 64 before).
+
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
     .venv/bin/python scripts/study_prior_shift.py symbolic
