@@ -17,7 +17,7 @@ Plan, fixed in the commit that adds this script, before any router scored any dr
   them plus the cross-check's (config `calibrated`). Each threshold is chosen as every threshold
   in the report is: `choose_threshold` on the router's out-of-fold scores (`out_of_fold_scores`),
   target 95% of the 1.5B's accuracy, margin 1.645 standard errors.
-- Judged on the nineteen draws pooled (`bench/datasets/gsm-symbolic*.jsonl`, 1,784 items), beside
+- Judged on the nineteen draws pooled (`bench/datasets/gsm-symbolic.jsonl` and `-2` to `-19`, 1,784 items), beside
   the shipped rule of the same features (the default calibration, and the cross-check one), with
   the bar as `study_prior_shift.py symbolic` sets it (baselines' thresholds chosen on the same
   1,100 items; random routing; the oracle) and the items drawn again 2,000 times (seed 7). Also
