@@ -168,6 +168,13 @@ def test_reliability_refuses_a_margin_given_twice_before_reading_traces(tmp_path
     assert "--margins: margins must differ as printed; these do not: 1 1" in said
 
 
+#: one trace as the store writes it, for the tests of the store itself
+STORED_TRACE = {"dataset": "d", "item_id": "a", "domain": "math", "tier": "t", "model": "m", "settings": "k",
+                "answer": "4", "correct": True, "finish_reason": "stop", "prompt_tokens": 1, "completion_tokens": 1,
+                "latency_s": 0.1, "first_token_s": None, "cost": 0.0, "tokens": ["4"], "logprobs": [-0.1],
+                "top_logprobs": []}
+
+
 def test_a_stored_trace_line_that_is_no_trace_is_skipped(tmp_path: Path) -> None:
     """The trace store skips what is not a trace (as it skips a line an interrupted write cut), so
     that item is traced again rather than the run failing."""
@@ -176,9 +183,7 @@ def test_a_stored_trace_line_that_is_no_trace_is_skipped(tmp_path: Path) -> None
     store = TraceStore(tmp_path)
     path = store.path("d", "m", "k")
     path.parent.mkdir(parents=True)
-    good = {"dataset": "d", "item_id": "a", "domain": "math", "tier": "t", "model": "m", "settings": "k", "answer": "4",
-            "correct": True, "finish_reason": "stop", "prompt_tokens": 1, "completion_tokens": 1, "latency_s": 0.1,
-            "first_token_s": None, "cost": 0.0, "tokens": ["4"], "logprobs": [-0.1], "top_logprobs": []}
+    good = dict(STORED_TRACE)
     _write(path, good, "[1, 2]", "null", '{"cut": ')
     assert list(store.load("d", "m", "k")) == ["a"]
 
@@ -193,9 +198,7 @@ def test_a_trace_appended_after_a_cut_line_is_whole_and_the_file_stays_readable(
     store = TraceStore(tmp_path)
     path = store.path("d", "m", "k")
     path.parent.mkdir(parents=True)
-    good = {"dataset": "d", "item_id": "a", "domain": "math", "tier": "t", "model": "m", "settings": "k", "answer": "4",
-            "correct": True, "finish_reason": "stop", "prompt_tokens": 1, "completion_tokens": 1, "latency_s": 0.1,
-            "first_token_s": None, "cost": 0.0, "tokens": ["4"], "logprobs": [-0.1], "top_logprobs": []}
+    good = dict(STORED_TRACE)
     path.write_text(json.dumps(good) + "\n" + cut, encoding="utf-8")
     store.append(Trace.from_dict({**good, "item_id": "b", "answer": "5", "correct": False}))
     assert sorted(store.load("d", "m", "k")) == ["a", "b"]
