@@ -47,10 +47,11 @@ def _account(r: Result) -> str:
     conf = f"{r.confidence:.3f}" if r.confidence is not None else "n/a"
     est = ", estimated" if r.baseline_estimated else ", measured"
     saved = f"saved {_money(r.saving)} vs" if r.saving >= 0 else f"{_money(-r.saving)} more than"
+    missing = (f" · costs too low: {', '.join(r.usage_missing)} sent no token counts" if r.usage_missing else "")
     return (
         f"tier {r.tier} · model {r.model} · confidence {conf} · {r.reason} · "
         f"{r.latency_ms / 1000:.2f} s · cost {_money(r.cost)} · "
-        f"{saved} always {r.baseline_tier} ({_money(r.baseline_cost)}{est})"
+        f"{saved} always {r.baseline_tier} ({_money(r.baseline_cost)}{est}){missing}"
     )
 
 

@@ -51,6 +51,7 @@ class Attempt:
             "tokens": {
                 "prompt": c.usage.prompt_tokens if c else 0,
                 "completion": c.usage.completion_tokens if c else 0,
+                "reported": c.usage.reported if c else True,
             },
             "latency_ms": self.latency_ms,
             "time_to_first_token_ms": (
@@ -106,6 +107,12 @@ class Result:
     def escalated(self) -> bool:
         return len(self.attempts) > 1
 
+    @property
+    def usage_missing(self) -> list[str]:
+        """The tiers whose backend sent no token counts: their cost (and a baseline measured on
+        them) reads as if they used none, so the numbers above are too low by their share."""
+        return [a.tier for a in self.attempts if a.completion is not None and not a.completion.usage.reported]
+
     def to_dict(self, *, logprobs: bool = False) -> dict[str, Any]:
         return {
             "content": self.content,
@@ -122,5 +129,6 @@ class Result:
             "latency_ms": self.latency_ms,
             "overhead_ms": self.overhead_ms,
             "escalated": self.escalated,
+            "usage_missing": self.usage_missing,
             "attempts": [a.to_dict(logprobs=logprobs) for a in self.attempts],
         }

@@ -117,6 +117,9 @@ class TokenLogprobs:
 class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    #: False when the backend sent no token counts: they read 0 here, and a price applied to them
+    #: under-reports the cost (a Result says which tiers did so)
+    reported: bool = True
 
     @property
     def total_tokens(self) -> int:

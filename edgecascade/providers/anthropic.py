@@ -241,12 +241,13 @@ class AnthropicProvider:
                 or not isinstance(content := payload.get("content"), list):
             raise self._error(ValueError("the body is not a `message` object with a `content` list"))
         text = "".join(str(b.get("text") or "") for b in content if isinstance(b, dict) and b.get("type") == "text")
+        reported = isinstance(payload.get("usage"), dict)
         usage: dict[str, Any] = u if isinstance(u := payload.get("usage"), dict) else {}
         return Completion(
             text=text,
             model=self.model,
             finish_reason=finish_reason(payload.get("stop_reason")),
-            usage=Usage(token_count(usage.get("input_tokens")), token_count(usage.get("output_tokens"))),
+            usage=Usage(token_count(usage.get("input_tokens")), token_count(usage.get("output_tokens")), reported),
             timings=Timings(total_s=total_s),
             logprobs=None,
         )

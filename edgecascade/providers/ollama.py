@@ -218,7 +218,8 @@ class OllamaProvider:
             text=resp.message.content or "",
             model=self.model,
             finish_reason=finish_reason(resp.done_reason),
-            usage=Usage(int(resp.prompt_eval_count or 0), int(resp.eval_count or 0)),
+            # a prompt served from the cache comes without prompt_eval_count; no eval_count: no counts at all
+            usage=Usage(int(resp.prompt_eval_count or 0), int(resp.eval_count or 0), resp.eval_count is not None),
             timings=Timings(
                 total_s=total_s,
                 first_token_s=_first_token_s(resp, total_s),

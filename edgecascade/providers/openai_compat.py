@@ -397,6 +397,7 @@ class OpenAICompatProvider:
         if not isinstance(message, dict):
             raise MalformedResponseError(f"{self._where} returned a choice without a message for {self.model!r}")
         usage = data.get("usage")
+        reported = isinstance(usage, dict)
         if not isinstance(usage, dict):
             log.warning("%s returned no usage for %r: counting 0 tokens (costs will be under-reported)",
                         self._where, self.model)
@@ -406,7 +407,8 @@ class OpenAICompatProvider:
             text=message.get("content") or "",
             model=self.model,
             finish_reason=finish_reason(choice.get("finish_reason")),
-            usage=Usage(token_count(usage.get("prompt_tokens")), token_count(usage.get("completion_tokens"))),
+            usage=Usage(token_count(usage.get("prompt_tokens")), token_count(usage.get("completion_tokens")),
+                        reported),
             timings=Timings(total_s=time.perf_counter() - started, first_token_s=None),
             logprobs=logprobs,
         )

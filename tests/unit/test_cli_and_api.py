@@ -182,3 +182,26 @@ def test_the_cli_shows_a_warning_as_one_plain_line(monkeypatch: pytest.MonkeyPat
     assert main(["calibrate", "--traces", "t.jsonl"]) == 0
     said = capsys.readouterr().err
     assert said.strip() == "warning: tier 'x' uses a calibration fitted for y" and "UserWarning" not in said
+
+
+def test_a_tier_that_sends_no_token_counts_is_named_where_costs_are_reported() -> None:
+    """A server that returns no `usage` was costed at $0 and its cost called measured, with only a
+    log line to say otherwise: the result and its account name the tier."""
+    from edgecascade import Cascade, Completion, Tier, Timings, Usage
+    from edgecascade.cli import _account
+    from edgecascade.config import Price
+
+    class Silent:  # answers, but without token counts
+        model = "silent"
+        capabilities = __import__("edgecascade").Capabilities()
+
+        async def complete(self, request: object) -> Completion:
+            return Completion("Paris.", "silent", "stop", Usage(0, 0, reported=False), Timings())
+
+        async def aclose(self) -> None:
+            return None
+
+    r = Cascade([Tier("cloud", Silent(), price=Price(output_per_mtok=10.0))]).run_sync("Capital of France?")  # type: ignore[arg-type]
+    assert r.cost == 0.0 and r.usage_missing == ["cloud"] and r.to_dict()["usage_missing"] == ["cloud"]
+    assert r.to_dict()["attempts"][0]["tokens"]["reported"] is False
+    assert _account(r).endswith("costs too low: cloud sent no token counts")

@@ -139,7 +139,7 @@ async def test_completion_with_logprobs_is_parsed_and_aligned() -> None:
     c = await p.complete(request(max_tokens=3, stop=["\n"], seed=7))
     assert c.text == "Hello! How" and c.model == "gpt-4o-mini"  # the name asked for, not the served snapshot
     assert c.finish_reason == "length"
-    assert (c.usage.prompt_tokens, c.usage.completion_tokens) == (9, 3)
+    assert (c.usage.prompt_tokens, c.usage.completion_tokens) == (9, 3) and c.usage.reported
     assert c.timings.total_s >= 0 and c.timings.first_token_s is None
     lp = c.logprobs
     assert lp is not None
@@ -197,6 +197,7 @@ async def test_missing_logprobs_and_usage_do_not_fail_the_answer() -> None:
     c = await p.complete(request())
     assert c.text == "Hello!" and c.logprobs is None
     assert (c.usage.prompt_tokens, c.usage.completion_tokens) == (0, 0)
+    assert c.usage.reported is False  # said, so the cost read off these zeros is not taken for true
 
 
 @pytest.mark.parametrize("body", [b"<html>502 Bad Gateway</html>", b'{"choices": []}', b'{"object": "list"}'])
