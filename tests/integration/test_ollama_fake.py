@@ -65,6 +65,7 @@ async def test_complete_maps_text_usage_finish_and_aligned_logprobs(server: Fake
     await p.aclose()
     assert c.text == ANSWER and c.model == MODEL and c.finish_reason == "stop"
     assert c.usage.prompt_tokens == (2 + 4) + (5 + 4) and c.usage.completion_tokens == len(ANSWER_TOKENS)
+    assert c.usage.reported
     lp = c.logprobs
     assert lp is not None
     assert lp.tokens == list(ANSWER_TOKENS) and "".join(lp.tokens) == c.text

@@ -39,7 +39,7 @@ async def test_complete_with_aligned_logprobs(provider: OpenAICompatProvider) ->
     c = await provider.complete(Request(QUESTION, max_tokens=12))
     assert c.text.strip() and c.model == "smollm2-135m"
     assert c.finish_reason in ("stop", "length")
-    assert c.usage.prompt_tokens > 5 and 0 < c.usage.completion_tokens <= 12
+    assert c.usage.prompt_tokens > 5 and 0 < c.usage.completion_tokens <= 12 and c.usage.reported
     lp = c.logprobs
     assert lp is not None
     assert len(lp.tokens) == len(lp.logprobs) == lp.top_logprobs.shape[0] == len(lp.top_tokens)

@@ -208,8 +208,13 @@ async def test_normal_response() -> None:
     c = await p.complete(ask())
     assert c.text == "Paris is the capital of France." and c.model == MODEL
     assert c.finish_reason == "stop" and c.logprobs is None
-    assert (c.usage.prompt_tokens, c.usage.completion_tokens) == (14, 9)
+    assert (c.usage.prompt_tokens, c.usage.completion_tokens) == (14, 9) and c.usage.reported
     assert c.timings.total_s >= 0 and c.timings.first_token_s is None
+    body = message_body()
+    del body["usage"]  # a proxy that drops it: no counts, and said so
+    p, _ = make(reply(200, body))
+    c = await p.complete(ask())
+    assert c.text == "Paris." and (c.usage.prompt_tokens, c.usage.completion_tokens, c.usage.reported) == (0, 0, False)
 
 
 async def test_text_blocks_are_joined_and_other_blocks_skipped() -> None:
