@@ -670,7 +670,8 @@ def _print_replay(s: dict[str, Any]) -> None:
                       r["live_tier"] if r["live_tier"] == r["offline_tier"]
                       else f"[red]{r['live_tier']}/{r['offline_tier']}[/red]",
                       f"{yn(r['live_correct'])}/{yn(r['offline_correct'])}", f"{r['live_s']:.1f}/{r['offline_s']:.1f}")
-    out.print(table)
+    # piped, a console is 80 columns wide, and the table's unwrapped cells were cut: give it room
+    Console(file=out.file, highlight=False, width=max(out.size.width, 110), force_terminal=out.is_terminal).print(table)
     out.print(f"same draft as traced {s['same_draft']}/{n} · same decision {s['decision_agrees']}/{n} "
               f"({s['decision_agrees_on_same_evidence']}/{s['same_evidence']} where the draft and its cross-check, "
               f"if any, are the same; largest confidence gap there {s['max_confidence_gap_on_same_evidence']:.2g}) · "

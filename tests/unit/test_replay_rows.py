@@ -105,3 +105,16 @@ def test_a_tier_that_fails_live_is_recorded_and_the_replay_goes_on() -> None:
     assert second.error is None and second.live_tier == "strong" and second.decision_agrees
     s = summarize(rows, "draft")
     assert s["failed_live"] == ["q0"] and s["broken"] == [] and s["live_small_share"] == 0.5
+
+
+def test_the_replay_table_is_whole_when_its_output_is_piped(capsys: pytest.CaptureFixture[str]) -> None:
+    """Piped (80 columns), the table's unwrapped cells were cut: 'gsm8k/11…' for every item."""
+    from edgecascade.cli import _print_replay
+
+    rows = _run(AGREES, 10.0, [])
+    for r in rows:
+        r.item_id = f"gsm-symbolic-20/t{r.item_id}-21"  # as long as real ids get
+    _print_replay({"dataset": "gsm-symbolic-20", "config": "calibrated", **summarize(rows, "draft")})
+    text = capsys.readouterr().out
+    assert "…" not in text
+    assert all(r.item_id in text for r in rows) and "0.881/0.881" in text
