@@ -1257,7 +1257,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", metavar="DIR",
                     help=f"where report.json and cost_quality.png go (default: {_RESULTS_DEFAULT})")
     rp.add_argument("--save-calibration", action="store_true",
-                    help="write the fitted calibrations beside the small model's manifest: "
+                    help="write the fitted calibrations beside the small model's manifest (a checkout's models/, "
+                    "or $EDGECASCADE_MANIFESTS; never inside an installed package): "
                     "models/<model>.calibration.json (runs no code) and, unless --no-examples, "
                     "models/<model>.examples.calibration.json (used where [cascade] run_examples = true) and, "
                     "where every math item's cross-check is traced, models/<model>.examples.cross-check."

@@ -94,7 +94,7 @@ def generation_speed(model: str, *, max_tokens: int = 128, runs: int = 5, n_ctx:
     }
 
 
-def engine_overhead(queries: int = 500, *, calibrated: bool = False) -> dict[str, float]:
+def engine_overhead(queries: int = 500, *, calibrated: bool = False) -> dict[str, float | int]:
     """Per-query engine overhead (ms) through 3 scripted tiers: half accepted at the first tier,
     a quarter escalated once, a quarter escalated twice. With ``calibrated``, the first two tiers
     use the default config's rule (the shipped calibration: every draft's features and P(correct)),
@@ -128,7 +128,7 @@ def engine_overhead(queries: int = 500, *, calibrated: bool = False) -> dict[str
     ms = np.array(asyncio.run(go()))
     key = "engine_overhead_calibrated" if calibrated else "engine_overhead"
     return {
-        "queries": float(queries),
+        "queries": queries,
         f"{key}_ms_p50": float(np.percentile(ms, 50)),
         f"{key}_ms_p99": float(np.percentile(ms, 99)),
         f"{key}_ms_mean": float(ms.mean()),
