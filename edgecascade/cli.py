@@ -151,6 +151,10 @@ def cmd_models(args: argparse.Namespace) -> int:
                           "yes" if models.is_pulled(m.name) else "no", m.description.split(":")[-1].strip())
         out.print(table)
         out.print(f"[dim]cache: {models.cache_dir() / 'models'} (set EDGECASCADE_CACHE to move it)[/dim]")
+        there = [m.name for m in manifests if not models.is_pulled(m.name) and models.model_path(m.name).is_file()]
+        if there:  # a copied or touched file loses its marker: re-hashing it is enough, no download
+            out.print(f"[yellow]{', '.join(there)}: the file is there but not verified (copied, moved or changed "
+                      f"since): `edgecascade models verify {' '.join(there)}` checks it without a download[/yellow]")
         return 0
     if args.action == "pull":
         for name in args.name:  # every name known before anything is fetched
@@ -623,7 +627,8 @@ def cmd_bench_replay(args: argparse.Namespace) -> int:
     missing = [i.id for i in items if i.id not in small or i.id not in large]
     if missing:
         raise ConfigError(f"{len(missing)} of these {len(items)} items are not traced on both tiers (e.g. "
-                          f"{missing[0]!r}): run {trace_them} first")
+                          f"{missing[0]!r}): run {trace_them} first (it traces every item before them that is "
+                          "not traced yet too, since `bench run` starts at the first item)")
     checks = current(cross_check_spec(cascade))
     pairs = [[small[i.id], large[i.id]] for i in items]
     features = DraftFeatures([DatasetPairs(name, pairs, [], {i.id: i.prompt for i in items}, None, checks)], False)

