@@ -18,7 +18,6 @@ from pathlib import Path
 
 from .config import AcceptRule, CascadeConfig, CascadeSettings, Price, TierConfig, load_config
 from .errors import AllTiersFailedError, ConfigError, ModelError, ProviderError, TierRejected
-from .models import looks_like_path
 from .pricing import Pricing, resolve_price
 from .providers import build_provider
 from .providers.base import Provider
@@ -97,6 +96,8 @@ def calibration_for(t: TierConfig, run_examples: bool = False, cross_check: bool
     path = calibration_file(t, run_examples, cross_check)
     if path is None:
         return None
+    from .models import looks_like_path  # as calibration_path does: the registry stays out of `import edgecascade`
+
     cal = Calibration.load(path)
     if t.provider == "llamacpp" and not looks_like_path(t.model) and cal.model not in (t.model, "unnamed"):
         # allowed (a close relative of the model may be judged well enough), but never silently

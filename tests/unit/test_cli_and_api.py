@@ -205,3 +205,11 @@ def test_a_tier_that_sends_no_token_counts_is_named_where_costs_are_reported() -
     assert r.cost == 0.0 and r.usage_missing == ["cloud"] and r.to_dict()["usage_missing"] == ["cloud"]
     assert r.to_dict()["attempts"][0]["tokens"]["reported"] is False
     assert _account(r).endswith("costs too low: cloud sent no token counts")
+
+
+def test_importing_the_library_leaves_the_model_registry_unloaded() -> None:
+    """The registry (and its pip, zip and subprocess machinery) loads when a model is looked up, not
+    at `import edgecascade`; a top-level import added to the engine had pulled it in."""
+    code = "import sys, edgecascade; print('edgecascade.models' in sys.modules)"
+    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert got.stdout.strip() == "False"
