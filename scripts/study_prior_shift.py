@@ -259,6 +259,24 @@ whether either reaches the issue's bar on one draw of 85 is a toss-up; pooled ov
 reaches the bar, as over nineteen (17% and 46% of resamples); the unshifted mean P(correct) is
 nearer the share right than the label-shift estimate on each new reading (62 of 64 before).
 
+`symbolic --dataset bench/datasets/gsm-symbolic-21.jsonl` judges a twenty-first draw (85 items: the
+twenty-third instance of each template, `--instances 22 23`) by the same judgement, fixed in the
+commit that adds the file, after the twentieth draw was read and before it was traced. No
+calibration, feature, check or threshold changed since the twentieth draw (nothing in the package
+changed since then). No item repeats an earlier draw's problem (checked by prompt against all twenty
+files, and by `tests/unit/test_datasets.py`). It is traced with `bench run --config calibrated` and
+not read until its tracing ends; if its tracing has not ended by 19:00 UTC on 2026-11-27, its traces
+so far are committed unread, the draw stays clean, and a later session completes them with the same
+`bench run` before reading any of them; never given up because of what a trace shows. The main
+reading is the draw alone (85 items, `symbolic --bootstrap 2000 --dataset` the file), with every
+traced draw pooled (1,954 items, `--k 1869`) and `estimates` on the twenty-one files beside it.
+Expected, from the twenty draws read and their resampling: the default rule meets the target (it did
+in 100% of resamples of the twenty, the cross-check rule in 100%, and on 17 and 15 of the 20 draws
+alone); whether either reaches the issue's bar on one draw of 85 is a toss-up; pooled over
+twenty-one, neither reaches the bar, as over twenty (17% and 47% of resamples); the unshifted mean
+P(correct) is nearer the share right than the label-shift estimate on each new reading (66 of 68
+before).
+
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
     .venv/bin/python scripts/study_prior_shift.py symbolic
