@@ -94,6 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError("--explain prints each tier's draft for reading, and --json the whole result (every "
                           "attempt with its draft and reason) as one object: give one of them")
     question = sys.stdin.read() if args.question == "-" else args.question
+    args.question_text = question  # for the error record, which stdin can no longer give
     if not question.strip():
         raise InvalidRequestError("the question is empty: pass a non-empty QUESTION (or '-' to read stdin)")
     cascade = Cascade.from_config(args.config)
@@ -116,15 +117,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_error_json(e: EdgecascadeError) -> None:
+def _print_error_json(e: EdgecascadeError, args: argparse.Namespace) -> None:
     """`run --json`'s record when there is no answer: the error, and where every tier failed or was
-    rejected, each attempt and what was spent on them (nothing spent is lost with the answer)."""
+    rejected, each attempt and what was spent on them (nothing spent is lost with the answer). With
+    `--logprobs` it carries the question and the drafts' logprobs as a record with an answer does:
+    rejected drafts (`on_all_rejected = "error"`) are labelled data for `calibrate` too."""
     from .errors import AllTiersFailedError
 
     record: dict[str, Any] = {"error": {"type": type(e).__name__, "message": str(e)}}
     if isinstance(e, AllTiersFailedError):
         record["cost"] = e.cost
-        record["attempts"] = [a.to_dict() for a in e.attempts]
+        record["attempts"] = [a.to_dict(logprobs=args.logprobs) for a in e.attempts]
+    question = getattr(args, "question_text", None)
+    if args.logprobs and question is not None:
+        record = {"prompt": question, **record}
     print(json.dumps(record, ensure_ascii=False))
 
 
@@ -1382,7 +1388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EdgecascadeError as e:
         err.print(f"error: {e}", markup=False)
         if args.func is cmd_run and args.json:  # a script reading stdout gets an object too
-            _print_error_json(e)
+            _print_error_json(e, args)
         return 2 if isinstance(e, (ConfigError, InvalidRequestError)) else 1
     except KeyboardInterrupt:
         resumes = args.func is cmd_bench_run

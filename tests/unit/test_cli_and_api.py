@@ -96,6 +96,13 @@ def test_run_json_prints_an_error_record_with_what_was_spent(monkeypatch: pytest
     assert record["error"]["message"].startswith("no tier's answer met its rule")
     assert [a["tier"] for a in record["attempts"]] == ["small", "big"] and record["attempts"][0]["content"] == "maybe"
     assert record["cost"] == pytest.approx(sum(a["cost"] for a in record["attempts"])) and record["cost"] > 0
+    assert "prompt" not in record and "logprobs" not in record["attempts"][0]
+    # with --logprobs, the rejected drafts are a labelled line for `calibrate`: the question and each
+    # draft's token logprobs, as in a record with an answer
+    assert main(["run", "--json", "--logprobs", "hello"]) == 1
+    record = json.loads(capsys.readouterr().out)
+    assert record["prompt"] == "hello" and record["error"]["type"] == "AllTiersFailedError"
+    assert all(a["logprobs"]["tokens"] for a in record["attempts"])
     # a bad request is a record too, with its exit code
     assert main(["run", "--json", " "]) == 2
     assert json.loads(capsys.readouterr().out)["error"]["type"] == "InvalidRequestError"
