@@ -79,8 +79,10 @@ def _explain(r: Result) -> None:
             if a.decision is not None and a.decision.cross_check is not None:
                 cc = a.decision.cross_check.to_dict()
                 tokens = f"{cc['tokens']['prompt']}+{cc['tokens']['completion']} tokens"
-                err.print(f"   {a.decision.cross_check.summary} · {tokens} · {cc['latency_ms']:.0f} ms "
-                          "(in the tier's time and cost above)", markup=False)
+                run_ms = cc["latency_ms"] - cc["generation_ms"]
+                err.print(f"   {a.decision.cross_check.summary} · {tokens} · written in {cc['generation_ms']:.0f} ms "
+                          f"(in the tier's time and cost above), run in {run_ms:.0f} ms (in the engine overhead)",
+                          markup=False)
         err.print(f"   reason: {a.reason}", markup=False)
     err.print(f"── engine overhead {r.overhead_ms:.3f} ms")
 

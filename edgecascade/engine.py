@@ -44,6 +44,14 @@ class Tier:
     def __post_init__(self) -> None:
         if self.calibration is None and (self.accept.confidence == "calibrated" or self.accept.quality_target):
             raise ValueError(f"tier {self.name!r}: a calibrated rule needs a Calibration")
+        target = self.accept.quality_target
+        if target is not None and self.calibration is not None:
+            # checked when the tier is built, not at its first query, after cheaper tiers were paid for
+            for cal in (self.calibration, *self.calibration.domains.values()):
+                try:
+                    cal.threshold_for(target)
+                except ConfigError as e:
+                    raise ConfigError(f"tier {self.name!r}: {e}") from None
 
 
 def calibration_path(model: str, *, examples: bool, cross_check: bool = False) -> Path:
@@ -187,6 +195,10 @@ class Cascade:
         in_providers = 0.0
         answer: Attempt | None = None
         for tier in self.tiers:
+            # a tier's time is its time inside the provider: its draft and, where one is made, its
+            # cross-check's generation. Everything else (checks, prices, the decision, the cross-check
+            # program's run, the examples check) is the engine's own work, in the overhead: the
+            # attempts' times and the overhead add up to the query's latency
             t_call = time.perf_counter()
             try:
                 completion = await tier.provider.complete(request)
@@ -197,32 +209,37 @@ class Cascade:
                 attempts.append(Attempt(tier.name, tier.provider.model, None, None, dt * 1000, 0.0,
                                         error=str(e), error_kind=kind, exception=e))
                 continue
+            dt = time.perf_counter() - t_call
             prompt_text = request.question
             cost = tier.price.cost(completion.usage.prompt_tokens, completion.usage.completion_tokens)
             check = None
+            check_failed: str | None = None
             # the configured checks, run once: they decide whether a cross-check is worth its generation
-            # and then the draft itself; like the decision, the engine's own work, timed apart from the tier's
-            t_checks = time.perf_counter()
+            # and then the draft itself
             checks = run_checks(completion, tier.accept.checks, self.settings.repetition, prompt_text)
-            checks_s = time.perf_counter() - t_checks
             if self.cross_checks(tier, completion, prompt_text, checks):
+                t_check = time.perf_counter()
                 try:
                     check = await run_cross_check(tier.provider, request, completion.text)
-                except (ProviderError, ModelError):
-                    check = None  # the draft is judged without it (neutral features), as a non-math draft is
-                if check is not None and check.completion is not None:  # its tokens are billed like the draft's
-                    u = check.completion.usage
-                    cost += tier.price.cost(u.prompt_tokens, u.completion_tokens)
-            # the tier's time: its draft and its cross-check (generation and program); the program's run,
-            # like the examples check, is the engine's own work, not time inside the provider
-            dt = time.perf_counter() - t_call - checks_s
-            in_providers += dt - (check.latency_s - check.generation_s if check is not None else 0.0)
+                except (ProviderError, ModelError) as e:
+                    # the draft is judged without it (neutral features), as a non-math draft is; the
+                    # failed generation was time inside the provider, and the reason says it failed
+                    dt += time.perf_counter() - t_check
+                    check_failed = getattr(e, "kind", "model_error")
+                if check is not None:
+                    dt += check.generation_s
+                    if check.completion is not None:  # its tokens are billed like the draft's
+                        u = check.completion.usage
+                        cost += tier.price.cost(u.prompt_tokens, u.completion_tokens)
+            in_providers += dt
             judge = functools.partial(decide, completion, tier.accept, self.settings.repetition, tier.calibration,
                                       prompt_text, self.settings.run_examples, check, checks=checks)
             if tier.calibration is not None and tier.calibration.runs_examples:
                 decision = await asyncio.to_thread(judge)  # it starts a process: keep the loop free
             else:
                 decision = judge()
+            if check_failed is not None:
+                decision.reason += f" (cross-check failed: {check_failed}; judged without it)"
             attempt = Attempt(tier.name, completion.model, completion, decision, dt * 1000, cost)
             attempts.append(attempt)
             if decision.accepted:

@@ -226,7 +226,7 @@ class CrossCheck:
         return {"result": self.result, "draft_number": self.stated, "agrees": self.agrees,
                 "program": self.completion.text if self.completion is not None else None,
                 "tokens": {"prompt": u.prompt_tokens if u else 0, "completion": u.completion_tokens if u else 0},
-                "latency_ms": self.latency_s * 1000}
+                "latency_ms": self.latency_s * 1000, "generation_ms": self.generation_s * 1000}
 
     @property
     def agrees(self) -> bool:

@@ -134,8 +134,23 @@ def _verdict(rule: AcceptRule, score_name: str, confidence: float | None, thresh
     if confidence is None:
         why = "this tier gives no logprobs" if feats is None else f"{rule.confidence} cannot be computed for it"
         return Decision(True, f"accepted on checks alone: {why}", None, checks, feats)
-    if confidence >= threshold:
-        return Decision(True, f"accepted: {score_name} {confidence:.3f} >= {threshold:.4g}", confidence,
-                        checks, feats)
-    return Decision(False, f"rejected: {score_name} {confidence:.3f} < {threshold:.4g}", confidence,
-                    checks, feats)
+    if math.isinf(threshold):
+        target = f"quality_target {rule.quality_target:g}" if rule.quality_target is not None else "its threshold"
+        return Decision(False, f"rejected: {score_name} {confidence:.3f}, and its calibration keeps no draft at "
+                        f"{target} (every draft escalates: choose a lower target, or refit on more data)",
+                        confidence, checks, feats)
+    accepted = confidence >= threshold
+    shown, limit = _compared(confidence, threshold, accepted)
+    if accepted:
+        return Decision(True, f"accepted: {score_name} {shown} >= {limit}", confidence, checks, feats)
+    return Decision(False, f"rejected: {score_name} {shown} < {limit}", confidence, checks, feats)
+
+
+def _compared(confidence: float, threshold: float, accepted: bool) -> tuple[str, str]:
+    """The confidence (3 decimals) and the threshold (4 significant digits) as a reason prints them,
+    with more digits where fewer would contradict the verdict ("0.900 < 0.9", "0.886 >= 0.8865")."""
+    for extra in range(0, 15):
+        shown, limit = f"{confidence:.{3 + extra}f}", f"{threshold:.{4 + extra}g}"
+        if (float(shown) >= float(limit)) == accepted:
+            return shown, limit
+    return repr(confidence), repr(threshold)

@@ -187,7 +187,10 @@ def test_the_engine_cross_checks_math_drafts_and_bills_the_program() -> None:
     record = r.attempts[0].to_dict()["cross_check"]
     assert record["result"] == 10.0 and record["draft_number"] == 10.0 and record["agrees"] is True
     assert "def solution" in record["program"] and record["tokens"]["completion"] > 0
-    assert 0 < record["latency_ms"] <= r.attempts[0].latency_ms
+    # the program's generation is the tier's time; its run, like the checks, is the engine's
+    assert 0 < record["generation_ms"] <= r.attempts[0].latency_ms and record["latency_ms"] > record["generation_ms"]
+    assert record["latency_ms"] - record["generation_ms"] <= r.overhead_ms
+    assert sum(a.latency_ms for a in r.attempts) + r.overhead_ms == pytest.approx(r.latency_ms)
     draft = r.attempts[0].completion
     assert draft is not None
     # both generations are billed to the tier: the draft's tokens and the program's
@@ -196,6 +199,27 @@ def test_the_engine_cross_checks_math_drafts_and_bills_the_program() -> None:
     cascade, _ = _cascade("The answer is 12.", PROGRAM)
     r = asyncio.run(cascade.run(QUESTION))
     assert r.tier == "strong" and "its program gives 10, the draft 12" in r.attempts[0].reason
+
+
+def test_a_cross_check_that_fails_is_named_in_the_reason_and_timed_as_the_tiers() -> None:
+    """A provider error while writing the program had been swallowed: the draft was judged without
+    it and the reason read as if no cross-check had been tried."""
+    from edgecascade import ProviderTimeoutError
+
+    def reply(request):  # type: ignore[no-untyped-def]
+        if "solution()" in request.messages[-1].content:
+            return ScriptedReply(error=ProviderTimeoutError("the model took too long"), delay_s=0.05)
+        return ScriptedReply("3 * 4 = 12 and 12 - 2 = 10. The answer is 10.", logprob=-0.1)
+
+    rule = AcceptRule(confidence="calibrated", min_confidence=0.8, checks=())
+    cascade = Cascade([Tier("draft", ScriptedProvider(reply, model="small"), rule, calibration=_calibration()),
+                       Tier("strong", ScriptedProvider([ScriptedReply("The answer is 10.", logprob=-0.1)]))],
+                      CascadeSettings(cross_check=True))
+    r = asyncio.run(cascade.run(QUESTION))
+    first = r.attempts[0]
+    assert first.decision is not None and first.decision.cross_check is None
+    assert first.reason.endswith("(cross-check failed: timeout; judged without it)")
+    assert first.latency_ms >= 50  # the failed generation was time inside the provider
 
 
 def test_no_cross_check_where_its_verdict_would_not_count() -> None:

@@ -213,6 +213,38 @@ async def test_the_checks_are_engine_time_not_the_tiers(monkeypatch: pytest.Monk
     assert r.overhead_ms >= 50
 
 
+async def test_a_slow_price_lookup_is_engine_time_and_the_times_add_up() -> None:
+    """The tier's time had been taken after its price lookup (a catalogue lookup for a cloud tier,
+    on every query), so engine work was billed to the tier and the overhead read too low."""
+    import time
+
+    class SlowPrice(Price):
+        def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+            time.sleep(0.05)
+            return 0.0
+
+    c = Cascade([Tier("t1", ScriptedProvider([UNSURE]), RULE, SlowPrice()), tier("t2", SURE)])
+    r = await c.run("q")
+    assert r.tier == "t2" and r.attempts[0].latency_ms < 45
+    assert r.overhead_ms >= 50
+    # what the tiers took and what the engine took make up the query's time
+    assert sum(a.latency_ms for a in r.attempts) + r.overhead_ms == pytest.approx(r.latency_ms)
+
+
+def test_reasons_never_print_a_comparison_that_contradicts_the_verdict() -> None:
+    """Rounding the confidence to 3 decimals had printed "0.900 < 0.9" for a rejected 0.8998, and
+    "0.886 >= 0.8865" for an accepted 0.8865."""
+    near = ScriptedReply("Paris.", logprob=math.log(0.8998))
+    r = Cascade([Tier("t1", ScriptedProvider([near]), AcceptRule(min_confidence=0.9)), tier("t2", SURE)]).run_sync("q")
+    assert r.attempts[0].reason == "rejected: geo_mean_prob 0.8998 < 0.9"
+    at = ScriptedReply("Paris.", logprob=math.log(0.8865))
+    r = Cascade([Tier("t1", ScriptedProvider([at]), AcceptRule(min_confidence=0.8865))]).run_sync("q")
+    assert r.reason == "accepted: geo_mean_prob 0.8865 >= 0.8865"
+    # where 3 decimals do not mislead, the reason is as before
+    r = Cascade([tier("t1", SURE)]).run_sync("q")
+    assert r.reason == "accepted: geo_mean_prob 0.950 >= 0.8"
+
+
 async def test_result_json_has_the_documented_fields() -> None:
     r = await Cascade([tier("t1", UNSURE), tier("t2", SURE)]).run("q")
     d = r.to_dict(logprobs=True)
@@ -243,3 +275,35 @@ def test_run_sync_closes_every_provider_even_if_one_fails_to_close() -> None:
     assert sorted(closed) == ["model-a", "model-b"]
     assert c.run_sync("q").tier == "b"  # usable again: providers reopen what they need
     assert len(closed) == 4
+
+
+def test_a_tier_built_in_code_is_checked_for_its_quality_target_when_built() -> None:
+    """A calibration without a threshold for the rule's quality_target was found only when a query
+    reached that tier, after the cheaper tiers had been paid for, and the error carried no account."""
+    from edgecascade import ConfigError
+    from edgecascade.quality.calibration import Calibration
+
+    def cal(thresholds: dict[str, float], domains: dict[str, Calibration] | None = None) -> Calibration:
+        return Calibration(model="m", features=["mean_logprob"], mean=[0.0], scale=[1.0], coef=[1.0],
+                           intercept=0.0, thresholds=thresholds, domains=domains or {})
+
+    rule = AcceptRule(confidence="calibrated", quality_target=0.95)
+    with pytest.raises(ConfigError, match=r"tier 'big': the calibration of m has no threshold for quality_target 0.95"):
+        Tier("big", ScriptedProvider([SURE]), rule, calibration=cal({"0.9": 0.5}))
+    with pytest.raises(ConfigError, match="quality_target 0.95"):  # a domain calibrator without it
+        Tier("big", ScriptedProvider([SURE]), rule, calibration=cal({"0.95": 0.5}, {"math": cal({"0.9": 0.5})}))
+    assert Tier("big", ScriptedProvider([SURE]), rule, calibration=cal({"0.95": 0.5})).calibration is not None
+
+
+def test_a_threshold_that_keeps_no_draft_says_so() -> None:
+    """A calibration stores a target no threshold meets as null (+inf): the reason had read "< inf"."""
+    from edgecascade.quality.calibration import Calibration
+
+    never = Calibration(model="m", features=["mean_logprob"], mean=[0.0], scale=[1.0], coef=[1.0],
+                        intercept=0.0, thresholds={"0.95": math.inf})
+    c = Cascade([Tier("small", ScriptedProvider([SURE]), AcceptRule(confidence="calibrated", quality_target=0.95),
+                      calibration=never), tier("big", SURE)])
+    r = c.run_sync("q")
+    assert r.tier == "big" and "inf" not in r.attempts[0].reason
+    assert "its calibration keeps no draft at quality_target 0.95 (every draft escalates" in r.attempts[0].reason
+
