@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -373,16 +373,36 @@ def auroc(scores: Sequence[float] | np.ndarray, labels: Sequence[bool] | np.ndar
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def resample_groups(groups: Sequence[Hashable]) -> Callable[[np.random.Generator], np.ndarray]:
+    """Draw items again as a bootstrap must when they come in groups whose items are alike (several
+    instances of one problem template, several questions from one user): whole groups, with
+    replacement, as many as there are, each bringing all its items. Items resampled one by one would
+    count a group of near-copies as that many independent items and give intervals far too narrow.
+    Groups are taken in order of first appearance, so when every item is its own group the draws are
+    those of resampling items (``rng.integers(0, n, n)``)."""
+    members: dict[Hashable, list[int]] = {}
+    for i, g in enumerate(groups):
+        members.setdefault(g, []).append(i)
+    parts = [np.array(m, dtype=np.intp) for m in members.values()]
+    n = len(groups)
+    if len(parts) == n:
+        return lambda rng: rng.integers(0, n, n)
+    return lambda rng: np.concatenate([parts[int(g)] for g in rng.integers(0, len(parts), len(parts))])
+
+
 def auroc_interval(scores: Sequence[float] | np.ndarray, labels: Sequence[bool] | np.ndarray, *,
-                   resamples: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+                   resamples: int = 1000, level: float = 0.95, seed: int = 0,
+                   groups: Sequence[Hashable] | None = None) -> tuple[float, float]:
     """A percentile bootstrap interval for the AUROC (items resampled with replacement, seeded): on a
-    few hundred items an AUROC moves by hundredths, and a report should say by how much."""
+    few hundred items an AUROC moves by hundredths, and a report should say by how much. ``groups``:
+    each item's group, where items come in groups of alike ones (see :func:`resample_groups`)."""
     s = np.asarray(scores, dtype=np.float64)
     y = np.asarray(labels, dtype=bool)
     rng = np.random.default_rng(seed)
+    draw = resample_groups(range(len(s)) if groups is None else groups)
     values = []
     for _ in range(resamples):
-        idx = rng.integers(0, len(s), len(s))
+        idx = draw(rng)
         a = auroc(s[idx], y[idx])
         if math.isfinite(a):
             values.append(a)

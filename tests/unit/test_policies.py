@@ -439,6 +439,29 @@ def test_auroc_interval_brackets_the_estimate_and_narrows_with_data() -> None:
     assert lo2 < 0.76 < hi2  # the true AUROC of two unit normals one sd apart: Phi(1/sqrt 2) = 0.760
 
 
+def test_auroc_interval_resamples_whole_groups_of_alike_items() -> None:
+    """Eight copies of each item, drawn one by one, look like eight times the evidence; drawn by
+    group they give the interval of the items themselves."""
+    from edgecascade.quality.calibration import resample_groups
+
+    rng = np.random.default_rng(7)
+    y = rng.random(60) < 0.5
+    s = rng.normal(y.astype(float), 1.0)
+    copies_s, copies_y = np.repeat(s, 8), np.repeat(y, 8)
+    groups = np.repeat(np.arange(60), 8).tolist()
+    alone = auroc_interval(s, y, seed=2)
+    assert auroc_interval(copies_s, copies_y, seed=2, groups=groups) == pytest.approx(alone)
+    lo, hi = auroc_interval(copies_s, copies_y, seed=2)
+    assert hi - lo < (alone[1] - alone[0]) / 2  # one by one: far too sure
+    # every item its own group: the draws of resampling items
+    assert auroc_interval(s, y, seed=2, groups=list(range(60))) == alone
+    # a draw is whole groups, each with all its items
+    idx = resample_groups(["a", "b", "a", "c", "b", "a"])(np.random.default_rng(0))
+    members = {0: "a", 2: "a", 5: "a", 1: "b", 4: "b", 3: "c"}
+    drawn = [members[int(i)] for i in idx]
+    assert all(drawn.count(g) % {"a": 3, "b": 2, "c": 1}[g] == 0 for g in set(drawn))
+
+
 def test_report_chooses_every_threshold_with_the_margin_it_is_given() -> None:
     g = domain_dataset("g", 400, 1, "Tom has 3 apples and buys 4 more. How many apples does he have?", 3.0)
     loose, loose_cals = build_report([g], model="small", target=0.95, seed=3, command="test", margin_z=0.0)
