@@ -545,7 +545,8 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
         held_out = first.calibration is None or fitted_on(first.calibration.meta, datasets, args.seed)
         if not held_out:
             err.print("[yellow]warning: the config's calibration was not fitted on this report's calibration halves "
-                      "(another --seed, other traces, or `calibrate`), so its row is not a held-out result; "
+                      "(another --seed, other traces, `calibrate`, or adapted by `calibrate --adapt` to drafts that "
+                      "may be these), so its row is not a held-out result; "
                       "add --save-calibration to judge a calibration fitted here[/yellow]")
         add_config_rule(report, datasets, ConfigRule(f"this config's rule ({rule_label(first.accept)})", offline.keep,
                                                      held_out, offline.cross_checks))

@@ -366,7 +366,11 @@ def _data_record(d: DatasetPairs) -> dict[str, Any]:
 
 def fitted_on(meta: dict[str, Any], datasets: Sequence[DatasetPairs], seed: int) -> bool:
     """Whether a calibration (by the record :func:`_data_record` keeps in its meta) was fitted on
-    exactly these datasets' calibration items, so that everything else in them is unseen by it."""
+    exactly these datasets' calibration items, so that everything else in them is unseen by it. An
+    adapted calibration (``calibrate --adapt``) is not: it was moved on drafts its record does not
+    name, which may be the very items judged."""
+    if meta.get("adapted"):
+        return False
     data = meta.get("data") or {}
     if meta.get("seed") != seed or set(data) != {d.name for d in datasets}:
         return False

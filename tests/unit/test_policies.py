@@ -726,3 +726,21 @@ def test_accuracy_shift_flags_judged_items_unlike_the_fitted_ones() -> None:
     assert d["shift"]["small"]["judged"] < d["shift"]["small"]["fitted"] and d["shift"]["small"]["z"] <= -SHIFT_Z
     from edgecascade.benchmarks.report import markdown_report
     assert "The judged items differ from the items fitted on" in markdown_report(report)
+
+
+def test_an_adapted_calibration_is_not_called_held_out() -> None:
+    """`fitted_on` read only the seed and the fitted items' record, which an adaptation copies: a
+    calibration adapted on the very items a report judges had its row called a held-out result."""
+    from edgecascade.benchmarks.report import _data_record, fitted_on
+    from edgecascade.quality.adapt import adapt_calibration
+    from edgecascade.quality.calibration import Calibration
+
+    g = domain_dataset("g", 200, 1, "Tom has 3 apples and buys 4 more. How many apples does he have?", 3.0)
+    cal = Calibration(model="small", features=["mean_logprob"], mean=[0.0], scale=[1.0], coef=[1.0],
+                      intercept=0.0, meta={"seed": 5, "data": {"g": _data_record(g)}})
+    assert fitted_on(cal.meta, [g], 5) and not fitted_on(cal.meta, [g], 6)
+    judged = g.held_out  # adapted on the items the report would judge
+    rows = [{"mean_logprob": float(np.mean(p[0].logprobs))} for p in judged]
+    adapted, _ = adapt_calibration(cal, rows, [p[0].correct for p in judged], [None] * len(rows), min_items=10)
+    assert adapted.meta["data"] == cal.meta["data"] and adapted.meta["adapted"]
+    assert not fitted_on(adapted.meta, [g], 5)
