@@ -558,7 +558,7 @@ def judge_shipped(args: argparse.Namespace, config: str, path: str, items: Seque
         print(f"    {'random routing':22s} kept {random_share:5.1%} at {rand.accuracy:5.1%} (expected)"
               + (" met" if rand_met else " MISSED"))
         best = max([got[n][0] for n in (*BASELINES, "random routing") if got[n][1]], default=0.0)
-        bar = best + (got["oracle"][0] - best) / 2
+        bar = best + max(0.0, got["oracle"][0] - best) / 2  # no gap where the best baseline keeps more
         print(f"    the issue's bar: met, keeping >= {bar:.1%} (the best baseline that met, {best:.1%}, "
               "plus half its gap to the oracle): " + ", ".join(
                   f"{r} {'reached' if got[r][1] and got[r][0] >= bar - 1e-12 else 'not reached'}"
@@ -573,7 +573,7 @@ def judge_shipped(args: argparse.Namespace, config: str, path: str, items: Seque
         hindsight = {n: float(np.mean(s[judge_idx] >= threshold_for_target(s[judge_idx], sj, lj, TARGET, 0.0)))
                      for n, (s, _) in base.items()}
         h_best = max(hindsight.values())
-        h_bar = h_best + (got["oracle"][0] - h_best) / 2
+        h_bar = h_best + max(0.0, got["oracle"][0] - h_best) / 2
         print(f"    the budget oracle keeps {budget:.1%}" + "".join(
                   f"; {r} closes {(got[r][0] - best) / (budget - best):.0%} of that gap"
                   for r in ("shipped", "adapted (no labels)") if got[r][1] and budget > best)
@@ -612,7 +612,7 @@ def resampled_verdicts(keeps: dict[str, np.ndarray], small: np.ndarray, large: n
         rand = random_routing([pairs[int(i)] for i in idx], random_share)
         rand_met = rand.accuracy >= TARGET * float(large[idx].mean()) - 1e-12
         best = max([got[b][0] for b in BASELINES if got[b][1]] + ([random_share] if rand_met else []), default=0.0)
-        bar = best + (got["oracle"][0] - best) / 2
+        bar = best + max(0.0, got["oracle"][0] - best) / 2  # no gap where the best baseline keeps more
         share, ok = got["shipped"]
         met += ok
         reached += ok and share >= bar - 1e-12

@@ -110,11 +110,21 @@ def threshold_reliability(datasets: Sequence[DatasetPairs], *, model: str, targe
 def summarise(rows: Sequence[Outcome], *, baseline: bool = False) -> dict[str, float]:
     """How often the policy met the target, the drafts it kept, and the share of the gap from the
     best baseline to the oracle it closed: a split where it missed the target, or kept fewer drafts
-    than the best baseline, closes none (its share was bought with accuracy, or lost). For a
-    ``baseline`` the gap is to itself, so those two numbers are NaN (not measured, not zero)."""
+    than the best baseline, closes none (its share was bought with accuracy, or lost). Where the best
+    baseline keeps as many drafts as the oracle or more (it spent the accuracy budget on wrong drafts)
+    there is no gap: a policy that met the target keeping at least as many closes it all, as the
+    study scripts read it. For a ``baseline`` the gap is to itself, so those two numbers are NaN (not
+    measured, not zero)."""
     share = np.array([r.share for r in rows])
-    gaps = [max(0.0, (r.share - r.best_baseline) / (r.oracle - r.best_baseline))
-            if r.meets and r.oracle > r.best_baseline else 0.0 for r in rows]
+
+    def closed(r: Outcome) -> float:
+        if not r.meets:
+            return 0.0
+        if r.oracle <= r.best_baseline:
+            return 1.0 if r.share >= r.best_baseline else 0.0
+        return max(0.0, (r.share - r.best_baseline) / (r.oracle - r.best_baseline))
+
+    gaps = [closed(r) for r in rows]
     return {"meets_rate": float(np.mean([r.meets for r in rows])), "share_mean": float(share.mean()),
             "share_p10": float(np.percentile(share, 10)), "share_p90": float(np.percentile(share, 90)),
             "accuracy_mean": float(np.mean([r.accuracy for r in rows])),

@@ -82,6 +82,9 @@ def test_summary_arithmetic_by_hand() -> None:
     assert s["share_mean"] == pytest.approx(0.25) and s["accuracy_mean"] == pytest.approx(0.525)
     assert s["gap_closed_median"] == pytest.approx(0.25)  # median of 1.5, 0.5, 0, 0
     assert s["half_gap_rate"] == 0.5
+    # a best baseline that keeps more drafts than the oracle leaves no gap: met keeping as many closes it
+    s = summarise([Outcome(0.20, 0.60, True, 0.15, 0.12), Outcome(0.14, 0.60, True, 0.15, 0.12)])
+    assert s["half_gap_rate"] == 0.5 and s["gap_closed_median"] == pytest.approx(0.5)
 
 
 def test_bad_arguments_are_refused() -> None:
