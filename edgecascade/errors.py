@@ -105,6 +105,13 @@ class RateLimitedError(ProviderError):
         self.retry_after = retry_after
 
 
+class QuotaExceededError(ProviderError):
+    """The account behind the key is out of credits or past its spend limit (OpenAI's 429
+    ``insufficient_quota``): unlike a rate limit, waiting does not help, so it is never retried."""
+
+    kind = "quota"
+
+
 class UpstreamError(ProviderError):
     kind = "upstream"
 

@@ -16,7 +16,8 @@ import numpy as np
 from .errors import InvalidRequestError
 
 Role = Literal["system", "user", "assistant"]
-FinishReason = Literal["stop", "length", "error"]
+#: "filtered": the backend withheld or cut the answer itself (OpenAI's content_filter, Anthropic's refusal)
+FinishReason = Literal["stop", "length", "error", "filtered"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,8 +24,13 @@ REDACTED = "[redacted]"
 
 # the finish / stop / done reasons that mean "the token limit was reached": OpenAI and Ollama say
 # "length", Anthropic "max_tokens"; everything else is a normal stop
-_LENGTH_REASONS = frozenset({"length", "max_tokens"})
+# cut short: OpenAI/vLLM/llama.cpp "length", Anthropic "max_tokens" and "model_context_window_exceeded"
+# (the answer filled the context window; Anthropic documents it as truncated)
+_LENGTH_REASONS = frozenset({"length", "max_tokens", "model_context_window_exceeded"})
+# withheld or cut by the backend itself: OpenAI's content filter, Anthropic's refusal stop reason
+_FILTERED_REASONS = frozenset({"content_filter", "refusal"})
 _USERINFO_RE = re.compile(r"//[^/?#]*@")
+_URL_RE = re.compile(r"https?://[^\s'\"<>()\[\]]+", re.IGNORECASE)
 
 
 def lookup_api_key(env_name: str | None) -> str | None:
@@ -57,15 +62,24 @@ def safe_url(url: str) -> str:
     return out[2:] if bare and out.startswith("//") else out
 
 
+def endpoint(base_url: str, path: str) -> str:
+    """``path`` appended to the path of ``base_url``, keeping its query (an Azure-style
+    ``?api-version=``): ``https://h/v1?x=1`` + ``/chat/completions`` -> ``https://h/v1/chat/completions?x=1``."""
+    parts = urlsplit(base_url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + path, parts.query, parts.fragment))
+
+
 def redact(text: str, key: str | None, url: str | None = None) -> str:
-    """``text`` with the API key replaced by ``[redacted]`` and ``url`` (if given) by its :func:`safe_url`."""
+    """``text`` with the API key replaced by ``[redacted]``, ``url`` (if given) by its :func:`safe_url`,
+    and every other http(s) URL in it too: a server that echoes the URL it was asked (the endpoint,
+    built from ``url`` with a path, with its userinfo and query) must not carry them into a message."""
     if key:
         text = text.replace(key, REDACTED)
     if url:
         safe = safe_url(url)
         if safe != url:
             text = text.replace(url, safe)
-    return text
+    return _URL_RE.sub(lambda m: safe_url(m.group(0)), text)
 
 
 def shorten_and_redact(text: str, key: str | None, url: str | None = None) -> str:
@@ -101,8 +115,12 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
 
 
 def finish_reason(reason: Any) -> FinishReason:
-    """A backend's finish / stop / done reason as ours: "length" when the token limit cut it, else "stop"."""
-    return "length" if reason in _LENGTH_REASONS else "stop"
+    """A backend's finish / stop / done reason as ours: "length" when the token limit (or the context
+    window) cut it, "filtered" when the backend withheld or cut it (a content filter, a refusal), else
+    "stop"."""
+    if reason in _LENGTH_REASONS:
+        return "length"
+    return "filtered" if reason in _FILTERED_REASONS else "stop"
 
 
 def token_count(value: Any) -> int:

@@ -38,6 +38,7 @@ import httpx
 
 from ..errors import (
     AuthenticationError,
+    ConfigError,
     ContextLengthError,
     MalformedResponseError,
     ProviderConnectionError,
@@ -48,7 +49,16 @@ from ..errors import (
     UpstreamError,
 )
 from ..types import Completion, Delta, Message, Request, Timings, Usage
-from ._common import DeltaStream, finish_reason, retry_after, safe_url, shorten_and_redact, sse_events, token_count
+from ._common import (
+    DeltaStream,
+    endpoint,
+    finish_reason,
+    retry_after,
+    safe_url,
+    shorten_and_redact,
+    sse_events,
+    token_count,
+)
 from .base import Capabilities, Timeouts
 
 log = logging.getLogger(__name__)
@@ -164,14 +174,18 @@ class AnthropicProvider:
         client: httpx.AsyncClient | None = None,
         version: str = "2023-06-01",
     ) -> None:
+        base_url = (base_url or "").strip().rstrip("/")
+        if not base_url.startswith(("http://", "https://")):  # else every call fails, retried, as unreachable
+            raise ConfigError(f"base_url {safe_url(base_url)!r} is not an http(s) URL: give the API root, "
+                              "e.g. https://api.anthropic.com")
         self.model = model
         self.api_key_env = api_key_env
-        self.base_url = base_url.rstrip("/")
+        self.base_url = base_url
         self._safe_url = safe_url(self.base_url)  # what messages and the repr show: no userinfo, no query
         self.version = version
         self.timeouts = timeouts
         self._key = _Secret(api_key) if api_key else None
-        self._url = f"{self.base_url}/v1/messages"
+        self._url = endpoint(self.base_url, "/v1/messages")
         self._timeout = timeouts.to_httpx()
         self._owns_client = client is None
         self._client = client

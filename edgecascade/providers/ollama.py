@@ -177,7 +177,17 @@ class OllamaProvider:
         fresh one."""
         if self._client is None:
             headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else None
-            self._client = ollama.AsyncClient(host=self.host, timeout=self.timeouts.to_httpx(), headers=headers)
+            client = ollama.AsyncClient(host=self.host, timeout=self.timeouts.to_httpx(), headers=headers)
+            if not self._api_key:
+                # without a header of ours the client sends $OLLAMA_API_KEY (an ollama.com key) to any host,
+                # even when the tier names another variable: send only the key the tier names
+                http = getattr(client, "_client", None)
+                if http is None or not hasattr(http, "headers"):
+                    raise RuntimeError(f"this version of the ollama client keeps its HTTP client elsewhere, so "
+                                       f"edgecascade cannot stop it sending $OLLAMA_API_KEY to {self._where}: "
+                                       "unset OLLAMA_API_KEY, or set the variable this tier names")
+                http.headers.pop("authorization", None)
+            self._client = client
             self._owns_client = True
         return self._client
 

@@ -38,12 +38,14 @@ from ..errors import (
     ProviderConnectionError,
     ProviderError,
     ProviderTimeoutError,
+    QuotaExceededError,
     RateLimitedError,
     UnknownModelError,
     UpstreamError,
 )
 from ..types import Completion, Delta, Request, Timings, TokenLogprobs, Usage
 from ._common import (
+    endpoint,
     finish_reason,
     lookup_api_key,
     redact,
@@ -70,6 +72,10 @@ class Preset:
     base_url: str
     api_key_env: str | None
     capabilities: Capabilities
+    #: the request field for the answer's token limit: OpenAI deprecated ``max_tokens`` for
+    #: ``max_completion_tokens``, the only one its reasoning models (o-series, gpt-5) accept; other
+    #: OpenAI-compatible servers read ``max_tokens``
+    max_tokens_field: str = "max_tokens"
 
 
 _LP_STREAM = Capabilities(logprobs=True, streaming=True)
@@ -80,7 +86,7 @@ PRESETS: dict[str, Preset] = {
         Preset("vllm", "http://127.0.0.1:8000/v1", "VLLM_API_KEY", _LP_STREAM),
         Preset("llamacpp-server", "http://127.0.0.1:8080/v1", "LLAMACPP_API_KEY", _LP_STREAM),
         Preset("openai", "https://api.openai.com/v1", "OPENAI_API_KEY",
-               Capabilities(logprobs=True, streaming=True, tools=True, json_mode=True)),
+               Capabilities(logprobs=True, streaming=True, tools=True, json_mode=True), "max_completion_tokens"),
         Preset("groq", "https://api.groq.com/openai/v1", "GROQ_API_KEY", Capabilities(streaming=True)),
         Preset("together", "https://api.together.xyz/v1", "TOGETHER_API_KEY", _LP_STREAM),
         Preset("openrouter", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY", Capabilities(streaming=True)),
@@ -90,17 +96,25 @@ PRESETS: dict[str, Preset] = {
 }
 
 # What servers say when the prompt does not fit: OpenAI/vLLM ("maximum context length is N tokens"),
-# llama.cpp ("exceed context window"), others ("prompt is too long", "too many tokens").
+# llama-cpp-python ("exceed context window"), llama.cpp's llama-server ("request (N tokens) exceeds the
+# available context size (M tokens)", type exceed_context_size_error), others ("prompt is too long",
+# "too many tokens").
 _CONTEXT_RE = re.compile(
-    r"context[ _]length|maximum context|context window|prompt is too long|too many tokens|reduce the length",
+    r"context[ _]length|maximum context|context window|prompt is too long|too many tokens|reduce the length"
+    r"|available context size|exceed_context_size",
     re.IGNORECASE,
 )
-_CONTEXT_LIMIT_RE = re.compile(r"(?:maximum context length|context window)(?: is| of)?\s+(\d+)", re.IGNORECASE)
+_CONTEXT_LIMIT_RE = re.compile(
+    r"(?:maximum context length|context window)(?: is| of)?\s+(\d+)|context size \((\d+) tokens\)", re.IGNORECASE)
 # prompt size, most specific first: llama.cpp/vLLM "(1231 in the messages, 4 in the completion)",
-# OpenAI "your messages resulted in 130000 tokens", else the total "requested N tokens"
+# OpenAI "your messages resulted in 130000 tokens", llama-server "request (9412 tokens)", else the total
+# "requested N tokens"
 _PROMPT_TOKENS_RES = tuple(re.compile(p, re.IGNORECASE) for p in (
-    r"(\d+) in the messages", r"messages resulted in (\d+) tokens", r"requested (\d+) tokens",
+    r"(\d+) in the messages", r"messages resulted in (\d+) tokens", r"request \((\d+) tokens\)",
+    r"requested (\d+) tokens",
 ))
+# OpenAI's 429 for an account out of credits or past its spend limit: no retry can succeed
+_QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached"})
 _MODEL_MISSING_RE = re.compile(
     r"model[^.]*(?:does not exist|not found)|not a valid model|no such model|model_not_found",
     re.IGNORECASE,
@@ -150,6 +164,7 @@ class OpenAICompatProvider:
         name: str | None = None,
         api_key_env: str | None = None,
         extra_body: Mapping[str, Any] | None = None,
+        max_tokens_field: str = "max_tokens",
     ):
         base_url = (base_url or "").strip().rstrip("/")
         if not base_url.startswith(("http://", "https://")):
@@ -168,6 +183,7 @@ class OpenAICompatProvider:
         self.name = name or httpx.URL(base_url).host
         self.api_key_env = api_key_env
         self.extra_body = dict(extra_body or {})
+        self.max_tokens_field = max_tokens_field
         self._api_key = api_key or None
         self._client = client
         self._owns_client = client is None
@@ -196,6 +212,7 @@ class OpenAICompatProvider:
             api_key = lookup_api_key(env)
         kwargs.setdefault("capabilities", p.capabilities)
         kwargs.setdefault("name", p.name)
+        kwargs.setdefault("max_tokens_field", p.max_tokens_field)
         return cls(url, model, api_key=api_key, **kwargs)
 
     @property
@@ -229,7 +246,7 @@ class OpenAICompatProvider:
             **self.extra_body,
             "model": self.model,
             "messages": [m.to_dict() for m in request.messages],
-            "max_tokens": request.max_tokens,
+            self.max_tokens_field: request.max_tokens,
             "temperature": request.temperature,
         }
         if request.stop:
@@ -256,7 +273,7 @@ class OpenAICompatProvider:
         """POST the request; transport failures come back as ProviderErrors, HTTP errors are not checked here."""
         client = self._get_client()
         req = client.build_request(
-            "POST", f"{self.base_url}/chat/completions", json=self._body(request, stream=stream),
+            "POST", endpoint(self.base_url, "/chat/completions"), json=self._body(request, stream=stream),
             headers=self._headers(stream=stream),
         )
         try:
@@ -338,6 +355,10 @@ class OpenAICompatProvider:
             hint = (f"check the API key in {where_key}" if self._api_key
                     else f"no API key was sent: set {where_key}")
             return AuthenticationError(f"{self._where} refused the request ({said}): {hint}")
+        if status == 429 and code_s in _QUOTA_CODES:
+            return QuotaExceededError(f"{self._where} refused the request: the account behind this key is out of "
+                                      f"credits or past its spend limit ({said}): add credits or raise the limit in "
+                                      "the vendor's billing settings, or use another tier")
         if status == 429:
             wait_s = retry_after(headers or {})
             wait = f"retry after {wait_s:g} s" if wait_s is not None else "slow down and retry later"
@@ -346,13 +367,14 @@ class OpenAICompatProvider:
         if status is not None and 400 <= status < 500 and (
             code_s == "context_length_exceeded" or _CONTEXT_RE.search(message)
         ):
-            limit = _CONTEXT_LIMIT_RE.search(message)
+            limit_m = _CONTEXT_LIMIT_RE.search(message)
+            limit = next((g for g in limit_m.groups() if g), None) if limit_m else None
             asked = next((m for m in (r.search(message) for r in _PROMPT_TOKENS_RES) if m), None)
             return ContextLengthError(
                 f"the prompt does not fit {self.model}'s context window at {self._where} ({said}): shorten "
                 "the prompt or max_tokens, or use a model with a longer context",
                 prompt_tokens=int(asked.group(1)) if asked else None,
-                context=int(limit.group(1)) if limit else None,
+                context=int(limit) if limit else None,
             )
         if status == 404 or (status is not None and 400 <= status < 500 and _MODEL_MISSING_RE.search(
                 f"{code_s} {message}")):
@@ -360,6 +382,12 @@ class OpenAICompatProvider:
                 f"{self._where} does not serve model {self.model!r} ({said}): check the model name "
                 f"(GET {self._safe_url}/models lists what it serves) and that base_url is the API root (.../v1)"
             )
+        if status is not None and 400 <= status < 500 and code_s in ("unsupported_parameter", "unsupported_value"):
+            return UpstreamError(
+                f"{self._where} refused a parameter of the request for {self.model!r} ({said}): a tier sends "
+                "temperature, the token limit and (where its preset asks) logprobs; OpenAI's reasoning models "
+                "(o-series, gpt-5) accept neither temperature 0 nor logprobs: use a chat model (e.g. gpt-4o-mini), "
+                "or set logprobs = false on the tier if logprobs are what it refused", status_code=status)
         if status == 408:
             return ProviderTimeoutError(f"{self._where} timed out on its side ({said}): try again")
         if status is not None and status >= 500:

@@ -46,6 +46,8 @@ _REFUSAL = re.compile(
 
 
 def check_refusal(c: Completion) -> Check:
+    if c.finish_reason == "filtered":  # what is there may be a partial answer that reads as a whole one
+        return Check("refusal", False, "the backend withheld or cut the answer (a content filter or its refusal)")
     head = c.text.strip()[:200].replace("\u2019", "'")
     if _REFUSAL.search(head):
         return Check("refusal", False, f"the answer is a refusal: {head[:60]!r}")

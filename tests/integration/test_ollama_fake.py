@@ -340,3 +340,11 @@ async def test_the_tier_key_reaches_the_server_as_a_bearer_token(server: FakeOll
     finally:
         await p.aclose()
     assert server.authorizations[-1] is None
+    # nor the ollama client's own fallback, $OLLAMA_API_KEY (an ollama.com key), when the tier names another
+    monkeypatch.setenv("OLLAMA_API_KEY", "sk-ollama-com-key")
+    p = build_provider(tier)
+    try:
+        await p.complete(ask())
+    finally:
+        await p.aclose()
+    assert server.authorizations[-1] is None

@@ -501,3 +501,11 @@ def test_a_client_passed_in_is_kept_open() -> None:
         return (await p.complete(ask())).text
 
     check_given_client_is_kept_open(make(reply(200, message_body()))[0], text, "Paris.")
+
+
+def test_a_base_url_without_a_scheme_is_a_config_error() -> None:
+    """It had failed every call as an unreachable server, retried and counted against the endpoint."""
+    from edgecascade.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="not an http"):
+        AnthropicProvider("claude-haiku-4-5", api_key="sk-ant-x", base_url="api.anthropic.com")

@@ -616,6 +616,23 @@ def test_retry_after_and_finish_reason_helpers() -> None:
     assert retry_after(httpx.Headers({"Retry-After": "soon"})) is None and retry_after({}) is None
     assert [finish_reason(r) for r in ("length", "max_tokens", "stop", "end_turn", None)] == \
         ["length", "length", "stop", "stop", "stop"]
+    # Anthropic documents a full context window as a cut answer; a filtered or refused one is withheld
+    assert [finish_reason(r) for r in ("model_context_window_exceeded", "content_filter", "refusal")] == \
+        ["length", "filtered", "filtered"]
+
+
+async def test_a_filtered_answer_is_rejected_not_judged_as_whole() -> None:
+    """OpenAI's content_filter (the content omitted or cut) had read as a normal stop: a partial
+    answer was judged as a whole one."""
+    from edgecascade import AcceptRule, Cascade, ScriptedProvider, ScriptedReply, Tier
+
+    p = provider(lambda r: httpx.Response(200, json=chat_completion("The answer is", finish="content_filter")))
+    c = await p.complete(request())
+    assert c.finish_reason == "filtered"
+    cascade = Cascade([Tier("cloud", p, AcceptRule(min_confidence=0.0)),
+                       Tier("local", ScriptedProvider([ScriptedReply("42.", logprob=-0.1)]))])
+    r = await cascade.run("q")
+    assert r.tier == "local" and "refusal: the backend withheld or cut the answer" in r.attempts[0].reason
 
 
 def test_shorten_and_redact_redacts_before_cutting() -> None:
@@ -660,3 +677,68 @@ def test_a_tier_logprobs_flag_overrides_the_preset(preset: str, flag: bool | Non
     built = build_provider(tier)
     assert isinstance(built, ResilientProvider) and built.capabilities.logprobs is expected
     assert built.capabilities.streaming  # the rest of the preset's capabilities are kept
+
+
+async def test_llama_server_context_overflow_is_a_context_length_error() -> None:
+    """llama.cpp's llama-server words it its own way (an integer code, the kind in `type`): it had
+    come back as a plain 400, without the advice or the sizes."""
+    body = {"error": {"code": 400, "type": "exceed_context_size_error", "n_prompt_tokens": 9412, "n_ctx": 8192,
+                      "message": "request (9412 tokens) exceeds the available context size (8192 tokens), "
+                                 "try increasing it"}}
+    p = provider(lambda r: httpx.Response(400, json=body))
+    with pytest.raises(ContextLengthError, match="shorten the prompt") as ei:
+        await p.complete(request())
+    assert ei.value.context == 8192 and ei.value.prompt_tokens == 9412
+
+
+async def test_an_account_out_of_credits_is_not_a_rate_limit() -> None:
+    """OpenAI's 429 insufficient_quota had been retried as a rate limit, with "slow down" as advice."""
+    from edgecascade import QuotaExceededError
+    from edgecascade.providers.resilient import is_retryable
+
+    p = provider(lambda r: error(429, "You exceeded your current quota, please check your plan and billing "
+                                 "details.", "insufficient_quota", "insufficient_quota"))
+    with pytest.raises(QuotaExceededError, match="out of credits or past its spend limit") as ei:
+        await p.complete(request())
+    assert not is_retryable(ei.value) and "slow down" not in str(ei.value)
+    p = provider(lambda r: error(429, "Rate limit reached for requests", "requests", "rate_limit_exceeded"))
+    with pytest.raises(RateLimitedError) as rl:
+        await p.complete(request())
+    assert is_retryable(rl.value)
+
+
+async def test_the_openai_preset_sends_max_completion_tokens() -> None:
+    """OpenAI deprecated max_tokens; its reasoning models refuse it. Other servers keep max_tokens."""
+    seen: list[dict[str, Any]] = []
+
+    def handler(r: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(r.content))
+        return httpx.Response(200, json=chat_completion("Hi", finish="stop"))
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    await OpenAICompatProvider.from_preset("openai", "gpt-4o-mini", api_key=KEY, client=client).complete(
+        request(max_tokens=9))
+    await OpenAICompatProvider.from_preset("vllm", "qwen", client=client).complete(request(max_tokens=9))
+    assert seen[0]["max_completion_tokens"] == 9 and "max_tokens" not in seen[0]
+    assert seen[1]["max_tokens"] == 9 and "max_completion_tokens" not in seen[1]
+    # a parameter a reasoning model refuses is named, with what to do
+    p = provider(lambda r: error(400, "Unsupported value: 'temperature' does not support 0 with this model. Only "
+                                 "the default (1) value is supported.", "invalid_request_error", "unsupported_value"))
+    with pytest.raises(UpstreamError, match="use a chat model") as ei:
+        await p.complete(request())
+    assert ei.value.status_code == 400
+
+
+async def test_a_base_url_with_a_query_keeps_it_after_the_path() -> None:
+    """An Azure-style ?api-version= had been followed by /chat/completions, a URL no server serves."""
+    seen: list[httpx.Request] = []
+
+    def handler(r: httpx.Request) -> httpx.Response:
+        seen.append(r)
+        return httpx.Response(200, json=chat_completion("Hi", finish="stop"))
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    p = OpenAICompatProvider("https://x.example/openai/deployments/d?api-version=2024-02-01", "m", client=client)
+    await p.complete(request())
+    assert str(seen[0].url) == "https://x.example/openai/deployments/d/chat/completions?api-version=2024-02-01"
+    assert "api-version" not in repr(p)
