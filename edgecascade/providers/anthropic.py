@@ -274,6 +274,7 @@ class AnthropicProvider:
         headers, body = self._headers(stream=True), self._body(request, stream=True)
         failure: _ApiFailure | BaseException | None = None
         prompt_tokens = completion_tokens = 0
+        reported = False  # until message_start carries the usage
         stop_reason: Any = None
         try:
             async with self._get_client().stream("POST", self._url, json=body, headers=headers,
@@ -301,6 +302,7 @@ class AnthropicProvider:
                                     yield Delta(str(block["text"]))
                             elif kind == "message_start":
                                 usage = (payload.get("message") or {}).get("usage") or {}
+                                reported = "input_tokens" in usage
                                 prompt_tokens = token_count(usage.get("input_tokens"))
                                 completion_tokens = token_count(usage.get("output_tokens"))
                             elif kind == "message_delta":
@@ -309,7 +311,7 @@ class AnthropicProvider:
                                 if "output_tokens" in usage:
                                     completion_tokens = token_count(usage.get("output_tokens"))
                             elif kind == "message_stop":
-                                out.usage = Usage(prompt_tokens, completion_tokens)
+                                out.usage = Usage(prompt_tokens, completion_tokens, reported)
                                 out.finish_reason = finish_reason(stop_reason)
                                 yield Delta("", out.finish_reason)
                                 return

@@ -258,7 +258,8 @@ class OllamaProvider:
                     entries.extend(part.logprobs)
                 if part.done:
                     out.finish_reason = finish_reason(part.done_reason)
-                    out.usage = Usage(int(part.prompt_eval_count or 0), int(part.eval_count or 0))
+                    out.usage = Usage(int(part.prompt_eval_count or 0), int(part.eval_count or 0),
+                                      part.eval_count is not None)
                     out.logprobs = token_logprobs(entries) if got_logprobs else None
                     yield Delta(piece, out.finish_reason)
                     return

@@ -45,6 +45,7 @@ from ..errors import (
 )
 from ..types import Completion, Delta, Request, Timings, TokenLogprobs, Usage
 from ._common import (
+    DeltaStream,
     endpoint,
     finish_reason,
     lookup_api_key,
@@ -456,12 +457,18 @@ class OpenAICompatProvider:
             ) from None
         return self._parse_completion(data, started)
 
-    async def stream(self, request: Request) -> AsyncIterator[Delta]:
-        """Yield text pieces as the server sends them (SSE); the last Delta carries the finish reason.
+    def stream(self, request: Request) -> DeltaStream:
+        """Yield text pieces as the server sends them (SSE); the last Delta carries the finish reason,
+        and after it the stream's ``usage`` holds the token counts (``reported`` False when the server
+        sent no usage chunk).
 
         A stream that ends before a finish reason or ``[DONE]`` was cut off: MalformedResponseError,
         because a silently truncated answer would be taken for a complete one.
         """
+        return DeltaStream(lambda out: self._stream(request, out))
+
+    async def _stream(self, request: Request, out: DeltaStream) -> AsyncGenerator[Delta, None]:
+        out.usage = Usage(0, 0, reported=False)  # until a usage chunk arrives
         response = await self._send(request, stream=True)
         try:
             if response.status_code >= 400:
@@ -483,9 +490,12 @@ class OpenAICompatProvider:
                 except ValueError:
                     raise MalformedResponseError(f"{self._where} sent a body that is not JSON") from None
                 c = self._parse_completion(data, time.perf_counter())
+                out.usage, out.finish_reason = c.usage, c.finish_reason
                 yield Delta(c.text, c.finish_reason)
                 return
-            async for delta in self._deltas(response):
+            async for delta in self._deltas(response, out):
+                if delta.finish_reason is not None:
+                    out.finish_reason = delta.finish_reason
                 yield delta
         finally:
             await response.aclose()
@@ -505,7 +515,7 @@ class OpenAICompatProvider:
         if failure is not None:
             raise failure from None
 
-    async def _deltas(self, response: httpx.Response) -> AsyncIterator[Delta]:
+    async def _deltas(self, response: httpx.Response, out: DeltaStream) -> AsyncIterator[Delta]:
         finished = False
         chars = 0
         async with contextlib.aclosing(self._sse_data(response)) as events:
@@ -526,9 +536,13 @@ class OpenAICompatProvider:
                     )
                 if chunk.get("error"):
                     raise self._in_body_error(chunk["error"])
+                usage = chunk.get("usage")
+                if isinstance(usage, dict):  # the usage chunk (include_usage), after the finish reason
+                    out.usage = Usage(token_count(usage.get("prompt_tokens")),
+                                      token_count(usage.get("completion_tokens")), True)
                 choices = chunk.get("choices") or []
                 if not choices or not isinstance(choices[0], dict):
-                    continue  # the usage chunk (include_usage) has no choices; Delta has no slot for usage
+                    continue
                 choice = choices[0]
                 piece = (choice.get("delta") or {}).get("content") or ""
                 reason = choice.get("finish_reason")

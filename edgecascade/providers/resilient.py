@@ -16,9 +16,10 @@ wrapper decides what to do about them, in one place:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,7 @@ from ..errors import (
     UpstreamError,
 )
 from ..types import Completion, Delta, Request
+from ._common import DeltaStream
 from .base import Capabilities, Provider, Timeouts
 
 _RETRY, _COOLDOWN = RetryConfig(), CooldownConfig()  # the documented defaults, in one place
@@ -220,19 +222,46 @@ class ResilientProvider:
                 self.breaker.record(outcome)
         return result
 
-    async def stream(self, request: Request) -> AsyncIterator[Delta]:
-        """Streams are not retried once text has been sent; failures still count for the breaker."""
+    def stream(self, request: Request) -> DeltaStream:
+        """The inner provider's stream under the tier's total deadline. Streams are never retried (a
+        retry could repeat text already passed on); failures still count for the breaker. After the
+        last Delta, ``usage``, ``finish_reason`` and ``logprobs`` are the inner stream's, where it
+        keeps them.
+
+        The deadline is checked at each step, never while the caller holds a Delta: a timer that
+        cancelled the task would land in the caller's own code between Deltas."""
+        return DeltaStream(lambda out: self._stream(request, out))
+
+    async def _stream(self, request: Request, out: DeltaStream) -> AsyncGenerator[Delta, None]:
         probe = self.breaker.before_call()
         outcome: bool | None = None
+        deadline = time.monotonic() + self.timeouts.total
+        inner = self.inner.stream(request)
+        steps = inner.__aiter__()
         try:
-            async with _deadline(self.timeouts.total, self.endpoint):
-                async for delta in self.inner.stream(request):
-                    yield delta
+            while True:
+                remaining = deadline - time.monotonic()
+                try:
+                    if remaining <= 0:
+                        raise asyncio.TimeoutError
+                    delta = await asyncio.wait_for(steps.__anext__(), remaining)
+                except StopAsyncIteration:
+                    break
+                except asyncio.TimeoutError:
+                    raise ProviderTimeoutError(f"{self.endpoint} did not finish its answer within the total "
+                                               f"deadline of {self.timeouts.total:g} s") from None
+                yield delta
+            for name in ("usage", "finish_reason", "logprobs"):
+                setattr(out, name, getattr(inner, name, None))
             outcome = True
         except ProviderError as e:
             outcome = not _counts_against_endpoint(e)
             raise
         finally:
+            close = getattr(steps, "aclose", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    await close()  # an abandoned stream releases its connection now, not when collected
             if outcome is None:
                 if probe:
                     self.breaker.release_probe()  # an abandoned or cancelled probing stream

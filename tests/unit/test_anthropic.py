@@ -264,8 +264,16 @@ async def test_stream_events_become_deltas_and_usage() -> None:
     deltas = [d async for d in s]
     assert deltas == [Delta("Hello"), Delta("!"), Delta("", "stop")]
     assert s.usage is not None and (s.usage.prompt_tokens, s.usage.completion_tokens) == (25, 15)
-    assert s.finish_reason == "stop"
+    assert s.usage.reported and s.finish_reason == "stop"
     assert rec.body["stream"] is True and rec.requests[-1].headers["accept"] == "text/event-stream"
+    # a proxy that drops message_start's usage: zero tokens, and said so (they had read as reported)
+    start = STREAM_EVENTS[0][1]
+    bare = [("message_start", {**start, "message": {k: v for k, v in start["message"].items() if k != "usage"}}),
+            *STREAM_EVENTS[1:]]
+    p, _ = make(sse_reply(sse(*bare)))
+    s = p.stream(ask())
+    assert "".join([d.text async for d in s]) == "Hello!"
+    assert s.usage is not None and not s.usage.reported
 
 
 async def test_stream_max_tokens_is_length() -> None:

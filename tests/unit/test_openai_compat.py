@@ -33,7 +33,7 @@ from edgecascade.providers._common import finish_reason, lookup_api_key, retry_a
 from edgecascade.providers.base import Capabilities, Provider, Timeouts
 from edgecascade.providers.openai_compat import PRESETS, OpenAICompatProvider
 from edgecascade.providers.resilient import ResilientProvider
-from edgecascade.types import Delta, Message, Request
+from edgecascade.types import Delta, Message, Request, Usage
 from tests.fakes.client_lifetime import check_fresh_client_per_event_loop, check_given_client_is_kept_open
 
 KEY = "sk-test-SECRET-123"
@@ -339,6 +339,16 @@ async def test_stream_yields_deltas_and_a_final_finish_reason() -> None:
     body = seen[0]
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
     assert "logprobs" not in body  # a Delta cannot carry them: not asked for
+    # the usage chunk's counts reach the caller (they had been dropped), through the retry layer too
+    s = provider(handler).stream(request())
+    assert "".join([d.text async for d in s]) == "Hello! How"
+    assert s.usage == Usage(9, 3) and s.finish_reason == "stop"
+    wrapped = ResilientProvider(provider(handler), endpoint=BASE).stream(request())
+    assert "".join([d.text async for d in wrapped]) == "Hello! How" and wrapped.usage == Usage(9, 3)
+    # a server that sends no usage chunk: zero, and said so
+    bare = provider(lambda r: httpx.Response(200, content=sse(*STREAM_EVENTS[:5], "[DONE]"),
+                                             headers={"content-type": "text/event-stream"})).stream(request())
+    assert "".join([d.text async for d in bare]) == "Hello! How" and bare.usage == Usage(0, 0, reported=False)
 
 
 async def test_stream_parses_sse_comments_split_lines_and_missing_space() -> None:

@@ -165,3 +165,40 @@ def test_breakers_are_per_endpoint_and_policy() -> None:
     a = breaker_for("http://x", CooldownPolicy(3, 30))
     assert breaker_for("http://x", CooldownPolicy(3, 30)) is a
     assert breaker_for("http://x", CooldownPolicy(5, 10)).policy == CooldownPolicy(5, 10)
+
+
+async def test_a_stream_deadline_never_cancels_the_callers_own_code() -> None:
+    """The deadline's timer had stayed armed while the caller held a Delta: it cancelled the caller's
+    own await between Deltas (a bare CancelledError, the task left cancelling)."""
+    import asyncio
+
+    p, inner = wrap([ScriptedReply("one two three four", logprob=-0.1)], total=0.1)
+    got: list[str] = []
+    with pytest.raises(ProviderTimeoutError, match="total deadline of 0.1 s"):
+        async for d in p.stream(REQ):
+            got.append(d.text)
+            await asyncio.sleep(0.15)  # the caller's own work, past the deadline
+    task = asyncio.current_task()
+    assert got == ["one "] and task is not None and getattr(task, "cancelling", lambda: 0)() == 0
+    assert not p.breaker.is_open
+
+
+async def test_a_stream_keeps_the_inner_streams_usage_and_finish() -> None:
+    """Wrapped in the retry layer (as every remote tier is), a stream had lost the token counts the
+    backend's stream reported."""
+    from edgecascade.providers._common import DeltaStream
+    from edgecascade.types import Delta, Usage
+
+    class Counting(ScriptedProvider):
+        def stream(self, request: Request) -> DeltaStream:  # type: ignore[override]
+            async def produce(out: DeltaStream):  # type: ignore[no-untyped-def]
+                yield Delta("Hi")
+                out.usage, out.finish_reason = Usage(7, 1), "stop"
+                yield Delta("", "stop")
+            return DeltaStream(produce)
+
+    inner = Counting([OK], model="remote")
+    p = ResilientProvider(inner, endpoint="http://test2", timeouts=Timeouts(total=5.0))
+    s = p.stream(REQ)
+    assert "".join([d.text async for d in s]) == "Hi"
+    assert s.usage == Usage(7, 1) and s.finish_reason == "stop"  # type: ignore[attr-defined]
