@@ -129,6 +129,7 @@ def _print_error_json(e: EdgecascadeError, args: argparse.Namespace) -> None:
     record: dict[str, Any] = {"error": {"type": type(e).__name__, "message": str(e)}}
     if isinstance(e, AllTiersFailedError):
         record["cost"] = e.cost
+        record["latency_ms"] = e.latency_ms
         record["attempts"] = [a.to_dict(logprobs=args.logprobs) for a in e.attempts]
     question = getattr(args, "question_text", None)
     if args.logprobs and question is not None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import AcceptRule, CascadeConfig, CascadeSettings, Price, TierConfig, load_config
-from .errors import AllTiersFailedError, ConfigError, ModelError, ProviderError, TierRejected
+from .errors import AllTiersFailedError, ConfigError, InvalidRequestError, ModelError, ProviderError, TierRejected
 from .pricing import Pricing, resolve_price
 from .providers import build_provider
 from .providers.base import Provider
@@ -167,6 +167,10 @@ class Cascade:
         """The Request every tier receives for this prompt (config defaults, then overrides)."""
         s = self.settings
         messages = to_messages(prompt)
+        if system is not None and any(m.role == "system" for m in messages):
+            raise InvalidRequestError("both system= and a system message in the prompt: give the system prompt one "
+                                      "way (the config's system_prompt gives way to a system message; system= "
+                                      "would have been dropped)")
         sys_prompt = system if system is not None else s.system_prompt
         if sys_prompt and not any(m.role == "system" for m in messages):
             messages.insert(0, Message("system", sys_prompt))
@@ -270,7 +274,8 @@ class Cascade:
             if not answered or self.settings.on_all_rejected == "error":
                 raise AllTiersFailedError(
                     [(a.tier, a.exception if a.exception is not None else TierRejected(a.reason)) for a in attempts],
-                    attempts=attempts, cost=sum(a.cost for a in attempts))
+                    attempts=attempts, cost=sum(a.cost for a in attempts),
+                    latency_ms=(time.perf_counter() - t0) * 1000)
             answer = answered[-1]
             later_failures = [a for a in attempts[attempts.index(answer) + 1:] if a.error is not None]
             if later_failures:

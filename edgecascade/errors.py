@@ -139,17 +139,29 @@ class AllTiersFailedError(EdgecascadeError):
     retry_after, ...) or, for a tier that answered but was rejected, a TierRejected."""
 
     def __init__(self, failures: Sequence[tuple[str, BaseException]], *, attempts: Sequence[Any] = (),
-                 cost: float = 0.0):
+                 cost: float = 0.0, latency_ms: float = 0.0):
         self.failures = list(failures)
         #: every tier tried (:class:`edgecascade.result.Attempt`: its draft, tokens, time and cost), so
         #: nothing spent is lost with the answer
         self.attempts = list(attempts)
         #: dollars spent on those attempts: a rejected answer from a priced tier still costs
         self.cost = cost
+        #: the query's time, from the first tier to the error
+        self.latency_ms = latency_ms
         answered = [isinstance(err, TierRejected) for _, err in self.failures]
         head = ("no tier's answer met its rule" if answered and all(answered) else
                 "no tier gave an answer that met its rule" if any(answered) else
                 "no tier of the cascade gave an answer")
         spent = f" (${cost:.6f} spent on them)" if cost > 0 else ""
         lines = [f"  - tier {name!r}: {type(err).__name__}: {err}" for name, err in self.failures]
-        super().__init__(f"{head}{spent}:\n" + "\n".join(lines))
+        todo = ("\n  to get the last answer anyway (flagged accepted = false), set [cascade] on_all_rejected = "
+                '"last"; to keep more drafts, lower the tiers\' min_confidence or quality_target'
+                if any(answered) else "")
+        super().__init__(f"{head}{spent}:\n" + "\n".join(lines) + todo)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # the constructor does not take the message: pickling and copying build it again from the fields
+        import functools
+
+        return (functools.partial(self.__class__, attempts=self.attempts, cost=self.cost,
+                                  latency_ms=self.latency_ms), (self.failures,))

@@ -51,7 +51,7 @@ class Attempt:
             "tokens": {
                 "prompt": c.usage.prompt_tokens if c else 0,
                 "completion": c.usage.completion_tokens if c else 0,
-                "reported": c.usage.reported if c else True,
+                "reported": c.usage.reported if c else False,  # a failed call: what it used is unknown
             },
             "latency_ms": self.latency_ms,
             "time_to_first_token_ms": (

@@ -307,3 +307,36 @@ def test_a_threshold_that_keeps_no_draft_says_so() -> None:
     assert r.tier == "big" and "inf" not in r.attempts[0].reason
     assert "its calibration keeps no draft at quality_target 0.95 (every draft escalates" in r.attempts[0].reason
 
+
+
+def test_the_account_of_a_failed_query_survives_pickling_and_says_what_to_do() -> None:
+    """AllTiersFailedError could not be pickled or copied (its constructor does not take the message),
+    so a process pool lost the account it carries; all-rejected said nothing of what to do."""
+    import copy
+    import pickle
+
+    c = Cascade([tier("small", UNSURE, outp=1000.0), tier("big", UNSURE, outp=1000.0)],
+                CascadeSettings(on_all_rejected="error"))
+    with pytest.raises(AllTiersFailedError) as ei:
+        c.run_sync("q")
+    e = ei.value
+    assert 'on_all_rejected = "last"' in str(e) and e.latency_ms > 0 and e.cost > 0
+    for again in (pickle.loads(pickle.dumps(e)), copy.copy(e)):
+        assert str(again) == str(e) and again.cost == e.cost and again.latency_ms == e.latency_ms
+        assert [a.tier for a in again.attempts] == ["small", "big"]
+    # a failed call's token counts are not known: not "reported"
+    failing = Tier("down", ScriptedProvider([ScriptedReply(error=ProviderTimeoutError("slow"))]), RULE)
+    r = Cascade([tier("small", SURE), failing]).run_sync("q")
+    assert r.tier == "small"
+    r = Cascade([failing, tier("small", SURE)]).run_sync("q")
+    assert r.to_dict()["attempts"][0]["tokens"]["reported"] is False
+
+
+def test_system_twice_is_refused_rather_than_dropped() -> None:
+    c = Cascade([tier("t1", SURE)])
+    with pytest.raises(InvalidRequestError, match="both system= and a system message"):
+        c.run_sync([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+                   system="Answer in French.")
+    p = c.tiers[0].provider
+    c.run_sync("Hi", system="Answer in French.")
+    assert p.requests[-1].messages[0].content == "Answer in French."  # type: ignore[attr-defined]
