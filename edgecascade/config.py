@@ -68,9 +68,14 @@ class Price(_Strict):
 
     input_per_mtok: float = Field(default=0.0, ge=0.0)
     output_per_mtok: float = Field(default=0.0, ge=0.0)
+    #: prompt tokens the backend served from its cache (None: the input price)
+    cached_input_per_mtok: float | None = Field(default=None, ge=0.0)
 
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        return (prompt_tokens * self.input_per_mtok + completion_tokens * self.output_per_mtok) / 1e6
+    def cost(self, prompt_tokens: int, completion_tokens: int, cached_prompt_tokens: int = 0) -> float:
+        cached = min(max(cached_prompt_tokens, 0), prompt_tokens)
+        cached_price = self.input_per_mtok if self.cached_input_per_mtok is None else self.cached_input_per_mtok
+        return ((prompt_tokens - cached) * self.input_per_mtok + cached * cached_price
+                + completion_tokens * self.output_per_mtok) / 1e6
 
 
 ProviderName = Literal[

@@ -215,7 +215,8 @@ class Cascade:
                 continue
             dt = time.perf_counter() - t_call
             prompt_text = request.question
-            cost = tier.price.cost(completion.usage.prompt_tokens, completion.usage.completion_tokens)
+            u = completion.usage
+            cost = tier.price.cost(u.prompt_tokens, u.completion_tokens, u.cached_prompt_tokens)
             check = None
             check_failed: str | None = None
             # the configured checks, run once: they decide whether a cross-check is worth its generation
@@ -234,7 +235,7 @@ class Cascade:
                     dt += check.generation_s
                     if check.completion is not None:  # its tokens are billed like the draft's
                         u = check.completion.usage
-                        cost += tier.price.cost(u.prompt_tokens, u.completion_tokens)
+                        cost += tier.price.cost(u.prompt_tokens, u.completion_tokens, u.cached_prompt_tokens)
             in_providers += dt
             judge = functools.partial(decide, completion, tier.accept, self.settings.repetition, tier.calibration,
                                       prompt_text, self.settings.run_examples, check, checks=checks)

@@ -22,7 +22,9 @@ CLOUD_PROVIDERS = {
 
 
 class Pricing(Protocol):
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float: ...
+    def cost(self, prompt_tokens: int, completion_tokens: int, cached_prompt_tokens: int = 0) -> float:
+        """Dollars for one call; ``cached_prompt_tokens`` of the prompt were served from the backend's cache."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -32,11 +34,13 @@ class CatalogPrice:
     provider_id: str
     model: str
 
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+    def cost(self, prompt_tokens: int, completion_tokens: int, cached_prompt_tokens: int = 0) -> float:
         from genai_prices import Usage, calc_price
 
-        r = calc_price(Usage(input_tokens=prompt_tokens, output_tokens=completion_tokens), model_ref=self.model,
-                       provider_id=self.provider_id)
+        # genai-prices counts cache reads inside input_tokens and prices them at the model's cache price
+        cached = min(max(cached_prompt_tokens, 0), prompt_tokens)
+        r = calc_price(Usage(input_tokens=prompt_tokens, cache_read_tokens=cached or None,
+                             output_tokens=completion_tokens), model_ref=self.model, provider_id=self.provider_id)
         return float(r.total_price)
 
 

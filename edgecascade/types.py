@@ -121,6 +121,10 @@ class Usage:
     #: False when the backend sent no token counts: they read 0 here, and a price applied to them
     #: under-reports the cost (a Result says which tiers did so)
     reported: bool = True
+    #: of ``prompt_tokens``, those the backend served from its prompt cache (OpenAI's
+    #: ``prompt_tokens_details.cached_tokens``, DeepSeek's ``prompt_cache_hit_tokens``): billed at a
+    #: discount, so a cost that counted them at the full input price would read too high
+    cached_prompt_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:

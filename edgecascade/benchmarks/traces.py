@@ -262,7 +262,7 @@ def run_traces(
                          "error", 0, 0, loop.time() - t0, None, 0.0, error=f"{type(e).__name__}: {e}")
         latency = loop.time() - t0
         correct = await asyncio.to_thread(grade, item, c.text)
-        cost = tier.price.cost(c.usage.prompt_tokens, c.usage.completion_tokens)
+        cost = tier.price.cost(c.usage.prompt_tokens, c.usage.completion_tokens, c.usage.cached_prompt_tokens)
         return _trace_from(item, spec.name, spec.key, c, latency, cost, correct)
 
     async def go() -> None:
@@ -349,8 +349,9 @@ def run_cross_checks(
             assert c is not None
             right = await asyncio.to_thread(grade_number, item, result)
             # its latency: the generation and the program's run, what a deployment waits
+            u = c.usage
             trace = _trace_from(item, CROSS_CHECK, spec.key, c, check.latency_s,
-                                tier.price.cost(c.usage.prompt_tokens, c.usage.completion_tokens), right)
+                                tier.price.cost(u.prompt_tokens, u.completion_tokens, u.cached_prompt_tokens), right)
             trace.result = result
             store.append(trace)
             have[item.id] = trace

@@ -140,6 +140,17 @@ def _parse_logprobs(raw: Any) -> TokenLogprobs | None:
         return None
 
 
+def _usage(usage: Mapping[str, Any], reported: bool) -> Usage:
+    """A ``usage`` block: its token counts, with the prompt tokens served from the server's cache
+    (OpenAI's ``prompt_tokens_details.cached_tokens``, DeepSeek's ``prompt_cache_hit_tokens``)."""
+    details = usage.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    if cached is None:
+        cached = usage.get("prompt_cache_hit_tokens")
+    return Usage(token_count(usage.get("prompt_tokens")), token_count(usage.get("completion_tokens")), reported,
+                 token_count(cached))
+
+
 class OpenAICompatProvider:
     """A model behind an OpenAI-compatible ``/chat/completions`` endpoint.
 
@@ -436,8 +447,7 @@ class OpenAICompatProvider:
             text=message.get("content") or "",
             model=self.model,
             finish_reason=finish_reason(choice.get("finish_reason")),
-            usage=Usage(token_count(usage.get("prompt_tokens")), token_count(usage.get("completion_tokens")),
-                        reported),
+            usage=_usage(usage, reported),
             timings=Timings(total_s=time.perf_counter() - started, first_token_s=None),
             logprobs=logprobs,
         )
@@ -538,8 +548,7 @@ class OpenAICompatProvider:
                     raise self._in_body_error(chunk["error"])
                 usage = chunk.get("usage")
                 if isinstance(usage, dict):  # the usage chunk (include_usage), after the finish reason
-                    out.usage = Usage(token_count(usage.get("prompt_tokens")),
-                                      token_count(usage.get("completion_tokens")), True)
+                    out.usage = _usage(usage, True)
                 choices = chunk.get("choices") or []
                 if not choices or not isinstance(choices[0], dict):
                     continue

@@ -275,6 +275,8 @@ def test_a_cloud_tier_is_priced_from_the_catalogue_or_says_which_tier_needs_a_pr
 
     price = resolve_price(tier("gpt-4.1-mini"))  # type: ignore[arg-type]
     assert 0 < price.cost(1000, 0) < price.cost(1000, 1000)  # genai-prices' catalogue, offline
+    # prompt tokens served from OpenAI's cache cost less: they had been billed at the full input price
+    assert 0 < price.cost(2000, 0, cached_prompt_tokens=1920) < price.cost(2000, 0)
     with pytest.raises(ConfigError, match=r"tier 'cloud': genai-prices has no price for openai/no-such-model-x"):
         resolve_price(tier("no-such-model-x"))  # type: ignore[arg-type]
     local = parse_config({"tiers": [{"model": "qwen2.5-coder-0.5b"}]}).tiers[0]

@@ -219,7 +219,7 @@ async def test_a_slow_price_lookup_is_engine_time_and_the_times_add_up() -> None
     import time
 
     class SlowPrice(Price):
-        def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        def cost(self, prompt_tokens: int, completion_tokens: int, cached_prompt_tokens: int = 0) -> float:
             time.sleep(0.05)
             return 0.0
 

@@ -752,3 +752,22 @@ async def test_a_base_url_with_a_query_keeps_it_after_the_path() -> None:
     await p.complete(request())
     assert str(seen[0].url) == "https://x.example/openai/deployments/d/chat/completions?api-version=2024-02-01"
     assert "api-version" not in repr(p)
+
+
+async def test_cached_prompt_tokens_are_read_and_priced_at_the_cache_price() -> None:
+    """OpenAI's prompt_tokens_details.cached_tokens and DeepSeek's prompt_cache_hit_tokens had been
+    dropped, so a cached prompt was costed at the full input price."""
+    from edgecascade import AcceptRule, Cascade, Price, Tier
+
+    openai_usage = {"prompt_tokens": 2000, "completion_tokens": 10,
+                    "prompt_tokens_details": {"cached_tokens": 1920}}
+    deepseek_usage = {"prompt_tokens": 2000, "completion_tokens": 10, "prompt_cache_hit_tokens": 1920,
+                      "prompt_cache_miss_tokens": 80}
+    for usage in (openai_usage, deepseek_usage):
+        p = provider(lambda r, u=usage: httpx.Response(200, json={**chat_completion("Hi", finish="stop"), "usage": u}))
+        c = await p.complete(request())
+        assert (c.usage.prompt_tokens, c.usage.cached_prompt_tokens) == (2000, 1920)
+    price = Price(input_per_mtok=1.0, output_per_mtok=4.0, cached_input_per_mtok=0.25)
+    r = await Cascade([Tier("cloud", p, AcceptRule(min_confidence=0.0), price)]).run("q")
+    assert r.cost == pytest.approx((80 * 1.0 + 1920 * 0.25 + 10 * 4.0) / 1e6)
+    assert Price(input_per_mtok=1.0).cost(2000, 0, 1920) == pytest.approx(2000 / 1e6)  # no cache price given
