@@ -33,6 +33,23 @@ _USERINFO_RE = re.compile(r"//[^/?#]*@")
 _URL_RE = re.compile(r"https?://[^\s'\"<>()\[\]]+", re.IGNORECASE)
 
 
+class Secret:
+    """Holds an API key so that printing a provider, its ``__dict__`` or a traceback shows no key."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+
 def lookup_api_key(env_name: str | None) -> str | None:
     """The API key held by the environment variable ``env_name``; None when it is unset, empty or unnamed.
 

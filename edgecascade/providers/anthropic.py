@@ -51,6 +51,7 @@ from ..errors import (
 from ..types import Completion, Delta, Message, Request, Timings, Usage
 from ._common import (
     DeltaStream,
+    Secret,
     endpoint,
     finish_reason,
     retry_after,
@@ -79,23 +80,6 @@ _TYPE_STATUS = {
 _MALFORMED: tuple[type[Exception], ...] = (ValueError, AttributeError, TypeError, KeyError)
 _CAUGHT: tuple[type[Exception], ...] = (httpx.HTTPError, *_MALFORMED)  # translated by _error
 _TOO_LONG_RE = re.compile(r"prompt is too long:\s*(\d+)\s*tokens\s*>\s*(\d+)", re.IGNORECASE)
-
-
-class _Secret:
-    """Holds the API key so that printing the provider, its ``__dict__`` or a traceback shows no key."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "_Secret('***')"
-
-    __str__ = __repr__
 
 
 @dataclass(frozen=True)
@@ -184,7 +168,7 @@ class AnthropicProvider:
         self._safe_url = safe_url(self.base_url)  # what messages and the repr show: no userinfo, no query
         self.version = version
         self.timeouts = timeouts
-        self._key = _Secret(api_key) if api_key else None
+        self._key = Secret(api_key) if api_key else None
         self._url = endpoint(self.base_url, "/v1/messages")
         self._timeout = timeouts.to_httpx()
         self._owns_client = client is None
@@ -236,11 +220,12 @@ class AnthropicProvider:
         return body
 
     async def complete(self, request: Request) -> Completion:
-        headers, body = self._headers(stream=False), self._body(request, stream=False)
+        body = self._body(request, stream=False)  # the headers stay out of locals: they hold the key
         t0 = time.perf_counter()
         failure: _ApiFailure | BaseException
         try:
-            resp = await self._get_client().post(self._url, json=body, headers=headers, timeout=self._timeout)
+            resp = await self._get_client().post(self._url, json=body, headers=self._headers(stream=False),
+                                                 timeout=self._timeout)
             total_s = time.perf_counter() - t0
             log.debug("anthropic %s: HTTP %d in %.3f s", self.model, resp.status_code, total_s)
             if resp.status_code == 200:
@@ -271,13 +256,13 @@ class AnthropicProvider:
         return DeltaStream(lambda out: self._stream_deltas(request, out))
 
     async def _stream_deltas(self, request: Request, out: DeltaStream) -> AsyncGenerator[Delta, None]:
-        headers, body = self._headers(stream=True), self._body(request, stream=True)
+        body = self._body(request, stream=True)
         failure: _ApiFailure | BaseException | None = None
         prompt_tokens = completion_tokens = 0
         reported = False  # until message_start carries the usage
         stop_reason: Any = None
         try:
-            async with self._get_client().stream("POST", self._url, json=body, headers=headers,
+            async with self._get_client().stream("POST", self._url, json=body, headers=self._headers(stream=True),
                                                  timeout=self._timeout) as resp:
                 log.debug("anthropic %s: HTTP %d (stream)", self.model, resp.status_code)
                 if resp.status_code != 200:

@@ -35,7 +35,7 @@ from ..errors import (
     UpstreamError,
 )
 from ..types import Completion, Delta, Request, Timings, Usage
-from ._common import DeltaStream, finish_reason, safe_url, shorten_and_redact, token_logprobs
+from ._common import DeltaStream, Secret, finish_reason, safe_url, shorten_and_redact, token_logprobs
 from .base import Capabilities, Timeouts
 
 try:
@@ -166,8 +166,12 @@ class OllamaProvider:
         self._owns_client = client is None
         self._client: ollama.AsyncClient | None = client
         # sent as a bearer token (Ollama behind an authenticating proxy, or ollama.com); never shown
-        self._api_key = api_key
+        self._key = Secret(api_key) if api_key else None  # never a plain string in vars() or a traceback
         self._api_key_env = api_key_env
+
+    @property
+    def _api_key(self) -> str | None:
+        return self._key.reveal() if self._key is not None else None
 
     def __repr__(self) -> str:
         return f"OllamaProvider(host={self._where!r}, model={self.model!r})"

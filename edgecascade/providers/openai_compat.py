@@ -46,6 +46,7 @@ from ..errors import (
 from ..types import Completion, Delta, Request, Timings, TokenLogprobs, Usage
 from ._common import (
     DeltaStream,
+    Secret,
     endpoint,
     finish_reason,
     lookup_api_key,
@@ -196,7 +197,7 @@ class OpenAICompatProvider:
         self.api_key_env = api_key_env
         self.extra_body = dict(extra_body or {})
         self.max_tokens_field = max_tokens_field
-        self._api_key = api_key or None
+        self._key = Secret(api_key) if api_key else None  # never a plain string in vars() or a traceback
         self._client = client
         self._owns_client = client is None
 
@@ -226,6 +227,10 @@ class OpenAICompatProvider:
         kwargs.setdefault("name", p.name)
         kwargs.setdefault("max_tokens_field", p.max_tokens_field)
         return cls(url, model, api_key=api_key, **kwargs)
+
+    @property
+    def _api_key(self) -> str | None:
+        return self._key.reveal() if self._key is not None else None
 
     @property
     def identity(self) -> str:

@@ -453,6 +453,25 @@ async def test_the_key_leaks_nowhere(name: str, respond: Handler, caplog: pytest
     assert KEY not in repr(p) and KEY not in str(p) and KEY not in repr(vars(p))
 
 
+async def test_the_key_is_not_in_the_locals_a_traceback_captures() -> None:
+    """Error trackers capture each frame's locals: the request's headers, the key among them, had
+    been one. (What a server echoes back is redacted in messages, not in the raw body a frame holds.)"""
+    import traceback
+
+    overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    p, _ = make(lambda r: httpx.Response(529, json=overloaded))
+    errors: list[ProviderError] = []
+    for call in (p.complete(ask()), collect(p)):
+        try:
+            await call
+        except ProviderError as e:
+            errors.append(e)
+    assert len(errors) == 2
+    for err in errors:
+        captured = traceback.TracebackException.from_exception(err, capture_locals=True)
+        assert KEY not in "".join(captured.format())
+
+
 # --- redaction order, printed URLs ------------------------------------------------------------------------
 
 

@@ -771,3 +771,13 @@ async def test_cached_prompt_tokens_are_read_and_priced_at_the_cache_price() -> 
     r = await Cascade([Tier("cloud", p, AcceptRule(min_confidence=0.0), price)]).run("q")
     assert r.cost == pytest.approx((80 * 1.0 + 1920 * 0.25 + 10 * 4.0) / 1e6)
     assert Price(input_per_mtok=1.0).cost(2000, 0, 1920) == pytest.approx(2000 / 1e6)  # no cache price given
+
+
+def test_the_key_is_not_a_plain_string_on_the_provider() -> None:
+    """vars() of the OpenAI-compatible and Ollama providers had shown the key."""
+    from edgecascade.providers.ollama import OllamaProvider
+
+    for p in (OpenAICompatProvider(BASE, "m", api_key=KEY),
+              OllamaProvider("http://127.0.0.1:11434", "llama3.2:1b", api_key=KEY)):
+        assert KEY not in repr(vars(p)) and KEY not in repr(p)
+    assert provider(lambda r: httpx.Response(200))._headers(stream=False)["Authorization"] == f"Bearer {KEY}"
