@@ -130,8 +130,16 @@ def _secs(timeout: httpx.Timeout | None, which: str) -> str:
 
 
 def _parse_logprobs(raw: Any) -> TokenLogprobs | None:
-    """Aligned arrays from ``choices[0].logprobs.content`` (see :func:`token_logprobs`); None when absent
-    or not in that shape."""
+    """Aligned arrays from ``choices[0].logprobs.content`` (see :func:`token_logprobs`), or from the
+    legacy completions shape some OpenAI-compatible clouds answer chat requests with (Together
+    documents ``{"tokens": [...], "token_logprobs": [...], "top_logprobs": [{token: logprob}, ...]}``);
+    None when absent or in neither shape."""
+    if isinstance(raw, dict) and isinstance(raw.get("tokens"), list) and isinstance(raw.get("token_logprobs"), list):
+        tops = raw.get("top_logprobs") if isinstance(raw.get("top_logprobs"), list) else []
+        raw = {"content": [
+            {"token": tok, "logprob": lp,
+             "top_logprobs": [{"token": t, "logprob": v} for t, v in (tops[i] or {}).items()] if i < len(tops) else []}
+            for i, (tok, lp) in enumerate(zip(raw["tokens"], raw["token_logprobs"]))]}
     if not isinstance(raw, dict) or not isinstance(raw.get("content"), list):
         return None
     try:
@@ -197,6 +205,7 @@ class OpenAICompatProvider:
         self.api_key_env = api_key_env
         self.extra_body = dict(extra_body or {})
         self.max_tokens_field = max_tokens_field
+        self._said_no_logprobs = False
         self._key = Secret(api_key) if api_key else None  # never a plain string in vars() or a traceback
         self._client = client
         self._owns_client = client is None
@@ -448,6 +457,11 @@ class OpenAICompatProvider:
                         self._where, self.model)
             usage = {}
         logprobs = _parse_logprobs(choice.get("logprobs")) if self.capabilities.logprobs else None
+        if self.capabilities.logprobs and logprobs is None and not self._said_no_logprobs:
+            self._said_no_logprobs = True  # once per provider: every answer would say it again
+            log.warning("%s returned no logprobs for %r although they were asked for: its answers are judged on "
+                        "their checks alone (their reason says so); set logprobs = false on the tier if the "
+                        "backend cannot give them", self._where, self.model)
         return Completion(
             text=message.get("content") or "",
             model=self.model,

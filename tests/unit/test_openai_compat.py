@@ -781,3 +781,21 @@ def test_the_key_is_not_a_plain_string_on_the_provider() -> None:
               OllamaProvider("http://127.0.0.1:11434", "llama3.2:1b", api_key=KEY)):
         assert KEY not in repr(vars(p)) and KEY not in repr(p)
     assert provider(lambda r: httpx.Response(200))._headers(stream=False)["Authorization"] == f"Bearer {KEY}"
+
+
+async def test_legacy_shaped_logprobs_are_read_and_missing_ones_are_said_once(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Together documents chat logprobs in the completions API's shape: they had been dropped without
+    a word, and the tier judged on its checks alone."""
+    legacy = {"tokens": ["Hi", "!"], "token_logprobs": [-0.1, -0.5],
+              "top_logprobs": [{"Hi": -0.1, "Hello": -2.5}, {"!": -0.5, ".": -1.0}]}
+    p = provider(lambda r: httpx.Response(200, json=chat_completion("Hi!", finish="stop", logprobs=legacy)))
+    lp = (await p.complete(request())).logprobs
+    assert lp is not None and lp.tokens == ["Hi", "!"] and lp.logprobs.tolist() == [-0.1, -0.5]
+    assert lp.top_tokens == [["Hi", "Hello"], ["!", "."]]
+    p = provider(lambda r: httpx.Response(200, json=chat_completion("Hi!", finish="stop")))
+    with caplog.at_level("WARNING"):
+        for _ in range(3):
+            assert (await p.complete(request())).logprobs is None
+    said = [r for r in caplog.records if "returned no logprobs" in r.getMessage()]
+    assert len(said) == 1 and "set logprobs = false" in said[0].getMessage()
