@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .config import AcceptRule, CascadeConfig, CascadeSettings, Price, TierConfig, load_config
 from .errors import AllTiersFailedError, ConfigError, InvalidRequestError, ModelError, ProviderError, TierRejected
-from .pricing import Pricing, resolve_price
+from .pricing import Pricing, resolve_price, usage_cost
 from .providers import build_provider
 from .providers.base import Provider
 from .quality import decide
@@ -215,8 +215,7 @@ class Cascade:
                 continue
             dt = time.perf_counter() - t_call
             prompt_text = request.question
-            u = completion.usage
-            cost = tier.price.cost(u.prompt_tokens, u.completion_tokens, u.cached_prompt_tokens)
+            cost = usage_cost(tier.price, completion.usage)
             check = None
             check_failed: str | None = None
             # the configured checks, run once: they decide whether a cross-check is worth its generation
@@ -234,8 +233,7 @@ class Cascade:
                 if check is not None:
                     dt += check.generation_s
                     if check.completion is not None:  # its tokens are billed like the draft's
-                        u = check.completion.usage
-                        cost += tier.price.cost(u.prompt_tokens, u.completion_tokens, u.cached_prompt_tokens)
+                        cost += usage_cost(tier.price, check.completion.usage)
             in_providers += dt
             judge = functools.partial(decide, completion, tier.accept, self.settings.repetition, tier.calibration,
                                       prompt_text, self.settings.run_examples, check, checks=checks)

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from .config import Price, TierConfig
 from .errors import ConfigError
+from .types import Usage
 
 #: edgecascade provider name -> genai-prices provider id, for the providers that bill per token
 CLOUD_PROVIDERS = {
@@ -25,6 +26,14 @@ class Pricing(Protocol):
     def cost(self, prompt_tokens: int, completion_tokens: int, cached_prompt_tokens: int = 0) -> float:
         """Dollars for one call; ``cached_prompt_tokens`` of the prompt were served from the backend's cache."""
         ...
+
+
+def usage_cost(price: Pricing, usage: Usage) -> float:
+    """What ``usage`` costs at ``price``; the cached prompt tokens are passed only when there are any,
+    so a price written for ``cost(prompt_tokens, completion_tokens)`` keeps working."""
+    if usage.cached_prompt_tokens:
+        return price.cost(usage.prompt_tokens, usage.completion_tokens, usage.cached_prompt_tokens)
+    return price.cost(usage.prompt_tokens, usage.completion_tokens)
 
 
 @dataclass(frozen=True)

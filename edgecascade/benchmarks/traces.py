@@ -26,9 +26,10 @@ from ..datasets import DATASETS, Item, grade, load, read_utf8
 from ..engine import Cascade, Tier
 from ..errors import ConfigError, EdgecascadeError
 from ..paths import bench_dir
+from ..pricing import usage_cost
 from ..quality.crosscheck import CROSS_CHECK_MAX_TOKENS, CROSS_CHECK_VERSION, run_cross_check
 from ..quality.domain import prompt_domain
-from ..types import Completion, TokenLogprobs
+from ..types import Completion, FinishReason, TokenLogprobs
 
 TRACE_VERSION = 1
 
@@ -88,9 +89,11 @@ class Trace:
     def completion(self) -> Completion:
         from ..types import Timings, Usage
 
+        reason: FinishReason = "length" if self.finish_reason == "length" else (
+            "filtered" if self.finish_reason == "filtered" else "stop")
         return Completion(
             text=self.answer, model=self.model,
-            finish_reason="length" if self.finish_reason == "length" else "stop",
+            finish_reason=reason,
             usage=Usage(self.prompt_tokens, self.completion_tokens),
             timings=Timings(total_s=self.latency_s, first_token_s=self.first_token_s),
             logprobs=self.token_logprobs(),
@@ -262,7 +265,7 @@ def run_traces(
                          "error", 0, 0, loop.time() - t0, None, 0.0, error=f"{type(e).__name__}: {e}")
         latency = loop.time() - t0
         correct = await asyncio.to_thread(grade, item, c.text)
-        cost = tier.price.cost(c.usage.prompt_tokens, c.usage.completion_tokens, c.usage.cached_prompt_tokens)
+        cost = usage_cost(tier.price, c.usage)
         return _trace_from(item, spec.name, spec.key, c, latency, cost, correct)
 
     async def go() -> None:
@@ -349,9 +352,7 @@ def run_cross_checks(
             assert c is not None
             right = await asyncio.to_thread(grade_number, item, result)
             # its latency: the generation and the program's run, what a deployment waits
-            u = c.usage
-            trace = _trace_from(item, CROSS_CHECK, spec.key, c, check.latency_s,
-                                tier.price.cost(u.prompt_tokens, u.completion_tokens, u.cached_prompt_tokens), right)
+            trace = _trace_from(item, CROSS_CHECK, spec.key, c, check.latency_s, usage_cost(tier.price, c.usage), right)
             trace.result = result
             store.append(trace)
             have[item.id] = trace

@@ -30,7 +30,9 @@ _LENGTH_REASONS = frozenset({"length", "max_tokens", "model_context_window_excee
 # withheld or cut by the backend itself: OpenAI's content filter, Anthropic's refusal stop reason
 _FILTERED_REASONS = frozenset({"content_filter", "refusal"})
 _USERINFO_RE = re.compile(r"//[^/?#]*@")
-_URL_RE = re.compile(r"https?://[^\s'\"<>()\[\]]+", re.IGNORECASE)
+# a URL as far as it can go (userinfo and queries may hold quotes, brackets and parentheses): a
+# message may lose the punctuation after a query, never a secret inside one
+_URL_RE = re.compile(r"https?://[^\s\"<>`]+", re.IGNORECASE)
 
 
 class Secret:

@@ -15,6 +15,7 @@ ignores the flag, and then ``Completion.logprobs`` is None and the cascade decid
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any
@@ -35,7 +36,15 @@ from ..errors import (
     UpstreamError,
 )
 from ..types import Completion, Delta, Request, Timings, Usage
-from ._common import DeltaStream, Secret, finish_reason, safe_url, shorten_and_redact, token_logprobs
+from ._common import (
+    DeltaStream,
+    Secret,
+    finish_reason,
+    lookup_api_key,
+    safe_url,
+    shorten_and_redact,
+    token_logprobs,
+)
 from .base import Capabilities, Timeouts
 
 try:
@@ -165,7 +174,10 @@ class OllamaProvider:
         self.timeouts = timeouts
         self._owns_client = client is None
         self._client: ollama.AsyncClient | None = client
-        # sent as a bearer token (Ollama behind an authenticating proxy, or ollama.com); never shown
+        # sent as a bearer token (Ollama behind an authenticating proxy, or ollama.com); never shown. Not
+        # given, it is read from ``api_key_env`` (by default $OLLAMA_API_KEY), and from nowhere else
+        if api_key is None:
+            api_key = lookup_api_key(api_key_env)
         self._key = Secret(api_key) if api_key else None  # never a plain string in vars() or a traceback
         self._api_key_env = api_key_env
 
@@ -182,14 +194,15 @@ class OllamaProvider:
         if self._client is None:
             headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else None
             client = ollama.AsyncClient(host=self.host, timeout=self.timeouts.to_httpx(), headers=headers)
-            if not self._api_key:
+            http = getattr(client, "_client", None)
+            if not self._api_key and os.environ.get("OLLAMA_API_KEY"):
                 # without a header of ours the client sends $OLLAMA_API_KEY (an ollama.com key) to any host,
                 # even when the tier names another variable: send only the key the tier names
-                http = getattr(client, "_client", None)
-                if http is None or not hasattr(http, "headers"):
-                    raise RuntimeError(f"this version of the ollama client keeps its HTTP client elsewhere, so "
-                                       f"edgecascade cannot stop it sending $OLLAMA_API_KEY to {self._where}: "
-                                       "unset OLLAMA_API_KEY, or set the variable this tier names")
+                if http is None or "authorization" not in getattr(http, "headers", {}):
+                    raise AuthenticationError(
+                        f"this version of the ollama client keeps its headers elsewhere, so edgecascade cannot "
+                        f"stop it sending $OLLAMA_API_KEY to {self._where}, a key this tier does not name: unset "
+                        f"OLLAMA_API_KEY, or set ${self._api_key_env or 'the variable this tier names'}")
                 http.headers.pop("authorization", None)
             self._client = client
             self._owns_client = True

@@ -134,15 +134,17 @@ def _parse_logprobs(raw: Any) -> TokenLogprobs | None:
     legacy completions shape some OpenAI-compatible clouds answer chat requests with (Together
     documents ``{"tokens": [...], "token_logprobs": [...], "top_logprobs": [{token: logprob}, ...]}``);
     None when absent or in neither shape."""
-    if isinstance(raw, dict) and isinstance(raw.get("tokens"), list) and isinstance(raw.get("token_logprobs"), list):
-        tops = raw.get("top_logprobs") if isinstance(raw.get("top_logprobs"), list) else []
-        raw = {"content": [
-            {"token": tok, "logprob": lp,
-             "top_logprobs": [{"token": t, "logprob": v} for t, v in (tops[i] or {}).items()] if i < len(tops) else []}
-            for i, (tok, lp) in enumerate(zip(raw["tokens"], raw["token_logprobs"]))]}
-    if not isinstance(raw, dict) or not isinstance(raw.get("content"), list):
-        return None
     try:
+        if isinstance(raw, dict) and isinstance(raw.get("tokens"), list) and isinstance(raw.get("token_logprobs"),
+                                                                                         list):
+            given = raw.get("top_logprobs")
+            tops: list[Any] = given if isinstance(given, list) else []
+            raw = {"content": [
+                {"token": tok, "logprob": lp, "top_logprobs": [
+                    {"token": t, "logprob": v} for t, v in (tops[i] or {}).items()] if i < len(tops) else []}
+                for i, (tok, lp) in enumerate(zip(raw["tokens"], raw["token_logprobs"]))]}
+        if not isinstance(raw, dict) or not isinstance(raw.get("content"), list):
+            return None
         return token_logprobs(raw["content"])
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         log.warning("ignoring logprobs not in the documented shape (%s: %s)", type(e).__name__, e)
@@ -435,7 +437,8 @@ class OpenAICompatProvider:
 
     # -- the Provider protocol --------------------------------------------------------------------
 
-    def _parse_completion(self, data: Any, started: float) -> Completion:
+    def _parse_completion(self, data: Any, started: float, *, streamed: bool = False) -> Completion:
+        """``streamed``: the answer to a stream request (sent whole), which asked for no logprobs."""
         if isinstance(data, dict) and "error" in data and not data.get("choices"):
             raise self._in_body_error(data["error"])
         choices = data.get("choices") if isinstance(data, dict) else None
@@ -456,8 +459,9 @@ class OpenAICompatProvider:
             log.warning("%s returned no usage for %r: counting 0 tokens (costs will be under-reported)",
                         self._where, self.model)
             usage = {}
-        logprobs = _parse_logprobs(choice.get("logprobs")) if self.capabilities.logprobs else None
-        if self.capabilities.logprobs and logprobs is None and not self._said_no_logprobs:
+        asked = self.capabilities.logprobs and not streamed
+        logprobs = _parse_logprobs(choice.get("logprobs")) if asked else None
+        if asked and logprobs is None and not self._said_no_logprobs:
             self._said_no_logprobs = True  # once per provider: every answer would say it again
             log.warning("%s returned no logprobs for %r although they were asked for: its answers are judged on "
                         "their checks alone (their reason says so); set logprobs = false on the tier if the "
@@ -518,7 +522,7 @@ class OpenAICompatProvider:
                     data = json.loads(content)
                 except ValueError:
                     raise MalformedResponseError(f"{self._where} sent a body that is not JSON") from None
-                c = self._parse_completion(data, time.perf_counter())
+                c = self._parse_completion(data, time.perf_counter(), streamed=True)
                 out.usage, out.finish_reason = c.usage, c.finish_reason
                 yield Delta(c.text, c.finish_reason)
                 return

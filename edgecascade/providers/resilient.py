@@ -228,28 +228,29 @@ class ResilientProvider:
         last Delta, ``usage``, ``finish_reason`` and ``logprobs`` are the inner stream's, where it
         keeps them.
 
-        The deadline is checked at each step, never while the caller holds a Delta: a timer that
-        cancelled the task would land in the caller's own code between Deltas."""
+        The deadline counts the time spent waiting for the backend, step by step: never the caller's
+        own time between Deltas (a timer that cancelled the task would land in the caller's code, and a
+        slow reader is not the endpoint's failure)."""
         return DeltaStream(lambda out: self._stream(request, out))
 
     async def _stream(self, request: Request, out: DeltaStream) -> AsyncGenerator[Delta, None]:
         probe = self.breaker.before_call()
         outcome: bool | None = None
-        deadline = time.monotonic() + self.timeouts.total
-        inner = self.inner.stream(request)
-        steps = inner.__aiter__()
+        remaining = self.timeouts.total  # of time waiting for the backend
+        steps: Any = None
         try:
+            inner = self.inner.stream(request)
+            steps = inner.__aiter__()
             while True:
-                remaining = deadline - time.monotonic()
+                t0 = time.monotonic()
                 try:
-                    if remaining <= 0:
-                        raise asyncio.TimeoutError
                     delta = await asyncio.wait_for(steps.__anext__(), remaining)
                 except StopAsyncIteration:
                     break
                 except asyncio.TimeoutError:
                     raise ProviderTimeoutError(f"{self.endpoint} did not finish its answer within the total "
                                                f"deadline of {self.timeouts.total:g} s") from None
+                remaining -= time.monotonic() - t0
                 yield delta
             for name in ("usage", "finish_reason", "logprobs"):
                 setattr(out, name, getattr(inner, name, None))
@@ -258,7 +259,7 @@ class ResilientProvider:
             outcome = not _counts_against_endpoint(e)
             raise
         finally:
-            close = getattr(steps, "aclose", None)
+            close = getattr(steps, "aclose", None) if steps is not None else None
             if close is not None:
                 with contextlib.suppress(Exception):
                     await close()  # an abandoned stream releases its connection now, not when collected

@@ -348,3 +348,14 @@ async def test_the_tier_key_reaches_the_server_as_a_bearer_token(server: FakeOll
     finally:
         await p.aclose()
     assert server.authorizations[-1] is None
+    # a provider that names $OLLAMA_API_KEY (the default, built in code too) sends it
+    from edgecascade.providers.ollama import OllamaProvider
+
+    for p in (build_provider(parse_config({"tiers": [{"provider": "ollama", "model": MODEL,
+                                                       "base_url": server.url}]}).tiers[0]),
+              OllamaProvider(server.url, MODEL)):
+        try:
+            await p.complete(ask())
+        finally:
+            await p.aclose()
+        assert server.authorizations[-1] == "Bearer sk-ollama-com-key"

@@ -731,6 +731,10 @@ async def test_the_openai_preset_sends_max_completion_tokens() -> None:
     await OpenAICompatProvider.from_preset("vllm", "qwen", client=client).complete(request(max_tokens=9))
     assert seen[0]["max_completion_tokens"] == 9 and "max_tokens" not in seen[0]
     assert seen[1]["max_tokens"] == 9 and "max_completion_tokens" not in seen[1]
+    # and so does a config's openai tier, which build_provider makes
+    for name in ("openai", "vllm"):
+        inner = build_provider(TierConfig(model="m", provider=name)).inner  # type: ignore[attr-defined]
+        assert inner.max_tokens_field == PRESETS[name].max_tokens_field
     # a parameter a reasoning model refuses is named, with what to do
     p = provider(lambda r: error(400, "Unsupported value: 'temperature' does not support 0 with this model. Only "
                                  "the default (1) value is supported.", "invalid_request_error", "unsupported_value"))
@@ -799,3 +803,17 @@ async def test_legacy_shaped_logprobs_are_read_and_missing_ones_are_said_once(
             assert (await p.complete(request())).logprobs is None
     said = [r for r in caplog.records if "returned no logprobs" in r.getMessage()]
     assert len(said) == 1 and "set logprobs = false" in said[0].getMessage()
+
+
+def test_every_url_a_server_echoes_is_printed_without_userinfo_or_query() -> None:
+    """The endpoint a server echoes is not the base_url (it has a path), and the first pattern stopped
+    at brackets, parentheses and quotes: an IPv6 host's query, a password with a quote, and the rest
+    of a query after a redacted key had come through."""
+    from edgecascade.providers._common import redact
+
+    for text in ("no route for https://user:pw@[::1]:8000/v1/chat/completions?api-key=X",
+                 "at https://us(er:p'w@h/v1/x?k=(1)&api-key=X",
+                 f"url https://h/v1/chat?a={KEY}&api-key=X end"):
+        out = redact(text, KEY)
+        assert "api-key" not in out and "pw" not in out and "p'w" not in out and KEY not in out, out
+    assert redact("see https://h.example/v1/models (the list)", None) == "see https://h.example/v1/models (the list)"

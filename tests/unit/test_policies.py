@@ -744,3 +744,16 @@ def test_an_adapted_calibration_is_not_called_held_out() -> None:
     adapted, _ = adapt_calibration(cal, rows, [p[0].correct for p in judged], [None] * len(rows), min_items=10)
     assert adapted.meta["data"] == cal.meta["data"] and adapted.meta["adapted"]
     assert not fitted_on(adapted.meta, [g], 5)
+
+
+def test_a_traced_answer_the_backend_filtered_stays_filtered() -> None:
+    """Read back from a trace, "filtered" had become "stop": replays and calibrate kept drafts the live
+    cascade rejects."""
+    import dataclasses
+
+    from edgecascade.quality.checks import check_refusal
+
+    t = dataclasses.replace(trace("a", False), finish_reason="filtered")
+    assert t.completion().finish_reason == "filtered" and not check_refusal(t.completion()).passed
+    assert dataclasses.replace(t, finish_reason="length").completion().finish_reason == "length"
+    assert dataclasses.replace(t, finish_reason="error").completion().finish_reason == "stop"

@@ -169,18 +169,46 @@ def test_breakers_are_per_endpoint_and_policy() -> None:
 
 async def test_a_stream_deadline_never_cancels_the_callers_own_code() -> None:
     """The deadline's timer had stayed armed while the caller held a Delta: it cancelled the caller's
-    own await between Deltas (a bare CancelledError, the task left cancelling)."""
+    own await between Deltas (a bare CancelledError, the task left cancelling). The deadline is the
+    backend's: a slow reader neither times out nor counts against the endpoint."""
     import asyncio
 
-    p, inner = wrap([ScriptedReply("one two three four", logprob=-0.1)], total=0.1)
+    p, inner = wrap([ScriptedReply("one two three four", logprob=-0.1)], total=0.1, failures=1)
     got: list[str] = []
-    with pytest.raises(ProviderTimeoutError, match="total deadline of 0.1 s"):
-        async for d in p.stream(REQ):
-            got.append(d.text)
-            await asyncio.sleep(0.15)  # the caller's own work, past the deadline
+    async for d in p.stream(REQ):
+        got.append(d.text)
+        await asyncio.sleep(0.06)  # the caller's own work: 0.24 s in all, past the deadline
     task = asyncio.current_task()
-    assert got == ["one "] and task is not None and getattr(task, "cancelling", lambda: 0)() == 0
-    assert not p.breaker.is_open
+    assert "".join(got) == "one two three four" and task is not None
+    assert getattr(task, "cancelling", lambda: 0)() == 0 and not p.breaker.is_open
+    # a backend slower than the deadline: a timeout, raised in the stream, not a bare cancellation
+    p, inner = wrap([ScriptedReply("late", logprob=-0.1, delay_s=0.3)], total=0.1)
+    with pytest.raises(ProviderTimeoutError, match="total deadline of 0.1 s"):
+        async for _d in p.stream(REQ):
+            pass
+    assert getattr(task, "cancelling", lambda: 0)() == 0
+
+
+async def test_a_stream_that_fails_to_start_leaves_no_probe_held() -> None:
+    """inner.stream() had been called outside the try: one that raised at once left the endpoint's
+    half-open probe taken, so the endpoint stayed in cooldown."""
+    class Broken(ScriptedProvider):
+        def stream(self, request: Request):  # type: ignore[no-untyped-def,override]
+            raise UpstreamError("refused at once", status_code=502)
+
+    clock = [0.0]
+    inner = Broken([OK], model="remote")
+    breaker = CircuitBreaker("http://t3", CooldownPolicy(1, 10.0), clock=lambda: clock[0])
+    p = ResilientProvider(inner, endpoint="http://t3", timeouts=Timeouts(total=5.0), breaker=breaker)
+    with pytest.raises(UpstreamError):
+        [d async for d in p.stream(REQ)]
+    assert p.breaker.is_open
+    clock[0] = 11.0  # past the cooldown: a probe is let through, fails, and is recorded
+    with pytest.raises(UpstreamError):
+        [d async for d in p.stream(REQ)]
+    clock[0] = 22.0
+    with pytest.raises(UpstreamError):  # not CooldownError: the earlier probe was given back
+        [d async for d in p.stream(REQ)]
 
 
 async def test_a_stream_keeps_the_inner_streams_usage_and_finish() -> None:
