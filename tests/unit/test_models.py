@@ -194,6 +194,36 @@ def test_pull_is_a_noop_once_verified_and_force_refetches(registry: Path) -> Non
     assert resolve("tiny").path == first
 
 
+def test_two_pulls_of_one_model_at_once_take_turns(registry: Path) -> None:
+    """Two pulls had shared one .partial: one died with a raw FileNotFoundError, and it could delete the
+    marker of the file the other had just verified."""
+    import threading
+    import time
+
+    fetch, _ = make_split_model(registry, "tiny", CHUNKS)
+
+    def slow_fetch(parts, tmp):  # type: ignore[no-untyped-def]
+        time.sleep(0.3)
+        return fetch(parts, tmp)
+
+    got: list[object] = []
+
+    def one() -> None:
+        try:
+            got.append(pull("tiny", fetch=slow_fetch, progress=False))
+        except Exception as e:  # noqa: BLE001 - recorded and asserted on
+            got.append(e)
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == [model_path("tiny"), model_path("tiny")]
+    assert fetch.calls == 1  # the second found the first's verified file once its turn came
+    assert resolve("tiny").path == model_path("tiny") and is_pulled("tiny")
+
+
 # --------------------------------------------------------------------------- failed assembly
 
 
