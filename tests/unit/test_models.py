@@ -224,6 +224,37 @@ def test_two_pulls_of_one_model_at_once_take_turns(registry: Path) -> None:
     assert resolve("tiny").path == model_path("tiny") and is_pulled("tiny")
 
 
+def test_a_folder_where_the_model_belongs_and_an_unwritable_folder_are_clear_errors(
+        registry: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder at the model's path had read as "not pulled", and the pull then downloaded the whole
+    model before failing with a raw IsADirectoryError; an unwritable cache gave raw PermissionErrors."""
+    import edgecascade.models as models_mod
+
+    fetch, _ = make_split_model(registry, "tiny", CHUNKS)
+    model_path("tiny").mkdir(parents=True)
+    with pytest.raises(ModelError, match="is in the way: it is not a file"):
+        resolve("tiny")
+    with pytest.raises(ModelError, match="is in the way"):
+        pull("tiny", fetch=fetch, progress=False)
+    assert fetch.calls == 0  # refused before downloading anything
+    model_path("tiny").rmdir()
+
+    def denied(*a: object, **k: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    with monkeypatch.context() as m:
+        m.setattr(models_mod.tempfile, "TemporaryDirectory", denied)
+        with pytest.raises(ModelError, match="cannot write in the model folder .*EDGECASCADE_CACHE"):
+            pull("tiny", fetch=fetch, progress=False)
+    path = pull("tiny", fetch=fetch, progress=False)
+    # a read-only cache: the file checks out, the marker cannot be written, and the error says so
+    path.with_name(path.name + ".verified").unlink()
+    with monkeypatch.context() as m:
+        m.setattr(models_mod.os, "replace", denied)
+        with pytest.raises(ModelError, match="matches its manifest, but its verification marker cannot be written"):
+            verify("tiny")
+
+
 # --------------------------------------------------------------------------- failed assembly
 
 
