@@ -31,7 +31,7 @@ from edgecascade.errors import (
     UnknownModelError,
     UpstreamError,
 )
-from edgecascade.providers.base import Timeouts
+from edgecascade.providers.base import Provider, Timeouts
 from edgecascade.providers.ollama import OllamaProvider
 from edgecascade.types import Delta, Message, Request
 from tests.fakes.ollama_server import ANSWER_LOGPROBS, ANSWER_TOKENS, FakeOllama
@@ -334,28 +334,22 @@ async def test_the_tier_key_reaches_the_server_as_a_bearer_token(server: FakeOll
     # no key configured anywhere: no Authorization header at all
     monkeypatch.delenv("MY_OLLAMA_KEY")
     server.fail_status = None
-    p = build_provider(tier)
-    try:
-        await p.complete(ask())
-    finally:
-        await p.aclose()
+    await _ask_once(build_provider(tier))
     assert server.authorizations[-1] is None
     # nor the ollama client's own fallback, $OLLAMA_API_KEY (an ollama.com key), when the tier names another
     monkeypatch.setenv("OLLAMA_API_KEY", "sk-ollama-com-key")
-    p = build_provider(tier)
+    await _ask_once(build_provider(tier))
+    assert server.authorizations[-1] is None
+    # a provider that names $OLLAMA_API_KEY (the default, built in code too) sends it
+    for p in (build_provider(parse_config({"tiers": [{"provider": "ollama", "model": MODEL,
+                                                       "base_url": server.url}]}).tiers[0]),
+              OllamaProvider(server.url, MODEL)):
+        await _ask_once(p)
+        assert server.authorizations[-1] == "Bearer sk-ollama-com-key"
+
+
+async def _ask_once(p: Provider) -> None:
     try:
         await p.complete(ask())
     finally:
         await p.aclose()
-    assert server.authorizations[-1] is None
-    # a provider that names $OLLAMA_API_KEY (the default, built in code too) sends it
-    from edgecascade.providers.ollama import OllamaProvider
-
-    for p in (build_provider(parse_config({"tiers": [{"provider": "ollama", "model": MODEL,
-                                                       "base_url": server.url}]}).tiers[0]),
-              OllamaProvider(server.url, MODEL)):
-        try:
-            await p.complete(ask())
-        finally:
-            await p.aclose()
-        assert server.authorizations[-1] == "Bearer sk-ollama-com-key"

@@ -427,18 +427,24 @@ def _chain(err: BaseException | None) -> list[BaseException]:
     return seen
 
 
-@pytest.mark.parametrize(("name", "respond"), LEAK_SCENARIOS, ids=[n for n, _ in LEAK_SCENARIOS])
-async def test_the_key_leaks_nowhere(name: str, respond: Handler, caplog: pytest.LogCaptureFixture) -> None:
-    for logger in ("", "httpx", "httpcore", "edgecascade"):
-        caplog.set_level(logging.DEBUG, logger=logger)
-    p, rec = make(respond)
-    errors: list[BaseException] = []
+async def _both_calls_fail(p: AnthropicProvider) -> list[ProviderError]:
+    """The errors of one complete() and one stream() that must both fail."""
+    errors: list[ProviderError] = []
     for call in (p.complete(ask()), collect(p)):
         try:
             await call
         except ProviderError as e:
             errors.append(e)
     assert len(errors) == 2
+    return errors
+
+
+@pytest.mark.parametrize(("name", "respond"), LEAK_SCENARIOS, ids=[n for n, _ in LEAK_SCENARIOS])
+async def test_the_key_leaks_nowhere(name: str, respond: Handler, caplog: pytest.LogCaptureFixture) -> None:
+    for logger in ("", "httpx", "httpcore", "edgecascade"):
+        caplog.set_level(logging.DEBUG, logger=logger)
+    p, rec = make(respond)
+    errors = await _both_calls_fail(p)
     for err in errors:
         for link in _chain(err):
             assert KEY not in str(link) and KEY not in repr(link) and KEY not in repr(link.args)
@@ -460,14 +466,7 @@ async def test_the_key_is_not_in_the_locals_a_traceback_captures() -> None:
 
     overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
     p, _ = make(lambda r: httpx.Response(529, json=overloaded))
-    errors: list[ProviderError] = []
-    for call in (p.complete(ask()), collect(p)):
-        try:
-            await call
-        except ProviderError as e:
-            errors.append(e)
-    assert len(errors) == 2
-    for err in errors:
+    for err in await _both_calls_fail(p):
         captured = traceback.TracebackException.from_exception(err, capture_locals=True)
         assert KEY not in "".join(captured.format())
 
