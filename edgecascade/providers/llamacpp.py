@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import codecs
+import concurrent.futures
 import contextlib
 import os
 import threading
@@ -111,15 +112,23 @@ def _capturing_llama_class(llama_cpp: Any) -> type:
         """Llama whose ``generate`` reports every sampled token to the active capture."""
 
         _capture: LogprobCapture | None = None
+        #: set when the request that is generating was cancelled: generation ends at the next token
+        _stop: threading.Event | None = None
 
         def generate(self, tokens: Any, *args: Any, **kwargs: Any) -> Iterator[int]:
             for token in super().generate(tokens, *args, **kwargs):
+                if self._stop is not None and self._stop.is_set():
+                    return
                 cap = self._capture
                 if cap is not None:
                     cap.on_token(token)
                 yield token
 
     return CapturingLlama
+
+
+class _Abandoned(Exception):
+    """A request cancelled before its turn on the model came (nobody waits for its answer)."""
 
 
 @dataclass
@@ -130,6 +139,9 @@ class _Loaded:
 
 
 _MODELS: dict[tuple[Any, ...], _Loaded] = {}
+# one worker thread per model file: requests queue here for their turn, rather than each holding one
+# of the event loop's few default threads while it waits (which remote tiers' DNS lookups need too)
+_EXECUTORS: dict[str, concurrent.futures.ThreadPoolExecutor] = {}
 _MODELS_LOCK = threading.Lock()  # guards the two dicts, held only for a lookup
 _LOAD_LOCKS: dict[tuple[Any, ...], threading.Lock] = {}
 
@@ -161,20 +173,31 @@ def _load(path: Path, n_ctx: int, n_threads: int | None, n_gpu_layers: int,
                 chat_format=chat_format, logits_all=False, verbose=False,
             )
         except (ValueError, RuntimeError, OSError) as e:
-            raise ModelLoadError(
-                f"llama.cpp could not load {path}: {e}. The file may be corrupt or from a newer "
-                "GGUF version: a registry model's file is checked by `edgecascade models verify NAME` and "
-                "fetched again by `edgecascade models pull NAME --force`; a file of your own, check it "
-                "loads in llama.cpp itself"
-            ) from None
+            raise ModelLoadError(_load_failure(path, n_ctx, e)) from None
         loaded = _Loaded(llama, threading.Lock(), time.perf_counter() - t0)
         with _MODELS_LOCK:
             _MODELS[key] = loaded
         return loaded, loaded.load_s
 
 
+def _load_failure(path: Path, n_ctx: int, e: BaseException) -> str:
+    """What a failed load means: llama-cpp-python raises the same few types for a file it cannot read,
+    a context it cannot allocate and a path that is not there."""
+    said = str(e)
+    if "llama_context" in said or ("context" in said.lower() and "create" in said.lower()):
+        return (f"llama.cpp loaded {path} but could not allocate its context of n_ctx={n_ctx} tokens ({said}): "
+                "lower n_ctx for this tier, or free memory")
+    if not path.is_file():
+        return f"llama.cpp could not load {path}: there is no file there ({said})"
+    return (f"llama.cpp could not load {path}: {said}. The file may be corrupt or from a newer GGUF version: a "
+            "registry model's file is checked by `edgecascade models verify NAME` and fetched again by "
+            "`edgecascade models pull NAME --force`; a file of your own, check it loads in llama.cpp itself")
+
+
 def unload_all() -> None:
-    """Drop every loaded model (frees their memory once no provider holds them)."""
+    """Close every loaded model now, each once its generation in progress ends. For the end of the
+    process (and scripts between runs): a request already past its model lookup would find it
+    closed. At exit no generation runs: each model's worker thread is joined before this is called."""
     with _MODELS_LOCK:
         for loaded in _MODELS.values():
             with loaded.lock, contextlib.suppress(Exception):
@@ -242,8 +265,24 @@ class LlamaCppProvider:
         """Load the model now (otherwise the first request does); returns the seconds it took."""
         return self._loaded()[1]
 
+    def _executor(self) -> concurrent.futures.ThreadPoolExecutor:
+        with _MODELS_LOCK:
+            ex = _EXECUTORS.get(str(self.path))
+            if ex is None:
+                ex = _EXECUTORS[str(self.path)] = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix=f"llama-{self.model}")
+            return ex
+
     async def complete(self, request: Request) -> Completion:
-        return await asyncio.to_thread(self._complete_blocking, request)
+        """Generate on the model's own worker thread. Cancelled (a deadline, Ctrl-C), the generation
+        stops at its next token, or before it starts when still queued, and frees the model."""
+        stop = threading.Event()
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor(), self._complete_blocking, request, stop)
+        except asyncio.CancelledError:
+            stop.set()
+            raise
 
     def _kwargs(self, request: Request) -> dict[str, Any]:
         return dict(
@@ -254,7 +293,9 @@ class LlamaCppProvider:
             seed=request.seed,
         )
 
-    def _complete_blocking(self, request: Request) -> Completion:
+    def _complete_blocking(self, request: Request, stop: threading.Event | None = None) -> Completion:
+        if stop is not None and stop.is_set():
+            raise _Abandoned  # cancelled while queued: nobody waits for this answer
         loaded, load_s = self._loaded()
         llama_cpp = _import_llama_cpp()
         cap = LogprobCapture(self.top_logprobs)
@@ -264,7 +305,7 @@ class LlamaCppProvider:
             t0 = t_gen - (load_s if load_s else 0.0)
             llama = loaded.llama
             llama.reset()
-            llama._capture = cap
+            llama._capture, llama._stop = cap, stop
             try:
                 out = llama.create_chat_completion(
                     **self._kwargs(request),
@@ -275,7 +316,7 @@ class LlamaCppProvider:
             except (RuntimeError, KeyError, IndexError, TypeError) as e:  # llama.cpp decode failures and the like
                 raise UpstreamError(f"llama.cpp failed on {self.model}: {type(e).__name__}: {e}") from None
             finally:
-                llama._capture = None
+                llama._capture, llama._stop = None, None
             t_end = time.perf_counter()
             choice = out["choices"][0]
             usage = out.get("usage") or {}
@@ -363,7 +404,7 @@ class LlamaCppProvider:
             finally:
                 loop.call_soon_threadsafe(queue.put_nowait, None)
 
-        worker = loop.run_in_executor(None, produce)
+        worker = loop.run_in_executor(self._executor(), produce)
         try:
             while (item := await queue.get()) is not None:
                 if isinstance(item, BaseException):

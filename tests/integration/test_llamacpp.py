@@ -132,3 +132,46 @@ async def test_an_abandoned_stream_frees_the_model(provider: LlamaCppProvider) -
     # the model is free again at once: a short request completes quickly instead of waiting for 200 tokens
     c = await asyncio.wait_for(provider.complete(Request(QUESTION, max_tokens=4)), timeout=30)
     assert c.usage.completion_tokens == 4
+
+
+async def test_a_cancelled_request_stops_generating_and_frees_the_model(provider: LlamaCppProvider,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A timed-out or cancelled `complete` had gone on generating to its token limit on a worker
+    thread, holding the model: the next request waited for it, and so did the process at exit."""
+    import asyncio
+    import time
+
+    from edgecascade.providers import llamacpp
+
+    made: dict[int, int] = {}  # tokens generated per request (per capture)
+    real = llamacpp.LogprobCapture.on_token
+
+    def slow_on_token(self: llamacpp.LogprobCapture, token: int) -> None:
+        made[id(self)] = made.get(id(self), 0) + 1
+        time.sleep(0.01)  # at most 100 tokens a second: the long request takes seconds
+        real(self, token)
+
+    monkeypatch.setattr(llamacpp.LogprobCapture, "on_token", slow_on_token)
+    long = asyncio.ensure_future(provider.complete(
+        Request([Message("user", "Write a long story about the sea.")], max_tokens=300)))
+    while not made:  # its generation has started
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)
+    long.cancel()
+    at_cancel = sum(made.values())
+    with pytest.raises(asyncio.CancelledError):
+        await long
+    c = await provider.complete(Request(QUESTION, max_tokens=4))
+    assert c.usage.completion_tokens == 4
+    first = next(iter(made.values()))
+    assert 1 <= at_cancel <= first <= at_cancel + 2  # it stopped at its next token, far short of 300
+    # a request cancelled while it waits for its turn never generates
+    queued_before = len(made)
+    a = asyncio.ensure_future(provider.complete(Request(QUESTION, max_tokens=8)))
+    b = asyncio.ensure_future(provider.complete(Request(QUESTION, max_tokens=8)))
+    await asyncio.sleep(0)
+    b.cancel()
+    await a
+    with pytest.raises(asyncio.CancelledError):
+        await b
+    assert len(made) == queued_before + 1

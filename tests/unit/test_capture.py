@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -53,3 +55,17 @@ def test_tokens_spell_a_character_split_across_two_tokens() -> None:
     # a byte that never completes a character is still one replacement character, in its own token
     cap.ids, cap.logprobs = [1, 5], [-0.1, -0.2]
     assert LlamaCppProvider._logprobs(Detokenizer(), cap, 2).tokens == ["8 ", "\ufffd"]
+
+
+def test_a_load_failure_says_what_failed(tmp_path: Path) -> None:
+    """Every load failure had been called a corrupt file, sending a user whose n_ctx did not fit in
+    memory to re-download the model."""
+    from edgecascade.providers.llamacpp import _load_failure
+
+    f = tmp_path / "m.gguf"
+    f.write_bytes(b"GGUF")
+    said = _load_failure(f, 32768, ValueError("Failed to create llama_context"))
+    assert "could not allocate its context of n_ctx=32768" in said and "lower n_ctx" in said and "corrupt" not in said
+    gone = _load_failure(tmp_path / "gone.gguf", 4096, ValueError("Model path does not exist"))
+    assert "there is no file there" in gone
+    assert "may be corrupt" in _load_failure(f, 4096, ValueError("Failed to load model from file"))
