@@ -42,7 +42,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from study_prior_shift import BASELINES, SHIPPED, TARGET, gsm8k, judged, resampled_verdicts, whole_datasets
+from study_prior_shift import (
+    BASELINES,
+    SHIPPED,
+    TARGET,
+    gsm8k,
+    judged,
+    resampled_verdicts,
+    template,
+    whole_datasets,
+)
 
 from edgecascade.benchmarks.policies import DEFAULT_MARGIN_Z, choose_threshold, random_routing
 from edgecascade.benchmarks.report import (
@@ -152,7 +161,8 @@ def main() -> None:
         for r in ("router", "shipped"):
             print(f"  {r}, resampled:", end="")
             resampled_verdicts({"shipped": k[r], **{n: k[n] for n in (*BASELINES, "oracle")}}, small, large,
-                               random_share, pairs, args.bootstrap, args.seed)
+                               random_share, pairs, args.bootstrap, args.seed,
+                               [template(p[0].item_id) for p in pairs])  # whole templates, as the study draws
         tally = {"router met": 0, "router reached": 0, "shipped met": 0, "shipped reached": 0}
         for draw in DRAWS:
             dp, df = whole_datasets(config, [draw])
