@@ -178,7 +178,7 @@ class Cascade:
             messages=messages,
             max_tokens=max_tokens if max_tokens is not None else s.max_tokens,
             temperature=temperature if temperature is not None else s.temperature,
-            stop=list(stop or []),
+            stop=[stop] if isinstance(stop, str) else list(stop or []),  # one string is one stop, not its letters
             seed=seed if seed is not None else s.seed,
         )
 

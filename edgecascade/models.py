@@ -468,13 +468,15 @@ def pull(
             return dest  # the other pull finished it meanwhile
         # what a pull of this model killed outright (SIGKILL, a closed terminal, out of memory) left: no
         # other pull of it runs while this one holds the lock
-        for stale in dest.parent.glob(f".pull-{dest.name}-*"):
-            shutil.rmtree(stale, ignore_errors=True)
+        stale_name = re.compile(re.escape(f".pull-{dest.name}~") + r"[A-Za-z0-9_]+")
+        for stale in dest.parent.iterdir():
+            if stale.is_dir() and stale_name.fullmatch(stale.name):
+                shutil.rmtree(stale, ignore_errors=True)
         _remove(_partial_path(dest))
         # The wheels land next to the destination, not in /tmp: they are as big as the model, and /tmp
         # is often a small RAM disk.
         try:
-            tmp_dir = tempfile.TemporaryDirectory(prefix=f".pull-{dest.name}-", dir=dest.parent)
+            tmp_dir = tempfile.TemporaryDirectory(prefix=f".pull-{dest.name}~", dir=dest.parent)
         except OSError as e:
             raise ModelError(f"cannot write in the model folder {dest.parent} ({e.strerror}): point EDGECASCADE_CACHE "
                              "at a writable folder (models go in its models/)") from None
@@ -490,9 +492,11 @@ def pull(
 
 
 @contextlib.contextmanager
-def _pull_lock(dest: Path) -> Iterator[None]:
-    """An exclusive lock on ``<file>.lock`` for the pull of ``dest``, across processes (POSIX
-    ``flock``, released by the OS if the process dies; elsewhere no lock, as before)."""
+def _pull_lock(dest: Path, *, writing: bool = True) -> Iterator[None]:
+    """An exclusive lock on ``<file>.lock`` while ``dest`` is pulled or verified, across processes
+    (POSIX ``flock``, released by the OS if the process dies). Where there is none to take (Windows,
+    a filesystem without locks, or, when only reading, a read-only folder) it goes on without, as
+    before locks were taken."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows
@@ -502,10 +506,19 @@ def _pull_lock(dest: Path) -> Iterator[None]:
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as e:
+        if not writing:
+            yield
+            return
         raise ModelError(f"cannot write in the model folder {dest.parent} ({e.strerror}): point EDGECASCADE_CACHE "
                          "at a writable folder") from None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _console().print(f"waiting for another pull or verify of {dest.name} to finish...")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            pass  # a filesystem without locks: go on unlocked
         yield
     finally:
         os.close(fd)  # closing releases the lock
@@ -638,14 +651,15 @@ def verify(name: str, *, progress: bool = True) -> Path:
     path = model_path(name)
     if not path.is_file():
         raise _not_pulled(name)
-    problems = _mismatches(manifest, *_hash_file(path, progress, f"verifying {name}"))
-    if problems:
-        _remove(_marker_path(path))
-        raise ModelVerificationError(
-            f"{path} does not match the manifest of {name!r}:\n  " + "\n  ".join(problems) + "\n"
-            f"Fix: run `edgecascade models pull {name} --force`."
-        )
-    _write_marker(path, manifest)
+    with _pull_lock(path, writing=False):  # a pull of the same file must not replace it mid-hash
+        problems = _mismatches(manifest, *_hash_file(path, progress, f"verifying {name}"))
+        if problems:
+            _remove(_marker_path(path))
+            raise ModelVerificationError(
+                f"{path} does not match the manifest of {name!r}:\n  " + "\n  ".join(problems) + "\n"
+                f"Fix: run `edgecascade models pull {name} --force`."
+            )
+        _write_marker(path, manifest)
     return path
 
 

@@ -78,6 +78,7 @@ class Request:
             raise InvalidRequestError(f"max_tokens is {self.max_tokens}: it must be at least 1")
         if self.temperature < 0:
             raise InvalidRequestError(f"temperature is {self.temperature}: it must be >= 0")
+        self.stop = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
         if any(not s for s in self.stop):  # an empty stop string matches at once: every answer would be empty
             raise InvalidRequestError("a stop string is empty: every answer would stop before its first word; "
                                       "give non-empty stop strings, or none")

@@ -22,9 +22,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import platform
 import subprocess
 import sys
+import tempfile
 import venv
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,36 +58,53 @@ def portable_cmake_args(given: str | None) -> str:
     return given if "GGML_NATIVE" in given else f"{given} -DGGML_NATIVE=OFF".strip()
 
 
+def wheel_folder(cmake_args: str) -> Path:
+    """Where the llama-cpp-python wheel built with these flags is kept: keyed by the flags, the
+    version asked for and the platform, so a changed one of them builds afresh."""
+    cache = Path(os.environ.get("EDGECASCADE_CACHE") or Path.home() / ".cache" / "edgecascade").expanduser()
+    key = "\n".join((cmake_args, LLAMA_SPEC, sys.platform, platform.machine()))
+    return cache / "wheels" / ("llama-cpp-" + hashlib.sha256(key.encode()).hexdigest()[:12])
+
+
 def llama_wheel(env: dict[str, str]) -> Path:
     """A llama-cpp-python wheel built with ``env["CMAKE_ARGS"]``: the one built before with the same
-    flags, else a fresh build that bypasses pip's cache (which would hand back any earlier build)."""
-    cache = Path(os.environ.get("EDGECASCADE_CACHE") or Path.home() / ".cache" / "edgecascade")
-    folder = cache / "wheels" / ("llama-cpp-" + hashlib.sha256(env["CMAKE_ARGS"].encode()).hexdigest()[:12])
-    built = sorted(folder.glob("llama_cpp_python-*.whl"), key=lambda p: p.stat().st_mtime)
-    if not built:
-        say(f"building llama-cpp-python with CMAKE_ARGS={env['CMAKE_ARGS']!r} (~5 min the first time) into {folder}")
-        folder.mkdir(parents=True, exist_ok=True)
+    flags, else a fresh build from source that bypasses pip's cache (which would hand back any earlier
+    build). It is built into a scratch folder and moved into place whole, so an interrupted build
+    leaves nothing that a later run would take for a wheel."""
+    folder = wheel_folder(env["CMAKE_ARGS"])
+    built = [w for w in folder.glob("llama_cpp_python-*.whl") if zipfile.is_zipfile(w)]
+    if built:
+        return max(built, key=lambda p: p.stat().st_mtime)
+    say(f"building llama-cpp-python with CMAKE_ARGS={env['CMAKE_ARGS']!r} (~5 min the first time) into {folder}")
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".build-") as scratch:
         run([str(PY), "-m", "pip", "wheel", "--disable-pip-version-check", "--no-cache-dir", "--no-deps",
-             "-w", str(folder), LLAMA_SPEC], env=env)
-        built = sorted(folder.glob("llama_cpp_python-*.whl"), key=lambda p: p.stat().st_mtime)
-        if not built:
-            sys.exit(f"error: pip built no llama-cpp-python wheel into {folder}; see its output above")
-    return built[-1]
+             "--no-binary", "llama-cpp-python", "-w", scratch, LLAMA_SPEC], env=env)
+        made = [w for w in Path(scratch).glob("llama_cpp_python-*.whl") if zipfile.is_zipfile(w)]
+        if not made:
+            sys.exit(f"error: pip built no llama-cpp-python wheel for {folder}; see its output above")
+        final = folder / made[0].name
+        os.replace(made[0], final)
+    return final
 
 
 def setup() -> None:
     if sys.version_info < (3, 10):  # noqa: UP036 - this script may be run by an older python3
         sys.exit(f"error: edgecascade needs Python >= 3.10; this is {sys.version.split()[0]}")
-    if not PY.exists() or subprocess.run([str(PY), "-m", "pip", "--version"], capture_output=True).returncode:
-        if VENV.exists() and any(VENV.iterdir()) and not (VENV / "pyvenv.cfg").exists():
-            sys.exit(f"error: {VENV} exists and is not a virtual environment: move it, or set EDGECASCADE_VENV to "
-                     "another folder")
+    no_venv = "on Debian or Ubuntu install python3-venv (apt install python3-venv), then run this again"
+    if not PY.exists():
+        if VENV.exists() and any(VENV.iterdir()):
+            sys.exit(f"error: {VENV} exists and holds no Python: move it, or set EDGECASCADE_VENV to another folder")
         say(f"creating virtual environment {VENV}")
         try:
-            venv.create(VENV, with_pip=True, clear=True)  # a venv left without pip is made again
+            venv.create(VENV, with_pip=True)
         except (OSError, subprocess.CalledProcessError) as e:
-            sys.exit(f"error: could not create a virtual environment with pip at {VENV} ({e}): on Debian or "
-                     "Ubuntu install python3-venv (apt install python3-venv), then run this again")
+            sys.exit(f"error: could not create a virtual environment with pip at {VENV} ({e}): {no_venv}")
+    if subprocess.run([str(PY), "-m", "pip", "--version"], capture_output=True).returncode:
+        # a venv made where ensurepip was missing (Debian without python3-venv), or one made without pip
+        say(f"the virtual environment {VENV} has no pip: adding it")
+        if subprocess.run([str(PY), "-m", "ensurepip", "--upgrade"]).returncode:
+            sys.exit(f"error: {VENV} has no pip and ensurepip could not add it: {no_venv}, or delete {VENV}")
     stamp = VENV / ".edgecascade-installed"
     env = dict(os.environ)
     # The portable build: llama.cpp's -march=native build segfaults on some CPUs (AMX).

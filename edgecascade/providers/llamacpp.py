@@ -198,11 +198,12 @@ def unload_all() -> None:
     """Close every loaded model now, each once its generation in progress ends. For the end of the
     process (and scripts between runs): a request already past its model lookup would find it
     closed. At exit no generation runs: each model's worker thread is joined before this is called."""
-    with _MODELS_LOCK:
-        for loaded in _MODELS.values():
-            with loaded.lock, contextlib.suppress(Exception):
-                loaded.llama.close()
+    with _MODELS_LOCK:  # held for the lookup only, not while a generation ends: lookups must not wait
+        models = list(_MODELS.values())
         _MODELS.clear()
+    for loaded in models:
+        with loaded.lock, contextlib.suppress(Exception):
+            loaded.llama.close()
 
 
 # Free models before the interpreter tears modules down: llama-cpp-python's finalizers otherwise run

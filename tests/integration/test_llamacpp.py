@@ -143,11 +143,15 @@ async def test_a_cancelled_request_stops_generating_and_frees_the_model(provider
 
     from edgecascade.providers import llamacpp
 
-    made: dict[int, int] = {}  # tokens generated per request (per capture)
+    caps: list[llamacpp.LogprobCapture] = []  # one per request, kept alive (an id could be reused)
+    made: dict[int, int] = {}  # tokens generated per request, by its capture's place in caps
     real = llamacpp.LogprobCapture.on_token
 
     def slow_on_token(self: llamacpp.LogprobCapture, token: int) -> None:
-        made[id(self)] = made.get(id(self), 0) + 1
+        if not any(c is self for c in caps):
+            caps.append(self)
+        key = next(i for i, c in enumerate(caps) if c is self)
+        made[key] = made.get(key, 0) + 1
         time.sleep(0.01)  # at most 100 tokens a second: the long request takes seconds
         real(self, token)
 
@@ -163,7 +167,7 @@ async def test_a_cancelled_request_stops_generating_and_frees_the_model(provider
         await long
     c = await provider.complete(Request(QUESTION, max_tokens=4))
     assert c.usage.completion_tokens == 4
-    first = next(iter(made.values()))
+    first = made[0]
     assert 1 <= at_cancel <= first <= at_cancel + 2  # it stopped at its next token, far short of 300
     # a request cancelled while it waits for its turn never generates
     queued_before = len(made)

@@ -175,6 +175,12 @@ async def test_bad_role_and_bad_limits_are_clear_errors() -> None:
         await c.run("hi", max_tokens=0)
     with pytest.raises(InvalidRequestError, match="a stop string is empty"):  # it had emptied every answer
         await c.run("hi", stop=["\n\n", ""])
+    # one stop string is one stop, not its letters (answers had stopped at the first E, N or D)
+    await c.run("hi", stop="END")  # type: ignore[arg-type]
+    assert c.tiers[0].provider.requests[-1].stop == ["END"]  # type: ignore[attr-defined]
+    from edgecascade.types import Message, Request
+
+    assert Request([Message("user", "hi")], stop=None).stop == []  # type: ignore[arg-type]
 
 
 def test_run_sync_works_without_a_loop_and_refuses_inside_one() -> None:

