@@ -8,12 +8,17 @@ genai-prices' bundled snapshot (no network) unless the config overrides them.
 
 from __future__ import annotations
 
+import functools
+import inspect
+import logging
 from dataclasses import dataclass
 from typing import Protocol
 
 from .config import Price, TierConfig
 from .errors import ConfigError
 from .types import Usage
+
+log = logging.getLogger(__name__)
 
 #: edgecascade provider name -> genai-prices provider id, for the providers that bill per token
 CLOUD_PROVIDERS = {
@@ -29,11 +34,27 @@ class Pricing(Protocol):
 
 
 def usage_cost(price: Pricing, usage: Usage) -> float:
-    """What ``usage`` costs at ``price``; the cached prompt tokens are passed only when there are any,
-    so a price written for ``cost(prompt_tokens, completion_tokens)`` keeps working."""
-    if usage.cached_prompt_tokens:
+    """What ``usage`` costs at ``price``. A price written before cached prompt tokens were passed,
+    ``cost(prompt_tokens, completion_tokens)``, keeps working: it is called as it was written, and
+    costs its cached tokens at its full input price (said once)."""
+    if usage.cached_prompt_tokens and _takes_cached(type(price)):
         return price.cost(usage.prompt_tokens, usage.completion_tokens, usage.cached_prompt_tokens)
     return price.cost(usage.prompt_tokens, usage.completion_tokens)
+
+
+@functools.cache
+def _takes_cached(kind: type) -> bool:
+    try:
+        params = inspect.signature(getattr(kind, "cost")).parameters  # noqa: B009 - any class with a cost
+    except (TypeError, ValueError):  # a builtin or C implementation: assume the current protocol
+        return True
+    if "cached_prompt_tokens" in params or any(p.kind is p.VAR_POSITIONAL for p in params.values()):
+        return True
+    if len(params) >= 4:  # self, prompt, completion, cached
+        return True
+    log.warning("%s.cost takes no cached_prompt_tokens: prompt tokens a backend served from its cache are "
+                "costed at its full input price", kind.__name__)
+    return False
 
 
 @dataclass(frozen=True)

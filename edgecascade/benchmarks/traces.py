@@ -413,6 +413,11 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
         label = d.get("correct", d.get("accepted_by_user", d.get("label")))
         if isinstance(d.get("attempts"), list) and d["attempts"]:  # a `run --json --logprobs` line
             last = d["attempts"][-1]
+            if "error" in d:  # a record without an answer: its last draft, if any tier wrote one
+                drafts = [a for a in d["attempts"] if isinstance(a, dict) and a.get("content") is not None]
+                if not drafts:
+                    continue  # every tier failed: nothing was drafted to learn from
+                last = drafts[-1]
             if drafter is not None:
                 last = next((a for a in d["attempts"] if isinstance(a, dict) and drafter in (a.get("model"),
                                                                                             a.get("tier"))), None)

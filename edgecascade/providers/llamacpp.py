@@ -386,8 +386,12 @@ class LlamaCppProvider:
 
         def produce() -> None:
             try:
+                if stop.is_set():  # abandoned while queued: read no prompt for it
+                    return
                 loaded, _ = self._loaded()
                 with loaded.lock:
+                    if stop.is_set():
+                        return
                     loaded.llama.reset()
                     for chunk in loaded.llama.create_chat_completion(**self._kwargs(request), stream=True):
                         if stop.is_set():

@@ -383,7 +383,7 @@ class OpenAICompatProvider:
             hint = (f"check the API key in {where_key}" if self._api_key
                     else f"no API key was sent: set {where_key}")
             return AuthenticationError(f"{self._where} refused the request ({said}): {hint}")
-        if status == 429 and code_s in _QUOTA_CODES:
+        if (status == 429 and code_s in _QUOTA_CODES) or status == 402:  # 402: DeepSeek's "insufficient balance"
             return QuotaExceededError(f"{self._where} refused the request: the account behind this key is out of "
                                       f"credits or past its spend limit ({said}): add credits or raise the limit in "
                                       "the vendor's billing settings, or use another tier")

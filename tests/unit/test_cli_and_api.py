@@ -78,7 +78,8 @@ def test_the_account_says_when_escalating_cost_more_than_the_baseline() -> None:
 
 
 def test_run_json_prints_an_error_record_with_what_was_spent(monkeypatch: pytest.MonkeyPatch,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+                                                              capsys: pytest.CaptureFixture[str],
+                                                              tmp_path: Path) -> None:
     """With --json and no answer, stdout held nothing: a script got no record of the error, nor of
     what the rejected tiers cost."""
     import json
@@ -103,6 +104,16 @@ def test_run_json_prints_an_error_record_with_what_was_spent(monkeypatch: pytest
     record = json.loads(capsys.readouterr().out)
     assert record["prompt"] == "hello" and record["error"]["type"] == "AllTiersFailedError"
     assert all(a["logprobs"]["tokens"] for a in record["attempts"])
+    # ... which `calibrate` reads: the last draft, labelled; a record where no tier drafted is skipped
+    from edgecascade.benchmarks.traces import load_labelled_traces
+
+    nothing = {"error": {"type": "AllTiersFailedError", "message": "x"}, "correct": False,
+               "attempts": [{"tier": "small", "model": "m", "content": None, "error": "timeout"}]}
+    path = tmp_path / "labelled.jsonl"
+    path.write_text(json.dumps({**record, "correct": False}) + "\n" + json.dumps(nothing) + "\n")
+    prompts: dict[str, str] = {}
+    [t] = load_labelled_traces(path, prompts)
+    assert t.answer == "maybe" and t.correct is False and list(prompts.values()) == ["hello"]
     # a bad request is a record too, with its exit code
     assert main(["run", "--json", " "]) == 2
     assert json.loads(capsys.readouterr().out)["error"]["type"] == "InvalidRequestError"

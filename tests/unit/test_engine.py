@@ -334,8 +334,6 @@ def test_the_account_of_a_failed_query_survives_pickling_and_says_what_to_do() -
         assert [a.tier for a in again.attempts] == ["small", "big"]
     # a failed call's token counts are not known: not "reported"
     failing = Tier("down", ScriptedProvider([ScriptedReply(error=ProviderTimeoutError("slow"))]), RULE)
-    r = Cascade([tier("small", SURE), failing]).run_sync("q")
-    assert r.tier == "small"
     r = Cascade([failing, tier("small", SURE)]).run_sync("q")
     assert r.to_dict()["attempts"][0]["tokens"]["reported"] is False
 
@@ -348,3 +346,27 @@ def test_system_twice_is_refused_rather_than_dropped() -> None:
     p = c.tiers[0].provider
     c.run_sync("Hi", system="Answer in French.")
     assert p.requests[-1].messages[0].content == "Answer in French."  # type: ignore[attr-defined]
+
+
+def test_a_price_written_for_two_arguments_still_works_when_tokens_were_cached(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A cost(prompt_tokens, completion_tokens) price had raised TypeError inside the query (after
+    paying the tier) once a backend reported cached prompt tokens."""
+    from edgecascade.types import Usage
+
+    class OldPrice:
+        def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+            return (prompt_tokens + completion_tokens) / 1e6
+
+    class Cached(ScriptedProvider):
+        async def complete(self, request):  # type: ignore[no-untyped-def]
+            c = await super().complete(request)
+            import dataclasses
+
+            return dataclasses.replace(c, usage=Usage(2000, 10, True, 1920))
+
+    with caplog.at_level("WARNING"):
+        r = Cascade([Tier("cloud", Cached([SURE]), RULE, OldPrice())]).run_sync("q")  # type: ignore[arg-type]
+    assert r.cost == pytest.approx(2010 / 1e6)  # its cached tokens at its full input price
+    assert any("takes no cached_prompt_tokens" in rec.getMessage() for rec in caplog.records)
+

@@ -711,6 +711,9 @@ async def test_an_account_out_of_credits_is_not_a_rate_limit() -> None:
     with pytest.raises(QuotaExceededError, match="out of credits or past its spend limit") as ei:
         await p.complete(request())
     assert not is_retryable(ei.value) and "slow down" not in str(ei.value)
+    p = provider(lambda r: error(402, "Insufficient Balance", "unknown_error", "invalid_request_error"))
+    with pytest.raises(QuotaExceededError):  # DeepSeek's word for it
+        await p.complete(request())
     p = provider(lambda r: error(429, "Rate limit reached for requests", "requests", "rate_limit_exceeded"))
     with pytest.raises(RateLimitedError) as rl:
         await p.complete(request())
