@@ -28,7 +28,7 @@ from .quality.crosscheck import run_cross_check
 from .quality.domain import prompt_domain
 from .quality.policy import run_checks
 from .result import Attempt, Result
-from .types import Completion, Message, MessageLike, Request, to_messages
+from .types import Completion, Message, MessageLike, Request, stop_strings, to_messages
 
 
 @dataclass
@@ -178,7 +178,7 @@ class Cascade:
             messages=messages,
             max_tokens=max_tokens if max_tokens is not None else s.max_tokens,
             temperature=temperature if temperature is not None else s.temperature,
-            stop=[stop] if isinstance(stop, str) else list(stop or []),  # one string is one stop, not its letters
+            stop=stop_strings(stop),
             seed=seed if seed is not None else s.seed,
         )
 

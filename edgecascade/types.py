@@ -63,6 +63,11 @@ def to_messages(prompt: str | Sequence[MessageLike]) -> list[Message]:
     return messages
 
 
+def stop_strings(stop: str | Sequence[str] | None) -> list[str]:
+    """Stop sequences as a list: one string is one stop (not its letters), None is none."""
+    return [stop] if isinstance(stop, str) else list(stop or [])
+
+
 @dataclass(slots=True)
 class Request:
     """One call to one model. The engine builds it once and hands the same one to every tier."""
@@ -78,7 +83,7 @@ class Request:
             raise InvalidRequestError(f"max_tokens is {self.max_tokens}: it must be at least 1")
         if self.temperature < 0:
             raise InvalidRequestError(f"temperature is {self.temperature}: it must be >= 0")
-        self.stop = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
+        self.stop = stop_strings(self.stop)
         if any(not s for s in self.stop):  # an empty stop string matches at once: every answer would be empty
             raise InvalidRequestError("a stop string is empty: every answer would stop before its first word; "
                                       "give non-empty stop strings, or none")

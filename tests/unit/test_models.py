@@ -630,7 +630,7 @@ def test_a_cache_that_is_a_file_is_a_model_error_that_says_what_to_set(
     afile = tmp_path / "afile"
     afile.write_text("not a folder")
     monkeypatch.setenv("EDGECASCADE_CACHE", str(afile))
-    with pytest.raises(ModelError, match=r"cannot create the model folder .*afile/models .*EDGECASCADE_CACHE"):
+    with pytest.raises(ModelError, match=r"cannot write in the model folder .*afile/models .*EDGECASCADE_CACHE"):
         pull("tiny", fetch=fetch, progress=False)
     assert fetch.calls == 0
 
