@@ -7,7 +7,8 @@ Each POST to /v1/chat/completions takes the next behaviour from ``script`` (the 
 - ``500``: an internal error with an OpenAI-shaped error body;
 - ``hang:S``: sleep S seconds before answering (longer than the client's read timeout);
 - ``cut``: a stream that stops mid-way (or a body shorter than its Content-Length);
-- ``malformed``: 200 with a body that is not JSON.
+- ``malformed``: 200 with a body that is not JSON;
+- ``page``: 200 with a web page (``text/html``), as a wrong base_url or a proxy's login page serves.
 
 Bound to 127.0.0.1 on a free port; started and stopped by the test fixture.
 """
@@ -103,6 +104,8 @@ class FaultServer:
             self._send(h, 500, json.dumps(err).encode())
         elif step == "malformed":
             self._send(h, 200, b"<html>gateway says hi</html>")
+        elif step == "page":
+            self._send(h, 200, b"<!doctype html><title>Open WebUI</title>", ctype="text/html; charset=utf-8")
         elif step == "cut" and not body.get("stream"):
             payload = json.dumps(completion_body(model)).encode()
             self._send(h, 200, payload[: len(payload) // 2], length=len(payload))

@@ -87,6 +87,14 @@ async def test_malformed_json_is_retried_and_named(server: FaultServer) -> None:
     assert r.attempts[1].error_kind == "malformed" and r.tier == "local" and len(server.requests) == 2
 
 
+async def test_a_web_page_is_not_retried_and_says_to_check_base_url(server: FaultServer) -> None:
+    """A wrong base_url serves the same page on every try: one request, and the reason says why."""
+    server.script = ["page"]
+    r = await cascade(server.base_url, attempts=3).run("q")
+    assert len(server.requests) == 1 and r.tier == "local"
+    assert r.attempts[1].error_kind == "malformed" and "base_url" in r.attempts[1].reason
+
+
 async def test_body_cut_mid_way_is_an_error_not_a_crash(server: FaultServer) -> None:
     server.script = ["cut", "ok"]
     r = await cascade(server.base_url).run("q")
