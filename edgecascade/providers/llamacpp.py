@@ -27,6 +27,7 @@ import atexit
 import codecs
 import concurrent.futures
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -40,6 +41,8 @@ import numpy as np
 from ..errors import ContextLengthError, ModelLoadError, UpstreamError
 from ..types import Completion, Delta, Request, Timings, TokenLogprobs, Usage
 from .base import Capabilities
+
+log = logging.getLogger(__name__)
 
 INSTALL_HINT = (
     "llama-cpp-python is not installed: run `python3 scripts/bootstrap.py setup`, or "
@@ -246,6 +249,7 @@ class LlamaCppProvider:
     capabilities: Capabilities = field(
         default_factory=lambda: Capabilities(logprobs=True, streaming=True, local=True)
     )
+    _said_full: bool = field(default=False, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
@@ -298,6 +302,8 @@ class LlamaCppProvider:
         if stop is not None and stop.is_set():
             raise _Abandoned  # cancelled while queued: nobody waits for this answer
         loaded, load_s = self._loaded()
+        if stop is not None and stop.is_set():
+            raise _Abandoned  # cancelled while the model loaded: the model stays loaded, the prompt unread
         llama_cpp = _import_llama_cpp()
         cap = LogprobCapture(self.top_logprobs)
         with loaded.lock:
@@ -322,9 +328,17 @@ class LlamaCppProvider:
             choice = out["choices"][0]
             usage = out.get("usage") or {}
             n_out = int(usage.get("completion_tokens", len(cap.ids)))
+            n_ctx = int(llama.n_ctx())  # llama.cpp may round the n_ctx asked for up
             logprobs = self._logprobs(llama, cap, n_out)
         finish = choice.get("finish_reason") or "stop"
         text = choice["message"].get("content") or ""
+        if finish == "length" and request.max_tokens and n_out < request.max_tokens and not self._said_full:
+            # llama.cpp cuts max_tokens to the room the prompt leaves without a word: the answer reads
+            # "cut off" although the limit asked for was not reached
+            self._said_full = True  # once per provider: every long prompt would say it again
+            log.warning("%s filled its context of %d tokens after %d answer tokens, short of max_tokens=%d: "
+                        "raise n_ctx for this tier (now %d) or shorten the prompt", self.model, n_ctx, n_out,
+                        request.max_tokens, self.n_ctx)
         if request.stop and finish != "length":
             logprobs = _covering(logprobs, text)
         return Completion(

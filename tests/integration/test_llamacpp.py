@@ -113,6 +113,30 @@ async def test_prompt_longer_than_context_is_a_clear_error(smollm2: Path) -> Non
     assert ok.usage.completion_tokens == 4
 
 
+async def test_a_context_too_small_for_max_tokens_is_said(smollm2: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """llama.cpp cuts max_tokens to the room the prompt leaves, silently: the answer ends "length"
+    short of the limit asked for, and the log says the context was full and what to do."""
+    small = LlamaCppProvider(path=smollm2, model="smollm2-135m", n_ctx=128)
+    context = small._loaded()[0].llama.n_ctx()  # llama.cpp may round 128 up
+    with caplog.at_level("WARNING", logger="edgecascade.providers.llamacpp"):
+        c = await small.complete(Request([Message("user", "Make it long. " * 10 + "Write a long story about the sea.")],
+                                         max_tokens=400))
+        again = await small.complete(Request([Message("user", "Make it long. " * 15 + "Write a story.")],
+                                             max_tokens=400))
+    assert c.finish_reason == "length" and c.usage.completion_tokens < 400
+    assert c.usage.prompt_tokens + c.usage.completion_tokens == context  # the context was full
+    said = [r.getMessage() for r in caplog.records if "filled its context" in r.getMessage()]
+    assert len(said) == 1 and f"context of {context} tokens" in said[0]  # once, not per answer
+    assert "max_tokens=400" in said[0] and "n_ctx for this tier (now 128)" in said[0]
+    assert again.finish_reason == "length" and again.usage.completion_tokens < 400
+    # an answer stopped by its own max_tokens says nothing
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="edgecascade.providers.llamacpp"):
+        short = await LlamaCppProvider(path=smollm2, model="smollm2-135m", n_ctx=128).complete(
+            Request(QUESTION, max_tokens=4))
+    assert short.finish_reason == "length" and not caplog.records
+
+
 async def test_stream_yields_the_same_text(provider: LlamaCppProvider) -> None:
     req = Request(QUESTION, max_tokens=24)
     full = await provider.complete(req)
@@ -179,3 +203,41 @@ async def test_a_cancelled_request_stops_generating_and_frees_the_model(provider
     with pytest.raises(asyncio.CancelledError):
         await b
     assert len(made) == queued_before + 1
+
+
+async def test_a_request_cancelled_while_its_model_loads_reads_no_prompt(provider: LlamaCppProvider,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cancelled during the seconds a model takes to load, a request had gone on to read its prompt
+    and make a token for nobody; now the model loads (for the next request) and nothing runs on it."""
+    import asyncio
+    import time
+
+    from edgecascade.providers import llamacpp
+
+    started: list[llamacpp.LogprobCapture] = []  # the captures that saw a token: one per generation
+    real_on_token = llamacpp.LogprobCapture.on_token
+
+    def on_token(self: llamacpp.LogprobCapture, token: int) -> None:
+        if not any(c is self for c in started):
+            started.append(self)
+        real_on_token(self, token)
+
+    real_loaded = provider._loaded
+    loading = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def slow_loaded() -> tuple[llamacpp._Loaded, float]:
+        loop.call_soon_threadsafe(loading.set)
+        time.sleep(0.5)  # a model file being read
+        return real_loaded()
+
+    monkeypatch.setattr(llamacpp.LogprobCapture, "on_token", on_token)
+    monkeypatch.setattr(provider, "_loaded", slow_loaded)
+    task = asyncio.ensure_future(provider.complete(Request(QUESTION, max_tokens=8)))
+    await loading.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    c = await provider.complete(Request(QUESTION, max_tokens=4))  # queued behind the load on the same thread
+    assert c.usage.completion_tokens == 4
+    assert len(started) == 1  # the follow-up's generation only
