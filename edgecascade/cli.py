@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
 import shlex
 import sys
@@ -35,8 +36,9 @@ if TYPE_CHECKING:
     from .engine import Cascade
     from .quality.calibration import Calibration
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# emoji off: ":100:" in an answer or a path is text, not a picture
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 def _money(x: float) -> str:
@@ -59,7 +61,7 @@ def _explain(r: Result) -> None:
     for i, a in enumerate(r.attempts, 1):
         verdict = "ACCEPTED" if a.accepted else ("FAILED" if a.error else "rejected")
         conf = f"{a.confidence:.3f}" if a.confidence is not None else "n/a"
-        err.print(f"[bold]── tier {i}: {a.tier} ({a.model}) → {verdict}[/bold]")
+        err.print(f"── tier {i}: {a.tier} ({a.model}) → {verdict}", style="bold", markup=False)
         if a.completion is not None:
             c = a.completion
             tps = f"{c.tokens_per_s:.1f} tok/s" if c.tokens_per_s else "n/a"
@@ -102,7 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     cascade = Cascade.from_config(args.config)
     if not args.json:
         names = " → ".join(f"{t.name}" for t in cascade.tiers)
-        err.print(f"[dim]cascade: {names}[/dim]")
+        err.print(f"cascade: {names}", style="dim", markup=False)
     result = cascade.run_sync(
         question, max_tokens=args.max_tokens, temperature=args.temperature, seed=args.seed, system=args.system
     )
@@ -114,7 +116,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     if args.explain:
         _explain(result)
-    out.print(result.content.strip(), markup=False)
+    # the answer as the model wrote it, byte for byte: rich would expand its tabs and drop \r, \b and \f
+    sys.stdout.write(result.content.strip() + "\n")
+    sys.stdout.flush()
     err.print(_account(result), markup=False, style="dim")
     return 0
 
@@ -159,11 +163,13 @@ def cmd_models(args: argparse.Namespace) -> int:
             table.add_row(m.name, f"{m.size / 1e6:.0f} MB", m.license, str(m.context_length),
                           "yes" if models.is_pulled(m.name) else "no", m.description.split(":")[-1].strip())
         out.print(table)
-        out.print(f"[dim]cache: {models.cache_dir() / 'models'} (set EDGECASCADE_CACHE to move it)[/dim]")
+        out.print(f"cache: {models.cache_dir() / 'models'} (set EDGECASCADE_CACHE to move it)",
+                  style="dim", markup=False)
         there = [m.name for m in manifests if not models.is_pulled(m.name) and models.model_path(m.name).is_file()]
         if there:  # a copied or touched file loses its marker: re-hashing it is enough, no download
-            out.print(f"[yellow]{', '.join(there)}: the file is there but not verified (copied, moved or changed "
-                      f"since): `edgecascade models verify {' '.join(there)}` checks it without a download[/yellow]")
+            out.print(f"{', '.join(there)}: the file is there but not verified (copied, moved or changed "
+                      f"since): `edgecascade models verify {' '.join(there)}` checks it without a download",
+                      style="yellow", markup=False)
         return 0
     if args.action == "pull":
         for name in args.name:  # every name known before anything is fetched
@@ -185,7 +191,7 @@ def cmd_bench_overhead(args: argparse.Namespace) -> int:
     from .benchmarks.overhead import engine_overhead, generation_speed
 
     report: dict[str, Any] = {}
-    progress = None if args.json else (lambda msg: err.print(f"[dim]{msg}[/dim]"))
+    progress = None if args.json else (lambda msg: err.print(msg, style="dim", markup=False))
     if not args.engine_only:
         if progress:
             progress(f"generation speed on {args.model}: {args.runs} runs x 3 variants, "
@@ -251,11 +257,11 @@ def _bench_cascade(config: str | None) -> tuple[Cascade, CascadeConfig, bool]:
             t = t.model_copy(update={"accept": AcceptRule(checks=t.accept.checks)})
         tiers.append(t)
     if missing:
-        err.print(f"[yellow]note: no calibration yet for {', '.join(m for _, m in missing)}: traced with its checks "
-                  "only; `edgecascade bench report --save-calibration` fits it[/yellow]")
+        err.print(f"note: no calibration yet for {', '.join(m for _, m in missing)}: traced with its checks "
+                  "only; `edgecascade bench report --save-calibration` fits it", style="yellow", markup=False)
     if untargeted:
-        err.print(f"[yellow]note: {', '.join(m for _, m in untargeted)}: traced with its checks only; `edgecascade "
-                  "bench report --target K --save-calibration` chooses it[/yellow]")
+        err.print(f"note: {', '.join(m for _, m in untargeted)}: traced with its checks only; `edgecascade "
+                  "bench report --target K --save-calibration` chooses it", style="yellow", markup=False)
     missing += untargeted
     cascade = Cascade.from_config(cfg.model_copy(update={"tiers": tuple(tiers)}))
     return cascade, cfg, all(i != 0 for i, _ in missing)
@@ -309,7 +315,7 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
             out.print(f"{dataset} · cross-check of tier {cascade.tiers[0].name}: {cc_summary['items']} math items · a "
                       f"result for {cc_summary['with_result']} · right {cc_summary['accuracy']:.1%} · "
                       f"{cc_summary['mean_latency_s']:.1f} s/item")
-        out.print(f"[dim]traces in {store.root}[/dim]")
+        out.print(f"traces in {store.root}", style="dim", markup=False)
     return 0
 
 
@@ -353,10 +359,10 @@ def _traced_datasets(args: argparse.Namespace, cascade: Cascade, *, judges: bool
             if given.endswith(".jsonl") and Path(given).expanduser().is_file():
                 raise  # the file is there but wrong: say so, rather than judge without its prompts
             items = {}
-            err.print(f"[yellow]warning: cannot reload dataset {given!r} ({e}): its traces are used as stored, "
+            err.print(f"warning: cannot reload dataset {given!r} ({e}): its traces are used as stored, "
                       "without the prompt check and without the prompt features (prompt_numbers_log 0, "
                       "prompt_numbers_used 1, no prompt examples), unlike a deployed cascade, which always sees the "
-                      "prompt[/yellow]")
+                      "prompt", style="yellow", markup=False)
         traces = {s.name: store.load(name, s.model, s.key) for s in (small, large)}
         current = {k: prompt_sha256(p) for k, p in items.items()}
         traces = {tier: {k: t for k, t in ts.items()
@@ -408,8 +414,8 @@ def _fresh_split(name: str, trace_more: str, pairs: Sequence[Sequence[Trace]], o
     position = {k: i for i, k in enumerate(order)}
     lost = [p[0].item_id for p in pairs if p[0].item_id not in position]
     if lost:  # a trace whose item the dataset no longer holds: it may have been fitted on before
-        err.print(f"[yellow]warning: {len(lost)} traced {name} items are not in the dataset as it is now "
-                  f"(e.g. {lost[0]!r}): left out, since their place in it is unknown[/yellow]")
+        err.print(f"warning: {len(lost)} traced {name} items are not in the dataset as it is now "
+                  f"(e.g. {lost[0]!r}): left out, since their place in it is unknown", style="yellow", markup=False)
     cal_ids = {p[0].item_id for p in pairs if position.get(p[0].item_id, n) < n}
     held_ids = {p[0].item_id for p in pairs if position.get(p[0].item_id, -1) >= n}
     if len(cal_ids) < 10:
@@ -450,10 +456,19 @@ def _traced_otherwise(store: TraceStore, dataset: str, small: TierSpec, cascade:
             f"{small.model} traces made under other settings (another token limit, system prompt or model file)")
 
 
-def _bench_run_command(args: argparse.Namespace, dataset: str, config: str | None = None) -> str:
+def _config_name(args: argparse.Namespace) -> str:
+    """The config a command used, as a user would name it again: --config, else $EDGECASCADE_CONFIG
+    (the default's stand-in when set), else the shipped default."""
+    return str(args.config or os.environ.get("EDGECASCADE_CONFIG") or "default")
+
+
+def _bench_run_command(args: argparse.Namespace, dataset: str, config: str | None = None,
+                       limit: int | None = None) -> str:
     """The `bench run` that traces what a report or study of ``args`` reads: the same dataset as
-    given, config, trace directory and token limit."""
-    parts = ["edgecascade", "bench", "run", "--dataset", dataset, "--config", config or args.config or "default"]
+    given, config, trace directory and token limit (and ``--limit``, when given)."""
+    parts = ["edgecascade", "bench", "run", "--dataset", dataset, "--config", config or _config_name(args)]
+    if limit is not None:
+        parts += ["--limit", str(limit)]
     if args.traces:
         parts += ["--traces", args.traces]
     if args.max_tokens:
@@ -469,9 +484,9 @@ def _note_unchecked(args: argparse.Namespace, datasets: Sequence[DatasetPairs]) 
     for d in datasets:
         if missing := d.unchecked():
             command = _bench_run_command(args, given.get(d.name, d.name), "calibrated")
-            err.print(f"[yellow]note: {len(missing)} {d.name} math items have no traced cross-check (e.g. "
+            err.print(f"note: {len(missing)} {d.name} math items have no traced cross-check (e.g. "
                       f"{missing[0]}), so the cross-check variant is left out: trace them with `{command}` (or "
-                      "another config with cross_check = true)[/yellow]")
+                      "another config with cross_check = true)", style="yellow", markup=False)
 
 
 def cmd_bench_report(args: argparse.Namespace) -> int:
@@ -532,8 +547,8 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
                    "the traces hold no cross-checks of the drafter's math drafts: `bench run --config calibrated` "
                    "traces them")
             uses = " and ".join(["run_examples = true"] * examples + ["cross_check = true"] * checks)
-            err.print(f"[yellow]note: {stale} was not refitted ({why}) and is still what a config with {uses} "
-                      "loads: delete it, or refit it[/yellow]")
+            err.print(f"note: {stale} was not refitted ({why}) and is still what a config with {uses} "
+                      "loads: delete it, or refit it", style="yellow", markup=False)
         # the config's rule now loads what was just saved
         cascade, _, rules_as_configured = _bench_cascade(args.config)
     if rules_as_configured:  # a rule without its calibration yet cannot be judged
@@ -545,10 +560,10 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
         # a calibration fitted elsewhere may have seen items of this held-out half
         held_out = first.calibration is None or fitted_on(first.calibration.meta, datasets, args.seed)
         if not held_out:
-            err.print("[yellow]warning: the config's calibration was not fitted on this report's calibration halves "
+            err.print("warning: the config's calibration was not fitted on this report's calibration halves "
                       "(another --seed, other traces, `calibrate`, or adapted by `calibrate --adapt` to drafts that "
                       "may be these), so its row is not a held-out result; "
-                      "add --save-calibration to judge a calibration fitted here[/yellow]")
+                      "add --save-calibration to judge a calibration fitted here", style="yellow", markup=False)
         add_config_rule(report, datasets, ConfigRule(f"this config's rule ({rule_label(first.accept)})", offline.keep,
                                                      held_out, offline.cross_checks))
     figure = _out_dir(args) / "cost_quality.png"
@@ -596,7 +611,7 @@ def _save_and_show(args: argparse.Namespace, data: dict[str, Any], filename: str
         print(strict_json.dumps(data))
     else:
         show(data, out)
-        out.print(f"[dim]{filename}: {path}{footer}[/dim]")
+        out.print(f"{filename}: {path}{footer}", style="dim", markup=False)
 
 
 def cmd_bench_replay(args: argparse.Namespace) -> int:
@@ -631,9 +646,7 @@ def cmd_bench_replay(args: argparse.Namespace) -> int:
 
     small, large = current(small_spec), current(large_spec)
     # the bench run that traces what is missing, with the settings the traces must share
-    trace_them = (f"`edgecascade bench run --dataset {args.dataset} --config {args.config or 'default'} --limit "
-                  f"{args.start + len(items)}" + (f" --traces {args.traces}" if args.traces else "")
-                  + (f" --max-tokens {args.max_tokens}" if args.max_tokens else "") + "`")
+    trace_them = f"`{_bench_run_command(args, args.dataset, limit=args.start + len(items))}`"
     missing = [i.id for i in items if i.id not in small or i.id not in large]
     if missing:
         raise ConfigError(f"{len(missing)} of these {len(items)} items are not traced on both tiers (e.g. "
@@ -656,7 +669,7 @@ def cmd_bench_replay(args: argparse.Namespace) -> int:
 
         rows = replay(cascade, items, small, large, offline, lambda t: checks.get(t.item_id),
                       max_tokens=max_tokens, on_item=progress)
-    summary = {"dataset": name, "config": args.config or "default", **summarize(rows, cascade.tiers[0].name)}
+    summary = {"dataset": name, "config": _config_name(args), **summarize(rows, cascade.tiers[0].name)}
     if args.json:
         print(json.dumps(summary))
     else:
@@ -697,16 +710,17 @@ def _print_replay(s: dict[str, Any]) -> None:
               "loading the models on first use)")
     for r in s["rows"]:
         if r["error"] is not None:
-            out.print(f"[yellow]{escape(r['item_id'])}: failed live ({escape(r['error'])})[/yellow]")
+            out.print(f"{r['item_id']}: failed live ({r['error']})", style="yellow", markup=False)
         elif r["live_cross_check"] != r["offline_cross_check"] and r["same_draft"]:
-            out.print(f"[yellow]{escape(r['item_id'])}: the cross-check's program gave {r['live_cross_check']} live, "
-                      f"{r['offline_cross_check']} when traced[/yellow]")
+            out.print(f"{r['item_id']}: the cross-check's program gave {r['live_cross_check']} live, "
+                      f"{r['offline_cross_check']} when traced", style="yellow", markup=False)
     if s["broken"]:
         out.print(f"[red]the same draft was judged differently live and offline on {escape(', '.join(s['broken']))}: "
                   "the offline evaluation does not describe this cascade; please report it[/red]")
     elif s["same_draft"] < n:
-        out.print("[yellow]some drafts differ from the traced ones (another llama.cpp build, thread count or "
-                  "model file writes other greedy tokens): the benchmark's numbers describe the traced drafts[/yellow]")
+        out.print("some drafts differ from the traced ones (another llama.cpp build, thread count or "
+                  "model file writes other greedy tokens): the benchmark's numbers describe the traced drafts",
+                  style="yellow", markup=False)
 
 
 def cmd_bench_reliability(args: argparse.Namespace) -> int:
@@ -792,8 +806,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     model = args.model or next((t.model for t in traces if t.model), "")
     if not model:
         model = "unnamed"
-        err.print("[yellow]note: the traces name no model: the calibration is recorded as 'unnamed' (name it with "
-                  "--model)[/yellow]")
+        err.print("note: the traces name no model: the calibration is recorded as 'unnamed' (name it with "
+                  "--model)", style="yellow", markup=False)
     calibration = fit_calibration([draft_features(t.completion(), prompt=prompts.get(t.item_id)) for t in cal],
                                   [t.correct for t in cal],
                                   model=model, seed=args.seed, prompts=[prompts.get(t.item_id) for t in cal],
@@ -860,8 +874,8 @@ def _one_models_answers(traces: Sequence[Trace], model: str | None) -> list[Trac
         raise ConfigError(f"--model {model}: none of the labelled answers is by it (they are by {said}): name one "
                           "of those, or leave --model out")
     left = sum(n for m, n in counts.items() if m != model)
-    err.print(f"[yellow]note: fitting on {model}'s {counts[model]} labelled answers; {left} by other models are "
-              "left out[/yellow]")
+    err.print(f"note: fitting on {model}'s {counts[model]} labelled answers; {left} by other models are "
+              "left out", style="yellow", markup=False)
     return [t for t in traces if t.model == model]
 
 
@@ -895,13 +909,15 @@ def _labelled_traces(files: Sequence[str], *, labelled: bool = True, drafter: st
             traces.append(t)
     filled = fill_dataset_prompts(traces, prompts, datasets)
     if filled:
-        err.print("[dim]prompts read from the datasets for " + ", ".join(f"{n} {d}" for d, n in sorted(filled.items()))
-                  + " traced items (`bench run` stores only a digest of each prompt; it matched)[/dim]")
+        err.print("prompts read from the datasets for " + ", ".join(f"{n} {d}" for d, n in sorted(filled.items()))
+                  + " traced items (`bench run` stores only a digest of each prompt; it matched)",
+                  style="dim", markup=False)
     promptless = sorted({t.dataset for t in traces if t.prompt_sha256 and t.item_id not in prompts})
     if promptless:
-        err.print(f"[yellow]warning: the lines of {', '.join(promptless)} carry no prompt and none was read back "
+        err.print(f"warning: the lines of {', '.join(promptless)} carry no prompt and none was read back "
                   "(a .jsonl dataset's: give its file with --dataset; a changed prompt's digest does not match), "
-                  "so the features that read the prompt are neutral for them and they get no domain[/yellow]")
+                  "so the features that read the prompt are neutral for them and they get no domain",
+                  style="yellow", markup=False)
     return traces, prompts, checks
 
 
@@ -957,22 +973,23 @@ def _calibrate_adapt(args: argparse.Namespace, base_path: Path, base: Calibratio
                           "the base is kept")
     models = sorted({t.model for t in traces if t.model} - {base.model})
     if models:
-        err.print(f"[yellow]warning: the traces name {', '.join(models)}, the calibration {base.model}: a "
-                  "calibration is learned for one model's drafts[/yellow]")
+        err.print(f"warning: the traces name {', '.join(models)}, the calibration {base.model}: a "
+                  "calibration is learned for one model's drafts", style="yellow", markup=False)
     if base.domains and not prompts:
-        err.print("[yellow]warning: no line carries its prompt, so every answer is judged by the pooled calibrator "
-                  f"(the base has its own for {', '.join(sorted(base.domains))}); add each line's `prompt`[/yellow]")
+        err.print("warning: no line carries its prompt, so every answer is judged by the pooled calibrator "
+                  f"(the base has its own for {', '.join(sorted(base.domains))}); add each line's `prompt`",
+                  style="yellow", markup=False)
     if base.runs_examples:
-        err.print("[dim]the base calibration uses the prompt-examples check: each answer's code is run against its "
-                  "prompt's examples, in a separate time-limited process[/dim]")
+        err.print("the base calibration uses the prompt-examples check: each answer's code is run against its "
+                  "prompt's examples, in a separate time-limited process", style="dim", markup=False)
     if base.runs_cross_check:
         # a math answer a `cross_check = true` config judged was cross-checked; without one, its features
         # would read as a program that gave no number, which it is not: such lines are left out
         unchecked = [t for t in traces if t.item_id not in checks and prompt_domain(prompts.get(t.item_id)) == "math"]
         if unchecked:
-            example = escape(repr(unchecked[0].item_id))
-            err.print(f"[yellow]note: {len(unchecked)} math lines carry no cross-check (e.g. {example}) and are left "
-                      "out: the base calibration judges math answers with theirs[/yellow]")
+            example = repr(unchecked[0].item_id)
+            err.print(f"note: {len(unchecked)} math lines carry no cross-check (e.g. {example}) and are left "
+                      "out: the base calibration judges math answers with theirs", style="yellow", markup=False)
             left_out = {t.item_id for t in unchecked}
             traces = [t for t in traces if t.item_id not in left_out]
     rows = labelled_rows(traces, prompts, checks if base.runs_cross_check else {}, base.runs_examples)
@@ -1180,7 +1197,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --json, include the question and per-token logprobs: a line that "
                    "`edgecascade calibrate --traces` reads once you add a `correct` label")
     r.add_argument("--max-tokens", type=_token_count, metavar="N", help="token limit per tier (default from config)")
-    r.add_argument("--temperature", type=float, metavar="T", help="sampling temperature (default: config, 0)")
+    r.add_argument("--temperature", type=_number(float, lambda t: math.isfinite(t) and t >= 0, "a finite number >= 0"),
+                   metavar="T", help="sampling temperature (default: config, 0)")
     r.add_argument("--seed", type=int, help="sampling seed")
     r.add_argument("--system", metavar="TEXT", help="system prompt (overrides the config's)")
     r.set_defaults(func=cmd_run)
@@ -1232,7 +1250,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "per item and tier (in bench/traces/ in a checkout; see --traces). A rerun only computes what "
                          "is missing.")
     br.add_argument("--dataset", required=True, help="gsm8k, humaneval, or a .jsonl file (see the README)")
-    br.add_argument("--config", "-c", metavar="PATH|NAME", help="cascade whose tiers are traced (default: default)")
+    br.add_argument("--config", "-c", metavar="PATH|NAME",
+                   help="cascade whose tiers are traced (default: $EDGECASCADE_CONFIG, else default)")
     br.add_argument("--limit", type=_item_count, metavar="N", help="only the first N items")
     br.add_argument("--max-tokens", type=_token_count, metavar="N", help="token limit (default: the config's)")
     br.add_argument("--traces", metavar="DIR", help=_TRACES_HELP)
@@ -1240,7 +1259,8 @@ def build_parser() -> argparse.ArgumentParser:
     br.set_defaults(func=cmd_bench_run)
 
     traced = argparse.ArgumentParser(add_help=False)  # what a report and a reliability study both read
-    traced.add_argument("--config", "-c", metavar="PATH|NAME", help="the traced cascade (default: default)")
+    traced.add_argument("--config", "-c", metavar="PATH|NAME",
+                       help="the traced cascade (default: $EDGECASCADE_CONFIG, else default)")
     traced.add_argument("--datasets", nargs="+", default=["gsm8k", "humaneval"], metavar="NAME|FILE.jsonl",
                         help="traced datasets, as given to `bench run --dataset` (default: gsm8k humaneval)")
     traced.add_argument("--target", type=_share, default=0.95,
@@ -1294,7 +1314,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "answering tier and answer, and the time each took. Exits 1 if the same draft, with the "
                          "same cross-check result where it has one, was judged differently live and offline.")
     ry.add_argument("--dataset", required=True, help="a traced dataset: gsm8k, humaneval, or a .jsonl file")
-    ry.add_argument("--config", "-c", metavar="PATH|NAME", help="the traced cascade (default: default)")
+    ry.add_argument("--config", "-c", metavar="PATH|NAME",
+                   help="the traced cascade (default: $EDGECASCADE_CONFIG, else default)")
     ry.add_argument("--start", type=_item_index, default=0, metavar="N", help="begin at item N (default 0)")
     ry.add_argument("--limit", type=_item_count, default=10, metavar="N",
                     help="answer N items (default 10; about 25 s each for GSM8K on 2 cores)")
@@ -1379,6 +1400,26 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
     err.print(f"warning: {message}", markup=False, style="yellow")
 
 
+def _check_out(args: argparse.Namespace) -> None:
+    """Refuse an --out that cannot be written before the work it would hold (a report takes minutes)."""
+    given = getattr(args, "out", None)
+    if not given:
+        return
+    path = Path(given).expanduser()
+    if args.func is cmd_calibrate:  # a file
+        if path.is_dir():
+            raise ConfigError(f"--out {given} is a folder: name the calibration file to write, e.g. "
+                              f"{path / 'mine.calibration.json'}")
+        folder = path.parent
+    else:  # a folder, made if missing
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"--out {given} is a file: name a folder for the results")
+        folder = path
+    above = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise ConfigError(f"--out {given} lies under {above}, which is a file, not a folder: name another path")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -1386,6 +1427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        _check_out(args)
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning  # a user reads "warning: ...", not a source file and line
             return int(args.func(args))
@@ -1394,6 +1436,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.func is cmd_run and args.json:  # a script reading stdout gets an object too
             _print_error_json(e, args)
         return 2 if isinstance(e, (ConfigError, InvalidRequestError)) else 1
+    except OSError as e:  # a file named on the command line that cannot be read or written: a folder, no rights
+        err.print(f"error: {e}: check the path given", markup=False)
+        return 2
     except KeyboardInterrupt:
         resumes = args.func is cmd_bench_run
         err.print("interrupted" + (": every trace written so far is kept; run the same command again to go on"

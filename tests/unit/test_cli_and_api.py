@@ -119,6 +119,62 @@ def test_run_json_prints_an_error_record_with_what_was_spent(monkeypatch: pytest
     assert json.loads(capsys.readouterr().out)["error"]["type"] == "InvalidRequestError"
 
 
+def test_run_prints_the_answer_byte_for_byte(monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """rich read ":100:" in a slice as an emoji and expanded tabs: `run > answer.py` got other code."""
+    from edgecascade import Cascade, ScriptedProvider, ScriptedReply, Tier
+    from edgecascade.config import AcceptRule
+
+    code = "def f(nums, s, x):\n\tevens = nums[0:100:2]\n\treturn s[1:x:2], [a:b:c]\x08"
+    tier = Tier("[small]", ScriptedProvider([ScriptedReply(code, logprob=-0.01)], model="m[/x]"),
+                AcceptRule(min_confidence=0.5))
+    monkeypatch.setattr(Cascade, "from_config", classmethod(lambda cls, path=None: Cascade([tier])))
+    assert main(["run", "--explain", "q"]) == 0
+    out, err = capsys.readouterr()
+    assert out == code + "\n"
+    # a tier or model name is text, never markup: "[small]" was swallowed, "[/x]" raised MarkupError
+    assert "cascade: [small]" in err and "tier 1: [small] (m[/x])" in err
+
+
+def test_an_out_that_cannot_be_written_is_refused_before_the_work(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """--out naming a file where a folder goes (or the reverse) failed with a traceback, after the
+    minutes of work whose results it was to hold."""
+    taken = tmp_path / "taken"
+    taken.write_text("x")
+    for argv in (["bench", "report", "--datasets", "gsm8k", "--out", str(taken)],
+                 ["bench", "reliability", "--out", str(taken / "sub")],
+                 ["calibrate", "--traces", str(taken), "--out", str(tmp_path)]):
+        assert main(argv) == 2
+        said = capsys.readouterr().err
+        assert said.startswith("error: --out ") and "Traceback" not in said
+
+
+@pytest.mark.parametrize("t", ["nan", "inf", "-0.5"])
+def test_a_temperature_must_be_finite_and_not_negative(t: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """nan and inf were taken, then failed as a traceback when the request was sent."""
+    from edgecascade.errors import InvalidRequestError
+    from edgecascade.types import Message, Request
+
+    with pytest.raises(SystemExit) as ei:
+        main(["run", "--temperature", t, "q"])
+    assert ei.value.code == 2 and "a finite number >= 0" in capsys.readouterr().err
+    with pytest.raises(InvalidRequestError, match="finite number >= 0"):
+        Request([Message("user", "q")], temperature=float(t))
+
+
+def test_an_os_error_is_one_line_not_a_traceback(monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from edgecascade import Cascade
+
+    def unreadable(cls: type, path: str | None = None) -> Cascade:
+        raise PermissionError(13, "Permission denied", "/etc/edgecascade.toml")
+
+    monkeypatch.setattr(Cascade, "from_config", classmethod(unreadable))
+    assert main(["run", "q"]) == 2
+    assert capsys.readouterr().err.startswith("error: [Errno 13] Permission denied: '/etc/edgecascade.toml'")
+
+
 def test_missing_model_exits_1_with_the_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     p = tmp_path / "c.toml"
     p.write_text(f'[[tiers]]\nmodel = "{tmp_path / "gone.gguf"}"\n')
@@ -231,3 +287,20 @@ def test_importing_the_library_leaves_the_model_registry_unloaded() -> None:
     code = "import sys, edgecascade; print('edgecascade.models' in sys.modules)"
     got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert got.stdout.strip() == "False"
+
+
+def test_the_bench_run_a_command_suggests_names_the_config_it_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With $EDGECASCADE_CONFIG choosing the config, the suggested `bench run` said --config default,
+    which traces other tiers: the report asking for it could never be satisfied."""
+    import argparse
+
+    from edgecascade.cli import _bench_run_command
+
+    args = argparse.Namespace(config=None, traces="my traces", max_tokens=None)
+    monkeypatch.setenv("EDGECASCADE_CONFIG", "remote.toml")
+    assert _bench_run_command(args, "gsm8k", limit=40) == (
+        "edgecascade bench run --dataset gsm8k --config remote.toml --limit 40 --traces 'my traces'")
+    monkeypatch.delenv("EDGECASCADE_CONFIG")
+    assert "--config default" in _bench_run_command(args, "gsm8k")
+    assert "--config mine.toml" in _bench_run_command(argparse.Namespace(**{**vars(args), "config": "mine.toml"}),
+                                                      "gsm8k")
