@@ -31,7 +31,8 @@ CHECK_NAMES: tuple[CheckName, ...] = ("empty", "truncated", "repetition", "refus
 
 class _Strict(BaseModel):
     # a value is never repeated in a validation error: it may be a key written in the wrong place
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+    # inf and nan are refused: a temperature or a price of inf passed every bound and failed mid-query
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True, allow_inf_nan=False)
 
 
 class AcceptRule(_Strict):
@@ -175,7 +176,8 @@ class TierConfig(_Strict):
                    'for a model served elsewhere set provider (e.g. "vllm", "openai-compatible", "ollama")')
         else:
             wrong = [k for k in _LOCAL_ONLY if k in given]
-            wrong += [k for k, only in (("keep_alive", ("ollama",)), ("logprobs", _OPENAI_COMPAT))
+            wrong += [k for k, only in (("keep_alive", ("ollama",)), ("logprobs", _OPENAI_COMPAT),
+                                        ("top_logprobs", (*_OPENAI_COMPAT, "ollama")))  # Anthropic sends none
                       if k in given and self.provider not in only]
             fix = f'provider "{self.provider}" does not read them'
         if wrong:
@@ -251,8 +253,10 @@ _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 def expand_env(value: Any, source: str = "<config>") -> Any:
-    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string of a parsed config, so one shipped
-    file works on every machine (server addresses come from the environment)."""
+    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string of ``value``, so one shipped file
+    works on every machine (server addresses come from the environment). A config expands its
+    ``[[tiers]]`` only (see :func:`load_config`): a ``[cascade]`` system prompt is text, and its
+    ``${name}`` (a template literal) is neither filled from the environment nor an error."""
     if isinstance(value, dict):
         return {k: expand_env(v, source) for k, v in value.items()}
     if isinstance(value, list):
@@ -306,6 +310,9 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> CascadeConfi
 
 def load_config(path: str | os.PathLike[str] | None = None) -> CascadeConfig:
     p = resolve_config_path(path)
+    if p.is_dir():
+        raise ConfigError(f"config {p} is a folder: pass --config with a path to a .toml file in it, e.g. "
+                          f"{p / 'cascade.toml'}")
     if not p.is_file():
         raise ConfigError(
             f"config file {p} does not exist: pass --config with a path to a .toml file, "
@@ -318,7 +325,9 @@ def load_config(path: str | os.PathLike[str] | None = None) -> CascadeConfig:
     except UnicodeDecodeError as e:
         raise ConfigError(f"config file {p} is not UTF-8 text ({e.reason} at byte {e.start}): save it as UTF-8 "
                           "TOML") from None
-    return _from_folder(parse_config(expand_env(data, str(p)), str(p)), p.resolve().parent)
+    if isinstance(data.get("tiers"), list):
+        data["tiers"] = expand_env(data["tiers"], str(p))
+    return _from_folder(parse_config(data, str(p)), p.resolve().parent)
 
 
 def _from_folder(cfg: CascadeConfig, folder: Path) -> CascadeConfig:

@@ -54,6 +54,10 @@ def test_unknown_top_level_key_and_missing_model(tmp_path: Path) -> None:
         ('[[tiers]]\nmodel = "a.gguf"\n[[tiers]]\nmodel = "a.gguf"\n', "unique"),
         ("tiers = []\n", "at least one"),
         ('[cascade]\nmax_tokens = 0\n[[tiers]]\nmodel = "a.gguf"\n', "cascade.max_tokens"),
+        # inf passed `ge=0` and failed mid-query (a JSON body cannot carry it); a price of inf printed NaN
+        ('[cascade]\ntemperature = inf\n[[tiers]]\nmodel = "a.gguf"\n', "cascade.temperature"),
+        ('[[tiers]]\nmodel = "m"\nprovider = "openai"\n[tiers.price]\ninput_per_mtok = inf\n',
+         "tiers[0].price.input_per_mtok"),
     ],
 )
 def test_bad_values_are_clear_errors(tmp_path: Path, body: str, fragment: str) -> None:
@@ -68,6 +72,8 @@ def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
     assert "default" in str(ei.value)  # it lists the shipped names
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(write(tmp_path, "[[tiers]\n"))
+    with pytest.raises(ConfigError, match="is a folder: pass --config with a path to a .toml file in it"):
+        load_config(tmp_path)  # it had said the folder "does not exist"
 
 
 def test_missing_model_fails_when_the_cascade_is_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -159,6 +165,18 @@ def test_unset_env_without_default_and_keys_in_config_are_errors(tmp_path: Path,
     assert "api_key_env" in msg and "sk-123" not in msg
 
 
+def test_the_environment_fills_tiers_only_and_a_system_prompt_is_text(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A system prompt's ${HOME} was filled from the environment (and sent to every tier), and a
+    template literal ${name} in it failed the whole config."""
+    monkeypatch.setenv("EDGECASCADE_TEST_MODEL", "m-from-env")
+    monkeypatch.delenv("name", raising=False)
+    p = write(tmp_path, '[cascade]\nsystem_prompt = "Say `${name}` and ${HOME}."\n'
+                        '[[tiers]]\nmodel = "${EDGECASCADE_TEST_MODEL}"\nprovider = "vllm"\n')
+    cfg = load_config(p)
+    assert cfg.cascade.system_prompt == "Say `${name}` and ${HOME}." and cfg.tiers[0].model == "m-from-env"
+
+
 def test_relative_paths_in_a_config_file_are_read_from_its_folder(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """A config's relative `.gguf` model and calibration paths were read from wherever the command
@@ -248,6 +266,7 @@ def test_a_config_dumped_and_loaded_again_is_the_same() -> None:
     ({"provider": "vllm", "model": "m", "n_ctx": 2048}, 'n_ctx: provider "vllm" does not read them'),
     ({"provider": "openai", "model": "m", "keep_alive": "5m"}, 'keep_alive: provider "openai" does not read'),
     ({"provider": "ollama", "model": "m", "logprobs": True}, 'logprobs: provider "ollama" does not read'),
+    ({"provider": "anthropic", "model": "m", "top_logprobs": 3}, 'top_logprobs: provider "anthropic" does not'),
     ({"model": "a.gguf", "accept": {"calibration": "c.json", "min_confidence": 0.5}},
      'calibration is read only with confidence = "calibrated"'),
 ])
