@@ -71,10 +71,20 @@ def _arrow_example(line: str) -> Example | None:
         if isinstance(node, ast.Assert):
             t = node.test
             if isinstance(t, ast.Compare) and len(t.ops) == 1 and isinstance(t.ops[0], ast.Eq):
-                return _example(ast.unparse(t.left), ast.unparse(t.comparators[0]))
+                left, right = _unparse(t.left), _unparse(t.comparators[0])
+                return _example(left, right) if left is not None and right is not None else None
             return None
     m = _ARROW.match(_LEAD.sub("", line))
     return _example(m.group(1), m.group(2)) if m else None
+
+
+def _unparse(node: ast.AST) -> str | None:
+    """The source of a node, or None where it nests too deep to write back (``f(-----...1)``): a
+    prompt like that is no example, and must not crash the query that reads it."""
+    try:
+        return ast.unparse(node)
+    except (RecursionError, MemoryError):
+        return None
 
 
 def _example(call_src: str, expected: str) -> Example | None:
@@ -93,8 +103,9 @@ def _example(call_src: str, expected: str) -> Example | None:
     parts = [*node.args, *(k.value for k in node.keywords)]
     if any(k.arg is None for k in node.keywords) or any(isinstance(a, ast.Starred) for a in node.args):
         return None
-    srcs = [ast.unparse(a) for a in parts]
-    if not all(_literal(x) for x in srcs):
+    written = [_unparse(a) for a in parts]
+    srcs = [x for x in written if x is not None and _literal(x)]
+    if len(srcs) < len(written):
         return None
     n = len(node.args)
     return Example(node.func.id, tuple(srcs[:n]), tuple((k.arg or "", v) for k, v in zip(node.keywords, srcs[n:])),

@@ -226,7 +226,7 @@ def code_features(c: Completion) -> dict[str, float]:
         tree = ast.parse(code)
         feats["code_parses"] = 1.0
         feats["defines_function"] = float(any(isinstance(n, ast.FunctionDef) for n in ast.walk(tree)))
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # "x = ----...1" nests past the parser's limit
         pass
     lps = _span_logprobs(c, start, end)
     if lps.size:

@@ -70,23 +70,30 @@ def bare_sum(question: str) -> Sum | None:
         return None
     if not _PURE.fullmatch(text) or _AMBIGUOUS_NUMBER.search(text) or not _OPERATOR_BETWEEN.search(text):
         return None
+    source = text.replace(",", "")
     try:
-        tree = ast.parse(text.replace(",", ""), mode="eval").body
-        value = _exact(tree)
+        tree = ast.parse(source, mode="eval").body
+        value = _exact(tree, source)
     except (SyntaxError, ValueError, ZeroDivisionError, RecursionError, MemoryError):
         return None
     constants = sorted((n for n in ast.walk(tree) if isinstance(n, ast.Constant)), key=lambda n: n.col_offset)
-    return Sum(" ".join(text.split()), tuple(Fraction(ast.unparse(n)) for n in constants), value)
+    return Sum(" ".join(text.split()), tuple(_written(n, source) for n in constants), value)
 
 
-def _exact(node: ast.AST) -> Fraction:
+def _written(node: ast.AST, source: str) -> Fraction:
+    """A number as the question writes it: its digits, not the float Python parsed them into (which
+    keeps about 16 digits: 12345678901234567.5 would read as ...568)."""
+    return Fraction(ast.get_source_segment(source, node) or ast.unparse(node))
+
+
+def _exact(node: ast.AST, source: str) -> Fraction:
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
-        return Fraction(ast.unparse(node))
+        return _written(node, source)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        inner = _exact(node.operand)
+        inner = _exact(node.operand, source)
         return -inner if isinstance(node.op, ast.USub) else inner
     if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)):
-        left, right = _exact(node.left), _exact(node.right)
+        left, right = _exact(node.left, source), _exact(node.right, source)
         if isinstance(node.op, ast.Add):
             return left + right
         if isinstance(node.op, ast.Sub):

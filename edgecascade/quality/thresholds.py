@@ -41,7 +41,9 @@ def threshold_for_target(scores: np.ndarray, small_right: np.ndarray, large_righ
     large = np.asarray(large_right, dtype=np.float64)
     if weights is None:
         allowed = -(1.0 - target) * float(large.mean())
-        for t in np.unique(s):  # ascending: the first that qualifies keeps the most drafts
+        # ascending: the first that qualifies keeps the most drafts; a nan score keeps no draft and is no
+        # threshold (nan sorts last, and `s >= nan` keeps none, which would qualify as a change of nothing)
+        for t in np.unique(s[np.isfinite(s)]):
             d = np.where(s >= t, delta, 0.0)
             if d.mean() - margin_z * d.std(ddof=1) / math.sqrt(n) >= allowed - 1e-12:
                 return float(t)
@@ -52,7 +54,7 @@ def threshold_for_target(scores: np.ndarray, small_right: np.ndarray, large_righ
     w = w / w.sum()
     n_eff = 1.0 / float(np.sum(w * w))
     allowed = -(1.0 - target) * float(w @ large)
-    for t in np.unique(s):
+    for t in np.unique(s[np.isfinite(s)]):
         d = np.where(s >= t, delta, 0.0)
         m = float(w @ d)
         var = float(w @ (d - m) ** 2) * n_eff / (n_eff - 1) if n_eff > 1 else 0.0

@@ -150,3 +150,12 @@ def test_calibrations_that_run_examples_need_the_opt_in(tmp_path) -> None:  # ty
     with pytest.raises(ConfigError, match="run_examples = true"):
         Cascade([tier])
     assert Cascade([tier], CascadeSettings(run_examples=True)).run_sync("q").tier == "t"
+
+
+def test_an_example_nested_past_the_limit_is_no_example_and_no_crash() -> None:
+    """`f(------...1) == 2` parsed, then raised RecursionError when written back: any prompt could
+    crash a query on a config that runs the examples."""
+    deep = "-" * 500 + "1"
+    for line in (f"f({deep}) == 2", f"assert f({deep}) == 2", f"assert f(1) == {deep}"):
+        assert prompt_examples("Write f.\n" + line) == []
+    assert prompt_examples("Write f.\nassert f(-1) == 2") != []  # a plain one is still read

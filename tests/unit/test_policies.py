@@ -72,6 +72,11 @@ def test_threshold_is_the_lowest_that_meets_the_target() -> None:
     # an impossible target keeps no draft
     bad = np.array([0.1, 0.1, 0.9, 0.9])
     assert math.isinf(choose_threshold(pairs, bad, 1.0))
+    # a score that could not be computed is never a threshold (nan had qualified as "keep none",
+    # and then judged every draft "< nan"), weighted or not
+    assert math.isinf(choose_threshold(pairs, np.array([0.1, np.nan, 0.9, 0.9]), 1.0))
+    # c's score is nan: c always goes to the large model, so 0.2 keeps a, b and d: changes 0, +1, -1
+    assert choose_threshold(pairs, np.array([0.9, 0.8, np.nan, 0.2]), 1.0, margin_z=0) == 0.2
 
 
 def test_max_random_share() -> None:

@@ -143,6 +143,8 @@ def test_an_answer_that_never_states_the_sum_is_rejected(question: str, answer: 
     ("What is 7 / 3?", "2.3333333333333335"), ("What is 0.1 + 0.2?", "0.30000000000000004"),
     ("What is 0.5 + 0.25?", "0.5 + 0.25 = .75"), ("What is 17 * 23?", "391 m"), ("What is 17 * 23?", "391 100% sure"),
     ("What is 18352945809101941 + 71368231235855828?", "89721177044957769"),
+    # operands read as written, not through a float (which made this ...569 and rejected the answer)
+    ("What is 12345678901234567.5 + 1?", "12345678901234568.5"),
     # questions that are not only a sum are not judged at all, whatever the answer says
     ("Janet has 16 eggs and eats 3. How many are left?", "She has 12 eggs left."),
     ("What is 45 / 60 as a percentage?", "75%"),

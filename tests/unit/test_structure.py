@@ -138,3 +138,11 @@ def test_spans_are_not_misread_when_the_tokens_do_not_spell_the_text() -> None:
     assert f["has_final_number"] == 1.0 and f["final_lp_min"] == 0.0  # cannot be located: neutral, not " is"
     # the numbers are read in the tokens' own text, where they line up
     assert abs(f["numbers_lp_p10"] - np.percentile([-0.1, -0.1, -0.1, -0.7], 10)) < 1e-12
+
+
+def test_code_nested_past_the_parser_limit_does_not_parse_and_does_not_crash() -> None:
+    """`x = ----...1` raised RecursionError (MemoryError when longer) out of the features, and so
+    out of the query whose draft it was."""
+    for n in (3000, 10_000):
+        f = code_features(completion([f"x = {'-' * n}1"], [-0.1]))
+        assert f["code_parses"] == 0.0 and f["defines_function"] == 0.0
