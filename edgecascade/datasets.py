@@ -7,10 +7,12 @@ Prompts are written for small local models: they ask for a short answer in a fix
 0.5B model spends its token budget on the answer rather than on prose, and graders can find it.
 
 HumanEval completions are untrusted model output. :func:`grade_humaneval` never executes them in
-this process: each runs in a fresh ``python -I`` subprocess, in its own session (so a timeout kills
-everything it spawned), in a throw-away working directory, with a wall-clock timeout and, on
-POSIX, CPU/memory/file-size limits. That is containment against accidents (infinite loops,
-``os._exit``, runaway memory), not a security sandbox against hostile code.
+this process: each runs through :func:`edgecascade.sandbox.run_python`, in a fresh ``python -I``
+subprocess, in its own session (so a timeout kills everything it spawned that stayed in that
+session), in a throw-away working directory, with a wall-clock timeout and, on POSIX, limits on
+address space (memory) and on the size of a file it writes. There is no CPU-time limit: the
+wall-clock timeout is what stops a busy loop. That is containment against accidents (infinite
+loops, ``os._exit``, runaway memory), not a security sandbox against hostile code.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import math
 import os
 import re
 import secrets
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -35,6 +38,7 @@ from .sandbox import run_python
 __all__ = [
     "DATASETS",
     "GRADERS",
+    "GRADER_VERSIONS",
     "HumanEvalOutcome",
     "Item",
     "data_dir",
@@ -43,6 +47,7 @@ __all__ = [
     "grade",
     "grade_gsm8k",
     "grade_humaneval",
+    "grader_name",
     "gsm8k_prompt",
     "humaneval_prompt",
     "load",
@@ -181,20 +186,27 @@ def load_gsm8k(limit: int | None = None) -> list[Item]:
     return items
 
 
-# a number: optional sign, digits with optional thousands separators, optional decimals
+# a number in running text: optional sign, digits with optional thousands separators, optional decimals
 _NUMBER = re.compile(r"(?<![\w.])-?(?:\$\s?)?-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
+# the same, whole and strict: at most one sign (before or after the $), commas only between groups of 3
+_STRICT_NUMBER = re.compile(
+    r"(?:(?P<sign>[-+]?)(?:\$\s?)?|\$\s?(?P<sign_after>[-+]))(?P<int>\d{1,3}(?:,\d{3})+|\d+)(?P<frac>\.\d+)?"
+)
 _ANSWER_IS = re.compile(r"the\s+(?:final\s+)?answer\s+is", re.IGNORECASE)
+# where an answer sentence stops: its line's end, or a full stop (not the point in 3.5)
+_SENTENCE_END = re.compile(r"\n|\.(?=\s|$)")
 
 
 def _to_float(text: str) -> float | None:
-    s = text.replace(",", "").replace("$", "").replace(" ", "")
-    neg = s.count("-") % 2 == 1
-    s = s.replace("-", "")
-    try:
-        v = float(s)
-    except ValueError:
+    """The value of a number written as :data:`_STRICT_NUMBER` reads it (``-$5``, ``$-5``, ``1,234.50``),
+    else None. Strict, because a looser reading turns other text into a wrong number: stripping every
+    "-" read ``1e-5`` as -100000 and ``5-3`` as -53. Normalise the text first (:func:`_normalise_text`:
+    a unicode minus)."""
+    m = _STRICT_NUMBER.fullmatch(text.strip())
+    if m is None:
         return None
-    return -v if neg else v
+    value = float(m["int"].replace(",", "") + (m["frac"] or ""))
+    return -value if "-" in (m["sign"] or m["sign_after"] or "") else value
 
 
 def _normalise_text(text: str) -> str:
@@ -203,22 +215,37 @@ def _normalise_text(text: str) -> str:
 
 
 def extract_gsm8k_answer(answer_text: str) -> float | None:
-    """The final number of an answer: the first number after the last "The answer is", else the
-    last number anywhere in the text; None when there is no number at all."""
+    """The final number of an answer: the number the last "The answer is" states (see
+    :func:`_stated_number`), else the last number anywhere in the text; None when there is no number
+    at all."""
     text = _normalise_text(answer_text)
     marks = list(_ANSWER_IS.finditer(text))
     if marks:
         tail = text[marks[-1].end():]
-        line = tail.split("\n\n", 1)[0]  # the number belongs to the same sentence/paragraph
-        m = _NUMBER.search(line)
+        paragraph = tail.split("\n\n", 1)[0]  # the number belongs to the same sentence/paragraph
+        m = _NUMBER.search(paragraph)
         if m:
-            return _to_float(m.group())
+            return _to_float(_stated_number(paragraph, m).group())
     numbers = _NUMBER.findall(text)
     for candidate in reversed(numbers):
         v = _to_float(candidate)
         if v is not None:
             return v
     return None
+
+
+def _stated_number(paragraph: str, first: re.Match[str]) -> re.Match[str]:
+    """The number an answer sentence states. The sentence runs from ``first`` (the first number after
+    "The answer is") to the end of its line or a full stop. Usually that first number is the answer;
+    but a sentence that does its working ("The answer is 5 + 3 = 8.") states the result last, so
+    when the sentence holds a "=", the first number after its last "=" is the answer. A sentence cut
+    off after its "=" keeps the first number."""
+    end = _SENTENCE_END.search(paragraph, first.end())
+    stop = end.start() if end else len(paragraph)
+    equals = paragraph.rfind("=", first.start(), stop)
+    if equals != -1 and (result := _NUMBER.search(paragraph, equals + 1, stop)) is not None:
+        return result
+    return first
 
 
 def grade_gsm8k(answer_text: str, reference: str) -> bool:
@@ -252,20 +279,27 @@ def load_humaneval(limit: int | None = None) -> list[Item]:
     _check_limit(limit)
     path = _data_file("humaneval/HumanEval.jsonl.gz")
     items: list[Item] = []
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        for i, row in enumerate(islice(_jsonl(f, path), limit)):
-            try:
-                task_id, fprompt, test, entry = row["task_id"], row["prompt"], row["test"], row["entry_point"]
-            except KeyError as e:
-                raise ConfigError(f"{path}: row {i} lacks the field {e}") from None
-            items.append(Item(
-                id=task_id,
-                prompt=humaneval_prompt(fprompt),
-                reference=row.get("canonical_solution", ""),
-                domain="code",
-                meta={"dataset": "humaneval", "task_id": task_id, "prompt": fprompt, "test": test,
-                      "entry_point": entry},
-            ))
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            for i, row in enumerate(islice(_jsonl(f, path), limit)):
+                try:
+                    task_id, fprompt, test, entry = row["task_id"], row["prompt"], row["test"], row["entry_point"]
+                except KeyError as e:
+                    raise ConfigError(f"{path}: row {i} lacks the field {e}") from None
+                items.append(Item(
+                    id=task_id,
+                    prompt=humaneval_prompt(fprompt),
+                    reference=row.get("canonical_solution", ""),
+                    domain="code",
+                    meta={"dataset": "humaneval", "task_id": task_id, "prompt": fprompt, "test": test,
+                          "entry_point": entry},
+                ))
+    # a cut-off download ends early (EOFError); another file under that name is not gzip (BadGzipFile,
+    # an OSError); damaged compressed data fails to inflate (zlib.error)
+    except (EOFError, OSError, zlib.error) as e:
+        raise ConfigError(f"{path} could not be read as gzip-compressed JSONL ({type(e).__name__}: {e}): the "
+                          "file is cut off, damaged or unreadable; restore it (see the data folder's README for "
+                          "its source)") from None
     return items
 
 
@@ -280,13 +314,18 @@ class HumanEvalOutcome:
     detail: str = ""  # the end of stderr, for debugging a failure
 
 
+# After the token, os._exit: a normal shutdown would still run the candidate's code (atexit handlers
+# printing enough to push the token out of the output tail that comes back; non-daemon threads that
+# keep the process alive until the timeout), turning a pass into a crash or a timeout.
 _RUNNER = """\
-import sys
+import os, sys
 _src = {src!r}
 _g = {{"__name__": "humaneval_candidate", "__builtins__": __builtins__}}
 exec(compile(_src, "candidate.py", "exec"), _g)
 sys.stdout.write({token!r})
 sys.stdout.flush()
+sys.stderr.flush()
+os._exit(0)
 """
 
 
@@ -371,7 +410,7 @@ def load_jsonl(path: Path, limit: int | None = None) -> list[Item]:
             raise ConfigError(f"{where}: each line needs a 'prompt' (text) and a 'reference'")
         if not row["prompt"].strip():
             raise ConfigError(f"{where}: the prompt is empty: give the question the models should answer")
-        reference = str(row["reference"])
+        reference = _reference_text(where, row["reference"])
         _check_reference(where, grader, reference)
         item_id = str(row.get("id", n))  # by default the n-th object (blank lines not counted)
         if item_id in seen:
@@ -385,14 +424,29 @@ def load_jsonl(path: Path, limit: int | None = None) -> list[Item]:
     return items
 
 
+def _reference_text(where: str, value: object) -> str:
+    """A line's reference as text. Refused: null and true/false (str() would make them the words "None"
+    and "True"), anything but text or a number, and empty text (every answer contains "", so the
+    grader 'contains' or 'regex' would call every answer right)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):  # bool: an int to isinstance
+        raise ConfigError(f"{where}: the reference is {json.dumps(value)}, not text or a number: give the right "
+                          "answer as text (\"reference\": \"Paris\") or a number (\"reference\": 42)")
+    text = str(value)
+    if not text.strip():
+        raise ConfigError(f"{where}: the reference is empty, so every answer would grade as right: give the right "
+                          "answer, or remove the line")
+    return text
+
+
 def _check_reference(where: str, grader: str, reference: str) -> None:
     """Refuse a reference its grader could not use, when the file is read rather than after a model
     has answered the item."""
     number = _to_float(_normalise_text(reference).strip())
     if grader == "number" and (number is None or not math.isfinite(number)):
         raise ConfigError(f"{where}: reference {reference!r} is not a finite number, which the grader 'number' (the "
-                          "default) compares the answer's final number with: give a number, or name another "
-                          "grader (\"grader\": \"exact\", \"contains\" or \"regex\")")
+                          "default) compares the answer's final number with: write it plainly, as digits with an "
+                          "optional sign, $, thousands commas and decimals (such as 42, -3.5, $1,080 or 0.00001; "
+                          "not 1e-5 or 5-3), or name another grader (\"grader\": \"exact\", \"contains\" or \"regex\")")
     if grader == "regex":
         try:
             re.compile(reference)
@@ -414,8 +468,24 @@ def load(name: str, limit: int | None = None) -> list[Item]:
     return DATASETS[_known(name)](limit=limit)
 
 
+#: grader name (a key of GRADERS or JSONL_GRADERS, as :func:`grader_name` gives it) -> the version of how
+#: it reads an answer. Bump a grader's version when a change can grade a stored answer differently, so
+#: grades cached with an older version can be found and recomputed. 2: "gsm8k" and "number" read the
+#: result of an answer sentence that does its working ("The answer is 5 + 3 = 8." is 8, was 5).
+GRADER_VERSIONS: dict[str, int] = {"gsm8k": 2, "humaneval": 1, "number": 2, "exact": 1, "contains": 1, "regex": 1}
+
+
+def grader_name(item: Item) -> str:
+    """The name of the grader :func:`grade` uses for an item: its JSONL line's ``grader``, else its
+    dataset's name ("gsm8k", "humaneval")."""
+    if "grader" in item.meta:
+        return str(item.meta["grader"])
+    return _known(item.dataset)
+
+
 def grade(item: Item, answer_text: str) -> bool:
     """Grade an answer to an item with its dataset's grader."""
+    name = grader_name(item)
     if "grader" in item.meta:
-        return JSONL_GRADERS[item.meta["grader"]](answer_text, item.reference)
-    return GRADERS[_known(item.dataset)](answer_text, item)
+        return JSONL_GRADERS[name](answer_text, item.reference)
+    return GRADERS[name](answer_text, item)

@@ -1,14 +1,17 @@
 """Run untrusted Python (model-written code) in a separate, killable process.
 
 Used by the HumanEval grader, the prompt-examples check and the cross-check of math drafts. Each
-program runs in a fresh ``python -I`` process, in its own session (a timeout kills everything it
-spawned), in a throw-away working directory, with stdin closed, a minimal environment (API keys are
-not passed down), a wall-clock timeout and, on POSIX, memory and file-size limits. That is
-containment against accidents (infinite loops, ``os._exit``, runaway memory), not a security sandbox
-against hostile code: the program runs as the same user, with the network and the files that user
-has, and on Linux it could read the parent's environment from ``/proc``. Run the checks that
-execute code only on traffic you trust, or run the whole process isolated (a container, a user with
-no secrets).
+program runs in a fresh ``python -I`` process, in its own session (when it ends or times out, its
+process group is killed, and with it every process it spawned that stayed in that group), in a
+throw-away working directory, with stdin closed, a minimal environment (API keys are not passed
+down), a wall-clock timeout and, on POSIX, address-space (memory) and file-size limits; there is no
+CPU-time limit, the wall-clock timeout stops a busy loop. That is containment against accidents
+(infinite loops, ``os._exit``, runaway memory), not a security sandbox against hostile code: a child
+that starts a session of its own (``os.setsid()``, ``subprocess.Popen(..., start_new_session=True)``)
+leaves the process group and escapes the kill; the program runs as the same user, with the network
+and the files that user has, and on Linux it could read the parent's environment from ``/proc``.
+Run the checks that execute code only on traffic you trust, or run the whole process isolated (a
+container, a user with no secrets).
 """
 
 from __future__ import annotations

@@ -6,15 +6,19 @@ passes and that wrong, looping, self-killing and broken code all fail (and quick
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from edgecascade import datasets
 from edgecascade.datasets import (
+    GRADER_VERSIONS,
     GRADERS,
+    JSONL_GRADERS,
     Item,
     data_dir,
     extract_code,
@@ -22,6 +26,7 @@ from edgecascade.datasets import (
     grade,
     grade_gsm8k,
     grade_humaneval,
+    grader_name,
     load,
     load_gsm8k,
     load_humaneval,
@@ -76,6 +81,44 @@ def test_grade_gsm8k_malformed_is_false(answer: str) -> None:
 def test_grade_gsm8k_bad_reference_raises() -> None:
     with pytest.raises(ValueError):
         grade_gsm8k("The answer is 3.", "three")
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        # the answer sentence does its working: its result, after the last "=", is the answer
+        ("The answer is 5 + 3 = 8.", 8),
+        ("The answer is 2 * 9 = 18.", 18),
+        ("The answer is 18 - 2 = 16", 16),
+        ("The answer is 1.5 + 2 = 3.5.", 3.5),  # the point in 3.5 does not end the sentence
+        ("\\text{The answer is} = 14 + 11 + 11 = 3", 3),  # cut off mid-working: what it wrote
+        # a "=" after the sentence, or before its first number, is not its working
+        ("The answer is 8. Because 5 + 3 = 8", 8),
+        ("The answer is 7.\nCheck: 7 * 3 = 21", 7),
+        ("The answer is 42 (since 6 x 7 = 42).", 42),
+        ("The answer is: x = 5", 5),
+        ("The answer is \\boxed{18}.", 18),
+        ("The answer is $1,080.", 1080),
+        ("The answer is 5 + 3 =", 5),  # nothing after the "=": the first number
+    ],
+)
+def test_answer_sentence_with_working_states_its_result(answer: str, expected: float) -> None:
+    assert extract_gsm8k_answer(answer) == expected
+
+
+@pytest.mark.parametrize(("reference", "answer"),
+                         [("-$5", "-5"), ("$-5", "-5"), ("\u22123", "-3"), ("1,234.50", "1234.5"), ("+4", "4")])
+def test_signed_dollar_and_grouped_references_still_read(reference: str, answer: str) -> None:
+    assert grade_gsm8k(f"The answer is {answer}.", reference)
+    assert not grade_gsm8k("The answer is 1.", reference)
+
+
+@pytest.mark.parametrize(("reference", "misread"),
+                         [("1e-5", "-100000"), ("5-3", "-53"), ("-$-5", "5"), ("12,34", "1234")])
+def test_a_reference_that_is_not_a_plain_number_is_refused(reference: str, misread: str) -> None:
+    # it used to be read by dropping every "-" (and ","): 1e-5 was -100000 and 5-3 was -53
+    with pytest.raises(ValueError, match="is not a number"):
+        grade_gsm8k(f"The answer is {misread}.", reference)
 
 
 # --------------------------------------------------------------------------- code extraction
@@ -191,6 +234,32 @@ def test_main_block_in_answer_does_not_run(he0: Item) -> None:
     assert grade_humaneval(_full(he0, body), he0, timeout_s=5)
 
 
+def _add_item() -> Item:
+    """A HumanEval-shaped item that needs no data files."""
+    return Item("t/add", "p", "    return a + b\n", "code",
+                {"dataset": "humaneval", "prompt": 'def add(a: int, b: int) -> int:\n    """a + b"""\n',
+                 "test": "def check(candidate):\n    assert candidate(2, 3) == 5\n", "entry_point": "add"})
+
+
+def test_output_at_exit_after_passing_tests_does_not_hide_the_pass() -> None:
+    # an atexit handler printing more than the 2 kB of output that comes back used to push the pass
+    # token out of it: "crashed" although the tests had passed
+    answer = ("```python\nimport atexit\n\ndef add(a, b):\n    return a + b\n\n"
+              "atexit.register(lambda: print('x' * 3600))\n```")
+    out = run_humaneval(answer, _add_item(), timeout_s=5)
+    assert out.passed and out.reason == "passed", out
+
+
+def test_a_thread_left_running_after_passing_tests_is_not_a_timeout() -> None:
+    # a non-daemon thread used to keep the finished program alive until the timeout
+    answer = ("```python\nimport threading, time\n\ndef add(a, b):\n    return a + b\n\n"
+              "threading.Thread(target=time.sleep, args=(60,)).start()\n```")
+    t0 = time.perf_counter()
+    out = run_humaneval(answer, _add_item(), timeout_s=5)
+    assert out.passed and out.reason == "passed", out
+    assert time.perf_counter() - t0 < 5
+
+
 @needs_data
 def test_candidate_exit_does_not_reach_our_process(he0: Item) -> None:
     # SystemExit / os._exit in the candidate end only its subprocess, never the test run
@@ -265,6 +334,88 @@ def test_missing_file_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path
     monkeypatch.setenv("EDGECASCADE_DATA", str(tmp_path))
     with pytest.raises(ConfigError, match="test.jsonl"):
         datasets.load_gsm8k(1)
+
+
+def _humaneval_gz(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, bytes]:
+    """A small, valid HumanEval.jsonl.gz where load_humaneval looks ($EDGECASCADE_DATA), and its bytes."""
+    monkeypatch.setenv("EDGECASCADE_DATA", str(tmp_path))
+    rows = [{"task_id": f"T/{i}", "prompt": f"def f{i}(x):\n", "test": "def check(c):\n    assert c(1) == 1\n",
+             "entry_point": f"f{i}", "canonical_solution": "    return x\n"} for i in range(3)]
+    path = tmp_path / "humaneval" / "HumanEval.jsonl.gz"
+    path.parent.mkdir()
+    data = gzip.compress("".join(json.dumps(r) + "\n" for r in rows).encode())
+    path.write_bytes(data)
+    return path, data
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: data[: len(data) // 2],  # a cut-off download: EOFError
+        lambda data: b'{"task_id": "HumanEval/0"}\n',  # not gzip at all: gzip.BadGzipFile
+        lambda data: data[:20] + bytes(b ^ 0xFF for b in data[20:40]) + data[40:],  # corrupt: zlib.error
+    ],
+    ids=["truncated", "not-gzip", "corrupt"],
+)
+def test_damaged_humaneval_file_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  damage: Callable[[bytes], bytes]) -> None:
+    path, data = _humaneval_gz(tmp_path, monkeypatch)
+    assert [i.id for i in load_humaneval()] == ["T/0", "T/1", "T/2"]  # intact, it loads
+    path.write_bytes(damage(data))
+    with pytest.raises(ConfigError, match=r"HumanEval\.jsonl\.gz could not be read.*restore it"):
+        load_humaneval()
+
+
+@pytest.mark.parametrize(
+    ("grader", "reference", "says"),
+    [
+        ("contains", None, "the reference is null"),  # it used to be the text "None"
+        ("exact", True, "the reference is true"),
+        ("number", None, "the reference is null"),
+        ("contains", "", "the reference is empty"),  # every answer contains "": all would be right
+        ("exact", "", "the reference is empty"),
+        ("regex", "", "the reference is empty"),  # "" matches anything too
+        ("contains", "  ", "the reference is empty"),
+        ("contains", ["Paris"], "the reference is \\[\"Paris\"\\]"),
+    ],
+)
+def test_null_bool_or_empty_reference_is_refused(tmp_path: Path, grader: str, reference: object, says: str) -> None:
+    p = tmp_path / "mine.jsonl"
+    rows = [{"prompt": "2+2?", "reference": 4}, {"prompt": "Capital of France?", "reference": reference,
+                                                 "grader": grader}]
+    p.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    with pytest.raises(ConfigError, match=f"mine.jsonl:2: {says}"):
+        load(str(p))
+    p.write_text(json.dumps(rows[0]) + "\n")
+    assert load(str(p))[0].reference == "4"  # a JSON number is still a reference
+
+
+@pytest.mark.parametrize("reference", ["1e-5", "5-3", 1e-05, "18.", "1,2345"])
+def test_jsonl_number_reference_must_be_a_plain_number(tmp_path: Path, reference: object) -> None:
+    p = tmp_path / "mine.jsonl"
+    p.write_text(json.dumps({"prompt": "How much?", "reference": reference}) + "\n")
+    with pytest.raises(ConfigError, match="mine.jsonl:1: reference .* is not a finite number.*not 1e-5 or 5-3"):
+        load(str(p))
+    p.write_text("\n".join(json.dumps({"id": str(i), "prompt": "How much?", "reference": r})
+                           for i, r in enumerate(["-$5", "$-5", "\u22123", "1,234.50", "0.00001"])) + "\n")
+    assert [grade(i, f"The answer is {a}.") for i, a in zip(load(str(p)), ["-5", "-5", "-3", "1234.5", "0.00001"])] \
+        == [True] * 5
+
+
+def test_grader_versions_name_every_grader_and_grader_name_is_the_one_grade_uses(tmp_path: Path) -> None:
+    assert set(GRADER_VERSIONS) == set(GRADERS) | set(JSONL_GRADERS)
+    assert all(isinstance(v, int) and v >= 1 for v in GRADER_VERSIONS.values())
+    # the number readers changed how they read "The answer is 5 + 3 = 8.": cached grades are stale
+    assert GRADER_VERSIONS["gsm8k"] == GRADER_VERSIONS["number"] == 2
+    p = tmp_path / "mine.jsonl"
+    p.write_text("\n".join(json.dumps({"id": g, "prompt": "?", "reference": "4", "grader": g})
+                           for g in JSONL_GRADERS) + "\n" + json.dumps({"id": "default", "prompt": "?",
+                                                                          "reference": "4"}) + "\n")
+    assert [grader_name(i) for i in load(str(p))] == [*JSONL_GRADERS, "number"]
+    assert grader_name(Item("gsm8k/0", "p", "18", "math", {"dataset": "gsm8k"})) == "gsm8k"
+    assert grader_name(_add_item()) == "humaneval"
+    with pytest.raises(ConfigError, match="unknown dataset"):
+        grader_name(Item("x", "p", "r", "math", {"dataset": "mmlu"}))
 
 
 def test_jsonl_dataset_with_its_graders(tmp_path: Path) -> None:
