@@ -329,8 +329,8 @@ def _traced_datasets(args: argparse.Namespace, cascade: Cascade, *, judges: bool
     if len(cascade.tiers) < 2:
         raise ConfigError("a benchmark compares a small and a large tier: the config needs at least two tiers")
     from .benchmarks.report import DatasetPairs, split_ids
-    from .benchmarks.traces import TraceStore, cross_check_spec, paired, prompt_sha256, tier_specs
-    from .datasets import DATASETS, load
+    from .benchmarks.traces import TraceStore, cross_check_spec, paired, prompt_sha256, regraded, tier_specs
+    from .datasets import DATASETS, Item, load
 
     names = [Path(g).stem if g.endswith(".jsonl") else g for g in args.datasets]
     if len(set(names)) < len(names):
@@ -353,21 +353,23 @@ def _traced_datasets(args: argparse.Namespace, cascade: Cascade, *, judges: bool
     for given in args.datasets:
         # "gsm8k", "humaneval", or the .jsonl file `bench run --dataset` was given (traced under its stem)
         name = Path(given).stem if given.endswith(".jsonl") else given
+        every: dict[str, Item] = {}
         try:
-            items = {i.id: i.prompt for i in load(given)}
+            every = {i.id: i for i in load(given)}
         except EdgecascadeError as e:
             if given.endswith(".jsonl") and Path(given).expanduser().is_file():
                 raise  # the file is there but wrong: say so, rather than judge without its prompts
-            items = {}
             err.print(f"warning: cannot reload dataset {given!r} ({e}): its traces are used as stored, "
                       "without the prompt check and without the prompt features (prompt_numbers_log 0, "
                       "prompt_numbers_used 1, no prompt examples), unlike a deployed cascade, which always sees the "
                       "prompt", style="yellow", markup=False)
+        items = {k: i.prompt for k, i in every.items()}
         traces = {s.name: store.load(name, s.model, s.key) for s in (small, large)}
         current = {k: prompt_sha256(p) for k, p in items.items()}
-        traces = {tier: {k: t for k, t in ts.items()
-                         if not t.prompt_sha256 or current.get(k) in (None, t.prompt_sha256)}
-                  for tier, ts in traces.items()}  # traces made for an older prompt are not evidence
+        # traces made for an older prompt are not evidence; grades made otherwise are made again
+        traces = {tier: regraded({k: t for k, t in ts.items()
+                                  if not t.prompt_sha256 or current.get(k) in (None, t.prompt_sha256)}, every)
+                  for tier, ts in traces.items()}
         pairs = paired(traces, [small.name, large.name])
         if len(pairs) < 10:
             if not items and not given.endswith(".jsonl") and given.strip().lower() not in DATASETS:
@@ -391,8 +393,8 @@ def _traced_datasets(args: argparse.Namespace, cascade: Cascade, *, judges: bool
         else:
             cal_ids, held_ids = _fresh_split(name, _bench_run_command(args, given), pairs,
                                              list(items or traces[small.name]), n, judges=judges)
-        checks = {k: t for k, t in store.load(name, cc.model, cc.key).items()
-                  if not t.prompt_sha256 or current.get(k) in (None, t.prompt_sha256)}
+        checks = regraded({k: t for k, t in store.load(name, cc.model, cc.key).items()
+                           if not t.prompt_sha256 or current.get(k) in (None, t.prompt_sha256)}, every)
         datasets.append(DatasetPairs(name, [p for p in pairs if p[0].item_id in cal_ids],
                                      [p for p in pairs if p[0].item_id in held_ids], items, n, checks))
     return datasets, small
@@ -617,7 +619,7 @@ def _save_and_show(args: argparse.Namespace, data: dict[str, Any], filename: str
 def cmd_bench_replay(args: argparse.Namespace) -> int:
     from .benchmarks.replay import OfflineRule, replay, summarize
     from .benchmarks.report import DatasetPairs, DraftFeatures
-    from .benchmarks.traces import TraceStore, cross_check_spec, prompt_sha256, tier_specs
+    from .benchmarks.traces import TraceStore, cross_check_spec, prompt_sha256, regraded, tier_specs
     from .datasets import load
 
     cascade, _, as_configured = _bench_cascade(args.config)
@@ -641,8 +643,8 @@ def cmd_bench_replay(args: argparse.Namespace) -> int:
     wanted = {i.id: prompt_sha256(i.prompt) for i in items}
 
     def current(spec: TierSpec) -> dict[str, Trace]:  # traces made for this prompt (or before shas were kept)
-        return {k: t for k, t in store.load(name, spec.model, spec.key).items()
-                if k in wanted and t.prompt_sha256 in ("", wanted[k])}
+        return regraded({k: t for k, t in store.load(name, spec.model, spec.key).items()
+                         if k in wanted and t.prompt_sha256 in ("", wanted[k])}, {i.id: i for i in items})
 
     small, large = current(small_spec), current(large_spec)
     # the bench run that traces what is missing, with the settings the traces must share

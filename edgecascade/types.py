@@ -117,8 +117,11 @@ class TokenLogprobs:
         return {
             "tokens": list(self.tokens),
             "logprobs": [float(x) for x in self.logprobs],
+            # [token, logprob] pairs, best first: not a {token: logprob} object, where alternatives
+            # that print alike (byte tokens that each decode to "\ufffd") collapsed into one entry,
+            # and `calibrate` then read other margins and entropies than the engine computed
             "top": [
-                dict(zip(toks, (float(x) for x in lps)))
+                [[tok, float(x)] for tok, x in zip(toks, lps)]
                 for toks, lps in zip(self.top_tokens, self.top_logprobs)
             ],
         }

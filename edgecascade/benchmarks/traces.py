@@ -15,14 +15,14 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..datasets import DATASETS, Item, grade, load, read_utf8
+from ..datasets import DATASETS, GRADER_VERSIONS, Item, grade, grader_name, load, read_utf8
 from ..engine import Cascade, Tier
 from ..errors import ConfigError, EdgecascadeError
 from ..paths import bench_dir
@@ -73,6 +73,10 @@ class Trace:
     prompt_sha256: str = ""
     #: a cross-check's program result (None: it gave no number); see :mod:`..quality.crosscheck`
     result: float | None = None
+    #: how ``correct`` was reached (:func:`grading_key`): a grade made by another grader version or
+    #: against another reference is recomputed from the stored answer (:func:`regraded`). Empty in
+    #: traces from before it was kept: graded by version 1 of their grader
+    graded: str = ""
 
     def token_logprobs(self) -> TokenLogprobs | None:
         """The stored logprobs in the provider's shape, so quality features run on traces unchanged."""
@@ -102,6 +106,38 @@ class Trace:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Trace:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+def grading_key(item: Item) -> str:
+    """What a grade depends on besides the answer: the grader, its version and what it compares with
+    (the reference; a HumanEval item's tests)."""
+    name = grader_name(item)
+    version = GRADER_VERSIONS.get(name, 1)
+    blob = json.dumps([name, version, item.reference, item.meta.get("test")])
+    return f"{name}-v{version}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
+
+
+def _graded_otherwise(t: Trace, item: Item) -> bool:
+    if t.graded:
+        return t.graded != grading_key(item)
+    # kept before grading keys were: graded by the first version of its grader, against the
+    # reference as it stood, which nothing tells apart from today's (the committed datasets' are)
+    return GRADER_VERSIONS.get(grader_name(item), 1) > 1
+
+
+def regraded(traces: Mapping[str, Trace], items: Mapping[str, Item]) -> dict[str, Trace]:
+    """``traces`` (by item id) with every grade made otherwise than ``items`` are graded now (another
+    grader version, a corrected reference) made again from the stored answer (a cross-check's from
+    its program's result). Regrading needs no generation: a fixed grader or reference never leaves
+    stale right/wrong labels in the cache. Traces of items not in ``items`` are kept as stored."""
+    out = dict(traces)
+    for k, t in traces.items():
+        item = items.get(k)
+        if item is None or not _graded_otherwise(t, item):
+            continue
+        right = grade_number(item, t.result) if t.tier == CROSS_CHECK else grade(item, t.answer)
+        out[k] = replace(t, correct=right, graded=grading_key(item))
+    return out
 
 
 def settings_key(model_id: str, request_settings: dict[str, Any]) -> str:
@@ -203,6 +239,7 @@ def _trace_from(item: Item, tier: str, key: str, c: Completion, latency_s: float
         tokens=list(lp.tokens) if lp is not None else [],
         logprobs=[round(float(x), 5) for x in lp.logprobs] if lp is not None else [],
         top_logprobs=[[round(float(x), 4) for x in row] for row in lp.top_logprobs] if lp is not None else [],
+        graded=grading_key(item),
     )
 
 
@@ -246,8 +283,10 @@ def run_traces(
     wanted_sha = {i.id: prompt_sha256(i.prompt) for i in items}
     # a trace made for another prompt (the dataset's prompt template changed) is stale: made again
     # (traces from before prompts were recorded carry no sha and are kept)
-    have = {s.name: {k: t for k, t in store.load(dataset, s.model, s.key).items()
-                     if not t.prompt_sha256 or wanted_sha.get(k) in (None, t.prompt_sha256)} for s in specs}
+    by_id = {i.id: i for i in items}
+    have = {s.name: regraded({k: t for k, t in store.load(dataset, s.model, s.key).items()
+                              if not t.prompt_sha256 or wanted_sha.get(k) in (None, t.prompt_sha256)}, by_id)
+            for s in specs}
     todo = [(i, s) for i in items for s in specs if i.id not in have[s.name]]
     total, done = len(items) * len(specs), len(items) * len(specs) - len(todo)
     if on_progress:
@@ -328,8 +367,8 @@ def run_cross_checks(
     spec = cross_check_spec(cascade)
     math_items = [i for i in items if prompt_domain(i.prompt) == "math"]
     wanted_sha = {i.id: prompt_sha256(i.prompt) for i in math_items}
-    have = {k: t for k, t in store.load(dataset, spec.model, spec.key).items()
-            if k in wanted_sha and t.prompt_sha256 == wanted_sha[k]}
+    have = regraded({k: t for k, t in store.load(dataset, spec.model, spec.key).items()
+                     if k in wanted_sha and t.prompt_sha256 == wanted_sha[k]}, {i.id: i for i in math_items})
     todo = [i for i in math_items if i.id not in have]
     total, done = len(math_items), len(math_items) - len(todo)
     if on_progress:
@@ -451,7 +490,14 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
         lp = d.get("logprobs")
         if isinstance(lp, dict):  # the shape `edgecascade run --json --logprobs` prints per attempt
             tokens, logprobs = lp.get("tokens", []), lp.get("logprobs", [])
-            top = [sorted(row.values(), reverse=True) for row in lp.get("top", [])]
+            # each step's alternatives: [token, logprob] pairs (a {token: logprob} object in lines
+            # printed before that, whose alike-printing alternatives had collapsed)
+            try:
+                top = [sorted((float(p[1]) for p in row) if isinstance(row, list) else map(float, row.values()),
+                              reverse=True) for row in lp.get("top", [])]
+            except (TypeError, ValueError, IndexError, AttributeError):
+                raise ConfigError(f"{path}:{n}: 'top' is not one list of [token, logprob] pairs per token, as "
+                                  "`run --json --logprobs` prints it") from None
         else:
             tokens, logprobs, top = d.get("tokens", []), lp or [], d.get("top_logprobs", [])
         if not tokens or len(tokens) != len(logprobs):

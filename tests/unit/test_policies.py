@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -331,6 +332,36 @@ def test_run_json_lines_are_labelled_traces(tmp_path) -> None:  # type: ignore[n
         load_labelled_traces(p)
 
 
+def test_a_run_line_keeps_alternatives_that_print_alike(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Byte tokens that each decode to U+FFFD collapsed into one {token: logprob} entry, and the
+    reader cut every step to the fewest alternatives: `calibrate` fitted on other features than the
+    engine computes."""
+    from edgecascade.quality.features import logprob_features
+    from edgecascade.types import TokenLogprobs
+
+    lp = TokenLogprobs(["is", "\ufffd", "x"], np.array([-0.1, -0.5, -0.2]),
+                       [["is", "a", "b"], ["\ufffd", "\ufffd", "\ufffd"], ["x", "y", "z"]],
+                       np.array([[-0.1, -2.5, -3.0], [-0.5, -1.0, -1.5], [-0.2, -2.0, -4.0]]))
+    attempt = {"tier": "t", "model": "m", "content": "is\ufffdx", "finish_reason": "stop",
+               "tokens": {"prompt": 5, "completion": 3}, "logprobs": lp.to_dict()}
+    line = {"prompt": "q", "correct": True, "attempts": [attempt]}
+    p = tmp_path / "runs.jsonl"
+    p.write_text(json.dumps(line) + "\n")
+    [t] = load_labelled_traces(p)
+    assert t.top_logprobs == [[-0.1, -2.5, -3.0], [-0.5, -1.0, -1.5], [-0.2, -2.0, -4.0]]
+    live, read = logprob_features(lp), logprob_features(t.token_logprobs())  # type: ignore[arg-type]
+    assert read.mean_margin == pytest.approx(live.mean_margin) and read.mean_entropy == pytest.approx(live.mean_entropy)
+    # a line printed before, with an object per step, still reads
+    line["attempts"][0]["logprobs"]["top"] = [{"is": -0.1, "a": -2.5}, {"\ufffd": -0.5, "b": -1.0},
+                                              {"x": -0.2, "y": -2.0}]
+    p.write_text(json.dumps(line) + "\n")
+    assert load_labelled_traces(p)[0].top_logprobs == [[-0.1, -2.5], [-0.5, -1.0], [-0.2, -2.0]]
+    line["attempts"][0]["logprobs"]["top"] = [[["is"]], [], []]
+    p.write_text(json.dumps(line) + "\n")
+    with pytest.raises(Exception, match="pairs per token"):
+        load_labelled_traces(p)
+
+
 def test_oracle_share_at_target() -> None:
     from edgecascade.benchmarks.policies import oracle_share_at_target
 
@@ -362,6 +393,38 @@ def test_run_traces_caches_and_regenerates_only_changed_prompts(tmp_path) -> Non
     assert len(small.requests) == 3 and small.requests[-1].messages[-1].content == "question 1, reworded"
     run_traces(cascade, items, dataset="toy", store=store, max_tokens=32)  # other settings: a new trace set
     assert len(small.requests) == 5
+
+
+def test_a_cached_grade_made_otherwise_is_made_again_from_the_stored_answer(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A cached trace kept its right/wrong label after the item's reference or its grader changed:
+    a fixed reference, or a fixed grader, left every cached grade as it was."""
+    from edgecascade import Cascade, ScriptedProvider, Tier
+    from edgecascade import datasets as ds
+    from edgecascade.benchmarks.traces import regraded, run_traces
+    from edgecascade.datasets import Item
+
+    small = ScriptedProvider([ScriptedReply("The answer is 5 + 1 = 6.", logprob=-0.1)], model="small")
+    cascade = Cascade([Tier("s", small)])
+
+    def item(reference: str) -> Item:
+        return Item("q0", "question 0", reference, "math", {"dataset": "toy", "grader": "number"})
+
+    store = TraceStore(tmp_path)
+    assert run_traces(cascade, [item("5")], dataset="toy", store=store, max_tokens=16)["s"]["q0"].correct is False
+    # the reference was wrong, and is corrected: the cached answer is graded again, not generated again
+    again = run_traces(cascade, [item("6")], dataset="toy", store=store, max_tokens=16)["s"]["q0"]
+    assert again.correct is True and len(small.requests) == 1
+    # a grade kept before grading keys were (graded: "") is made again when its grader has changed
+    # since its first version; by an unchanged grader's first version, it stands
+    legacy = {"q0": replace(again, correct=False, graded="")}
+    assert regraded(legacy, {"q0": item("6")})["q0"].correct is True
+    monkeypatch.setitem(ds.GRADER_VERSIONS, "number", 1)
+    assert regraded(legacy, {"q0": item("6")})["q0"].correct is False
+    # a cross-check is graded by its program's result; an item not in the dataset any more is kept as stored
+    check = replace(again, tier="cross-check", result=5.0, correct=True, graded="")
+    monkeypatch.setitem(ds.GRADER_VERSIONS, "number", 2)
+    assert regraded({"q0": check}, {"q0": item("6")})["q0"].correct is False
+    assert regraded({"q9": check}, {"q0": item("6")}) == {"q9": check}
 
 
 def test_at_target_numbers_match_hand_computation() -> None:
