@@ -182,6 +182,10 @@ class TierConfig(_Strict):
             fix = f'provider "{self.provider}" does not read them'
         if wrong:
             raise ValueError(f"{', '.join(wrong)}: {fix}; or remove them")
+        if self.accept.confidence == "mean_margin_prob" and self.top_logprobs < 2 and self.provider != "anthropic":
+            raise ValueError(f"accept.confidence = \"mean_margin_prob\" compares each token with its runner-up, and "
+                             f"top_logprobs = {self.top_logprobs} asks for fewer than 2 alternatives: set "
+                             "top_logprobs = 2 or more, or choose another confidence")
         return self
 
 

@@ -79,7 +79,9 @@ def decide(c: Completion, rule: AcceptRule, repetition: RepetitionCheck,
     """Accept the draft if every configured check passes and its confidence meets the rule.
 
     A draft without logprobs (a backend that gives none) is decided on its checks alone, and the
-    reason says so. ``calibration`` is required when the rule's confidence is "calibrated".
+    reason says so; a draft with logprobs whose score cannot be computed from them (a margin from
+    one alternative per token) is rejected, so it escalates rather than pass unjudged.
+    ``calibration`` is required when the rule's confidence is "calibrated".
     ``cross_check``: the draft's cross-check, where the caller made one (a math prompt, under a
     calibration that uses it); a draft without one gets the neutral features, as in fitting.
     ``checks``: the rule's checks already run on this draft (the engine runs them once, to decide
@@ -131,9 +133,13 @@ def _verdict(rule: AcceptRule, score_name: str, confidence: float | None, thresh
     if threshold is None:
         return Decision(True, "accepted: all checks passed (no confidence threshold set)", confidence,
                         checks, feats)
+    if confidence is None and feats is None:
+        return Decision(True, "accepted on checks alone: this tier gives no logprobs", None, checks, feats)
     if confidence is None:
-        why = "this tier gives no logprobs" if feats is None else f"{rule.confidence} cannot be computed for it"
-        return Decision(True, f"accepted on checks alone: {why}", None, checks, feats)
+        # logprobs came, but not what the score needs: the draft escalates rather than pass unjudged
+        need = (": a margin needs at least 2 alternatives per token (top_logprobs >= 2, from a backend that "
+                "returns them)" if rule.confidence == "mean_margin_prob" else "")
+        return Decision(False, f"rejected: {score_name} cannot be computed for this draft{need}", None, checks, feats)
     if math.isinf(threshold):
         target = f"quality_target {rule.quality_target:g}" if rule.quality_target is not None else "its threshold"
         return Decision(False, f"rejected: {score_name} {confidence:.3f}, and its calibration keeps no draft at "

@@ -267,6 +267,8 @@ def test_a_config_dumped_and_loaded_again_is_the_same() -> None:
     ({"provider": "openai", "model": "m", "keep_alive": "5m"}, 'keep_alive: provider "openai" does not read'),
     ({"provider": "ollama", "model": "m", "logprobs": True}, 'logprobs: provider "ollama" does not read'),
     ({"provider": "anthropic", "model": "m", "top_logprobs": 3}, 'top_logprobs: provider "anthropic" does not'),
+    ({"model": "a.gguf", "top_logprobs": 1, "accept": {"confidence": "mean_margin_prob", "min_confidence": 0.5}},
+     "top_logprobs = 1 asks for fewer than 2 alternatives"),
     ({"model": "a.gguf", "accept": {"calibration": "c.json", "min_confidence": 0.5}},
      'calibration is read only with confidence = "calibrated"'),
 ])

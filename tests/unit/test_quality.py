@@ -235,3 +235,15 @@ def test_scripted_alternatives_are_listed_best_first_as_a_backend_lists_them() -
         assert f is not None and f.mean_margin >= 0 and 0 <= f.score("mean_margin_prob") <= 1
         # the chosen token is still among the alternatives, under its own name
         assert all(t in row for t, row in zip(c.logprobs.tokens, c.logprobs.top_tokens, strict=True))
+
+
+def test_a_score_the_logprobs_cannot_give_escalates_the_draft() -> None:
+    """With one alternative per token the margin is nan: the draft was "accepted on checks alone",
+    however unlikely its tokens (geometric-mean probability 0.05 here, against a 0.9 threshold)."""
+    rule = AcceptRule(confidence="mean_margin_prob", min_confidence=0.9)
+    d = decide(completion("The capital is Paris.", lps=[-3.0] * 5), rule, RepetitionCheck())
+    assert not d.accepted and d.confidence is None
+    assert "mean_margin_prob cannot be computed for this draft" in d.reason and "top_logprobs >= 2" in d.reason
+    # a tier that gives no logprobs at all is still judged on its checks, and says so
+    d = decide(completion("The capital is Paris."), rule, RepetitionCheck())
+    assert d.accepted and d.reason == "accepted on checks alone: this tier gives no logprobs"
