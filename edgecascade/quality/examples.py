@@ -162,7 +162,7 @@ def _imports(prompt: str) -> str:
 
 
 _RUNNER = """\
-import ast, json, math, sys, types
+import ast, json, math, os, sys, types
 _imports, _code, _examples, _token = json.loads({payload!r})
 _g = {{"__name__": "draft", "__builtins__": __builtins__}}
 try:
@@ -186,6 +186,7 @@ for _fn, _args, _kwargs, _want in _examples:
     _failed += not _ok
 sys.stdout.write(_token + json.dumps([_failed, _attempted]))
 sys.stdout.flush()
+os._exit(0)  # the draft's atexit handlers or live threads must not turn a result into a crash or a timeout
 """
 
 

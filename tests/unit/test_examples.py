@@ -76,6 +76,10 @@ def test_pass_rate_runs_the_draft_in_a_subprocess() -> None:
     noisy = ("```python\nimport atexit\natexit.register(print, 'bye')\n"
              "def add(xs, y):\n    return [x + y for x in xs]\n```")
     assert examples_pass_rate(PROMPT, noisy) == 1.0  # output after the verdict does not break it
+    # nor a thread that would keep the process alive past its timeout (it read as a failure, 0.0)
+    lingering = ("```python\nimport threading, time\nthreading.Thread(target=time.sleep, args=(60,)).start()\n"
+                 "def add(xs, y):\n    return [x + y for x in xs]\n```")
+    assert examples_pass_rate(PROMPT, lingering, timeout_s=3.0) == 1.0
     assert examples_pass_rate("no examples here", right) is None
     assert examples_pass_rate(PROMPT, "```python\ndef other():\n    pass\n```") is None  # nothing to check
 
