@@ -43,9 +43,20 @@ _MATH_ASKS = re.compile(r"\bhow\s+(?:many|much|long|far|old|fast|tall|big|high|h
                         r"|\b(?:solve|calculate|compute)\b", re.IGNORECASE)
 # the prompt says so
 _MATH_SAYS = re.compile(r"\b(?:math(?:s|ematics)?|arithmetic|word)\s+problems?\b", re.IGNORECASE)
-# weaker cues, counted only with two numbers written in digits: "what is 2+2", "15% of 80"
-_MATH_MENTIONS = re.compile(r"\bwhat(?:\s+(?:is|was|are|were)|'s|’s)\b|\b(?:total|sum|average|percent(?:age)?)\b|%",
-                            re.IGNORECASE)
+# weaker cues, counted only with two numbers written in digits: "15% of 80", "the total of 12 and 30";
+# "what is" only with arithmetic written out ("what is 2+2") or a measured quantity ("$30", "80
+# miles"): "What's the difference between Python 2 and 3?" or "Windows 10 vs Windows 11: what is
+# new?" are chat
+_MATH_MENTIONS = re.compile(r"\b(?:total|sum|average|percent(?:age)?)\b|%", re.IGNORECASE)
+_WHAT = re.compile(r"\bwhat(?:\s+(?:is|was|are|were)|'s|’s)\b", re.IGNORECASE)
+# a number, an operator, a number: "2+2", "17 * 23", "3 x 4", "10 - 3" (a bare "10-20" is a range)
+_ARITHMETIC = re.compile(r"\d\s*(?:[+*/×÷^]|x(?=\s*\d))\s*\d|\d\s+[-−]\s+\d")
+# a measured quantity, as word problems state them: money, or a number with its unit
+_MEASURE = re.compile(
+    r"\$\s?\d|\d\s*(?:miles?|pounds?|lbs?|feet|foot|ft|yards?|inch(?:es)?|meters?|metres?|km|kg|grams?|liters?"
+    r"|litres?|gallons?|ounces?|oz|hours?|minutes?|seconds?|days?|weeks?|months?|years?|dollars?|cents?|degrees?)\b",
+    re.IGNORECASE,
+)
 _DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
 _WORDS = re.compile(
     r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred"
@@ -63,18 +74,24 @@ def prompt_domain(prompt: str | None) -> str | None:
     """``"code"``, ``"math"`` or None (no clear cue) for a prompt.
 
     Code first: a coding task often contains numbers and questions too. Math: the prompt says it is
-    a math (or word) problem, or it has two numbers in
-    the prompt (years do not count) and either a question for a quantity ("how many", "solve"; the
-    numbers may be words, as word problems spell them) or a weaker cue ("what is", "total", "%")
-    with the numbers in digits. "How long should I boil 2 eggs?", "What were the top 10 films of
-    2023?" or "the difference between one- and two-phase commit" are not word problems.
+    a math (or word) problem, or it has two numbers in the prompt (years do not count) and either a
+    question for a quantity ("how many", "solve"; the numbers may be words, as word problems spell
+    them) or a weaker cue with the numbers in digits ("total", "%", or "what is" with arithmetic
+    written out or a measured quantity). "How long should I boil 2 eggs?", "What were the top 10
+    films of 2023?", "What's the difference between Python 2 and 3?" or "the difference between
+    one- and two-phase commit" are not word problems.
     """
     if not prompt:
         return None
     if _CODE_LINES.search(prompt) or _CODE_ASKS.search(prompt):
         return CODE
+    if _MATH_SAYS.search(prompt):
+        return MATH
     digits = _digit_numbers(prompt)
-    if _MATH_SAYS.search(prompt) or (digits + len(_WORDS.findall(prompt)) >= 2 and _MATH_ASKS.search(prompt)) or (
-            digits >= 2 and _MATH_MENTIONS.search(prompt)):
+    if digits + len(_WORDS.findall(prompt)) >= 2 and _MATH_ASKS.search(prompt):
+        return MATH
+    weak = _MATH_MENTIONS.search(prompt) or (
+        _WHAT.search(prompt) and (_ARITHMETIC.search(prompt) or _MEASURE.search(prompt)))
+    if digits >= 2 and weak:
         return MATH
     return None

@@ -53,6 +53,15 @@ def test_most_bare_word_problems_are_math_too() -> None:
     ("Can you fix the script of my play?", None),
     ("Import tariffs rose 5% in 2024.", None),  # keywords are lower case at the start of a line
     ("Class A: shares rose.", None),
+    # "what is" and two numbers were enough: chat like this got the math calibrator (and, with
+    # cross_check = true, a program written and run) (from a review)
+    ("What's the difference between Python 2 and 3?", None),
+    ("What are the 7 wonders of the world? List 3 of them.", None),
+    ("Explain Windows 10 vs Windows 11: what is new?", None),
+    ("What is HTTP/2 and how does it differ from HTTP 1.1?", None),
+    ("Summarize chapter 3 in 5 bullet points. What is the main theme?", None),
+    ("If she works 50 weeks a year at $30 an hour, what's her annual salary?", "math"),  # a measured quantity
+    ("What is 100 - 37?", "math"),
     ("What's 15% of 80?", "math"),
     ("What is 2+2?", "math"),  # the same number twice is two numbers
     ("Solve this math problem: x + 1 = 3", "math"),
