@@ -161,13 +161,14 @@ class TraceStore:
         out: dict[str, Trace] = {}
         if not p.exists():
             return out
-        for line in read_utf8(p).split("\n"):
-            if not line.strip():
+        for raw in p.read_bytes().split(b"\n"):
+            if not raw.strip():
                 continue
             try:
-                t = Trace.from_dict(json.loads(line))
-            except (json.JSONDecodeError, TypeError, AttributeError):
-                # a line cut by an interrupted write (or not a trace at all): skip it, it will be generated again
+                t = Trace.from_dict(json.loads(raw.decode("utf-8")))
+            except (UnicodeDecodeError, json.JSONDecodeError, TypeError, AttributeError):
+                # a line cut by an interrupted write (inside a character: "€" is 3 bytes), or not a trace
+                # at all: skip it, it will be generated again
                 continue
             if t.error is None:
                 out[t.item_id] = t
@@ -257,6 +258,9 @@ def _model_id(tier: Tier) -> str:
     return str(getattr(tier.provider, "identity", "") or tier.provider.model)
 
 
+_DEFAULT_TOP_K = 5
+
+
 def tier_specs(cascade: Cascade, max_tokens: int) -> list[TierSpec]:
     """Each tier's name, model and settings key for traces made greedily with ``max_tokens``."""
     request_settings = {
@@ -265,7 +269,16 @@ def tier_specs(cascade: Cascade, max_tokens: int) -> list[TierSpec]:
     }
     specs = []
     for t in cascade.tiers:
-        specs.append(TierSpec(t.name, t.provider.model, settings_key(_model_id(t), request_settings)))
+        # the alternatives kept per token change the features (entropy is taken over them), and so
+        # does whether a tier gives logprobs at all; what every committed trace had (logprobs, 5
+        # alternatives) is left out of the key, so the traces made before these counted keep theirs
+        k = getattr(getattr(t.provider, "inner", t.provider), "top_logprobs", _DEFAULT_TOP_K)
+        settings = dict(request_settings)
+        if not t.provider.capabilities.logprobs:
+            settings["logprobs"] = False
+        elif k != _DEFAULT_TOP_K:
+            settings["top_logprobs"] = k
+        specs.append(TierSpec(t.name, t.provider.model, settings_key(_model_id(t), settings)))
     return specs
 
 

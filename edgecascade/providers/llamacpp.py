@@ -27,6 +27,7 @@ import atexit
 import codecs
 import concurrent.futures
 import contextlib
+import hashlib
 import logging
 import os
 import threading
@@ -228,6 +229,26 @@ def _covering(lp: TokenLogprobs, text: str) -> TokenLogprobs:
                          top_logprobs=lp.top_logprobs[:n])
 
 
+_EDGE = 1 << 20  # bytes read from each end of a model file for its identity
+
+
+def file_identity(path: Path) -> str:
+    """What tells one model file from another without reading it all (a GGUF is gigabytes): its name,
+    its size, and a hash of its first and last MiB (the header with its metadata and vocabulary, and
+    the last tensors). Name and size alone matched a file re-quantized the same way, or a fine-tune,
+    copied over the old one: cached results would have followed the wrong weights."""
+    try:
+        with path.open("rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            h = hashlib.sha256(f.read(_EDGE))
+            if size > _EDGE:
+                f.seek(max(_EDGE, size - _EDGE))
+                h.update(f.read(_EDGE))
+    except OSError:  # not there (yet): loading it will say so
+        return f"{path.name}:0"
+    return f"{path.name}:{size}:{h.hexdigest()[:12]}"
+
+
 @dataclass
 class LlamaCppProvider:
     """A GGUF model run in this process.
@@ -256,8 +277,7 @@ class LlamaCppProvider:
         if not self.model:
             self.model = self.path.stem
         if not self.identity:
-            st = self.path.stat() if self.path.exists() else None
-            self.identity = f"{self.path.name}:{st.st_size if st else 0}"
+            self.identity = file_identity(self.path)
         if self.context_length:
             self.n_ctx = min(self.n_ctx, self.context_length)
         if self.n_threads is None:

@@ -669,3 +669,21 @@ def test_models_list_says_a_file_without_its_marker_needs_only_verify(
     assert is_pulled("tiny") and fetch.calls == 1
     assert main(["models", "list"]) == 0
     assert "not verified" not in capsys.readouterr().out
+
+
+def test_a_model_given_by_path_is_identified_by_its_bytes_not_its_name_and_size(tmp_path: Path) -> None:
+    """Two files of one name and size (a re-quantization, a fine-tune copied over the old file) had
+    one identity, so traces cached for one were reused for the other."""
+    from edgecascade.providers.llamacpp import LlamaCppProvider
+
+    a, b = tmp_path / "a" / "model.gguf", tmp_path / "b" / "model.gguf"
+    for path, fill in ((a, b"x"), (b, b"y")):
+        path.parent.mkdir()
+        path.write_bytes(b"GGUF" + fill * (3 << 20))  # past both ends read
+    ida, idb = LlamaCppProvider(path=a).identity, LlamaCppProvider(path=b).identity
+    assert ida != idb and ida.startswith(f"model.gguf:{a.stat().st_size}:")
+    assert LlamaCppProvider(path=a).identity == ida  # the same file, the same identity
+    small = tmp_path / "small.gguf"
+    small.write_bytes(b"GGUF tiny")
+    assert LlamaCppProvider(path=small).identity.startswith("small.gguf:9:")
+    assert LlamaCppProvider(path=tmp_path / "gone.gguf").identity == "gone.gguf:0"

@@ -297,6 +297,12 @@ def test_trace_store_resumes_and_skips_torn_lines(tmp_path) -> None:  # type: ig
         f.write('{"dataset": "d", "item_id": "c", "dom')  # a write cut by an interruption
     loaded = store.load("d", "small", "k")
     assert set(loaded) == {"a", "b"} and loaded["b"].correct is False
+    # a write cut inside a character ("€" is 3 bytes) stopped every later run with "not UTF-8 text"
+    with p.open("ab") as f:
+        f.write(b'\n{"dataset": "d", "item_id": "e", "answer": "costs \xe2\x82')
+    assert set(store.load("d", "small", "k")) == {"a", "b"}
+    store.append(trace("e", True))  # and the next append replaces the cut line
+    assert set(store.load("d", "small", "k")) == {"a", "b", "e"}
     assert loaded["a"].token_logprobs() is not None and len(loaded["a"].token_logprobs()) == 2  # type: ignore[arg-type]
 
 
@@ -393,6 +399,26 @@ def test_run_traces_caches_and_regenerates_only_changed_prompts(tmp_path) -> Non
     assert len(small.requests) == 3 and small.requests[-1].messages[-1].content == "question 1, reworded"
     run_traces(cascade, items, dataset="toy", store=store, max_tokens=32)  # other settings: a new trace set
     assert len(small.requests) == 5
+
+
+def test_the_settings_key_follows_the_alternatives_kept_and_whether_logprobs_come(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Traces made with 5 alternatives per token were reused by a tier keeping 20 (entropy is taken
+    over them), and a tier's logprobs switched off reused traces that had them."""
+    from edgecascade import Cascade, ScriptedProvider, Tier
+    from edgecascade.benchmarks.traces import tier_specs
+    from edgecascade.providers.base import Capabilities
+    from edgecascade.providers.llamacpp import LlamaCppProvider
+
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"GGUF")
+
+    def key(**kw: object) -> str:
+        return tier_specs(Cascade([Tier("t", LlamaCppProvider(path=model, **kw))]), 64)[0].key  # type: ignore[arg-type]
+
+    assert key() == key(top_logprobs=5) != key(top_logprobs=20)
+    no_lp = ScriptedProvider([ScriptedReply("x")], model="m", capabilities=Capabilities(logprobs=False))
+    lp = ScriptedProvider([ScriptedReply("x")], model="m")
+    assert tier_specs(Cascade([Tier("t", no_lp)]), 64)[0].key != tier_specs(Cascade([Tier("t", lp)]), 64)[0].key
 
 
 def test_a_cached_grade_made_otherwise_is_made_again_from_the_stored_answer(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
