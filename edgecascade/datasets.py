@@ -53,6 +53,7 @@ __all__ = [
     "load",
     "load_gsm8k",
     "load_humaneval",
+    "number_value",
     "run_humaneval",
 ]
 
@@ -209,6 +210,12 @@ def _to_float(text: str) -> float | None:
     return -value if "-" in (m["sign"] or m["sign_after"] or "") else value
 
 
+def number_value(text: str) -> float | None:
+    """A reference or answer that is a number written plainly (``42``, ``-$5``, ``1,234.50``), as a
+    float; None otherwise."""
+    return _to_float(_normalise_text(str(text)).strip())
+
+
 def _normalise_text(text: str) -> str:
     # unicode minus / dashes used as minus, and LaTeX thousands separators like 1{,}234
     return text.replace("\u2212", "-").replace("{,}", ",").replace("\\$", "$")
@@ -251,7 +258,7 @@ def _stated_number(paragraph: str, first: re.Match[str]) -> re.Match[str]:
 def grade_gsm8k(answer_text: str, reference: str) -> bool:
     """Whether the answer's final number equals the reference number (commas, ``$`` and a
     trailing ``.0`` do not matter)."""
-    want = _to_float(_normalise_text(str(reference)).strip())
+    want = number_value(reference)
     if want is None:
         raise ValueError(f"reference {reference!r} is not a number")
     got = extract_gsm8k_answer(answer_text)
@@ -441,7 +448,7 @@ def _reference_text(where: str, value: object) -> str:
 def _check_reference(where: str, grader: str, reference: str) -> None:
     """Refuse a reference its grader could not use, when the file is read rather than after a model
     has answered the item."""
-    number = _to_float(_normalise_text(reference).strip())
+    number = number_value(reference)
     if grader == "number" and (number is None or not math.isfinite(number)):
         raise ConfigError(f"{where}: reference {reference!r} is not a finite number, which the grader 'number' (the "
                           "default) compares the answer's final number with: write it plainly, as digits with an "

@@ -492,6 +492,13 @@ def test_grade_number_writes_a_program_result_as_the_grader_reads_it() -> None:
     # written out in full: 1e-05 in Python's repr would read as the number 1
     assert grade_number(item("0.00001"), 1e-05) and not grade_number(item("1"), 1e-05)
     assert grade_number(item("2.5"), 2.5)
+    # a math item graded as text: the program's number against the reference's ("exact" compared
+    # the sentence "The answer is 6" with "6"; "contains" found "6" in 16 and in 0.6)
+    for grader in ("exact", "contains"):
+        six = Item("x", "p", "6", "math", {"grader": grader})
+        assert grade_number(six, 6.0) and not grade_number(six, 16.0) and not grade_number(six, 0.6)
+    word = Item("x", "p", "six", "math", {"grader": "contains"})  # not a number: its grader reads the result
+    assert not grade_number(word, 6.0)
 
 
 def test_the_arithmetic_check_reads_no_benchmark_question() -> None:
