@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from . import __version__
 from .errors import ConfigError, EdgecascadeError, InvalidRequestError
@@ -36,9 +36,10 @@ if TYPE_CHECKING:
     from .engine import Cascade
     from .quality.calibration import Calibration
 
-# emoji off: ":100:" in an answer or a path is text, not a picture
-out = Console(highlight=False, soft_wrap=True, emoji=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+# markup and emoji off: what is printed is text. A tier named "[small]" or a path with "[old]" in it
+# is not a style tag, and ":100:" in an answer is not a picture; styles are given as style=
+out = Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False, markup=False)
 
 
 def _money(x: float) -> str:
@@ -228,8 +229,9 @@ def _progress_bar(total_label: str) -> Any:
         TimeRemainingColumn,
     )
 
-    return Progress(TextColumn(f"[bold]{total_label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), TextColumn("{task.description}"), console=err)
+    return Progress(TextColumn(total_label.replace("{", "{{").replace("}", "}}"), style="bold", markup=False),
+                    BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                    TextColumn("{task.description}", markup=False), console=err)
 
 
 def _bench_cascade(config: str | None) -> tuple[Cascade, CascadeConfig, bool]:
@@ -667,7 +669,7 @@ def cmd_bench_replay(args: argparse.Namespace) -> int:
 
         def progress(row: Any) -> None:
             said = "agrees" if row.decision_agrees else "differs"
-            bar.update(task, advance=1, description=escape(f"{row.item_id}: {said}"))
+            bar.update(task, advance=1, description=f"{row.item_id}: {said}")
 
         rows = replay(cascade, items, small, large, offline, lambda t: checks.get(t.item_id),
                       max_tokens=max_tokens, on_item=progress)
@@ -694,14 +696,15 @@ def _print_replay(s: dict[str, Any]) -> None:
         return "—" if x is None else f"{x:.3f}"
 
     for r in s["rows"]:
-        table.add_row(escape(r["item_id"]), yn(r["same_draft"]) if r["same_draft"] else "[yellow]no[/yellow]",
+        table.add_row(r["item_id"], yn(r["same_draft"]) if r["same_draft"] else Text("no", style="yellow"),
                       f"{conf(r['live_confidence'])}/{conf(r['offline_confidence'])}",
                       f"{yn(r['live_accepted'])}/{yn(r['offline_accepted'])}",
                       r["live_tier"] if r["live_tier"] == r["offline_tier"]
-                      else f"[red]{r['live_tier']}/{r['offline_tier']}[/red]",
+                      else Text(f"{r['live_tier']}/{r['offline_tier']}", style="red"),
                       f"{yn(r['live_correct'])}/{yn(r['offline_correct'])}", f"{r['live_s']:.1f}/{r['offline_s']:.1f}")
     # piped, a console is 80 columns wide, and the table's unwrapped cells were cut: give it room
-    Console(file=out.file, highlight=False, width=max(out.size.width, 110), force_terminal=out.is_terminal).print(table)
+    Console(file=out.file, highlight=False, width=max(out.size.width, 110), force_terminal=out.is_terminal,
+            markup=False, emoji=False).print(table)
     out.print(f"same draft as traced {s['same_draft']}/{n} · same decision {s['decision_agrees']}/{n} "
               f"({s['decision_agrees_on_same_evidence']}/{s['same_evidence']} where the draft and its cross-check, "
               f"if any, are the same; largest confidence gap there {s['max_confidence_gap_on_same_evidence']:.2g}) · "
@@ -717,8 +720,8 @@ def _print_replay(s: dict[str, Any]) -> None:
             out.print(f"{r['item_id']}: the cross-check's program gave {r['live_cross_check']} live, "
                       f"{r['offline_cross_check']} when traced", style="yellow", markup=False)
     if s["broken"]:
-        out.print(f"[red]the same draft was judged differently live and offline on {escape(', '.join(s['broken']))}: "
-                  "the offline evaluation does not describe this cascade; please report it[/red]")
+        out.print(f"the same draft was judged differently live and offline on {', '.join(s['broken'])}: "
+                  "the offline evaluation does not describe this cascade; please report it", style="red")
     elif s["same_draft"] < n:
         out.print("some drafts differ from the traced ones (another llama.cpp build, thread count or "
                   "model file writes other greedy tokens): the benchmark's numbers describe the traced drafts",
@@ -854,8 +857,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         table.add_row(f"{r['min_confidence']:.2f}", _share_or_dash(r["accepted_share"]),
                       _share_or_dash(r["accepted_accuracy"]))
     out.print(table)
-    out.print(escape(f'use it: [tiers.accept] confidence = "calibrated", calibration = "{target.resolve()}", '
-                     "min_confidence = ..."))
+    out.print(f'use it: [tiers.accept] confidence = "calibrated", calibration = "{target.resolve()}", '
+              "min_confidence = ...")
     return 0
 
 
@@ -1032,7 +1035,7 @@ def _calibrate_adapt(args: argparse.Namespace, base_path: Path, base: Calibratio
             continue
         shift = e["note"] if e["shift"] is None else f"{e['shift']:+.2f} ± {e['shift_se']:.2f}"
         o = e["out_of_fold"]  # every calibrator that judges a labelled answer has its check
-        table.add_row(escape(e["calibrator"]), f"{e['items']} ({e['right']})", escape(shift),
+        table.add_row(e["calibrator"], f"{e['items']} ({e['right']})", shift,
                       f"{o['mean_p_before']:.3f} → {o['mean_p_after']:.3f} ({o['right_share']:.3f})",
                       f"{o['log_loss_before']:.3f} → {o['log_loss_after']:.3f}")
         for k, a in o["at_thresholds"].items():
@@ -1048,10 +1051,10 @@ def _calibrate_adapt(args: argparse.Namespace, base_path: Path, base: Calibratio
                          "traffic's base rate matches the calibration's, and adapting changes little")
     out.print(table)
     for line in lines:
-        out.print(escape(line))
-    out.print(escape("The weights and thresholds are the base's; only intercepts moved. Use it: [tiers.accept] "
-                     f'confidence = "calibrated", calibration = "{target.resolve()}" (with the quality_target or '
-                     "min_confidence you used before)"))
+        out.print(line)
+    out.print("The weights and thresholds are the base's; only intercepts moved. Use it: [tiers.accept] "
+              f'confidence = "calibrated", calibration = "{target.resolve()}" (with the quality_target or '
+              "min_confidence you used before)")
     return 0
 
 
@@ -1092,11 +1095,11 @@ def _adapt_unlabelled(args: argparse.Namespace, base_path: Path, base: Calibrati
         if not sh.drafts:
             continue
         if sh.prior is None or sh.prior_se is None or sh.source_prior is None:
-            table.add_row(escape(sh.calibrator), str(sh.drafts), "", "", "")
+            table.add_row(sh.calibrator, str(sh.drafts), "", "", "")
             lines.append(f"{sh.calibrator}: not adapted: {sh.note}")
             continue
         for k, t in sh.thresholds.items():
-            table.add_row(escape(sh.calibrator), str(sh.drafts),
+            table.add_row(sh.calibrator, str(sh.drafts),
                           f"{sh.source_prior:.1%} → {sh.prior:.1%} ± {sh.prior_se:.1%}",
                           f"{t['before']:.4g} → {t['after']:.4g} ({k})",
                           f"{t['kept_before']:.1%} → {t['kept_after']:.1%}")
@@ -1117,12 +1120,12 @@ def _adapt_unlabelled(args: argparse.Namespace, base_path: Path, base: Calibrati
                          "you know it does")
     out.print(table)
     for line in lines:
-        out.print(escape(line))
-    out.print(escape("Each threshold was chosen again, by the same rule and margin, on the calibration's own items "
-                     "weighted to the estimated base rate. This assumes your drafts differ from the calibration's "
-                     "only in how often they are right; label a few tens of them to check (--adapt without "
-                     '--unlabelled). Use it: [tiers.accept] confidence = "calibrated", '
-                     f'calibration = "{target.resolve()}" (with the same quality_target)'))
+        out.print(line)
+    out.print("Each threshold was chosen again, by the same rule and margin, on the calibration's own items "
+              "weighted to the estimated base rate. This assumes your drafts differ from the calibration's "
+              "only in how often they are right; label a few tens of them to check (--adapt without "
+              '--unlabelled). Use it: [tiers.accept] confidence = "calibrated", '
+              f'calibration = "{target.resolve()}" (with the same quality_target)')
     return 0
 
 

@@ -623,7 +623,7 @@ def print_report(report: dict[str, Any], console: Any) -> None:
                       f"{at['oracle_share']:.1%} · budget oracle {at['oracle_share_budget']:.1%}")
         shifted = _shift_line(d)
         if shifted:
-            console.print(f"[yellow]{shifted}[/yellow]")
+            console.print(shifted, style="yellow", markup=False)
         console.print()
     console.print(_domains_line(report))
     console.print(_margin_line(report))

@@ -304,3 +304,21 @@ def test_the_bench_run_a_command_suggests_names_the_config_it_used(monkeypatch: 
     assert "--config default" in _bench_run_command(args, "gsm8k")
     assert "--config mine.toml" in _bench_run_command(argparse.Namespace(**{**vars(args), "config": "mine.toml"}),
                                                       "gsm8k")
+
+
+def test_progress_shows_names_as_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dataset or tier name with brackets in the progress bar was read as markup: "gpu[/]" raised
+    MarkupError mid-run, "[red]big" lost its first word."""
+    import io
+
+    from rich.console import Console
+
+    from edgecascade import cli
+
+    seen = io.StringIO()
+    monkeypatch.setattr(cli, "err", Console(file=seen, width=200, markup=False, force_terminal=False))
+    with cli._progress_bar("my{set}[red] x 2 tiers") as bar:
+        task = bar.add_task("cached", total=2)
+        bar.update(task, advance=1, description="q1 gpu[/]: right")
+    shown = seen.getvalue()
+    assert "my{set}[red] x 2 tiers" in shown and "q1 gpu[/]: right" in shown
