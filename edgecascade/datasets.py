@@ -26,6 +26,7 @@ import secrets
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -194,8 +195,14 @@ _STRICT_NUMBER = re.compile(
     r"(?:(?P<sign>[-+]?)(?:\$\s?)?|\$\s?(?P<sign_after>[-+]))(?P<int>\d{1,3}(?:,\d{3})+|\d+)(?P<frac>\.\d+)?"
 )
 _ANSWER_IS = re.compile(r"the\s+(?:final\s+)?answer\s+is", re.IGNORECASE)
-# where an answer sentence stops: its line's end, or a full stop (not the point in 3.5)
-_SENTENCE_END = re.compile(r"\n|\.(?=\s|$)")
+# where an answer sentence stops: its line's end, or a full stop, "!", "?" or ";" (not the point in 3.5)
+_SENTENCE_END = re.compile(r"\n|[.!?;](?=\s|$)")
+# working written out from the stated number on: "5 + 3 = ", "2 * (4 + 5) = ", "45 + 25 = 70 = "; at
+# least one operator between numbers before each "=", so "18 (x = 3)", "60 minutes = 1 hour" or
+# "12, where n = 2" are not working (x is "times" only between numbers)
+_OPERAND = r"\(?\s*\$?\d[\d,]*(?:\.\d+)?\s*\)?"
+_OPERATOR = r"(?:[-+*/×÷−]|(?<=[\d\s)])x(?=[\s\d(]))"
+_WORKING = re.compile(rf"(?:{_OPERAND}\s*(?:{_OPERATOR}\s*{_OPERAND}\s*)+=\s*)+")
 
 
 def _to_float(text: str) -> float | None:
@@ -244,14 +251,17 @@ def extract_gsm8k_answer(answer_text: str) -> float | None:
 def _stated_number(paragraph: str, first: re.Match[str]) -> re.Match[str]:
     """The number an answer sentence states. The sentence runs from ``first`` (the first number after
     "The answer is") to the end of its line or a full stop. Usually that first number is the answer;
-    but a sentence that does its working ("The answer is 5 + 3 = 8.") states the result last, so
-    when the sentence holds a "=", the first number after its last "=" is the answer. A sentence cut
-    off after its "=" keeps the first number."""
+    but a sentence that starts with its working ("The answer is 5 + 3 = 8.") states the result after
+    it: the number right after the working's last "=". Anything else after the first number (a
+    side note "(x = 3)", a unit "60 minutes = 1 hour") leaves the first number, as does working cut
+    off after its "="."""
     end = _SENTENCE_END.search(paragraph, first.end())
     stop = end.start() if end else len(paragraph)
-    equals = paragraph.rfind("=", first.start(), stop)
-    if equals != -1 and (result := _NUMBER.search(paragraph, equals + 1, stop)) is not None:
-        return result
+    working = _WORKING.match(paragraph, first.start(), stop)
+    if working is not None:
+        result = _NUMBER.match(paragraph, working.end(), stop)
+        if result is not None:
+            return result
     return first
 
 
@@ -438,7 +448,8 @@ def _reference_text(where: str, value: object) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):  # bool: an int to isinstance
         raise ConfigError(f"{where}: the reference is {json.dumps(value)}, not text or a number: give the right "
                           "answer as text (\"reference\": \"Paris\") or a number (\"reference\": 42)")
-    text = str(value)
+    # a JSON number as written, not as Python prints it: 0.00001 is "1e-05" to str(), which no grader reads
+    text = format(Decimal(repr(value)), "f") if isinstance(value, float) else str(value)
     if not text.strip():
         raise ConfigError(f"{where}: the reference is empty, so every answer would grade as right: give the right "
                           "answer, or remove the line")

@@ -21,7 +21,7 @@ import numpy as np
 from rich.progress import track
 
 from edgecascade.benchmarks.report import CALIBRATED, DEFAULT_SEED, DatasetPairs, DraftFeatures, build_report, split_ids
-from edgecascade.benchmarks.traces import TraceStore, paired, tier_specs
+from edgecascade.benchmarks.traces import TraceStore, paired, regraded, tier_specs
 from edgecascade.cli import _bench_cascade
 from edgecascade.datasets import load
 
@@ -41,9 +41,10 @@ def main() -> None:
     store = TraceStore()
 
     def pairs_of(name: str) -> tuple[list[list], dict[str, str]]:
-        items = {i.id: i.prompt for i in load(name)}
-        traces = {s.name: store.load(name, s.model, s.key) for s in (small, large)}
-        return paired(traces, [small.name, large.name]), items
+        every = {i.id: i for i in load(name)}
+        # graded by the graders as they are now (a stored grade made otherwise is made again)
+        traces = {s.name: regraded(store.load(name, s.model, s.key), every) for s in (small, large)}
+        return paired(traces, [small.name, large.name]), {k: i.prompt for k, i in every.items()}
 
     g_all, g_items = pairs_of("gsm8k")
     position = {k: i for i, k in enumerate(g_items)}

@@ -108,20 +108,31 @@ class Trace:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
-def grading_key(item: Item) -> str:
+#: how a cross-check's number is compared with the reference (:func:`grade_number`); 2: as a number
+#: for text-graded items (it had been a sentence read by their text grader)
+CROSS_CHECK_GRADING = 2
+
+
+def grading_key(item: Item, *, cross_check: bool = False) -> str:
     """What a grade depends on besides the answer: the grader, its version and what it compares with
-    (the reference; a HumanEval item's tests)."""
+    (the reference; a HumanEval item's tests); for a cross-check's number, how it is compared too."""
     name = grader_name(item)
     version = GRADER_VERSIONS.get(name, 1)
     blob = json.dumps([name, version, item.reference, item.meta.get("test")])
-    return f"{name}-v{version}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
+    key = f"{name}-v{version}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
+    return f"{key}-cc{CROSS_CHECK_GRADING}" if cross_check else key
 
 
 def _graded_otherwise(t: Trace, item: Item) -> bool:
     if t.graded:
-        return t.graded != grading_key(item)
+        return t.graded != grading_key(item, cross_check=t.tier == CROSS_CHECK)
+    if t.tier == CROSS_CHECK:
+        return True  # a number compared again: cheap, and its comparison has changed since
     # kept before grading keys were: graded by the first version of its grader, against the
-    # reference as it stood, which nothing tells apart from today's (the committed datasets' are)
+    # reference as it stood, which nothing tells apart from today's (the committed datasets' are).
+    # HumanEval stays at its first version although its runner now ends at its verdict: that can
+    # change only a completion whose exit handlers or threads outlived its tests, and none of the
+    # committed ones does (regrading runs every stored completion's tests again, on every read)
     return GRADER_VERSIONS.get(grader_name(item), 1) > 1
 
 
@@ -136,7 +147,7 @@ def regraded(traces: Mapping[str, Trace], items: Mapping[str, Item]) -> dict[str
         if item is None or not _graded_otherwise(t, item):
             continue
         right = grade_number(item, t.result) if t.tier == CROSS_CHECK else grade(item, t.answer)
-        out[k] = replace(t, correct=right, graded=grading_key(item))
+        out[k] = replace(t, correct=right, graded=grading_key(item, cross_check=t.tier == CROSS_CHECK))
     return out
 
 
@@ -240,7 +251,7 @@ def _trace_from(item: Item, tier: str, key: str, c: Completion, latency_s: float
         tokens=list(lp.tokens) if lp is not None else [],
         logprobs=[round(float(x), 5) for x in lp.logprobs] if lp is not None else [],
         top_logprobs=[[round(float(x), 4) for x in row] for row in lp.top_logprobs] if lp is not None else [],
-        graded=grading_key(item),
+        graded=grading_key(item, cross_check=tier == CROSS_CHECK),
     )
 
 
@@ -550,24 +561,28 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
     return out
 
 
-def fill_dataset_prompts(traces: Sequence[Trace], prompts: dict[str, str],
+def fill_dataset_prompts(traces: list[Trace], prompts: dict[str, str],
                          datasets: Sequence[str] = ()) -> dict[str, int]:
     """Prompts for lines `bench run` wrote (they store a digest of the prompt, not the prompt): for a
     trace of a built-in dataset (gsm8k, humaneval), or of a .jsonl dataset in ``datasets`` (traced
     under its file's stem), with no prompt in ``prompts``, the dataset's prompt for its item, where
     its digest matches the trace's (so a prompt that changed since is never attached). Fills
-    ``prompts`` in place; returns how many were filled per dataset."""
+    ``prompts`` in place, and grades those traces again in place where their grade was made
+    otherwise (:func:`regraded`: a grader or reference fixed since); returns how many prompts were
+    filled per dataset."""
     sources = {Path(f).stem: f for f in datasets}
-    wanted: dict[str, list[Trace]] = {}
-    for t in traces:
+    wanted: dict[str, list[int]] = {}
+    for n, t in enumerate(traces):
         if t.item_id not in prompts and t.prompt_sha256 and (t.dataset in DATASETS or t.dataset in sources):
-            wanted.setdefault(t.dataset, []).append(t)
+            wanted.setdefault(t.dataset, []).append(n)
     filled: dict[str, int] = {}
-    for name, ts in wanted.items():
-        items = {i.id: i.prompt for i in load(sources.get(name, name))}
-        for t in ts:
-            p = items.get(t.item_id)
-            if p is not None and prompt_sha256(p) == t.prompt_sha256:
-                prompts[t.item_id] = p
+    for name, places in wanted.items():
+        items = {i.id: i for i in load(sources.get(name, name))}
+        for n in places:
+            t = traces[n]
+            item = items.get(t.item_id)
+            if item is not None and prompt_sha256(item.prompt) == t.prompt_sha256:
+                prompts[t.item_id] = item.prompt
                 filled[name] = filled.get(name, 0) + 1
+                traces[n] = regraded({t.item_id: t}, items)[t.item_id]
     return filled

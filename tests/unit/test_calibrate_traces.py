@@ -9,23 +9,29 @@ import numpy as np
 import pytest
 
 from edgecascade.cli import main
+from edgecascade.datasets import Item
 
 
-def _bench_line(item_id: str, sha: str, correct: bool, lp: float) -> dict[str, object]:
-    """A line as `bench run` writes it: the prompt's digest, not the prompt."""
-    return {"dataset": "gsm8k", "item_id": item_id, "tier": "draft", "model": "m", "answer": "Seven.",
-            "correct": correct, "tokens": ["Seven", "."], "logprobs": [lp, lp], "prompt_sha256": sha}
+def _bench_line(item: Item, correct: bool, lp: float) -> dict[str, object]:
+    """A line as `bench run` writes it: the prompt's digest, not the prompt, and an answer its grader
+    reads as ``correct`` (a grade made before grading keys were kept is made again from it)."""
+    from edgecascade.benchmarks.traces import prompt_sha256
+
+    answer = f"The answer is {item.reference if correct else -1}."
+    return {"dataset": "gsm8k", "item_id": item.id, "tier": "draft", "model": "m", "answer": answer,
+            "correct": correct, "tokens": [answer[:-1], "."], "logprobs": [lp, lp],
+            "prompt_sha256": prompt_sha256(item.prompt)}
 
 
 def test_calibrate_reads_back_the_prompts_of_bench_run_traces(tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
-    from edgecascade.benchmarks.traces import fill_dataset_prompts, load_labelled_traces, prompt_sha256
+    from edgecascade.benchmarks.traces import fill_dataset_prompts, load_labelled_traces
     from edgecascade.datasets import load
 
     items = load("gsm8k", 200)
     rng = np.random.default_rng(12)
     good = rng.random(200) < 0.5
-    lines = [_bench_line(i.id, prompt_sha256(i.prompt), bool(g), -0.1 if g else -1.0) for i, g in zip(items, good)]
+    lines = [_bench_line(i, bool(g), -0.1 if g else -1.0) for i, g in zip(items, good)]
     lines[0]["prompt_sha256"] = "0" * 64  # a prompt that changed since: not attached
     lines[1]["dataset"] = "mine"  # not a built-in dataset: nothing to read back
     path = tmp_path / "bench.jsonl"
@@ -35,6 +41,13 @@ def test_calibrate_reads_back_the_prompts_of_bench_run_traces(tmp_path: Path,
     assert prompts == {} and traces[2].prompt_sha256 == lines[2]["prompt_sha256"]
     assert fill_dataset_prompts(traces, prompts) == {"gsm8k": 198}
     assert items[0].id not in prompts and items[1].id not in prompts and prompts[items[5].id] == items[5].prompt
+    # a label graded by an older reading of the answer is graded again (the cached label was kept as it was)
+    stale = [{**x, "correct": not x["correct"]} for x in lines[2:4]]
+    path.write_text("\n".join(json.dumps(x) for x in stale) + "\n")
+    again = load_labelled_traces(path, {})
+    fill_dataset_prompts(again, {})
+    assert [t.correct for t in again] == [x["correct"] for x in lines[2:4]]
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
     # through the command: the prompts make them word problems, so a math calibrator is fitted
     out = tmp_path / "c.json"
     assert main(["calibrate", "--traces", str(path), "--out", str(out), "--json"]) == 0
@@ -50,7 +63,6 @@ def test_calibrate_reads_back_the_prompts_of_bench_run_traces(tmp_path: Path,
 
 def test_calibrate_reads_back_the_prompts_of_a_jsonl_dataset_it_is_given(tmp_path: Path,
                                                                          capsys: pytest.CaptureFixture[str]) -> None:
-    from edgecascade.benchmarks.traces import prompt_sha256
     from edgecascade.datasets import gsm8k_prompt, load
 
     dataset = tmp_path / "mine.jsonl"  # `bench run --dataset mine.jsonl` traces it under "mine"
@@ -59,7 +71,7 @@ def test_calibrate_reads_back_the_prompts_of_a_jsonl_dataset_it_is_given(tmp_pat
                                  for n, q in enumerate(questions)) + "\n")
     items = load(str(dataset))
     good = np.random.default_rng(3).random(len(items)) < 0.5
-    lines = [{**_bench_line(i.id, prompt_sha256(i.prompt), bool(g), -0.1 if g else -1.0), "dataset": "mine"}
+    lines = [{**_bench_line(i, bool(g), -0.1 if g else -1.0), "dataset": "mine"}
              for i, g in zip(items, good)]
     traces = tmp_path / "traces.jsonl"
     traces.write_text("\n".join(json.dumps(x) for x in lines) + "\n")

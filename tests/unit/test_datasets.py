@@ -86,7 +86,7 @@ def test_grade_gsm8k_bad_reference_raises() -> None:
 @pytest.mark.parametrize(
     ("answer", "expected"),
     [
-        # the answer sentence does its working: its result, after the last "=", is the answer
+        # the answer sentence starts with its working: the number after the working is the answer
         ("The answer is 5 + 3 = 8.", 8),
         ("The answer is 2 * 9 = 18.", 18),
         ("The answer is 18 - 2 = 16", 16),
@@ -100,6 +100,14 @@ def test_grade_gsm8k_bad_reference_raises() -> None:
         ("The answer is \\boxed{18}.", 18),
         ("The answer is $1,080.", 1080),
         ("The answer is 5 + 3 =", 5),  # nothing after the "=": the first number
+        ("The answer is 3 x 4 = 12.", 12), ("The answer is 2 * (4 + 5) = 18.", 18),
+        ("The answer is $45 + $25 = $70.", 70),
+        # after the stated number, a "=" that is not its working leaves that number (from a review:
+        # "the number after the last '='" had read these as 3, 2, 1 and 9)
+        ("The answer is 18 (x = 3).", 18),
+        ("The answer is 12, where 4 x 3 = 12 and n = 2.", 12),
+        ("The answer is 60 minutes = 1 hour.", 60),
+        ("The answer is 2 + 2 = 4! Then x = 9", 4),
     ],
 )
 def test_answer_sentence_with_working_states_its_result(answer: str, expected: float) -> None:
@@ -390,7 +398,7 @@ def test_null_bool_or_empty_reference_is_refused(tmp_path: Path, grader: str, re
     assert load(str(p))[0].reference == "4"  # a JSON number is still a reference
 
 
-@pytest.mark.parametrize("reference", ["1e-5", "5-3", 1e-05, "18.", "1,2345"])
+@pytest.mark.parametrize("reference", ["1e-5", "5-3", "18.", "1,2345"])
 def test_jsonl_number_reference_must_be_a_plain_number(tmp_path: Path, reference: object) -> None:
     p = tmp_path / "mine.jsonl"
     p.write_text(json.dumps({"prompt": "How much?", "reference": reference}) + "\n")
@@ -400,6 +408,10 @@ def test_jsonl_number_reference_must_be_a_plain_number(tmp_path: Path, reference
                            for i, r in enumerate(["-$5", "$-5", "\u22123", "1,234.50", "0.00001"])) + "\n")
     assert [grade(i, f"The answer is {a}.") for i, a in zip(load(str(p)), ["-5", "-5", "-3", "1234.5", "0.00001"])] \
         == [True] * 5
+    # a JSON number is read as written, not as Python prints it (0.00001 is "1e-05" to str())
+    p.write_text("\n".join(json.dumps({"id": str(i), "prompt": "How much?", "reference": r})
+                           for i, r in enumerate([0.00001, 2e16, 42.5])) + "\n")
+    assert [i.reference for i in load(str(p))] == ["0.00001", "20000000000000000", "42.5"]
 
 
 def test_grader_versions_name_every_grader_and_grader_name_is_the_one_grade_uses(tmp_path: Path) -> None:

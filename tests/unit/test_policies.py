@@ -426,7 +426,7 @@ def test_a_cached_grade_made_otherwise_is_made_again_from_the_stored_answer(tmp_
     a fixed reference, or a fixed grader, left every cached grade as it was."""
     from edgecascade import Cascade, ScriptedProvider, Tier
     from edgecascade import datasets as ds
-    from edgecascade.benchmarks.traces import regraded, run_traces
+    from edgecascade.benchmarks.traces import grading_key, regraded, run_traces
     from edgecascade.datasets import Item
 
     small = ScriptedProvider([ScriptedReply("The answer is 5 + 1 = 6.", logprob=-0.1)], model="small")
@@ -451,6 +451,13 @@ def test_a_cached_grade_made_otherwise_is_made_again_from_the_stored_answer(tmp_
     monkeypatch.setitem(ds.GRADER_VERSIONS, "number", 2)
     assert regraded({"q0": check}, {"q0": item("6")})["q0"].correct is False
     assert regraded({"q9": check}, {"q0": item("6")}) == {"q9": check}
+    # a cross-check of a text-graded item, graded when its number was read as a sentence (exact:
+    # "The answer is 6" against "6", wrong), is graded again by the number now, keyed or not
+    exact = Item("q0", "question 0", "6", "math", {"dataset": "toy", "grader": "exact"})
+    old = replace(check, result=6.0, correct=False)
+    for graded in ("", grading_key(exact)):
+        assert regraded({"q0": replace(old, graded=graded)}, {"q0": exact})["q0"].correct is True
+    assert regraded({"q0": old}, {"q0": exact})["q0"].graded == grading_key(exact, cross_check=True)
 
 
 def test_at_target_numbers_match_hand_computation() -> None:
