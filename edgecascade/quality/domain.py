@@ -49,8 +49,10 @@ _MATH_SAYS = re.compile(r"\b(?:math(?:s|ematics)?|arithmetic|word)\s+problems?\b
 # new?" are chat
 _MATH_MENTIONS = re.compile(r"\b(?:total|sum|average|percent(?:age)?)\b|%", re.IGNORECASE)
 _WHAT = re.compile(r"\bwhat(?:\s+(?:is|was|are|were)|'s|’s)\b", re.IGNORECASE)
-# a number, an operator, a number: "2+2", "17 * 23", "3 x 4", "10 - 3" (a bare "10-20" is a range)
-_ARITHMETIC = re.compile(r"\d\s*(?:[+*/×÷^]|x(?=\s*\d))\s*\d|\d\s+[-−]\s+\d")
+# a number, an operator, a number: "2+2", "17 * 23", "10 - 3", "3 / 4", "3 x 4"; "-", "/" and "x"
+# only with spaces around them, since "10-20" is a range, "24/7", "9/11" and "80/20" are names and
+# "3x2" is a size
+_ARITHMETIC = re.compile(r"\d\s*[+*×÷^]\s*\d|\d\s+[-−/x]\s+\d")
 # a measured quantity, as word problems state them: money, or a number with its unit
 _MEASURE = re.compile(
     r"\$\s?\d|\d\s*(?:miles?|pounds?|lbs?|feet|foot|ft|yards?|inch(?:es)?|meters?|metres?|km|kg|grams?|liters?"
