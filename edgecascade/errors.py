@@ -127,6 +127,12 @@ class ProviderConnectionError(UpstreamError):
 class MalformedResponseError(UpstreamError):
     kind = "malformed"
 
+    def __init__(self, message: str, *, status_code: int | None = None, retryable: bool = True):
+        super().__init__(message, status_code=status_code)
+        #: False for what the endpoint would send again (a web page where the API should be: a wrong
+        #: base_url), which a retry cannot mend; garbled or cut answers may be one-offs
+        self.retryable = retryable
+
 
 class TierRejected(Exception):
     """A tier answered, but its answer did not meet its rule (listed in AllTiersFailedError when

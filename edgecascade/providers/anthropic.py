@@ -229,6 +229,11 @@ class AnthropicProvider:
             total_s = time.perf_counter() - t0
             log.debug("anthropic %s: HTTP %d in %.3f s", self.model, resp.status_code, total_s)
             if resp.status_code == 200:
+                if resp.headers.get("content-type", "").startswith("text/html"):
+                    # what a wrong base_url (a proxy's login page) serves every time: not retried
+                    raise MalformedResponseError(
+                        f"{self._safe_url} answered {self.model} with a web page, not the Messages API: check "
+                        "that base_url points at the Anthropic API", retryable=False)
                 return self._completion(resp.json(), total_s)
             failure = _failure_from_response(resp)
         except _CAUGHT as e:

@@ -485,12 +485,14 @@ class OpenAICompatProvider:
             data = json.loads(response.content)
         except ValueError:
             # garbled JSON may be a one-off and is retried; a web page is what a wrong base_url (a web
-            # UI, a proxy's login page) serves every time, so it is not (a status code stops the retry)
+            # UI, a proxy's login page) serves every time, so it is not (it still counts against the
+            # endpoint, as every garbled answer does)
             page = response.headers.get("content-type", "").startswith("text/html")
             raise MalformedResponseError(
-                f"{self._where} answered HTTP {response.status_code} with a body that is not JSON "
-                f"({self._shorten(response.text)!r}): check that base_url points at an OpenAI-compatible API",
-                status_code=response.status_code if page else None,
+                f"{self._where} answered HTTP {response.status_code} with "
+                + ("a web page" if page else "a body that is not JSON")
+                + f" ({self._shorten(response.text)!r}): check that base_url points at an OpenAI-compatible API",
+                retryable=not page,
             ) from None
         return self._parse_completion(data, started)
 

@@ -37,6 +37,7 @@ from ..errors import (
     AuthenticationError,
     ContextLengthError,
     CooldownError,
+    MalformedResponseError,
     ProviderError,
     ProviderTimeoutError,
     RateLimitedError,
@@ -65,6 +66,8 @@ class CooldownPolicy:
 
 def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, (AuthenticationError, UnknownModelError, ContextLengthError, CooldownError)):
+        return False
+    if isinstance(exc, MalformedResponseError) and not exc.retryable:
         return False
     if isinstance(exc, UpstreamError):
         code = exc.status_code

@@ -92,7 +92,8 @@ async def test_a_web_page_is_not_retried_and_says_to_check_base_url(server: Faul
     server.script = ["page"]
     r = await cascade(server.base_url, attempts=3).run("q")
     assert len(server.requests) == 1 and r.tier == "local"
-    assert r.attempts[1].error_kind == "malformed" and "base_url" in r.attempts[1].reason
+    assert r.attempts[1].error_kind == "malformed" and "a web page" in r.attempts[1].reason
+    assert "base_url" in r.attempts[1].reason
 
 
 async def test_body_cut_mid_way_is_an_error_not_a_crash(server: FaultServer) -> None:

@@ -251,6 +251,22 @@ async def test_a_body_that_is_not_json_is_malformed() -> None:
         await p.complete(ask())
 
 
+async def test_a_web_page_is_malformed_and_not_worth_a_retry() -> None:
+    """A wrong base_url (a proxy's login page) answers 200 with HTML every time."""
+    from edgecascade.providers.resilient import is_retryable
+
+    p, _ = make(lambda r: httpx.Response(200, content=b"<!doctype html><title>Sign in</title>",
+                                         headers={"content-type": "text/html; charset=utf-8"}))
+    with pytest.raises(MalformedResponseError, match="web page.*base_url") as ei:
+        await p.complete(ask())
+    assert not is_retryable(ei.value)
+    garbled = make(lambda r: httpx.Response(200, content=b'{"type": "message"',
+                                            headers={"content-type": "application/json"}))[0]
+    with pytest.raises(MalformedResponseError) as ei:
+        await garbled.complete(ask())
+    assert is_retryable(ei.value)  # garbled JSON may be a one-off
+
+
 # --- streaming -----------------------------------------------------------------------------------------
 
 
