@@ -7,6 +7,7 @@ The answer goes to stdout and the account of how it was reached to stderr, so
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -1432,18 +1433,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        _check_out(args)
-        with warnings.catch_warnings():
-            warnings.showwarning = _show_warning  # a user reads "warning: ...", not a source file and line
-            return int(args.func(args))
+        try:
+            _check_out(args)
+            with warnings.catch_warnings():
+                warnings.showwarning = _show_warning  # a user reads "warning: ...", not a source file and line
+                return int(args.func(args))
+        except BrokenPipeError:  # `edgecascade run ... | head`: the reader left; nothing to say to it
+            with contextlib.suppress(OSError, ValueError):  # no second error when stdout is flushed at exit
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+        except OSError as e:  # a file named on the command line that cannot be read or written: a folder, no rights
+            raise ConfigError(f"{e}: check the path given") from None
     except EdgecascadeError as e:
         err.print(f"error: {e}", markup=False)
         if args.func is cmd_run and args.json:  # a script reading stdout gets an object too
             _print_error_json(e, args)
         return 2 if isinstance(e, (ConfigError, InvalidRequestError)) else 1
-    except OSError as e:  # a file named on the command line that cannot be read or written: a folder, no rights
-        err.print(f"error: {e}: check the path given", markup=False)
-        return 2
     except KeyboardInterrupt:
         resumes = args.func is cmd_bench_run
         err.print("interrupted" + (": every trace written so far is kept; run the same command again to go on"

@@ -165,6 +165,8 @@ def test_a_temperature_must_be_finite_and_not_negative(t: str, capsys: pytest.Ca
 
 def test_an_os_error_is_one_line_not_a_traceback(monkeypatch: pytest.MonkeyPatch,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
     from edgecascade import Cascade
 
     def unreadable(cls: type, path: str | None = None) -> Cascade:
@@ -173,6 +175,15 @@ def test_an_os_error_is_one_line_not_a_traceback(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(Cascade, "from_config", classmethod(unreadable))
     assert main(["run", "q"]) == 2
     assert capsys.readouterr().err.startswith("error: [Errno 13] Permission denied: '/etc/edgecascade.toml'")
+    # with --json, stdout carries the error as a record, as for every other error
+    assert main(["run", "--json", "q"]) == 2
+    assert json.loads(capsys.readouterr().out)["error"]["type"] == "ConfigError"
+
+    def reader_left(cls: type, path: str | None = None) -> Cascade:
+        raise BrokenPipeError(32, "Broken pipe")  # `edgecascade run ... | head`
+
+    monkeypatch.setattr(Cascade, "from_config", classmethod(reader_left))
+    assert main(["run", "q"]) == 0 and capsys.readouterr().err == ""  # not "check the path given"
 
 
 def test_missing_model_exits_1_with_the_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
