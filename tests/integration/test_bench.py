@@ -89,17 +89,20 @@ def test_bench_run_traces_cross_checks_of_math_items_where_the_config_opts_in(
     assert json.loads(capsys.readouterr().out)["tiers"]["cross-check"]["items"] == 1
 
 
-def _synthetic_traces(store: TraceStore, cascade: Cascade, dataset: str, n: int) -> None:
+def _synthetic_traces(store: TraceStore, cascade: Cascade, dataset: str, n: int, offset: int = 0) -> None:
+    """Item i's reference is i + offset; each answer states it when its label says right, so a grade
+    made again from the answer (as a report does when it can reload the dataset) is the label."""
     small, large = tier_specs(cascade, cascade.settings.max_tokens)
     rng = np.random.default_rng(0)
     for i in range(n):
         good = bool(rng.random() < 0.5)
         lp = float(rng.normal(-0.1 if good else -0.8, 0.1))
         for spec, ok, lat in ((small, good, 1.0), (large, bool(rng.random() < 0.85), 3.0)):
-            answer = f"The answer is {i}."
-            store.append(Trace(dataset, f"{dataset}{i}", "math", spec.name, spec.model, spec.key, answer, ok, "stop",
-                               10, 3, lat, None, 0.0, tokens=["The answer is ", str(i), "."],
-                               logprobs=[lp, lp, lp], top_logprobs=[[lp, lp - 2]] * 3))
+            said = str(i + offset if ok else -1)
+            store.append(Trace(dataset, f"{dataset}{i}", "math", spec.name, spec.model, spec.key,
+                               f"The answer is {said}.", ok, "stop", 10, 3, lat, None, 0.0,
+                               tokens=["The answer is ", said, "."], logprobs=[lp, lp, lp],
+                               top_logprobs=[[lp, lp - 2]] * 3))
 
 
 def test_bench_report_json_and_figure(tmp_path: Path, smollm2: Path, capsys: pytest.CaptureFixture[str],
@@ -201,7 +204,7 @@ def test_bench_report_fits_the_cross_check_variant_and_charges_its_time(
     cfg = two_tier_config(tmp_path, smollm2)
     store = TraceStore(tmp_path / "traces")
     cascade = Cascade.from_config(cfg)
-    _synthetic_traces(store, cascade, "synth", 120)
+    _synthetic_traces(store, cascade, "synth", 120, offset=3)  # the dataset file below: i apples and 3 more
     spec = cross_check_spec(cascade)
     rng = np.random.default_rng(1)
     for i, line in enumerate((store.root / "synth" / f"smollm2-135m-{tier_specs(cascade, 24)[0].key}.jsonl")
@@ -209,7 +212,7 @@ def test_bench_report_fits_the_cross_check_variant_and_charges_its_time(
         draft = json.loads(line)
         agrees = rng.random() < (0.8 if draft["correct"] else 0.2)  # right drafts' programs mostly agree
         store.append(Trace("synth", draft["item_id"], "math", spec.name, spec.model, spec.key, "", agrees, "stop",
-                           10, 5, 0.5, None, 0.0, result=float(i if agrees else -1)))
+                           10, 5, 0.5, None, 0.0, result=float(i + 3 if agrees else -1)))
     out = tmp_path / "results"
     assert main(["bench", "report", "--config", str(cfg), "--traces", str(store.root), "--datasets", "synth",
                  "--out", str(out), "--json"]) == 0
