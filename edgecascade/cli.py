@@ -99,7 +99,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.explain and args.json:
         raise ConfigError("--explain prints each tier's draft for reading, and --json the whole result (every "
                           "attempt with its draft and reason) as one object: give one of them")
-    question = sys.stdin.read() if args.question == "-" else args.question
+    # `echo q | edgecascade run -`: echo's newline is not part of the question (it is another prompt)
+    question = sys.stdin.read().rstrip("\r\n") if args.question == "-" else args.question
     args.question_text = question  # for the error record, which stdin can no longer give
     if not question.strip():
         raise InvalidRequestError("the question is empty: pass a non-empty QUESTION (or '-' to read stdin)")
@@ -286,7 +287,12 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
     with _progress_bar(f"{dataset} x {n_tiers} tier{'s' * (n_tiers != 1)}") as bar:
         task = bar.add_task("", total=len(items) * len(cascade.tiers))
 
+        failures: dict[str, str] = {}  # tier -> the first failure's message, said in full after the bar
+
         def progress(msg: str, done: int, total: int) -> None:
+            if ": FAILED (" in msg:
+                tier = msg.split(": FAILED (", 1)[0].rsplit(" ", 1)[-1]
+                failures.setdefault(tier, msg)
             bar.update(task, completed=done, description=msg)
 
         traces = run_traces(cascade, items, dataset=dataset, store=store, max_tokens=max_tokens,
@@ -302,24 +308,32 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
             cc_summary = {"items": len(checks), "with_result": sum(t.result is not None for t in checks.values()),
                           "accuracy": sum(t.correct for t in checks.values()) / n,
                           "mean_latency_s": sum(t.latency_s for t in checks.values()) / n}
-    summary = {name: {"items": len(t), "accuracy": sum(x.correct for x in t.values()) / max(len(t), 1),
+    # a tier with no answer has no accuracy (0.0% would read as a score)
+    summary: dict[str, dict[str, Any]] = {name: {"items": len(t), "failed": len(items) - len(t),
+                      "accuracy": sum(x.correct for x in t.values()) / len(t) if t else None,
                       "mean_latency_s": sum(x.latency_s for x in t.values()) / max(len(t), 1),
                       "truncated": sum(x.finish_reason == "length" for x in t.values())}
                for name, t in traces.items()}
+    failed = {name: int(s["failed"]) for name, s in summary.items() if s["failed"]}
     if args.json:
         if cascade.settings.cross_check:
             summary[CROSS_CHECK] = cc_summary
         print(json.dumps({"dataset": dataset, "tiers": summary, "traces": str(store.root)}))
     else:
         for name, s in summary.items():
-            out.print(f"{dataset} · tier {name}: {s['items']} items · accuracy {s['accuracy']:.1%} · "
+            accuracy = "n/a" if s["accuracy"] is None else f"{s['accuracy']:.1%}"
+            out.print(f"{dataset} · tier {name}: {s['items']} items · accuracy {accuracy} · "
                       f"{s['mean_latency_s']:.1f} s/item · {s['truncated']} cut off at the token limit")
         if cascade.settings.cross_check:
             out.print(f"{dataset} · cross-check of tier {cascade.tiers[0].name}: {cc_summary['items']} math items · a "
                       f"result for {cc_summary['with_result']} · right {cc_summary['accuracy']:.1%} · "
                       f"{cc_summary['mean_latency_s']:.1f} s/item")
         out.print(f"traces in {store.root}", style="dim", markup=False)
-    return 0
+    for name, n in failed.items():  # failed calls are not traces: a rerun tries them again
+        err.print(f"error: tier {name} failed on {n} of {len(items)} items, first: "
+                  f"{failures.get(name, 'see above').split(': FAILED ', 1)[-1]}; fix it and run the same command "
+                  "again (it traces only what is missing)", markup=False)
+    return 1 if failed else 0
 
 
 def _traced_datasets(args: argparse.Namespace, cascade: Cascade, *, judges: bool = True

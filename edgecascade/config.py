@@ -317,6 +317,9 @@ def load_config(path: str | os.PathLike[str] | None = None) -> CascadeConfig:
     if p.is_dir():
         raise ConfigError(f"config {p} is a folder: pass --config with a path to a .toml file in it, e.g. "
                           f"{p / 'cascade.toml'}")
+    if not p.is_file() and path is None and os.environ.get("EDGECASCADE_CONFIG"):
+        raise ConfigError(f"$EDGECASCADE_CONFIG names {p}, which does not exist: set it to a .toml file or a shipped "
+                          f"name ({', '.join(sorted(c.stem for c in configs_dir().glob('*.toml')))}), or unset it")
     if not p.is_file():
         raise ConfigError(
             f"config file {p} does not exist: pass --config with a path to a .toml file, "

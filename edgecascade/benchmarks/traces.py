@@ -340,7 +340,7 @@ def run_traces(
             if trace.error is not None:
                 # a failed call is not an answer: never cached, never graded; a rerun tries it again
                 if on_progress:
-                    on_progress(f"{item.id} {spec.name}: FAILED ({trace.error[:80]})", done, total)
+                    on_progress(f"{item.id} {spec.name}: FAILED ({trace.error})", done, total)
                 continue
             store.append(trace)
             have[spec.name][item.id] = trace
@@ -481,7 +481,10 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
                               "object (a trace, or a `run --json --logprobs` line with a label)")
         label = d.get("correct", d.get("accepted_by_user", d.get("label")))
         if isinstance(d.get("attempts"), list) and d["attempts"]:  # a `run --json --logprobs` line
-            last = d["attempts"][-1]
+            # the answering attempt: the one of the line's own tier (after it, a tier may have failed
+            # and the cascade returned this answer), else the last
+            last = next((a for a in reversed(d["attempts"]) if isinstance(a, dict) and "tier" in d
+                         and a.get("tier") == d["tier"] and a.get("content") is not None), d["attempts"][-1])
             if "error" in d:  # a record without an answer: its last draft, if any tier wrote one
                 drafts = [a for a in d["attempts"] if isinstance(a, dict) and a.get("content") is not None]
                 if not drafts:
@@ -537,7 +540,9 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
                               "number): export each token's log probability as a number")
         k = min((len(r) for r in top), default=0)
         answer = str(d.get("answer", d.get("content", "".join(tokens))) or "")
-        item_id = str(d.get("item_id", d.get("id", n)))
+        # a line without an id (`run --json` writes none) is named by its file and line, so the lines
+        # of several files (a day's answers each) never share an id
+        item_id = str(d.get("item_id", d.get("id", f"{path.name}:{n}")))
         if prompts is not None and isinstance(d.get("prompt"), str):
             prompts[item_id] = d["prompt"]
         if checks is not None and "cross_check_result" in d:

@@ -333,3 +333,49 @@ def test_progress_shows_names_as_text(monkeypatch: pytest.MonkeyPatch) -> None:
         bar.update(task, advance=1, description="q1 gpu[/]: right")
     shown = seen.getvalue()
     assert "my{set}[red] x 2 tiers" in shown and "q1 gpu[/]: right" in shown
+
+
+def test_bench_run_says_when_a_tier_failed_and_exits_1(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """A tier that failed on every item read "0 items · accuracy 0.0%" and the command exited 0; the
+    report that followed asked for the same bench run."""
+    import json
+
+    from edgecascade import Cascade, ScriptedProvider, ScriptedReply, Tier, cli
+    from edgecascade.errors import ModelLoadError
+
+    data = tmp_path / "mine.jsonl"
+    data.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"How many apples, {i}?", "reference": "4"}) + "\n"
+                            for i in range(2)))
+    def cascade(config: str | None) -> tuple[Cascade, None, bool]:
+        down = ScriptedReply(error=ModelLoadError("llama.cpp could not load big.gguf: the file may be corrupt"))
+        return Cascade([Tier("small", ScriptedProvider([ScriptedReply("The answer is 4.", logprob=-0.1)] * 2,
+                                                       model="s")),
+                        Tier("big", ScriptedProvider([down] * 2, model="b"))]), None, True
+
+    monkeypatch.setattr(cli, "_bench_cascade", cascade)
+    argv = ["bench", "run", "--dataset", str(data), "--traces", str(tmp_path / "traces")]
+    assert main([*argv, "--json"]) == 1
+    out, err = capsys.readouterr()
+    tiers = json.loads(out)["tiers"]
+    assert tiers["small"]["items"] == 2 and tiers["small"]["accuracy"] == 1.0
+    assert tiers["big"] == {**tiers["big"], "items": 0, "failed": 2, "accuracy": None}
+    assert "error: tier big failed on 2 of 2 items, first: (ModelLoadError: llama.cpp could not load big.gguf" in err
+    assert main(argv) == 1
+    out, _ = capsys.readouterr()
+    assert "tier big: 0 items · accuracy n/a" in out
+
+
+def test_a_question_piped_in_loses_the_newline_echo_adds(monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+    import json
+
+    from edgecascade import Cascade, ScriptedProvider, ScriptedReply, Tier
+
+    provider = ScriptedProvider([ScriptedReply("Blue.", logprob=-0.1)])
+    monkeypatch.setattr(Cascade, "from_config", classmethod(lambda cls, path=None: Cascade([Tier("t", provider)])))
+    monkeypatch.setattr("sys.stdin", io.StringIO("Name a colour.\n"))
+    assert main(["run", "--json", "--logprobs", "-"]) == 0
+    assert json.loads(capsys.readouterr().out)["prompt"] == "Name a colour."
+    assert provider.requests[0].messages[-1].content == "Name a colour."

@@ -76,6 +76,14 @@ def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
         load_config(tmp_path)  # it had said the folder "does not exist"
 
 
+def test_a_missing_config_named_by_the_environment_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It said "pass --config" to a user who had passed none."""
+    monkeypatch.setenv("EDGECASCADE_CONFIG", str(tmp_path / "nope.toml"))
+    with pytest.raises(ConfigError, match=r"\$EDGECASCADE_CONFIG names .*nope.toml, which does not exist") as ei:
+        load_config()
+    assert "--config" not in str(ei.value) and "default" in str(ei.value)
+
+
 def test_missing_model_fails_when_the_cascade_is_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EDGECASCADE_CACHE", str(tmp_path / "cache"))
     cfg = parse_config({"tiers": [{"model": str(tmp_path / "missing.gguf")}]})

@@ -368,6 +368,27 @@ def test_a_run_line_keeps_alternatives_that_print_alike(tmp_path) -> None:  # ty
         load_labelled_traces(p)
 
 
+def test_run_lines_give_the_answer_that_was_returned_and_ids_of_their_own(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A `run --json` line whose upper tier failed after the draft was returned was read by its last
+    attempt (the failed one: "no per-token logprobs"); and lines without an id were named by their
+    line number, so two days' files clashed on "1"."""
+    from edgecascade import Cascade, ScriptedProvider, Tier
+    from edgecascade.config import AcceptRule
+    from edgecascade.errors import ProviderTimeoutError
+
+    r = Cascade([Tier("small", ScriptedProvider([ScriptedReply("It is 4", logprob=-0.2)], model="s"),
+                      AcceptRule(min_confidence=0.99)),
+                 Tier("big", ScriptedProvider([ScriptedReply(error=ProviderTimeoutError("slow"))], model="b"))]
+                ).run_sync("q")
+    assert r.tier == "small" and r.attempts[-1].error is not None  # the draft came back, the big tier failed
+    days = [tmp_path / "day1.jsonl", tmp_path / "day2.jsonl"]
+    for day in days:
+        day.write_text(json.dumps({"prompt": "q", **r.to_dict(logprobs=True), "correct": True}) + "\n")
+    [a], [b] = (load_labelled_traces(day) for day in days)
+    assert a.answer == "It is 4" and a.logprobs == [-0.2, -0.2, -0.2]
+    assert (a.item_id, b.item_id) == ("day1.jsonl:1", "day2.jsonl:1")
+
+
 def test_oracle_share_at_target() -> None:
     from edgecascade.benchmarks.policies import oracle_share_at_target
 
