@@ -274,6 +274,7 @@ def _bench_cascade(config: str | None) -> tuple[Cascade, CascadeConfig, bool]:
 def cmd_bench_run(args: argparse.Namespace) -> int:
     from .benchmarks.traces import CROSS_CHECK, TraceStore, run_cross_checks, run_traces
     from .datasets import load
+    from .quality.domain import prompt_domain
 
     items = load(args.dataset, args.limit)
     if not items:
@@ -288,12 +289,18 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
         task = bar.add_task("", total=len(items) * len(cascade.tiers))
 
         failures: dict[str, str] = {}  # tier -> the first failure's message, said in full after the bar
+        # longest first: a tier named "big" must not take the failures of one named "a big"
+        names = sorted((t.name for t in cascade.tiers), key=len, reverse=True) + [CROSS_CHECK]
+
+        def note(msg: str) -> str:
+            """Keep a failure's message; return what the bar shows: its first line, cut short."""
+            tier = next((n for n in names if f" {n}: FAILED (" in msg), None)
+            if tier is not None:
+                failures.setdefault(tier, msg.split(f" {tier}: FAILED ", 1)[1])
+            return msg.splitlines()[0][:120] if msg else msg
 
         def progress(msg: str, done: int, total: int) -> None:
-            if ": FAILED (" in msg:
-                tier = msg.split(": FAILED (", 1)[0].rsplit(" ", 1)[-1]
-                failures.setdefault(tier, msg)
-            bar.update(task, completed=done, description=msg)
+            bar.update(task, completed=done, description=note(msg))
 
         traces = run_traces(cascade, items, dataset=dataset, store=store, max_tokens=max_tokens,
                             on_progress=progress)
@@ -301,12 +308,14 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
             cc_task = bar.add_task("", total=None)
 
             def cc_progress(msg: str, done: int, total: int) -> None:
-                bar.update(cc_task, completed=done, total=total, description=f"cross-check: {msg}")
+                bar.update(cc_task, completed=done, total=total, description=f"cross-check: {note(msg)}")
 
             checks = run_cross_checks(cascade, items, dataset=dataset, store=store, on_progress=cc_progress)
             n = max(len(checks), 1)
-            cc_summary = {"items": len(checks), "with_result": sum(t.result is not None for t in checks.values()),
-                          "accuracy": sum(t.correct for t in checks.values()) / n,
+            math_items = sum(prompt_domain(i.prompt) == "math" for i in items)
+            cc_summary = {"items": len(checks), "failed": math_items - len(checks),
+                          "with_result": sum(t.result is not None for t in checks.values()),
+                          "accuracy": sum(t.correct for t in checks.values()) / len(checks) if checks else None,
                           "mean_latency_s": sum(t.latency_s for t in checks.values()) / n}
     # a tier with no answer has no accuracy (0.0% would read as a score)
     summary: dict[str, dict[str, Any]] = {name: {"items": len(t), "failed": len(items) - len(t),
@@ -315,6 +324,8 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
                       "truncated": sum(x.finish_reason == "length" for x in t.values())}
                for name, t in traces.items()}
     failed = {name: int(s["failed"]) for name, s in summary.items() if s["failed"]}
+    if cascade.settings.cross_check and cc_summary["failed"]:
+        failed[CROSS_CHECK] = int(cc_summary["failed"])
     if args.json:
         if cascade.settings.cross_check:
             summary[CROSS_CHECK] = cc_summary
@@ -325,14 +336,15 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
             out.print(f"{dataset} · tier {name}: {s['items']} items · accuracy {accuracy} · "
                       f"{s['mean_latency_s']:.1f} s/item · {s['truncated']} cut off at the token limit")
         if cascade.settings.cross_check:
+            right = "n/a" if cc_summary["accuracy"] is None else f"{cc_summary['accuracy']:.1%}"
             out.print(f"{dataset} · cross-check of tier {cascade.tiers[0].name}: {cc_summary['items']} math items · a "
-                      f"result for {cc_summary['with_result']} · right {cc_summary['accuracy']:.1%} · "
+                      f"result for {cc_summary['with_result']} · right {right} · "
                       f"{cc_summary['mean_latency_s']:.1f} s/item")
         out.print(f"traces in {store.root}", style="dim", markup=False)
     for name, n in failed.items():  # failed calls are not traces: a rerun tries them again
-        err.print(f"error: tier {name} failed on {n} of {len(items)} items, first: "
-                  f"{failures.get(name, 'see above').split(': FAILED ', 1)[-1]}; fix it and run the same command "
-                  "again (it traces only what is missing)", markup=False)
+        what = "the cross-check" if name == CROSS_CHECK else f"tier {name}"
+        err.print(f"error: {what} failed on {n} of {len(items)} items, first: {failures.get(name, '(no message)')}; "
+                  "fix it and run the same command again (it traces only what is missing)", markup=False)
     return 1 if failed else 0
 
 

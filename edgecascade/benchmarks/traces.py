@@ -415,7 +415,7 @@ def run_cross_checks(
             except EdgecascadeError as e:
                 done += 1
                 if on_progress:  # not an answer: never cached; a rerun tries it again
-                    on_progress(f"{item.id} {CROSS_CHECK}: FAILED ({type(e).__name__}: {str(e)[:80]})", done, total)
+                    on_progress(f"{item.id} {CROSS_CHECK}: FAILED ({type(e).__name__}: {e})", done, total)
                 continue
             c, result = check.completion, check.result
             assert c is not None
@@ -456,7 +456,7 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
     ``content``), ``tokens``, ``logprobs``, optional ``top_logprobs`` and ``finish_reason``, and a
     label ``correct`` or ``accepted`` (for example whether your user accepted the answer). A line of
     `edgecascade run --json --logprobs` output plus a ``correct`` (or ``label``) field works too: its
-    answering attempt (the last one) is used.
+    answering attempt (the one of the line's own ``tier``: a tier after it may have failed) is used.
 
     ``labelled=False`` reads answers whose labels are not needed (adapting to unlabelled traffic): a
     line may then have none, and its trace's ``correct`` is False, to be ignored. ``drafter`` (a
@@ -540,9 +540,10 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
                               "number): export each token's log probability as a number")
         k = min((len(r) for r in top), default=0)
         answer = str(d.get("answer", d.get("content", "".join(tokens))) or "")
-        # a line without an id (`run --json` writes none) is named by its file and line, so the lines
-        # of several files (a day's answers each) never share an id
-        item_id = str(d.get("item_id", d.get("id", f"{path.name}:{n}")))
+        # a line without an id (`run --json` writes none) is named by its file as given and its line,
+        # so the lines of several files (a day's answers each, even of one name in two folders) never
+        # share an id; the calibration split, by id, then follows the path given
+        item_id = str(d.get("item_id", d.get("id", f"{path}:{n}")))
         if prompts is not None and isinstance(d.get("prompt"), str):
             prompts[item_id] = d["prompt"]
         if checks is not None and "cross_check_result" in d:

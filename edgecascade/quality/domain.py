@@ -52,7 +52,7 @@ _WHAT = re.compile(r"\bwhat(?:\s+(?:is|was|are|were)|'s|’s)\b", re.IGNORECASE)
 # a number, an operator, a number: "2+2", "17 * 23", "10 - 3", "3 / 4", "3 x 4"; "-", "/" and "x"
 # only with spaces around them, since "10-20" is a range, "24/7", "9/11" and "80/20" are names and
 # "3x2" is a size
-_ARITHMETIC = re.compile(r"\d\s*[+*×÷^]\s*\d|\d\s+[-−/x]\s+\d")
+_ARITHMETIC = re.compile(r"\d\s*[+*×÷^]\s*\d|\d\s+[-−/xX]\s+\d")
 # a measured quantity, as word problems state them: money, or a number with its unit
 _MEASURE = re.compile(
     r"\$\s?\d|\d\s*(?:miles?|pounds?|lbs?|feet|foot|ft|yards?|inch(?:es)?|meters?|metres?|km|kg|grams?|liters?"

@@ -351,7 +351,7 @@ def test_bench_run_says_when_a_tier_failed_and_exits_1(monkeypatch: pytest.Monke
         down = ScriptedReply(error=ModelLoadError("llama.cpp could not load big.gguf: the file may be corrupt"))
         return Cascade([Tier("small", ScriptedProvider([ScriptedReply("The answer is 4.", logprob=-0.1)] * 2,
                                                        model="s")),
-                        Tier("big", ScriptedProvider([down] * 2, model="b"))]), None, True
+                        Tier("my big", ScriptedProvider([down] * 2, model="b"))]), None, True
 
     monkeypatch.setattr(cli, "_bench_cascade", cascade)
     argv = ["bench", "run", "--dataset", str(data), "--traces", str(tmp_path / "traces")]
@@ -359,11 +359,12 @@ def test_bench_run_says_when_a_tier_failed_and_exits_1(monkeypatch: pytest.Monke
     out, err = capsys.readouterr()
     tiers = json.loads(out)["tiers"]
     assert tiers["small"]["items"] == 2 and tiers["small"]["accuracy"] == 1.0
-    assert tiers["big"] == {**tiers["big"], "items": 0, "failed": 2, "accuracy": None}
-    assert "error: tier big failed on 2 of 2 items, first: (ModelLoadError: llama.cpp could not load big.gguf" in err
+    assert tiers["my big"] == {**tiers["my big"], "items": 0, "failed": 2, "accuracy": None}
+    # a tier's name may hold spaces (a model path does): its failure is still its own
+    assert "error: tier my big failed on 2 of 2 items, first: (ModelLoadError: llama.cpp could not load big.gguf" in err
     assert main(argv) == 1
     out, _ = capsys.readouterr()
-    assert "tier big: 0 items · accuracy n/a" in out
+    assert "tier my big: 0 items · accuracy n/a" in out
 
 
 def test_a_question_piped_in_loses_the_newline_echo_adds(monkeypatch: pytest.MonkeyPatch,
@@ -379,3 +380,30 @@ def test_a_question_piped_in_loses_the_newline_echo_adds(monkeypatch: pytest.Mon
     assert main(["run", "--json", "--logprobs", "-"]) == 0
     assert json.loads(capsys.readouterr().out)["prompt"] == "Name a colour."
     assert provider.requests[0].messages[-1].content == "Name a colour."
+
+
+def test_bench_run_counts_failed_cross_checks_too(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from edgecascade import Cascade, ScriptedProvider, ScriptedReply, Tier, cli
+    from edgecascade.config import CascadeSettings
+    from edgecascade.errors import ProviderTimeoutError
+
+    data = tmp_path / "mine.jsonl"
+    data.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"Tom has {i} apples and buys 3 more. How many "
+                                        "apples does he have?", "reference": str(i + 3)}) + "\n" for i in range(2)))
+
+    def cascade(config: str | None) -> tuple[Cascade, None, bool]:
+        draft = ScriptedReply("The answer is 3.", logprob=-0.1)
+        slow = ScriptedReply(error=ProviderTimeoutError("no program in time"))
+        return Cascade([Tier("small", ScriptedProvider([draft, draft, slow, slow], model="s")),
+                        Tier("big", ScriptedProvider([draft] * 2, model="b"))],
+                       CascadeSettings(cross_check=True)), None, True
+
+    monkeypatch.setattr(cli, "_bench_cascade", cascade)
+    assert main(["bench", "run", "--dataset", str(data), "--traces", str(tmp_path / "t"), "--json"]) == 1
+    out, err = capsys.readouterr()
+    checks = json.loads(out)["tiers"]["cross-check"]
+    assert checks["items"] == 0 and checks["failed"] == 2 and checks["accuracy"] is None
+    assert "error: the cross-check failed on 2 of 2 items, first: (ProviderTimeoutError: no program in time)" in err

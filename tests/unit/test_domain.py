@@ -64,7 +64,7 @@ def test_most_bare_word_problems_are_math_too() -> None:
     ("What is 100 - 37?", "math"),
     ("What is 24/7 customer support?", None), ("What is the 80/20 rule?", None),
     ("What's the 3x2 grid layout in CSS Grid?", None),
-    ("What is 3 / 4 + 1 / 4?", "math"),
+    ("What is 3 / 4 + 1 / 4?", "math"), ("What is 3 X 4?", "math"),
     ("What's 15% of 80?", "math"),
     ("What is 2+2?", "math"),  # the same number twice is two numbers
     ("Solve this math problem: x + 1 = 3", "math"),
