@@ -289,28 +289,26 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
         task = bar.add_task("", total=len(items) * len(cascade.tiers))
 
         failures: dict[str, str] = {}  # tier -> the first failure's message, said in full after the bar
-        # longest first: a tier named "big" must not take the failures of one named "a big"
-        names = sorted((t.name for t in cascade.tiers), key=len, reverse=True) + [CROSS_CHECK]
 
-        def note(msg: str) -> str:
-            """Keep a failure's message; return what the bar shows: its first line, cut short."""
-            tier = next((n for n in names if f" {n}: FAILED (" in msg), None)
-            if tier is not None:
-                failures.setdefault(tier, msg.split(f" {tier}: FAILED ", 1)[1])
+        def failed_once(tier: str, error: str) -> None:
+            failures.setdefault(tier, error)
+
+        def shown(msg: str) -> str:  # the bar shows one short line; a failure is said in full after it
             return msg.splitlines()[0][:120] if msg else msg
 
         def progress(msg: str, done: int, total: int) -> None:
-            bar.update(task, completed=done, description=note(msg))
+            bar.update(task, completed=done, description=shown(msg))
 
         traces = run_traces(cascade, items, dataset=dataset, store=store, max_tokens=max_tokens,
-                            on_progress=progress)
+                            on_progress=progress, on_failure=failed_once)
         if cascade.settings.cross_check:
             cc_task = bar.add_task("", total=None)
 
             def cc_progress(msg: str, done: int, total: int) -> None:
-                bar.update(cc_task, completed=done, total=total, description=f"cross-check: {note(msg)}")
+                bar.update(cc_task, completed=done, total=total, description=f"cross-check: {shown(msg)}")
 
-            checks = run_cross_checks(cascade, items, dataset=dataset, store=store, on_progress=cc_progress)
+            checks = run_cross_checks(cascade, items, dataset=dataset, store=store, on_progress=cc_progress,
+                                      on_failure=failed_once)
             n = max(len(checks), 1)
             math_items = sum(prompt_domain(i.prompt) == "math" for i in items)
             cc_summary = {"items": len(checks), "failed": math_items - len(checks),

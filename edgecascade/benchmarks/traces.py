@@ -301,6 +301,7 @@ def run_traces(
     store: TraceStore,
     max_tokens: int,
     on_progress: Callable[[str, int, int], None] | None = None,
+    on_failure: Callable[[str, str], None] | None = None,
 ) -> dict[str, dict[str, Trace]]:
     """Generate (or load from the cache) one trace per item and tier; returns {tier: {item_id: trace}}."""
     specs = tier_specs(cascade, max_tokens)
@@ -339,6 +340,8 @@ def run_traces(
             done += 1
             if trace.error is not None:
                 # a failed call is not an answer: never cached, never graded; a rerun tries it again
+                if on_failure:
+                    on_failure(spec.name, trace.error)
                 if on_progress:
                     on_progress(f"{item.id} {spec.name}: FAILED ({trace.error})", done, total)
                 continue
@@ -390,6 +393,7 @@ def run_cross_checks(
     dataset: str,
     store: TraceStore,
     on_progress: Callable[[str, int, int], None] | None = None,
+    on_failure: Callable[[str, str], None] | None = None,
 ) -> dict[str, Trace]:
     """Generate (or load from the cache) the drafting tier's cross-check of every math item (its
     domain read from the prompt, as a deployment reads it): the program, its result, and the time
@@ -414,7 +418,9 @@ def run_cross_checks(
                 check = await run_cross_check(tier.provider, request, "")
             except EdgecascadeError as e:
                 done += 1
-                if on_progress:  # not an answer: never cached; a rerun tries it again
+                if on_failure:  # not an answer: never cached; a rerun tries it again
+                    on_failure(CROSS_CHECK, f"{type(e).__name__}: {e}")
+                if on_progress:
                     on_progress(f"{item.id} {CROSS_CHECK}: FAILED ({type(e).__name__}: {e})", done, total)
                 continue
             c, result = check.completion, check.result
