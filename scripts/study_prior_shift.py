@@ -348,6 +348,25 @@ issue's bar on one draw of 85 is a toss-up; pooled over twenty-four, neither rea
 in 20% and 34% of resamples); the unshifted mean P(correct) is nearer the share right than the
 label-shift estimate on each new reading (47 of 50 in the refitted run).
 
+`symbolic --dataset bench/datasets/gsm-symbolic-25.jsonl` judges a twenty-fifth draw (85 items: the
+twenty-seventh instance of each template, `--instances 26 27`), the second clean draw of the
+refitted calibrations, by the same judgement, fixed in the commit that adds the file, after the
+twenty-fourth draw was read and before it is traced. No calibration, feature, check or threshold
+changes before it is read. No item repeats an earlier draw's problem (checked by prompt against all
+twenty-four files, and by `tests/unit/test_datasets.py`). It is traced with `bench run --config
+calibrated` and not read until its tracing ends. Its tracing starts at about 20:40 UTC on 2026-11-27
+and will not end in this session: at 21:15 UTC its traces so far are committed unread, the draw
+stays clean, and a later session completes them with the same `bench run` (which traces only what
+is missing) before reading any of them; never given up because of what a trace shows. The main
+reading is the draw alone (85 items, `symbolic --bootstrap 2000 --dataset` the file), with every
+traced draw pooled (2,293 items, `--k 2208`, templates resampled) and `estimates` on the
+twenty-five files beside it. Expected, from the twenty-four draws read with the refitted
+calibrations: the default rule meets the target (it did on 22 of 24 draws alone and in 99% of
+template resamples; the cross-check rule on 19 and in 97%); whether either reaches the issue's bar
+on one draw of 85 is a toss-up; pooled over twenty-five, neither reaches the bar (17% and 31% of
+resamples); the unshifted mean P(correct) is nearer the share right than the label-shift estimate
+on each new reading.
+
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
     .venv/bin/python scripts/study_prior_shift.py symbolic
