@@ -352,7 +352,9 @@ class LlamaCppProvider:
             logprobs = self._logprobs(llama, cap, n_out)
         finish = choice.get("finish_reason") or "stop"
         text = choice["message"].get("content") or ""
-        if finish == "length" and request.max_tokens and n_out < request.max_tokens and not self._said_full:
+        cancelled = stop is not None and stop.is_set()  # stopped on purpose: short of max_tokens, not full
+        if finish == "length" and request.max_tokens and n_out < request.max_tokens and not self._said_full \
+                and not cancelled:
             # llama.cpp cuts max_tokens to the room the prompt leaves without a word: the answer reads
             # "cut off" although the limit asked for was not reached
             self._said_full = True  # once per provider: every long prompt would say it again
