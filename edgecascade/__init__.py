@@ -25,6 +25,7 @@ from .errors import (
     RateLimitedError,
     TierRejected,
     UnknownModelError,
+    UnknownModelNameError,
     UpstreamError,
 )
 from .providers import Capabilities, Provider, ResilientProvider, ScriptedProvider, ScriptedReply, Timeouts
@@ -78,6 +79,7 @@ __all__ = [
     "Timings",
     "TokenLogprobs",
     "UnknownModelError",
+    "UnknownModelNameError",
     "UpstreamError",
     "Usage",
     "__version__",

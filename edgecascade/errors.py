@@ -8,6 +8,7 @@ family and the engine can tell "move on to the next tier" from "stop, the reques
      +-- InvalidRequestError         the request itself is wrong (empty prompt, bad role, ...)
      +-- ModelError                  a local model file
      |    +-- ModelNotFoundError     no such registry name or path; not pulled yet
+     |         +-- UnknownModelNameError  no registry model has this name (also a ConfigError)
      |    +-- ModelVerificationError size / sha256 / GGUF magic do not match: never used
      |    +-- ModelLoadError         the runtime could not load it (or is not installed)
      +-- ProviderError               one tier failed to answer; the cascade moves on
@@ -55,6 +56,10 @@ class ModelError(EdgecascadeError):
 
 class ModelNotFoundError(ModelError):
     pass
+
+
+class UnknownModelNameError(ModelNotFoundError, ConfigError):
+    """No registry model has this name: a typo in a config or an option, so also a ConfigError (exit 2)."""
 
 
 class ModelVerificationError(ModelError):

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelError, ModelNotFoundError, ModelVerificationError
+from .errors import ModelError, ModelNotFoundError, ModelVerificationError, UnknownModelNameError
 from .paths import cache_dir, shipped_dir
 
 if sys.version_info >= (3, 11):
@@ -294,7 +294,7 @@ def get_manifest(name: str) -> ModelManifest:
         if manifest.name == name:
             return manifest
     known = ", ".join(m.name for m in manifests) or f"none: {manifests_dir()} holds no *.toml manifests"
-    raise ModelNotFoundError(f"no registry model named {name!r}. Known models: {known}")
+    raise UnknownModelNameError(f"no registry model named {name!r}. Known models: {known}")
 
 
 def model_path(name: str) -> Path:
@@ -689,8 +689,8 @@ def resolve(model: str) -> ResolvedModel:
         return _resolve_path(model)
     try:
         manifest = get_manifest(model)
-    except ModelNotFoundError as e:
-        raise ModelNotFoundError(f"{e}. To use a local file, pass its path (ending in .gguf).") from None
+    except UnknownModelNameError as e:
+        raise UnknownModelNameError(f"{e}. To use a local file, pass its path (ending in .gguf).") from None
     path = cache_dir() / "models" / manifest.file_name
     _refuse_non_file(path)
     if not path.is_file():

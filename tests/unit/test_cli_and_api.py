@@ -42,6 +42,17 @@ def test_bad_config_exits_2_naming_the_key(tmp_path: Path, capsys: pytest.Captur
     assert "unknown key 'tiers[0].n_cxt'" in capsys.readouterr().err
 
 
+def test_a_mistyped_registry_model_exits_2_listing_the_known_names(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A typo in a tier's model name is a mistake in the config, as a typo in a key is: exit 2 (it was 1,
+    the code of a tier that failed), before any model is loaded."""
+    p = tmp_path / "c.toml"
+    p.write_text('[[tiers]]\nname = "small"\nprovider = "llamacpp"\nmodel = "qwen2.5-coder-0.5b-instrct"\n')
+    assert main(["run", "--config", str(p), "hello"]) == 2
+    said = capsys.readouterr().err
+    assert "no registry model named 'qwen2.5-coder-0.5b-instrct'" in said and "qwen2.5-coder-0.5b," in said
+
+
 def test_empty_question_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "  "]) == 2
     assert "question is empty" in capsys.readouterr().err

@@ -18,7 +18,13 @@ from pathlib import Path
 import pytest
 
 from edgecascade import models
-from edgecascade.errors import ModelError, ModelNotFoundError, ModelVerificationError
+from edgecascade.errors import (
+    ConfigError,
+    ModelError,
+    ModelNotFoundError,
+    ModelVerificationError,
+    UnknownModelNameError,
+)
 from edgecascade.models import (
     ModelManifest,
     Part,
@@ -428,8 +434,9 @@ def test_unknown_name_lists_known_names(registry: Path) -> None:
     make_split_model(registry, "alpha", CHUNKS)
     make_split_model(registry, "beta", CHUNKS)
     for call in (resolve, get_manifest, model_path, is_pulled):
-        with pytest.raises(ModelNotFoundError) as exc:
+        with pytest.raises(UnknownModelNameError) as exc:  # a ModelNotFoundError, and a ConfigError: exit 2
             call("gamma")
+        assert isinstance(exc.value, ModelNotFoundError) and isinstance(exc.value, ConfigError)
         assert "'gamma'" in str(exc.value)
         assert "alpha, beta" in str(exc.value)
 
@@ -647,7 +654,7 @@ def test_models_pull_takes_options_before_names_and_checks_every_name_first(
     make_split_model(registry, "tiny", CHUNKS)
     pulled: list[str] = []
     monkeypatch.setattr(models_mod, "pull", lambda name, **kw: pulled.append(name) or model_path(name))
-    assert main(["models", "pull", "tiny", "nosuch"]) == 1
+    assert main(["models", "pull", "tiny", "nosuch"]) == 2  # a typo in a name is a usage error, as --config's
     assert pulled == [] and "no registry model named 'nosuch'" in capsys.readouterr().err
     assert main(["models", "pull", "--force", "tiny"]) == 0 and pulled == ["tiny"]
 
