@@ -29,16 +29,27 @@ _EQUALS_NUMBER = re.compile(r"=\s*\$?\s*(-?\d[\d,]*(?:\.\d+)?)(?!\s*(?:[\d*/+\-(
 _FENCE = re.compile(r"```([^\n]*)\n(.*?)(?:```|\Z)", re.DOTALL)
 
 
+_PYTHON_TAGS = ("python", "py", "python3")
+
+
+def _code_block(text: str) -> re.Match[str] | None:
+    """The fenced block that holds the answer's code: the first ```python block, else the first
+    ``` block; None when there is no fence. One choice, so that the code graded, run and scored is
+    the same code (a draft that shows a shell command first and its Python second is scored on the
+    Python it is judged by)."""
+    first = None
+    for m in _FENCE.finditer(text):
+        if (m.group(1).strip().split() or [""])[0].lower() in _PYTHON_TAGS:
+            return m
+        first = first or m
+    return first
+
+
 def extract_code(text: str) -> str:
     """The code in a model's answer: the first ```python block, else the first ``` block, else the
     whole text. A block cut off by the token limit (no closing fence) runs to the end."""
-    blocks = [((m.group(1).strip().split() or [""])[0].lower(), m.group(2)) for m in _FENCE.finditer(text)]
-    for lang, body in blocks:
-        if lang in ("python", "py", "python3"):
-            return body
-    if blocks:
-        return blocks[0][1]
-    return text
+    m = _code_block(text)
+    return m.group(2) if m else text
 
 
 def defines_function(code: str, name: str) -> bool:
@@ -216,8 +227,11 @@ def prompt_features(prompt: str | None, answer: str) -> dict[str, float]:
 
 
 def code_features(c: Completion) -> dict[str, float]:
+    """Signals of a code draft: is there a fenced block, does it parse, does it define a function,
+    how sure was the model of the code's own tokens, and how much prose surrounds it. The block is
+    the one :func:`extract_code` picks, which is what the examples check runs and the grader tests."""
     text = c.text
-    m = _FENCE.search(text)
+    m = _code_block(text)
     code = m.group(2) if m else text
     start, end = (m.start(2), m.end(2)) if m else (0, len(text))
     feats = {"code_block": 1.0 if m else 0.0, "code_parses": 0.0, "defines_function": 0.0,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import pytest
 
 from edgecascade import Completion, Timings, TokenLogprobs, Usage
 from edgecascade.quality.calibration import FEATURE_NAMES, draft_features
-from edgecascade.quality.structure import code_features, math_features, prompt_features
+from edgecascade.quality.structure import code_features, extract_code, math_features, prompt_features
 
 
 def completion(tokens: list[str], lps: list[float], finish: str = "stop") -> Completion:
@@ -85,6 +88,21 @@ def test_code_features() -> None:
     assert abs(f["code_lp_mean"] + 0.15) < 1e-9  # only the code tokens, not the fences
     bad = ["```python\n", "def f(x)\n", "    return x\n", "```"]
     assert code_features(completion(bad, [-0.1] * 4))["code_parses"] == 0.0
+
+
+def test_code_features_score_the_block_the_grader_runs() -> None:
+    """A draft that shows how to install first and its Python second was scored on the shell
+    block (which does not parse, and defines nothing) while the grader and the examples check ran
+    the Python block: the features now read the block extract_code picks."""
+    toks = ["```bash\n", "pip install numpy\n", "```\n", "```python\n", "def f(x):\n", "    return x\n", "```"]
+    c = completion(toks, [-0.1, -3.0, -0.1, -0.1, -0.2, -0.4, -0.1])
+    f = code_features(c)
+    assert extract_code(c.text) == "def f(x):\n    return x\n"
+    assert f["code_parses"] == 1.0 and f["defines_function"] == 1.0
+    assert abs(f["code_lp_mean"] + 0.3) < 1e-9  # the Python block's two tokens, not "pip install"'s -3.0
+    assert f["prose_chars_log"] == pytest.approx(math.log1p(len(c.text) - len(extract_code(c.text))))
+    untagged = ["```\n", "x = 1\n", "```\n", "```text\n", "not code\n", "```"]
+    assert code_features(completion(untagged, [-0.1] * 6))["code_parses"] == 1.0  # no python tag: the first block
 
 
 def test_draft_features_cover_every_name() -> None:
