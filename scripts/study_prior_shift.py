@@ -367,6 +367,26 @@ on one draw of 85 is a toss-up; pooled over twenty-five, neither reaches the bar
 resamples); the unshifted mean P(correct) is nearer the share right than the label-shift estimate
 on each new reading.
 
+`symbolic --dataset bench/datasets/gsm-symbolic-26.jsonl --k 84` judges a twenty-sixth draw (84
+items: the twenty-eighth instance of each template, `--instances 27 28`, less one), the third clean
+draw of the refitted calibrations, by the same judgement, fixed in the commit that adds the file,
+after the twenty-fifth draw was read and before it is traced. No calibration, feature, check or
+threshold changes before it is read (the code-features change of fe7d926, made before this plan,
+reads only code drafts). The generator's `t53-27` states the sixteenth draw's `t53-17` again, so it
+is left out of the file; no other item repeats an earlier draw's problem (checked by prompt against
+all twenty-five files, and by `tests/unit/test_datasets.py`). It is traced with `bench run --config
+calibrated` and not read until its tracing ends; if its tracing has not ended by 23:30 UTC on
+2026-11-27, its traces so far are committed unread, the draw stays clean, and a later session
+completes them with the same `bench run` before reading any of them; never given up because of what
+a trace shows. The main reading is the draw alone (84 items, `symbolic --bootstrap 2000 --k 84
+--dataset` the file), with every traced draw pooled (2,377 items, `--k 2293`, templates resampled)
+and `estimates` on the twenty-six files beside it. Expected, from the twenty-five draws read with the
+refitted calibrations: the default rule meets the target (it did on 23 of 25 draws alone and in 99%
+of template resamples; the cross-check rule on 20 and in 97%); whether either reaches the issue's
+bar on one draw of 84 is a toss-up; pooled over twenty-six, neither reaches the bar (19% and 34% of
+resamples); the unshifted mean P(correct) is nearer the share right than the label-shift estimate
+on each new reading.
+
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
     .venv/bin/python scripts/study_prior_shift.py symbolic
