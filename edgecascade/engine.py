@@ -8,6 +8,7 @@ providers, so the overhead it adds to every query is measured, not assumed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import time
@@ -118,6 +119,24 @@ def calibration_for(t: TierConfig, run_examples: bool = False, cross_check: bool
     return cal
 
 
+def _tell_spent(e: BaseException, attempts: list[Attempt]) -> None:
+    """Put what a query had spent before ``e`` stopped it on ``e``: ``attempts`` and ``cost`` (as
+    AllTiersFailedError carries them) and a note for the traceback, so a cancelled or crashed query
+    does not lose the account of the calls it paid for. A call cut short by ``e`` reported no usage,
+    so its cost is not known and is not in ``cost``."""
+    if not attempts or isinstance(e, AllTiersFailedError):
+        return
+    spent = sum(a.cost for a in attempts)
+    for name, value in (("attempts", attempts), ("cost", spent)):
+        if not hasattr(e, name):
+            with contextlib.suppress(AttributeError, TypeError):  # an exception type with __slots__
+                setattr(e, name, value)
+    if hasattr(e, "add_note"):
+        said = ", ".join(f"{a.tier} ${a.cost:.6f}" + (f" ({a.error_kind})" if a.error_kind else "") for a in attempts)
+        e.add_note(f"edgecascade: before this, the query had made {len(attempts)} call(s) costing ${spent:.6f} "
+                   f"({said}); a call this cut short is not counted, as it reported no usage")
+
+
 class Cascade:
     """An ordered list of tiers, cheapest first; the last is the strongest (the cost baseline)."""
 
@@ -196,6 +215,16 @@ class Cascade:
         t0 = time.perf_counter()
         request = self.build_request(prompt, max_tokens, temperature, stop, seed, system)
         attempts: list[Attempt] = []
+        try:
+            answer, in_providers = await self._ask_tiers(request, attempts)
+        except BaseException as e:  # cancelled, interrupted, or a bug: still say what was spent
+            _tell_spent(e, attempts)
+            raise
+        return self._result(attempts, answer, t0, in_providers)
+
+    async def _ask_tiers(self, request: Request, attempts: list[Attempt]) -> tuple[Attempt | None, float]:
+        """Ask the tiers in order until one's draft passes its rule, appending each attempt to
+        ``attempts`` as it ends; the accepted attempt (None if none) and the time inside providers."""
         in_providers = 0.0
         answer: Attempt | None = None
         for tier in self.tiers:
@@ -248,7 +277,7 @@ class Cascade:
             if decision.accepted:
                 answer = attempt
                 break
-        return self._result(attempts, answer, t0, in_providers)
+        return answer, in_providers
 
     def cross_checks(self, tier: Tier, completion: Completion, prompt: str,
                      checks: list[Check] | None = None) -> bool:
@@ -295,7 +324,7 @@ class Cascade:
             baseline_cost, estimated = measured.cost, False
         else:
             u = answer.completion.usage
-            baseline_cost, estimated = strongest.price.cost(u.prompt_tokens, u.completion_tokens), True
+            baseline_cost, estimated = usage_cost(strongest.price, u), True  # cached prompt tokens as cached
         total = time.perf_counter() - t0
         return Result(
             content=answer.completion.text,

@@ -12,7 +12,7 @@ import functools
 import inspect
 import logging
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from .config import Price, TierConfig
 from .errors import ConfigError
@@ -37,24 +37,51 @@ def usage_cost(price: Pricing, usage: Usage) -> float:
     """What ``usage`` costs at ``price``. A price written before cached prompt tokens were passed,
     ``cost(prompt_tokens, completion_tokens)``, keeps working: it is called as it was written, and
     costs its cached tokens at its full input price (said once)."""
-    if usage.cached_prompt_tokens and _takes_cached(type(price)):
-        return price.cost(usage.prompt_tokens, usage.completion_tokens, usage.cached_prompt_tokens)
+    cached = usage.cached_prompt_tokens
+    how = _cached_call(price) if cached else None
+    if how == "keyword":
+        return price.cost(usage.prompt_tokens, usage.completion_tokens, cached_prompt_tokens=cached)
+    if how == "positional":
+        return price.cost(usage.prompt_tokens, usage.completion_tokens, cached)
     return price.cost(usage.prompt_tokens, usage.completion_tokens)
 
 
+def _cached_call(price: Pricing) -> str | None:
+    """How ``price.cost`` takes cached prompt tokens: "keyword", "positional", or None (it does not).
+    Read from the bound method, so a keyword-only option or ``**kwargs`` is not taken for a third
+    positional parameter, and a ``cost`` set on the instance is read too; a class's answer is kept."""
+    kind = type(price)
+    if inspect.isfunction(inspect.getattr_static(kind, "cost", None)):
+        return _cached_call_of_class(kind)
+    return _how_cached(price.cost, kind.__name__)
+
+
 @functools.cache
-def _takes_cached(kind: type) -> bool:
+def _cached_call_of_class(kind: type) -> str | None:
+    return _how_cached(inspect.getattr_static(kind, "cost"), kind.__name__, unbound=True)
+
+
+_warned: set[str] = set()
+
+
+def _how_cached(cost: Any, owner: str, unbound: bool = False) -> str | None:
     try:
-        params = inspect.signature(getattr(kind, "cost")).parameters  # noqa: B009 - any class with a cost
+        params = list(inspect.signature(cost).parameters.values())
     except (TypeError, ValueError):  # a builtin or C implementation: assume the current protocol
-        return True
-    if "cached_prompt_tokens" in params or any(p.kind is p.VAR_POSITIONAL for p in params.values()):
-        return True
-    if len(params) >= 4:  # self, prompt, completion, cached
-        return True
-    log.warning("%s.cost takes no cached_prompt_tokens: prompt tokens a backend served from its cache are "
-                "costed at its full input price", kind.__name__)
-    return False
+        return "positional"
+    if unbound and params and params[0].kind in (params[0].POSITIONAL_ONLY, params[0].POSITIONAL_OR_KEYWORD):
+        params = params[1:]  # ``self``
+    named = next((p for p in params if p.name == "cached_prompt_tokens"), None)
+    if named is not None and named.kind is not named.POSITIONAL_ONLY and named.kind is not named.VAR_KEYWORD:
+        return "keyword"
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(positional) >= 3 or any(p.kind is p.VAR_POSITIONAL for p in params):  # prompt, completion, cached
+        return "positional"
+    if owner not in _warned:
+        _warned.add(owner)
+        log.warning("%s.cost takes no cached_prompt_tokens: prompt tokens a backend served from its cache are "
+                    "costed at its full input price", owner)
+    return None
 
 
 @dataclass(frozen=True)

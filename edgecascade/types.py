@@ -45,13 +45,15 @@ def to_messages(prompt: str | Sequence[MessageLike]) -> list[Message]:
         return [Message("user", prompt)]
     messages: list[Message] = []
     for i, m in enumerate(prompt):
-        if isinstance(m, Message):
-            messages.append(m)
-            continue
-        if not isinstance(m, Mapping):
+        role: Any
+        content: Any
+        if isinstance(m, Message):  # checked as a dict is: a Message is a dataclass, not a validator
+            role, content = m.role, m.content
+        elif isinstance(m, Mapping):
+            role, content = m.get("role"), m.get("content")
+        else:
             raise InvalidRequestError(f"message {i} is a {type(m).__name__}: give each message as "
                                       '{"role": ..., "content": ...} or a Message')
-        role, content = m.get("role"), m.get("content")
         if role not in ("system", "user", "assistant"):
             raise InvalidRequestError(
                 f"message {i} has role {role!r}: use 'system', 'user' or 'assistant'"

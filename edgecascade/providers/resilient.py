@@ -288,16 +288,23 @@ def _with_attempts(e: ProviderError, tries: int) -> ProviderError:
 
 class _deadline:
     """``asyncio.timeout`` for Python 3.10 too: cancel the body after ``seconds`` and raise
-    ProviderTimeoutError instead of a bare CancelledError/TimeoutError."""
+    ProviderTimeoutError instead of a bare CancelledError/TimeoutError. A cancellation that is not
+    its own (the caller's ``wait_for``, a ``task.cancel()``) goes through, even when it lands in the
+    same turn as the deadline: turning it into a tier's timeout would let the cascade go on to the
+    next tier, and pay for it, after the caller had given up (Python 3.11+, which counts
+    cancellations; 3.10 cannot tell them apart)."""
 
     def __init__(self, seconds: float, endpoint: str):
         self.seconds, self.endpoint = seconds, endpoint
         self._handle: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[Any] | None = None
         self._fired = False
+        self._cancelling = 0
 
     async def __aenter__(self) -> None:
         self._task = asyncio.current_task()
+        if self._task is not None and hasattr(self._task, "cancelling"):
+            self._cancelling = self._task.cancelling()
         loop = asyncio.get_running_loop()
         self._handle = loop.call_later(self.seconds, self._fire)
 
@@ -310,8 +317,9 @@ class _deadline:
         if self._handle is not None:
             self._handle.cancel()
         if self._fired and exc_type is asyncio.CancelledError:
-            if self._task is not None and hasattr(self._task, "uncancel"):
-                self._task.uncancel()
+            # someone else cancelled too (3.11+ counts it): theirs wins
+            if self._task is not None and hasattr(self._task, "uncancel") and self._task.uncancel() > self._cancelling:
+                return False
             raise ProviderTimeoutError(
                 f"{self.endpoint} gave no answer within the total deadline of {self.seconds:g} s"
             ) from None

@@ -370,3 +370,92 @@ def test_a_price_written_for_two_arguments_still_works_when_tokens_were_cached(
     assert r.cost == pytest.approx(2010 / 1e6)  # its cached tokens at its full input price
     assert any("takes no cached_prompt_tokens" in rec.getMessage() for rec in caplog.records)
 
+
+
+class _CachedUsage(ScriptedProvider):
+    """A backend that served 1,920 of a 2,000-token prompt from its cache (as OpenAI reports it)."""
+
+    async def complete(self, request):  # type: ignore[no-untyped-def]
+        import dataclasses
+
+        from edgecascade.types import Usage
+
+        c = await super().complete(request)
+        return dataclasses.replace(c, usage=Usage(2000, 10, True, 1920))
+
+
+def test_prices_that_take_options_or_live_on_the_instance_are_called_as_written() -> None:
+    """A cost(p, c, *, currency=...) or cost(p, c, **kw) price was taken to accept a third positional
+    argument, and a cost set on the instance raised AttributeError: the query crashed after paying its
+    tier, once a backend reported cached prompt tokens."""
+    import types
+
+    class KeywordOnly:
+        def cost(self, prompt_tokens: int, completion_tokens: int, *, currency: str = "USD") -> float:
+            return (prompt_tokens + completion_tokens) / 1e6
+
+    class Kwargs:
+        def cost(self, prompt_tokens: int, completion_tokens: int, **kw: object) -> float:
+            return (prompt_tokens + completion_tokens - 0.5 * int(kw.get("cached_prompt_tokens", 0))) / 1e6  # type: ignore[call-overload]
+
+    class Named:
+        def cost(self, prompt_tokens: int, completion_tokens: int, *, cached_prompt_tokens: int = 0) -> float:
+            return (prompt_tokens + completion_tokens - 0.5 * cached_prompt_tokens) / 1e6
+
+    on_instance = types.SimpleNamespace(cost=lambda p, c: (p + c) / 1e6)
+    for price, expected in ((KeywordOnly(), 2010), (Kwargs(), 2010), (Named(), 2010 - 960), (on_instance, 2010)):
+        r = Cascade([Tier("cloud", _CachedUsage([SURE]), RULE, price)]).run_sync("q")  # type: ignore[arg-type]
+        assert r.cost == pytest.approx(expected / 1e6), price
+
+
+def test_an_estimated_baseline_prices_cached_prompt_tokens_as_the_answer_was_priced() -> None:
+    """The answering tier's cost had the cache discount and the estimated baseline did not, which
+    overstated the saving (here by 81%)."""
+    price = Price(input_per_mtok=1.0, output_per_mtok=4.0, cached_input_per_mtok=0.25)
+    big = Price(input_per_mtok=10.0, output_per_mtok=40.0, cached_input_per_mtok=2.5)
+    r = Cascade([Tier("mini", _CachedUsage([SURE]), RULE, price),
+                 Tier("big", ScriptedProvider([SURE]), RULE, big)]).run_sync("q")
+    assert r.tier == "mini" and r.baseline_estimated
+    assert r.cost == pytest.approx((80 * 1.0 + 1920 * 0.25 + 10 * 4.0) / 1e6)
+    assert r.baseline_cost == pytest.approx((80 * 10.0 + 1920 * 2.5 + 10 * 40.0) / 1e6)
+
+
+async def test_a_query_cancelled_or_crashed_midway_still_says_what_it_spent() -> None:
+    """A rejected, priced first tier, then the query stops in the second: the first call's cost had
+    vanished with the exception."""
+    import asyncio
+
+    class Broken(ScriptedProvider):
+        async def complete(self, request):  # type: ignore[no-untyped-def]
+            raise ValueError("a bug in a user's provider")
+
+    def cascade(second: ScriptedProvider) -> Cascade:
+        return Cascade([tier("small", UNSURE, inp=3.0, outp=15.0), Tier("big", second, RULE)])
+
+    with pytest.raises(ValueError, match="a bug") as crashed:
+        await cascade(Broken([SURE])).run("q")
+    spent = (10 * 3.0 + 2 * 15.0) / 1e6  # "Lyon, probably." is two whitespace tokens
+    assert crashed.value.cost == pytest.approx(spent)  # type: ignore[attr-defined]
+    assert [a.tier for a in crashed.value.attempts] == ["small"]  # type: ignore[attr-defined]
+    slow = ScriptedReply("Paris.", logprob=-0.01, delay_s=30)
+    task = asyncio.ensure_future(cascade(ScriptedProvider([slow])).run("q"))
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError) as cancelled:
+        await task
+    assert cancelled.value.cost == pytest.approx(spent)  # type: ignore[attr-defined]
+    if hasattr(cancelled.value, "add_note"):
+        assert "costing $0.000060" in " ".join(cancelled.value.__notes__)
+
+
+def test_a_message_object_is_checked_as_a_dict_is() -> None:
+    """Message objects went unchecked: a bad role reached every tier, and a None content raised
+    AttributeError, where the same as dicts is refused before anything runs."""
+    from edgecascade import Message
+
+    c = Cascade([tier("t1", SURE)])
+    with pytest.raises(InvalidRequestError, match="role 'bot'"):
+        c.run_sync([Message("bot", "hi"), Message("user", "q?")])  # type: ignore[arg-type]
+    with pytest.raises(InvalidRequestError, match="message 0 has no text"):
+        c.run_sync([Message("user", None), Message("user", "q?")])  # type: ignore[arg-type]
+    assert c.tiers[0].provider.requests == []  # type: ignore[attr-defined]

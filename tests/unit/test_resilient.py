@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -230,3 +231,28 @@ async def test_a_stream_keeps_the_inner_streams_usage_and_finish() -> None:
     s = p.stream(REQ)
     assert "".join([d.text async for d in s]) == "Hi"
     assert s.usage == Usage(7, 1) and s.finish_reason == "stop"  # type: ignore[attr-defined]
+
+
+@pytest.mark.skipif(not hasattr(asyncio.Task, "cancelling"), reason="Python 3.10 does not count cancellations")
+async def test_a_callers_cancel_in_the_same_turn_as_the_deadline_is_not_turned_into_a_tier_timeout() -> None:
+    """The caller's wait_for (or task.cancel()) and a tier's total deadline firing in one turn: the
+    deadline took the caller's cancellation for its own, so the cascade went on to the next tier and
+    paid for it after the caller had given up. Both are fired here in the same turn, by hand."""
+    from edgecascade.providers.resilient import _deadline
+
+    async def body(also_the_caller: bool) -> None:
+        deadline = _deadline(60, "http://x")
+        async with deadline:
+            deadline._fire()  # the deadline's timer
+            if also_the_caller:
+                task = asyncio.current_task()
+                assert task is not None
+                task.cancel()  # the caller's, in the same turn
+            await asyncio.sleep(5)
+
+    with pytest.raises(ProviderTimeoutError, match="total deadline of 60 s"):  # its own alone: a timeout
+        await body(also_the_caller=False)
+    task = asyncio.ensure_future(body(also_the_caller=True))
+    with pytest.raises(asyncio.CancelledError):  # the caller's goes through
+        await task
+    assert task.cancelled()
