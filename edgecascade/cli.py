@@ -822,6 +822,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.drafter and not args.unlabelled:
         raise ConfigError("--drafter picks the draft of `run --json` lines for --unlabelled; a labelled line's "
                           "answer is the one its label judges (the answer returned)")
+    _refuse_out_over_inputs(args.out, [*args.traces, *args.dataset])
     base = _adapt_base(args) if args.adapt else None
     # unlabelled: every draft by the base's model counts, escalated ones too
     drafter = args.drafter or (base[1].model if base is not None and args.unlabelled else None)
@@ -887,6 +888,17 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse_out_over_inputs(out_arg: str | None, inputs: Sequence[str]) -> None:
+    """An --out that names one of the files read would replace the labelled answers with the fit."""
+    if not out_arg:
+        return
+    target = Path(out_arg).expanduser().resolve()
+    for given in inputs:
+        if Path(given).expanduser().resolve() == target:
+            raise ConfigError(f"--out {out_arg} is {given}, a file this command reads: writing the calibration there "
+                              "would replace it. Name another file (e.g. my.calibration.json)")
+
+
 def _one_models_answers(traces: Sequence[Trace], model: str | None) -> list[Trace]:
     """The labelled answers a new calibration is fitted on: one model's. A calibration judges one
     model's drafts, and labelled `run --json` lines of an escalating cascade hold answers of several
@@ -894,6 +906,9 @@ def _one_models_answers(traces: Sequence[Trace], model: str | None) -> list[Trac
     them together, it would judge the drafter by the larger model's answers too."""
     counts = Counter(t.model for t in traces if t.model)
     if len(counts) < 2:  # one model (or none named): --model, if given, only names it
+        if model is not None and counts and model not in counts:
+            err.print(f"note: the answers are by {next(iter(counts))}; the calibration is written for --model "
+                      f"{model}, which a config's tier running {model} will use", style="yellow", markup=False)
         return list(traces)
     said = ", ".join(f"{m} ({n} lines)" for m, n in counts.most_common())
     if model is None:
@@ -1001,9 +1016,22 @@ def _calibrate_adapt(args: argparse.Namespace, base_path: Path, base: Calibratio
     if target.resolve() == base_path.resolve():
         raise ConfigError(f"--out is the base calibration ({base_path}): write the adapted one to another file, so "
                           "the base is kept")
-    models = sorted({t.model for t in traces if t.model} - {base.model})
-    if models:
-        err.print(f"warning: the traces name {', '.join(models)}, the calibration {base.model}: a "
+    named = Counter(t.model for t in traces if t.model)
+    others = sorted(set(named) - {base.model})
+    if others and base.model in named:
+        # labelled `run --json` lines of an escalating cascade: an escalated line's answer (the one its
+        # label judges) is the larger model's; adapted on those too, the drafter's calibrator learns
+        # the larger model's accuracy
+        left = sum(named[m] for m in others)
+        err.print(f"note: adapting on {base.model}'s {named[base.model]} answers; {left} by {', '.join(others)} "
+                  "(in `run --json` lines, escalated answers) are left out", style="yellow", markup=False)
+        traces = [t for t in traces if t.model in (base.model, "")]
+    elif len(others) > 1:
+        raise ConfigError(f"the answers come from {', '.join(others)}, and none from {base.model}, whose calibration "
+                          f"{base_path} is: a calibration judges one model's drafts. Adapt it on that model's "
+                          "answers, or fit a new one with `calibrate --traces FILE --model NAME`")
+    elif others:
+        err.print(f"warning: the traces name {others[0]}, the calibration {base.model}: a "
                   "calibration is learned for one model's drafts", style="yellow", markup=False)
     if base.domains and not prompts:
         err.print("warning: no line carries its prompt, so every answer is judged by the pooled calibrator "

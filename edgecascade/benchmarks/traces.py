@@ -447,6 +447,26 @@ def paired(traces: dict[str, dict[str, Trace]], tiers: Iterable[str]) -> list[li
     return [[traces[n][i] for n in names] for i in sorted(common)]
 
 
+def _alternatives(row: Any) -> list[float]:
+    """One step's alternatives' logprobs, best first, from any shape a user's line may hold them in:
+    numbers, [token, logprob] pairs (`run --json --logprobs`), {"token", "logprob"} objects (OpenAI's
+    ``top_logprobs``) or one {token: logprob} object (lines printed before the pairs, and
+    llama-cpp-python's). The features read the first as the model's own choice, so order is not
+    taken on trust. Raises TypeError/ValueError/KeyError/IndexError on anything else."""
+    if isinstance(row, dict):
+        values: list[Any] = list(row.values())
+    elif isinstance(row, list):
+        values = [x[1] if isinstance(x, list) else x["logprob"] if isinstance(x, dict) else x for x in row]
+    else:
+        raise TypeError(f"a row of alternatives is a {type(row).__name__}")
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
+        raise TypeError("an alternative's logprob is not a number")
+    out = sorted((float(v) for v in values), reverse=True)
+    if not all(math.isfinite(v) for v in out):
+        raise ValueError("an alternative's logprob is not finite")
+    return out
+
+
 def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
                          checks: dict[str, float | None] | None = None, *, labelled: bool = True,
                          drafter: str | None = None) -> list[Trace]:
@@ -529,16 +549,19 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
         lp = d.get("logprobs")
         if isinstance(lp, dict):  # the shape `edgecascade run --json --logprobs` prints per attempt
             tokens, logprobs = lp.get("tokens", []), lp.get("logprobs", [])
-            # each step's alternatives: [token, logprob] pairs (a {token: logprob} object in lines
-            # printed before that, whose alike-printing alternatives had collapsed)
             try:
-                top = [sorted((float(p[1]) for p in row) if isinstance(row, list) else map(float, row.values()),
-                              reverse=True) for row in lp.get("top", [])]
-            except (TypeError, ValueError, IndexError, AttributeError):
+                top = [_alternatives(row) for row in lp.get("top", [])]
+            except (TypeError, ValueError, IndexError, KeyError):
                 raise ConfigError(f"{path}:{n}: 'top' is not one list of [token, logprob] pairs per token, as "
                                   "`run --json --logprobs` prints it") from None
         else:
-            tokens, logprobs, top = d.get("tokens", []), lp or [], d.get("top_logprobs", [])
+            tokens, logprobs = d.get("tokens", []), lp or []
+            try:
+                top = [_alternatives(row) for row in d.get("top_logprobs", [])]
+            except (TypeError, ValueError, IndexError, KeyError):
+                raise ConfigError(f"{path}:{n}: 'top_logprobs' is not one row per token of the alternatives' "
+                                  "logprobs (numbers, [token, logprob] pairs or {\"token\", \"logprob\"} "
+                                  "objects), each a finite number") from None
         if not tokens or len(tokens) != len(logprobs):
             raise ConfigError(f"{path}:{n} needs 'tokens' and one 'logprobs' value per token")
         if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in logprobs):

@@ -72,7 +72,12 @@ def draft_features(c: Completion, lf: LogprobFeatures | None = None, *, prompt: 
         f.update(mean_logprob=lf.mean_logprob, min_logprob=lf.min_logprob, p10_logprob=lf.p10_logprob,
                  mean_margin=lf.mean_margin if math.isfinite(lf.mean_margin) else 0.0,
                  mean_entropy=lf.mean_entropy if math.isfinite(lf.mean_entropy) else 0.0)
-    f["n_tokens_log"] = math.log1p(c.usage.completion_tokens)
+    n_tokens = c.usage.completion_tokens
+    if (n_tokens <= 0 or not c.usage.reported) and c.logprobs is not None:
+        # a backend that sent no token counts (they read 0) but logprobs: count the tokens it scored.
+        # A 0 here reads as a very short answer, which the calibrators trust: every draft was accepted
+        n_tokens = len(c.logprobs)
+    f["n_tokens_log"] = math.log1p(n_tokens)
     f["truncated"] = 0.0 if check_truncated(c).passed else 1.0
     looping = not check_repetition(c, min_period=_REP.min_period, min_repeats=_REP.min_repeats).passed
     f["repetition"] = 1.0 if looping else 0.0

@@ -338,3 +338,46 @@ def test_calibrate_adapts_a_cross_check_base_to_lines_that_carry_it(tmp_path: Pa
     without, _ = adapt_calibration(checked, labelled_rows(kept, prompts, {}, False), y, ["math"] * len(kept))
     assert adapted.domains["math"].intercept == pytest.approx(with_cc.domains["math"].intercept)
     assert abs(with_cc.domains["math"].intercept - without.domains["math"].intercept) > 0.1
+
+
+def test_calibrate_adapt_leaves_out_the_larger_models_answers_of_an_escalating_cascade(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Labelled `run --json` lines of a 0.5B -> 1.5B cascade are mostly escalated answers, by the
+    1.5B: adapting on all of them only warned, and taught the drafter's calibrator the larger model's
+    accuracy (a shift of -0.01 where the drafter's own 26 answers gave -0.87)."""
+    base = base_calibration()
+    base_path = tmp_path / "base.json"
+    base.save(base_path)
+    own = [{**x, "model": "m"} for x in _lines(base, 200, -1.5, 7)]
+    escalated = [{**x, "id": f"e{x['id']}", "model": "big", "correct": True} for x in _lines(base, 200, 0.0, 8)]
+    traces = tmp_path / "mixed.jsonl"
+    traces.write_text("\n".join(json.dumps(x) for x in own + escalated) + "\n")
+    out = tmp_path / "o.json"
+    assert main(["calibrate", "--traces", str(traces), "--adapt", str(base_path), "--out", str(out), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "adapting on m's 200 answers; 200 by big" in " ".join(captured.err.split())
+    math_entry = next(c for c in json.loads(captured.out)["calibrators"] if c["calibrator"] == "calibrated[math]")
+    assert math_entry["items"] == 200 and abs(math_entry["shift"] + 1.5) < 3 * math_entry["shift_se"]
+    # answers of two models, neither the base's: refused
+    two = tmp_path / "two.jsonl"
+    two.write_text("\n".join(json.dumps({**x, "model": "a" if i % 2 else "b"})
+                             for i, x in enumerate(own)) + "\n")
+    assert main(["calibrate", "--traces", str(two), "--adapt", str(base_path), "--out", str(out)]) == 2
+    assert "none from m" in capsys.readouterr().err
+
+
+def test_calibrate_never_writes_its_calibration_over_a_file_it_reads(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--out` naming the --traces file replaced the labelled answers with the calibration."""
+    base = base_calibration()
+    base_path = tmp_path / "base.json"
+    base.save(base_path)
+    traces = tmp_path / "mine.jsonl"
+    traces.write_text("\n".join(json.dumps(x) for x in _lines(base, 300, -1.5, 7)) + "\n")
+    kept = traces.read_bytes()
+    for extra in ([], ["--adapt", str(base_path)]):
+        assert main(["calibrate", "--traces", str(traces), "--out", str(traces), *extra]) == 2
+        assert "a file this command reads" in capsys.readouterr().err
+        assert traces.read_bytes() == kept
+    assert main(["calibrate", "--traces", str(traces), "--out", str(tmp_path / "." / "mine.jsonl")]) == 2
+    assert traces.read_bytes() == kept

@@ -122,3 +122,32 @@ def test_calibrate_fits_one_models_answers(tmp_path: Path, capsys: pytest.Captur
     single.write_text("\n".join(json.dumps({**x, "model": "m"}) for x in lines) + "\n")
     assert main(["calibrate", "--traces", str(single), "--out", str(out), "--model", "renamed"]) == 0
     assert json.loads(out.read_text())["model"] == "renamed"
+    assert "the answers are by m; the calibration is written for --model renamed" in capsys.readouterr().err
+
+
+def test_a_plain_records_alternatives_are_read_best_first_in_any_documented_shape(tmp_path: Path) -> None:
+    """A plain record's top_logprobs rows were used in the order given (the features read the first
+    as the model's own choice: a reversed row turned a margin of +3.0 into -3.0), and OpenAI's
+    {"token", "logprob"} rows raised a TypeError traceback."""
+    from edgecascade.benchmarks.traces import load_labelled_traces
+    from edgecascade.errors import ConfigError
+
+    best_first = [[-0.05, -3.1], [-0.2, -2.9]]
+    shapes = {
+        "numbers, best first": best_first,
+        "numbers, reversed": [row[::-1] for row in best_first],
+        "pairs": [[["a", -3.1], ["b", -0.05]], [["c", -0.2], ["d", -2.9]]],
+        "openai objects": [[{"token": "x", "logprob": -3.1}, {"token": "y", "logprob": -0.05}],
+                           [{"token": "z", "logprob": -2.9}, {"token": "w", "logprob": -0.2}]],
+        "one object per step": [{"x": -3.1, "y": -0.05}, {"z": -0.2, "w": -2.9}],
+    }
+    for name, rows in shapes.items():
+        p = tmp_path / "t.jsonl"
+        p.write_text(json.dumps({"id": "q", "model": "m", "tokens": ["y", "w"], "logprobs": [-0.05, -0.2],
+                                 "top_logprobs": rows, "correct": True}) + "\n")
+        assert load_labelled_traces(p)[0].top_logprobs == best_first, name
+    for bad in ([["a", "b"]], [[{"token": "x"}]], [[True, -1.0]], [[float("inf"), -1.0]], ["not a row"]):
+        p.write_text(json.dumps({"id": "q", "model": "m", "tokens": ["y"], "logprobs": [-0.05],
+                                 "top_logprobs": bad, "correct": True}) + "\n")  # inf: written as Infinity
+        with pytest.raises(ConfigError, match="'top_logprobs' is not one row per token"):
+            load_labelled_traces(p)

@@ -105,6 +105,25 @@ def test_code_features_score_the_block_the_grader_runs() -> None:
     assert code_features(completion(untagged, [-0.1] * 6))["code_parses"] == 1.0  # no python tag: the first block
 
 
+def test_a_backend_that_sends_no_token_counts_is_not_read_as_a_very_short_answer() -> None:
+    """Usage(0, 0, reported=False) with logprobs read as n_tokens_log 0: the shipped math calibrator
+    then gave every draft P ~ 1 (200 of 200 committed drafts accepted, against 27)."""
+    import dataclasses
+    from pathlib import Path
+
+    from edgecascade.quality.calibration import Calibration
+
+    toks = ["3", " *", " 6", " =", " 18", ".\n", "The", " answer", " is", " 18", "."] * 20
+    c = completion(toks, [-0.4] * len(toks))
+    silent = dataclasses.replace(c, usage=Usage(0, 0, reported=False))
+    assert draft_features(silent)["n_tokens_log"] == draft_features(c)["n_tokens_log"] == math.log1p(len(toks))
+    math_cal = Calibration.load(Path(__file__).parents[2] / "models" /
+                                "qwen2.5-coder-0.5b.calibration.json").for_domain("math")
+    prompt = "Solve: 3 * 6?"
+    assert math_cal.predict(draft_features(silent, prompt=prompt)) == pytest.approx(
+        math_cal.predict(draft_features(c, prompt=prompt)))
+
+
 def test_draft_features_cover_every_name() -> None:
     f = draft_features(completion(["The", " answer", " is", " 4", "."], [-0.1] * 5, finish="length"))
     assert set(FEATURE_NAMES) <= set(f)
