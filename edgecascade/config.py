@@ -182,10 +182,13 @@ class TierConfig(_Strict):
             fix = f'provider "{self.provider}" does not read them'
         if wrong:
             raise ValueError(f"{', '.join(wrong)}: {fix}; or remove them")
-        if self.accept.confidence == "mean_margin_prob" and self.top_logprobs < 2 and self.provider != "anthropic":
-            raise ValueError(f"accept.confidence = \"mean_margin_prob\" compares each token with its runner-up, and "
-                             f"top_logprobs = {self.top_logprobs} asks for fewer than 2 alternatives: set "
-                             "top_logprobs = 2 or more, or choose another confidence")
+        if (self.accept.confidence in ("mean_margin_prob", "calibrated") and self.top_logprobs < 2
+                and self.provider != "anthropic"):
+            # a calibrator reads each token's margin over its runner-up too: without one it reads a coin flip
+            raise ValueError(f"accept.confidence = \"{self.accept.confidence}\" compares each token with its "
+                             f"runner-up, and top_logprobs = {self.top_logprobs} asks for fewer than 2 alternatives: "
+                             "set top_logprobs = 2 or more (the shipped calibrations were fitted with 5), or choose "
+                             "another confidence")
         return self
 
 

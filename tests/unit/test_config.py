@@ -277,6 +277,9 @@ def test_a_config_dumped_and_loaded_again_is_the_same() -> None:
     ({"provider": "anthropic", "model": "m", "top_logprobs": 3}, 'top_logprobs: provider "anthropic" does not'),
     ({"model": "a.gguf", "top_logprobs": 1, "accept": {"confidence": "mean_margin_prob", "min_confidence": 0.5}},
      "top_logprobs = 1 asks for fewer than 2 alternatives"),
+    # a calibrator reads the margins too: with 0 or 1 alternatives the shipped one rejected nearly every draft
+    ({"model": "a.gguf", "top_logprobs": 0, "accept": {"confidence": "calibrated", "min_confidence": 0.5}},
+     '"calibrated" compares each token with its runner-up, and top_logprobs = 0 asks for fewer than 2'),
     ({"model": "a.gguf", "accept": {"calibration": "c.json", "min_confidence": 0.5}},
      'calibration is read only with confidence = "calibrated"'),
 ])
