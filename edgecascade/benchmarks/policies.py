@@ -27,8 +27,13 @@ class PolicyResult:
     latency_s: float  # seconds per query
     threshold: float | None = None
 
-    def to_dict(self) -> dict[str, float | str | None]:
-        return asdict(self)
+    def to_dict(self) -> dict[str, float | str | bool | None]:
+        """As JSON holds it. A threshold that keeps no draft (+inf) has no JSON number: it is written
+        as null, as a policy without a threshold is, with ``keeps_none`` to tell the two apart."""
+        d: dict[str, float | str | bool | None] = dict(asdict(self))
+        if self.threshold is not None and math.isinf(self.threshold):
+            d["threshold"], d["keeps_none"] = None, True
+        return d
 
 
 def evaluate(name: str, pairs: Sequence[Sequence[Trace]], keep: np.ndarray,

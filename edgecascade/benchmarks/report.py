@@ -564,9 +564,16 @@ def _domains_line(report: dict[str, Any]) -> str:
     """Which domains got a calibrator of their own, on how many drafts, with which threshold."""
     parts = []
     for variant, doms in report.get("domain_calibrators", {}).items():
-        said = ", ".join(f"{d} ({m['items']} drafts, threshold {m['threshold']:.4g})" for d, m in sorted(doms.items()))
+        said = ", ".join(f"{d} ({m['items']} drafts, threshold {_threshold_text(m['threshold'])})"
+                         for d, m in sorted(doms.items()))
         parts.append(f"{variant}: {said or 'none (too few drafts per domain)'}")
     return "Per-domain calibrators, fitted on the calibration items: " + "; ".join(parts) + "."
+
+
+def _threshold_text(th: float | None) -> str:
+    """A calibrator's threshold as read: one that keeps no draft is +inf in memory and null once a
+    report is saved as JSON (which has no infinity)."""
+    return "none kept" if th is None or math.isinf(th) else f"{th:.4g}"
 
 
 def _margin_line(report: dict[str, Any]) -> str:
@@ -597,8 +604,10 @@ def print_report(report: dict[str, Any], console: Any) -> None:
             t.add_column(col, justify="right" if col != "policy" else "left")
         for p in d["policies"]:
             th = p["threshold"]
+            shown = ("none kept" if p.get("keeps_none") else "") if th is None else (
+                "none kept" if math.isinf(th) else f"{th:.4f}")
             t.add_row(p["name"], f"{p['small_share']:.1%}", f"{p['accuracy']:.1%}", f"{p['latency_s']:.1f}",
-                      f"{p['cost']:.6f}", "" if th is None else ("none kept" if math.isinf(th) else f"{th:.4f}"))
+                      f"{p['cost']:.6f}", shown)
         console.print(t)
         a, at = d["auroc"], d["at_target"]
         ci = d["auroc_interval"]
@@ -678,6 +687,23 @@ def markdown_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+#: tab20's colours, dark ones first, less its pinks and greys (random routing and the fixed baselines)
+_SWEEP_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#bcbd22", "#17becf",
+                 "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#dbdb8d", "#9edae5")
+#: a policy with no colour of its own (a config's rule)
+OTHER_POLICY_COLOR = "#ff00ff"
+
+
+def policy_colors(report: dict[str, Any]) -> dict[str, str]:
+    """Each policy's colour in the figure: the fixed baselines' own, then one per swept policy (its
+    deployed-threshold point shares it). No two series share one, whatever a report holds, up to 16
+    swept policies."""
+    colors = {"always small": "#000000", "always large": "#696969", "random": "#e377c2", "oracle": "#daa520"}
+    for i, label in enumerate((*report["variants"], *BASELINE_SCORES, *report.get("experiments", []))):
+        colors[label] = colors[f"{label}, deployed threshold"] = _SWEEP_COLORS[i % len(_SWEEP_COLORS)]
+    return colors
+
+
 def plot_report(report: dict[str, Any], path: Path) -> None:
     """Every policy's accuracy against the share of queries sent to the large model (what a priced
     large tier costs) and against seconds per query (what it costs on this machine, where an
@@ -696,30 +722,33 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
                CALIBRATED: "o", CALIBRATED_EXAMPLES: "P", CALIBRATED_CROSS_CHECK: "H", "mean logprob": "^",
                "cascadeflow-style": "v", ROUTER: "p", **{v + POOLED_SUFFIX: "d" for v in _VARIANTS}}
     axis = {0: ("share of queries sent to the large model", lambda share, lat: 1 - share),
-            1: ("seconds per query (2 CPU cores)", lambda share, lat: lat)}
+            1: ("seconds per query (as traced)", lambda share, lat: lat)}
+    colors = policy_colors(report)
     for col, name in enumerate(names):
         d = report["datasets"][name]
+        fresh = d["items"].get("fresh_from")
+        judged = (f"held-out {d['items']['held_out']} items" if fresh is None
+                  else f"{d['items']['held_out']} fresh items, from item {fresh} on")
         for row, (xlabel, x) in axis.items():
             ax = axes[row][col]
-            colors = {"always small": "black", "always large": "dimgray", "random": "C6", "oracle": "goldenrod"}
-            for i, label in enumerate((*report["variants"], *BASELINE_SCORES, *report.get("experiments", []))):
-                colors[label] = colors[f"{label}, deployed threshold"] = f"C{i}"
+            for label in (*report["variants"], *BASELINE_SCORES, *report.get("experiments", [])):
                 pts = sorted(d["curves"][label], key=lambda q: x(q[0], q[2]))
                 ax.plot([x(q[0], q[2]) for q in pts], [q[1] for q in pts], linestyle=styles[label], color=colors[label],
                         label=f"{label} (threshold sweep)")
             for p in d["policies"]:
                 ax.scatter([x(p["small_share"], p["latency_s"])], [p["accuracy"]], marker=markers.get(p["name"], "h"),
-                           color=colors.get(p["name"], "C7"), edgecolor="black", linewidth=0.5, s=70, zorder=3,
+                           color=colors.get(p["name"], OTHER_POLICY_COLOR), edgecolor="black", linewidth=0.5, s=70,
+                           zorder=3,
                            label=f"{p['name']} (at the target)" if p["threshold"] is not None else p["name"])
             ax.axhline(d["at_target"]["target_accuracy"], color="grey", lw=0.8, ls="-.",
                        label=f"target: {report['target']:.0%} of the large model's accuracy")
-            ax.set_title(f"{name} (held-out {d['items']['held_out']} items)")
+            ax.set_title(f"{name} ({judged})")
             ax.set_xlabel(xlabel)
             ax.set_ylabel("accuracy")
             ax.grid(alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
-    fig.suptitle(f"{report['model']} → large model: cost-quality of acceptance policies (held-out halves)")
+    fig.suptitle(f"{report['model']} → large model: cost-quality of acceptance policies (on items no fit saw)")
     # the legend's rows go below the axes, however many policies there are: the figure grows for them
     legend_in = 0.3 + 0.19 * math.ceil(len(labels) / 3)
     fig.set_size_inches(fig.get_size_inches()[0], 8.3 + legend_in)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -879,3 +880,60 @@ def test_a_traced_answer_the_backend_filtered_stays_filtered() -> None:
     assert t.completion().finish_reason == "filtered" and not check_refusal(t.completion()).passed
     assert dataclasses.replace(t, finish_reason="length").completion().finish_reason == "length"
     assert dataclasses.replace(t, finish_reason="error").completion().finish_reason == "stop"
+
+
+def test_a_threshold_that_keeps_nothing_reads_the_same_from_a_saved_report_and_colours_differ() -> None:
+    """A threshold that keeps no draft (+inf) was written as null, like a policy without one: the
+    saved report.json printed a blank for it, and its domain line raised TypeError. And the figure
+    gave "random" and the seventh swept policy one pink, a config's rule and the eighth one grey."""
+    from rich.console import Console
+
+    from edgecascade.benchmarks.policies import PolicyResult
+    from edgecascade.benchmarks.report import OTHER_POLICY_COLOR, markdown_report, policy_colors, print_report
+    from edgecascade.strict_json import json_safe
+
+    assert PolicyResult("calibrated", 0.0, 0.5, 0.0, 1.0, float("inf")).to_dict()["keeps_none"] is True
+    assert "keeps_none" not in PolicyResult("always large", 0.0, 0.5, 0.0, 1.0).to_dict()
+    pairs = synthetic_dataset("g", 200, 1)
+    cal_ids, held_ids = split_ids([p[0].item_id for p in pairs], 3)
+    data = DatasetPairs("g", [p for p in pairs if p[0].item_id in cal_ids],
+                        [p for p in pairs if p[0].item_id in held_ids])
+    report, _ = build_report([data], model="small", target=0.95, seed=3, command="test")
+    report["domain_calibrators"] = {"calibrated": {"math": {"threshold": float("inf"), "items": 75}}}
+    policies = report["datasets"]["g"]["policies"]
+    policies.append(PolicyResult("calibrated, strict", 0.0, 0.8, 0.0, 4.0, float("inf")).to_dict())
+    saved = json.loads(json.dumps(json_safe(report), allow_nan=False))
+    assert markdown_report(saved) == markdown_report(report)
+    assert "math (75 drafts, threshold none kept)" in markdown_report(saved)
+
+    def printed(r: dict[str, object]) -> list[str]:
+        console = Console(record=True, width=200)
+        print_report(r, console)
+        return [line for line in console.export_text().splitlines() if "calibrated, strict" in line]
+
+    assert printed(saved) == printed(report) and "none kept" in printed(saved)[0]
+    report["experiments"] = [*report.get("experiments", []), "e1", "e2", "e3", "e4", "e5"]
+    colors = policy_colors(report)
+    swept = [*report["variants"], "mean logprob", "cascadeflow-style", *report["experiments"]]
+    fixed = [colors[k] for k in ("always small", "always large", "random", "oracle")]
+    assert len({colors[k] for k in swept}) == len(swept) >= 8
+    assert not {colors[k] for k in swept} & {*fixed, OTHER_POLICY_COLOR}
+
+
+def test_the_figure_says_fresh_items_where_the_report_judged_fresh_items(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The figure's titles said "held-out N items" and "(held-out halves)" for a --fresh-from report,
+    whose judged items are those traced after the first N, not a held-out half."""
+    import matplotlib.figure
+
+    from edgecascade.benchmarks.report import plot_report
+
+    pairs = synthetic_dataset("g", 200, 1)
+    data = DatasetPairs("g", pairs[:150], pairs[150:], fresh_from=150)
+    report, _ = build_report([data], model="small", target=0.95, seed=3, command="test")
+    seen: list[list[str]] = []
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda fig, *a, **k: seen.append(
+        [ax.get_title() for ax in fig.axes] + [fig._suptitle.get_text()]))
+    plot_report(report, tmp_path / "f.png")
+    titles = seen[0]
+    assert titles[0] == "g (50 fresh items, from item 150 on)" and "held-out" not in " ".join(titles)
