@@ -239,7 +239,8 @@ class Cascade:
                 dt = time.perf_counter() - t_call
                 in_providers += dt
                 kind = getattr(e, "kind", "model_error")
-                attempts.append(Attempt(tier.name, tier.provider.model, None, None, dt * 1000, 0.0,
+                model = getattr(tier.provider, "model", tier.name)  # a provider of your own may name none
+                attempts.append(Attempt(tier.name, model, None, None, dt * 1000, 0.0,
                                         error=str(e), error_kind=kind, exception=e))
                 continue
             dt = time.perf_counter() - t_call
@@ -366,8 +367,9 @@ class Cascade:
 
     async def aclose(self) -> None:
         """Close every provider's network client (they reopen on next use); one failing to close
-        does not keep the others open."""
-        await asyncio.gather(*(t.provider.aclose() for t in self.tiers), return_exceptions=True)
+        does not keep the others open. A provider of your own that holds nothing may have no aclose."""
+        closing = [close() for t in self.tiers if (close := getattr(t.provider, "aclose", None)) is not None]
+        await asyncio.gather(*closing, return_exceptions=True)
 
     async def __aenter__(self) -> Cascade:
         return self

@@ -459,3 +459,21 @@ def test_a_message_object_is_checked_as_a_dict_is() -> None:
     with pytest.raises(InvalidRequestError, match="message 0 has no text"):
         c.run_sync([Message("user", None), Message("user", "q?")])  # type: ignore[arg-type]
     assert c.tiers[0].provider.requests == []  # type: ignore[attr-defined]
+
+
+def test_a_provider_of_your_own_needs_only_an_async_complete() -> None:
+    """The README names complete() as the protocol; run_sync then lost the answer in its finally,
+    on AttributeError: no aclose (and a failing tier's record read provider.model)."""
+    from edgecascade.types import Completion, Request, Timings, Usage
+
+    class OnlyComplete:
+        async def complete(self, request: Request) -> Completion:
+            return Completion("Paris.", "mine", "stop", Usage(5, 2), Timings())
+
+    class Fails:
+        async def complete(self, request: Request) -> Completion:
+            raise ProviderTimeoutError("too slow")
+
+    r = Cascade([Tier("down", Fails()), Tier("mine", OnlyComplete())]).run_sync("Capital of France?")  # type: ignore[arg-type]
+    assert (r.content, r.tier, r.model) == ("Paris.", "mine", "mine")
+    assert (r.attempts[0].tier, r.attempts[0].model, r.attempts[0].error_kind) == ("down", "down", "timeout")
