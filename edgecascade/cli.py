@@ -813,6 +813,7 @@ def _shipped_calibration(model: str, *, examples: bool = False) -> Path:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from .benchmarks.report import split_ids
+    from .benchmarks.traces import alternatives_count
     from .quality.calibration import auroc, draft_features, expected_calibration_error, fit_calibration
     from .quality.domain import prompt_domain
 
@@ -845,7 +846,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                                   source=f"the calibration part of {', '.join(args.traces)} ({len(cal)} of "
                                   f"{len(traces)} lines, split by --seed {args.seed})",
                                   meta={"command": "edgecascade " + " ".join(sys.argv[1:]), "traces": args.traces,
-                                        "seed": args.seed, "calibration_items": len(cal), "held_out_items": len(held)})
+                                        "seed": args.seed, "calibration_items": len(cal), "held_out_items": len(held),
+                                        "top_logprobs": alternatives_count(cal)})
     probs = calibration.predict_each([draft_features(t.completion(), prompt=prompts.get(t.item_id)) for t in held],
                                      [prompt_domain(prompts.get(t.item_id)) for t in held])
     labels = [t.correct for t in held]

@@ -113,6 +113,13 @@ def calibration_for(t: TierConfig, run_examples: bool = False, cross_check: bool
         warnings.warn(f"tier {t.display_name!r} (model {t.model}) uses a calibration fitted for {cal.model} ({path}): "
                       f"its probabilities describe {cal.model}'s drafts. Fit one for {t.model} with `edgecascade "
                       "bench report --save-calibration` or `edgecascade calibrate`", UserWarning, stacklevel=2)
+    fitted_k = cal.meta.get("top_logprobs")
+    if isinstance(fitted_k, int) and fitted_k >= 2 and t.provider != "anthropic" and t.top_logprobs != fitted_k:
+        # allowed, but never silently: the margin and entropy of each token are read over the alternatives
+        warnings.warn(f"tier {t.display_name!r} asks for top_logprobs = {t.top_logprobs}, and its calibration {path} "
+                      f"was fitted on drafts with {fitted_k} alternatives per token: its margins and entropies read "
+                      f"otherwise, and so does P(correct). Set top_logprobs = {fitted_k}, or fit a calibration on "
+                      "drafts traced with yours", UserWarning, stacklevel=2)
     problem = missing_target(t, cal, path)
     if problem is not None:  # checked now, not at the first query
         raise ConfigError(problem)

@@ -49,7 +49,7 @@ from .policies import (
     oracle_share_at_target,
     random_routing,
 )
-from .traces import Trace
+from .traces import Trace, alternatives_count
 
 DEFAULT_SEED = 20261125
 
@@ -425,6 +425,7 @@ def build_report(datasets: Sequence[DatasetPairs], *, model: str, target: float,
                     "run_examples": name in (CALIBRATED_EXAMPLES, CALIBRATED_CROSS_CHECK),
                     "cross_check": name == CALIBRATED_CROSS_CHECK,
                     "thresholds_on": f"out-of-fold scores ({THRESHOLD_FOLDS} folds, drawn per domain)",
+                    "top_logprobs": alternatives_count(cal_small),
                 },
             )
             fitted[name] = (full, out_of_fold_scores(rows, labels, prompts, domains, seed=seed, model=model,

@@ -447,6 +447,13 @@ def paired(traces: dict[str, dict[str, Trace]], tiers: Iterable[str]) -> list[li
     return [[traces[n][i] for n in names] for i in sorted(common)]
 
 
+def alternatives_count(traces: Sequence[Trace]) -> int:
+    """How many alternatives per token the traces kept (the fewest, where they differ; 0 when none
+    has any). A calibration records it: its margin and entropy features mean what they meant with
+    that many, and a tier asking for another number reads them otherwise."""
+    return min((len(t.top_logprobs[0]) for t in traces if t.top_logprobs), default=0)
+
+
 def _alternatives(row: Any) -> list[float]:
     """One step's alternatives' logprobs, best first, from any shape a user's line may hold them in:
     numbers, [token, logprob] pairs (`run --json --logprobs`), {"token", "logprob"} objects (OpenAI's

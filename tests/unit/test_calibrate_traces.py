@@ -151,3 +151,39 @@ def test_a_plain_records_alternatives_are_read_best_first_in_any_documented_shap
                                  "top_logprobs": bad, "correct": True}) + "\n")  # inf: written as Infinity
         with pytest.raises(ConfigError, match="'top_logprobs' is not one row per token"):
             load_labelled_traces(p)
+
+
+def test_a_calibration_records_its_alternatives_per_token_and_a_tier_asking_otherwise_is_told(
+        tmp_path: Path) -> None:
+    """A calibration fitted on drafts with 5 alternatives per token, used by a tier asking for 20 (or
+    3): the margin and entropy features read otherwise and nothing said so."""
+    import warnings
+
+    from edgecascade.config import parse_config
+    from edgecascade.engine import calibration_for
+    from edgecascade.quality.calibration import Calibration
+
+    rng = np.random.default_rng(5)
+    lines = []
+    for i in range(80):
+        ok = bool(rng.random() < 0.5)
+        lp = -0.1 if ok else -1.0
+        lines.append({"id": f"q{i}", "model": "m", "tokens": ["a", "b"], "logprobs": [lp, lp], "correct": ok,
+                      "top_logprobs": [[lp, -3.0, -4.0], [lp, -3.5, -5.0, -6.0]]})  # 3 and 4 kept: 3 counts
+    traces = tmp_path / "t.jsonl"
+    traces.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    out = tmp_path / "c.json"
+    assert main(["calibrate", "--traces", str(traces), "--out", str(out)]) == 0
+    assert Calibration.load(out).meta["top_logprobs"] == 3
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF" + b"\0" * 64)
+
+    def tier(k: int) -> object:
+        return parse_config({"tiers": [{"model": str(gguf), "top_logprobs": k, "accept": {
+            "confidence": "calibrated", "calibration": str(out), "min_confidence": 0.5}}]}).tiers[0]
+
+    with pytest.warns(UserWarning, match="top_logprobs = 20, and its calibration .* fitted on drafts with 3"):
+        calibration_for(tier(20))  # type: ignore[arg-type]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert calibration_for(tier(3)) is not None  # type: ignore[arg-type]

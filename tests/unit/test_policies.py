@@ -175,6 +175,7 @@ def test_report_fits_on_calibration_half_only_and_reports_held_out(monkeypatch: 
     assert d["auroc"]["calibrated"] > 0.85  # the signal is real in this synthetic data
     assert list(cals) == ["calibrated"] and "0.95" in cals["calibrated"].thresholds
     assert not cals["calibrated"].runs_examples
+    assert cals["calibrated"].meta["top_logprobs"] == 2  # the alternatives per token its drafts kept
     # with the examples check allowed, a second calibrator that uses it is fitted (again on the
     # calibration half only) and reported beside the first
     seen.clear()
