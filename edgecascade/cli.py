@@ -820,15 +820,22 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.unlabelled and not args.adapt:
         raise ConfigError("--unlabelled adapts an existing calibration to your traffic: give it with --adapt BASE "
                           f"(e.g. {_shipped_calibration('qwen2.5-coder-0.5b')}); fitting anew needs labels")
-    if args.drafter and not args.unlabelled:
-        raise ConfigError("--drafter picks the draft of `run --json` lines for --unlabelled; a labelled line's "
-                          "answer is the one its label judges (the answer returned)")
+    if args.drafter and not args.adapt:
+        raise ConfigError("--drafter picks the drafting model's lines for --adapt; a new calibration names its "
+                          "model with --model")
     _refuse_out_over_inputs(args.out, [*args.traces, *args.dataset])
     base = _adapt_base(args) if args.adapt else None
     # unlabelled: every draft by the base's model counts, escalated ones too
     drafter = args.drafter or (base[1].model if base is not None and args.unlabelled else None)
-    traces, prompts, checks = _labelled_traces(args.traces, labelled=not args.unlabelled, drafter=drafter,
-                                               datasets=args.dataset)
+    traces, prompts, checks = _labelled_traces(args.traces, labelled=not args.unlabelled,
+                                               drafter=drafter if args.unlabelled else None, datasets=args.dataset)
+    if args.drafter and not args.unlabelled:
+        # a labelled line's label judges the answer it returned: keep the lines the drafter answered
+        said = sorted({t.model for t in traces} | {t.tier for t in traces} - {""})
+        traces = [t for t in traces if args.drafter in (t.model, t.tier)]
+        if not traces:
+            raise ConfigError(f"--drafter {args.drafter}: no labelled answer is by it (the answers are by "
+                              f"{', '.join(said) or 'unnamed models'}): name one of those")
     if base is not None:
         return _calibrate_adapt(args, *base, traces, prompts, checks)
     traces = _one_models_answers(traces, args.model)
@@ -1030,8 +1037,9 @@ def _calibrate_adapt(args: argparse.Namespace, base_path: Path, base: Calibratio
         traces = [t for t in traces if t.model in (base.model, "")]
     elif len(others) > 1:
         raise ConfigError(f"the answers come from {', '.join(others)}, and none from {base.model}, whose calibration "
-                          f"{base_path} is: a calibration judges one model's drafts. Adapt it on that model's "
-                          "answers, or fit a new one with `calibrate --traces FILE --model NAME`")
+                          f"{base_path} is: a calibration judges one model's drafts. Name the drafter's lines with "
+                          "--drafter MODEL_OR_TIER (a tier running a .gguf path names its model after the file), "
+                          "or fit a new calibration with `calibrate --traces FILE --model NAME`")
     elif others:
         err.print(f"warning: the traces name {others[0]}, the calibration {base.model}: a "
                   "calibration is learned for one model's drafts", style="yellow", markup=False)
@@ -1442,9 +1450,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "at least 100 answers per calibrator; assumes your drafts differ from the calibration's only "
                    "in how often they are right")
     c.add_argument("--drafter", metavar="MODEL_OR_TIER",
-                   help="with --unlabelled: which attempt of a `run --json` line is the draft to adapt to, by its "
-                   "model or tier name (default: the base calibration's model; every draft counts, escalated "
-                   "ones too)")
+                   help="with --adapt: the drafting model or tier, by name (default: the base calibration's "
+                   "model). Labelled, only the lines it answered are used (a label judges the answer returned); "
+                   "with --unlabelled, its draft in every `run --json` line counts, escalated ones too")
     c.add_argument("--out", metavar="PATH",
                    help="calibration file to write (default: beside FILE, its suffix replaced: x.calibration.json)")
     c.add_argument("--seed", type=int, default=20261125,

@@ -115,9 +115,9 @@ def calibration_for(t: TierConfig, run_examples: bool = False, cross_check: bool
                       "bench report --save-calibration` or `edgecascade calibrate`", UserWarning, stacklevel=2)
     fitted_k = cal.meta.get("top_logprobs")
     if isinstance(fitted_k, int) and fitted_k >= 2 and t.provider != "anthropic" and t.top_logprobs != fitted_k:
-        # allowed, but never silently: the margin and entropy of each token are read over the alternatives
+        # allowed, but never silently: each token's entropy is read over its alternatives
         warnings.warn(f"tier {t.display_name!r} asks for top_logprobs = {t.top_logprobs}, and its calibration {path} "
-                      f"was fitted on drafts with {fitted_k} alternatives per token: its margins and entropies read "
+                      f"was fitted on drafts with {fitted_k} alternatives per token: its entropies read "
                       f"otherwise, and so does P(correct). Set top_logprobs = {fitted_k}, or fit a calibration on "
                       "drafts traced with yours", UserWarning, stacklevel=2)
     problem = missing_target(t, cal, path)
@@ -253,35 +253,40 @@ class Cascade:
             dt = time.perf_counter() - t_call
             prompt_text = request.question
             cost = usage_cost(tier.price, completion.usage)
-            check = None
-            check_failed: str | None = None
-            # the configured checks, run once: they decide whether a cross-check is worth its generation
-            # and then the draft itself
-            checks = run_checks(completion, tier.accept.checks, self.settings.repetition, prompt_text)
-            if self.cross_checks(tier, completion, prompt_text, checks):
-                t_check = time.perf_counter()
-                try:
-                    check = await run_cross_check(tier.provider, request, completion.text)
-                except (ProviderError, ModelError) as e:
-                    # the draft is judged without it (neutral features), as a non-math draft is; the
-                    # failed generation was time inside the provider, and the reason says it failed
-                    dt += time.perf_counter() - t_check
-                    check_failed = getattr(e, "kind", "model_error")
-                if check is not None:
-                    dt += check.generation_s
-                    if check.completion is not None:  # its tokens are billed like the draft's
-                        cost += usage_cost(tier.price, check.completion.usage)
-            in_providers += dt
-            judge = functools.partial(decide, completion, tier.accept, self.settings.repetition, tier.calibration,
-                                      prompt_text, self.settings.run_examples, check, checks=checks)
-            if tier.calibration is not None and tier.calibration.runs_examples:
-                decision = await asyncio.to_thread(judge)  # it starts a process: keep the loop free
-            else:
-                decision = judge()
-            if check_failed is not None:
-                decision.reason += f" (cross-check failed: {check_failed}; judged without it)"
-            attempt = Attempt(tier.name, completion.model, completion, decision, dt * 1000, cost)
-            attempts.append(attempt)
+            try:
+                check = None
+                check_failed: str | None = None
+                # the configured checks, run once: they decide whether a cross-check is worth its generation
+                # and then the draft itself
+                checks = run_checks(completion, tier.accept.checks, self.settings.repetition, prompt_text)
+                if self.cross_checks(tier, completion, prompt_text, checks):
+                    t_check = time.perf_counter()
+                    try:
+                        check = await run_cross_check(tier.provider, request, completion.text)
+                    except (ProviderError, ModelError) as e:
+                        # the draft is judged without it (neutral features), as a non-math draft is; the
+                        # failed generation was time inside the provider, and the reason says it failed
+                        dt += time.perf_counter() - t_check
+                        check_failed = getattr(e, "kind", "model_error")
+                    if check is not None:
+                        dt += check.generation_s
+                        if check.completion is not None:  # its tokens are billed like the draft's
+                            cost += usage_cost(tier.price, check.completion.usage)
+                in_providers += dt
+                judge = functools.partial(decide, completion, tier.accept, self.settings.repetition, tier.calibration,
+                                          prompt_text, self.settings.run_examples, check, checks=checks)
+                if tier.calibration is not None and tier.calibration.runs_examples:
+                    decision = await asyncio.to_thread(judge)  # it starts a process: keep the loop free
+                else:
+                    decision = judge()
+                if check_failed is not None:
+                    decision.reason += f" (cross-check failed: {check_failed}; judged without it)"
+                attempt = Attempt(tier.name, completion.model, completion, decision, dt * 1000, cost)
+                attempts.append(attempt)
+            except BaseException as e:  # stopped while judged (cancelled, a bug): the draft was paid for
+                attempts.append(Attempt(tier.name, completion.model, completion, None, dt * 1000, cost,
+                                        error=f"stopped while its draft was judged: {e!r}", error_kind="interrupted"))
+                raise
             if decision.accepted:
                 answer = attempt
                 break

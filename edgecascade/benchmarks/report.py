@@ -740,7 +740,8 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
                 ax.scatter([x(p["small_share"], p["latency_s"])], [p["accuracy"]], marker=markers.get(p["name"], "h"),
                            color=colors.get(p["name"], OTHER_POLICY_COLOR), edgecolor="black", linewidth=0.5, s=70,
                            zorder=3,
-                           label=f"{p['name']} (at the target)" if p["threshold"] is not None else p["name"])
+                           label=f"{p['name']} (at the target)" if p["threshold"] is not None or p.get("keeps_none")
+                           else p["name"])
             ax.axhline(d["at_target"]["target_accuracy"], color="grey", lw=0.8, ls="-.",
                        label=f"target: {report['target']:.0%} of the large model's accuracy")
             ax.set_title(f"{name} ({judged})")

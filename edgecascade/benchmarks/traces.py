@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -448,10 +449,12 @@ def paired(traces: dict[str, dict[str, Trace]], tiers: Iterable[str]) -> list[li
 
 
 def alternatives_count(traces: Sequence[Trace]) -> int:
-    """How many alternatives per token the traces kept (the fewest, where they differ; 0 when none
-    has any). A calibration records it: its margin and entropy features mean what they meant with
-    that many, and a tier asking for another number reads them otherwise."""
-    return min((len(t.top_logprobs[0]) for t in traces if t.top_logprobs), default=0)
+    """How many alternatives per token the traces kept: the most common count (a line whose
+    alternatives collapsed, as old `run --json` lines' could, does not set it), 0 when none has any.
+    A calibration records it: its entropy feature means what it meant with that many, and a tier
+    asking for another number reads it otherwise."""
+    counts = Counter(len(t.top_logprobs[0]) for t in traces if t.top_logprobs)
+    return counts.most_common(1)[0][0] if counts else 0
 
 
 def _alternatives(row: Any) -> list[float]:

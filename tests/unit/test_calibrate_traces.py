@@ -168,8 +168,9 @@ def test_a_calibration_records_its_alternatives_per_token_and_a_tier_asking_othe
     for i in range(80):
         ok = bool(rng.random() < 0.5)
         lp = -0.1 if ok else -1.0
+        top = [[lp, -3.0, -4.0], [lp, -3.5, -5.0, -6.0]] if i else [[lp, -3.0], [lp, -3.5]]  # one collapsed line
         lines.append({"id": f"q{i}", "model": "m", "tokens": ["a", "b"], "logprobs": [lp, lp], "correct": ok,
-                      "top_logprobs": [[lp, -3.0, -4.0], [lp, -3.5, -5.0, -6.0]]})  # 3 and 4 kept: 3 counts
+                      "top_logprobs": top})  # a line keeps its fewest (3): most lines, 3; one, 2
     traces = tmp_path / "t.jsonl"
     traces.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
     out = tmp_path / "c.json"

@@ -394,7 +394,7 @@ def test_prices_that_take_options_or_live_on_the_instance_are_called_as_written(
         def cost(self, prompt_tokens: int, completion_tokens: int, *, currency: str = "USD") -> float:
             return (prompt_tokens + completion_tokens) / 1e6
 
-    class Kwargs:
+    class Kwargs:  # takes cached_prompt_tokens by keyword
         def cost(self, prompt_tokens: int, completion_tokens: int, **kw: object) -> float:
             return (prompt_tokens + completion_tokens - 0.5 * int(kw.get("cached_prompt_tokens", 0))) / 1e6  # type: ignore[call-overload]
 
@@ -403,7 +403,8 @@ def test_prices_that_take_options_or_live_on_the_instance_are_called_as_written(
             return (prompt_tokens + completion_tokens - 0.5 * cached_prompt_tokens) / 1e6
 
     on_instance = types.SimpleNamespace(cost=lambda p, c: (p + c) / 1e6)
-    for price, expected in ((KeywordOnly(), 2010), (Kwargs(), 2010), (Named(), 2010 - 960), (on_instance, 2010)):
+    for price, expected in ((KeywordOnly(), 2010), (Kwargs(), 2010 - 960), (Named(), 2010 - 960),
+                            (on_instance, 2010)):
         r = Cascade([Tier("cloud", _CachedUsage([SURE]), RULE, price)]).run_sync("q")  # type: ignore[arg-type]
         assert r.cost == pytest.approx(expected / 1e6), price
 
@@ -443,9 +444,26 @@ async def test_a_query_cancelled_or_crashed_midway_still_says_what_it_spent() ->
     task.cancel()
     with pytest.raises(asyncio.CancelledError) as cancelled:
         await task
-    assert cancelled.value.cost == pytest.approx(spent)  # type: ignore[attr-defined]
-    if hasattr(cancelled.value, "add_note"):
-        assert "costing $0.000060" in " ".join(cancelled.value.__notes__)
+    # Python 3.10 raises a new CancelledError to the awaiter, with the query's as its __context__
+    stopped = cancelled.value if hasattr(cancelled.value, "cost") else cancelled.value.__context__
+    assert stopped.cost == pytest.approx(spent)  # type: ignore[union-attr]
+    if hasattr(stopped, "add_note"):
+        assert "costing $0.000060" in " ".join(stopped.__notes__)  # type: ignore[union-attr]
+
+
+async def test_a_draft_paid_for_and_stopped_while_judged_is_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stopped during its cross-check or examples check, a tier's paid draft was appended to nothing."""
+    import edgecascade.engine as engine_mod
+
+    def broken_decide(*a: object, **k: object) -> None:
+        raise ValueError("a bug in a check")
+
+    monkeypatch.setattr(engine_mod, "decide", broken_decide)
+    with pytest.raises(ValueError, match="a bug in a check") as stopped:
+        await Cascade([tier("small", UNSURE, inp=3.0, outp=15.0), tier("big", SURE)]).run("q")
+    [attempt] = stopped.value.attempts  # type: ignore[attr-defined]
+    assert (attempt.tier, attempt.error_kind, attempt.completion.text) == ("small", "interrupted", UNSURE.text)
+    assert stopped.value.cost == pytest.approx((10 * 3.0 + 2 * 15.0) / 1e6)  # type: ignore[attr-defined]
 
 
 def test_a_message_object_is_checked_as_a_dict_is() -> None:

@@ -99,7 +99,9 @@ def test_bootstrap_repairs_a_venv_that_was_set_up_and_broke_since(
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "python").write_text("")
+    (venv / "bin" / "edgecascade").write_text("")
     monkeypatch.setattr(bootstrap, "VENV", venv)
+    monkeypatch.setattr(bootstrap, "BIN", venv / "bin")
     monkeypatch.setattr(bootstrap, "PY", venv / "bin" / "python")
     installs: list[str] = []
     import_results = [0]
@@ -107,7 +109,7 @@ def test_bootstrap_repairs_a_venv_that_was_set_up_and_broke_since(
     def fake_subprocess_run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
         if cmd[1:3] == ["-m", "pip"]:
             return subprocess.CompletedProcess(cmd, 0)  # pip --version
-        assert cmd[1:] == ["-c", "import llama_cpp, edgecascade"]
+        assert cmd[1:] == ["-I", "-c", "import llama_cpp, edgecascade"]  # -I: not the checkout's source tree
         return subprocess.CompletedProcess(cmd, import_results.pop(0))
 
     monkeypatch.setattr(bootstrap.subprocess, "run", fake_subprocess_run)
@@ -131,6 +133,14 @@ def test_bootstrap_repairs_a_venv_that_was_set_up_and_broke_since(
     import_results.extend([1])
     with pytest.raises(SystemExit, match="just after installing them .* delete"):
         bootstrap.setup()
+    # the command gone (edgecascade uninstalled: the checkout alone would still import): repaired
+    (venv / "bin" / "edgecascade").unlink()
+    installs.clear()
+    monkeypatch.setattr(bootstrap, "run", lambda cmd, **kw: installs.append(" ".join(map(str, cmd))) or (
+        (venv / "bin" / "edgecascade").write_text("") if " -e " in " ".join(map(str, cmd)) else None))
+    import_results.extend([0])
+    bootstrap.setup()
+    assert sum(" -e " in c for c in installs) == 1 and (venv / "bin" / "edgecascade").exists()
 
 
 def test_bootstrap_says_what_to_set_when_its_cache_cannot_be_created(

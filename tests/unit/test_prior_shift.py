@@ -364,9 +364,24 @@ def test_calibrate_unlabelled_takes_the_draft_of_run_json_lines_by_tier_or_model
                      "--drafter", drafter, "--out", str(out), "--json"]) == 0
         m = next(c for c in json.loads(capsys.readouterr().out)["calibrators"] if c["calibrator"] == "calibrated[math]")
         assert m["drafts"] == 150 and m["shift"] < 0  # every draft, escalated or not: harder traffic
-    # --drafter belongs to --unlabelled
-    assert main(["calibrate", "--traces", str(lines), "--adapt", str(base_path), "--drafter", "draft"]) == 2
-    assert "--drafter picks the draft" in capsys.readouterr().err
+    # labelled, the lines of two models neither of which is the base's are refused, naming --drafter;
+    # with it, only the lines the drafter answered are used (a label judges the answer returned)
+    labelled = tmp_path / "labelled.jsonl"
+    labelled.write_text("\n".join(json.dumps({**r.to_dict(logprobs=True), "id": i, "prompt": MATH,
+                                              "correct": i % 3 != 0}) for i, r in enumerate(results)) + "\n")
+    assert main(["calibrate", "--traces", str(labelled), "--adapt", str(base_path), "--out", str(out)]) == 2
+    assert "--drafter MODEL_OR_TIER" in capsys.readouterr().err
+    answered = sum(r.tier == "draft" for r in results)
+    for drafter in ("draft", "served-name"):
+        assert main(["calibrate", "--traces", str(labelled), "--adapt", str(base_path), "--drafter", drafter,
+                     "--out", str(out), "--json"]) == 0
+        m = next(c for c in json.loads(capsys.readouterr().out)["calibrators"] if c["calibrator"] == "calibrated[math]")
+        assert m["items"] == answered < 150
+    assert main(["calibrate", "--traces", str(labelled), "--adapt", str(base_path), "--drafter", "nobody"]) == 2
+    assert "no labelled answer is by it" in capsys.readouterr().err
+    # a new calibration names its model with --model
+    assert main(["calibrate", "--traces", str(labelled), "--drafter", "draft"]) == 2
+    assert "--drafter picks the drafting model's lines for --adapt" in capsys.readouterr().err
 
 
 def test_a_calibrator_whose_probabilities_stand_for_another_rate_on_its_table_reports_no_false_shift() -> None:
