@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import sys
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -113,10 +114,11 @@ def resolve_price(tier: TierConfig) -> Pricing:
     try:
         import genai_prices  # noqa: F401
     except ImportError:
-        raise ConfigError(
-            f"tier {tier.display_name!r} is a {tier.provider} tier without a [tiers.price]: install genai-prices "
-            "(pip install 'edgecascade[cloud]') or set input_per_mtok / output_per_mtok"
-        ) from None
+        fix = ("install genai-prices (pip install 'edgecascade[cloud]') or set input_per_mtok / output_per_mtok"
+               if sys.version_info >= (3, 11) else "the genai-prices catalogue needs Python 3.11 or newer, so on "
+               "this Python set input_per_mtok / output_per_mtok")
+        raise ConfigError(f"tier {tier.display_name!r} is a {tier.provider} tier without a [tiers.price]: "
+                          f"{fix}") from None
     price = CatalogPrice(provider_id, tier.model)
     try:
         price.cost(1, 1)

@@ -180,6 +180,10 @@ def test_spans_are_not_misread_when_the_tokens_do_not_spell_the_text() -> None:
 def test_code_nested_past_the_parser_limit_does_not_parse_and_does_not_crash() -> None:
     """`x = ----...1` raised RecursionError (MemoryError when longer) out of the features, and so
     out of the query whose draft it was."""
+    import sys
+
     for n in (3000, 10_000):
         f = code_features(completion([f"x = {'-' * n}1"], [-0.1]))
-        assert f["code_parses"] == 0.0 and f["defines_function"] == 0.0
+        assert f["defines_function"] == 0.0
+        if sys.version_info >= (3, 11):  # 3.10's parser takes this nesting whole, and parses it
+            assert f["code_parses"] == 0.0
