@@ -94,8 +94,9 @@ class Trace:
     def completion(self) -> Completion:
         from ..types import Timings, Usage
 
-        reason: FinishReason = "length" if self.finish_reason == "length" else (
-            "filtered" if self.finish_reason == "filtered" else "stop")
+        reason: FinishReason = "stop"
+        if self.finish_reason in ("length", "filtered", "error"):
+            reason = self.finish_reason  # type: ignore[assignment]
         return Completion(
             text=self.answer, model=self.model,
             finish_reason=reason,

@@ -7,7 +7,9 @@ that carries a streamed answer's usage back to the caller.
 
 from __future__ import annotations
 
+import codecs
 import email.utils
+import math
 import os
 import re
 import time
@@ -17,18 +19,26 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..types import Delta, FinishReason, TokenLogprobs, Usage
 
 MAX_SERVER_MESSAGE = 300  # characters of a server's own error message quoted in ours
 REDACTED = "[redacted]"
 
-# the finish / stop / done reasons that mean "the token limit was reached": OpenAI and Ollama say
-# "length", Anthropic "max_tokens"; everything else is a normal stop
 # cut short: OpenAI/vLLM/llama.cpp "length", Anthropic "max_tokens" and "model_context_window_exceeded"
 # (the answer filled the context window; Anthropic documents it as truncated)
 _LENGTH_REASONS = frozenset({"length", "max_tokens", "model_context_window_exceeded"})
 # withheld or cut by the backend itself: OpenAI's content filter, Anthropic's refusal stop reason
 _FILTERED_REASONS = frozenset({"content_filter", "refusal"})
+# finished: the model ended its turn, met a stop sequence, or called a tool (OpenAI, vLLM, llama.cpp,
+# Anthropic, Ollama); a backend that names no reason is taken at its word. Anything else (vLLM's and
+# SGLang's "abort", vLLM's "repetition", Anthropic's "pause_turn", a reason not known yet) did not
+# finish the answer as asked: "error", which the truncation check rejects
+_STOP_REASONS = frozenset({None, "", "stop", "end_turn", "stop_sequence", "tool_calls", "tool_use", "function_call",
+                           "eos"})
+# a logprob at or below this is a server's placeholder, not a probability: OpenAI's -9999 for a token
+# outside the top 20 (vLLM clamps -inf to it), llama.cpp server's FLT_LOWEST for one that underflowed
+_LOGPROB_FLOOR = -100.0
 _USERINFO_RE = re.compile(r"//[^/?#]*@")
 # a URL as far as it can go (userinfo and queries may hold quotes, brackets and parentheses): a
 # message may lose the punctuation after a query, never a secret inside one
@@ -55,9 +65,19 @@ class Secret:
 def lookup_api_key(env_name: str | None) -> str | None:
     """The API key held by the environment variable ``env_name``; None when it is unset, empty or unnamed.
 
-    The one place an API key is read from the environment: providers are given their key.
+    The one place an API key is read from the environment: providers are given their key. Whitespace
+    around it (a CRLF ``.env`` file's ``\r``) is dropped; a key with a space, a line break or a
+    non-ASCII character inside cannot go in a header, and the HTTP library's refusal would quote
+    it, so it is refused here, by the variable's name alone.
     """
-    return (os.environ.get(env_name) or None) if env_name else None
+    raw = os.environ.get(env_name) if env_name else None
+    key = raw.strip() if raw else None
+    if not key:
+        return None
+    if not all(33 <= ord(ch) < 127 for ch in key):
+        raise ConfigError(f"${env_name} holds a character an API key cannot have (a space, a line break or a "
+                          "non-ASCII character inside it, as a pasted quote or ellipsis): set it to the key alone")
+    return key
 
 
 def safe_url(url: str) -> str:
@@ -93,7 +113,9 @@ def redact(text: str, key: str | None, url: str | None = None) -> str:
     and every other http(s) URL in it too: a server that echoes the URL it was asked (the endpoint,
     built from ``url`` with a path, with its userinfo and query) must not carry them into a message."""
     if key:
-        text = text.replace(key, REDACTED)
+        for form in {key, key.strip(), repr(key)[1:-1]}:  # as given, and as a message escapes it
+            if form:
+                text = text.replace(form, REDACTED)
     if url:
         safe = safe_url(url)
         if safe != url:
@@ -135,11 +157,14 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
 
 def finish_reason(reason: Any) -> FinishReason:
     """A backend's finish / stop / done reason as ours: "length" when the token limit (or the context
-    window) cut it, "filtered" when the backend withheld or cut it (a content filter, a refusal), else
-    "stop"."""
+    window) cut it, "filtered" when the backend withheld or cut it (a content filter, a refusal),
+    "stop" when it finished (or named no reason), else "error": an answer the backend did not finish
+    as asked (vLLM's "abort") must not pass for a whole one."""
     if reason in _LENGTH_REASONS:
         return "length"
-    return "filtered" if reason in _FILTERED_REASONS else "stop"
+    if reason in _FILTERED_REASONS:
+        return "filtered"
+    return "stop" if reason in _STOP_REASONS else "error"
 
 
 def token_count(value: Any) -> int:
@@ -172,8 +197,22 @@ async def sse_events(lines: AsyncIterable[str], *, flush_unterminated: bool) -> 
             event = value
         elif name == "data":
             data.append(value)
+        elif name == "error":  # llama.cpp's server before 2025-09: a failure after the headers, then [DONE]
+            yield "error", value
     if data and flush_unterminated:
         yield event or "message", "\n".join(data)
+
+
+def _logprob(value: Any) -> float:
+    """One logprob as a number: a missing one (null) is NaN, which the features carry into a score
+    that cannot be computed, so the draft escalates rather than pass unscored; a placeholder far
+    below any real one is floored at -100."""
+    if value is None:
+        return math.nan
+    if isinstance(value, bool):
+        raise TypeError("a logprob is a number, not a boolean")
+    x = float(value)
+    return max(x, _LOGPROB_FLOOR) if x == x else x
 
 
 def token_logprobs(rows: Iterable[Any]) -> TokenLogprobs:
@@ -188,12 +227,21 @@ def token_logprobs(rows: Iterable[Any]) -> TokenLogprobs:
     tokens: list[str] = []
     lps: list[float] = []
     tops: list[list[tuple[str, float]]] = []
+    raw_bytes: list[Any] = []
     for row in rows:
         tokens.append(str(row["token"]))
-        lps.append(float(row["logprob"]))
-        alts = [(str(a["token"]), float(a["logprob"])) for a in row.get("top_logprobs") or []]
-        alts.sort(key=lambda a: -a[1])
+        lps.append(_logprob(row["logprob"]))
+        alts = [(str(a["token"]), _logprob(a["logprob"])) for a in row.get("top_logprobs") or []]
+        alts.sort(key=lambda a: -a[1] if a[1] == a[1] else math.inf)  # NaN last
         tops.append(alts)
+        raw_bytes.append(row.get("bytes"))
+    if tokens and all(isinstance(b, list) and all(isinstance(x, int) and 0 <= x < 256 for x in b) for b in raw_bytes):
+        # a character whose bytes are split across tokens: each token's text alone is "" or "\ufffd"
+        # (llama.cpp's server) or "bytes:\x.." (OpenAI), and the tokens would not spell the answer;
+        # decoded as one stream, the token that completes a character carries it (as in-process)
+        stream = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        tokens = [stream.decode(bytes(b)) for b in raw_bytes]
+        tokens[-1] += stream.decode(b"", final=True)
     n = len(tokens)
     k = min((len(t) for t in tops), default=0)
     return TokenLogprobs(

@@ -80,6 +80,7 @@ _TYPE_STATUS = {
 _MALFORMED: tuple[type[Exception], ...] = (ValueError, AttributeError, TypeError, KeyError)
 _CAUGHT: tuple[type[Exception], ...] = (httpx.HTTPError, *_MALFORMED)  # translated by _error
 _TOO_LONG_RE = re.compile(r"prompt is too long:\s*(\d+)\s*tokens\s*>\s*(\d+)", re.IGNORECASE)
+_EXCEEDS_RE = re.compile(r"exceed context limit:\s*(\d+)\s*\+\s*(\d+)\s*>\s*(\d+)")
 
 
 @dataclass(frozen=True)
@@ -361,6 +362,11 @@ class AnthropicProvider:
                 f"the prompt does not fit {self.model}'s context window ({said}): shorten it",
                 prompt_tokens=int(m.group(1)) if m else None, context=int(m.group(2)) if m else None,
             )
+        m = _EXCEEDS_RE.search(msg) if status == 400 else None
+        if m:  # "input length and `max_tokens` exceed context limit: 188240 + 21333 > 200000"
+            return ContextLengthError(
+                f"the prompt and max_tokens do not fit {self.model}'s context window ({said}): shorten the prompt "
+                "or lower max_tokens", prompt_tokens=int(m.group(1)), context=int(m.group(3)))
         return UpstreamError(f"the Anthropic API failed ({said})", status_code=status)
 
     async def aclose(self) -> None:

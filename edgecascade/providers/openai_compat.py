@@ -547,7 +547,14 @@ class OpenAICompatProvider:
         failure: ProviderError | None = None
         try:
             async with contextlib.aclosing(sse_events(response.aiter_lines(), flush_unterminated=True)) as events:
-                async for _, data in events:
+                async for name, data in events:
+                    if name == "error":  # `event: error` or llama.cpp's `error:` line: it failed mid-answer
+                        try:
+                            said: Any = json.loads(data)
+                        except ValueError:
+                            said = data
+                        failure = self._in_body_error(said.get("error", said) if isinstance(said, dict) else said)
+                        break
                     yield data
         except httpx.HTTPError as e:
             failure = self._error_for_exception(e, mid_stream=True)

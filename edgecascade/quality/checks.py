@@ -32,6 +32,9 @@ def check_truncated(c: Completion) -> Check:
     if c.finish_reason == "length":
         n = c.usage.completion_tokens
         return Check("truncated", False, f"cut off at the token limit ({n} token{'s' * (n != 1)})")
+    if c.finish_reason == "error":  # the backend ended it for its own reasons (vLLM's "abort"): not whole
+        return Check("truncated", False, "the backend did not finish the answer (it gave a finish reason other "
+                     "than a stop, the token limit or a filter)")
     return Check("truncated", True)
 
 

@@ -354,6 +354,9 @@ async def test_stream_http_error_is_mapped_like_complete() -> None:
 
 @pytest.mark.parametrize(("status", "etype", "message", "cls"), [
     (400, "invalid_request_error", "prompt is too long: 208310 tokens > 200000 maximum", ContextLengthError),
+    # the other way Anthropic says it (it was an UpstreamError, its counts lost)
+    (400, "invalid_request_error", "input length and `max_tokens` exceed context limit: 208310 + 21333 > 200000, "
+     "decrease input length or `max_tokens` and try again", ContextLengthError),
     (400, "invalid_request_error", "messages: roles must alternate", UpstreamError),
     (401, "authentication_error", "invalid x-api-key", AuthenticationError),
     (403, "permission_error", "Your API key does not have permission to use the specified resource.",

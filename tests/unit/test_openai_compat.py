@@ -820,3 +820,96 @@ def test_every_url_a_server_echoes_is_printed_without_userinfo_or_query() -> Non
         out = redact(text, KEY)
         assert "api-key" not in out and "pw" not in out and "p'w" not in out and KEY not in out, out
     assert redact("see https://h.example/v1/models (the list)", None) == "see https://h.example/v1/models (the list)"
+
+
+# -- from a review of the wire formats ------------------------------------------------------------
+
+
+def test_a_key_with_a_line_break_or_a_non_ascii_character_is_refused_by_its_variable_alone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key read from a CRLF .env file ended in "\\r": h11 refused the header with a message quoting
+    the key, which redact() (looking for the raw key) left in; a pasted "…" raised UnicodeEncodeError
+    out of the query."""
+    monkeypatch.setenv("MY_KEY", KEY + "\r\n")
+    assert lookup_api_key("MY_KEY") == KEY  # whitespace around it: dropped
+    for bad in ("sk-abc\rdef", "sk-abc…", "sk abc"):
+        monkeypatch.setenv("MY_KEY", bad)
+        with pytest.raises(ConfigError, match=r"\$MY_KEY holds a character an API key cannot have") as e:
+            lookup_api_key("MY_KEY")
+        assert "abc" not in str(e.value)
+    # a message that quotes a key the way Python escapes it is redacted too
+    assert "SECRET" not in shorten_and_redact(f"Illegal header value b'Bearer {KEY}\\r'", KEY + "\r")
+
+
+async def test_an_answer_the_backend_did_not_finish_is_not_taken_for_a_whole_one() -> None:
+    """vLLM's and SGLang's "abort" (and any reason not known) mapped to "stop": a cut answer passed."""
+    from edgecascade import AcceptRule, Cascade, ScriptedProvider, ScriptedReply, Tier
+
+    assert [finish_reason(r) for r in ("abort", "repetition", "pause_turn", "tool_calls", "eos")] == \
+        ["error", "error", "error", "stop", "stop"]
+    p = provider(lambda r: httpx.Response(200, json=chat_completion("def is_prime(n):", finish="abort")))
+    assert (await p.complete(request())).finish_reason == "error"
+    cascade = Cascade([Tier("gpu", p, AcceptRule(min_confidence=0.0)),
+                       Tier("local", ScriptedProvider([ScriptedReply("42.", logprob=-0.1)]))])
+    r = await cascade.run("q")
+    assert r.tier == "local" and "did not finish the answer" in r.attempts[0].reason
+
+
+async def test_one_missing_logprob_escalates_the_draft_rather_than_dropping_all_of_them() -> None:
+    """A single "logprob": null made the parser discard every logprob, and the draft was then
+    "accepted on checks alone: this tier gives no logprobs" whatever its rule."""
+    from edgecascade import AcceptRule, Cascade, ScriptedProvider, ScriptedReply, Tier
+
+    rows = [dict(r) for r in LOGPROBS_CONTENT]
+    rows[1] = {**rows[1], "logprob": None}
+    p = provider(lambda r: httpx.Response(200, json=chat_completion(logprobs={"content": rows}, finish="stop")))
+    c = await p.complete(request())
+    assert c.logprobs is not None and np.isnan(c.logprobs.logprobs[1])
+    cascade = Cascade([Tier("gpu", p, AcceptRule(min_confidence=0.01)),
+                       Tier("local", ScriptedProvider([ScriptedReply("42.", logprob=-0.1)]))])
+    r = await cascade.run("q")
+    assert r.tier == "local" and "cannot be computed" in r.attempts[0].reason
+
+
+async def test_placeholder_logprobs_are_floored_and_split_characters_are_rebuilt_from_bytes() -> None:
+    """llama.cpp's server writes FLT_LOWEST for an alternative that underflowed (a margin of 1e37,
+    P = 1 from the shipped calibrator); OpenAI writes -9999. And a character split across tokens
+    (each "" or "\\ufffd" alone) left the tokens not spelling the answer, so the final number's
+    logprobs could not be found and read as certain."""
+    from edgecascade.quality.features import logprob_features
+    from edgecascade.quality.structure import math_features
+    from edgecascade.types import Completion, Timings
+
+    times = "×".encode()
+    rows = [
+        {"token": "3 ", "logprob": -0.1, "bytes": list(b"3 "), "top_logprobs": [
+            {"token": "3 ", "logprob": -0.1}, {"token": "x", "logprob": -3.4028234663852886e38}]},
+        {"token": "\ufffd", "logprob": -0.2, "bytes": list(times[:1]), "top_logprobs": [
+            {"token": "\ufffd", "logprob": -0.2}, {"token": "y", "logprob": -9999.0}]},
+        {"token": "\ufffd", "logprob": -0.1, "bytes": list(times[1:]), "top_logprobs": [
+            {"token": "\ufffd", "logprob": -0.1}, {"token": "z", "logprob": -2.0}]},
+        {"token": " 4. The answer is ", "logprob": -0.1, "bytes": list(b" 4. The answer is "), "top_logprobs": [
+            {"token": " 4. The answer is ", "logprob": -0.1}, {"token": "w", "logprob": -2.0}]},
+        {"token": "12", "logprob": -4.0, "bytes": list(b"12"), "top_logprobs": [
+            {"token": "12", "logprob": -4.0}, {"token": "7", "logprob": -0.1}]},
+        {"token": ".", "logprob": -0.1, "bytes": list(b"."), "top_logprobs": [
+            {"token": ".", "logprob": -0.1}, {"token": "!", "logprob": -2.0}]},
+    ]
+    text = "3 × 4. The answer is 12."
+    p = provider(lambda r: httpx.Response(200, json=chat_completion(text, logprobs={"content": rows}, finish="stop")))
+    c = await p.complete(request())
+    assert c.logprobs is not None and "".join(c.logprobs.tokens) == text
+    assert c.logprobs.top_logprobs.min() == -100.0
+    assert logprob_features(c.logprobs).mean_margin < 50  # bounded (two of six steps floored); it was 5.7e37
+    f = math_features(Completion(text, "m", "stop", Usage(5, 6), Timings(), c.logprobs))
+    assert f["final_lp_min"] == -4.0  # the "12" found: it had read 0.0, certain
+
+
+async def test_a_stream_that_fails_with_an_error_line_before_done_is_an_error() -> None:
+    """llama.cpp's server (before 2025-09) sends a failure after the headers as an `error:` line and
+    then [DONE]: it read as a complete answer."""
+    body = (b'data: {"choices":[{"index":0,"delta":{"content":"The answer is 4"},"finish_reason":null}]}\n\n'
+            + b'error: {"code":500,"message":"the context is full","type":"server_error"}\n\n' + b"data: [DONE]\n\n")
+    p = provider(lambda r: httpx.Response(200, content=body, headers={"content-type": "text/event-stream"}))
+    with pytest.raises(UpstreamError, match="the context is full"):
+        await collect(p)

@@ -880,7 +880,9 @@ def test_a_traced_answer_the_backend_filtered_stays_filtered() -> None:
     t = dataclasses.replace(trace("a", False), finish_reason="filtered")
     assert t.completion().finish_reason == "filtered" and not check_refusal(t.completion()).passed
     assert dataclasses.replace(t, finish_reason="length").completion().finish_reason == "length"
-    assert dataclasses.replace(t, finish_reason="error").completion().finish_reason == "stop"
+    # an answer the backend did not finish (vLLM's "abort", read as "error") stays unfinished too
+    assert dataclasses.replace(t, finish_reason="error").completion().finish_reason == "error"
+    assert dataclasses.replace(t, finish_reason="anything").completion().finish_reason == "stop"
 
 
 def test_a_threshold_that_keeps_nothing_reads_the_same_from_a_saved_report_and_colours_differ() -> None:
