@@ -102,7 +102,8 @@ def _synthetic_traces(store: TraceStore, cascade: Cascade, dataset: str, n: int,
             store.append(Trace(dataset, f"{dataset}{i}", "math", spec.name, spec.model, spec.key,
                                f"The answer is {said}.", ok, "stop", 10, 3, lat, None, 0.0,
                                tokens=["The answer is ", said, "."], logprobs=[lp, lp, lp],
-                               top_logprobs=[[lp, lp - 2]] * 3))
+                               # five alternatives per token, as a tier's default top_logprobs keeps
+                               top_logprobs=[[lp, lp - 2, lp - 3, lp - 4, lp - 5]] * 3))
 
 
 def test_bench_report_json_and_figure(tmp_path: Path, smollm2: Path, capsys: pytest.CaptureFixture[str],
