@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 
 from ..types import Completion
-from .sums import bare_sum, states
+from .sums import bare_sum, show, states, written
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +88,7 @@ def check_arithmetic(c: Completion, prompt: str | None) -> Check:
     question = bare_sum(prompt) if prompt else None
     if question is None or states(c.text, question) is not False:
         return Check("arithmetic", True)
-    from ..datasets import extract_gsm8k_answer  # datasets imports this package's structure module
-
-    final = extract_gsm8k_answer(c.text)
-    if final is None:
-        said = "it writes no number"
-    else:
-        said = f"its final number is {final:.0f}" if final.is_integer() else f"its final number is {final:.15g}"
+    numbers = written(c.text)  # what states() read, so the reason names what was looked at
+    said = "it writes no number" if not numbers else f"its last number is {show(numbers[-1])}"
     return Check("arithmetic", False, f"the question asks for {question.expr}, which is {question.shown()}; "
                  f"the answer never says so ({said})")

@@ -245,9 +245,10 @@ class CrossCheck:
         if self.result is None:
             return "cross-check: its program gave no number"
         if self.agrees:
-            return f"cross-check: its program also gives {self.result:g}"
-        draft = "states no number" if self.stated is None else f"{self.stated:g}"
-        return f"cross-check: its program gives {self.result:g}, the draft {draft}"
+            return f"cross-check: its program also gives {self.result:.15g}"
+        # to 15 digits: two numbers that differ must not print alike (1,250,001 and 1,250,000 did, as 1.25e+06)
+        draft = "states no number" if self.stated is None else f"{self.stated:.15g}"
+        return f"cross-check: its program gives {self.result:.15g}, the draft {draft}"
 
 
 async def run_cross_check(provider: Provider, request: Request, draft: str) -> CrossCheck:

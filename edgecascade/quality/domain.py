@@ -32,8 +32,12 @@ _CODE_LINES = re.compile(
 # of the kidneys" or "learn Python in 3 months" are not
 _LANGS = r"python|javascript|typescript|java|rust|golang|c\+\+|c#|sql|bash|shell|ruby|php|kotlin|swift"
 _CODE_ASKS = re.compile(
-    r"\b(?:write|complete|implement|fix|refactor|debug)\s+(?:(?:a|an|the|this|that|my|me|us)\s+)?"
+    r"\b(?:write|create|complete|implement|fix|refactor|debug)\s+(?:(?:a|an|the|this|that|my|me|us)\s+)?"
     r"(?:[\w+#-]+\s+){0,2}?(?:function|method)s?\b"
+    # a program or code asked for without a language ("Write code to ...", "Write a program that ..."); not
+    # "script", which is also a play's
+    r"|\b(?:write|create|implement)\s+(?:(?:a|an|the|some|me)\s+)?(?:[\w+#-]+\s+){0,2}?"
+    r"(?:program|code|snippet)s?\b"
     rf"|\b(?:{_LANGS})\s+(?:function|program|script|code|class|method|snippet)s?\b"
     rf"|\b(?:write|implement|code)\b[^.?!\n]{{0,60}}\bin\s+(?:{_LANGS})\b",
     re.IGNORECASE,

@@ -119,6 +119,12 @@ _NUMBER = re.compile(
 _SCALES = {"thousand": 3, "k": 3, "million": 6, "billion": 9, "bn": 9, "trillion": 12}
 _MARKS = re.compile(r"\{,\}|\\,|[ \u00a0\u2009\u202f'’]")
 _MAX_DIGITS = 200  # past this a "number" is a draft looping on digits, not a value it states
+_NUMBER_WORD = re.compile(r"\b(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|"
+                          r"fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|"
+                          r"seventy|eighty|ninety|hundred|thousand|million|billion|half|third|quarter)\b",
+                          re.IGNORECASE)
+# "= - 3" (LaTeX and some models space a result's sign): the sign belongs to the number
+_SPACED_SIGN = re.compile(r"=\s*([-−])\s+(?=\d)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,8 +154,8 @@ def _numbers(answer: str) -> Iterator[list[_Written]]:
         if m.group("pct"):
             exponents = {e - 2 for e in exponents} | exponents
         mantissas = list(_mantissas(digits))
-        if " " in digits:  # "391 100": perhaps two numbers
-            mantissas.append((Fraction(digits.split(" ")[0]), 0))
+        if " " in digits:  # "391 100": perhaps two numbers ("2,000 100-dollar bills": the first may have marks)
+            mantissas.extend(_mantissas(digits.split(" ")[0]))
         yield [_Written(sign * mantissa * Fraction(10) ** e, Fraction(10) ** e / 10**decimals)
                for mantissa, decimals in mantissas for e in exponents]
 
@@ -173,10 +179,11 @@ def states(answer: str, question: Sum) -> bool | None:
     """Whether the answer writes the question's value (rounded or cut short to the precision it is
     written with), once the operands it opens by repeating are set aside ("4 - 2 = 3" does not state
     2 by repeating the operand). None when that cannot be told: the answer writes no digit (words,
-    "Four."), or the value is not whole and the answer writes no decimal (a fraction, "3 1/3")."""
+    "Four."), writes the operands and then the result in words ("2 + 2 equals four."), or the value
+    is not whole and the answer writes no decimal (a fraction, "3 1/3")."""
     if not any(ch.isdigit() for ch in answer):
         return None
-    numbers = list(_numbers(answer))
+    numbers = list(_numbers(_SPACED_SIGN.sub(r"= \1", answer)))
     value, operands = question.value, question.operands
     if value.denominator != 1 and not any(r.unit < 1 for n in numbers for r in n):
         return None
@@ -184,7 +191,14 @@ def states(answer: str, question: Sum) -> bool | None:
     while skip < min(len(operands), len(numbers)) and any(r.value == operands[skip] for r in numbers[skip]):
         skip += 1
     rest = numbers[skip:] if skip == len(operands) else numbers
+    if not rest and _NUMBER_WORD.search(answer):  # the operands, then the result in words ("2 + 2 equals four.")
+        return None
     return any(_near(r, value) for n in rest for r in n)
+
+
+def written(answer: str) -> list[Fraction]:
+    """The numbers an answer writes, in order, each as first read: what :func:`states` looked at."""
+    return [n[0].value for n in _numbers(_SPACED_SIGN.sub(r"= \1", answer)) if n]
 
 
 def _near(r: _Written, value: Fraction) -> bool:

@@ -150,6 +150,8 @@ def test_agreement_is_the_draft_final_number_against_the_program() -> None:
     none = CrossCheck.of("The answer is 12.", None)
     assert none.features == {"cross_checked": 0.0, "cross_check_agrees": 0.0} and "no number" in none.summary
     assert CrossCheck.of("It costs $1,234.", 1234.0).agrees  # read as the grader reads it
+    # two numbers that differ never print alike (both had printed as 1.25e+06)
+    assert "gives 1250000, the draft 1250001" in CrossCheck.of("The answer is 1,250,001.", 1250000.0).summary
 
 
 def _calibration() -> Calibration:

@@ -80,6 +80,11 @@ def test_most_bare_word_problems_are_math_too() -> None:
     ("What is 17 * 23?", "math"),
     ("Jan has three times as many pets as Marcia, who has four. How many pets do they have?", "math"),
     ("Write a Python function that reverses a string.", "code"),
+    # code asked for without a language or the word "function" (they had gone to the math calibrator)
+    ("Write code to calculate the average of 10 and 20.", "code"),
+    ("Write a program that prints the sum of all multiples of 3 or 5 below 1000.", "code"),
+    ("Create a function that returns the sum of 2 and 3.", "code"),
+    ("A programmer wrote a program that ran 3 times a day for 5 days. How many runs?", "math"),
     ("import numpy as np\nhow many elements does np.arange(10) have?", "code"),  # code wins over math
     (MATH, "math"),
     (CODE, "code"),
@@ -212,3 +217,25 @@ def test_a_damaged_calibration_is_refused_when_loaded(damage, said: str, tmp_pat
     path.write_text(json.dumps(data))
     with pytest.raises(ConfigError, match=f"damaged one \\({said}"):
         Calibration.load(path)
+
+
+def test_a_threshold_that_is_not_a_probability_is_refused_at_load(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A hand-edited NaN threshold rejected every draft "< nan", and -Infinity every draft as one that
+    "keeps no draft", its opposite; null (keeps none) and 0..1 load."""
+    import json
+
+    rows, labels, prompts = two_domains(200, 200)
+    cal = fit_calibration(rows, labels, model="m", features=["mean_logprob"], prompts=prompts)
+    cal.thresholds["0.95"] = 0.5
+    for sub in cal.domains.values():
+        sub.thresholds["0.95"] = 0.6
+    path = tmp_path / "c.json"
+    cal.save(path)
+    good = json.loads(path.read_text())
+    for bad in ("NaN", "-Infinity", "1.5"):
+        text = json.dumps({**good, "thresholds": {"0.95": "X"}}).replace('"X"', bad)
+        path.write_text(text)
+        with pytest.raises(ConfigError, match="a threshold is not a probability"):
+            Calibration.load(path)
+    path.write_text(json.dumps({**good, "thresholds": {"0.95": None}}))
+    assert Calibration.load(path).thresholds["0.95"] == float("inf")

@@ -107,10 +107,10 @@ def test_anything_more_than_a_sum_is_left_to_the_calibrator(question: str) -> No
 
 @pytest.mark.parametrize(("question", "answer", "detail"), [
     ("What is 17 * 23?", "17 * 23 equals 411.",
-     "the question asks for 17 * 23, which is 391; the answer never says so (its final number is 411)"),
-    ("Calculate 2736 / 24.", "2736 / 24 = 111", "which is 114; the answer never says so (its final number is 111)"),
+     "the question asks for 17 * 23, which is 391; the answer never says so (its last number is 411)"),
+    ("Calculate 2736 / 24.", "2736 / 24 = 111", "which is 114; the answer never says so (its last number is 111)"),
     ("What is 497 * 16?", "You can compute it in Python:\n```python\nprint(497 * 16)\n```", "which is 7952"),
-    ("What is 5 + 5?", "It is 11, obviously.", "the answer never says so (its final number is 11)"),
+    ("What is 5 + 5?", "It is 11, obviously.", "the answer never says so (its last number is 11)"),
     ("What is 17 - 20?", "17 - 20 = 3", "which is -3"),  # a sign slip
     ("What is 4 - 2?", "4 - 2 = 3", "which is 2"),  # the operand it repeats is not the value it states
     ("What is 10 / 3?", "10 / 3 = 3.5", "which is 3.333333333"),
@@ -149,6 +149,11 @@ def test_an_answer_that_never_states_the_sum_is_rejected(question: str, answer: 
     ("Janet has 16 eggs and eats 3. How many are left?", "She has 12 eggs left."),
     ("What is 45 / 60 as a percentage?", "75%"),
     ("What is 17 * 23?", "17 * 23 = 391"),
+    # found by a review: the result in words after the operands (not judged, it had been rejected),
+    # a spaced sign after "=", and a number with marks before a space (it had crashed the query)
+    ("What is 2 + 2?", "2 + 2 equals four."), ("What is 5 - 8?", "$5 - 8 = - 3$"),
+    ("What is 2,000 * 100?", "2,000 100-dollar bills make 200,000 dollars."),
+    ("What is 1000 * 250?", "1{,}000 250-gram bags: 250{,}000 grams."),
 ])
 def test_an_answer_that_states_the_sum_or_a_question_that_is_more_passes(question: str, answer: str) -> None:
     assert check_arithmetic(completion(answer), question).passed
