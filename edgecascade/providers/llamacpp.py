@@ -30,6 +30,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import random
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -131,6 +132,29 @@ def _capturing_llama_class(llama_cpp: Any) -> type:
     return CapturingLlama
 
 
+def _is_template_error(e: BaseException) -> bool:
+    """A chat template that fails to render (jinja2's errors, which llama-cpp-python also raises as
+    ValueError for a role it refuses)."""
+    said = str(e).lower()
+    return (type(e).__module__.startswith("jinja2") or (isinstance(e, ValueError) and "template" in said)
+            or ("role" in said and "support" in said))
+
+
+def _merged_system(request: Request) -> list[dict[str, str]]:
+    """The messages with every system message's text put before the first user turn's."""
+    system = "\n\n".join(m.content for m in request.messages if m.role == "system")
+    out, merged = [], False
+    for m in request.messages:
+        if m.role == "system":
+            continue
+        if m.role == "user" and not merged and system:
+            out.append({"role": "user", "content": f"{system}\n\n{m.content}"})
+            merged = True
+        else:
+            out.append(m.to_dict())
+    return out
+
+
 class _Abandoned(Exception):
     """A request cancelled before its turn on the model came (nobody waits for its answer)."""
 
@@ -178,6 +202,9 @@ def _load(path: Path, n_ctx: int, n_threads: int | None, n_gpu_layers: int,
             )
         except (ValueError, RuntimeError, OSError) as e:
             raise ModelLoadError(_load_failure(path, n_ctx, e)) from None
+        except Exception as e:  # noqa: BLE001 - jinja2 compiles the file's chat template while loading
+            raise ModelLoadError(f"llama.cpp could not load {path}: {type(e).__name__}: {e}. If that is the file's "
+                                 "chat template, set chat_format for this tier (e.g. \"chatml\")") from None
         loaded = _Loaded(llama, threading.Lock(), time.perf_counter() - t0)
         with _MODELS_LOCK:
             _MODELS[key] = loaded
@@ -271,6 +298,8 @@ class LlamaCppProvider:
         default_factory=lambda: Capabilities(logprobs=True, streaming=True, local=True)
     )
     _said_full: bool = field(default=False, init=False, repr=False, compare=False)
+    #: the model's chat template refused a system message: it goes into the first user turn instead
+    _merge_system: bool = field(default=False, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
@@ -310,13 +339,29 @@ class LlamaCppProvider:
             raise
 
     def _kwargs(self, request: Request) -> dict[str, Any]:
+        seed = request.seed
+        if seed is None and request.temperature > 0:
+            # llama-cpp-python would seed every process alike: sampling without a seed must differ per call
+            seed = random.randrange(2**31)
         return dict(
-            messages=[m.to_dict() for m in request.messages],
+            messages=_merged_system(request) if self._merge_system else [m.to_dict() for m in request.messages],
             max_tokens=request.max_tokens,
             temperature=request.temperature,
             stop=request.stop or None,
-            seed=request.seed,
+            seed=seed,
         )
+
+    def _refuses_system(self, request: Request, e: BaseException) -> bool:
+        """Whether ``e`` is the chat template refusing a system role (Gemma's do): the request is then
+        asked again with the system text in the first user turn, from now on for this provider."""
+        if self._merge_system or not any(m.role == "system" for m in request.messages):
+            return False
+        if "system" not in str(e).lower():
+            return False
+        self._merge_system = True
+        log.warning("%s's chat template refuses a system message (%s): its text goes into the first user turn",
+                    self.model, e)
+        return True
 
     def _complete_blocking(self, request: Request, stop: threading.Event | None = None) -> Completion:
         if stop is not None and stop.is_set():
@@ -334,14 +379,25 @@ class LlamaCppProvider:
             llama.reset()
             llama._capture, llama._stop = cap, stop
             try:
-                out = llama.create_chat_completion(
-                    **self._kwargs(request),
-                    logits_processor=llama_cpp.LogitsProcessorList([cap]),
-                )
+                for attempt in range(2):
+                    try:
+                        out = llama.create_chat_completion(
+                            **self._kwargs(request),
+                            logits_processor=llama_cpp.LogitsProcessorList([cap]),
+                        )
+                        break
+                    except Exception as e:
+                        if attempt or not _is_template_error(e) or not self._refuses_system(request, e):
+                            raise
+                        llama.reset()  # nothing was generated: the template failed before the prompt was read
             except ValueError as e:
                 raise self._map_value_error(e) from None
             except (RuntimeError, KeyError, IndexError, TypeError) as e:  # llama.cpp decode failures and the like
                 raise UpstreamError(f"llama.cpp failed on {self.model}: {type(e).__name__}: {e}") from None
+            except Exception as e:
+                if not _is_template_error(e):
+                    raise
+                raise UpstreamError(f"{self.model}'s chat template cannot format these messages: {e}") from None
             finally:
                 llama._capture, llama._stop = None, None
             t_end = time.perf_counter()
@@ -445,7 +501,8 @@ class LlamaCppProvider:
             finally:
                 loop.call_soon_threadsafe(queue.put_nowait, None)
 
-        worker = loop.run_in_executor(self._executor(), produce)
+        job = self._executor().submit(produce)
+        worker = asyncio.wrap_future(job)
         try:
             while (item := await queue.get()) is not None:
                 if isinstance(item, BaseException):
@@ -453,7 +510,8 @@ class LlamaCppProvider:
                 yield item
         finally:
             stop.set()
-            await asyncio.shield(worker)
+            if not job.cancel():  # still queued behind another request: cancelled there, nothing to wait for
+                await asyncio.shield(worker)
 
     async def aclose(self) -> None:
         return None

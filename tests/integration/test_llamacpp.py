@@ -244,3 +244,77 @@ async def test_a_request_cancelled_while_its_model_loads_reads_no_prompt(provide
     c = await provider.complete(Request(QUESTION, max_tokens=4))  # queued behind the load on the same thread
     assert c.usage.completion_tokens == 4
     assert len(started) == 1  # the follow-up's generation only
+
+
+async def test_sampling_without_a_seed_differs_from_call_to_call(provider: LlamaCppProvider,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """With seed None, llama-cpp-python seeded every process alike: `run --temperature 1` gave the same
+    answer each time. Greedy decoding needs no seed and gets none."""
+    llama = provider._loaded()[0].llama
+    real = llama.create_chat_completion
+    seeds: list[object] = []
+
+    def spy(**kw: object) -> object:
+        seeds.append(kw.get("seed"))
+        return real(**kw)
+
+    monkeypatch.setattr(llama, "create_chat_completion", spy)
+    req = Request([Message("user", "Name an animal.")], max_tokens=4, temperature=1.0)
+    await provider.complete(req)
+    await provider.complete(req)
+    await provider.complete(Request([Message("user", "Name an animal.")], max_tokens=4))  # greedy
+    await provider.complete(Request([Message("user", "Name an animal.")], max_tokens=4, temperature=1.0, seed=7))
+    assert isinstance(seeds[0], int) and isinstance(seeds[1], int) and seeds[0] != seeds[1]
+    assert seeds[2:] == [None, 7]
+
+
+async def test_a_template_that_refuses_a_system_role_gets_it_in_the_first_user_turn(
+        smollm2: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Gemma-style templates raise 'System role not supported': with a config's system_prompt the tier
+    failed every query, and everything escalated without a word."""
+    p = LlamaCppProvider(path=smollm2, model="smollm2-135m", n_ctx=1024, top_logprobs=5)
+    llama = p._loaded()[0].llama
+    real = llama.create_chat_completion
+    sent: list[list[dict[str, str]]] = []
+
+    def gemma_like(**kw: object) -> object:
+        messages = kw["messages"]
+        sent.append(messages)  # type: ignore[arg-type]
+        if any(m["role"] == "system" for m in messages):  # type: ignore[attr-defined, index]
+            raise ValueError("System role not supported")
+        return real(**kw)
+
+    monkeypatch.setattr(llama, "create_chat_completion", gemma_like)
+    req = Request([Message("system", "Answer in one word."), Message("user", "Capital of France?")], max_tokens=4)
+    with caplog.at_level("WARNING"):
+        c = await p.complete(req)
+    assert c.text.strip() and [m["role"] for m in sent[-1]] == ["user"]
+    assert sent[-1][0]["content"] == "Answer in one word.\n\nCapital of France?"
+    assert sum("refuses a system message" in r.getMessage() for r in caplog.records) == 1
+    await p.complete(req)  # from now on asked merged at once: one call, no second warning
+    assert len(sent) == 3 and sum("refuses a system message" in r.getMessage() for r in caplog.records) == 1
+
+
+async def test_a_stream_cancelled_while_queued_does_not_wait_for_the_request_ahead(
+        provider: LlamaCppProvider) -> None:
+    import asyncio
+    import time
+
+    ahead = asyncio.ensure_future(provider.complete(Request([Message("user", "Write a long story.")],
+                                                            max_tokens=96)))
+    await asyncio.sleep(0.2)
+
+    async def consume() -> None:
+        async for _ in provider.stream(Request(QUESTION, max_tokens=8)):
+            pass
+
+    queued = asyncio.ensure_future(consume())
+    await asyncio.sleep(0.1)
+    queued.cancel()
+    t0 = time.perf_counter()
+    with pytest.raises(asyncio.CancelledError):
+        await queued
+    waited = time.perf_counter() - t0
+    assert not ahead.done()  # it ended while the request ahead still generated
+    await ahead
+    assert waited < 1.0

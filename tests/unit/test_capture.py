@@ -69,3 +69,22 @@ def test_a_load_failure_says_what_failed(tmp_path: Path) -> None:
     gone = _load_failure(tmp_path / "gone.gguf", 4096, ValueError("Model path does not exist"))
     assert "there is no file there" in gone
     assert "may be corrupt" in _load_failure(f, 4096, ValueError("Failed to load model from file"))
+
+
+def test_a_chat_template_that_does_not_compile_is_a_model_load_error(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """llama-cpp-python compiles the file's chat template while loading: jinja2's TemplateSyntaxError
+    escaped raw, so the cascade stopped instead of moving to the next tier."""
+    import jinja2
+
+    from edgecascade.errors import ModelLoadError
+    from edgecascade.providers import llamacpp
+
+    class Broken:
+        def __init__(self, **kw: object) -> None:
+            raise jinja2.exceptions.TemplateSyntaxError("unexpected end of template", 1)
+
+    monkeypatch.setattr(llamacpp, "_capturing_llama_class", lambda llama_cpp: Broken)
+    path = tmp_path / "m.gguf"
+    path.write_bytes(b"GGUF")
+    with pytest.raises(ModelLoadError, match="(?s)TemplateSyntaxError: unexpected end of template.*set chat_format"):
+        llamacpp._load(path, 512, None, 0, None)
