@@ -100,7 +100,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError("--explain prints each tier's draft for reading, and --json the whole result (every "
                           "attempt with its draft and reason) as one object: give one of them")
     # `echo q | edgecascade run -`: echo's newline is not part of the question (it is another prompt)
-    question = sys.stdin.read().rstrip("\r\n") if args.question == "-" else args.question
+    if args.question == "-":
+        try:
+            raw = getattr(sys.stdin, "buffer", None)  # bytes, decoded here: a text stdin may hold surrogates
+            question = (raw.read().decode("utf-8") if raw is not None else sys.stdin.read()).rstrip("\r\n")
+        except UnicodeDecodeError as e:
+            raise InvalidRequestError(f"the question on stdin is not UTF-8 text ({e.reason} at byte {e.start}): "
+                                      "pass it as UTF-8") from None
+    else:
+        question = args.question
     args.question_text = question  # for the error record, which stdin can no longer give
     if not question.strip():
         raise InvalidRequestError("the question is empty: pass a non-empty QUESTION (or '-' to read stdin)")
@@ -1232,6 +1240,21 @@ _RESULTS_DEFAULT = f"results/ in {_BENCH_DEFAULT}"
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The whole command line; no option may be shortened (``--max-token`` is a typo, not
+    ``--max-tokens``), and each command's parser is kept for its own errors."""
+    p = _build_parser()
+    todo = [p]
+    while todo:
+        parser = todo.pop()
+        parser.allow_abbrev = False
+        parser.set_defaults(usage_parser=parser)
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                todo.extend(action.choices.values())
+    return p
+
+
+def _build_parser() -> argparse.ArgumentParser:
     from .benchmarks.policies import DEFAULT_MARGIN_Z
 
     p = argparse.ArgumentParser(
@@ -1421,7 +1444,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("calibrate", help="fit a calibration from your own labelled traces",
                        description="Fit P(correct | draft features) from labelled traces (JSONL: one answer per "
-                       "line with its tokens, logprobs and a `correct` or `accepted` label), report held-out "
+                       "line with its tokens, logprobs and a boolean label: `correct`, or `accepted` on a plain "
+                       "record; a `run --json` line's own `accepted` is the cascade's verdict, not a label, so "
+                       "add `correct` to it), report held-out "
                        "AUROC/ECE, and write a calibration file a config can use with confidence = \"calibrated\". "
                        "Lines that carry their `prompt` also get a calibrator per domain (math, code) where "
                        "a domain has enough of them. With --adapt BASE, an existing calibration is adapted "
@@ -1490,7 +1515,9 @@ def _check_out(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # said by the command's own parser, with its usage (the top one's said nothing useful)
+        getattr(args, "usage_parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

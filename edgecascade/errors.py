@@ -9,6 +9,7 @@ family and the engine can tell "move on to the next tier" from "stop, the reques
      +-- ModelError                  a local model file
      |    +-- ModelNotFoundError     no such registry name or path; not pulled yet
      |         +-- UnknownModelNameError  no registry model has this name (also a ConfigError)
+     |         +-- ModelFileNotFoundError a model path that names no file (also a ConfigError)
      |    +-- ModelVerificationError size / sha256 / GGUF magic do not match: never used
      |    +-- ModelLoadError         the runtime could not load it (or is not installed)
      +-- ProviderError               one tier failed to answer; the cascade moves on
@@ -60,6 +61,10 @@ class ModelNotFoundError(ModelError):
 
 class UnknownModelNameError(ModelNotFoundError, ConfigError):
     """No registry model has this name: a typo in a config or an option, so also a ConfigError (exit 2)."""
+
+
+class ModelFileNotFoundError(ModelNotFoundError, ConfigError):
+    """A model given by path names no file: a mistake in a config or an option, as a mistyped name is."""
 
 
 class ModelVerificationError(ModelError):

@@ -35,7 +35,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelError, ModelNotFoundError, ModelVerificationError, UnknownModelNameError
+from .errors import (
+    ModelError,
+    ModelFileNotFoundError,
+    ModelNotFoundError,
+    ModelVerificationError,
+    UnknownModelNameError,
+)
 from .paths import cache_dir, shipped_dir
 
 if sys.version_info >= (3, 11):
@@ -743,12 +749,12 @@ def resolve(model: str) -> ResolvedModel:
 def _resolve_path(model: str) -> ResolvedModel:
     path = Path(model).expanduser()
     if not path.exists():
-        raise ModelNotFoundError(
+        raise ModelFileNotFoundError(
             f"model file {path} does not exist (registry names contain no path separator and do not end "
             "in .gguf)"
         )
     if not path.is_file():
-        raise ModelNotFoundError(f"model path {path} is not a file: pass the path of a .gguf file")
+        raise ModelFileNotFoundError(f"model path {path} is not a file: pass the path of a .gguf file")
     try:
         with path.open("rb") as f:
             head = f.read(len(GGUF_MAGIC))

@@ -580,10 +580,11 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
                               "number): export each token's log probability as a number")
         k = min((len(r) for r in top), default=0)
         answer = str(d.get("answer", d.get("content", "".join(tokens))) or "")
-        # a line without an id (`run --json` writes none) is named by its file as given and its line,
-        # so the lines of several files (a day's answers each, even of one name in two folders) never
-        # share an id; the calibration split, by id, then follows the path given
-        item_id = str(d.get("item_id", d.get("id", f"{path}:{n}")))
+        # a line without an id (`run --json` writes none) is named by its file's full path and its
+        # line, so the lines of several files (a day's answers each, even of one name in two folders)
+        # never share an id, and the calibration split, by id, is the same however the path is typed
+        # ("lab.jsonl" or "/home/me/lab.jsonl": they had split differently)
+        item_id = str(d.get("item_id", d.get("id", f"{path.resolve()}:{n}")))
         if prompts is not None and isinstance(d.get("prompt"), str):
             prompts[item_id] = d["prompt"]
         if checks is not None and "cross_check_result" in d:

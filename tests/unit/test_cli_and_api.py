@@ -197,10 +197,11 @@ def test_an_os_error_is_one_line_not_a_traceback(monkeypatch: pytest.MonkeyPatch
     assert main(["run", "q"]) == 0 and capsys.readouterr().err == ""  # not "check the path given"
 
 
-def test_missing_model_exits_1_with_the_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_model_path_that_names_no_file_exits_2_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A mistake in the config, as a mistyped registry name is (it had exited 1, a tier's failure)."""
     p = tmp_path / "c.toml"
     p.write_text(f'[[tiers]]\nmodel = "{tmp_path / "gone.gguf"}"\n')
-    assert main(["run", "--config", str(p), "hello"]) == 1
+    assert main(["run", "--config", str(p), "hello"]) == 2
     assert "gone.gguf" in capsys.readouterr().err
 
 
@@ -418,3 +419,29 @@ def test_bench_run_counts_failed_cross_checks_too(monkeypatch: pytest.MonkeyPatc
     checks = json.loads(out)["tiers"]["cross-check"]
     assert checks["items"] == 0 and checks["failed"] == 2 and checks["accuracy"] is None
     assert "error: the cross-check failed on 2 of 2 items, first: ProviderTimeoutError: no program in time;" in err
+
+
+def test_what_a_user_gets_wrong_on_the_command_line_exits_2_and_says_it(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """From a new user's walkthrough: a model path that names no file exited 1 (a tier's failure), a
+    non-UTF-8 stdin reached llama.cpp and failed there (exit 1), an unknown option was said with the
+    top-level usage, and a shortened one (--max-token) was taken for --max-tokens."""
+    import io
+    import types
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[[tiers]]\nmodel = "models/none.gguf"\n')
+    assert main(["run", "--config", str(cfg), "hi"]) == 2
+    assert "model file" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", types.SimpleNamespace(buffer=io.BytesIO(b"\xff\xfe\x00bad")))
+    assert main(["run", "-"]) == 2
+    assert "the question on stdin is not UTF-8 text" in capsys.readouterr().err
+    for argv, usage in ((["run", "--bogus", "hi"], "usage: edgecascade run "),
+                        (["bench", "report", "--bogus"], "usage: edgecascade bench report ")):
+        with pytest.raises(SystemExit) as ei:
+            main(argv)
+        said = capsys.readouterr().err
+        assert ei.value.code == 2 and usage in said and "unrecognized arguments: --bogus" in said
+    with pytest.raises(SystemExit):
+        main(["run", "--max-token", "16", "hi"])
+    assert "unrecognized arguments: --max-token" in capsys.readouterr().err

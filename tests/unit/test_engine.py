@@ -78,7 +78,7 @@ async def test_a_confident_draft_with_wrong_sums_escalates_and_says_why() -> Non
     first = r.attempts[0]
     assert not first.accepted and first.confidence == pytest.approx(0.99)
     assert first.reason == ("rejected (arithmetic: the question asks for 17 * 23, which is 391; the answer never "
-                            "says so (its final number is 411))")
+                            "says so (its last number is 411))")
     # a conversation that ends with an assistant turn (a prefill) is judged by its user's question
     turns = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is 17 * 23?"},
              {"role": "assistant", "content": "Let me think."}]
