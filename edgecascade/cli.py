@@ -417,10 +417,15 @@ def _traced_datasets(args: argparse.Namespace, cascade: Cascade, *, judges: bool
                     f"traced on both {small.name} and {large.name} (it fits on some and judges on the others): add "
                     f"items to it, then run `{_bench_run_command(args, given)}`"
                 )
+            otherwise = _traced_otherwise(store, name, small, cascade)
+            if otherwise:  # traced, but under other settings: reporting with those beats tracing it all again
+                raise ConfigError(
+                    f"only {len(pairs)} {name} items are traced on both {small.name} and {large.name} with this "
+                    f"report's settings, and a report needs at least 10{otherwise}; else trace them with these "
+                    f"settings: `{_bench_run_command(args, given)}`")
             raise ConfigError(
                 f"only {len(pairs)} {name} items are traced on both {small.name} and {large.name}, and a report "
                 f"needs at least 10: run `{_bench_run_command(args, given)}` first"
-                + _traced_otherwise(store, name, small, cascade)
             )
         n = fresh.get(name)
         if n is None:

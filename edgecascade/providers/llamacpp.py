@@ -496,6 +496,9 @@ class LlamaCppProvider:
                             loop.call_soon_threadsafe(queue.put_nowait, delta)
             except ValueError as e:
                 loop.call_soon_threadsafe(queue.put_nowait, self._map_value_error(e))
+            except (RuntimeError, KeyError, IndexError, TypeError) as e:  # as complete() maps them: a ProviderError
+                loop.call_soon_threadsafe(queue.put_nowait, UpstreamError(
+                    f"llama.cpp failed on {self.model}: {type(e).__name__}: {e}"))
             except BaseException as e:  # noqa: BLE001 - handed to the consumer, not swallowed
                 loop.call_soon_threadsafe(queue.put_nowait, e)
             finally:

@@ -182,6 +182,8 @@ def test_bench_report_json_and_figure(tmp_path: Path, smollm2: Path, capsys: pyt
                  "--max-tokens", str(traced_with + 1), "--out", str(out)]) == 2
     said = " ".join(capsys.readouterr().err.split())
     assert "only 0 synth items are traced" in said and f"were made with --max-tokens {traced_with}" in said
+    # ... first: tracing everything again comes after, as the other way ("else trace them")
+    assert said.index(f"were made with --max-tokens {traced_with}") < said.index("else trace them with these settings")
     # a dataset file that is there but wrong is an error, not a report judged without its prompts
     broken = tmp_path / "synth2" / "synth.jsonl"
     broken.parent.mkdir()

@@ -318,3 +318,24 @@ async def test_a_stream_cancelled_while_queued_does_not_wait_for_the_request_ahe
     assert not ahead.done()  # it ended while the request ahead still generated
     await ahead
     assert waited < 1.0
+
+
+async def test_a_decode_failure_mid_stream_is_a_provider_error(provider: LlamaCppProvider,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """llama.cpp's decode fails (the context full mid-character, say) with a RuntimeError: complete()
+    turned it into an UpstreamError, stream() let it out raw, past the cascade's handling."""
+    from edgecascade import UpstreamError
+
+    llama = provider._loaded()[0].llama
+    real = llama.create_chat_completion
+
+    def failing(**kw: object) -> object:
+        for i, chunk in enumerate(real(**kw)):
+            if i == 2:
+                raise RuntimeError("llama_decode returned 1")
+            yield chunk
+
+    monkeypatch.setattr(llama, "create_chat_completion", failing)
+    with pytest.raises(UpstreamError, match="llama_decode returned 1"):
+        async for _ in provider.stream(Request(QUESTION, max_tokens=16)):
+            pass
