@@ -261,10 +261,10 @@ class Calibration:
                 raise ValueError("its weights must all be finite numbers")
             if not all(x > 0 for x in c.scale):  # a feature is divided by its scale
                 raise ValueError("a feature's scale is not above 0")
-            # a threshold is a probability, or +inf (null in the file): one that keeps no draft. NaN
-            # rejected every draft "< nan", and -inf every draft as "keeps no draft", its opposite
-            if not all(0 <= t <= 1 or t == math.inf for t in c.thresholds.values()):
-                raise ValueError("a threshold is not a probability (0 to 1) or null")
+            # a threshold is a number, or +inf (null in the file): one that keeps no draft. NaN rejected
+            # every draft "< nan", and -inf every draft as one that "keeps no draft", its opposite
+            if any(math.isnan(t) or t == -math.inf for t in c.thresholds.values()):
+                raise ValueError("a threshold is NaN or -Infinity: give a number, or null for one that keeps no draft")
         for d, sub in domains.items():  # a missing one would fail mid-query, and only for that domain
             missing = set(cal.thresholds) - set(sub.thresholds)
             if missing:

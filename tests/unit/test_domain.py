@@ -219,9 +219,9 @@ def test_a_damaged_calibration_is_refused_when_loaded(damage, said: str, tmp_pat
         Calibration.load(path)
 
 
-def test_a_threshold_that_is_not_a_probability_is_refused_at_load(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_threshold_that_is_nan_or_minus_infinity_is_refused_at_load(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """A hand-edited NaN threshold rejected every draft "< nan", and -Infinity every draft as one that
-    "keeps no draft", its opposite; null (keeps none) and 0..1 load."""
+    "keeps no draft", its opposite; null (keeps none) and any number load."""
     import json
 
     rows, labels, prompts = two_domains(200, 200)
@@ -232,10 +232,12 @@ def test_a_threshold_that_is_not_a_probability_is_refused_at_load(tmp_path) -> N
     path = tmp_path / "c.json"
     cal.save(path)
     good = json.loads(path.read_text())
-    for bad in ("NaN", "-Infinity", "1.5"):
+    for bad in ("NaN", "-Infinity"):
         text = json.dumps({**good, "thresholds": {"0.95": "X"}}).replace('"X"', bad)
         path.write_text(text)
-        with pytest.raises(ConfigError, match="a threshold is not a probability"):
+        with pytest.raises(ConfigError, match="a threshold is NaN or -Infinity"):
             Calibration.load(path)
+    path.write_text(json.dumps({**good, "thresholds": {"0.95": 2.0}}))  # above any P: keeps no draft, as set
+    assert Calibration.load(path).thresholds["0.95"] == 2.0
     path.write_text(json.dumps({**good, "thresholds": {"0.95": None}}))
     assert Calibration.load(path).thresholds["0.95"] == float("inf")
