@@ -20,10 +20,14 @@ from ..types import Completion, TokenLogprobs
 from .features import percentile
 
 # the stated final result: "The answer is 18" or LaTeX "\boxed{18}" (what small models write)
-_ANSWER_IS = re.compile(r"(?:answer\s+is\s*:?\s*\**\$?\s*|\\boxed\{\s*\\?\$?\s*)(-?\d[\d,]*(?:\.\d+)?)",
-                        re.IGNORECASE)
+# (a currency before the number, "£77.20", "€760", and a LaTeX "\(37\)" are read as the grader reads them)
+_ANSWER_IS = re.compile(r"(?:answer\s+is\s*:?\s*\**(?:\\\(\s*)?[$£€]?\s*|\\boxed\{\s*\\?\$?\s*)"
+                        r"(-?\d[\d,]*(?:\.\d+)?)", re.IGNORECASE)
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
-_EQUALS_NUMBER = re.compile(r"=\s*\$?\s*(-?\d[\d,]*(?:\.\d+)?)(?!\s*(?:[\d*/+\-(]|\.\d))")
+# the result of "= <number>" when nothing on its line carries the expression on; read whole (not cut
+# back into its own digits when the next line opens with "2." or "- ")
+_RESULT = r"=\s*\$?\s*(-?\d[\d,]*(?:\.\d+)?)(?!\d|[.,]\d)(?![ \t]*(?:[\d*/+\-(]|\.\d))"
+_EQUALS_NUMBER = re.compile(_RESULT)
 # the info string is taken whole and split later: a pattern like [\w+-]*[^\n]* backtracks
 # quadratically on a long line that never ends
 _FENCE = re.compile(r"```([^\n]*)\n(.*?)(?:```|\Z)", re.DOTALL)
@@ -117,10 +121,11 @@ _OPS = {"×": "*", "\\times": "*", "\\cdot": "*", "÷": "/", "\\div": "/", "−"
 _FRAC = re.compile(r"\\frac\{([^{}]+)\}\{([^{}]+)\}")
 # "= <number>" that does not go on into another expression (a chain is checked link by link); the
 # left side is then found by walking back over arithmetic characters: linear time, no backtracking
-_STATED = re.compile(r"=\s*\$?\s*(-?\d[\d,]*(?:\.\d+)?)(?!\s*(?:[\d*/+\-(]|\.\d))")
+_STATED = re.compile(_RESULT)
 _EXPR_CHARS = frozenset("0123456789.,$()+-*/ \t")
 _MAX_EXPR = 200
 _STEP = re.compile(r"^\s*\d+\.\s+")  # "1. 16 - 3 = 13": a numbered step, not part of the sum
+_BULLET = re.compile(r"^[-*]\s+")  # "- 8 * 30 = 240": a list item, not a negative product
 
 
 def _arith(expr: str) -> float | None:
@@ -160,6 +165,8 @@ def arithmetic_checks(text: str) -> tuple[int, int]:
             lo -= 1
         prev_end = m.end(1)
         expr = _STEP.sub("", text[lo:start]).strip().strip(".,").strip()
+        if lo == 0 or text[lo - 1] == "\n":  # a markdown bullet opening the line is not a minus sign
+            expr = _BULLET.sub("", expr)
         if not (expr and any(ch in "+-*/" for ch in expr[1:]) and (expr[-1].isdigit() or expr[-1] == ")")):
             continue
         value, stated_text = _arith(expr), m.group(1).rstrip(".,")

@@ -142,6 +142,28 @@ def test_arithmetic_checks_find_wrong_equations() -> None:
     assert f["arith_wrong"] == 1.0 and f["arith_checked_log"] > 0
 
 
+def test_results_at_the_end_of_a_line_bullets_and_currencies_are_read() -> None:
+    """Found by a review: the lookahead after "= <number>" ran over the line break, so a result was
+    dropped (or cut back into its own digits) when the next line opened with "2." or "- "; a markdown
+    bullet was read as a minus sign; and the final answer was not found after "£", "€" or "\\(".
+    """
+    from edgecascade.quality.structure import arithmetic_checks
+
+    assert arithmetic_checks("1. 18 * 3 = 50\n\n2. Then 50 + 4 = 54.") == (2, 1)  # the slip is seen
+    assert arithmetic_checks("18 * 3 = 50\n- then add 4") == (1, 1)
+    assert arithmetic_checks("3,650 + 365 = 4,015\n\n3. Determine the rest") == (1, 0)  # read as 4,015, not 4
+    assert arithmetic_checks("   - 8 * 30 = 240 minutes") == (1, 0)  # a bullet, not -240
+    assert arithmetic_checks("- 1 + 3 + 0.5 + 1.5 + 2 = 8 hours") == (1, 0)
+    assert arithmetic_checks("2 + 3 = 5 * 2 = 10") == (1, 0)  # a chain is still checked link by link
+    f = math_features(completion(["1. 6 * 4 = 24\n\n2. So the answer is 24."], [-0.1]))
+    assert f["reasoning_agrees"] == 1.0
+    for said, value in (("The answer is £77.20.", 77.2), ("The answer is €760.", 760.0),
+                        ("The answer is \\(37\\).", 37.0), ("The answer is $5.", 5.0)):
+        f = math_features(completion([said], [-0.1]))
+        assert f["has_final_number"] == 1.0, said
+        assert f["final_integer"] == float(value == int(value)), said
+
+
 def test_arithmetic_checks_stay_fast_on_pathological_text() -> None:
     import time
 
