@@ -167,13 +167,19 @@ def _lines(base: Calibration, n: int, shift: float, seed: int) -> list[dict[str,
              "correct": good, "prompt": MATH} for i, (r, good) in enumerate(zip(rows, y))]
 
 
-def test_calibrate_adapt_writes_an_adapted_file_and_shows_out_of_fold_evidence(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def _base_and_traces(tmp_path: Path) -> tuple[Calibration, Path, Path]:
+    """A saved base calibration, and 300 labelled lines of harder traffic (-1.5 logits) beside it."""
     base = base_calibration()
     base_path = tmp_path / "base.json"
     base.save(base_path)
     traces = tmp_path / "mine.jsonl"
     traces.write_text("\n".join(json.dumps(x) for x in _lines(base, 300, -1.5, 7)) + "\n")
+    return base, base_path, traces
+
+
+def test_calibrate_adapt_writes_an_adapted_file_and_shows_out_of_fold_evidence(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base, base_path, traces = _base_and_traces(tmp_path)
     out = tmp_path / "mine.adapted.json"
     assert main(["calibrate", "--traces", str(traces), "--adapt", str(base_path), "--out", str(out), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -369,11 +375,7 @@ def test_calibrate_adapt_leaves_out_the_larger_models_answers_of_an_escalating_c
 def test_calibrate_never_writes_its_calibration_over_a_file_it_reads(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`--out` naming the --traces file replaced the labelled answers with the calibration."""
-    base = base_calibration()
-    base_path = tmp_path / "base.json"
-    base.save(base_path)
-    traces = tmp_path / "mine.jsonl"
-    traces.write_text("\n".join(json.dumps(x) for x in _lines(base, 300, -1.5, 7)) + "\n")
+    _, base_path, traces = _base_and_traces(tmp_path)
     kept = traces.read_bytes()
     for extra in ([], ["--adapt", str(base_path)]):
         assert main(["calibrate", "--traces", str(traces), "--out", str(traces), *extra]) == 2
