@@ -8,7 +8,6 @@ genai-prices' bundled snapshot (no network) unless the config overrides them.
 
 from __future__ import annotations
 
-import functools
 import inspect
 import logging
 import sys
@@ -49,29 +48,19 @@ def usage_cost(price: Pricing, usage: Usage) -> float:
 
 def _cached_call(price: Pricing) -> str | None:
     """How ``price.cost`` takes cached prompt tokens: "keyword", "positional", or None (it does not).
-    Read from the bound method, so a keyword-only option or ``**kwargs`` is not taken for a third
-    positional parameter, and a ``cost`` set on the instance is read too; a class's answer is kept."""
-    kind = type(price)
-    if inspect.isfunction(inspect.getattr_static(kind, "cost", None)):
-        return _cached_call_of_class(kind)
-    return _how_cached(price.cost, kind.__name__)
-
-
-@functools.cache
-def _cached_call_of_class(kind: type) -> str | None:
-    return _how_cached(inspect.getattr_static(kind, "cost"), kind.__name__, unbound=True)
+    Read from the bound method (no ``self``), so a keyword-only option or ``**kwargs`` is not taken for
+    a third positional parameter, and a ``cost`` set on the instance is read too."""
+    return _how_cached(price.cost, type(price).__name__)
 
 
 _warned: set[str] = set()
 
 
-def _how_cached(cost: Any, owner: str, unbound: bool = False) -> str | None:
+def _how_cached(cost: Any, owner: str) -> str | None:
     try:
         params = list(inspect.signature(cost).parameters.values())
     except (TypeError, ValueError):  # a builtin or C implementation: assume the current protocol
         return "positional"
-    if unbound and params and params[0].kind in (params[0].POSITIONAL_ONLY, params[0].POSITIONAL_OR_KEYWORD):
-        params = params[1:]  # ``self``
     named = next((p for p in params if p.name == "cached_prompt_tokens"), None)
     if named is not None and named.kind is not named.POSITIONAL_ONLY and named.kind is not named.VAR_KEYWORD:
         return "keyword"
