@@ -409,6 +409,32 @@ on one draw is a toss-up; pooled over twenty-seven, the cross-check rule more li
 the bar (it did in 64% of resamples) and the default does not (37%); the unshifted mean P(correct) is nearer the share
 right than the label-shift estimate on each new reading (55 of 56 in the re-look).
 
+`symbolic --dataset bench/datasets/gsm-symbolic-28.jsonl --k 84` and `symbolic --dataset
+bench/datasets/gsm-symbolic-29.jsonl` judge a twenty-eighth and a twenty-ninth draw (84 items: the
+thirtieth instance of each template, `--instances 29 30`, less one; 85 items: the thirty-first,
+`--instances 30 31`), the second and third clean draws of the calibrations refitted after the
+answer-parser fix, by the same judgement, fixed in the commit that adds both files, after the
+twenty-seventh draw was read and before either is traced. No calibration, feature, check or
+threshold changes before they are read. The generator's `t26-29` states the third draw's `t26-4`
+again, so it is left out of the twenty-eighth file; no other item repeats an earlier draw's problem
+(checked by prompt against all twenty-seven files and each other, and by
+`tests/unit/test_datasets.py`). Both are traced with `bench run --config calibrated`, the
+twenty-eighth first, and neither is read until both tracings end. Tracing starts at about 00:45 UTC
+on 2026-11-28; if it has not ended by 02:30 UTC, the traces so far are committed unread, both draws
+stay clean, and a later session completes them with the same `bench run` (which traces only what is
+missing) before reading any of them; never given up because of what a trace shows. The main
+readings are each draw alone (`symbolic --bootstrap 2000 --k 84 --dataset` the file; 84 and 85
+items), the three clean draws of these calibrations together (the twenty-seventh to twenty-ninth,
+253 items, `--k 84`), every traced draw pooled (2,630 items, `--k 2461`, templates resampled) and
+`estimates` on the twenty-nine files. Expected, from the twenty-seven draws read with these
+calibrations (twenty-six a re-look, one clean): on each draw alone, whether either rule meets the
+target is close to a toss-up leaning to met (each met it on 21 of 27 draws; 80% and 79% of the
+twenty-seventh draw's resamples), and whether either reaches the issue's bar is a toss-up; on the
+three clean draws together, each rule more likely than not meets the target; pooled over
+twenty-nine, the cross-check rule more likely than not reaches the bar (66% of resamples over
+twenty-seven) and the default does not (38%); the unshifted mean P(correct) is nearer the share
+right than the label-shift estimate on each new reading (59 of 60 so far).
+
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
     .venv/bin/python scripts/study_prior_shift.py symbolic
