@@ -33,7 +33,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,6 +128,24 @@ def _capturing_llama_class(llama_cpp: Any) -> type:
                 if cap is not None:
                     cap.on_token(token)
                 yield token
+
+        def eval(self, tokens: Sequence[int]) -> None:
+            """Read a prompt one batch at a time, and stop between batches once its request is cancelled.
+
+            llama.cpp reads a whole prompt in one call, with no way out: a cancelled request with a
+            long prompt held the model (and every request queued behind it) until the last token was
+            read. The batches are exactly llama.cpp's own (``n_batch`` tokens each, in the same
+            order), so the numbers are bit for bit the same: smaller steps would react sooner but
+            change the float bits, and with them greedy near-ties, and so the answers traced and
+            calibrated on. A prompt of one batch or less (512 tokens by default) is read whole."""
+            stop, step = self._stop, self.n_batch
+            if stop is None or len(tokens) <= step:
+                return super().eval(tokens)  # type: ignore[no-any-return]
+            for i in range(0, len(tokens), step):
+                if stop.is_set():
+                    raise _Abandoned  # the rest of the prompt is left unread: nobody waits for this answer
+                super().eval(tokens[i:i + step])
+            return None
 
     return CapturingLlama
 
@@ -329,7 +347,8 @@ class LlamaCppProvider:
 
     async def complete(self, request: Request) -> Completion:
         """Generate on the model's own worker thread. Cancelled (a deadline, Ctrl-C), the generation
-        stops at its next token, or before it starts when still queued, and frees the model."""
+        stops at its next token (a long prompt at the end of the batch being read), or before it
+        starts when still queued, and frees the model."""
         stop = threading.Event()
         loop = asyncio.get_running_loop()
         try:
@@ -484,16 +503,23 @@ class LlamaCppProvider:
                 with loaded.lock:
                     if stop.is_set():
                         return
-                    loaded.llama.reset()
-                    for chunk in loaded.llama.create_chat_completion(**self._kwargs(request), stream=True):
-                        if stop.is_set():
-                            break
-                        choice = chunk["choices"][0]
-                        piece = choice.get("delta", {}).get("content") or ""
-                        fr = choice.get("finish_reason")
-                        if piece or fr:
-                            delta = Delta(piece, "length" if fr == "length" else ("stop" if fr else None))
-                            loop.call_soon_threadsafe(queue.put_nowait, delta)
+                    llama = loaded.llama
+                    llama.reset()
+                    llama._stop = stop  # a long prompt stops being read, a batch at a time, once abandoned
+                    try:
+                        for chunk in llama.create_chat_completion(**self._kwargs(request), stream=True):
+                            if stop.is_set():
+                                break
+                            choice = chunk["choices"][0]
+                            piece = choice.get("delta", {}).get("content") or ""
+                            fr = choice.get("finish_reason")
+                            if piece or fr:
+                                delta = Delta(piece, "length" if fr == "length" else ("stop" if fr else None))
+                                loop.call_soon_threadsafe(queue.put_nowait, delta)
+                    finally:
+                        llama._stop = None
+            except _Abandoned:
+                return  # abandoned while its prompt was read: nobody is left to tell
             except ValueError as e:
                 loop.call_soon_threadsafe(queue.put_nowait, self._map_value_error(e))
             except (RuntimeError, KeyError, IndexError, TypeError) as e:  # as complete() maps them: a ProviderError

@@ -339,3 +339,99 @@ async def test_a_decode_failure_mid_stream_is_a_provider_error(provider: LlamaCp
     with pytest.raises(UpstreamError, match="llama_decode returned 1"):
         async for _ in provider.stream(Request(QUESTION, max_tokens=16)):
             pass
+
+
+def _long_question(provider: LlamaCppProvider) -> list[Message]:
+    """A prompt of two to three of llama.cpp's 512-token batches, inside the fixture's 1,024-token context."""
+    llama = provider._loaded()[0].llama
+    text = "Summarise the log below in one line.\n\n" + "".join(
+        f"line {i}: the sensor read {i * 7 % 23} degrees and the fan ran at speed {i % 5}.\n" for i in range(40))
+    n = len(llama.tokenize(text.encode()))
+    assert llama.n_batch < n < 1024 - 64, n  # more than one batch, and room to answer
+    return [Message("user", text)]
+
+
+def _spy_on_batches(monkeypatch: pytest.MonkeyPatch, provider: LlamaCppProvider,
+                    hold: object | None = None) -> list[int]:
+    """Record the size of every batch llama.cpp reads; with ``hold`` (a pair of threading.Events), the
+    first batch of more than one token says it started and waits to be let go."""
+    llama = provider._loaded()[0].llama
+    base = type(llama).__mro__[1]  # llama_cpp.Llama: the class whose eval reads a batch
+    real = base.eval
+    sizes: list[int] = []
+
+    def eval_(self: object, tokens: list[int]) -> None:
+        sizes.append(len(tokens))
+        if hold is not None and len(tokens) > 1 and len(sizes) == 1:
+            started, go = hold  # type: ignore[misc]
+            started.set()
+            assert go.wait(30)
+        real(self, tokens)
+
+    monkeypatch.setattr(base, "eval", eval_)
+    return sizes
+
+
+async def test_a_request_cancelled_while_its_long_prompt_is_read_stops_reading_it(
+        provider: LlamaCppProvider, monkeypatch: pytest.MonkeyPatch) -> None:
+    """llama.cpp reads a whole prompt in one call: a request cancelled (a deadline, Ctrl-C) while
+    its long prompt was read held the model, and every request queued behind it, until the last
+    token was read, and then made a token for nobody. Now it stops at the end of the batch it is in."""
+    import asyncio
+    import threading
+
+    question = _long_question(provider)
+    started, go = threading.Event(), threading.Event()
+    sizes = _spy_on_batches(monkeypatch, provider, hold=(started, go))
+    task = asyncio.ensure_future(provider.complete(Request(question, max_tokens=8)))
+    while not started.is_set():  # its prompt is being read
+        await asyncio.sleep(0.01)
+    task.cancel()
+    go.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    c = await provider.complete(Request(QUESTION, max_tokens=4))  # after the abandoned request has ended
+    assert c.usage.completion_tokens == 4
+    # the cancelled request read one batch of its prompt and generated nothing: every batch after it
+    # is the follow-up's (its short prompt, then one token at a time); read whole, the first would
+    # have been the prompt's every token
+    assert sizes[0] == provider._loaded()[0].llama.n_batch
+    assert 1 < sizes[1] < sizes[0] and sizes[2:] and all(s == 1 for s in sizes[2:])
+
+
+async def test_an_abandoned_stream_stops_reading_its_long_prompt(provider: LlamaCppProvider,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import threading
+
+    question = _long_question(provider)
+    started, go = threading.Event(), threading.Event()
+    sizes = _spy_on_batches(monkeypatch, provider, hold=(started, go))
+    agen = provider.stream(Request(question, max_tokens=8))
+    first = asyncio.ensure_future(agen.__anext__())
+    while not started.is_set():
+        await asyncio.sleep(0.01)
+    first.cancel()  # the consumer walks away while the prompt is read
+    await asyncio.sleep(0)
+    go.set()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert sizes == [provider._loaded()[0].llama.n_batch]  # one batch read, nothing generated
+    c = await provider.complete(Request(QUESTION, max_tokens=4))
+    assert c.usage.completion_tokens == 4
+
+
+async def test_a_long_prompt_read_in_batches_gives_the_same_numbers_as_llama_cpp_alone(
+        provider: LlamaCppProvider, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The prompt is read in llama.cpp's own batches, so answers and logprobs are bit for bit those
+    of llama.cpp reading it in one call: the traced and calibrated-on drafts stay what they were."""
+    question = _long_question(provider)
+    req = Request(question, max_tokens=24)
+    batched = await provider.complete(req)
+    llama = provider._loaded()[0].llama
+    monkeypatch.setattr(type(llama), "eval", type(llama).__mro__[1].eval)  # llama.cpp's own, uninterruptible
+    whole = await provider.complete(req)
+    assert batched.text == whole.text
+    assert batched.logprobs is not None and whole.logprobs is not None
+    assert np.array_equal(batched.logprobs.logprobs, whole.logprobs.logprobs)
+    assert np.array_equal(batched.logprobs.top_logprobs, whole.logprobs.top_logprobs)
