@@ -30,7 +30,7 @@ from edgecascade.benchmarks.policies import (
     mean_logprob_score,
 )
 from edgecascade.benchmarks.report import DEFAULT_SEED, DraftFeatures
-from edgecascade.cli import _bench_cascade, _traced_datasets
+from edgecascade.cli.bench_traces import _bench_cascade, _traced_datasets
 from edgecascade.quality.adapt import adapt_calibration
 from edgecascade.quality.calibration import Calibration
 

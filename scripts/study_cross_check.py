@@ -29,7 +29,7 @@ def main() -> None:
     from study_common import cross_validated_gain
 
     from edgecascade.benchmarks.report import DraftFeatures
-    from edgecascade.cli import _bench_cascade, _traced_datasets
+    from edgecascade.cli.bench_traces import _bench_cascade, _traced_datasets
     from edgecascade.quality.calibration import CROSS_CHECK_FEATURES, auroc
 
     ns = argparse.Namespace(config="calibrated", datasets=["gsm8k"], fresh_from=[("gsm8k", 1100)], traces=None,

@@ -33,7 +33,7 @@ import numpy as np
 
 from edgecascade.benchmarks.report import DEFAULT_SEED, DraftFeatures, fold_assignment
 from edgecascade.benchmarks.traces import Trace
-from edgecascade.cli import _bench_cascade, _traced_datasets
+from edgecascade.cli.bench_traces import _bench_cascade, _traced_datasets
 from edgecascade.quality import structure as st
 from edgecascade.quality.calibration import FEATURE_NAMES, auroc, fit_calibration
 from edgecascade.quality.crosscheck import CROSS_CHECK_FEATURES

@@ -22,7 +22,7 @@ from rich.progress import track
 
 from edgecascade.benchmarks.report import CALIBRATED, DEFAULT_SEED, DatasetPairs, DraftFeatures, build_report, split_ids
 from edgecascade.benchmarks.traces import TraceStore, paired, regraded, tier_specs
-from edgecascade.cli import _bench_cascade
+from edgecascade.cli.bench_traces import _bench_cascade
 from edgecascade.datasets import load
 
 

@@ -506,7 +506,7 @@ from edgecascade.benchmarks.report import (
     out_of_fold_scores,
 )
 from edgecascade.benchmarks.traces import Trace
-from edgecascade.cli import _bench_cascade, _traced_datasets
+from edgecascade.cli.bench_traces import _bench_cascade, _traced_datasets
 from edgecascade.quality.adapt import adapt_calibration
 from edgecascade.quality.calibration import (
     Calibration,

@@ -70,7 +70,7 @@ def main() -> None:
 
     from edgecascade.benchmarks.report import DraftFeatures
     from edgecascade.benchmarks.traces import grade_number
-    from edgecascade.cli import _bench_cascade, _traced_datasets
+    from edgecascade.cli.bench_traces import _bench_cascade, _traced_datasets
     from edgecascade.datasets import load
     from edgecascade.quality.calibration import CROSS_CHECK_FEATURES, auroc
     from edgecascade.quality.crosscheck import CROSS_CHECK_MAX_TOKENS, CrossCheck, problem_text, program_result

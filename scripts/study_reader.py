@@ -70,7 +70,7 @@ READERS = {"qwen2.5-coder-1.5b": Path("bench/studies/gsm8k-large-reads.jsonl"),
 def _calibration_traces() -> tuple[Any, Any]:
     """The traced GSM8K items a report fits on (the first 1,100; no fresh item is read), as the
     project's report loads them, and the calibrated config's cascade."""
-    from edgecascade.cli import _bench_cascade, _traced_datasets
+    from edgecascade.cli.bench_traces import _bench_cascade, _traced_datasets
 
     ns = argparse.Namespace(config="calibrated", datasets=["gsm8k"], fresh_from=[("gsm8k", 1100)], traces=None,
                             max_tokens=None, seed=20261125)

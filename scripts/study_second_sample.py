@@ -57,7 +57,7 @@ def analyze() -> None:
     from study_common import cross_validated_gain
 
     from edgecascade.benchmarks.report import DraftFeatures
-    from edgecascade.cli import _bench_cascade, _traced_datasets
+    from edgecascade.cli.bench_traces import _bench_cascade, _traced_datasets
     from edgecascade.datasets import extract_gsm8k_answer
     from edgecascade.quality.calibration import auroc
 

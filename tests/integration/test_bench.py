@@ -433,7 +433,7 @@ def test_a_new_quality_target_is_traced_and_reported_until_the_report_chooses_it
     """A config asking for a target its calibration has no threshold for is refused when a cascade
     is built for answering; but the report is what chooses that threshold, so tracing and
     reporting go on without the rule (as for a model with no calibration yet) until it has."""
-    from edgecascade.cli import _bench_cascade
+    from edgecascade.cli.bench_traces import _bench_cascade
     from edgecascade.quality.calibration import FEATURE_NAMES, Calibration
 
     cfg, manifests = _calibrated_setup(tmp_path, smollm2, monkeypatch)
@@ -517,7 +517,7 @@ def test_fresh_from_fits_on_the_first_items_and_judges_only_the_later_ones(
     import argparse
     import dataclasses
 
-    from edgecascade.cli import _traced_datasets
+    from edgecascade.cli.bench_traces import _traced_datasets
 
     cfg, manifests = _calibrated_setup(tmp_path, smollm2, monkeypatch)
     plain = Cascade.from_config(two_tier_config(tmp_path, smollm2))

@@ -276,7 +276,7 @@ def test_the_check_summary_against_a_hand_computed_example() -> None:
 
 def test_labelled_lines_carry_their_cross_check_to_adapting(tmp_path: Path) -> None:
     from edgecascade.benchmarks.traces import load_labelled_traces
-    from edgecascade.cli import labelled_rows
+    from edgecascade.cli.adapt import labelled_rows
 
     answer = {"content": "3 * 4 = 12. The answer is 12.", "tokens": {"prompt": 5, "completion": 2},
               "logprobs": {"tokens": ["The answer is ", "12."], "logprobs": [-0.1, -0.2], "top": []}}
@@ -311,7 +311,7 @@ def test_labelled_lines_carry_their_cross_check_to_adapting(tmp_path: Path) -> N
 def test_calibrate_adapts_a_cross_check_base_to_lines_that_carry_it(tmp_path: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     from edgecascade.benchmarks.traces import load_labelled_traces
-    from edgecascade.cli import labelled_rows
+    from edgecascade.cli.adapt import labelled_rows
 
     base = base_calibration()
 

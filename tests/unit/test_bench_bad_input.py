@@ -227,17 +227,17 @@ def test_a_config_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
 
 def test_an_interrupted_bench_run_says_a_rerun_goes_on(monkeypatch: pytest.MonkeyPatch,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    import edgecascade.cli as cli
+    from edgecascade.cli import parser  # where the parser finds each command's function
 
     def interrupted(args: object) -> int:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "cmd_bench_run", interrupted)
+    monkeypatch.setattr(parser, "cmd_bench_run", interrupted)
     assert main(["bench", "run", "--dataset", "gsm8k", "--limit", "1"]) == 130
     assert "interrupted: every trace written so far is kept; run the same command again" in capsys.readouterr().err
     def also_interrupted(args: object) -> int:  # another command: nothing to resume
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "cmd_calibrate", also_interrupted)
+    monkeypatch.setattr(parser, "cmd_calibrate", also_interrupted)
     assert main(["calibrate", "--traces", "x.jsonl"]) == 130
     assert capsys.readouterr().err.strip() == "interrupted"

@@ -76,7 +76,7 @@ def test_messages_that_are_not_mappings_are_an_invalid_request() -> None:
 
 def test_the_account_says_when_escalating_cost_more_than_the_baseline() -> None:
     from edgecascade import Cascade, ScriptedProvider, ScriptedReply, Tier
-    from edgecascade.cli import _account
+    from edgecascade.cli.run import _account
     from edgecascade.config import AcceptRule, Price
 
     unsure, sure = ScriptedReply("maybe", logprob=-2.0, prompt_tokens=10), ScriptedReply("yes", logprob=-0.01)
@@ -269,13 +269,13 @@ def test_the_cli_shows_a_warning_as_one_plain_line(monkeypatch: pytest.MonkeyPat
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     import warnings
 
-    import edgecascade.cli as cli
+    from edgecascade.cli import parser  # where the parser finds each command's function
 
     def warns(args: object) -> int:
         warnings.warn("tier 'x' uses a calibration fitted for y", UserWarning, stacklevel=2)
         return 0
 
-    monkeypatch.setattr(cli, "cmd_calibrate", warns)
+    monkeypatch.setattr(parser, "cmd_calibrate", warns)
     assert main(["calibrate", "--traces", "t.jsonl"]) == 0
     said = capsys.readouterr().err
     assert said.strip() == "warning: tier 'x' uses a calibration fitted for y" and "UserWarning" not in said
@@ -285,7 +285,7 @@ def test_a_tier_that_sends_no_token_counts_is_named_where_costs_are_reported() -
     """A server that returns no `usage` was costed at $0 and its cost called measured, with only a
     log line to say otherwise: the result and its account name the tier."""
     from edgecascade import Cascade, Completion, Tier, Timings, Usage
-    from edgecascade.cli import _account
+    from edgecascade.cli.run import _account
     from edgecascade.config import Price
 
     class Silent:  # answers, but without token counts
@@ -317,7 +317,7 @@ def test_the_bench_run_a_command_suggests_names_the_config_it_used(monkeypatch: 
     which traces other tiers: the report asking for it could never be satisfied."""
     import argparse
 
-    from edgecascade.cli import _bench_run_command
+    from edgecascade.cli.bench_traces import _bench_run_command
 
     args = argparse.Namespace(config=None, traces="my traces", max_tokens=None)
     monkeypatch.setenv("EDGECASCADE_CONFIG", "remote.toml")
@@ -336,11 +336,11 @@ def test_progress_shows_names_as_text(monkeypatch: pytest.MonkeyPatch) -> None:
 
     from rich.console import Console
 
-    from edgecascade import cli
+    from edgecascade.cli import console
 
     seen = io.StringIO()
-    monkeypatch.setattr(cli, "err", Console(file=seen, width=200, markup=False, force_terminal=False))
-    with cli._progress_bar("my{set}[red] x 2 tiers") as bar:
+    monkeypatch.setattr(console, "err", Console(file=seen, width=200, markup=False, force_terminal=False))
+    with console._progress_bar("my{set}[red] x 2 tiers") as bar:
         task = bar.add_task("cached", total=2)
         bar.update(task, advance=1, description="q1 gpu[/]: right")
     shown = seen.getvalue()
@@ -353,7 +353,8 @@ def test_bench_run_says_when_a_tier_failed_and_exits_1(monkeypatch: pytest.Monke
     report that followed asked for the same bench run."""
     import json
 
-    from edgecascade import Cascade, ScriptedProvider, ScriptedReply, Tier, cli
+    from edgecascade import Cascade, ScriptedProvider, ScriptedReply, Tier
+    from edgecascade.cli import bench
     from edgecascade.errors import ModelLoadError
 
     data = tmp_path / "mine.jsonl"
@@ -365,7 +366,7 @@ def test_bench_run_says_when_a_tier_failed_and_exits_1(monkeypatch: pytest.Monke
                                                        model="s")),
                         Tier("my big", ScriptedProvider([down] * 2, model="b"))]), None, True
 
-    monkeypatch.setattr(cli, "_bench_cascade", cascade)
+    monkeypatch.setattr(bench, "_bench_cascade", cascade)
     argv = ["bench", "run", "--dataset", str(data), "--traces", str(tmp_path / "traces")]
     assert main([*argv, "--json"]) == 1
     out, err = capsys.readouterr()
@@ -398,7 +399,8 @@ def test_bench_run_counts_failed_cross_checks_too(monkeypatch: pytest.MonkeyPatc
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
-    from edgecascade import Cascade, ScriptedProvider, ScriptedReply, Tier, cli
+    from edgecascade import Cascade, ScriptedProvider, ScriptedReply, Tier
+    from edgecascade.cli import bench
     from edgecascade.config import CascadeSettings
     from edgecascade.errors import ProviderTimeoutError
 
@@ -413,7 +415,7 @@ def test_bench_run_counts_failed_cross_checks_too(monkeypatch: pytest.MonkeyPatc
                         Tier("big", ScriptedProvider([draft] * 2, model="b"))],
                        CascadeSettings(cross_check=True)), None, True
 
-    monkeypatch.setattr(cli, "_bench_cascade", cascade)
+    monkeypatch.setattr(bench, "_bench_cascade", cascade)
     assert main(["bench", "run", "--dataset", str(data), "--traces", str(tmp_path / "t"), "--json"]) == 1
     out, err = capsys.readouterr()
     checks = json.loads(out)["tiers"]["cross-check"]

@@ -109,7 +109,7 @@ def test_a_tier_that_fails_live_is_recorded_and_the_replay_goes_on() -> None:
 
 def test_the_replay_table_is_whole_when_its_output_is_piped(capsys: pytest.CaptureFixture[str]) -> None:
     """Piped (80 columns), the table's unwrapped cells were cut: 'gsm8k/11…' for every item."""
-    from edgecascade.cli import _print_replay
+    from edgecascade.cli.bench import _print_replay
 
     rows = _run(AGREES, 10.0, [])
     for r in rows:

@@ -1,0 +1,80 @@
+"""The `edgecascade` command: run a question through a cascade, manage local models, benchmark.
+
+The answer goes to stdout and the account of how it was reached to stderr, so
+``edgecascade run "..." > answer.txt`` keeps only the answer; ``--json`` prints one JSON object.
+
+Here: :func:`main`, which parses the command line (:mod:`.parser`), calls the command and turns its
+errors into messages and exit codes. Each command is a module of its own: :mod:`.run`,
+:mod:`.models`, :mod:`.bench` (overhead, run, replay), :mod:`.bench_report` (report, reliability),
+:mod:`.calibrate` and :mod:`.adapt` (``calibrate --adapt``); :mod:`.bench_traces` holds what the
+benchmark commands share and :mod:`.console` what they all print with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..errors import ConfigError, EdgecascadeError, InvalidRequestError
+from .console import _show_warning, err
+from .parser import build_parser
+from .run import _print_error_json
+
+__all__ = ["build_parser", "main"]
+
+
+def _check_out(args: argparse.Namespace) -> None:
+    """Refuse an --out that cannot be written before the work it would hold (a report takes minutes)."""
+    given = getattr(args, "out", None)
+    if not given:
+        return
+    path = Path(given).expanduser()
+    if args.command == "calibrate":  # a file
+        if path.is_dir():
+            raise ConfigError(f"--out {given} is a folder: name the calibration file to write, e.g. "
+                              f"{path / 'mine.calibration.json'}")
+        folder = path.parent
+    else:  # a folder, made if missing
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"--out {given} is a file: name a folder for the results")
+        folder = path
+    above = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise ConfigError(f"--out {given} lies under {above}, which is a file, not a folder: name another path")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # said by the command's own parser, with its usage (the top one's said nothing useful)
+        getattr(args, "usage_parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        try:
+            _check_out(args)
+            with warnings.catch_warnings():
+                warnings.showwarning = _show_warning  # a user reads "warning: ...", not a source file and line
+                return int(args.func(args))
+        except BrokenPipeError:  # `edgecascade run ... | head`: the reader left; nothing to say to it
+            with contextlib.suppress(OSError, ValueError):  # no second error when stdout is flushed at exit
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+        except OSError as e:  # a file named on the command line that cannot be read or written: a folder, no rights
+            raise ConfigError(f"{e}: check the path given") from None
+    except EdgecascadeError as e:
+        err.print(f"error: {e}", markup=False)
+        if args.command == "run" and args.json:  # a script reading stdout gets an object too
+            _print_error_json(e, args)
+        return 2 if isinstance(e, (ConfigError, InvalidRequestError)) else 1
+    except KeyboardInterrupt:
+        resumes = args.command == "bench" and args.bench == "run"
+        err.print("interrupted" + (": every trace written so far is kept; run the same command again to go on"
+                                   if resumes else ""))
+        return 130

@@ -1,0 +1,7 @@
+"""`python -m edgecascade.cli`: the `edgecascade` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

@@ -1,0 +1,56 @@
+"""`edgecascade models`: list, pull, verify and locate the local GGUF models."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rich.table import Table
+
+from .console import err, out
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .. import models
+
+    if args.action == "list":
+        manifests = models.list_manifests()
+        if args.json:
+            print(json.dumps([
+                {"name": m.name, "size": m.size, "sha256": m.sha256, "license": m.license,
+                 "context_length": m.context_length, "pulled": models.is_pulled(m.name),
+                 "path": str(models.model_path(m.name))}
+                for m in manifests
+            ]))
+            return 0
+        table = Table()
+        table.add_column("name", no_wrap=True)
+        table.add_column("size", justify="right", no_wrap=True)
+        for col in ("license", "context", "pulled", "description"):
+            table.add_column(col)
+        for m in manifests:
+            table.add_row(m.name, f"{m.size / 1e6:.0f} MB", m.license, str(m.context_length),
+                          "yes" if models.is_pulled(m.name) else "no", m.description.split(":")[-1].strip())
+        out.print(table)
+        out.print(f"cache: {models.cache_dir() / 'models'} (set EDGECASCADE_CACHE to move it)",
+                  style="dim", markup=False)
+        there = [m.name for m in manifests if not models.is_pulled(m.name) and models.model_path(m.name).is_file()]
+        if there:  # a copied or touched file loses its marker: re-hashing it is enough, no download
+            out.print(f"{', '.join(there)}: the file is there but not verified (copied, moved or changed "
+                      f"since): `edgecascade models verify {' '.join(there)}` checks it without a download",
+                      style="yellow", markup=False)
+        return 0
+    if args.action == "pull":
+        for name in args.name:  # every name known before anything is fetched
+            models.get_manifest(name)
+        for name in args.name:
+            path = models.pull(name, force=args.force)
+            err.print(f"{name}: verified (size and sha256 match) at {path}")
+    elif args.action == "verify":
+        for name in args.name:
+            path = models.verify(name)
+            err.print(f"{name}: OK, size and sha256 match the manifest ({path})")
+    elif args.action == "path":
+        for name in args.name:
+            print(models.resolve(name).path)
+    return 0
