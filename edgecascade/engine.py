@@ -59,7 +59,7 @@ def calibration_path(model: str, *, examples: bool, cross_check: bool = False) -
     """Where a model's shipped calibration lies, beside its manifest: ``<model>.calibration.json``
     (runs no code), ``<model>.examples.calibration.json`` (also runs the prompt's examples) or
     ``<model>.examples.cross-check.calibration.json`` (and cross-checks math drafts)."""
-    from .models import manifests_dir
+    from .manifests import manifests_dir
 
     suffix = (".examples" if examples else "") + (".cross-check" if cross_check else "")
     return manifests_dir() / f"{model}{suffix}.calibration.json"

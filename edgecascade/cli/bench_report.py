@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 
 def cmd_bench_report(args: argparse.Namespace) -> int:
+    from ..benchmarks.render import markdown_report, plot_report, print_report
     from ..benchmarks.report import (
         ConfigRule,
         DraftFeatures,
@@ -28,9 +29,6 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
         build_report,
         command_line,
         fitted_on,
-        markdown_report,
-        plot_report,
-        print_report,
     )
     from ..quality.policy import rule_label
 
@@ -106,7 +104,7 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
 def _check_writable_manifests() -> None:
     """Refuse ``--save-calibration`` into an installed package before any work: the next upgrade would
     replace the file (and a system-wide install may not be writable)."""
-    from ..models import manifests_dir
+    from ..manifests import manifests_dir
     from ..paths import inside_installed_package
 
     directory = manifests_dir()

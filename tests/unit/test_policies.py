@@ -188,7 +188,7 @@ def test_report_fits_on_calibration_half_only_and_reports_held_out(monkeypatch: 
     for v in ("calibrated", "calibrated + examples"):
         at = d["at_target"][v]
         assert 0 <= at["share"] <= 1 and isinstance(at["meets_target"], bool) and v in d["ece"]
-    from edgecascade.benchmarks.report import markdown_report
+    from edgecascade.benchmarks.render import markdown_report
 
     md = markdown_report(report)
     assert "| calibrated + examples |" in md and "held-out " + str(len(data.held_out)) in md
@@ -278,7 +278,7 @@ def test_report_fits_and_applies_one_calibrator_per_domain(monkeypatch: pytest.M
     assert cal.domains["math"].thresholds["0.95"] != cal.domains["code"].thresholds["0.95"]
     # the pooled calibrator, pulled both ways, ranks one of the two domains backwards
     assert min(pooled_auroc) < 0.5
-    from edgecascade.benchmarks.report import markdown_report
+    from edgecascade.benchmarks.render import markdown_report
 
     assert f"calibrated: code ({n_h} drafts, threshold" in markdown_report(report)
 
@@ -530,7 +530,7 @@ def test_at_target_numbers_match_hand_computation() -> None:
     # printed: a policy that meets the target shows the gap it closed; one that misses shows none
     from rich.console import Console
 
-    from edgecascade.benchmarks.report import print_report
+    from edgecascade.benchmarks.render import print_report
 
     def printed() -> str:
         console = Console(record=True, width=200)
@@ -612,7 +612,7 @@ def test_report_chooses_every_threshold_with_the_margin_it_is_given() -> None:
     kept = {name: {r["name"]: r["small_share"] for r in rep["datasets"]["g"]["policies"]}["calibrated"]
             for name, rep in (("loose", loose), ("tight", tight))}
     assert kept["tight"] < kept["loose"]
-    from edgecascade.benchmarks.report import markdown_report
+    from edgecascade.benchmarks.render import markdown_report
 
     assert "safety margin of 3 standard errors" in markdown_report(tight)
 
@@ -817,7 +817,8 @@ def test_the_router_is_left_out_when_escalation_helped_only_once() -> None:
 
 
 def test_accuracy_shift_flags_judged_items_unlike_the_fitted_ones() -> None:
-    from edgecascade.benchmarks.report import SHIFT_Z, _shift_line, accuracy_shift
+    from edgecascade.benchmarks.render import SHIFT_Z, _shift_line
+    from edgecascade.benchmarks.report import accuracy_shift
 
     def items(prefix: str, n: int, small_right: int, large_right: int) -> list[list[Trace]]:
         return [[trace(f"{prefix}{i}", i < small_right), trace(f"{prefix}{i}", i < large_right, tier="large")]
@@ -848,7 +849,7 @@ def test_accuracy_shift_flags_judged_items_unlike_the_fitted_ones() -> None:
     report, _ = build_report([data], model="small", target=0.9, seed=1, command="t", detail=False)
     d = report["datasets"]["d"]
     assert d["shift"]["small"]["judged"] < d["shift"]["small"]["fitted"] and d["shift"]["small"]["z"] <= -SHIFT_Z
-    from edgecascade.benchmarks.report import markdown_report
+    from edgecascade.benchmarks.render import markdown_report
     assert "The judged items differ from the items fitted on" in markdown_report(report)
 
 
@@ -892,7 +893,7 @@ def test_a_threshold_that_keeps_nothing_reads_the_same_from_a_saved_report_and_c
     from rich.console import Console
 
     from edgecascade.benchmarks.policies import PolicyResult
-    from edgecascade.benchmarks.report import OTHER_POLICY_COLOR, markdown_report, policy_colors, print_report
+    from edgecascade.benchmarks.render import OTHER_POLICY_COLOR, markdown_report, policy_colors, print_report
     from edgecascade.strict_json import json_safe
 
     assert PolicyResult("calibrated", 0.0, 0.5, 0.0, 1.0, float("inf")).to_dict()["keeps_none"] is True
@@ -929,7 +930,7 @@ def test_the_figure_says_fresh_items_where_the_report_judged_fresh_items(
     whose judged items are those traced after the first N, not a held-out half."""
     import matplotlib.figure
 
-    from edgecascade.benchmarks.report import plot_report
+    from edgecascade.benchmarks.render import plot_report
 
     pairs = synthetic_dataset("g", 200, 1)
     data = DatasetPairs("g", pairs[:150], pairs[150:], fresh_from=150)
