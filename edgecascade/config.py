@@ -108,7 +108,10 @@ class CooldownConfig(_Strict):
     seconds: float = Field(default=30.0, ge=0)
 
 
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: an API key variable's name: capitals, digits and _ (as every provider names its own). Lower case is
+#: refused too, because many keys are letters and digits alone and would pass as a name: a key pasted
+#: here was read as a variable's name, and the 401 that followed printed it in "set $<key>"
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 #: how common API keys begin (OpenAI, Groq, Hugging Face, GitHub, Stripe-like, Slack), in lower case as
 #: keys write them (HF_TOKEN is a variable's name, hf_... a token)
 _KEY_PREFIXES = ("sk_", "gsk_", "hf_", "ghp_", "pk_", "xox")
@@ -147,6 +150,14 @@ class TierConfig(_Strict):
     def display_name(self) -> str:
         return self.name or self.model
 
+    def __repr_args__(self) -> Any:
+        """As pydantic's, with ``base_url`` as it may be printed: a key in its query string (``?api-key=``,
+        which some gateways need) or its userinfo would otherwise show in every repr and log of the config."""
+        from .providers._common import safe_url
+
+        for k, v in super().__repr_args__():
+            yield k, (safe_url(v) if k == "base_url" and isinstance(v, str) else v)
+
     @field_validator("model")
     @classmethod
     def _model_not_empty(cls, v: str) -> str:
@@ -159,8 +170,8 @@ class TierConfig(_Strict):
     def _a_variable_name(cls, v: str | None) -> str | None:
         # the message never repeats the value: it may be the key itself, written in the wrong place
         if v is not None and (not _ENV_NAME.fullmatch(v) or v.startswith(_KEY_PREFIXES)):
-            raise ValueError("api_key_env takes the NAME of an environment variable (letters, digits and _, e.g. "
-                             "OPENAI_API_KEY), never the key itself: put the key in that variable")
+            raise ValueError("api_key_env takes the NAME of an environment variable (capital letters, digits and _, "
+                             "e.g. OPENAI_API_KEY), never the key itself: put the key in that variable")
         return v
 
     @model_validator(mode="after")
@@ -182,6 +193,15 @@ class TierConfig(_Strict):
             fix = f'provider "{self.provider}" does not read them'
         if wrong:
             raise ValueError(f"{', '.join(wrong)}: {fix}; or remove them")
+        if self.price is not None:
+            unset = [k for k in ("input_per_mtok", "output_per_mtok") if k not in self.price.model_fields_set]
+            if unset:
+                # a price replaces the catalogue's whole: a side left out was costed at $0, and with it
+                # every saving measured against this tier
+                raise ValueError(f"price sets no {' or '.join(unset)}: a [tiers.price] replaces the tier's whole "
+                                 "price, so give both input_per_mtok and output_per_mtok (0 for a side that is "
+                                 "free), or remove the table to use the default (cloud tiers: the genai-prices "
+                                 "catalogue; local ones: free)")
         if (self.accept.confidence in ("mean_margin_prob", "calibrated") and self.top_logprobs < 2
                 and self.provider != "anthropic"):
             # a calibrator reads each token's margin over its runner-up too: without one it reads a coin flip
@@ -204,7 +224,7 @@ class CascadeSettings(_Strict):
     """Defaults for every request; each can be overridden per call."""
 
     max_tokens: int = Field(default=384, ge=1)
-    temperature: float = Field(default=0.0, ge=0.0)
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)  # OpenAI's range; llama.cpp's is wider, to no use
     seed: int | None = None
     system_prompt: str | None = None
     #: what to return when no tier's draft met its rule: the last tier's answer (flagged
@@ -307,6 +327,9 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> CascadeConfi
                 problems.append(f"unknown key '{where}'")
             elif err["type"] == "missing":
                 problems.append(f"missing required key '{where}'")
+            elif where == "tiers" and isinstance(err.get("input"), dict):
+                problems.append("'tiers' is one table: write each tier as [[tiers]] (two brackets: a list of "
+                                "tables, cheapest tier first), not [tiers]")
             else:
                 problems.append(f"'{where}': {err['msg']}")
         raise ConfigError(
@@ -336,6 +359,12 @@ def load_config(path: str | os.PathLike[str] | None = None) -> CascadeConfig:
         raise ConfigError(f"config file {p} is not UTF-8 text ({e.reason} at byte {e.start}): save it as UTF-8 "
                           "TOML") from None
     if isinstance(data.get("tiers"), list):
+        for i, t in enumerate(data["tiers"]):
+            if isinstance(t, dict) and isinstance(t.get("api_key_env"), str) and "${" in t["api_key_env"]:
+                # expanded, it would be the key itself, read as a variable's name and printed in errors
+                raise ConfigError(f"invalid config {p}: tiers[{i}].api_key_env takes the variable's name as it is "
+                                  "(api_key_env = \"OPENAI_API_KEY\"), not ${...}: edgecascade reads the variable "
+                                  "itself, and never writes its value anywhere")
         data["tiers"] = expand_env(data["tiers"], str(p))
     return _from_folder(parse_config(data, str(p)), p.resolve().parent)
 

@@ -29,7 +29,7 @@ from .quality.crosscheck import run_cross_check
 from .quality.domain import prompt_domain
 from .quality.policy import run_checks
 from .result import Attempt, Result
-from .types import Completion, Message, MessageLike, Request, stop_strings, to_messages
+from .types import Completion, Message, MessageLike, Request, Usage, stop_strings, to_messages
 
 
 @dataclass
@@ -144,6 +144,20 @@ def _tell_spent(e: BaseException, attempts: list[Attempt]) -> None:
                    f"({said}); a call this cut short is not counted, as it reported no usage")
 
 
+#: failures after which a provider may still bill the call: the server may have generated the answer
+#: (a timeout), sent it broken (a malformed body), or cut it off mid-stream (an upstream error); a
+#: refused request (auth, rate limit, context length) or a connection never made is not billed
+_MAYBE_BILLED = frozenset({"timeout", "malformed", "upstream"})
+
+
+def _is_priced(price: Pricing) -> bool:
+    """Whether a tier's calls cost anything: a price that cannot say counts as priced."""
+    try:
+        return usage_cost(price, Usage(1_000_000, 1_000_000)) > 0
+    except Exception:  # noqa: BLE001 - a price of the user's own that fails here fails loudly when used
+        return True
+
+
 class Cascade:
     """An ordered list of tiers, cheapest first; the last is the strongest (the cost baseline)."""
 
@@ -161,6 +175,18 @@ class Cascade:
                     f"tier {t.name!r} uses a calibration fitted with the prompt-examples check, which runs the "
                     "draft's code in a subprocess: set [cascade] run_examples = true to allow it, or use a "
                     "calibration fitted without it (`edgecascade bench report --no-examples`)"
+                )
+            caps = getattr(t.provider, "capabilities", None)
+            if (t.accept.min_confidence is not None or t.accept.quality_target is not None) and caps is not None \
+                    and not caps.logprobs:
+                # every draft would pass on its checks alone: the threshold would be a silent no-op
+                what = (f"quality_target = {t.accept.quality_target:g}" if t.accept.quality_target is not None
+                        else f"min_confidence = {t.accept.min_confidence:g}")
+                raise ConfigError(
+                    f"tier {t.name!r} judges drafts by confidence ({what}), but its provider returns no token "
+                    "logprobs, so no draft could be judged and every one would pass on its checks alone: remove "
+                    "the threshold (the checks alone then decide), or set logprobs = true on the tier if its server "
+                    "does return them"
                 )
             if t.calibration is not None and t.calibration.runs_cross_check and not self.settings.cross_check:
                 raise ConfigError(
@@ -248,7 +274,8 @@ class Cascade:
                 kind = getattr(e, "kind", "model_error")
                 model = getattr(tier.provider, "model", tier.name)  # a provider of your own may name none
                 attempts.append(Attempt(tier.name, model, None, None, dt * 1000, 0.0,
-                                        error=str(e), error_kind=kind, exception=e))
+                                        error=str(e), error_kind=kind, exception=e,
+                                        cost_unknown=kind in _MAYBE_BILLED and _is_priced(tier.price)))
                 continue
             dt = time.perf_counter() - t_call
             prompt_text = request.question

@@ -22,6 +22,9 @@ class Attempt:
     error: str | None = None
     error_kind: str | None = None
     exception: BaseException | None = field(default=None, repr=False)
+    #: the call failed in a way a provider may still bill (a timeout, a broken or cut-off answer) on a
+    #: priced tier: what it cost is not known, and ``cost`` (0) does not hold it
+    cost_unknown: bool = False
 
     @property
     def accepted(self) -> bool:
@@ -68,6 +71,7 @@ class Attempt:
                 self.decision.cross_check.to_dict() if self.decision and self.decision.cross_check else None
             ),
             "error": self.error,
+            "cost_unknown": self.cost_unknown,
         }
         if logprobs:
             d["logprobs"] = c.logprobs.to_dict() if c and c.logprobs is not None else None
@@ -113,6 +117,12 @@ class Result:
         them) reads as if they used none, so the numbers above are too low by their share."""
         return [a.tier for a in self.attempts if a.completion is not None and not a.completion.usage.reported]
 
+    @property
+    def cost_unknown(self) -> list[str]:
+        """The priced tiers whose call failed in a way a provider may still bill (see
+        :attr:`Attempt.cost_unknown`): ``cost`` may be too low, and the saving too high, by their share."""
+        return [a.tier for a in self.attempts if a.cost_unknown]
+
     def to_dict(self, *, logprobs: bool = False) -> dict[str, Any]:
         return {
             "content": self.content,
@@ -130,5 +140,6 @@ class Result:
             "overhead_ms": self.overhead_ms,
             "escalated": self.escalated,
             "usage_missing": self.usage_missing,
+            "cost_unknown": self.cost_unknown,
             "attempts": [a.to_dict(logprobs=logprobs) for a in self.attempts],
         }

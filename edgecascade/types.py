@@ -7,7 +7,6 @@ is where pydantic lives (see :mod:`edgecascade.config`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -84,8 +83,8 @@ class Request:
     def __post_init__(self) -> None:
         if self.max_tokens < 1:
             raise InvalidRequestError(f"max_tokens is {self.max_tokens}: it must be at least 1")
-        if not (math.isfinite(self.temperature) and self.temperature >= 0):
-            raise InvalidRequestError(f"temperature is {self.temperature}: it must be a finite number >= 0")
+        if not 0 <= self.temperature <= 2:  # nan too; OpenAI-style servers refuse more than 2 mid-query
+            raise InvalidRequestError(f"temperature is {self.temperature}: it must be a number from 0 to 2")
         self.stop = stop_strings(self.stop)
         if any(not s for s in self.stop):  # an empty stop string matches at once: every answer would be empty
             raise InvalidRequestError("a stop string is empty: every answer would stop before its first word; "

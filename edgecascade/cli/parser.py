@@ -4,7 +4,6 @@ is read, and each command's function (``func``) for :func:`edgecascade.cli.main`
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -107,7 +106,7 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="with --json, include the question and per-token logprobs: a line that "
                    "`edgecascade calibrate --traces` reads once you add a `correct` label")
     r.add_argument("--max-tokens", type=_token_count, metavar="N", help="token limit per tier (default from config)")
-    r.add_argument("--temperature", type=_number(float, lambda t: math.isfinite(t) and t >= 0, "a finite number >= 0"),
+    r.add_argument("--temperature", type=_number(float, lambda t: 0 <= t <= 2, "a number from 0 to 2"),
                    metavar="T", help="sampling temperature (default: config, 0)")
     r.add_argument("--seed", type=int, help="sampling seed")
     r.add_argument("--system", metavar="TEXT", help="system prompt (overrides the config's)")

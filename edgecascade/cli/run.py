@@ -22,6 +22,9 @@ def _account(r: Result) -> str:
     est = ", estimated" if r.baseline_estimated else ", measured"
     saved = f"saved {_money(r.saving)} vs" if r.saving >= 0 else f"{_money(-r.saving)} more than"
     missing = (f" · costs too low: {', '.join(r.usage_missing)} sent no token counts" if r.usage_missing else "")
+    if r.cost_unknown:
+        missing += (f" · cost not known for {', '.join(r.cost_unknown)}: a failed call a provider may still bill, "
+                    "not counted")
     return (
         f"tier {r.tier} · model {r.model} · confidence {conf} · {r.reason} · "
         f"{r.latency_ms / 1000:.2f} s · cost {_money(r.cost)} · "

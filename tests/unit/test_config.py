@@ -319,3 +319,51 @@ def test_a_cloud_tier_is_priced_from_the_catalogue_or_says_which_tier_needs_a_pr
         resolve_price(tier("no-such-model-x"))  # type: ignore[arg-type]
     local = parse_config({"tiers": [{"model": "qwen2.5-coder-0.5b"}]}).tiers[0]
     assert resolve_price(local).cost(10**6, 10**6) == 0.0  # local tiers are free unless priced
+
+
+@pytest.mark.parametrize("value", ["aB3dE5fG7hJ9kL1mN3pQ5rS7tV9wX1yZ", "fw_3ZxYq9abcDEF", "r8_Ab12cdEF34",
+                                   "0a1b2c3d4e5f60718293a4b5c6d7e8f9"])
+def test_a_key_shaped_like_a_variable_name_is_refused_too(value: str) -> None:
+    """Keys of letters and digits alone (Mistral-, Together-, Fireworks-, Replicate-style) passed as a
+    variable's name: the variable was unset, and the 401 printed the key in "set $<key>"."""
+    with pytest.raises(ConfigError, match="capital letters") as e:
+        parse_config({"tiers": [{"provider": "openai", "model": "m", "api_key_env": value}]})
+    assert value not in str(e.value)
+
+
+def test_api_key_env_written_as_a_substitution_is_refused_before_it_becomes_the_key(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`api_key_env = "${MISTRAL_API_KEY}"` was expanded into the key itself, read as a name and printed."""
+    monkeypatch.setenv("MISTRAL_API_KEY", "KEYVALUE0123456789")
+    f = tmp_path / "k.toml"
+    f.write_text('[[tiers]]\nmodel = "m"\nprovider = "openai"\napi_key_env = "${MISTRAL_API_KEY}"\n')
+    with pytest.raises(ConfigError, match=r"tiers\[0\]\.api_key_env takes the variable's name as it is") as e:
+        load_config(f)
+    assert "KEYVALUE" not in str(e.value)
+
+
+@pytest.mark.parametrize("price", [{"input_per_mtok": 0.4}, {"output_per_mtok": 1.6},
+                                   {"cached_input_per_mtok": 0.1}, {}])
+def test_a_price_table_gives_both_sides(price: dict[str, float]) -> None:
+    """A [tiers.price] replaces the catalogue's whole price: one that set only the input price costed every
+    output token at $0 (only a cache price: the whole tier), and every saving measured against it was wrong."""
+    with pytest.raises(ConfigError, match="give both input_per_mtok and output_per_mtok"):
+        parse_config({"tiers": [{"provider": "openai", "model": "gpt-4.1-mini", "price": price}]})
+    free_input = parse_config({"tiers": [{"provider": "openai", "model": "m",
+                                          "price": {"input_per_mtok": 0, "output_per_mtok": 1.6}}]})
+    assert free_input.tiers[0].price is not None and free_input.tiers[0].price.output_per_mtok == 1.6
+
+
+def test_a_key_in_a_base_url_stays_out_of_the_configs_repr() -> None:
+    cfg = parse_config({"tiers": [{"provider": "openai-compatible", "model": "m",
+                                   "base_url": "https://me:pw@proxy.example/v1?api-key=sk-live-SECRET"}]})
+    for shown in (repr(cfg), str(cfg.tiers[0]), repr(cfg.tiers[0])):
+        assert "SECRET" not in shown and "pw@" not in shown and "https://proxy.example/v1" in shown
+    assert cfg.tiers[0].base_url == "https://me:pw@proxy.example/v1?api-key=sk-live-SECRET"  # the value itself stays
+
+
+def test_tiers_written_as_one_table_says_to_use_double_brackets(tmp_path: Path) -> None:
+    f = tmp_path / "one.toml"
+    f.write_text('[tiers]\nmodel = "qwen2.5-coder-0.5b"\n')
+    with pytest.raises(ConfigError, match=r"write each tier as \[\[tiers\]\]"):
+        load_config(f)

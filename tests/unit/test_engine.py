@@ -495,3 +495,42 @@ def test_a_provider_of_your_own_needs_only_an_async_complete() -> None:
     r = Cascade([Tier("down", Fails()), Tier("mine", OnlyComplete())]).run_sync("Capital of France?")  # type: ignore[arg-type]
     assert (r.content, r.tier, r.model) == ("Paris.", "mine", "mine")
     assert (r.attempts[0].tier, r.attempts[0].model, r.attempts[0].error_kind) == ("down", "down", "timeout")
+
+
+async def test_a_failed_call_a_provider_may_still_bill_is_flagged_not_counted_as_free() -> None:
+    """A priced cloud tier that timed out (or answered broken) was reported at exactly $0 with a
+    saving claimed, and nothing said the cost was unknown: a timed-out call may still be billed."""
+    from edgecascade import AuthenticationError, MalformedResponseError
+    from edgecascade.cli.run import _account
+
+    for error, flagged in ((ProviderTimeoutError("no answer within 60 s"), True),
+                           (MalformedResponseError("a body that is not JSON"), True),
+                           (AuthenticationError("401: check $OPENAI_API_KEY"), False)):  # refused: never billed
+        c = Cascade([tier("local", UNSURE),
+                     tier("cloud", ScriptedReply(error=error), inp=2.0, outp=8.0)])
+        r = await c.run("q")
+        assert r.tier == "local" and r.cost == 0.0
+        assert r.cost_unknown == (["cloud"] if flagged else [])
+        assert r.to_dict()["cost_unknown"] == r.cost_unknown
+        assert r.to_dict()["attempts"][1]["cost_unknown"] is flagged
+        assert ("cost not known for cloud" in _account(r)) is flagged
+    # an unpriced (local) tier's timeout costs nothing, known
+    c = Cascade([tier("draft", UNSURE), tier("local-big", ScriptedReply(error=ProviderTimeoutError("slow")))])
+    assert (await c.run("q")).cost_unknown == []
+
+
+def test_a_confidence_threshold_on_a_tier_without_logprobs_is_refused() -> None:
+    """A threshold on a tier whose backend returns no logprobs (Groq, OpenRouter, Anthropic, a generic
+    OpenAI-compatible server) was a silent no-op: every draft passed on its checks alone."""
+    from edgecascade import ConfigError
+    from edgecascade.providers.base import Capabilities
+    from edgecascade.quality.calibration import FEATURE_NAMES, Calibration
+
+    blind = ScriptedProvider([SURE], capabilities=Capabilities(logprobs=False))
+    n = len(FEATURE_NAMES)
+    cal = Calibration("m", list(FEATURE_NAMES), [0.0] * n, [1.0] * n, [0.0] * n, 0.0)
+    for rule, calibration in ((RULE, None), (AcceptRule(confidence="calibrated", min_confidence=0.5), cal)):
+        with pytest.raises(ConfigError, match="returns no token logprobs.*set logprobs = true"):
+            Cascade([Tier("groq", blind, rule, calibration=calibration), tier("big", SURE)])
+    # no threshold: the checks alone decide, as the rule says
+    assert Cascade([Tier("groq", blind, AcceptRule()), tier("big", SURE)]).tiers[0].name == "groq"
