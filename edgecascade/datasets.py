@@ -127,7 +127,7 @@ def _numbered_jsonl(lines: Iterable[str], path: Path) -> Iterator[tuple[int, dic
             continue
         try:
             row = json.loads(line)
-        except json.JSONDecodeError as e:
+        except (ValueError, RecursionError) as e:  # ValueError: bad JSON, or an integer past Python's 4,300 digits
             raise ConfigError(f"{path}:{n} is not valid JSON: {e}") from None
         if not isinstance(row, dict):
             raise ConfigError(f"{path}:{n} is a JSON {type(row).__name__}, not an object: each line must be one "
@@ -139,7 +139,7 @@ def read_utf8(path: Path) -> str:
     """A whole text file, or a ConfigError naming the line and byte where it stops being UTF-8."""
     raw = path.read_bytes()
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8-sig")  # a byte-order mark (Windows' "UTF-8 with BOM") is not text
     except UnicodeDecodeError as e:
         line = raw[:e.start].count(b"\n") + 1
         raise ConfigError(f"{path}:{line} is not UTF-8 text ({e.reason} at byte {e.start} of the file): save it "
@@ -194,14 +194,19 @@ _NUMBER = re.compile(r"(?<![\w.])-?(?:\$\s?)?-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d
 _STRICT_NUMBER = re.compile(
     r"(?:(?P<sign>[-+]?)(?:\$\s?)?|\$\s?(?P<sign_after>[-+]))(?P<int>\d{1,3}(?:,\d{3})+|\d+)(?P<frac>\.\d+)?"
 )
-_ANSWER_IS = re.compile(r"the\s+(?:final\s+)?answer\s+is", re.IGNORECASE)
+# where an answer states its result: "The answer is", or LaTeX's \boxed{...} (the last of either counts:
+# "... \(\boxed{7}\) more weeks to save $60" states 7, not the 60 after it)
+_ANSWER_IS = re.compile(r"the\s+(?:final\s+)?answer\s+is|\\boxed\{", re.IGNORECASE)
+# a stated number that is a fraction's numerator: "3/4", "\frac{5}{13}" (read whole, not as 3 or 5)
+_FRACTION_AFTER = re.compile(r"\s*/\s*(\d+(?:\.\d+)?)(?![\d,])|\s*\}\s*\{\s*(\d+(?:\.\d+)?)\s*\}")
+_FRAC_BEFORE = re.compile(r"\\[dt]?frac\s*\{\s*$")
 # where an answer sentence stops: its line's end, or a full stop, "!", "?" or ";" (not the point in 3.5)
 _SENTENCE_END = re.compile(r"\n|[.!?;](?=\s|$)")
 # working written out from the stated number on: "5 + 3 = ", "2 * (4 + 5) = ", "45 + 25 = 70 = "; at
 # least one operator between numbers before each "=", so "18 (x = 3)", "60 minutes = 1 hour" or
 # "12, where n = 2" are not working (x is "times" only between numbers)
 _OPERAND = r"\(?\s*\$?\d[\d,]*(?:\.\d+)?\s*\)?"
-_OPERATOR = r"(?:[-+*/×÷−]|(?<=[\d\s)])x(?=[\s\d(]))"
+_OPERATOR = r"(?:[-+*/×÷−]|\\times|\\cdot|(?<=[\d\s)])x(?=[\s\d(]))"
 _WORKING = re.compile(rf"(?:{_OPERAND}\s*(?:{_OPERATOR}\s*{_OPERAND}\s*)+=\s*)+")
 
 
@@ -239,13 +244,26 @@ def extract_gsm8k_answer(answer_text: str) -> float | None:
         paragraph = tail.split("\n\n", 1)[0]  # the number belongs to the same sentence/paragraph
         m = _NUMBER.search(paragraph)
         if m:
-            return _to_float(_stated_number(paragraph, m).group())
+            stated = _stated_number(paragraph, m)
+            value = _to_float(stated.group())
+            return _as_fraction(paragraph, stated, value) if value is not None else None
     numbers = _NUMBER.findall(text)
     for candidate in reversed(numbers):
         v = _to_float(candidate)
         if v is not None:
             return v
     return None
+
+
+def _as_fraction(paragraph: str, stated: re.Match[str], value: float) -> float | None:
+    """``value``, or the fraction's value where the stated number is its numerator (``3/4`` is 0.75,
+    ``\\frac{5}{13}`` 5/13: read as 3 and 5 they had matched references 3 and 5); None for a zero
+    denominator. A slash in working ("60 / 2 = 30") never gets here: the result after it is stated."""
+    after = _FRACTION_AFTER.match(paragraph, stated.end())
+    if after is None or (after.group(2) is not None and not _FRAC_BEFORE.search(paragraph, 0, stated.start())):
+        return value
+    denominator = float(after.group(1) or after.group(2))
+    return value / denominator if denominator else None
 
 
 def _stated_number(paragraph: str, first: re.Match[str]) -> re.Match[str]:
@@ -338,9 +356,13 @@ _RUNNER = """\
 import os, sys
 _src = {src!r}
 _g = {{"__name__": "humaneval_candidate", "__builtins__": __builtins__}}
+_out = os.dup(1)  # the token goes here even if the candidate replaced sys.stdout (a right answer may)
 exec(compile(_src, "candidate.py", "exec"), _g)
-sys.stdout.write({token!r})
-sys.stdout.flush()
+try:
+    sys.stdout.flush()
+except Exception:
+    pass
+os.write(_out, {token!r}.encode())
 sys.stderr.flush()
 os._exit(0)
 """
@@ -429,14 +451,14 @@ def load_jsonl(path: Path, limit: int | None = None) -> list[Item]:
             raise ConfigError(f"{where}: the prompt is empty: give the question the models should answer")
         reference = _reference_text(where, row["reference"])
         _check_reference(where, grader, reference)
-        item_id = str(row.get("id", n))  # by default the n-th object (blank lines not counted)
+        item_id = str(n if row.get("id") is None else row["id"])  # by default the n-th object (blank lines not counted)
         if item_id in seen:
             raise ConfigError(f"{where}: id {item_id!r} is also the id of line {seen[item_id]}: give every item "
                               "its own id (traces are stored by id)")
         seen[item_id] = line
         if limit is None or len(items) < limit:
             items.append(Item(id=item_id, prompt=row["prompt"], reference=reference,
-                              domain=str(row.get("domain", "math" if grader == "number" else "general")),
+                              domain=str(row.get("domain") or ("math" if grader == "number" else "general")),
                               meta={"dataset": path.stem, "grader": grader}))
     return items
 
@@ -489,8 +511,11 @@ def load(name: str, limit: int | None = None) -> list[Item]:
 #: grader name (a key of GRADERS or JSONL_GRADERS, as :func:`grader_name` gives it) -> the version of how
 #: it reads an answer. Bump a grader's version when a change can grade a stored answer differently, so
 #: grades cached with an older version can be found and recomputed. 2: "gsm8k" and "number" read the
-#: result of an answer sentence that does its working ("The answer is 5 + 3 = 8." is 8, was 5).
-GRADER_VERSIONS: dict[str, int] = {"gsm8k": 2, "humaneval": 1, "number": 2, "exact": 1, "contains": 1, "regex": 1}
+#: result of an answer sentence that does its working ("The answer is 5 + 3 = 8." is 8, was 5). 3: they
+#: read a \boxed{...} answer as stated (the last number after it had been read), a stated fraction whole
+#: ("3/4" is 0.75, "\frac{5}{13}" 5/13: both had been read as their numerator) and LaTeX working
+#: ("3 \times 6 = 18" is 18).
+GRADER_VERSIONS: dict[str, int] = {"gsm8k": 3, "humaneval": 1, "number": 3, "exact": 1, "contains": 1, "regex": 1}
 
 
 def grader_name(item: Item) -> str:

@@ -66,6 +66,18 @@ needs_data = pytest.mark.skipif(not HAVE_DATA, reason="benchmark data (../shared
         ("First 3 + 4 = 7, then 7 * 2 = 14", "14", True),
         ("\\boxed{42}", "42", True),
         ("10%", "10", True),
+        # \boxed{} states the answer like "The answer is": a number after it is not the answer (v3)
+        ("Therefore, Jane needs \\(\\boxed{7}\\) more weeks to save a total of $60.", "7", True),
+        ("so \\(\\boxed{1400}\\) bananas to last for 2 months", "2", False),
+        # a stated fraction is read whole, never as its numerator (v3)
+        ("The answer is \\(\\boxed{\\frac{5}{13}}\\).", "5", False),
+        ("The answer is 3/4.", "3", False),
+        ("The answer is 3/4.", "0.75", True),
+        ("The answer is \\dfrac{3}{4}.", "0.75", True),
+        ("The answer is 60 / 2 = 30.", "30", True),  # working, not a fraction
+        # LaTeX working: the result after it (v3)
+        ("The answer is \\(3 \\times 6 = 18\\).", "18", True),
+        ("The answer is \\(3 \\times 6 = 18\\).", "3", False),
     ],
 )
 def test_grade_gsm8k(answer: str, reference: str, expected: bool) -> None:
@@ -249,6 +261,17 @@ def _add_item() -> Item:
                  "test": "def check(candidate):\n    assert candidate(2, 3) == 5\n", "entry_point": "add"})
 
 
+def test_a_right_answer_that_replaces_sys_stdout_still_passes() -> None:
+    """The pass token was written through sys.stdout: a right completion that swapped it (to capture
+    output, say) was graded "crashed"."""
+    answer = ("```python\nimport io\nimport sys\n\ndef add(a, b):\n    return a + b\n\n"
+              "sys.stdout = io.StringIO()\n```")
+    out = run_humaneval(answer, _add_item(), timeout_s=5)
+    assert out.passed and out.reason == "passed", out
+    wrong = answer.replace("return a + b", "return a - b")
+    assert run_humaneval(wrong, _add_item(), timeout_s=5).reason == "failed"
+
+
 def test_output_at_exit_after_passing_tests_does_not_hide_the_pass() -> None:
     # an atexit handler printing more than the 2 kB of output that comes back used to push the pass
     # token out of it: "crashed" although the tests had passed
@@ -417,8 +440,9 @@ def test_jsonl_number_reference_must_be_a_plain_number(tmp_path: Path, reference
 def test_grader_versions_name_every_grader_and_grader_name_is_the_one_grade_uses(tmp_path: Path) -> None:
     assert set(GRADER_VERSIONS) == set(GRADERS) | set(JSONL_GRADERS)
     assert all(isinstance(v, int) and v >= 1 for v in GRADER_VERSIONS.values())
-    # the number readers changed how they read "The answer is 5 + 3 = 8.": cached grades are stale
-    assert GRADER_VERSIONS["gsm8k"] == GRADER_VERSIONS["number"] == 2
+    # the number readers changed how they read "The answer is 5 + 3 = 8." (2), then \boxed{}, fractions
+    # and LaTeX working (3): cached grades are stale
+    assert GRADER_VERSIONS["gsm8k"] == GRADER_VERSIONS["number"] == 3
     p = tmp_path / "mine.jsonl"
     p.write_text("\n".join(json.dumps({"id": g, "prompt": "?", "reference": "4", "grader": g})
                            for g in JSONL_GRADERS) + "\n" + json.dumps({"id": "default", "prompt": "?",
@@ -529,3 +553,23 @@ def test_the_arithmetic_check_reads_no_benchmark_question() -> None:
     assert [q for q in questions if bare_sum(q) is not None] == []
     # the same questions stripped of the benchmark's instruction line are still more than a sum
     assert [q for q in questions if bare_sum(q.rpartition("Problem: ")[2]) is not None] == []
+
+
+def test_odd_jsonl_input_is_read_or_refused_clearly(tmp_path: Path) -> None:
+    """An integer past Python's 4,300 digits and deep nesting raised bare ValueError/RecursionError; a
+    byte-order mark was refused; a null id or domain became the text "None"."""
+    big = tmp_path / "big.jsonl"
+    big.write_text('{"prompt": "q", "reference": "1", "n": ' + "9" * 5000 + "}\n")
+    with pytest.raises(ConfigError, match=r"big.jsonl:1 is not valid JSON"):
+        load(str(big))
+    deep = tmp_path / "deep.jsonl"
+    deep.write_text('{"prompt": "q", "reference": "1", "n": ' + "[" * 100000 + "]" * 100000 + "}\n")
+    with pytest.raises(ConfigError, match=r"deep.jsonl:1 is not valid JSON"):
+        load(str(deep))
+    bom = tmp_path / "bom.jsonl"
+    bom.write_bytes(b"\xef\xbb\xbf" + json.dumps({"prompt": "What is 2 + 2?", "reference": "4"}).encode() + b"\n")
+    assert [i.reference for i in load(str(bom))] == ["4"]
+    nulls = tmp_path / "nulls.jsonl"
+    nulls.write_text(json.dumps({"id": None, "prompt": "What is 2 + 2?", "reference": "4", "domain": None}) + "\n")
+    (item,) = load(str(nulls))
+    assert item.id == "1" and item.domain == "math"
