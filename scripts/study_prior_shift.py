@@ -435,6 +435,15 @@ twenty-nine, the cross-check rule more likely than not reaches the bar (66% of r
 twenty-seven) and the default does not (38%); the unshifted mean P(correct) is nearer the share
 right than the label-shift estimate on each new reading (59 of 60 so far).
 
+How they went (docs/benchmarks.md, *The twenty-eighth and twenty-ninth draws*): tracing started
+earlier than planned, at 00:21:59 UTC, and ended at 01:51:11, inside the deadline; both draws were
+read as planned, before grader v3 was merged, and the plan commit's code gave byte-identical output.
+On the twenty-eighth draw both rules missed the target, by one and two answers (both logprob
+baselines met it), and neither reached the bar; on the twenty-ninth both met the target and reached
+the bar; on the three clean draws together both met the target, by one answer each; pooled over
+twenty-nine the cross-check rule reached the bar and the default did not (56% and 38% of the gap);
+the unshifted mean was nearer on each new reading, 6 of 6.
+
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
     .venv/bin/python scripts/study_prior_shift.py symbolic
@@ -476,6 +485,16 @@ right than the label-shift estimate on each new reading (59 of 60 so far).
         --dataset bench/datasets/gsm-symbolic{,-2,-3,-4,-5,-6,-7,-8,-9,-10,-11,-12,-13,-14,-15,-16}.jsonl
     .venv/bin/python scripts/study_prior_shift.py estimates \
         --dataset bench/datasets/gsm-symbolic{,-2,-3,-4,-5,-6,-7,-8,-9,-10,-11,-12,-13,-14,-15,-16}.jsonl
+    .venv/bin/python scripts/study_prior_shift.py symbolic --bootstrap 2000 --k 84 \
+        --dataset bench/datasets/gsm-symbolic-28.jsonl
+    .venv/bin/python scripts/study_prior_shift.py symbolic --bootstrap 2000 --k 84 \
+        --dataset bench/datasets/gsm-symbolic-29.jsonl
+    .venv/bin/python scripts/study_prior_shift.py symbolic --bootstrap 2000 --k 84 \
+        --dataset bench/datasets/gsm-symbolic-{27,28,29}.jsonl
+    .venv/bin/python scripts/study_prior_shift.py symbolic --k 2461 --bootstrap 2000 \
+        --dataset bench/datasets/gsm-symbolic{,-?,-??}.jsonl  # the 29 files, in order
+    .venv/bin/python scripts/study_prior_shift.py estimates \
+        --dataset bench/datasets/gsm-symbolic{,-?,-??}.jsonl  # the 29 files, in order
 """
 
 from __future__ import annotations
