@@ -110,7 +110,8 @@ class CooldownConfig(_Strict):
 
 #: an API key variable's name: capitals, digits and _ (as every provider names its own). Lower case is
 #: refused too, because many keys are letters and digits alone and would pass as a name: a key pasted
-#: here was read as a variable's name, and the 401 that followed printed it in "set $<key>"
+#: here was read as a variable's name, and the 401 that followed printed it in "set $<key>". This
+#: narrows the hole, not closes it: a key of capitals and digits alone still reads as a name
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 #: how common API keys begin (OpenAI, Groq, Hugging Face, GitHub, Stripe-like, Slack), in lower case as
 #: keys write them (HF_TOKEN is a variable's name, hf_... a token)

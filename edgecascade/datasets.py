@@ -17,6 +17,7 @@ loops, ``os._exit``, runaway memory), not a security sandbox against hostile cod
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import json
 import math
@@ -141,8 +142,9 @@ def read_utf8(path: Path) -> str:
     try:
         return raw.decode("utf-8-sig")  # a byte-order mark (Windows' "UTF-8 with BOM") is not text
     except UnicodeDecodeError as e:
-        line = raw[:e.start].count(b"\n") + 1
-        raise ConfigError(f"{path}:{line} is not UTF-8 text ({e.reason} at byte {e.start} of the file): save it "
+        at = e.start + (len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0)  # counted after the mark
+        line = raw[:at].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line} is not UTF-8 text ({e.reason} at byte {at} of the file): save it "
                           "as UTF-8") from None
 
 

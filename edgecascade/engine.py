@@ -185,8 +185,8 @@ class Cascade:
                 raise ConfigError(
                     f"tier {t.name!r} judges drafts by confidence ({what}), but its provider returns no token "
                     "logprobs, so no draft could be judged and every one would pass on its checks alone: remove "
-                    "the threshold (the checks alone then decide), or set logprobs = true on the tier if its server "
-                    "does return them"
+                    "the threshold (the checks alone then decide), or, for an OpenAI-compatible server that does "
+                    "return them, set logprobs = true on the tier (Anthropic's API gives none)"
                 )
             if t.calibration is not None and t.calibration.runs_cross_check and not self.settings.cross_check:
                 raise ConfigError(

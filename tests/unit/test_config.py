@@ -367,3 +367,23 @@ def test_tiers_written_as_one_table_says_to_use_double_brackets(tmp_path: Path) 
     f.write_text('[tiers]\nmodel = "qwen2.5-coder-0.5b"\n')
     with pytest.raises(ConfigError, match=r"write each tier as \[\[tiers\]\]"):
         load_config(f)
+
+
+def test_every_toml_example_in_the_docs_is_a_valid_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's configuration example gave a one-sided [tiers.price] after that was refused: a user
+    who copied it got a broken config. Every ```toml block of the README and configs/README.md parses."""
+    import re
+
+    from edgecascade.config import expand_env, tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.delenv("EDGECASCADE_VLLM_MODEL", raising=False)
+    monkeypatch.delenv("EDGECASCADE_VLLM_URL", raising=False)
+    blocks = [b for doc in ("README.md", "configs/README.md")
+              for b in re.findall(r"```toml\n(.*?)```", (root / doc).read_text(encoding="utf-8"), re.S)]
+    assert len(blocks) >= 2
+    for block in blocks:
+        data = tomllib.loads(block)
+        if "tiers" in data:
+            data["tiers"] = expand_env(data["tiers"])
+        assert parse_config(data).tiers

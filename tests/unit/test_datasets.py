@@ -569,6 +569,11 @@ def test_odd_jsonl_input_is_read_or_refused_clearly(tmp_path: Path) -> None:
     bom = tmp_path / "bom.jsonl"
     bom.write_bytes(b"\xef\xbb\xbf" + json.dumps({"prompt": "What is 2 + 2?", "reference": "4"}).encode() + b"\n")
     assert [i.reference for i in load(str(bom))] == ["4"]
+    # a bad byte after a mark is placed where it is in the file, not three bytes early
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b"\xef\xbb\xbf" + json.dumps({"prompt": "q", "reference": "4"}).encode() + b"\n\xff\n")
+    with pytest.raises(ConfigError, match=r"bad.jsonl:2 is not UTF-8 text .* at byte 37 of the file"):
+        load(str(bad))
     nulls = tmp_path / "nulls.jsonl"
     nulls.write_text(json.dumps({"id": None, "prompt": "What is 2 + 2?", "reference": "4", "domain": None}) + "\n")
     (item,) = load(str(nulls))
