@@ -33,7 +33,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -398,25 +398,13 @@ class LlamaCppProvider:
             llama.reset()
             llama._capture, llama._stop = cap, stop
             try:
-                for attempt in range(2):
-                    try:
-                        out = llama.create_chat_completion(
-                            **self._kwargs(request),
-                            logits_processor=llama_cpp.LogitsProcessorList([cap]),
-                        )
-                        break
-                    except Exception as e:
-                        if attempt or not _is_template_error(e) or not self._refuses_system(request, e):
-                            raise
-                        llama.reset()  # nothing was generated: the template failed before the prompt was read
-            except ValueError as e:
-                raise self._map_value_error(e) from None
-            except (RuntimeError, KeyError, IndexError, TypeError) as e:  # llama.cpp decode failures and the like
-                raise UpstreamError(f"llama.cpp failed on {self.model}: {type(e).__name__}: {e}") from None
+                out = self._answering(request, llama, lambda: llama.create_chat_completion(
+                    **self._kwargs(request), logits_processor=llama_cpp.LogitsProcessorList([cap])))
             except Exception as e:
-                if not _is_template_error(e):
+                mapped = self._provider_error(e)
+                if mapped is None:
                     raise
-                raise UpstreamError(f"{self.model}'s chat template cannot format these messages: {e}") from None
+                raise mapped from None
             finally:
                 llama._capture, llama._stop = None, None
             t_end = time.perf_counter()
@@ -450,6 +438,28 @@ class LlamaCppProvider:
             ),
             logprobs=logprobs,
         )
+
+    def _answering(self, request: Request, llama: Any, ask: Callable[[], Any]) -> Any:
+        """``ask()``, asked once more with the system text in the first user turn when the model's chat
+        template refuses a system role (it fails while formatting, before any token is read)."""
+        try:
+            return ask()
+        except Exception as e:
+            if not _is_template_error(e) or not self._refuses_system(request, e):
+                raise
+        llama.reset()
+        return ask()
+
+    def _provider_error(self, e: Exception) -> Exception | None:
+        """The ProviderError that ``e``, raised by llama.cpp while answering, stands for (one mapping
+        for complete and stream); None for what is not llama.cpp's (a cancel, a bug of ours)."""
+        if isinstance(e, ValueError):
+            return self._map_value_error(e)
+        if isinstance(e, (RuntimeError, KeyError, IndexError, TypeError)):  # decode failures and the like
+            return UpstreamError(f"llama.cpp failed on {self.model}: {type(e).__name__}: {e}")
+        if _is_template_error(e):
+            return UpstreamError(f"{self.model}'s chat template cannot format these messages: {e}")
+        return None
 
     def _map_value_error(self, e: ValueError) -> Exception:
         msg = str(e)
@@ -507,7 +517,9 @@ class LlamaCppProvider:
                     llama.reset()
                     llama._stop = stop  # a long prompt stops being read, a batch at a time, once abandoned
                     try:
-                        for chunk in llama.create_chat_completion(**self._kwargs(request), stream=True):
+                        chunks = self._answering(
+                            request, llama, lambda: llama.create_chat_completion(**self._kwargs(request), stream=True))
+                        for chunk in chunks:
                             if stop.is_set():
                                 break
                             choice = chunk["choices"][0]
@@ -520,11 +532,8 @@ class LlamaCppProvider:
                         llama._stop = None
             except _Abandoned:
                 return  # abandoned while its prompt was read: nobody is left to tell
-            except ValueError as e:
-                loop.call_soon_threadsafe(queue.put_nowait, self._map_value_error(e))
-            except (RuntimeError, KeyError, IndexError, TypeError) as e:  # as complete() maps them: a ProviderError
-                loop.call_soon_threadsafe(queue.put_nowait, UpstreamError(
-                    f"llama.cpp failed on {self.model}: {type(e).__name__}: {e}"))
+            except Exception as e:  # as complete() maps them: a ProviderError where llama.cpp failed
+                loop.call_soon_threadsafe(queue.put_nowait, self._provider_error(e) or e)
             except BaseException as e:  # noqa: BLE001 - handed to the consumer, not swallowed
                 loop.call_soon_threadsafe(queue.put_nowait, e)
             finally:

@@ -183,7 +183,7 @@ def states(answer: str, question: Sum) -> bool | None:
     is not whole and the answer writes no decimal (a fraction, "3 1/3")."""
     if not any(ch.isdigit() for ch in answer):
         return None
-    numbers = list(_numbers(_SPACED_SIGN.sub(r"= \1", answer)))
+    numbers = _read_numbers(answer)
     value, operands = question.value, question.operands
     if value.denominator != 1 and not any(r.unit < 1 for n in numbers for r in n):
         return None
@@ -196,9 +196,15 @@ def states(answer: str, question: Sum) -> bool | None:
     return any(_near(r, value) for n in rest for r in n)
 
 
+def _read_numbers(answer: str) -> list[list[_Written]]:
+    """Every number an answer writes, in order, with each way it can be read (a spaced sign, "= - 3",
+    read as the number's own): what :func:`states` judges."""
+    return list(_numbers(_SPACED_SIGN.sub(r"= \1", answer)))
+
+
 def written(answer: str) -> list[Fraction]:
     """The numbers an answer writes, in order, each as first read: what :func:`states` looked at."""
-    return [n[0].value for n in _numbers(_SPACED_SIGN.sub(r"= \1", answer)) if n]
+    return [n[0].value for n in _read_numbers(answer) if n]
 
 
 def _near(r: _Written, value: Fraction) -> bool:

@@ -435,3 +435,38 @@ async def test_a_long_prompt_read_in_batches_gives_the_same_numbers_as_llama_cpp
     assert batched.logprobs is not None and whole.logprobs is not None
     assert np.array_equal(batched.logprobs.logprobs, whole.logprobs.logprobs)
     assert np.array_equal(batched.logprobs.top_logprobs, whole.logprobs.top_logprobs)
+
+
+async def test_a_stream_also_merges_a_refused_system_role_and_maps_template_errors(
+        smollm2: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only complete() asked again with the system text merged, and only complete() turned a template
+    error into a ProviderError: a stream on a Gemma-style template failed with jinja2's own exception."""
+    from edgecascade import UpstreamError
+
+    p = LlamaCppProvider(path=smollm2, model="smollm2-135m", n_ctx=1024, top_logprobs=5)
+    llama = p._loaded()[0].llama
+    real = llama.create_chat_completion
+    sent: list[list[dict[str, str]]] = []
+
+    def gemma_like(**kw: object) -> object:
+        messages = kw["messages"]
+        sent.append(messages)  # type: ignore[arg-type]
+        if any(m["role"] == "system" for m in messages):  # type: ignore[attr-defined, index]
+            raise ValueError("System role not supported")
+        return real(**kw)
+
+    monkeypatch.setattr(llama, "create_chat_completion", gemma_like)
+    req = Request([Message("system", "Answer in one word."), Message("user", "Capital of France?")], max_tokens=4)
+    text = "".join([d.text async for d in p.stream(req)])
+    assert text.strip() and [m["role"] for m in sent[-1]] == ["user"] and len(sent) == 2
+
+    class TemplateError(Exception):  # what jinja2 raises, by module
+        __module__ = "jinja2.exceptions"
+
+    def broken(**kw: object) -> object:
+        raise TemplateError("unexpected end of template")
+
+    monkeypatch.setattr(llama, "create_chat_completion", broken)
+    with pytest.raises(UpstreamError, match="chat template cannot format these messages"):
+        async for _ in p.stream(Request(QUESTION, max_tokens=4)):
+            pass
