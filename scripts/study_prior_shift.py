@@ -444,6 +444,33 @@ the bar; on the three clean draws together both met the target, by one answer ea
 twenty-nine the cross-check rule reached the bar and the default did not (56% and 38% of the gap);
 the unshifted mean was nearer on each new reading, 6 of 6.
 
+`symbolic --dataset bench/datasets/gsm-symbolic-30.jsonl --k 84` and `symbolic --dataset
+bench/datasets/gsm-symbolic-31.jsonl --k 83` judge a thirtieth and a thirty-first draw (84 items:
+the thirty-second instance of each template, `--instances 31 32`, less one; 83 items: the
+thirty-third, `--instances 32 33`, less two), the first and second clean draws of the calibrations
+refitted after grader v3 (7aba342: math thresholds 0.5047, and 0.4505 with the cross-check), by the
+same judgement, fixed in the commit that adds both files, after every earlier draw was read again
+with those calibrations and before either is traced. No calibration, feature, check, grader or
+threshold changes before they are read. The generator's `t53-31` states the eighteenth draw's
+`t53-19` again, so it is left out of the thirtieth file; `t13-32` and `t52-32` state the tenth
+draw's `t13-11` and the fifteenth's `t52-16` again, so they are left out of the thirty-first; no
+other item repeats an earlier draw's problem (checked by prompt against all twenty-nine files and
+each other, and by `tests/unit/test_datasets.py`). Both are traced with `bench run --config
+calibrated`, the thirtieth first, and neither is read until both tracings end. Tracing starts at
+about 02:55 UTC on 2026-11-28; if it has not ended by 05:00 UTC, the traces so far are committed
+unread, both draws stay clean, and a later session completes them with the same `bench run` (which
+traces only what is missing) before reading any of them; never given up because of what a trace
+shows. The main readings are each draw alone (`symbolic --bootstrap 2000 --k 84` and `--k 83
+--dataset` the file), the two together (167 items, `--k 83`), every traced draw pooled (2,797
+items, `--k 2630`, templates resampled) and `estimates` on the thirty-one files. Expected, from the
+twenty-nine draws read again with these calibrations (a re-look): on each draw alone, whether either
+rule meets the target is close to a toss-up leaning to met (the default met it on 22 of 29 draws,
+the cross-check rule on 21), and whether either reaches the issue's bar is a toss-up; on the two
+together, each rule more likely than not meets the target; pooled over thirty-one, the cross-check
+rule more likely than not reaches the bar (65% of resamples over twenty-nine) and the default does
+not (34%); the unshifted mean P(correct) is nearer the share right than the label-shift estimate on
+each new reading (as on 6 of 6 new readings of the calibrations before these).
+
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
     .venv/bin/python scripts/study_prior_shift.py symbolic
