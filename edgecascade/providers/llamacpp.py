@@ -127,7 +127,7 @@ def _capturing_llama_class(llama_cpp: Any) -> type:
             """llama.cpp's tokens, reported to the capture, and never more than the request's limit.
 
             llama-cpp-python skips its max_tokens check while the text ends inside a character
-            (an emoji is three tokens of Qwen's or SmolLM2's): the answer ran one to three tokens
+            (SmolLM2 writes a food emoji in three tokens): the answer ran one to three tokens
             past max_tokens (a HumanEval draft traced at 385 of 384), and where the limit was the
             context's last free slot, past the context, where llama.cpp fails and the answer is lost.
             Here the token after the limit is handed on as end-of-generation instead: the answer
