@@ -222,15 +222,7 @@ def generate_row(provider: Any, role: str, model: str, item: Item, args: argpars
 
 def generate(args: argparse.Namespace, items: list[Item], rows_by_key: dict[str, dict[str, Any]],
              on_row: Any, console: Any) -> None:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
+    from edgecascade.cli.console import _progress_bar
     from edgecascade.providers import build_provider
     from edgecascade.providers.llamacpp import unload_all
 
@@ -249,10 +241,8 @@ def generate(args: argparse.Namespace, items: list[Item], rows_by_key: dict[str,
     wait_for_models([args.draft, args.strong], args.wait_for_models, console)
 
     providers: dict[str, Any] = {}
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[last]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                  console=console, transient=False) as progress:
-        task = progress.add_task("generating", total=len(plan), last="")
+    with _progress_bar("generating") as progress:  # on stderr; one line per answer where no bar can be drawn
+        task = progress.add_task("", total=len(plan))
         current_model = None
         for role, model, item in plan:
             if model != current_model:
@@ -260,16 +250,12 @@ def generate(args: argparse.Namespace, items: list[Item], rows_by_key: dict[str,
                 current_model = model
                 if model not in providers:
                     providers[model] = build_provider(TierConfig(model=model, n_ctx=args.n_ctx))
-            progress.update(task, description=f"{role} {model}")
             row = generate_row(providers[model], role, model, item, args)
             on_row(row)
             mark = "error" if "error" in row else ("ok" if row["correct"] else "wrong")
-            last = (f"{item.id}: {mark}, {row['completion_tokens']} tok"
-                    + (" (cut off)" if row.get("truncated") else ""))
-            progress.update(task, advance=1, last=last)
-            if not console.is_terminal:  # a log file gets no live bar: one line per answer instead
-                console.print(f"[{progress.tasks[0].completed:.0f}/{len(plan)}] {role} {model} {last} "
-                              f"({row.get('wall_s', 0):.1f} s)")
+            progress.update(task, advance=1,
+                            description=f"{role} {model} {item.id}: {mark}, {row['completion_tokens']} tok"
+                            + (" (cut off)" if row.get("truncated") else "") + f" ({row.get('wall_s', 0):.1f} s)")
         unload_all()
 
 

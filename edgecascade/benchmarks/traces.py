@@ -311,11 +311,19 @@ def run_traces(
     # a trace made for another prompt (the dataset's prompt template changed) is stale: made again
     # (traces from before prompts were recorded carry no sha and are kept)
     by_id = {i.id: i for i in items}
-    have = {s.name: regraded({k: t for k, t in store.load(dataset, s.model, s.key).items()
-                              if not t.prompt_sha256 or wanted_sha.get(k) in (None, t.prompt_sha256)}, by_id)
-            for s in specs}
-    todo = [(i, s) for i in items for s in specs if i.id not in have[s.name]]
-    total, done = len(items) * len(specs), len(items) * len(specs) - len(todo)
+    # two tiers with the same model and settings (one file) give the same greedy answers: traced once,
+    # shared by both (each had been generated twice, into that one file)
+    first = {(s.model, s.key): s.name for s in reversed(specs)}
+    have: dict[str, dict[str, Trace]] = {}
+    for s in specs:
+        if first[s.model, s.key] == s.name:
+            have[s.name] = regraded({k: t for k, t in store.load(dataset, s.model, s.key).items()
+                                     if not t.prompt_sha256 or wanted_sha.get(k) in (None, t.prompt_sha256)}, by_id)
+        else:
+            have[s.name] = have[first[s.model, s.key]]
+    todo = [(i, s) for i in items for s in specs if i.id not in have[s.name] and first[s.model, s.key] == s.name]
+    total = len(items) * len(first)
+    done = total - len(todo)
     if on_progress:
         on_progress("cached", done, total)
 

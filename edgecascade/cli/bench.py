@@ -78,7 +78,7 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
             return msg.splitlines()[0][:120] if msg else msg
 
         def progress(msg: str, done: int, total: int) -> None:
-            bar.update(task, completed=done, description=shown(msg))
+            bar.update(task, completed=done, total=total, description=shown(msg))
 
         traces = run_traces(cascade, items, dataset=dataset, store=store, max_tokens=max_tokens,
                             on_progress=progress, on_failure=failed_once)

@@ -119,10 +119,29 @@ def _capturing_llama_class(llama_cpp: Any) -> type:
         _capture: LogprobCapture | None = None
         #: set when the request that is generating was cancelled: generation ends at the next token
         _stop: threading.Event | None = None
+        #: the request's max_tokens; ``_capped`` says the answer was ended at it here (see generate)
+        _limit: int | None = None
+        _capped: bool = False
 
         def generate(self, tokens: Any, *args: Any, **kwargs: Any) -> Iterator[int]:
-            for token in super().generate(tokens, *args, **kwargs):
+            """llama.cpp's tokens, reported to the capture, and never more than the request's limit.
+
+            llama-cpp-python skips its max_tokens check while the text ends inside a character
+            (SmolLM2 writes a food emoji in three tokens): the answer ran one to three tokens
+            past max_tokens (a HumanEval draft traced at 385 of 384), and where the limit was the
+            context's last free slot, past the context, where llama.cpp fails and the answer is lost.
+            Here the token after the limit is handed on as end-of-generation instead: the answer
+            ends at the limit (the unfinished character dropped) and reads as cut off."""
+            self._capped = False
+            limit = self._n_ctx - len(tokens)
+            if self._limit is not None and self._limit > 0:
+                limit = min(limit, self._limit)
+            for n, token in enumerate(super().generate(tokens, *args, **kwargs)):
                 if self._stop is not None and self._stop.is_set():
+                    return
+                if n >= limit:  # n tokens given already
+                    self._capped = True
+                    yield self.token_eos()
                     return
                 cap = self._capture
                 if cap is not None:
@@ -396,7 +415,7 @@ class LlamaCppProvider:
             t0 = t_gen - (load_s if load_s else 0.0)
             llama = loaded.llama
             llama.reset()
-            llama._capture, llama._stop = cap, stop
+            llama._capture, llama._stop, llama._limit = cap, stop, request.max_tokens
             try:
                 out = self._answering(request, llama, lambda: llama.create_chat_completion(
                     **self._kwargs(request), logits_processor=llama_cpp.LogitsProcessorList([cap])))
@@ -406,14 +425,15 @@ class LlamaCppProvider:
                     raise
                 raise mapped from None
             finally:
-                llama._capture, llama._stop = None, None
+                llama._capture, llama._stop, llama._limit = None, None, None
+            capped = llama._capped
             t_end = time.perf_counter()
             choice = out["choices"][0]
             usage = out.get("usage") or {}
             n_out = int(usage.get("completion_tokens", len(cap.ids)))
             n_ctx = int(llama.n_ctx())  # llama.cpp may round the n_ctx asked for up
             logprobs = self._logprobs(llama, cap, n_out)
-        finish = choice.get("finish_reason") or "stop"
+        finish = "length" if capped else (choice.get("finish_reason") or "stop")
         text = choice["message"].get("content") or ""
         cancelled = stop is not None and stop.is_set()  # stopped on purpose: short of max_tokens, not full
         if finish == "length" and request.max_tokens and n_out < request.max_tokens and not self._said_full \
@@ -516,6 +536,7 @@ class LlamaCppProvider:
                     llama = loaded.llama
                     llama.reset()
                     llama._stop = stop  # a long prompt stops being read, a batch at a time, once abandoned
+                    llama._limit = request.max_tokens
                     try:
                         chunks = self._answering(
                             request, llama, lambda: llama.create_chat_completion(**self._kwargs(request), stream=True))
@@ -525,11 +546,13 @@ class LlamaCppProvider:
                             choice = chunk["choices"][0]
                             piece = choice.get("delta", {}).get("content") or ""
                             fr = choice.get("finish_reason")
+                            if fr and llama._capped:
+                                fr = "length"  # ended at max_tokens here (see generate), not by the model
                             if piece or fr:
                                 delta = Delta(piece, "length" if fr == "length" else ("stop" if fr else None))
                                 loop.call_soon_threadsafe(queue.put_nowait, delta)
                     finally:
-                        llama._stop = None
+                        llama._stop, llama._limit = None, None
             except _Abandoned:
                 return  # abandoned while its prompt was read: nobody is left to tell
             except Exception as e:  # as complete() maps them: a ProviderError where llama.cpp failed

@@ -81,6 +81,26 @@ async def test_token_limit_is_visible_as_length(provider: LlamaCppProvider) -> N
     assert len(c.logprobs) == 5  # type: ignore[arg-type]
 
 
+async def test_an_answer_never_runs_past_max_tokens_inside_a_character(provider: LlamaCppProvider,
+                                                                        smollm2: Path) -> None:
+    """llama-cpp-python skips its max_tokens check while the text ends inside a character (each of
+    SmolLM2's emoji here is three tokens): 40 asked gave 42, and where the limit was the context's
+    last free slot, generation ran past the context and llama.cpp failed (the answer was lost).
+    Now the answer ends at the limit, reads as cut off, and a stream ends alike."""
+    emoji = [Message("user", "Write five food emoji, nothing else.")]
+    for limit in (40, 41, 4):  # 40 and 4 end inside an emoji, 41 does not
+        c = await provider.complete(Request(emoji, max_tokens=limit))
+        assert c.usage.completion_tokens == limit and c.finish_reason == "length"
+        assert c.logprobs is not None and len(c.logprobs) == limit
+        streamed = [d async for d in provider.stream(Request(emoji, max_tokens=limit))]
+        assert "".join(d.text for d in streamed) == c.text and streamed[-1].finish_reason == "length"
+    small = LlamaCppProvider(path=smollm2, model="smollm2-135m", n_ctx=128)
+    context = small._loaded()[0].llama.n_ctx()
+    for pad in range(4):  # the context fills inside an emoji for two of these prompts
+        full = await small.complete(Request([Message("user", "Please. " * pad + emoji[0].content)], max_tokens=400))
+        assert full.finish_reason == "length" and full.usage.prompt_tokens + full.usage.completion_tokens == context
+
+
 async def test_sampling_with_seed_is_reproducible_and_logprobs_follow_the_sampled_tokens(
     provider: LlamaCppProvider,
 ) -> None:

@@ -354,6 +354,35 @@ def test_progress_shows_names_as_text(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "my{set}[red] x 2 tiers" in shown and "q1 gpu[/]: right" in shown
 
 
+def test_progress_writes_lines_where_no_bar_can_be_drawn(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `bench run` under `nohup` or in CI wrote nothing to its log for the forty minutes a draw
+    takes: a live bar draws only on a terminal. There each step is a line (no more than one every
+    `_LOG_EVERY_S` seconds, and always the last); on a terminal, none."""
+    import io
+
+    from rich.console import Console
+
+    from edgecascade.cli import console
+
+    def run(terminal: bool, every_s: float) -> list[str]:
+        seen = io.StringIO()
+        monkeypatch.setattr(console, "err", Console(file=seen, width=200, markup=False, force_terminal=terminal))
+        monkeypatch.setattr(console, "_LOG_EVERY_S", every_s)
+        with console._progress_bar("ds x 2 tiers") as bar:
+            task = bar.add_task("", total=3)
+            bar.update(task, completed=0, description="cached")
+            bar.update(task, completed=1, description="q1 small: right")
+            bar.update(task, completed=1, description="q1 small: right")  # no step: no line
+            bar.advance(task)
+            bar.update(task, completed=3, description="q2 large: wrong")
+        return [line for line in seen.getvalue().splitlines() if not line.startswith("ds x 2 tiers ━")]
+
+    assert run(False, 0.0) == ["ds x 2 tiers 1/3 q1 small: right", "ds x 2 tiers 2/3 q1 small: right",
+                               "ds x 2 tiers 3/3 q2 large: wrong"]
+    assert run(False, 3600.0) == ["ds x 2 tiers 1/3 q1 small: right", "ds x 2 tiers 3/3 q2 large: wrong"]
+    assert not any("tiers 1/3" in line or "tiers 3/3" in line for line in run(True, 0.0))  # only the bar
+
+
 def test_bench_run_says_when_a_tier_failed_and_exits_1(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     """A tier that failed on every item read "0 items · accuracy 0.0%" and the command exited 0; the

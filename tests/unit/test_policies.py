@@ -424,6 +424,30 @@ def test_run_traces_caches_and_regenerates_only_changed_prompts(tmp_path) -> Non
     assert len(small.requests) == 5
 
 
+def test_two_tiers_of_one_model_and_settings_are_traced_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Two tiers with the same model and settings write one trace file: each item was generated
+    twice (the same greedy answer) and both traces appended to it. Now it is generated once and
+    both tiers read it; the progress counts what is generated."""
+    from edgecascade import Cascade, ScriptedProvider, Tier
+    from edgecascade.benchmarks.traces import run_traces
+    from edgecascade.datasets import Item
+
+    one = ScriptedProvider([ScriptedReply("It is 4", logprob=-0.1)], model="m")
+    same = ScriptedProvider([ScriptedReply("It is 4", logprob=-0.1)], model="m")
+    other = ScriptedProvider([ScriptedReply("It is 5", logprob=-0.1)], model="big")
+    cascade = Cascade([Tier("a", one), Tier("b", same), Tier("c", other)])
+    items = [Item(f"q{i}", f"question {i}", "4", "math", {"dataset": "toy", "grader": "contains"}) for i in range(3)]
+    store = TraceStore(tmp_path)
+    seen: list[tuple[int, int]] = []
+    out = run_traces(cascade, items, dataset="toy", store=store, max_tokens=16,
+                     on_progress=lambda msg, done, total: seen.append((done, total)))
+    assert len(one.requests) == 3 and len(same.requests) == 0 and len(other.requests) == 3
+    assert out["a"] == out["b"] and set(out["b"]) == {"q0", "q1", "q2"} and out["b"]["q0"].correct is True
+    assert seen[0] == (0, 6) and seen[-1] == (6, 6)
+    assert sum(1 for _ in (tmp_path / "toy").glob("m-*.jsonl")) == 1
+    assert len((next((tmp_path / "toy").glob("m-*.jsonl"))).read_text().splitlines()) == 3
+
+
 def test_the_settings_key_follows_the_alternatives_kept_and_whether_logprobs_come(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Traces made with 5 alternatives per token were reused by a tier keeping 20 (entropy is taken
     over them), and a tier's logprobs switched off reused traces that had them."""
