@@ -471,6 +471,15 @@ rule more likely than not reaches the bar (65% of resamples over twenty-nine) an
 not (34%); the unshifted mean P(correct) is nearer the share right than the label-shift estimate on
 each new reading (as on 6 of 6 new readings of the calibrations before these).
 
+How they went (docs/benchmarks.md, *The thirtieth and thirty-first draws*): tracing started at
+02:43:47 UTC, right after the plan commit, and ended at 04:04:17, inside the deadline; both draws
+were read as planned, with the plan commit's code. The default rule met the target on both draws
+(two and one to spare) and reached the bar on the thirtieth; the cross-check rule met it on the
+thirtieth (three to spare) and missed the thirty-first by one answer, where both logprob baselines
+met it; on the two together both met it (three and two to spare) and neither reached the bar;
+pooled over thirty-one the cross-check rule reached the bar and the default did not (57% and 38% of
+the gap); the unshifted mean was nearer on each new reading, 6 of 6.
+
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
     .venv/bin/python scripts/study_prior_shift.py symbolic
@@ -518,10 +527,16 @@ each new reading (as on 6 of 6 new readings of the calibrations before these).
         --dataset bench/datasets/gsm-symbolic-29.jsonl
     .venv/bin/python scripts/study_prior_shift.py symbolic --bootstrap 2000 --k 84 \
         --dataset bench/datasets/gsm-symbolic-{27,28,29}.jsonl
-    .venv/bin/python scripts/study_prior_shift.py symbolic --k 2461 --bootstrap 2000 \
-        --dataset bench/datasets/gsm-symbolic{,-?,-??}.jsonl  # the 29 files, in order
+    .venv/bin/python scripts/study_prior_shift.py symbolic --bootstrap 2000 --k 84 \
+        --dataset bench/datasets/gsm-symbolic-30.jsonl
+    .venv/bin/python scripts/study_prior_shift.py symbolic --bootstrap 2000 --k 83 \
+        --dataset bench/datasets/gsm-symbolic-31.jsonl
+    .venv/bin/python scripts/study_prior_shift.py symbolic --bootstrap 2000 --k 83 \
+        --dataset bench/datasets/gsm-symbolic-{30,31}.jsonl
+    .venv/bin/python scripts/study_prior_shift.py symbolic --k 2630 --bootstrap 2000 \
+        --dataset bench/datasets/gsm-symbolic{,-?,-??}.jsonl  # the 31 files, in order
     .venv/bin/python scripts/study_prior_shift.py estimates \
-        --dataset bench/datasets/gsm-symbolic{,-?,-??}.jsonl  # the 29 files, in order
+        --dataset bench/datasets/gsm-symbolic{,-?,-??}.jsonl  # the 31 files, in order
 """
 
 from __future__ import annotations
