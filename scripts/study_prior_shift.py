@@ -480,6 +480,30 @@ met it; on the two together both met it (three and two to spare) and neither rea
 pooled over thirty-one the cross-check rule reached the bar and the default did not (57% and 38% of
 the gap); the unshifted mean was nearer on each new reading, 6 of 6.
 
+`symbolic --dataset bench/datasets/gsm-symbolic-32.jsonl --k 83` judges a thirty-second draw (83
+items: the thirty-fourth instance of each template, `--instances 33 34`, less two), the third
+clean draw of the calibrations refitted after grader v3, by the same judgement, fixed in the commit
+that adds the file, after the thirtieth and thirty-first draws were read and before it is traced.
+No calibration, feature, check, grader or threshold changes before it is read. The generator's
+`t33-33` and `t82-33` state the twenty-third draw's `t33-24` and the third's `t82-3` again, so
+they are left out; no other item repeats an earlier draw's problem (checked by prompt against all
+thirty-one files, and by `tests/unit/test_datasets.py`). It is traced with `bench run --config
+calibrated` once the measurements running at the plan's commit end (about 04:35 UTC on
+2026-11-28), and not read until its tracing ends; if it has not ended by 05:25 UTC, its traces so
+far are committed unread, the draw stays clean, and a later session completes them with the same
+`bench run` (which traces only what is missing) before reading any of them; never given up because
+of what a trace shows. The main readings are the draw alone (`symbolic --bootstrap 2000 --k 83
+--dataset` the file), the three clean draws of these calibrations together (the thirtieth to
+thirty-second, 250 items, `--k 83`), every traced draw pooled (2,880 items, `--k 2797`, templates
+resampled) and `estimates` on the thirty-two files. Expected, from the thirty-one draws read with
+these calibrations (two clean): on the draw alone, whether either rule meets the target is close
+to a toss-up leaning to met (the default met it on 24 of 31 draws, the cross-check rule on 22),
+and whether either reaches the issue's bar is a toss-up; on the three clean draws together, each
+rule more likely than not meets the target; pooled over thirty-two, the cross-check rule more
+likely than not reaches the bar (63% of resamples over thirty-one) and the default does not (34%);
+the unshifted mean P(correct) is nearer the share right than the label-shift estimate on each new
+reading.
+
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
     .venv/bin/python scripts/study_prior_shift.py symbolic
