@@ -504,6 +504,13 @@ likely than not reaches the bar (63% of resamples over thirty-one) and the defau
 the unshifted mean P(correct) is nearer the share right than the label-shift estimate on each new
 reading.
 
+How it went (docs/benchmarks.md, *The thirty-second draw*): traced 04:28:33-05:07:21 UTC, inside the
+deadline, and read as planned with the plan commit's code. Both rules met the target (the default
+with no answer to spare, the cross-check rule with one) and neither reached the bar; on the three
+clean draws together both met it by three answers and neither reached the bar (38% and 31% of the
+gap); pooled over thirty-two the cross-check rule reached the bar and the default did not (56% and
+38%); the unshifted mean was nearer on each new reading, 4 of 4.
+
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
     .venv/bin/python scripts/study_prior_shift.py symbolic
@@ -557,10 +564,14 @@ reading.
         --dataset bench/datasets/gsm-symbolic-31.jsonl
     .venv/bin/python scripts/study_prior_shift.py symbolic --bootstrap 2000 --k 83 \
         --dataset bench/datasets/gsm-symbolic-{30,31}.jsonl
-    .venv/bin/python scripts/study_prior_shift.py symbolic --k 2630 --bootstrap 2000 \
-        --dataset bench/datasets/gsm-symbolic{,-?,-??}.jsonl  # the 31 files, in order
+    .venv/bin/python scripts/study_prior_shift.py symbolic --bootstrap 2000 --k 83 \
+        --dataset bench/datasets/gsm-symbolic-32.jsonl
+    .venv/bin/python scripts/study_prior_shift.py symbolic --bootstrap 2000 --k 83 \
+        --dataset bench/datasets/gsm-symbolic-{30,31,32}.jsonl
+    .venv/bin/python scripts/study_prior_shift.py symbolic --k 2797 --bootstrap 2000 \
+        --dataset bench/datasets/gsm-symbolic{,-?,-??}.jsonl  # the 32 files, in order
     .venv/bin/python scripts/study_prior_shift.py estimates \
-        --dataset bench/datasets/gsm-symbolic{,-?,-??}.jsonl  # the 31 files, in order
+        --dataset bench/datasets/gsm-symbolic{,-?,-??}.jsonl  # the 32 files, in order
 """
 
 from __future__ import annotations
