@@ -288,11 +288,9 @@ async def test_sampling_without_a_seed_differs_from_call_to_call(provider: Llama
     assert seeds[2:] == [None, 7]
 
 
-async def test_a_template_that_refuses_a_system_role_gets_it_in_the_first_user_turn(
-        smollm2: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    """Gemma-style templates raise 'System role not supported': with a config's system_prompt the tier
-    failed every query, and everything escalated without a word."""
-    p = LlamaCppProvider(path=smollm2, model="smollm2-135m", n_ctx=1024, top_logprobs=5)
+def _refusing_system_role(p: LlamaCppProvider, monkeypatch: pytest.MonkeyPatch) -> list[list[dict[str, str]]]:
+    """Make ``p``'s model refuse a system message as Gemma-style templates do; returns the message
+    lists it was asked with."""
     llama = p._loaded()[0].llama
     real = llama.create_chat_completion
     sent: list[list[dict[str, str]]] = []
@@ -305,6 +303,15 @@ async def test_a_template_that_refuses_a_system_role_gets_it_in_the_first_user_t
         return real(**kw)
 
     monkeypatch.setattr(llama, "create_chat_completion", gemma_like)
+    return sent
+
+
+async def test_a_template_that_refuses_a_system_role_gets_it_in_the_first_user_turn(
+        smollm2: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Gemma-style templates raise 'System role not supported': with a config's system_prompt the tier
+    failed every query, and everything escalated without a word."""
+    p = LlamaCppProvider(path=smollm2, model="smollm2-135m", n_ctx=1024, top_logprobs=5)
+    sent = _refusing_system_role(p, monkeypatch)
     req = Request([Message("system", "Answer in one word."), Message("user", "Capital of France?")], max_tokens=4)
     with caplog.at_level("WARNING"):
         c = await p.complete(req)
@@ -464,18 +471,7 @@ async def test_a_stream_also_merges_a_refused_system_role_and_maps_template_erro
     from edgecascade import UpstreamError
 
     p = LlamaCppProvider(path=smollm2, model="smollm2-135m", n_ctx=1024, top_logprobs=5)
-    llama = p._loaded()[0].llama
-    real = llama.create_chat_completion
-    sent: list[list[dict[str, str]]] = []
-
-    def gemma_like(**kw: object) -> object:
-        messages = kw["messages"]
-        sent.append(messages)  # type: ignore[arg-type]
-        if any(m["role"] == "system" for m in messages):  # type: ignore[attr-defined, index]
-            raise ValueError("System role not supported")
-        return real(**kw)
-
-    monkeypatch.setattr(llama, "create_chat_completion", gemma_like)
+    sent = _refusing_system_role(p, monkeypatch)
     req = Request([Message("system", "Answer in one word."), Message("user", "Capital of France?")], max_tokens=4)
     text = "".join([d.text async for d in p.stream(req)])
     assert text.strip() and [m["role"] for m in sent[-1]] == ["user"] and len(sent) == 2
@@ -486,7 +482,7 @@ async def test_a_stream_also_merges_a_refused_system_role_and_maps_template_erro
     def broken(**kw: object) -> object:
         raise TemplateError("unexpected end of template")
 
-    monkeypatch.setattr(llama, "create_chat_completion", broken)
+    monkeypatch.setattr(p._loaded()[0].llama, "create_chat_completion", broken)
     with pytest.raises(UpstreamError, match="chat template cannot format these messages"):
         async for _ in p.stream(Request(QUESTION, max_tokens=4)):
             pass
