@@ -511,6 +511,31 @@ clean draws together both met it by three answers and neither reached the bar (3
 gap); pooled over thirty-two the cross-check rule reached the bar and the default did not (56% and
 38%); the unshifted mean was nearer on each new reading, 4 of 4.
 
+`symbolic --dataset bench/datasets/gsm-symbolic-33.jsonl --k 85` and `… gsm-symbolic-34.jsonl --k
+85` judge a thirty-third and a thirty-fourth draw (85 items each: the thirty-fifth and thirty-sixth
+instance of each template, `--instances 34 35` and `--instances 35 36`), the fourth and fifth clean
+draws of the calibrations refitted after grader v3, by the same judgement, fixed in the commit that
+adds both files, after the thirty-second draw was read and before either is traced. No calibration,
+feature, check, grader or threshold changes before they are read. No item repeats an earlier draw's
+problem or the other's (checked by prompt against all thirty-two files, and by
+`tests/unit/test_datasets.py`). They are traced one after the other with `bench run --config
+calibrated` (the thirty-third first) from a worktree at the plan's commit, starting right after it
+(about 05:40 UTC on 2026-11-28), and neither is read until both tracings end; if they have not ended
+by 07:50 UTC, the traces so far are committed unread, the draws stay clean, and a later session
+completes them with the same `bench run` (which traces only what is missing) before reading any of
+them; never given up because of what a trace shows. The main readings are each draw alone
+(`symbolic --bootstrap 2000 --k 85 --dataset` the file), the five clean draws of these calibrations
+together (the thirtieth to thirty-fourth, 420 items, `--k 83`), every traced draw pooled (3,050
+items, `--k 2880`, templates resampled) and `estimates` on the thirty-four files. Expected, from
+the thirty-two draws read with these calibrations (three clean): on each draw alone, whether either
+rule meets the target is close to a toss-up leaning to met (the default met it on 25 of 32 draws,
+the cross-check rule on 23), and whether either reaches the issue's bar is a toss-up leaning to not
+(the three clean draws reached it once in six readings); on the five clean draws together, each rule
+more likely than not meets the target and neither more likely than not reaches the bar (38% and 31%
+of the gap on the three); pooled over thirty-four, the cross-check rule more likely than not reaches
+the bar (62% of resamples over thirty-two) and the default does not (35%); the unshifted mean
+P(correct) is nearer the share right than the label-shift estimate on each new reading.
+
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
     .venv/bin/python scripts/study_prior_shift.py symbolic
