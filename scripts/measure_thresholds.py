@@ -222,7 +222,7 @@ def generate_row(provider: Any, role: str, model: str, item: Item, args: argpars
 
 def generate(args: argparse.Namespace, items: list[Item], rows_by_key: dict[str, dict[str, Any]],
              on_row: Any, console: Any) -> None:
-    from edgecascade.cli.console import _progress_bar
+    from edgecascade.cli.console import progress_bar
     from edgecascade.providers import build_provider
     from edgecascade.providers.llamacpp import unload_all
 
@@ -241,7 +241,7 @@ def generate(args: argparse.Namespace, items: list[Item], rows_by_key: dict[str,
     wait_for_models([args.draft, args.strong], args.wait_for_models, console)
 
     providers: dict[str, Any] = {}
-    with _progress_bar("generating") as progress:  # on stderr; one line per answer where no bar can be drawn
+    with progress_bar("generating") as progress:  # on stderr; one line per answer where no bar can be drawn
         task = progress.add_task("", total=len(plan))
         current_model = None
         for role, model, item in plan:

@@ -15,7 +15,7 @@ from rich.text import Text
 
 from ..errors import ConfigError
 from .bench_traces import _bench_cascade, _bench_run_command, _config_name
-from .console import _progress_bar, err, out
+from .console import err, out, progress_bar
 
 if TYPE_CHECKING:
     from ..benchmarks.traces import TierSpec, Trace
@@ -66,7 +66,7 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
     max_tokens = args.max_tokens or cascade.settings.max_tokens
     store = TraceStore(Path(args.traces) if args.traces else None)
     n_tiers = len(cascade.tiers)
-    with _progress_bar(f"{dataset} x {n_tiers} tier{'s' * (n_tiers != 1)}") as bar:
+    with progress_bar(f"{dataset} x {n_tiers} tier{'s' * (n_tiers != 1)}") as bar:
         task = bar.add_task("", total=len(items) * len(cascade.tiers))
 
         failures: dict[str, str] = {}  # tier -> the first failure's message, said in full after the bar
@@ -173,7 +173,7 @@ def cmd_bench_replay(args: argparse.Namespace) -> int:
                                             for i in items):
         raise ConfigError(f"the config cross-checks math drafts, and some of these items have no traced "
                           f"cross-check: run {trace_them} first")
-    with _progress_bar(f"{name} live") as bar:
+    with progress_bar(f"{name} live") as bar:
         task = bar.add_task("", total=len(items))
 
         def progress(row: Any) -> None:

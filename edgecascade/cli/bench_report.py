@@ -14,7 +14,7 @@ from rich.console import Console
 
 from ..errors import ConfigError
 from .bench_traces import _bench_cascade, _note_unchecked, _traced_datasets
-from .console import _progress_bar, err, out
+from .console import err, out, progress_bar
 
 if TYPE_CHECKING:
     from ..quality.calibration import Calibration
@@ -159,7 +159,7 @@ def cmd_bench_reliability(args: argparse.Namespace) -> int:
     cascade, _, _ = _bench_cascade(args.config)
     datasets, small = _traced_datasets(args, cascade, judges=False)  # it never reads the held-out part
     _note_unchecked(args, [replace(d, held_out=[]) for d in datasets])
-    with _progress_bar("reports") as progress:
+    with progress_bar("reports") as progress:
         task = progress.add_task("reports on resampled calibration halves", total=args.repeats * len(args.margins))
         result = threshold_reliability(datasets, model=small.model, target=args.target, seed=args.seed,
                                        margins=args.margins, repeats=args.repeats, run_examples=not args.no_examples,

@@ -14,7 +14,7 @@ out = Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False, markup=False)
 
 
-def _progress_bar(total_label: str) -> Any:
+def progress_bar(total_label: str) -> Any:
     """A rich progress bar on stderr; where stderr is not a terminal (a log file, `nohup`, CI) a live
     bar draws nothing until the end, so there it writes a plain line as the work moves instead (at
     most one every `_LOG_EVERY_S` seconds, and the last), so a long run's log says how far it got."""

@@ -347,7 +347,7 @@ def test_progress_shows_names_as_text(monkeypatch: pytest.MonkeyPatch) -> None:
 
     seen = io.StringIO()
     monkeypatch.setattr(console, "err", Console(file=seen, width=200, markup=False, force_terminal=False))
-    with console._progress_bar("my{set}[red] x 2 tiers") as bar:
+    with console.progress_bar("my{set}[red] x 2 tiers") as bar:
         task = bar.add_task("cached", total=2)
         bar.update(task, advance=1, description="q1 gpu[/]: right")
     shown = seen.getvalue()
@@ -368,7 +368,7 @@ def test_progress_writes_lines_where_no_bar_can_be_drawn(monkeypatch: pytest.Mon
         seen = io.StringIO()
         monkeypatch.setattr(console, "err", Console(file=seen, width=200, markup=False, force_terminal=terminal))
         monkeypatch.setattr(console, "_LOG_EVERY_S", every_s)
-        with console._progress_bar("ds x 2 tiers") as bar:
+        with console.progress_bar("ds x 2 tiers") as bar:
             task = bar.add_task("", total=3)
             bar.update(task, completed=0, description="cached")
             bar.update(task, completed=1, description="q1 small: right")
