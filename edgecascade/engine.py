@@ -322,12 +322,13 @@ class Cascade:
     def cross_checks(self, tier: Tier, completion: Completion, prompt: str,
                      checks: list[Check] | None = None) -> bool:
         """Whether a draft is worth cross-checking: its calibration uses the cross-check, the config
-        allows it, the prompt is a math one, the draft has logprobs (without them the decision rests on
-        its checks alone) and no configured check rejects it already (``checks``: their outcomes, where
+        allows it, the prompt is a math one, the draft has logprobs to judge (without them the decision
+        rests on its checks alone; with none for any token it is rejected unjudged, so a cross-check
+        could not count) and no configured check rejects it already (``checks``: their outcomes, where
         the caller has run them)."""
         if tier.calibration is None or not tier.calibration.runs_cross_check or not self.settings.cross_check:
             return False
-        if completion.logprobs is None:
+        if completion.logprobs is None or len(completion.logprobs) == 0:
             return False
         if prompt_domain(prompt) != "math":
             return False

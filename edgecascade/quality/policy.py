@@ -80,7 +80,8 @@ def decide(c: Completion, rule: AcceptRule, repetition: RepetitionCheck,
 
     A draft without logprobs (a backend that gives none) is decided on its checks alone, and the
     reason says so; a draft with logprobs whose score cannot be computed from them (a margin from
-    one alternative per token) is rejected, so it escalates rather than pass unjudged.
+    one alternative per token, or no tokens at all: a server's empty logprob list, a whitespace-only
+    draft) is rejected, so it escalates rather than pass unjudged.
     ``calibration`` is required when the rule's confidence is "calibrated".
     ``cross_check``: the draft's cross-check, where the caller made one (a math prompt, under a
     calibration that uses it); a draft without one gets the neutral features, as in fitting.
@@ -121,7 +122,7 @@ def decide(c: Completion, rule: AcceptRule, repetition: RepetitionCheck,
     if failed:
         reason = "; ".join(f"{ch.name}: {ch.detail}" for ch in failed)
         return Decision(False, f"rejected ({reason})", confidence, checks, feats)
-    decision = _verdict(rule, score_name, confidence, threshold, feats, checks)
+    decision = _verdict(rule, score_name, confidence, threshold, feats, checks, c.logprobs is not None)
     if cross_check is not None:
         decision.reason += f" ({cross_check.summary})"
         decision.cross_check = cross_check
@@ -129,16 +130,21 @@ def decide(c: Completion, rule: AcceptRule, repetition: RepetitionCheck,
 
 
 def _verdict(rule: AcceptRule, score_name: str, confidence: float | None, threshold: float | None,
-             feats: LogprobFeatures | None, checks: list[Check]) -> Decision:
+             feats: LogprobFeatures | None, checks: list[Check], has_logprobs: bool) -> Decision:
     if threshold is None:
         return Decision(True, "accepted: all checks passed (no confidence threshold set)", confidence,
                         checks, feats)
-    if confidence is None and feats is None:
+    if not has_logprobs:
         return Decision(True, "accepted on checks alone: this tier gives no logprobs", None, checks, feats)
     if confidence is None:
         # logprobs came, but not what the score needs: the draft escalates rather than pass unjudged
-        need = (": a margin needs at least 2 alternatives per token (top_logprobs >= 2, from a backend that "
-                "returns them)" if rule.confidence == "mean_margin_prob" else "")
+        if feats is None:
+            need = ": the draft has no tokens to judge"
+        elif rule.confidence == "mean_margin_prob":
+            need = (": a margin needs at least 2 alternatives per token (top_logprobs >= 2, from a backend that "
+                    "returns them)")
+        else:
+            need = ""
         return Decision(False, f"rejected: {score_name} cannot be computed for this draft{need}", None, checks, feats)
     if math.isinf(threshold):
         target = f"quality_target {rule.quality_target:g}" if rule.quality_target is not None else "its threshold"

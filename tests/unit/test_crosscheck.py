@@ -236,6 +236,16 @@ def test_no_cross_check_where_its_verdict_would_not_count() -> None:
     small.replies = lambda request: ScriptedReply("The answer is 10.")  # type: ignore[assignment]
     r = asyncio.run(cascade.run(QUESTION))
     assert len(small.requests) == 1 and "checks alone" in r.attempts[0].reason
+    # nor a draft whose logprobs cover no token (a server's empty list): it is rejected unjudged, so
+    # a program could not count; one with logprobs is worth one
+    from edgecascade import Completion, Timings, TokenLogprobs, Usage
+
+    def draft(n: int) -> Completion:
+        lp = TokenLogprobs(["x"] * n, np.full(n, -0.1), [["x"]] * n, np.full((n, 1), -0.1))
+        return Completion("The answer is 10.", "small", "stop", Usage(9, n), Timings(), lp)
+
+    assert not cascade.cross_checks(cascade.tiers[0], draft(0), QUESTION, checks=[])
+    assert cascade.cross_checks(cascade.tiers[0], draft(5), QUESTION, checks=[])
 
 
 def test_a_cross_checked_draft_runs_its_checks_once(monkeypatch: pytest.MonkeyPatch) -> None:

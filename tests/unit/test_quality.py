@@ -252,3 +252,19 @@ def test_a_score_the_logprobs_cannot_give_escalates_the_draft() -> None:
     # a tier that gives no logprobs at all is still judged on its checks, and says so
     d = decide(completion("The capital is Paris."), rule, RepetitionCheck())
     assert d.accepted and d.reason == "accepted on checks alone: this tier gives no logprobs"
+
+
+def test_a_draft_with_an_empty_logprob_list_escalates_rather_than_pass_unjudged() -> None:
+    """A server that answers `"logprobs": {"content": []}`, or a whitespace-only draft, has logprobs
+    for no token: no score can be computed, and the draft was "accepted on checks alone", whatever
+    the threshold, as if its tier gave no logprobs."""
+    for rule in (AcceptRule(confidence="geo_mean_prob", min_confidence=0.99),
+                 AcceptRule(confidence="min_prob", min_confidence=0.01)):
+        for text in ("Lyon, probably.", ""):
+            d = decide(completion(text, lps=[]), rule, RepetitionCheck(), checks=[])
+            assert not d.accepted and d.confidence is None
+            assert d.reason == (f"rejected: {rule.confidence} cannot be computed for this draft: "
+                                "the draft has no tokens to judge")
+    # with no threshold set the checks alone decide, as before
+    d = decide(completion("Lyon.", lps=[]), AcceptRule(confidence="geo_mean_prob"), RepetitionCheck(), checks=[])
+    assert d.accepted and d.reason.startswith("accepted: all checks passed")
