@@ -288,17 +288,21 @@ class Cascade:
                 checks = run_checks(completion, tier.accept.checks, self.settings.repetition, prompt_text)
                 if self.cross_checks(tier, completion, prompt_text, checks):
                     t_check = time.perf_counter()
+
+                    def written(program: Completion, generation_s: float, price: Pricing = tier.price) -> None:
+                        # counted once the program is written, before it runs: a query stopped while it
+                        # runs has still paid for it. Its tokens are billed like the draft's
+                        nonlocal dt, cost
+                        dt += generation_s
+                        cost += usage_cost(price, program.usage)
+
                     try:
-                        check = await run_cross_check(tier.provider, request, completion.text)
+                        check = await run_cross_check(tier.provider, request, completion.text, on_written=written)
                     except (ProviderError, ModelError) as e:
                         # the draft is judged without it (neutral features), as a non-math draft is; the
                         # failed generation was time inside the provider, and the reason says it failed
                         dt += time.perf_counter() - t_check
                         check_failed = getattr(e, "kind", "model_error")
-                    if check is not None:
-                        dt += check.generation_s
-                        if check.completion is not None:  # its tokens are billed like the draft's
-                            cost += usage_cost(tier.price, check.completion.usage)
                 in_providers += dt
                 judge = functools.partial(decide, completion, tier.accept, self.settings.repetition, tier.calibration,
                                           prompt_text, self.settings.run_examples, check, checks=checks)
@@ -308,7 +312,9 @@ class Cascade:
                     decision = judge()
                 if check_failed is not None:
                     decision.reason += f" (cross-check failed: {check_failed}; judged without it)"
-                attempt = Attempt(tier.name, completion.model, completion, decision, dt * 1000, cost)
+                # a failed cross-check a provider may still bill leaves the attempt's cost uncertain
+                attempt = Attempt(tier.name, completion.model, completion, decision, dt * 1000, cost,
+                                  cost_unknown=check_failed in _MAYBE_BILLED and _is_priced(tier.price))
                 attempts.append(attempt)
             except BaseException as e:  # stopped while judged (cancelled, a bug): the draft was paid for
                 attempts.append(Attempt(tier.name, completion.model, completion, None, dt * 1000, cost,

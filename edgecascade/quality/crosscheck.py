@@ -30,6 +30,7 @@ import math
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -251,16 +252,22 @@ class CrossCheck:
         return f"cross-check: its program gives {self.result:.15g}, the draft {draft}"
 
 
-async def run_cross_check(provider: Provider, request: Request, draft: str) -> CrossCheck:
+async def run_cross_check(provider: Provider, request: Request, draft: str,
+                          on_written: Callable[[Completion, float], None] | None = None) -> CrossCheck:
     """Ask ``provider`` (the drafting tier's) for a program for the problem ``request`` states
     (greedy, with the request's system prompt and seed) and run it in a separate process. A program
-    that cannot be started (the system refused a process) gives no number, like one that fails."""
+    that cannot be started (the system refused a process) gives no number, like one that fails.
+    ``on_written(program, generation_s)`` is called as soon as the program is written, before it
+    runs: a caller that accounts for calls counts this one even when it is stopped while the
+    program runs."""
     user = request.question
     messages = [*(m for m in request.messages if m.role == "system"), Message("user", cross_check_prompt(user))]
     t0 = time.perf_counter()
     c = await provider.complete(Request(messages=messages, max_tokens=CROSS_CHECK_MAX_TOKENS, temperature=0.0,
                                         seed=request.seed))
     generation = time.perf_counter() - t0
+    if on_written is not None:
+        on_written(c, generation)
     try:
         result = await asyncio.to_thread(program_result, c.text)
     except OSError:  # no temp dir, no process (EAGAIN, ENOMEM): the draft is still judged

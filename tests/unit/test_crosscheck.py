@@ -222,6 +222,54 @@ def test_a_cross_check_that_fails_is_named_in_the_reason_and_timed_as_the_tiers(
     assert first.decision is not None and first.decision.cross_check is None
     assert first.reason.endswith("(cross-check failed: timeout; judged without it)")
     assert first.latency_ms >= 50  # the failed generation was time inside the provider
+    # a timed-out generation a provider may still bill: unpriced, nothing is unknown; priced, the
+    # attempt says its cost is not known, as a failed draft call's does (it said nothing)
+    assert not first.cost_unknown and r.cost_unknown == []
+    from edgecascade.config import Price
+
+    cascade.tiers[0].price = Price(input_per_mtok=1.0, output_per_mtok=1.0)
+    r = asyncio.run(cascade.run(QUESTION))
+    assert r.attempts[0].cost_unknown and r.cost_unknown == ["draft"]
+
+
+async def test_a_query_stopped_while_the_program_runs_counts_the_program_it_paid_for(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The program's generation had ended and reported its usage, but its cost was added only after
+    the program ran: a query cancelled meanwhile accounted for the draft alone."""
+    import threading
+
+    import edgecascade.quality.crosscheck as crosscheck_mod
+
+    started, release = threading.Event(), threading.Event()
+
+    def slow_program(text: str) -> float | None:
+        started.set()
+        release.wait(10)
+        return 10.0
+
+    monkeypatch.setattr(crosscheck_mod, "program_result", slow_program)
+    cascade, small = _cascade("3 * 4 = 12 and 12 - 2 = 10. The answer is 10.", PROGRAM, price=1.0)
+    task = asyncio.ensure_future(cascade.run(QUESTION))
+    try:
+        while not started.is_set():
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError) as cancelled:
+            await task
+    finally:
+        release.set()
+    stopped = cancelled.value if hasattr(cancelled.value, "cost") else cancelled.value.__context__
+    assert len(small.requests) == 2  # the draft and the program, both answered
+    # what the same query pays when it is not stopped: the draft and the program (it is accepted)
+    monkeypatch.setattr(crosscheck_mod, "program_result", lambda text: 10.0)
+    whole, _ = _cascade("3 * 4 = 12 and 12 - 2 = 10. The answer is 10.", PROGRAM, price=1.0)
+    r = await whole.run(QUESTION)
+    [drafted] = r.attempts
+    assert drafted.completion is not None and r.cost > (drafted.completion.usage.prompt_tokens
+                                                         + drafted.completion.usage.completion_tokens) / 1e6
+    [attempt] = stopped.attempts  # type: ignore[union-attr]
+    assert attempt.error_kind == "interrupted" and attempt.cost == pytest.approx(r.cost)
+    assert stopped.cost == pytest.approx(r.cost)  # type: ignore[union-attr]
 
 
 def test_no_cross_check_where_its_verdict_would_not_count() -> None:
