@@ -141,6 +141,24 @@ def test_at_the_minimum_of_labels_the_out_of_fold_check_still_shows_the_change()
     assert not np.allclose(check.after, check.before)  # each fold (16 labels) is adapted too
 
 
+def test_a_small_calibrator_beside_a_big_one_is_adapted_in_every_fold() -> None:
+    """Folds drawn over all drafts at once left the 20 math drafts beside 100 others with fewer than
+    the 16 a fold needs in some folds' parts (14, 12...), and those drafts unadapted: the evidence
+    `calibrate --adapt` prints understated what adapting does."""
+    base = base_calibration()
+    m_rows, m_y = traffic(base, "math", 20, -2.0, 11)
+    rng = np.random.default_rng(12)
+    p_rows = [{"mean_logprob": float(v)} for v in rng.normal(size=100)]
+    p_y = [bool(v) for v in rng.random(100) < _sigmoid(base.logits(p_rows) - 2.0)]
+    rows, y, domains = m_rows + p_rows, m_y + p_y, ["math"] * 20 + [None] * 100
+    _, shifts = adapt_calibration(base, rows, y, domains)
+    assert all(s.shift is not None for s in shifts if s.calibrator in ("calibrated", "calibrated[math]"))
+    for seed in range(4):
+        by = {c.calibrator: c for c in out_of_fold_check(base, rows, y, domains, seed=seed)}
+        for name in ("calibrated[math]", "calibrated"):
+            assert not np.isclose(by[name].after, by[name].before).any(), (seed, name)
+
+
 def test_the_out_of_fold_check_scores_each_draft_by_an_adaptation_fitted_without_it() -> None:
     base = base_calibration()
     rows, y = traffic(base, "math", 400, -1.5, 5)
