@@ -27,10 +27,10 @@ from ..datasets import DATASETS, GRADER_VERSIONS, Item, grade, grader_name, load
 from ..engine import Cascade, Tier
 from ..errors import ConfigError, EdgecascadeError
 from ..paths import bench_dir
-from ..pricing import usage_cost
+from ..pricing import Pricing, usage_cost
 from ..quality.crosscheck import CROSS_CHECK_MAX_TOKENS, CROSS_CHECK_VERSION, run_cross_check
 from ..quality.domain import prompt_domain
-from ..types import Completion, FinishReason, TokenLogprobs
+from ..types import Completion, FinishReason, TokenLogprobs, Usage
 
 TRACE_VERSION = 1
 
@@ -78,6 +78,8 @@ class Trace:
     #: against another reference is recomputed from the stored answer (:func:`regraded`). Empty in
     #: traces from before it was kept: graded by version 1 of their grader
     graded: str = ""
+    #: of ``prompt_tokens``, those the backend served from its prompt cache (billed at a discount)
+    cached_prompt_tokens: int = 0
 
     def token_logprobs(self) -> TokenLogprobs | None:
         """The stored logprobs in the provider's shape, so quality features run on traces unchanged."""
@@ -247,6 +249,7 @@ def _trace_from(item: Item, tier: str, key: str, c: Completion, latency_s: float
         dataset=item.dataset, item_id=item.id, domain=item.domain, tier=tier, model=c.model,
         settings=key, answer=c.text, correct=correct, finish_reason=c.finish_reason,
         prompt_tokens=c.usage.prompt_tokens, completion_tokens=c.usage.completion_tokens,
+        cached_prompt_tokens=c.usage.cached_prompt_tokens,
         latency_s=round(latency_s, 4),
         first_token_s=round(c.timings.first_token_s, 4) if c.timings.first_token_s is not None else None,
         cost=cost,
@@ -255,6 +258,16 @@ def _trace_from(item: Item, tier: str, key: str, c: Completion, latency_s: float
         top_logprobs=[[round(float(x), 4) for x in row] for row in lp.top_logprobs] if lp is not None else [],
         graded=grading_key(item, cross_check=tier == CROSS_CHECK),
     )
+
+
+def priced(traces: Mapping[str, Trace], price: Pricing) -> dict[str, Trace]:
+    """The traces with each cost worked out at ``price`` from its token counts. A trace stores what
+    its call cost when it was made, but the settings key that caches it leaves the price out (a
+    price changes no answer): a tier priced since, or a second tier of the same model and settings
+    (one file) at another price, would have been billed at the old or the other price."""
+    return {k: replace(t, cost=usage_cost(price, Usage(t.prompt_tokens, t.completion_tokens,
+                                                        cached_prompt_tokens=t.cached_prompt_tokens)))
+            for k, t in traces.items()}
 
 
 @dataclass
@@ -363,7 +376,9 @@ def run_traces(
     if todo:
         asyncio.run(go())
     wanted = {i.id for i in items}
-    return {name: {k: v for k, v in traces.items() if k in wanted} for name, traces in have.items()}
+    price = {t.name: t.price for t in cascade.tiers}
+    return {name: priced({k: v for k, v in traces.items() if k in wanted}, price[name])
+            for name, traces in have.items()}
 
 
 #: the ``tier`` of a cross-check trace: the drafting model's program for a math item
@@ -447,7 +462,7 @@ def run_cross_checks(
 
     if todo:
         asyncio.run(go())
-    return have
+    return priced(have, tier.price)
 
 
 def paired(traces: dict[str, dict[str, Trace]], tiers: Iterable[str]) -> list[list[Trace]]:

@@ -67,7 +67,15 @@ def _traced_datasets(args: argparse.Namespace, cascade: Cascade, *, judges: bool
     if len(cascade.tiers) < 2:
         raise ConfigError("a benchmark compares a small and a large tier: the config needs at least two tiers")
     from ..benchmarks.report import DatasetPairs, split_ids
-    from ..benchmarks.traces import TraceStore, cross_check_spec, paired, prompt_sha256, regraded, tier_specs
+    from ..benchmarks.traces import (
+        TraceStore,
+        cross_check_spec,
+        paired,
+        priced,
+        prompt_sha256,
+        regraded,
+        tier_specs,
+    )
     from ..datasets import DATASETS, Item, load
 
     names = [Path(g).stem if g.endswith(".jsonl") else g for g in args.datasets]
@@ -102,7 +110,9 @@ def _traced_datasets(args: argparse.Namespace, cascade: Cascade, *, judges: bool
                       "prompt_numbers_used 1, no prompt examples), unlike a deployed cascade, which always sees the "
                       "prompt", style="yellow", markup=False)
         items = {k: i.prompt for k, i in every.items()}
-        traces = {s.name: store.load(name, s.model, s.key) for s in (small, large)}
+        # each tier's costs at its price now (a trace keeps the price it was made at)
+        traces = {s.name: priced(store.load(name, s.model, s.key), t.price)
+                  for s, t in ((small, cascade.tiers[0]), (large, cascade.tiers[-1]))}
         current = {k: prompt_sha256(p) for k, p in items.items()}
         # traces made for an older prompt are not evidence; grades made otherwise are made again
         traces = {tier: regraded({k: t for k, t in ts.items()
@@ -136,7 +146,7 @@ def _traced_datasets(args: argparse.Namespace, cascade: Cascade, *, judges: bool
         else:
             cal_ids, held_ids = _fresh_split(name, _bench_run_command(args, given), pairs,
                                              list(items or traces[small.name]), n, judges=judges)
-        checks = regraded({k: t for k, t in store.load(name, cc.model, cc.key).items()
+        checks = regraded({k: t for k, t in priced(store.load(name, cc.model, cc.key), cascade.tiers[0].price).items()
                            if not t.prompt_sha256 or current.get(k) in (None, t.prompt_sha256)}, every)
         datasets.append(DatasetPairs(name, [p for p in pairs if p[0].item_id in cal_ids],
                                      [p for p in pairs if p[0].item_id in held_ids], items, n, checks))

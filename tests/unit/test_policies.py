@@ -448,6 +448,70 @@ def test_two_tiers_of_one_model_and_settings_are_traced_once(tmp_path) -> None: 
     assert len((next((tmp_path / "toy").glob("m-*.jsonl"))).read_text().splitlines()) == 3
 
 
+def test_traced_costs_follow_each_tiers_price_now(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A trace kept the cost of its call at the price of the run that made it, and the settings key
+    leaves the price out: a tier priced anew read its old cost from the cache, and a second tier of
+    the same model and settings (one file) at another price read the first tier's."""
+    from edgecascade import Cascade, ScriptedProvider, Tier
+    from edgecascade.benchmarks.traces import run_traces
+    from edgecascade.config import Price
+    from edgecascade.datasets import Item
+
+    def price(per_m: float) -> Price:
+        return Price(input_per_mtok=per_m, output_per_mtok=per_m)
+
+    items = [Item("q0", "question 0", "4", "math", {"dataset": "toy", "grader": "contains"})]
+    store = TraceStore(tmp_path)
+
+    def cost(per_m: float) -> float:
+        cloud = ScriptedProvider([ScriptedReply("It is 4", logprob=-0.1)], model="cloud")
+        out = run_traces(Cascade([Tier("cloud", cloud, price=price(per_m))]), items, dataset="toy", store=store,
+                         max_tokens=16)
+        t = out["cloud"]["q0"]
+        assert t.prompt_tokens + t.completion_tokens > 0
+        return t.cost / (t.prompt_tokens + t.completion_tokens) * 1e6
+
+    assert cost(1.0) == pytest.approx(1.0)
+    assert cost(100.0) == pytest.approx(100.0)  # from the cache, at the price now (it read 1.0)
+    free = ScriptedProvider([ScriptedReply("It is 4", logprob=-0.1)], model="m")
+    paid = ScriptedProvider([ScriptedReply("It is 4", logprob=-0.1)], model="m")
+    out = run_traces(Cascade([Tier("free", free), Tier("paid", paid, price=price(50.0))]), items, dataset="toy",
+                     store=store, max_tokens=16)
+    assert len(paid.requests) == 0 and out["free"]["q0"].cost == 0.0  # one file, traced once
+    t = out["paid"]["q0"]
+    assert t.cost == pytest.approx((t.prompt_tokens + t.completion_tokens) * 50.0 / 1e6) and t.cost > 0
+
+
+def test_a_report_bills_its_traces_at_the_price_of_the_config_it_reports_on(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import argparse
+    import json
+
+    from edgecascade import Cascade, ScriptedProvider, Tier
+    from edgecascade.benchmarks.traces import run_traces
+    from edgecascade.cli.bench_traces import _traced_datasets
+    from edgecascade.config import Price
+    from edgecascade.datasets import load
+
+    data = tmp_path / "toy.jsonl"
+    data.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"What is {i} plus 4?", "reference": str(i + 4)})
+                            + "\n" for i in range(12)))
+
+    def cascade(per_m: float) -> Cascade:
+        price = Price(input_per_mtok=per_m, output_per_mtok=per_m)
+        return Cascade([Tier("s", ScriptedProvider([ScriptedReply("It is 4", logprob=-0.1)], model="small"),
+                             price=price),
+                        Tier("l", ScriptedProvider([ScriptedReply("It is 5", logprob=-0.1)], model="large"),
+                             price=price)])
+
+    store = TraceStore(tmp_path / "traces")
+    run_traces(cascade(1.0), load(str(data)), dataset="toy", store=store, max_tokens=16)
+    args = argparse.Namespace(datasets=[str(data)], fresh_from=[], traces=str(store.root), max_tokens=16, seed=1)
+    [d], _ = _traced_datasets(args, cascade(30.0), judges=True)
+    for pair in [*d.calibration, *d.held_out]:
+        for t in pair:
+            assert t.cost == pytest.approx((t.prompt_tokens + t.completion_tokens) * 30.0 / 1e6) and t.cost > 0
+
+
 def test_the_settings_key_follows_the_alternatives_kept_and_whether_logprobs_come(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Traces made with 5 alternatives per token were reused by a tier keeping 20 (entropy is taken
     over them), and a tier's logprobs switched off reused traces that had them."""
