@@ -285,6 +285,7 @@ def _model_id(tier: Tier) -> str:
 
 
 _DEFAULT_TOP_K = 5
+_DEFAULT_N_CTX = 4096
 
 
 def tier_specs(cascade: Cascade, max_tokens: int) -> list[TierSpec]:
@@ -298,12 +299,19 @@ def tier_specs(cascade: Cascade, max_tokens: int) -> list[TierSpec]:
         # the alternatives kept per token change the features (entropy is taken over them), and so
         # does whether a tier gives logprobs at all; what every committed trace had (logprobs, 5
         # alternatives) is left out of the key, so the traces made before these counted keep theirs
-        k = getattr(getattr(t.provider, "inner", t.provider), "top_logprobs", _DEFAULT_TOP_K)
+        provider = getattr(t.provider, "inner", t.provider)
+        k = getattr(provider, "top_logprobs", _DEFAULT_TOP_K)
         settings = dict(request_settings)
         if not t.provider.capabilities.logprobs:
             settings["logprobs"] = False
         elif k != _DEFAULT_TOP_K:
             settings["top_logprobs"] = k
+        # an in-process model's context window bounds its answers (a prompt past it fails; an answer
+        # stops where it fills up): traces made with another window are not this tier's. Every
+        # committed trace had the default, left out of the key as the alternatives' count is
+        n_ctx = getattr(provider, "n_ctx", _DEFAULT_N_CTX)
+        if n_ctx != _DEFAULT_N_CTX:
+            settings["n_ctx"] = n_ctx
         specs.append(TierSpec(t.name, t.provider.model, settings_key(_model_id(t), settings)))
     return specs
 

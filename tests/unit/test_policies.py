@@ -527,6 +527,9 @@ def test_the_settings_key_follows_the_alternatives_kept_and_whether_logprobs_com
         return tier_specs(Cascade([Tier("t", LlamaCppProvider(path=model, **kw))]), 64)[0].key  # type: ignore[arg-type]
 
     assert key() == key(top_logprobs=5) != key(top_logprobs=20)
+    # the context window bounds an in-process model's answers: another window, other traces (the
+    # default keeps the key every committed trace has)
+    assert key() == key(n_ctx=4096) != key(n_ctx=512)
     no_lp = ScriptedProvider([ScriptedReply("x")], model="m", capabilities=Capabilities(logprobs=False))
     lp = ScriptedProvider([ScriptedReply("x")], model="m")
     assert tier_specs(Cascade([Tier("t", no_lp)]), 64)[0].key != tier_specs(Cascade([Tier("t", lp)]), 64)[0].key
