@@ -125,9 +125,12 @@ class QuotaExceededError(ProviderError):
 class UpstreamError(ProviderError):
     kind = "upstream"
 
-    def __init__(self, message: str, *, status_code: int | None = None):
+    def __init__(self, message: str, *, status_code: int | None = None, retry_after: float | None = None):
         super().__init__(message)
         self.status_code = status_code
+        #: seconds the server asked to wait before trying again (``Retry-After`` on a 503, or on
+        #: Anthropic's 529 "overloaded"); None when it said nothing
+        self.retry_after = retry_after
 
 
 class ProviderConnectionError(UpstreamError):

@@ -367,7 +367,8 @@ class AnthropicProvider:
             return ContextLengthError(
                 f"the prompt and max_tokens do not fit {self.model}'s context window ({said}): shorten the prompt "
                 "or lower max_tokens", prompt_tokens=int(m.group(1)), context=int(m.group(3)))
-        return UpstreamError(f"the Anthropic API failed ({said})", status_code=status)
+        return UpstreamError(f"the Anthropic API failed ({said})", status_code=status,
+                             retry_after=failure.retry_after if status is not None and status >= 500 else None)
 
     async def aclose(self) -> None:
         """Close the client if this provider created it (one passed in belongs to the caller); the provider

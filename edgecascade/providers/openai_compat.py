@@ -420,7 +420,7 @@ class OpenAICompatProvider:
             return ProviderTimeoutError(f"{self._where} timed out on its side ({said}): try again")
         if status is not None and status >= 500:
             return UpstreamError(f"{self._where} failed ({said}): a server-side error; try again or "
-                                 "use another tier", status_code=status)
+                                 "use another tier", status_code=status, retry_after=retry_after(headers or {}))
         return UpstreamError(f"{self._where} rejected the request ({said})", status_code=status)
 
     def _in_body_error(self, err: Any) -> ProviderError:

@@ -188,8 +188,9 @@ class ResilientProvider:
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
             left = deadline - time.monotonic()
-            delay = exc.retry_after if isinstance(exc, RateLimitedError) and exc.retry_after is not None \
-                else backoff(state)
+            # the server's own Retry-After (a 429, or a 503 / 529 of an overloaded server) over our backoff
+            asked = exc.retry_after if isinstance(exc, (RateLimitedError, UpstreamError)) else None
+            delay = asked if asked is not None else backoff(state)
             if delay >= left:  # waiting would blow the deadline: give up now, the cascade moves on
                 assert exc is not None
                 raise exc

@@ -335,6 +335,17 @@ async def test_error_event_mid_stream_is_mapped() -> None:
     assert type(ei.value) is UpstreamError and ei.value.status_code == 529
 
 
+async def test_an_overloaded_answer_carries_its_retry_after() -> None:
+    p, _ = make(reply(529, error_body("overloaded_error", "Overloaded"), headers={"retry-after": "4"}))
+    with pytest.raises(UpstreamError) as ei:
+        await p.complete(ask())
+    assert ei.value.status_code == 529 and ei.value.retry_after == 4
+    p, _ = make(reply(500, error_body("api_error", "Internal")))
+    with pytest.raises(UpstreamError) as ei:
+        await p.complete(ask())
+    assert ei.value.retry_after is None
+
+
 async def test_stream_data_that_is_not_json_is_malformed() -> None:
     p, _ = make(sse_reply(b"event: message_start\ndata: {not json\n\n"))
     with pytest.raises(MalformedResponseError):

@@ -264,7 +264,12 @@ async def test_500_is_an_upstream_error_with_its_status() -> None:
                                  "server_error", None))
     with pytest.raises(UpstreamError, match="Sorry about that") as ei:
         await p.complete(request())
-    assert type(ei.value) is UpstreamError and ei.value.status_code == 500
+    assert type(ei.value) is UpstreamError and ei.value.status_code == 500 and ei.value.retry_after is None
+    # an overloaded server's Retry-After comes with its 503, for the retries to honour
+    p = provider(lambda r: error(503, "overloaded", "server_error", None, headers={"Retry-After": "5"}))
+    with pytest.raises(UpstreamError) as ei:
+        await p.complete(request())
+    assert ei.value.status_code == 503 and ei.value.retry_after == 5
 
 
 async def test_other_4xx_is_an_upstream_error_with_its_status() -> None:

@@ -45,6 +45,19 @@ async def test_honours_retry_after() -> None:
     assert time.monotonic() - t0 >= 0.3 and len(inner.requests) == 2
 
 
+async def test_honours_an_overloaded_servers_retry_after_too() -> None:
+    """A 503 (or Anthropic's 529) with Retry-After was retried on the short backoff, not when the
+    server asked: only a rate limit carried the wait."""
+    p, inner = wrap([ScriptedReply(error=UpstreamError("overloaded", status_code=503, retry_after=0.3)), OK])
+    t0 = time.monotonic()
+    await p.complete(REQ)
+    assert time.monotonic() - t0 >= 0.3 and len(inner.requests) == 2
+    p, inner = wrap([ScriptedReply(error=UpstreamError("overloaded", status_code=503, retry_after=60)), OK], total=2)
+    with pytest.raises(UpstreamError):
+        await p.complete(REQ)
+    assert len(inner.requests) == 1  # past the deadline: fail now, as for a rate limit
+
+
 async def test_retry_after_beyond_the_deadline_fails_now() -> None:
     p, inner = wrap([ScriptedReply(error=RateLimitedError("come back in a minute", retry_after=60)), OK], total=2)
     t0 = time.monotonic()
