@@ -492,7 +492,7 @@ def _check_reference(where: str, grader: str, reference: str) -> None:
     if grader == "regex":
         try:
             re.compile(reference)
-        except re.error as e:
+        except (re.error, OverflowError, RecursionError) as e:  # a{4294967296}; thousands of nested groups
             raise ConfigError(f"{where}: reference {reference!r} is not a valid regular expression ({e})") from None
 
 

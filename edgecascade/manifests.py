@@ -71,7 +71,7 @@ class ModelManifest:
                 data = tomllib.load(f)
         except FileNotFoundError:
             raise ModelError(f"model manifest {p} does not exist") from None
-        except (OSError, tomllib.TOMLDecodeError) as e:
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:  # TOML is UTF-8 only
             raise ModelError(f"model manifest {p} cannot be read: {e}") from None
         return cls._from_dict(data, p)
 

