@@ -207,7 +207,9 @@ _SENTENCE_END = re.compile(r"\n|[.!?;](?=\s|$)")
 # working written out from the stated number on: "5 + 3 = ", "2 * (4 + 5) = ", "45 + 25 = 70 = "; at
 # least one operator between numbers before each "=", so "18 (x = 3)", "60 minutes = 1 hour" or
 # "12, where n = 2" are not working (x is "times" only between numbers)
-_OPERAND = r"\(?\s*\$?\d[\d,]*(?:\.\d+)?\s*\)?"
+# (a bracket takes its spaces with it, so each run of spaces is read one way only: with "\(?\s*" and
+# "\s*\)?" beside the spaces around operators, a long sum with no "=" after it took minutes)
+_OPERAND = r"(?:\(\s*)?\$?\d[\d,]*(?:\.\d+)?(?:\s*\))?"
 _OPERATOR = r"(?:[-+*/×÷−]|\\times|\\cdot|(?<=[\d\s)])x(?=[\s\d(]))"
 _WORKING = re.compile(rf"(?:{_OPERAND}\s*(?:{_OPERATOR}\s*{_OPERAND}\s*)+=\s*)+")
 

@@ -21,12 +21,16 @@ from .features import percentile
 
 # the stated final result: "The answer is 18" or LaTeX "\boxed{18}" (what small models write)
 # (a currency before the number, "£77.20", "€760", and a LaTeX "\(37\)" are read as the grader reads them)
-_ANSWER_IS = re.compile(r"(?:answer\s+is\s*:?\s*\**(?:\\\(\s*)?[$£€]?\s*|\\boxed\{\s*\\?\$?\s*)"
+# (each run of whitespace can be read one way only: "\s*:?\s*" and its like let a long run be split
+# every way, and a draft that ends in thousands of newlines after "The answer is" took minutes)
+_AFTER_MARK = r"(?:\\\(\s*(?:[$£€]\s*)?|[$£€]\s*)"  # "\(" then a currency, or a currency, each with its spaces
+_ANSWER_IS = re.compile(rf"(?:answer\s+is\s*(?::\s*)?(?:\*+(?:{_AFTER_MARK}|\s*)|{_AFTER_MARK})?"
+                        r"|\\boxed\{\s*(?:(?:\\\$?|\$)\s*)?)"
                         r"(-?\d[\d,]*(?:\.\d+)?)", re.IGNORECASE)
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 # the result of "= <number>" when nothing on its line carries the expression on; read whole (not cut
 # back into its own digits when the next line opens with "2." or "- ")
-_RESULT = r"=\s*\$?\s*(-?\d[\d,]*(?:\.\d+)?)(?!\d|[.,]\d)(?![ \t]*(?:[\d*/+\-(]|\.\d))"
+_RESULT = r"=\s*(?:\$\s*)?(-?\d[\d,]*(?:\.\d+)?)(?!\d|[.,]\d)(?![ \t]*(?:[\d*/+\-(]|\.\d))"
 _EQUALS_NUMBER = re.compile(_RESULT)
 # the info string is taken whole and split later: a pattern like [\w+-]*[^\n]* backtracks
 # quadratically on a long line that never ends

@@ -209,3 +209,34 @@ def test_code_nested_past_the_parser_limit_does_not_parse_and_does_not_crash() -
         assert f["defines_function"] == 0.0
         if sys.version_info >= (3, 11):  # 3.10's parser takes this nesting whole, and parses it
             assert f["code_parses"] == 0.0
+
+
+def test_answer_readers_stay_linear_on_long_runs_of_whitespace_and_unfinished_working() -> None:
+    """Three patterns let a run of whitespace be split every way: a draft that ends in thousands of
+    newlines after "The answer is" (what a model stuck at the token limit writes) took 44 s in the
+    math features, "=" then spaces 0.4 s, and a sum of 14 terms after "The answer is" with no "=" 59 s
+    in the grader, whose cross-check reading runs on the engine's event loop. Run in a child process,
+    so that a regression fails on its time limit instead of hanging the suite."""
+    import subprocess
+    import sys
+
+    code = """
+from edgecascade import Completion, Usage, Timings
+from edgecascade.datasets import extract_gsm8k_answer
+from edgecascade.quality.structure import math_features
+for text in ("The answer is" + "\\n" * 20000, "The answer is " + " " * 20000 + "x", "2 = " + " " * 20000,
+             "The answer is " + " + ".join(str(5 * i) for i in range(1, 40)) + " dollars.",
+             "The answer is " + " x ".join(str(i) for i in range(1, 40)) + " apples."):
+    math_features(Completion(text, "m", "length", Usage(1, 1), Timings()))
+    extract_gsm8k_answer(text)
+print("done")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "done", out.stderr
+    # and they read what they read before: the stated result after working, the first number otherwise
+    from edgecascade.datasets import extract_gsm8k_answer
+
+    assert extract_gsm8k_answer("The answer is 45 + 25 = 70.") == 70
+    assert extract_gsm8k_answer("The answer is (3 + 4) x 2 = 14 apples.") == 14
+    assert extract_gsm8k_answer("The answer is 18 (x = 3).") == 18
+    assert extract_gsm8k_answer("The answer is $5 + $3 = $8.") == 8
