@@ -22,6 +22,6 @@ def json_safe(obj: Any) -> Any:
     return obj
 
 
-def dumps(obj: Any, indent: int | None = None) -> str:
+def dumps(obj: Any, indent: int | None = None, *, ensure_ascii: bool = True) -> str:
     """``obj`` as strict JSON (non-finite floats as null)."""
-    return json.dumps(json_safe(obj), indent=indent, allow_nan=False)
+    return json.dumps(json_safe(obj), indent=indent, allow_nan=False, ensure_ascii=ensure_ascii)

@@ -5,7 +5,6 @@ cascade beside its traces)."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .. import strict_json
 from ..errors import ConfigError
 from .bench_traces import _bench_cascade, _bench_run_command, _config_name
 from .console import err, out, progress_bar
@@ -35,7 +35,7 @@ def cmd_bench_overhead(args: argparse.Namespace) -> int:
     report.update(engine_overhead(args.queries))
     report.update(engine_overhead(args.queries, calibrated=True))
     if args.json:
-        print(json.dumps(report))
+        print(strict_json.dumps(report))
         return 0
     if not args.engine_only:
         t = Table("variant", "tokens/s (median)", "vs plain")
@@ -108,7 +108,7 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
     if args.json:
         if cascade.settings.cross_check:
             summary[CROSS_CHECK] = cc_summary
-        print(json.dumps({"dataset": dataset, "tiers": summary, "traces": str(store.root)}))
+        print(strict_json.dumps({"dataset": dataset, "tiers": summary, "traces": str(store.root)}))
     else:
         for name, s in summary.items():
             accuracy = "n/a" if s["accuracy"] is None else f"{s['accuracy']:.1%}"
@@ -184,7 +184,7 @@ def cmd_bench_replay(args: argparse.Namespace) -> int:
                       max_tokens=max_tokens, on_item=progress)
     summary = {"dataset": name, "config": _config_name(args), **summarize(rows, cascade.tiers[0].name)}
     if args.json:
-        print(json.dumps(summary))
+        print(strict_json.dumps(summary))
     else:
         _print_replay(summary)
     return 1 if summary["broken"] else 0

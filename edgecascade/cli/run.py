@@ -4,10 +4,10 @@ reached (or, with ``--json``, one record, also when there is no answer)."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
+from .. import strict_json
 from ..errors import ConfigError, EdgecascadeError, InvalidRequestError
 from ..result import Result
 from .console import err
@@ -96,7 +96,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         record = result.to_dict(logprobs=args.logprobs)
         if args.logprobs:  # a line for `edgecascade calibrate`: its prompt features need the question
             record = {"prompt": question, **record}
-        print(json.dumps(record, ensure_ascii=False))
+        print(strict_json.dumps(record, ensure_ascii=False))
         return 0
     if args.explain:
         _explain(result)
@@ -122,4 +122,4 @@ def _print_error_json(e: EdgecascadeError, args: argparse.Namespace) -> None:
     question = getattr(args, "question_text", None)
     if args.logprobs and question is not None:
         record = {"prompt": question, **record}
-    print(json.dumps(record, ensure_ascii=False))
+    print(strict_json.dumps(record, ensure_ascii=False))

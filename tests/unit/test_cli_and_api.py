@@ -483,3 +483,24 @@ def test_what_a_user_gets_wrong_on_the_command_line_exits_2_and_says_it(
     with pytest.raises(SystemExit):
         main(["run", "--max-token", "16", "hi"])
     assert "unrecognized arguments: --max-token" in capsys.readouterr().err
+
+
+def test_run_json_is_strict_json_even_where_a_number_is_not_finite(monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """A logprob a server sent as null is NaN inside (on purpose), and `run --json --logprobs` printed
+    it as a bare NaN, which strict JSON readers refuse; it is null now, as in every other JSON
+    edgecascade writes."""
+    import json
+    import math
+
+    from edgecascade import Cascade, ScriptedProvider, ScriptedReply, Tier
+
+    provider = ScriptedProvider([ScriptedReply("Paris is it", logprob=[-0.1, math.nan, -0.2])])
+    monkeypatch.setattr(Cascade, "from_config", classmethod(lambda cls, path=None: Cascade([Tier("t", provider)])))
+    assert main(["run", "--json", "--logprobs", "Capital of France?"]) == 0
+
+    def refuse(name: str) -> None:
+        raise ValueError(f"not strict JSON: {name}")
+
+    record = json.loads(capsys.readouterr().out, parse_constant=refuse)
+    assert record["attempts"][0]["logprobs"]["logprobs"][1] is None
