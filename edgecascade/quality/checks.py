@@ -40,10 +40,14 @@ def check_truncated(c: Completion) -> Check:
 
 # Refusals are only looked for at the start of an answer: a refusal is how an answer opens, while
 # "I cannot" in the middle of a long explanation is ordinary prose.
+# ("I'm unable to", with or without a typographic apostrophe, and "Sorry, I can't" / "I apologize, but
+# I cannot" had slipped through: the apostrophe forms sat after "i " and the apologies needed "but")
+_CANNOT = r"(?:can ?not|can['’]t|won['’]t|am unable to|am not able to)"
 _REFUSAL = re.compile(
-    r"^\W*(?:i'?m sorry,? but|i am sorry,? but|sorry,? but i|i (?:can ?not|can't|won't|am unable to|"
-    r"'m unable to|am not able to|'m not able to) (?:help|assist|answer|provide|do|comply|fulfil)|"
-    r"as an ai(?: language model)?,? i (?:can ?not|can't|don't|do not))",
+    rf"^\W*(?:i['’]?m sorry,? but|i am sorry,? but|sorry,? but i|"
+    rf"(?:i['’]?m sorry|i am sorry|sorry|i apologi[sz]e),?(?: but)? i (?:{_CANNOT}|['’]m unable to|['’]m not able to)|"
+    rf"i(?: {_CANNOT}|['’]m unable to|['’]m not able to) (?:help|assist|answer|provide|do|comply|fulfil)|"
+    rf"as an ai(?: language model)?,? i (?:can ?not|can['’]t|don['’]t|do not))",
     re.IGNORECASE,
 )
 

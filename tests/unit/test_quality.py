@@ -50,6 +50,12 @@ def test_no_tokens_means_no_features() -> None:
     "I cannot assist with this request.",
     "As an AI language model, I cannot browse the internet.",
     "I’m sorry, but I am unable to comply.",
+    # the apostrophe forms and apologies without "but" had slipped through
+    "I'm unable to help with that.",
+    "I’m not able to provide that.",
+    "I'm sorry, I can't help with that.",
+    "Sorry, I can’t assist with that request.",
+    "I apologize, but I cannot help with that.",
 ])
 def test_refusals_are_caught(text: str) -> None:
     assert not check_refusal(completion(text)).passed
@@ -59,6 +65,9 @@ def test_refusals_are_caught(text: str) -> None:
     "Paris is the capital of France.",
     "The function returns None. I cannot stress enough that inputs must be sorted.",
     "Sorry for the wait: the answer is 42.",
+    "I'm sorry to hear that. Here is a plan: first, rest.",
+    "I apologize for the mistake: the answer is 7.",
+    "I can help with that! The answer is 5.",
 ])
 def test_ordinary_answers_are_not_refusals(text: str) -> None:
     assert check_refusal(completion(text)).passed
