@@ -209,8 +209,8 @@ _SENTENCE_END = re.compile(r"\n|[.!?;](?=\s|$)")
 # "12, where n = 2" are not working (x is "times" only between numbers)
 # (a bracket takes its spaces with it, so each run of spaces is read one way only: with "\(?\s*" and
 # "\s*\)?" beside the spaces around operators, a long sum with no "=" after it took minutes)
-_OPERAND = r"(?:\(\s*)?\$?\d[\d,]*(?:\.\d+)?(?:\s*\))?"
-_OPERATOR = r"(?:[-+*/×÷−]|\\times|\\cdot|(?<=[\d\s)])x(?=[\s\d(]))"
+_OPERAND = r"(?:\(\s*)?-?\$?\d[\d,]*(?:\.\d+)?(?:\s*\))?"
+_OPERATOR = r"(?:\*\*|[-+*/×÷−^·⋅]|\\times|\\cdot|\\div|(?<=[\d\s)])x(?=[\s\d(]))"
 _WORKING = re.compile(rf"(?:{_OPERAND}\s*(?:{_OPERATOR}\s*{_OPERAND}\s*)+=\s*)+")
 
 
@@ -518,8 +518,10 @@ def load(name: str, limit: int | None = None) -> list[Item]:
 #: result of an answer sentence that does its working ("The answer is 5 + 3 = 8." is 8, was 5). 3: they
 #: read a \boxed{...} answer as stated (the last number after it had been read), a stated fraction whole
 #: ("3/4" is 0.75, "\frac{5}{13}" 5/13: both had been read as their numerator) and LaTeX working
-#: ("3 \times 6 = 18" is 18).
-GRADER_VERSIONS: dict[str, int] = {"gsm8k": 3, "humaneval": 1, "number": 3, "exact": 1, "contains": 1, "regex": 1}
+#: ("3 \times 6 = 18" is 18). 4: working with powers, LaTeX division, a middle dot or a negative first
+#: number ("2^5 = 32", "3 * 2**3 = 24", "12 \div 4 = 3", "4 · 3 = 12", "-5 + 12 = 7" had been read as
+#: their first number); no committed grade changed.
+GRADER_VERSIONS: dict[str, int] = {"gsm8k": 4, "humaneval": 1, "number": 4, "exact": 1, "contains": 1, "regex": 1}
 
 
 def grader_name(item: Item) -> str:

@@ -120,6 +120,12 @@ def test_grade_gsm8k_bad_reference_raises() -> None:
         ("The answer is 12, where 4 x 3 = 12 and n = 2.", 12),
         ("The answer is 60 minutes = 1 hour.", 60),
         ("The answer is 2 + 2 = 4! Then x = 9", 4),
+        # grader v4: powers, LaTeX division, a middle dot and a negative first number are working too
+        # (each had been read as its first number)
+        ("The answer is 2^5 = 32.", 32), ("The answer is 3 * 2**3 = 24.", 24),
+        ("The answer is 1000 * 1.1^2 = 1210.", 1210), ("The answer is \\(12 \\div 4 = 3\\).", 3),
+        ("The answer is 4 · 3 = 12.", 12), ("The answer is -5 + 12 = 7.", 7),
+        ("The answer is -7.", -7), ("The answer is 5 - -3 = 8.", 8),
     ],
 )
 def test_answer_sentence_with_working_states_its_result(answer: str, expected: float) -> None:
@@ -451,8 +457,9 @@ def test_grader_versions_name_every_grader_and_grader_name_is_the_one_grade_uses
     assert set(GRADER_VERSIONS) == set(GRADERS) | set(JSONL_GRADERS)
     assert all(isinstance(v, int) and v >= 1 for v in GRADER_VERSIONS.values())
     # the number readers changed how they read "The answer is 5 + 3 = 8." (2), then \boxed{}, fractions
-    # and LaTeX working (3): cached grades are stale
-    assert GRADER_VERSIONS["gsm8k"] == GRADER_VERSIONS["number"] == 3
+    # and LaTeX working (3), then powers, LaTeX division, a middle dot and a negative first number in
+    # working (4): cached grades are stale
+    assert GRADER_VERSIONS["gsm8k"] == GRADER_VERSIONS["number"] == 4
     p = tmp_path / "mine.jsonl"
     p.write_text("\n".join(json.dumps({"id": g, "prompt": "?", "reference": "4", "grader": g})
                            for g in JSONL_GRADERS) + "\n" + json.dumps({"id": "default", "prompt": "?",
