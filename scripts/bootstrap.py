@@ -31,7 +31,8 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-VENV = Path(os.environ.get("EDGECASCADE_VENV", ROOT / ".venv"))
+# expanded and made absolute now: main() moves into the checkout, and "~" from a CI env block is no path
+VENV = Path(os.environ.get("EDGECASCADE_VENV", ROOT / ".venv")).expanduser().resolve()
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
 EXTRAS = "local,server,ollama,cloud,bench,dev"
@@ -104,6 +105,9 @@ def setup() -> None:
             venv.create(VENV, with_pip=True)
         except (OSError, subprocess.CalledProcessError) as e:
             sys.exit(f"error: could not create a virtual environment with pip at {VENV} ({e}): {no_venv}")
+    elif subprocess.run([str(PY), "-c", "import sys; sys.exit(sys.version_info < (3, 10))"]).returncode:
+        sys.exit(f"error: the virtual environment {VENV} was made with a Python older than 3.10: delete {VENV}, "
+                 "then run this again with Python >= 3.10")
     if subprocess.run([str(PY), "-m", "pip", "--version"], capture_output=True).returncode:
         # a venv made where ensurepip was missing (Debian without python3-venv), or one made without pip
         say(f"the virtual environment {VENV} has no pip: adding it")
@@ -129,6 +133,11 @@ def setup() -> None:
         if not imports():
             sys.exit(f"error: llama_cpp or edgecascade still does not import in {VENV} (see above): delete {VENV} "
                      "and run this again")
+    elif not installed and not portable_llama(env):
+        # a `pip install llama-cpp-python` over it imports fine, and pip's cache may have answered it
+        # with a native build, the one that crashes on some CPUs
+        say(f"llama-cpp-python in {VENV} is not the portable build this script made: installing that again")
+        install(env, stamp, want)
 
 
 def install(env: dict[str, str], stamp: Path, want: str) -> None:
@@ -142,6 +151,15 @@ def install(env: dict[str, str], stamp: Path, want: str) -> None:
          str(wheel)], env=env)
     run([str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-e", f"{ROOT}[{EXTRAS}]"], env=env)
     stamp.write_text(want)
+
+
+def portable_llama(env: dict[str, str]) -> bool:
+    """Whether the venv's llama-cpp-python was installed from the wheel built with ``env["CMAKE_ARGS"]``
+    (pip records where a package came from in its ``direct_url.json``; one from an index has none)."""
+    code = ("import importlib.metadata as m, json; "
+            "print(json.loads(m.distribution('llama-cpp-python').read_text('direct_url.json') or '{}').get('url', ''))")
+    r = subprocess.run([str(PY), "-I", "-c", code], capture_output=True, text=True)
+    return r.returncode == 0 and r.stdout.strip().startswith(wheel_folder(env["CMAKE_ARGS"]).as_uri() + "/")
 
 
 def imports() -> bool:

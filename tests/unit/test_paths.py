@@ -105,10 +105,17 @@ def test_bootstrap_repairs_a_venv_that_was_set_up_and_broke_since(
     monkeypatch.setattr(bootstrap, "PY", venv / "bin" / "python")
     installs: list[str] = []
     import_results = [0]
+    monkeypatch.setenv("EDGECASCADE_CACHE", str(tmp_path / "cache"))
+    portable = bootstrap.wheel_folder("-DGGML_NATIVE=OFF").as_uri() + "/llama_cpp_python-0.3.16-py3-none-any.whl"
+    installed_from = [portable]  # what pip's direct_url.json says the venv's llama-cpp-python came from
 
     def fake_subprocess_run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
         if cmd[1:3] == ["-m", "pip"]:
             return subprocess.CompletedProcess(cmd, 0)  # pip --version
+        if cmd[1] == "-c":
+            return subprocess.CompletedProcess(cmd, 0)  # the venv's Python is new enough
+        if "direct_url.json" in cmd[-1]:
+            return subprocess.CompletedProcess(cmd, 0, stdout=installed_from[0] + "\n")
         assert cmd[1:] == ["-I", "-c", "import llama_cpp, edgecascade"]  # -I: not the checkout's source tree
         return subprocess.CompletedProcess(cmd, import_results.pop(0))
 
@@ -123,6 +130,14 @@ def test_bootstrap_repairs_a_venv_that_was_set_up_and_broke_since(
     import_results.extend([0])
     bootstrap.setup()  # set up and importing: nothing to do
     assert installs == [] and (venv / ".edgecascade-installed").read_text() == stamp
+    # a `pip install llama-cpp-python` over it still imports, but may be pip's cached native build:
+    # the portable one is installed again (it had been left as it was)
+    installed_from[0] = ""
+    import_results.extend([0])
+    bootstrap.setup()
+    assert sum(str(tmp_path / "llama_cpp_python") in c for c in installs) == 1
+    installs.clear()
+    installed_from[0] = portable
     import_results.extend([1, 0])
     bootstrap.setup()  # set up, then broken: installed again although the stamp matches
     assert sum(" -e " in c for c in installs) == 1 and import_results == []
@@ -152,3 +167,25 @@ def test_bootstrap_says_what_to_set_when_its_cache_cannot_be_created(
     monkeypatch.setenv("EDGECASCADE_CACHE", str(blocker / "cache"))  # under a file: cannot be made
     with pytest.raises(SystemExit, match="cannot create .* set EDGECASCADE_CACHE to a writable folder"):
         bootstrap.llama_wheel({"CMAKE_ARGS": "-DGGML_NATIVE=OFF"})
+
+
+def test_bootstrap_refuses_a_venv_of_an_old_python_and_expands_its_venv_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A .venv made earlier by Python 3.9 was reused and failed in pip with no word of what to do; an
+    EDGECASCADE_VENV of "~/ec" (unexpanded, as a CI env block passes it) made a folder named "~"."""
+    import subprocess
+
+    monkeypatch.setenv("EDGECASCADE_VENV", "~/ec-venv")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    bootstrap = _load_bootstrap()
+    assert tmp_path / "ec-venv" == bootstrap.VENV
+    (bootstrap.BIN).mkdir(parents=True)
+    bootstrap.PY.write_text("")
+
+    def old_python(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
+        assert cmd[1] == "-c"  # the version check comes first
+        return subprocess.CompletedProcess(cmd, 1)
+
+    monkeypatch.setattr(bootstrap.subprocess, "run", old_python)
+    with pytest.raises(SystemExit, match="older than 3.10: delete .*ec-venv"):
+        bootstrap.setup()
