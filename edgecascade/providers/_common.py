@@ -7,14 +7,16 @@ that carries a streamed answer's usage back to the caller.
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import email.utils
 import math
 import os
 import re
 import time
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
@@ -275,3 +277,46 @@ class DeltaStream:
 
     async def aclose(self) -> None:
         await self._gen.aclose()
+
+
+C = TypeVar("C")
+
+
+class LoopClients(Generic[C]):
+    """A provider's network clients: one it was given (the caller's, used as is and never closed
+    here), else one it makes per event loop. A client belongs to the loop it was made in: two
+    ``run_sync`` calls in two threads (each its own loop) had shared one, and the first to finish
+    closed it under the other's request, which then waited out its read timeout and failed."""
+
+    def __init__(self, given: C | None = None) -> None:
+        self.given = given
+        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, C] = weakref.WeakKeyDictionary()
+
+    def get(self, make: Callable[[], C]) -> C:
+        """The given client, else the running loop's, made on first use there."""
+        if self.given is not None:
+            return self.given
+        loop = asyncio.get_running_loop()
+        client = self._by_loop.get(loop)
+        if client is None:
+            client = self._by_loop[loop] = make()
+        return client
+
+    @property
+    def current(self) -> C | None:
+        """The given client, else the running loop's (None outside a loop, or before the first call)."""
+        if self.given is not None:
+            return self.given
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+        return self._by_loop.get(loop)
+
+    def pop_owned(self) -> C | None:
+        """The running loop's own client, forgotten here for the caller to close (never the given one)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+        return self._by_loop.pop(loop, None)

@@ -51,6 +51,7 @@ from ..errors import (
 from ..types import Completion, Delta, Message, Request, Timings, Usage
 from ._common import (
     DeltaStream,
+    LoopClients,
     Secret,
     endpoint,
     finish_reason,
@@ -172,20 +173,24 @@ class AnthropicProvider:
         self._key = Secret(api_key) if api_key else None
         self._url = endpoint(self.base_url, "/v1/messages")
         self._timeout = timeouts.to_httpx()
-        self._owns_client = client is None
-        self._client = client
+        self._clients: LoopClients[httpx.AsyncClient] = LoopClients(client)
 
     def __repr__(self) -> str:
         key = "set" if self._key else "missing"
         return f"AnthropicProvider(model={self.model!r}, base_url={self._safe_url!r}, api_key=<{key}>)"
 
+    @property
+    def _client(self) -> httpx.AsyncClient | None:
+        return self._clients.current
+
+    @_client.setter
+    def _client(self, client: httpx.AsyncClient | None) -> None:  # a client of the caller's (tests inject one)
+        self._clients.given = client
+
     def _get_client(self) -> httpx.AsyncClient:
-        """The client, created on first use (so in the event loop that uses it); after :meth:`aclose`, a
-        fresh one (e.g. in the next ``asyncio.run``)."""
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self._timeout)
-            self._owns_client = True
-        return self._client
+        """The client, created on first use in each event loop; after :meth:`aclose`, a fresh one (e.g.
+        in the next ``asyncio.run``)."""
+        return self._clients.get(lambda: httpx.AsyncClient(timeout=self._timeout))
 
     @property
     def _key_hint(self) -> str:
@@ -373,6 +378,6 @@ class AnthropicProvider:
     async def aclose(self) -> None:
         """Close the client if this provider created it (one passed in belongs to the caller); the provider
         stays usable: the next call creates a fresh client."""
-        if self._client is not None and self._owns_client:
-            client, self._client = self._client, None
+        client = self._clients.pop_owned()
+        if client is not None:
             await client.aclose()

@@ -38,6 +38,7 @@ from ..errors import (
 from ..types import Completion, Delta, Request, Timings, Usage
 from ._common import (
     DeltaStream,
+    LoopClients,
     Secret,
     finish_reason,
     lookup_api_key,
@@ -172,8 +173,7 @@ class OllamaProvider:
         self.options: dict[str, Any] = dict(options or {})
         self.top_logprobs = top_logprobs
         self.timeouts = timeouts
-        self._owns_client = client is None
-        self._client: ollama.AsyncClient | None = client
+        self._clients: LoopClients[ollama.AsyncClient] = LoopClients(client)
         # sent as a bearer token (Ollama behind an authenticating proxy, or ollama.com); never shown. Not
         # given, it is read from ``api_key_env`` (by default $OLLAMA_API_KEY), and from nowhere else
         if api_key is None:
@@ -188,25 +188,29 @@ class OllamaProvider:
     def __repr__(self) -> str:
         return f"OllamaProvider(host={self._where!r}, model={self.model!r})"
 
+    @property
+    def _client(self) -> ollama.AsyncClient | None:
+        return self._clients.current
+
     def _get_client(self) -> ollama.AsyncClient:
-        """The client, created on first use (so in the event loop that uses it); after :meth:`aclose`, a
-        fresh one."""
-        if self._client is None:
-            headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else None
-            client = ollama.AsyncClient(host=self.host, timeout=self.timeouts.to_httpx(), headers=headers)
-            http = getattr(client, "_client", None)
-            if not self._api_key and os.environ.get("OLLAMA_API_KEY"):
-                # without a header of ours the client sends $OLLAMA_API_KEY (an ollama.com key) to any host,
-                # even when the tier names another variable: send only the key the tier names
-                if http is None or "authorization" not in getattr(http, "headers", {}):
-                    raise AuthenticationError(
-                        f"this version of the ollama client keeps its headers elsewhere, so edgecascade cannot "
-                        f"stop it sending $OLLAMA_API_KEY to {self._where}, a key this tier does not name: unset "
-                        f"OLLAMA_API_KEY, or set ${self._api_key_env or 'the variable this tier names'}")
-                http.headers.pop("authorization", None)
-            self._client = client
-            self._owns_client = True
-        return self._client
+        """The client, created on first use in each event loop; after :meth:`aclose`, a fresh one."""
+        return self._clients.get(self._new_client)
+
+    def _new_client(self) -> ollama.AsyncClient:
+        """A client for this host, sending only the key this tier names."""
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else None
+        client = ollama.AsyncClient(host=self.host, timeout=self.timeouts.to_httpx(), headers=headers)
+        http = getattr(client, "_client", None)
+        if not self._api_key and os.environ.get("OLLAMA_API_KEY"):
+            # without a header of ours the client sends $OLLAMA_API_KEY (an ollama.com key) to any host,
+            # even when the tier names another variable: send only the key the tier names
+            if http is None or "authorization" not in getattr(http, "headers", {}):
+                raise AuthenticationError(
+                    f"this version of the ollama client keeps its headers elsewhere, so edgecascade cannot "
+                    f"stop it sending $OLLAMA_API_KEY to {self._where}, a key this tier does not name: unset "
+                    f"OLLAMA_API_KEY, or set ${self._api_key_env or 'the variable this tier names'}")
+            http.headers.pop("authorization", None)
+        return client
 
     def _chat_kwargs(self, request: Request) -> dict[str, Any]:
         options = dict(self.options)
@@ -293,6 +297,6 @@ class OllamaProvider:
     async def aclose(self) -> None:
         """Close the client if this provider created it (one passed in belongs to the caller); the provider
         stays usable: the next call creates a fresh client."""
-        if self._client is not None and self._owns_client:
-            client, self._client = self._client, None
+        client = self._clients.pop_owned()
+        if client is not None:
             await client.close()

@@ -46,6 +46,7 @@ from ..errors import (
 from ..types import Completion, Delta, Request, Timings, TokenLogprobs, Usage
 from ._common import (
     DeltaStream,
+    LoopClients,
     Secret,
     endpoint,
     finish_reason,
@@ -209,8 +210,7 @@ class OpenAICompatProvider:
         self.max_tokens_field = max_tokens_field
         self._said_no_logprobs = False
         self._key = Secret(api_key) if api_key else None  # never a plain string in vars() or a traceback
-        self._client = client
-        self._owns_client = client is None
+        self._clients: LoopClients[httpx.AsyncClient] = LoopClients(client)
 
     @classmethod
     def from_preset(
@@ -255,13 +255,14 @@ class OpenAICompatProvider:
 
     # -- plumbing ---------------------------------------------------------------------------------
 
+    @property
+    def _client(self) -> httpx.AsyncClient | None:
+        return self._clients.current
+
     def _get_client(self) -> httpx.AsyncClient:
-        """The client, created on first use (so in the event loop that uses it; :meth:`aclose` drops it,
-        and the next call creates a fresh one, e.g. in the next ``asyncio.run``)."""
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.timeouts.to_httpx())
-            self._owns_client = True
-        return self._client
+        """The client, created on first use in each event loop (:meth:`aclose` drops the running loop's,
+        and the next call there, or in the next ``asyncio.run``, creates a fresh one)."""
+        return self._clients.get(lambda: httpx.AsyncClient(timeout=self.timeouts.to_httpx()))
 
     def _headers(self, *, stream: bool) -> dict[str, str]:
         headers = {"Accept": "text/event-stream" if stream else "application/json"}
@@ -609,6 +610,6 @@ class OpenAICompatProvider:
 
         The provider stays usable: the next call creates a fresh client (in whatever loop runs it).
         """
-        if self._client is not None and self._owns_client:
-            client, self._client = self._client, None
+        client = self._clients.pop_owned()
+        if client is not None:
             await client.aclose()

@@ -132,3 +132,38 @@ async def test_connection_refused_then_cooldown_skips_the_dead_server_fast() -> 
     r = await c.run("q")
     assert r.attempts[1].error_kind == "cooldown" and time.monotonic() - t0 < 0.2
     assert r.content == LOCAL.text and "cooldown" in r.reason
+
+
+def test_run_sync_from_two_threads_on_one_cascade(server: FaultServer) -> None:
+    """Each run_sync runs its own event loop, and the provider had one client for all of them: the
+    second thread used the first one's client, and closing it at its end broke the first thread's
+    request in flight, which then waited out its read timeout and failed, though the server had
+    answered."""
+    import threading
+
+    server.script = ["hang:0.8", "ok"]  # the first request is slow, the second fast
+    remote = OpenAICompatProvider(server.base_url, "fake-model", api_key="sk-test", timeouts=Timeouts(1.0, 5.0, 10.0),
+                                  capabilities=Capabilities(logprobs=True, streaming=True))
+    one = Cascade([Tier("remote", remote)])
+    results: dict[str, object] = {}
+
+    def ask(name: str) -> None:
+        t0 = time.monotonic()
+        try:
+            results[name] = (one.run_sync("Capital of France?").content, time.monotonic() - t0)
+        except Exception as e:  # noqa: BLE001 - the test reports it
+            results[name] = e
+
+    slow = threading.Thread(target=ask, args=("slow",))
+    slow.start()
+    deadline = time.monotonic() + 5
+    while not server.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    fast = threading.Thread(target=ask, args=("fast",))
+    fast.start()
+    fast.join(10)
+    slow.join(10)
+    answer = "".join(ANSWER)
+    assert results["fast"] == (answer, pytest.approx(0.0, abs=0.7))
+    content, took = results["slow"]  # type: ignore[misc]
+    assert content == answer and took < 3  # answered when the server answered, not at the read timeout
