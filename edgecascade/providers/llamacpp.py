@@ -279,6 +279,16 @@ def unload_all() -> None:
 atexit.register(unload_all)
 
 
+def _before_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
+    """``text`` up to the earliest stop string in it, and whether one was there. llama-cpp-python cuts
+    a completion at the first stop of the list that occurs, not at the earliest in the text
+    (``stop=["\\n", "```"]`` left "x = 1```" whole), and not at all while it holds back the bytes of a
+    character split across tokens; the answer must end where its first stop string begins, as a
+    streamed answer does."""
+    at = [i for i in (text.find(s) for s in stops if s) if i >= 0]
+    return (text[:min(at)], True) if at else (text, False)
+
+
 def _covering(lp: TokenLogprobs, text: str) -> TokenLogprobs:
     """The logprobs of the tokens that make up ``text``: a stop sequence's tokens were generated
     (``usage`` counts them: they cost the time) but are cut from the answer, and features of the
@@ -435,6 +445,9 @@ class LlamaCppProvider:
             logprobs = self._logprobs(llama, cap, n_out)
         finish = "length" if capped else (choice.get("finish_reason") or "stop")
         text = choice["message"].get("content") or ""
+        if request.stop:
+            text, cut = _before_stop(text, request.stop)
+            finish = "stop" if cut else finish
         cancelled = stop is not None and stop.is_set()  # stopped on purpose: short of max_tokens, not full
         if finish == "length" and request.max_tokens and n_out < request.max_tokens and not self._said_full \
                 and not cancelled:

@@ -88,3 +88,17 @@ def test_a_chat_template_that_does_not_compile_is_a_model_load_error(monkeypatch
     path.write_bytes(b"GGUF")
     with pytest.raises(ModelLoadError, match="(?s)TemplateSyntaxError: unexpected end of template.*set chat_format"):
         llamacpp._load(path, 512, None, 0, None)
+
+
+def test_an_in_process_answer_ends_where_its_earliest_stop_string_begins() -> None:
+    """llama-cpp-python cuts at the first stop of the list that occurs, not the earliest in the
+    text: with stop=["\\n", "```"] an answer "x = 1```" kept its fence, and the fence's token its
+    place in the logprobs (a streamed answer ended at "x = 1"); and while it holds back the bytes of
+    a character split across tokens it does not look for stops at all ("Hi😀\\n\\n" kept its stop)."""
+    from edgecascade.providers.llamacpp import _before_stop
+
+    assert _before_stop("x = 1```", ["\n", "```"]) == ("x = 1", True)
+    assert _before_stop("a\nb```c", ["```", "\n"]) == ("a", True)  # the earliest, whatever the list's order
+    assert _before_stop("Hi😀\n\n", ["\n\n"]) == ("Hi😀", True)
+    assert _before_stop("no stop here", ["\n\n", "```"]) == ("no stop here", False)
+    assert _before_stop("empty stops", [""]) == ("empty stops", False)  # "" is no stop (it is everywhere)
