@@ -536,6 +536,16 @@ of the gap on the three); pooled over thirty-four, the cross-check rule more lik
 the bar (62% of resamples over thirty-two) and the default does not (35%); the unshifted mean
 P(correct) is nearer the share right than the label-shift estimate on each new reading.
 
+How they went (docs/benchmarks.md, *The thirty-third and thirty-fourth draws*): traced 05:34:11-06:25:48
+and 06:25:48-07:12:47 UTC, inside the deadline, and read as planned with the plan commit's code (a
+worktree at it; fixes from code reviews landed on main meanwhile, each checked to change nothing
+these draws' traces read). The default met the target on both (one answer and none to spare) and
+reached the bar on neither; the cross-check rule missed the thirty-third by one answer and met the
+thirty-fourth with none to spare, exactly at its bar; on the five clean draws together both met it
+(five and three to spare) and neither reached the bar (33% and 37% of the gap); pooled over
+thirty-four the cross-check rule reached the bar and the default did not (55% and 37%); the
+unshifted mean was nearer on each new reading, 6 of 6.
+
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
     .venv/bin/python scripts/study_prior_shift.py symbolic
