@@ -102,3 +102,23 @@ def test_an_in_process_answer_ends_where_its_earliest_stop_string_begins() -> No
     assert _before_stop("Hi😀\n\n", ["\n\n"]) == ("Hi😀", True)
     assert _before_stop("no stop here", ["\n\n", "```"]) == ("no stop here", False)
     assert _before_stop("empty stops", [""]) == ("empty stops", False)  # "" is no stop (it is everywhere)
+
+
+def test_complete_cuts_at_the_earliest_stop_through_llama_cpp_pythons_own_completion_code(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same, through the provider's complete() and llama-cpp-python's completion code, over a
+    model whose tokens are scripted: one token writes both stops, "```" first in the text."""
+    pytest.importorskip("llama_cpp")
+    import asyncio
+
+    from edgecascade.types import Message, Request
+    from tests.fakes import scripted_llama
+
+    scripted_llama.install(monkeypatch)
+    p = scripted_llama.provider({1: b"x = 1", 2: b"```\n", 3: b"more"}, [1, 2, 3, scripted_llama.EOS])
+    c = asyncio.run(p.complete(Request([Message("user", "hi")], max_tokens=50, stop=["\n", "```"])))
+    assert c.text == "x = 1" and c.finish_reason == "stop"
+    assert c.logprobs is not None and c.logprobs.tokens == ["x = 1"]  # the fence's token is not the answer's
+    p = scripted_llama.provider({1: b"x = 1", 2: b"\n", 3: b"more"}, [1, 2, 3, scripted_llama.EOS])
+    c = asyncio.run(p.complete(Request([Message("user", "hi")], max_tokens=50)))
+    assert c.text == "x = 1\nmore" and c.logprobs is not None and len(c.logprobs) == 3  # no stop: all of it
