@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ContextLengthError, ModelLoadError, UpstreamError
-from ..types import Completion, Delta, Request, Timings, TokenLogprobs, Usage
+from ..types import Completion, Delta, FinishReason, Request, Timings, TokenLogprobs, Usage
 from .base import Capabilities
 
 log = logging.getLogger(__name__)
@@ -122,6 +122,8 @@ def _capturing_llama_class(llama_cpp: Any) -> type:
         #: the request's max_tokens; ``_capped`` says the answer was ended at it here (see generate)
         _limit: int | None = None
         _capped: bool = False
+        #: where a stream records the tokens it was given (see LlamaCppProvider.stream), else None
+        _generated: list[int] | None = None
 
         def generate(self, tokens: Any, *args: Any, **kwargs: Any) -> Iterator[int]:
             """llama.cpp's tokens, reported to the capture, and never more than the request's limit.
@@ -146,6 +148,8 @@ def _capturing_llama_class(llama_cpp: Any) -> type:
                 cap = self._capture
                 if cap is not None:
                     cap.on_token(token)
+                if self._generated is not None:
+                    self._generated.append(int(token))
                 yield token
 
         def eval(self, tokens: Sequence[int]) -> None:
@@ -550,6 +554,10 @@ class LlamaCppProvider:
                     llama.reset()
                     llama._stop = stop  # a long prompt stops being read, a batch at a time, once abandoned
                     llama._limit = request.max_tokens
+                    generated: list[int] = []
+                    llama._generated = generated
+                    streamed = ""
+                    finish: FinishReason | None = None
                     try:
                         chunks = self._answering(
                             request, llama, lambda: llama.create_chat_completion(**self._kwargs(request), stream=True))
@@ -561,11 +569,23 @@ class LlamaCppProvider:
                             fr = choice.get("finish_reason")
                             if fr and llama._capped:
                                 fr = "length"  # ended at max_tokens here (see generate), not by the model
-                            if piece or fr:
-                                delta = Delta(piece, "length" if fr == "length" else ("stop" if fr else None))
-                                loop.call_soon_threadsafe(queue.put_nowait, delta)
+                            if fr:
+                                finish = "length" if fr == "length" else "stop"
+                            if piece:
+                                streamed += piece
+                                loop.call_soon_threadsafe(queue.put_nowait, Delta(piece, None))
+                        if finish is not None and not stop.is_set():
+                            # llama-cpp-python's stream drops a character whose bytes were split across
+                            # tokens when the answer ends right after it (its tail decodes each held-back
+                            # token alone), and keeps text past a stop string while it holds bytes back:
+                            # the answer is what the tokens spell, cut at its earliest stop, as complete()
+                            # gives it
+                            text = bytes(llama.detokenize(generated)).decode("utf-8", errors="ignore")
+                            text = _before_stop(text, request.stop)[0] if request.stop else text
+                            tail = text[len(streamed):] if text.startswith(streamed) else ""
+                            loop.call_soon_threadsafe(queue.put_nowait, Delta(tail, finish))
                     finally:
-                        llama._stop, llama._limit = None, None
+                        llama._stop, llama._limit, llama._generated = None, None, None
             except _Abandoned:
                 return  # abandoned while its prompt was read: nobody is left to tell
             except Exception as e:  # as complete() maps them: a ProviderError where llama.cpp failed

@@ -122,3 +122,39 @@ def test_complete_cuts_at_the_earliest_stop_through_llama_cpp_pythons_own_comple
     p = scripted_llama.provider({1: b"x = 1", 2: b"\n", 3: b"more"}, [1, 2, 3, scripted_llama.EOS])
     c = asyncio.run(p.complete(Request([Message("user", "hi")], max_tokens=50)))
     assert c.text == "x = 1\nmore" and c.logprobs is not None and len(c.logprobs) == 3  # no stop: all of it
+
+
+@pytest.mark.parametrize(("pieces", "script", "kw", "text"), [
+    # a character split across tokens, then the end: llama-cpp-python's stream tail decoded each
+    # held-back token alone and dropped it ("Hi" streamed, "Hi😀" answered)
+    ({1: b"Hi", 2: b"\xf0\x9f", 3: b"\x98\x80"}, [1, 2, 3], {}, "Hi😀"),
+    ({1: b"Hi", 2: b" \xe4", 3: b"\xb8\xad"}, [1, 2, 3], {}, "Hi 中"),
+    # ... then a stop string, or the token limit
+    ({1: b"Hi", 2: b"\xf0\x9f", 3: b"\x98\x80", 4: b"\n\n", 5: b"x"}, [1, 2, 3, 4, 5], {"stop": ["\n\n"]}, "Hi😀"),
+    ({1: b"Hi", 2: b"\xf0\x9f", 3: b"\x98\x80", 4: b"!"}, [1, 2, 3, 4, 4], {"max_tokens": 3}, "Hi😀"),
+    # plain answers stream as they did
+    ({1: b"Hello", 2: b" world", 3: b"\n\n", 4: b"more"}, [1, 2, 3, 4], {"stop": ["\n\n"]}, "Hello world"),
+    ({1: b"x = 1", 2: b"```\n", 3: b"more"}, [1, 2, 3], {"stop": ["\n", "```"]}, "x = 1"),
+    ({1: b"Hello", 2: b" world", 3: b" ok"}, [1, 2, 3, 3], {"max_tokens": 2}, "Hello world"),
+])
+def test_a_streamed_in_process_answer_is_the_answer_complete_gives(
+        monkeypatch: pytest.MonkeyPatch, pieces: dict[int, bytes], script: list[int], kw: dict[str, object],
+        text: str) -> None:
+    pytest.importorskip("llama_cpp")
+    import asyncio
+
+    from edgecascade.types import Message, Request
+    from tests.fakes import scripted_llama
+
+    scripted_llama.install(monkeypatch)
+    request = Request([Message("user", "hi")], **{"max_tokens": 50, **kw})  # type: ignore[arg-type]
+    done = asyncio.run(scripted_llama.provider(pieces, [*script, scripted_llama.EOS]).complete(request))
+
+    async def stream() -> list[object]:
+        return [d async for d in scripted_llama.provider(pieces, [*script, scripted_llama.EOS]).stream(request)]
+
+    deltas = asyncio.run(stream())
+    assert done.text == text
+    assert "".join(d.text for d in deltas) == text  # type: ignore[attr-defined]
+    assert deltas[-1].finish_reason == done.finish_reason  # type: ignore[attr-defined]
+    assert all(d.finish_reason is None for d in deltas[:-1])  # type: ignore[attr-defined]
