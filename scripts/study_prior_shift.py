@@ -546,6 +546,33 @@ thirty-fourth with none to spare, exactly at its bar; on the five clean draws to
 thirty-four the cross-check rule reached the bar and the default did not (55% and 37%); the
 unshifted mean was nearer on each new reading, 6 of 6.
 
+`symbolic --dataset bench/datasets/gsm-symbolic-35.jsonl --k 84` and `… gsm-symbolic-36.jsonl --k
+85` judge a thirty-fifth and a thirty-sixth draw (the thirty-seventh and thirty-eighth instance of
+each template, `--instances 36 37` and `--instances 37 38`; 84 and 85 items), the sixth and seventh
+clean draws of the calibrations refitted after grader v3, by the same judgement, fixed in the commit
+that adds both files, after the thirty-fourth draw was read and before either is traced. No
+calibration, feature, check, grader or threshold changes before they are read. The generator's
+`t53-36` states the third draw's `t53-4` again, so it is left out; no other item repeats an earlier
+draw's problem or the other's (checked by prompt against all thirty-four files, and by
+`tests/unit/test_datasets.py`). They are traced one after the other with `bench run --config
+calibrated` (the thirty-fifth first) from a worktree at the plan's commit, starting right after it
+(about 08:00 UTC on 2026-11-28), and neither is read until both tracings end; if they have not ended
+by 10:05 UTC, the traces so far are committed unread, the draws stay clean, and a later session
+completes them with the same `bench run` (which traces only what is missing) before reading any of
+them; never given up because of what a trace shows. The main readings are each draw alone
+(`symbolic --bootstrap 2000 --k` its size `--dataset` the file), the seven clean draws of these
+calibrations together (the thirtieth to thirty-sixth, 589 items, `--k 83`), every traced draw
+pooled (3,219 items, `--k 3050`, templates resampled) and `estimates` on the thirty-six files.
+Expected, from the thirty-four draws read with these calibrations (five clean): on each draw alone,
+whether either rule meets the target is close to a toss-up leaning to met (the default met it on 27
+of 34 draws, the cross-check rule on 24), and whether either reaches the issue's bar is a toss-up
+leaning to not (the five clean draws reached it twice in ten readings); on the seven clean draws
+together, each rule more likely than not meets the target and neither more likely than not reaches
+the bar (33% and 37% of the gap on the five); pooled over thirty-six, the cross-check rule more
+likely than not reaches the bar (59% of resamples over thirty-four) and the default does not (32%);
+the unshifted mean P(correct) is nearer the share right than the label-shift estimate on each new
+reading.
+
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
     .venv/bin/python scripts/study_prior_shift.py symbolic
