@@ -522,8 +522,9 @@ class LlamaCppProvider:
         # the generated tokens are decoded as one stream: a character whose bytes are split across
         # two tokens belongs to the token that completes it, so the tokens spell the answer exactly
         # (decoded alone, each half would be a replacement character, and every text span after it
-        # would be misplaced); alternatives are decoded alone, as they stand alone
-        stream = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        # would be misplaced); a byte that begins no character is dropped, as llama-cpp-python drops
+        # it from the answer; alternatives are decoded alone, as they stand alone
+        stream = codecs.getincrementaldecoder("utf-8")(errors="ignore")
         tokens = [stream.decode(bytes(llama.detokenize([int(t)]))) for t in cap.ids[:n]]
         if tokens:
             tokens[-1] += stream.decode(b"", final=True)

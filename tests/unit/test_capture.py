@@ -52,9 +52,12 @@ def test_tokens_spell_a_character_split_across_two_tokens() -> None:
     # the character belongs to the token that completes it: the tokens spell the text exactly
     assert lp.tokens == ["8 ", "", "÷", " 2 = 4"] and "".join(lp.tokens) == "8 ÷ 2 = 4"
     assert list(lp.logprobs) == [-0.1, -0.2, -0.3, -0.4]
-    # a byte that never completes a character is still one replacement character, in its own token
+    # a byte that begins no character spells nothing, as llama-cpp-python leaves it out of the answer
+    # (a replacement character here made the tokens one character longer than the answer they spell);
+    # its token keeps its place and its logprob
     cap.ids, cap.logprobs = [1, 5], [-0.1, -0.2]
-    assert LlamaCppProvider._logprobs(Detokenizer(), cap, 2).tokens == ["8 ", "\ufffd"]
+    lp = LlamaCppProvider._logprobs(Detokenizer(), cap, 2)
+    assert lp.tokens == ["8 ", ""] and list(lp.logprobs) == [-0.1, -0.2]
 
 
 def test_a_load_failure_says_what_failed(tmp_path: Path) -> None:
@@ -158,3 +161,23 @@ def test_a_streamed_in_process_answer_is_the_answer_complete_gives(
     assert "".join(d.text for d in deltas) == text  # type: ignore[attr-defined]
     assert deltas[-1].finish_reason == done.finish_reason  # type: ignore[attr-defined]
     assert all(d.finish_reason is None for d in deltas[:-1])  # type: ignore[attr-defined]
+
+
+def test_the_logprobs_of_an_answer_with_invalid_utf8_cover_its_last_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A byte that begins no character (here a lone continuation byte) is dropped from the answer by
+    llama-cpp-python; the tokens' own text must drop it too, or the answer's logprobs, cut to the
+    tokens that spell it before a stop string, lose its last token (features of the stated number
+    would read the wrong tokens)."""
+    pytest.importorskip("llama_cpp")
+    import asyncio
+
+    from edgecascade.types import Message, Request
+    from tests.fakes import scripted_llama
+
+    scripted_llama.install(monkeypatch)
+    pieces = {1: b"The answer", 2: b" \x80is 42", 3: b".", 4: b"\n\n", 5: b"more"}
+    p = scripted_llama.provider(pieces, [1, 2, 3, 4, 5, scripted_llama.EOS])
+    c = asyncio.run(p.complete(Request([Message("user", "hi")], max_tokens=50, stop=["\n\n"])))
+    assert c.text == "The answer is 42." and c.finish_reason == "stop"
+    assert c.logprobs is not None and len(c.logprobs) == 3 and len(c.logprobs.logprobs) == 3  # "." was lost
+    assert "".join(c.logprobs.tokens) == c.text
