@@ -265,14 +265,18 @@ def configs_dir() -> Path:
 
 def resolve_config_path(path: str | os.PathLike[str] | None) -> Path:
     """A path, or a shipped config's short name (``tiny`` -> configs/tiny.toml), or the default
-    (``$EDGECASCADE_CONFIG``, itself a path or a short name)."""
+    (``$EDGECASCADE_CONFIG``, itself a path or a short name). Only a bare name is a short name:
+    ``mine/hybrid``, a typo for a local-only ``mine/hybrid.toml``, had loaded the shipped hybrid,
+    which sends prompts to a cloud API."""
     if path is None:
         env = os.environ.get("EDGECASCADE_CONFIG")
         if not env:
             return configs_dir() / "default.toml"  # the shipped offline cascade
         path = env
-    p = Path(path).expanduser()
-    if not p.exists() and p.suffix == "" and (configs_dir() / f"{p.name}.toml").exists():
+    given = os.fspath(path)
+    p = Path(given).expanduser()
+    bare = not any(sep in given for sep in (os.sep, os.altsep, "~") if sep)
+    if bare and not p.exists() and p.suffix == "" and (configs_dir() / f"{p.name}.toml").exists():
         return configs_dir() / f"{p.name}.toml"
     return p
 

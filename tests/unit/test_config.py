@@ -387,3 +387,20 @@ def test_every_toml_example_in_the_docs_is_a_valid_config(monkeypatch: pytest.Mo
         if "tiers" in data:
             data["tiers"] = expand_env(data["tiers"])
         assert parse_config(data).tiers
+
+
+def test_a_path_with_a_folder_is_never_read_as_a_shipped_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`mine/hybrid` (a typo for mine/hybrid.toml, a local-only cascade) loaded the shipped hybrid,
+    which sends prompts to a cloud API and bills them; only a bare name is a shipped config."""
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "hybrid.toml").write_text('[[tiers]]\nmodel = "smollm2-135m"\n')
+    monkeypatch.chdir(tmp_path)
+    for given in ("mine/hybrid", str(tmp_path / "mine" / "hybrid"), "./hybrid", "~/nowhere-edgecascade/hybrid"):
+        with pytest.raises(ConfigError, match="does not exist"):
+            load_config(given)
+        monkeypatch.setenv("EDGECASCADE_CONFIG", given)
+        with pytest.raises(ConfigError, match=r"\$EDGECASCADE_CONFIG names .*which does not exist"):
+            load_config()
+        monkeypatch.delenv("EDGECASCADE_CONFIG")
+    assert [t.provider for t in load_config("mine/hybrid.toml").tiers] == ["llamacpp"]
+    assert load_config("hybrid").tiers[-1].provider == "openai"  # the bare name is the shipped one
