@@ -32,7 +32,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # expanded and made absolute now: main() moves into the checkout, and "~" from a CI env block is no path
-VENV = Path(os.environ.get("EDGECASCADE_VENV", ROOT / ".venv")).expanduser().resolve()
+# (an empty one, as a CI env block leaves it, is unset: it had made the current folder the venv)
+VENV = Path(os.environ.get("EDGECASCADE_VENV") or ROOT / ".venv").expanduser().resolve()
+#: folders the project's commands read from the environment: made absolute before main() moves into
+#: the checkout, or a relative one names another folder for set-up (run in the checkout) than for the
+#: user's own later commands (models pulled into the checkout, then "not pulled yet")
+PATH_VARIABLES = ("EDGECASCADE_CACHE", "EDGECASCADE_MANIFESTS", "EDGECASCADE_DATA", "EDGECASCADE_TRACES")
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
 EXTRAS = "local,server,ollama,cloud,bench,dev"
@@ -177,6 +182,17 @@ def pull(names: list[str]) -> None:
     run([str(BIN / "edgecascade"), "models", "pull", *names])
 
 
+def absolute_path_variables(env: dict[str, str] | os._Environ[str]) -> None:
+    """Make each set :data:`PATH_VARIABLES` folder absolute (from the current folder, ``~`` expanded),
+    and a ``$EDGECASCADE_CONFIG`` that names a file here (a bare name stays a shipped config's)."""
+    for name in PATH_VARIABLES:
+        if env.get(name):
+            env[name] = str(Path(env[name]).expanduser().absolute())
+    config = env.get("EDGECASCADE_CONFIG")
+    if config and Path(config).expanduser().exists():
+        env["EDGECASCADE_CONFIG"] = str(Path(config).expanduser().absolute())
+
+
 def main(argv: list[str]) -> int:
     action = argv[0] if argv else "run"
     if action in ("-h", "--help"):
@@ -184,6 +200,7 @@ def main(argv: list[str]) -> int:
         return 0
     if action not in ("run", "setup", "test"):
         sys.exit(f"error: unknown action {action!r}: use run, setup or test (see --help)")
+    absolute_path_variables(os.environ)
     os.chdir(ROOT)
     setup()
     if action == "test":

@@ -189,3 +189,32 @@ def test_bootstrap_refuses_a_venv_of_an_old_python_and_expands_its_venv_path(
     monkeypatch.setattr(bootstrap.subprocess, "run", old_python)
     with pytest.raises(SystemExit, match="older than 3.10: delete .*ec-venv"):
         bootstrap.setup()
+
+
+def test_bootstrap_reads_relative_folders_from_where_it_was_started(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It moves into the checkout before set-up: a relative EDGECASCADE_CACHE put the wheel and the
+    models in the checkout, where the user's own commands later found nothing ("not pulled yet")."""
+    bootstrap = _load_bootstrap()
+    (tmp_path / "mine.toml").write_text("")
+    env = {"EDGECASCADE_CACHE": "cache", "EDGECASCADE_MANIFESTS": "~/manifests", "EDGECASCADE_DATA": "",
+           "EDGECASCADE_CONFIG": "mine.toml", "OTHER": "x"}
+    monkeypatch.chdir(tmp_path)
+    bootstrap.absolute_path_variables(env)
+    assert env["EDGECASCADE_CACHE"] == str(tmp_path / "cache")
+    assert env["EDGECASCADE_MANIFESTS"] == str(Path.home() / "manifests")
+    assert env["EDGECASCADE_CONFIG"] == str(tmp_path / "mine.toml") and env["EDGECASCADE_DATA"] == ""
+    env["EDGECASCADE_CONFIG"] = "tiny"  # a shipped config's name stays a name
+    bootstrap.absolute_path_variables(env)
+    assert env["EDGECASCADE_CONFIG"] == "tiny" and env["OTHER"] == "x"
+    # and the wheel folder follows: read from the absolute cache whatever the current folder
+    monkeypatch.setenv("EDGECASCADE_CACHE", env["EDGECASCADE_CACHE"])
+    monkeypatch.chdir(Path(__file__).parent)
+    assert bootstrap.wheel_folder("-DGGML_NATIVE=OFF").is_relative_to(tmp_path / "cache")
+
+
+def test_bootstrap_takes_an_empty_venv_variable_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CI env block's `EDGECASCADE_VENV:` (empty) made the current folder the venv."""
+    monkeypatch.setenv("EDGECASCADE_VENV", "")
+    venv = _load_bootstrap().VENV
+    assert venv == Path(__file__).resolve().parents[2] / ".venv"
