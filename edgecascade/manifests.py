@@ -228,12 +228,19 @@ def list_manifests() -> list[ModelManifest]:
     if not directory.is_dir():
         return []
     by_name: dict[str, tuple[ModelManifest, Path]] = {}
+    by_file: dict[str, tuple[ModelManifest, Path]] = {}  # one cached file each: a pull of one replaced the other's
     for path in sorted(directory.glob("*.toml")):
         manifest = ModelManifest.from_toml(path)
         if manifest.name in by_name:
             other = by_name[manifest.name][1]
             raise ModelError(f"model name {manifest.name!r} is defined twice: in {other} and in {path}")
+        if manifest.file_name in by_file:
+            first, other = by_file[manifest.file_name]
+            raise ModelError(f"models {first.name!r} ({other}) and {manifest.name!r} ({path}) both name the file "
+                             f"{manifest.file_name!r}, and each pull would replace the other's: give one of them "
+                             "another file_name")
         by_name[manifest.name] = (manifest, path)
+        by_file[manifest.file_name] = (manifest, path)
     return [by_name[name][0] for name in sorted(by_name)]
 
 

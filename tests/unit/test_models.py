@@ -813,3 +813,14 @@ def test_a_model_given_by_path_is_identified_by_its_bytes_not_its_name_and_size(
     small.write_bytes(b"GGUF tiny")
     assert LlamaCppProvider(path=small).identity.startswith("small.gguf:9:")
     assert LlamaCppProvider(path=tmp_path / "gone.gguf").identity == "gone.gguf:0"
+
+
+def test_two_models_naming_one_file_are_an_error(registry: Path) -> None:
+    """A manifest copied for a variant kept its file_name: both models used one cached file, and
+    each pull replaced (and verify then rejected) the other's download."""
+    make_split_model(registry, "tiny", CHUNKS)
+    text = (registry / "tiny.toml").read_text()
+    (registry / "variant.toml").write_text(text.replace('name = "tiny"', 'name = "variant"'))
+    with pytest.raises(ModelError, match=r"'tiny' .* and 'variant' .* both name the file") as ei:
+        list_manifests()
+    assert "another file_name" in str(ei.value)
