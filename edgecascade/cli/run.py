@@ -82,6 +82,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                                       "pass it as UTF-8") from None
     else:
         question = args.question
+        try:  # an argument that was not UTF-8 arrives holding surrogates; printed back, it would crash
+            question.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise InvalidRequestError(f"the question is not UTF-8 text (a byte that is not UTF-8 at character "
+                                      f"{e.start}): pass it as UTF-8") from None
     args.question_text = question  # for the error record, which stdin can no longer give
     if not question.strip():
         raise InvalidRequestError("the question is empty: pass a non-empty QUESTION (or '-' to read stdin)")

