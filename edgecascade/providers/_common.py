@@ -19,6 +19,7 @@ from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, M
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx
 import numpy as np
 
 from ..errors import ConfigError
@@ -41,7 +42,6 @@ _STOP_REASONS = frozenset({None, "", "stop", "end_turn", "stop_sequence", "tool_
 # a logprob at or below this is a server's placeholder, not a probability: OpenAI's -9999 for a token
 # outside the top 20 (vLLM clamps -inf to it), llama.cpp server's FLT_LOWEST for one that underflowed
 _LOGPROB_FLOOR = -100.0
-_USERINFO_RE = re.compile(r"//[^/?#]*@")
 # a URL as far as it can go (userinfo and queries may hold quotes, brackets and parentheses): a
 # message may lose the punctuation after a query, never a secret inside one
 _URL_RE = re.compile(r"https?://[^\s\"<>`]+", re.IGNORECASE)
@@ -90,17 +90,53 @@ def safe_url(url: str) -> str:
     """
     text = (url or "").strip()
     bare = "://" not in text
+    whole = "//" + text if bare else text
     try:
-        parts = urlsplit("//" + text if bare else text)
+        parts = urlsplit(whole)
         host, port = parts.hostname or "", parts.port
+        # an "@" past the authority: a password holding "/", "?" or "#" (not percent-encoded) ends the
+        # authority early, and the parsed host, port or path would be the password's first half
+        ambiguous = "@" not in parts.netloc and "@" in whole.partition("//")[2]
     except ValueError:  # an out-of-range port, a bad IPv6 literal: strip by hand
-        cut = re.split(r"[?#]", text, maxsplit=1)[0]
-        return _USERINFO_RE.sub("//", "//" + cut)[2:] if bare else _USERINFO_RE.sub("//", cut)
+        ambiguous, host, port = True, "", None
+    if ambiguous:  # everything up to the last "@" may be a secret
+        scheme, _, rest = whole.partition("//")
+        cut = re.split(r"[?#]", rest.rpartition("@")[2], maxsplit=1)[0]
+        return cut if bare else f"{scheme}//{cut}"
     if ":" in host:
         host = f"[{host}]"  # an IPv6 literal
     netloc = host + (f":{port}" if port is not None else "")
     out = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
     return out[2:] if bare and out.startswith("//") else out
+
+
+def readable_host(url: str, *, need_host: bool = True) -> bool:
+    """Whether ``url``'s host and port can be read, with no "@" past its authority (a password holding
+    "/", "?" or "#" that ends the authority early)."""
+    try:
+        parts = urlsplit(url)
+        readable = (bool(parts.hostname) or not need_host) and (parts.port is None or parts.port > 0)
+        httpx.URL(url)
+    except (ValueError, httpx.InvalidURL):
+        return False
+    return readable and ("@" in parts.netloc or "@" not in url.partition("//")[2])
+
+
+def checked_url(base_url: str | None, example: str) -> str:
+    """``base_url`` without surrounding space or a trailing "/", or a ConfigError that says what is
+    wrong with it: not http(s), or a host or port that cannot be read (port 99999, a password holding
+    "/" or "#"). Those had passed, and the first request crashed the whole cascade with an
+    ExceptionGroup from deep in the HTTP stack instead of failing over to the next tier. The message
+    never quotes the unreadable part: it may be a password."""
+    url = (base_url or "").strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):  # else every call fails, retried, as unreachable
+        raise ConfigError(f"base_url {safe_url(url)!r} is not an http(s) URL: give the API root of the server, "
+                          f"e.g. {example}")
+    if not readable_host(url):
+        raise ConfigError(f"base_url {safe_url(url)!r} has a host or port that cannot be read: a port is 1 to "
+                          f"65535, and a user name or password holding '/', '?', '#' or '@' must be "
+                          f"percent-encoded (e.g. %2F for '/'); e.g. {example}")
+    return url
 
 
 def endpoint(base_url: str, path: str) -> str:

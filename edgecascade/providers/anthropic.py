@@ -38,7 +38,6 @@ import httpx
 
 from ..errors import (
     AuthenticationError,
-    ConfigError,
     ContextLengthError,
     MalformedResponseError,
     ProviderConnectionError,
@@ -53,6 +52,7 @@ from ._common import (
     DeltaStream,
     LoopClients,
     Secret,
+    checked_url,
     endpoint,
     finish_reason,
     retry_after,
@@ -160,10 +160,7 @@ class AnthropicProvider:
         client: httpx.AsyncClient | None = None,
         version: str = "2023-06-01",
     ) -> None:
-        base_url = (base_url or "").strip().rstrip("/")
-        if not base_url.startswith(("http://", "https://")):  # else every call fails, retried, as unreachable
-            raise ConfigError(f"base_url {safe_url(base_url)!r} is not an http(s) URL: give the API root, "
-                              "e.g. https://api.anthropic.com")
+        base_url = checked_url(base_url, "https://api.anthropic.com")
         self.model = model
         self.api_key_env = api_key_env
         self.base_url = base_url

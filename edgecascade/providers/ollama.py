@@ -42,6 +42,7 @@ from ._common import (
     Secret,
     finish_reason,
     lookup_api_key,
+    readable_host,
     safe_url,
     shorten_and_redact,
     token_logprobs,
@@ -166,6 +167,11 @@ class OllamaProvider:
             raise ConfigError("the Ollama tier has no model name: set `model` (e.g. \"llama3.2:1b\")")
         if not 0 <= top_logprobs <= 20:
             raise ConfigError(f"top_logprobs is {top_logprobs}: Ollama returns 0 to 20 alternatives per token")
+        if host and not readable_host(host if "://" in host else f"http://{host}", need_host=False):
+            # else every request failed as "answered outside its documented format"
+            raise ConfigError(f"the Ollama host {safe_url(host)!r} has a host or port that cannot be read: a port "
+                              "is 1 to 65535, and a user name or password holding '/', '?', '#' or '@' must be "
+                              "percent-encoded; e.g. http://127.0.0.1:11434")
         self.host = host
         self._where = safe_url(host)  # what messages and the repr show: no userinfo, no query
         self.model = model

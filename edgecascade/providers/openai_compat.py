@@ -48,6 +48,7 @@ from ._common import (
     DeltaStream,
     LoopClients,
     Secret,
+    checked_url,
     endpoint,
     finish_reason,
     lookup_api_key,
@@ -190,12 +191,7 @@ class OpenAICompatProvider:
         extra_body: Mapping[str, Any] | None = None,
         max_tokens_field: str = "max_tokens",
     ):
-        base_url = (base_url or "").strip().rstrip("/")
-        if not base_url.startswith(("http://", "https://")):
-            raise ConfigError(
-                f"base_url {safe_url(base_url)!r} is not an http(s) URL: give the API root of the server, "
-                "e.g. http://127.0.0.1:8000/v1"
-            )
+        base_url = checked_url(base_url, "http://127.0.0.1:8000/v1")
         if not model:
             raise ConfigError(f"no model name given for {safe_url(base_url)}: pass the name the server serves")
         self.base_url = base_url

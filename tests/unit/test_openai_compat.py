@@ -614,6 +614,49 @@ def test_safe_url_drops_userinfo_query_and_fragment() -> None:
     assert safe_url("https://user:pw@host:99999/v1?k=X") == "https://host:99999/v1"  # unparseable port
 
 
+@pytest.mark.parametrize("url", [
+    "https://user:ab/cdSECRET@proxy.example.com/anthropic",  # a base64 password holding "/"
+    "https://user:abc#SECRET@proxy.example.com",
+    "https://user:12/34SECRET@proxy.example.com/v1",  # parses, with "12" as the port and the rest a path
+    "https://user:12#34SECRET@proxy.example.com/v1",
+    "https://user:12?34SECRET@proxy.example.com/v1",
+    "user:ab/cdSECRET@localhost:11434",  # no scheme, as OLLAMA_HOST allows
+])
+def test_safe_url_hides_a_password_that_ends_the_authority_early(url: str) -> None:
+    """A password holding "/", "?" or "#" (not percent-encoded) ends the URL's authority where it
+    stands: the password's first half was read as the port or the path, and printed."""
+    shown = safe_url(url)
+    assert "SECRET" not in shown and "user" not in shown and "ab" not in shown.replace("example", ""), shown
+    assert "12" not in shown and shown.endswith(("proxy.example.com/anthropic", "proxy.example.com",
+                                                 "proxy.example.com/v1", "localhost:11434")), shown
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999/v1", "https://user:ab/cdSECRET@proxy.example.com/v1",
+                                 "http://[::1/v1", "http://:8000/v1"])
+def test_a_base_url_whose_host_or_port_cannot_be_read_is_a_config_error(url: str) -> None:
+    """Port 99999 passed, and the first request raised an ExceptionGroup from the HTTP stack that no
+    tier's failover caught (the whole cascade failed); a bad IPv6 literal raised httpx.InvalidURL."""
+    from edgecascade.providers.anthropic import AnthropicProvider
+
+    for make in (lambda: OpenAICompatProvider(url, "m"), lambda: AnthropicProvider("claude", base_url=url)):
+        with pytest.raises(ConfigError, match="host or port that cannot be read") as ei:
+            make()
+        assert "SECRET" not in str(ei.value) and "cdSECRET" not in str(ei.value)
+
+
+def test_an_ollama_host_whose_port_cannot_be_read_is_a_config_error() -> None:
+    """Every request to it had failed as "answered outside its documented /api/chat format"."""
+    pytest.importorskip("ollama")
+    from edgecascade.providers.ollama import OllamaProvider
+
+    for host in ("127.0.0.1:99999", "http://[::1:11434", "http://user:ab/cdSECRET@h:11434"):
+        with pytest.raises(ConfigError, match="host or port that cannot be read") as ei:
+            OllamaProvider(host, "m")
+        assert "SECRET" not in str(ei.value)
+    for host in ("127.0.0.1:11434", "http://localhost:11434", "https://user:pw@ollama.example.com", ":11434"):
+        assert OllamaProvider(host, "m").host == host  # what the client reads, as given
+
+
 def test_base_url_credentials_are_never_printed() -> None:
     url = "https://user:pw@api.example.test/v1?api-key=X"
     p = OpenAICompatProvider(url, "gpt-4o-mini", client=httpx.AsyncClient(transport=httpx.MockTransport(
