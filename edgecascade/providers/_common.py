@@ -213,6 +213,30 @@ def token_count(value: Any) -> int:
         return 0
 
 
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+async def sse_lines(chunks: AsyncIterable[str]) -> AsyncGenerator[str, None]:
+    """The lines of an SSE body (``response.aiter_text()``), ended by CR LF, LF or CR only, as the SSE
+    format says. httpx's ``aiter_lines`` splits as ``str.splitlines`` does, also at U+2028, U+2029,
+    U+0085 and a few control characters, which JSON strings may hold unescaped (llama.cpp's server
+    and vLLM write them so): an answer holding one was cut mid-event and failed as malformed."""
+    rest, skip_lf = "", False
+    async for chunk in chunks:
+        if not chunk:
+            continue
+        if skip_lf and chunk.startswith("\n"):  # the LF of a CR LF split across two chunks
+            chunk = chunk[1:]
+        skip_lf = False
+        text = rest + chunk
+        *lines, rest = _LINE_END.split(text)
+        for line in lines:
+            yield line
+        skip_lf = text.endswith("\r")
+    if rest:
+        yield rest
+
+
 async def sse_events(lines: AsyncIterable[str], *, flush_unterminated: bool) -> AsyncGenerator[tuple[str, str], None]:
     """(event name, data) for each server-sent event in ``lines`` (an SSE body split into lines).
 

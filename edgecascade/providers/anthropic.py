@@ -59,6 +59,7 @@ from ._common import (
     safe_url,
     shorten_and_redact,
     sse_events,
+    sse_lines,
     token_count,
 )
 from .base import Capabilities, Timeouts
@@ -278,7 +279,7 @@ class AnthropicProvider:
                     failure = _failure_from_response(resp)
                 else:
                     # an event still open when the body ends is dropped: no message_stop, so "cut off" below
-                    events = sse_events(resp.aiter_lines(), flush_unterminated=False)
+                    events = sse_events(sse_lines(resp.aiter_text()), flush_unterminated=False)
                     async with contextlib.aclosing(events):
                         async for event, data in events:
                             payload = json.loads(data)

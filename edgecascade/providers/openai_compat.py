@@ -57,6 +57,7 @@ from ._common import (
     safe_url,
     shorten_and_redact,
     sse_events,
+    sse_lines,
     token_count,
     token_logprobs,
 )
@@ -543,7 +544,8 @@ class OpenAICompatProvider:
         """
         failure: ProviderError | None = None
         try:
-            async with contextlib.aclosing(sse_events(response.aiter_lines(), flush_unterminated=True)) as events:
+            lines = sse_lines(response.aiter_text())
+            async with contextlib.aclosing(sse_events(lines, flush_unterminated=True)) as events:
                 async for name, data in events:
                     if name == "error":  # `event: error` or llama.cpp's `error:` line: it failed mid-answer
                         try:

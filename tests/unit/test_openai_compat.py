@@ -657,6 +657,50 @@ def test_an_ollama_host_whose_port_cannot_be_read_is_a_config_error() -> None:
         assert OllamaProvider(host, "m").host == host  # what the client reads, as given
 
 
+async def test_sse_lines_end_only_at_cr_lf_or_crlf_however_the_body_is_chunked() -> None:
+    from edgecascade.providers._common import sse_lines
+
+    body = 'data: {"t": "a\u2028b\x85c\x0bd\x0ce\x1cf"}\r\n\r\ndata: x\rdata: y\n\ndata: end'
+
+    async def chunks(size: int) -> AsyncIterator[str]:
+        for i in range(0, len(body), size):
+            yield body[i:i + size]
+        yield ""
+
+    want = ['data: {"t": "a\u2028b\x85c\x0bd\x0ce\x1cf"}', "", "data: x", "data: y", "", "data: end"]
+    for size in (1, 2, 3, 7, len(body)):  # a CR LF split across two chunks is one line end
+        assert [line async for line in sse_lines(chunks(size))] == want, size
+
+
+@pytest.mark.parametrize("sep", ["\u2028", "\u2029", "\x85"])
+async def test_a_streamed_answer_may_hold_unicode_line_separators(sep: str) -> None:
+    """httpx's aiter_lines splits at U+2028, U+2029 and NEL, which a JSON string holds unescaped
+    (llama.cpp's server and vLLM write them so): the event was cut mid-JSON and the stream failed as
+    malformed, in the OpenAI-compatible and the Anthropic provider alike."""
+    from edgecascade.providers.anthropic import AnthropicProvider
+
+    def sse(body: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(
+            200, content=body.encode(), headers={"content-type": "text/event-stream"})))
+
+    text = f"line one{sep}line two"
+    chunks = [{"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]},
+              {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}]
+    body = "".join(f"data: {json.dumps(c, ensure_ascii=False)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+    got = [d async for d in OpenAICompatProvider(BASE, "m", client=sse(body)).stream(request())]
+    assert "".join(d.text for d in got) == text and got[-1].finish_reason == "stop"
+
+    def event(name: str, data: dict[str, object]) -> str:
+        return f"event: {name}\ndata: {json.dumps({'type': name, **data}, ensure_ascii=False)}\n\n"
+
+    body = (event("message_start", {"message": {"usage": {"input_tokens": 3, "output_tokens": 1}}})
+            + event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": text}})
+            + event("message_delta", {"delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 5}})
+            + event("message_stop", {}))
+    got = [d async for d in AnthropicProvider("claude", api_key="k", client=sse(body)).stream(request())]
+    assert "".join(d.text for d in got) == text and got[-1].finish_reason == "stop"
+
+
 def test_base_url_credentials_are_never_printed() -> None:
     url = "https://user:pw@api.example.test/v1?api-key=X"
     p = OpenAICompatProvider(url, "gpt-4o-mini", client=httpx.AsyncClient(transport=httpx.MockTransport(
