@@ -379,7 +379,13 @@ def _program(code: str, item: Item) -> str:
     # it may rely on (its own definition, coming later, replaces the prompt's stub); a bare body
     # continues the prompt's signature and docstring.
     sep = "\n\n" if _defines(code, entry) else ""
-    return fprompt + sep + code + "\n" + test + f"\ncheck({entry})\n"
+    # a `from __future__` import must open the program: after the prompt it is a SyntaxError, and a
+    # right answer that starts with one failed
+    future = "".join(m.group(0).strip() + "\n" for m in _FUTURE.finditer(code))
+    return future + fprompt + sep + _FUTURE.sub("", code) + "\n" + test + f"\ncheck({entry})\n"
+
+
+_FUTURE = re.compile(r"^from __future__ import [^\n]*$", re.MULTILINE)
 
 
 def run_humaneval(answer_text: str, item: Item, timeout_s: float = 10.0,

@@ -13,6 +13,7 @@ items, and a linear model on standardised features is hard to over-fit and easy 
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -50,6 +51,7 @@ NO_CROSS_CHECK = dict.fromkeys(CROSS_CHECK_FEATURES, 0.0)
 KNOWN_FEATURES = frozenset((*FEATURE_NAMES, *EXAMPLE_FEATURES, *CROSS_CHECK_FEATURES))
 
 
+log = logging.getLogger(__name__)
 _REP = RepetitionCheck()  # the documented defaults: a calibration's features must not depend on a config
 
 
@@ -63,7 +65,12 @@ def draft_features(c: Completion, lf: LogprobFeatures | None = None, *, prompt: 
     (:func:`.crosscheck.cross_check_features`), where it was cross-checked; neutral otherwise."""
     f: dict[str, float] = dict(cross_check if cross_check is not None else NO_CROSS_CHECK)
     if run_examples and prompt:
-        rate = examples_pass_rate(prompt, c.text)
+        try:
+            rate = examples_pass_rate(prompt, c.text)
+        except OSError as e:  # no temp dir, no process (EAGAIN, ENOMEM): the draft is judged without them
+            log.warning("the prompt's examples could not be run against the draft (%s: %s); it is judged "
+                        "as a draft with no examples", type(e).__name__, e)
+            rate = None
         f["has_examples"] = 0.0 if rate is None else 1.0
         f["examples_pass"] = 0.0 if rate is None else rate
     if lf is None and c.logprobs is not None:

@@ -161,9 +161,50 @@ def _imports(prompt: str) -> str:
     return "\n".join(ast.unparse(n) for n in keep)
 
 
+# What the result is judged and written with is taken before the draft runs, and a result is read
+# as plain built-in values (a subclass's stored value, by the base type's own methods) before it is
+# compared: a draft that replaced json.dumps or math.isclose, or returned an object whose == says yes
+# to anything, passed every example. A value of another type (a numpy integer) passes none. This
+# contains mistakes and cheap tricks, not hostile code (see edgecascade.sandbox).
 _RUNNER = """\
 import ast, json, math, os, sys, types
 _imports, _code, _examples, _token = json.loads({payload!r})
+_literal, _isclose, _dumps, _write, _out = ast.literal_eval, math.isclose, json.dumps, os.write, os.dup(1)
+_type, _isinstance, _exit, _function = type, isinstance, os._exit, types.FunctionType
+_list, _tuple, _dict, _set, _frozenset = list, tuple, dict, set, frozenset
+_iter, _items, _index, _float, _str = list.__iter__, dict.items, int.__index__, float.__float__, str.__str__
+_titer, _siter, _fiter = tuple.__iter__, set.__iter__, frozenset.__iter__
+
+
+class _NotPlain(Exception):
+    pass
+
+
+def _plain(x, depth=0):
+    if depth > 100:
+        raise _NotPlain
+    t = _type(x)
+    if x is None or t is bool or t is complex or t is bytes:
+        return x
+    if _isinstance(x, int):
+        return _index(x)
+    if _isinstance(x, float):
+        return _float(x)
+    if _isinstance(x, str):
+        return _str(x)
+    if _isinstance(x, list):
+        return _list(_plain(v, depth + 1) for v in _iter(x))
+    if _isinstance(x, tuple):
+        return _tuple(_plain(v, depth + 1) for v in _titer(x))
+    if _isinstance(x, dict):
+        return _dict((_plain(k, depth + 1), _plain(v, depth + 1)) for k, v in _items(x))
+    if _isinstance(x, set):
+        return _set(_plain(v, depth + 1) for v in _siter(x))
+    if _isinstance(x, frozenset):
+        return _frozenset(_plain(v, depth + 1) for v in _fiter(x))
+    raise _NotPlain
+
+
 _g = {{"__name__": "draft", "__builtins__": __builtins__}}
 try:
     exec(compile(_imports, "imports.py", "exec"), _g)
@@ -173,20 +214,19 @@ exec(compile(_code, "draft.py", "exec"), _g)
 _failed = _attempted = 0
 for _fn, _args, _kwargs, _want in _examples:
     _f = _g.get(_fn)
-    if not (isinstance(_f, types.FunctionType) and _f.__code__.co_filename == "draft.py"):
+    if not (_isinstance(_f, _function) and _f.__code__.co_filename == "draft.py"):
         continue  # not a function the draft's own code defines: this example says nothing
     _attempted += 1
     try:
-        _got = _f(*[ast.literal_eval(a) for a in _args], **{{k: ast.literal_eval(v) for k, v in _kwargs}})
-        _exp = ast.literal_eval(_want)
-        _ok = _got == _exp or (isinstance(_got, float) and isinstance(_exp, (int, float))
-                               and math.isclose(_got, _exp, rel_tol=1e-6, abs_tol=1e-9))
+        _got = _plain(_f(*[_literal(a) for a in _args], **{{k: _literal(v) for k, v in _kwargs}}))
+        _exp = _literal(_want)
+        _ok = _got == _exp or (_type(_got) is float and _type(_exp) in (int, float)
+                               and _isclose(_got, _exp, rel_tol=1e-6, abs_tol=1e-9))
     except Exception:
         _ok = False
     _failed += not _ok
-sys.stdout.write(_token + json.dumps([_failed, _attempted]))
-sys.stdout.flush()
-os._exit(0)  # the draft's atexit handlers or live threads must not turn a result into a crash or a timeout
+_write(_out, (_token + _dumps([_failed, _attempted])).encode())
+_exit(0)  # the draft's atexit handlers or live threads must not turn a result into a crash or a timeout
 """
 
 

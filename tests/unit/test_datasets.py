@@ -601,3 +601,21 @@ def test_odd_jsonl_input_is_read_or_refused_clearly(tmp_path: Path) -> None:
     nulls.write_text(json.dumps({"id": None, "prompt": "What is 2 + 2?", "reference": "4", "domain": None}) + "\n")
     (item,) = load(str(nulls))
     assert item.id == "1" and item.domain == "math"
+
+
+def test_a_right_answer_opening_with_a_future_import_passes() -> None:
+    """Put after the prompt, the import was a SyntaxError: a right answer failed."""
+    answer = "```python\nfrom __future__ import annotations\n\ndef add(a: int, b: int) -> int:\n    return a + b\n```"
+    out = run_humaneval(answer, _add_item(), timeout_s=5)
+    assert out.passed and out.reason == "passed", out
+    assert run_humaneval(answer.replace("a + b", "a - b"), _add_item(), timeout_s=5).reason == "failed"
+
+
+def test_an_answer_cannot_pass_by_reading_the_pass_token_from_its_program() -> None:
+    """The program's file sat in the answer's working folder, pass token and all: an answer that
+    printed the token from it and exited passed without a test run."""
+    answer = ("```python\nimport os, re\n\ndef add(a, b):\n    return 0\n\nfor name in os.listdir('.'):\n"
+              "    m = re.search(r'EDGECASCADE-PASS-[0-9a-f]+', open(name).read())\n"
+              "    if m:\n        os.write(1, m.group().encode())\n        os._exit(0)\n```")
+    out = run_humaneval(answer, _add_item(), timeout_s=5)
+    assert not out.passed and out.reason == "failed", out

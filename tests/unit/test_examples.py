@@ -186,3 +186,48 @@ def test_an_example_nested_past_the_limit_is_no_example_and_no_crash() -> None:
     for line in (f"f({deep}) == 2", f"assert f({deep}) == 2", f"assert f(1) == {deep}"):
         assert prompt_examples("Write f.\n" + line) == []
     assert prompt_examples("Write f.\nassert f(-1) == 2") != []  # a plain one is still read
+
+
+@pytest.mark.parametrize("trick", [
+    "import json\njson.dumps = lambda x: '[0, 2]'\n",  # the verdict written by the draft's json.dumps
+    "import math\nmath.isclose = lambda *a, **k: True\n",
+    "import ast\nast.literal_eval = lambda s: 0\n",
+    # the verdict's token read from the program's own file, and written as the verdict
+    "import re, os\nfor _n in os.listdir('.'):\n    _m = re.search(r'EDGECASCADE-EX-[0-9a-f]+', open(_n).read())\n"
+    "    if _m:\n        os.write(1, (_m.group() + '[0, 2]').encode()); os._exit(0)\n",
+])
+def test_a_wrong_draft_cannot_pass_by_changing_how_it_is_judged(trick: str) -> None:
+    """Each of these wrong drafts (every element minus y) had passed all examples: a draft with the
+    examples check on was accepted at the draft tier."""
+    wrong = f"```python\n{trick}\ndef add(xs, y):\n    return [x - y for x in xs]\n```"
+    assert examples_pass_rate(PROMPT, wrong) == pytest.approx(1 / 3)  # add([], 5) == [] holds either way
+
+
+def test_a_result_is_compared_as_plain_values_not_by_its_own_equality() -> None:
+    """An object whose == says yes to anything passed every example; a subclass of a built-in type is
+    read as its stored value (a Counter is the dict it holds), whatever it says it equals."""
+    anything = ("```python\nclass Yes(list):\n    def __eq__(self, other):\n        return True\n\n"
+                "def add(xs, y):\n    return Yes([0])\n```")
+    assert examples_pass_rate(PROMPT, anything) == 0.0
+    yes = "```python\nclass Yes:\n    __eq__ = lambda self, other: True\n\ndef add(xs, y):\n    return Yes()\n```"
+    assert examples_pass_rate(PROMPT, yes) == 0.0
+    subclass = ("```python\nclass L(list):\n    pass\n\ndef add(xs, y):\n    return L(x + y for x in xs)\n```")
+    assert examples_pass_rate(PROMPT, subclass) == 1.0
+
+
+def test_a_draft_whose_examples_cannot_be_run_is_judged_without_them(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A process that could not be started (EAGAIN, ENOMEM, no temp dir) raised out of the whole
+    query; the cross-check already judged its draft without its program."""
+    from edgecascade.quality import calibration
+    from edgecascade.types import Completion, Timings, Usage
+
+    def no_process(*a: object, **k: object) -> None:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr("edgecascade.sandbox.subprocess.Popen", no_process)
+    draft = Completion(text="```python\ndef add(xs, y):\n    return [x + y for x in xs]\n```", model="m",
+                       finish_reason="stop", usage=Usage(10, 20), timings=Timings(total_s=1.0))
+    f = calibration.draft_features(draft, prompt=PROMPT, run_examples=True)
+    assert f["has_examples"] == 0.0 and f["examples_pass"] == 0.0
+    assert "could not be run" in caplog.text
