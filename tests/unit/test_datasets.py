@@ -126,6 +126,9 @@ def test_grade_gsm8k_bad_reference_raises() -> None:
         ("The answer is 1000 * 1.1^2 = 1210.", 1210), ("The answer is \\(12 \\div 4 = 3\\).", 3),
         ("The answer is 4 · 3 = 12.", 12), ("The answer is -5 + 12 = 7.", 7),
         ("The answer is -7.", -7), ("The answer is 5 - -3 = 8.", 8),
+        # grader v5: a number with an exponent is read whole (1e5 had been read as 1, 2.5e3 as 2.5)
+        ("The answer is 1e5.", 100000), ("The answer is 2.5e3", 2500), ("The answer is 1E+2.", 100),
+        ("The answer is 6 eggs.", 6), ("The answer is 6e.", 6),
     ],
 )
 def test_answer_sentence_with_working_states_its_result(answer: str, expected: float) -> None:
@@ -459,7 +462,7 @@ def test_grader_versions_name_every_grader_and_grader_name_is_the_one_grade_uses
     # the number readers changed how they read "The answer is 5 + 3 = 8." (2), then \boxed{}, fractions
     # and LaTeX working (3), then powers, LaTeX division, a middle dot and a negative first number in
     # working (4): cached grades are stale
-    assert GRADER_VERSIONS["gsm8k"] == GRADER_VERSIONS["number"] == 4
+    assert GRADER_VERSIONS["gsm8k"] == GRADER_VERSIONS["number"] == 5
     p = tmp_path / "mine.jsonl"
     p.write_text("\n".join(json.dumps({"id": g, "prompt": "?", "reference": "4", "grader": g})
                            for g in JSONL_GRADERS) + "\n" + json.dumps({"id": "default", "prompt": "?",
