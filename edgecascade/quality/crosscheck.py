@@ -144,7 +144,8 @@ def allowed_program(code: str) -> bool:
             return False
         if isinstance(node, ast.Attribute) and node.attr not in _ATTRIBUTES:
             return False
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in bound | _BUILTINS:
+        if (isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in bound | _BUILTINS
+                and node.id != "__name__"):  # a main guard (`if __name__ == "__main__":`) reads a string
             return False
         if isinstance(node, ast.keyword) and node.arg is not None and node.arg.startswith("__"):
             return False

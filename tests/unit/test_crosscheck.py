@@ -109,6 +109,15 @@ def test_arithmetic_programs_are_allowed() -> None:
     assert program_result(counted) == 3
 
 
+def test_a_program_with_a_main_guard_gives_its_number() -> None:
+    """Reading __name__ made the program "not allowed": a right draft's cross-check gave no number."""
+    from edgecascade.quality.crosscheck import allowed_program
+
+    guarded = "def solution():\n    return 12\n\nif __name__ == '__main__':\n    print(solution())\n"
+    assert allowed_program(guarded) and program_result(guarded) == 12
+    assert not allowed_program("__name__ = 'x'\ndef solution():\n    return 1\n")  # binding it is not
+
+
 def test_no_allowed_attribute_is_a_module_on_an_allowed_module() -> None:
     """Attribute names are allowed on every object alike, so none may lead to a module."""
     import importlib
