@@ -336,6 +336,17 @@ def fit_calibration(rows: Sequence[dict[str, float]], labels: Sequence[bool], *,
         import sklearn  # noqa: F401
     except ImportError:
         raise ConfigError("fitting a calibration needs scikit-learn: pip install 'edgecascade[bench]'") from None
+    names = list(features)
+    finite = [all(math.isfinite(r.get(n, 0.0)) for n in names) for r in rows]
+    if not all(finite):
+        # a draft a score cannot be computed for (a backend sent a null logprob) is never accepted: it
+        # escalates, so no calibrator judges it, and scikit-learn refuses NaN outright
+        log.warning("%d of the %d drafts in %s have a feature that is not a finite number (a logprob the "
+                    "backend did not send): they always escalate, and are left out of the fit",
+                    finite.count(False), len(rows), source)
+        rows = [r for r, ok in zip(rows, finite) if ok]
+        labels = [y for y, ok in zip(labels, finite) if ok]
+        prompts = None if prompts is None else [p for p, ok in zip(prompts, finite) if ok]
     if not labels:
         raise OneKindError(f"cannot calibrate: {source} holds no drafts, and a calibrator learns from right and "
                           "wrong ones: trace or label more items")
@@ -343,7 +354,6 @@ def fit_calibration(rows: Sequence[dict[str, float]], labels: Sequence[bool], *,
         kind = "right" if bool(labels[0]) else "wrong"
         raise OneKindError(f"cannot calibrate: in {source} all {len(labels)} drafts are {kind}, and a calibrator "
                           "learns from both kinds: trace or label more items")
-    names = list(features)
     cal = _fit_one(rows, labels, model=model, names=names, c_reg=c_reg, seed=seed, meta=meta or {})
     if prompts is not None:
         if len(prompts) != len(rows):
@@ -370,8 +380,11 @@ def fit_calibration(rows: Sequence[dict[str, float]], labels: Sequence[bool], *,
 
 
 def auroc(scores: Sequence[float] | np.ndarray, labels: Sequence[bool] | np.ndarray) -> float:
-    """Area under the ROC curve (rank statistic, ties averaged); nan if one class is missing."""
+    """Area under the ROC curve (rank statistic, ties averaged); nan if one class is missing. A score
+    that could not be computed (NaN) ranks lowest, tied with any other: such a draft is never accepted
+    (sorted as it came, it had ranked as the most confident, and its place depended on the order)."""
     s = np.asarray(scores, dtype=np.float64)
+    s = np.where(np.isnan(s), -np.inf, s)
     y = np.asarray(labels, dtype=bool)
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     if n_pos == 0 or n_neg == 0:
@@ -430,8 +443,11 @@ def auroc_interval(scores: Sequence[float] | np.ndarray, labels: Sequence[bool] 
 
 def expected_calibration_error(probs: Sequence[float] | np.ndarray, labels: Sequence[bool] | np.ndarray,
                                bins: int = 10) -> float:
-    """Mean |accuracy - confidence| over equal-width probability bins, weighted by bin size."""
+    """Mean |accuracy - confidence| over equal-width probability bins, weighted by bin size. A
+    probability that could not be computed (NaN) counts as 0: such a draft is never accepted (it had
+    been counted in the total but in no bin)."""
     p = np.asarray(probs, dtype=np.float64)
+    p = np.where(np.isnan(p), 0.0, p)
     y = np.asarray(labels, dtype=np.float64)
     if p.size == 0:
         return float("nan")

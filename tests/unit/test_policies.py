@@ -106,6 +106,24 @@ def test_auroc_and_ece() -> None:
     assert expected_calibration_error([0.9] * 10, [False] * 10) == pytest.approx(0.9)
 
 
+def test_a_score_that_could_not_be_computed_ranks_lowest_and_is_no_confidence(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A NaN score (a backend's null logprob) is never accepted, yet it had ranked as the most
+    confident, with an AUROC that depended on the items' order; ECE counted it in no bin; and one
+    such draft among the fitting rows stopped the fit with scikit-learn's "Input X contains NaN"."""
+    nan = math.nan
+    assert auroc([nan, nan, 0.8, 0.2], [True, False, True, False]) == auroc([nan, nan, 0.8, 0.2],
+                                                                           [False, True, True, False]) == 0.625
+    assert auroc([nan, 0.8, 0.2], [False, True, False]) == 1.0
+    assert expected_calibration_error([0.95, nan], [True, False]) == pytest.approx(0.025)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=200)
+    rows = [{"mean_logprob": float(v)} for v in x] + [{"mean_logprob": nan}, {"mean_logprob": -math.inf}]
+    labels = (x > 0).tolist() + [True, False]
+    cal = fit_calibration(rows, labels, model="m", features=["mean_logprob"])
+    assert cal.coef[0] > 0 and "2 of the 202 drafts" in caplog.text
+
+
 def test_calibrator_recovers_a_known_relation() -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=2000)
