@@ -306,6 +306,13 @@ def test_cascadeflow_score_components() -> None:
     # geo 0.5, harmonic 0.5, min 0.5, pseudo-entropy mean(-0.5 ln 0.5) * e
     expect = 0.5 * 0.5 + 0.2 * 0.5 + 0.15 * 0.5 + 0.15 * (1 - 0.5 * math.log(2) * math.e)
     assert cascadeflow_score(t) == pytest.approx(expect)
+    # the top 80% of three tokens: ceil keeps all three (every reported number), cascadeflow's own
+    # floor two, leaving out the least likely one (a review found the README's recipe silent on it)
+    p = [0.9, 0.9, 0.01]
+    t = trace("b", True, lps=[math.log(x) for x in p])
+    rest = 0.5 * math.prod(p) ** (1 / 3) + 0.15 * 0.01 + 0.15 * (1 - sum(-x * math.log(x) for x in p) / 3 * math.e)
+    assert cascadeflow_score(t) == pytest.approx(rest + 0.2 * 3 / sum(1 / x for x in p))
+    assert cascadeflow_score(t, floor=True) == pytest.approx(rest + 0.2 * 0.9)
 
 
 def test_trace_store_resumes_and_skips_torn_lines(tmp_path) -> None:  # type: ignore[no-untyped-def]
