@@ -277,6 +277,11 @@ class AnthropicProvider:
                 if resp.status_code != 200:
                     await resp.aread()
                     failure = _failure_from_response(resp)
+                elif resp.headers.get("content-type", "").startswith("text/html"):
+                    # a wrong base_url, as complete() says: it had read as an answer "cut off", retried
+                    raise MalformedResponseError(
+                        f"{self._safe_url} answered {self.model} with a web page, not the Messages API: check "
+                        "that base_url points at the Anthropic API", retryable=False)
                 else:
                     # an event still open when the body ends is dropped: no message_stop, so "cut off" below
                     events = sse_events(sse_lines(resp.aiter_text()), flush_unterminated=False)

@@ -513,6 +513,16 @@ class OpenAICompatProvider:
                 with contextlib.suppress(httpx.HTTPError):  # the status alone still says what went wrong
                     content = await response.aread()
                 raise self._error_for_response(response, content)
+            if response.headers.get("content-type", "").startswith("text/html"):
+                # a wrong base_url (a web UI, a proxy's login page): it had read as an answer "cut off"
+                # and was retried; complete() names it, and so does this
+                body = b""
+                with contextlib.suppress(httpx.HTTPError):
+                    body = await response.aread()
+                raise MalformedResponseError(
+                    f"{self._where} answered HTTP {response.status_code} with a web page "
+                    f"({self._shorten(body.decode('utf-8', errors='replace'))!r}): check that base_url points "
+                    "at an OpenAI-compatible API", retryable=False)
             if response.headers.get("content-type", "").startswith("application/json"):
                 # the server ignored stream=true and sent the whole answer at once
                 failure: ProviderError | None = None

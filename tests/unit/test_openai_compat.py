@@ -701,6 +701,20 @@ async def test_a_streamed_answer_may_hold_unicode_line_separators(sep: str) -> N
     assert "".join(d.text for d in got) == text and got[-1].finish_reason == "stop"
 
 
+async def test_a_web_page_where_a_stream_was_expected_says_check_base_url() -> None:
+    """complete() named a web page (a wrong base_url) and did not retry it; stream() read it as an
+    answer "cut off" and retried it, in both HTTP providers."""
+    from edgecascade.providers.anthropic import AnthropicProvider
+
+    page = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(
+        200, text="<html><body>Sign in</body></html>", headers={"content-type": "text/html; charset=utf-8"})))
+    providers = (OpenAICompatProvider(BASE, "m", client=page), AnthropicProvider("claude", api_key="k", client=page))
+    for provider in providers:
+        with pytest.raises(MalformedResponseError, match="web page.*base_url") as ei:
+            [d async for d in provider.stream(request())]
+        assert not ei.value.retryable and "cut off" not in str(ei.value)
+
+
 def test_base_url_credentials_are_never_printed() -> None:
     url = "https://user:pw@api.example.test/v1?api-key=X"
     p = OpenAICompatProvider(url, "gpt-4o-mini", client=httpx.AsyncClient(transport=httpx.MockTransport(
