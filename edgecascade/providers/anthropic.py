@@ -33,6 +33,7 @@ import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -360,7 +361,12 @@ class AnthropicProvider:
         if status in (401, 403):
             return AuthenticationError(f"the Anthropic API refused the request ({said}): {self._key_hint}")
         if status == 404:
-            return UnknownModelError(f"the Anthropic API does not serve model {self.model!r} ({said})")
+            hint = ""
+            if urlsplit(self.base_url).path.rstrip("/").endswith("/v1"):
+                # the path is base_url + /v1/messages: a base_url ending in /v1 asks for /v1/v1/messages
+                hint = (f": or base_url is wrong, as it ends in /v1 ({self._safe_url}) and /v1/messages is added to "
+                        "it; give the API root without /v1 (e.g. https://api.anthropic.com)")
+            return UnknownModelError(f"the Anthropic API does not serve model {self.model!r} ({said}){hint}")
         if status == 429:
             return RateLimitedError(f"the Anthropic API is rate limiting requests ({said})",
                                     retry_after=failure.retry_after)

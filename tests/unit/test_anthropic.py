@@ -267,6 +267,26 @@ async def test_a_web_page_is_malformed_and_not_worth_a_retry() -> None:
     assert is_retryable(ei.value)  # garbled JSON may be a one-off
 
 
+async def test_a_404_from_a_base_url_ending_in_v1_says_the_path_is_doubled() -> None:
+    """The path is base_url + /v1/messages: a base_url copied with its /v1 asks for /v1/v1/messages,
+    and the 404 read only as "does not serve model"."""
+    seen: list[str] = []
+
+    def not_found(r: httpx.Request) -> httpx.Response:
+        seen.append(r.url.path)
+        return httpx.Response(404, json={"type": "error", "error": {"type": "not_found_error", "message": "Not Found"}})
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(not_found))
+    p = AnthropicProvider(MODEL, api_key=KEY, base_url="https://proxy.example.test/anthropic/v1/", client=client)
+    with pytest.raises(UnknownModelError, match="ends in /v1.*without /v1") as ei:
+        await p.complete(ask())
+    assert seen == ["/anthropic/v1/v1/messages"] and KEY not in str(ei.value)
+    p, _ = make(not_found)  # the right root: no such hint
+    with pytest.raises(UnknownModelError) as ei:
+        await p.complete(ask())
+    assert "ends in /v1" not in str(ei.value)
+
+
 # --- streaming -----------------------------------------------------------------------------------------
 
 
