@@ -115,8 +115,7 @@ def _traced_datasets(args: argparse.Namespace, cascade: Cascade, *, judges: bool
                   for s, t in ((small, cascade.tiers[0]), (large, cascade.tiers[-1]))}
         current = {k: prompt_sha256(p) for k, p in items.items()}
         # traces made for an older prompt are not evidence; grades made otherwise are made again
-        traces = {tier: regraded({k: t for k, t in ts.items()
-                                  if not t.prompt_sha256 or current.get(k) in (None, t.prompt_sha256)}, every)
+        traces = {tier: regraded({k: t for k, t in ts.items() if _evidence(current, k, t)}, every)
                   for tier, ts in traces.items()}
         pairs = paired(traces, [small.name, large.name])
         if len(pairs) < 10:
@@ -147,10 +146,20 @@ def _traced_datasets(args: argparse.Namespace, cascade: Cascade, *, judges: bool
             cal_ids, held_ids = _fresh_split(name, _bench_run_command(args, given), pairs,
                                              list(items or traces[small.name]), n, judges=judges)
         checks = regraded({k: t for k, t in priced(store.load(name, cc.model, cc.key), cascade.tiers[0].price).items()
-                           if not t.prompt_sha256 or current.get(k) in (None, t.prompt_sha256)}, every)
+                           if _evidence(current, k, t)}, every)
         datasets.append(DatasetPairs(name, [p for p in pairs if p[0].item_id in cal_ids],
                                      [p for p in pairs if p[0].item_id in held_ids], items, n, checks))
     return datasets, small
+
+
+def _evidence(current: dict[str, str], k: str, t: Trace) -> bool:
+    """Whether a trace is evidence: of an item the dataset still holds (``current``: its prompts'
+    digests by id), made for its prompt as it stands. An item no longer there is not (ids shift when
+    lines are removed, and its question was counted again under another id, stale grade and all);
+    where the dataset could not be reloaded (``current`` empty), every trace is."""
+    if not current:
+        return True
+    return k in current and (not t.prompt_sha256 or current[k] == t.prompt_sha256)
 
 
 def _fresh_split(name: str, trace_more: str, pairs: Sequence[Sequence[Trace]], order: list[str], n: int, *,

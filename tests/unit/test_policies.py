@@ -537,6 +537,38 @@ def test_a_report_bills_its_traces_at_the_price_of_the_config_it_reports_on(tmp_
             assert t.cost == pytest.approx((t.prompt_tokens + t.completion_tokens) * 30.0 / 1e6) and t.cost > 0
 
 
+def test_a_report_leaves_out_traces_of_items_the_dataset_no_longer_holds(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Lines removed from a JSONL dataset shift its default ids (line numbers): the traces of ids past
+    its new end were still paired and reported, so their questions counted twice, with stale grades."""
+    import argparse
+    import json
+
+    from edgecascade import Cascade, ScriptedProvider, Tier
+    from edgecascade.benchmarks.traces import run_traces
+    from edgecascade.cli.bench_traces import _traced_datasets
+    from edgecascade.datasets import load
+
+    data = tmp_path / "toy.jsonl"
+
+    def write(numbers: range) -> None:
+        data.write_text("".join(json.dumps({"prompt": f"What is {i} plus 4?", "reference": str(i + 4)}) + "\n"
+                                for i in numbers))
+
+    def cascade() -> Cascade:
+        return Cascade([Tier("s", ScriptedProvider([ScriptedReply("It is 4", logprob=-0.1)], model="small")),
+                        Tier("l", ScriptedProvider([ScriptedReply("It is 5", logprob=-0.1)], model="large"))])
+
+    store = TraceStore(tmp_path / "traces")
+    write(range(30))
+    run_traces(cascade(), load(str(data)), dataset="toy", store=store, max_tokens=16)
+    write(range(10, 30))  # the first ten lines removed: ids 1-20 now hold the questions 21-30 held
+    run_traces(cascade(), load(str(data)), dataset="toy", store=store, max_tokens=16)
+    args = argparse.Namespace(datasets=[str(data)], fresh_from=[], traces=str(store.root), max_tokens=16, seed=1)
+    [d], _ = _traced_datasets(args, cascade(), judges=True)
+    ids = {p[0].item_id for p in [*d.calibration, *d.held_out]}
+    assert ids == {i.id for i in load(str(data))} and len(ids) == 20
+
+
 def test_the_settings_key_follows_the_alternatives_kept_and_whether_logprobs_come(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Traces made with 5 alternatives per token were reused by a tier keeping 20 (entropy is taken
     over them), and a tier's logprobs switched off reused traces that had them."""
