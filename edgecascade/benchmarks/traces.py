@@ -15,11 +15,12 @@ import hashlib
 import json
 import math
 import os
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -170,7 +171,7 @@ class TraceStore:
         self.root = root or traces_dir()
 
     def path(self, dataset: str, model: str, key: str) -> Path:
-        return self.root / dataset / f"{model}-{key}.jsonl"
+        return self.root / dataset / f"{_file_safe(model)}-{key}.jsonl"
 
     def load(self, dataset: str, model: str, key: str) -> dict[str, Trace]:
         p = self.path(dataset, model, key)
@@ -193,11 +194,30 @@ class TraceStore:
     def append(self, trace: Trace) -> None:
         p = self.path(trace.dataset, trace.model, trace.settings)
         p.parent.mkdir(parents=True, exist_ok=True)
-        _drop_cut_line(p)
         with p.open("a", encoding="utf-8") as f:
+            # held while a cut last line is dropped and this one written: a second writer (two runs
+            # side by side) had taken the other's half-written line for a cut one and dropped it
+            _lock(f)
+            _drop_cut_line(p)
             f.write(json.dumps(asdict(trace), ensure_ascii=False, separators=(",", ":")) + "\n")
             f.flush()
             os.fsync(f.fileno())
+
+
+def _file_safe(model: str) -> str:
+    """A model name as a file name: a server's model may be named by its path ("/models/Qwen2.5"),
+    which as it stood wrote traces outside the traces folder (or into a subfolder no report reads)."""
+    safe = re.sub(r"[/\\:]", "_", model)
+    return "_" + safe[1:] if safe.startswith(".") else safe
+
+
+def _lock(f: IO[str]) -> None:
+    """An exclusive lock on an open file until it is closed (POSIX; elsewhere, none)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        return
+    fcntl.flock(f.fileno(), fcntl.LOCK_EX)
 
 
 def _drop_cut_line(p: Path) -> None:

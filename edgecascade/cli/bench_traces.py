@@ -203,7 +203,8 @@ def _traced_otherwise(store: TraceStore, dataset: str, small: TierSpec, cascade:
     from ..benchmarks.traces import cross_check_spec, tier_specs
 
     folder = store.root / dataset
-    own = re.compile(re.escape(small.model) + r"-([0-9a-f]{12})\.jsonl")  # this model's traces, by settings key
+    own = re.compile(re.escape(store.path(dataset, small.model, "").name[:-len("-.jsonl")])
+                     + r"-([0-9a-f]{12})\.jsonl")  # this model's traces, by settings key
     skip = {small.key, cross_check_spec(cascade).key}  # the report's own, and the drafter's cross-checks
     others = [p for p in sorted(folder.iterdir()) if (m := own.fullmatch(p.name)) and m[1] not in skip] \
         if folder.is_dir() else []

@@ -315,6 +315,33 @@ def test_cascadeflow_score_components() -> None:
     assert cascadeflow_score(t, floor=True) == pytest.approx(rest + 0.2 * 0.9)
 
 
+def test_a_model_named_by_its_path_is_traced_inside_the_traces_folder(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A server's model named by its path ("/models/Qwen2.5") wrote its traces outside the folder."""
+    store = TraceStore(tmp_path / "traces")
+    for model in ("/models/Qwen2.5-0.5B", "org/Big-Model", "..\\up", "C:model", ".hidden"):
+        p = store.path("d", model, "k")
+        assert p.parent == tmp_path / "traces" / "d" and not p.name.startswith("."), p
+        store.append(replace(trace(f"x-{model}", True), model=model))
+        assert f"x-{model}" in store.load("d", model, "k")
+    assert store.path("d", "qwen2.5-coder-0.5b", "k").name == "qwen2.5-coder-0.5b-k.jsonl"  # as committed
+
+
+def test_two_writers_to_one_trace_file_lose_nothing(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A second writer took the first's half-written line for one cut by an interruption, and
+    dropped it: 36 of 600 long traces were lost in a reviewer's run."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from pathlib import Path; from edgecascade.benchmarks.traces import Trace, TraceStore\n"
+            "s = TraceStore(Path(sys.argv[1]))\n"
+            "for i in range(150):\n"
+            "    s.append(Trace('d', f'{sys.argv[2]}-{i}', 'math', 's', 'm', 'k', 'x' * 200000, True, 'stop', 1, 1,"
+            " 0.1, None, 0.0))\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), who]) for who in ("a", "b")]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    assert len(TraceStore(tmp_path).load("d", "m", "k")) == 300
+
+
 def test_trace_store_resumes_and_skips_torn_lines(tmp_path) -> None:  # type: ignore[no-untyped-def]
     store = TraceStore(tmp_path)
     store.append(trace("a", True))
