@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import math
 import os
 import re
@@ -34,6 +35,8 @@ from ..quality.domain import prompt_domain
 from ..types import Completion, FinishReason, TokenLogprobs, Usage
 
 TRACE_VERSION = 1
+
+log = logging.getLogger(__name__)
 
 
 def traces_dir() -> Path:
@@ -557,14 +560,16 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
     if not path.is_file():
         raise ConfigError(f"no traces file at {path}")
     out: list[Trace] = []
+    traced_at: dict[str, tuple[int, int]] = {}  # each item id's first line, and its place in ``out``
     for n, line in enumerate(read_utf8(path).split("\n"), 1):
         if not line.strip():
             continue
         try:
             d = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{path}:{n} is not valid JSON ({e}); if it is a trace cut short by an interrupted "
-                              "run, delete that line (`bench run` traces its item again)") from None
+        except (ValueError, RecursionError) as e:  # a number too long for int(), nesting too deep too
+            raise ConfigError(f"{path}:{n} is not valid JSON ({type(e).__name__}: {str(e)[:200]}); if it is a trace "
+                              "cut short by an interrupted run, delete that line (`bench run` traces its item "
+                              "again)") from None
         if not isinstance(d, dict):
             raise ConfigError(f"{path}:{n} is a JSON {type(d).__name__}, not an object: each line must be one JSON "
                               "object (a trace, or a `run --json --logprobs` line with a label)")
@@ -625,8 +630,9 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
                 raise ConfigError(f"{path}:{n}: 'top_logprobs' is not one row per token of the alternatives' "
                                   "logprobs (numbers, [token, logprob] pairs or {\"token\", \"logprob\"} "
                                   "objects), each a finite number") from None
-        if not tokens or len(tokens) != len(logprobs):
-            raise ConfigError(f"{path}:{n} needs 'tokens' and one 'logprobs' value per token")
+        if not isinstance(tokens, list) or not isinstance(logprobs, list) or not tokens \
+                or len(tokens) != len(logprobs) or not all(isinstance(x, str) for x in tokens):
+            raise ConfigError(f"{path}:{n} needs 'tokens' (a list of strings) and one 'logprobs' value per token")
         if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in logprobs):
             raise ConfigError(f"{path}:{n} has a logprob that is not a finite number (NaN, -Infinity or not a "
                               "number): export each token's log probability as a number")
@@ -644,20 +650,48 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
             if r is not None and (isinstance(r, bool) or not isinstance(r, (int, float)) or not math.isfinite(r)):
                 raise ConfigError(f"{path}:{n} has a cross_check_result that is not a finite number or null")
             checks[item_id] = None if r is None else float(r)
-        out.append(Trace(
+        t = Trace(
             dataset=str(d.get("dataset", path.stem)), item_id=item_id,
             domain=str(d.get("domain", "")), tier=str(d.get("tier", "")), model=str(d.get("model", "")),
             settings="", answer=answer, correct=label, finish_reason=str(d.get("finish_reason", "stop")),
-            prompt_tokens=int(d.get("prompt_tokens", 0)),
-            completion_tokens=int(d.get("completion_tokens", len(tokens))),
-            latency_s=float(d.get("latency_s", 0.0)), first_token_s=None, cost=float(d.get("cost", 0.0)),
-            tokens=list(tokens), logprobs=[float(x) for x in logprobs],
+            prompt_tokens=int(_number(d, "prompt_tokens", 0, path, n)),
+            completion_tokens=int(_number(d, "completion_tokens", len(tokens), path, n)),
+            latency_s=_number(d, "latency_s", 0.0, path, n), first_token_s=None,
+            cost=_number(d, "cost", 0.0, path, n),
+            tokens=list(tokens), logprobs=[max(float(x), _LP_FLOOR) for x in logprobs],
             top_logprobs=[[float(x) for x in r[:k]] for r in top] if k and len(top) == len(tokens) else [],
             prompt_sha256=str(d.get("prompt_sha256") or ""),
-        ))
+        )
+        at = traced_at.get(item_id)
+        if at is not None:
+            first_line, place = at
+            if "settings" not in d or "prompt_sha256" not in d:
+                raise ConfigError(f"{path}:{n}: item id {item_id!r} is on line {first_line} too: each labelled answer "
+                                  "needs its own id (the `id` field)")
+            # `bench run` wrote it: a changed prompt (or a regenerated item) is a later line of the same
+            # item, and the last one is the trace, as every report reads the file
+            out[place] = t
+            continue
+        traced_at[item_id] = (n, len(out))
+        out.append(t)
     if not out:
         raise ConfigError(f"{path} holds no traces")
     return out
+
+
+#: the least a logprob is read as, as the providers floor a server's placeholder for "below anything
+#: real" (-1e308 passed as finite, and adapting a calibration to it failed on an infinite logit)
+_LP_FLOOR = -100.0
+
+
+def _number(d: dict[str, Any], key: str, default: float, path: Path, n: int) -> float:
+    """A line's finite, non-negative number ``key`` (``default`` when absent), or a ConfigError that
+    names the line: a null or a string had stopped `calibrate` with a traceback."""
+    value = d.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{path}:{n}: '{key}' is {json.dumps(value)[:40]}, not a non-negative number: write it "
+                          "as a number, or leave it out")
+    return float(value)
 
 
 def fill_dataset_prompts(traces: list[Trace], prompts: dict[str, str],
@@ -676,7 +710,12 @@ def fill_dataset_prompts(traces: list[Trace], prompts: dict[str, str],
             wanted.setdefault(t.dataset, []).append(n)
     filled: dict[str, int] = {}
     for name, places in wanted.items():
-        items = {i.id: i for i in load(sources.get(name, name))}
+        try:
+            items = {i.id: i for i in load(sources.get(name, name))}
+        except EdgecascadeError as e:  # the prompts are a help, not a need: go on without them
+            log.warning("the %s dataset cannot be read (%s): its %d traced answers keep no prompt", name, e,
+                        len(places))
+            continue
         for n in places:
             t = traces[n]
             item = items.get(t.item_id)

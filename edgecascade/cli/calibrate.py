@@ -42,7 +42,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                                                drafter=drafter if args.unlabelled else None, datasets=args.dataset)
     if args.drafter and not args.unlabelled:
         # a labelled line's label judges the answer it returned: keep the lines the drafter answered
-        said = sorted({t.model for t in traces} | {t.tier for t in traces} - {""})
+        said = sorted(({t.model for t in traces} | {t.tier for t in traces}) - {""})
         traces = [t for t in traces if args.drafter in (t.model, t.tier)]
         if not traces:
             raise ConfigError(f"--drafter {args.drafter}: no labelled answer is by it (the answers are by "

@@ -101,6 +101,18 @@ def _labelled(i: int, correct: bool, **extra: object) -> dict[str, object]:
     (json.dumps({"attempts": [{"content": "x", "tier": "cloud", "model": "gpt",
                                "tokens": {"prompt": 3, "completion": 1}, "logprobs": None}], "correct": True}),
      r"\(cloud, gpt\) has no per-token logprobs.*a tier that returns logprobs"),
+    # values of the wrong kind, from a review: each had stopped `calibrate` with a traceback
+    (json.dumps(_labelled(1, True, prompt_tokens=None)), "'prompt_tokens' is null, not a non-negative number"),
+    (json.dumps(_labelled(1, True, latency_s="slow")), "'latency_s' is \"slow\", not a non-negative number"),
+    (json.dumps(_labelled(1, True, cost="free")), "'cost' is \"free\", not a non-negative number"),
+    ('{"id": "q1", "correct": true, "tokens": ["a"], "logprobs": [-0.1], "n": 1' + "0" * 5000 + "}",
+     "is not valid JSON"),
+    ("[" * 100000 + "]" * 100000, "is not valid JSON"),
+    (json.dumps({**_labelled(1, True), "logprobs": {"tokens": 5, "logprobs": [-0.1]}}),
+     "'tokens' \\(a list of strings\\)"),
+    (json.dumps({**_labelled(1, True), "tokens": [1, 2, 3, 4, 5]}), "'tokens' \\(a list of strings\\)"),
+    # a user's own line repeating an id: both lines named
+    (json.dumps(_labelled(0, False)), "t.jsonl:2: item id 'q0' is on line 1 too"),
 ])
 def test_calibrate_names_a_line_it_cannot_read(line: str, message: str, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
@@ -241,3 +253,35 @@ def test_an_interrupted_bench_run_says_a_rerun_goes_on(monkeypatch: pytest.Monke
     monkeypatch.setattr(parser, "cmd_calibrate", also_interrupted)
     assert main(["calibrate", "--traces", "x.jsonl"]) == 130
     assert capsys.readouterr().err.strip() == "interrupted"
+
+
+def test_calibrate_reads_a_trace_file_bench_run_wrote_after_a_prompt_changed(tmp_path: Path) -> None:
+    """`bench run` appends a new line for an item whose prompt changed: the report reads the last,
+    but `calibrate --traces` stopped on the repeated id ("each labelled answer needs its own id")."""
+    from edgecascade import Cascade, ScriptedProvider, Tier
+    from edgecascade.benchmarks.traces import TraceStore, load_labelled_traces, run_traces
+    from edgecascade.datasets import load
+    from edgecascade.providers.scripted import ScriptedReply
+
+    data = tmp_path / "toy.jsonl"
+
+    def trace(first: str) -> Path:
+        _write(data, *[{"id": f"q{i}", "prompt": first if i == 0 else f"What is {i} plus 4?",
+                        "reference": str(i + 4)} for i in range(12)])
+        small = ScriptedProvider([ScriptedReply("It is 4", logprob=-0.1)], model="small")
+        run_traces(Cascade([Tier("s", small)]), load(str(data)), dataset="toy", store=TraceStore(tmp_path / "t"),
+                   max_tokens=16)
+        [path] = (tmp_path / "t" / "toy").glob("small-*.jsonl")
+        return path
+
+    trace("What is 0 plus 4?")
+    path = trace("What is zero plus four?")
+    assert len(path.read_text().splitlines()) == 13
+    traces = load_labelled_traces(path)
+    assert len(traces) == 12 and len({t.item_id for t in traces}) == 12
+    lines = path.read_text().splitlines()
+    assert traces[0].prompt_sha256 == json.loads(lines[-1])["prompt_sha256"]  # the last line's, as reports read
+    # a logprob far below any real one is read as the providers read a placeholder (-1e308 had passed,
+    # and adapting to it failed on an infinite logit)
+    deep = _write(tmp_path / "deep.jsonl", _labelled(0, True, logprobs=[-1e308] * 5))
+    assert load_labelled_traces(deep)[0].logprobs == [-100.0] * 5
