@@ -18,7 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import AcceptRule, CascadeConfig, CascadeSettings, Price, TierConfig, load_config
-from .errors import AllTiersFailedError, ConfigError, InvalidRequestError, ModelError, ProviderError, TierRejected
+from .errors import (
+    MAYBE_BILLED,
+    AllTiersFailedError,
+    ConfigError,
+    InvalidRequestError,
+    ModelError,
+    ProviderError,
+    TierRejected,
+)
 from .pricing import Pricing, resolve_price, usage_cost
 from .providers import build_provider
 from .providers.base import Provider
@@ -144,12 +152,6 @@ def _tell_spent(e: BaseException, attempts: list[Attempt]) -> None:
                    f"({said}); a call this cut short is not counted, as it reported no usage")
 
 
-#: failures after which a provider may still bill the call: the server may have generated the answer
-#: (a timeout), sent it broken (a malformed body), or cut it off mid-stream (an upstream error); a
-#: refused request (auth, rate limit, context length) or a connection never made is not billed
-_MAYBE_BILLED = frozenset({"timeout", "malformed", "upstream"})
-
-
 def _is_priced(price: Pricing) -> bool:
     """Whether a tier's calls cost anything: a price that cannot say counts as priced."""
     try:
@@ -273,13 +275,16 @@ class Cascade:
                 in_providers += dt
                 kind = getattr(e, "kind", "model_error")
                 model = getattr(tier.provider, "model", tier.name)  # a provider of your own may name none
+                billed = kind in MAYBE_BILLED or getattr(e, "earlier_maybe_billed", 0) > 0  # retried ones too
                 attempts.append(Attempt(tier.name, model, None, None, dt * 1000, 0.0,
                                         error=str(e), error_kind=kind, exception=e,
-                                        cost_unknown=kind in _MAYBE_BILLED and _is_priced(tier.price)))
+                                        cost_unknown=billed and _is_priced(tier.price)))
                 continue
             dt = time.perf_counter() - t_call
             prompt_text = request.question
             cost = usage_cost(tier.price, completion.usage)
+            # calls retried before this answer that the provider may still bill: not in its usage
+            unbilled = completion.earlier_maybe_billed > 0
             try:
                 check = None
                 check_failed: str | None = None
@@ -292,9 +297,10 @@ class Cascade:
                     def written(program: Completion, generation_s: float, price: Pricing = tier.price) -> None:
                         # counted once the program is written, before it runs: a query stopped while it
                         # runs has still paid for it. Its tokens are billed like the draft's
-                        nonlocal dt, cost
+                        nonlocal dt, cost, unbilled
                         dt += generation_s
                         cost += usage_cost(price, program.usage)
+                        unbilled = unbilled or program.earlier_maybe_billed > 0
 
                     try:
                         check = await run_cross_check(tier.provider, request, completion.text, on_written=written)
@@ -303,6 +309,7 @@ class Cascade:
                         # failed generation was time inside the provider, and the reason says it failed
                         dt += time.perf_counter() - t_check
                         check_failed = getattr(e, "kind", "model_error")
+                        unbilled = unbilled or getattr(e, "earlier_maybe_billed", 0) > 0
                 in_providers += dt
                 judge = functools.partial(decide, completion, tier.accept, self.settings.repetition, tier.calibration,
                                           prompt_text, self.settings.run_examples, check, checks=checks)
@@ -314,11 +321,12 @@ class Cascade:
                     decision.reason += f" (cross-check failed: {check_failed}; judged without it)"
                 # a failed cross-check a provider may still bill leaves the attempt's cost uncertain
                 attempt = Attempt(tier.name, completion.model, completion, decision, dt * 1000, cost,
-                                  cost_unknown=check_failed in _MAYBE_BILLED and _is_priced(tier.price))
+                                  cost_unknown=(check_failed in MAYBE_BILLED or unbilled) and _is_priced(tier.price))
                 attempts.append(attempt)
             except BaseException as e:  # stopped while judged (cancelled, a bug): the draft was paid for
                 attempts.append(Attempt(tier.name, completion.model, completion, None, dt * 1000, cost,
-                                        error=f"stopped while its draft was judged: {e!r}", error_kind="interrupted"))
+                                        error=f"stopped while its draft was judged: {e!r}", error_kind="interrupted",
+                                        cost_unknown=unbilled and _is_priced(tier.price)))
                 raise
             if decision.accepted:
                 answer = attempt

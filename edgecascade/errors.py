@@ -80,6 +80,14 @@ class ProviderError(EdgecascadeError):
 
     #: a short machine-readable kind, used in Result reasons ("timeout", "rate_limited", ...)
     kind: str = "provider_error"
+    #: calls before this failure, retried, that a provider may still bill (see MAYBE_BILLED)
+    earlier_maybe_billed: int = 0
+
+
+#: failures after which a provider may still bill the call: the server may have generated the answer
+#: (a timeout), sent it broken (a malformed body), or cut it off mid-stream (an upstream error); a
+#: refused request (auth, rate limit, context length) or a connection never made is not billed
+MAYBE_BILLED = frozenset({"timeout", "malformed", "upstream"})
 
 
 class ContextLengthError(ProviderError):

@@ -169,6 +169,9 @@ class Completion:
     usage: Usage
     timings: Timings
     logprobs: TokenLogprobs | None = None
+    #: calls made for this answer before it, retried after failures a provider may still bill (a
+    #: timeout, a broken or cut body): their cost is not in ``usage``, so the answer's cost is unknown
+    earlier_maybe_billed: int = 0
 
     @property
     def tokens_per_s(self) -> float | None:

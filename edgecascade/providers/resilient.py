@@ -34,6 +34,7 @@ from tenacity import (
 
 from ..config import CooldownConfig, RetryConfig
 from ..errors import (
+    MAYBE_BILLED,
     AuthenticationError,
     ContextLengthError,
     CooldownError,
@@ -201,7 +202,7 @@ class ResilientProvider:
     async def complete(self, request: Request) -> Completion:
         probe = self.breaker.before_call()
         deadline = time.monotonic() + self.timeouts.total
-        tries = 0
+        tries = billed = 0  # billed: failed calls, retried, that the provider may still bill
         outcome: bool | None = None
         try:
             async with _deadline(self.timeouts.total, self.endpoint):
@@ -211,12 +212,17 @@ class ResilientProvider:
                 ):
                     with attempt:
                         tries += 1
-                        result = await self.inner.complete(request)
+                        try:
+                            result = await self.inner.complete(request)
+                        except ProviderError as e:
+                            billed += e.kind in MAYBE_BILLED
+                            raise
             outcome = True
         except ProviderError as e:
             outcome = not _counts_against_endpoint(e)
             if tries > 1:
-                raise _with_attempts(e, tries) from None
+                # the last failure's own kind says whether it may be billed; the ones before it are counted
+                raise _with_attempts(e, tries, billed - (e.kind in MAYBE_BILLED)) from None
             raise
         finally:
             if outcome is None:
@@ -224,6 +230,8 @@ class ResilientProvider:
                     self.breaker.release_probe()  # a cancelled probe: no verdict, let another probe try
             else:
                 self.breaker.record(outcome)
+        if billed:  # the answer came after calls that may be billed too: its cost is not all in its usage
+            result.earlier_maybe_billed += billed
         return result
 
     def stream(self, request: Request) -> DeltaStream:
@@ -277,13 +285,15 @@ class ResilientProvider:
         await self.inner.aclose()
 
 
-def _with_attempts(e: ProviderError, tries: int) -> ProviderError:
-    """A copy of the error that says how many calls were made (the original is left untouched, so a
-    reused exception instance does not grow its message each time)."""
+def _with_attempts(e: ProviderError, tries: int, earlier_maybe_billed: int = 0) -> ProviderError:
+    """A copy of the error that says how many calls were made, and how many of those before it may be
+    billed (the original is left untouched, so a reused exception instance does not grow its message
+    each time)."""
     import copy
 
     clone = copy.copy(e)
     clone.args = (f"{e.args[0] if e.args else e} (after {tries} attempts)", *e.args[1:])
+    clone.earlier_maybe_billed = e.earlier_maybe_billed + earlier_maybe_billed
     return clone
 
 

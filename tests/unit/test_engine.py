@@ -479,6 +479,27 @@ def test_a_message_object_is_checked_as_a_dict_is() -> None:
     assert c.tiers[0].provider.requests == []  # type: ignore[attr-defined]
 
 
+async def test_a_retried_call_a_provider_may_still_bill_leaves_the_cost_unknown() -> None:
+    """The resilient wrapper hid its failed tries: a timed-out call retried into an answer reported
+    the answer's cost alone, and a timeout followed by a refused connection read as never billed."""
+    from edgecascade.errors import ProviderConnectionError
+    from edgecascade.providers.resilient import ResilientProvider, RetryPolicy
+
+    def remote(*replies: ScriptedReply) -> Tier:
+        inner = ScriptedProvider(list(replies), model="gpt")
+        return Tier("remote", ResilientProvider(inner, endpoint="http://remote.test", retry=RetryPolicy(3, 0.01, 0.01)),
+                    RULE, Price(input_per_mtok=10.0, output_per_mtok=30.0))
+
+    r = await Cascade([remote(ScriptedReply(error=ProviderTimeoutError("read timeout")), SURE)]).run("q")
+    assert r.tier == "remote" and r.cost > 0 and r.cost_unknown == ["remote"]
+    r = await Cascade([tier("local", UNSURE), remote(ScriptedReply(error=ProviderTimeoutError("read timeout")),
+                                                     ScriptedReply(error=ProviderConnectionError("refused")))]).run("q")
+    assert r.attempts[1].error_kind == "connection" and r.cost_unknown == ["remote"]
+    # retried after failures no provider bills (refused connections): known
+    r = await Cascade([remote(ScriptedReply(error=ProviderConnectionError("refused")), SURE)]).run("q")
+    assert r.tier == "remote" and r.cost_unknown == []
+
+
 def test_a_provider_of_your_own_needs_only_an_async_complete() -> None:
     """The README names complete() as the protocol; run_sync then lost the answer in its finally,
     on AttributeError: no aclose (and a failing tier's record read provider.model)."""
