@@ -293,6 +293,30 @@ def _before_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
     return (text[:min(at)], True) if at else (text, False)
 
 
+class _Spelling:
+    """What a stream's generated tokens spell so far: each token's bytes are read once (llama.cpp
+    spells a run of tokens as the run of their pieces), the text decoded from all of them (a byte
+    that begins no character dropped, and the unfinished character at the end)."""
+
+    def __init__(self, llama: Any, generated: list[int]) -> None:
+        self.llama, self.generated, self.bytes, self.read = llama, generated, bytearray(), 0
+
+    def text(self, stops: Sequence[str] | None) -> tuple[str, bool]:
+        """The text up to the earliest stop string, and whether one was there."""
+        while self.read < len(self.generated):
+            self.bytes += bytes(self.llama.detokenize([int(self.generated[self.read])]))
+            self.read += 1
+        text = self.bytes.decode("utf-8", errors="ignore")
+        return _before_stop(text, stops) if stops else (text, False)
+
+
+def _stop_prefix(text: str, stops: Sequence[str] | None) -> int:
+    """The length of the longest end of ``text`` that begins a stop string (held back from a stream:
+    the next token may complete the stop, and the answer ends before it)."""
+    return max((k for s in stops or () for k in range(min(len(s) - 1, len(text)), 0, -1)
+                if text.endswith(s[:k])), default=0)
+
+
 def _covering(lp: TokenLogprobs, text: str) -> TokenLogprobs:
     """The logprobs of the tokens that make up ``text``: a stop sequence's tokens were generated
     (``usage`` counts them: they cost the time) but are cut from the answer, and features of the
@@ -562,27 +586,30 @@ class LlamaCppProvider:
                     try:
                         chunks = self._answering(
                             request, llama, lambda: llama.create_chat_completion(**self._kwargs(request), stream=True))
+                        # the pieces are what the generated tokens spell, not llama-cpp-python's chunk
+                        # text: its count of bytes held back for a split character goes stale, and it
+                        # dropped a character (mid-answer, or at the end) and missed stop strings. Text
+                        # that may be the start of a stop string is held back until it is not
+                        spelling = _Spelling(llama, generated)
                         for chunk in chunks:
                             if stop.is_set():
                                 break
-                            choice = chunk["choices"][0]
-                            piece = choice.get("delta", {}).get("content") or ""
-                            fr = choice.get("finish_reason")
-                            if fr and llama._capped:
-                                fr = "length"  # ended at max_tokens here (see generate), not by the model
-                            if fr:
-                                finish = "length" if fr == "length" else "stop"
-                            if piece:
-                                streamed += piece
-                                loop.call_soon_threadsafe(queue.put_nowait, Delta(piece, None))
+                            fr = chunk["choices"][0].get("finish_reason")
+                            if fr:  # ended at max_tokens here (see generate), not by the model: "length"
+                                finish = "length" if fr == "length" or llama._capped else "stop"
+                            text, cut = spelling.text(request.stop)
+                            safe = text if cut else text[:len(text) - _stop_prefix(text, request.stop)]
+                            if len(safe) > len(streamed) and safe.startswith(streamed):
+                                loop.call_soon_threadsafe(queue.put_nowait, Delta(safe[len(streamed):], None))
+                                streamed = safe
+                            if cut:  # a stop string llama-cpp-python has not acted on: the answer ends here
+                                finish = "stop"
+                                break
                         if finish is not None and not stop.is_set():
-                            # llama-cpp-python's stream drops a character whose bytes were split across
-                            # tokens when the answer ends right after it (its tail decodes each held-back
-                            # token alone), and keeps text past a stop string while it holds bytes back:
-                            # the answer is what the tokens spell, cut at its earliest stop, as complete()
-                            # gives it
-                            text = bytes(llama.detokenize(generated)).decode("utf-8", errors="ignore")
-                            text = _before_stop(text, request.stop)[0] if request.stop else text
+                            # the answer as complete() gives it: what the tokens spell, cut at its
+                            # earliest stop (then it finished at a stop, whatever the token limit said)
+                            text, cut = spelling.text(request.stop)
+                            finish = "stop" if cut else finish
                             tail = text[len(streamed):] if text.startswith(streamed) else ""
                             loop.call_soon_threadsafe(queue.put_nowait, Delta(tail, finish))
                     finally:

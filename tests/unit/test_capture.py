@@ -135,6 +135,15 @@ def test_complete_cuts_at_the_earliest_stop_through_llama_cpp_pythons_own_comple
     # ... then a stop string, or the token limit
     ({1: b"Hi", 2: b"\xf0\x9f", 3: b"\x98\x80", 4: b"\n\n", 5: b"x"}, [1, 2, 3, 4, 5], {"stop": ["\n\n"]}, "Hi😀"),
     ({1: b"Hi", 2: b"\xf0\x9f", 3: b"\x98\x80", 4: b"!"}, [1, 2, 3, 4, 4], {"max_tokens": 3}, "Hi😀"),
+    # a lone lead byte, then the rest of its character in one token: llama-cpp-python's count of bytes
+    # to hold back went stale, and the stream dropped the character mid-answer (a review found it)
+    ({1: b"Pizza ", 2: b"\xf0", 3: b"\x9f\x8d\x95", 4: b"!"}, [1, 2, 3, 4], {}, "Pizza \U0001f355!"),
+    # ... and missed the stop string after it, so the answer ran to the token limit: "length" streamed,
+    # "stop" answered
+    ({1: b"A ", 2: b"\xf0", 3: b"\x9f\x8d\x95", 4: b"\n\n", 5: b"B"}, [1, 2, 3, 4, 5],
+     {"max_tokens": 4, "stop": ["\n\n"]}, "A \U0001f355"),
+    # a stop string split across tokens is never streamed in part
+    ({1: b"Hi", 2: b"\n", 3: b"\nmore"}, [1, 2, 3], {"stop": ["\n\n"]}, "Hi"),
     # plain answers stream as they did
     ({1: b"Hello", 2: b" world", 3: b"\n\n", 4: b"more"}, [1, 2, 3, 4], {"stop": ["\n\n"]}, "Hello world"),
     ({1: b"x = 1", 2: b"```\n", 3: b"more"}, [1, 2, 3], {"stop": ["\n", "```"]}, "x = 1"),
@@ -157,7 +166,7 @@ def test_a_streamed_in_process_answer_is_the_answer_complete_gives(
         return [d async for d in scripted_llama.provider(pieces, [*script, scripted_llama.EOS]).stream(request)]
 
     deltas = asyncio.run(stream())
-    assert done.text == text
+    assert done.text == text and "\n\n" not in "".join(d.text for d in deltas)  # type: ignore[attr-defined]
     assert "".join(d.text for d in deltas) == text  # type: ignore[attr-defined]
     assert deltas[-1].finish_reason == done.finish_reason  # type: ignore[attr-defined]
     assert all(d.finish_reason is None for d in deltas[:-1])  # type: ignore[attr-defined]
