@@ -33,7 +33,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ import numpy as np
 
 from ..errors import ContextLengthError, ModelLoadError, UpstreamError
 from ..types import Completion, Delta, FinishReason, Request, Timings, TokenLogprobs, Usage
+from ._common import DeltaStream
 from .base import Capabilities
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,9 @@ def _capturing_llama_class(llama_cpp: Any) -> type:
         #: where a stream records the tokens it was given (see LlamaCppProvider.stream), else None
         _generated: list[int] | None = None
 
+        #: the prompt's length in tokens, as the last generation was given it (a stream's usage)
+        _prompt_n: int = 0
+
         def generate(self, tokens: Any, *args: Any, **kwargs: Any) -> Iterator[int]:
             """llama.cpp's tokens, reported to the capture, and never more than the request's limit.
 
@@ -135,6 +139,7 @@ def _capturing_llama_class(llama_cpp: Any) -> type:
             Here the token after the limit is handed on as end-of-generation instead: the answer
             ends at the limit (the unfinished character dropped) and reads as cut off."""
             self._capped = False
+            self._prompt_n = len(tokens)
             limit = self._n_ctx - len(tokens)
             if self._limit is not None and self._limit > 0:
                 limit = min(limit, self._limit)
@@ -561,9 +566,15 @@ class LlamaCppProvider:
             top_logprobs=top,
         )
 
-    async def stream(self, request: Request) -> AsyncIterator[Delta]:
-        """Stream text pieces from a worker thread through an asyncio queue."""
+    def stream(self, request: Request) -> DeltaStream:
+        """Stream text pieces from a worker thread through an asyncio queue. After the last Delta,
+        ``usage`` (the prompt's tokens and every token generated, as complete() counts them) and
+        ``finish_reason`` are set; a stream carries no logprobs."""
+        return DeltaStream(lambda out: self._stream(request, out))
+
+    async def _stream(self, request: Request, out: DeltaStream) -> AsyncGenerator[Delta, None]:
         loop = asyncio.get_running_loop()
+        counted: list[int] = []  # the prompt's tokens and the answer's, once generation ends
         queue: asyncio.Queue[Delta | BaseException | None] = asyncio.Queue()
         stop = threading.Event()  # set when the consumer goes away: generation stops, the lock is freed
 
@@ -613,6 +624,7 @@ class LlamaCppProvider:
                             tail = text[len(streamed):] if text.startswith(streamed) else ""
                             loop.call_soon_threadsafe(queue.put_nowait, Delta(tail, finish))
                     finally:
+                        counted[:] = [int(llama._prompt_n), len(generated)]
                         llama._stop, llama._limit, llama._generated = None, None, None
             except _Abandoned:
                 return  # abandoned while its prompt was read: nobody is left to tell
@@ -629,7 +641,12 @@ class LlamaCppProvider:
             while (item := await queue.get()) is not None:
                 if isinstance(item, BaseException):
                     raise item
+                if item.finish_reason is not None:
+                    out.finish_reason = item.finish_reason
                 yield item
+            await asyncio.shield(worker)  # ended: its counts are in
+            if counted and out.finish_reason is not None:
+                out.usage = Usage(counted[0], counted[1])
         finally:
             stop.set()
             if not job.cancel():  # still queued behind another request: cancelled there, nothing to wait for

@@ -263,9 +263,12 @@ class ResilientProvider:
                     raise ProviderTimeoutError(f"{self.endpoint} did not finish its answer within the total "
                                                f"deadline of {self.timeouts.total:g} s") from None
                 remaining -= time.monotonic() - t0
+                if delta.finish_reason is not None:
+                    out.finish_reason = delta.finish_reason  # a provider's stream of its own may keep none
                 yield delta
             for name in ("usage", "finish_reason", "logprobs"):
-                setattr(out, name, getattr(inner, name, None))
+                if getattr(inner, name, None) is not None:
+                    setattr(out, name, getattr(inner, name))
             outcome = True
         except ProviderError as e:
             outcome = not _counts_against_endpoint(e)

@@ -8,12 +8,13 @@ acceptance rules and error handling deterministically.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..types import Completion, Delta, FinishReason, Request, Timings, TokenLogprobs, Usage
+from ._common import DeltaStream
 from .base import Capabilities
 
 
@@ -104,11 +105,18 @@ class ScriptedProvider:
             logprobs=lp,
         )
 
-    async def stream(self, request: Request) -> AsyncIterator[Delta]:
+    def stream(self, request: Request) -> DeltaStream:
+        """The reply a word at a time; after the last one, the stream's ``usage``, ``finish_reason`` and
+        ``logprobs`` are complete()'s."""
+        return DeltaStream(lambda out: self._stream(request, out))
+
+    async def _stream(self, request: Request, out: DeltaStream) -> AsyncGenerator[Delta, None]:
         c = await self.complete(request)
         words = c.text.split(" ")
         for i, w in enumerate(words):
             last = i == len(words) - 1
+            if last:
+                out.usage, out.finish_reason, out.logprobs = c.usage, c.finish_reason, c.logprobs
             yield Delta(w if last else w + " ", c.finish_reason if last else None)
 
     async def aclose(self) -> None:

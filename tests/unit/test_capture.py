@@ -222,3 +222,28 @@ def test_stream_and_complete_agree_on_random_token_splits(monkeypatch: pytest.Mo
         said = (pieces, request.max_tokens, stop)
         assert "".join(d.text for d in deltas) == done.text, said  # type: ignore[attr-defined]
         assert deltas[-1].finish_reason == done.finish_reason, said  # type: ignore[attr-defined]
+
+
+def test_an_in_process_stream_counts_its_tokens_as_complete_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The remote providers' streams carry usage and a finish reason after the last piece; the
+    in-process one carried none (and the resilient wrapper then lost even the finish reason)."""
+    pytest.importorskip("llama_cpp")
+    import asyncio
+
+    from edgecascade.providers.resilient import ResilientProvider
+    from edgecascade.types import Message, Request
+    from tests.fakes import scripted_llama
+
+    scripted_llama.install(monkeypatch)
+    pieces, script = {1: b"Hello", 2: b" world", 3: b"\n\n", 4: b"more"}, [1, 2, 3, 4, scripted_llama.EOS]
+    request = Request([Message("user", "hi")], max_tokens=50, stop=["\n\n"])
+    done = asyncio.run(scripted_llama.provider(pieces, script).complete(request))
+
+    async def drain(stream: object) -> object:
+        [d async for d in stream]  # type: ignore[attr-defined]
+        return stream
+
+    for make in (lambda: scripted_llama.provider(pieces, script),
+                 lambda: ResilientProvider(scripted_llama.provider(pieces, script), endpoint="in-process")):
+        s = asyncio.run(drain(make().stream(request)))
+        assert s.usage == done.usage and s.finish_reason == done.finish_reason == "stop"  # type: ignore[attr-defined]

@@ -244,6 +244,14 @@ async def test_a_stream_keeps_the_inner_streams_usage_and_finish() -> None:
     s = p.stream(REQ)
     assert "".join([d.text async for d in s]) == "Hi"
     assert s.usage == Usage(7, 1) and s.finish_reason == "stop"  # type: ignore[attr-defined]
+    # the scripted provider's stream keeps complete()'s accounting too (it kept none, and the wrapper
+    # then lost even the finish reason the last Delta carried)
+    scripted = ScriptedProvider([OK], model="remote")
+    done = await ScriptedProvider([OK], model="remote").complete(REQ)
+    s = ResilientProvider(scripted, endpoint="http://test3", timeouts=Timeouts(total=5.0)).stream(REQ)
+    assert "".join([d.text async for d in s]) == done.text
+    assert (s.usage, s.finish_reason) == (done.usage, done.finish_reason)  # type: ignore[attr-defined]
+    assert s.logprobs is not None and s.logprobs.tokens == done.logprobs.tokens  # type: ignore[attr-defined,union-attr]
 
 
 @pytest.mark.skipif(not hasattr(asyncio.Task, "cancelling"), reason="Python 3.10 does not count cancellations")
