@@ -135,7 +135,7 @@ def _verdict(rule: AcceptRule, score_name: str, confidence: float | None, thresh
         return Decision(True, "accepted: all checks passed (no confidence threshold set)", confidence,
                         checks, feats)
     if not has_logprobs:
-        return Decision(True, "accepted on checks alone: this tier gives no logprobs", None, checks, feats)
+        return Decision(True, "accepted on checks alone: this draft came without logprobs", None, checks, feats)
     if confidence is None:
         # logprobs came, but not what the score needs: the draft escalates rather than pass unjudged
         if feats is None:

@@ -144,7 +144,7 @@ async def test_tier_without_logprobs_is_decided_on_checks_alone() -> None:
     c = Cascade([tier("t1", ScriptedReply("Paris.")), tier("t2", SURE)])
     r = await c.run("q")
     assert r.tier == "t1" and r.confidence is None
-    assert "no logprobs" in r.reason
+    assert "without logprobs" in r.reason
 
 
 async def test_request_defaults_and_overrides_reach_the_provider() -> None:

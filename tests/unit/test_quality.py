@@ -260,7 +260,7 @@ def test_a_score_the_logprobs_cannot_give_escalates_the_draft() -> None:
     assert "mean_margin_prob cannot be computed for this draft" in d.reason and "top_logprobs >= 2" in d.reason
     # a tier that gives no logprobs at all is still judged on its checks, and says so
     d = decide(completion("The capital is Paris."), rule, RepetitionCheck())
-    assert d.accepted and d.reason == "accepted on checks alone: this tier gives no logprobs"
+    assert d.accepted and d.reason == "accepted on checks alone: this draft came without logprobs"
 
 
 def test_a_draft_with_an_empty_logprob_list_escalates_rather_than_pass_unjudged() -> None:
