@@ -48,9 +48,11 @@ def traces_dir() -> Path:
 
 
 def results_dir() -> Path:
-    """Where reports go unless ``--out`` says otherwise, wherever the command runs: the benchmark
-    folder's ``results``, beside the traces."""
-    return bench_dir() / "results"
+    """Where reports go unless ``--out`` says otherwise, wherever the command runs: ``results`` beside
+    the traces folder (``$EDGECASCADE_TRACES``'s parent when it is set: traces pointed at a scratch
+    folder had still had their reports written over the benchmark folder's committed ones)."""
+    env = os.environ.get("EDGECASCADE_TRACES")
+    return Path(env).expanduser().absolute().parent / "results" if env else bench_dir() / "results"
 
 
 @dataclass

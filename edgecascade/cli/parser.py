@@ -54,7 +54,7 @@ def _fresh_from(text: str) -> tuple[str, int]:
 #: where traces and reports go by default (edgecascade.paths.bench_dir)
 _BENCH_DEFAULT = "bench/ in a checkout, else ~/.cache/edgecascade/bench ($EDGECASCADE_CACHE/bench)"
 _TRACES_HELP = f"trace directory (default: $EDGECASCADE_TRACES, else traces/ in {_BENCH_DEFAULT})"
-_RESULTS_DEFAULT = f"results/ in {_BENCH_DEFAULT}"
+_RESULTS_DEFAULT = f"results/ beside $EDGECASCADE_TRACES when it is set, else results/ in {_BENCH_DEFAULT}"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -35,7 +35,9 @@ def test_the_variables_move_what_they_name(monkeypatch: pytest.MonkeyPatch, tmp_
     (tmp_path / "d").mkdir()
     assert traces_dir() == tmp_path / "t"
     assert data_dir() == tmp_path / "d"
-    assert results_dir() == ROOT / "bench" / "results"  # a checkout's reports stay beside its traces' default
+    # reports go beside the traces they read: with the traces in a scratch folder, a report had been
+    # written over the checkout's committed bench/results
+    assert results_dir() == tmp_path / "results"
 
 
 def test_another_projects_folder_is_not_taken_for_the_checkout(monkeypatch: pytest.MonkeyPatch,
