@@ -207,6 +207,18 @@ class Cascade:
         cfg = path if isinstance(path, CascadeConfig) else load_config(path)
         tiers = [Tier(t.display_name, build_provider(t), t.accept, resolve_price(t),
                       calibration_for(t, cfg.cascade.run_examples, cfg.cascade.cross_check)) for t in cfg.tiers]
+        for key, used, effect in (
+                ("cross_check", any(t.calibration is not None and t.calibration.runs_cross_check for t in tiers),
+                 "no query's draft is cross-checked (`bench run` still traces the cross-checks, to fit a "
+                 "calibration that uses them)"),
+                ("run_examples", any(t.calibration is not None and t.calibration.runs_examples for t in tiers),
+                 "no prompt's examples are run")):
+            if getattr(cfg.cascade, key) and not used:
+                # allowed (a calibration that uses it may come), but never silently: it had done nothing
+                warnings.warn(f"[cascade] {key} = true, but no tier's calibration uses it, so {effect}: the shipped "
+                              "calibration with the cross-check also runs the prompt's examples (set cross_check "
+                              "and run_examples, as configs/calibrated.toml does), and a tier uses a calibration "
+                              "only with confidence = \"calibrated\"", UserWarning, stacklevel=2)
         return cls(tiers, cfg.cascade)
 
     def build_request(

@@ -179,6 +179,25 @@ def test_calibrations_that_run_examples_need_the_opt_in(tmp_path) -> None:  # ty
     assert Cascade([tier], CascadeSettings(run_examples=True)).run_sync("q").tier == "t"
 
 
+def test_an_opt_in_no_calibration_uses_says_it_does_nothing(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`cross_check = true` alone picked the calibration that runs no code (the shipped one with the
+    cross-check also runs the examples), and nothing said the setting did nothing."""
+    from edgecascade.config import parse_config
+    from edgecascade.engine import Cascade
+    from edgecascade.quality.calibration import FEATURE_NAMES, Calibration
+
+    names = list(FEATURE_NAMES)
+    plain = Calibration("m", names, [0.0] * len(names), [1.0] * len(names), [0.0] * len(names), 0.0)
+    plain.save(tmp_path / "c.json")
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF" + b"\0" * 64)
+    tiers = [{"model": str(gguf), "accept": {"confidence": "calibrated", "calibration": str(tmp_path / "c.json"),
+                                             "min_confidence": 0.5}}]
+    for key in ("cross_check", "run_examples"):
+        with pytest.warns(UserWarning, match=f"{key} = true, but no tier's calibration uses it"):
+            Cascade.from_config(parse_config({"cascade": {key: True}, "tiers": tiers}))
+
+
 def test_an_example_nested_past_the_limit_is_no_example_and_no_crash() -> None:
     """`f(------...1) == 2` parsed, then raised RecursionError when written back: any prompt could
     crash a query on a config that runs the examples."""
