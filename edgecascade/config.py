@@ -138,7 +138,8 @@ class TierConfig(_Strict):
     timeout: TimeoutConfig = TimeoutConfig()
     retry: RetryConfig = RetryConfig()
     cooldown: CooldownConfig = CooldownConfig()
-    keep_alive: str | None = None  # Ollama: how long the server keeps the model loaded
+    # Ollama: how long the server keeps the model loaded: a duration ("5m") or seconds (300; -1: always)
+    keep_alive: str | float | None = None
     #: ask a remote tier for token logprobs (default: what its preset says the backend supports)
     logprobs: bool | None = None
     # llama.cpp options (in-process tiers)
@@ -164,6 +165,14 @@ class TierConfig(_Strict):
     def _model_not_empty(cls, v: str) -> str:
         if not v.strip():
             raise ValueError("model must name a registry model or a path to a .gguf file")
+        return v
+
+    @field_validator("keep_alive", mode="before")
+    @classmethod
+    def _a_duration(cls, v: Any) -> Any:
+        if isinstance(v, bool):  # true would read as 1 second
+            raise ValueError('keep_alive is a duration ("5m") or a number of seconds (300; -1 keeps the model '
+                             "loaded), not true or false")
         return v
 
     @field_validator("api_key_env")

@@ -404,3 +404,14 @@ def test_a_path_with_a_folder_is_never_read_as_a_shipped_name(tmp_path: Path, mo
         monkeypatch.delenv("EDGECASCADE_CONFIG")
     assert [t.provider for t in load_config("mine/hybrid.toml").tiers] == ["llamacpp"]
     assert load_config("hybrid").tiers[-1].provider == "openai"  # the bare name is the shipped one
+
+
+def test_ollama_keep_alive_takes_a_duration_or_seconds() -> None:
+    """Ollama reads seconds as a number too (-1: keep the model loaded); the config refused them."""
+    def keep(v: object) -> object:
+        tier = {"provider": "ollama", "model": "llama3.2:1b", "keep_alive": v}
+        return parse_config({"tiers": [tier]}).tiers[0].keep_alive
+
+    assert (keep("5m"), keep(300), keep(-1)) == ("5m", 300, -1)
+    with pytest.raises(ConfigError, match="keep_alive is a duration"):
+        keep(True)
