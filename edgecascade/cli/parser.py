@@ -108,7 +108,7 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("--max-tokens", type=_token_count, metavar="N", help="token limit per tier (default from config)")
     r.add_argument("--temperature", type=_number(float, lambda t: 0 <= t <= 2, "a number from 0 to 2"),
                    metavar="T", help="sampling temperature (default: config, 0)")
-    r.add_argument("--seed", type=int, help="sampling seed")
+    r.add_argument("--seed", type=int, metavar="N", help="sampling seed (default: the config's, else none)")
     r.add_argument("--system", metavar="TEXT", help="system prompt (overrides the config's)")
     r.set_defaults(func=cmd_run)
 
@@ -145,9 +145,11 @@ def _build_parser() -> argparse.ArgumentParser:
                         "engine's own overhead per query over --queries scripted queries.")
     o.add_argument("--model", default="qwen2.5-coder-0.5b",
                    help="registry name or .gguf path (default: the default drafter, qwen2.5-coder-0.5b)")
-    o.add_argument("--max-tokens", type=_token_count, default=128, help="tokens per generation (default 128)")
-    o.add_argument("--runs", type=_item_count, default=5, help="runs per variant; the median is reported (default 5)")
-    o.add_argument("--queries", type=_item_count, default=500,
+    o.add_argument("--max-tokens", type=_token_count, default=128, metavar="N",
+                   help="tokens per generation (default 128)")
+    o.add_argument("--runs", type=_item_count, default=5, metavar="N",
+                   help="runs per variant; the median is reported (default 5)")
+    o.add_argument("--queries", type=_item_count, default=500, metavar="N",
                    help="scripted queries for engine overhead (default 500)")
     o.add_argument("--engine-only", action="store_true", help="skip the model, measure only engine overhead")
     o.add_argument("--json", action="store_true", help="print one JSON object")
@@ -175,7 +177,8 @@ def _build_parser() -> argparse.ArgumentParser:
     traced.add_argument("--target", type=_share, default=0.95,
                         help="keep at least this share of the large tier's accuracy (default 0.95)")
     traced.add_argument("--seed", type=int, default=20261125, help="split seed (default 20261125)")
-    traced.add_argument("--max-tokens", type=_token_count, metavar="N", help="token limit the traces were made with")
+    traced.add_argument("--max-tokens", type=_token_count, metavar="N",
+                        help="token limit the traces were made with (default: the config's)")
     traced.add_argument("--fresh-from", type=_fresh_from, nargs="+", metavar="NAME=N",
                         help="for each dataset named, fit and choose on its first N items (in the dataset's order; "
                         "one that cannot be reloaded, in the order traced) and judge on the items from item N "
@@ -228,7 +231,8 @@ def _build_parser() -> argparse.ArgumentParser:
     ry.add_argument("--start", type=_item_index, default=0, metavar="N", help="begin at item N (default 0)")
     ry.add_argument("--limit", type=_item_count, default=10, metavar="N",
                     help="answer N items (default 10; about 25 s each for GSM8K on 2 cores)")
-    ry.add_argument("--max-tokens", type=_token_count, metavar="N", help="token limit the traces were made with")
+    ry.add_argument("--max-tokens", type=_token_count, metavar="N",
+                    help="token limit the traces were made with (default: the config's)")
     ry.add_argument("--traces", metavar="DIR", help=_TRACES_HELP)
     ry.add_argument("--json", action="store_true", help="print the comparison as JSON")
     ry.set_defaults(func=cmd_bench_replay)
@@ -262,9 +266,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("calibrate", help="fit a calibration from your own labelled traces",
                        description="Fit P(correct | draft features) from labelled traces (JSONL: one answer per "
-                       "line with its tokens, logprobs and a boolean label: `correct`, or `accepted` on a plain "
-                       "record; a `run --json` line's own `accepted` is the cascade's verdict, not a label, so "
-                       "add `correct` to it), report held-out "
+                       "line with its tokens, logprobs and a boolean label: `correct` (or `label`, or "
+                       "`accepted_by_user`), or `accepted` on a plain record; a `run --json` line's own `accepted` "
+                       "is the cascade's verdict, not a label, so add `correct` to it), report held-out "
                        "AUROC/ECE, and write a calibration file a config can use with confidence = \"calibrated\". "
                        "Lines that carry their `prompt` also get a calibrator per domain (math, code) where "
                        "a domain has enough of them. With --adapt BASE, an existing calibration is adapted "
@@ -300,7 +304,7 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="calibration file to write (default: beside FILE, its suffix replaced: x.calibration.json)")
     c.add_argument("--seed", type=int, default=20261125,
                    help="seed of the split into a part to fit and a held-out part (with --adapt: of the out-of-fold "
-                   "check's folds)")
+                   "check's folds; default 20261125)")
     c.add_argument("--json", action="store_true", help="print the result as JSON")
     c.set_defaults(func=cmd_calibrate)
     return p
