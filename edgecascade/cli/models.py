@@ -12,6 +12,7 @@ from .console import err, out
 
 def cmd_models(args: argparse.Namespace) -> int:
     from .. import models
+    from ..errors import ConfigError
 
     if args.action == "list":
         manifests = models.list_manifests()
@@ -48,6 +49,10 @@ def cmd_models(args: argparse.Namespace) -> int:
             err.print(f"{name}: verified (size and sha256 match) at {path}")
     elif args.action == "verify":
         for name in args.name:
+            if models.looks_like_path(name):  # there is no manifest to check a file of your own against
+                raise ConfigError(f"models verify takes registry model names (`edgecascade models list`), and {name} "
+                                  "is a path: a .gguf file of your own has no manifest to check it against; check it "
+                                  "loads with `edgecascade run --config` a config naming it")
             path = models.verify(name)
             err.print(f"{name}: OK, size and sha256 match the manifest ({path})")
     elif args.action == "path":

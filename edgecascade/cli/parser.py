@@ -96,7 +96,8 @@ def _build_parser() -> argparse.ArgumentParser:
                        description="Answer QUESTION with the first tier whose draft passes its rule. "
                        "The answer goes to stdout, the account (tier, model, confidence, reason, time, cost, "
                        "saving) to stderr.")
-    r.add_argument("question", metavar="QUESTION", help="the question, or '-' to read it from stdin")
+    r.add_argument("question", metavar="QUESTION",
+                   help="the question, or '-' to read it from stdin (one that starts with '-': put -- before it)")
     r.add_argument("--config", "-c", metavar="PATH|NAME",
                    help="cascade config: a .toml path or a shipped name (default, tiny, calibrated, hybrid, "
                    "gpu-server); default: $EDGECASCADE_CONFIG or configs/default.toml")

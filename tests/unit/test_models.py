@@ -788,6 +788,9 @@ def test_models_pull_takes_options_before_names_and_checks_every_name_first(
     assert main(["models", "pull", "tiny", "nosuch"]) == 2  # a typo in a name is a usage error, as --config's
     assert pulled == [] and "no registry model named 'nosuch'" in capsys.readouterr().err
     assert main(["models", "pull", "--force", "tiny"]) == 0 and pulled == ["tiny"]
+    # a .gguf path given to verify is said to be one, not "no registry model named '/x/m.gguf'"
+    assert main(["models", "verify", "/x/m.gguf"]) == 2
+    assert "is a path: a .gguf file of your own has no manifest" in capsys.readouterr().err
 
 
 def test_models_list_says_a_file_without_its_marker_needs_only_verify(
