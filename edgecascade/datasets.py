@@ -18,6 +18,7 @@ loops, ``os._exit``, runaway memory), not a security sandbox against hostile cod
 from __future__ import annotations
 
 import codecs
+import difflib
 import gzip
 import json
 import math
@@ -443,6 +444,10 @@ JSONL_GRADERS: dict[str, Callable[[str, str], bool]] = {
 }
 
 
+#: the keys of a dataset line :func:`load_jsonl` reads
+_JSONL_KEYS = frozenset({"id", "prompt", "reference", "grader", "domain"})
+
+
 def load_jsonl(path: Path, limit: int | None = None) -> list[Item]:
     """A labelled dataset of your own: one JSON object per line with ``prompt``, ``reference`` and
     optionally ``id``, ``grader`` (number, exact, contains or regex; default number) and ``domain``
@@ -455,6 +460,10 @@ def load_jsonl(path: Path, limit: int | None = None) -> list[Item]:
     seen: dict[str, int] = {}
     for n, (line, row) in enumerate(_numbered_jsonl(read_utf8(path).split("\n"), path), 1):
         where = f"{path}:{line}"
+        for key in row.keys() - _JSONL_KEYS:  # other keys are yours (a source, a note); a misspelt one is not
+            if close := difflib.get_close_matches(str(key), _JSONL_KEYS, n=1, cutoff=0.75):
+                raise ConfigError(f"{where}: {key!r} is no key of a dataset line: did you mean {close[0]!r}? (the "
+                                  f"keys read are {', '.join(sorted(_JSONL_KEYS))})")
         grader = str(row.get("grader", "number"))
         if grader not in JSONL_GRADERS:
             raise ConfigError(f"{where}: unknown grader {grader!r}: use {', '.join(JSONL_GRADERS)}")

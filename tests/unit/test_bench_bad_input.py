@@ -87,6 +87,17 @@ def test_a_jsonl_dataset_is_checked_when_it_is_read(tmp_path: Path) -> None:
     assert [i.id for i in load(str(p))] == ["1", "2"]  # ids count objects, not lines, as before
 
 
+def test_a_misspelt_dataset_key_is_named_and_other_keys_are_yours(tmp_path: Path) -> None:
+    """`"grade": "contains"` was dropped without a word, and the line graded as a number."""
+    from edgecascade.datasets import load
+
+    p = _write(tmp_path / "d.jsonl", {"prompt": "Capital of France?", "reference": "Paris", "grade": "contains"})
+    with pytest.raises(ConfigError, match=r"d.jsonl:1: 'grade' is no key of a dataset line: did you mean 'grader'"):
+        load(str(p))
+    _write(p, {"prompt": "Capital of France?", "reference": "Paris", "grader": "contains", "source": "atlas"})
+    assert load(str(p))[0].meta["grader"] == "contains"
+
+
 def _labelled(i: int, correct: bool, **extra: object) -> dict[str, object]:
     lp = -0.1 if correct else -1.5
     return {"id": f"q{i}", "answer": "The answer is 7.", "tokens": ["The", " answer", " is", " 7", "."],
