@@ -114,6 +114,10 @@ def _traced_datasets(args: argparse.Namespace, cascade: Cascade, *, judges: bool
         traces = {s.name: priced(store.load(name, s.model, s.key), t.price)
                   for s, t in ((small, cascade.tiers[0]), (large, cascade.tiers[-1]))}
         current = {k: prompt_sha256(p) for k, p in items.items()}
+        lost = sorted({k for ts in traces.values() for k in ts} - current.keys()) if current else []
+        if lost:  # ids shift when lines are removed: a trace of an id no longer there is no evidence
+            err.print(f"warning: {len(lost)} traced {name} items are not in the dataset as it is now (e.g. "
+                      f"{lost[0]!r}): left out", style="yellow", markup=False)
         # traces made for an older prompt are not evidence; grades made otherwise are made again
         traces = {tier: regraded({k: t for k, t in ts.items() if _evidence(current, k, t)}, every)
                   for tier, ts in traces.items()}
