@@ -1,6 +1,7 @@
 """How much the cascadeflow-style baseline's rounding of "the top 80%" matters: its AUROC for "the
 0.5B draft is right" with ceil(0.8 n) tokens (every reported number) and with floor(0.8 n), at least
-one (cascadeflow's own code), on the committed traces of each dataset. Reads traces only.
+one (cascadeflow's own code), on the committed traces of each dataset, graded as reports grade them
+now. Reads traces and datasets only.
 
     .venv/bin/python scripts/cascadeflow_rounding.py [--exclude gsm-symbolic-35 gsm-symbolic-36]
 """
@@ -10,12 +11,15 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+from pathlib import Path
 
 from edgecascade.benchmarks.policies import cascadeflow_score
-from edgecascade.benchmarks.traces import Trace
+from edgecascade.benchmarks.traces import Trace, regraded
+from edgecascade.datasets import load
 from edgecascade.paths import bench_dir
 from edgecascade.quality.calibration import auroc
 
+ROOT = Path(__file__).resolve().parents[1]
 DRAFTS = "qwen2.5-coder-0.5b-25f540b049c8.jsonl"  # the 0.5B's drafts, as every report reads them
 
 
@@ -28,10 +32,15 @@ def main() -> None:
     for name, pattern in groups.items():
         rows: list[Trace] = []
         for path in sorted(glob.glob(str(traces / pattern / DRAFTS))):
-            if any(path.split("/")[-2] == x for x in args.exclude):
+            folder = path.split("/")[-2]
+            if folder in args.exclude:
                 continue
             with open(path, encoding="utf-8") as f:
-                rows += [t for line in f if (t := Trace.from_dict(json.loads(line))).logprobs]
+                stored = {t.item_id: t for line in f if (t := Trace.from_dict(json.loads(line))).logprobs}
+            # graded as every report grades them now (a stored grade may be an older grader's)
+            own = ROOT / "bench" / "datasets" / f"{folder}.jsonl"
+            source = folder if folder in ("gsm8k", "humaneval") else str(own)
+            rows += regraded(stored, {i.id: i for i in load(source)}).values()
         labels = [bool(t.correct) for t in rows]
         ceil = auroc([cascadeflow_score(t) for t in rows], labels)
         floor = auroc([cascadeflow_score(t, floor=True) for t in rows], labels)
