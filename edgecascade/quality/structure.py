@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import math
 import re
+import textwrap
 
 import numpy as np
 
@@ -33,8 +34,10 @@ _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 _RESULT = r"=\s*(?:\$\s*)?(-?\d[\d,]*(?:\.\d+)?)(?!\d|[.,]\d)(?![ \t]*(?:[\d*/+\-(]|\.\d))"
 _EQUALS_NUMBER = re.compile(_RESULT)
 # the info string is taken whole and split later: a pattern like [\w+-]*[^\n]* backtracks
-# quadratically on a long line that never ends
-_FENCE = re.compile(r"```([^\n]*)\n(.*?)(?:```|\Z)", re.DOTALL)
+# quadratically on a long line that never ends. A fence opens a line (indented, in a list item, too),
+# as Markdown has it: one that could open anywhere made a line of k backticks cost k times its length
+# (35 s on 100 KB), and an inline ```pip install x``` hid the code block after it
+_FENCE = re.compile(r"^[ \t]*```([^\n]*)\n(.*?)(?:```|\Z)", re.DOTALL | re.MULTILINE)
 
 
 _PYTHON_TAGS = ("python", "py", "python3")
@@ -57,7 +60,10 @@ def extract_code(text: str) -> str:
     """The code in a model's answer: the first ```python block, else the first ``` block, else the
     whole text. A block cut off by the token limit (no closing fence) runs to the end."""
     m = _code_block(text)
-    return m.group(2) if m else text
+    if m is None:
+        return text
+    # a block indented with its fence (in a list item) is its code indented as much: dedented, it runs
+    return textwrap.dedent(m.group(2)) if m.group(0)[:1] in (" ", "\t") else m.group(2)
 
 
 def defines_function(code: str, name: str) -> bool:

@@ -168,6 +168,22 @@ def test_extract_code_unclosed_block_runs_to_end() -> None:
     assert extract_code("```python\ndef f():\n    return") == "def f():\n    return"
 
 
+def test_a_fence_opens_a_line() -> None:
+    """A fence could open anywhere: an inline ```pip install numpy``` hid the code block after it,
+    and a long line of backticks took seconds (each could open a block, scanned to the line's end)."""
+    import subprocess
+    import sys
+
+    text = "Install it with ```pip install numpy``` first.\n```python\nimport numpy\nx = 1\n```"
+    assert extract_code(text) == "import numpy\nx = 1\n"
+    # a block in a list item is indented with its fence: it is read dedented, so it runs
+    listed = "1. Define it:\n   ```python\n   def add(a, b):\n       return a + b\n   ```\n2. Call it."
+    assert extract_code(listed) == "def add(a, b):\n    return a + b\n"
+    # linear: 100 KB of backticks on one line (35 s before), in a child with a time limit
+    code = "from edgecascade.quality.structure import extract_code; extract_code('`' * 100_000 + '``` ' * 25_000)"
+    subprocess.run([sys.executable, "-c", code], timeout=20, check=True)
+
+
 # --------------------------------------------------------------------------- HumanEval grader
 
 
