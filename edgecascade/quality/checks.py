@@ -30,8 +30,9 @@ def check_empty(c: Completion) -> Check:
 
 def check_truncated(c: Completion) -> Check:
     if c.finish_reason == "length":
-        n = c.usage.completion_tokens
-        return Check("truncated", False, f"cut off at the token limit ({n} token{'s' * (n != 1)})")
+        n = c.usage.completion_tokens if c.usage.reported else (len(c.logprobs) if c.logprobs is not None else None)
+        said = f" ({n} token{'s' * (n != 1)})" if n else ""  # a backend that sent no counts: no "0 tokens"
+        return Check("truncated", False, f"cut off at the token limit{said}")
     if c.finish_reason == "error":  # the backend ended it for its own reasons (vLLM's "abort"): not whole
         return Check("truncated", False, "the backend did not finish the answer (it gave a finish reason other "
                      "than a stop, the token limit or a filter)")
@@ -42,12 +43,20 @@ def check_truncated(c: Completion) -> Check:
 # "I cannot" in the middle of a long explanation is ordinary prose.
 # ("I'm unable to", with or without a typographic apostrophe, and "Sorry, I can't" / "I apologize, but
 # I cannot" had slipped through: the apostrophe forms sat after "i " and the apologies needed "but")
+# (A review found more: "I'm afraid I can't", "Unfortunately, I can't", "I'm really sorry, but",
+# "Sorry — I can't", "As an AI assistant, I cannot", "I can't create/write/..." slipped through;
+# "I can't help but notice ..." and "As an AI, I don't have preferences, but here is ..." are answers.
+# None of the committed answers reads otherwise.)
 _CANNOT = r"(?:can ?not|can['’]t|won['’]t|am unable to|am not able to)"
+_SORRY = r"(?:i['’]?m |i am )?(?:really |truly |so |very )?sorry|i apologi[sz]e|i(?:['’]m| am) afraid|unfortunately"
+_DECLINE = (r"(?:help(?! but\b)|assist|answer|provide|do|comply|fulfil|create|write|generate|give|share|discuss|"
+            r"engage|support|produce)\b")
 _REFUSAL = re.compile(
-    rf"^\W*(?:i['’]?m sorry,? but|i am sorry,? but|sorry,? but i|"
-    rf"(?:i['’]?m sorry|i am sorry|sorry|i apologi[sz]e),?(?: but)? i (?:{_CANNOT}|['’]m unable to|['’]m not able to)|"
-    rf"i(?: {_CANNOT}|['’]m unable to|['’]m not able to) (?:help|assist|answer|provide|do|comply|fulfil)|"
-    rf"as an ai(?: language model)?,? i (?:can ?not|can['’]t|don['’]t|do not))",
+    rf"^\W*(?:i['’]?m (?:really |truly |so |very )?sorry,? but|i am (?:really |truly |so |very )?sorry,? but|"
+    rf"sorry,? but i|"
+    rf"(?:{_SORRY})[,;:\s—–-]*(?:but,? )?i (?:{_CANNOT}|['’]m unable to|['’]m not able to)|"
+    rf"i(?: {_CANNOT}|['’]m unable to|['’]m not able to) {_DECLINE}|"
+    rf"as an ai(?: [\w-]+){{0,3}},? i (?:can ?not|can['’]t|won['’]t|(?:don['’]t|do not)(?![^.!?\n]*\bbut\b)))",
     re.IGNORECASE,
 )
 

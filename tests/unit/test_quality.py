@@ -56,9 +56,28 @@ def test_no_tokens_means_no_features() -> None:
     "I'm sorry, I can't help with that.",
     "Sorry, I can’t assist with that request.",
     "I apologize, but I cannot help with that.",
+    # more a review found slipping through
+    "I'm afraid I can't help with that.",
+    "Unfortunately, I can't assist with that request.",
+    "I'm really sorry, but I can't help with that.",
+    "As an AI assistant, I cannot provide medical advice.",
+    "I can't create content that promotes violence.",
+    "Sorry — I can't help with that.",
 ])
 def test_refusals_are_caught(text: str) -> None:
     assert not check_refusal(completion(text)).passed
+
+
+def test_a_cut_answer_of_a_backend_that_sent_no_counts_is_not_said_to_be_0_tokens() -> None:
+    from dataclasses import replace
+
+    from edgecascade.quality.checks import check_truncated
+
+    c = completion("The answer is", finish="length", lps=[-0.1, -0.2, -0.3])
+    assert check_truncated(c).detail == "cut off at the token limit (3 tokens)"
+    unreported = replace(c, usage=Usage(0, 0, reported=False))
+    assert check_truncated(unreported).detail == "cut off at the token limit (3 tokens)"  # counted from logprobs
+    assert check_truncated(replace(unreported, logprobs=None)).detail == "cut off at the token limit"
 
 
 @pytest.mark.parametrize("text", [
@@ -68,6 +87,10 @@ def test_refusals_are_caught(text: str) -> None:
     "I'm sorry to hear that. Here is a plan: first, rest.",
     "I apologize for the mistake: the answer is 7.",
     "I can help with that! The answer is 5.",
+    # answers a review found rejected as refusals
+    "I can't help but notice that the loop runs one time too many. Here's the fix: use range(n).",
+    "As an AI, I don't have personal preferences, but here is a comparison of the two options.",
+    "As an AI language model, I do not have feelings, but I can explain how they work.",
 ])
 def test_ordinary_answers_are_not_refusals(text: str) -> None:
     assert check_refusal(completion(text)).passed
