@@ -173,7 +173,10 @@ def arithmetic_checks(text: str) -> tuple[int, int]:
         lo = start
         while lo > prev_end and start - lo < _MAX_EXPR and text[lo - 1] in _EXPR_CHARS:
             lo -= 1
+        cut = start - lo >= _MAX_EXPR and lo > prev_end and text[lo - 1] in _EXPR_CHARS
         prev_end = m.end(1)
+        if cut:  # longer than the limit: only its tail is in hand, and a right sum would read as wrong
+            continue
         expr = _STEP.sub("", text[lo:start]).strip().strip(".,").strip()
         if lo == 0 or text[lo - 1] == "\n":  # a markdown bullet opening the line is not a minus sign
             expr = _BULLET.sub("", expr)

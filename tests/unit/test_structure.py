@@ -140,6 +140,10 @@ def test_arithmetic_checks_find_wrong_equations() -> None:
     assert arithmetic_checks("Total = price + tax = 12") == (0, 0)  # words are not arithmetic
     f = math_features(completion(["3", " *", " 6", " =", " 17", "."], [-0.1] * 6))
     assert f["arith_wrong"] == 1.0 and f["arith_checked_log"] > 0
+    # a sum longer than the expression limit is not checked from its tail (a right one read as wrong)
+    terms = list(range(120, 620, 15))
+    assert arithmetic_checks(f"Total = {' + '.join(map(str, terms))} = {sum(terms):,}.") == (0, 0)
+    assert arithmetic_checks(f"{' + '.join(map(str, range(1, 44)))} = 946. Then 2 + 2 = 5.") == (1, 1)
 
 
 def test_results_at_the_end_of_a_line_bullets_and_currencies_are_read() -> None:
