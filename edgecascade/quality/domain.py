@@ -37,7 +37,10 @@ _CODE_ASKS = re.compile(
     # a program or code asked for without a language ("Write code to ...", "Write a program that ..."); not
     # "script", which is also a play's
     r"|\b(?:write|create|implement)\s+(?:(?:a|an|the|some|me)\s+)?(?:[\w+#-]+\s+){0,2}?"
-    r"(?:program|code|snippet)s?\b"
+    r"(?:program|code|snippet|query|queries|regex(?:es)?|regular\s+expressions?|one-liners?)s?\b"
+    # a coding task named as one: "Solve this coding problem: given n = 5 ..." (a review found such
+    # prompts, a SQL query and a regex asked for, read as math)
+    r"|\bcoding\s+(?:problem|challenge|question|task|exercise|interview)s?\b"
     rf"|\b(?:{_LANGS})\s+(?:function|program|script|code|class|method|snippet)s?\b"
     rf"|\b(?:write|implement|code)\b[^.?!\n]{{0,60}}\bin\s+(?:{_LANGS})\b",
     re.IGNORECASE,

@@ -86,6 +86,11 @@ def test_most_bare_word_problems_are_math_too() -> None:
     ("Create a function that returns the sum of 2 and 3.", "code"),
     ("A programmer wrote a program that ran 3 times a day for 5 days. How many runs?", "math"),
     ("import numpy as np\nhow many elements does np.arange(10) have?", "code"),  # code wins over math
+    # a query, a regex or a coding problem asked for (a review found them read as math)
+    ("Write a SQL query to find the top 10 customers by total sales over the last 12 months.", "code"),
+    ("Write a regex that matches a percentage like 45% or 100%.", "code"),
+    ("Write a regular expression for 3 digits followed by 2 letters.", "code"),
+    ("Solve this coding problem: given n = 5 and k = 2, return the number of ways.", "code"),
     (MATH, "math"),
     (CODE, "code"),
 ])
