@@ -573,6 +573,16 @@ likely than not reaches the bar (59% of resamples over thirty-four) and the defa
 the unshifted mean P(correct) is nearer the share right than the label-shift estimate on each new
 reading.
 
+How they went (docs/benchmarks.md, *The thirty-fifth and thirty-sixth draws*): traced 07:50:50-08:37:49
+and 08:37:49-09:24:31 UTC, inside the deadline, and read as planned with the plan commit's code (a
+worktree at it; the fixes from code reviews committed on main meanwhile read both draws the same,
+checked after the reading). The default met the target on both (one answer to spare each) and
+reached the bar on the thirty-sixth; the cross-check rule met the thirty-fifth with none to spare,
+reaching its bar, and missed the thirty-sixth by two; on the seven clean draws together both met it
+(seven and one to spare), the default not reaching the bar (44% of the gap) and the cross-check rule,
+against the expectation, reaching it (54%); pooled over thirty-six the cross-check rule reached the
+bar and the default did not (54% and 34%); the unshifted mean was nearer on each new reading, 6 of 6.
+
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
     .venv/bin/python scripts/study_prior_shift.py symbolic
