@@ -97,6 +97,12 @@ class Request:
         return next((m.content for m in reversed(self.messages) if m.role == "user"), "")
 
 
+#: a logprob at or below this is a placeholder, not a probability: OpenAI's -9999 for a token outside
+#: the top 20 (vLLM clamps -inf to it), llama.cpp server's FLT_LOWEST for one that underflowed, a
+#: user's -1e308; it is read as this floor (providers and `calibrate --traces` alike)
+LOGPROB_FLOOR = -100.0
+
+
 @dataclass(slots=True)
 class TokenLogprobs:
     """Per-token log-probabilities of one generated answer, aligned one-to-one with its tokens.

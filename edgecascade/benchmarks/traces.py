@@ -32,7 +32,7 @@ from ..paths import bench_dir
 from ..pricing import Pricing, usage_cost
 from ..quality.crosscheck import CROSS_CHECK_MAX_TOKENS, CROSS_CHECK_VERSION, run_cross_check
 from ..quality.domain import prompt_domain
-from ..types import Completion, FinishReason, TokenLogprobs, Usage
+from ..types import LOGPROB_FLOOR, Completion, FinishReason, TokenLogprobs, Usage
 
 TRACE_VERSION = 1
 
@@ -660,7 +660,7 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
             completion_tokens=int(_number(d, "completion_tokens", len(tokens), path, n)),
             latency_s=_number(d, "latency_s", 0.0, path, n), first_token_s=None,
             cost=_number(d, "cost", 0.0, path, n),
-            tokens=list(tokens), logprobs=[max(float(x), _LP_FLOOR) for x in logprobs],
+            tokens=list(tokens), logprobs=[max(float(x), LOGPROB_FLOOR) for x in logprobs],  # -1e308 broke adapting
             top_logprobs=[[float(x) for x in r[:k]] for r in top] if k and len(top) == len(tokens) else [],
             prompt_sha256=str(d.get("prompt_sha256") or ""),
         )
@@ -679,11 +679,6 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
     if not out:
         raise ConfigError(f"{path} holds no traces")
     return out
-
-
-#: the least a logprob is read as, as the providers floor a server's placeholder for "below anything
-#: real" (-1e308 passed as finite, and adapting a calibration to it failed on an infinite logit)
-_LP_FLOOR = -100.0
 
 
 def _number(d: dict[str, Any], key: str, default: float, path: Path, n: int) -> float:

@@ -23,7 +23,7 @@ import httpx
 import numpy as np
 
 from ..errors import ConfigError
-from ..types import Delta, FinishReason, TokenLogprobs, Usage
+from ..types import LOGPROB_FLOOR, Delta, FinishReason, TokenLogprobs, Usage
 
 MAX_SERVER_MESSAGE = 300  # characters of a server's own error message quoted in ours
 REDACTED = "[redacted]"
@@ -39,9 +39,6 @@ _FILTERED_REASONS = frozenset({"content_filter", "refusal"})
 # finish the answer as asked: "error", which the truncation check rejects
 _STOP_REASONS = frozenset({None, "", "stop", "end_turn", "stop_sequence", "tool_calls", "tool_use", "function_call",
                            "eos"})
-# a logprob at or below this is a server's placeholder, not a probability: OpenAI's -9999 for a token
-# outside the top 20 (vLLM clamps -inf to it), llama.cpp server's FLT_LOWEST for one that underflowed
-_LOGPROB_FLOOR = -100.0
 # a URL as far as it can go (userinfo and queries may hold quotes, brackets and parentheses): a
 # message may lose the punctuation after a query, never a secret inside one
 _URL_RE = re.compile(r"https?://[^\s\"<>`]+", re.IGNORECASE)
@@ -274,7 +271,7 @@ def _logprob(value: Any) -> float:
     if isinstance(value, bool):
         raise TypeError("a logprob is a number, not a boolean")
     x = float(value)
-    return max(x, _LOGPROB_FLOOR) if x == x else x
+    return max(x, LOGPROB_FLOOR) if x == x else x
 
 
 def token_logprobs(rows: Iterable[Any]) -> TokenLogprobs:
