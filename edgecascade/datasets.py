@@ -446,6 +446,9 @@ JSONL_GRADERS: dict[str, Callable[[str, str], bool]] = {
 
 #: the keys of a dataset line :func:`load_jsonl` reads
 _JSONL_KEYS = frozenset({"id", "prompt", "reference", "grader", "domain"})
+#: those a near-miss is taken for a typo of ("grade", "prompts", "Reference"); a short one ("id") is
+#: too close to keys of the user's own ("uid", "idx")
+_TYPO_PRONE = ("prompt", "reference", "grader")
 
 
 def load_jsonl(path: Path, limit: int | None = None) -> list[Item]:
@@ -460,8 +463,8 @@ def load_jsonl(path: Path, limit: int | None = None) -> list[Item]:
     seen: dict[str, int] = {}
     for n, (line, row) in enumerate(_numbered_jsonl(read_utf8(path).split("\n"), path), 1):
         where = f"{path}:{line}"
-        for key in row.keys() - _JSONL_KEYS:  # other keys are yours (a source, a note); a misspelt one is not
-            if close := difflib.get_close_matches(str(key), _JSONL_KEYS, n=1, cutoff=0.75):
+        for key in row.keys() - _JSONL_KEYS:  # other keys are yours (a source, a note, a uid); a misspelt one is not
+            if close := difflib.get_close_matches(str(key).lower(), _TYPO_PRONE, n=1, cutoff=0.85):
                 raise ConfigError(f"{where}: {key!r} is no key of a dataset line: did you mean {close[0]!r}? (the "
                                   f"keys read are {', '.join(sorted(_JSONL_KEYS))})")
         grader = str(row.get("grader", "number"))

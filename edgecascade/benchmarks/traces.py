@@ -562,7 +562,7 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
     if not path.is_file():
         raise ConfigError(f"no traces file at {path}")
     out: list[Trace] = []
-    traced_at: dict[str, tuple[int, int]] = {}  # each item id's first line, and its place in ``out``
+    traced_at: dict[tuple[str, ...], tuple[int, int]] = {}  # each answer's first line, and its place in ``out``
     for n, line in enumerate(read_utf8(path).split("\n"), 1):
         if not line.strip():
             continue
@@ -664,17 +664,19 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
             top_logprobs=[[float(x) for x in r[:k]] for r in top] if k and len(top) == len(tokens) else [],
             prompt_sha256=str(d.get("prompt_sha256") or ""),
         )
-        at = traced_at.get(item_id)
+        # a line `bench run` wrote: a changed prompt (or a regenerated item) is a later line of the same
+        # item, model and settings, and the last one is the trace, as every report reads the file
+        traced = "settings" in d and "prompt_sha256" in d
+        key = (item_id, str(d.get("model", "")), str(d.get("settings", ""))) if traced else (item_id,)
+        at = traced_at.get(key)
         if at is not None:
             first_line, place = at
-            if "settings" not in d or "prompt_sha256" not in d:
+            if not traced:
                 raise ConfigError(f"{path}:{n}: item id {item_id!r} is on line {first_line} too: each labelled answer "
                                   "needs its own id (the `id` field)")
-            # `bench run` wrote it: a changed prompt (or a regenerated item) is a later line of the same
-            # item, and the last one is the trace, as every report reads the file
             out[place] = t
             continue
-        traced_at[item_id] = (n, len(out))
+        traced_at[key] = (n, len(out))
         out.append(t)
     if not out:
         raise ConfigError(f"{path} holds no traces")

@@ -92,8 +92,10 @@ def safe_url(url: str) -> str:
         parts = urlsplit(whole)
         host, port = parts.hostname or "", parts.port
         # an "@" past the authority: a password holding "/", "?" or "#" (not percent-encoded) ends the
-        # authority early, and the parsed host, port or path would be the password's first half
-        ambiguous = "@" not in parts.netloc and "@" in whole.partition("//")[2]
+        # authority early, and the parsed host, port or path would be the password's first half (or, with
+        # an "@" of its own too, its second). Everything up to the last "@" goes: a path or query that
+        # holds one (an e-mail address) then shows less than it could, never a secret
+        ambiguous = "@" in whole.partition("//")[2][len(parts.netloc):]
     except ValueError:  # an out-of-range port, a bad IPv6 literal: strip by hand
         ambiguous, host, port = True, "", None
     if ambiguous:  # everything up to the last "@" may be a secret
@@ -108,15 +110,16 @@ def safe_url(url: str) -> str:
 
 
 def readable_host(url: str, *, need_host: bool = True) -> bool:
-    """Whether ``url``'s host and port can be read, with no "@" past its authority (a password holding
-    "/", "?" or "#" that ends the authority early)."""
+    """Whether ``url``'s host and port can be read (a port 1 to 65535, a well-formed IPv6 literal). An
+    "@" in the path or query is allowed: it may be an e-mail address or a scoped name; :func:`safe_url`
+    hides what comes before it in messages, in case it ends a password instead."""
     try:
         parts = urlsplit(url)
         readable = (bool(parts.hostname) or not need_host) and (parts.port is None or parts.port > 0)
         httpx.URL(url)
     except (ValueError, httpx.InvalidURL):
         return False
-    return readable and ("@" in parts.netloc or "@" not in url.partition("//")[2])
+    return readable
 
 
 def checked_url(base_url: str | None, example: str) -> str:

@@ -298,6 +298,17 @@ def _before_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
     return (text[:min(at)], True) if at else (text, False)
 
 
+def _ends_in_eog(llama: Any, generated: list[int]) -> bool:
+    """Whether the last generated token ends generation (an end-of-turn token): llama-cpp-python does not
+    count it in an answer's usage, so a stream's count leaves it out too."""
+    if not generated:
+        return False
+    try:
+        return bool(_import_llama_cpp().llama_cpp.llama_vocab_is_eog(llama._model.vocab, int(generated[-1])))
+    except Exception:  # noqa: BLE001 - another llama-cpp-python: its end-of-sequence token at least
+        return int(generated[-1]) == int(llama.token_eos())
+
+
 class _Spelling:
     """What a stream's generated tokens spell so far: each token's bytes are read once (llama.cpp
     spells a run of tokens as the run of their pieces), the text decoded from all of them (a byte
@@ -624,7 +635,7 @@ class LlamaCppProvider:
                             tail = text[len(streamed):] if text.startswith(streamed) else ""
                             loop.call_soon_threadsafe(queue.put_nowait, Delta(tail, finish))
                     finally:
-                        counted[:] = [int(llama._prompt_n), len(generated)]
+                        counted[:] = [int(llama._prompt_n), len(generated) - _ends_in_eog(llama, generated)]
                         llama._stop, llama._limit, llama._generated = None, None, None
             except _Abandoned:
                 return  # abandoned while its prompt was read: nobody is left to tell

@@ -203,6 +203,7 @@ class ResilientProvider:
         probe = self.breaker.before_call()
         deadline = time.monotonic() + self.timeouts.total
         tries = billed = 0  # billed: failed calls, retried, that the provider may still bill
+        last: ProviderError | None = None  # the last failure of a call (not the deadline's)
         outcome: bool | None = None
         try:
             async with _deadline(self.timeouts.total, self.endpoint):
@@ -216,13 +217,15 @@ class ResilientProvider:
                             result = await self.inner.complete(request)
                         except ProviderError as e:
                             billed += e.kind in MAYBE_BILLED
+                            last = e
                             raise
             outcome = True
         except ProviderError as e:
             outcome = not _counts_against_endpoint(e)
             if tries > 1:
-                # the last failure's own kind says whether it may be billed; the ones before it are counted
-                raise _with_attempts(e, tries, billed - (e.kind in MAYBE_BILLED)) from None
+                # the error raised says by its kind whether its call may be billed; the calls before it are
+                # counted (all of them where the deadline, not a call, ended the tries)
+                raise _with_attempts(e, tries, billed - (e is last and e.kind in MAYBE_BILLED)) from None
             raise
         finally:
             if outcome is None:

@@ -45,16 +45,18 @@ def check_truncated(c: Completion) -> Check:
 # I cannot" had slipped through: the apostrophe forms sat after "i " and the apologies needed "but")
 # (A review found more: "I'm afraid I can't", "Unfortunately, I can't", "I'm really sorry, but",
 # "Sorry — I can't", "As an AI assistant, I cannot", "I can't create/write/..." slipped through;
-# "I can't help but notice ..." and "As an AI, I don't have preferences, but here is ..." are answers.
+# "I can't help but notice ...", "As an AI, I don't have preferences, but here is ...", and an apology
+# that hedges ("Unfortunately, I can't see any bug: ...", "I cannot give an exact form, but ...") are
+# answers: a refusal names what it declines to do.
 # None of the committed answers reads otherwise.)
 _CANNOT = r"(?:can ?not|can['’]t|won['’]t|am unable to|am not able to)"
 _SORRY = r"(?:i['’]?m |i am )?(?:really |truly |so |very )?sorry|i apologi[sz]e|i(?:['’]m| am) afraid|unfortunately"
-_DECLINE = (r"(?:help(?! but\b)|assist|answer|provide|do|comply|fulfil|create|write|generate|give|share|discuss|"
-            r"engage|support|produce)\b")
+_DECLINE = (r"(?:help(?! but\b)|assist|answer|provide|do|comply|fulfil|create|write|generate|share|discuss|"
+            r"engage|support)\b")
 _REFUSAL = re.compile(
     rf"^\W*(?:i['’]?m (?:really |truly |so |very )?sorry,? but|i am (?:really |truly |so |very )?sorry,? but|"
     rf"sorry,? but i|"
-    rf"(?:{_SORRY})[,;:\s—–-]*(?:but,? )?i (?:{_CANNOT}|['’]m unable to|['’]m not able to)|"
+    rf"(?:{_SORRY})[,;:\s—–-]*(?:but,? )?i (?:{_CANNOT}|['’]m unable to|['’]m not able to) {_DECLINE}|"
     rf"i(?: {_CANNOT}|['’]m unable to|['’]m not able to) {_DECLINE}|"
     rf"as an ai(?: [\w-]+){{0,3}},? i (?:can ?not|can['’]t|won['’]t|(?:don['’]t|do not)(?![^.!?\n]*\bbut\b)))",
     re.IGNORECASE,

@@ -164,7 +164,8 @@ def _imports(prompt: str) -> str:
 # What the result is judged and written with is taken before the draft runs, and a result is read
 # as plain built-in values (a subclass's stored value, by the base type's own methods) before it is
 # compared: a draft that replaced json.dumps or math.isclose, or returned an object whose == says yes
-# to anything, passed every example. A value of another type (a numpy integer) passes none. This
+# to anything, passed every example. A value of another type (a numpy integer, a Decimal) passes none;
+# a bytearray is read as the bytes it holds. This
 # contains mistakes and cheap tricks, not hostile code (see edgecascade.sandbox).
 _RUNNER = """\
 import ast, json, math, os, sys, types
@@ -173,7 +174,7 @@ _literal, _isclose, _dumps, _write, _out = ast.literal_eval, math.isclose, json.
 _type, _isinstance, _exit, _function = type, isinstance, os._exit, types.FunctionType
 _list, _tuple, _dict, _set, _frozenset = list, tuple, dict, set, frozenset
 _iter, _items, _index, _float, _str = list.__iter__, dict.items, int.__index__, float.__float__, str.__str__
-_titer, _siter, _fiter = tuple.__iter__, set.__iter__, frozenset.__iter__
+_titer, _siter, _fiter, _view = tuple.__iter__, set.__iter__, frozenset.__iter__, memoryview
 
 
 class _NotPlain(Exception):
@@ -186,6 +187,8 @@ def _plain(x, depth=0):
     t = _type(x)
     if x is None or t is bool or t is complex or t is bytes:
         return x
+    if _isinstance(x, (bytes, bytearray)):
+        return bytes(_view(x))
     if _isinstance(x, int):
         return _index(x)
     if _isinstance(x, float):

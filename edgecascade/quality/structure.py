@@ -38,6 +38,9 @@ _EQUALS_NUMBER = re.compile(_RESULT)
 # as Markdown has it: one that could open anywhere made a line of k backticks cost k times its length
 # (35 s on 100 KB), and an inline ```pip install x``` hid the code block after it
 _FENCE = re.compile(r"^[ \t]*```([^\n]*)\n(.*?)(?:```|\Z)", re.DOTALL | re.MULTILINE)
+# where no fence opens a line, one after text on its line ("Here is the code: ```python"): its info
+# string stops at a backtick, so each opening is tried once, in a scan as long as the text
+_INLINE_FENCE = re.compile(r"```([^\n`]*)\n(.*?)(?:```|\Z)", re.DOTALL)
 
 
 _PYTHON_TAGS = ("python", "py", "python3")
@@ -48,12 +51,15 @@ def _code_block(text: str) -> re.Match[str] | None:
     ``` block; None when there is no fence. One choice, so that the code graded, run and scored is
     the same code (a draft that shows a shell command first and its Python second is scored on the
     Python it is judged by)."""
-    first = None
-    for m in _FENCE.finditer(text):
-        if (m.group(1).strip().split() or [""])[0].lower() in _PYTHON_TAGS:
-            return m
-        first = first or m
-    return first
+    for fence in (_FENCE, _INLINE_FENCE):
+        first = None
+        for m in fence.finditer(text):
+            if (m.group(1).strip().split() or [""])[0].lower() in _PYTHON_TAGS:
+                return m
+            first = first or m
+        if first is not None:
+            return first
+    return None
 
 
 def extract_code(text: str) -> str:
@@ -62,8 +68,21 @@ def extract_code(text: str) -> str:
     m = _code_block(text)
     if m is None:
         return text
-    # a block indented with its fence (in a list item) is its code indented as much: dedented, it runs
-    return textwrap.dedent(m.group(2)) if m.group(0)[:1] in (" ", "\t") else m.group(2)
+    # a block indented with its fence (in a list item) is its code indented as much: dedented, it runs;
+    # but a function's bare body stays as written, to continue the prompt's signature
+    code = m.group(2)
+    if m.group(0)[:1] in (" ", "\t") and _parses(dedented := textwrap.dedent(code)):
+        return dedented
+    return code
+
+
+def _parses(code: str) -> bool:
+    """Whether ``code`` compiles as a module (a bare ``return`` does not, where ast.parse takes it)."""
+    try:
+        compile(code, "<draft>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return False
+    return True
 
 
 def defines_function(code: str, name: str) -> bool:

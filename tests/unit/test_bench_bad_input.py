@@ -94,7 +94,8 @@ def test_a_misspelt_dataset_key_is_named_and_other_keys_are_yours(tmp_path: Path
     p = _write(tmp_path / "d.jsonl", {"prompt": "Capital of France?", "reference": "Paris", "grade": "contains"})
     with pytest.raises(ConfigError, match=r"d.jsonl:1: 'grade' is no key of a dataset line: did you mean 'grader'"):
         load(str(p))
-    _write(p, {"prompt": "Capital of France?", "reference": "Paris", "grader": "contains", "source": "atlas"})
+    _write(p, {"prompt": "Capital of France?", "reference": "Paris", "grader": "contains", "source": "atlas",
+               "uid": 7, "idx": 1, "prompt_id": "p1", "domains": ["geo"]})  # keys of the user's own
     assert load(str(p))[0].meta["grader"] == "contains"
 
 
@@ -294,5 +295,11 @@ def test_calibrate_reads_a_trace_file_bench_run_wrote_after_a_prompt_changed(tmp
     assert traces[0].prompt_sha256 == json.loads(lines[-1])["prompt_sha256"]  # the last line's, as reports read
     # a logprob far below any real one is read as the providers read a placeholder (-1e308 had passed,
     # and adapting to it failed on an infinite logit)
+    # one file holding two models' traces of the same items keeps both (a dedupe on the id alone had
+    # replaced the first model's)
+    both = tmp_path / "both.jsonl"
+    both.write_text(path.read_text() + path.read_text().replace('"model":"small"', '"model":"large"'))
+    assert sorted({t.model for t in load_labelled_traces(both)}) == ["large", "small"]
+    assert len(load_labelled_traces(both)) == 24
     deep = _write(tmp_path / "deep.jsonl", _labelled(0, True, logprobs=[-1e308] * 5))
     assert load_labelled_traces(deep)[0].logprobs == [-100.0] * 5

@@ -179,6 +179,11 @@ def test_a_fence_opens_a_line() -> None:
     # a block in a list item is indented with its fence: it is read dedented, so it runs
     listed = "1. Define it:\n   ```python\n   def add(a, b):\n       return a + b\n   ```\n2. Call it."
     assert extract_code(listed) == "def add(a, b):\n    return a + b\n"
+    # ... but a function's bare body stays as written, to continue the prompt (dedented, it had failed)
+    body = " ```python\n    for x in xs:\n        pass\n    return False\n ```"
+    assert extract_code(body).startswith("    for x in xs:")
+    # where no fence opens a line, one after text on its line still counts (a review found it dropped)
+    assert extract_code("Here is the code: ```python\ndef f():\n    return 1\n```") == "def f():\n    return 1\n"
     # linear: 100 KB of backticks on one line (35 s before), in a child with a time limit
     code = "from edgecascade.quality.structure import extract_code; extract_code('`' * 100_000 + '``` ' * 25_000)"
     subprocess.run([sys.executable, "-c", code], timeout=20, check=True)

@@ -621,6 +621,7 @@ def test_safe_url_drops_userinfo_query_and_fragment() -> None:
     "https://user:12#34SECRET@proxy.example.com/v1",
     "https://user:12?34SECRET@proxy.example.com/v1",
     "user:ab/cdSECRET@localhost:11434",  # no scheme, as OLLAMA_HOST allows
+    "https://user:s3cr@t/SECRETab@proxy.example.com/v1",  # an "@" and a "/" in one password
 ])
 def test_safe_url_hides_a_password_that_ends_the_authority_early(url: str) -> None:
     """A password holding "/", "?" or "#" (not percent-encoded) ends the URL's authority where it
@@ -642,6 +643,16 @@ def test_a_base_url_whose_host_or_port_cannot_be_read_is_a_config_error(url: str
         with pytest.raises(ConfigError, match="host or port that cannot be read") as ei:
             make()
         assert "SECRET" not in str(ei.value) and "cdSECRET" not in str(ei.value)
+
+
+def test_a_base_url_with_an_at_sign_in_its_path_or_query_is_accepted() -> None:
+    """A review found the first version of the host check refusing these (an e-mail address in the
+    query, a scoped name in the path); messages show them without what comes before the "@"."""
+    from edgecascade.providers._common import checked_url
+
+    for url in ("https://host.example.com/v1?email=a@b.com", "https://gw.example.com/openai/@team/v1"):
+        assert checked_url(url, "x") == url
+        assert OpenAICompatProvider(url, "m").base_url == url
 
 
 def test_an_ollama_host_whose_port_cannot_be_read_is_a_config_error() -> None:

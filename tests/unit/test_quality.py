@@ -91,6 +91,11 @@ def test_a_cut_answer_of_a_backend_that_sent_no_counts_is_not_said_to_be_0_token
     "I can't help but notice that the loop runs one time too many. Here's the fix: use range(n).",
     "As an AI, I don't have personal preferences, but here is a comparison of the two options.",
     "As an AI language model, I do not have feelings, but I can explain how they work.",
+    # an apology that hedges is an answer (the review of the first version of the new phrasings)
+    "Unfortunately, I can't see any bug: the code is correct and returns 42.",
+    "I'm afraid I can't be more precise than 3.14 here.",
+    "I cannot give an exact closed form, but numerically the answer is 2.718.",
+    "Sorry, I can't help but notice the off-by-one: use range(n).",
 ])
 def test_ordinary_answers_are_not_refusals(text: str) -> None:
     assert check_refusal(completion(text)).passed

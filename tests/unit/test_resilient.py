@@ -277,3 +277,18 @@ async def test_a_callers_cancel_in_the_same_turn_as_the_deadline_is_not_turned_i
     with pytest.raises(asyncio.CancelledError):  # the caller's goes through
         await task
     assert task.cancelled()
+
+
+def test_calls_before_the_deadline_ended_the_tries_are_counted_as_maybe_billed() -> None:
+    """When the total deadline, not a call, ends the tries, every failed call before it counts (the
+    first version subtracted one for the deadline's own error: -1 after a rate limit, 0 after a
+    timeout, found by a review)."""
+    from edgecascade.errors import RateLimitedError
+
+    for first, earlier in ((RateLimitedError("429", retry_after=0.01), 0), (ProviderTimeoutError("slow"), 1)):
+        inner = ScriptedProvider([ScriptedReply(error=first), ScriptedReply("late", delay_s=5)], model="remote")
+        p = ResilientProvider(inner, endpoint=f"http://deadline-{earlier}", retry=RetryPolicy(3, 0.01, 0.01),
+                              timeouts=Timeouts(total=0.5))
+        with pytest.raises(ProviderTimeoutError) as ei:
+            asyncio.run(p.complete(REQ))
+        assert ei.value.earlier_maybe_billed == earlier
