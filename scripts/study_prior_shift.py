@@ -583,6 +583,34 @@ reaching its bar, and missed the thirty-sixth by two; on the seven clean draws t
 against the expectation, reaching it (54%); pooled over thirty-six the cross-check rule reached the
 bar and the default did not (54% and 34%); the unshifted mean was nearer on each new reading, 6 of 6.
 
+`symbolic --dataset bench/datasets/gsm-symbolic-37.jsonl --k 85` and `… gsm-symbolic-38.jsonl --k
+84` judge a thirty-seventh and a thirty-eighth draw (the thirty-ninth and fortieth instance of each
+template, `--instances 38 39` and `--instances 39 40`; 85 and 84 items), the eighth and ninth clean
+draws of the calibrations refitted after grader v3, by the same judgement, fixed in the commit that
+adds both files, after the thirty-sixth draw was read and before either is traced. No calibration,
+feature, check, grader or threshold changes before they are read. The generator's `t53-39` states
+the twenty-first draw's `t53-22` again, so it is left out; no other item repeats an earlier draw's
+problem or the other's (checked by prompt against all thirty-six files, and by
+`tests/unit/test_datasets.py`). They are traced one after the other with `bench run --config
+calibrated` (the thirty-seventh first) from a worktree at the plan's commit, starting right after it
+(about 10:15 UTC on 2026-11-28); this session ends before they can both be traced, so at about 10:40
+UTC the tracing is interrupted and the traces so far are committed unread; the draws stay clean, and
+a later session completes them with the same `bench run` from a worktree at this plan's commit
+(which traces only what is missing) before reading any of them; never given up because of what a
+trace shows. The main readings are each draw alone (`symbolic --bootstrap 2000 --k` its size
+`--dataset` the file), the nine clean draws of these calibrations together (the thirtieth to
+thirty-eighth, 758 items, `--k 83`), every traced draw pooled (3,388 items, `--k 3219`, templates
+resampled) and `estimates` on the thirty-eight files. Expected, from the thirty-six draws read with
+these calibrations (seven clean): on each draw alone, whether either rule meets the target is close
+to a toss-up leaning to met (the default met it on 29 of 36 draws, the cross-check rule on 25), and
+whether either reaches the issue's bar is a toss-up leaning to not (the seven clean draws reached it
+four times in fourteen readings); on the nine clean draws together, each rule more likely than not
+meets the target, the default more likely than not does not reach the bar (44% of the gap on the
+seven), and whether the cross-check rule reaches it is a toss-up (54% on the seven, 26% of
+resamples); pooled over thirty-eight, the cross-check rule more likely than not reaches the bar (56%
+of resamples over thirty-six) and the default does not (31%); the unshifted mean P(correct) is
+nearer the share right than the label-shift estimate on each new reading.
+
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
     .venv/bin/python scripts/study_prior_shift.py symbolic
