@@ -134,22 +134,36 @@ def calibration_for(t: TierConfig, run_examples: bool = False, cross_check: bool
     return cal
 
 
+_SPENT_NOTE = "edgecascade: before this, the query had made"
+
+
 def _tell_spent(e: BaseException, attempts: list[Attempt]) -> None:
-    """Put what a query had spent before ``e`` stopped it on ``e``: ``attempts`` and ``cost`` (as
-    AllTiersFailedError carries them) and a note for the traceback, so a cancelled or crashed query
-    does not lose the account of the calls it paid for. A call cut short by ``e`` reported no usage,
-    so its cost is not known and is not in ``cost``."""
+    """Put what a query had spent before ``e`` stopped it on ``e``: ``attempts``, ``cost`` and
+    ``cost_unknown`` (as AllTiersFailedError carries them) and a note for the traceback, so a
+    cancelled or crashed query does not lose the account of the calls it paid for. A call cut short
+    by ``e`` reported no usage: on a priced tier it may still be billed, so its tier is named in
+    ``cost_unknown`` and its cost is not in ``cost``. An exception raised again by a later query
+    (one instance reused) carries that query's account, not the first one's."""
     if not attempts or isinstance(e, AllTiersFailedError):
         return
     spent = sum(a.cost for a in attempts)
-    for name, value in (("attempts", attempts), ("cost", spent)):
-        if not hasattr(e, name):
+    unknown = [a.tier for a in attempts if a.cost_unknown]
+    ours = getattr(e, "_edgecascade_account", False)  # set by an earlier query: ours to replace
+    for name, value in (("attempts", attempts), ("cost", spent), ("cost_unknown", unknown)):
+        if ours or not hasattr(e, name):
             with contextlib.suppress(AttributeError, TypeError):  # an exception type with __slots__
                 setattr(e, name, value)
+    with contextlib.suppress(AttributeError, TypeError):
+        e._edgecascade_account = True  # type: ignore[attr-defined]
+    notes = getattr(e, "__notes__", None)
+    if isinstance(notes, list):  # an earlier query's note on a reused instance
+        notes[:] = [n for n in notes if not (isinstance(n, str) and n.startswith(_SPENT_NOTE))]
     if hasattr(e, "add_note"):
-        said = ", ".join(f"{a.tier} ${a.cost:.6f}" + (f" ({a.error_kind})" if a.error_kind else "") for a in attempts)
-        e.add_note(f"edgecascade: before this, the query had made {len(attempts)} call(s) costing ${spent:.6f} "
-                   f"({said}); a call this cut short is not counted, as it reported no usage")
+        said = ", ".join(f"{a.tier} " + ("cost not known" if a.cost_unknown and a.cost == 0 else f"${a.cost:.6f}")
+                         + (f" ({a.error_kind})" if a.error_kind else "") for a in attempts)
+        tail = (f"; cost not known for {', '.join(unknown)}: a call a provider may still bill, not counted"
+                if unknown else "")
+        e.add_note(f"{_SPENT_NOTE} {len(attempts)} call(s) costing ${spent:.6f} ({said}){tail}")
 
 
 def _is_priced(price: Pricing) -> bool:
@@ -292,11 +306,19 @@ class Cascade:
                                         error=str(e), error_kind=kind, exception=e,
                                         cost_unknown=billed and _is_priced(tier.price)))
                 continue
+            except BaseException as e:  # cancelled, interrupted or crashed in flight: the call was made
+                model = getattr(tier.provider, "model", tier.name)
+                stopped = isinstance(e, (asyncio.CancelledError, KeyboardInterrupt, SystemExit))
+                attempts.append(Attempt(tier.name, model, None, None, (time.perf_counter() - t_call) * 1000, 0.0,
+                                        error=f"cut short: {e!r}", error_kind="interrupted" if stopped else "crashed",
+                                        cost_unknown=_is_priced(tier.price)))  # it reported no usage
+                raise
             dt = time.perf_counter() - t_call
             prompt_text = request.question
             cost = usage_cost(tier.price, completion.usage)
             # calls retried before this answer that the provider may still bill: not in its usage
             unbilled = completion.earlier_maybe_billed > 0
+            writing = False  # a cross-check's program being written: a call in flight
             try:
                 check = None
                 check_failed: str | None = None
@@ -309,16 +331,19 @@ class Cascade:
                     def written(program: Completion, generation_s: float, price: Pricing = tier.price) -> None:
                         # counted once the program is written, before it runs: a query stopped while it
                         # runs has still paid for it. Its tokens are billed like the draft's
-                        nonlocal dt, cost, unbilled
+                        nonlocal dt, cost, unbilled, writing
+                        writing = False
                         dt += generation_s
                         cost += usage_cost(price, program.usage)
                         unbilled = unbilled or program.earlier_maybe_billed > 0
 
+                    writing = True
                     try:
                         check = await run_cross_check(tier.provider, request, completion.text, on_written=written)
                     except (ProviderError, ModelError) as e:
                         # the draft is judged without it (neutral features), as a non-math draft is; the
                         # failed generation was time inside the provider, and the reason says it failed
+                        writing = False
                         dt += time.perf_counter() - t_check
                         check_failed = getattr(e, "kind", "model_error")
                         unbilled = unbilled or getattr(e, "earlier_maybe_billed", 0) > 0
@@ -336,9 +361,13 @@ class Cascade:
                                   cost_unknown=(check_failed in MAYBE_BILLED or unbilled) and _is_priced(tier.price))
                 attempts.append(attempt)
             except BaseException as e:  # stopped while judged (cancelled, a bug): the draft was paid for
+                # and a cross-check program cut short while written reported no usage: it may be billed
+                where = "its cross-check was written" if writing else "its draft was judged"
+                if writing:  # the program's generation so far was time inside the provider
+                    dt += time.perf_counter() - t_check
                 attempts.append(Attempt(tier.name, completion.model, completion, None, dt * 1000, cost,
-                                        error=f"stopped while its draft was judged: {e!r}", error_kind="interrupted",
-                                        cost_unknown=unbilled and _is_priced(tier.price)))
+                                        error=f"stopped while {where}: {e!r}", error_kind="interrupted",
+                                        cost_unknown=(unbilled or writing) and _is_priced(tier.price)))
                 raise
             if decision.accepted:
                 answer = attempt
@@ -370,6 +399,7 @@ class Cascade:
                 raise AllTiersFailedError(
                     [(a.tier, a.exception if a.exception is not None else TierRejected(a.reason)) for a in attempts],
                     attempts=attempts, cost=sum(a.cost for a in attempts),
+                    cost_unknown=[a.tier for a in attempts if a.cost_unknown],
                     latency_ms=(time.perf_counter() - t0) * 1000)
             answer = answered[-1]
             later_failures = [a for a in attempts[attempts.index(answer) + 1:] if a.error is not None]
@@ -387,11 +417,16 @@ class Cascade:
         # the strongest tier can only be the last attempt (tiers run in order, names are unique)
         last = attempts[-1]
         measured = last if last.tier == strongest.name and last.completion is not None else None
+        baseline_cost: float | None
         if measured is not None:
+            assert measured.completion is not None
+            basis = measured.completion.usage
             baseline_cost, estimated = measured.cost, False
         else:
-            u = answer.completion.usage
-            baseline_cost, estimated = usage_cost(strongest.price, u), True  # cached prompt tokens as cached
+            basis = answer.completion.usage
+            baseline_cost, estimated = usage_cost(strongest.price, basis), True  # cached prompt tokens as cached
+        if not basis.reported and _is_priced(strongest.price):
+            baseline_cost = None  # no token counts to price: $0 would be a guess, and the saving with it
         total = time.perf_counter() - t0
         return Result(
             content=answer.completion.text,
@@ -423,13 +458,26 @@ class Cascade:
         else:
             raise RuntimeError("run_sync() was called inside a running event loop: use `await cascade.run(...)`")
 
+        stopped: list[BaseException] = []
+
         async def once() -> Result:
             try:
                 return await self.run(prompt, **kwargs)  # type: ignore[arg-type]
+            except BaseException as e:
+                stopped.append(e)
+                raise
             finally:
                 await self.aclose()
 
-        return asyncio.run(once())
+        try:
+            return asyncio.run(once())
+        except KeyboardInterrupt as k:
+            # asyncio.run cancels the query on Ctrl-C and raises a new KeyboardInterrupt: the account
+            # the cancellation carries moves onto it, so what was spent is not lost with the answer
+            spent = getattr(stopped[0], "attempts", None) if stopped else None
+            if spent:
+                _tell_spent(k, list(spent))
+            raise
 
     async def aclose(self) -> None:
         """Close every provider's network client (they reopen on next use); one failing to close

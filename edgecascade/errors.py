@@ -166,20 +166,27 @@ class AllTiersFailedError(EdgecascadeError):
     retry_after, ...) or, for a tier that answered but was rejected, a TierRejected."""
 
     def __init__(self, failures: Sequence[tuple[str, BaseException]], *, attempts: Sequence[Any] = (),
-                 cost: float = 0.0, latency_ms: float = 0.0):
+                 cost: float = 0.0, cost_unknown: Sequence[str] = (), latency_ms: float = 0.0):
         self.failures = list(failures)
         #: every tier tried (:class:`edgecascade.result.Attempt`: its draft, tokens, time and cost), so
         #: nothing spent is lost with the answer
         self.attempts = list(attempts)
         #: dollars spent on those attempts: a rejected answer from a priced tier still costs
         self.cost = cost
+        #: the priced tiers whose call failed in a way a provider may still bill: ``cost`` does not
+        #: hold what they cost, which is not known
+        self.cost_unknown = list(cost_unknown)
         #: the query's time, from the first tier to the error
         self.latency_ms = latency_ms
         answered = [isinstance(err, TierRejected) for _, err in self.failures]
         head = ("no tier's answer met its rule" if answered and all(answered) else
                 "no tier gave an answer that met its rule" if any(answered) else
                 "no tier of the cascade gave an answer")
-        spent = f" (${cost:.6f} spent on them)" if cost > 0 else ""
+        spent = f"${cost:.6f} spent on them" if cost > 0 else ""
+        if self.cost_unknown:
+            spent += ("; " if spent else "") + (f"cost not known for {', '.join(self.cost_unknown)}: a call a "
+                                                "provider may still bill")
+        spent = f" ({spent})" if spent else ""
         lines = [f"  - tier {name!r}: {type(err).__name__}: {err}" for name, err in self.failures]
         todo = ("\n  to get the last answer anyway (flagged accepted = false), set [cascade] on_all_rejected = "
                 '"last"; to keep more drafts, lower the tiers\' min_confidence or quality_target'
@@ -191,4 +198,4 @@ class AllTiersFailedError(EdgecascadeError):
         import functools
 
         return (functools.partial(self.__class__, attempts=self.attempts, cost=self.cost,
-                                  latency_ms=self.latency_ms), (self.failures,))
+                                  cost_unknown=self.cost_unknown, latency_ms=self.latency_ms), (self.failures,))

@@ -84,7 +84,9 @@ class Result:
 
     ``baseline_cost`` is what always using the strongest (last) tier would have cost for this
     query: measured when that tier ran, otherwise estimated from the answering tier's token counts
-    at the strongest tier's prices, and then ``baseline_estimated`` is true.
+    at the strongest tier's prices, and then ``baseline_estimated`` is true. It is None (and so is
+    ``saving``) when the strongest tier is priced and the answer it would be measured or estimated
+    on came without token counts: a cost of $0 there would be a guess.
     """
 
     content: str
@@ -96,16 +98,17 @@ class Result:
     attempts: list[Attempt]
     cost: float
     baseline_tier: str
-    baseline_cost: float
+    baseline_cost: float | None
     baseline_estimated: bool
     latency_ms: float
     overhead_ms: float
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def saving(self) -> float:
-        """Dollars saved against the baseline; negative when escalation cost more than it."""
-        return self.baseline_cost - self.cost
+    def saving(self) -> float | None:
+        """Dollars saved against the baseline; negative when escalation cost more than it; None when
+        the baseline is not known."""
+        return None if self.baseline_cost is None else self.baseline_cost - self.cost
 
     @property
     def escalated(self) -> bool:
@@ -113,8 +116,8 @@ class Result:
 
     @property
     def usage_missing(self) -> list[str]:
-        """The tiers whose backend sent no token counts: their cost (and a baseline measured on
-        them) reads as if they used none, so the numbers above are too low by their share."""
+        """The tiers whose backend sent no token counts: their cost reads as if they used none, so
+        ``cost`` is too low by their share (and a priced baseline that would rest on them is None)."""
         return [a.tier for a in self.attempts if a.completion is not None and not a.completion.usage.reported]
 
     @property

@@ -23,7 +23,7 @@ from pathlib import Path
 from ..errors import ConfigError, EdgecascadeError, InvalidRequestError
 from .console import _show_warning, err
 from .parser import build_parser
-from .run import _print_error_json
+from .run import _print_error_json, _print_interrupted_account
 
 __all__ = ["build_parser", "main"]
 
@@ -73,8 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run" and args.json:  # a script reading stdout gets an object too
             _print_error_json(e, args)
         return 2 if isinstance(e, (ConfigError, InvalidRequestError)) else 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         resumes = args.command == "bench" and args.bench == "run"
         err.print("interrupted" + (": every trace written so far is kept; run the same command again to go on"
                                    if resumes else ""))
+        if args.command == "run":  # what the query had spent is said, and recorded for a script
+            _print_interrupted_account(e, args)
         return 130

@@ -20,15 +20,19 @@ def _money(x: float) -> str:
 def _account(r: Result) -> str:
     conf = f"{r.confidence:.3f}" if r.confidence is not None else "n/a"
     est = ", estimated" if r.baseline_estimated else ", measured"
-    saved = f"saved {_money(r.saving)} vs" if r.saving >= 0 else f"{_money(-r.saving)} more than"
-    missing = (f" · costs too low: {', '.join(r.usage_missing)} sent no token counts" if r.usage_missing else "")
+    if r.saving is None or r.baseline_cost is None:
+        vs = f"saving vs always {r.baseline_tier} not known: no token counts to price it on"
+    else:
+        saved = f"saved {_money(r.saving)} vs" if r.saving >= 0 else f"{_money(-r.saving)} more than"
+        vs = f"{saved} always {r.baseline_tier} ({_money(r.baseline_cost)}{est})"
+    missing = (f" · no token counts from {', '.join(r.usage_missing)}: a priced tier's cost reads too low"
+               if r.usage_missing else "")
     if r.cost_unknown:
-        missing += (f" · cost not known for {', '.join(r.cost_unknown)}: a failed call a provider may still bill, "
+        missing += (f" · cost not known for {', '.join(r.cost_unknown)}: a call a provider may still bill, "
                     "not counted")
     return (
         f"tier {r.tier} · model {r.model} · confidence {conf} · {r.reason} · "
-        f"{r.latency_ms / 1000:.2f} s · cost {_money(r.cost)} · "
-        f"{saved} always {r.baseline_tier} ({_money(r.baseline_cost)}{est}){missing}"
+        f"{r.latency_ms / 1000:.2f} s · cost {_money(r.cost)} · {vs}{missing}"
     )
 
 
@@ -122,9 +126,30 @@ def _print_error_json(e: EdgecascadeError, args: argparse.Namespace) -> None:
     record: dict[str, Any] = {"error": {"type": type(e).__name__, "message": str(e)}}
     if isinstance(e, AllTiersFailedError):
         record["cost"] = e.cost
+        record["cost_unknown"] = e.cost_unknown
         record["latency_ms"] = e.latency_ms
         record["attempts"] = [a.to_dict(logprobs=args.logprobs) for a in e.attempts]
     question = getattr(args, "question_text", None)
     if args.logprobs and question is not None:
         record = {"prompt": question, **record}
     print(strict_json.dumps(record, ensure_ascii=False))
+
+
+def _print_interrupted_account(e: BaseException, args: argparse.Namespace) -> None:
+    """Ctrl-C during `edgecascade run`: what the query had spent before it (the account
+    ``Cascade.run_sync`` moves onto the interrupt), on stderr, and with ``--json`` as a record, so a
+    script learns of the calls it paid for too."""
+    attempts = getattr(e, "attempts", None) or []
+    cost = getattr(e, "cost", 0.0)
+    unknown = list(getattr(e, "cost_unknown", None) or [])
+    if attempts:
+        tail = f"; cost not known for {', '.join(unknown)}: a call a provider may still bill" if unknown else ""
+        err.print(f"before it, the query had made {len(attempts)} call(s) costing {_money(cost)}{tail}", markup=False)
+    if args.json:
+        record: dict[str, Any] = {"error": {"type": "KeyboardInterrupt", "message": "interrupted"},
+                                  "cost": cost if attempts else 0.0, "cost_unknown": unknown,
+                                  "attempts": [a.to_dict(logprobs=args.logprobs) for a in attempts]}
+        question = getattr(args, "question_text", None)
+        if args.logprobs and question is not None:
+            record = {"prompt": question, **record}
+        print(strict_json.dumps(record, ensure_ascii=False))

@@ -306,7 +306,10 @@ def test_a_tier_that_sends_no_token_counts_is_named_where_costs_are_reported() -
     r = Cascade([Tier("cloud", Silent(), price=Price(output_per_mtok=10.0))]).run_sync("Capital of France?")  # type: ignore[arg-type]
     assert r.cost == 0.0 and r.usage_missing == ["cloud"] and r.to_dict()["usage_missing"] == ["cloud"]
     assert r.to_dict()["attempts"][0]["tokens"]["reported"] is False
-    assert _account(r).endswith("costs too low: cloud sent no token counts")
+    # the baseline (this tier) is measured on the same missing counts: not known, not $0
+    assert r.baseline_cost is None and r.saving is None and r.to_dict()["saving"] is None
+    assert _account(r).endswith("no token counts from cloud: a priced tier's cost reads too low")
+    assert "saving vs always cloud not known" in _account(r)
 
 
 def test_importing_the_library_leaves_the_model_registry_unloaded() -> None:

@@ -437,7 +437,9 @@ async def test_a_query_cancelled_or_crashed_midway_still_says_what_it_spent() ->
         await cascade(Broken([SURE])).run("q")
     spent = (10 * 3.0 + 2 * 15.0) / 1e6  # "Lyon, probably." is two whitespace tokens
     assert crashed.value.cost == pytest.approx(spent)  # type: ignore[attr-defined]
-    assert [a.tier for a in crashed.value.attempts] == ["small"]  # type: ignore[attr-defined]
+    # the call that crashed was made too: listed, unpriced here, so its cost ($0) is known
+    assert [(a.tier, a.error_kind) for a in crashed.value.attempts] == [("small", None), ("big", "crashed")]  # type: ignore[attr-defined]
+    assert crashed.value.cost_unknown == []  # type: ignore[attr-defined]
     slow = ScriptedReply("Paris.", logprob=-0.01, delay_s=30)
     task = asyncio.ensure_future(cascade(ScriptedProvider([slow])).run("q"))
     await asyncio.sleep(0.2)
@@ -449,6 +451,138 @@ async def test_a_query_cancelled_or_crashed_midway_still_says_what_it_spent() ->
     assert stopped.cost == pytest.approx(spent)  # type: ignore[union-attr]
     if hasattr(stopped, "add_note"):
         assert "costing $0.000060" in " ".join(stopped.__notes__)  # type: ignore[union-attr]
+
+
+async def test_a_priced_call_cancelled_in_flight_is_listed_with_its_cost_unknown() -> None:
+    """A call cut short by a cancellation (here `asyncio.wait_for`) was not recorded: a priced cloud
+    call, which a provider may still bill, vanished from the account, where a timeout is flagged."""
+    import asyncio
+
+    slow = ScriptedReply("Paris.", logprob=-0.01, delay_s=30)
+    for price, unknown in ((8.0, ["cloud"]), (0.0, [])):  # an unpriced tier's cut call costs $0, known
+        c = Cascade([tier("local", UNSURE), tier("cloud", slow, inp=price, outp=price)])
+        with pytest.raises(TimeoutError) as timed_out:
+            await asyncio.wait_for(c.run("q"), 0.3)
+        stopped = timed_out.value if hasattr(timed_out.value, "attempts") else timed_out.value.__context__
+        assert [(a.tier, a.error_kind, a.cost_unknown) for a in stopped.attempts] == [  # type: ignore[union-attr]
+            ("local", None, False), ("cloud", "interrupted", bool(unknown))]
+        assert stopped.cost == 0.0 and stopped.cost_unknown == unknown  # type: ignore[union-attr]
+        if unknown and hasattr(stopped, "add_note"):
+            assert "cost not known for cloud" in " ".join(stopped.__notes__)  # type: ignore[union-attr]
+
+
+async def test_a_cross_check_cut_short_while_written_leaves_a_priced_tiers_cost_unknown(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cancelled while the cross-check's program was generated, the attempt carried the draft's cost
+    only, and nothing said a second, maybe billed call had been in flight."""
+    import asyncio
+
+    import edgecascade.engine as engine_mod
+
+    async def writing_forever(*a: object, **k: object) -> None:
+        await asyncio.sleep(30)
+
+    monkeypatch.setattr(engine_mod, "run_cross_check", writing_forever)
+    monkeypatch.setattr(Cascade, "cross_checks", lambda *a, **k: True)
+    c = Cascade([tier("cloud", UNSURE, inp=3.0, outp=15.0), tier("big", SURE)])
+    with pytest.raises(TimeoutError) as timed_out:
+        await asyncio.wait_for(c.run("q"), 0.3)
+    stopped = timed_out.value if hasattr(timed_out.value, "attempts") else timed_out.value.__context__
+    [attempt] = stopped.attempts  # type: ignore[union-attr]
+    assert "while its cross-check was written" in (attempt.error or "")
+    assert attempt.cost_unknown and attempt.cost == pytest.approx((10 * 3.0 + 2 * 15.0) / 1e6)
+    assert attempt.latency_ms >= 250  # the program's generation so far was time inside the provider
+
+
+def test_every_tier_failing_with_maybe_billed_calls_says_the_cost_is_not_known(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """AllTiersFailedError said nothing of costs it did not know, and `run --json` wrote "cost": 0.0
+    for two timed-out cloud calls a provider may still bill."""
+    import argparse
+    import copy
+    import json
+    import pickle
+
+    from edgecascade import MalformedResponseError
+    from edgecascade.cli.run import _print_error_json
+
+    c = Cascade([tier("cloud-a", ScriptedReply(error=ProviderTimeoutError("no answer in 60 s")), inp=1.0, outp=1.0),
+                 tier("cloud-b", ScriptedReply(error=MalformedResponseError("body cut off")), inp=1.0, outp=1.0)])
+    with pytest.raises(AllTiersFailedError, match=r"cost not known for cloud-a, cloud-b") as failed:
+        c.run_sync("q")
+    e = failed.value
+    assert e.cost == 0.0 and e.cost_unknown == ["cloud-a", "cloud-b"]
+    for again in (pickle.loads(pickle.dumps(e)), copy.copy(e)):
+        assert again.cost_unknown == e.cost_unknown and str(again) == str(e)
+    _print_error_json(e, argparse.Namespace(logprobs=False))
+    record = json.loads(capsys.readouterr().out)
+    assert record["cost"] == 0.0 and record["cost_unknown"] == ["cloud-a", "cloud-b"]
+
+
+def test_ctrl_c_in_run_sync_keeps_the_account_on_the_interrupt(capsys: pytest.CaptureFixture[str]) -> None:
+    """asyncio.run turns a cancelled query into a new KeyboardInterrupt: the account the cancellation
+    carried was lost, and `edgecascade run` said only "interrupted"."""
+    import argparse
+    import json
+    import signal
+
+    class CtrlC(ScriptedProvider):
+        async def complete(self, request):  # type: ignore[no-untyped-def]
+            signal.raise_signal(signal.SIGINT)  # the user presses Ctrl-C while this tier works
+            return await super().complete(request)
+
+    from edgecascade.cli.run import _print_interrupted_account
+
+    slow = ScriptedReply("Paris.", logprob=-0.01, delay_s=30)
+    c = Cascade([tier("mini", UNSURE, inp=3.0, outp=15.0), Tier("cloud", CtrlC([slow]), RULE, Price(output_per_mtok=8))])
+    with pytest.raises(KeyboardInterrupt) as interrupted:
+        c.run_sync("q")
+    k = interrupted.value
+    spent = (10 * 3.0 + 2 * 15.0) / 1e6
+    assert [a.tier for a in k.attempts] == ["mini", "cloud"]  # type: ignore[attr-defined]
+    assert k.cost == pytest.approx(spent) and k.cost_unknown == ["cloud"]  # type: ignore[attr-defined]
+    _print_interrupted_account(k, argparse.Namespace(json=True, logprobs=False))
+    out = capsys.readouterr()
+    record = json.loads(out.out)
+    assert record["cost"] == pytest.approx(spent) and record["cost_unknown"] == ["cloud"]
+    assert [a["tier"] for a in record["attempts"]] == ["mini", "cloud"]
+    assert "had made 2 call(s) costing $0.000060; cost not known for cloud" in out.err
+
+
+def test_a_baseline_with_no_token_counts_to_price_is_not_known_rather_than_free() -> None:
+    """A free first tier whose server sends no usage, accepted before a priced cloud tier: the
+    baseline was priced on zero tokens and reported as $0, "estimated", with a $0 saving."""
+    from edgecascade import Completion, Timings, Usage
+    from edgecascade.cli.run import _account
+
+    class Silent:
+        model = "silent"
+
+        async def complete(self, request: object) -> Completion:
+            return Completion("Paris.", "silent", "stop", Usage(0, 0, reported=False), Timings(), None)
+
+    rule = AcceptRule()  # the checks alone decide: the silent tier sends no logprobs either
+    for cloud_price, baseline in ((10.0, None), (0.0, 0.0)):  # a free strongest tier costs $0, known
+        c = Cascade([Tier("local", Silent(), rule), tier("cloud", SURE, inp=cloud_price, outp=cloud_price)])  # type: ignore[arg-type]
+        r = c.run_sync("Capital of France?")
+        assert r.tier == "local" and r.baseline_estimated
+        assert r.baseline_cost == baseline and r.to_dict()["baseline_cost"] == baseline
+        assert r.saving == (None if baseline is None else 0.0)
+        assert ("saving vs always cloud not known" in _account(r)) is (baseline is None)
+
+
+def test_an_exception_instance_raised_again_carries_the_new_querys_account() -> None:
+    """A provider that raises one stored exception instance each time: the second query's error kept
+    the first query's cost, and the notes piled up."""
+    bug = ScriptedReply(error=RuntimeError("a bug in my provider"))
+    for price in (1.0, 100.0):
+        c = Cascade([tier("mini", UNSURE, inp=price, outp=price), tier("big", bug)])
+        with pytest.raises(RuntimeError) as crashed:
+            c.run_sync("q")
+        assert crashed.value.cost == pytest.approx(12 * price / 1e6)  # type: ignore[attr-defined]
+        assert [a.tier for a in crashed.value.attempts] == ["mini", "big"]  # type: ignore[attr-defined]
+        if hasattr(crashed.value, "add_note"):
+            assert len(crashed.value.__notes__) == 1
 
 
 async def test_a_draft_paid_for_and_stopped_while_judged_is_counted(monkeypatch: pytest.MonkeyPatch) -> None:
