@@ -537,7 +537,7 @@ def _alternatives(row: Any) -> list[float]:
 
 def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
                          checks: dict[str, float | None] | None = None, *, labelled: bool = True,
-                         drafter: str | None = None) -> list[Trace]:
+                         drafter: str | None = None, name: str | None = None) -> list[Trace]:
     """A user's answers for `edgecascade calibrate`, labelled (unless ``labelled=False``).
 
     A line may carry the question it answered as ``prompt`` (the last user message): the prompt
@@ -557,7 +557,8 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
     model name): from a `run --json` line take the answer of that model's attempt, not the last one
     (every draft counts when a calibration adapts to its traffic, escalated ones too, and an
     escalated line's last answer is another model's); a tier name picks it too. A line without
-    such an attempt is an error.
+    such an attempt is an error. ``name``: what a line without an id is named by, with its line
+    number (default: the file's name).
     """
     if not path.is_file():
         raise ConfigError(f"no traces file at {path}")
@@ -640,11 +641,11 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
                               "number): export each token's log probability as a number")
         k = min((len(r) for r in top), default=0)
         answer = str(d.get("answer", d.get("content", "".join(tokens))) or "")
-        # a line without an id (`run --json` writes none) is named by its file's full path and its
-        # line, so the lines of several files (a day's answers each, even of one name in two folders)
-        # never share an id, and the calibration split, by id, is the same however the path is typed
-        # ("lab.jsonl" or "/home/me/lab.jsonl": they had split differently)
-        item_id = str(d.get("item_id", d.get("id", f"{path.resolve()}:{n}")))
+        # a line without an id (`run --json` writes none) is named by ``name`` (the file's name) and its
+        # line: the calibration split, by id, is then the same however and wherever the path is typed
+        # ("lab.jsonl", "/home/me/lab.jsonl", or another machine's copy: a full path had split them
+        # differently), and the caller names two files of one name apart
+        item_id = str(d.get("item_id", d.get("id", f"{name or path.name}:{n}")))
         if prompts is not None and isinstance(d.get("prompt"), str):
             prompts[item_id] = d["prompt"]
         if checks is not None and "cross_check_result" in d:
@@ -661,7 +662,10 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
             latency_s=_number(d, "latency_s", 0.0, path, n), first_token_s=None,
             cost=_number(d, "cost", 0.0, path, n),
             tokens=list(tokens), logprobs=[max(float(x), LOGPROB_FLOOR) for x in logprobs],  # -1e308 broke adapting
-            top_logprobs=[[float(x) for x in r[:k]] for r in top] if k and len(top) == len(tokens) else [],
+            # floored as the chosen tokens' are, and as providers floor both: a -9999 placeholder
+            # alternative gave a margin 100 times the one the same draft gets when served
+            top_logprobs=([[max(float(x), LOGPROB_FLOOR) for x in r[:k]] for r in top]
+                          if k and len(top) == len(tokens) else []),
             prompt_sha256=str(d.get("prompt_sha256") or ""),
         )
         # a line `bench run` wrote: a changed prompt (or a regenerated item) is a later line of the same

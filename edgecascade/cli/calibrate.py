@@ -72,11 +72,22 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     calibration.meta["held_out"] = {"auroc": auroc(probs, labels), "ece": expected_calibration_error(probs, labels)}
     target = Path(args.out).expanduser() if args.out else Path(args.traces[0]).with_suffix(".calibration.json")
     calibration.save(target)
+    # a threshold is chosen on the calibration part (where the fit was made) and checked on the
+    # held-out part: a table of the held-out part alone invited choosing on it, which makes its
+    # accuracy no longer a fair estimate
+    fitted_probs = calibration.predict_each([draft_features(t.completion(), prompt=prompts.get(t.item_id))
+                                             for t in cal], [prompt_domain(prompts.get(t.item_id)) for t in cal])
+
+    def at(p: np.ndarray, right: Sequence[bool], t: float) -> tuple[float, float]:
+        kept = p >= t
+        return (float(kept.mean()) if len(kept) else float("nan"),
+                float(np.mean(np.asarray(right)[kept])) if kept.any() else float("nan"))
+
     rows = []
     for t in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95):
-        kept = probs >= t
-        rows.append({"min_confidence": t, "accepted_share": float(kept.mean()) if len(kept) else float("nan"),
-                     "accepted_accuracy": float(np.mean(np.asarray(labels)[kept])) if kept.any() else float("nan")})
+        (c_share, c_acc), (h_share, h_acc) = at(fitted_probs, [t.correct for t in cal], t), at(probs, labels, t)
+        rows.append({"min_confidence": t, "accepted_share": h_share, "accepted_accuracy": h_acc,
+                     "calibration_accepted_share": c_share, "calibration_accepted_accuracy": c_acc})
     result = {"calibration": str(target), "held_out": calibration.meta["held_out"], "thresholds": rows,
               "calibration_items": len(cal), "held_out_items": len(held),
               "domains": {d: sub.meta for d, sub in calibration.domains.items()}}
@@ -98,11 +109,15 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     else:
         out.print(f"held-out ({len(held)} items): AUROC {result['held_out']['auroc']:.3f} · "
                   f"ECE {result['held_out']['ece']:.3f}")
-    table = Table("min_confidence", "drafts accepted", "accuracy of accepted")
+    table = Table("min_confidence", "calibration part: accepted", "accuracy of accepted",
+                  "held-out: accepted", "accuracy of accepted")
     for r in rows:
-        table.add_row(f"{r['min_confidence']:.2f}", _share_or_dash(r["accepted_share"]),
+        table.add_row(f"{r['min_confidence']:.2f}", _share_or_dash(r["calibration_accepted_share"]),
+                      _share_or_dash(r["calibration_accepted_accuracy"]), _share_or_dash(r["accepted_share"]),
                       _share_or_dash(r["accepted_accuracy"]))
     out.print(table)
+    out.print("choose min_confidence on the calibration part's columns; the held-out columns say how that holds on "
+              "answers the fit never saw (chosen on them, they would no longer say it)")
     out.print(f'use it: [tiers.accept] confidence = "calibrated", calibration = "{target.resolve()}", '
               "min_confidence = ...")
     return 0
@@ -164,13 +179,27 @@ def _labelled_traces(files: Sequence[str], *, labelled: bool = True, drafter: st
     prompts: dict[str, str] = {}
     checks: dict[str, float | None] = {}
     traces: list[Trace] = []
-    seen: dict[str, str] = {}
+    given: dict[Path, str] = {}
     for f in files:
-        for t in load_labelled_traces(Path(f), prompts, checks, labelled=labelled, drafter=drafter):
-            if t.item_id in seen:
-                raise ConfigError(f"item id {t.item_id!r} is in {seen[t.item_id]} and again in {f}: each labelled "
-                                  "answer needs its own id (the `id` field) across all --traces files")
-            seen[t.item_id] = f
+        where = Path(f).expanduser().resolve()
+        if where in given:
+            raise ConfigError(f"--traces names {f} twice ({given[where]} is the same file): its answers would "
+                              "count twice; give each file once")
+        given[where] = f
+    # a line without an id is named by its file's name (the split is then the same wherever the file
+    # lies), and by its place among the files where two have one name
+    names = [Path(f).name for f in files]
+    seen: dict[tuple[str, str], str] = {}
+    for i, f in enumerate(files, 1):
+        name = f"{i}:{names[i - 1]}" if names.count(names[i - 1]) > 1 else names[i - 1]
+        for t in load_labelled_traces(Path(f), prompts, checks, labelled=labelled, drafter=drafter, name=name):
+            # one item answered by two models (two `bench run` files, or one file of a cascade's tiers)
+            # is two answers: --model picks one model's later
+            if (t.item_id, t.model) in seen:
+                raise ConfigError(f"item id {t.item_id!r} is in {seen[t.item_id, t.model]} and again in {f}"
+                                  + (f", both answered by {t.model}" if t.model else "") + ": each labelled answer "
+                                  "needs its own id (the `id` field) across all --traces files")
+            seen[t.item_id, t.model] = f
             traces.append(t)
     filled = fill_dataset_prompts(traces, prompts, datasets)
     if filled:

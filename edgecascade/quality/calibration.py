@@ -76,9 +76,17 @@ def draft_features(c: Completion, lf: LogprobFeatures | None = None, *, prompt: 
     if lf is None and c.logprobs is not None:
         lf = logprob_features(c.logprobs)
     if lf is not None:
+        # a draft without alternatives (fewer than 2 per token) has no margin or entropy: neutral. One
+        # with a missing (null) alternative stays NaN, so its score cannot be computed and it escalates,
+        # as a missing chosen logprob does: a 0 there read as certainty and could pass the threshold
+        top = c.logprobs.top_logprobs if c.logprobs is not None else None
+        alternatives = top is not None and top.ndim == 2 and top.shape[1] >= 2
+
+        def neutral(v: float) -> float:
+            return v if math.isfinite(v) or (alternatives and math.isnan(v)) else 0.0
+
         f.update(mean_logprob=lf.mean_logprob, min_logprob=lf.min_logprob, p10_logprob=lf.p10_logprob,
-                 mean_margin=lf.mean_margin if math.isfinite(lf.mean_margin) else 0.0,
-                 mean_entropy=lf.mean_entropy if math.isfinite(lf.mean_entropy) else 0.0)
+                 mean_margin=neutral(lf.mean_margin), mean_entropy=neutral(lf.mean_entropy))
     n_tokens = c.usage.completion_tokens
     if (n_tokens <= 0 or not c.usage.reported) and c.logprobs is not None:
         # a backend that sent no token counts (they read 0) but logprobs: count the tokens it scored.
@@ -213,6 +221,8 @@ class Calibration:
     def predict(self, feats: dict[str, float]) -> float:
         z = (self.vector(feats) - np.asarray(self.mean)) / np.asarray(self.scale)
         logit = self.intercept + float(z @ np.asarray(self.coef))
+        if math.isnan(logit):  # a feature that cannot be computed (a null logprob): no score, as
+            return math.nan    # predict_many gives; clamped, it had read as P 0 ("calibrated 0.000")
         return 1.0 / (1.0 + math.exp(-min(_LOGIT_LIMIT, max(-_LOGIT_LIMIT, logit))))
 
     def logits(self, rows: Sequence[dict[str, float]]) -> np.ndarray:

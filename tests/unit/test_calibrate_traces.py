@@ -208,3 +208,105 @@ def test_the_split_of_lines_without_ids_does_not_depend_on_how_the_path_is_typed
         r = json.loads(capsys.readouterr().out)
         got.append((r["calibration_items"], r["held_out_items"], r["held_out"]["auroc"]))
     assert got[0] == got[1] == got[2]
+
+
+def test_a_placeholder_alternative_is_floored_as_the_served_draft_is(tmp_path: Path) -> None:
+    """`calibrate --traces` floored the chosen tokens' logprobs but not the alternatives': an export
+    with OpenAI's -9999 placeholder fitted on a margin 100 times the one the same draft gets served."""
+    from edgecascade.benchmarks.traces import load_labelled_traces
+    from edgecascade.providers._common import token_logprobs
+    from edgecascade.quality.calibration import draft_features
+    from edgecascade.types import LOGPROB_FLOOR, Completion, Timings, Usage
+
+    tokens, lps = ["The", " answer", " is", " 4"], [-0.1, -0.2, -0.05, -0.3]
+    p = tmp_path / "t.jsonl"
+    p.write_text(json.dumps({"id": "q", "model": "m", "tokens": tokens, "logprobs": lps, "correct": True,
+                             "top_logprobs": [[lp, -9999.0] for lp in lps]}) + "\n")
+    [t] = load_labelled_traces(p)
+    assert [row[1] for row in t.top_logprobs] == [LOGPROB_FLOOR] * 4
+    served = Completion("".join(tokens), "m", "stop", Usage(5, 4), Timings(), token_logprobs(
+        {"token": tok, "logprob": lp, "top_logprobs": [{"token": tok, "logprob": lp}, {"token": "x", "logprob": -9999.0}]}
+        for tok, lp in zip(tokens, lps)))
+    fitted, serving = draft_features(t.completion()), draft_features(served)
+    assert fitted["mean_margin"] == pytest.approx(serving["mean_margin"]) == pytest.approx(100 - 0.1625)
+
+
+def test_two_models_bench_files_calibrate_one_of_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two `bench run` files of one dataset (the drafter's and the larger model's) name the same items:
+    `calibrate --traces A B --model small` stopped at "item id ... is in A and again in B", before
+    --model could pick the drafter's answers."""
+    from edgecascade.datasets import load
+
+    items = load("gsm8k", 80)
+    rng = np.random.default_rng(2)
+    paths = []
+    for model in ("small", "large"):
+        lines = []
+        for it in items:
+            ok = bool(rng.random() < 0.5)
+            lines.append({**_bench_line(it, ok, -0.1 if ok else -1.3), "model": model, "settings": "s1"})
+        paths.append(tmp_path / f"{model}.jsonl")
+        paths[-1].write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    out = tmp_path / "c.json"
+    assert main(["calibrate", "--traces", *map(str, paths), "--model", "small", "--out", str(out), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["calibration_items"] + got["held_out_items"] == 80
+    assert json.loads(out.read_text())["model"] == "small"
+    # one model's answer to one item twice (its file given under two names) is still refused
+    assert main(["calibrate", "--traces", str(paths[0]), str(tmp_path / "." / "small.jsonl"), "--out", str(out)]) == 2
+    assert "names" in capsys.readouterr().err
+
+
+def test_lines_without_ids_split_the_same_wherever_the_file_lies(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A line without an id was named by its file's full path: the same file, command and seed in
+    another folder (or on another machine) split differently (21/19 against 23/17 in a review), so
+    the recorded command did not give the recorded numbers. Two files of one name in two folders
+    still keep their lines apart."""
+    rng = np.random.default_rng(11)
+    lines = []
+    for _ in range(60):
+        ok = bool(rng.random() < 0.5)
+        lp = -0.1 if ok else -1.1
+        lines.append({"model": "m", "tokens": ["a", "b"], "logprobs": [lp, lp], "correct": ok})
+    got = []
+    for folder in ("d1", "deeper/d2"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "lab.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+        monkeypatch.chdir(tmp_path / folder)
+        assert main(["calibrate", "--traces", "lab.jsonl", "--out", "c.json", "--json"]) == 0
+        r = json.loads(capsys.readouterr().out)
+        got.append((r["calibration_items"], r["held_out_items"], r["held_out"]["auroc"]))
+    assert got[0] == got[1]
+    monkeypatch.chdir(tmp_path)
+    assert main(["calibrate", "--traces", "d1/lab.jsonl", "deeper/d2/lab.jsonl", "--out", "c.json", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["calibration_items"] + r["held_out_items"] == 120
+    assert main(["calibrate", "--traces", "d1/lab.jsonl", "./d1/lab.jsonl", "--out", "c.json"]) == 2
+    assert "twice" in capsys.readouterr().err
+
+
+def test_calibrate_offers_thresholds_on_the_calibration_part_and_checks_them_on_the_held_out_one(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Its table of min_confidence values was of the held-out part alone, under "use it: ...
+    min_confidence = ...": a threshold picked from it was picked on the held-out answers."""
+    from edgecascade.benchmarks.report import DEFAULT_SEED, split_ids
+
+    rng = np.random.default_rng(4)
+    right = rng.random(100) < 0.4
+    lines = [{"id": f"q{i}", "model": "m", "tokens": ["a", "b"], "logprobs": [-0.1 if ok else -2.0] * 2,
+              "correct": bool(ok)} for i, ok in enumerate(right)]
+    path = tmp_path / "lab.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    assert main(["calibrate", "--traces", str(path), "--out", str(tmp_path / "c.json"), "--json"]) == 0
+    row = next(r for r in json.loads(capsys.readouterr().out)["thresholds"] if r["min_confidence"] == 0.5)
+    cal_ids, held_ids = split_ids([x["id"] for x in lines], DEFAULT_SEED)
+    share = {part: np.mean([x["correct"] for x in lines if x["id"] in ids]) for part, ids in
+             (("cal", cal_ids), ("held", held_ids))}
+    assert share["cal"] != share["held"]  # the two columns are told apart by this data
+    # separable drafts: at 0.5 each part keeps exactly its right ones
+    assert row["calibration_accepted_share"] == pytest.approx(share["cal"])
+    assert row["accepted_share"] == pytest.approx(share["held"])
+    assert row["calibration_accepted_accuracy"] == row["accepted_accuracy"] == 1.0
+    assert main(["calibrate", "--traces", str(path), "--out", str(tmp_path / "c.json")]) == 0
+    assert "choose min_confidence on the calibration part's columns" in capsys.readouterr().out

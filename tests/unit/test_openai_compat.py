@@ -1030,3 +1030,34 @@ async def test_a_stream_that_fails_with_an_error_line_before_done_is_an_error() 
     p = provider(lambda r: httpx.Response(200, content=body, headers={"content-type": "text/event-stream"}))
     with pytest.raises(UpstreamError, match="the context is full"):
         await collect(p)
+
+
+async def test_one_missing_alternative_escalates_a_calibrated_draft_rather_than_reading_as_certain() -> None:
+    """A null logprob for one alternative became a margin and entropy of 0 (the neutral value of a
+    draft with no alternatives), and with the shipped code calibrator a draft scored P 0.08 went to
+    P 0.93 and passed; a missing chosen logprob escalated. A draft without alternatives stays neutral."""
+    from edgecascade import AcceptRule, Cascade, ScriptedProvider, ScriptedReply, Tier
+    from edgecascade.quality.calibration import FEATURE_NAMES, Calibration, draft_features
+
+    n = len(FEATURE_NAMES)
+    cal = Calibration("m", list(FEATURE_NAMES), [0.0] * n, [1.0] * n, [0.1] * n, 0.0)
+    rule = AcceptRule(confidence="calibrated", min_confidence=0.01)
+    rows = [dict(r) for r in LOGPROBS_CONTENT]
+    assert all(len(r["top_logprobs"]) >= 2 for r in rows)
+    rows[1] = {**rows[1], "top_logprobs": [dict(a) for a in rows[1]["top_logprobs"]]}
+    rows[1]["top_logprobs"][1]["logprob"] = None
+    p = provider(lambda r: httpx.Response(200, json=chat_completion(logprobs={"content": rows}, finish="stop")))
+    c = await p.complete(request())
+    f = draft_features(c)
+    assert np.isnan(f["mean_entropy"]) and np.isnan(f["mean_margin"])
+    cascade = Cascade([Tier("gpu", p, rule, calibration=cal),
+                       Tier("local", ScriptedProvider([ScriptedReply("42.", logprob=-0.1)]))])
+    r = await cascade.run("q")
+    assert r.tier == "local" and "cannot be computed" in r.attempts[0].reason
+    # one alternative per token (none to compare): margin and entropy are neutral, and it is judged
+    alone = [{**r, "top_logprobs": r["top_logprobs"][:1]} for r in LOGPROBS_CONTENT]
+    p1 = provider(lambda r: httpx.Response(200, json=chat_completion(logprobs={"content": alone}, finish="stop")))
+    f1 = draft_features(await p1.complete(request()))
+    assert (f1["mean_margin"], f1["mean_entropy"]) == (0.0, 0.0)
+    r1 = await Cascade([Tier("gpu", p1, rule, calibration=cal), Tier("local", ScriptedProvider([]))]).run("q")
+    assert r1.tier == "gpu" and r1.accepted
