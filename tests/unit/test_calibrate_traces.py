@@ -224,9 +224,10 @@ def test_a_placeholder_alternative_is_floored_as_the_served_draft_is(tmp_path: P
                              "top_logprobs": [[lp, -9999.0] for lp in lps]}) + "\n")
     [t] = load_labelled_traces(p)
     assert [row[1] for row in t.top_logprobs] == [LOGPROB_FLOOR] * 4
-    served = Completion("".join(tokens), "m", "stop", Usage(5, 4), Timings(), token_logprobs(
-        {"token": tok, "logprob": lp, "top_logprobs": [{"token": tok, "logprob": lp}, {"token": "x", "logprob": -9999.0}]}
-        for tok, lp in zip(tokens, lps)))
+    rows = [{"token": tok, "logprob": lp,
+             "top_logprobs": [{"token": tok, "logprob": lp}, {"token": "x", "logprob": -9999.0}]}
+            for tok, lp in zip(tokens, lps)]
+    served = Completion("".join(tokens), "m", "stop", Usage(5, 4), Timings(), token_logprobs(rows))
     fitted, serving = draft_features(t.completion()), draft_features(served)
     assert fitted["mean_margin"] == pytest.approx(serving["mean_margin"]) == pytest.approx(100 - 0.1625)
 

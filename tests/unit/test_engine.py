@@ -534,7 +534,8 @@ def test_ctrl_c_in_run_sync_keeps_the_account_on_the_interrupt(capsys: pytest.Ca
     from edgecascade.cli.run import _print_interrupted_account
 
     slow = ScriptedReply("Paris.", logprob=-0.01, delay_s=30)
-    c = Cascade([tier("mini", UNSURE, inp=3.0, outp=15.0), Tier("cloud", CtrlC([slow]), RULE, Price(output_per_mtok=8))])
+    c = Cascade([tier("mini", UNSURE, inp=3.0, outp=15.0),
+                 Tier("cloud", CtrlC([slow]), RULE, Price(output_per_mtok=8))])
     with pytest.raises(KeyboardInterrupt) as interrupted:
         c.run_sync("q")
     k = interrupted.value
