@@ -27,7 +27,7 @@ from .errors import (
     ProviderError,
     TierRejected,
 )
-from .pricing import Pricing, resolve_price, usage_cost
+from .pricing import Pricing, is_priced, resolve_price, usage_cost
 from .providers import build_provider
 from .providers.base import Provider
 from .quality import decide
@@ -37,7 +37,7 @@ from .quality.crosscheck import run_cross_check
 from .quality.domain import prompt_domain
 from .quality.policy import run_checks
 from .result import Attempt, Result
-from .types import Completion, Message, MessageLike, Request, Usage, stop_strings, to_messages
+from .types import Completion, Message, MessageLike, Request, stop_strings, to_messages
 
 
 @dataclass
@@ -164,14 +164,6 @@ def _tell_spent(e: BaseException, attempts: list[Attempt]) -> None:
         tail = (f"; cost not known for {', '.join(unknown)}: a call a provider may still bill, not counted"
                 if unknown else "")
         e.add_note(f"{_SPENT_NOTE} {len(attempts)} call(s) costing ${spent:.6f} ({said}){tail}")
-
-
-def _is_priced(price: Pricing) -> bool:
-    """Whether a tier's calls cost anything: a price that cannot say counts as priced."""
-    try:
-        return usage_cost(price, Usage(1_000_000, 1_000_000)) > 0
-    except Exception:  # noqa: BLE001 - a price of the user's own that fails here fails loudly when used
-        return True
 
 
 class Cascade:
@@ -304,14 +296,14 @@ class Cascade:
                 billed = kind in MAYBE_BILLED or getattr(e, "earlier_maybe_billed", 0) > 0  # retried ones too
                 attempts.append(Attempt(tier.name, model, None, None, dt * 1000, 0.0,
                                         error=str(e), error_kind=kind, exception=e,
-                                        cost_unknown=billed and _is_priced(tier.price)))
+                                        cost_unknown=billed and is_priced(tier.price)))
                 continue
             except BaseException as e:  # cancelled, interrupted or crashed in flight: the call was made
                 model = getattr(tier.provider, "model", tier.name)
                 stopped = isinstance(e, (asyncio.CancelledError, KeyboardInterrupt, SystemExit))
                 attempts.append(Attempt(tier.name, model, None, None, (time.perf_counter() - t_call) * 1000, 0.0,
                                         error=f"cut short: {e!r}", error_kind="interrupted" if stopped else "crashed",
-                                        cost_unknown=_is_priced(tier.price)))  # it reported no usage
+                                        cost_unknown=is_priced(tier.price)))  # it reported no usage
                 raise
             dt = time.perf_counter() - t_call
             prompt_text = request.question
@@ -358,7 +350,7 @@ class Cascade:
                     decision.reason += f" (cross-check failed: {check_failed}; judged without it)"
                 # a failed cross-check a provider may still bill leaves the attempt's cost uncertain
                 attempt = Attempt(tier.name, completion.model, completion, decision, dt * 1000, cost,
-                                  cost_unknown=(check_failed in MAYBE_BILLED or unbilled) and _is_priced(tier.price))
+                                  cost_unknown=(check_failed in MAYBE_BILLED or unbilled) and is_priced(tier.price))
                 attempts.append(attempt)
             except BaseException as e:  # stopped while judged (cancelled, a bug): the draft was paid for
                 # and a cross-check program cut short while written reported no usage: it may be billed
@@ -367,7 +359,7 @@ class Cascade:
                     dt += time.perf_counter() - t_check
                 attempts.append(Attempt(tier.name, completion.model, completion, None, dt * 1000, cost,
                                         error=f"stopped while {where}: {e!r}", error_kind="interrupted",
-                                        cost_unknown=(unbilled or writing) and _is_priced(tier.price)))
+                                        cost_unknown=(unbilled or writing) and is_priced(tier.price)))
                 raise
             if decision.accepted:
                 answer = attempt
@@ -425,7 +417,7 @@ class Cascade:
         else:
             basis = answer.completion.usage
             baseline_cost, estimated = usage_cost(strongest.price, basis), True  # cached prompt tokens as cached
-        if not basis.reported and _is_priced(strongest.price):
+        if not basis.reported and is_priced(strongest.price):
             baseline_cost = None  # no token counts to price: $0 would be a guess, and the saving with it
         total = time.perf_counter() - t0
         return Result(

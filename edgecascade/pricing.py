@@ -46,6 +46,14 @@ def usage_cost(price: Pricing, usage: Usage) -> float:
     return price.cost(usage.prompt_tokens, usage.completion_tokens)
 
 
+def is_priced(price: Pricing) -> bool:
+    """Whether a tier's calls cost anything: a price that cannot say counts as priced."""
+    try:
+        return usage_cost(price, Usage(1_000_000, 1_000_000)) > 0
+    except Exception:  # noqa: BLE001 - a price of the user's own that fails here fails loudly when used
+        return True
+
+
 def _cached_call(price: Pricing) -> str | None:
     """How ``price.cost`` takes cached prompt tokens: "keyword", "positional", or None (it does not).
     Read from the bound method (no ``self``), so a keyword-only option or ``**kwargs`` is not taken for

@@ -27,6 +27,11 @@ from .report import (
 SHIFT_Z = 2.0
 
 
+def _percent(share: float) -> str:
+    """A target as a percentage, as precise as it was given: 0.999 is 99.9%, not a rounded 100%."""
+    return f"{round(share * 100, 6):g}%"
+
+
 def _shift_line(d: dict[str, Any]) -> str:
     """A warning when the judged items differ from the fitted ones (``SHIFT_Z``), else ""."""
     shift = d.get("shift") or {}
@@ -84,7 +89,7 @@ def print_report(report: dict[str, Any], console: Any) -> None:
             f"{d['items']['held_out']} fresh items (from item {fresh} on)")
         judged_on = "held-out" if fresh is None else "the fresh items"
         t = Table(title=f"{name}: {judged} (calibrated on {d['items']['calibration']}), target "
-                  f"{report['target']:.0%} of the large model's accuracy")
+                  f"{_percent(report['target'])} of the large model's accuracy")
         for col in ("policy", "small share", "accuracy", "s/query", "$/query", "threshold"):
             t.add_column(col, justify="right" if col != "policy" else "left")
         for p in d["policies"]:
@@ -227,7 +232,7 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
                            label=f"{p['name']} (at the target)" if p["threshold"] is not None or p.get("keeps_none")
                            else p["name"])
             ax.axhline(d["at_target"]["target_accuracy"], color="grey", lw=0.8, ls="-.",
-                       label=f"target: {report['target']:.0%} of the large model's accuracy")
+                       label=f"target: {_percent(report['target'])} of the large model's accuracy")
             ax.set_title(f"{name} ({judged})")
             ax.set_xlabel(xlabel)
             ax.set_ylabel("accuracy")

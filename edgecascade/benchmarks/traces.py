@@ -86,6 +86,9 @@ class Trace:
     graded: str = ""
     #: of ``prompt_tokens``, those the backend served from its prompt cache (billed at a discount)
     cached_prompt_tokens: int = 0
+    #: False when the backend sent no token counts (they read 0): priced, the trace's cost reads too
+    #: low, and the report says so. Traces from before it was kept: local tiers, which always count
+    usage_reported: bool = True
 
     def token_logprobs(self) -> TokenLogprobs | None:
         """The stored logprobs in the provider's shape, so quality features run on traces unchanged."""
@@ -108,7 +111,7 @@ class Trace:
         return Completion(
             text=self.answer, model=self.model,
             finish_reason=reason,
-            usage=Usage(self.prompt_tokens, self.completion_tokens),
+            usage=Usage(self.prompt_tokens, self.completion_tokens, reported=self.usage_reported is not False),
             timings=Timings(total_s=self.latency_s, first_token_s=self.first_token_s),
             logprobs=self.token_logprobs(),
         )
@@ -275,7 +278,7 @@ def _trace_from(item: Item, tier: str, key: str, c: Completion, latency_s: float
         dataset=item.dataset, item_id=item.id, domain=item.domain, tier=tier, model=c.model,
         settings=key, answer=c.text, correct=correct, finish_reason=c.finish_reason,
         prompt_tokens=c.usage.prompt_tokens, completion_tokens=c.usage.completion_tokens,
-        cached_prompt_tokens=c.usage.cached_prompt_tokens,
+        cached_prompt_tokens=c.usage.cached_prompt_tokens, usage_reported=c.usage.reported,
         latency_s=round(latency_s, 4),
         first_token_s=round(c.timings.first_token_s, 4) if c.timings.first_token_s is not None else None,
         cost=cost,

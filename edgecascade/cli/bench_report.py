@@ -73,6 +73,8 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
             if stale in written or not stale.is_file():
                 continue
             why = ("--no-examples" if examples and args.no_examples else
+                   "`bench report` fits the cross-check only with the examples check: the cross-check "
+                   "calibration it refits is the .examples.cross-check one" if not examples else
                    "the traces hold no cross-checks of the drafter's math drafts: `bench run --config calibrated` "
                    "traces them")
             uses = " and ".join(["run_examples = true"] * examples + ["cross_check = true"] * checks)

@@ -77,6 +77,7 @@ def _traced_datasets(args: argparse.Namespace, cascade: Cascade, *, judges: bool
         tier_specs,
     )
     from ..datasets import DATASETS, Item, load
+    from ..pricing import is_priced
 
     names = [Path(g).stem if g.endswith(".jsonl") else g for g in args.datasets]
     if len(set(names)) < len(names):
@@ -113,6 +114,12 @@ def _traced_datasets(args: argparse.Namespace, cascade: Cascade, *, judges: bool
         # each tier's costs at its price now (a trace keeps the price it was made at)
         traces = {s.name: priced(store.load(name, s.model, s.key), t.price)
                   for s, t in ((small, cascade.tiers[0]), (large, cascade.tiers[-1]))}
+        for s, t in ((small, cascade.tiers[0]), (large, cascade.tiers[-1])):
+            uncounted = sum(1 for tr in traces[s.name].values() if tr.usage_reported is False)
+            if uncounted and is_priced(t.price):  # priced on 0 tokens: a $0 that is not true
+                err.print(f"warning: {uncounted} of tier {s.name}'s {name} traces came without token counts (its "
+                          "backend sent none): their cost reads as $0, so its $/query is too low",
+                          style="yellow", markup=False)
         current = {k: prompt_sha256(p) for k, p in items.items()}
         lost = sorted({k for ts in traces.values() for k in ts} - current.keys()) if current else []
         if lost:  # ids shift when lines are removed: a trace of an id no longer there is no evidence

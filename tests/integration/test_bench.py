@@ -407,6 +407,14 @@ def test_saved_calibration_is_what_the_config_rule_is_judged_with(tmp_path: Path
     said = " ".join(capsys.readouterr().err.split())
     assert f"{older} was not refitted (the traces hold no cross-checks" in said
     assert "examples.calibration.json was not refitted" not in said
+    # a cross-check calibration without the examples check is one `bench report` never fits: it said
+    # "the traces hold no cross-checks" whatever they held
+    alone = manifests / "smollm2-135m.cross-check.calibration.json"
+    alone.write_text((manifests / "smollm2-135m.calibration.json").read_text())
+    assert main([*no_flag, "--save-calibration"]) == 0
+    said = " ".join(capsys.readouterr().err.split())
+    assert (f"{alone} was not refitted (`bench report` fits the cross-check only with the examples check: the "
+            "cross-check calibration it refits is the .examples.cross-check one)") in said
 
 
 def test_a_new_model_is_traced_and_reported_before_its_first_calibration(

@@ -1116,3 +1116,65 @@ def test_the_figure_says_fresh_items_where_the_report_judged_fresh_items(
     plot_report(report, tmp_path / "f.png")
     titles = seen[0]
     assert titles[0] == "g (50 fresh items, from item 150 on)" and "held-out" not in " ".join(titles)
+
+
+def test_a_reports_target_is_printed_as_precisely_as_it_was_given() -> None:
+    """`bench report --target 0.999` titled its table "target 100% of the large model's accuracy"
+    (and 0.955 read 96%): the target was rounded to a whole percent."""
+    import io
+
+    from rich.console import Console
+
+    from edgecascade.benchmarks.render import print_report
+
+    pairs = synthetic_dataset("g", 120, 4)
+    cal_ids, held_ids = split_ids([p[0].item_id for p in pairs], 3)
+    data = DatasetPairs("g", [p for p in pairs if p[0].item_id in cal_ids],
+                        [p for p in pairs if p[0].item_id in held_ids])
+    for target, said in ((0.999, "target 99.9% of"), (0.955, "target 95.5% of"), (0.95, "target 95% of")):
+        report, _ = build_report([data], model="small", target=target, seed=3, command="test")
+        console = Console(file=io.StringIO(), width=200)
+        print_report(report, console)
+        assert said in console.file.getvalue(), target  # type: ignore[attr-defined]
+
+
+def test_a_report_says_when_a_priced_tiers_traces_came_without_token_counts(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A backend that sends no usage was traced as 0 tokens with no flag: priced, the report showed
+    its $/query as $0 without a word (a live Result names such a tier in usage_missing)."""
+    import argparse
+    import dataclasses
+    import json
+
+    from edgecascade import Cascade, ScriptedProvider, Tier
+    from edgecascade.benchmarks.traces import run_traces
+    from edgecascade.cli.bench_traces import _traced_datasets
+    from edgecascade.config import Price
+    from edgecascade.datasets import load
+    from edgecascade.types import Usage
+
+    class Uncounted(ScriptedProvider):
+        async def complete(self, request):  # type: ignore[no-untyped-def]
+            c = await super().complete(request)
+            return dataclasses.replace(c, usage=Usage(0, 0, reported=False))
+
+    data = tmp_path / "toy.jsonl"
+    data.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"What is {i} plus 4?", "reference": str(i + 4)})
+                            + "\n" for i in range(12)))
+
+    def cascade(per_m: float) -> Cascade:
+        price = Price(input_per_mtok=per_m, output_per_mtok=per_m)
+        return Cascade([Tier("s", ScriptedProvider([ScriptedReply("It is 4", logprob=-0.1)], model="small")),
+                        Tier("l", Uncounted([ScriptedReply("It is 5", logprob=-0.1)], model="large"), price=price)])
+
+    store = TraceStore(tmp_path / "traces")
+    run_traces(cascade(1.0), load(str(data)), dataset="toy", store=store, max_tokens=16)
+    [large_file] = (store.root / "toy").glob("large-*.jsonl")
+    assert all(json.loads(line)["usage_reported"] is False for line in large_file.read_text().splitlines())
+    args = argparse.Namespace(datasets=[str(data)], fresh_from=[], traces=str(store.root), max_tokens=16, seed=1)
+    capsys.readouterr()
+    [d], _ = _traced_datasets(args, cascade(30.0), judges=True)
+    said = " ".join(capsys.readouterr().err.split())
+    assert "12 of tier l's toy traces came without token counts" in said and "too low" in said
+    assert not d.calibration[0][1].completion().usage.reported
+    _traced_datasets(args, cascade(0.0), judges=True)  # unpriced: $0 is true, nothing to say
+    assert "without token counts" not in capsys.readouterr().err
