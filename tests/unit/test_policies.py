@@ -1178,3 +1178,15 @@ def test_a_report_says_when_a_priced_tiers_traces_came_without_token_counts(tmp_
     assert not d.calibration[0][1].completion().usage.reported
     _traced_datasets(args, cascade(0.0), judges=True)  # unpriced: $0 is true, nothing to say
     assert "without token counts" not in capsys.readouterr().err
+
+
+def test_the_figure_without_matplotlib_is_a_clear_error(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Without the `bench` extra the figure raised ModuleNotFoundError, a traceback, after the whole fit."""
+    import sys
+
+    from edgecascade.benchmarks.render import plot_report
+    from edgecascade.errors import ConfigError
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(ConfigError, match=r"needs matplotlib: pip install 'edgecascade\[bench\]'"):
+        plot_report({"datasets": {}}, tmp_path / "f.png")
