@@ -185,6 +185,11 @@ class Cascade:
                     "calibration fitted without it (`edgecascade bench report --no-examples`)"
                 )
             caps = getattr(t.provider, "capabilities", None)
+            top = getattr(caps, "max_temperature", None)
+            if isinstance(top, (int, float)) and self.settings.temperature > top:
+                # every query would be refused by the backend: said now, not as each query's failure
+                raise ConfigError(f"tier {t.name!r} accepts a temperature of at most {top:g} (its API refuses "
+                                  f"more), and [cascade] temperature is {self.settings.temperature:g}: lower it")
             if (t.accept.min_confidence is not None or t.accept.quality_target is not None) and caps is not None \
                     and not caps.logprobs:
                 # every draft would pass on its checks alone: the threshold would be a silent no-op

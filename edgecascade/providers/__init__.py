@@ -81,7 +81,8 @@ def build_provider(tier: TierConfig) -> Provider:
             capabilities = dataclasses.replace(capabilities, logprobs=logprobs)
         inner = OpenAICompatProvider(base, tier.model, api_key=key, api_key_env=env,
                                      capabilities=capabilities, timeouts=timeouts,
-                                     top_logprobs=tier.top_logprobs, max_tokens_field=preset.max_tokens_field)
+                                     top_logprobs=tier.top_logprobs, max_tokens_field=preset.max_tokens_field,
+                                     logprobs_as_count=preset.logprobs_as_count)
         endpoint = safe_url(base)
     return ResilientProvider(
         inner, endpoint=endpoint,

@@ -30,7 +30,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -138,6 +138,17 @@ def split_messages(messages: list[Message]) -> tuple[str | None, list[dict[str, 
 AnthropicStream = DeltaStream
 
 
+def _usage(usage: Mapping[str, Any], completion_tokens: int, reported: bool) -> Usage:
+    """Token counts from Anthropic's ``usage``: its ``input_tokens`` leaves out the prompt tokens read
+    from the prompt cache (``cache_read_input_tokens``) and written to it (``cache_creation_input_tokens``),
+    so the prompt is the sum of the three, and the cached ones are those read. (A cache write is billed
+    above the input price; it is counted at the input price here, so a cost with writes reads low.)"""
+    read = token_count(usage.get("cache_read_input_tokens"))
+    written = token_count(usage.get("cache_creation_input_tokens"))
+    return Usage(token_count(usage.get("input_tokens")) + read + written, completion_tokens, reported,
+                 cached_prompt_tokens=read)
+
+
 class AnthropicProvider:
     """A Claude model over the Messages API. No logprobs: the cascade judges its answers by validators alone.
 
@@ -149,7 +160,7 @@ class AnthropicProvider:
     next call creates a fresh one). ``timeouts`` apply to every request either way.
     """
 
-    capabilities = Capabilities(logprobs=False, streaming=True)
+    capabilities = Capabilities(logprobs=False, streaming=True, max_temperature=1.0)
 
     def __init__(
         self,
@@ -209,6 +220,10 @@ class AnthropicProvider:
         }
 
     def _body(self, request: Request, stream: bool) -> dict[str, Any]:
+        if request.temperature > self.capabilities.max_temperature:  # refused before it is sent: a 400 each time
+            raise UpstreamError(f"{self._safe_url}: the Messages API accepts a temperature of 0 to 1, and this request "
+                                f"asks {request.temperature:g}: lower the request's or the config's temperature",
+                                status_code=400)
         system, turns = split_messages(request.messages)
         body: dict[str, Any] = {
             "model": self.model,
@@ -256,7 +271,7 @@ class AnthropicProvider:
             text=text,
             model=self.model,
             finish_reason=finish_reason(payload.get("stop_reason")),
-            usage=Usage(token_count(usage.get("input_tokens")), token_count(usage.get("output_tokens")), reported),
+            usage=_usage(usage, token_count(usage.get("output_tokens")), reported),
             timings=Timings(total_s=total_s),
             logprobs=None,
         )
@@ -268,7 +283,8 @@ class AnthropicProvider:
     async def _stream_deltas(self, request: Request, out: DeltaStream) -> AsyncGenerator[Delta, None]:
         body = self._body(request, stream=True)
         failure: _ApiFailure | BaseException | None = None
-        prompt_tokens = completion_tokens = 0
+        completion_tokens = 0
+        started_usage: dict[str, Any] = {}
         reported = False  # until message_start carries the usage
         stop_reason: Any = None
         try:
@@ -303,7 +319,7 @@ class AnthropicProvider:
                             elif kind == "message_start":
                                 usage = (payload.get("message") or {}).get("usage") or {}
                                 reported = "input_tokens" in usage
-                                prompt_tokens = token_count(usage.get("input_tokens"))
+                                started_usage = usage
                                 completion_tokens = token_count(usage.get("output_tokens"))
                             elif kind == "message_delta":
                                 stop_reason = (payload.get("delta") or {}).get("stop_reason", stop_reason)
@@ -311,7 +327,7 @@ class AnthropicProvider:
                                 if "output_tokens" in usage:
                                     completion_tokens = token_count(usage.get("output_tokens"))
                             elif kind == "message_stop":
-                                out.usage = Usage(prompt_tokens, completion_tokens, reported)
+                                out.usage = _usage(started_usage, completion_tokens, reported)
                                 out.finish_reason = finish_reason(stop_reason)
                                 yield Delta("", out.finish_reason)
                                 return

@@ -48,6 +48,8 @@ class Capabilities:
     local: bool = False  # runs in this process or on this machine (no network, no per-call bill)
     tools: bool = False
     json_mode: bool = False
+    #: the highest sampling temperature the backend accepts (Anthropic's API: 1.0; it refuses more)
+    max_temperature: float = 2.0
 
 
 @runtime_checkable

@@ -81,6 +81,9 @@ class Preset:
     #: ``max_completion_tokens``, the only one its reasoning models (o-series, gpt-5) accept; other
     #: OpenAI-compatible servers read ``max_tokens``
     max_tokens_field: str = "max_tokens"
+    #: logprobs asked for as a count of alternatives (``"logprobs": k``, Together's documented form,
+    #: 0 to 20) rather than OpenAI's ``"logprobs": true, "top_logprobs": k``
+    logprobs_as_count: bool = False
 
 
 _LP_STREAM = Capabilities(logprobs=True, streaming=True)
@@ -93,7 +96,7 @@ PRESETS: dict[str, Preset] = {
         Preset("openai", "https://api.openai.com/v1", "OPENAI_API_KEY",
                Capabilities(logprobs=True, streaming=True, tools=True, json_mode=True), "max_completion_tokens"),
         Preset("groq", "https://api.groq.com/openai/v1", "GROQ_API_KEY", Capabilities(streaming=True)),
-        Preset("together", "https://api.together.xyz/v1", "TOGETHER_API_KEY", _LP_STREAM),
+        Preset("together", "https://api.together.xyz/v1", "TOGETHER_API_KEY", _LP_STREAM, logprobs_as_count=True),
         Preset("openrouter", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY", Capabilities(streaming=True)),
         Preset("deepseek", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY", _LP_STREAM),
         Preset("openai-compatible", "", None, Capabilities(streaming=True)),
@@ -191,6 +194,7 @@ class OpenAICompatProvider:
         api_key_env: str | None = None,
         extra_body: Mapping[str, Any] | None = None,
         max_tokens_field: str = "max_tokens",
+        logprobs_as_count: bool = False,
     ):
         base_url = checked_url(base_url, "http://127.0.0.1:8000/v1")
         if not model:
@@ -205,6 +209,7 @@ class OpenAICompatProvider:
         self.api_key_env = api_key_env
         self.extra_body = dict(extra_body or {})
         self.max_tokens_field = max_tokens_field
+        self.logprobs_as_count = logprobs_as_count
         self._said_no_logprobs = False
         self._key = Secret(api_key) if api_key else None  # never a plain string in vars() or a traceback
         self._clients: LoopClients[httpx.AsyncClient] = LoopClients(client)
@@ -234,6 +239,7 @@ class OpenAICompatProvider:
         kwargs.setdefault("capabilities", p.capabilities)
         kwargs.setdefault("name", p.name)
         kwargs.setdefault("max_tokens_field", p.max_tokens_field)
+        kwargs.setdefault("logprobs_as_count", p.logprobs_as_count)
         return cls(url, model, api_key=api_key, **kwargs)
 
     @property
@@ -283,6 +289,8 @@ class OpenAICompatProvider:
             # Delta has no slot for logprobs, so they are not asked for: the server skips that work.
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
+        elif self.capabilities.logprobs and self.logprobs_as_count:
+            body["logprobs"] = min(max(self.top_logprobs, 1), 20)  # 0 would ask for none at all
         elif self.capabilities.logprobs:
             body["logprobs"] = True
             body["top_logprobs"] = max(self.top_logprobs, 0)
@@ -298,14 +306,20 @@ class OpenAICompatProvider:
     async def _send(self, request: Request, *, stream: bool) -> httpx.Response:
         """POST the request; transport failures come back as ProviderErrors, HTTP errors are not checked here."""
         client = self._get_client()
-        req = client.build_request(
-            "POST", endpoint(self.base_url, "/chat/completions"), json=self._body(request, stream=stream),
-            headers=self._headers(stream=stream),
-        )
+        failure: ProviderError
         try:
-            return await client.send(req, stream=stream)
-        except httpx.HTTPError as e:
-            failure = self._error_for_exception(e)
+            req = client.build_request(
+                "POST", endpoint(self.base_url, "/chat/completions"), json=self._body(request, stream=stream),
+                headers=self._headers(stream=stream),
+            )
+        except UnicodeEncodeError:  # a header that is not ASCII: an api_key given directly (config checks its own)
+            failure = AuthenticationError(f"{self._where}: the API key holds a character that is not ASCII, which no "
+                                          "HTTP header can carry: check the key passed as api_key")
+        else:
+            try:
+                return await client.send(req, stream=stream)
+            except httpx.HTTPError as e:
+                failure = self._error_for_exception(e)
         raise failure from None  # outside the except block: no __context__ back to the request and its headers
 
     # -- error mapping: the one place failures are translated -------------------------------------
@@ -366,6 +380,16 @@ class OpenAICompatProvider:
 
     def _shorten(self, text: str) -> str:
         return shorten_and_redact(text, self._api_key, self.base_url) or "(empty body)"
+
+    def _redirected(self, response: httpx.Response) -> UpstreamError:
+        """A redirect is not followed (it could take the key elsewhere) and not retried: the server
+        would send it again, as a base_url of http:// where https:// is served does. It had read as a
+        garbled answer, retried and counted against the endpoint."""
+        where = response.headers.get("location", "")
+        to = f" to {safe_url(where)}" if where else ""
+        return UpstreamError(f"{self._where} answered HTTP {response.status_code}, a redirect{to}: set base_url "
+                             "to the address it redirects to (redirects are not followed)",
+                             status_code=response.status_code)
 
     def _error_for_response(self, response: httpx.Response, content: bytes) -> ProviderError:
         """Translate an HTTP error status, quoting the server's message from ``content`` (its body)."""
@@ -477,6 +501,8 @@ class OpenAICompatProvider:
         """One POST, one answer; failures raise the matching ProviderError."""
         started = time.perf_counter()
         response = await self._send(request, stream=False)  # not streamed: the body is read (and closed) here
+        if 300 <= response.status_code < 400:
+            raise self._redirected(response)
         if response.status_code >= 400:
             raise self._error_for_response(response, response.content)
         try:
@@ -508,6 +534,8 @@ class OpenAICompatProvider:
         out.usage = Usage(0, 0, reported=False)  # until a usage chunk arrives
         response = await self._send(request, stream=True)
         try:
+            if 300 <= response.status_code < 400:
+                raise self._redirected(response)
             if response.status_code >= 400:
                 content = b""
                 with contextlib.suppress(httpx.HTTPError):  # the status alone still says what went wrong

@@ -585,3 +585,37 @@ def test_a_base_url_without_a_scheme_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match="not an http"):
         AnthropicProvider("claude-haiku-4-5", api_key="sk-ant-x", base_url="api.anthropic.com")
+
+
+async def test_prompt_cache_tokens_are_counted_in_the_prompt_and_as_cached() -> None:
+    """The Messages API's input_tokens leaves out the tokens read from and written to the prompt cache
+    (cache_read_input_tokens, cache_creation_input_tokens): they were dropped, so the prompt read 12
+    tokens where 4,112 were sent, and none read as cached."""
+    usage = {"input_tokens": 12, "cache_read_input_tokens": 4000, "cache_creation_input_tokens": 100,
+             "output_tokens": 3}
+    p, _ = make(reply(200, {**message_body(), "usage": usage}))
+    c = await p.complete(ask())
+    assert (c.usage.prompt_tokens, c.usage.cached_prompt_tokens, c.usage.completion_tokens) == (4112, 4000, 3)
+    start = STREAM_EVENTS[0][1]
+    events = [("message_start", {**start, "message": {**start["message"], "usage": {**usage, "output_tokens": 1}}}),
+              *STREAM_EVENTS[1:]]
+    p, _ = make(lambda request: httpx.Response(200, content=sse(*events),
+                                               headers={"content-type": "text/event-stream"}))
+    s = p.stream(ask())
+    assert "".join([d.text async for d in s]) == "Hello!"
+    assert (s.usage.prompt_tokens, s.usage.cached_prompt_tokens, s.usage.completion_tokens) == (4112, 4000, 15)
+
+
+async def test_a_temperature_the_api_refuses_is_refused_before_it_is_sent() -> None:
+    """The library accepts temperatures up to 2, the Messages API up to 1: every query to a Claude tier
+    under `[cascade] temperature = 1.2` failed with a 400, found only at the first question."""
+    from edgecascade import Cascade, CascadeSettings, ConfigError, Tier
+
+    p, rec = make(reply(200, message_body()))
+    with pytest.raises(UpstreamError, match="accepts a temperature of 0 to 1, and this request asks 1.5"):
+        await p.complete(ask(temperature=1.5))
+    assert rec.requests == []
+    assert (await p.complete(ask(temperature=1.0))).text == "Paris."
+    with pytest.raises(ConfigError, match="accepts a temperature of at most 1 .* temperature is 1.2"):
+        Cascade([Tier("claude", p)], CascadeSettings(temperature=1.2))
+    assert Cascade([Tier("claude", p)], CascadeSettings(temperature=0.7)).tiers[0].name == "claude"

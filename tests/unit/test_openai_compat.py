@@ -1061,3 +1061,60 @@ async def test_one_missing_alternative_escalates_a_calibrated_draft_rather_than_
     assert (f1["mean_margin"], f1["mean_entropy"]) == (0.0, 0.0)
     r1 = await Cascade([Tier("gpu", p1, rule, calibration=cal), Tier("local", ScriptedProvider([]))]).run("q")
     assert r1.tier == "gpu" and r1.accepted
+
+
+async def test_a_redirect_is_a_config_error_that_is_not_retried() -> None:
+    """A base_url of http:// answered with 301 to https:// read as a garbled answer: retried, and
+    counted against the endpoint, though the server sends the same redirect every time."""
+    from edgecascade.providers.resilient import ResilientProvider, RetryPolicy, is_retryable
+
+    calls = []
+
+    def moved(r: httpx.Request) -> httpx.Response:
+        calls.append(r)
+        return httpx.Response(301, headers={"location": "https://user:pw@api.example.test/v1/chat/completions"})
+
+    for how in ("complete", "stream"):
+        p = provider(moved)
+        with pytest.raises(UpstreamError, match="HTTP 301, a redirect to https://api.example.test") as e:
+            if how == "complete":
+                await p.complete(request())
+            else:
+                [_ async for _ in p.stream(request())]
+        assert not is_retryable(e.value) and "pw" not in str(e.value) and e.value.status_code == 301
+    calls.clear()
+    with pytest.raises(UpstreamError):
+        await ResilientProvider(provider(moved), endpoint=BASE,
+                                retry=RetryPolicy(attempts=3, backoff_s=0.0)).complete(request())
+    assert len(calls) == 1
+
+
+async def test_an_api_key_no_header_can_carry_is_a_provider_error_without_the_key() -> None:
+    """A non-ASCII api_key passed directly raised a bare UnicodeEncodeError (not a ProviderError, so
+    the cascade did not move on), whose `.object` held "Bearer <key>"."""
+    p = provider(lambda r: httpx.Response(200, json=chat_completion()), api_key="sk-clé-secrète")
+    with pytest.raises(AuthenticationError, match="not ASCII") as e:
+        await p.complete(request())
+    assert "secr" not in str(e.value) and e.value.__context__ is None and e.value.__cause__ is None
+
+
+async def test_together_is_asked_for_logprobs_as_it_documents_them() -> None:
+    """Together documents `logprobs` as an integer, the alternatives per token (0 to 20), and no
+    `top_logprobs`: it was sent OpenAI's `"logprobs": true, "top_logprobs": 5`, which a lax server
+    reads as 1 alternative (no runner-up for a margin) and a strict one refuses."""
+    from edgecascade.config import TierConfig
+
+    bodies: list[dict[str, Any]] = []
+
+    def seen(r: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(r.content))
+        return httpx.Response(200, json=chat_completion("Hi!", finish="stop"))
+
+    for preset, k, want in (("together", 5, {"logprobs": 5}), ("together", 0, {"logprobs": 1}),
+                            ("together", 50, {"logprobs": 20}), ("openai", 5, {"logprobs": True, "top_logprobs": 5})):
+        p = OpenAICompatProvider.from_preset(preset, "m", api_key=KEY, top_logprobs=k,
+                                             client=httpx.AsyncClient(transport=httpx.MockTransport(seen)))
+        await p.complete(request())
+        assert {f: bodies[-1].get(f) for f in ("logprobs", "top_logprobs") if f in bodies[-1]} == want, (preset, k)
+    built = build_provider(TierConfig(name="t", provider="together", model="m"))
+    assert built.inner.logprobs_as_count is True  # type: ignore[attr-defined]
