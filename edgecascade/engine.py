@@ -137,9 +137,9 @@ def calibration_for(t: TierConfig, run_examples: bool = False, cross_check: bool
 _SPENT_NOTE = "edgecascade: before this, the query had made"
 
 
-def _tell_spent(e: BaseException, attempts: list[Attempt]) -> None:
-    """Put what a query had spent before ``e`` stopped it on ``e``: ``attempts``, ``cost`` and
-    ``cost_unknown`` (as AllTiersFailedError carries them) and a note for the traceback, so a
+def _tell_spent(e: BaseException, attempts: list[Attempt], latency_ms: float) -> None:
+    """Put what a query had spent before ``e`` stopped it on ``e``: ``attempts``, ``cost``,
+    ``cost_unknown`` and ``latency_ms`` (as AllTiersFailedError carries them) and a note for the traceback, so a
     cancelled or crashed query does not lose the account of the calls it paid for. A call cut short
     by ``e`` reported no usage: on a priced tier it may still be billed, so its tier is named in
     ``cost_unknown`` and its cost is not in ``cost``. An exception raised again by a later query
@@ -149,7 +149,8 @@ def _tell_spent(e: BaseException, attempts: list[Attempt]) -> None:
     spent = sum(a.cost for a in attempts)
     unknown = [a.tier for a in attempts if a.cost_unknown]
     ours = getattr(e, "_edgecascade_account", False)  # set by an earlier query: ours to replace
-    for name, value in (("attempts", attempts), ("cost", spent), ("cost_unknown", unknown)):
+    for name, value in (("attempts", attempts), ("cost", spent), ("cost_unknown", unknown),
+                        ("latency_ms", latency_ms)):
         if ours or not hasattr(e, name):
             with contextlib.suppress(AttributeError, TypeError):  # an exception type with __slots__
                 setattr(e, name, value)
@@ -276,7 +277,7 @@ class Cascade:
         try:
             answer, in_providers = await self._ask_tiers(request, attempts)
         except BaseException as e:  # cancelled, interrupted, or a bug: still say what was spent
-            _tell_spent(e, attempts)
+            _tell_spent(e, attempts, (time.perf_counter() - t0) * 1000)
             raise
         return self._result(attempts, answer, t0, in_providers)
 
@@ -473,7 +474,7 @@ class Cascade:
             # the cancellation carries moves onto it, so what was spent is not lost with the answer
             spent = getattr(stopped[0], "attempts", None) if stopped else None
             if spent:
-                _tell_spent(k, list(spent))
+                _tell_spent(k, list(spent), getattr(stopped[0], "latency_ms", 0.0))
             raise
 
     async def aclose(self) -> None:

@@ -148,6 +148,7 @@ def _print_interrupted_account(e: BaseException, args: argparse.Namespace) -> No
     if args.json:
         record: dict[str, Any] = {"error": {"type": "KeyboardInterrupt", "message": "interrupted"},
                                   "cost": cost if attempts else 0.0, "cost_unknown": unknown,
+                                  "latency_ms": getattr(e, "latency_ms", None),
                                   "attempts": [a.to_dict(logprobs=args.logprobs) for a in attempts]}
         question = getattr(args, "question_text", None)
         if args.logprobs and question is not None:

@@ -467,6 +467,7 @@ async def test_a_priced_call_cancelled_in_flight_is_listed_with_its_cost_unknown
         assert [(a.tier, a.error_kind, a.cost_unknown) for a in stopped.attempts] == [  # type: ignore[union-attr]
             ("local", None, False), ("cloud", "interrupted", bool(unknown))]
         assert stopped.cost == 0.0 and stopped.cost_unknown == unknown  # type: ignore[union-attr]
+        assert stopped.latency_ms >= 250  # type: ignore[union-attr] # the query's time until it was stopped
         if unknown and hasattr(stopped, "add_note"):
             assert "cost not known for cloud" in " ".join(stopped.__notes__)  # type: ignore[union-attr]
 
@@ -542,6 +543,7 @@ def test_ctrl_c_in_run_sync_keeps_the_account_on_the_interrupt(capsys: pytest.Ca
     spent = (10 * 3.0 + 2 * 15.0) / 1e6
     assert [a.tier for a in k.attempts] == ["mini", "cloud"]  # type: ignore[attr-defined]
     assert k.cost == pytest.approx(spent) and k.cost_unknown == ["cloud"]  # type: ignore[attr-defined]
+    assert k.latency_ms > 0  # type: ignore[attr-defined]
     _print_interrupted_account(k, argparse.Namespace(json=True, logprobs=False))
     out = capsys.readouterr()
     record = json.loads(out.out)
