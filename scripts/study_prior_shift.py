@@ -611,6 +611,18 @@ resamples); pooled over thirty-eight, the cross-check rule more likely than not 
 of resamples over thirty-six) and the default does not (31%); the unshifted mean P(correct) is
 nearer the share right than the label-shift estimate on each new reading.
 
+How they went (docs/benchmarks.md, *The thirty-seventh and thirty-eighth draws*): 84 of the
+thirty-seventh's items were traced on both tiers before the interruption (committed unread); the
+next session completed both with the same command from a worktree at the plan's commit
+(10:48:38-11:32:52 UTC on 2026-11-28), committed each unread and read them as planned with the plan
+commit's code (the fixes from code reviews committed on main meanwhile read both draws the same,
+checked after the reading). Both rules met the target on both (the default by three and none, the
+cross-check rule by two and one); the bar was reached in one reading of four (the cross-check rule
+on the thirty-seventh, 75% of the gap); on the nine clean draws together both met it (ten and four
+to spare), the default did not reach the bar (46%) and the cross-check rule did (58%); pooled over
+thirty-eight the cross-check rule reached the bar and the default did not (54% and 34%); the
+unshifted mean was nearer on each new reading, 6 of 6.
+
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
     .venv/bin/python scripts/study_prior_shift.py symbolic
