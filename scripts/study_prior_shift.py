@@ -623,6 +623,31 @@ to spare), the default did not reach the bar (46%) and the cross-check rule did 
 thirty-eight the cross-check rule reached the bar and the default did not (54% and 34%); the
 unshifted mean was nearer on each new reading, 6 of 6.
 
+`symbolic --dataset bench/datasets/gsm-symbolic-39.jsonl --k 84` judges a thirty-ninth draw (the
+forty-first instance of each template, `--instances 40 41`; 84 items), the tenth clean draw of the
+calibrations refitted after grader v3, by the same judgement, fixed in the commit that adds the
+file, after the thirty-eighth draw was read and before it is traced. No calibration, feature, check,
+grader or threshold changes before it is read. The generator's `t53-40` states the eighth draw's
+`t53-9` again, so it is left out; no other item repeats an earlier draw's problem (checked by prompt
+against all thirty-eight files, and by `tests/unit/test_datasets.py`). It is traced with `bench run
+--config calibrated` from a worktree at the plan's commit, starting right after it (about 11:45 UTC
+on 2026-11-28), and not read until the tracing ends; if it has not ended by 13:20 UTC, the traces
+so far are committed unread, the draw stays clean, and a later session completes it with the same
+`bench run` (which traces only what is missing) before reading it; never given up because of what a
+trace shows. The main readings are the draw alone (`symbolic --bootstrap 2000 --k 84 --dataset`
+the file), the ten clean draws of these calibrations together (the thirtieth to thirty-ninth, 842
+items, `--k 83`), every traced draw pooled (3,472 items, `--k 3388`, templates resampled) and
+`estimates` on the thirty-nine files. Expected, from the thirty-eight draws read with these
+calibrations (nine clean): on the draw alone, each rule more likely than not meets the target (the
+default met it on 31 of 38 draws, the cross-check rule on 27), and whether either reaches the
+issue's bar is a toss-up leaning to not (the nine clean draws reached it five times in eighteen
+readings); on the ten clean draws together, each rule more likely than not meets the target, the
+default more likely than not does not reach the bar (46% of the gap on the nine, 30% of
+resamples), and whether the cross-check rule reaches it is a toss-up (58% of the gap on the nine,
+41% of resamples); pooled over thirty-nine, the cross-check rule more likely than not reaches the
+bar (58% of resamples over thirty-eight) and the default does not (32%); the unshifted mean
+P(correct) is nearer the share right than the label-shift estimate on each new reading.
+
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
     .venv/bin/python scripts/study_prior_shift.py symbolic

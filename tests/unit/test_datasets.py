@@ -539,15 +539,15 @@ def test_committed_gsm_symbolic_test_set_is_whole_and_gradable() -> None:
         assert item.prompt == gsm8k_prompt(question) and prompt_domain(item.prompt) == "math"
         assert grade(item, f"The answer is {item.reference}.")
         assert not grade(item, f"The answer is {float(item.reference) + 1:g}.")
-    # later draws (instance 2, instances 3 and 4, then instances 5 to 39 one by one, of each template):
+    # later draws (instance 2, instances 3 and 4, then instances 5 to 40 one by one, of each template):
     # other items, stated the same way; the eighteenth, the twenty-second, the twenty-sixth, the
     # twenty-seventh, the twenty-eighth and the thirtieth leave out their one item that repeats an
     # earlier draw's problem (t06-19, the tenth draw's t06-11; t53-23, the first's t53-1; t53-27, the
     # sixteenth's t53-17; t52-28, the second's t52-2; t26-29, the third's t26-4; t53-31, the
     # eighteenth's t53-19), the thirty-first and thirty-second their two (t13-32, the tenth's t13-11;
     # t52-32, the fifteenth's t52-16; t33-33, the twenty-third's t33-24; t82-33, the third's t82-3),
-    # and the thirty-fifth and thirty-eighth their one (t53-36, the third's t53-4; t53-39, the
-    # twenty-first's t53-22)
+    # and the thirty-fifth, thirty-eighth and thirty-ninth their one (t53-36, the third's t53-4;
+    # t53-39, the twenty-first's t53-22; t53-40, the eighth's t53-9)
     seen = {i.prompt for i in items}
     draws = [("gsm-symbolic-2.jsonl", 85, "t00-2"), ("gsm-symbolic-3.jsonl", 170, "t00-3"),
              *((f"gsm-symbolic-{k}.jsonl", 85, f"t00-{k + 1}") for k in range(4, 18)),
@@ -561,7 +561,8 @@ def test_committed_gsm_symbolic_test_set_is_whole_and_gradable() -> None:
              ("gsm-symbolic-31.jsonl", 83, "t00-32"), ("gsm-symbolic-32.jsonl", 83, "t00-33"),
              ("gsm-symbolic-33.jsonl", 85, "t00-34"), ("gsm-symbolic-34.jsonl", 85, "t00-35"),
              ("gsm-symbolic-35.jsonl", 84, "t00-36"), ("gsm-symbolic-36.jsonl", 85, "t00-37"),
-             ("gsm-symbolic-37.jsonl", 85, "t00-38"), ("gsm-symbolic-38.jsonl", 84, "t00-39")]
+             ("gsm-symbolic-37.jsonl", 85, "t00-38"), ("gsm-symbolic-38.jsonl", 84, "t00-39"),
+             ("gsm-symbolic-39.jsonl", 84, "t00-40")]
     for name, n, first in draws:
         later = load(str(path.with_name(name)))
         assert len(later) == n and later[0].id == first and len({i.id for i in later}) == n
