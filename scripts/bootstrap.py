@@ -18,8 +18,8 @@ itself, without pip's cache, into a folder keyed by its build flags
 PyPI part packages that must be joined and verified.
 """
 
-from __future__ import annotations
-
+# no `from __future__ import annotations` and the annotations below quoted: an old python3 (3.6 on
+# RHEL 8 and Ubuntu 18.04) must get as far as the version check's message, not a SyntaxError
 import hashlib
 import os
 import platform
@@ -53,13 +53,13 @@ def say(msg: str) -> None:
     print(f"==> {msg}", flush=True)
 
 
-def run(cmd: list[str], **kw: object) -> None:
+def run(cmd: "list[str]", **kw: object) -> None:
     r = subprocess.run(cmd, **kw)  # type: ignore[call-overload]
     if r.returncode != 0:
         sys.exit(f"error: `{' '.join(map(str, cmd))}` failed with exit code {r.returncode}")
 
 
-def portable_cmake_args(given: str | None) -> str:
+def portable_cmake_args(given: "str | None") -> str:
     """The CMake flags llama-cpp-python is built with: the caller's own (a GPU backend, say) plus the
     portable build, unless they choose GGML_NATIVE themselves."""
     given = (given or "").strip()
@@ -74,7 +74,7 @@ def wheel_folder(cmake_args: str) -> Path:
     return cache / "wheels" / ("llama-cpp-" + hashlib.sha256(key.encode()).hexdigest()[:12])
 
 
-def llama_wheel(env: dict[str, str]) -> Path:
+def llama_wheel(env: "dict[str, str]") -> Path:
     """A llama-cpp-python wheel built with ``env["CMAKE_ARGS"]``: the one built before with the same
     flags, else a fresh build from source that bypasses pip's cache (which would hand back any earlier
     build). It is built into a scratch folder and moved into place whole, so an interrupted build
@@ -147,7 +147,7 @@ def setup() -> None:
         install(env, stamp, want)
 
 
-def install(env: dict[str, str], stamp: Path, want: str) -> None:
+def install(env: "dict[str, str]", stamp: Path, want: str) -> None:
     """pip, the llama-cpp-python wheel and edgecascade with its extras; ``stamp`` is written last,
     so a set-up cut short is not taken for a finished one."""
     stamp.unlink(missing_ok=True)
@@ -160,7 +160,7 @@ def install(env: dict[str, str], stamp: Path, want: str) -> None:
     stamp.write_text(want)
 
 
-def portable_llama(env: dict[str, str]) -> bool:
+def portable_llama(env: "dict[str, str]") -> bool:
     """Whether the venv's llama-cpp-python was installed from the wheel built with ``env["CMAKE_ARGS"]``
     (pip records where a package came from in its ``direct_url.json``; one from an index has none)."""
     code = ("import importlib.metadata as m, json; "
@@ -185,12 +185,12 @@ def imports() -> bool:
     return subprocess.run([str(PY), "-I", "-c", "import llama_cpp, edgecascade"]).returncode == 0
 
 
-def pull(names: list[str]) -> None:
+def pull(names: "list[str]") -> None:
     say(f"pulling and verifying models: {', '.join(names)}")
     run([str(BIN / "edgecascade"), "models", "pull", *names])
 
 
-def absolute_path_variables(env: dict[str, str] | os._Environ[str]) -> None:
+def absolute_path_variables(env: "dict[str, str] | os._Environ[str]") -> None:
     """Make each set :data:`PATH_VARIABLES` folder absolute (from the current folder, ``~`` expanded),
     and a ``$EDGECASCADE_CONFIG`` that names a file here (a bare name stays a shipped config's)."""
     for name in PATH_VARIABLES:
@@ -201,7 +201,7 @@ def absolute_path_variables(env: dict[str, str] | os._Environ[str]) -> None:
         env["EDGECASCADE_CONFIG"] = str(Path(config).expanduser().absolute())
 
 
-def main(argv: list[str]) -> int:
+def main(argv: "list[str]") -> int:
     action = argv[0] if argv else "run"
     if action in ("-h", "--help"):
         print(__doc__)

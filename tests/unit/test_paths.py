@@ -270,3 +270,16 @@ def test_no_home_folder_is_a_clear_error_naming_what_to_set(monkeypatch: pytest.
         paths.cache_dir()
     assert main(["models", "path", "smollm2-135m"]) == 2
     assert "set EDGECASCADE_CACHE" in capsys.readouterr().err
+
+
+def test_the_bootstrap_script_parses_on_an_old_python_so_its_version_check_can_speak() -> None:
+    """`from __future__ import annotations` is a SyntaxError before Python 3.7: an old python3 (3.6 on
+    RHEL 8 and Ubuntu 18.04) stopped at "future feature annotations is not defined" instead of the
+    script's own "edgecascade needs Python >= 3.10"."""
+    import ast
+
+    source = (Path(__file__).parents[2] / "scripts" / "bootstrap.py").read_text(encoding="utf-8")
+    tree = ast.parse(source, feature_version=(3, 6))  # syntax newer than 3.6 (a walrus, ...) fails here
+    futures = {a.name for node in tree.body if isinstance(node, ast.ImportFrom) and node.module == "__future__"
+               for a in node.names}
+    assert futures <= {"absolute_import", "division", "generator_stop", "print_function", "unicode_literals"}
