@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import re
 import sys
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from .errors import ConfigError
 from .paths import shipped_dir
@@ -33,6 +34,25 @@ class _Strict(BaseModel):
     # a value is never repeated in a validation error: it may be a key written in the wrong place
     # inf and nan are refused: a temperature or a price of inf passed every bound and failed mid-query
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_conversion(cls, value: Any, info: ValidationInfo) -> Any:
+        """A number or a switch is written as one: pydantic's lax mode had read `max_tokens = true` as 1,
+        `quality_target = true` as 1.0 (every draft rejected) and `run_examples = "yes"` as true (code
+        run from a string). Lists stay free to become tuples, and whole numbers floats."""
+        field = cls.model_fields.get(info.field_name or "")
+        if field is None or value is None or isinstance(value, (dict, list)):
+            return value
+        kinds = {a for a in (typing.get_args(field.annotation) or (field.annotation,)) if a is not type(None)}
+        if not kinds or not kinds <= {int, float, bool}:
+            return value
+        if bool in kinds and not isinstance(value, bool):
+            raise ValueError("must be true or false")
+        if bool not in kinds and (isinstance(value, (bool, str))):
+            raise ValueError("must be a number (written without quotes), not " + ("true/false" if isinstance(
+                value, bool) else "text"))
+        return value
 
 
 class AcceptRule(_Strict):
@@ -308,11 +328,11 @@ def expand_env(value: Any, source: str = "<config>") -> Any:
     def sub(m: re.Match[str]) -> str:
         name, default = m.group(1), m.group(2)
         got = os.environ.get(name)
-        if got:
+        if got and got.strip():  # blank, as unset: "  " had become a base_url or a model name of spaces
             return got
         if default is not None:
             return default
-        state = "is set but empty" if name in os.environ else "is not set"
+        state = "is set but blank" if name in os.environ else "is not set"
         raise ConfigError(f"{source} uses ${{{name}}}, which {state}: export {name}=... or give a default "
                           f"with ${{{name}:-value}}")
 
@@ -366,7 +386,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> CascadeConfig:
             f"or one of the shipped names ({', '.join(sorted(c.stem for c in configs_dir().glob('*.toml')))})"
         )
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        data = tomllib.loads(p.read_text(encoding="utf-8-sig"))  # a Windows editor's byte-order mark is no key
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"config file {p} is not valid TOML: {e}") from None
     except UnicodeDecodeError as e:

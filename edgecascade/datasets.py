@@ -474,6 +474,11 @@ def load_jsonl(path: Path, limit: int | None = None) -> list[Item]:
             raise ConfigError(f"{where}: each line needs a 'prompt' (text) and a 'reference'")
         if not row["prompt"].strip():
             raise ConfigError(f"{where}: the prompt is empty: give the question the models should answer")
+        try:  # a "\udce9" escape: no model can be sent it, and tracing it had crashed on its digest
+            row["prompt"].encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise ConfigError(f"{where}: the prompt holds a lone surrogate at character {e.start} (an escape such as "
+                              "\\udce9, from text that was not UTF-8): write the character itself") from None
         reference = _reference_text(where, row["reference"])
         _check_reference(where, grader, reference)
         item_id = str(n if row.get("id") is None else row["id"])  # by default the n-th object (blank lines not counted)
@@ -517,6 +522,9 @@ def _check_reference(where: str, grader: str, reference: str) -> None:
             re.compile(reference)
         except (re.error, OverflowError, RecursionError) as e:  # a{4294967296}; thousands of nested groups
             raise ConfigError(f"{where}: reference {reference!r} is not a valid regular expression ({e})") from None
+        if JSONL_GRADERS["regex"]("", reference):  # x*, a|, (Paris)?: found in any answer
+            raise ConfigError(f"{where}: reference {reference!r} matches empty text, so every answer would grade as "
+                              "right: write a pattern that needs something of the right answer (x+, not x*)")
 
 
 def _known(name: str) -> str:

@@ -32,6 +32,16 @@ class Message:
 MessageLike = Message | dict[str, Any]
 
 
+def _check_unicode(text: str, what: str) -> None:
+    """Refuse a lone surrogate (text decoded from bytes that were not UTF-8, with surrogateescape, or
+    a "\ud800" escape): no backend can be sent it, and it had failed as if the API key were bad."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InvalidRequestError(f"{what} is not valid Unicode text (a lone surrogate at character {e.start}, "
+                                  "as bytes that were not UTF-8 decode to): pass UTF-8 text") from None
+
+
 def to_messages(prompt: str | Sequence[MessageLike]) -> list[Message]:
     """Turn a prompt string or a list of messages into validated messages.
 
@@ -83,6 +93,8 @@ class Request:
     def __post_init__(self) -> None:
         if self.max_tokens < 1:
             raise InvalidRequestError(f"max_tokens is {self.max_tokens}: it must be at least 1")
+        for i, m in enumerate(self.messages):
+            _check_unicode(m.content, f"message {i} ({m.role})")
         if not 0 <= self.temperature <= 2:  # nan too; OpenAI-style servers refuse more than 2 mid-query
             raise InvalidRequestError(f"temperature is {self.temperature}: it must be a number from 0 to 2")
         self.stop = stop_strings(self.stop)

@@ -40,6 +40,8 @@ _item_index = _number(int, lambda n: n >= 0, "an item index is 0 or more")
 _item_count = _number(int, lambda n: n >= 1, "a count of items is 1 or more")
 #: a token limit per generation
 _token_count = _number(int, lambda n: n >= 1, "a token limit is 1 or more")
+#: a split seed: what numpy and scikit-learn take (-1 had ended in scikit-learn's own traceback)
+_split_seed = _number(int, lambda n: 0 <= n < 2**32, "a seed is a whole number from 0 to 4294967295")
 
 
 def _fresh_from(text: str) -> tuple[str, int]:
@@ -177,7 +179,7 @@ def _build_parser() -> argparse.ArgumentParser:
                         help="traced datasets, as given to `bench run --dataset` (default: gsm8k humaneval)")
     traced.add_argument("--target", type=_share, default=0.95,
                         help="keep at least this share of the large tier's accuracy (default 0.95)")
-    traced.add_argument("--seed", type=int, default=20261125, help="split seed (default 20261125)")
+    traced.add_argument("--seed", type=_split_seed, default=20261125, help="split seed (default 20261125)")
     traced.add_argument("--max-tokens", type=_token_count, metavar="N",
                         help="token limit the traces were made with (default: the config's)")
     traced.add_argument("--fresh-from", type=_fresh_from, nargs="+", metavar="NAME=N",
@@ -303,7 +305,7 @@ def _build_parser() -> argparse.ArgumentParser:
                    "with --unlabelled, its draft in every `run --json` line counts, escalated ones too")
     c.add_argument("--out", metavar="PATH",
                    help="calibration file to write (default: beside FILE, its suffix replaced: x.calibration.json)")
-    c.add_argument("--seed", type=int, default=20261125,
+    c.add_argument("--seed", type=_split_seed, default=20261125,
                    help="seed of the split into a part to fit and a held-out part (with --adapt: of the out-of-fold "
                    "check's folds; default 20261125)")
     c.add_argument("--json", action="store_true", help="print the result as JSON")

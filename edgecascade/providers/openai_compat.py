@@ -306,20 +306,18 @@ class OpenAICompatProvider:
     async def _send(self, request: Request, *, stream: bool) -> httpx.Response:
         """POST the request; transport failures come back as ProviderErrors, HTTP errors are not checked here."""
         client = self._get_client()
-        failure: ProviderError
+        # an api_key given directly (a config's is checked when read): no HTTP header can carry it
+        if self._api_key is not None and not self._api_key.isascii():
+            raise AuthenticationError(f"{self._where}: the API key holds a character that is not ASCII, which no HTTP "
+                                      "header can carry: check the key passed as api_key")
+        req = client.build_request(
+            "POST", endpoint(self.base_url, "/chat/completions"), json=self._body(request, stream=stream),
+            headers=self._headers(stream=stream),
+        )
         try:
-            req = client.build_request(
-                "POST", endpoint(self.base_url, "/chat/completions"), json=self._body(request, stream=stream),
-                headers=self._headers(stream=stream),
-            )
-        except UnicodeEncodeError:  # a header that is not ASCII: an api_key given directly (config checks its own)
-            failure = AuthenticationError(f"{self._where}: the API key holds a character that is not ASCII, which no "
-                                          "HTTP header can carry: check the key passed as api_key")
-        else:
-            try:
-                return await client.send(req, stream=stream)
-            except httpx.HTTPError as e:
-                failure = self._error_for_exception(e)
+            return await client.send(req, stream=stream)
+        except httpx.HTTPError as e:
+            failure = self._error_for_exception(e)
         raise failure from None  # outside the except block: no __context__ back to the request and its headers
 
     # -- error mapping: the one place failures are translated -------------------------------------

@@ -512,3 +512,32 @@ def test_run_json_is_strict_json_even_where_a_number_is_not_finite(monkeypatch: 
 
     record = json.loads(capsys.readouterr().out, parse_constant=refuse)
     assert record["attempts"][0]["logprobs"]["logprobs"][1] is None
+
+
+def test_text_no_backend_can_be_sent_is_an_invalid_request_not_a_bad_key(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A system prompt (or an API prompt) holding a lone surrogate failed inside the HTTP tier, which
+    blamed the API key ("holds a character that is not ASCII"), exit 1."""
+    from edgecascade import Cascade, InvalidRequestError, ScriptedProvider, ScriptedReply, Tier
+    from edgecascade.types import Message, Request
+
+    c = Cascade([Tier("t", ScriptedProvider([ScriptedReply("Paris.", logprob=-0.1)]))])
+    for bad in ("a\ud800b", [{"role": "user", "content": "caf\udce9?"}]):
+        with pytest.raises(InvalidRequestError, match="lone surrogate"):
+            c.run_sync(bad)  # type: ignore[arg-type]
+    with pytest.raises(InvalidRequestError, match=r"message 0 \(system\) is not valid Unicode"):
+        Request([Message("system", "caf\udce9"), Message("user", "hi")])
+    cfg = tmp_path / "remote.toml"
+    cfg.write_text('[[tiers]]\nprovider = "openai-compatible"\nbase_url = "http://127.0.0.1:9/v1"\nmodel = "m"\n')
+    assert main(["run", "--config", str(cfg), "--system", "caf\udce9", "hi"]) == 2
+    said = capsys.readouterr().err
+    assert "not valid Unicode" in said and "API key" not in said
+
+
+@pytest.mark.parametrize("seed", ["-1", "4294967296"])
+def test_a_split_seed_out_of_range_is_a_usage_error(seed: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`calibrate --seed -1` ended in scikit-learn's InvalidParameterError traceback, after reading every trace."""
+    for argv in (["calibrate", "--traces", "t.jsonl", "--seed", seed], ["bench", "report", "--seed", seed]):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2 and "a seed is a whole number from 0 to 4294967295" in capsys.readouterr().err

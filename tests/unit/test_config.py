@@ -166,9 +166,10 @@ def test_unset_env_without_default_and_keys_in_config_are_errors(tmp_path: Path,
     p = write(tmp_path, '[[tiers]]\nmodel = "m"\nprovider = "vllm"\nbase_url = "${EDGECASCADE_NOPE_URL}"\n')
     with pytest.raises(ConfigError, match=r"EDGECASCADE_NOPE_URL\}, which is not set"):
         load_config(p)
-    monkeypatch.setenv("EDGECASCADE_NOPE_URL", "")
-    with pytest.raises(ConfigError, match=r"EDGECASCADE_NOPE_URL\}, which is set but empty"):
-        load_config(p)
+    for blank in ("", "   "):  # spaces had become a base_url of spaces, an error that named no variable
+        monkeypatch.setenv("EDGECASCADE_NOPE_URL", blank)
+        with pytest.raises(ConfigError, match=r"EDGECASCADE_NOPE_URL\}, which is set but blank"):
+            load_config(p)
     p = write(tmp_path, '[[tiers]]\nmodel = "m"\nprovider = "openai"\napi_key = "sk-123"\n')
     msg = str(pytest.raises(ConfigError, load_config, p).value)
     assert "api_key_env" in msg and "sk-123" not in msg
@@ -415,3 +416,29 @@ def test_ollama_keep_alive_takes_a_duration_or_seconds() -> None:
     assert (keep("5m"), keep(300), keep(-1)) == ("5m", 300, -1)
     with pytest.raises(ConfigError, match="keep_alive is a duration"):
         keep(True)
+
+
+@pytest.mark.parametrize(("where", "key", "value"), [
+    ("cascade", "max_tokens", "true"), ("cascade", "temperature", "true"),
+    ("cascade", "temperature", '"0.5"'), ("cascade", "seed", "true"), ("tiers", "top_logprobs", "true"),
+    ("cascade", "run_examples", '"yes"'), ("cascade", "cross_check", "1"), ("tiers.accept", "quality_target", "true"),
+    ("tiers.accept", "min_confidence", '"0.5"')])
+def test_a_value_of_the_wrong_kind_is_refused_not_converted(tmp_path: Path, where: str, key: str, value: str) -> None:
+    """pydantic's lax mode read `max_tokens = true` as 1, `quality_target = true` as 1.0 (every draft
+    rejected) and `run_examples = "yes"` as true (code run on the strength of a string)."""
+    head = {"tiers": '[[tiers]]\nmodel = "m.gguf"\n', "cascade": '[[tiers]]\nmodel = "m.gguf"\n[cascade]\n',
+            "tiers.accept": '[[tiers]]\nmodel = "m.gguf"\n[tiers.accept]\nconfidence = "geo_mean_prob"\n'}[where]
+    if key == "quality_target":
+        head = head.replace('"geo_mean_prob"', '"calibrated"')
+    p = write(tmp_path, f"{head}{key} = {value}\n")
+    with pytest.raises(ConfigError, match=rf"{key}': Value error, must be (a number|true or false)"):
+        load_config(p)
+
+
+def test_whole_numbers_stay_numbers_and_a_byte_order_mark_is_no_key(tmp_path: Path) -> None:
+    """A temperature of 0 is a number (TOML writes it as an integer); a config saved as "UTF-8 with BOM"
+    by a Windows editor had failed as "Invalid statement (at line 1, column 1)"."""
+    p = tmp_path / "bom.toml"
+    p.write_bytes(b"\xef\xbb\xbf" + b'[[tiers]]\nmodel = "m.gguf"\n[cascade]\ntemperature = 0\nrun_examples = true\n')
+    cfg = load_config(p)
+    assert cfg.cascade.temperature == 0.0 and cfg.cascade.run_examples is True

@@ -646,3 +646,22 @@ def test_an_answer_cannot_pass_by_reading_the_pass_token_from_its_program() -> N
               "    if m:\n        os.write(1, m.group().encode())\n        os._exit(0)\n```")
     out = run_humaneval(answer, _add_item(), timeout_s=5)
     assert not out.passed and out.reason == "failed", out
+
+
+def test_a_dataset_line_no_model_could_be_sent_or_a_pattern_every_answer_matches_is_refused(tmp_path: Path) -> None:
+    """A prompt with a lone surrogate ("\\udce9") loaded, then crashed `bench run` on its digest; a regex
+    reference matching empty text (x*, a|, (Paris)?) graded every answer right, which the loader
+    already refused for an empty reference."""
+    from edgecascade.datasets import load_jsonl
+
+    p = tmp_path / "mine.jsonl"
+    p.write_text('{"prompt": "caf\\udce9 costs 3 + 4?", "reference": 7}\n')  # JSON's escape of a lone surrogate
+    with pytest.raises(ConfigError, match=r"mine.jsonl:1: the prompt holds a lone surrogate"):
+        load_jsonl(p)
+    for pattern in ("x*", "a|", "(Paris)?", ""):
+        p.write_text(json.dumps({"prompt": "Capital of France?", "reference": pattern, "grader": "regex"}) + "\n")
+        with pytest.raises(ConfigError, match=r"every answer would grade as right"):
+            load_jsonl(p)
+    p.write_text(json.dumps({"prompt": "Capital of France?", "reference": "Paris+", "grader": "regex"}) + "\n")
+    [item] = load_jsonl(p)
+    assert grade(item, "It is Paris.") and not grade(item, "It is Lyon.")
