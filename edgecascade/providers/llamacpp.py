@@ -113,9 +113,38 @@ class LogprobCapture:
         self.logprobs.append(float(self._scores[token]) - self._lse)
 
 
+def _detokenize_whole(model: Any, llama_cpp: Any, tokens: Sequence[int], special: bool = False) -> bytes:
+    """What ``LlamaModel.detokenize`` returns, with every piece kept whole: llama-cpp-python 0.3 gives
+    llama.cpp a 32-byte buffer per token and reads its "needs N bytes" (-N) as an empty piece, so a
+    token longer than that (a run of 33 or more spaces of indentation, a long comment rule: Qwen2.5's
+    vocabulary has 240) vanished from the answer (abetlen/llama-cpp-python#2362)."""
+    import ctypes
+
+    out = bytearray()
+    size = 32
+    buffer = (ctypes.c_char * size)()
+    for token in tokens:
+        n = llama_cpp.llama_token_to_piece(model.vocab, llama_cpp.llama_token(token), buffer, size, 0, special)
+        if n < 0:  # longer than the buffer: ask again with room for it
+            whole = (ctypes.c_char * -n)()
+            n = llama_cpp.llama_token_to_piece(model.vocab, llama_cpp.llama_token(token), whole, -n, 0, special)
+            out += whole.raw[:max(n, 0)]
+        else:
+            out += buffer.raw[:n]
+    # as upstream: a leading space after a beginning-of-sentence token is the tokenizer's, not the text's
+    if len(tokens) > 0 and tokens[0] == model.token_bos() and out[:1] == b" ":
+        return bytes(out[1:])
+    return bytes(out)
+
+
 def _capturing_llama_class(llama_cpp: Any) -> type:
     class CapturingLlama(llama_cpp.Llama):  # type: ignore[misc, name-defined]
         """Llama whose ``generate`` reports every sampled token to the active capture."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            model = self._model  # what the answer, the stream and the logprob tokens are all spelt by
+            model.detokenize = lambda tokens, special=False: _detokenize_whole(model, llama_cpp, tokens, special)
 
         _capture: LogprobCapture | None = None
         #: set when the request that is generating was cancelled: generation ends at the next token
@@ -227,6 +256,10 @@ def _load(path: Path, n_ctx: int, n_threads: int | None, n_gpu_layers: int,
     Each model loads under its own lock, so loading the 1.5B model never blocks queries to the
     already loaded 0.5B one.
     """
+    # llama.cpp rounds the context up to a multiple of 256, and llama-cpp-python sizes its token array
+    # by the n_ctx asked for: a prompt between the two failed with a numpy broadcast error. Asked
+    # rounded, both are one size
+    n_ctx = -(-n_ctx // 256) * 256
     key = (str(path), n_ctx, n_threads, n_gpu_layers, chat_format)
     with _MODELS_LOCK:
         loaded = _MODELS.get(key)
@@ -239,6 +272,14 @@ def _load(path: Path, n_ctx: int, n_threads: int | None, n_gpu_layers: int,
         if loaded is not None:  # another thread loaded it while we waited
             return loaded, 0.0
         llama_cpp = _import_llama_cpp()
+        if chat_format is not None:  # a name llama-cpp-python does not know had failed at the first request
+            from llama_cpp.llama_chat_format import LlamaChatCompletionHandlerRegistry
+
+            known = LlamaChatCompletionHandlerRegistry()._chat_handlers
+            if chat_format not in known:
+                raise ModelLoadError(f"chat_format {chat_format!r} for {path} is not one llama-cpp-python knows: "
+                                     f"use one of {', '.join(sorted(known))}, or leave it out to use the file's "
+                                     "own chat template")
         cls = _capturing_llama_class(llama_cpp)
         t0 = time.perf_counter()
         try:

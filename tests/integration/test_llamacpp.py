@@ -486,3 +486,22 @@ async def test_a_stream_also_merges_a_refused_system_role_and_maps_template_erro
     with pytest.raises(UpstreamError, match="chat template cannot format these messages"):
         async for _ in p.stream(Request(QUESTION, max_tokens=4)):
             pass
+
+
+async def test_a_token_longer_than_32_bytes_is_spelt_whole_by_the_real_model(provider: LlamaCppProvider) -> None:
+    """llama-cpp-python 0.3 spells a token through a 32-byte buffer and takes llama.cpp's "needs N
+    bytes" for an empty piece: SmolLM2's 47 longer tokens (a line break and 80 spaces, a rule of
+    #s) vanished from answers. Text made of them tokenizes and spells back whole."""
+    import ctypes
+
+    import llama_cpp
+
+    llama = provider._loaded()[0].llama
+    for text in (b"x\n" + b" " * 80 + b"y", b"# " + b"#" * 80 + b"\n", b"def f():\n" + b" " * 40 + b"return 1"):
+        ids = llama.tokenize(text, add_bos=False, special=False)
+        widths = []
+        for t in ids:  # each piece's length, asked with room enough
+            buf = (ctypes.c_char * 256)()
+            widths.append(llama_cpp.llama_token_to_piece(llama._model.vocab, t, buf, 256, 0, False))
+        assert max(widths) > 32, text  # the text holds a token the 32-byte buffer cannot
+        assert llama.detokenize(ids) == text

@@ -254,3 +254,64 @@ def test_an_in_process_stream_counts_its_tokens_as_complete_does(monkeypatch: py
     done = asyncio.run(scripted_llama.provider(pieces, ended).complete(plain))
     s = asyncio.run(drain(scripted_llama.provider(pieces, ended).stream(plain)))
     assert done.usage.completion_tokens == 2 and s.usage == done.usage  # type: ignore[attr-defined]
+
+
+def test_a_token_longer_than_32_bytes_is_spelt_whole() -> None:
+    """llama-cpp-python 0.3 reads llama.cpp's "this piece needs N bytes" (-N, past its 32-byte buffer) as
+    an empty piece: 33 or more spaces of indentation, or a long comment rule, vanished from answers,
+    from streams and from the logprob tokens alike (Qwen2.5's vocabulary has 240 such tokens)."""
+    import ctypes
+    import types
+
+    from edgecascade.providers.llamacpp import _capturing_llama_class, _detokenize_whole
+
+    pieces = {1: b"def f():\n", 2: b" " * 40, 3: b"return 1", 4: b"#" * 80, 5: b" x"}
+
+    def token_to_piece(vocab: object, token: int, buf: object, size: int, lstrip: int, special: bool) -> int:
+        piece = pieces[token]
+        if len(piece) > size:
+            return -len(piece)  # llama.cpp's answer when the buffer is too small: nothing copied
+        ctypes.memmove(buf, piece, len(piece))
+        return len(piece)
+
+    lib = types.SimpleNamespace(llama_token_to_piece=token_to_piece, llama_token=int)
+    model = types.SimpleNamespace(vocab=None, token_bos=lambda: 5)
+    assert _detokenize_whole(model, lib, [1, 2, 3, 4]) == b"def f():\n" + b" " * 40 + b"return 1" + b"#" * 80
+    assert _detokenize_whole(model, lib, [5, 3]) == b"xreturn 1"  # a BOS's leading space dropped, as upstream
+
+    class Base:  # llama_cpp.Llama's part that matters: the model it spells with
+        def __init__(self, **kw: object) -> None:
+            self._model = types.SimpleNamespace(vocab=None, token_bos=lambda: -1,
+                                                detokenize=lambda t, special=False: b"")
+
+    llama = _capturing_llama_class(types.SimpleNamespace(Llama=Base, **vars(lib)))()
+    assert llama._model.detokenize([2, 3]) == b" " * 40 + b"return 1"
+
+
+def test_a_context_is_asked_for_in_the_size_llama_cpp_makes_it_and_a_chat_format_it_knows(
+        monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """llama.cpp rounds n_ctx up to a multiple of 256 while llama-cpp-python sizes its tokens by the
+    n_ctx asked: a 400-token prompt under n_ctx = 300 failed with a numpy broadcast error. And a
+    chat_format llama-cpp-python does not know failed only at the first request, with its own
+    exception, which the cascade did not take for a tier's failure."""
+    from edgecascade.errors import ModelLoadError
+    from edgecascade.providers import llamacpp
+
+    asked: list[int] = []
+
+    class Fake:
+        def __init__(self, **kw: int) -> None:
+            asked.append(kw["n_ctx"])
+
+    monkeypatch.setattr(llamacpp, "_capturing_llama_class", lambda llama_cpp: Fake)
+    monkeypatch.setattr(llamacpp, "_MODELS", {})
+    path = tmp_path / "m.gguf"
+    path.write_bytes(b"GGUF")
+    for n_ctx in (300, 512, 1000, 4096):
+        llamacpp._load(path, n_ctx, None, 0, None)
+    assert asked == [512, 1024, 4096]  # 300 is 512 as llama.cpp makes it: one model for both
+    with pytest.raises(ModelLoadError, match=r"chat_format 'chatml2' .* not one llama-cpp-python knows: use one of "):
+        llamacpp._load(path, 512, None, 0, "chatml2")
+    assert len(asked) == 3  # refused before loading
+    llamacpp._load(path, 512, None, 0, "chatml")
+    assert len(asked) == 4
