@@ -30,6 +30,10 @@ CheckName = Literal["empty", "truncated", "repetition", "refusal", "arithmetic"]
 CHECK_NAMES: tuple[CheckName, ...] = ("empty", "truncated", "repetition", "refusal", "arithmetic")
 
 
+#: a duration as Ollama reads keep_alive (Go's time.ParseDuration, or a plain number of seconds)
+_GO_DURATION = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:(?:ns|us|µs|ms|s|m|h)(?:\d+(?:\.\d*)?(?:ns|us|µs|ms|s|m|h))*)?")
+
+
 class _Strict(BaseModel):
     # a value is never repeated in a validation error: it may be a key written in the wrong place
     # inf and nan are refused: a temperature or a price of inf passed every bound and failed mid-query
@@ -193,6 +197,9 @@ class TierConfig(_Strict):
         if isinstance(v, bool):  # true would read as 1 second
             raise ValueError('keep_alive is a duration ("5m") or a number of seconds (300; -1 keeps the model '
                              "loaded), not true or false")
+        if isinstance(v, str) and not _GO_DURATION.fullmatch(v.strip()):  # Ollama refused it at every query
+            raise ValueError(f'keep_alive {v!r} is not a duration Ollama reads: write it as "5m", "1h30m", "300s" '
+                             'or a number of seconds ("-1" keeps the model loaded)')
         return v
 
     @field_validator("api_key_env")

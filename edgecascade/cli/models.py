@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 from rich.table import Table
 
@@ -15,6 +16,10 @@ def cmd_models(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
 
     if args.action == "list":
+        folder = models.manifests_dir()
+        if os.environ.get("EDGECASCADE_MANIFESTS") and not folder.is_dir():  # a typo had listed "no models", exit 0
+            raise ConfigError(f"$EDGECASCADE_MANIFESTS names {folder}, which is not a folder: set it to the folder "
+                              "holding your model manifests (*.toml), or unset it for the shipped ones")
         manifests = models.list_manifests()
         if args.json:
             print(json.dumps([

@@ -51,7 +51,7 @@ def build_provider(tier: TierConfig) -> Provider:
     if tier.provider == "ollama":
         from .ollama import OllamaProvider
 
-        host = tier.base_url or os.environ.get("OLLAMA_HOST") or "http://127.0.0.1:11434"
+        host = tier.base_url or os.environ.get("OLLAMA_HOST", "").strip() or "http://127.0.0.1:11434"
         key, env = _api_key(tier, "OLLAMA_API_KEY")
         inner = OllamaProvider(host, tier.model, keep_alive=tier.keep_alive, top_logprobs=tier.top_logprobs,
                                timeouts=timeouts, api_key=key, api_key_env=env)

@@ -167,6 +167,11 @@ class OllamaProvider:
             raise ConfigError("the Ollama tier has no model name: set `model` (e.g. \"llama3.2:1b\")")
         if not 0 <= top_logprobs <= 20:
             raise ConfigError(f"top_logprobs is {top_logprobs}: Ollama returns 0 to 20 alternatives per token")
+        host = host.strip()
+        scheme = host.split("://", 1)[0].lower() if "://" in host else "http"
+        if scheme not in ("http", "https"):  # every query had failed as "cannot reach Ollama"
+            raise ConfigError(f"the Ollama host {safe_url(host)!r} is not an http(s) address: e.g. "
+                              "http://127.0.0.1:11434")
         if host and not readable_host(host if "://" in host else f"http://{host}", need_host=False):
             # else every request failed as "answered outside its documented format"
             raise ConfigError(f"the Ollama host {safe_url(host)!r} has a host or port that cannot be read: a port "

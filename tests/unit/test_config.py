@@ -416,6 +416,24 @@ def test_ollama_keep_alive_takes_a_duration_or_seconds() -> None:
     assert (keep("5m"), keep(300), keep(-1)) == ("5m", 300, -1)
     with pytest.raises(ConfigError, match="keep_alive is a duration"):
         keep(True)
+    # a string Ollama cannot read as a duration failed at every query, as an upstream error
+    assert (keep("1h30m"), keep("300s"), keep("-1"), keep("1.5h")) == ("1h30m", "300s", "-1", "1.5h")
+    for bad in ("abc", "5 minutes", "m", ""):
+        with pytest.raises(ConfigError, match="is not a duration Ollama reads"):
+            keep(bad)
+
+
+def test_an_ollama_host_that_is_no_http_address_is_refused_when_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`base_url = "ftp://h"` built, and every query failed as "cannot reach Ollama"; OLLAMA_HOST of
+    spaces was taken for a host ("cannot reach Ollama at : is `ollama serve` running at ?")."""
+    from edgecascade.config import TierConfig
+    from edgecascade.providers import build_provider
+
+    with pytest.raises(ConfigError, match="is not an http\\(s\\) address"):
+        build_provider(TierConfig(provider="ollama", model="llama3.2:1b", base_url="ftp://h:11434"))
+    monkeypatch.setenv("OLLAMA_HOST", "   ")
+    built = build_provider(TierConfig(provider="ollama", model="llama3.2:1b"))
+    assert built.inner.host == "http://127.0.0.1:11434"  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(("where", "key", "value"), [

@@ -859,3 +859,15 @@ def test_two_models_naming_one_file_are_an_error(registry: Path) -> None:
     with pytest.raises(ModelError, match=r"'tiny' .* and 'variant' .* both name the file") as ei:
         list_manifests()
     assert "another file_name" in str(ei.value)
+
+
+def test_a_manifests_folder_that_is_not_there_is_said(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """A misspelt $EDGECASCADE_MANIFESTS listed no models, exit 0, as if the registry were empty."""
+    from edgecascade.cli import main
+
+    monkeypatch.setenv("EDGECASCADE_MANIFESTS", str(tmp_path / "nowhere"))
+    assert main(["models", "list"]) == 2
+    assert "$EDGECASCADE_MANIFESTS names" in capsys.readouterr().err
+    (tmp_path / "nowhere").mkdir()  # there, and empty: no models, said as such
+    assert main(["models", "list", "--json"]) == 0 and capsys.readouterr().out.strip() == "[]"
