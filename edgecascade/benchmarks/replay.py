@@ -23,6 +23,7 @@ from ..errors import EdgecascadeError
 from ..quality.checks import Check
 from ..quality.crosscheck import CrossCheck
 from ..quality.policy import Decision, decide, run_checks
+from ..result import Attempt
 from .traces import Trace
 
 #: a confidence the engine and the offline rule compute from the same draft may differ only by rounding
@@ -90,6 +91,9 @@ class ReplayRow:
     offline_cross_check: float | None = None
     #: a live tier's failure (the cascade answered without it), or the whole live answer's
     error: str | None = None
+    #: the live draft itself was not made (the first tier failed, or the cascade stopped before it):
+    #: there is no live decision to compare. A later tier's failure leaves the draft's decision whole
+    draft_failed: bool = False
 
     @property
     def decision_agrees(self) -> bool:
@@ -109,7 +113,7 @@ class ReplayRow:
         same_check = (self.live_cross_check is None and self.offline_cross_check is None) or (
             self.live_cross_check is not None and self.offline_cross_check is not None
             and math.isclose(self.live_cross_check, self.offline_cross_check, rel_tol=1e-9, abs_tol=1e-6))
-        return self.same_draft and same_check and self.error is None
+        return self.same_draft and same_check and not self.draft_failed
 
     @property
     def broken(self) -> bool:
@@ -142,20 +146,25 @@ def replay(cascade: Cascade, items: Sequence[Item], small: dict[str, Trace], lar
                          offline_correct=kept.correct, live_s=0.0,
                          offline_s=spent + (0.0 if d.accepted else lg.latency_s),
                          offline_cross_check=_result_of(d.cross_check))
+        def drafted(attempts: Sequence[Attempt]) -> dict[str, Any]:
+            """What the live draft was and how it was judged: compared whatever later tiers did."""
+            draft = attempts[0] if attempts else None
+            if draft is None or draft.completion is None or draft.decision is None:
+                return {"draft_failed": True}
+            return {"same_draft": draft.completion.text == s.answer, "live_confidence": draft.confidence,
+                    "live_accepted": draft.accepted, "live_cross_check": _result_of(draft.decision.cross_check)}
+
         t0 = time.perf_counter()
         try:
             result = await cascade.run(item.prompt, max_tokens=max_tokens, temperature=0.0, seed=0)
-        except EdgecascadeError as e:
-            return replace(base, live_s=time.perf_counter() - t0, error=f"{type(e).__name__}: {e}")
-        draft = result.attempts[0]
+        except EdgecascadeError as e:  # every tier failed or was rejected (on_all_rejected = "error")
+            return replace(base, live_s=time.perf_counter() - t0, error=f"{type(e).__name__}: {e}",
+                           **drafted(getattr(e, "attempts", None) or []))
         failed = next((a for a in result.attempts if a.error is not None), None)
         return replace(
-            base,
-            same_draft=draft.completion is not None and draft.completion.text == s.answer,
-            live_confidence=draft.confidence, live_accepted=draft.accepted, live_tier=result.tier,
+            base, **drafted(result.attempts), live_tier=result.tier,
             same_answer=result.content == kept.answer,
             live_correct=await asyncio.to_thread(grade, item, result.content), live_s=result.latency_ms / 1000,
-            live_cross_check=_result_of(draft.decision.cross_check if draft.decision else None),
             error=None if failed is None else f"tier {failed.tier}: {failed.error}",
         )
 

@@ -335,12 +335,7 @@ def tier_specs(cascade: Cascade, max_tokens: int) -> list[TierSpec]:
             settings["logprobs"] = False
         elif k != _DEFAULT_TOP_K:
             settings["top_logprobs"] = k
-        # an in-process model's context window bounds its answers (a prompt past it fails; an answer
-        # stops where it fills up): traces made with another window are not this tier's. Every
-        # committed trace had the default, left out of the key as the alternatives' count is
-        n_ctx = getattr(provider, "n_ctx", _DEFAULT_N_CTX)
-        if n_ctx != _DEFAULT_N_CTX:
-            settings["n_ctx"] = n_ctx
+        settings.update(_model_settings(provider))
         specs.append(TierSpec(t.name, t.provider.model, settings_key(_model_id(t), settings)))
     return specs
 
@@ -390,7 +385,9 @@ def run_traces(
         latency = loop.time() - t0
         correct = await asyncio.to_thread(grade, item, c.text)
         cost = usage_cost(tier.price, c.usage)
-        return _trace_from(item, spec.name, spec.key, c, latency, cost, correct)
+        # filed under the tier's model as the runner looks it up: a provider whose answers name a
+        # dated model ("gpt-4o-2024-08-06") had its traces written where no rerun or report reads
+        return replace(_trace_from(item, spec.name, spec.key, c, latency, cost, correct), model=spec.model)
 
     async def go() -> None:
         nonlocal done
@@ -422,13 +419,29 @@ def run_traces(
 CROSS_CHECK = "cross-check"
 
 
+def _model_settings(provider: object) -> dict[str, Any]:
+    """What an in-process model runs with that changes its generations, beyond its file: its context
+    window bounds its answers (a prompt past it fails; an answer stops where it fills up), and its
+    chat format renders the prompt. Every committed trace had the defaults (4,096 tokens, the file's
+    own template), left out of the key so those traces keep theirs."""
+    out: dict[str, Any] = {}
+    n_ctx = getattr(provider, "n_ctx", _DEFAULT_N_CTX)
+    if n_ctx != _DEFAULT_N_CTX:
+        out["n_ctx"] = n_ctx
+    chat_format = getattr(provider, "chat_format", None)
+    if isinstance(chat_format, str):  # a manifest's or a tier's: it had not made traces anew
+        out["chat_format"] = chat_format
+    return out
+
+
 def cross_check_spec(cascade: Cascade) -> TierSpec:
     """The drafting tier's cross-checks: its model, and a settings key of their own (so they sit in
     their own file beside its drafts, and a change of the cross-check's prompt makes them anew)."""
     t = cascade.tiers[0]
     settings = {"trace_version": TRACE_VERSION, "cross_check_version": CROSS_CHECK_VERSION,
                 "max_tokens": CROSS_CHECK_MAX_TOKENS, "temperature": 0.0, "seed": 0,
-                "system": cascade.settings.system_prompt}
+                "system": cascade.settings.system_prompt,
+                **_model_settings(getattr(t.provider, "inner", t.provider))}
     return TierSpec(CROSS_CHECK, t.provider.model, settings_key(_model_id(t), settings))
 
 
@@ -485,12 +498,19 @@ def run_cross_checks(
                 if on_progress:
                     on_progress(f"{item.id} {CROSS_CHECK}: FAILED ({type(e).__name__}: {e})", done, total)
                 continue
+            if not check.ran:  # the system refused its process: no outcome of the program's, never cached
+                done += 1
+                if on_failure:
+                    on_failure(CROSS_CHECK, "its program could not be started (no process or temporary folder)")
+                if on_progress:
+                    on_progress(f"{item.id} {CROSS_CHECK}: FAILED (its program could not be started)", done, total)
+                continue
             c, result = check.completion, check.result
             assert c is not None
             right = await asyncio.to_thread(grade_number, item, result)
             # its latency: the generation and the program's run, what a deployment waits
-            trace = _trace_from(item, CROSS_CHECK, spec.key, c, check.latency_s, usage_cost(tier.price, c.usage), right)
-            trace.result = result
+            trace = replace(_trace_from(item, CROSS_CHECK, spec.key, c, check.latency_s,
+                                        usage_cost(tier.price, c.usage), right), model=spec.model, result=result)
             store.append(trace)
             have[item.id] = trace
             done += 1

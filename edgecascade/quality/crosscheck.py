@@ -31,7 +31,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..providers.base import Provider
@@ -215,6 +215,9 @@ class CrossCheck:
     latency_s: float = 0.0
     #: the generation alone (time inside the provider), in seconds
     generation_s: float = 0.0
+    #: False when the program could not be started (no process, no temp dir): the draft is judged
+    #: without a number, but a benchmark does not keep it as the program's outcome
+    ran: bool = True
 
     @classmethod
     def of(cls, draft: str, result: float | None, completion: Completion | None = None,
@@ -272,5 +275,5 @@ async def run_cross_check(provider: Provider, request: Request, draft: str,
     try:
         result = await asyncio.to_thread(program_result, c.text)
     except OSError:  # no temp dir, no process (EAGAIN, ENOMEM): the draft is still judged
-        result = None
+        return replace(CrossCheck.of(draft, None, c, time.perf_counter() - t0, generation), ran=False)
     return CrossCheck.of(draft, result, c, time.perf_counter() - t0, generation)

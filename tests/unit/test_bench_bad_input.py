@@ -303,3 +303,103 @@ def test_calibrate_reads_a_trace_file_bench_run_wrote_after_a_prompt_changed(tmp
     assert len(load_labelled_traces(both)) == 24
     deep = _write(tmp_path / "deep.jsonl", _labelled(0, True, logprobs=[-1e308] * 5))
     assert load_labelled_traces(deep)[0].logprobs == [-100.0] * 5
+
+
+def test_a_cross_check_whose_program_could_not_start_is_not_kept(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A program the system refused a process for (EAGAIN, ENOMEM) was cached as "no number", graded
+    wrong, for good: a failed call is not an answer, and a rerun must try it again."""
+    import json
+
+    import edgecascade.quality.crosscheck as cc
+    from edgecascade import Cascade, CascadeSettings, ScriptedProvider, ScriptedReply, Tier
+    from edgecascade.benchmarks.traces import TraceStore, run_cross_checks
+    from edgecascade.datasets import load
+
+    data = tmp_path / "toy.jsonl"
+    data.write_text(json.dumps({"prompt": "Tom has 3 boxes of 4 apples and eats 2. How many apples are left?",
+                                "reference": 10}) + "\n")
+    program = "```python\ndef solution():\n    return 3 * 4 - 2\n```"
+
+    def cascade() -> tuple[Cascade, ScriptedProvider]:
+        p = ScriptedProvider(lambda r: ScriptedReply(program if "solution()" in r.messages[-1].content else "10",
+                                                     logprob=-0.1), model="small")
+        return Cascade([Tier("s", p), Tier("b", ScriptedProvider([ScriptedReply("10")], model="big"))],
+                       CascadeSettings(cross_check=True)), p
+
+    store = TraceStore(tmp_path / "t")
+    real = cc.program_result
+
+    def refused(*a: object, **k: object) -> None:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(cc, "program_result", refused)
+    failures: list[str] = []
+    c, _ = cascade()
+    assert run_cross_checks(c, load(str(data)), dataset="toy", store=store,
+                            on_failure=lambda tier, why: failures.append(why)) == {}
+    assert failures and "could not be started" in failures[0]
+    monkeypatch.setattr(cc, "program_result", real)
+    c, p = cascade()
+    got = run_cross_checks(c, load(str(data)), dataset="toy", store=store)
+    assert {k: (t.result, t.correct) for k, t in got.items()} == {"1": (10.0, True)} and len(p.requests) == 1
+
+
+def test_traces_are_filed_under_the_tiers_model_whatever_its_answers_call_it(tmp_path: Path) -> None:
+    """A provider whose answers name a dated model ("gpt-4o-2024-08-06") had its traces written to a
+    file no rerun or report reads: every run generated everything again and appended duplicates."""
+    import dataclasses
+    import json
+
+    from edgecascade import Cascade, ScriptedProvider, ScriptedReply, Tier
+    from edgecascade.benchmarks.traces import TraceStore, run_traces
+    from edgecascade.datasets import load
+
+    class Dated(ScriptedProvider):
+        async def complete(self, request):  # type: ignore[no-untyped-def]
+            return dataclasses.replace(await super().complete(request), model="small-2024-08-06")
+
+    data = tmp_path / "toy.jsonl"
+    data.write_text(json.dumps({"prompt": "What is 2+2?", "reference": 4}) + "\n")
+    store = TraceStore(tmp_path / "t")
+    for generated in (1, 0, 0):
+        p = Dated([ScriptedReply("It is 4", logprob=-0.1)], model="small")
+        run_traces(Cascade([Tier("s", p)]), load(str(data)), dataset="toy", store=store, max_tokens=32)
+        assert len(p.requests) == generated
+    [f] = (tmp_path / "t" / "toy").iterdir()
+    assert f.name.startswith("small-") and len(f.read_text().splitlines()) == 1
+
+
+def test_a_chat_format_or_context_window_of_its_own_makes_traces_anew(tmp_path: Path) -> None:
+    """A tier's chat_format (it renders the prompt) was in no settings key, so a manifest whose chat
+    format changed reused its old traces; and the cross-check's key left out the context window.
+    The shipped configs' keys, which name every committed trace file, stay as they were."""
+    from edgecascade import Cascade, Tier
+    from edgecascade.benchmarks.traces import cross_check_spec, tier_specs
+    from edgecascade.providers.llamacpp import LlamaCppProvider
+
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF" + b"\0" * 64)
+
+    def keys(**kw: object) -> tuple[str, str]:
+        c = Cascade([Tier("s", LlamaCppProvider(path=gguf, model="m", identity="sha256:abc", **kw))])  # type: ignore[arg-type]
+        return tier_specs(c, 64)[0].key, cross_check_spec(c).key
+
+    plain, chatml, small_ctx = keys(), keys(chat_format="chatml"), keys(n_ctx=1024)
+    assert chatml[0] != plain[0] and chatml[1] != plain[1]
+    assert small_ctx[0] != plain[0] and small_ctx[1] != plain[1]
+    assert keys(n_ctx=4096) == plain  # the default is left out of the key
+    from edgecascade.config import load_config
+    from edgecascade.manifests import get_manifest
+
+    for name in ("default", "calibrated"):  # built as from_config builds them, without the model files
+        cfg = load_config(name)
+        tiers = []
+        for t in cfg.tiers:
+            m = get_manifest(t.model)
+            tiers.append(Tier(t.name or t.model, LlamaCppProvider(
+                path=gguf, model=m.name, identity=f"sha256:{m.sha256}", n_ctx=t.n_ctx, top_logprobs=t.top_logprobs,
+                chat_format=m.chat_format, context_length=m.context_length)))
+        c = Cascade(tiers, cfg.cascade)
+        assert [s.key for s in tier_specs(c, c.settings.max_tokens)] == ["25f540b049c8", "ea177a3d2775"]
+        assert cross_check_spec(c).key == "c010e024795e"

@@ -95,6 +95,32 @@ def test_an_offline_rule_that_judges_the_same_evidence_otherwise_is_broken() -> 
     assert summarize(rows, "draft")["broken"] == ["q0", "q1"]
 
 
+def test_a_draft_judged_otherwise_is_broken_even_when_a_later_tier_fails_or_no_answer_comes() -> None:
+    """A later tier's failure (or every tier rejected, on_all_rejected = "error") hid a draft judged
+    otherwise live and offline: "same evidence" had required no error anywhere, and replay exited 0."""
+    small = {i.id: _trace(i.id, "draft", DRAFT, True, 2.0) for i in ITEMS}
+    big = {i.id: _trace(i.id, "strong", "The answer is 10.", True, 5.0) for i in ITEMS}
+    check = _trace("q0", "cross-check", "", True, 1.5, 10.0)
+    offline = OfflineRule(_cascade(AGREES, []), lambda t: CrossCheck.of(t.answer, 10.0))  # keeps the draft
+    down = [ScriptedReply("", error=ProviderError("down"))] * 2
+    strict = _cascade(AGREES, down, threshold=0.95)  # rejects it live; then the strong tier fails
+    rows = replay(strict, ITEMS, small, big, offline, lambda t: check, max_tokens=64)
+    assert all(r.error is not None and r.same_evidence and r.broken for r in rows)
+    assert summarize(rows, "draft")["broken"] == ["q0", "q1"]
+    strict_draft = _cascade(AGREES, [], threshold=0.95).tiers[0]
+    unsure = Tier("strong", ScriptedProvider([ScriptedReply("Lyon.", logprob=-3.0)] * 2, model="big"),
+                  AcceptRule(min_confidence=0.99))  # rejected too: no tier's answer met its rule
+    refusing = Cascade([strict_draft, unsure], CascadeSettings(cross_check=True, on_all_rejected="error"))
+    rows = replay(refusing, ITEMS, small, big, offline, lambda t: check, max_tokens=64)
+    assert all(r.error is not None and "AllTiersFailedError" in r.error and r.broken for r in rows)
+    # a draft that was never made is no evidence either way
+    failing = Cascade([Tier("draft", ScriptedProvider([ScriptedReply("", error=ProviderError("down"))] * 2)),
+                       Tier("strong", ScriptedProvider([ScriptedReply("The answer is 10.", logprob=-0.1)] * 2))],
+                      CascadeSettings(cross_check=True))
+    rows = replay(failing, ITEMS, small, big, offline, lambda t: check, max_tokens=64)
+    assert all(r.draft_failed and not r.same_evidence and not r.broken for r in rows)
+
+
 def test_a_tier_that_fails_live_is_recorded_and_the_replay_goes_on() -> None:
     # the draft is rejected live and offline; the strong tier fails on the first item, answers the second
     rows = _run(DISAGREES, 12.0, [ScriptedReply("", error=ProviderError("down")),
