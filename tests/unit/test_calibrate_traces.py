@@ -190,16 +190,22 @@ def test_a_calibration_records_its_alternatives_per_token_and_a_tier_asking_othe
         assert calibration_for(tier(3)) is not None  # type: ignore[arg-type]
 
 
-def test_the_split_of_lines_without_ids_does_not_depend_on_how_the_path_is_typed(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    """`calibrate --traces lab.jsonl` and `--traces /full/path/lab.jsonl` fitted on different lines
-    (22 and 15 of 40): a line without an id was named by the path as typed."""
+def _idless_lines() -> list[dict[str, object]]:
+    """60 labelled lines without ids (as `run --json` writes them), right ones surer than wrong ones."""
     rng = np.random.default_rng(11)
-    lines = []
+    lines: list[dict[str, object]] = []
     for _ in range(60):
         ok = bool(rng.random() < 0.5)
         lp = -0.1 if ok else -1.1
         lines.append({"model": "m", "tokens": ["a", "b"], "logprobs": [lp, lp], "correct": ok})
+    return lines
+
+
+def test_the_split_of_lines_without_ids_does_not_depend_on_how_the_path_is_typed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`calibrate --traces lab.jsonl` and `--traces /full/path/lab.jsonl` fitted on different lines
+    (22 and 15 of 40): a line without an id was named by the path as typed."""
+    lines = _idless_lines()
     (tmp_path / "lab.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
     monkeypatch.chdir(tmp_path)
     got = []
@@ -264,12 +270,7 @@ def test_lines_without_ids_split_the_same_wherever_the_file_lies(
     another folder (or on another machine) split differently (21/19 against 23/17 in a review), so
     the recorded command did not give the recorded numbers. Two files of one name in two folders
     still keep their lines apart."""
-    rng = np.random.default_rng(11)
-    lines = []
-    for _ in range(60):
-        ok = bool(rng.random() < 0.5)
-        lp = -0.1 if ok else -1.1
-        lines.append({"model": "m", "tokens": ["a", "b"], "logprobs": [lp, lp], "correct": ok})
+    lines = _idless_lines()
     got = []
     for folder in ("d1", "deeper/d2"):
         (tmp_path / folder).mkdir(parents=True)
