@@ -53,7 +53,7 @@ def cmd_bench_overhead(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_run(args: argparse.Namespace) -> int:
-    from ..benchmarks.traces import CROSS_CHECK, TraceStore, run_cross_checks, run_traces
+    from ..benchmarks.traces import CROSS_CHECK, TraceStore, run_cross_checks, run_traces, tier_specs
     from ..datasets import load
     from ..quality.domain import prompt_domain
 
@@ -120,9 +120,14 @@ def cmd_bench_run(args: argparse.Namespace) -> int:
                       f"result for {cc_summary['with_result']} · right {right} · "
                       f"{cc_summary['mean_latency_s']:.1f} s/item")
         out.print(f"traces in {store.root}", style="dim", markup=False)
+    # two tiers of one model and settings share one trace file and are traced once, as the first: the
+    # second's failures are the first's
+    key_of = {s.name: (s.model, s.key) for s in tier_specs(cascade, max_tokens)}
     for name, n in failed.items():  # failed calls are not traces: a rerun tries them again
         what = "the cross-check" if name == CROSS_CHECK else f"tier {name}"
-        err.print(f"error: {what} failed on {n} of {len(items)} items, first: {failures.get(name, '(no message)')}; "
+        first = failures.get(name) or next((m for other, m in failures.items() if other != CROSS_CHECK
+                                            and key_of.get(other) == key_of.get(name)), "(no message)")
+        err.print(f"error: {what} failed on {n} of {len(items)} items, first: {first}; "
                   "fix it and run the same command again (it traces only what is missing)", markup=False)
     return 1 if failed else 0
 

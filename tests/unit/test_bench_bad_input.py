@@ -403,3 +403,30 @@ def test_a_chat_format_or_context_window_of_its_own_makes_traces_anew(tmp_path: 
         c = Cascade(tiers, cfg.cascade)
         assert [s.key for s in tier_specs(c, c.settings.max_tokens)] == ["25f540b049c8", "ea177a3d2775"]
         assert cross_check_spec(c).key == "c010e024795e"
+
+
+def test_a_failure_of_two_tiers_sharing_one_trace_file_is_said_for_both(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two tiers of one model and settings are traced once, as the first: the second's failure line
+    read "first: (no message)"."""
+    import json
+    import types
+
+    import edgecascade.cli.bench as bench
+    from edgecascade import Cascade, ScriptedProvider, ScriptedReply, Tier
+    from edgecascade.errors import ProviderError
+
+    data = tmp_path / "toy.jsonl"
+    data.write_text(json.dumps({"prompt": "What is 2+2?", "reference": 4}) + "\n")
+
+    def cascade(config: object) -> tuple[Cascade, None, bool]:
+        down = [ScriptedReply("", error=ProviderError("server down"))]
+        return Cascade([Tier("a", ScriptedProvider(down, model="same")),
+                        Tier("b", ScriptedProvider(down, model="same"))]), None, True
+
+    monkeypatch.setattr(bench, "_bench_cascade", cascade)
+    args = types.SimpleNamespace(dataset=str(data), limit=None, config=None, max_tokens=None,
+                                 traces=str(tmp_path / "t"), json=True)
+    assert bench.cmd_bench_run(args) == 1
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(said) == 2 and all("ProviderError: server down" in line for line in said), said
