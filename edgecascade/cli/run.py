@@ -116,23 +116,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_error_json(e: EdgecascadeError, args: argparse.Namespace) -> None:
-    """`run --json`'s record when there is no answer: the error, and where every tier failed or was
-    rejected, each attempt and what was spent on them (nothing spent is lost with the answer). With
+def _print_account_record(args: argparse.Namespace, error_type: str, message: str, spent: object | None) -> None:
+    """`run --json`'s record when there is no answer: the error and, where ``spent`` (an exception
+    carrying the query's account: ``attempts``, ``cost``, ``cost_unknown``, ``latency_ms``) has one,
+    each attempt and what was spent on them (nothing spent is lost with the answer). With
     `--logprobs` it carries the question and the drafts' logprobs as a record with an answer does:
     rejected drafts (`on_all_rejected = "error"`) are labelled data for `calibrate` too."""
-    from ..errors import AllTiersFailedError
-
-    record: dict[str, Any] = {"error": {"type": type(e).__name__, "message": str(e)}}
-    if isinstance(e, AllTiersFailedError):
-        record["cost"] = e.cost
-        record["cost_unknown"] = e.cost_unknown
-        record["latency_ms"] = e.latency_ms
-        record["attempts"] = [a.to_dict(logprobs=args.logprobs) for a in e.attempts]
+    record: dict[str, Any] = {"error": {"type": error_type, "message": message}}
+    attempts = getattr(spent, "attempts", None)
+    if attempts:
+        record.update(cost=getattr(spent, "cost", 0.0), cost_unknown=list(getattr(spent, "cost_unknown", None) or []),
+                      latency_ms=getattr(spent, "latency_ms", None),
+                      attempts=[a.to_dict(logprobs=args.logprobs) for a in attempts])
     question = getattr(args, "question_text", None)
     if args.logprobs and question is not None:
         record = {"prompt": question, **record}
     print(strict_json.dumps(record, ensure_ascii=False))
+
+
+def _print_error_json(e: EdgecascadeError, args: argparse.Namespace) -> None:
+    """`run --json`'s record for an error (see :func:`_print_account_record`)."""
+    from ..errors import AllTiersFailedError
+
+    _print_account_record(args, type(e).__name__, str(e), e if isinstance(e, AllTiersFailedError) else None)
 
 
 def _print_interrupted_account(e: BaseException, args: argparse.Namespace) -> None:
@@ -140,17 +146,10 @@ def _print_interrupted_account(e: BaseException, args: argparse.Namespace) -> No
     ``Cascade.run_sync`` moves onto the interrupt), on stderr, and with ``--json`` as a record, so a
     script learns of the calls it paid for too."""
     attempts = getattr(e, "attempts", None) or []
-    cost = getattr(e, "cost", 0.0)
     unknown = list(getattr(e, "cost_unknown", None) or [])
     if attempts:
         tail = f"; cost not known for {', '.join(unknown)}: a call a provider may still bill" if unknown else ""
-        err.print(f"before it, the query had made {len(attempts)} call(s) costing {_money(cost)}{tail}", markup=False)
+        err.print(f"before it, the query had made {len(attempts)} call(s) costing {_money(getattr(e, 'cost', 0.0))}"
+                  f"{tail}", markup=False)
     if args.json:
-        record: dict[str, Any] = {"error": {"type": "KeyboardInterrupt", "message": "interrupted"},
-                                  "cost": cost if attempts else 0.0, "cost_unknown": unknown,
-                                  "latency_ms": getattr(e, "latency_ms", None),
-                                  "attempts": [a.to_dict(logprobs=args.logprobs) for a in attempts]}
-        question = getattr(args, "question_text", None)
-        if args.logprobs and question is not None:
-            record = {"prompt": question, **record}
-        print(strict_json.dumps(record, ensure_ascii=False))
+        _print_account_record(args, "KeyboardInterrupt", "interrupted", e)
