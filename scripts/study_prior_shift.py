@@ -657,6 +657,30 @@ five to spare), the default did not reach the bar (47%) and the cross-check rule
 over thirty-nine the cross-check rule reached the bar and the default did not (53% and 33%); the
 unshifted mean was nearer on each new reading, 4 of 4.
 
+`symbolic --dataset bench/datasets/gsm-symbolic-40.jsonl --k 85` judges a fortieth draw (the
+forty-second instance of each template, `--instances 41 42`; 85 items), the eleventh clean draw of
+the calibrations refitted after grader v3, by the same judgement, fixed in the commit that adds the
+file, after the thirty-ninth draw was read and before it is traced. No calibration, feature, check,
+grader or threshold changes before it is read. No item repeats an earlier draw's problem (checked
+by prompt against all thirty-nine files, and by `tests/unit/test_datasets.py`). It is traced with
+`bench run --config calibrated` from a worktree at the plan's commit, starting right after it
+(about 13:15 UTC on 2026-11-28), and not read until the tracing ends; if it has not ended by 15:15
+UTC, the traces so far are committed unread, the draw stays clean, and a later session completes it
+with the same `bench run` (which traces only what is missing) before reading it; never given up
+because of what a trace shows. The main readings are the draw alone (`symbolic --bootstrap 2000
+--k 85 --dataset` the file), the eleven clean draws of these calibrations together (the thirtieth
+to fortieth, 927 items, `--k 83`), every traced draw pooled (3,557 items, `--k 3472`, templates
+resampled) and `estimates` on the forty files. Expected, from the thirty-nine draws read with these
+calibrations (ten clean): on the draw alone, each rule more likely than not meets the target (the
+default met it on 32 of 39 draws, the cross-check rule on 28), and whether either reaches the
+issue's bar is a toss-up leaning to not (the ten clean draws reached it seven times in twenty
+readings); on the eleven clean draws together, each rule more likely than not meets the target, the
+default more likely than not does not reach the bar (47% of the gap on the ten, 40% of resamples),
+and whether the cross-check rule reaches it is a toss-up (58% of the gap on the ten, 50% of
+resamples); pooled over forty, the cross-check rule more likely than not reaches the bar (59% of
+resamples over thirty-nine) and the default does not (33%); the unshifted mean P(correct) is nearer
+the share right than the label-shift estimate on each new reading.
+
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
     .venv/bin/python scripts/study_prior_shift.py symbolic
