@@ -7,6 +7,7 @@ is where pydantic lives (see :mod:`edgecascade.config`).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -76,8 +77,22 @@ def to_messages(prompt: str | Sequence[MessageLike]) -> list[Message]:
 
 
 def stop_strings(stop: str | Sequence[str] | None) -> list[str]:
-    """Stop sequences as a list: one string is one stop (not its letters), None is none."""
-    return [stop] if isinstance(stop, str) else list(stop or [])
+    """Stop sequences as a list: one string is one stop (not its letters), None is none.
+
+    Anything else is refused here, before a model is loaded: ``list(b"\\n")`` would be ``[10]``."""
+    if stop is None or isinstance(stop, str):
+        return [] if stop is None else [stop]
+    if isinstance(stop, (bytes, bytearray, Mapping)) or not isinstance(stop, Sequence):
+        raise InvalidRequestError(f"stop is a {type(stop).__name__}: give a string or a list of strings")
+    if not all(isinstance(s, str) for s in stop):
+        bad = next(s for s in stop if not isinstance(s, str))
+        raise InvalidRequestError(f"a stop sequence is {bad!r}: each must be a string")
+    return list(stop)
+
+
+def _is_int(value: object) -> bool:
+    """A whole number given as one, numpy's too (True is not 1 here)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 @dataclass(slots=True)
@@ -91,6 +106,17 @@ class Request:
     seed: int | None = None
 
     def __post_init__(self) -> None:
+        # the caller's types are checked here, not by the backend: a wrong one would otherwise pass
+        # on to an upstream 400 ("every tier failed") or a TypeError after a local model generated
+        if not _is_int(self.max_tokens):
+            raise InvalidRequestError(f"max_tokens is {self.max_tokens!r}: it must be a whole number")
+        if self.seed is not None and not _is_int(self.seed):
+            raise InvalidRequestError(f"seed is {self.seed!r}: it must be a whole number, or None")
+        if isinstance(self.temperature, bool) or not isinstance(self.temperature, numbers.Real):
+            raise InvalidRequestError(f"temperature is {self.temperature!r}: it must be a number from 0 to 2")
+        # plain Python numbers from here on: numpy's do not go into JSON bodies
+        self.max_tokens, self.temperature = int(self.max_tokens), float(self.temperature)
+        self.seed = None if self.seed is None else int(self.seed)
         if self.max_tokens < 1:
             raise InvalidRequestError(f"max_tokens is {self.max_tokens}: it must be at least 1")
         for i, m in enumerate(self.messages):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -181,6 +182,33 @@ async def test_bad_role_and_bad_limits_are_clear_errors() -> None:
     from edgecascade.types import Message, Request
 
     assert Request([Message("user", "hi")], stop=None).stop == []  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("kwargs", "said"), [
+    ({"stop": b"\n\n"}, "stop is a bytes"),  # had gone out as the stop list [10, 10]
+    ({"stop": ["x", 5]}, "a stop sequence is 5"),
+    ({"max_tokens": 2.5}, "max_tokens is 2.5"),  # had been sent on to the backend
+    ({"max_tokens": True}, "max_tokens is True"),
+    ({"max_tokens": "5"}, "max_tokens is '5'"),  # had been a raw TypeError
+    ({"temperature": "0.5"}, "temperature is '0.5'"),
+    ({"seed": "x"}, "seed is 'x'"),
+    ({"seed": True}, "seed is True"),
+])
+async def test_arguments_of_the_wrong_kind_are_refused_before_any_tier_runs(kwargs: dict, said: str) -> None:
+    t = tier("t1", SURE)
+    with pytest.raises(InvalidRequestError, match=re.escape(said)):
+        await Cascade([t]).run("hi", **kwargs)
+    assert t.provider.requests == []  # type: ignore[attr-defined]
+
+
+async def test_numpy_numbers_are_taken_as_plain_ones() -> None:
+    import numpy as np
+
+    t = tier("t1", SURE)
+    await Cascade([t]).run("hi", max_tokens=np.int64(7), temperature=np.float32(0.5), seed=np.int64(3))
+    req = t.provider.requests[0]  # type: ignore[attr-defined]
+    assert (req.max_tokens, req.temperature, req.seed) == (7, 0.5, 3)
+    assert (type(req.max_tokens), type(req.temperature), type(req.seed)) == (int, float, int)
 
 
 def test_run_sync_works_without_a_loop_and_refuses_inside_one() -> None:
