@@ -399,6 +399,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> CascadeConfig:
     except UnicodeDecodeError as e:
         raise ConfigError(f"config file {p} is not UTF-8 text ({e.reason} at byte {e.start}): save it as UTF-8 "
                           "TOML") from None
+    except OSError as e:  # unreadable (permissions, a vanished network share): a ConfigError all the same
+        raise ConfigError(f"config file {p} cannot be read ({e.strerror or e}): check its permissions") from None
     if isinstance(data.get("tiers"), list):
         for i, t in enumerate(data["tiers"]):
             if isinstance(t, dict) and isinstance(t.get("api_key_env"), str) and "${" in t["api_key_env"]:

@@ -230,6 +230,8 @@ def list_manifests() -> list[ModelManifest]:
     by_name: dict[str, tuple[ModelManifest, Path]] = {}
     by_file: dict[str, tuple[ModelManifest, Path]] = {}  # one cached file each: a pull of one replaced the other's
     for path in sorted(directory.glob("*.toml")):
+        if path.name.startswith(".") or not path.is_file():  # an editor's lock (.#x.toml) or macOS's ._x.toml
+            continue
         manifest = ModelManifest.from_toml(path)
         if manifest.name in by_name:
             other = by_name[manifest.name][1]

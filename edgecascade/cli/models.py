@@ -35,8 +35,9 @@ def cmd_models(args: argparse.Namespace) -> int:
         for col in ("license", "context", "pulled", "description"):
             table.add_column(col)
         for m in manifests:
+            about = m.description.partition(": ")[2] or m.description  # what follows "Name (quant, size): "
             table.add_row(m.name, f"{m.size / 1e6:.0f} MB", m.license, str(m.context_length),
-                          "yes" if models.is_pulled(m.name) else "no", m.description.split(":")[-1].strip())
+                          "yes" if models.is_pulled(m.name) else "no", about.strip())
         out.print(table)
         out.print(f"cache: {models.cache_dir() / 'models'} (set EDGECASCADE_CACHE to move it)",
                   style="dim", markup=False)

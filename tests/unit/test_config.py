@@ -77,6 +77,19 @@ def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
         load_config(tmp_path)  # it had said the folder "does not exist"
 
 
+def test_an_unreadable_config_is_a_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PermissionError had escaped load_config raw, past code catching ConfigError."""
+    path = write(tmp_path, '[[tiers]]\nmodel = "m"\nprovider = "openai"\n')
+
+    def refuse(self: Path, *args: object, **kwargs: object) -> str:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_text", refuse)
+    with pytest.raises(ConfigError, match=r"cannot be read \(Permission denied\): check its permissions") as ei:
+        load_config(path)
+    assert str(path) in str(ei.value)
+
+
 def test_a_missing_config_named_by_the_environment_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """It said "pass --config" to a user who had passed none."""
     monkeypatch.setenv("EDGECASCADE_CONFIG", str(tmp_path / "nope.toml"))

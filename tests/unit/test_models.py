@@ -636,6 +636,36 @@ def test_manifest_bad_toml_and_bad_sha(registry: Path) -> None:
         get_manifest("tiny")
 
 
+def test_hidden_toml_files_in_the_manifests_folder_are_not_manifests(
+        registry: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An editor's lock (.#x.toml, a dangling link) or macOS's ._x.toml had broken every registry
+    command, for every model."""
+    from edgecascade.cli import main
+
+    make_split_model(registry, "tiny", CHUNKS)
+    (registry / "._tiny.toml").write_bytes(b"\x00\x05\x16\x07 resource fork")
+    (registry / ".#tiny.toml").symlink_to(registry / "gone@host.12345")
+    assert [m.name for m in list_manifests()] == ["tiny"]
+    assert get_manifest("tiny").name == "tiny"
+    assert main(["models", "list"]) == 0
+    assert "tiny" in capsys.readouterr().out
+
+
+def test_models_list_shows_a_description_with_a_colon_in_it_whole(
+        registry: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The text after the last colon was shown: "Tiny (Q4): ratio 4:1 quantised" as "1 quantised"."""
+    from edgecascade.cli import main
+
+    make_split_model(registry, "tiny", CHUNKS)
+    path = registry / "tiny.toml"
+    lines = [ln for ln in path.read_text().splitlines() if not ln.startswith("description")]
+    lines.insert(1, 'description = "Tiny (Q4): ratio 4:1 quantised"')
+    path.write_text("\n".join(lines) + "\n")
+    assert get_manifest("tiny").description == "Tiny (Q4): ratio 4:1 quantised"
+    assert main(["models", "list"]) == 0
+    assert "ratio 4:1 quantised" in " ".join(capsys.readouterr().out.split())
+
+
 def test_duplicate_model_names_are_an_error(registry: Path) -> None:
     make_split_model(registry, "tiny", CHUNKS)
     (registry / "copy.toml").write_text((registry / "tiny.toml").read_text())
