@@ -19,13 +19,13 @@ from pathlib import Path
 
 from .config import AcceptRule, CascadeConfig, CascadeSettings, Price, TierConfig, load_config
 from .errors import (
-    MAYBE_BILLED,
     AllTiersFailedError,
     ConfigError,
     InvalidRequestError,
     ModelError,
     ProviderError,
     TierRejected,
+    may_be_billed,
 )
 from .pricing import Pricing, is_priced, resolve_price, usage_cost
 from .providers import build_provider
@@ -299,7 +299,7 @@ class Cascade:
                 in_providers += dt
                 kind = getattr(e, "kind", "model_error")
                 model = getattr(tier.provider, "model", tier.name)  # a provider of your own may name none
-                billed = kind in MAYBE_BILLED or getattr(e, "earlier_maybe_billed", 0) > 0  # retried ones too
+                billed = may_be_billed(e) or getattr(e, "earlier_maybe_billed", 0) > 0  # retried ones too
                 attempts.append(Attempt(tier.name, model, None, None, dt * 1000, 0.0,
                                         error=str(e), error_kind=kind, exception=e,
                                         cost_unknown=billed and is_priced(tier.price)))
@@ -320,6 +320,7 @@ class Cascade:
             try:
                 check = None
                 check_failed: str | None = None
+                check_billed = False  # a failed cross-check call the provider may still bill
                 # the configured checks, run once: they decide whether a cross-check is worth its generation
                 # and then the draft itself
                 checks = run_checks(completion, tier.accept.checks, self.settings.repetition, prompt_text)
@@ -344,6 +345,7 @@ class Cascade:
                         writing = False
                         dt += time.perf_counter() - t_check
                         check_failed = getattr(e, "kind", "model_error")
+                        check_billed = may_be_billed(e)
                         unbilled = unbilled or getattr(e, "earlier_maybe_billed", 0) > 0
                 in_providers += dt
                 judge = functools.partial(decide, completion, tier.accept, self.settings.repetition, tier.calibration,
@@ -356,7 +358,7 @@ class Cascade:
                     decision.reason += f" (cross-check failed: {check_failed}; judged without it)"
                 # a failed cross-check a provider may still bill leaves the attempt's cost uncertain
                 attempt = Attempt(tier.name, completion.model, completion, decision, dt * 1000, cost,
-                                  cost_unknown=(check_failed in MAYBE_BILLED or unbilled) and is_priced(tier.price))
+                                  cost_unknown=(check_billed or unbilled) and is_priced(tier.price))
                 attempts.append(attempt)
             except BaseException as e:  # stopped while judged (cancelled, a bug): the draft was paid for
                 # and a cross-check program cut short while written reported no usage: it may be billed

@@ -17,6 +17,8 @@ family and the engine can tell "move on to the next tier" from "stop, the reques
      |    +-- AuthenticationError    401/403: missing or wrong API key (never retried)
      |    +-- UnknownModelError      the endpoint does not serve this model (never retried)
      |    +-- ProviderTimeoutError   connect / read / total deadline passed (retried)
+     |         +-- PoolTimeoutError  no free connection in this process's pool: never sent, and no
+     |                               fault of the endpoint's (retried; its breaker is not touched)
      |    +-- RateLimitedError       429; carries retry_after (seconds) when the server said so (retried)
      |    +-- CooldownError          the endpoint failed repeatedly and is skipped until it cools down
      |    +-- UpstreamError          the server failed: 5xx (retried), or ...
@@ -82,12 +84,25 @@ class ProviderError(EdgecascadeError):
     kind: str = "provider_error"
     #: calls before this failure, retried, that a provider may still bill (see MAYBE_BILLED)
     earlier_maybe_billed: int = 0
+    #: False when the request never left this process or never reached the server (no free pooled
+    #: connection, a connection never made): nothing was generated, so nothing can be billed
+    sent: bool = True
 
 
 #: failures after which a provider may still bill the call: the server may have generated the answer
 #: (a timeout), sent it broken (a malformed body), or cut it off mid-stream (an upstream error); a
 #: refused request (auth, rate limit, context length) or a connection never made is not billed
 MAYBE_BILLED = frozenset({"timeout", "malformed", "upstream"})
+
+
+def may_be_billed(e: BaseException) -> bool:
+    """Whether a failed call may still be billed: its kind is one of MAYBE_BILLED, the request was
+    sent, and the server did not refuse it (a 3xx or 4xx answer, or a check made before sending
+    that reports one, is a refusal: no API bills a request it refused)."""
+    if not isinstance(e, ProviderError) or not e.sent or e.kind not in MAYBE_BILLED:
+        return False
+    status = getattr(e, "status_code", None)
+    return status is None or not 300 <= status < 500
 
 
 class ContextLengthError(ProviderError):
@@ -109,6 +124,14 @@ class UnknownModelError(ProviderError):
 
 class ProviderTimeoutError(ProviderError):
     kind = "timeout"
+
+
+class PoolTimeoutError(ProviderTimeoutError):
+    """Every connection of this process's pool to the endpoint was busy for the whole wait: too many
+    calls in flight at once here. The request was never sent, so it is not billed and does not count
+    against the endpoint's health."""
+
+    sent = False
 
 
 class CooldownError(ProviderError):

@@ -176,14 +176,16 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
     ms = headers.get("retry-after-ms")
     if ms:
         try:
-            return max(float(ms) / 1000.0, 0.0)
+            if math.isfinite(wait := float(ms)):  # "nan" and "inf" parse, and would wait out the deadline
+                return max(wait / 1000.0, 0.0)
         except ValueError:
             pass
     value = headers.get("retry-after")
     if not value:
         return None
     try:
-        return max(float(value), 0.0)
+        wait = float(value)
+        return max(wait, 0.0) if math.isfinite(wait) else None
     except ValueError:
         pass
     try:

@@ -41,6 +41,7 @@ from ..errors import (
     AuthenticationError,
     ContextLengthError,
     MalformedResponseError,
+    PoolTimeoutError,
     ProviderConnectionError,
     ProviderError,
     ProviderTimeoutError,
@@ -361,8 +362,13 @@ class AnthropicProvider:
             return failure
         if isinstance(failure, BaseException):
             detail = self._redact(f"{type(failure).__name__}: {failure}")
+            if isinstance(failure, httpx.PoolTimeout):  # never sent: not billed, not the API's fault
+                return PoolTimeoutError(f"no free connection to the Anthropic API for {self.model} in time "
+                                        f"({detail}): too many calls in flight at once; lower the concurrency")
             if isinstance(failure, httpx.TimeoutException):
-                return ProviderTimeoutError(f"the Anthropic API did not answer {self.model} in time ({detail})")
+                late = ProviderTimeoutError(f"the Anthropic API did not answer {self.model} in time ({detail})")
+                late.sent = not isinstance(failure, httpx.ConnectTimeout)  # no connection: nothing to bill
+                return late
             if isinstance(failure, httpx.RemoteProtocolError):
                 return MalformedResponseError(f"the Anthropic API response for {self.model} was cut off ({detail})")
             if isinstance(failure, httpx.TransportError):

@@ -28,6 +28,7 @@ from ..errors import (
     ConfigError,
     ContextLengthError,
     MalformedResponseError,
+    PoolTimeoutError,
     ProviderConnectionError,
     ProviderError,
     ProviderTimeoutError,
@@ -109,6 +110,9 @@ def _map_error(e: BaseException, *, host: str, model: str, api_key: str | None =
         said = f"HTTP {status}" if status > 0 else "mid-stream"
         return UpstreamError(f"Ollama at {where} failed ({said}): {text}", status_code=status if status > 0 else None)
     detail = shorten_and_redact(str(e), api_key, host)
+    if isinstance(e, httpx.PoolTimeout):  # never sent: not the server's fault
+        return PoolTimeoutError(f"no free connection to Ollama at {where} in time: too many calls in flight at "
+                                "once; lower the concurrency")
     if isinstance(e, httpx.TimeoutException):
         return ProviderTimeoutError(f"Ollama at {where} did not answer in time ({type(e).__name__}): {model} "
                                     "may still be loading; raise this tier's timeouts or keep it loaded (keep_alive)")

@@ -35,6 +35,7 @@ from ..errors import (
     ConfigError,
     ContextLengthError,
     MalformedResponseError,
+    PoolTimeoutError,
     ProviderConnectionError,
     ProviderError,
     ProviderTimeoutError,
@@ -327,12 +328,14 @@ class OpenAICompatProvider:
         what = f"{type(exc).__name__}: {self._redact(str(exc)) or 'no details'}"
         t = self._client.timeout if self._client is not None else None  # a client passed in has its own
         if isinstance(exc, httpx.ConnectTimeout):
-            return ProviderTimeoutError(
+            never = ProviderTimeoutError(
                 f"could not connect to {self._where} within {_secs(t, 'connect')} ({what}): check that the server "
                 "is up and reachable, or raise the connect timeout"
             )
+            never.sent = False  # no connection, no request: nothing to bill
+            return never
         if isinstance(exc, httpx.PoolTimeout):
-            return ProviderTimeoutError(
+            return PoolTimeoutError(
                 f"no free connection to {self._where} within {_secs(t, 'pool')} ({what}): too many calls in "
                 "flight at once; lower the concurrency or raise the connect timeout"
             )

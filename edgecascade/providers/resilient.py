@@ -34,16 +34,17 @@ from tenacity import (
 
 from ..config import CooldownConfig, RetryConfig
 from ..errors import (
-    MAYBE_BILLED,
     AuthenticationError,
     ContextLengthError,
     CooldownError,
     MalformedResponseError,
+    PoolTimeoutError,
     ProviderError,
     ProviderTimeoutError,
     RateLimitedError,
     UnknownModelError,
     UpstreamError,
+    may_be_billed,
 )
 from ..types import Completion, Delta, Request
 from ._common import DeltaStream
@@ -81,8 +82,11 @@ def _counts_against_endpoint(exc: BaseException) -> bool:
 
     A bad key, an unknown model name, a rate limit on one model or a prompt that is too long are
     about one tier's request: they must reach the user with their own message, not open the
-    breaker for every tier that shares the server.
+    breaker for every tier that shares the server. Nor does a full connection pool here: a healthy
+    server under a burst of calls from this process is not down.
     """
+    if isinstance(exc, PoolTimeoutError):
+        return False
     if isinstance(exc, UpstreamError):
         return exc.status_code is None or exc.status_code >= 500
     return isinstance(exc, ProviderTimeoutError)
@@ -182,7 +186,7 @@ class ResilientProvider:
     def __repr__(self) -> str:
         return f"ResilientProvider({self.inner!r}, endpoint={self.endpoint!r})"
 
-    def _wait(self, deadline: float) -> Callable[[RetryCallState], float]:
+    def _wait(self, deadline: float, probe: bool) -> Callable[[RetryCallState], float]:
         backoff = wait_exponential(multiplier=self.retry.backoff_s, max=self.retry.max_backoff_s) + wait_random(
             0, self.retry.backoff_s)
 
@@ -194,6 +198,9 @@ class ResilientProvider:
             delay = asked if asked is not None else backoff(state)
             if delay >= left:  # waiting would blow the deadline: give up now, the cascade moves on
                 assert exc is not None
+                raise exc
+            if self.breaker.is_open and not probe:  # other calls found the endpoint down meanwhile: no more
+                assert exc is not None               # tries at it (the breaker sheds calls already in flight)
                 raise exc
             return delay
 
@@ -209,14 +216,14 @@ class ResilientProvider:
             async with _deadline(self.timeouts.total, self.endpoint):
                 async for attempt in AsyncRetrying(
                     retry=retry_if_exception(is_retryable), stop=stop_after_attempt(self.retry.attempts),
-                    wait=self._wait(deadline), reraise=True,
+                    wait=self._wait(deadline, probe), reraise=True,
                 ):
                     with attempt:
                         tries += 1
                         try:
                             result = await self.inner.complete(request)
                         except ProviderError as e:
-                            billed += e.kind in MAYBE_BILLED
+                            billed += may_be_billed(e)
                             last = e
                             raise
             outcome = True
@@ -225,11 +232,13 @@ class ResilientProvider:
             if tries > 1:
                 # the error raised says by its kind whether its call may be billed; the calls before it are
                 # counted (all of them where the deadline, not a call, ended the tries)
-                raise _with_attempts(e, tries, billed - (e is last and e.kind in MAYBE_BILLED)) from None
+                raise _with_attempts(e, tries, billed - (e is last and may_be_billed(e))) from None
             raise
         finally:
-            if outcome is None:
-                if probe:
+            if outcome is None:  # cancelled (the caller's own timeout, a task.cancel()) mid-tries
+                if last is not None and _counts_against_endpoint(last):
+                    self.breaker.record(False)  # the endpoint had failed before the cancel: that counts
+                elif probe:
                     self.breaker.release_probe()  # a cancelled probe: no verdict, let another probe try
             else:
                 self.breaker.record(outcome)
@@ -295,9 +304,8 @@ def _with_attempts(e: ProviderError, tries: int, earlier_maybe_billed: int = 0) 
     """A copy of the error that says how many calls were made, and how many of those before it may be
     billed (the original is left untouched, so a reused exception instance does not grow its message
     each time)."""
-    import copy
-
-    clone = copy.copy(e)
+    clone = type(e).__new__(type(e))  # not copy.copy: that calls __init__ again, which a subclass's
+    clone.__dict__.update(e.__dict__)  # own signature (a user's provider error) may not take
     clone.args = (f"{e.args[0] if e.args else e} (after {tries} attempts)", *e.args[1:])
     clone.earlier_maybe_billed = e.earlier_maybe_billed + earlier_maybe_billed
     return clone

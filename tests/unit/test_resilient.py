@@ -292,3 +292,133 @@ def test_calls_before_the_deadline_ended_the_tries_are_counted_as_maybe_billed()
         with pytest.raises(ProviderTimeoutError) as ei:
             asyncio.run(p.complete(REQ))
         assert ei.value.earlier_maybe_billed == earlier
+
+
+# -- found by a review of the wrapper (2026-11-28): each failed on the code before --------------------
+
+
+def _openai_tier(handler, *, attempts: int = 1, failures: int = 3):  # type: ignore[no-untyped-def]
+    import httpx
+
+    from edgecascade.providers.openai_compat import OpenAICompatProvider
+
+    inner = OpenAICompatProvider("https://api.example.test/v1", "gpt-4o-mini", api_key="sk-test",
+                                 client=httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+    breaker = CircuitBreaker("https://api.example.test/v1", CooldownPolicy(failures, 30))
+    return ResilientProvider(inner, endpoint="https://api.example.test/v1", retry=RetryPolicy(attempts, 0.01, 0.01),
+                             breaker=breaker)
+
+
+async def test_a_full_connection_pool_here_is_not_the_endpoint_s_failure_nor_billed() -> None:
+    """More calls in flight than httpx's pool holds had opened a healthy server's breaker (every
+    tier sharing it skipped for 30 s) and marked calls never sent as maybe billed."""
+    import httpx
+
+    from edgecascade import Price
+    from edgecascade.errors import PoolTimeoutError, may_be_billed
+
+    def pool_full(r: httpx.Request) -> httpx.Response:
+        raise httpx.PoolTimeout("no connection available", request=r)
+
+    p = _openai_tier(pool_full, failures=1)
+    with pytest.raises(PoolTimeoutError, match="no free connection") as ei:
+        await p.complete(REQ)
+    assert not ei.value.sent and not may_be_billed(ei.value)
+    assert p.breaker.failures == 0 and not p.breaker.is_open
+    r = await Cascade([Tier("cloud", p, price=Price(input_per_mtok=1, output_per_mtok=1)),
+                       Tier("local", ScriptedProvider([OK]))]).run("q")
+    assert r.attempts[0].error_kind == "timeout" and not r.attempts[0].cost_unknown and not r.cost_unknown
+
+    def no_connect(r: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectTimeout("timed out", request=r)
+
+    p = _openai_tier(no_connect, failures=1)
+    with pytest.raises(ProviderTimeoutError, match="could not connect") as ej:
+        await p.complete(REQ)
+    assert not may_be_billed(ej.value) and p.breaker.is_open  # never sent, but the endpoint's failure
+
+
+async def test_a_refused_request_is_not_counted_as_maybe_billed() -> None:
+    """Every UpstreamError counted as 'may be billed', a 400 too: Result.cost_unknown said the saving
+    might be too high after a request the API had refused."""
+    from edgecascade import AllTiersFailedError, Price
+    from edgecascade.errors import MalformedResponseError, may_be_billed
+
+    assert not may_be_billed(UpstreamError("bad request", status_code=400))
+    assert not may_be_billed(UpstreamError("moved", status_code=307))
+    assert not may_be_billed(MalformedResponseError("a web page", status_code=404, retryable=False))
+    assert may_be_billed(UpstreamError("server error", status_code=500))
+    assert may_be_billed(UpstreamError("cut off mid-stream"))
+    assert may_be_billed(MalformedResponseError("garbled", status_code=200))
+    assert not may_be_billed(RateLimitedError("429")) and may_be_billed(ProviderTimeoutError("slow"))
+    price = Price(input_per_mtok=1, output_per_mtok=1)
+    for status, unknown in ((400, []), (500, ["cloud"])):
+        c = Cascade([Tier("cloud", ScriptedProvider([ScriptedReply(error=UpstreamError("x", status_code=status))]),
+                          price=price)])
+        with pytest.raises(AllTiersFailedError) as ei:
+            await c.run("q")
+        assert ei.value.cost_unknown == unknown
+
+
+async def test_calls_in_flight_stop_retrying_once_the_breaker_opens() -> None:
+    """The breaker was asked once per call: calls already retrying kept hitting a down endpoint
+    (96 requests for 50 calls in the review's run, where 3 had opened it)."""
+    breaker = CircuitBreaker("http://down", CooldownPolicy(1, 30))
+    down = ScriptedReply(error=UpstreamError("HTTP 503", status_code=503))
+    patient_inner = ScriptedProvider([down], model="remote")
+    patient = ResilientProvider(patient_inner, endpoint="http://down", retry=RetryPolicy(5, 0.2, 0.2),
+                                timeouts=Timeouts(total=10), breaker=breaker)
+    quick = ResilientProvider(ScriptedProvider([ScriptedReply(error=UpstreamError("HTTP 503", status_code=503),
+                                                              delay_s=0.05)], model="remote"),
+                              endpoint="http://down", retry=RetryPolicy(1, 0.01, 0.01), breaker=breaker)
+    results = await asyncio.gather(patient.complete(REQ), quick.complete(REQ), return_exceptions=True)
+    assert all(isinstance(r, UpstreamError) for r in results) and breaker.is_open
+    # the patient call's first try failed before the breaker opened; its next try was its last
+    assert len(patient_inner.requests) == 2
+    assert "(after 2 attempts)" in str(results[0])
+
+
+async def test_a_callers_cancel_mid_retry_still_counts_the_endpoint_s_failures() -> None:
+    """A caller's own timeout landing in the backoff threw the failures seen away: the breaker of a
+    dead endpoint never opened for callers with their own timeouts."""
+    p, inner = wrap([ScriptedReply(error=UpstreamError("HTTP 503", status_code=503))], failures=1)
+    p.retry = RetryPolicy(3, 1.0, 1.0)
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(p.complete(REQ), 0.2)
+    assert len(inner.requests) == 1 and p.breaker.failures == 1 and p.breaker.is_open
+    # a cancel before any failure gives no verdict
+    q, _ = wrap([ScriptedReply("late", delay_s=5)], failures=1)
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(q.complete(REQ), 0.1)
+    assert q.breaker.failures == 0 and not q.breaker.is_open
+
+
+async def test_a_provider_error_of_ones_own_with_another_signature_survives_the_retries() -> None:
+    """copy.copy called the subclass's __init__ again: a TypeError escaped the cascade, which the
+    backup tier never saw."""
+
+    class GatewayError(UpstreamError):
+        def __init__(self, status: int, body: str):
+            super().__init__(f"gateway {status}: {body}", status_code=status)
+            self.body = body
+
+    flaky = ResilientProvider(ScriptedProvider([ScriptedReply(error=GatewayError(503, "busy"))], model="gw"),
+                              endpoint="https://gw", retry=RetryPolicy(2, 0.01, 0.01),
+                              breaker=CircuitBreaker("https://gw", CooldownPolicy(9, 30)))
+    with pytest.raises(GatewayError, match=r"gateway 503: busy \(after 2 attempts\)") as ei:
+        await flaky.complete(REQ)
+    assert ei.value.status_code == 503 and ei.value.body == "busy"
+    r = await Cascade([Tier("gw", flaky), Tier("backup", ScriptedProvider([OK]))]).run("q")
+    assert r.content == "fine" and r.attempts[0].error_kind == "upstream"
+
+
+def test_a_retry_after_that_is_no_finite_number_is_ignored() -> None:
+    """'Retry-After: nan' parsed as nan, and the retry slept out the whole deadline (120 s by default)."""
+    import httpx
+
+    from edgecascade.providers._common import retry_after
+
+    for value in ("nan", "inf", "-inf", "NaN"):
+        assert retry_after(httpx.Headers({"Retry-After": value})) is None
+        assert retry_after(httpx.Headers({"Retry-After-Ms": value})) is None
+    assert retry_after(httpx.Headers({"Retry-After-Ms": "nan", "Retry-After": "2"})) == 2.0
