@@ -8,8 +8,8 @@ Prompts are written for small local models: they ask for a short answer in a fix
 
 HumanEval completions are untrusted model output. :func:`grade_humaneval` never executes them in
 this process: each runs through :func:`edgecascade.sandbox.run_python`, in a fresh ``python -I``
-subprocess, in its own session (so a timeout kills everything it spawned that stayed in that
-session), in a throw-away working directory, with a wall-clock timeout and, on POSIX, limits on
+subprocess, in its own session and process group (so a timeout kills everything it spawned that
+stayed in that group), in a throw-away working directory, with a wall-clock timeout and, on POSIX, limits on
 address space (memory) and on the size of a file it writes. There is no CPU-time limit: the
 wall-clock timeout is what stops a busy loop. That is containment against accidents (infinite
 loops, ``os._exit``, runaway memory), not a security sandbox against hostile code.
@@ -361,9 +361,13 @@ class HumanEvalOutcome:
 # printing enough to push the token out of the output tail that comes back; non-daemon threads that
 # keep the process alive until the timeout), turning a pass into a crash or a timeout.
 _RUNNER = """\
-import os, sys
+import os, sys, types
 _src = {src!r}
-_g = {{"__name__": "humaneval_candidate", "__builtins__": __builtins__}}
+# a module Python can find by its name: dataclasses with string annotations and pickle look it up
+_m = types.ModuleType("humaneval_candidate")
+sys.modules["humaneval_candidate"] = _m
+_g = _m.__dict__
+_g["__builtins__"] = __builtins__
 _out = os.dup(1)  # the token goes here even if the candidate replaced sys.stdout (a right answer may)
 exec(compile(_src, "candidate.py", "exec"), _g)
 try:

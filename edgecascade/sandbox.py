@@ -7,8 +7,9 @@ throw-away working directory, with stdin closed, a minimal environment (API keys
 down), a wall-clock timeout and, on POSIX, address-space (memory) and file-size limits; there is no
 CPU-time limit, the wall-clock timeout stops a busy loop. That is containment against accidents
 (infinite loops, ``os._exit``, runaway memory), not a security sandbox against hostile code: a child
-that starts a session of its own (``os.setsid()``, ``subprocess.Popen(..., start_new_session=True)``)
-leaves the process group and escapes the kill; the program runs as the same user, with the network
+that starts a session or a process group of its own (``os.setsid()``, ``os.setpgrp()``,
+``subprocess.Popen(..., start_new_session=True)`` or ``process_group=0``) leaves the process group
+and escapes the kill; the program runs as the same user, with the network
 and the files that user has, and on Linux it could read the parent's environment from ``/proc``.
 Run the checks that execute code only on traffic you trust, or run the whole process isolated (a
 container, a user with no secrets).

@@ -182,15 +182,19 @@ def program_result(answer: str, *, timeout_s: float = 5.0) -> float | None:
     """What the ``solution()`` an answer defines returns, as a number: run in a separate,
     time-limited process. None when there is no such function, it is not allowed to run
     (:func:`allowed_program`), it fails, runs past the timeout or returns something that is not a
-    finite number."""
+    finite number (a text that writes one, ``'7'``, is read as it; True or False is none)."""
     code = extract_code(answer)
     if not defines_function(code, "solution") or not allowed_program(code):
         return None
     mark = f"EDGECASCADE-CC-{secrets.token_hex(6)}"  # the result line, whatever else the code prints
     # on a line of its own, even after output the program left unfinished
     # the result line is written with the builtins as they were before the program ran
-    run = run_python(f"__ec_print, __ec_float, __ec_repr = print, float, repr\n{code}\n\n"
-                     f"__ec_print('\\n' + {mark!r} + __ec_repr(__ec_float(solution())))\n", timeout_s=timeout_s)
+    # a truth value is no number, whatever float() makes of it (True would be 1.0); a text that
+    # writes one ('7') is read as it
+    run = run_python(f"__ec_print, __ec_float, __ec_repr, __ec_is = print, float, repr, isinstance\n{code}\n\n"
+                     "__ec_r = solution()\n"
+                     "if __ec_is(__ec_r, bool):\n    raise TypeError('a truth value, not a number')\n"
+                     f"__ec_print('\\n' + {mark!r} + __ec_repr(__ec_float(__ec_r)))\n", timeout_s=timeout_s)
     if run.returncode != 0:
         return None
     lines = [ln for ln in run.stdout.splitlines() if ln.startswith(mark)]

@@ -9,8 +9,9 @@ examples wrong is wrong. It executes model-written code, so:
   a config sets ``[cascade] run_examples = true``);
 - nothing from the prompt is executed: an example is used only when it is a call of a plain name
   with literal arguments and a literal expected value (parsed with ``ast``, passed as literals);
-  from the prompt's code only ``import`` lines are kept; the called function must be defined by
-  the draft itself.
+  from the prompt's code only ``import`` lines of well-known standard modules are kept; the called
+  function must be defined by the draft itself. An example that fails only because the draft calls
+  a function the prompt defines (and the draft does not) says nothing, as the prompt's code never runs.
 """
 
 from __future__ import annotations
@@ -147,18 +148,60 @@ _SAFE_MODULES = frozenset({
 })
 
 
+_PARSE_ERRORS = (SyntaxError, ValueError, MemoryError, RecursionError)
+
+
+def _prompt_code(prompt: str) -> ast.Module | None:
+    """The prompt's code: its first fenced block, or where it has none (a plain-text prompt), each
+    line that starts with ``import`` or ``from`` and each ``def`` with its indented body, parsed one
+    by one (a line of prose that starts with "from" is skipped, not fatal)."""
+    m = _FENCE.search(prompt)
+    if m:
+        try:
+            return ast.parse(m.group(2))
+        except _PARSE_ERRORS:
+            return None
+    chunks: list[list[str]] = []
+    inside = False
+    for line in prompt.splitlines():
+        if re.match(r"(?:import|from)\s+\w", line):
+            chunks.append([line])
+            inside = False
+        elif re.match(r"(?:async\s+)?def\s+\w", line):
+            chunks.append([line])
+            inside = True
+        elif inside and (line.startswith((" ", "\t")) or not line.strip()):
+            chunks[-1].append(line)
+        else:
+            inside = False
+    body: list[ast.stmt] = []
+    for chunk in chunks:
+        try:
+            body += ast.parse("\n".join(chunk)).body
+        except _PARSE_ERRORS:
+            continue
+    return ast.Module(body=body, type_ignores=[])
+
+
 def _imports(prompt: str) -> str:
     """The prompt code's imports of well-known standard modules (e.g. ``from typing import List``);
     nothing else from the prompt runs."""
-    m = _FENCE.search(prompt)
-    try:
-        tree = ast.parse(m.group(2) if m else "")
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
+    tree = _prompt_code(prompt)
+    if tree is None:
         return ""
     keep = [n for n in tree.body
             if (isinstance(n, ast.Import) and all(a.name.split(".")[0] in _SAFE_MODULES for a in n.names))
             or (isinstance(n, ast.ImportFrom) and n.level == 0 and (n.module or "").split(".")[0] in _SAFE_MODULES)]
     return "\n".join(ast.unparse(n) for n in keep)
+
+
+def _prompt_functions(prompt: str) -> list[str]:
+    """The names of the functions the prompt's code defines (never run: a draft that calls one it
+    does not define itself cannot be judged by running it)."""
+    tree = _prompt_code(prompt)
+    if tree is None:
+        return []
+    return [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
 
 
 # What the result is judged and written with is taken before the draft runs, and a result is read
@@ -168,8 +211,8 @@ def _imports(prompt: str) -> str:
 # a bytearray is read as the bytes it holds. This
 # contains mistakes and cheap tricks, not hostile code (see edgecascade.sandbox).
 _RUNNER = """\
-import ast, json, math, os, sys, types
-_imports, _code, _examples, _token = json.loads({payload!r})
+import ast, inspect, json, math, os, sys, types
+_imports, _code, _examples, _token, _unrun = json.loads({payload!r})
 _literal, _isclose, _dumps, _write, _out = ast.literal_eval, math.isclose, json.dumps, os.write, os.dup(1)
 _type, _isinstance, _exit, _function = type, isinstance, os._exit, types.FunctionType
 _list, _tuple, _dict, _set, _frozenset = list, tuple, dict, set, frozenset
@@ -208,7 +251,12 @@ def _plain(x, depth=0):
     raise _NotPlain
 
 
-_g = {{"__name__": "draft", "__builtins__": __builtins__}}
+# a module Python can find by its name: dataclasses with string annotations and pickle look it up
+_module = types.ModuleType("draft")
+sys.modules["draft"] = _module
+_g = _module.__dict__
+_g["__builtins__"] = __builtins__
+_unwrap, _NameError = inspect.unwrap, NameError
 try:
     exec(compile(_imports, "imports.py", "exec"), _g)
 except Exception:
@@ -217,16 +265,24 @@ exec(compile(_code, "draft.py", "exec"), _g)
 _failed = _attempted = 0
 for _fn, _args, _kwargs, _want in _examples:
     _f = _g.get(_fn)
-    if not (_isinstance(_f, _function) and _f.__code__.co_filename == "draft.py"):
+    try:  # a decorated function (functools.cache, lru_cache, wraps) is called through its wrapper
+        _inner = _unwrap(_f) if callable(_f) else None
+    except Exception:
+        _inner = None
+    if not (_isinstance(_inner, _function) and _inner.__code__.co_filename == "draft.py"):
         continue  # not a function the draft's own code defines: this example says nothing
-    _attempted += 1
     try:
         _got = _plain(_f(*[_literal(a) for a in _args], **{{k: _literal(v) for k, v in _kwargs}}))
         _exp = _literal(_want)
         _ok = _got == _exp or (_type(_got) is float and _type(_exp) in (int, float)
                                and _isclose(_got, _exp, rel_tol=1e-6, abs_tol=1e-9))
+    except _NameError as _e:
+        if getattr(_e, "name", None) in _unrun:
+            continue  # it calls the prompt's own helper, which never runs here: this example says nothing
+        _ok = False
     except Exception:
         _ok = False
+    _attempted += 1
     _failed += not _ok
 _write(_out, (_token + _dumps([_failed, _attempted])).encode())
 _exit(0)  # the draft's atexit handlers or live threads must not turn a result into a crash or a timeout
@@ -245,8 +301,9 @@ def examples_pass_rate(prompt: str, answer: str, *, timeout_s: float = 5.0) -> f
     if not examples:
         return None
     token = f"EDGECASCADE-EX-{secrets.token_hex(6)}"
+    unrun = [name for name in _prompt_functions(prompt) if not defines_function(code, name)]
     payload = json.dumps([_imports(prompt), code, [[e.function, list(e.args), list(e.kwargs), e.expected]
-                                                    for e in examples], token])
+                                                    for e in examples], token, unrun])
     run = run_python(_RUNNER.format(payload=payload), timeout_s=timeout_s, memory_bytes=1 << 30)
     if run.returncode != 0 or token not in run.stdout:
         return 0.0

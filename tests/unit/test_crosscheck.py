@@ -109,6 +109,13 @@ def test_arithmetic_programs_are_allowed() -> None:
     assert program_result(counted) == 3
 
 
+@pytest.mark.parametrize("result", ["True", "False", "1 == 1"])
+def test_a_program_that_returns_a_truth_value_gives_none(result: str) -> None:
+    """float() made a number of a truth value (True was 1.0)."""
+    assert program_result(f"```python\ndef solution():\n    return {result}\n```") is None
+    assert program_result("```python\ndef solution():\n    return 6 * 7\n```") == 42.0
+
+
 def test_a_program_with_a_main_guard_gives_its_number() -> None:
     """Reading __name__ made the program "not allowed": a right draft's cross-check gave no number."""
     from edgecascade.quality.crosscheck import allowed_program

@@ -302,6 +302,22 @@ def test_a_right_answer_that_replaces_sys_stdout_still_passes() -> None:
     assert run_humaneval(wrong, _add_item(), timeout_s=5).reason == "failed"
 
 
+def test_a_right_answer_that_needs_its_module_by_name_passes() -> None:
+    """The completion ran under a module name Python could not find: a dataclass under string
+    annotations (`from __future__ import annotations`) and pickle of its own class failed a right
+    answer."""
+    dataclass_answer = ("```python\nfrom __future__ import annotations\nfrom dataclasses import dataclass\n\n"
+                        "@dataclass\nclass Pair:\n    a: int\n    b: int\n\n"
+                        "def add(a, b):\n    return Pair(a, b).a + b\n```")
+    out = run_humaneval(dataclass_answer, _add_item(), timeout_s=5)
+    assert out.passed and out.reason == "passed", out
+    pickle_answer = ("```python\nimport pickle\n\nclass Box:\n    def __init__(self, v):\n        self.v = v\n\n"
+                     "def add(a, b):\n    return pickle.loads(pickle.dumps(Box(a + b))).v\n```")
+    out = run_humaneval(pickle_answer, _add_item(), timeout_s=5)
+    assert out.passed and out.reason == "passed", out
+    assert run_humaneval(pickle_answer.replace("a + b", "a - b"), _add_item(), timeout_s=5).reason == "failed"
+
+
 def test_output_at_exit_after_passing_tests_does_not_hide_the_pass() -> None:
     # an atexit handler printing more than the 2 kB of output that comes back used to push the pass
     # token out of it: "crashed" although the tests had passed

@@ -250,3 +250,49 @@ def test_a_draft_whose_examples_cannot_be_run_is_judged_without_them(
     f = calibration.draft_features(draft, prompt=PROMPT, run_examples=True)
     assert f["has_examples"] == 0.0 and f["examples_pass"] == 0.0
     assert "could not be run" in caplog.text
+
+
+FIB = ('Write fib(n).\n```python\ndef fib(n: int) -> int:\n    """\n    >>> fib(10)\n    55\n    >>> fib(1)\n    1\n'
+       '    """\n```')
+
+
+def test_a_decorated_function_is_checked_through_its_decorator() -> None:
+    """A draft memoized with functools.cache was no plain function: a wrong one was read as having no
+    examples (None) instead of failing them."""
+    right = ("```python\nfrom functools import lru_cache\n@lru_cache(None)\ndef fib(n):\n"
+             "    return n if n < 2 else fib(n - 1) + fib(n - 2)\n```")
+    wrong = "```python\nfrom functools import cache\n@cache\ndef fib(n):\n    return 0\n```"
+    assert examples_pass_rate(FIB, right) == 1.0
+    assert examples_pass_rate(FIB, wrong) == 0.0
+
+
+def test_a_draft_that_needs_its_module_by_name_runs() -> None:
+    """The draft ran under a module name Python could not find: a dataclass under string
+    annotations broke, and the right draft passed none of its examples."""
+    draft = ("```python\nfrom __future__ import annotations\nfrom dataclasses import dataclass\n@dataclass\n"
+             "class P:\n    x: int\ndef fib(n):\n    return P(n if n < 2 else fib(n - 1) + fib(n - 2)).x\n```")
+    assert examples_pass_rate(FIB, draft) == 1.0
+
+
+def test_an_example_that_needs_the_prompts_own_helper_says_nothing() -> None:
+    """The prompt's helper never runs: a right draft that called it failed its examples (1 of 3)."""
+    prompt = ('```python\ndef is_palindrome(s: str) -> bool:\n    return s == s[::-1]\n\n'
+              'def make_palindrome(s: str) -> str:\n    """\n    >>> make_palindrome(\'\')\n    \'\'\n'
+              '    >>> make_palindrome(\'cat\')\n    \'catac\'\n    """\n```')
+    uses_helper = ("```python\ndef make_palindrome(s):\n    for i in range(len(s) + 1):\n"
+                   "        if is_palindrome(s[i:]):\n            return s + s[:i][::-1]\n```")
+    assert examples_pass_rate(prompt, uses_helper) is None
+    own_helper = uses_helper.replace("```python\n", "```python\ndef is_palindrome(s):\n    return s == s[::-1]\n\n")
+    assert examples_pass_rate(prompt, own_helper) == 1.0
+    assert examples_pass_rate(prompt, own_helper.replace("s + s[:i][::-1]", "s")) == 0.5
+    # a name the prompt does not define is the draft's own mistake: it fails
+    assert examples_pass_rate(prompt, "```python\ndef make_palindrome(s):\n    return helper(s)\n```") == 0.0
+
+
+def test_a_plain_text_prompt_s_imports_are_kept() -> None:
+    """Only a fenced block's imports were kept: a right draft of an unfenced prompt that relies on
+    its `from typing import List` failed every example."""
+    prompt = ("Write total(xs) that sums a list.\nfrom typing import List\nfrom the list, add the numbers.\n\n"
+              ">>> total([1, 2])\n3\n")
+    assert examples_pass_rate(prompt, "```python\ndef total(xs: List[int]) -> int:\n    return sum(xs)\n```") == 1.0
+    assert examples_pass_rate(prompt, "```python\ndef total(xs: List[int]) -> int:\n    return 0\n```") == 0.0
