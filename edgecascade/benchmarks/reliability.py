@@ -130,7 +130,7 @@ def summarise(rows: Sequence[Outcome], *, baseline: bool = False) -> dict[str, f
             "accuracy_mean": float(np.mean([r.accuracy for r in rows])),
             "cuts": len(rows),  # fewer than the repeats where a cut left the policy out
             "gap_closed_median": math.nan if baseline else float(np.median(gaps)),
-            "half_gap_rate": math.nan if baseline else float(np.mean([g >= 0.5 for g in gaps]))}
+            "half_gap_rate": math.nan if baseline else float(np.mean([g >= 0.5 - 1e-12 for g in gaps]))}
 
 
 def _pct(x: float | None) -> str:

@@ -88,6 +88,8 @@ def estimate_prior(logits: np.ndarray, source_prior: float) -> PriorEstimate:
         return float(np.sum((a - b) / (q * a + (1 - q) * b)))
 
     lo, hi = EDGE, 1 - EDGE
+    if np.all(np.abs(a - b) <= 1e-9 * (a + b)):  # every draft at the source rate: a flat likelihood
+        return PriorEstimate(source_prior, math.inf, source_prior, int(lg.size))
     if slope(lo) <= 0:
         q = lo
     elif slope(hi) >= 0:

@@ -141,6 +141,20 @@ def test_at_the_minimum_of_labels_the_out_of_fold_check_still_shows_the_change()
     assert not np.allclose(check.after, check.before)  # each fold (16 labels) is adapted too
 
 
+def test_a_calibrator_the_whole_file_leaves_as_it_was_shows_no_change_out_of_fold() -> None:
+    """19 labels leave a calibrator unadapted (under 20), yet folds of 15 or 16 against the scaled
+    minimum of 16 adapted it in one fold: `calibrate --adapt` showed a change for a calibrator whose
+    adapted file was the base's."""
+    base = base_calibration()
+    rows, y = traffic(base, "math", 19, -2.0, 11)
+    _, shifts = adapt_calibration(base, rows, y, ["math"] * 19)
+    assert next(s for s in shifts if s.calibrator == "calibrated[math]").shift is None
+    for seed in range(6):
+        [check] = [c for c in out_of_fold_check(base, rows, y, ["math"] * 19, seed=seed)
+                   if c.calibrator == "calibrated[math]"]
+        assert np.array_equal(check.after, check.before), seed
+
+
 def test_a_small_calibrator_beside_a_big_one_is_adapted_in_every_fold() -> None:
     """Folds drawn over all drafts at once left the 20 math drafts beside 100 others with fewer than
     the 16 a fold needs in some folds' parts (14, 12...), and those drafts unadapted: the evidence

@@ -407,3 +407,12 @@ def test_a_calibrator_whose_probabilities_stand_for_another_rate_on_its_table_re
     cal.threshold_table = replace(table, fitted_prior=None)
     _, [naive] = adapt_to_unlabelled(cal, rows, [None] * len(rows))
     assert naive.differs is True
+
+
+def test_drafts_that_carry_no_information_leave_the_base_rate_as_it_was() -> None:
+    """Every draft at exactly the source base rate: the likelihood is flat, and the estimate had
+    been the lower edge, read as "these drafts look all wrong"."""
+    est = estimate_prior(np.full(10, logit(0.25)), 0.25)
+    assert est.prior == pytest.approx(0.25) and math.isinf(est.se)
+    moved = estimate_prior(np.array([logit(0.25)] * 9 + [logit(0.9)]), 0.25)
+    assert moved.prior > 0.25 and math.isfinite(moved.se)
