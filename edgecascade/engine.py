@@ -14,7 +14,7 @@ import os
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .config import AcceptRule, CascadeConfig, CascadeSettings, Price, TierConfig, load_config
@@ -27,6 +27,7 @@ from .errors import (
     TierRejected,
     may_be_billed,
 )
+from .money import usd
 from .pricing import Pricing, is_priced, resolve_price, usage_cost
 from .providers import build_provider
 from .providers.base import Provider
@@ -160,11 +161,11 @@ def _tell_spent(e: BaseException, attempts: list[Attempt], latency_ms: float) ->
     if isinstance(notes, list):  # an earlier query's note on a reused instance
         notes[:] = [n for n in notes if not (isinstance(n, str) and n.startswith(_SPENT_NOTE))]
     if hasattr(e, "add_note"):
-        said = ", ".join(f"{a.tier} " + ("cost not known" if a.cost_unknown and a.cost == 0 else f"${a.cost:.6f}")
+        said = ", ".join(f"{a.tier} " + ("cost not known" if a.cost_unknown and a.cost == 0 else usd(a.cost))
                          + (f" ({a.error_kind})" if a.error_kind else "") for a in attempts)
         tail = (f"; cost not known for {', '.join(unknown)}: a call a provider may still bill, not counted"
                 if unknown else "")
-        e.add_note(f"{_SPENT_NOTE} {len(attempts)} call(s) costing ${spent:.6f} ({said}){tail}")
+        e.add_note(f"{_SPENT_NOTE} {len(attempts)} call(s) costing {usd(spent)} ({said}){tail}")
 
 
 class Cascade:
@@ -313,11 +314,12 @@ class Cascade:
                 raise
             dt = time.perf_counter() - t_call
             prompt_text = request.question
-            cost = usage_cost(tier.price, completion.usage)
+            cost, priced = 0.0, False  # a price of one's own that fails still leaves the paid call listed
             # calls retried before this answer that the provider may still bill: not in its usage
             unbilled = completion.earlier_maybe_billed > 0
             writing = False  # a cross-check's program being written: a call in flight
             try:
+                cost, priced = usage_cost(tier.price, completion.usage), True
                 check = None
                 check_failed: str | None = None
                 check_billed = False  # a failed cross-check call the provider may still bill
@@ -362,12 +364,13 @@ class Cascade:
                 attempts.append(attempt)
             except BaseException as e:  # stopped while judged (cancelled, a bug): the draft was paid for
                 # and a cross-check program cut short while written reported no usage: it may be billed
-                where = "its cross-check was written" if writing else "its draft was judged"
+                where = ("its cross-check was written" if writing else "its draft was judged" if priced
+                         else "its answer was priced")
                 if writing:  # the program's generation so far was time inside the provider
                     dt += time.perf_counter() - t_check
                 attempts.append(Attempt(tier.name, completion.model, completion, None, dt * 1000, cost,
                                         error=f"stopped while {where}: {e!r}", error_kind="interrupted",
-                                        cost_unknown=(unbilled or writing) and is_priced(tier.price)))
+                                        cost_unknown=(unbilled or writing or not priced) and is_priced(tier.price)))
                 raise
             if decision.accepted:
                 answer = attempt
@@ -424,7 +427,13 @@ class Cascade:
             baseline_cost, estimated = measured.cost, False
         else:
             basis = answer.completion.usage
-            baseline_cost, estimated = usage_cost(strongest.price, basis), True  # cached prompt tokens as cached
+            answering = next(t for t in self.tiers if t.name == answer.tier)
+            if not is_priced(answering.price):
+                # a free (local) server's KV-cache reuse is no billed cache: the strongest tier would
+                # have charged those prompt tokens in full. A priced tier's cache hits are priced as
+                # cached, as its own cost was
+                basis = replace(basis, cached_prompt_tokens=0)
+            baseline_cost, estimated = usage_cost(strongest.price, basis), True
         if not basis.reported and is_priced(strongest.price):
             baseline_cost = None  # no token counts to price: $0 would be a guess, and the saving with it
         total = time.perf_counter() - t0

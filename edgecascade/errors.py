@@ -36,6 +36,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .money import usd
+
 
 class EdgecascadeError(Exception):
     """Base class of every error edgecascade raises on purpose."""
@@ -205,7 +207,7 @@ class AllTiersFailedError(EdgecascadeError):
         head = ("no tier's answer met its rule" if answered and all(answered) else
                 "no tier gave an answer that met its rule" if any(answered) else
                 "no tier of the cascade gave an answer")
-        spent = f"${cost:.6f} spent on them" if cost > 0 else ""
+        spent = f"{usd(cost)} spent on them" if cost > 0 else ""
         if self.cost_unknown:
             spent += ("; " if spent else "") + (f"cost not known for {', '.join(self.cost_unknown)}: a call a "
                                                 "provider may still bill")

@@ -54,6 +54,8 @@ class Attempt:
             "tokens": {
                 "prompt": c.usage.prompt_tokens if c else 0,
                 "completion": c.usage.completion_tokens if c else 0,
+                # of the prompt tokens, those served from the backend's cache: what a discounted cost rests on
+                "cached": c.usage.cached_prompt_tokens if c else 0,
                 "reported": c.usage.reported if c else False,  # a failed call: what it used is unknown
             },
             "latency_ms": self.latency_ms,

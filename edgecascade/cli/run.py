@@ -9,12 +9,9 @@ from typing import Any
 
 from .. import strict_json
 from ..errors import ConfigError, EdgecascadeError, InvalidRequestError
+from ..money import usd
 from ..result import Result
 from .console import err
-
-
-def _money(x: float) -> str:
-    return f"${x:.6f}" if x < 0.01 else f"${x:.4f}"
 
 
 def _account(r: Result) -> str:
@@ -23,8 +20,8 @@ def _account(r: Result) -> str:
     if r.saving is None or r.baseline_cost is None:
         vs = f"saving vs always {r.baseline_tier} not known: no token counts to price it on"
     else:
-        saved = f"saved {_money(r.saving)} vs" if r.saving >= 0 else f"{_money(-r.saving)} more than"
-        vs = f"{saved} always {r.baseline_tier} ({_money(r.baseline_cost)}{est})"
+        saved = f"saved {usd(r.saving)} vs" if r.saving >= 0 else f"{usd(-r.saving)} more than"
+        vs = f"{saved} always {r.baseline_tier} ({usd(r.baseline_cost)}{est})"
     missing = (f" · no token counts from {', '.join(r.usage_missing)}: a priced tier's cost reads too low"
                if r.usage_missing else "")
     if r.cost_unknown:
@@ -32,7 +29,7 @@ def _account(r: Result) -> str:
                     "not counted")
     return (
         f"tier {r.tier} · model {r.model} · confidence {conf} · {r.reason} · "
-        f"{r.latency_ms / 1000:.2f} s · cost {_money(r.cost)} · {vs}{missing}"
+        f"{r.latency_ms / 1000:.2f} s · cost {usd(r.cost)} · {vs}{missing}"
     )
 
 
@@ -49,7 +46,7 @@ def _explain(r: Result) -> None:
             err.print(
                 f"   confidence {conf} · {c.usage.prompt_tokens}+{c.usage.completion_tokens} tokens · "
                 f"finish {c.finish_reason} · {a.latency_ms:.0f} ms (load {c.timings.load_s * 1000:.0f} ms, "
-                f"first token {ttft}, {tps}) · cost {_money(a.cost)}"
+                f"first token {ttft}, {tps}) · cost {usd(a.cost)}"
             )
             if a.decision is not None and a.decision.features is not None:
                 f = a.decision.features
@@ -149,7 +146,7 @@ def _print_interrupted_account(e: BaseException, args: argparse.Namespace) -> No
     unknown = list(getattr(e, "cost_unknown", None) or [])
     if attempts:
         tail = f"; cost not known for {', '.join(unknown)}: a call a provider may still bill" if unknown else ""
-        err.print(f"before it, the query had made {len(attempts)} call(s) costing {_money(getattr(e, 'cost', 0.0))}"
+        err.print(f"before it, the query had made {len(attempts)} call(s) costing {usd(getattr(e, 'cost', 0.0))}"
                   f"{tail}", markup=False)
     if args.json:
         _print_account_record(args, "KeyboardInterrupt", "interrupted", e)

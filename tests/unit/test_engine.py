@@ -20,6 +20,7 @@ from edgecascade import (
     ScriptedReply,
     Tier,
 )
+from edgecascade.money import usd
 
 SURE = ScriptedReply("Paris is the capital of France.", logprob=math.log(0.95), prompt_tokens=10)
 UNSURE = ScriptedReply("Lyon, probably.", logprob=math.log(0.30), prompt_tokens=10)
@@ -133,7 +134,7 @@ async def test_all_rejected_returns_last_answer_flagged_or_raises_when_configure
     with pytest.raises(AllTiersFailedError) as ei:
         await Cascade(priced, CascadeSettings(on_all_rejected="error")).run("q")
     assert ei.value.cost == pytest.approx(sum(a.cost for a in ei.value.attempts)) and ei.value.cost > 0
-    assert f"(${ei.value.cost:.6f} spent on them)" in str(ei.value)
+    assert f"({usd(ei.value.cost)} spent on them)" in str(ei.value)
 
 
 def test_tier_names_must_be_unique() -> None:
@@ -447,6 +448,54 @@ def test_an_estimated_baseline_prices_cached_prompt_tokens_as_the_answer_was_pri
     assert r.tier == "mini" and r.baseline_estimated
     assert r.cost == pytest.approx((80 * 1.0 + 1920 * 0.25 + 10 * 4.0) / 1e6)
     assert r.baseline_cost == pytest.approx((80 * 10.0 + 1920 * 2.5 + 10 * 40.0) / 1e6)
+    # the record shows what the discounted cost rests on (it had shown 2,000 prompt tokens only)
+    assert r.to_dict()["attempts"][0]["tokens"] == {"prompt": 2000, "completion": 10, "cached": 1920,
+                                                    "reported": True}
+
+
+def test_a_free_local_servers_cache_hits_do_not_discount_the_estimated_baseline() -> None:
+    """A llama.cpp or vLLM server reports its KV-cache reuse as cached tokens: the estimated baseline
+    of a cloud strongest tier had taken them at its cached price, 4.8 times lower in a review's run,
+    though that tier would have billed them in full."""
+    big = Price(input_per_mtok=10.0, output_per_mtok=40.0, cached_input_per_mtok=2.5)
+    r = Cascade([Tier("local", _CachedUsage([SURE]), RULE),
+                 Tier("big", ScriptedProvider([SURE]), RULE, big)]).run_sync("q")
+    assert r.tier == "local" and r.baseline_estimated and r.cost == 0.0
+    assert r.baseline_cost == pytest.approx((2000 * 10.0 + 10 * 40.0) / 1e6)
+    assert r.saving == pytest.approx(r.baseline_cost)
+
+
+def test_a_tiny_real_cost_never_prints_as_the_zero_of_a_free_tier(capsys: pytest.CaptureFixture[str]) -> None:
+    """Six decimals printed every cost under $0.0000005 as $0.000000, a paid call as free."""
+    from edgecascade.cli.run import _account
+
+    assert usd(0.0) == "$0.000000" and usd(4.6e-07) == "$0.00000046" and usd(5e-07) == "$0.00000050"
+    assert usd(1.2e-05) == "$0.000012" and usd(0.0012345) == "$0.001234" and usd(12.34567) == "$12.3457"
+    tiny = Price(input_per_mtok=0.01, output_per_mtok=0.01)
+    r = Cascade([Tier("local", ScriptedProvider([SURE]), RULE),
+                 Tier("cloud", ScriptedProvider([SURE]), RULE, tiny)]).run_sync("q")
+    assert 0 < r.baseline_cost < 5e-7  # type: ignore[operator]
+    line = _account(r)
+    assert "cost $0.000000 ·" in line and f"saved {usd(r.saving)} vs" in line  # type: ignore[arg-type]
+    assert "saved $0.000000 " not in line and "($0.000000," not in line
+
+
+def test_a_price_of_ones_own_that_fails_after_the_call_still_lists_the_call() -> None:
+    """The cost was computed before the block that records an interrupted attempt: a price that
+    raised dropped the paid call from the account the exception carries."""
+
+    class Strict:
+        def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+            if prompt_tokens > 500:
+                raise ValueError("no price above 500 prompt tokens")
+            return (prompt_tokens + completion_tokens) / 1e6
+
+    long = ScriptedReply("Paris.", logprob=math.log(0.95), prompt_tokens=900)
+    with pytest.raises(ValueError, match="no price above 500") as ei:
+        Cascade([Tier("cloud", ScriptedProvider([long]), RULE, Strict())]).run_sync("q")
+    [a] = ei.value.attempts  # type: ignore[attr-defined]
+    assert a.tier == "cloud" and a.completion is not None and a.cost_unknown and a.error_kind == "interrupted"
+    assert "stopped while its answer was priced" in a.error and ei.value.cost_unknown == ["cloud"]  # type: ignore[attr-defined]
 
 
 async def test_a_query_cancelled_or_crashed_midway_still_says_what_it_spent() -> None:
