@@ -249,12 +249,25 @@ class TierConfig(_Strict):
         return self
 
 
+#: how much of an answer's end the repetition check reads: loops show there, and it bounds the cost
+REPETITION_TAIL_CHARS = 2000
+
+
 class RepetitionCheck(_Strict):
     """A draft loops when a chunk of at least ``min_period`` characters repeats ``min_repeats``
     times back to back at its end (small models that lose the thread do exactly this)."""
 
     min_period: int = Field(default=8, ge=1)
     min_repeats: int = Field(default=4, ge=2)
+
+    @model_validator(mode="after")
+    def _can_fire(self) -> RepetitionCheck:
+        # a loop longer than the end the check reads is never seen: the check would be off without a word
+        if self.min_period * self.min_repeats > REPETITION_TAIL_CHARS:
+            raise ValueError(f"min_period x min_repeats is {self.min_period * self.min_repeats}, but the check reads "
+                             f"only the last {REPETITION_TAIL_CHARS} characters of an answer: it could never fire; "
+                             f"keep the product at {REPETITION_TAIL_CHARS} or less")
+        return self
 
 
 class CascadeSettings(_Strict):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..config import REPETITION_TAIL_CHARS
 from ..types import Completion
 from .sums import bare_sum, show, states, written
 
@@ -49,14 +50,17 @@ def check_truncated(c: Completion) -> Check:
 # that hedges ("Unfortunately, I can't see any bug: ...", "I cannot give an exact form, but ...") are
 # answers: a refusal names what it declines to do.
 # None of the committed answers reads otherwise.)
+# (A third: "fulfil" missed the American "fulfill", and after an apology the "I'm unable to" forms
+# needed a space before the apostrophe: "Sorry, I'm unable to help with that" slipped through.)
+# The phrasings are English: a refusal in another language is left to the confidence score.
 _CANNOT = r"(?:can ?not|can['’]t|won['’]t|am unable to|am not able to)"
 _SORRY = r"(?:i['’]?m |i am )?(?:really |truly |so |very )?sorry|i apologi[sz]e|i(?:['’]m| am) afraid|unfortunately"
-_DECLINE = (r"(?:help(?! but\b)|assist|answer|provide|do|comply|fulfil|create|write|generate|share|discuss|"
+_DECLINE = (r"(?:help(?! but\b)|assist|answer|provide|do|comply|fulfill?|create|write|generate|share|discuss|"
             r"engage|support)\b")
 _REFUSAL = re.compile(
     rf"^\W*(?:i['’]?m (?:really |truly |so |very )?sorry,? but|i am (?:really |truly |so |very )?sorry,? but|"
     rf"sorry,? but i|"
-    rf"(?:{_SORRY})[,;:\s—–-]*(?:but,? )?i (?:{_CANNOT}|['’]m unable to|['’]m not able to) {_DECLINE}|"
+    rf"(?:{_SORRY})[,;:\s—–-]*(?:but,? )?i(?: {_CANNOT}|['’]m unable to|['’]m not able to) {_DECLINE}|"
     rf"i(?: {_CANNOT}|['’]m unable to|['’]m not able to) {_DECLINE}|"
     rf"as an ai(?: [\w-]+){{0,3}},? i (?:can ?not|can['’]t|won['’]t|(?:don['’]t|do not)(?![^.!?\n]*\bbut\b)))",
     re.IGNORECASE,
@@ -72,7 +76,6 @@ def check_refusal(c: Completion) -> Check:
     return Check("refusal", True)
 
 
-_TAIL_CHARS = 2000  # only the end of an answer is searched: loops show there, and it bounds the cost
 
 
 def check_repetition(c: Completion, *, min_period: int, min_repeats: int) -> Check:
@@ -81,18 +84,26 @@ def check_repetition(c: Completion, *, min_period: int, min_repeats: int) -> Che
     Periodicity (``s[p:] == s[:-p]``) also catches a loop cut off in the middle of its unit, which
     is how a looping draft usually ends (at the token limit).
     """
-    tail = c.text[-_TAIL_CHARS:].rstrip()
+    tail = c.text[-REPETITION_TAIL_CHARS:].rstrip()
     for p in range(min_period, len(tail) // min_repeats + 1):
         if tail[-1] != tail[-1 - p]:  # cheap filter: a period-p tail repeats its last character
             continue
         s = tail[-p * min_repeats :]
         if s[p:] == s[:-p]:
             unit = s[-p:]
+            if not any(ch.isalpha() for ch in unit) and c.finish_reason != "length":
+                # digits and marks without a word ("0000…" of 10**40, 1/7 to 50 places, a line of
+                # underscores, a table's border) in a finished answer: how it is written, not a loop
+                return Check("repetition", True)
             return Check(
                 "repetition", False,
                 f"the answer loops: {unit[:40]!r} repeats at least {min_repeats} times at its end",
             )
     return Check("repetition", True)
+
+
+#: a power written out ("10^6", "3.91×10²"): the number reader reads its parts as separate numbers
+_POWER = re.compile(r"\d\s*\^\s*[-−]?\d|\d[⁰¹²³⁴⁵⁶⁷⁸⁹]|[×x*]\s*10[⁰¹²³⁴⁵⁶⁷⁸⁹⁻]")
 
 
 def check_arithmetic(c: Completion, prompt: str | None) -> Check:
@@ -102,6 +113,8 @@ def check_arithmetic(c: Completion, prompt: str | None) -> Check:
     calibrator, as is an answer whose form cannot be told (a fraction for 10 / 3)."""
     question = bare_sum(prompt) if prompt else None
     if question is None or states(c.text, question) is not False:
+        return Check("arithmetic", True)
+    if _POWER.search(c.text):  # the value may be written as a power ("10^6"): cannot tell, not wrong
         return Check("arithmetic", True)
     numbers = written(c.text)  # what states() read, so the reason names what was looked at
     said = "it writes no number" if not numbers else f"its last number is {show(numbers[-1])}"

@@ -20,13 +20,34 @@ import re
 CODE = "code"
 MATH = "math"
 
-# a code block, or a Python definition or import line (keywords are lower case: "Class A shares"
-# or "Import tariffs rose" are prose)
+# a Python definition or import line (keywords are lower case: "Class A shares" or "Import tariffs
+# rose" are prose)
 _CODE_LINES = re.compile(
-    r"```|^[ \t]*(?:async[ \t]+)?def[ \t]+\w+[ \t]*\(|^[ \t]*class[ \t]+\w+[ \t]*[:(]"
+    r"^[ \t]*(?:async[ \t]+)?def[ \t]+\w+[ \t]*\(|^[ \t]*class[ \t]+\w+[ \t]*[:(]"
     r"|^[ \t]*(?:import[ \t]+\w|from[ \t]+[\w.]+[ \t]+import[ \t])",
     re.MULTILINE,
 )
+# a code block: one tagged with a language, or whose text reads as code (braces, semicolons, calls,
+# operators); an untagged block of prose ("Summarize this email: ```...```") is not code
+_FENCE = re.compile(r"```([^\n`]*)\n?(.*?)(?:```|\Z)", re.DOTALL)
+_FENCE_LANGS = frozenset({
+    "python", "py", "python3", "javascript", "js", "jsx", "typescript", "ts", "tsx", "java", "rust", "rs", "go",
+    "golang", "c", "cpp", "c++", "cc", "h", "hpp", "csharp", "cs", "sql", "bash", "sh", "shell", "zsh", "ruby",
+    "rb", "php", "kotlin", "kt", "swift", "scala", "r", "julia", "lua", "perl", "haskell", "hs", "html", "css",
+    "scss", "powershell", "ps1", "dockerfile", "makefile",
+})
+_CODE_TEXT = re.compile(r"[;{}]\s*$|^\s*[}\]]|\w\([^()\n]*\)|==|!=|=>|->|\+=|<=|>=|^\s*(?:return|print|let|var|const|"
+                        r"if|for|while|SELECT|select)\b", re.MULTILINE)
+
+
+def _code_block(prompt: str) -> bool:
+    for m in _FENCE.finditer(prompt):
+        tag = m.group(1).strip().lower()
+        if tag in _FENCE_LANGS or (not tag and _CODE_TEXT.search(m.group(2))):
+            return True
+    return False
+
+
 # an explicit request for code: "write a (recursive Python) function", "complete this method",
 # or a language named with what to write in it ("a Python script"); "an essay on the function
 # of the kidneys" or "learn Python in 3 months" are not
@@ -36,8 +57,13 @@ _CODE_ASKS = re.compile(
     r"(?:[\w+#-]+\s+){0,2}?(?:function|method)s?\b"
     # a program or code asked for without a language ("Write code to ...", "Write a program that ..."); not
     # "script", which is also a play's
-    r"|\b(?:write|create|implement)\s+(?:(?:a|an|the|some|me)\s+)?(?:[\w+#-]+\s+){0,2}?"
-    r"(?:program|code|snippet|query|queries|regex(?:es)?|regular\s+expressions?|one-liners?)s?\b"
+    # only plain words between ("a short program", "a small computer program"): "a workout program",
+    # "a code of conduct", "a query letter" or "a poem about code" are prose
+    r"|\b(?:write|create|implement)\s+(?:(?:a|an|the|some|me)\s+)?"
+    r"(?:(?:simple|short|small|quick|tiny|basic|complete|working|full|little|new|sample|example|computer|"
+    rf"recursive|efficient|{_LANGS})\s+){{0,2}}"
+    r"(?:program|code(?!\s+of\b)|snippet|quer(?:y|ies)(?!\s+letters?\b)|regex(?:es)?|regular\s+expressions?"
+    r"|one-liners?)s?\b"
     # a coding task named as one: "Solve this coding problem: given n = 5 ..." (a review found such
     # prompts, a SQL query and a regex asked for, read as math)
     r"|\bcoding\s+(?:problem|challenge|question|task|exercise|interview)s?\b"
@@ -92,7 +118,7 @@ def prompt_domain(prompt: str | None) -> str | None:
     """
     if not prompt:
         return None
-    if _CODE_LINES.search(prompt) or _CODE_ASKS.search(prompt):
+    if _CODE_LINES.search(prompt) or _code_block(prompt) or _CODE_ASKS.search(prompt):
         return CODE
     if _MATH_SAYS.search(prompt):
         return MATH

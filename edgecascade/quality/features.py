@@ -70,7 +70,9 @@ def logprob_features(lp: TokenLogprobs) -> LogprobFeatures | None:
         n_tokens=n,
         mean_logprob=float(x.sum()) / n,
         min_logprob=float(x.min()),
-        p10_logprob=percentile(x, 0.10),
+        # a missing (null) logprob leaves the tail unknown, as it leaves the mean and the minimum: a
+        # partial sort moves NaN to the end, and the tail had been read from the known values alone
+        p10_logprob=percentile(x, 0.10) if not np.isnan(x).any() else float("nan"),
         mean_margin=margin,
         mean_entropy=entropy,
     )

@@ -122,7 +122,9 @@ def decide(c: Completion, rule: AcceptRule, repetition: RepetitionCheck,
     if failed:
         reason = "; ".join(f"{ch.name}: {ch.detail}" for ch in failed)
         return Decision(False, f"rejected ({reason})", confidence, checks, feats)
-    decision = _verdict(rule, score_name, confidence, threshold, feats, checks, c.logprobs is not None)
+    top = c.logprobs.top_logprobs if c.logprobs is not None else None
+    alternatives = top is not None and top.ndim == 2 and top.shape[1] >= 2
+    decision = _verdict(rule, score_name, confidence, threshold, feats, checks, c.logprobs is not None, alternatives)
     if cross_check is not None:
         decision.reason += f" ({cross_check.summary})"
         decision.cross_check = cross_check
@@ -130,7 +132,8 @@ def decide(c: Completion, rule: AcceptRule, repetition: RepetitionCheck,
 
 
 def _verdict(rule: AcceptRule, score_name: str, confidence: float | None, threshold: float | None,
-             feats: LogprobFeatures | None, checks: list[Check], has_logprobs: bool) -> Decision:
+             feats: LogprobFeatures | None, checks: list[Check], has_logprobs: bool,
+             alternatives: bool = True) -> Decision:
     if threshold is None:
         return Decision(True, "accepted: all checks passed (no confidence threshold set)", confidence,
                         checks, feats)
@@ -140,11 +143,11 @@ def _verdict(rule: AcceptRule, score_name: str, confidence: float | None, thresh
         # logprobs came, but not what the score needs: the draft escalates rather than pass unjudged
         if feats is None:
             need = ": the draft has no tokens to judge"
-        elif rule.confidence == "mean_margin_prob":
+        elif rule.confidence == "mean_margin_prob" and not alternatives:
             need = (": a margin needs at least 2 alternatives per token (top_logprobs >= 2, from a backend that "
                     "returns them)")
-        else:
-            need = ""
+        else:  # the logprobs are there, but one of those it reads is not a number
+            need = ": a logprob the backend sent is missing (null) or not a number"
         return Decision(False, f"rejected: {score_name} cannot be computed for this draft{need}", None, checks, feats)
     if math.isinf(threshold):
         target = f"quality_target {rule.quality_target:g}" if rule.quality_target is not None else "its threshold"

@@ -305,3 +305,71 @@ def test_a_draft_with_an_empty_logprob_list_escalates_rather_than_pass_unjudged(
     # with no threshold set the checks alone decide, as before
     d = decide(completion("Lyon.", lps=[]), AcceptRule(confidence="geo_mean_prob"), RepetitionCheck(), checks=[])
     assert d.accepted and d.reason.startswith("accepted: all checks passed")
+
+
+# -- found by a review of the query-time checks (2026-11-28): each failed on the code before --------
+
+
+@pytest.mark.parametrize("text", [
+    "I cannot fulfill this request.",  # "fulfil" missed the American spelling (Llama's usual refusal)
+    "I can't fulfill that request.",
+    "I apologize, but I'm unable to assist with that.",  # after an apology, "I'm unable to" had needed "i 'm"
+    "Sorry, I'm unable to help with that.",
+    "Unfortunately, I'm unable to provide that information.",
+    "I'm afraid I'm not able to share that.",
+])
+def test_more_refusal_phrasings_are_caught(text: str) -> None:
+    assert not check_refusal(completion(text)).passed
+
+
+@pytest.mark.parametrize("text", [
+    "10**40 = 1" + "0" * 40,  # a big number written out
+    "1/7 = 0." + "142857" * 9,  # a repeating decimal to 54 places
+    "Sign here: " + "_" * 40,
+    "+----------" * 5 + "+",  # a table's border line
+])
+def test_digits_and_marks_that_repeat_in_a_finished_answer_are_no_loop(text: str) -> None:
+    """Any 32 identical characters had period 8: right answers were rejected as loops."""
+    assert check_repetition(completion(text), min_period=8, min_repeats=4).passed
+    # cut off at the token limit, the same run is a loop (a model that lost the thread)
+    assert not check_repetition(completion(text, finish="length"), min_period=8, min_repeats=4).passed
+
+
+def test_words_that_repeat_are_still_a_loop() -> None:
+    for text in ("ha" * 40, "abcdefgh" * 5, "很好" * 30, "The end. " * 10):
+        assert not check_repetition(completion(text), min_period=8, min_repeats=4).passed, text
+
+
+def test_a_value_written_as_a_power_is_not_called_wrong() -> None:
+    """"10^6" for 1000 * 1000 was rejected: its last number is 6."""
+    for question, answer in (("What is 1000 * 1000?", "10^6"), ("What is 1000 * 1000?", "It is 10⁶."),
+                             ("What is 17 * 23?", "About 3.91×10²")):
+        assert check_arithmetic(completion(answer), question).passed, answer
+    assert not check_arithmetic(completion("17 * 23 = 411"), "What is 17 * 23?").passed
+
+
+def test_a_null_logprob_leaves_the_p10_score_unknown_and_the_draft_escalates() -> None:
+    """The tail was read from the known values alone: a draft with 12 of 20 logprobs missing was
+    accepted on p10_prob 0.990."""
+    lps = [-0.01] * 8 + [float("nan")] * 12
+    assert math.isnan(logprob_features(completion("x", lps=lps).logprobs).p10_logprob)  # type: ignore[arg-type, union-attr]
+    d = decide(completion("An answer.", lps=lps), AcceptRule(confidence="p10_prob", min_confidence=0.9),
+               RepetitionCheck())
+    assert not d.accepted and "p10_prob cannot be computed" in d.reason and "missing (null)" in d.reason
+
+
+def test_a_margin_with_a_null_alternative_is_not_blamed_on_too_few_alternatives() -> None:
+    top = [[-0.01, -5.0, -6.0, -7.0, -8.0]] * 3 + [[-0.01, float("nan"), -6.0, -7.0, -8.0]]
+    d = decide(completion("An answer.", lps=[-0.01] * 4, top=top),
+               AcceptRule(confidence="mean_margin_prob", min_confidence=0.5), RepetitionCheck())
+    assert not d.accepted and "missing (null)" in d.reason and "at least 2 alternatives" not in d.reason
+    one = decide(completion("An answer.", lps=[-0.01] * 4),
+                 AcceptRule(confidence="mean_margin_prob", min_confidence=0.5), RepetitionCheck())
+    assert not one.accepted and "at least 2 alternatives" in one.reason
+
+
+def test_a_repetition_setting_the_check_could_never_fire_with_is_refused() -> None:
+    """min_period x min_repeats past the 2,000 characters read had switched the check off silently."""
+    with pytest.raises(ValueError, match="could never fire"):
+        RepetitionCheck(min_period=600, min_repeats=4)
+    assert RepetitionCheck(min_period=500, min_repeats=4).min_period == 500
