@@ -47,12 +47,13 @@ def traces_dir() -> Path:
     return Path(env).expanduser() if env else bench_dir() / "traces"
 
 
-def results_dir() -> Path:
+def results_dir(traces: str | None = None) -> Path:
     """Where reports go unless ``--out`` says otherwise, wherever the command runs: ``results`` beside
-    the traces folder (``$EDGECASCADE_TRACES``'s parent when it is set: traces pointed at a scratch
-    folder had still had their reports written over the benchmark folder's committed ones)."""
-    env = os.environ.get("EDGECASCADE_TRACES")
-    return Path(env).expanduser().absolute().parent / "results" if env else bench_dir() / "results"
+    the traces folder (``traces``, the command's ``--traces``, else ``$EDGECASCADE_TRACES``, else the
+    benchmark folder's: traces pointed at a scratch folder had still had their reports written over
+    the benchmark folder's committed ones)."""
+    given = traces or os.environ.get("EDGECASCADE_TRACES")
+    return Path(given).expanduser().absolute().parent / "results" if given else bench_dir() / "results"
 
 
 @dataclass

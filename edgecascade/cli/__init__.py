@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import os
 import sys
+import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,6 +47,13 @@ def _check_out(args: argparse.Namespace) -> None:
     above = next((p for p in (folder, *folder.parents) if p.exists()), None)
     if above is not None and not above.is_dir():
         raise ConfigError(f"--out {given} lies under {above}, which is a file, not a folder: name another path")
+    try:  # written to now, not after the minutes of work (a folder without rights, a read-only disk)
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise ConfigError(f"--out {given}: cannot write in {folder} ({e.strerror or e}): name a folder you can "
+                          "write in") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,8 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra:  # said by the command's own parser, with its usage (the top one's said nothing useful)
         getattr(args, "usage_parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
-    if not getattr(args, "func", None):
-        parser.print_help()
+    if not getattr(args, "func", None):  # no command: a usage error, said on stderr
+        parser.print_help(sys.stderr)
         return 2
     try:
         try:

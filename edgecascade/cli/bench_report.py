@@ -128,7 +128,7 @@ def _out_dir(args: argparse.Namespace) -> Path:
     """``--out``, else the benchmark folder's results, beside the traces (see edgecascade.paths)."""
     from ..benchmarks.traces import results_dir
 
-    return Path(args.out).expanduser() if args.out else results_dir()
+    return Path(args.out).expanduser() if args.out else results_dir(getattr(args, "traces", None))
 
 
 def _save_and_show(args: argparse.Namespace, data: dict[str, Any], filename: str,

