@@ -681,6 +681,16 @@ resamples); pooled over forty, the cross-check rule more likely than not reaches
 resamples over thirty-nine) and the default does not (33%); the unshifted mean P(correct) is nearer
 the share right than the label-shift estimate on each new reading.
 
+How it went (docs/benchmarks.md, *The fortieth draw*): traced 13:07:37-13:49:59 UTC, inside the
+deadline, committed unread and read as planned with the plan commit's code (the fixes from code
+reviews committed on main meanwhile read every committed trace the same, checked after the
+reading). Both rules met the target, by one and two answers, and both reached the bar (10 drafts),
+on the draw where the 0.5B was right least often yet (12.9%); on the eleven clean draws together
+both met it (thirteen and eight to spare), the default did not reach the bar (48%, two drafts
+short) and the cross-check rule did (60%); pooled over forty the cross-check rule reached the bar
+and the default did not (53% and 33%); the unshifted mean was nearer on 2 of the 4 new readings
+(pooled), the label-shift estimate on the draw alone, for both calibrations.
+
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
     .venv/bin/python scripts/study_prior_shift.py symbolic
