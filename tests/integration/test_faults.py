@@ -128,9 +128,8 @@ async def test_connection_refused_then_cooldown_skips_the_dead_server_fast() -> 
     for _ in range(2):
         r = await c.run("q")
         assert r.tier == "local" and r.attempts[1].error_kind == "connection"
-    t0 = time.monotonic()
     r = await c.run("q")
-    assert r.attempts[1].error_kind == "cooldown" and time.monotonic() - t0 < 0.2
+    assert r.attempts[1].error_kind == "cooldown"  # skipped, no attempt at the dead server
     assert r.content == LOCAL.text and "cooldown" in r.reason
 
 
@@ -141,7 +140,7 @@ def test_run_sync_from_two_threads_on_one_cascade(server: FaultServer) -> None:
     answered."""
     import threading
 
-    server.script = ["hang:0.8", "ok"]  # the first request is slow, the second fast
+    server.script = ["hang:2.0", "ok"]  # the first request is slow, the second fast
     remote = OpenAICompatProvider(server.base_url, "fake-model", api_key="sk-test", timeouts=Timeouts(1.0, 5.0, 10.0),
                                   capabilities=Capabilities(logprobs=True, streaming=True))
     one = Cascade([Tier("remote", remote)])
@@ -150,7 +149,8 @@ def test_run_sync_from_two_threads_on_one_cascade(server: FaultServer) -> None:
     def ask(name: str) -> None:
         t0 = time.monotonic()
         try:
-            results[name] = (one.run_sync("Capital of France?").content, time.monotonic() - t0)
+            content = one.run_sync("Capital of France?").content
+            results[name] = (content, time.monotonic() - t0, time.monotonic())
         except Exception as e:  # noqa: BLE001 - the test reports it
             results[name] = e
 
@@ -164,6 +164,7 @@ def test_run_sync_from_two_threads_on_one_cascade(server: FaultServer) -> None:
     fast.join(10)
     slow.join(10)
     answer = "".join(ANSWER)
-    assert results["fast"] == (answer, pytest.approx(0.0, abs=0.7))
-    content, took = results["slow"]  # type: ignore[misc]
-    assert content == answer and took < 3  # answered when the server answered, not at the read timeout
+    fast_content, _, fast_end = results["fast"]  # type: ignore[misc]
+    content, took, slow_end = results["slow"]  # type: ignore[misc]
+    assert fast_content == answer and fast_end < slow_end  # the fast one did not wait for the slow one
+    assert content == answer and took < 4.5  # answered when the server answered, not at the 5 s read timeout

@@ -165,15 +165,30 @@ async def test_stream_yields_the_same_text(provider: LlamaCppProvider) -> None:
     assert pieces[-1].finish_reason == full.finish_reason
 
 
-async def test_an_abandoned_stream_frees_the_model(provider: LlamaCppProvider) -> None:
+async def test_an_abandoned_stream_frees_the_model(provider: LlamaCppProvider,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Closing the stream waits for its worker to end, so the request after it always found the model
+    free: what shows the generation stopped is how many tokens it went on to read (a review made the
+    stop inert and this test, which timed only the next request, still passed)."""
     import asyncio
 
+    from edgecascade.providers import llamacpp
+
+    read = 0  # chunks (one per generated token) the stream's worker went through
+    real = llamacpp._Spelling.text
+
+    def counting(self: llamacpp._Spelling, stops: list[str]) -> tuple[str, bool]:
+        nonlocal read
+        read += 1
+        return real(self, stops)
+
+    monkeypatch.setattr(llamacpp._Spelling, "text", counting)
     req = Request([Message("user", "Write a long story about the sea.")], max_tokens=200)
     agen = provider.stream(req)
     first = await agen.__anext__()
     assert first.text is not None
-    await agen.aclose()  # the consumer walks away after one piece
-    # the model is free again at once: a short request completes quickly instead of waiting for 200 tokens
+    await agen.aclose()  # the consumer walks away after one piece; its worker has ended when this returns
+    assert read < 20, f"the abandoned stream went on for {read} tokens of its 200"
     c = await asyncio.wait_for(provider.complete(Request(QUESTION, max_tokens=4)), timeout=30)
     assert c.usage.completion_tokens == 4
 

@@ -246,7 +246,7 @@ async def test_the_checks_are_engine_time_not_the_tiers(monkeypatch: pytest.Monk
 
     monkeypatch.setattr(engine, "run_checks", slow_checks)
     r = await Cascade([tier("t1", SURE)]).run("q")
-    assert r.tier == "t1" and r.attempts[0].latency_ms < 45
+    assert r.tier == "t1" and r.attempts[0].latency_ms < r.overhead_ms  # the 50 ms is the engine's
     assert r.overhead_ms >= 50
 
 
@@ -262,7 +262,7 @@ async def test_a_slow_price_lookup_is_engine_time_and_the_times_add_up() -> None
 
     c = Cascade([Tier("t1", ScriptedProvider([UNSURE]), RULE, SlowPrice()), tier("t2", SURE)])
     r = await c.run("q")
-    assert r.tier == "t2" and r.attempts[0].latency_ms < 45
+    assert r.tier == "t2" and r.attempts[0].latency_ms < r.overhead_ms  # the 50 ms is the engine's
     assert r.overhead_ms >= 50
     # what the tiers took and what the engine took make up the query's time
     assert sum(a.latency_ms for a in r.attempts) + r.overhead_ms == pytest.approx(r.latency_ms)

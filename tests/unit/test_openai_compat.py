@@ -524,7 +524,7 @@ async def test_the_api_key_never_leaks(case: str, caplog: pytest.LogCaptureFixtu
             await call()
         except ProviderError as e:
             errors.append(e)
-    assert errors, f"{case}: expected a ProviderError"
+    assert len(errors) == 2, f"{case}: both the call and the stream must fail, each with a ProviderError"
     for err in errors:
         for link in _chain(err):
             assert KEY not in str(link) and KEY not in repr(link) and "SECRET" not in str(link)

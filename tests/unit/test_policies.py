@@ -21,6 +21,7 @@ from edgecascade.benchmarks.policies import (
 )
 from edgecascade.benchmarks.report import DatasetPairs, build_report, max_random_share, split_ids
 from edgecascade.benchmarks.traces import Trace, TraceStore, load_labelled_traces
+from edgecascade.errors import ConfigError
 from edgecascade.providers.scripted import ScriptedReply
 from edgecascade.quality.calibration import auroc, auroc_interval, expected_calibration_error, fit_calibration
 
@@ -372,7 +373,7 @@ def test_load_labelled_traces_plain_and_errors(tmp_path) -> None:  # type: ignor
     [t] = load_labelled_traces(p, prompts)
     assert prompts == {"q7": "What is 2 + 3?"}  # the question reaches the prompt features
     p.write_text(json.dumps({"answer": "ok", "tokens": ["o"], "logprobs": [-0.1]}) + "\n")
-    with pytest.raises(Exception, match="label"):
+    with pytest.raises(ConfigError, match="has no boolean label"):
         load_labelled_traces(p)
 
 
