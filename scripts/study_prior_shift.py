@@ -691,6 +691,31 @@ short) and the cross-check rule did (60%); pooled over forty the cross-check rul
 and the default did not (53% and 33%); the unshifted mean was nearer on 2 of the 4 new readings
 (pooled), the label-shift estimate on the draw alone, for both calibrations.
 
+`symbolic --dataset bench/datasets/gsm-symbolic-41.jsonl --k 85` judges a forty-first draw (the
+forty-third instance of each template, `--instances 42 43`; 85 items), the twelfth clean draw of
+the calibrations refitted after grader v3, by the same judgement, fixed in the commit that adds the
+file, after the fortieth draw was read and before it is traced. No calibration, feature, check,
+grader or threshold changes before it is read. No item repeats an earlier draw's problem (checked
+by prompt against all forty files, and by `tests/unit/test_datasets.py`). It is traced with `bench
+run --config calibrated` from a worktree at the plan's commit, starting right after it (about 14:05
+UTC on 2026-11-28), and not read until the tracing ends; if it has not ended by 15:30 UTC, the
+traces so far are committed unread, the draw stays clean, and a later session completes it with
+the same `bench run` (which traces only what is missing) before reading it; never given up because
+of what a trace shows. The main readings are the draw alone (`symbolic --bootstrap 2000 --k 85
+--dataset` the file), the twelve clean draws of these calibrations together (the thirtieth to
+forty-first, 1,012 items, `--k 83`), every traced draw pooled (3,642 items, `--k 3557`, templates
+resampled) and `estimates` on the forty-one files. Expected, from the forty draws read with these
+calibrations (eleven clean): on the draw alone, each rule more likely than not meets the target
+(the default met it on 33 of 40 draws, the cross-check rule on 29), and whether either reaches the
+issue's bar is a toss-up leaning to not (the eleven clean draws reached it nine times in twenty-two
+readings); on the twelve clean draws together, each rule more likely than not meets the target, the
+default more likely than not does not reach the bar (48% of the gap on the eleven, 41% of
+resamples), and the cross-check rule more likely than not reaches it, though near a toss-up (60% of
+the gap on the eleven, 59% of resamples); pooled over forty-one, the cross-check rule more likely
+than not reaches the bar (62% of resamples over forty) and the default does not (34%); the
+unshifted mean P(correct) is nearer the share right than the label-shift estimate on the pooled
+readings, and more likely than not on the draw alone (it was not on the fortieth).
+
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
     .venv/bin/python scripts/study_prior_shift.py symbolic

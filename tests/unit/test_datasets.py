@@ -558,7 +558,7 @@ def test_committed_gsm_symbolic_test_set_is_whole_and_gradable() -> None:
         assert item.prompt == gsm8k_prompt(question) and prompt_domain(item.prompt) == "math"
         assert grade(item, f"The answer is {item.reference}.")
         assert not grade(item, f"The answer is {float(item.reference) + 1:g}.")
-    # later draws (instance 2, instances 3 and 4, then instances 5 to 41 one by one, of each template):
+    # later draws (instance 2, instances 3 and 4, then instances 5 to 42 one by one, of each template):
     # other items, stated the same way; the eighteenth, the twenty-second, the twenty-sixth, the
     # twenty-seventh, the twenty-eighth and the thirtieth leave out their one item that repeats an
     # earlier draw's problem (t06-19, the tenth draw's t06-11; t53-23, the first's t53-1; t53-27, the
@@ -582,7 +582,8 @@ def test_committed_gsm_symbolic_test_set_is_whole_and_gradable() -> None:
              ("gsm-symbolic-35.jsonl", 84, "t00-36"), ("gsm-symbolic-36.jsonl", 85, "t00-37"),
              ("gsm-symbolic-37.jsonl", 85, "t00-38"), ("gsm-symbolic-38.jsonl", 84, "t00-39"),
              ("gsm-symbolic-39.jsonl", 84, "t00-40"),
-             ("gsm-symbolic-40.jsonl", 85, "t00-41")]
+             ("gsm-symbolic-40.jsonl", 85, "t00-41"),
+             ("gsm-symbolic-41.jsonl", 85, "t00-42")]
     for name, n, first in draws:
         later = load(str(path.with_name(name)))
         assert len(later) == n and later[0].id == first and len({i.id for i in later}) == n
