@@ -24,6 +24,14 @@ if TYPE_CHECKING:
 def cmd_bench_overhead(args: argparse.Namespace) -> int:
     from ..benchmarks.overhead import engine_overhead, generation_speed
 
+    model_options = {"--model": args.model, "--max-tokens": args.max_tokens, "--runs": args.runs}
+    if args.engine_only and any(v is not None for v in model_options.values()):
+        given = ", ".join(k for k, v in model_options.items() if v is not None)
+        raise ConfigError(f"--engine-only measures no model, so {given} would do nothing: drop it, or drop "
+                          "--engine-only")
+    args.model = args.model if args.model is not None else "qwen2.5-coder-0.5b"
+    args.max_tokens = args.max_tokens if args.max_tokens is not None else 128
+    args.runs = args.runs if args.runs is not None else 5
     report: dict[str, Any] = {}
     progress = None if args.json else (lambda msg: err.print(msg, style="dim", markup=False))
     if not args.engine_only:

@@ -165,11 +165,10 @@ def _build_parser() -> argparse.ArgumentParser:
                         description="Side by side in one run: tokens/s plain, with edgecascade's logprob capture, "
                         "and with llama-cpp-python's built-in logprobs (median of --runs, greedy); then the "
                         "engine's own overhead per query over --queries scripted queries.")
-    o.add_argument("--model", default="qwen2.5-coder-0.5b",
-                   help="registry name or .gguf path (default: the default drafter, qwen2.5-coder-0.5b)")
-    o.add_argument("--max-tokens", type=_token_count, default=128, metavar="N",
-                   help="tokens per generation (default 128)")
-    o.add_argument("--runs", type=_item_count, default=5, metavar="N",
+    # None when not given: --engine-only refuses them rather than ignore them
+    o.add_argument("--model", help="registry name or .gguf path (default: the default drafter, qwen2.5-coder-0.5b)")
+    o.add_argument("--max-tokens", type=_token_count, metavar="N", help="tokens per generation (default 128)")
+    o.add_argument("--runs", type=_item_count, metavar="N",
                    help="runs per variant; the median is reported (default 5)")
     o.add_argument("--queries", type=_item_count, default=500, metavar="N",
                    help="scripted queries for engine overhead (default 500)")

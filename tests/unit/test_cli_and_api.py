@@ -612,3 +612,10 @@ def test_no_command_prints_the_help_on_stderr(capsys: pytest.CaptureFixture[str]
     assert main([]) == 2
     out = capsys.readouterr()
     assert out.out == "" and "usage: edgecascade" in out.err
+
+
+def test_bench_overhead_engine_only_refuses_model_options_it_would_ignore(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--engine-only --model no-such-model --runs 3` exited 0, the options ignored without a word."""
+    assert main(["bench", "overhead", "--engine-only", "--model", "no-such-model", "--runs", "3"]) == 2
+    said = capsys.readouterr().err
+    assert "--engine-only measures no model, so --model, --runs would do nothing" in said
