@@ -1,14 +1,21 @@
 """`edgecascade bench overhead`: what logprob capture and the engine cost, measured side by side.
 
 Three ways to generate the same greedy answer to the same prompt with the same model, run
-interleaved in one process and reported as medians over several runs:
+interleaved in one process, in an order that turns each round (so no variant always runs first or
+right after the built-in one's big logits buffer), and reported as medians over several runs, with
+each round's ratio to plain (the ratio is the median of those, with their range):
 
-- plain:   llama-cpp-python's chat completion, no logprobs;
+- plain:   the provider's own model (edgecascade's llama-cpp-python subclass, which spells tokens
+           whole and caps the answer's tokens) through llama-cpp-python's chat completion, no logprobs;
 - capture: edgecascade's LlamaCppProvider (logits processor + numpy, top-5 alternatives);
-- builtin: llama-cpp-python's own ``logprobs=True, top_logprobs=5`` (needs ``logits_all=True``).
+- builtin: stock llama-cpp-python's own ``logprobs=True, top_logprobs=5`` (needs ``logits_all=True``).
 
 Then the engine's own overhead per query (wall time minus time inside providers) over a few
-hundred queries through a 3-tier cascade of scripted providers, so only the engine is measured.
+hundred queries through a 3-tier cascade of scripted providers, so only the engine is measured;
+per query path too (answered by the first tier, or after one or two escalations), since the
+overall median falls between those paths. The scripted answers are a few words long, on a short
+prompt: checks and features grow with an answer's length, so a real answer's overhead is larger
+(the README says by how much on one).
 """
 
 from __future__ import annotations
@@ -73,28 +80,39 @@ def generation_speed(model: str, *, max_tokens: int = 128, runs: int = 5, n_ctx:
         return int(out["usage"]["completion_tokens"])
 
     variants = {"plain": plain, "capture": capture, "builtin": builtin}
-    for fn in variants.values():  # warm-up: first calls pay for allocation and caches
-        fn()
+    names = list(variants)
+    tokens = {name: fn() for name, fn in variants.items()}  # warm-up: first calls pay for allocation and caches
     speeds: dict[str, list[float]] = {k: [] for k in variants}
+    orders: list[list[str]] = []
     for r in range(runs):
-        for name, fn in variants.items():  # interleaved, so drift hits every variant alike
-            speeds[name].append(_tokens_per_s(fn))
+        order = names[r % len(names):] + names[:r % len(names)]  # each round starts with another variant
+        orders.append(order)
+        for name in order:  # interleaved, so drift hits every variant alike
+            speeds[name].append(_tokens_per_s(variants[name]))
             if progress:
                 progress(f"run {r + 1}/{runs} {name}: {speeds[name][-1]:.1f} tok/s")
     builtin_llama.close()
     med = {k: statistics.median(v) for k, v in speeds.items()}
+
+    def ratios(name: str) -> list[float]:  # each round's, against that round's plain run
+        return [a / b for a, b in zip(speeds[name], speeds["plain"], strict=True)]
+
     return {
         "model": resolved.name,
         "max_tokens": max_tokens,
         "runs": runs,
+        "tokens": tokens,  # what each variant generated (greedy: the same answer, so the same count)
         "tokens_per_s": med,
         "tokens_per_s_all": speeds,
-        "capture_over_plain": med["capture"] / med["plain"],
-        "builtin_over_plain": med["builtin"] / med["plain"],
+        "orders": orders,
+        "capture_over_plain": statistics.median(ratios("capture")),
+        "capture_over_plain_range": [min(ratios("capture")), max(ratios("capture"))],
+        "builtin_over_plain": statistics.median(ratios("builtin")),
+        "builtin_over_plain_range": [min(ratios("builtin")), max(ratios("builtin"))],
     }
 
 
-def engine_overhead(queries: int = 500, *, calibrated: bool = False) -> dict[str, float | int]:
+def engine_overhead(queries: int = 500, *, calibrated: bool = False) -> dict[str, Any]:
     """Per-query engine overhead (ms) through 3 scripted tiers: half accepted at the first tier,
     a quarter escalated once, a quarter escalated twice. With ``calibrated``, the first two tiers
     use the default config's rule (the shipped calibration: every draft's features and P(correct)),
@@ -117,19 +135,23 @@ def engine_overhead(queries: int = 500, *, calibrated: bool = False) -> dict[str
     ]
     cascade = Cascade(tiers)
 
-    async def go() -> list[float]:
+    async def go() -> list[tuple[int, float]]:
         out = []
         for i in range(queries + 50):
             res = await cascade.run("q" * (i % 4 + 1) + f" question {i}")
             if i >= 50:  # the first queries warm up caches and the interpreter
-                out.append(res.overhead_ms)
+                out.append((len(res.attempts), res.overhead_ms))
         return out
 
-    ms = np.array(asyncio.run(go()))
+    runs = asyncio.run(go())
+    ms = np.array([m for _, m in runs])
     key = "engine_overhead_calibrated" if calibrated else "engine_overhead"
     return {
         "queries": queries,
         f"{key}_ms_p50": float(np.percentile(ms, 50)),
         f"{key}_ms_p99": float(np.percentile(ms, 99)),
         f"{key}_ms_mean": float(ms.mean()),
+        # by how many tiers the query asked: the overall median falls between these
+        f"{key}_ms_p50_by_tiers": {str(n): float(np.median([m for k, m in runs if k == n]))
+                                   for n in sorted({k for k, _ in runs})},
     }

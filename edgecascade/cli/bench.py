@@ -46,17 +46,23 @@ def cmd_bench_overhead(args: argparse.Namespace) -> int:
         print(strict_json.dumps(report))
         return 0
     if not args.engine_only:
-        t = Table("variant", "tokens/s (median)", "vs plain")
+        t = Table("variant", "tokens/s (median)", "vs plain (median of rounds, range)")
         for k in ("plain", "capture", "builtin"):
             v = report["tokens_per_s"][k]
-            t.add_row(k, f"{v:.1f}", f"{v / report['tokens_per_s']['plain']:.2f}x")
+            if k == "plain":
+                t.add_row(k, f"{v:.1f}", "1x")
+            else:
+                lo, hi = report[f"{k}_over_plain_range"]
+                t.add_row(k, f"{v:.1f}", f"{report[f'{k}_over_plain']:.2f}x ({lo:.2f}–{hi:.2f})")
         out.print(t)
-    out.print(
-        f"engine overhead per query over {args.queries} scripted 3-tier queries: "
-        f"p50 {report['engine_overhead_ms_p50']:.4f} ms · p99 {report['engine_overhead_ms_p99']:.4f} ms "
-        f"(threshold rule); with the default calibrated rule p50 {report['engine_overhead_calibrated_ms_p50']:.4f} "
-        f"ms · p99 {report['engine_overhead_calibrated_ms_p99']:.4f} ms"
-    )
+        if len(set(report["tokens"].values())) > 1:
+            err.print(f"warning: the variants generated different numbers of tokens ({report['tokens']}): "
+                      "their speeds are not of one answer", markup=False)
+    for key, rule in (("engine_overhead", "threshold rule"), ("engine_overhead_calibrated", "default calibrated rule")):
+        paths = ", ".join(f"{n} tier{'s' * (n != '1')} {v:.2g} ms" for n, v in report[f"{key}_ms_p50_by_tiers"].items())
+        out.print(f"engine overhead per query, {rule} ({args.queries} scripted 3-tier queries of a few words): "
+                  f"p50 {report[f'{key}_ms_p50']:.2g} ms · p99 {report[f'{key}_ms_p99']:.2g} ms · p50 by tiers "
+                  f"asked: {paths}", markup=False)
     return 0
 
 

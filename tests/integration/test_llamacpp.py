@@ -520,3 +520,19 @@ async def test_a_token_longer_than_32_bytes_is_spelt_whole_by_the_real_model(pro
             widths.append(llama_cpp.llama_token_to_piece(llama._model.vocab, t, buf, 256, 0, False))
         assert max(widths) > 32, text  # the text holds a token the 32-byte buffer cannot
         assert llama.detokenize(ids) == text
+
+
+def test_bench_overhead_runs_the_variants_in_turn_and_divides_within_rounds() -> None:
+    """The variants ran in one fixed order every round (plain always right after the built-in one's
+    big logits buffer), and the ratio divided medians taken from different rounds."""
+    import statistics
+
+    from edgecascade.benchmarks.overhead import generation_speed
+
+    r = generation_speed("smollm2-135m", max_tokens=4, runs=2, n_ctx=512)
+    assert r["orders"] == [["plain", "capture", "builtin"], ["capture", "builtin", "plain"]]
+    assert len(set(r["tokens"].values())) == 1  # one greedy answer, three ways
+    speeds = r["tokens_per_s_all"]
+    rounds = [c / p for c, p in zip(speeds["capture"], speeds["plain"], strict=True)]
+    assert r["capture_over_plain"] == statistics.median(rounds)
+    assert r["capture_over_plain_range"] == [min(rounds), max(rounds)]

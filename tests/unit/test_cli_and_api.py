@@ -222,6 +222,9 @@ def test_bench_overhead_engine_only(capsys: pytest.CaptureFixture[str]) -> None:
     r = json.loads(capsys.readouterr().out)
     for key in ("engine_overhead", "engine_overhead_calibrated"):  # the threshold rule and the shipped default
         assert 0 < r[f"{key}_ms_p50"] <= r[f"{key}_ms_p99"]
+        # per path: answered by the first tier, after one escalation, after two (the median falls between)
+        by = r[f"{key}_ms_p50_by_tiers"]
+        assert set(by) == {"1", "2", "3"} and all(v > 0 for v in by.values())
 
 
 @pytest.mark.parametrize("argv", [["bench", "report", "--margin", "-1"], ["bench", "report", "--margin", "nan"],
