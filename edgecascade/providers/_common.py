@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import email.utils
+import logging
 import math
 import os
 import re
@@ -17,7 +18,7 @@ import time
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit, urlunsplit
 
 import httpx
 import numpy as np
@@ -70,12 +71,20 @@ def lookup_api_key(env_name: str | None) -> str | None:
     it, so it is refused here, by the variable's name alone.
     """
     raw = os.environ.get(env_name) if env_name else None
+    return checked_key(raw, f"${env_name}", "set it to the key alone")
+
+
+def checked_key(raw: str | None, source: str, fix: str) -> str | None:
+    """An API key as a header can carry it: surrounding whitespace dropped (a file's trailing newline,
+    a CRLF ``.env``'s ``\r``), None when nothing is left. A key with a space, a line break or a
+    non-ASCII character inside is refused here, by where it came from (``source``) alone: the HTTP
+    library's refusal would quote it, in its exception and in its debug log."""
     key = raw.strip() if raw else None
     if not key:
         return None
     if not all(33 <= ord(ch) < 127 for ch in key):
-        raise ConfigError(f"${env_name} holds a character an API key cannot have (a space, a line break or a "
-                          "non-ASCII character inside it, as a pasted quote or ellipsis): set it to the key alone")
+        raise ConfigError(f"{source} holds a character an API key cannot have (a space, a line break or a "
+                          f"non-ASCII character inside it, as a pasted quote or ellipsis): {fix}")
     return key
 
 
@@ -130,8 +139,9 @@ def checked_url(base_url: str | None, example: str) -> str:
     never quotes the unreadable part: it may be a password."""
     url = (base_url or "").strip().rstrip("/")
     if not url.startswith(("http://", "https://")):  # else every call fails, retried, as unreachable
-        raise ConfigError(f"base_url {safe_url(url)!r} is not an http(s) URL: give the API root of the server, "
-                          f"e.g. {example}")
+        # quoted only when it has a scheme: a bare value may be a key pasted where the URL goes
+        said = f"base_url {safe_url(url)!r}" if "://" in url else "base_url (not quoted: it has no scheme)"
+        raise ConfigError(f"{said} is not an http(s) URL: give the API root of the server, e.g. {example}")
     if not readable_host(url):
         raise ConfigError(f"base_url {safe_url(url)!r} has a host or port that cannot be read: a port is 1 to "
                           f"65535, and a user name or password holding '/', '?', '#' or '@' must be "
@@ -146,19 +156,64 @@ def endpoint(base_url: str, path: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + path, parts.query, parts.fragment))
 
 
+#: query parameters that hold no secret (Azure's ``?api-version=``): their values stay readable in messages
+_PUBLIC_PARAMS = frozenset({"api-version", "api_version", "version"})
+
+
+def _url_secrets(url: str) -> list[str]:
+    """What a URL may carry that is secret: its user name, password, every query value and its
+    fragment (a key a gateway takes as ``?api-key=``, ``user:key@``), each 4 characters or longer."""
+    try:
+        parts = urlsplit(url if "://" in url else "//" + url)
+        found = [parts.username or "", parts.password or "", parts.fragment]
+        found += [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() not in _PUBLIC_PARAMS]
+        found += [v for _, v in parse_qsl(parts.fragment, keep_blank_values=True)]
+    except ValueError:
+        return []
+    return [unquote(v) for v in found if len(v) >= 4]
+
+
+def _forms(secret: str) -> set[str]:
+    """A secret as a message may quote it: as is, stripped, escaped as in a repr, percent-encoded
+    (as a login page's return-to field holds the URL) and JSON-escaped."""
+    return {f for f in (secret, secret.strip(), repr(secret)[1:-1], quote(secret, safe=""), quote_plus(secret),
+                        quote(secret)) if f}
+
+
 def redact(text: str, key: str | None, url: str | None = None) -> str:
     """``text`` with the API key replaced by ``[redacted]``, ``url`` (if given) by its :func:`safe_url`,
     and every other http(s) URL in it too: a server that echoes the URL it was asked (the endpoint,
-    built from ``url`` with a path, with its userinfo and query) must not carry them into a message."""
-    if key:
-        for form in {key, key.strip(), repr(key)[1:-1]}:  # as given, and as a message escapes it
-            if form:
-                text = text.replace(form, REDACTED)
+    built from ``url`` with a path, with its userinfo and query) must not carry them into a message.
+    What ``url``'s userinfo, query and fragment hold is replaced wherever it appears, whole or
+    percent-encoded: a server may quote the request's path and query alone ("Cannot POST
+    /v1/chat/completions?api-key=..."), or the value alone."""
+    secrets = [key] if key else []
+    if url:
+        secrets += _url_secrets(url)
+    for secret in sorted({f for s in secrets for f in _forms(s)}, key=len, reverse=True):  # longest first
+        text = text.replace(secret, REDACTED)
     if url:
         safe = safe_url(url)
         if safe != url:
             text = text.replace(url, safe)
     return _URL_RE.sub(lambda m: safe_url(m.group(0)), text)
+
+
+class _SafeUrls(logging.Filter):
+    """Rewrites the URLs httpx logs ("HTTP Request: POST https://user:key@host/v1?api-key=...") to
+    their :func:`safe_url`: a key a user put in ``base_url`` must not reach a log either."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            args = record.args if isinstance(record.args, tuple) else (record.args,)
+            record.args = tuple(safe_url(str(a)) if isinstance(a, (str, httpx.URL)) and "://" in str(a) else a
+                                for a in args)
+        if isinstance(record.msg, str) and "://" in record.msg:
+            record.msg = _URL_RE.sub(lambda m: safe_url(m.group(0)), record.msg)
+        return True
+
+
+logging.getLogger("httpx").addFilter(_SafeUrls())
 
 
 def shorten_and_redact(text: str, key: str | None, url: str | None = None) -> str:

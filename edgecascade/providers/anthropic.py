@@ -54,6 +54,7 @@ from ._common import (
     DeltaStream,
     LoopClients,
     Secret,
+    checked_key,
     checked_url,
     endpoint,
     finish_reason,
@@ -181,6 +182,7 @@ class AnthropicProvider:
         self._safe_url = safe_url(self.base_url)  # what messages and the repr show: no userinfo, no query
         self.version = version
         self.timeouts = timeouts
+        api_key = checked_key(api_key, "the api_key given", "pass the key alone")
         self._key = Secret(api_key) if api_key else None
         self._url = endpoint(self.base_url, "/v1/messages")
         self._timeout = timeouts.to_httpx()

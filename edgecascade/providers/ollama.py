@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any
@@ -41,6 +42,7 @@ from ._common import (
     DeltaStream,
     LoopClients,
     Secret,
+    checked_key,
     finish_reason,
     lookup_api_key,
     readable_host,
@@ -172,6 +174,11 @@ class OllamaProvider:
         if not 0 <= top_logprobs <= 20:
             raise ConfigError(f"top_logprobs is {top_logprobs}: Ollama returns 0 to 20 alternatives per token")
         host = host.strip()
+        if "://" not in host and host and (re.fullmatch(r"(?i)(?:sk|gsk|hf|ghp|pk)[-_]\S*|xox\S*", host)
+                                           or (len(host) >= 32 and not re.search(r"[.:]", host))):
+            # a bare value that reads as a key (pasted into OLLAMA_HOST or `base_url`): never echoed, nor looked up
+            raise ConfigError("the Ollama host looks like an API key, not an address (not quoted here): set it to "
+                              "the server's address, e.g. http://127.0.0.1:11434, and a key in $OLLAMA_API_KEY")
         scheme = host.split("://", 1)[0].lower() if "://" in host else "http"
         if scheme not in ("http", "https"):  # every query had failed as "cannot reach Ollama"
             raise ConfigError(f"the Ollama host {safe_url(host)!r} is not an http(s) address: e.g. "
@@ -193,6 +200,7 @@ class OllamaProvider:
         # given, it is read from ``api_key_env`` (by default $OLLAMA_API_KEY), and from nowhere else
         if api_key is None:
             api_key = lookup_api_key(api_key_env)
+        api_key = checked_key(api_key, "the api_key given", "pass the key alone")
         self._key = Secret(api_key) if api_key else None  # never a plain string in vars() or a traceback
         self._api_key_env = api_key_env
 

@@ -49,6 +49,7 @@ from ._common import (
     DeltaStream,
     LoopClients,
     Secret,
+    checked_key,
     checked_url,
     endpoint,
     finish_reason,
@@ -212,6 +213,7 @@ class OpenAICompatProvider:
         self.max_tokens_field = max_tokens_field
         self.logprobs_as_count = logprobs_as_count
         self._said_no_logprobs = False
+        api_key = checked_key(api_key, "the api_key given", "pass the key alone")
         self._key = Secret(api_key) if api_key else None  # never a plain string in vars() or a traceback
         self._clients: LoopClients[httpx.AsyncClient] = LoopClients(client)
 
@@ -307,10 +309,6 @@ class OpenAICompatProvider:
     async def _send(self, request: Request, *, stream: bool) -> httpx.Response:
         """POST the request; transport failures come back as ProviderErrors, HTTP errors are not checked here."""
         client = self._get_client()
-        # an api_key given directly (a config's is checked when read): no HTTP header can carry it
-        if self._api_key is not None and not self._api_key.isascii():
-            raise AuthenticationError(f"{self._where}: the API key holds a character that is not ASCII, which no HTTP "
-                                      "header can carry: check the key passed as api_key")
         req = client.build_request(
             "POST", endpoint(self.base_url, "/chat/completions"), json=self._body(request, stream=stream),
             headers=self._headers(stream=stream),

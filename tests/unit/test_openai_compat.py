@@ -1089,13 +1089,84 @@ async def test_a_redirect_is_a_config_error_that_is_not_retried() -> None:
     assert len(calls) == 1
 
 
-async def test_an_api_key_no_header_can_carry_is_a_provider_error_without_the_key() -> None:
-    """A non-ASCII api_key passed directly raised a bare UnicodeEncodeError (not a ProviderError, so
-    the cascade did not move on), whose `.object` held "Bearer <key>"."""
-    p = provider(lambda r: httpx.Response(200, json=chat_completion()), api_key="sk-clé-secrète")
-    with pytest.raises(AuthenticationError, match="not ASCII") as e:
-        await p.complete(request())
-    assert "secr" not in str(e.value) and e.value.__context__ is None and e.value.__cause__ is None
+@pytest.mark.parametrize("key", ["sk-clé-secrète", "sk-LEAKCHECK inner-space", "sk-LEAK\nCHECK"])
+def test_an_api_key_no_header_can_carry_is_refused_when_the_tier_is_built_without_the_key(key: str) -> None:
+    """A non-ASCII api_key passed directly had raised a bare UnicodeEncodeError whose `.object` held
+    "Bearer <key>" (then an AuthenticationError at the first call); one with a line break inside went
+    out, and httpcore's debug log quoted the header. Now the tier is refused as it is built, every
+    provider alike, and the message quotes nothing of the key."""
+    from edgecascade.providers.anthropic import AnthropicProvider
+    from edgecascade.providers.ollama import OllamaProvider
+
+    for build in (lambda: provider(lambda r: httpx.Response(200, json=chat_completion()), api_key=key),
+                  lambda: AnthropicProvider("claude-x", api_key=key),
+                  lambda: OllamaProvider("http://127.0.0.1:11434", "llama3.2:1b", api_key=key)):
+        with pytest.raises(ConfigError, match="holds a character an API key cannot have") as e:
+            build()
+        assert "secr" not in str(e.value) and "LEAK" not in str(e.value)
+
+
+def test_an_api_key_read_from_a_file_keeps_no_trailing_newline() -> None:
+    """`Path("key.txt").read_text()` ends in a newline: it went into the header, which httpcore refused
+    and logged, key and all, at each of the retried attempts."""
+    seen: list[str] = []
+
+    def ok(r: httpx.Request) -> httpx.Response:
+        seen.append(r.headers["authorization"])
+        return httpx.Response(200, json=chat_completion())
+
+    asyncio.run(provider(ok, api_key=KEY + "\n").complete(request()))
+    assert seen == [f"Bearer {KEY}"]
+
+
+def test_a_key_in_base_url_is_redacted_wherever_a_server_quotes_it() -> None:
+    """redact() replaced whole URLs only: a gateway that quoted the request's path and query
+    ("Cannot POST /v1/chat/completions?api-key=KEY"), a login page's percent-encoded return URL, or the
+    value alone carried a key written into base_url into errors, `run --json` and logs."""
+    from edgecascade.providers._common import redact
+
+    url = "http://127.0.0.1:18431/v1?api-key=sk-LEAKCHECK-0123456789abcdef&api-version=2024-06-01"
+    said = ("<pre>Cannot POST /v1/chat/completions?api-key=sk-LEAKCHECK-0123456789abcdef</pre> "
+            'rd="http%3A%2F%2Fh%2Fv1%3Fapi-key%3Dsk-LEAKCHECK-0123456789abcdef" bad key sk-LEAKCHECK-0123456789abcdef '
+            "(api-version 2024-06-01)")
+    out = redact(said, None, url)
+    assert "LEAKCHECK" not in out and out.count("[redacted]") == 3 and "api-version 2024-06-01" in out
+    assert "pw-secret" not in redact("said pw-secret", None, "https://user:pw-secret@h/v1")
+
+    def quoting(r: httpx.Request) -> httpx.Response:
+        return httpx.Response(404, text=f"Cannot POST {r.url.raw_path.decode()}")
+
+    p = OpenAICompatProvider(url, "m", client=httpx.AsyncClient(transport=httpx.MockTransport(quoting)))
+    with pytest.raises(ProviderError) as e:
+        asyncio.run(p.complete(request()))
+    assert "LEAKCHECK" not in str(e.value) and "Cannot POST" in str(e.value)
+
+
+def test_httpx_request_logs_show_no_key_from_base_url(caplog: pytest.LogCaptureFixture) -> None:
+    """httpx logs every request's full URL at INFO: a key in base_url's userinfo or query went with it."""
+    url = "https://u:sk-LEAKCHECK-0123456789abcdef@gw.example/v1?key=sk-LEAKCHECK-0123456789abcdef"
+
+    def ok(r: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=chat_completion())
+
+    p = OpenAICompatProvider(url, "m", client=httpx.AsyncClient(transport=httpx.MockTransport(ok)))
+    with caplog.at_level("INFO", logger="httpx"):
+        asyncio.run(p.complete(request()))
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "HTTP Request: POST https://gw.example/v1/chat/completions" in logged and "LEAKCHECK" not in logged
+
+
+def test_a_key_pasted_where_an_address_goes_is_not_echoed() -> None:
+    from edgecascade.providers.ollama import OllamaProvider
+
+    with pytest.raises(ConfigError) as e:
+        OpenAICompatProvider("sk-0123456789abcdef0123456789abcdef", "m")
+    assert "0123456789" not in str(e.value) and "not an http(s) URL" in str(e.value)
+    for host in ("sk-0123456789abcdef0123456789abcdef", "a" * 40):
+        with pytest.raises(ConfigError, match="looks like an API key") as e:
+            OllamaProvider(host, "llama3.2:1b")
+        assert host not in str(e.value)
+    assert OllamaProvider("ollama:11434", "llama3.2:1b").host == "ollama:11434"
 
 
 async def test_together_is_asked_for_logprobs_as_it_documents_them() -> None:
