@@ -130,6 +130,10 @@ def _traced_datasets(args: argparse.Namespace, cascade: Cascade, *, judges: bool
                   for tier, ts in traces.items()}
         pairs = paired(traces, [small.name, large.name])
         if len(pairs) < 10:
+            if not items and given.endswith(".jsonl") and not Path(given).expanduser().exists():
+                # `bench run --dataset` it would fail as this did: say what is missing, not what to run
+                raise ConfigError(f"no dataset file at {given}, and no {name} traces to report on (in {store.root}): "
+                                  "check the path, or trace the file with `edgecascade bench run --dataset FILE`")
             if not items and not given.endswith(".jsonl") and given.strip().lower() not in DATASETS:
                 raise ConfigError(f"only {len(pairs)} {name} items are traced on both {small.name} and {large.name} "
                                   f"(in {store.root}), and {given!r} is no dataset `bench run` can trace: name "

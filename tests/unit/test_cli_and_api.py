@@ -622,3 +622,11 @@ def test_bench_overhead_engine_only_refuses_model_options_it_would_ignore(capsys
     assert main(["bench", "overhead", "--engine-only", "--model", "no-such-model", "--runs", "3"]) == 2
     said = capsys.readouterr().err
     assert "--engine-only measures no model, so --model, --runs would do nothing" in said
+
+
+def test_a_report_on_a_jsonl_file_that_is_not_there_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """It warned the file could not be reloaded, then told the user to `bench run` it, which fails the same way."""
+    rc = main(["bench", "report", "--datasets", str(tmp_path / "nope.jsonl"), "--traces", str(tmp_path / "tr"),
+               "--out", str(tmp_path / "out")])
+    said = capsys.readouterr().err
+    assert rc == 2 and f"no dataset file at {tmp_path / 'nope.jsonl'}" in said and "bench run --dataset FILE" in said
