@@ -716,6 +716,15 @@ than not reaches the bar (62% of resamples over forty) and the default does not 
 unshifted mean P(correct) is nearer the share right than the label-shift estimate on the pooled
 readings, and more likely than not on the draw alone (it was not on the fortieth).
 
+How it went (docs/benchmarks.md, *The forty-first draw*): traced 14:00:21-14:45:37 UTC, inside the
+deadline, committed unread and read as planned with the plan commit's code (the fixes committed on
+main meanwhile read the draw the same, checked after the reading). Both rules met the target, by two
+answers each, and both reached the bar (10.5 drafts); on the twelve clean draws together both met
+it (fifteen and ten to spare) and both reached the bar: the cross-check rule by 16.5 drafts (64%),
+the default by 2.5 (52%, 48% of resamples), which the plan had expected not to; pooled over
+forty-one the cross-check rule reached the bar and the default did not (55% and 34%); the
+unshifted mean was nearer on each new reading, 4 of 4.
+
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
     .venv/bin/python scripts/study_prior_shift.py symbolic
