@@ -8,7 +8,7 @@ is where pydantic lives (see :mod:`edgecascade.config`).
 from __future__ import annotations
 
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -82,7 +82,7 @@ def stop_strings(stop: str | Sequence[str] | None) -> list[str]:
     Anything else is refused here, before a model is loaded: ``list(b"\\n")`` would be ``[10]``."""
     if stop is None or isinstance(stop, str):
         return [] if stop is None else [stop]
-    if isinstance(stop, (bytes, bytearray, Mapping)) or not isinstance(stop, Sequence):
+    if isinstance(stop, (bytes, bytearray, Mapping)) or not isinstance(stop, (Sequence, Set)):
         raise InvalidRequestError(f"stop is a {type(stop).__name__}: give a string or a list of strings")
     if not all(isinstance(s, str) for s in stop):
         bad = next(s for s in stop if not isinstance(s, str))

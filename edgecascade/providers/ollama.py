@@ -174,8 +174,8 @@ class OllamaProvider:
         if not 0 <= top_logprobs <= 20:
             raise ConfigError(f"top_logprobs is {top_logprobs}: Ollama returns 0 to 20 alternatives per token")
         host = host.strip()
-        if "://" not in host and host and (re.fullmatch(r"(?i)(?:sk|gsk|hf|ghp|pk)[-_]\S*|xox\S*", host)
-                                           or (len(host) >= 32 and not re.search(r"[.:]", host))):
+        if "://" not in host and not re.search(r"[.:]", host) and len(host) >= 20 and (
+                re.fullmatch(r"(?i)(?:sk|gsk|hf|ghp|pk)[-_]\S*|xox\S*", host) or len(host) >= 32):
             # a bare value that reads as a key (pasted into OLLAMA_HOST or `base_url`): never echoed, nor looked up
             raise ConfigError("the Ollama host looks like an API key, not an address (not quoted here): set it to "
                               "the server's address, e.g. http://127.0.0.1:11434, and a key in $OLLAMA_API_KEY")

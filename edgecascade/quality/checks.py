@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 
 from ..config import REPETITION_TAIL_CHARS
 from ..types import Completion
@@ -93,8 +94,9 @@ def check_repetition(c: Completion, *, min_period: int, min_repeats: int) -> Che
             unit = s[-p:]
             if not any(ch.isalpha() for ch in unit) and c.finish_reason != "length":
                 # digits and marks without a word ("0000…" of 10**40, 1/7 to 50 places, a line of
-                # underscores, a table's border) in a finished answer: how it is written, not a loop
-                return Check("repetition", True)
+                # underscores, a table's border) in a finished answer: how it is written, not a loop;
+                # a longer period may still be one (a heading and a rule, repeated)
+                continue
             return Check(
                 "repetition", False,
                 f"the answer loops: {unit[:40]!r} repeats at least {min_repeats} times at its end",
@@ -102,8 +104,26 @@ def check_repetition(c: Completion, *, min_period: int, min_repeats: int) -> Che
     return Check("repetition", True)
 
 
-#: a power written out ("10^6", "3.91×10²"): the number reader reads its parts as separate numbers
-_POWER = re.compile(r"\d\s*\^\s*[-−]?\d|\d[⁰¹²³⁴⁵⁶⁷⁸⁹]|[×x*]\s*10[⁰¹²³⁴⁵⁶⁷⁸⁹⁻]")
+#: a power written out ("10^6", "3.91×10²", "10⁶"): the number reader reads its parts as separate
+#: numbers, so the check reads its value here
+_POWER = re.compile(r"(?:(\d+(?:\.\d+)?)\s*[×x*]\s*)?(\d+(?:\.\d+)?)\s*(?:\^\s*([-−]?\d+)|([⁻⁰¹²³⁴⁵⁶⁷⁸⁹]+))")
+_SUPERSCRIPT = str.maketrans("⁻⁰¹²³⁴⁵⁶⁷⁸⁹", "-0123456789")
+
+
+def _powers(text: str) -> list[Fraction]:
+    """The values of the powers ``text`` writes: 10^6, 10⁶, 3.91×10², 2^9 (each exactly)."""
+    out = []
+    for m in _POWER.finditer(text):
+        coef, base, caret, sup = m.groups()
+        try:
+            exp = int((caret or sup.translate(_SUPERSCRIPT)).replace("−", "-"))
+            if abs(exp) > 64:
+                continue
+            value = Fraction(base) ** exp
+        except (ValueError, ZeroDivisionError):
+            continue
+        out.append(value * Fraction(coef) if coef else value)
+    return out
 
 
 def check_arithmetic(c: Completion, prompt: str | None) -> Check:
@@ -114,7 +134,7 @@ def check_arithmetic(c: Completion, prompt: str | None) -> Check:
     question = bare_sum(prompt) if prompt else None
     if question is None or states(c.text, question) is not False:
         return Check("arithmetic", True)
-    if _POWER.search(c.text):  # the value may be written as a power ("10^6"): cannot tell, not wrong
+    if question.value in _powers(c.text):  # the value written as a power ("10^6", "3.91×10²")
         return Check("arithmetic", True)
     numbers = written(c.text)  # what states() read, so the reason names what was looked at
     said = "it writes no number" if not numbers else f"its last number is {show(numbers[-1])}"

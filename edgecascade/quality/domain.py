@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import re
 
+from .structure import _INLINE_FENCE
+
 CODE = "code"
 MATH = "math"
 
@@ -28,10 +30,11 @@ _CODE_LINES = re.compile(
     re.MULTILINE,
 )
 # a code block: one tagged with a language, or whose text reads as code (braces, semicolons, calls,
-# operators); an untagged block of prose ("Summarize this email: ```...```") is not code
-_FENCE = re.compile(r"```([^\n`]*)\n?(.*?)(?:```|\Z)", re.DOTALL)
+# operators); an untagged block of prose ("Summarize this email: ```...```") is not code. A fence
+# with its code on the same line (```x = f(1)```) has no tag
+_ONE_LINE_FENCE = re.compile(r"```([^\n`]+)```")
 _FENCE_LANGS = frozenset({
-    "python", "py", "python3", "javascript", "js", "jsx", "typescript", "ts", "tsx", "java", "rust", "rs", "go",
+    "python", "py", "python3", "py3", "javascript", "js", "jsx", "typescript", "ts", "tsx", "java", "rust", "rs", "go",
     "golang", "c", "cpp", "c++", "cc", "h", "hpp", "csharp", "cs", "sql", "bash", "sh", "shell", "zsh", "ruby",
     "rb", "php", "kotlin", "kt", "swift", "scala", "r", "julia", "lua", "perl", "haskell", "hs", "html", "css",
     "scss", "powershell", "ps1", "dockerfile", "makefile",
@@ -41,11 +44,12 @@ _CODE_TEXT = re.compile(r"[;{}]\s*$|^\s*[}\]]|\w\([^()\n]*\)|==|!=|=>|->|\+=|<=|
 
 
 def _code_block(prompt: str) -> bool:
-    for m in _FENCE.finditer(prompt):
-        tag = m.group(1).strip().lower()
+    for m in _INLINE_FENCE.finditer(prompt):
+        words = m.group(1).split()
+        tag = words[0].lower() if words else ""
         if tag in _FENCE_LANGS or (not tag and _CODE_TEXT.search(m.group(2))):
             return True
-    return False
+    return any(_CODE_TEXT.search(m.group(1)) for m in _ONE_LINE_FENCE.finditer(prompt))
 
 
 # an explicit request for code: "write a (recursive Python) function", "complete this method",
@@ -60,8 +64,8 @@ _CODE_ASKS = re.compile(
     # only plain words between ("a short program", "a small computer program"): "a workout program",
     # "a code of conduct", "a query letter" or "a poem about code" are prose
     r"|\b(?:write|create|implement)\s+(?:(?:a|an|the|some|me)\s+)?"
-    r"(?:(?:simple|short|small|quick|tiny|basic|complete|working|full|little|new|sample|example|computer|"
-    rf"recursive|efficient|{_LANGS})\s+){{0,2}}"
+    r"(?:(?:simple|short|small|quick|fast|tiny|basic|complete|working|full|little|new|sample|example|computer|"
+    rf"recursive|efficient|following|two|three|several|few|\d+|{_LANGS})\s+){{0,2}}"
     r"(?:program|code(?!\s+of\b)|snippet|quer(?:y|ies)(?!\s+letters?\b)|regex(?:es)?|regular\s+expressions?"
     r"|one-liners?)s?\b"
     # a coding task named as one: "Solve this coding problem: given n = 5 ..." (a review found such

@@ -183,10 +183,9 @@ def _prompt_code(prompt: str) -> ast.Module | None:
     return ast.Module(body=body, type_ignores=[])
 
 
-def _imports(prompt: str) -> str:
+def _imports(tree: ast.Module | None) -> str:
     """The prompt code's imports of well-known standard modules (e.g. ``from typing import List``);
     nothing else from the prompt runs."""
-    tree = _prompt_code(prompt)
     if tree is None:
         return ""
     keep = [n for n in tree.body
@@ -195,10 +194,9 @@ def _imports(prompt: str) -> str:
     return "\n".join(ast.unparse(n) for n in keep)
 
 
-def _prompt_functions(prompt: str) -> list[str]:
+def _prompt_functions(tree: ast.Module | None) -> list[str]:
     """The names of the functions the prompt's code defines (never run: a draft that calls one it
     does not define itself cannot be judged by running it)."""
-    tree = _prompt_code(prompt)
     if tree is None:
         return []
     return [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
@@ -301,8 +299,9 @@ def examples_pass_rate(prompt: str, answer: str, *, timeout_s: float = 5.0) -> f
     if not examples:
         return None
     token = f"EDGECASCADE-EX-{secrets.token_hex(6)}"
-    unrun = [name for name in _prompt_functions(prompt) if not defines_function(code, name)]
-    payload = json.dumps([_imports(prompt), code, [[e.function, list(e.args), list(e.kwargs), e.expected]
+    tree = _prompt_code(prompt)
+    unrun = [name for name in _prompt_functions(tree) if not defines_function(code, name)]
+    payload = json.dumps([_imports(tree), code, [[e.function, list(e.args), list(e.kwargs), e.expected]
                                                     for e in examples], token, unrun])
     run = run_python(_RUNNER.format(payload=payload), timeout_s=timeout_s, memory_bytes=1 << 30)
     if run.returncode != 0 or token not in run.stdout:

@@ -104,6 +104,12 @@ def test_most_bare_word_problems_are_math_too() -> None:
     ("Write some code that parses JSON.", "code"),
     ("What does this print?\n```\nfor i in range(3):\n    print(i)\n```", "code"),
     ("Explain this:\n```js\nconst x = 1\n```", "code"),
+    # code asked for with words the first version of that rule did not allow, and one-line fences
+    ("Implement the following code: a stack with push and pop.", "code"),
+    ("Write a Python 3 program that adds two numbers.", "code"),
+    ("Write two programs that talk over a socket.", "code"),
+    ("What does ```x = [1,2,3]; print(x[3])``` print?", "code"),
+    ("Fix this:\n```py3\nprint(1)\n```", "code"),
     (MATH, "math"),
     (CODE, "code"),
 ])

@@ -202,6 +202,12 @@ async def test_arguments_of_the_wrong_kind_are_refused_before_any_tier_runs(kwar
     assert t.provider.requests == []  # type: ignore[attr-defined]
 
 
+def test_stop_strings_may_come_as_a_set() -> None:
+    from edgecascade.types import Message, Request
+
+    assert sorted(Request([Message("user", "hi")], stop={"a", "b"}).stop) == ["a", "b"]
+
+
 async def test_numpy_numbers_are_taken_as_plain_ones() -> None:
     import numpy as np
 

@@ -93,9 +93,9 @@ def test_prompt_names_are_never_called(tmp_path) -> None:  # type: ignore[no-unt
     draft = "```python\ndef f(x):\n    return x + 1\n```"
     assert examples_pass_rate(hostile, draft) == 1.0  # f's example ran, exec's did not
     assert not marker.exists()
-    from edgecascade.quality.examples import _imports
+    from edgecascade.quality.examples import _imports, _prompt_code
 
-    assert _imports(hostile) == "from typing import List"
+    assert _imports(_prompt_code(hostile)) == "from typing import List"
     # a draft that only re-exports a name does not make the prompt's call run either
     assert examples_pass_rate(hostile, "```python\nfrom builtins import exec\n```") is None
     assert not marker.exists()

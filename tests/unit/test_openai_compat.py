@@ -1166,7 +1166,8 @@ def test_a_key_pasted_where_an_address_goes_is_not_echoed() -> None:
         with pytest.raises(ConfigError, match="looks like an API key") as e:
             OllamaProvider(host, "llama3.2:1b")
         assert host not in str(e.value)
-    assert OllamaProvider("ollama:11434", "llama3.2:1b").host == "ollama:11434"
+    for host in ("ollama:11434", "hf-gpu:11434", "pk-box.lan:11434", "hf-gpu"):  # host names, not keys
+        assert OllamaProvider(host, "llama3.2:1b").host == host
 
 
 async def test_together_is_asked_for_logprobs_as_it_documents_them() -> None:

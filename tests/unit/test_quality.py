@@ -336,7 +336,9 @@ def test_digits_and_marks_that_repeat_in_a_finished_answer_are_no_loop(text: str
 
 
 def test_words_that_repeat_are_still_a_loop() -> None:
-    for text in ("ha" * 40, "abcdefgh" * 5, "很好" * 30, "The end. " * 10):
+    # the last: a heading and a rule repeated, whose rule alone is a run of marks (the first version
+    # stopped at that run and passed the loop)
+    for text in ("ha" * 40, "abcdefgh" * 5, "很好" * 30, "The end. " * 10, ("Next step:\n" + "-" * 40 + "\n") * 6):
         assert not check_repetition(completion(text), min_period=8, min_repeats=4).passed, text
 
 
@@ -346,6 +348,9 @@ def test_a_value_written_as_a_power_is_not_called_wrong() -> None:
                              ("What is 17 * 23?", "About 3.91×10²")):
         assert check_arithmetic(completion(answer), question).passed, answer
     assert not check_arithmetic(completion("17 * 23 = 411"), "What is 17 * 23?").passed
+    # a power that is not the value is no excuse (the first version passed any answer with a power)
+    for wrong in ("17 * 23 = 411, i.e. 4.11x10^2", "The answer is 2^9 = 512", "About 3.9×10³"):
+        assert not check_arithmetic(completion(wrong), "What is 17 * 23?").passed, wrong
 
 
 def test_a_null_logprob_leaves_the_p10_score_unknown_and_the_draft_escalates() -> None:
