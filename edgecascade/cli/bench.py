@@ -29,17 +29,12 @@ def cmd_bench_overhead(args: argparse.Namespace) -> int:
         given = ", ".join(k for k, v in model_options.items() if v is not None)
         raise ConfigError(f"--engine-only measures no model, so {given} would do nothing: drop it, or drop "
                           "--engine-only")
-    args.model = args.model if args.model is not None else "qwen2.5-coder-0.5b"
-    args.max_tokens = args.max_tokens if args.max_tokens is not None else 128
-    args.runs = args.runs if args.runs is not None else 5
     report: dict[str, Any] = {}
     progress = None if args.json else (lambda msg: err.print(msg, style="dim", markup=False))
-    if not args.engine_only:
-        if progress:
-            progress(f"generation speed on {args.model}: {args.runs} runs x 3 variants, "
-                     f"{args.max_tokens} tokens each (greedy)")
-        report.update(generation_speed(args.model, max_tokens=args.max_tokens, runs=args.runs,
-                                       progress=progress))
+    if not args.engine_only:  # the options given; generation_speed holds the defaults
+        given_options = {k: v for k, v in (("model", args.model), ("max_tokens", args.max_tokens),
+                                           ("runs", args.runs)) if v is not None}
+        report.update(generation_speed(**given_options, progress=progress))
     report.update(engine_overhead(args.queries))
     report.update(engine_overhead(args.queries, calibrated=True))
     if args.json:

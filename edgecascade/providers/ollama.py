@@ -116,8 +116,10 @@ def _map_error(e: BaseException, *, host: str, model: str, api_key: str | None =
         return PoolTimeoutError(f"no free connection to Ollama at {where} in time: too many calls in flight at "
                                 "once; lower the concurrency")
     if isinstance(e, httpx.TimeoutException):
-        return ProviderTimeoutError(f"Ollama at {where} did not answer in time ({type(e).__name__}): {model} "
+        late = ProviderTimeoutError(f"Ollama at {where} did not answer in time ({type(e).__name__}): {model} "
                                     "may still be loading; raise this tier's timeouts or keep it loaded (keep_alive)")
+        late.sent = not isinstance(e, httpx.ConnectTimeout)  # no connection, no request (as the other providers)
+        return late
     if isinstance(e, (ConnectionError, httpx.ConnectError)):
         return ProviderConnectionError(f"cannot reach Ollama at {where}: is `ollama serve` running at {where}?")
     if isinstance(e, httpx.RemoteProtocolError):

@@ -422,3 +422,17 @@ def test_a_retry_after_that_is_no_finite_number_is_ignored() -> None:
         assert retry_after(httpx.Headers({"Retry-After": value})) is None
         assert retry_after(httpx.Headers({"Retry-After-Ms": value})) is None
     assert retry_after(httpx.Headers({"Retry-After-Ms": "nan", "Retry-After": "2"})) == 2.0
+
+
+def test_every_provider_marks_a_connection_never_made_as_not_billed() -> None:
+    """Ollama's timeout mapping had no `sent = False` for a connect timeout, unlike the others."""
+    import httpx
+
+    from edgecascade.errors import may_be_billed
+    from edgecascade.providers.ollama import _map_error
+
+    req = httpx.Request("POST", "http://127.0.0.1:11434/api/chat")
+    never = _map_error(httpx.ConnectTimeout("timed out", request=req), host="http://127.0.0.1:11434", model="m")
+    late = _map_error(httpx.ReadTimeout("timed out", request=req), host="http://127.0.0.1:11434", model="m")
+    assert isinstance(never, ProviderTimeoutError) and not never.sent and not may_be_billed(never)
+    assert isinstance(late, ProviderTimeoutError) and late.sent and may_be_billed(late)
