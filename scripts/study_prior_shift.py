@@ -725,6 +725,32 @@ the default by 2.5 (52%, 48% of resamples), which the plan had expected not to; 
 forty-one the cross-check rule reached the bar and the default did not (55% and 34%); the
 unshifted mean was nearer on each new reading, 4 of 4.
 
+`symbolic --dataset bench/datasets/gsm-symbolic-42.jsonl --k 84` judges a forty-second draw (the
+forty-fourth instance of each template, `--instances 43 44`; 84 items), the thirteenth clean draw
+of the calibrations refitted after grader v3, by the same judgement, fixed in the commit that adds
+the file, after the forty-first draw was read and before it is traced. No calibration, feature,
+check, grader or threshold changes before it is read. The generator's `t99-43` states the
+thirty-fifth draw's `t99-36` again, so it is left out; no other item repeats an earlier draw's
+problem (checked by prompt against all forty-one files, and by `tests/unit/test_datasets.py`). It
+is traced with `bench run --config calibrated` from a worktree at the plan's commit, starting right
+after it (about 15:35 UTC on 2026-11-28), and not read until the tracing ends; if it has not ended
+by 17:15 UTC, the traces so far are committed unread, the draw stays clean, and a later session
+completes it with the same `bench run` (which traces only what is missing) before reading it; never
+given up because of what a trace shows. The main readings are the draw alone (`symbolic --bootstrap
+2000 --k 84 --dataset` the file), the thirteen clean draws of these calibrations together (the
+thirtieth to forty-second, 1,096 items, `--k 83`), every traced draw pooled (3,726 items, `--k
+3642`, templates resampled) and `estimates` on the forty-two files. Expected, from the forty-one
+draws read with these calibrations (twelve clean): on the draw alone, each rule more likely than
+not meets the target (the default met it on 34 of 41 draws, the cross-check rule on 30), and
+whether either reaches the issue's bar is a toss-up (the twelve clean draws reached it eleven times
+in twenty-four readings); on the thirteen clean draws together, each rule more likely than not
+meets the target, whether the default reaches the bar is a toss-up (52% of the gap on the twelve,
+48% of resamples), and the cross-check rule more likely than not reaches it (64% of the gap on the
+twelve, 66% of resamples); pooled over forty-two, the cross-check rule more likely than not reaches
+the bar (65% of resamples over forty-one) and the default does not (37%); the unshifted mean
+P(correct) is nearer the share right than the label-shift estimate on the pooled readings, and more
+likely than not on the draw alone.
+
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
     .venv/bin/python scripts/study_prior_shift.py symbolic
