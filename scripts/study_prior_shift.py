@@ -729,11 +729,14 @@ unshifted mean was nearer on each new reading, 4 of 4.
 forty-fourth instance of each template, `--instances 43 44`; 84 items), the thirteenth clean draw
 of the calibrations refitted after grader v3, by the same judgement, fixed in the commit that adds
 the file, after the forty-first draw was read and before it is traced. No calibration, feature,
-check, grader or threshold changes before it is read. The generator's `t99-43` states the
-thirty-fifth draw's `t99-36` again, so it is left out; no other item repeats an earlier draw's
-problem (checked by prompt against all forty-one files, and by `tests/unit/test_datasets.py`). It
-is traced with `bench run --config calibrated` from a worktree at the plan's commit, starting right
-after it (about 15:35 UTC on 2026-11-28), and not read until the tracing ends; if it has not ended
+check, grader or threshold changes before it is read. The generator's `t06-43` states the
+thirty-fifth draw's `t06-36` again, so it is left out; no other item repeats an earlier draw's
+problem (checked by prompt against all forty-one files, and by `tests/unit/test_datasets.py`). The
+plan's first commit (42c753b) left out `t99-43` instead, a slip of the check's printout that the
+test caught; its tracing was stopped after 37 s (one item, `t00-43`, traced by both models, not
+read, kept: the same prompt is in this file) and started again from the mended commit. It is traced
+with `bench run --config calibrated` from a worktree at the plan's commit, starting right after it
+(about 15:35 UTC on 2026-11-28), and not read until the tracing ends; if it has not ended
 by 17:15 UTC, the traces so far are committed unread, the draw stays clean, and a later session
 completes it with the same `bench run` (which traces only what is missing) before reading it; never
 given up because of what a trace shows. The main readings are the draw alone (`symbolic --bootstrap

@@ -567,7 +567,7 @@ def test_committed_gsm_symbolic_test_set_is_whole_and_gradable() -> None:
     # t52-32, the fifteenth's t52-16; t33-33, the twenty-third's t33-24; t82-33, the third's t82-3),
     # and the thirty-fifth, thirty-eighth and thirty-ninth their one (t53-36, the third's t53-4;
     # t53-39, the twenty-first's t53-22; t53-40, the eighth's t53-9), and the forty-second its one
-    # (t99-43, the thirty-fifth's t99-36)
+    # (t06-43, the thirty-fifth's t06-36)
     seen = {i.prompt for i in items}
     draws = [("gsm-symbolic-2.jsonl", 85, "t00-2"), ("gsm-symbolic-3.jsonl", 170, "t00-3"),
              *((f"gsm-symbolic-{k}.jsonl", 85, f"t00-{k + 1}") for k in range(4, 18)),
