@@ -21,6 +21,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from .. import strict_json
 from ..errors import ConfigError, EdgecascadeError, InvalidRequestError
 from .console import _show_warning, err
 from .parser import build_parser
@@ -80,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print(f"error: {e}", markup=False)
         if args.command == "run" and args.json:  # a script reading stdout gets an object too
             _print_error_json(e, args)
+        elif getattr(args, "json", False):  # so does one reading any other command's --json
+            print(strict_json.dumps({"error": {"type": type(e).__name__, "message": str(e)}}, ensure_ascii=False))
         return 2 if isinstance(e, (ConfigError, InvalidRequestError)) else 1
     except KeyboardInterrupt as e:
         resumes = args.command == "bench" and args.bench == "run"

@@ -430,3 +430,19 @@ def test_a_failure_of_two_tiers_sharing_one_trace_file_is_said_for_both(
     assert bench.cmd_bench_run(args) == 1
     said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(said) == 2 and all("ProviderError: server down" in line for line in said), said
+
+
+
+@pytest.mark.parametrize("argv", [["calibrate", "--json", "--traces", "none.jsonl"],
+                                  ["bench", "report", "--json", "--datasets", "none.jsonl"]])
+def test_a_json_command_that_fails_prints_an_error_record_on_stdout(argv: list[str], tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    # a script reading a command's --json gets an object when the command fails too, as `run --json` does
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    said = capsys.readouterr()
+    record = json.loads(said.out)
+    assert set(record) == {"error"} and record["error"]["type"] == "ConfigError"
+    assert f"error: {record['error']['message']}" in " ".join(said.err.split())  # what stderr said, whole
+    assert "none.jsonl" in record["error"]["message"]
