@@ -233,7 +233,9 @@ def list_manifests() -> list[ModelManifest]:
     if not directory.is_dir():
         return []
     by_name: dict[str, tuple[ModelManifest, Path]] = {}
-    by_file: dict[str, tuple[ModelManifest, Path]] = {}  # one cached file each: a pull of one replaced the other's
+    # one cached file each: a pull of one replaced the other's; compared without case, as the
+    # file systems of macOS and Windows compare names
+    by_file: dict[str, tuple[ModelManifest, Path]] = {}
     for path in sorted(directory.glob("*.toml")):
         if path.name.startswith(".") or not path.is_file():  # an editor's lock (.#x.toml) or macOS's ._x.toml
             continue
@@ -241,13 +243,13 @@ def list_manifests() -> list[ModelManifest]:
         if manifest.name in by_name:
             other = by_name[manifest.name][1]
             raise ModelError(f"model name {manifest.name!r} is defined twice: in {other} and in {path}")
-        if manifest.file_name in by_file:
-            first, other = by_file[manifest.file_name]
+        if manifest.file_name.casefold() in by_file:
+            first, other = by_file[manifest.file_name.casefold()]
             raise ModelError(f"models {first.name!r} ({other}) and {manifest.name!r} ({path}) both name the file "
-                             f"{manifest.file_name!r}, and each pull would replace the other's: give one of them "
-                             "another file_name")
+                             f"{manifest.file_name!r} (letter case aside), and each pull would replace the other's: "
+                             "give one of them another file_name")
         by_name[manifest.name] = (manifest, path)
-        by_file[manifest.file_name] = (manifest, path)
+        by_file[manifest.file_name.casefold()] = (manifest, path)
     return [by_name[name][0] for name in sorted(by_name)]
 
 

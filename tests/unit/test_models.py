@@ -935,6 +935,11 @@ def test_two_models_naming_one_file_are_an_error(registry: Path) -> None:
     with pytest.raises(ModelError, match=r"'tiny' .* and 'variant' .* both name the file") as ei:
         list_manifests()
     assert "another file_name" in str(ei.value)
+    # on macOS and Windows "Variant.GGUF" is that same file
+    (registry / "variant.toml").write_text(text.replace('name = "tiny"', 'name = "variant"')
+                                           .replace('file_name = "tiny.gguf"', 'file_name = "TINY.GGUF"'))
+    with pytest.raises(ModelError, match=r"both name the file 'TINY.GGUF' \(letter case aside\)"):
+        list_manifests()
 
 
 def test_a_manifests_folder_that_is_not_there_is_said(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
