@@ -30,16 +30,18 @@ MAX_SERVER_MESSAGE = 300  # characters of a server's own error message quoted in
 REDACTED = "[redacted]"
 
 # cut short: OpenAI/vLLM/llama.cpp "length", Anthropic "max_tokens" and "model_context_window_exceeded"
-# (the answer filled the context window; Anthropic documents it as truncated)
-_LENGTH_REASONS = frozenset({"length", "max_tokens", "model_context_window_exceeded"})
+# (the answer filled the context window; Anthropic documents it as truncated), Mistral's
+# "model_length" (the same, in its OpenAI-style API)
+_LENGTH_REASONS = frozenset({"length", "max_tokens", "model_context_window_exceeded", "model_length"})
 # withheld or cut by the backend itself: OpenAI's content filter, Anthropic's refusal stop reason
 _FILTERED_REASONS = frozenset({"content_filter", "refusal"})
 # finished: the model ended its turn, met a stop sequence, or called a tool (OpenAI, vLLM, llama.cpp,
-# Anthropic, Ollama); a backend that names no reason is taken at its word. Anything else (vLLM's and
+# Anthropic, Ollama, and text-generation-inference before 2.2, which says "eos_token"); a backend that
+# names no reason is taken at its word. Anything else (vLLM's and
 # SGLang's "abort", vLLM's "repetition", Anthropic's "pause_turn", a reason not known yet) did not
 # finish the answer as asked: "error", which the truncation check rejects
 _STOP_REASONS = frozenset({None, "", "stop", "end_turn", "stop_sequence", "tool_calls", "tool_use", "function_call",
-                           "eos"})
+                           "eos", "eos_token"})
 # a URL as far as it can go (userinfo and queries may hold quotes, brackets and parentheses): a
 # message may lose the punctuation after a query, never a secret inside one
 _URL_RE = re.compile(r"https?://[^\s\"<>`]+", re.IGNORECASE)

@@ -488,13 +488,27 @@ class OpenAICompatProvider:
                         "their checks alone (their reason says so); set logprobs = false on the tier if the "
                         "backend cannot give them", self._where, self.model)
         return Completion(
-            text=message.get("content") or "",
+            text=self._content_text(message.get("content")),
             model=self.model,
             finish_reason=finish_reason(choice.get("finish_reason")),
             usage=_usage(usage, reported),
             timings=Timings(total_s=time.perf_counter() - started, first_token_s=None),
             logprobs=logprobs,
         )
+
+    def _content_text(self, content: Any) -> str:
+        """The text of a message's (or delta's) ``content``: a string, or, as Mistral's reasoning
+        models send it, a list of typed parts, of which the ``text`` ones are the answer (their
+        ``thinking`` parts are not). Anything else is no answer this provider can read."""
+        if content is None or isinstance(content, str):
+            return content or ""
+        if isinstance(content, list) and all(isinstance(part, dict) for part in content):
+            texts = [part.get("text") for part in content if part.get("type") == "text"]
+            if all(isinstance(t, str) for t in texts):
+                return "".join(texts)  # type: ignore[arg-type]
+        raise MalformedResponseError(f"{self._where} answered {self.model!r} with content that is neither text nor a "
+                                     f"list of text parts ({self._shorten(json.dumps(content))!r}): it is not an "
+                                     "OpenAI-compatible answer")
 
     async def complete(self, request: Request) -> Completion:
         """One POST, one answer; failures raise the matching ProviderError."""
@@ -625,7 +639,12 @@ class OpenAICompatProvider:
                 if not choices or not isinstance(choices[0], dict):
                     continue
                 choice = choices[0]
-                piece = (choice.get("delta") or {}).get("content") or ""
+                delta = choice.get("delta") or {}
+                if not isinstance(delta, dict):
+                    raise MalformedResponseError(f"the stream from {self._where} carried a delta that is not a JSON "
+                                                 f"object after {chars} characters: it is not an OpenAI-compatible "
+                                                 "stream")
+                piece = self._content_text(delta.get("content"))
                 reason = choice.get("finish_reason")
                 if reason == "error":
                     raise UpstreamError(f"{self._where} stopped the stream with finish_reason 'error'; try again")

@@ -746,6 +746,9 @@ def test_retry_after_and_finish_reason_helpers() -> None:
     # Anthropic documents a full context window as a cut answer; a filtered or refused one is withheld
     assert [finish_reason(r) for r in ("model_context_window_exceeded", "content_filter", "refusal")] == \
         ["length", "filtered", "filtered"]
+    # Mistral's full context window is a cut answer; text-generation-inference (before 2.2) finished
+    # with "eos_token": every one of its answers had read as an error
+    assert [finish_reason(r) for r in ("model_length", "eos_token")] == ["length", "stop"]
 
 
 async def test_a_filtered_answer_is_rejected_not_judged_as_whole() -> None:
@@ -1190,3 +1193,30 @@ async def test_together_is_asked_for_logprobs_as_it_documents_them() -> None:
         assert {f: bodies[-1].get(f) for f in ("logprobs", "top_logprobs") if f in bodies[-1]} == want, (preset, k)
     built = build_provider(TierConfig(name="t", provider="together", model="m"))
     assert built.inner.logprobs_as_count is True  # type: ignore[attr-defined]
+
+
+async def test_content_given_as_typed_parts_is_read_and_other_content_is_malformed() -> None:
+    # Mistral's reasoning models send content as a list of parts; the text parts are the answer
+    parts: Any = [{"type": "thinking", "thinking": [{"type": "text", "text": "17*23 = 391"}]},
+                  {"type": "text", "text": "The answer is "}, {"type": "text", "text": "391."}]
+    p = provider(lambda r: httpx.Response(200, json=chat_completion(parts, finish="stop")))
+    assert (await p.complete(request())).text == "The answer is 391."
+    streamed = provider(lambda r: httpx.Response(200, content=sse(chunk({"content": parts}), chunk({}, "stop"),
+                                                                  "[DONE]"),
+                                                 headers={"content-type": "text/event-stream"}))
+    assert "".join(d.text for d in await collect(streamed)) == "The answer is 391."
+    # content of another kind, or a delta that is no object, is no answer: a ProviderError (the
+    # cascade goes on to its next tier), not a crash
+    for content in (42, {"text": "391"}, [{"type": "text", "text": 391}]):
+        odd = provider(lambda r, c=content: httpx.Response(200, json=chat_completion(c, finish="stop")))
+        with pytest.raises(MalformedResponseError, match="neither text nor a list of text parts"):
+            await odd.complete(request())
+        odd_stream = provider(lambda r, c=content: httpx.Response(200, content=sse(chunk({"content": c}), "[DONE]"),
+                                                                  headers={"content-type": "text/event-stream"}))
+        with pytest.raises(MalformedResponseError, match="neither text nor a list of text parts"):
+            await collect(odd_stream)
+    bad_delta = {**chunk({}), "choices": [{"index": 0, "delta": "391", "finish_reason": None}]}
+    no_delta = provider(lambda r: httpx.Response(200, content=sse(bad_delta, "[DONE]"),
+                                                 headers={"content-type": "text/event-stream"}))
+    with pytest.raises(MalformedResponseError, match="a delta that is not a JSON object"):
+        await collect(no_delta)
