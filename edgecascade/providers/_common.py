@@ -16,7 +16,7 @@ import os
 import re
 import time
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit, urlunsplit
 
@@ -250,6 +250,23 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(when.timestamp() - time.time(), 0.0)
+
+
+def before_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
+    """``text`` up to the earliest stop string in it, and whether one was there. llama-cpp-python cuts
+    a completion at the first stop of the list that occurs, not at the earliest in the text
+    (``stop=["\\n", "```"]`` left "x = 1```" whole), and not at all while it holds back the bytes of a
+    character split across tokens; the answer must end where its first stop string begins, as a
+    streamed answer does."""
+    at = [i for i in (text.find(s) for s in stops if s) if i >= 0]
+    return (text[:min(at)], True) if at else (text, False)
+
+
+def stop_prefix(text: str, stops: Sequence[str] | None) -> int:
+    """The length of the longest end of ``text`` that begins a stop string (held back from a stream:
+    the next token may complete the stop, and the answer ends before it)."""
+    return max((k for s in stops or () for k in range(min(len(s) - 1, len(text)), 0, -1)
+                if text.endswith(s[:k])), default=0)
 
 
 def finish_reason(reason: Any) -> FinishReason:

@@ -54,6 +54,7 @@ from ._common import (
     DeltaStream,
     LoopClients,
     Secret,
+    before_stop,
     checked_key,
     checked_url,
     endpoint,
@@ -63,6 +64,7 @@ from ._common import (
     shorten_and_redact,
     sse_events,
     sse_lines,
+    stop_prefix,
     token_count,
 )
 from .base import Capabilities, Timeouts
@@ -138,6 +140,14 @@ def split_messages(messages: list[Message]) -> tuple[str | None, list[dict[str, 
 #: The Deltas of one streamed answer; after the last one, ``usage`` and ``finish_reason`` are set (the token
 #: counts arrive in ``message_start`` and ``message_delta``, which a Delta has no room for). No logprobs.
 AnthropicStream = DeltaStream
+
+
+def _local_stops(request: Request) -> list[str]:
+    """The stop strings cut here rather than sent: the Messages API refuses a stop sequence of
+    whitespace alone ("\\n" is a common one) with a 400, which had failed every such query at this
+    tier. The answer is cut at the earliest, as the API cuts at its own; what was generated past it
+    is still counted in the usage (it was billed)."""
+    return [stop for stop in request.stop if stop and not stop.strip()]
 
 
 def _usage(usage: Mapping[str, Any], completion_tokens: int, reported: bool) -> Usage:
@@ -236,8 +246,8 @@ class AnthropicProvider:
         }
         if system is not None:
             body["system"] = system
-        if request.stop:
-            body["stop_sequences"] = list(request.stop)
+        if sent := [stop for stop in request.stop if stop.strip()]:
+            body["stop_sequences"] = sent
         if stream:
             body["stream"] = True
         return body
@@ -257,23 +267,24 @@ class AnthropicProvider:
                     raise MalformedResponseError(
                         f"{self._safe_url} answered {self.model} with a web page, not the Messages API: check "
                         "that base_url points at the Anthropic API", retryable=False)
-                return self._completion(resp.json(), total_s)
+                return self._completion(resp.json(), total_s, _local_stops(request))
             failure = _failure_from_response(resp)
         except _CAUGHT as e:
             failure = e
         raise self._error(failure) from None
 
-    def _completion(self, payload: Any, total_s: float) -> Completion:
+    def _completion(self, payload: Any, total_s: float, local_stops: list[str]) -> Completion:
         if not isinstance(payload, dict) or payload.get("type") != "message" \
                 or not isinstance(content := payload.get("content"), list):
             raise self._error(ValueError("the body is not a `message` object with a `content` list"))
         text = "".join(str(b.get("text") or "") for b in content if isinstance(b, dict) and b.get("type") == "text")
+        text, cut = before_stop(text, local_stops)
         reported = isinstance(payload.get("usage"), dict)
         usage: dict[str, Any] = u if isinstance(u := payload.get("usage"), dict) else {}
         return Completion(
             text=text,
             model=self.model,
-            finish_reason=finish_reason(payload.get("stop_reason")),
+            finish_reason="stop" if cut else finish_reason(payload.get("stop_reason")),
             usage=_usage(usage, token_count(usage.get("output_tokens")), reported),
             timings=Timings(total_s=total_s),
             logprobs=None,
@@ -285,6 +296,8 @@ class AnthropicProvider:
 
     async def _stream_deltas(self, request: Request, out: DeltaStream) -> AsyncGenerator[Delta, None]:
         body = self._body(request, stream=True)
+        local = _local_stops(request)
+        held, cut = "", False  # text not yet yielded (it may begin a local stop), and whether one was met
         failure: _ApiFailure | BaseException | None = None
         completion_tokens = 0
         started_usage: dict[str, Any] = {}
@@ -311,15 +324,22 @@ class AnthropicProvider:
                             if not isinstance(payload, dict):
                                 raise ValueError(f"the data of a {event!r} event is not a JSON object")
                             kind = payload.get("type") or event
+                            piece = ""
                             if kind == "content_block_delta":
                                 delta = payload.get("delta") or {}
                                 if delta.get("type") == "text_delta" and delta.get("text"):
-                                    yield Delta(str(delta["text"]))
+                                    piece = str(delta["text"])
                             elif kind == "content_block_start":
                                 block = payload.get("content_block") or {}
                                 if block.get("type") == "text" and block.get("text"):
-                                    yield Delta(str(block["text"]))
-                            elif kind == "message_start":
+                                    piece = str(block["text"])
+                            if piece and not cut:  # past a local stop the rest is read for its usage only
+                                held, cut = before_stop(held + piece, local)
+                                safe = held if cut else held[:len(held) - stop_prefix(held, local)]
+                                held = held[len(safe):]
+                                if safe:
+                                    yield Delta(safe)
+                            if kind == "message_start":
                                 usage = (payload.get("message") or {}).get("usage") or {}
                                 reported = "input_tokens" in usage
                                 started_usage = usage
@@ -330,8 +350,10 @@ class AnthropicProvider:
                                 if "output_tokens" in usage:
                                     completion_tokens = token_count(usage.get("output_tokens"))
                             elif kind == "message_stop":
+                                if held:  # the start of a local stop that never came: answer text
+                                    yield Delta(held)
                                 out.usage = _usage(started_usage, completion_tokens, reported)
-                                out.finish_reason = finish_reason(stop_reason)
+                                out.finish_reason = "stop" if cut else finish_reason(stop_reason)
                                 yield Delta("", out.finish_reason)
                                 return
                             elif kind == "error":

@@ -42,7 +42,7 @@ import numpy as np
 
 from ..errors import ContextLengthError, ModelLoadError, UpstreamError
 from ..types import Completion, Delta, FinishReason, Request, Timings, TokenLogprobs, Usage
-from ._common import DeltaStream
+from ._common import DeltaStream, before_stop, stop_prefix
 from .base import Capabilities
 
 log = logging.getLogger(__name__)
@@ -329,16 +329,6 @@ def unload_all() -> None:
 atexit.register(unload_all)
 
 
-def _before_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
-    """``text`` up to the earliest stop string in it, and whether one was there. llama-cpp-python cuts
-    a completion at the first stop of the list that occurs, not at the earliest in the text
-    (``stop=["\\n", "```"]`` left "x = 1```" whole), and not at all while it holds back the bytes of a
-    character split across tokens; the answer must end where its first stop string begins, as a
-    streamed answer does."""
-    at = [i for i in (text.find(s) for s in stops if s) if i >= 0]
-    return (text[:min(at)], True) if at else (text, False)
-
-
 def _ends_in_eog(llama: Any, generated: list[int]) -> bool:
     """Whether the last generated token ends generation (an end-of-turn token): llama-cpp-python does not
     count it in an answer's usage, so a stream's count leaves it out too."""
@@ -364,14 +354,7 @@ class _Spelling:
             self.bytes += bytes(self.llama.detokenize([int(self.generated[self.read])]))
             self.read += 1
         text = self.bytes.decode("utf-8", errors="ignore")
-        return _before_stop(text, stops) if stops else (text, False)
-
-
-def _stop_prefix(text: str, stops: Sequence[str] | None) -> int:
-    """The length of the longest end of ``text`` that begins a stop string (held back from a stream:
-    the next token may complete the stop, and the answer ends before it)."""
-    return max((k for s in stops or () for k in range(min(len(s) - 1, len(text)), 0, -1)
-                if text.endswith(s[:k])), default=0)
+        return before_stop(text, stops) if stops else (text, False)
 
 
 def _covering(lp: TokenLogprobs, text: str) -> TokenLogprobs:
@@ -531,7 +514,7 @@ class LlamaCppProvider:
         finish = "length" if capped else (choice.get("finish_reason") or "stop")
         text = choice["message"].get("content") or ""
         if request.stop:
-            text, cut = _before_stop(text, request.stop)
+            text, cut = before_stop(text, request.stop)
             finish = "stop" if cut else finish
         cancelled = stop is not None and stop.is_set()  # stopped on purpose: short of max_tokens, not full
         if finish == "length" and request.max_tokens and n_out < request.max_tokens and not self._said_full \
@@ -661,7 +644,7 @@ class LlamaCppProvider:
                             if fr:  # ended at max_tokens here (see generate), not by the model: "length"
                                 finish = "length" if fr == "length" or llama._capped else "stop"
                             text, cut = spelling.text(request.stop)
-                            safe = text if cut else text[:len(text) - _stop_prefix(text, request.stop)]
+                            safe = text if cut else text[:len(text) - stop_prefix(text, request.stop)]
                             if len(safe) > len(streamed) and safe.startswith(streamed):
                                 loop.call_soon_threadsafe(queue.put_nowait, Delta(safe[len(streamed):], None))
                                 streamed = safe

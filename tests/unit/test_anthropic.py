@@ -145,12 +145,49 @@ async def test_request_shape_system_top_level_turns_merged_and_headers() -> None
             {"role": "user", "content": "And Spain?"},
         ],
         "temperature": 0.3,
-        "stop_sequences": ["\n\n", "END"],
+        "stop_sequences": ["END"],  # "\n\n" is cut here: the API refuses a stop of whitespace alone
     }
     # the key is in that one header only
     assert KEY not in str(r.url)
     assert [k for k, v in r.headers.items() if KEY in v] == ["x-api-key"]
     assert KEY.encode() not in r.content
+
+
+def _delta_events(*pieces: str, stop_reason: str = "max_tokens", out: int = 40) -> list[tuple[str, dict[str, Any]]]:
+    """A stream that sends ``pieces`` as text deltas and finishes with ``stop_reason``."""
+    deltas = [("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                       "delta": {"type": "text_delta", "text": t}}) for t in pieces]
+    return [*STREAM_EVENTS[:3], *deltas, STREAM_EVENTS[5],
+            ("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                               "usage": {"output_tokens": out}}), STREAM_EVENTS[-1]]
+
+
+async def test_a_stop_of_whitespace_alone_is_cut_here_not_sent() -> None:
+    # the Messages API answers such a stop_sequences with a 400 ("each stop sequence must contain
+    # non-whitespace"): a query with stop=["\n"] had failed at every Claude tier
+    def strict(request: httpx.Request) -> httpx.Response:
+        if any(not s.strip() for s in json.loads(request.content).get("stop_sequences", [])):
+            return httpx.Response(400, json=error_body("invalid_request_error",
+                                                       "stop_sequences: each stop sequence must contain non-whitespace"))
+        return httpx.Response(200, json=message_body("x = 1\ny = 2\n", stop_reason="max_tokens", out=9))
+
+    p, rec = make(strict)
+    got = await p.complete(ask(stop=["\n", "END"]))
+    assert rec.body["stop_sequences"] == ["END"]
+    # cut at the stop, and finished there; the tokens generated past it were billed and are counted
+    assert (got.text, got.finish_reason, got.usage.completion_tokens) == ("x = 1", "stop", 9)
+    p, rec = make(strict)
+    assert (await p.complete(ask(stop=["\n"]))).text == "x = 1" and "stop_sequences" not in rec.body
+    # streamed: a stop split across deltas is held back and never shown; the rest is read for its usage
+    p, _ = make(sse_reply(sse(*_delta_events("x = 1", "\n", "\ny = 2"))))
+    s = p.stream(ask(stop=["\n\n"]))
+    assert [d async for d in s] == [Delta("x = 1"), Delta("", "stop")]
+    assert s.usage is not None and s.usage.completion_tokens == 40 and s.finish_reason == "stop"
+    # a held-back start of a stop that never comes is answer text, and a stop never met leaves the
+    # API's own reason
+    p, _ = make(sse_reply(sse(*_delta_events("a", "\n", "b", "\n"))))
+    s = p.stream(ask(stop=["\n\n"]))
+    assert "".join([d.text async for d in s]) == "a\nb\n" and s.finish_reason == "length"
 
 
 async def test_no_system_and_no_stop_are_left_out_and_the_version_is_configurable() -> None:

@@ -98,13 +98,13 @@ def test_an_in_process_answer_ends_where_its_earliest_stop_string_begins() -> No
     text: with stop=["\\n", "```"] an answer "x = 1```" kept its fence, and the fence's token its
     place in the logprobs (a streamed answer ended at "x = 1"); and while it holds back the bytes of
     a character split across tokens it does not look for stops at all ("Hi😀\\n\\n" kept its stop)."""
-    from edgecascade.providers.llamacpp import _before_stop
+    from edgecascade.providers._common import before_stop
 
-    assert _before_stop("x = 1```", ["\n", "```"]) == ("x = 1", True)
-    assert _before_stop("a\nb```c", ["```", "\n"]) == ("a", True)  # the earliest, whatever the list's order
-    assert _before_stop("Hi😀\n\n", ["\n\n"]) == ("Hi😀", True)
-    assert _before_stop("no stop here", ["\n\n", "```"]) == ("no stop here", False)
-    assert _before_stop("empty stops", [""]) == ("empty stops", False)  # "" is no stop (it is everywhere)
+    assert before_stop("x = 1```", ["\n", "```"]) == ("x = 1", True)
+    assert before_stop("a\nb```c", ["```", "\n"]) == ("a", True)  # the earliest, whatever the list's order
+    assert before_stop("Hi😀\n\n", ["\n\n"]) == ("Hi😀", True)
+    assert before_stop("no stop here", ["\n\n", "```"]) == ("no stop here", False)
+    assert before_stop("empty stops", [""]) == ("empty stops", False)  # "" is no stop (it is everywhere)
 
 
 def test_complete_cuts_at_the_earliest_stop_through_llama_cpp_pythons_own_completion_code(
