@@ -45,6 +45,7 @@ from ..errors import (
     ProviderConnectionError,
     ProviderError,
     ProviderTimeoutError,
+    QuotaExceededError,
     RateLimitedError,
     UnknownModelError,
     UpstreamError,
@@ -98,6 +99,7 @@ class _ApiFailure:
     type: str
     message: str
     retry_after: float | None = None
+    location: str = ""  # where a redirect points
 
 
 def _failure_from_error_object(err: Any, status: int | None) -> _ApiFailure:
@@ -120,7 +122,7 @@ def _failure_from_response(resp: httpx.Response) -> _ApiFailure:
         f = _failure_from_error_object(payload["error"], resp.status_code)
     else:
         f = _ApiFailure(resp.status_code, "", resp.text.strip())
-    return _ApiFailure(f.status, f.type, f.message, retry_after(resp.headers))
+    return _ApiFailure(f.status, f.type, f.message, retry_after(resp.headers), resp.headers.get("location", ""))
 
 
 def split_messages(messages: list[Message]) -> tuple[str | None, list[dict[str, str]]]:
@@ -298,6 +300,7 @@ class AnthropicProvider:
         body = self._body(request, stream=True)
         local = _local_stops(request)
         held, cut = "", False  # text not yet yielded (it may begin a local stop), and whether one was met
+        answering = False  # the API accepted the request and its answer is being read
         failure: _ApiFailure | BaseException | None = None
         completion_tokens = 0
         started_usage: dict[str, Any] = {}
@@ -316,6 +319,7 @@ class AnthropicProvider:
                         f"{self._safe_url} answered {self.model} with a web page, not the Messages API: check "
                         "that base_url points at the Anthropic API", retryable=False)
                 else:
+                    answering = True
                     # an event still open when the body ends is dropped: no message_stop, so "cut off" below
                     events = sse_events(sse_lines(resp.aiter_text()), flush_unterminated=False)
                     async with contextlib.aclosing(events):
@@ -362,6 +366,10 @@ class AnthropicProvider:
                             # ping, content_block_stop and event types added later carry no text: skipped
         except _CAUGHT as e:
             failure = e
+            if answering and isinstance(e, httpx.TransportError) and not isinstance(e, httpx.TimeoutException):
+                failure = MalformedResponseError(f"the Anthropic API stream for {self.model} was cut off "
+                                                 f"({self._redact(f'{type(e).__name__}: {e}')}): the connection "
+                                                 "dropped mid-answer; try again")
         if failure is None:
             failure = MalformedResponseError(
                 f"the Anthropic API stream for {self.model} ended without message_stop: the answer was cut off"
@@ -389,14 +397,24 @@ class AnthropicProvider:
             if isinstance(failure, httpx.PoolTimeout):  # never sent: not billed, not the API's fault
                 return PoolTimeoutError(f"no free connection to the Anthropic API for {self.model} in time "
                                         f"({detail}): too many calls in flight at once; lower the concurrency")
+            if isinstance(failure, httpx.ConnectTimeout):
+                never = ProviderTimeoutError(f"could not connect to the Anthropic API at {self._safe_url} in time "
+                                             f"({detail}): check the network and base_url, or raise the connect "
+                                             "timeout")
+                never.sent = False  # no connection: nothing to bill
+                return never
             if isinstance(failure, httpx.TimeoutException):
-                late = ProviderTimeoutError(f"the Anthropic API did not answer {self.model} in time ({detail})")
-                late.sent = not isinstance(failure, httpx.ConnectTimeout)  # no connection: nothing to bill
-                return late
+                return ProviderTimeoutError(f"the Anthropic API did not answer {self.model} in time ({detail}): it is "
+                                            "slow or overloaded; raise this tier's read timeout or try again later")
+            if isinstance(failure, (httpx.ConnectError, httpx.ProxyError)):  # nothing sent
+                return ProviderConnectionError(f"cannot reach the Anthropic API at {self._safe_url} ({detail}): check "
+                                               "the network and base_url")
             if isinstance(failure, httpx.RemoteProtocolError):
-                return MalformedResponseError(f"the Anthropic API response for {self.model} was cut off ({detail})")
-            if isinstance(failure, httpx.TransportError):
-                return ProviderConnectionError(f"cannot reach the Anthropic API at {self._safe_url} ({detail})")
+                return MalformedResponseError(f"the Anthropic API response for {self.model} was cut off ({detail}): "
+                                              "the connection dropped; try again")
+            if isinstance(failure, httpx.TransportError):  # sent, then the connection failed: may be billed
+                return UpstreamError(f"the connection to the Anthropic API failed while it answered {self.model} "
+                                     f"({detail}): the server or a proxy closed it; try again")
             if isinstance(failure, _MALFORMED):
                 return MalformedResponseError(
                     f"the Anthropic API answered outside the documented Messages format ({detail})"
@@ -404,8 +422,16 @@ class AnthropicProvider:
             return UpstreamError(f"the Anthropic API call failed ({detail})")
         status, etype, msg = failure.status, failure.type, self._redact(failure.message)
         said = f"{status or 'mid-stream'} {etype}: {msg}".replace(" : ", ": ").strip()
+        if status is not None and 300 <= status < 400:  # not followed: it could take the key elsewhere
+            to = f" to {safe_url(failure.location)}" if failure.location else ""
+            return UpstreamError(f"{self._safe_url} answered HTTP {status}, a redirect{to}: set base_url to the "
+                                 "address it redirects to (redirects are not followed)", status_code=status)
         if status in (401, 403):
             return AuthenticationError(f"the Anthropic API refused the request ({said}): {self._key_hint}")
+        if status == 402 or etype == "billing_error":
+            return QuotaExceededError(f"the Anthropic API refused the request: the account behind this key is out of "
+                                      f"credits or past its spend limit ({said}): add credits or raise the limit in "
+                                      "the Anthropic console, or use another tier")
         if status == 404:
             hint = ""
             if urlsplit(self.base_url).path.rstrip("/").endswith("/v1"):
@@ -414,7 +440,9 @@ class AnthropicProvider:
                         "it; give the API root without /v1 (e.g. https://api.anthropic.com)")
             return UnknownModelError(f"the Anthropic API does not serve model {self.model!r} ({said}){hint}")
         if status == 429:
-            return RateLimitedError(f"the Anthropic API is rate limiting requests ({said})",
+            wait = (f"retry after {failure.retry_after:g} s" if failure.retry_after is not None
+                    else "slow down and retry later")
+            return RateLimitedError(f"the Anthropic API is rate limiting requests ({said}): {wait}",
                                     retry_after=failure.retry_after)
         if (status == 400 and "prompt is too long" in msg.lower()) or status == 413:
             m = _TOO_LONG_RE.search(msg)
@@ -427,7 +455,8 @@ class AnthropicProvider:
             return ContextLengthError(
                 f"the prompt and max_tokens do not fit {self.model}'s context window ({said}): shorten the prompt "
                 "or lower max_tokens", prompt_tokens=int(m.group(1)), context=int(m.group(3)))
-        return UpstreamError(f"the Anthropic API failed ({said})", status_code=status,
+        fix = "; try again later" if status is None or status >= 500 else ""
+        return UpstreamError(f"the Anthropic API failed ({said}){fix}", status_code=status,
                              retry_after=failure.retry_after if status is not None and status >= 500 else None)
 
     async def aclose(self) -> None:

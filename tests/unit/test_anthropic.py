@@ -30,7 +30,7 @@ from edgecascade.errors import (
 from edgecascade.providers import build_provider
 from edgecascade.providers.anthropic import AnthropicProvider
 from edgecascade.providers.base import Provider
-from edgecascade.providers.resilient import ResilientProvider
+from edgecascade.providers.resilient import ResilientProvider, is_retryable
 from edgecascade.types import Delta, Message, Request
 from tests.fakes.client_lifetime import check_fresh_client_per_event_loop, check_given_client_is_kept_open
 
@@ -167,8 +167,8 @@ async def test_a_stop_of_whitespace_alone_is_cut_here_not_sent() -> None:
     # non-whitespace"): a query with stop=["\n"] had failed at every Claude tier
     def strict(request: httpx.Request) -> httpx.Response:
         if any(not s.strip() for s in json.loads(request.content).get("stop_sequences", [])):
-            return httpx.Response(400, json=error_body("invalid_request_error",
-                                                       "stop_sequences: each stop sequence must contain non-whitespace"))
+            said = "stop_sequences: each stop sequence must contain non-whitespace"
+            return httpx.Response(400, json=error_body("invalid_request_error", said))
         return httpx.Response(200, json=message_body("x = 1\ny = 2\n", stop_reason="max_tokens", out=9))
 
     p, rec = make(strict)
@@ -468,6 +468,50 @@ async def test_connection_error() -> None:
     assert ei.value.__cause__ is None and ei.value.__context__ is None
     with pytest.raises(ProviderConnectionError):
         await collect(p)
+
+
+async def test_a_call_cut_after_it_was_sent_may_be_billed_and_is_not_called_unreachable() -> None:
+    # a reset while Claude generates had read as "cannot reach the API" (kind connection): the call
+    # was not counted as maybe billed, and the message misled
+    from edgecascade.errors import may_be_billed
+
+    p, _ = make(_raise(httpx.ReadError))
+    with pytest.raises(UpstreamError, match="the connection to the Anthropic API failed while it answered") as ei:
+        await p.complete(ask())
+    assert type(ei.value) is UpstreamError and may_be_billed(ei.value) and "try again" in str(ei.value)
+
+    class Reset(httpx.AsyncByteStream):
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            yield sse(*STREAM_EVENTS[:4])
+            raise httpx.ReadError("Connection reset by peer")
+
+    p, _ = make(lambda r: httpx.Response(200, stream=Reset(), headers={"content-type": "text/event-stream"}))
+    got: list[str] = []
+    with pytest.raises(MalformedResponseError, match="cut off .*mid-answer") as cut:
+        async for d in p.stream(ask()):
+            got.append(d.text)
+    assert got == ["Hello"] and may_be_billed(cut.value)
+    # never connected: nothing sent, nothing billed, and the fix named
+    for refused in (httpx.ConnectError, httpx.ConnectTimeout):
+        p, _ = make(_raise(refused))
+        with pytest.raises(ProviderError, match="base_url") as never:
+            await p.complete(ask())
+        assert not may_be_billed(never.value)
+
+
+async def test_a_redirect_and_a_spent_account_are_named_with_their_fix() -> None:
+    from edgecascade.errors import QuotaExceededError
+
+    p, _ = make(lambda r: httpx.Response(301, text="<html><body>301 Moved Permanently</body></html>",
+                                         headers={"location": "https://api.anthropic.test/v2/messages"}))
+    with pytest.raises(UpstreamError, match="HTTP 301, a redirect to https://api.anthropic.test/v2/messages: set "
+                       "base_url") as ei:
+        await p.complete(ask())
+    assert ei.value.status_code == 301 and not is_retryable(ei.value)
+    for status in (402, 400):  # Anthropic documents its billing_error as a 402; a 400 saying so too
+        p, _ = make(reply(status, error_body("billing_error", "Your credit balance is too low to access the API")))
+        with pytest.raises(QuotaExceededError, match="credit balance is too low.*add credits"):
+            await p.complete(ask())
 
 
 async def test_timeout() -> None:
