@@ -95,6 +95,10 @@ def _map_error(e: BaseException, *, host: str, model: str, api_key: str | None =
             return UnknownModelError(
                 f"Ollama at {where} does not have model {model!r} ({text}): run `ollama pull {model}`"
             )
+        if 300 <= status < 400:
+            return UpstreamError(f"Ollama at {where} answered HTTP {status}, a redirect: set the host to the address "
+                                 "it redirects to (often https:// instead of http://; redirects are not followed)",
+                                 status_code=status)
         if status == 404:  # a bare "404 page not found": no /api/chat there at all
             return UpstreamError(f"{where} has no /api/chat ({text}): is it an Ollama server?", status_code=404)
         if status in (401, 403):
@@ -224,7 +228,10 @@ class OllamaProvider:
     def _new_client(self) -> ollama.AsyncClient:
         """A client for this host, sending only the key this tier names."""
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else None
-        client = ollama.AsyncClient(host=self.host, timeout=self.timeouts.to_httpx(), headers=headers)
+        # redirects are not followed (the client's default follows them): one could take the key
+        # elsewhere, and a POST redirected comes back a GET that fails as something else
+        client = ollama.AsyncClient(host=self.host, timeout=self.timeouts.to_httpx(), headers=headers,
+                                    follow_redirects=False)
         http = getattr(client, "_client", None)
         if not self._api_key and os.environ.get("OLLAMA_API_KEY"):
             # without a header of ours the client sends $OLLAMA_API_KEY (an ollama.com key) to any host,

@@ -58,6 +58,8 @@ class FakeOllama:
     cut_mode: Literal["close", "end"] = "close"
     #: streaming: after this many lines send ``{"error": ...}`` the way Ollama reports a runner crash
     stream_error_after: int | None = None
+    #: answer every POST with a 301 to this address (as nginx's `return 301 https://...` does)
+    redirect_to: str | None = None
     #: send a body (or an NDJSON line) that is not JSON
     malformed: bool = False
     #: wait this long before answering (to trip a client's read timeout)
@@ -166,6 +168,12 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.fake
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         fake.authorizations.append(self.headers.get("Authorization"))
+        if fake.redirect_to is not None:
+            self.send_response(301)
+            self.send_header("Location", fake.redirect_to)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.path != "/api/chat":
             data = b"404 page not found"
             self.send_response(404)

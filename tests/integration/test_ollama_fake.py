@@ -162,6 +162,17 @@ async def test_server_error_is_upstream_with_its_status(server: FakeOllama, stre
     assert ei.value.__cause__ is None and ei.value.__context__ is None
 
 
+@pytest.mark.parametrize("streaming", [False, True])
+async def test_a_redirect_is_not_followed_and_says_what_to_do(server: FakeOllama, streaming: bool) -> None:
+    # the client followed it: the POST came back as a GET (with the tier's key) and failed as a 405
+    server.redirect_to = server.url + "/moved/api/chat"
+    p = provider(server, api_key="k")
+    with pytest.raises(UpstreamError, match="HTTP 301, a redirect: set the host to the address it redirects to") \
+            as ei:
+        await (collect(p, ask()) if streaming else p.complete(ask()))
+    assert ei.value.status_code == 301 and server.authorizations == ["Bearer k"]  # one request, not followed
+
+
 async def test_error_line_mid_stream_is_upstream(server: FakeOllama) -> None:
     server.stream_error_after = 2
     with pytest.raises(UpstreamError, match="mid-stream") as ei:
