@@ -277,10 +277,10 @@ class Cascade:
         attempts: list[Attempt] = []
         try:
             answer, in_providers = await self._ask_tiers(request, attempts)
+            return self._result(attempts, answer, t0, in_providers)
         except BaseException as e:  # cancelled, interrupted, or a bug: still say what was spent
             _tell_spent(e, attempts, (time.perf_counter() - t0) * 1000)
             raise
-        return self._result(attempts, answer, t0, in_providers)
 
     async def _ask_tiers(self, request: Request, attempts: list[Attempt]) -> tuple[Attempt | None, float]:
         """Ask the tiers in order until one's draft passes its rule, appending each attempt to
@@ -336,7 +336,8 @@ class Cascade:
                         writing = False
                         dt += generation_s
                         cost += usage_cost(price, program.usage)
-                        unbilled = unbilled or program.earlier_maybe_billed > 0
+                        # a program whose usage the backend did not report is not in ``cost`` either
+                        unbilled = unbilled or program.earlier_maybe_billed > 0 or not program.usage.reported
 
                     writing = True
                     try:
@@ -433,7 +434,13 @@ class Cascade:
                 # have charged those prompt tokens in full. A priced tier's cache hits are priced as
                 # cached, as its own cost was
                 basis = replace(basis, cached_prompt_tokens=0)
-            baseline_cost, estimated = usage_cost(strongest.price, basis), True
+            estimated = True
+            try:
+                baseline_cost = usage_cost(strongest.price, basis)
+            except Exception as e:  # noqa: BLE001 - a price of one's own: the answer, paid for, is kept
+                baseline_cost = None  # not known, as for counts no tier reported
+                warnings.warn(f"the price of tier {strongest.name!r} failed on the answer's token counts ({e!r}), so "
+                              "what the query saved against it is not known: fix that tier's price", stacklevel=2)
         if not basis.reported and is_priced(strongest.price):
             baseline_cost = None  # no token counts to price: $0 would be a guess, and the saving with it
         total = time.perf_counter() - t0

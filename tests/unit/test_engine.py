@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Any
 
 import pytest
 
@@ -504,6 +505,26 @@ def test_a_price_of_ones_own_that_fails_after_the_call_still_lists_the_call() ->
     assert "stopped while its answer was priced" in a.error and ei.value.cost_unknown == ["cloud"]  # type: ignore[attr-defined]
 
 
+def test_a_baseline_price_that_fails_leaves_the_saving_unknown_and_keeps_the_answer() -> None:
+    """The strongest tier's own price refusing the accepted draft's token counts had thrown the
+    answer, and its account, away (the strongest tier was never even called)."""
+    class Strict:
+        def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+            if prompt_tokens > 500:
+                raise ValueError("no price above 500 prompt tokens")
+            return (prompt_tokens + completion_tokens) / 1e6
+
+    small = ScriptedProvider([ScriptedReply("Paris.", logprob=math.log(0.95), prompt_tokens=900)], model="small")
+    big = ScriptedProvider([ScriptedReply("Paris.")], model="big")
+    cascade = Cascade([Tier("small", small, RULE, Price(input_per_mtok=1, output_per_mtok=1)),
+                       Tier("big", big, AcceptRule(), Strict())])
+    with pytest.warns(UserWarning, match="price of tier 'big' failed .*no price above 500.*not known"):
+        r = cascade.run_sync("q")
+    assert r.tier == "small" and r.content == "Paris." and r.cost == pytest.approx(900e-6 + r.attempts[0].completion
+                                                                                   .usage.completion_tokens * 1e-6)
+    assert r.baseline_cost is None and r.saving is None
+
+
 async def test_a_query_cancelled_or_crashed_midway_still_says_what_it_spent() -> None:
     """A rejected, priced first tier, then the query stops in the second: the first call's cost had
     vanished with the exception."""
@@ -576,6 +597,27 @@ async def test_a_cross_check_cut_short_while_written_leaves_a_priced_tiers_cost_
     assert "while its cross-check was written" in (attempt.error or "")
     assert attempt.cost_unknown and attempt.cost == pytest.approx((10 * 3.0 + 2 * 15.0) / 1e6)
     assert attempt.latency_ms >= 250  # the program's generation so far was time inside the provider
+
+
+async def test_a_cross_check_program_with_no_usage_leaves_a_priced_tiers_cost_unknown(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The program's cost was added from its counts, and a program whose backend reported none
+    added $0 with nothing saying so."""
+    import edgecascade.engine as engine_mod
+    from edgecascade.quality.crosscheck import CrossCheck
+    from edgecascade.types import Completion, Timings, Usage
+
+    async def unreported(provider: object, request: object, draft: str, *, on_written: Any) -> CrossCheck:
+        program = Completion("print(4)", "m", "stop", Usage(0, 0, reported=False), Timings(total_s=0.01))
+        on_written(program, 0.01)
+        return CrossCheck.of(draft, 4.0, program)
+
+    monkeypatch.setattr(engine_mod, "run_cross_check", unreported)
+    monkeypatch.setattr(Cascade, "cross_checks", lambda *a, **k: True)
+    r = await Cascade([tier("cloud", SURE, inp=3.0, outp=15.0)]).run("q")
+    [attempt] = r.attempts
+    assert attempt.decision is not None and attempt.decision.cross_check is not None
+    assert attempt.cost_unknown and r.cost_unknown == ["cloud"]
 
 
 def test_every_tier_failing_with_maybe_billed_calls_says_the_cost_is_not_known(
