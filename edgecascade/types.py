@@ -119,11 +119,16 @@ class Request:
         self.seed = None if self.seed is None else int(self.seed)
         if self.max_tokens < 1:
             raise InvalidRequestError(f"max_tokens is {self.max_tokens}: it must be at least 1")
+        # checked as the engine checks a prompt: dicts become Messages, an empty list or a bad role is
+        # refused by name (they had failed later as "'dict' object has no attribute 'content'")
+        self.messages = to_messages(self.messages)
         for i, m in enumerate(self.messages):
             _check_unicode(m.content, f"message {i} ({m.role})")
         if not 0 <= self.temperature <= 2:  # nan too; OpenAI-style servers refuse more than 2 mid-query
             raise InvalidRequestError(f"temperature is {self.temperature}: it must be a number from 0 to 2")
         self.stop = stop_strings(self.stop)
+        for i, stop in enumerate(self.stop):
+            _check_unicode(stop, f"stop string {i}")
         if any(not s for s in self.stop):  # an empty stop string matches at once: every answer would be empty
             raise InvalidRequestError("a stop string is empty: every answer would stop before its first word; "
                                       "give non-empty stop strings, or none")
@@ -219,8 +224,11 @@ class Completion:
 
     @property
     def tokens_per_s(self) -> float | None:
+        """Decode speed: the tokens after the first over the time after it. None when the time to the
+        first token is not known (an answer read whole over HTTP): the whole call's time holds the
+        network, the queue and the prompt's reading, and would read as a slow model."""
         d = self.timings.decode_s
-        if d <= 0 or self.usage.completion_tokens < 2:
+        if self.timings.first_token_s is None or d <= 0 or self.usage.completion_tokens < 2:
             return None
         # the first token is counted in time-to-first-token, so decode speed covers the rest
         return (self.usage.completion_tokens - 1) / d

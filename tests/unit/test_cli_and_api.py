@@ -530,11 +530,29 @@ def test_text_no_backend_can_be_sent_is_an_invalid_request_not_a_bad_key(
             c.run_sync(bad)  # type: ignore[arg-type]
     with pytest.raises(InvalidRequestError, match=r"message 0 \(system\) is not valid Unicode"):
         Request([Message("system", "caf\udce9"), Message("user", "hi")])
+    # a stop string too, before any tier runs (it had failed after a paid tier, as an unknown cost)
+    with pytest.raises(InvalidRequestError, match=r"stop string 1 is not valid Unicode"):
+        c.run_sync("hi", stop=["\n", "\udcff"])
+    with pytest.raises(InvalidRequestError, match=r"stop string 0 is not valid Unicode"):
+        Request([Message("user", "hi")], stop=["\udcff"])
     cfg = tmp_path / "remote.toml"
     cfg.write_text('[[tiers]]\nprovider = "openai-compatible"\nbase_url = "http://127.0.0.1:9/v1"\nmodel = "m"\n')
     assert main(["run", "--config", str(cfg), "--system", "caf\udce9", "hi"]) == 2
     said = capsys.readouterr().err
     assert "not valid Unicode" in said and "API key" not in said
+
+
+def test_a_request_built_by_hand_is_checked_as_a_prompt_is() -> None:
+    """Request(messages=[{...}]) failed later with "'dict' object has no attribute 'content'", and
+    Request(messages=[]) was taken."""
+    from edgecascade import InvalidRequestError
+    from edgecascade.types import Message, Request
+
+    assert Request([{"role": "user", "content": "hi"}]).messages == [Message("user", "hi")]  # type: ignore[list-item]
+    with pytest.raises(InvalidRequestError, match="no non-empty user turn"):
+        Request([])
+    with pytest.raises(InvalidRequestError, match="message 0 has role 'bot'"):
+        Request([{"role": "bot", "content": "hi"}])  # type: ignore[list-item]
 
 
 @pytest.mark.parametrize("seed", ["-1", "4294967296"])

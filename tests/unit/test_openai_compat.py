@@ -1220,3 +1220,14 @@ async def test_content_given_as_typed_parts_is_read_and_other_content_is_malform
                                                  headers={"content-type": "text/event-stream"}))
     with pytest.raises(MalformedResponseError, match="a delta that is not a JSON object"):
         await collect(no_delta)
+
+
+async def test_an_answer_read_whole_has_no_decode_speed() -> None:
+    # the whole call's time (network, queue, the prompt's reading) had been reported as tok/s
+    async def slow(r: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.2)
+        return httpx.Response(200, json=chat_completion(usage={"prompt_tokens": 9, "completion_tokens": 11}))
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(slow))
+    c = await OpenAICompatProvider(BASE, "gpt-4o-mini", capabilities=LP, client=client, api_key=KEY).complete(request())
+    assert c.timings.total_s >= 0.2 and c.timings.first_token_s is None and c.tokens_per_s is None
