@@ -80,6 +80,14 @@ def _first_token_s(resp: Any, total_s: float) -> float | None:
     return first
 
 
+def _usage(final: Any) -> Usage:
+    """The token counts of a final answer. A prompt served from Ollama's cache comes without
+    ``prompt_eval_count``: its prompt tokens are not known (not 0, which had priced the baseline on
+    the answer's tokens alone and hidden it), so the counts are not reported whole."""
+    known = final.eval_count is not None and final.prompt_eval_count is not None
+    return Usage(int(final.prompt_eval_count or 0), int(final.eval_count or 0), known)
+
+
 def _map_error(e: BaseException, *, host: str, model: str, api_key: str | None = None,
                api_key_env: str | None = "OLLAMA_API_KEY") -> ProviderError:
     """Every failure of a call, translated once (see the module docstring); a ProviderError raised while
@@ -281,8 +289,7 @@ class OllamaProvider:
             text=resp.message.content or "",
             model=self.model,
             finish_reason=finish_reason(resp.done_reason),
-            # a prompt served from the cache comes without prompt_eval_count; no eval_count: no counts at all
-            usage=Usage(int(resp.prompt_eval_count or 0), int(resp.eval_count or 0), resp.eval_count is not None),
+            usage=_usage(resp),
             timings=Timings(
                 total_s=total_s,
                 first_token_s=_first_token_s(resp, total_s),
@@ -311,8 +318,7 @@ class OllamaProvider:
                     entries.extend(part.logprobs)
                 if part.done:
                     out.finish_reason = finish_reason(part.done_reason)
-                    out.usage = Usage(int(part.prompt_eval_count or 0), int(part.eval_count or 0),
-                                      part.eval_count is not None)
+                    out.usage = _usage(part)
                     out.logprobs = token_logprobs(entries) if got_logprobs else None
                     yield Delta(piece, out.finish_reason)
                     return

@@ -58,6 +58,9 @@ class FakeOllama:
     cut_mode: Literal["close", "end"] = "close"
     #: streaming: after this many lines send ``{"error": ...}`` the way Ollama reports a runner crash
     stream_error_after: int | None = None
+    #: leave prompt_eval_count out of the final line, as Ollama does when the whole prompt came from its
+    #: cache (Go's omitempty drops the 0)
+    prompt_cached: bool = False
     #: answer every POST with a 301 to this address (as nginx's `return 301 https://...` does)
     redirect_to: str | None = None
     #: send a body (or an NDJSON line) that is not JSON
@@ -216,6 +219,8 @@ class _Handler(BaseHTTPRequestHandler):
             "eval_count": len(tokens),
             "eval_duration": 1_000 * len(tokens),
         }
+        if fake.prompt_cached:
+            del final["prompt_eval_count"]
         if not body.get("stream", True):
             if fake.malformed:
                 data = b'{"model": "' + model.encode() + b'", "message": {"role": "assist'

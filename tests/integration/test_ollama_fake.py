@@ -162,6 +162,17 @@ async def test_server_error_is_upstream_with_its_status(server: FakeOllama, stre
     assert ei.value.__cause__ is None and ei.value.__context__ is None
 
 
+async def test_a_prompt_served_from_the_cache_leaves_the_counts_unknown_not_zero(server: FakeOllama) -> None:
+    # its prompt tokens had counted 0, reported: the baseline priced the answer's tokens alone
+    server.prompt_cached = True
+    p = provider(server)
+    c = await p.complete(ask())
+    s = p.stream(ask())
+    assert "".join([d.text async for d in s]) == ANSWER
+    for usage in (c.usage, s.usage):
+        assert usage is not None and not usage.reported and usage.completion_tokens == len(ANSWER_TOKENS)
+
+
 @pytest.mark.parametrize("streaming", [False, True])
 async def test_a_redirect_is_not_followed_and_says_what_to_do(server: FakeOllama, streaming: bool) -> None:
     # the client followed it: the POST came back as a GET (with the tier's key) and failed as a 405
