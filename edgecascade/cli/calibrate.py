@@ -4,6 +4,7 @@ calibration on them; adapting an existing one is in :mod:`.adapt`."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 from collections import Counter
@@ -170,7 +171,7 @@ def _labelled_traces(files: Sequence[str], *, labelled: bool = True, drafter: st
     line's own ``prompt``, else, for a line `bench run` wrote, which stores only the prompt's digest,
     the dataset's prompt for its item where the digest matches: a built-in one, or a .jsonl file in
     ``datasets``), and the results of the cross-checks the lines carry."""
-    from ..benchmarks.traces import fill_dataset_prompts, load_labelled_traces
+    from ..benchmarks.traces import CROSS_CHECK, fill_dataset_prompts, load_labelled_traces
 
     for f in datasets:
         if not f.endswith(".jsonl") or not Path(f).expanduser().is_file():
@@ -189,10 +190,45 @@ def _labelled_traces(files: Sequence[str], *, labelled: bool = True, drafter: st
     # a line without an id is named by its file's name (the split is then the same wherever the file
     # lies), and by its place among the files where two have one name
     names = [Path(f).name for f in files]
-    seen: dict[tuple[str, str], str] = {}
+    loaded: list[tuple[str, list[Trace], dict[str, str], dict[str, float | None]]] = []
+    filled: Counter[str] = Counter()
     for i, f in enumerate(files, 1):
         name = f"{i}:{names[i - 1]}" if names.count(names[i - 1]) > 1 else names[i - 1]
-        for t in load_labelled_traces(Path(f), prompts, checks, labelled=labelled, drafter=drafter, name=name):
+        own_prompts: dict[str, str] = {}
+        own_checks: dict[str, float | None] = {}
+        read = load_labelled_traces(Path(f), own_prompts, own_checks, labelled=labelled, drafter=drafter, name=name)
+        # a cross-check's program (`bench run` files them beside the drafts) is no draft: fitted as
+        # one, it had made a draft calibrator of programs, with a held-out AUROC near 1
+        programs = sum(t.tier == CROSS_CHECK for t in read)
+        if programs == len(read):
+            raise ConfigError(f"{f} holds cross-check programs (tier {CROSS_CHECK!r}), not drafts: give the file of "
+                              "the drafts `bench run` wrote beside it")
+        if programs:
+            err.print(f"note: {f}: {programs} lines of cross-check programs are left out (they are not drafts)",
+                      style="yellow", markup=False)
+            read = [t for t in read if t.tier != CROSS_CHECK]
+        filled.update(fill_dataset_prompts(read, own_prompts, datasets))  # by the ids the datasets use
+        loaded.append((f, read, own_prompts, own_checks))
+    # ids repeat across datasets (two .jsonl files numbered from 1): each is then read as dataset/id
+    datasets_of: dict[str, set[str]] = {}
+    for _, read, _, _ in loaded:
+        for t in read:
+            datasets_of.setdefault(t.item_id, set()).add(t.dataset)
+    shared = sorted(i for i, sets in datasets_of.items() if len(sets) > 1)
+    if shared:
+        sets = ", ".join(sorted(set().union(*(datasets_of[i] for i in shared))))
+        err.print(f"note: item ids repeat across datasets ({sets}; {len(shared)} ids, e.g. {shared[0]!r}): each is "
+                  "read as dataset/id", style="dim", markup=False)
+    seen: dict[tuple[str, str], str] = {}
+    for f, read, own_prompts, own_checks in loaded:
+        for t in read:
+            old_id = t.item_id
+            if shared:
+                t = dataclasses.replace(t, item_id=f"{t.dataset}/{old_id}")
+            if old_id in own_prompts:
+                prompts[t.item_id] = own_prompts[old_id]
+            if old_id in own_checks:
+                checks[t.item_id] = own_checks[old_id]
             # one item answered by two models (two `bench run` files, or one file of a cascade's tiers)
             # is two answers: --model picks one model's later
             if (t.item_id, t.model) in seen:
@@ -201,7 +237,6 @@ def _labelled_traces(files: Sequence[str], *, labelled: bool = True, drafter: st
                                   "needs its own id (the `id` field) across all --traces files")
             seen[t.item_id, t.model] = f
             traces.append(t)
-    filled = fill_dataset_prompts(traces, prompts, datasets)
     if filled:
         err.print("prompts read from the datasets for " + ", ".join(f"{n} {d}" for d, n in sorted(filled.items()))
                   + " traced items (`bench run` stores only a digest of each prompt; it matched)",

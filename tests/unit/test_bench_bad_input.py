@@ -446,3 +446,34 @@ def test_a_json_command_that_fails_prints_an_error_record_on_stdout(argv: list[s
     assert set(record) == {"error"} and record["error"]["type"] == "ConfigError"
     assert f"error: {record['error']['message']}" in " ".join(said.err.split())  # what stderr said, whole
     assert "none.jsonl" in record["error"]["message"]
+
+
+def test_calibrate_leaves_cross_check_programs_out_and_refuses_a_file_of_them(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # `bench run` files a drafter's cross-check programs beside its drafts; fitted as drafts, they had
+    # made a draft calibrator of programs (held-out AUROC 0.98 in the review's run)
+    programs = _write(tmp_path / "m-c010.jsonl", *[_labelled(i, i % 2 == 0, tier="cross-check") for i in range(40)])
+    said = _fails(["calibrate", "--traces", str(programs)], capsys)
+    assert "holds cross-check programs (tier 'cross-check'), not drafts" in said
+    mixed = _write(tmp_path / "mixed.jsonl", *[_labelled(i, i % 2 == 0) for i in range(40)],
+                   *[_labelled(100 + i, True, tier="cross-check") for i in range(10)])
+    assert main(["calibrate", "--json", "--traces", str(mixed), "--out", str(tmp_path / "c.json")]) == 0
+    said = capsys.readouterr()
+    assert "10 lines of cross-check programs are left out" in " ".join(said.err.split())
+    record = json.loads(said.out)
+    assert record["calibration_items"] + record["held_out_items"] == 40
+
+
+def test_calibrate_takes_two_datasets_whose_ids_repeat(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # two .jsonl datasets numbered from 1 (`bench run` files them apart): calibrate had refused them
+    # ("item id '1' is in ... and again in ..."), with no way out short of tracing them again
+    alpha = _write(tmp_path / "alpha.jsonl", *[_labelled(i, i % 2 == 0, dataset="alpha") for i in range(40)])
+    beta = _write(tmp_path / "beta.jsonl", *[_labelled(i, i % 3 == 0, dataset="beta") for i in range(40)])
+    assert main(["calibrate", "--json", "--traces", str(alpha), str(beta), "--out", str(tmp_path / "c.json")]) == 0
+    said = capsys.readouterr()
+    assert "item ids repeat across datasets (alpha, beta; 40 ids, e.g. 'q0')" in " ".join(said.err.split())
+    record = json.loads(said.out)
+    assert record["calibration_items"] + record["held_out_items"] == 80
+    # within one dataset a repeated id is still an error
+    again = _write(tmp_path / "again.jsonl", *[_labelled(i, True, dataset="alpha") for i in range(3)])
+    assert "item id 'q0' is in" in _fails(["calibrate", "--traces", str(alpha), str(again)], capsys)
