@@ -538,9 +538,23 @@ def _known(name: str) -> str:
     return key
 
 
+def dataset_name(given: str) -> str:
+    """The name a dataset is traced and reported under: a built-in's as `load` reads it ("GSM8K " is
+    gsm8k), a .jsonl file's stem. A file named like a built-in dataset is refused: its traces would
+    share (and keep replacing) the built-in's."""
+    if not given.endswith(".jsonl"):
+        return given.strip().lower()
+    stem = Path(given).stem
+    if stem.strip().lower() in DATASETS:
+        raise ConfigError(f"{given}: a dataset file named like the built-in dataset {stem.strip().lower()!r} would "
+                          "share its traces, each run replacing the other's: rename the file")
+    return stem
+
+
 def load(name: str, limit: int | None = None) -> list[Item]:
     """Items of a dataset: "gsm8k", "humaneval", or the path of a .jsonl file (see load_jsonl)."""
     if name.endswith(".jsonl"):
+        dataset_name(name)
         return load_jsonl(Path(name).expanduser(), limit)
     return DATASETS[_known(name)](limit=limit)
 

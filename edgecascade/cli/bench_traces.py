@@ -76,10 +76,10 @@ def _traced_datasets(args: argparse.Namespace, cascade: Cascade, *, judges: bool
         regraded,
         tier_specs,
     )
-    from ..datasets import DATASETS, Item, load
+    from ..datasets import DATASETS, Item, dataset_name, load
     from ..pricing import is_priced
 
-    names = [Path(g).stem if g.endswith(".jsonl") else g for g in args.datasets]
+    names = [dataset_name(g) for g in args.datasets]
     if len(set(names)) < len(names):
         raise ConfigError(f"--datasets names a dataset twice ({' '.join(args.datasets)}): each is traced and split "
                           "once, by its name (a .jsonl file by its stem)")
@@ -99,7 +99,7 @@ def _traced_datasets(args: argparse.Namespace, cascade: Cascade, *, judges: bool
     datasets = []
     for given in args.datasets:
         # "gsm8k", "humaneval", or the .jsonl file `bench run --dataset` was given (traced under its stem)
-        name = Path(given).stem if given.endswith(".jsonl") else given
+        name = dataset_name(given)
         every: dict[str, Item] = {}
         try:
             every = {i.id: i for i in load(given)}
@@ -260,7 +260,9 @@ def _note_unchecked(args: argparse.Namespace, datasets: Sequence[DatasetPairs]) 
     """Say why the cross-check variant is left out when some math items' cross-checks are traced but not all."""
     if not any(d.cross_checks for d in datasets):
         return
-    given = {Path(g).stem if g.endswith(".jsonl") else g: g for g in args.datasets}
+    from ..datasets import dataset_name
+
+    given = {dataset_name(g): g for g in args.datasets}
     for d in datasets:
         if missing := d.unchecked():
             command = _bench_run_command(args, given.get(d.name, d.name), "calibrated")

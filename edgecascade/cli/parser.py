@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -58,7 +57,13 @@ def _fresh_from(text: str) -> tuple[str, int]:
     if not sep or not name or not (n.isascii() and n.isdigit()) or int(n) < 1:
         raise argparse.ArgumentTypeError(f"write a dataset and an item count of 1 or more, as in gsm8k=900, "
                                          f"not {text!r}")
-    return Path(name).stem if name.endswith(".jsonl") else name, int(n)
+    from ..datasets import dataset_name
+    from ..errors import ConfigError
+
+    try:
+        return dataset_name(name), int(n)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 #: where traces and reports go by default (edgecascade.paths.bench_dir)

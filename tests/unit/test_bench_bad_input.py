@@ -477,3 +477,19 @@ def test_calibrate_takes_two_datasets_whose_ids_repeat(tmp_path: Path, capsys: p
     # within one dataset a repeated id is still an error
     again = _write(tmp_path / "again.jsonl", *[_labelled(i, True, dataset="alpha") for i in range(3)])
     assert "item id 'q0' is in" in _fails(["calibrate", "--traces", str(alpha), str(again)], capsys)
+
+
+def test_a_dataset_is_named_as_bench_run_files_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from edgecascade.cli.parser import _fresh_from
+    from edgecascade.datasets import dataset_name
+
+    # `bench run --dataset GSM8K` files its traces under gsm8k; `bench report --datasets GSM8K` had
+    # looked under GSM8K, found none, and told the user to run that same `bench run` again, forever
+    assert [dataset_name(g) for g in ("GSM8K", " humaneval ", "my/Set.jsonl")] == ["gsm8k", "humaneval", "Set"]
+    assert _fresh_from("GSM8K=900") == ("gsm8k", 900)
+    said = _fails(["bench", "report", "--datasets", "GSM8K", "--traces", str(tmp_path / "none")], capsys)
+    assert "only 0 gsm8k items are traced" in " ".join(said.split())
+    # a file named like a built-in dataset would share (and keep replacing) its traces
+    mine = _write(tmp_path / "GSM8K.jsonl", {"prompt": "2+2?", "reference": "4"})
+    said = _fails(["bench", "run", "--dataset", str(mine)], capsys)
+    assert "named like the built-in dataset 'gsm8k' would share its traces" in " ".join(said.split())

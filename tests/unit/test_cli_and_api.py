@@ -245,8 +245,9 @@ def test_bench_report_refuses_a_target_that_is_not_a_share(target: str, capsys: 
 
 
 def test_bench_reliability_refuses_a_dataset_named_twice(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "reliability", "--datasets", "gsm8k", "gsm8k.jsonl"]) == 2
-    assert "names a dataset twice" in capsys.readouterr().err
+    for twice in (["a/set.jsonl", "b/set.jsonl"], ["gsm8k", "GSM8K"]):
+        assert main(["bench", "reliability", "--datasets", *twice]) == 2
+        assert "names a dataset twice" in capsys.readouterr().err
 
 
 def test_calibrate_refuses_non_finite_logprobs_and_prints_strict_json(tmp_path: Path,
