@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import math
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -542,5 +543,11 @@ def add_config_rule(report: dict[str, Any], datasets: Sequence[DatasetPairs], ru
 
 
 def command_line() -> str:
-    return "edgecascade " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("edgecascade") else " ".join(
-        sys.argv)
+    """The command that is running, as one can paste it to run it again: `edgecascade ...` for the
+    command line however it was started (``python -m edgecascade.cli`` names its ``__main__.py``),
+    else the script and its arguments; each argument quoted where the shell needs it."""
+    argv = sys.argv or [""]
+    program = argv[0].replace("\\", "/")
+    if program.endswith(("edgecascade", "edgecascade/cli/__main__.py", "edgecascade/__main__.py")):
+        return shlex.join(["edgecascade", *argv[1:]])
+    return shlex.join(argv)

@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import re
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -584,16 +585,25 @@ def load_labelled_traces(path: Path, prompts: dict[str, str] | None = None,
     such an attempt is an error. ``name``: what a line without an id is named by, with its line
     number (default: the file's name).
     """
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder: name the .jsonl trace files in it (`bench run` writes one per "
+                          "dataset and model, e.g. traces/gsm8k/MODEL-KEY.jsonl)")
     if not path.is_file():
         raise ConfigError(f"no traces file at {path}")
     out: list[Trace] = []
     traced_at: dict[tuple[str, ...], tuple[int, int]] = {}  # each answer's first line, and its place in ``out``
-    for n, line in enumerate(read_utf8(path).split("\n"), 1):
+    lines = read_utf8(path).split("\n")
+    for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             d = json.loads(line)
         except (ValueError, RecursionError) as e:  # a number too long for int(), nesting too deep too
+            if n == len(lines):  # the last line, without its newline: cut by an interrupted write, as
+                # `bench run` and `bench report` read it too
+                warnings.warn(f"{path}:{n}, the last line, is cut short (an interrupted write): left out",
+                              stacklevel=2)
+                continue
             raise ConfigError(f"{path}:{n} is not valid JSON ({type(e).__name__}: {str(e)[:200]}); if it is a trace "
                               "cut short by an interrupted run, delete that line (`bench run` traces its item "
                               "again)") from None

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -65,6 +64,7 @@ def _calibrate_adapt(args: argparse.Namespace, base_path: Path, base: Calibratio
                      prompts: dict[str, str], checks: dict[str, float | None]) -> int:
     """`calibrate --adapt BASE`: move each of BASE's calibrators' intercepts to the labelled traces
     (:mod:`.quality.adapt`), show out-of-fold evidence of what it changes, and write the result."""
+    from ..benchmarks.report import command_line
     from ..quality.adapt import MIN_ADAPT_ITEMS, adapt_calibration, out_of_fold_check
     from ..quality.domain import prompt_domain
 
@@ -122,7 +122,7 @@ def _calibrate_adapt(args: argparse.Namespace, base_path: Path, base: Calibratio
     labels = [t.correct for t in traces]
     adapted, shifts = adapt_calibration(base, rows, labels, domains, meta={
         "from": str(base_path), "traces": args.traces, "items": len(traces),
-        "command": "edgecascade " + " ".join(sys.argv[1:])})
+        "command": command_line()})
     if all(sh.shift is None for sh in shifts):
         raise ConfigError(f"nothing to adapt in {base_path}: "
                           + "; ".join(f"{sh.calibrator}: {sh.note}" for sh in shifts if sh.items)
@@ -189,11 +189,12 @@ def _adapt_unlabelled(args: argparse.Namespace, base_path: Path, base: Calibrati
                       rows: Sequence[dict[str, float]], domains: Sequence[str | None]) -> int:
     """`calibrate --adapt BASE --unlabelled`: estimate the traffic's base rate from its drafts alone,
     move each calibrator to it and choose its thresholds again (:mod:`.quality.prior_shift`)."""
+    from ..benchmarks.report import command_line
     from ..quality.prior_shift import adapt_to_unlabelled
 
     adapted, shifts = adapt_to_unlabelled(base, rows, domains, meta={
         "from": str(base_path), "traces": args.traces, "items": len(rows),
-        "command": "edgecascade " + " ".join(sys.argv[1:])})
+        "command": command_line()})
     if all(sh.prior is None for sh in shifts):
         said = [f"{sh.calibrator}: {sh.note}" for sh in shifts if sh.drafts]
         raise ConfigError(f"nothing to adapt in {base_path}: " + ("; ".join(said) or "no answer to adapt to"))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-import sys
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +23,7 @@ if TYPE_CHECKING:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from ..benchmarks.report import split_ids
+    from ..benchmarks.report import command_line, split_ids
     from ..benchmarks.traces import alternatives_count
     from ..quality.calibration import auroc, draft_features, expected_calibration_error, fit_calibration
     from ..quality.domain import prompt_domain
@@ -64,7 +63,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                                   model=model, seed=args.seed, prompts=[prompts.get(t.item_id) for t in cal],
                                   source=f"the calibration part of {', '.join(args.traces)} ({len(cal)} of "
                                   f"{len(traces)} lines, split by --seed {args.seed})",
-                                  meta={"command": "edgecascade " + " ".join(sys.argv[1:]), "traces": args.traces,
+                                  meta={"command": command_line(), "traces": args.traces,
                                         "seed": args.seed, "calibration_items": len(cal), "held_out_items": len(held),
                                         "top_logprobs": alternatives_count(cal)})
     probs = calibration.predict_each([draft_features(t.completion(), prompt=prompts.get(t.item_id)) for t in held],

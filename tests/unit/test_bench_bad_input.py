@@ -493,3 +493,34 @@ def test_a_dataset_is_named_as_bench_run_files_it(tmp_path: Path, capsys: pytest
     mine = _write(tmp_path / "GSM8K.jsonl", {"prompt": "2+2?", "reference": "4"})
     said = _fails(["bench", "run", "--dataset", str(mine)], capsys)
     assert "named like the built-in dataset 'gsm8k' would share its traces" in " ".join(said.split())
+
+
+def test_calibrate_reads_a_file_cut_by_a_kill_as_bench_report_does(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    # a last line left without its newline by an interrupted write is left out, with a warning (it had
+    # stopped calibrate, while `bench run` and `bench report` read past it); a bad line inside the
+    # file is still an error (test_calibrate_names_a_line_it_cannot_read)
+    traces = _write(tmp_path / "t.jsonl", *[_labelled(i, i % 2 == 0) for i in range(40)])
+    with traces.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(_labelled(40, True))[:30])
+    assert main(["calibrate", "--json", "--traces", str(traces), "--out", str(tmp_path / "c.json")]) == 0
+    said = capsys.readouterr()
+    assert "t.jsonl:41, the last line, is cut short (an interrupted write): left out" in " ".join(said.err.split())
+    record = json.loads(said.out)
+    assert record["calibration_items"] + record["held_out_items"] == 40
+    # a folder is named as one
+    said_dir = _fails(["calibrate", "--traces", str(tmp_path)], capsys)
+    assert "is a folder: name the .jsonl trace files in it" in " ".join(said_dir.split())
+
+
+def test_a_recorded_command_can_be_run_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    # under `python -m edgecascade.cli` the report and calibrations had recorded the path of
+    # __main__.py as the command, and no argument was quoted
+    from edgecascade.benchmarks.report import command_line
+
+    monkeypatch.setattr("sys.argv", ["/x/edgecascade/cli/__main__.py", "calibrate", "--traces", "my traces.jsonl"])
+    assert command_line() == "edgecascade calibrate --traces 'my traces.jsonl'"
+    monkeypatch.setattr("sys.argv", ["/venv/bin/edgecascade", "bench", "report"])
+    assert command_line() == "edgecascade bench report"
+    monkeypatch.setattr("sys.argv", ["scripts/study.py", "--k", "85"])
+    assert command_line() == "scripts/study.py --k 85"
