@@ -121,6 +121,10 @@ def _map_error(e: BaseException, *, host: str, model: str, api_key: str | None =
                 f"the prompt does not fit {model}'s context window on Ollama ({text}): shorten it, or raise "
                 "`num_ctx` in this tier's options"
             )
+        if "requires more system memory" in low:  # the server is well; this model cannot load there
+            # not retried, and not held against the server's other models: a retry fails the same way
+            return UnknownModelError(f"Ollama at {where} cannot load {model!r}: {text}; use a smaller model (or a "
+                                     "smaller quantisation) on this tier, or free memory on that machine")
         said = f"HTTP {status}" if status > 0 else "mid-stream"
         return UpstreamError(f"Ollama at {where} failed ({said}): {text}", status_code=status if status > 0 else None)
     detail = shorten_and_redact(str(e), api_key, host)

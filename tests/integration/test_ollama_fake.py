@@ -162,6 +162,19 @@ async def test_server_error_is_upstream_with_its_status(server: FakeOllama, stre
     assert ei.value.__cause__ is None and ei.value.__context__ is None
 
 
+async def test_a_model_too_big_for_the_server_is_not_retried_nor_held_against_it(server: FakeOllama) -> None:
+    # a 500 that no retry can mend: it was retried and counted toward the server's cooldown
+    from edgecascade.providers.resilient import ResilientProvider, _counts_against_endpoint, is_retryable
+
+    server.fail_status = 500
+    server.fail_error = "model requires more system memory (5.5 GiB) than is available (3.2 GiB)"
+    wrapped = ResilientProvider(provider(server), endpoint=server.url)
+    with pytest.raises(UnknownModelError, match="cannot load 'tiny:1b': .*use a smaller model") as ei:
+        await wrapped.complete(ask())
+    assert len(server.requests) == 1  # asked once
+    assert not is_retryable(ei.value) and not _counts_against_endpoint(ei.value)
+
+
 async def test_a_prompt_served_from_the_cache_leaves_the_counts_unknown_not_zero(server: FakeOllama) -> None:
     # its prompt tokens had counted 0, reported: the baseline priced the answer's tokens alone
     server.prompt_cached = True
