@@ -408,6 +408,12 @@ class OpenAICompatProvider:
             return QuotaExceededError(f"{self._where} refused the request: the account behind this key is out of "
                                       f"credits or past its spend limit ({said}): add credits or raise the limit in "
                                       "the vendor's billing settings, or use another tier")
+        if status == 429 and "request too large" in message.lower():
+            # OpenAI's "Request too large for gpt-4o ... on tokens per min (TPM): Limit 30000, Requested
+            # 50000": more than the key may send in a minute, so waiting and retrying fail the same way
+            return UpstreamError(f"{self._where} refused the request as larger than this key's per-minute token "
+                                 f"limit ({said}): shorten the prompt or lower max_tokens, or raise the limit in the "
+                                 "vendor's settings", status_code=status)
         if status == 429:
             wait_s = retry_after(headers or {})
             wait = f"retry after {wait_s:g} s" if wait_s is not None else "slow down and retry later"

@@ -838,6 +838,16 @@ async def test_an_account_out_of_credits_is_not_a_rate_limit() -> None:
     with pytest.raises(RateLimitedError) as rl:
         await p.complete(request())
     assert is_retryable(rl.value)
+    # a request larger than the key's tokens-per-minute limit: no wait lets it through, so it is
+    # neither retried nor held against the endpoint (it had been retried as a rate limit)
+    from edgecascade.providers.resilient import _counts_against_endpoint
+
+    p = provider(lambda r: error(429, "Request too large for gpt-4o in organization org-x on tokens per min (TPM): "
+                                 "Limit 30000, Requested 50000. The input or output tokens must be reduced in "
+                                 "order to run successfully.", "tokens", "rate_limit_exceeded"))
+    with pytest.raises(UpstreamError, match="per-minute token limit .*shorten the prompt") as big:
+        await p.complete(request())
+    assert not is_retryable(big.value) and not _counts_against_endpoint(big.value)
 
 
 async def test_the_openai_preset_sends_max_completion_tokens() -> None:
