@@ -4,8 +4,11 @@ Used by the HumanEval grader, the prompt-examples check and the cross-check of m
 program runs in a fresh ``python -I`` process, in its own session (when it ends or times out, its
 process group is killed, and with it every process it spawned that stayed in that group), in a
 throw-away working directory, with stdin closed, a minimal environment (API keys are not passed
-down), a wall-clock timeout and, on POSIX, address-space (memory) and file-size limits; there is no
-CPU-time limit, the wall-clock timeout stops a busy loop. That is containment against accidents
+down), a wall-clock timeout and, on POSIX, address-space (memory), file-size and CPU-time limits (the
+CPU time a generous multiple of the timeout: what stops a busy loop whose parent was killed before
+its timeout came). A program whose parent goes away (killed, its terminal closed) kills its own
+process group within a fraction of a second: in a session of its own, no signal to the parent's
+group reaches it. That is containment against accidents
 (infinite loops, ``os._exit``, runaway memory), not a security sandbox against hostile code: a child
 that starts a session or a process group of its own (``os.setsid()``, ``os.setpgrp()``,
 ``subprocess.Popen(..., start_new_session=True)`` or ``process_group=0``) leaves the process group
@@ -18,6 +21,7 @@ container, a user with no secrets).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import subprocess
@@ -35,13 +39,23 @@ def __edgecascade_limits():
         os.unlink(__file__)
     except OSError:
         pass
+    if hasattr(os, "killpg"):  # the parent gone (killed, its terminal closed): nothing waits for this any more
+        import signal, threading, time
+        parent = os.getppid()
+
+        def watch():
+            while os.getppid() == parent:
+                time.sleep(0.2)
+            os.killpg(0, signal.SIGKILL)
+
+        threading.Thread(target=watch, daemon=True).start()
     try:
         import resource
     except ImportError:
         return
     # each limit on its own, within what the parent allows: one that cannot be raised to its value
     # (a lower inherited hard limit) must not cost the other
-    for lim, val in ((resource.RLIMIT_AS, {mem}), (resource.RLIMIT_FSIZE, 1 << 24)):
+    for lim, val in ((resource.RLIMIT_AS, {mem}), (resource.RLIMIT_FSIZE, 1 << 24), (resource.RLIMIT_CPU, {cpu})):
         try:
             hard = resource.getrlimit(lim)[1]
             if hard != resource.RLIM_INFINITY:
@@ -67,7 +81,9 @@ class Run:
 
 def run_python(source: str, *, timeout_s: float = 10.0, memory_bytes: int = 2 << 30) -> Run:
     """Run ``source`` as a program in its own process and return its exit code and output tails."""
-    program = _LIMITS.format(mem=int(memory_bytes)) + source
+    # CPU seconds: a multiple of the timeout (threads may use several cores while the clock runs),
+    # so only a program nothing stops any more meets it
+    program = _LIMITS.format(mem=int(memory_bytes), cpu=4 * math.ceil(timeout_s) + 5) + source
     with tempfile.TemporaryDirectory(prefix="edgecascade-run-", ignore_cleanup_errors=True) as tmp:
         out_path, err_path = Path(tmp) / ".stdout", Path(tmp) / ".stderr"
         prog = Path(tmp) / "program.py"  # a file, not -c: no limit on a single argument's length
