@@ -31,7 +31,11 @@ CHECK_NAMES: tuple[CheckName, ...] = ("empty", "truncated", "repetition", "refus
 
 
 #: a duration as Ollama reads keep_alive (Go's time.ParseDuration, or a plain number of seconds)
-_GO_DURATION = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:(?:ns|us|µs|ms|s|m|h)(?:\d+(?:\.\d*)?(?:ns|us|µs|ms|s|m|h))*)?")
+_GO_DURATION = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
+                          r"(?:(?:ns|us|µs|ms|s|m|h)(?:\d+(?:\.\d*)?(?:ns|us|µs|ms|s|m|h))*)?")
+#: a number with no unit: Ollama takes it as seconds when it is sent as a number, and refuses it as a
+#: string ("time: missing unit in duration")
+_PLAIN_NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)")
 
 
 class _Strict(BaseModel):
@@ -197,9 +201,13 @@ class TierConfig(_Strict):
         if isinstance(v, bool):  # true would read as 1 second
             raise ValueError('keep_alive is a duration ("5m") or a number of seconds (300; -1 keeps the model '
                              "loaded), not true or false")
-        if isinstance(v, str) and not _GO_DURATION.fullmatch(v.strip()):  # Ollama refused it at every query
-            raise ValueError(f'keep_alive {v!r} is not a duration Ollama reads: write it as "5m", "1h30m", "300s" '
-                             'or a number of seconds ("-1" keeps the model loaded)')
+        if isinstance(v, str):
+            v = v.strip()
+            if _PLAIN_NUMBER.fullmatch(v):  # "-1" (as ${OLLAMA_KEEP_ALIVE} gives it): sent as the number
+                return float(v) if "." in v else int(v)
+            if not _GO_DURATION.fullmatch(v):  # Ollama refused it at every query
+                raise ValueError(f'keep_alive {v!r} is not a duration Ollama reads: write it as "5m", "1h30m", "300s" '
+                                 "or a number of seconds (-1 keeps the model loaded)")
         return v
 
     @field_validator("api_key_env")

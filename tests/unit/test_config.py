@@ -430,7 +430,10 @@ def test_ollama_keep_alive_takes_a_duration_or_seconds() -> None:
     with pytest.raises(ConfigError, match="keep_alive is a duration"):
         keep(True)
     # a string Ollama cannot read as a duration failed at every query, as an upstream error
-    assert (keep("1h30m"), keep("300s"), keep("-1"), keep("1.5h")) == ("1h30m", "300s", "-1", "1.5h")
+    assert (keep("1h30m"), keep("300s"), keep("1.5h"), keep("+5m")) == ("1h30m", "300s", "1.5h", "+5m")
+    # a number written as text (as ${OLLAMA_KEEP_ALIVE} gives it) is sent as the number: Ollama refuses
+    # "-1" as a string ("time: missing unit in duration"), at every query; surrounding spaces go
+    assert (keep("-1"), keep(" 300 "), keep("2.5"), keep(" 5m")) == (-1, 300, 2.5, "5m")
     for bad in ("abc", "5 minutes", "m", ""):
         with pytest.raises(ConfigError, match="is not a duration Ollama reads"):
             keep(bad)
