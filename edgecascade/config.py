@@ -355,9 +355,12 @@ def expand_env(value: Any, source: str = "<config>") -> Any:
 
     def sub(m: re.Match[str]) -> str:
         name, default = m.group(1), m.group(2)
+        if default is not None and "${" in default:  # the default had ended at the inner one's "}"
+            raise ConfigError(f"{source}: the default of ${{{name}:-...}} holds another ${{...}}, which is not "
+                              f"read: give ${{{name}}} a plain default (or set {name})")
         got = os.environ.get(name)
         if got and got.strip():  # blank, as unset: "  " had become a base_url or a model name of spaces
-            return got
+            return got.strip()  # a .env file's CR or a stray space is no part of an address or a name
         if default is not None:
             return default
         state = "is set but blank" if name in os.environ else "is not set"

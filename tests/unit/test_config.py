@@ -172,6 +172,19 @@ def test_env_interpolation_in_shipped_configs(monkeypatch: pytest.MonkeyPatch) -
     hybrid = load_config("hybrid")
     assert [t.provider for t in hybrid.tiers] == ["llamacpp", "llamacpp", "openai"]
     assert hybrid.tiers[2].api_key_env == "OPENAI_API_KEY"
+    # a .env file's CR is no part of the model's name (every query had asked for 'Qwen...\r')
+    monkeypatch.setenv("EDGECASCADE_VLLM_MODEL", "Qwen/Qwen2.5-7B-Instruct\r")
+    assert load_config("gpu-server").tiers[1].model == "Qwen/Qwen2.5-7B-Instruct"
+
+
+def test_a_substitution_inside_a_default_is_refused_not_mangled(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # it had read as 'http://${HOST:-127.0.0.1:8000/v1}' and failed as an address it cannot read
+    monkeypatch.delenv("EDGECASCADE_X_URL", raising=False)
+    p = write(tmp_path, '[[tiers]]\nmodel = "m"\nprovider = "vllm"\n'
+                        'base_url = "${EDGECASCADE_X_URL:-http://${HOST:-127.0.0.1}:8000/v1}"\n')
+    with pytest.raises(ConfigError, match=r"the default of \$\{EDGECASCADE_X_URL:-\.\.\.\} holds another"):
+        load_config(p)
 
 
 def test_unset_env_without_default_and_keys_in_config_are_errors(tmp_path: Path,
