@@ -69,7 +69,12 @@ def portable_cmake_args(given: "str | None") -> str:
 def wheel_folder(cmake_args: str) -> Path:
     """Where the llama-cpp-python wheel built with these flags is kept: keyed by the flags, the
     version asked for and the platform, so a changed one of them builds afresh."""
-    cache = Path(os.environ.get("EDGECASCADE_CACHE") or Path.home() / ".cache" / "edgecascade").expanduser()
+    given = os.environ.get("EDGECASCADE_CACHE")
+    try:
+        cache = Path(given or Path.home() / ".cache" / "edgecascade").expanduser()
+    except RuntimeError:  # no HOME and no home folder for this user (a container's bare user id)
+        sys.exit("error: this user has no home folder to keep the built wheel and the models in: set "
+                 "EDGECASCADE_CACHE to a writable folder, then run this again")
     key = "\n".join((cmake_args, LLAMA_SPEC, sys.platform, platform.machine()))
     return cache / "wheels" / ("llama-cpp-" + hashlib.sha256(key.encode()).hexdigest()[:12])
 

@@ -283,3 +283,18 @@ def test_the_bootstrap_script_parses_on_an_old_python_so_its_version_check_can_s
     futures = {a.name for node in tree.body if isinstance(node, ast.ImportFrom) and node.module == "__future__"
                for a in node.names}
     assert futures <= {"absolute_import", "division", "generator_stop", "print_function", "unicode_literals"}
+
+
+def test_bootstrap_without_a_home_folder_says_what_to_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No HOME and no home for the user (a container's bare user id): a RuntimeError traceback."""
+    bootstrap = _load_bootstrap()
+    monkeypatch.delenv("EDGECASCADE_CACHE", raising=False)
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    with pytest.raises(SystemExit, match="no home folder .* set EDGECASCADE_CACHE"):
+        bootstrap.wheel_folder("-DGGML_NATIVE=OFF")
+    monkeypatch.setenv("EDGECASCADE_CACHE", "/somewhere")
+    assert str(bootstrap.wheel_folder("-DGGML_NATIVE=OFF")).startswith("/somewhere/wheels/llama-cpp-")
