@@ -48,7 +48,9 @@ def __edgecascade_limits():
                 time.sleep(0.2)
             os.killpg(0, signal.SIGKILL)
 
+        threading.stack_size(1 << 16)  # a small stack: the memory limit is the program's, not the watch's
         threading.Thread(target=watch, daemon=True).start()
+        threading.stack_size(0)
     try:
         import resource
     except ImportError:
@@ -108,6 +110,9 @@ def _minimal_env() -> dict[str, str]:
     env = {k: os.environ[k] for k in keep if k in os.environ}
     env["LANG"] = env["LC_ALL"] = "C.UTF-8"
     env["PYTHONIOENCODING"] = "utf-8"
+    # one malloc arena: a second thread (the parent watch) would otherwise reserve 64 MiB of the
+    # program's address-space limit
+    env["MALLOC_ARENA_MAX"] = "1"
     return env
 
 

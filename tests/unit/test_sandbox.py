@@ -57,3 +57,13 @@ def test_a_program_whose_parent_is_killed_does_not_run_on(tmp_path: Path) -> Non
 def test_a_program_has_a_cpu_time_limit_past_its_timeout() -> None:
     run = run_python("import resource\nprint(resource.getrlimit(resource.RLIMIT_CPU))", timeout_s=2.5)
     assert run.returncode == 0 and run.stdout.strip() == "(17, 17)"  # 4 x 3 s + 5: never within the timeout
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX resource limits")
+def test_the_parent_watch_leaves_the_memory_limit_to_the_program() -> None:
+    """The watch's thread had taken 74 MB of the address-space limit (a malloc arena and a stack):
+    a program near its limit failed with MemoryError where it had run."""
+    program = ("chunks = []\ntry:\n    while True:\n        chunks.append(bytearray(8 << 20))\n"
+               "except MemoryError:\n    print(len(chunks) * 8)\n")
+    run = run_python(program, timeout_s=30, memory_bytes=256 << 20)
+    assert run.returncode == 0 and int(run.stdout) >= 224, run  # MiB: all but what Python itself takes
