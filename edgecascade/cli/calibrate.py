@@ -208,21 +208,27 @@ def _labelled_traces(files: Sequence[str], *, labelled: bool = True, drafter: st
             read = [t for t in read if t.tier != CROSS_CHECK]
         filled.update(fill_dataset_prompts(read, own_prompts, datasets))  # by the ids the datasets use
         loaded.append((f, read, own_prompts, own_checks))
-    # ids repeat across datasets (two .jsonl files numbered from 1): each is then read as dataset/id
+    # ids repeat across the datasets `bench run` traced (two .jsonl files numbered from 1): those ids
+    # are read as dataset/id. Only `bench run` lines (they carry the prompt's digest) name their
+    # dataset; a line of a user's own file is named by its file, so a repeat across such files (one
+    # question labelled twice) stays the error below, and ids that do not repeat keep their split
     datasets_of: dict[str, set[str]] = {}
+    traced_only: dict[str, bool] = {}
     for _, read, _, _ in loaded:
         for t in read:
             datasets_of.setdefault(t.item_id, set()).add(t.dataset)
-    shared = sorted(i for i, sets in datasets_of.items() if len(sets) > 1)
+            traced_only[t.item_id] = traced_only.get(t.item_id, True) and bool(t.prompt_sha256)
+    shared = sorted(i for i, sets in datasets_of.items() if len(sets) > 1 and traced_only[i])
     if shared:
         sets = ", ".join(sorted(set().union(*(datasets_of[i] for i in shared))))
-        err.print(f"note: item ids repeat across datasets ({sets}; {len(shared)} ids, e.g. {shared[0]!r}): each is "
+        err.print(f"note: item ids repeat across datasets ({sets}; {len(shared)} ids, e.g. {shared[0]!r}): those are "
                   "read as dataset/id", style="dim", markup=False)
+    renamed = set(shared)
     seen: dict[tuple[str, str], str] = {}
     for f, read, own_prompts, own_checks in loaded:
         for t in read:
             old_id = t.item_id
-            if shared:
+            if old_id in renamed:
                 t = dataclasses.replace(t, item_id=f"{t.dataset}/{old_id}")
             if old_id in own_prompts:
                 prompts[t.item_id] = own_prompts[old_id]

@@ -467,16 +467,25 @@ def test_calibrate_leaves_cross_check_programs_out_and_refuses_a_file_of_them(
 def test_calibrate_takes_two_datasets_whose_ids_repeat(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # two .jsonl datasets numbered from 1 (`bench run` files them apart): calibrate had refused them
     # ("item id '1' is in ... and again in ..."), with no way out short of tracing them again
-    alpha = _write(tmp_path / "alpha.jsonl", *[_labelled(i, i % 2 == 0, dataset="alpha") for i in range(40)])
-    beta = _write(tmp_path / "beta.jsonl", *[_labelled(i, i % 3 == 0, dataset="beta") for i in range(40)])
+    def traced(i: int, ok: bool, dataset: str) -> dict[str, object]:  # a line as `bench run` writes it
+        return _labelled(i, ok, dataset=dataset, prompt_sha256=f"{dataset}-{i}")
+
+    alpha = _write(tmp_path / "alpha.jsonl", *[traced(i, i % 2 == 0, "alpha") for i in range(40)],
+                   traced(100, True, "alpha"))
+    beta = _write(tmp_path / "beta.jsonl", *[traced(i, i % 3 == 0, "beta") for i in range(40)])
     assert main(["calibrate", "--json", "--traces", str(alpha), str(beta), "--out", str(tmp_path / "c.json")]) == 0
     said = capsys.readouterr()
     assert "item ids repeat across datasets (alpha, beta; 40 ids, e.g. 'q0')" in " ".join(said.err.split())
     record = json.loads(said.out)
-    assert record["calibration_items"] + record["held_out_items"] == 80
+    assert record["calibration_items"] + record["held_out_items"] == 81
     # within one dataset a repeated id is still an error
-    again = _write(tmp_path / "again.jsonl", *[_labelled(i, True, dataset="alpha") for i in range(3)])
+    again = _write(tmp_path / "again.jsonl", *[traced(i, True, "alpha") for i in range(3)])
     assert "item id 'q0' is in" in _fails(["calibrate", "--traces", str(alpha), str(again)], capsys)
+    # so is one across two files of a user's own labels (one question labelled twice: it would sit on
+    # both sides of the split), which name no dataset of their own
+    monday = _write(tmp_path / "monday.jsonl", *[_labelled(i, i % 2 == 0) for i in range(40)])
+    tuesday = _write(tmp_path / "tuesday.jsonl", *[_labelled(i, i % 2 == 0) for i in range(40)])
+    assert "item id 'q0' is in" in _fails(["calibrate", "--traces", str(monday), str(tuesday)], capsys)
 
 
 def test_a_dataset_is_named_as_bench_run_files_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
