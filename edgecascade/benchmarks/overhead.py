@@ -57,7 +57,8 @@ def generation_speed(model: str = "qwen2.5-coder-0.5b", *, max_tokens: int = 128
     loaded, _ = provider._loaded()
     plain_llama = loaded.llama
     builtin_llama = llama_cpp.Llama(
-        model_path=str(resolved.path), n_ctx=n_ctx, n_threads=provider.n_threads, logits_all=True,
+        model_path=str(resolved.path), n_ctx=n_ctx, n_threads=provider.n_threads,
+        n_threads_batch=provider.n_threads, logits_all=True,  # as the provider's model reads its prompt
         verbose=False,
     )
     messages = [{"role": "user", "content": PROMPT}]

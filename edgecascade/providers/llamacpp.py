@@ -31,6 +31,7 @@ import hashlib
 import logging
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
@@ -207,12 +208,19 @@ def _capturing_llama_class(llama_cpp: Any) -> type:
     return CapturingLlama
 
 
+#: llama-cpp-python chat formats that leave system messages out of the prompt, raising nothing
+#: (Mistral v0.2 and Mixtral's template, recognised as mistral-instruct)
+_DROPS_SYSTEM = frozenset({"mistral-instruct"})
+
+
 def _is_template_error(e: BaseException) -> bool:
     """A chat template that fails to render (jinja2's errors, which llama-cpp-python also raises as
     ValueError for a role it refuses)."""
     said = str(e).lower()
+    # llama-cpp-python raises a template's raise_exception() as a plain ValueError: Gemma's "System
+    # role not supported", Mistral's "Conversation roles must alternate user/assistant/..."
     return (type(e).__module__.startswith("jinja2") or (isinstance(e, ValueError) and "template" in said)
-            or ("role" in said and "support" in said))
+            or ("role" in said and "support" in said) or "roles must alternate" in said)
 
 
 def _merged_system(request: Request) -> list[dict[str, str]]:
@@ -284,14 +292,17 @@ def _load(path: Path, n_ctx: int, n_threads: int | None, n_gpu_layers: int,
         t0 = time.perf_counter()
         try:
             llama = cls(
-                model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers,
+                # the prompt is read with the tier's threads too (llama-cpp-python's default is every CPU)
+                model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads,
+                n_gpu_layers=n_gpu_layers,
                 chat_format=chat_format, logits_all=False, verbose=False,
             )
         except (ValueError, RuntimeError, OSError) as e:
             raise ModelLoadError(_load_failure(path, n_ctx, e)) from None
         except Exception as e:  # noqa: BLE001 - jinja2 compiles the file's chat template while loading
             raise ModelLoadError(f"llama.cpp could not load {path}: {type(e).__name__}: {e}. If that is the file's "
-                                 "chat template, set chat_format for this tier (e.g. \"chatml\")") from None
+                                 "chat template, the file is damaged or was converted with it broken: pull the model "
+                                 "again, or set chat_format (e.g. \"chatml\") in its manifest") from None
         loaded = _Loaded(llama, threading.Lock(), time.perf_counter() - t0)
         with _MODELS_LOCK:
             _MODELS[key] = loaded
@@ -305,8 +316,12 @@ def _load_failure(path: Path, n_ctx: int, e: BaseException) -> str:
     if "llama_context" in said or ("context" in said.lower() and "create" in said.lower()):
         return (f"llama.cpp loaded {path} but could not allocate its context of n_ctx={n_ctx} tokens ({said}): "
                 "lower n_ctx for this tier, or free memory")
+    if path.is_dir():
+        return f"llama.cpp could not load {path}: it is a folder: name the .gguf file in it ({said})"
     if not path.is_file():
         return f"llama.cpp could not load {path}: there is no file there ({said})"
+    if not os.access(path, os.R_OK):
+        return f"llama.cpp could not load {path}: this user may not read it ({said}): check its permissions"
     return (f"llama.cpp could not load {path}: {said}. The file may be corrupt or from a newer GGUF version: a "
             "registry model's file is checked by `edgecascade models verify NAME` and fetched again by "
             "`edgecascade models pull NAME --force`; a file of your own, check it loads in llama.cpp itself")
@@ -428,7 +443,10 @@ class LlamaCppProvider:
             self.n_threads = max(1, min(os.cpu_count() or 1, 8))
 
     def _loaded(self) -> tuple[_Loaded, float]:
-        return _load(self.path, self.n_ctx, self.n_threads, self.n_gpu_layers, self.chat_format)
+        loaded, load_s = _load(self.path, self.n_ctx, self.n_threads, self.n_gpu_layers, self.chat_format)
+        if getattr(loaded.llama, "chat_format", None) in _DROPS_SYSTEM:
+            self._merge_system = True  # the formatter would drop the system text without a word
+        return loaded, load_s
 
     def load(self) -> float:
         """Load the model now (otherwise the first request does); returns the seconds it took."""
@@ -468,15 +486,15 @@ class LlamaCppProvider:
         )
 
     def _refuses_system(self, request: Request, e: BaseException) -> bool:
-        """Whether ``e`` is the chat template refusing a system role (Gemma's do): the request is then
-        asked again with the system text in the first user turn, from now on for this provider."""
+        """Whether ``e`` is the chat template refusing a system role (Gemma's do, and Mistral's, which
+        want roles to alternate from a user turn): the request is then asked again with the system
+        text in the first user turn, and if that is answered, from now on for this provider."""
         if self._merge_system or not any(m.role == "system" for m in request.messages):
             return False
-        if "system" not in str(e).lower():
+        said = str(e).lower()
+        if "system" not in said and "roles must alternate" not in said:  # Gemma's; Mistral's alternation rule
             return False
         self._merge_system = True
-        log.warning("%s's chat template refuses a system message (%s): its text goes into the first user turn",
-                    self.model, e)
         return True
 
     def _complete_blocking(self, request: Request, stop: threading.Event | None = None) -> Completion:
@@ -548,8 +566,16 @@ class LlamaCppProvider:
         except Exception as e:
             if not _is_template_error(e) or not self._refuses_system(request, e):
                 raise
+            refusal = e
         llama.reset()
-        return ask()
+        try:
+            out = ask()
+        except BaseException:
+            self._merge_system = False  # refused merged too: the system role was not the trouble
+            raise
+        log.warning("%s's chat template refuses a system message (%s): its text goes into the first user turn",
+                    self.model, refusal)
+        return out
 
     def _provider_error(self, e: Exception) -> Exception | None:
         """The ProviderError that ``e``, raised by llama.cpp while answering, stands for (one mapping
@@ -565,10 +591,14 @@ class LlamaCppProvider:
     def _map_value_error(self, e: ValueError) -> Exception:
         msg = str(e)
         if "exceed context window" in msg:
+            # llama-cpp-python: "Requested tokens (9412) exceed context window of 512": the window it
+            # really has (n_ctx rounded up), and the prompt's size
+            counts = re.search(r"\((\d+)\) exceed context window of (\d+)", msg)
             return ContextLengthError(
                 f"the prompt does not fit {self.model}'s context window ({msg}): shorten it, or raise "
                 f"n_ctx for this tier (the model allows up to {self.context_length or 'its trained length'})",
-                context=self.n_ctx,
+                prompt_tokens=int(counts.group(1)) if counts else None,
+                context=int(counts.group(2)) if counts else self.n_ctx,
             )
         if "chat" in msg.lower() or "template" in msg.lower():
             # a ProviderError: another tier (another template) may well format these messages

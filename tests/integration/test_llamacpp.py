@@ -303,9 +303,10 @@ async def test_sampling_without_a_seed_differs_from_call_to_call(provider: Llama
     assert seeds[2:] == [None, 7]
 
 
-def _refusing_system_role(p: LlamaCppProvider, monkeypatch: pytest.MonkeyPatch) -> list[list[dict[str, str]]]:
-    """Make ``p``'s model refuse a system message as Gemma-style templates do; returns the message
-    lists it was asked with."""
+def _refusing_system_role(p: LlamaCppProvider, monkeypatch: pytest.MonkeyPatch,
+                          refusal: Exception | None = None) -> list[list[dict[str, str]]]:
+    """Make ``p``'s model refuse a system message as Gemma-style templates do (or with ``refusal``);
+    returns the message lists it was asked with."""
     llama = p._loaded()[0].llama
     real = llama.create_chat_completion
     sent: list[list[dict[str, str]]] = []
@@ -314,7 +315,7 @@ def _refusing_system_role(p: LlamaCppProvider, monkeypatch: pytest.MonkeyPatch) 
         messages = kw["messages"]
         sent.append(messages)  # type: ignore[arg-type]
         if any(m["role"] == "system" for m in messages):  # type: ignore[attr-defined, index]
-            raise ValueError("System role not supported")
+            raise refusal or ValueError("System role not supported")
         return real(**kw)
 
     monkeypatch.setattr(llama, "create_chat_completion", gemma_like)
@@ -335,6 +336,37 @@ async def test_a_template_that_refuses_a_system_role_gets_it_in_the_first_user_t
     assert sum("refuses a system message" in r.getMessage() for r in caplog.records) == 1
     await p.complete(req)  # from now on asked merged at once: one call, no second warning
     assert len(sent) == 3 and sum("refuses a system message" in r.getMessage() for r in caplog.records) == 1
+
+
+async def test_mistral_style_templates_get_the_system_text_in_the_first_user_turn(
+        smollm2: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A template that insists roles alternate (Mistral's raise_exception) failed every query with a
+    system prompt; Mistral v0.2's and Mixtral's, read as llama-cpp-python's mistral-instruct format,
+    dropped the system text without a word."""
+    from llama_cpp.llama_chat_format import MISTRAL_INSTRUCT_CHAT_TEMPLATE, Jinja2ChatFormatter
+
+    req = Request([Message("system", "Answer in one word."), Message("user", "Capital of France?")], max_tokens=4)
+    # what llama-cpp-python raises for Mistral's own template, rendered as it renders it
+    formatter = Jinja2ChatFormatter(MISTRAL_INSTRUCT_CHAT_TEMPLATE, eos_token="</s>", bos_token="<s>")
+    with pytest.raises(ValueError, match="roles must alternate") as alternation:
+        formatter(messages=[m.to_dict() for m in req.messages])
+    p = LlamaCppProvider(path=smollm2, model="smollm2-135m", n_ctx=1024)
+    sent = _refusing_system_role(p, monkeypatch, alternation.value)
+    assert (await p.complete(req)).text.strip() and [m["role"] for m in sent[-1]] == ["user"]
+    monkeypatch.undo()
+    quiet = LlamaCppProvider(path=smollm2, model="smollm2-135m", n_ctx=1024)
+    monkeypatch.setattr(quiet._loaded()[0].llama, "chat_format", "mistral-instruct")
+    sent = _refusing_system_role(quiet, monkeypatch, AssertionError("the system message was sent as one"))
+    await quiet.complete(req)
+    assert [m["role"] for m in sent[-1]] == ["user"] and sent[-1][0]["content"].startswith("Answer in one word.")
+
+
+def test_a_tier_reads_its_prompt_with_its_own_threads(smollm2: Path) -> None:
+    """llama-cpp-python reads a prompt with every CPU unless told: a tier's n_threads held for the
+    generation only (first tokens took seconds beside another job)."""
+    p = LlamaCppProvider(path=smollm2, model="smollm2-135m", n_ctx=512, n_threads=1)
+    llama = p._loaded()[0].llama
+    assert llama.n_threads == 1 and llama.n_threads_batch == 1
 
 
 async def test_a_stream_cancelled_while_queued_does_not_wait_for_the_request_ahead(

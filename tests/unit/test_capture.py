@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +73,22 @@ def test_a_load_failure_says_what_failed(tmp_path: Path) -> None:
     gone = _load_failure(tmp_path / "gone.gguf", 4096, ValueError("Model path does not exist"))
     assert "there is no file there" in gone
     assert "may be corrupt" in _load_failure(f, 4096, ValueError("Failed to load model from file"))
+    # a folder, or a file this user may not read, is not a corrupt file to fetch again
+    assert "it is a folder: name the .gguf file in it" in _load_failure(tmp_path, 4096, ValueError("failed"))
+    if os.geteuid() != 0:  # root reads whatever the mode says
+        f.chmod(0)
+        assert "may not read it" in _load_failure(f, 4096, ValueError("Failed to load model from file"))
+        f.chmod(0o644)
+
+
+def test_a_prompt_too_long_says_the_window_the_model_has_and_the_prompt_s_size(tmp_path: Path) -> None:
+    """The error said the configured n_ctx (300), not the window llama.cpp made (512), and no size."""
+    from edgecascade.errors import ContextLengthError
+    from edgecascade.providers.llamacpp import LlamaCppProvider
+
+    p = LlamaCppProvider(path=tmp_path / "m.gguf", model="m", n_ctx=300)
+    e = p._map_value_error(ValueError("Requested tokens (1925) exceed context window of 512"))
+    assert isinstance(e, ContextLengthError) and (e.prompt_tokens, e.context) == (1925, 512)
 
 
 def test_a_chat_template_that_does_not_compile_is_a_model_load_error(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -89,7 +106,8 @@ def test_a_chat_template_that_does_not_compile_is_a_model_load_error(monkeypatch
     monkeypatch.setattr(llamacpp, "_capturing_llama_class", lambda llama_cpp: Broken)
     path = tmp_path / "m.gguf"
     path.write_bytes(b"GGUF")
-    with pytest.raises(ModelLoadError, match="(?s)TemplateSyntaxError: unexpected end of template.*set chat_format"):
+    with pytest.raises(ModelLoadError, match="(?s)TemplateSyntaxError: unexpected end of template.*pull the model "
+                       "again, or set chat_format .* in its manifest"):
         llamacpp._load(path, 512, None, 0, None)
 
 
