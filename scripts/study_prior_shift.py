@@ -754,6 +754,16 @@ the bar (65% of resamples over forty-one) and the default does not (37%); the un
 P(correct) is nearer the share right than the label-shift estimate on the pooled readings, and more
 likely than not on the draw alone.
 
+How it went (docs/benchmarks.md, *The forty-second draw*): traced 15:29:08-16:12:18 UTC, inside the
+deadline, committed unread and read as planned with the plan commit's code (the fixes committed on
+main meanwhile read the draw the same, checked after the reading; a progress check had printed
+three lines of the tracing log, naming two items' verdicts, before anything could change). Both
+rules met the target, by one and three answers, and both reached the bar (7 drafts), on a draw where
+both baselines missed the target; on the thirteen clean draws together both met it (seventeen and
+fourteen to spare) and both reached the bar: the cross-check rule by 16.5 drafts (63%), the default
+by 4.5 (54%, 56% of resamples); pooled over forty-two the cross-check rule reached the bar and the
+default did not (54% and 35%); the unshifted mean was nearer on each new reading, 4 of 4.
+
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
     .venv/bin/python scripts/study_prior_shift.py symbolic
