@@ -764,6 +764,32 @@ fourteen to spare) and both reached the bar: the cross-check rule by 16.5 drafts
 by 4.5 (54%, 56% of resamples); pooled over forty-two the cross-check rule reached the bar and the
 default did not (54% and 35%); the unshifted mean was nearer on each new reading, 4 of 4.
 
+`symbolic --dataset bench/datasets/gsm-symbolic-43.jsonl --k 84` judges a forty-third draw (the
+forty-fifth instance of each template, `--instances 44 45`; 84 items), the fourteenth clean draw of
+the calibrations refitted after grader v3, by the same judgement, fixed in the commit that adds the
+file, after the forty-second draw was read and before it is traced. No calibration, feature, check,
+grader or threshold changes before it is read. The generator's `t26-44` states the thirty-first
+draw's `t26-32` again, so it is left out; no other item repeats an earlier draw's problem (checked by
+prompt against all forty-two files, and by `tests/unit/test_datasets.py`). It is traced with `bench
+run --config calibrated` from a worktree at the plan's commit, starting right after it (about 16:30
+UTC on 2026-11-28), and not read until the tracing ends; if it has not ended by 18:00 UTC, the
+traces so far are committed unread, the draw stays clean, and a later session completes it with the
+same `bench run` (which traces only what is missing) before reading it; never given up because of
+what a trace shows. The main readings are the draw alone (`symbolic --bootstrap 2000 --k 84
+--dataset` the file), the fourteen clean draws of these calibrations together (the thirtieth to
+forty-third, 1,180 items, `--k 83`), every traced draw pooled (3,810 items, `--k 3726`, templates
+resampled) and `estimates` on the forty-three files. Expected, from the forty-two draws read with
+these calibrations (thirteen clean): on the draw alone, each rule more likely than not meets the
+target (the default met it on 35 of 42 draws, the cross-check rule on 31), and whether either
+reaches the issue's bar is a toss-up (the thirteen clean draws reached it thirteen times in
+twenty-six readings); on the fourteen clean draws together, each rule more likely than not meets
+the target, whether the default reaches the bar is a toss-up (54% of the gap on the thirteen, 56%
+of resamples), and the cross-check rule more likely than not reaches it (63% of the gap on the
+thirteen, 74% of resamples); pooled over forty-three, the cross-check rule more likely than not
+reaches the bar (68% of resamples over forty-two) and the default does not (39%); the unshifted mean
+P(correct) is nearer the share right than the label-shift estimate on the pooled readings, and more
+likely than not on the draw alone.
+
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
     .venv/bin/python scripts/study_prior_shift.py symbolic

@@ -558,7 +558,7 @@ def test_committed_gsm_symbolic_test_set_is_whole_and_gradable() -> None:
         assert item.prompt == gsm8k_prompt(question) and prompt_domain(item.prompt) == "math"
         assert grade(item, f"The answer is {item.reference}.")
         assert not grade(item, f"The answer is {float(item.reference) + 1:g}.")
-    # later draws (instance 2, instances 3 and 4, then instances 5 to 43 one by one, of each template):
+    # later draws (instance 2, instances 3 and 4, then instances 5 to 44 one by one, of each template):
     # other items, stated the same way; the eighteenth, the twenty-second, the twenty-sixth, the
     # twenty-seventh, the twenty-eighth and the thirtieth leave out their one item that repeats an
     # earlier draw's problem (t06-19, the tenth draw's t06-11; t53-23, the first's t53-1; t53-27, the
@@ -567,7 +567,7 @@ def test_committed_gsm_symbolic_test_set_is_whole_and_gradable() -> None:
     # t52-32, the fifteenth's t52-16; t33-33, the twenty-third's t33-24; t82-33, the third's t82-3),
     # and the thirty-fifth, thirty-eighth and thirty-ninth their one (t53-36, the third's t53-4;
     # t53-39, the twenty-first's t53-22; t53-40, the eighth's t53-9), and the forty-second its one
-    # (t06-43, the thirty-fifth's t06-36)
+    # (t06-43, the thirty-fifth's t06-36), and the forty-third its one (t26-44, the thirty-first's t26-32)
     seen = {i.prompt for i in items}
     draws = [("gsm-symbolic-2.jsonl", 85, "t00-2"), ("gsm-symbolic-3.jsonl", 170, "t00-3"),
              *((f"gsm-symbolic-{k}.jsonl", 85, f"t00-{k + 1}") for k in range(4, 18)),
@@ -585,7 +585,8 @@ def test_committed_gsm_symbolic_test_set_is_whole_and_gradable() -> None:
              ("gsm-symbolic-39.jsonl", 84, "t00-40"),
              ("gsm-symbolic-40.jsonl", 85, "t00-41"),
              ("gsm-symbolic-41.jsonl", 85, "t00-42"),
-             ("gsm-symbolic-42.jsonl", 84, "t00-43")]
+             ("gsm-symbolic-42.jsonl", 84, "t00-43"),
+             ("gsm-symbolic-43.jsonl", 84, "t00-44")]
     for name, n, first in draws:
         later = load(str(path.with_name(name)))
         assert len(later) == n and later[0].id == first and len({i.id for i in later}) == n
