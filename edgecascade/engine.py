@@ -123,6 +123,12 @@ def calibration_for(t: TierConfig, run_examples: bool = False, cross_check: bool
                       f"its probabilities describe {cal.model}'s drafts. Fit one for {t.model} with `edgecascade "
                       "bench report --save-calibration` or `edgecascade calibrate`", UserWarning, stacklevel=2)
     fitted_k = cal.meta.get("top_logprobs")
+    if isinstance(fitted_k, int) and fitted_k >= 2 and t.provider != "anthropic" and t.top_logprobs < fitted_k:
+        # no draft of this tier could be judged (each would escalate): said now, not as every query's reason
+        raise ConfigError(f"tier {t.display_name!r} asks for top_logprobs = {t.top_logprobs}, and its calibration "
+                          f"{path} was fitted on drafts with {fitted_k} alternatives per token, which it reads every "
+                          f"draft's margin and entropy over: set top_logprobs = {fitted_k} (or more), or fit a "
+                          "calibration on drafts traced with yours")
     if isinstance(fitted_k, int) and fitted_k >= 2 and t.provider != "anthropic" and t.top_logprobs != fitted_k:
         # allowed, but never silently: each token's entropy is read over its alternatives
         warnings.warn(f"tier {t.display_name!r} asks for top_logprobs = {t.top_logprobs}, and its calibration {path} "

@@ -129,7 +129,9 @@ def engine_overhead(queries: int = 500, *, calibrated: bool = False) -> dict[str
 
         tier = load_config("default").tiers[0]
         rule, calibration = tier.accept, calibration_for(tier)
-    sure, unsure = ScriptedReply("The answer is 42.", logprob=-0.05), ScriptedReply("Maybe 41?", logprob=-2.0)
+    # five alternatives per token, as the default tier captures them and the shipped calibration was fitted on
+    sure = ScriptedReply("The answer is 42.", logprob=-0.05, top_k=5)
+    unsure = ScriptedReply("Maybe 41?", logprob=-2.0, top_k=5)
     tiers = [
         Tier("t1", ScriptedProvider(lambda r: sure if len(r.messages[0].content) % 2 else unsure, model="a"),
              rule, calibration=calibration),

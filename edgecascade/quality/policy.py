@@ -94,6 +94,7 @@ def decide(c: Completion, rule: AcceptRule, repetition: RepetitionCheck,
     feats = logprob_features(c.logprobs) if c.logprobs is not None else None
     confidence: float | None = None
     score_name: str = rule.confidence
+    short = _fewer_alternatives(c, calibration) if rule.confidence == "calibrated" else None
     if calibration is not None:
         # the prompt's domain picks the calibrator (and its threshold) where the calibration has one
         calibration = calibration.for_prompt(prompt)
@@ -107,7 +108,7 @@ def decide(c: Completion, rule: AcceptRule, repetition: RepetitionCheck,
                 raise ValueError("this calibration runs the prompt's examples: it needs run_examples = true")
             # a draft already rejected by a check is not worth running
             run = calibration.runs_examples and not failed
-            confidence = calibration.predict(draft_features(
+            confidence = None if short else calibration.predict(draft_features(
                 c, feats, prompt=prompt, run_examples=run,
                 cross_check=cross_check.features if cross_check is not None else None))
         else:
@@ -124,16 +125,33 @@ def decide(c: Completion, rule: AcceptRule, repetition: RepetitionCheck,
         return Decision(False, f"rejected ({reason})", confidence, checks, feats)
     top = c.logprobs.top_logprobs if c.logprobs is not None else None
     alternatives = top is not None and top.ndim == 2 and top.shape[1] >= 2
-    decision = _verdict(rule, score_name, confidence, threshold, feats, checks, c.logprobs is not None, alternatives)
+    decision = _verdict(rule, score_name, confidence, threshold, feats, checks, c.logprobs is not None, alternatives,
+                        short)
     if cross_check is not None:
         decision.reason += f" ({cross_check.summary})"
         decision.cross_check = cross_check
     return decision
 
 
+def _fewer_alternatives(c: Completion, calibration: Calibration | None) -> str | None:
+    """Why a calibration cannot judge this draft's alternatives, or None: it was fitted on drafts with
+    K alternatives per token, and the backend sent fewer for this one (a step whose alternatives it
+    cut, or collapsed into one key). Every step is read over the fewest, so the margin and entropy
+    would mean something else, and with fewer than 2 they are missing: read as 0, which the shipped
+    calibrators take for certainty on code, a wrong draft had passed."""
+    fitted = calibration.meta.get("top_logprobs") if calibration is not None else None
+    top = c.logprobs.top_logprobs if c.logprobs is not None else None
+    if not isinstance(fitted, int) or fitted < 2 or top is None or top.ndim != 2 or len(top) == 0:
+        return None
+    if top.shape[1] >= fitted:
+        return None
+    return (f": its calibration was fitted on drafts with {fitted} alternatives per token, and the backend sent "
+            f"{top.shape[1]} for at least one token of this draft")
+
+
 def _verdict(rule: AcceptRule, score_name: str, confidence: float | None, threshold: float | None,
              feats: LogprobFeatures | None, checks: list[Check], has_logprobs: bool,
-             alternatives: bool = True) -> Decision:
+             alternatives: bool = True, short: str | None = None) -> Decision:
     if threshold is None:
         return Decision(True, "accepted: all checks passed (no confidence threshold set)", confidence,
                         checks, feats)
@@ -143,6 +161,8 @@ def _verdict(rule: AcceptRule, score_name: str, confidence: float | None, thresh
         # logprobs came, but not what the score needs: the draft escalates rather than pass unjudged
         if feats is None:
             need = ": the draft has no tokens to judge"
+        elif short:
+            need = short
         elif rule.confidence == "mean_margin_prob" and not alternatives:
             need = (": a margin needs at least 2 alternatives per token (top_logprobs >= 2, from a backend that "
                     "returns them)")

@@ -817,3 +817,41 @@ def test_a_confidence_threshold_on_a_tier_without_logprobs_is_refused() -> None:
             Cascade([Tier("groq", blind, rule, calibration=calibration), tier("big", SURE)])
     # no threshold: the checks alone decide, as the rule says
     assert Cascade([Tier("groq", blind, AcceptRule()), tier("big", SURE)]).tiers[0].name == "groq"
+
+
+def test_a_draft_with_fewer_alternatives_than_its_calibration_was_fitted_on_escalates() -> None:
+    """The shipped calibrations read every draft's margin and entropy over 5 alternatives per token; a
+    backend that sent fewer for one token (a cut row, a row collapsed into one key) had every step read
+    over the fewest, and with one a margin of 0, which the code calibrator takes for certainty: a wrong
+    draft passed."""
+    from edgecascade.config import load_config
+    from edgecascade.engine import calibration_for
+
+    tier_cfg = load_config("default").tiers[0]
+    rule, calibration = tier_cfg.accept, calibration_for(tier_cfg)
+    assert calibration is not None and calibration.meta["top_logprobs"] == 5
+    wrong = "```python\ndef add(a, b):\n    return a - b\n```"
+    for k in (1, 2):
+        small = ScriptedProvider([ScriptedReply(wrong, logprob=-0.01, top_k=k)], model="small")
+        r = Cascade([Tier("small", small, rule, calibration=calibration),
+                     Tier("big", ScriptedProvider([SURE], model="big"))]).run_sync("Write add(a, b) in Python.")
+        assert r.tier == "big"
+        assert (f"cannot be computed for this draft: its calibration was fitted on drafts with 5 alternatives per "
+                f"token, and the backend sent {k}") in r.attempts[0].reason
+    # with the five it was fitted on, the draft is judged (whatever the verdict)
+    small = ScriptedProvider([ScriptedReply(wrong, logprob=-0.01, top_k=5)], model="small")
+    r = Cascade([Tier("small", small, rule, calibration=calibration),
+                 Tier("big", ScriptedProvider([SURE], model="big"))]).run_sync("Write add(a, b) in Python.")
+    assert r.attempts[0].confidence is not None
+
+
+def test_a_tier_asking_for_fewer_alternatives_than_its_calibration_needs_is_refused(tmp_path: Any) -> None:
+    from edgecascade import ConfigError
+    from edgecascade.config import parse_config
+    from edgecascade.engine import calibration_for
+
+    tier_cfg = parse_config({"tiers": [{"model": "qwen2.5-coder-0.5b", "top_logprobs": 2,
+                                        "accept": {"confidence": "calibrated", "quality_target": 0.95}}]}).tiers[0]
+    with pytest.raises(ConfigError, match="asks for top_logprobs = 2, and its calibration .* fitted on drafts with 5 "
+                                          "alternatives per token.*set top_logprobs = 5"):
+        calibration_for(tier_cfg)
