@@ -91,10 +91,16 @@ class Trace:
     #: False when the backend sent no token counts (they read 0): priced, the trace's cost reads too
     #: low, and the report says so. Traces from before it was kept: local tiers, which always count
     usage_reported: bool = True
+    #: True when the backend sent logprobs that cover no token (a server's empty list): kept apart from
+    #: a draft that came without logprobs, which a rule accepts on its checks alone, where the cascade
+    #: rejects this one (written only when True, so other traces read as before)
+    empty_logprobs: bool = False
 
     def token_logprobs(self) -> TokenLogprobs | None:
         """The stored logprobs in the provider's shape, so quality features run on traces unchanged."""
         if not self.tokens:
+            if self.empty_logprobs:
+                return TokenLogprobs(tokens=[], logprobs=np.zeros(0), top_tokens=[], top_logprobs=np.zeros((0, 0)))
             return None
         k = len(self.top_logprobs[0]) if self.top_logprobs else 0
         return TokenLogprobs(
@@ -209,7 +215,10 @@ class TraceStore:
             # side by side) had taken the other's half-written line for a cut one and dropped it
             _lock(f)
             _drop_cut_line(p)
-            f.write(json.dumps(asdict(trace), ensure_ascii=False, separators=(",", ":")) + "\n")
+            line = asdict(trace)
+            if not line["empty_logprobs"]:
+                del line["empty_logprobs"]
+            f.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
             f.flush()
             os.fsync(f.fileno())
 
@@ -288,6 +297,7 @@ def _trace_from(item: Item, tier: str, key: str, c: Completion, latency_s: float
         logprobs=[round(float(x), 5) for x in lp.logprobs] if lp is not None else [],
         top_logprobs=[[round(float(x), 4) for x in row] for row in lp.top_logprobs] if lp is not None else [],
         graded=grading_key(item, cross_check=tier == CROSS_CHECK),
+        empty_logprobs=lp is not None and len(lp.tokens) == 0,
     )
 
 

@@ -3,6 +3,8 @@ what counts as the offline evaluation being wrong, and what is only a different 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from edgecascade import AcceptRule, CascadeSettings, ScriptedProvider, ScriptedReply, Tier
@@ -144,3 +146,32 @@ def test_the_replay_table_is_whole_when_its_output_is_piped(capsys: pytest.Captu
     text = capsys.readouterr().out
     assert "…" not in text
     assert all(r.item_id in text for r in rows) and "0.881/0.881" in text
+
+
+def test_a_draft_whose_backend_sent_an_empty_logprob_list_is_judged_offline_as_live(tmp_path: Path) -> None:
+    """Stored, an empty logprob list read as no logprobs at all: offline the draft passed on its checks
+    alone, while the cascade had rejected it (it has no tokens to judge)."""
+    import numpy as np
+
+    from edgecascade.benchmarks.traces import TraceStore, _trace_from
+    from edgecascade.config import AcceptRule, RepetitionCheck
+    from edgecascade.datasets import Item
+    from edgecascade.quality.policy import decide
+    from edgecascade.types import Completion, Timings, TokenLogprobs, Usage
+
+    empty = TokenLogprobs(tokens=[], logprobs=np.zeros(0), top_tokens=[], top_logprobs=np.zeros((0, 0)))
+    live = Completion("3 + 4 = 7. The answer is 7.", "m", "stop", Usage(9, 9), Timings(total_s=0.1), empty)
+    item = Item("q1", "What is 3 + 4?", "7", "math", {"grader": "number"})
+    store = TraceStore(tmp_path)
+    store.append(_trace_from(item, "draft", "k", live, 0.1, 0.0, True))
+    [stored] = store.load(item.dataset, "m", "k").values()
+    rule = AcceptRule(confidence="geo_mean_prob", min_confidence=0.5)
+    now, then = decide(live, rule, RepetitionCheck()), decide(stored.completion(), rule, RepetitionCheck())
+    assert (now.accepted, now.reason) == (then.accepted, then.reason) == (
+        False, "rejected: geo_mean_prob cannot be computed for this draft: the draft has no tokens to judge")
+    # a draft without logprobs is stored as before (no new key), and passes on its checks alone as live
+    store.append(_trace_from(Item("q2", "What is 3 + 4?", "7", "math", {"grader": "number"}), "draft", "k",
+                             Completion("The answer is 7.", "m", "stop", Usage(9, 9), Timings(total_s=0.1)),
+                             0.1, 0.0, True))
+    assert "empty_logprobs" not in store.path(item.dataset, "m", "k").read_text().splitlines()[1]
+    assert decide(store.load(item.dataset, "m", "k")["q2"].completion(), rule, RepetitionCheck()).accepted
