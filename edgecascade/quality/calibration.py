@@ -268,8 +268,13 @@ class Calibration:
         cal = cls(**{**data, "domains": domains, "thresholds": thresholds,
                      "threshold_table": None if table is None else ThresholdTable(**table)})
         for c in (cal, *domains.values()):
+            if not isinstance(c.meta, dict):  # read when a cascade is built: its model, its alternatives
+                raise TypeError("'meta' is not a JSON object")
             if not (len(c.features) == len(c.mean) == len(c.scale) == len(c.coef)):
                 raise TypeError("feature/coefficient counts differ")
+            if set(c.features) - set(cal.features):  # checked against the config for the pooled one only
+                raise ValueError(f"a domain calibrator reads {', '.join(sorted(set(c.features) - set(cal.features)))}, "
+                                 "which the pooled one does not")
             unknown = sorted(set(c.features) - KNOWN_FEATURES)
             if unknown:  # it would be read as 0 for every draft, silently
                 raise ValueError(f"unknown features {', '.join(map(repr, unknown))}")

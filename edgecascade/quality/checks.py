@@ -24,8 +24,12 @@ class Check:
         return {"name": self.name, "passed": self.passed, "detail": self.detail}
 
 
+#: characters that print nothing yet are no whitespace to str.strip(): an answer of them is empty
+_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
+
+
 def check_empty(c: Completion) -> Check:
-    if not c.text.strip():
+    if not c.text.strip().strip(_INVISIBLE).strip():
         return Check("empty", False, "the answer is empty")
     return Check("empty", True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -378,3 +379,36 @@ def test_a_repetition_setting_the_check_could_never_fire_with_is_refused() -> No
     with pytest.raises(ValueError, match="could never fire"):
         RepetitionCheck(min_period=600, min_repeats=4)
     assert RepetitionCheck(min_period=500, min_repeats=4).min_period == 500
+
+
+def test_an_answer_of_characters_that_print_nothing_is_empty() -> None:
+    from edgecascade.quality.checks import check_empty
+    from edgecascade.types import Completion, Timings, Usage
+
+    def answer(text: str) -> Completion:
+        return Completion(text, "m", "stop", Usage(1, 1), Timings())
+
+    assert not check_empty(answer("\u200b\ufeff \u2060\n")).passed  # zero-width and BOM: it had passed
+    assert check_empty(answer("\u200b42")).passed
+
+
+def test_a_calibration_file_whose_meta_or_domains_are_wrong_is_refused_when_loaded(tmp_path: Any) -> None:
+    """"meta": null loaded, then the cascade's build failed with an AttributeError; a domain calibrator
+    reading a feature the pooled one does not (the examples) failed at the first query of its domain,
+    after the draft was paid for."""
+    import json
+    from pathlib import Path
+
+    from edgecascade.errors import ConfigError
+    from edgecascade.quality.calibration import Calibration
+
+    shipped = json.loads((Path(__file__).parents[2] / "models" / "qwen2.5-coder-0.5b.calibration.json").read_text())
+    for name, bad, said in (("meta", None, "'meta' is not a JSON object"),
+                            ("domains", {"math": {**shipped["domains"]["math"],
+                                                  "features": [*shipped["domains"]["math"]["features"][:-1],
+                                                               "examples_pass"]}},
+                             "a domain calibrator reads examples_pass, which the pooled one does not")):
+        f = tmp_path / f"{name}.json"
+        f.write_text(json.dumps({**shipped, name: bad}))
+        with pytest.raises(ConfigError, match=said):
+            Calibration.load(f)
