@@ -57,13 +57,29 @@ def _check_out(args: argparse.Namespace) -> None:
                           "write in") from None
 
 
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null: the reader left, and the flush at exit must not fail again."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # said by the command's own parser, with its usage (the top one's said nothing useful)
+        given = list(sys.argv[1:] if argv is None else argv)
+        command = getattr(args, "command", None)
+        before = given[:given.index(command)] if command in given else []
+        early = [a for a in extra if a in before]
+        if early:  # `edgecascade --json run ...`: the option is the command's, in the wrong place
+            getattr(args, "usage_parser", parser).error(f"{' '.join(early)} goes after the command: "
+                                                        f"edgecascade {command} {' '.join(early)} ...")
         getattr(args, "usage_parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "func", None):  # no command: a usage error, said on stderr
         parser.print_help(sys.stderr)
+        return 2
+    if sys.stdout is None:  # `edgecascade run q >&-`: the answer would be paid for and had nowhere to go
+        err.print("error: stdout is closed: give the command somewhere to write (a file, a pipe)", markup=False)
         return 2
     try:
         try:
@@ -72,17 +88,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                 warnings.showwarning = _show_warning  # a user reads "warning: ...", not a source file and line
                 return int(args.func(args))
         except BrokenPipeError:  # `edgecascade run ... | head`: the reader left; nothing to say to it
-            with contextlib.suppress(OSError, ValueError):  # no second error when stdout is flushed at exit
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            _quiet_stdout()
             return 0
         except OSError as e:  # a file named on the command line that cannot be read or written: a folder, no rights
             raise ConfigError(f"{e}: check the path given") from None
     except EdgecascadeError as e:
         err.print(f"error: {e}", markup=False)
-        if args.command == "run" and args.json:  # a script reading stdout gets an object too
-            _print_error_json(e, args)
-        elif getattr(args, "json", False):  # so does one reading any other command's --json
-            print(strict_json.dumps({"error": {"type": type(e).__name__, "message": str(e)}}, ensure_ascii=False))
+        try:
+            if args.command == "run" and args.json:  # a script reading stdout gets an object too
+                _print_error_json(e, args)
+            elif getattr(args, "json", False):  # so does one reading any other command's --json
+                print(strict_json.dumps({"error": {"type": type(e).__name__, "message": str(e)}},
+                                        ensure_ascii=False))
+            sys.stdout.flush()
+        except BrokenPipeError:  # the reader left: the error is said on stderr
+            _quiet_stdout()
         return 2 if isinstance(e, (ConfigError, InvalidRequestError)) else 1
     except KeyboardInterrupt as e:
         resumes = args.command == "bench" and args.bench == "run"

@@ -8,9 +8,20 @@ from typing import Any
 
 from rich.console import Console
 
+
+class _Console(Console):
+    """rich's console, except that a reader who left (`edgecascade models list | head -1`) is what
+    ``main`` says it is, exit 0, as for the plain prints: rich's own answer exits 1, which fails a
+    `set -o pipefail` script for a table it read what it wanted of."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError(32, "Broken pipe")
+
+
 # markup and emoji off: what is printed is text. A tier named "[small]" or a path with "[old]" in it
 # is not a style tag, and ":100:" in an answer is not a picture; styles are given as style=
-out = Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
+out = _Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False, markup=False)
 
 

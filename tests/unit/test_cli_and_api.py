@@ -649,3 +649,37 @@ def test_a_report_on_a_jsonl_file_that_is_not_there_says_so(tmp_path: Path, caps
                "--out", str(tmp_path / "out")])
     said = capsys.readouterr().err
     assert rc == 2 and f"no dataset file at {tmp_path / 'nope.jsonl'}" in said and "bench run --dataset FILE" in said
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback_and_exit_0(tmp_path: Path) -> None:
+    """A table piped to `head` exited 1 (rich's own broken-pipe exit), and a --json error record
+    written to a reader that had left printed two tracebacks."""
+    def piped(*argv: str) -> subprocess.CompletedProcess[str]:
+        command = " ".join([sys.executable, "-m", "edgecascade.cli", *argv])
+        return subprocess.run(["bash", "-o", "pipefail", "-c", f"{command} | true"], capture_output=True, text=True,
+                              cwd=Path(__file__).parents[2])
+
+    listed = piped("models", "list")
+    assert listed.returncode == 0 and "Traceback" not in listed.stderr
+    failed = piped("calibrate", "--json", "--traces", str(tmp_path / "none.jsonl"))
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr and "no traces file at" in failed.stderr
+
+
+def test_an_option_before_the_command_is_said_to_go_after_it(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["--json", "run", "hi"])
+    assert e.value.code == 2 and "--json goes after the command: edgecascade run --json ..." in capsys.readouterr().err
+
+
+def test_a_closed_stdout_is_refused_before_any_tier_is_asked(monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    # `edgecascade run q >&-` had paid for the answer, then crashed printing it (AttributeError)
+    from edgecascade import Cascade
+
+    def never(cls: type, path: str | None = None) -> Cascade:
+        raise AssertionError("no cascade is built")
+
+    monkeypatch.setattr(Cascade, "from_config", classmethod(never))
+    monkeypatch.setattr(sys, "stdout", None)
+    assert main(["run", "hi"]) == 2
+    assert "stdout is closed" in capsys.readouterr().err
