@@ -27,6 +27,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -214,6 +215,14 @@ class OpenAICompatProvider:
         self.logprobs_as_count = logprobs_as_count
         self._said_no_logprobs = False
         api_key = checked_key(api_key, "the api_key given", "pass the key alone")
+        parts = urlsplit(base_url)
+        if api_key and (parts.username or parts.password):
+            # httpx sends a URL's user name and password as Basic auth, in place of the Bearer key: the
+            # key was never sent, and the server's 401 blamed it
+            where = f"${api_key_env}" if api_key_env else "the api_key option"
+            raise ConfigError(f"{self._safe_url}: base_url holds a user name and password, which would be sent in "
+                              f"place of the API key in {where}: give the credentials in one place (the key, or the "
+                              "URL's user:password with no key)")
         self._key = Secret(api_key) if api_key else None  # never a plain string in vars() or a traceback
         self._clients: LoopClients[httpx.AsyncClient] = LoopClients(client)
 

@@ -1241,3 +1241,22 @@ async def test_an_answer_read_whole_has_no_decode_speed() -> None:
     client = httpx.AsyncClient(transport=httpx.MockTransport(slow))
     c = await OpenAICompatProvider(BASE, "gpt-4o-mini", capabilities=LP, client=client, api_key=KEY).complete(request())
     assert c.timings.total_s >= 0.2 and c.timings.first_token_s is None and c.tokens_per_s is None
+
+
+async def test_a_base_url_with_a_password_and_an_api_key_is_refused_as_the_key_would_not_be_sent() -> None:
+    # httpx sends the URL's user:password as Basic auth in place of the Bearer key; the 401 then blamed
+    # the key, which had never gone out
+    with pytest.raises(ConfigError, match="holds a user name and password, which would be sent in place of the API "
+                                          "key in \\$VLLM_API_KEY") as ei:
+        OpenAICompatProvider("http://admin:PaSsWoRd9@127.0.0.1:8000/v1", "m", api_key=KEY, api_key_env="VLLM_API_KEY")
+    assert "PaSsWoRd9" not in str(ei.value) and KEY not in str(ei.value)
+    # without a key, the URL's credentials are the ones sent (a proxy asking for Basic auth)
+    seen: list[str] = []
+
+    def handler(r: httpx.Request) -> httpx.Response:
+        seen.append(r.headers.get("authorization", ""))
+        return httpx.Response(200, json=chat_completion(finish="stop"))
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    await OpenAICompatProvider("http://admin:pw@127.0.0.1:8000/v1", "m", client=client).complete(request())
+    assert seen == ["Basic YWRtaW46cHc="]
