@@ -31,29 +31,53 @@ __all__ = ["build_parser", "main"]
 
 
 def _check_out(args: argparse.Namespace) -> None:
-    """Refuse an --out that cannot be written before the work it would hold (a report takes minutes)."""
+    """Refuse where a command would write, given (--out, --traces) or by default, when it cannot be
+    written, before the work it would hold (a report or a fit takes minutes)."""
     given = getattr(args, "out", None)
-    if not given:
+    bench = getattr(args, "bench", None)
+    if args.command == "bench" and bench == "run":  # traces are appended as they are made
+        from ..benchmarks.traces import traces_dir
+
+        folder = Path(args.traces).expanduser() if getattr(args, "traces", None) else traces_dir()
+        name = f"--traces {args.traces}" if getattr(args, "traces", None) else f"the traces folder {folder}"
+        _writable_folder(folder, name)
         return
-    path = Path(given).expanduser()
     if args.command == "calibrate":  # a file
+        traces = getattr(args, "traces", None) or []
+        if not given and not traces:
+            return
+        path = Path(given).expanduser() if given else Path(traces[0]).expanduser().with_suffix(".calibration.json")
         if path.is_dir():
-            raise ConfigError(f"--out {given} is a folder: name the calibration file to write, e.g. "
-                              f"{path / 'mine.calibration.json'}")
-        folder = path.parent
-    else:  # a folder, made if missing
-        if path.exists() and not path.is_dir():
-            raise ConfigError(f"--out {given} is a file: name a folder for the results")
-        folder = path
+            if given:
+                raise ConfigError(f"--out {given} is a folder: name the calibration file to write, e.g. "
+                                  f"{path / 'mine.calibration.json'}")
+            raise ConfigError(f"{path}, where the calibration would go (beside --traces), is a folder: name the file "
+                              "to write with --out")
+        _writable_folder(path.parent, f"--out {given}" if given else f"the folder of {path}")
+        return
+    if args.command == "bench" and bench in ("report", "reliability"):
+        from ..benchmarks.traces import results_dir
+
+        folder = Path(given).expanduser() if given else results_dir(getattr(args, "traces", None))
+        _writable_folder(folder, f"--out {given}" if given else f"the results folder {folder} (or name one with --out)")
+        return
+    if given:  # a folder, made if missing
+        _writable_folder(Path(given).expanduser(), f"--out {given}")
+
+
+def _writable_folder(folder: Path, name: str) -> None:
+    """``folder`` made if missing, and written to now, or a ConfigError that says why not."""
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{name} is a file: name a folder")
     above = next((p for p in (folder, *folder.parents) if p.exists()), None)
     if above is not None and not above.is_dir():
-        raise ConfigError(f"--out {given} lies under {above}, which is a file, not a folder: name another path")
+        raise ConfigError(f"{name} lies under {above}, which is a file, not a folder: name another path")
     try:  # written to now, not after the minutes of work (a folder without rights, a read-only disk)
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as e:
-        raise ConfigError(f"--out {given}: cannot write in {folder} ({e.strerror or e}): name a folder you can "
+        raise ConfigError(f"{name}: cannot write in {folder} ({e.strerror or e}): name a folder you can "
                           "write in") from None
 
 

@@ -533,3 +533,22 @@ def test_a_recorded_command_can_be_run_again(monkeypatch: pytest.MonkeyPatch) ->
     assert command_line() == "edgecascade bench report"
     monkeypatch.setattr("sys.argv", ["scripts/study.py", "--k", "85"])
     assert command_line() == "scripts/study.py --k 85"
+
+
+def test_where_a_command_writes_by_default_is_checked_before_the_work(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Only a given --out was checked first: a results folder that was a file failed after the whole
+    fit, a default calibration path that was a folder after the fit, and a --traces file after the
+    first item was answered."""
+    traces = tmp_path / "traces"
+    traces.mkdir()
+    (tmp_path / "results").write_text("")  # where reports beside these traces would go
+    said = _fails(["bench", "report", "--traces", str(traces), "--datasets", "gsm8k"], capsys)
+    assert f"the results folder {tmp_path / 'results'} (or name one with --out) is a file" in " ".join(said.split())
+    labels = _write(tmp_path / "lab.jsonl", *[_labelled(i, i % 2 == 0) for i in range(40)])
+    (tmp_path / "lab.calibration.json").mkdir()
+    said = _fails(["calibrate", "--traces", str(labels)], capsys)
+    assert "where the calibration would go (beside --traces), is a folder" in " ".join(said.split())
+    data = _write(tmp_path / "d.jsonl", {"prompt": "2+2?", "reference": "4"})
+    said = _fails(["bench", "run", "--dataset", str(data), "--traces", str(labels)], capsys)
+    assert f"--traces {labels} is a file" in " ".join(said.split())
