@@ -18,7 +18,8 @@ def _account(r: Result) -> str:
     conf = f"{r.confidence:.3f}" if r.confidence is not None else "n/a"
     est = ", estimated" if r.baseline_estimated else ", measured"
     if r.saving is None or r.baseline_cost is None:
-        vs = f"saving vs always {r.baseline_tier} not known: no token counts to price it on"
+        why = "no token counts to price it on" if r.usage_missing else "its price failed on these token counts"
+        vs = f"saving vs always {r.baseline_tier} not known: {why}"
     else:
         saved = f"saved {usd(r.saving)} vs" if r.saving >= 0 else f"{usd(-r.saving)} more than"
         vs = f"{saved} always {r.baseline_tier} ({usd(r.baseline_cost)}{est})"
@@ -27,6 +28,11 @@ def _account(r: Result) -> str:
     if r.cost_unknown:
         missing += (f" · cost not known for {', '.join(r.cost_unknown)}: a call a provider may still bill, "
                     "not counted")
+    # a tier that errored (a server down, a model that failed to load) is said here too, not only with
+    # --explain: otherwise every query could go on to a paid tier without a word
+    failed = [f"{a.tier} ({a.error_kind})" for a in r.attempts if a.error is not None]
+    if failed:
+        missing += f" · failed: {', '.join(failed)} (see --explain)"
     return (
         f"tier {r.tier} · model {r.model} · confidence {conf} · {r.reason} · "
         f"{r.latency_ms / 1000:.2f} s · cost {usd(r.cost)} · {vs}{missing}"

@@ -683,3 +683,15 @@ def test_a_closed_stdout_is_refused_before_any_tier_is_asked(monkeypatch: pytest
     monkeypatch.setattr(sys, "stdout", None)
     assert main(["run", "hi"]) == 2
     assert "stdout is closed" in capsys.readouterr().err
+
+
+def test_the_account_names_a_tier_that_failed_on_the_way() -> None:
+    """A tier that errored (a server down) was said only with --explain: the next tier answered, exit
+    0, and every query could go on to a paid tier without a word."""
+    from edgecascade import Cascade, ProviderConnectionError, ScriptedProvider, ScriptedReply, Tier
+    from edgecascade.cli.run import _account
+
+    down = ScriptedProvider([ScriptedReply(error=ProviderConnectionError("connection refused"))], model="local")
+    r = Cascade([Tier("local", down), Tier("cloud", ScriptedProvider([ScriptedReply("Paris.")], model="big"))]
+                ).run_sync("Capital of France?")
+    assert r.tier == "cloud" and _account(r).endswith(" · failed: local (connection) (see --explain)")
