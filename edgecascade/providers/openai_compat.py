@@ -198,6 +198,7 @@ class OpenAICompatProvider:
         extra_body: Mapping[str, Any] | None = None,
         max_tokens_field: str = "max_tokens",
         logprobs_as_count: bool = False,
+        requires_key: bool = False,
     ):
         base_url = checked_url(base_url, "http://127.0.0.1:8000/v1")
         if not model:
@@ -213,6 +214,9 @@ class OpenAICompatProvider:
         self.extra_body = dict(extra_body or {})
         self.max_tokens_field = max_tokens_field
         self.logprobs_as_count = logprobs_as_count
+        #: a cloud API that answers nothing without a key: with none, each call fails at once, naming the
+        #: variable to set (it had gone out, and offline had failed as "could not connect", retried)
+        self.requires_key = requires_key
         self._said_no_logprobs = False
         api_key = checked_key(api_key, "the api_key given", "pass the key alone")
         parts = urlsplit(base_url)
@@ -252,6 +256,8 @@ class OpenAICompatProvider:
         kwargs.setdefault("name", p.name)
         kwargs.setdefault("max_tokens_field", p.max_tokens_field)
         kwargs.setdefault("logprobs_as_count", p.logprobs_as_count)
+        # the vendor's own API (not a local server, not a proxy of one's own at another address)
+        kwargs.setdefault("requires_key", bool(p.api_key_env) and url == p.base_url and url.startswith("https://"))
         return cls(url, model, api_key=api_key, **kwargs)
 
     @property
@@ -317,6 +323,11 @@ class OpenAICompatProvider:
 
     async def _send(self, request: Request, *, stream: bool) -> httpx.Response:
         """POST the request; transport failures come back as ProviderErrors, HTTP errors are not checked here."""
+        if self.requires_key and not self._api_key:
+            where = f"${self.api_key_env}" if self.api_key_env else "the api_key option"
+            missing = AuthenticationError(f"{self._where} needs an API key and none is set: set {where}")
+            missing.sent = False  # nothing went out: nothing to bill
+            raise missing
         client = self._get_client()
         req = client.build_request(
             "POST", endpoint(self.base_url, "/chat/completions"), json=self._body(request, stream=stream),

@@ -1260,3 +1260,27 @@ async def test_a_base_url_with_a_password_and_an_api_key_is_refused_as_the_key_w
     client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     await OpenAICompatProvider("http://admin:pw@127.0.0.1:8000/v1", "m", client=client).complete(request())
     assert seen == ["Basic YWRtaW46cHc="]
+
+
+async def test_a_cloud_preset_without_a_key_fails_at_once_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the call went out keyless; offline it failed as "could not connect" after three attempts
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    sent: list[str] = []
+
+    def handler(r: httpx.Request) -> httpx.Response:
+        sent.append(str(r.url))
+        return httpx.Response(200, json=chat_completion(finish="stop"))
+
+    def client() -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.MockTransport(handler))
+
+    cloud = OpenAICompatProvider.from_preset("openai", "gpt-4o-mini", client=client())
+    with pytest.raises(AuthenticationError, match="needs an API key and none is set: set \\$OPENAI_API_KEY") as ei:
+        await ResilientProvider(cloud, endpoint="https://api.openai.com/v1").complete(request())
+    assert sent == [] and not ei.value.sent
+    # a local server (or the vendor's API behind an address of one's own) is asked without one
+    monkeypatch.delenv("VLLM_API_KEY", raising=False)
+    await OpenAICompatProvider.from_preset("vllm", "m", client=client()).complete(request())
+    await OpenAICompatProvider.from_preset("openai", "m", base_url="http://127.0.0.1:4000/v1", client=client()
+                                           ).complete(request())
+    assert len(sent) == 2
