@@ -82,7 +82,8 @@ def build_provider(tier: TierConfig) -> Provider:
         inner = OpenAICompatProvider(base, tier.model, api_key=key, api_key_env=env,
                                      capabilities=capabilities, timeouts=timeouts,
                                      top_logprobs=tier.top_logprobs, max_tokens_field=preset.max_tokens_field,
-                                     logprobs_as_count=preset.logprobs_as_count)
+                                     logprobs_as_count=preset.logprobs_as_count,
+                                     requires_key=preset.requires_key(base))
         endpoint = safe_url(base)
     return ResilientProvider(
         inner, endpoint=endpoint,

@@ -88,6 +88,11 @@ class Preset:
     #: 0 to 20) rather than OpenAI's ``"logprobs": true, "top_logprobs": k``
     logprobs_as_count: bool = False
 
+    def requires_key(self, url: str) -> bool:
+        """Whether a tier at ``url`` is this vendor's own API, which answers nothing without a key (not
+        a local server, nor a proxy of one's own at another address)."""
+        return bool(self.api_key_env) and url == self.base_url and url.startswith("https://")
+
 
 _LP_STREAM = Capabilities(logprobs=True, streaming=True)
 
@@ -256,8 +261,7 @@ class OpenAICompatProvider:
         kwargs.setdefault("name", p.name)
         kwargs.setdefault("max_tokens_field", p.max_tokens_field)
         kwargs.setdefault("logprobs_as_count", p.logprobs_as_count)
-        # the vendor's own API (not a local server, not a proxy of one's own at another address)
-        kwargs.setdefault("requires_key", bool(p.api_key_env) and url == p.base_url and url.startswith("https://"))
+        kwargs.setdefault("requires_key", p.requires_key(url))
         return cls(url, model, api_key=api_key, **kwargs)
 
     @property

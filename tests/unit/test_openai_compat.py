@@ -1284,3 +1284,10 @@ async def test_a_cloud_preset_without_a_key_fails_at_once_naming_the_variable(mo
     await OpenAICompatProvider.from_preset("openai", "m", base_url="http://127.0.0.1:4000/v1", client=client()
                                            ).complete(request())
     assert len(sent) == 2
+
+
+async def test_a_configured_cloud_tier_without_a_key_fails_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GROQ_API_KEY", raising=False)
+    tier = TierConfig(provider="groq", model="llama-3.1-8b-instant")
+    with pytest.raises(AuthenticationError, match="set \\$GROQ_API_KEY"):
+        await build_provider(tier).complete(request())
