@@ -13,7 +13,7 @@ from .console import err, out
 
 def cmd_models(args: argparse.Namespace) -> int:
     from .. import models
-    from ..errors import ConfigError
+    from ..errors import ConfigError, ModelError
 
     if args.action == "list":
         folder = models.manifests_dir()
@@ -59,8 +59,21 @@ def cmd_models(args: argparse.Namespace) -> int:
                 raise ConfigError(f"models verify takes registry model names (`edgecascade models list`), and {name} "
                                   "is a path: a .gguf file of your own has no manifest to check it against; check it "
                                   "loads with `edgecascade run --config` a config naming it")
-            path = models.verify(name)
+            models.get_manifest(name)  # every name known before any file is hashed
+        failed: list[str] = []
+        for name in args.name:  # each checked, as the help says: one that fails does not hide the others'
+            try:
+                path = models.verify(name)
+            except ModelError as e:
+                if len(args.name) == 1:
+                    raise
+                err.print(f"{name}: FAILED: {e}", markup=False)
+                failed.append(name)
+                continue
             err.print(f"{name}: OK, size and sha256 match the manifest ({path})")
+        if failed:
+            raise ModelError(f"{len(failed)} of {len(args.name)} models failed verification: {', '.join(failed)} "
+                             "(each said why above)")
     elif args.action == "path":
         for name in args.name:
             print(models.resolve(name).path)

@@ -557,6 +557,25 @@ def test_same_size_corruption_is_caught_by_verify(registry: Path) -> None:
         resolve("tiny")
 
 
+def test_models_verify_checks_every_name_and_says_which_failed(registry: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """It stopped at the first model that failed, though its help says it exits 1 if any does not
+    match: the others went unchecked."""
+    from edgecascade.cli import main
+
+    bad = pull("tiny", fetch=make_split_model(registry, "tiny", CHUNKS)[0], progress=False)
+    pull("other", fetch=make_split_model(registry, "other", {1: CHUNKS[1], 2: b"z" * 99})[0], progress=False)
+    st = bad.stat()
+    data = bytearray(bad.read_bytes())
+    data[500] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    os.utime(bad, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert main(["models", "verify", "tiny", "other"]) == 1
+    said = " ".join(capsys.readouterr().err.split())
+    assert "tiny: FAILED" in said and "other: OK, size and sha256 match" in said
+    assert "1 of 2 models failed verification: tiny" in said
+
+
 def test_a_file_written_to_while_it_is_verified_is_refused_not_vouched_for(
         registry: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The marker was written from a stat taken after hashing: bytes written in place meanwhile were
