@@ -461,6 +461,8 @@ def load_jsonl(path: Path, limit: int | None = None) -> list[Item]:
     (math, code or anything else). The dataset's name is the file's stem. Every line is checked, those
     past ``limit`` too, so a file is valid or not whichever part of it a command reads."""
     _check_limit(limit)
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder, not a dataset file: name the .jsonl file in it")
     if not path.is_file():
         raise ConfigError(f"no dataset file at {path}")
     items: list[Item] = []

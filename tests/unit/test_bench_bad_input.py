@@ -552,3 +552,10 @@ def test_where_a_command_writes_by_default_is_checked_before_the_work(tmp_path: 
     data = _write(tmp_path / "d.jsonl", {"prompt": "2+2?", "reference": "4"})
     said = _fails(["bench", "run", "--dataset", str(data), "--traces", str(labels)], capsys)
     assert f"--traces {labels} is a file" in " ".join(said.split())
+
+
+def test_a_dataset_that_is_a_folder_is_named_as_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "set.jsonl"
+    folder.mkdir()  # it had said "no dataset file at", and bench report advised a `bench run` that failed alike
+    said = _fails(["bench", "run", "--dataset", str(folder)], capsys)
+    assert "is a folder, not a dataset file" in " ".join(said.split())
