@@ -124,12 +124,13 @@ def calibration_for(t: TierConfig, run_examples: bool = False, cross_check: bool
                       "bench report --save-calibration` or `edgecascade calibrate`", UserWarning, stacklevel=2)
     fitted_k = cal.meta.get("top_logprobs")
     if isinstance(fitted_k, int) and fitted_k >= 2 and t.provider != "anthropic" and t.top_logprobs < fitted_k:
-        # no draft of this tier could be judged (each would escalate): said now, not as every query's reason
-        raise ConfigError(f"tier {t.display_name!r} asks for top_logprobs = {t.top_logprobs}, and its calibration "
-                          f"{path} was fitted on drafts with {fitted_k} alternatives per token, which it reads every "
-                          f"draft's margin and entropy over: set top_logprobs = {fitted_k} (or more), or fit a "
-                          "calibration on drafts traced with yours")
-    if isinstance(fitted_k, int) and fitted_k >= 2 and t.provider != "anthropic" and t.top_logprobs != fitted_k:
+        # allowed (`bench run` traces such a tier to fit one for it), but said: no draft can be judged
+        warnings.warn(f"tier {t.display_name!r} asks for top_logprobs = {t.top_logprobs}, and its calibration {path} "
+                      f"was fitted on drafts with {fitted_k} alternatives per token, which it reads every draft's "
+                      f"margin and entropy over: no draft of this tier can be judged by it, and each escalates. Set "
+                      f"top_logprobs = {fitted_k} (or more), or fit a calibration on drafts traced with yours",
+                      UserWarning, stacklevel=2)
+    elif isinstance(fitted_k, int) and fitted_k >= 2 and t.provider != "anthropic" and t.top_logprobs != fitted_k:
         # allowed, but never silently: each token's entropy is read over its alternatives
         warnings.warn(f"tier {t.display_name!r} asks for top_logprobs = {t.top_logprobs}, and its calibration {path} "
                       f"was fitted on drafts with {fitted_k} alternatives per token: its entropies read "

@@ -32,46 +32,60 @@ __all__ = ["build_parser", "main"]
 
 def _check_out(args: argparse.Namespace) -> None:
     """Refuse where a command would write, given (--out, --traces) or by default, when it cannot be
-    written, before the work it would hold (a report or a fit takes minutes)."""
+    written, before the work it would hold (a report or a fit takes minutes). A given --out is made
+    if missing; a default place is only checked (nothing is made for a mistyped input's sake)."""
     given = getattr(args, "out", None)
     bench = getattr(args, "bench", None)
     if args.command == "bench" and bench == "run":  # traces are appended as they are made
         from ..benchmarks.traces import traces_dir
 
         folder = Path(args.traces).expanduser() if getattr(args, "traces", None) else traces_dir()
-        name = f"--traces {args.traces}" if getattr(args, "traces", None) else f"the traces folder {folder}"
-        _writable_folder(folder, name)
+        _writable_folder(folder, f"--traces {args.traces}" if getattr(args, "traces", None)
+                         else f"the traces folder {folder}", make=False)
         return
     if args.command == "calibrate":  # a file
-        traces = getattr(args, "traces", None) or []
-        if not given and not traces:
-            return
-        path = Path(given).expanduser() if given else Path(traces[0]).expanduser().with_suffix(".calibration.json")
-        if path.is_dir():
-            if given:
+        if given:
+            path = Path(given).expanduser()
+            if path.is_dir():
                 raise ConfigError(f"--out {given} is a folder: name the calibration file to write, e.g. "
                                   f"{path / 'mine.calibration.json'}")
+            _writable_folder(path.parent, f"--out {given}")
+            return
+        traces = [Path(t).expanduser() for t in getattr(args, "traces", None) or []]
+        if not traces or not traces[0].is_file():  # the command says what is wrong with its input
+            return
+        suffix = ".adapted.calibration.json" if getattr(args, "adapt", None) else ".calibration.json"
+        path = traces[0].with_suffix(suffix)
+        if path.is_dir():
             raise ConfigError(f"{path}, where the calibration would go (beside --traces), is a folder: name the file "
                               "to write with --out")
-        _writable_folder(path.parent, f"--out {given}" if given else f"the folder of {path}")
+        _writable_folder(path.parent, f"the folder of {path}", make=False)
         return
     if args.command == "bench" and bench in ("report", "reliability"):
         from ..benchmarks.traces import results_dir
 
-        folder = Path(given).expanduser() if given else results_dir(getattr(args, "traces", None))
-        _writable_folder(folder, f"--out {given}" if given else f"the results folder {folder} (or name one with --out)")
+        if given:
+            _writable_folder(Path(given).expanduser(), f"--out {given}")
+        else:
+            folder = results_dir(getattr(args, "traces", None))
+            _writable_folder(folder, f"the results folder {folder} (or name one with --out)", make=False)
         return
     if given:  # a folder, made if missing
         _writable_folder(Path(given).expanduser(), f"--out {given}")
 
 
-def _writable_folder(folder: Path, name: str) -> None:
-    """``folder`` made if missing, and written to now, or a ConfigError that says why not."""
+def _writable_folder(folder: Path, name: str, *, make: bool = True) -> None:
+    """``folder`` (made if missing, with ``make``) can be written in now, or a ConfigError says why not.
+    Without ``make`` the nearest folder that exists is checked, and nothing is created."""
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"{name} is a file: name a folder")
     above = next((p for p in (folder, *folder.parents) if p.exists()), None)
     if above is not None and not above.is_dir():
         raise ConfigError(f"{name} lies under {above}, which is a file, not a folder: name another path")
+    if not make:
+        if above is not None and not os.access(above, os.W_OK | os.X_OK):
+            raise ConfigError(f"{name}: cannot write in {above}: name a folder you can write in")
+        return
     try:  # written to now, not after the minutes of work (a folder without rights, a read-only disk)
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
@@ -94,15 +108,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         given = list(sys.argv[1:] if argv is None else argv)
         command = getattr(args, "command", None)
         before = given[:given.index(command)] if command in given else []
-        early = [a for a in extra if a in before]
+        sub = getattr(args, "usage_parser", parser)
+        early = [a for a in extra if a in before and a.split("=")[0] in sub._option_string_actions]
         if early:  # `edgecascade --json run ...`: the option is the command's, in the wrong place
-            getattr(args, "usage_parser", parser).error(f"{' '.join(early)} goes after the command: "
-                                                        f"edgecascade {command} {' '.join(early)} ...")
+            sub.error(f"{' '.join(early)} goes after the command: {sub.prog} {' '.join(early)} ...")
         getattr(args, "usage_parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "func", None):  # no command: a usage error, said on stderr
         parser.print_help(sys.stderr)
         return 2
-    if sys.stdout is None:  # `edgecascade run q >&-`: the answer would be paid for and had nowhere to go
+    if sys.stdout is None and args.command == "run":  # `run q >&-`: the answer would be paid for, with nowhere to go
         err.print("error: stdout is closed: give the command somewhere to write (a file, a pipe)", markup=False)
         return 2
     try:

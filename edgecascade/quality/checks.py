@@ -29,7 +29,7 @@ _INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
 
 
 def check_empty(c: Completion) -> Check:
-    if not c.text.strip().strip(_INVISIBLE).strip():
+    if all(ch.isspace() or ch in _INVISIBLE for ch in c.text):
         return Check("empty", False, "the answer is empty")
     return Check("empty", True)
 

@@ -559,3 +559,17 @@ def test_a_dataset_that_is_a_folder_is_named_as_one(tmp_path: Path, capsys: pyte
     folder.mkdir()  # it had said "no dataset file at", and bench report advised a `bench run` that failed alike
     said = _fails(["bench", "run", "--dataset", str(folder)], capsys)
     assert "is a folder, not a dataset file" in " ".join(said.split())
+
+
+def test_checking_where_calibrate_writes_makes_nothing_and_lets_its_input_errors_speak(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # the first check of default places crashed on `--traces .` (a ValueError traceback), made the
+    # folders of a mistyped path, and looked at the plain file name where --adapt writes another
+    monkeypatch.chdir(tmp_path)
+    assert "is a folder: name the .jsonl trace files in it" in _fails(["calibrate", "--traces", "."], capsys)
+    assert "no traces file at" in _fails(["calibrate", "--traces", "typo/dir/mine.jsonl"], capsys)
+    assert not (tmp_path / "typo").exists()
+    labels = _write(tmp_path / "lab.jsonl", *[_labelled(i, i % 2 == 0) for i in range(40)])
+    (tmp_path / "lab.calibration.json").mkdir()  # in the way of a plain fit, not of an adapted one
+    said = _fails(["calibrate", "--traces", str(labels), "--adapt", str(tmp_path / "none.json")], capsys)
+    assert "where the calibration would go" not in said and "none.json" in said

@@ -669,6 +669,9 @@ def test_an_option_before_the_command_is_said_to_go_after_it(capsys: pytest.Capt
     with pytest.raises(SystemExit) as e:
         main(["--json", "run", "hi"])
     assert e.value.code == 2 and "--json goes after the command: edgecascade run --json ..." in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # a command of two words is named whole
+        main(["--json", "models", "list"])
+    assert "--json goes after the command: edgecascade models list --json ..." in capsys.readouterr().err
 
 
 def test_a_closed_stdout_is_refused_before_any_tier_is_asked(monkeypatch: pytest.MonkeyPatch,

@@ -389,6 +389,7 @@ def test_an_answer_of_characters_that_print_nothing_is_empty() -> None:
         return Completion(text, "m", "stop", Usage(1, 1), Timings())
 
     assert not check_empty(answer("\u200b\ufeff \u2060\n")).passed  # zero-width and BOM: it had passed
+    assert not check_empty(answer(" \ufeff\n\u200b\n\u200d \u200b")).passed  # mixed with whitespace, in layers
     assert check_empty(answer("\u200b42")).passed
 
 

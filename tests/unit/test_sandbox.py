@@ -59,7 +59,7 @@ def test_a_program_has_a_cpu_time_limit_past_its_timeout() -> None:
     assert run.returncode == 0 and run.stdout.strip() == "(17, 17)"  # 4 x 3 s + 5: never within the timeout
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX resource limits")
+@linux  # where RLIMIT_AS is enforced (macOS does not)
 def test_the_parent_watch_leaves_the_memory_limit_to_the_program() -> None:
     """The watch's thread had taken 74 MB of the address-space limit (a malloc arena and a stack):
     a program near its limit failed with MemoryError where it had run."""
