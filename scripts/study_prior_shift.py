@@ -790,6 +790,16 @@ reaches the bar (68% of resamples over forty-two) and the default does not (39%)
 P(correct) is nearer the share right than the label-shift estimate on the pooled readings, and more
 likely than not on the draw alone.
 
+How it went (docs/benchmarks.md, *The forty-third draw*): traced 16:23:36-17:05:56 UTC, inside the
+deadline, committed unread and read as planned with the plan commit's code (the fixes committed on
+main meanwhile read the draw the same, checked after the reading). Both rules met the target with
+none to spare and reached the bar (13 drafts; the default exactly), the closest draw of the
+fourteen (60% of item resamples meet the target); on the fourteen clean draws together both met it
+(seventeen and fourteen to spare) and both reached the bar: the cross-check rule by 18.5 drafts
+(64%), the default by 5.5 (54%, 53% of resamples); pooled over forty-three the cross-check rule
+reached the bar and the default did not (55% and 35%); the unshifted mean was nearer on each new
+reading, 4 of 4.
+
     .venv/bin/python scripts/study_prior_shift.py simulate
     .venv/bin/python scripts/study_prior_shift.py fresh
     .venv/bin/python scripts/study_prior_shift.py symbolic
