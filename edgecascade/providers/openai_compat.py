@@ -91,7 +91,7 @@ class Preset:
     def requires_key(self, url: str) -> bool:
         """Whether a tier at ``url`` is this vendor's own API, which answers nothing without a key (not
         a local server, nor a proxy of one's own at another address)."""
-        return bool(self.api_key_env) and url == self.base_url and url.startswith("https://")
+        return bool(self.api_key_env) and url.rstrip("/") == self.base_url and url.startswith("https://")
 
 
 _LP_STREAM = Capabilities(logprobs=True, streaming=True)

@@ -211,6 +211,12 @@ class Calibration:
         return any(n in EXAMPLE_FEATURES for n in self.features)
 
     @property
+    def reads_alternatives(self) -> bool:
+        """Whether this calibration (or one of its domains') reads the alternatives of each token (a
+        margin or an entropy): a draft with fewer per token than it was fitted on cannot be judged."""
+        return any(n in ("mean_margin", "mean_entropy") for c in (self, *self.domains.values()) for n in c.features)
+
+    @property
     def runs_cross_check(self) -> bool:
         """Whether this calibration needs math drafts cross-checked (one more generation; runs its code)."""
         return any(n in CROSS_CHECK_FEATURES for n in self.features)

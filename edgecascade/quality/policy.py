@@ -144,9 +144,8 @@ def _fewer_alternatives(c: Completion, calibration: Calibration | None) -> str |
     if not isinstance(fitted, int) or fitted < 2 or top is None or top.ndim != 2 or len(top) == 0:
         return None
     assert calibration is not None
-    if not {"mean_margin", "mean_entropy"} & {f for cal in (calibration, *calibration.domains.values())
-                                              for f in cal.features}:
-        return None  # it reads no alternatives
+    if not calibration.reads_alternatives:
+        return None
     if top.shape[1] >= fitted:
         return None
     return (f": its calibration was fitted on drafts with {fitted} alternatives per token, and the backend sent "

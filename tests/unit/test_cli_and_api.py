@@ -698,3 +698,11 @@ def test_the_account_names_a_tier_that_failed_on_the_way() -> None:
     r = Cascade([Tier("local", down), Tier("cloud", ScriptedProvider([ScriptedReply("Paris.")], model="big"))]
                 ).run_sync("Capital of France?")
     assert r.tier == "cloud" and _account(r).endswith(" · failed: local (connection) (see --explain)")
+
+
+def test_an_error_with_stdout_closed_is_said_on_stderr(monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    # only `run` refuses a closed stdout; another command's error had ended in an AttributeError
+    monkeypatch.setattr(sys, "stdout", None)
+    assert main(["calibrate", "--traces", "nowhere.jsonl"]) == 2
+    assert "no traces file at nowhere.jsonl" in capsys.readouterr().err

@@ -856,3 +856,35 @@ def test_a_tier_asking_for_fewer_alternatives_than_its_calibration_needs_is_told
                                          "alternatives per token.*no draft of this tier can be judged by it, and each "
                                          "escalates. Set top_logprobs = 5"):
         assert calibration_for(tier_cfg) is not None
+
+
+def test_a_calibration_that_reads_no_alternatives_judges_a_draft_with_fewer() -> None:
+    """The check of a draft's alternatives is for calibrations that read margins or entropies; one that
+    does not judges the draft, and a tier asking for fewer is not told each of its drafts escalates."""
+    import warnings
+
+    from edgecascade.config import parse_config
+    from edgecascade.engine import calibration_for
+    from edgecascade.quality.calibration import Calibration
+
+    plain = Calibration(features=["mean_logprob", "min_logprob"], mean=[-0.5, -2.0], scale=[0.5, 1.0],
+                        coef=[1.0, 1.0], intercept=0.0, model="m", meta={"top_logprobs": 5})
+    assert not plain.reads_alternatives
+    small = ScriptedProvider([ScriptedReply("The answer is 7.", logprob=-0.01, top_k=1)], model="small")
+    r = Cascade([Tier("small", small, AcceptRule(confidence="calibrated", min_confidence=0.1), calibration=plain),
+                 Tier("big", ScriptedProvider([SURE], model="big"))]).run_sync("What is 3 + 4?")
+    assert r.tier == "small" and r.attempts[0].confidence is not None
+    import json
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "plain.calibration.json"
+        plain.save(path)
+        tier_cfg = parse_config({"tiers": [{"model": str(path.with_name("m.gguf")), "top_logprobs": 2, "accept": {
+            "confidence": "calibrated", "calibration": str(path), "min_confidence": 0.5}}]}).tiers[0]
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            calibration_for(tier_cfg)
+        assert not any("each escalates" in str(w.message) for w in said)
+        assert json.loads(path.read_text())["meta"]["top_logprobs"] == 5
