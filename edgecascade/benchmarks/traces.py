@@ -741,16 +741,18 @@ def _number(d: dict[str, Any], key: str, default: float, path: Path, n: int) -> 
     return float(value)
 
 
-def fill_dataset_prompts(traces: list[Trace], prompts: dict[str, str],
-                         datasets: Sequence[str] = ()) -> dict[str, int]:
+def fill_dataset_prompts(traces: list[Trace], prompts: dict[str, str], datasets: Sequence[str] = (),
+                         loaded: dict[str, dict[str, Item]] | None = None) -> dict[str, int]:
     """Prompts for lines `bench run` wrote (they store a digest of the prompt, not the prompt): for a
     trace of a built-in dataset (gsm8k, humaneval), or of a .jsonl dataset in ``datasets`` (traced
     under its file's stem), with no prompt in ``prompts``, the dataset's prompt for its item, where
     its digest matches the trace's (so a prompt that changed since is never attached). Fills
     ``prompts`` in place, and grades those traces again in place where their grade was made
     otherwise (:func:`regraded`: a grader or reference fixed since); returns how many prompts were
-    filled per dataset."""
+    filled per dataset. ``loaded``: datasets read before, by name (a caller filling several lists
+    of traces reads each dataset once)."""
     sources = {Path(f).stem: f for f in datasets}
+    loaded = {} if loaded is None else loaded
     wanted: dict[str, list[int]] = {}
     for n, t in enumerate(traces):
         if t.item_id not in prompts and t.prompt_sha256 and (t.dataset in DATASETS or t.dataset in sources):
@@ -758,7 +760,9 @@ def fill_dataset_prompts(traces: list[Trace], prompts: dict[str, str],
     filled: dict[str, int] = {}
     for name, places in wanted.items():
         try:
-            items = {i.id: i for i in load(sources.get(name, name))}
+            if name not in loaded:
+                loaded[name] = {i.id: i for i in load(sources.get(name, name))}
+            items = loaded[name]
         except EdgecascadeError as e:  # the prompts are a help, not a need: go on without them
             log.warning("the %s dataset cannot be read (%s): its %d traced answers keep no prompt", name, e,
                         len(places))

@@ -20,6 +20,7 @@ from .console import err, out
 
 if TYPE_CHECKING:
     from ..benchmarks.traces import Trace
+    from ..datasets import Item
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -191,6 +192,7 @@ def _labelled_traces(files: Sequence[str], *, labelled: bool = True, drafter: st
     names = [Path(f).name for f in files]
     loaded: list[tuple[str, list[Trace], dict[str, str], dict[str, float | None]]] = []
     filled: Counter[str] = Counter()
+    read_datasets: dict[str, dict[str, Item]] = {}  # each dataset read once, whatever the files
     for i, f in enumerate(files, 1):
         name = f"{i}:{names[i - 1]}" if names.count(names[i - 1]) > 1 else names[i - 1]
         own_prompts: dict[str, str] = {}
@@ -206,7 +208,7 @@ def _labelled_traces(files: Sequence[str], *, labelled: bool = True, drafter: st
             err.print(f"note: {f}: {programs} lines of cross-check programs are left out (they are not drafts)",
                       style="yellow", markup=False)
             read = [t for t in read if t.tier != CROSS_CHECK]
-        filled.update(fill_dataset_prompts(read, own_prompts, datasets))  # by the ids the datasets use
+        filled.update(fill_dataset_prompts(read, own_prompts, datasets, read_datasets))  # by the datasets' ids
         loaded.append((f, read, own_prompts, own_checks))
     # ids repeat across the datasets `bench run` traced (two .jsonl files numbered from 1): those ids
     # are read as dataset/id. Only `bench run` lines (they carry the prompt's digest) name their

@@ -573,3 +573,25 @@ def test_checking_where_calibrate_writes_makes_nothing_and_lets_its_input_errors
     (tmp_path / "lab.calibration.json").mkdir()  # in the way of a plain fit, not of an adapted one
     said = _fails(["calibrate", "--traces", str(labels), "--adapt", str(tmp_path / "none.json")], capsys)
     assert "where the calibration would go" not in said and "none.json" in said
+
+
+def test_calibrate_reads_each_dataset_once_whatever_the_number_of_trace_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import edgecascade.benchmarks.traces as traces_mod
+    from edgecascade.benchmarks.traces import prompt_sha256
+
+    # every draft answers 7: right where the reference is 7 (as its label says)
+    data = _write(tmp_path / "mine.jsonl", *[{"id": f"q{i}", "prompt": f"What is {i} + 1?",
+                                              "reference": "7" if i % 2 == 0 else "8"} for i in range(40)])
+
+    def line(i: int, model: str) -> dict[str, object]:
+        return _labelled(i, i % 2 == 0, dataset="mine", model=model, prompt_sha256=prompt_sha256(f"What is {i} + 1?"))
+
+    a = _write(tmp_path / "a.jsonl", *[line(i, "m") for i in range(40)])
+    b = _write(tmp_path / "b.jsonl", *[line(i, "other") for i in range(40)])
+    reads: list[str] = []
+    real = traces_mod.load
+    monkeypatch.setattr(traces_mod, "load", lambda name, *k: reads.append(name) or real(name, *k))
+    assert main(["calibrate", "--traces", str(a), str(b), "--dataset", str(data), "--model", "m",
+                 "--out", str(tmp_path / "c.json")]) == 0
+    assert reads == [str(data)]  # it had been read once per trace file
