@@ -76,20 +76,21 @@ def _check_out(args: argparse.Namespace) -> None:
         _writable_folder(Path(given).expanduser(), f"--out {given}")
 
 
-def _not_a_file(folder: Path, name: str) -> None:
-    """A ConfigError when ``folder``, or a folder above it, is a file."""
+def _not_a_file(folder: Path, name: str) -> Path | None:
+    """A ConfigError when ``folder``, or a folder above it, is a file; else the nearest of them that
+    exists (None when none does)."""
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"{name} is a file: name a folder")
     above = next((p for p in (folder, *folder.parents) if p.exists()), None)
     if above is not None and not above.is_dir():
         raise ConfigError(f"{name} lies under {above}, which is a file, not a folder: name another path")
+    return above
 
 
 def _writable_folder(folder: Path, name: str, *, make: bool = True) -> None:
     """``folder`` (made if missing, with ``make``) can be written in now, or a ConfigError says why not.
     Without ``make`` the nearest folder that exists is checked, and nothing is created."""
-    _not_a_file(folder, name)
-    above = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    above = _not_a_file(folder, name)
     if not make:
         if above is not None and not os.access(above, os.W_OK | os.X_OK):
             raise ConfigError(f"{name}: cannot write in {above}: name a folder you can write in")
